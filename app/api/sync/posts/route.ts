@@ -1,0 +1,8 @@
+import { syncRoute } from "@/lib/http/sync-route";
+
+export const runtime = "nodejs";
+export const dynamic = "force-dynamic";
+export const maxDuration = 30;
+
+export const { GET, POST } = syncRoute("posts");
+export { PUT, PATCH, DELETE } from "@/lib/http/method-not-allowed";

@@ -1,0 +1,99 @@
+/**
+ * Environment, parsed once per invocation with a schema. Two kinds of failure
+ * are kept apart: a variable that is missing (the deployment is not set up:
+ * 503 naming the variable) and one that is malformed (also 503: a retry will
+ * not fix it). Messages name variables, never their values.
+ */
+import { z } from "zod";
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  readonly code = "config_error";
+  constructor(
+    message: string,
+    /** Names of the variables at fault (never values). */
+    readonly variables: string[],
+  ) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const intInRange = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const SyncSettingsSchema = z.object({
+  /** Work stops being started this long after the request began. */
+  SYNC_BUDGET_MS: intInRange(500, 28_000, 20_000),
+  SYNC_CONCURRENCY: intInRange(1, 10, 3),
+  SYNC_CHILD_DEPTH: intInRange(0, 20, 5),
+  /** Notion requests per minute for the whole integration (Notion allows ~180). */
+  NOTION_RATE_PER_MIN: intInRange(1, 100_000, 170),
+  KV_PREFIX: z
+    .string()
+    .optional()
+    .transform((v) => (v && v.trim() ? v.trim() : "nks"))
+    .refine((v) => /^[A-Za-z0-9_.-]{1,40}$/.test(v), "must be 1-40 characters of A-Z a-z 0-9 _ . -"),
+  NOTION_BASE_URL: z.url().optional().or(z.literal("").transform(() => undefined)),
+});
+
+export type SyncSettings = {
+  budgetMs: number;
+  concurrency: number;
+  childDepth: number;
+  notionRatePerMin: number;
+  kvPrefix: string;
+  notionBaseUrl: string | undefined;
+};
+
+export function readSyncSettings(env: Env = process.env): SyncSettings {
+  const parsed = SyncSettingsSchema.safeParse(env);
+  if (!parsed.success) {
+    const variables = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))];
+    const detail = parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`).join("; ");
+    throw new ConfigError(`invalid configuration: ${detail}`, variables);
+  }
+  const s = parsed.data;
+  return {
+    budgetMs: s.SYNC_BUDGET_MS,
+    concurrency: s.SYNC_CONCURRENCY,
+    childDepth: s.SYNC_CHILD_DEPTH,
+    notionRatePerMin: s.NOTION_RATE_PER_MIN,
+    kvPrefix: s.KV_PREFIX,
+    notionBaseUrl: s.NOTION_BASE_URL,
+  };
+}
+
+export interface NotionSettings {
+  token: string;
+  pagesDatabaseId: string | undefined;
+  postsDatabaseId: string | undefined;
+}
+
+/** The Notion variables a section needs; throws ConfigError naming the missing ones. */
+export function readNotionSettings(env: Env, needs: { database?: "NOTION_PAGES_DB" | "NOTION_POSTS_DB" }): NotionSettings {
+  const missing: string[] = [];
+  const token = env.NOTION_API_KEY?.trim();
+  if (!token) missing.push("NOTION_API_KEY");
+  if (needs.database && !env[needs.database]?.trim()) missing.push(needs.database);
+  if (missing.length > 0) {
+    throw new ConfigError(`missing environment variable${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`, missing);
+  }
+  return {
+    token: token!,
+    pagesDatabaseId: env.NOTION_PAGES_DB?.trim() || undefined,
+    postsDatabaseId: env.NOTION_POSTS_DB?.trim() || undefined,
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * The HTTP side of one section endpoint: parse, authenticate, configure, call
+ * the engine, chain the next step, answer JSON. Route files are one line each
+ * (`export const { GET, POST } = syncRoute("pages")`).
+ */
+import { authenticate } from "../auth";
+import { ConfigError } from "../config";
+import { successorMessage, sharedPublisher } from "../orchestration/chain";
+import { type QStashConfig, QStashConfigError, readQStashConfig } from "../qstash/config";
+import { verifyDelivery } from "../qstash/verify";
+import { type Runtime, engineDeps, loadRuntime } from "../runtime";
+import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
+import type { Section } from "../sync/sections";
+import { publicBaseUrl, sectionPath } from "./base-url";
+import { jsonError, jsonOk, nonRetryable } from "./json";
+import { logEvent } from "./log";
+import { parseSyncRequest } from "./sync-request";
+
+type Env = Record<string, string | undefined>;
+
+export function syncRoute(section: Section) {
+  const handler = (request: Request) => handleSync(section, request, process.env);
+  return { GET: handler, POST: handler };
+}
+
+export async function handleSync(section: Section, request: Request, env: Env): Promise<Response> {
+  const startedAt = Date.now();
+  const rawBody = request.method === "POST" ? await request.text().catch(() => "") : "";
+
+  let qstash: QStashConfig | null;
+  try {
+    qstash = readQStashConfig(env);
+  } catch (error) {
+    if (error instanceof QStashConfigError) return jsonError(503, "config_error", error.message, { variables: error.variables });
+    throw error;
+  }
+
+  const base = publicBaseUrl(env, request);
+  const auth = await authenticate({
+    request,
+    env,
+    verifySignature: qstash
+      ? (signature) => verifyDelivery({ signature, rawBody, url: `${base}${sectionPath(section)}`, config: qstash! })
+      : undefined,
+  });
+  if (!auth.ok) {
+    logEvent("sync.rejected", { section, status: auth.status, reason: auth.message });
+    return jsonError(auth.status, auth.code, auth.message);
+  }
+  const fromQStash = auth.caller === "qstash";
+
+  const parsed = parseSyncRequest(new URL(request.url), rawBody);
+  if (!parsed.ok) {
+    // A retry cannot fix a bad payload: tell QStash to dead-letter it.
+    return fromQStash ? nonRetryable(parsed.code, parsed.message) : jsonError(400, parsed.code, parsed.message);
+  }
+
+  let runtime: Runtime;
+  try {
+    runtime = loadRuntime(section, env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      const response = { variables: error.variables };
+      return fromQStash ? nonRetryable(error.code, error.message) : jsonError(503, error.code, error.message, response);
+    }
+    throw error;
+  }
+
+  const invocation: InvocationRequest = {
+    section,
+    force: parsed.force,
+    delivery: fromQStash && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
+    scheduleNext:
+      qstash && base
+        ? (cursor, retryAfterMs) =>
+            sharedPublisher(qstash!).publishNext(
+              successorMessage({ baseUrl: base, notionToken: runtime.notionSettings.token }, section, {
+                runId: cursor.runId,
+                seq: cursor.seq,
+                force: cursor.force,
+                retryAfterMs,
+              }),
+            )
+        : undefined,
+  };
+
+  let outcome: InvocationOutcome;
+  try {
+    outcome = await runInvocation(engineDeps(runtime, section, startedAt), invocation);
+  } catch (error) {
+    // Usually the KV store being unreachable. The raw message stays in the log
+    // (it can name hosts); the answer says what kind of failure it was.
+    logEvent("sync.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    return jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section });
+  }
+  const elapsedMs = Date.now() - startedAt;
+  const response = answer(section, outcome, elapsedMs, fromQStash);
+  logEvent("sync.invocation", { section, caller: auth.caller, status: response.status, elapsedMs, kind: outcome.kind });
+  return response;
+}
+
+function answer(section: Section, outcome: InvocationOutcome, elapsedMs: number, fromQStash: boolean): Response {
+  if (outcome.kind === "busy") {
+    return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, { section, elapsedMs });
+  }
+  if (outcome.kind === "stale") {
+    return jsonOk({ ok: true, section, stale: true, reason: outcome.reason, runId: outcome.cursor?.runId ?? null, done: outcome.cursor?.status === "done", elapsedMs });
+  }
+  const { cursor } = outcome;
+  const done = cursor.status === "done";
+  const body = {
+    ok: outcome.failure === null,
+    section,
+    runId: cursor.runId,
+    done,
+    status: cursor.status,
+    phase: cursor.phase,
+    processed: outcome.processed,
+    remaining: outcome.remaining,
+    invocation: cursor.seq,
+    elapsedMs,
+    counts: cursor.counts,
+    next: done || outcome.failure ? null : nextStep(section, outcome),
+    ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
+    ...(outcome.failure ? { error: outcome.failure } : {}),
+  };
+  if (outcome.failure) {
+    // Notion refused (401/403/400): the run is marked failed and stays where it was.
+    return fromQStash
+      ? Response.json(body, { status: 489, headers: { "Upstash-NonRetryable-Error": "true", "cache-control": "no-store" } })
+      : Response.json(body, { status: 502, headers: { "cache-control": "no-store" } });
+  }
+  return jsonOk(body);
+}
+
+function nextStep(section: Section, outcome: Extract<InvocationOutcome, { kind: "ran" }>) {
+  const notBefore = outcome.retryAfterMs > 0 ? new Date(Date.now() + outcome.retryAfterMs).toISOString() : null;
+  if (outcome.chain) {
+    return { via: "qstash", published: outcome.chain.published, messageId: outcome.chain.messageId, notBefore, ...(outcome.chain.error ? { error: outcome.chain.error } : {}) };
+  }
+  return { via: "call", path: sectionPath(section), notBefore };
+}

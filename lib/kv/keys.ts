@@ -1,0 +1,48 @@
+/**
+ * The one place every KV key is built. The layout is documented in the README
+ * ("What lands in KV"); change both together.
+ */
+import type { Section } from "../sync/sections";
+
+export const DEFAULT_KV_PREFIX = "nks";
+
+export interface KeyBuilder {
+  readonly prefix: string;
+  /** A synced page, addressed by its slug: what a site reads. */
+  page(slug: string): string;
+  /** Ordered list of a section's slugs with list metadata. */
+  index(section: Section): string;
+  /** Where a section's current run stands (versioned JSON). */
+  cursor(section: Section): string;
+  /** Held while one invocation of the section runs (SET NX PX + token). */
+  lease(section: Section): string;
+  /** The run's work list, written once by the list phase. */
+  workList(section: Section, runId: string): string;
+  /** Index entries of the pages a run has finished (a set, written with each page's commit). */
+  runResults(section: Section, runId: string): string;
+  /** Blocks fetched so far for a page too large for one invocation. */
+  partialPage(section: Section, pageId: string): string;
+  /** Set of child page ids discovered by pages/posts, drained by children. */
+  childQueue(): string;
+  /** The last run summaries of a section (newest first). */
+  runs(section: Section): string;
+  /** Data source id resolved for a database id (cached once). */
+  dataSource(databaseId: string): string;
+}
+
+export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
+  const k = (...parts: string[]) => [prefix, ...parts].join(":");
+  return {
+    prefix,
+    page: (slug) => k("page", slug),
+    index: (section) => k("index", section),
+    cursor: (section) => k("cursor", section),
+    lease: (section) => k("lease", section),
+    workList: (section, runId) => k("work", section, runId),
+    runResults: (section, runId) => k("results", section, runId),
+    partialPage: (section, pageId) => k("partial", section, pageId),
+    childQueue: () => k("children", "queue"),
+    runs: (section) => k("runs", section),
+    dataSource: (databaseId) => k("datasource", databaseId),
+  };
+}

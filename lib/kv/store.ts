@@ -1,0 +1,54 @@
+/**
+ * The narrow key-value interface the sync engine needs. Every backend
+ * (Upstash REST via @vercel/kv, a Redis server via `redis`, the embedded file
+ * store) implements exactly this, and one contract test suite runs against all
+ * of them (tests/kv-contract.test.ts).
+ *
+ * Values are JSON: each backend stores `JSON.stringify(value)` as a plain Redis
+ * string, so the same Redis database can be read by any adapter.
+ */
+
+/** One write inside an atomic batch. */
+export type KvOp =
+  | { op: "set"; key: string; value: unknown; pxMs?: number }
+  | { op: "del"; key: string }
+  | { op: "sadd"; key: string; members: string[] }
+  | { op: "srem"; key: string; members: string[] };
+
+export interface SetOptions {
+  /** Expire after this many milliseconds (Redis PX). */
+  pxMs?: number;
+  /** Only set when the key does not exist (Redis NX). */
+  nx?: boolean;
+}
+
+export type KvBackendKind = "vercel-kv" | "redis" | "file";
+
+export interface KvStore {
+  readonly kind: KvBackendKind;
+  get<T = unknown>(key: string): Promise<T | null>;
+  /** Values in the order of `keys`; null where missing. Empty input → []. */
+  mget<T = unknown>(keys: string[]): Promise<(T | null)[]>;
+  /** Returns false only when `nx` was set and the key already existed. */
+  set(key: string, value: unknown, options?: SetOptions): Promise<boolean>;
+  /** Deletes the keys; returns how many existed. Empty input → 0. */
+  del(keys: string[]): Promise<number>;
+  /**
+   * Deletes `key` only while its value still equals `expected` (compared as
+   * JSON). Used to release a lease without deleting somebody else's.
+   */
+  deleteIfEquals(key: string, expected: unknown): Promise<boolean>;
+  /** Members of a set (order unspecified); [] when missing. */
+  smembers(key: string): Promise<string[]>;
+  /**
+   * Applies every op or none (Redis MULTI/EXEC, Upstash /multi-exec, one
+   * rename for the file store). Readers never see half of a batch.
+   */
+  atomic(ops: KvOp[]): Promise<void>;
+  /** Every key that starts with `prefix` (SCAN MATCH prefix*), sorted. */
+  scanKeys(prefix: string): Promise<string[]>;
+  /** Milliseconds left before `key` expires; null when missing or no expiry. */
+  pttl(key: string): Promise<number | null>;
+  /** Releases connections; safe to call twice. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,101 @@
+/**
+ * Reads a page's content as a block tree, one level per request, and can stop
+ * at any request boundary and resume later from a serializable checkpoint.
+ * That is what lets a page of thousands of blocks span invocations without
+ * pushing any of them past its budget.
+ *
+ * This is one ContentFetcher; a markdown fetcher (GET /pages/{id}/markdown)
+ * would be another with the same contract.
+ */
+import type { Deadline } from "../sync/deadline";
+import type { NotionSource } from "./source";
+import { type NotionBlock, OWN_OBJECT_BLOCK_TYPES } from "./types";
+
+export type BlockTree = NotionBlock & { children?: BlockTree[] };
+
+export interface ChildPageRef {
+  id: string;
+  title: string;
+}
+
+/** Where a partly read page stands. Plain JSON: it is stored in KV between invocations. */
+export interface BlockFetchCheckpoint {
+  pageId: string;
+  /** Blocks read so far, flat, in the order Notion returned them. */
+  fetched: { parentId: string; block: NotionBlock }[];
+  /** Lists still to read: a parent and the cursor to continue it from. */
+  pending: { parentId: string; cursor: string | null }[];
+  requests: number;
+}
+
+export interface PageContent {
+  blocks: BlockTree[];
+  childPages: ChildPageRef[];
+  blockCount: number;
+  requests: number;
+}
+
+export type ContentResult = { done: true; content: PageContent } | { done: false; checkpoint: BlockFetchCheckpoint };
+
+export interface ContentFetcher {
+  /**
+   * Reads the page's content, starting from `resume` when given. Returns a
+   * checkpoint instead of finishing when `shouldStop()` says the budget is
+   * nearly spent. Errors (NotionSyncError, BudgetExhaustedError) propagate:
+   * the caller keeps the last checkpoint it stored.
+   */
+  fetch(pageId: string, options: { resume?: BlockFetchCheckpoint; shouldStop: () => boolean; onProgress?: (c: BlockFetchCheckpoint) => void }): Promise<ContentResult>;
+}
+
+export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher {
+  return {
+    async fetch(pageId, { resume, shouldStop, onProgress }) {
+      const state: BlockFetchCheckpoint = resume
+        ? structuredClone(resume)
+        : { pageId, fetched: [], pending: [{ parentId: pageId, cursor: null }], requests: 0 };
+      while (state.pending.length > 0) {
+        if (shouldStop()) return { done: false, checkpoint: state };
+        const next = state.pending[0];
+        const page = await notion.listBlockChildren(next.parentId, next.cursor);
+        state.requests++;
+        // Replace the head only after the request succeeded, so a failure leaves
+        // the checkpoint pointing at the list that must be read again.
+        state.pending.shift();
+        if (page.nextCursor) state.pending.unshift({ parentId: next.parentId, cursor: page.nextCursor });
+        for (const block of page.results) {
+          state.fetched.push({ parentId: next.parentId, block });
+          if (block.has_children && !OWN_OBJECT_BLOCK_TYPES.has(block.type)) {
+            state.pending.push({ parentId: block.id, cursor: null });
+          }
+        }
+        onProgress?.(state);
+      }
+      return { done: true, content: assemble(state) };
+    },
+  };
+}
+
+/** Builds the nested tree from the flat list; children keep Notion's order. */
+export function assemble(state: BlockFetchCheckpoint): PageContent {
+  const byParent = new Map<string, BlockTree[]>();
+  for (const { parentId, block } of state.fetched) {
+    const list = byParent.get(parentId) ?? [];
+    list.push({ ...block });
+    byParent.set(parentId, list);
+  }
+  const childPages: ChildPageRef[] = [];
+  const attach = (nodes: BlockTree[]): BlockTree[] =>
+    nodes.map((node) => {
+      if (node.type === "child_page") {
+        const title = (node.child_page as { title?: string } | undefined)?.title ?? "";
+        childPages.push({ id: node.id, title });
+      }
+      if (node.has_children && !OWN_OBJECT_BLOCK_TYPES.has(node.type)) {
+        return { ...node, children: attach(byParent.get(node.id) ?? []) };
+      }
+      return node;
+    });
+  const blocks = attach(byParent.get(state.pageId) ?? []);
+  return { blocks, childPages, blockCount: state.fetched.length, requests: state.requests };
+}
+

@@ -1,0 +1,148 @@
+/**
+ * The one door to Notion. Every request goes through `call`, which paces it to
+ * the integration's rate, bounds its timeout by the invocation's deadline,
+ * retries transient failures while time allows, and turns every failure into
+ * a classified NotionSyncError. Nothing here knows about KV or HTTP routes.
+ */
+import { createHash } from "node:crypto";
+import { Client } from "@notionhq/client";
+import type { SupportedFetch } from "@notionhq/client/build/src/fetch-types";
+import { type Deadline, BudgetExhaustedError, sleepWithin } from "../sync/deadline";
+import { NotionSyncError, classifyNotionError } from "./errors";
+import { type Pacer, sharedPacer } from "./pacer";
+import type { ListPage, NotionBlock, NotionPage } from "./types";
+
+export type NotionRoute = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "blocks.children.list";
+
+export interface NotionSourceOptions {
+  token: string;
+  baseUrl?: string;
+  ratePerMin: number;
+  deadline: Deadline;
+  /** Longest a single request may take even with plenty of budget left. */
+  maxRequestMs?: number;
+  /** Kept free at the end of the budget for the final KV commit. */
+  reserveMs?: number;
+  pacer?: Pacer;
+  fetch?: typeof fetch;
+}
+
+export interface NotionSource {
+  /** The first data source of a database (2025-09-03: rows live in data sources). */
+  dataSourceIdOf(databaseId: string): Promise<string>;
+  /** One page (≤ 100 rows) of a data source, in the order the sync indexes it. */
+  queryDataSource(dataSourceId: string, startCursor: string | null): Promise<ListPage<NotionPage>>;
+  retrievePage(pageId: string): Promise<NotionPage>;
+  /** One level of children, ≤ 100 a call. */
+  listBlockChildren(blockId: string, startCursor: string | null): Promise<ListPage<NotionBlock>>;
+  /** Requests sent by this source so far, per route. */
+  readonly requests: Record<NotionRoute, number>;
+  readonly deadline: Deadline;
+}
+
+/** A stable, non-secret name for the integration (pacer and flow-control keys). */
+export function integrationKey(token: string): string {
+  return createHash("sha256").update(token).digest("hex").slice(0, 16);
+}
+
+/** Sorting rows by creation, newest first, keeps pagination stable while pages are edited mid-run. */
+export const INDEX_SORTS = [{ timestamp: "created_time", direction: "descending" }] as const;
+
+export function createNotionSource(options: NotionSourceOptions): NotionSource {
+  const { deadline } = options;
+  const maxRequestMs = options.maxRequestMs ?? 10_000;
+  const reserveMs = options.reserveMs ?? 250;
+  const pacer = options.pacer ?? sharedPacer(integrationKey(options.token), options.ratePerMin);
+  const baseFetch = options.fetch ?? fetch;
+
+  // The SDK's own timeout does not abort the socket; ours does, and it never
+  // outlives the invocation's budget.
+  const boundedFetch: SupportedFetch = (url, init) => {
+    const timeout = Math.max(1, Math.min(maxRequestMs, deadline.remaining() - reserveMs));
+    return baseFetch(url, { ...init, signal: AbortSignal.timeout(timeout) } as RequestInit);
+  };
+  const client = new Client({
+    auth: options.token,
+    baseUrl: options.baseUrl,
+    fetch: boundedFetch,
+    retry: false, // retries are decided here, per error class and within the deadline
+    timeoutMs: maxRequestMs,
+    logLevel: undefined,
+    logger: () => {},
+  });
+
+  const requests: Record<NotionRoute, number> = {
+    "databases.retrieve": 0,
+    "dataSources.query": 0,
+    "pages.retrieve": 0,
+    "blocks.children.list": 0,
+  };
+
+  async function call<T>(route: NotionRoute, send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await pacer.acquire(deadline, reserveMs);
+      requests[route]++;
+      try {
+        return await send();
+      } catch (raw) {
+        const error = classifyNotionError(raw);
+        if (error.kind === "rate_limited") {
+          const waitMs = error.details.retryAfterMs ?? 1000;
+          pacer.pauseUntil(Date.now() + waitMs);
+          // Wait only when it fits; otherwise the engine checkpoints and the
+          // successor is scheduled after Retry-After (no invocation sleeps minutes).
+          if (attempt < 3 && waitMs + reserveMs < deadline.remaining() / 2) {
+            await sleepWithin(waitMs, deadline);
+            continue;
+          }
+          throw error;
+        }
+        if (error.kind === "transient" && attempt < 3) {
+          const backoff = 200 * 2 ** (attempt - 1);
+          if (backoff + reserveMs < deadline.remaining()) {
+            await sleepWithin(backoff, deadline);
+            continue;
+          }
+        }
+        if (error.kind === "transient" && deadline.remaining() <= reserveMs) {
+          throw new BudgetExhaustedError("Notion request cut off by the deadline");
+        }
+        throw error;
+      }
+    }
+  }
+
+  return {
+    requests,
+    deadline,
+    async dataSourceIdOf(databaseId) {
+      const db = (await call("databases.retrieve", () => client.databases.retrieve({ database_id: databaseId }))) as {
+        data_sources?: { id: string }[];
+      };
+      const first = db.data_sources?.[0]?.id;
+      if (!first) throw new NotionSyncError("permanent", "the database has no data source shared with the integration");
+      return first;
+    },
+    async queryDataSource(dataSourceId, startCursor) {
+      const res = await call("dataSources.query", () =>
+        client.dataSources.query({
+          data_source_id: dataSourceId,
+          page_size: 100,
+          sorts: [...INDEX_SORTS],
+          ...(startCursor ? { start_cursor: startCursor } : {}),
+        }),
+      );
+      const results = (res.results as unknown as NotionPage[]).filter((r) => r.object === "page");
+      return { results, nextCursor: res.has_more ? res.next_cursor : null };
+    },
+    async retrievePage(pageId) {
+      return (await call("pages.retrieve", () => client.pages.retrieve({ page_id: pageId }))) as unknown as NotionPage;
+    },
+    async listBlockChildren(blockId, startCursor) {
+      const res = await call("blocks.children.list", () =>
+        client.blocks.children.list({ block_id: blockId, page_size: 100, ...(startCursor ? { start_cursor: startCursor } : {}) }),
+      );
+      return { results: res.results as unknown as NotionBlock[], nextCursor: res.has_more ? res.next_cursor : null };
+    },
+  };
+}

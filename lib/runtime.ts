@@ -1,0 +1,64 @@
+/**
+ * Builds what one invocation needs from the environment. Configuration
+ * problems surface here as ConfigError (→ 503 naming the variable).
+ */
+import { type NotionSettings, type SyncSettings, readNotionSettings, readSyncSettings } from "./config";
+import { createKeys, createKvStore, resolveKvBackend, type KeyBuilder, type KvStore } from "./kv";
+import { createBlockTreeFetcher } from "./notion/block-tree";
+import { createNotionSource } from "./notion/source";
+import type { EngineDeps } from "./sync/context";
+import { createDeadline } from "./sync/deadline";
+import type { Section } from "./sync/sections";
+
+type Env = Record<string, string | undefined>;
+
+const stores = new Map<string, KvStore>();
+
+/** One store per backend per process: a warm function reuses its connection. */
+export function sharedKvStore(env: Env = process.env): KvStore {
+  const id = JSON.stringify(resolveKvBackend(env));
+  let store = stores.get(id);
+  if (!store) {
+    store = createKvStore(env);
+    stores.set(id, store);
+  }
+  return store;
+}
+
+export interface Runtime {
+  settings: SyncSettings;
+  notionSettings: NotionSettings;
+  kv: KvStore;
+  keys: KeyBuilder;
+}
+
+const DATABASE_VARIABLE = { pages: "NOTION_PAGES_DB", posts: "NOTION_POSTS_DB", children: undefined } as const;
+
+export function loadRuntime(section: Section, env: Env = process.env): Runtime {
+  const settings = readSyncSettings(env);
+  const notionSettings = readNotionSettings(env, { database: DATABASE_VARIABLE[section] });
+  return { settings, notionSettings, kv: sharedKvStore(env), keys: createKeys(settings.kvPrefix) };
+}
+
+export function engineDeps(runtime: Runtime, section: Section, startedAt: number): EngineDeps {
+  const { settings, notionSettings } = runtime;
+  const deadline = createDeadline(settings.budgetMs, startedAt);
+  const notion = createNotionSource({
+    token: notionSettings.token,
+    baseUrl: settings.notionBaseUrl,
+    ratePerMin: settings.notionRatePerMin,
+    deadline,
+  });
+  return {
+    kv: runtime.kv,
+    keys: runtime.keys,
+    notion,
+    content: createBlockTreeFetcher(notion),
+    deadline,
+    settings: {
+      concurrency: settings.concurrency,
+      childDepth: settings.childDepth,
+      databaseId: section === "pages" ? notionSettings.pagesDatabaseId : section === "posts" ? notionSettings.postsDatabaseId : undefined,
+    },
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * What lands in KV for a site to read: a page bundle per slug and an index
+ * per section. These shapes are the product's public contract (README, "What
+ * lands in KV"); lib/read.ts is how a site reads them.
+ */
+import type { BlockTree, ChildPageRef, PageContent } from "../notion/block-tree";
+import { type NotionPage, type NotionRichText, normalizeId, pageTitle, richTextProperty } from "../notion/types";
+import type { Section } from "./sections";
+
+export interface PageBundle {
+  id: string;
+  slug: string;
+  title: string;
+  section: Section;
+  /** Notion's parent object; for child pages also the parent page id. */
+  parent: NotionPage["parent"];
+  properties: NotionPage["properties"];
+  created_time: string;
+  last_edited_time: string;
+  url: string | null;
+  icon: unknown;
+  cover: unknown;
+  blocks: BlockTree[];
+  childPages: ChildPageRef[];
+  blockCount: number;
+  /** Earliest expiry of a Notion-hosted file URL in the blocks: re-sync or proxy before it. */
+  files_expire_at: string | null;
+  synced_at: string;
+}
+
+export type SimpleValue = string | number | boolean | string[] | null;
+
+/** One row of a section index: enough to render a list without reading bundles. */
+export interface IndexEntry {
+  id: string;
+  slug: string;
+  title: string;
+  created_time: string;
+  last_edited_time: string;
+  properties: Record<string, SimpleValue>;
+  /** Child page ids found in the page's content (what the children section follows). */
+  childPages: string[];
+  /** Children only: the page whose content holds this one, and how deep it is. */
+  parentId?: string;
+  depth?: number;
+}
+
+export interface SectionIndex {
+  section: Section;
+  runId: string;
+  updatedAt: string;
+  entries: IndexEntry[];
+}
+
+export function slugify(text: string): string {
+  return text
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 80);
+}
+
+const shortId = (id: string) => normalizeId(id).slice(0, 8);
+
+/** Database rows: the `Slug` property, else the title; children always carry an id suffix (titles repeat). */
+export function baseSlug(page: NotionPage, section: Section): string {
+  const title = slugify(pageTitle(page)) || "untitled";
+  if (section === "children") return `${title}-${shortId(page.id)}`;
+  return slugify(richTextProperty(page, "Slug") ?? "") || title;
+}
+
+/**
+ * Gives every page of a list a distinct slug. A page that already held its
+ * slug keeps it (links stay stable); a newcomer with the same slug, or one
+ * clashing with `taken` (the other section's slugs), gets its id appended.
+ */
+export function assignSlugs(pages: NotionPage[], section: Section, previous: Map<string, string>, taken: Set<string> = new Set()): Map<string, string> {
+  const slugs = new Map<string, string>();
+  const used = new Set(taken);
+  const keepers = pages.filter((p) => previous.get(p.id) === baseSlug(p, section) && !taken.has(baseSlug(p, section)));
+  for (const page of keepers) {
+    const slug = baseSlug(page, section);
+    if (used.has(slug)) continue;
+    used.add(slug);
+    slugs.set(page.id, slug);
+  }
+  for (const page of pages) {
+    if (slugs.has(page.id)) continue;
+    let slug = baseSlug(page, section);
+    if (used.has(slug)) slug = `${slug}-${shortId(page.id)}`;
+    used.add(slug);
+    slugs.set(page.id, slug);
+  }
+  return slugs;
+}
+
+/** Property values flattened to what a list view needs. */
+export function simplifyProperties(properties: NotionPage["properties"]): Record<string, SimpleValue> {
+  const out: Record<string, SimpleValue> = {};
+  const text = (list: unknown) => (Array.isArray(list) ? (list as NotionRichText[]).map((t) => t.plain_text).join("") : "");
+  for (const [name, prop] of Object.entries(properties ?? {})) {
+    const v = prop[prop.type] as unknown;
+    switch (prop.type) {
+      case "title":
+      case "rich_text":
+        out[name] = text(v);
+        break;
+      case "number":
+      case "checkbox":
+      case "url":
+      case "email":
+      case "phone_number":
+        out[name] = (v as SimpleValue) ?? null;
+        break;
+      case "select":
+      case "status":
+        out[name] = (v as { name?: string } | null)?.name ?? null;
+        break;
+      case "multi_select":
+        out[name] = Array.isArray(v) ? (v as { name: string }[]).map((o) => o.name) : [];
+        break;
+      case "date":
+        out[name] = (v as { start?: string } | null)?.start ?? null;
+        break;
+      default:
+        break; // relations, rollups, formulas: read them from the bundle's raw properties
+    }
+  }
+  return out;
+}
+
+export function indexEntryFor(page: NotionPage, slug: string, childPages: string[], extra: Pick<IndexEntry, "parentId" | "depth"> = {}): IndexEntry {
+  return {
+    id: page.id,
+    slug,
+    title: pageTitle(page),
+    created_time: page.created_time,
+    last_edited_time: page.last_edited_time,
+    properties: simplifyProperties(page.properties),
+    childPages,
+    ...extra,
+  };
+}
+
+function earliestFileExpiry(blocks: BlockTree[]): string | null {
+  let earliest: string | null = null;
+  const visit = (nodes: BlockTree[]) => {
+    for (const node of nodes) {
+      const body = node[node.type] as { type?: string; file?: { expiry_time?: string } } | undefined;
+      const expiry = body?.type === "file" ? body.file?.expiry_time : undefined;
+      if (expiry && (!earliest || expiry < earliest)) earliest = expiry;
+      if (node.children) visit(node.children);
+    }
+  };
+  visit(blocks);
+  return earliest;
+}
+
+export function buildBundle(page: NotionPage, section: Section, slug: string, content: PageContent, now: Date): PageBundle {
+  return {
+    id: page.id,
+    slug,
+    title: pageTitle(page),
+    section,
+    parent: page.parent,
+    properties: page.properties,
+    created_time: page.created_time,
+    last_edited_time: page.last_edited_time,
+    url: page.url ?? null,
+    icon: page.icon ?? null,
+    cover: page.cover ?? null,
+    blocks: content.blocks,
+    childPages: content.childPages,
+    blockCount: content.blockCount,
+    files_expire_at: earliestFileExpiry(content.blocks),
+    synced_at: now.toISOString(),
+  };
+}

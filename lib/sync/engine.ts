@@ -1,0 +1,195 @@
+/**
+ * One invocation of one section: take the lease, load the cursor, move the
+ * run forward until the budget is spent, release the lease, and say what
+ * happened. Knows nothing of HTTP, Next.js or QStash.
+ */
+import { NotionSyncError } from "../notion/errors";
+import { createRunContext, type EngineDeps, type RunContext } from "./context";
+import { type Cursor, type Phase, parseCursor, startCursor } from "./cursor";
+import { BudgetExhaustedError } from "./deadline";
+import { RUN_HISTORY_LENGTH, type RunSummary, runFinalizePhase, summarize } from "./finalize-phase";
+import { acquireLease } from "./lease";
+import { runListPhase } from "./list-phase";
+import type { Section } from "./sections";
+import { RunStoppedError, runSyncPhase } from "./sync-phase";
+import { type WorkList, emptyWorkList } from "./worklist";
+
+export interface InvocationRequest {
+  section: Section;
+  /** Re-fetch every page, ignoring timestamps (starts a new run unless a forced one is active). */
+  force: boolean;
+  /** A QStash delivery continues one run at one step; anything else is a stale duplicate. */
+  delivery?: { runId: string; seq: number };
+  /**
+   * Schedules the next invocation when work is left (QStash chaining). Called
+   * while the lease is held, after the last commit; the engine records the
+   * outcome in the cursor so a failed publish can be repaired by a redelivery.
+   */
+  scheduleNext?: (cursor: Cursor, retryAfterMs: number) => Promise<{ messageId: string; deduplicated: boolean }>;
+}
+
+export interface ChainOutcome {
+  published: boolean;
+  messageId: string | null;
+  deduplicated?: boolean;
+  error?: string;
+}
+
+export type InvocationOutcome =
+  | { kind: "busy" }
+  | { kind: "stale"; reason: string; cursor: Cursor | null }
+  | {
+      kind: "ran";
+      cursor: Cursor;
+      processed: number;
+      remaining: number | null;
+      /** When work is left: how long the successor should wait (Notion's Retry-After), else 0. */
+      retryAfterMs: number;
+      /** Set when the stored cursor could not be used and a new run began. */
+      cursorReset: string | null;
+      /** Set when Notion refused the run (401/403/400): it is marked failed and stays where it was. */
+      failure: { code: string; message: string } | null;
+      /** What scheduleNext did (null when not asked, or nothing is left to do). */
+      chain: ChainOutcome | null;
+    };
+
+const LEASE_MIN_MS = 35_000; // longer than maxDuration (30 s): a killed invocation's lease still expires soon after
+
+export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
+  const { kv, keys } = deps;
+  const now = deps.now ?? (() => new Date());
+  const lease = await acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deps.deadline.budgetMs + 15_000));
+  if (!lease) return { kind: "busy" };
+  try {
+    const loaded = parseCursor(await kv.get(keys.cursor(request.section)));
+    const existing = loaded.kind === "ok" ? loaded.cursor : null;
+
+    if (request.delivery) {
+      const stale = staleReason(existing, request.delivery);
+      if (stale) return { kind: "stale", reason: stale, cursor: existing };
+    }
+
+    let cursor: Cursor;
+    let work: WorkList;
+    const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
+    const active = !startsRun && existing && existing.status !== "done" && !(request.force && !existing.force && !request.delivery);
+    if (active) {
+      cursor = existing;
+      work = (await kv.get<WorkList>(keys.workList(request.section, cursor.runId))) ?? emptyWorkList();
+      if (cursor.phase !== "list" && work.items.length === 0 && cursor.counts.toSync + cursor.counts.listed > 0 && request.section !== "children") {
+        // The work list is gone (evicted or deleted by hand): list again rather than finalize on nothing.
+        cursor = { ...cursor, phase: "list", listCursor: null, position: 0, completedAhead: [], partials: [] };
+      }
+    } else {
+      cursor = startCursor(request.section, { force: request.force, previous: existing, now: now(), runId: startsRun ? request.delivery!.runId : undefined });
+      work = emptyWorkList();
+    }
+    cursor = { ...cursor, status: "running", error: null, seq: cursor.seq + 1 };
+
+    const ctx = createRunContext(deps, request.section, cursor, work);
+    await ctx.commit(() => []); // persist the new seq first: a duplicate of this delivery is now stale
+    const failure = await advanceRun(ctx);
+
+    const done = ctx.cursor.status === "done";
+    const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
+    const chain = !done && !failure && request.scheduleNext ? await scheduleSuccessor(ctx, request.scheduleNext, retryAfterMs) : null;
+    return {
+      kind: "ran",
+      cursor: ctx.cursor,
+      processed: ctx.processed,
+      remaining: done ? 0 : remainingItems(ctx),
+      retryAfterMs,
+      cursorReset: loaded.kind === "invalid" ? loaded.reason : null,
+      failure,
+      chain,
+    };
+  } finally {
+    await lease.release().catch(() => {}); // an unreleased lease expires by itself
+  }
+}
+
+async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<InvocationRequest["scheduleNext"]>, retryAfterMs: number): Promise<ChainOutcome> {
+  let outcome: ChainOutcome;
+  try {
+    const sent = await scheduleNext(ctx.cursor, retryAfterMs);
+    outcome = { published: true, messageId: sent.messageId, deduplicated: sent.deduplicated };
+  } catch (error) {
+    outcome = { published: false, messageId: null, error: error instanceof Error ? error.message : String(error) };
+  }
+  await ctx.commit((c) => void (c.chain = { seq: c.seq, published: outcome.published, messageId: outcome.messageId }));
+  return outcome;
+}
+
+/**
+ * Why a QStash delivery must do nothing (null when it is the expected next
+ * step). Step 0 of a run id the cursor does not know starts that run (a
+ * trigger), unless another run is still going.
+ */
+function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }): string | null {
+  if (delivery.seq === 0 && cursor?.runId !== delivery.runId) {
+    return cursor && cursor.status === "running" ? `run ${cursor.runId} is still active` : null;
+  }
+  if (!cursor) return "no run is active for this section";
+  if (cursor.runId !== delivery.runId) return `run ${delivery.runId} is not the active run`;
+  if (cursor.status === "done") return `run ${delivery.runId} is already done`;
+  if (delivery.seq < cursor.seq) return `step ${delivery.seq} already ran (cursor is at ${cursor.seq})`;
+  return null;
+}
+
+const PHASE_RUNNERS: Record<Exclude<Phase, "done">, (ctx: RunContext) => Promise<void>> = {
+  list: runListPhase,
+  sync: runSyncPhase,
+  finalize: runFinalizePhase,
+};
+
+/** Runs phases until the run is done or the budget is spent; returns a failure that stopped the run. */
+async function advanceRun(ctx: RunContext): Promise<{ code: string; message: string } | null> {
+  try {
+    while (ctx.cursor.phase !== "done" && !ctx.shouldStop()) {
+      const phase = ctx.cursor.phase;
+      await PHASE_RUNNERS[phase](ctx);
+      if (ctx.cursor.phase === phase) break; // the phase stopped early (budget, rate limit, transient error)
+    }
+  } catch (raw) {
+    const error = raw instanceof RunStoppedError ? raw.cause : raw;
+    if (error instanceof BudgetExhaustedError) return finishAccounting(ctx, null);
+    if (NotionSyncError.is(error, "rate_limited")) {
+      ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
+      return finishAccounting(ctx, null);
+    }
+    if (NotionSyncError.is(error, "transient")) return finishAccounting(ctx, null);
+    if (NotionSyncError.is(error)) {
+      const failure = { code: `notion_${error.details.code ?? error.kind}`, message: error.message };
+      const history = (await ctx.kv.get<RunSummary[]>(ctx.keys.runs(ctx.section))) ?? [];
+      await ctx.commit((c) => {
+        c.status = "failed";
+        c.error = { ...failure, at: ctx.now().toISOString() };
+        // The failed run shows in the history at once; a later success replaces nothing of it.
+        const others = history.filter((h) => h.runId !== c.runId);
+        return [{ op: "set", key: ctx.keys.runs(ctx.section), value: [summarize(c), ...others].slice(0, RUN_HISTORY_LENGTH) }];
+      });
+      return finishAccounting(ctx, failure);
+    }
+    throw error;
+  }
+  return finishAccounting(ctx, null);
+}
+
+/** Adds this invocation's Notion requests to the run's counts (and the rate-limit hint). */
+async function finishAccounting(ctx: RunContext, failure: { code: string; message: string } | null) {
+  const requests = Object.values(ctx.notion.requests).reduce((a, b) => a + b, 0);
+  const retryAt = ctx.rateLimitedUntil ? new Date(ctx.rateLimitedUntil).toISOString() : null;
+  if (requests > 0 || retryAt) {
+    await ctx.commit((c) => {
+      c.counts.notionRequests += requests;
+      c.retryAt = retryAt;
+    });
+  }
+  return failure;
+}
+
+function remainingItems(ctx: RunContext): number | null {
+  if (ctx.cursor.phase === "list") return null;
+  const ahead = new Set(ctx.cursor.completedAhead);
+  return ctx.work.items.slice(ctx.cursor.position).filter((i) => !ahead.has(i.id)).length;
+}
