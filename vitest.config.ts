@@ -9,5 +9,6 @@ export default defineConfig({
     // two cores: keep files sequential so timing-sensitive budgets stay honest.
     fileParallelism: false,
     pool: "forks",
+    env: { SYNC_LOG: "off" },
   },
 });

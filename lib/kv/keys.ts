@@ -24,6 +24,12 @@ export interface KeyBuilder {
   partialPage(section: Section, pageId: string): string;
   /** Set of child page ids discovered by pages/posts, drained by children. */
   childQueue(): string;
+  /**
+   * Set of page ids whose content must be re-read at their section's next
+   * run: a child page was renamed, and Notion does not bump the parent's
+   * last_edited_time for that.
+   */
+  staleParents(): string;
   /** The last run summaries of a section (newest first). */
   runs(section: Section): string;
   /** Data source id resolved for a database id (cached once). */
@@ -42,6 +48,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     runResults: (section, runId) => k("results", section, runId),
     partialPage: (section, pageId) => k("partial", section, pageId),
     childQueue: () => k("children", "queue"),
+    staleParents: () => k("children", "stale-parents"),
     runs: (section) => k("runs", section),
     dataSource: (databaseId) => k("datasource", databaseId),
   };

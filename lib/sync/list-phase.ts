@@ -54,10 +54,12 @@ export function needsFetch(page: NotionPage, previous: IndexEntry | undefined, s
 
 async function planDatabaseSync(ctx: RunContext): Promise<void> {
   const other = ctx.section === "pages" ? "posts" : "pages";
-  const [previous, otherIndex] = await Promise.all([
+  const [previous, otherIndex, staleParents] = await Promise.all([
     ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
     ctx.kv.get<SectionIndex>(ctx.keys.index(other)),
+    ctx.kv.smembers(ctx.keys.staleParents()),
   ]);
+  const stale = new Set(staleParents);
   const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
   const slugs = assignSlugs(
     ctx.work.rows,
@@ -67,24 +69,30 @@ async function planDatabaseSync(ctx: RunContext): Promise<void> {
   );
   ctx.work.slugs = Object.fromEntries(slugs);
   ctx.work.items = ctx.work.rows
-    .filter((row) => needsFetch(row, previousById.get(row.id), slugs.get(row.id)!, ctx.cursor))
+    .filter((row) => stale.has(row.id) || needsFetch(row, previousById.get(row.id), slugs.get(row.id)!, ctx.cursor))
     .map((row): WorkItem => ({ id: row.id, depth: 0, parentId: null }));
+  const claimed = ctx.work.rows.filter((row) => stale.has(row.id)).map((row) => row.id);
   await ctx.commit((c) => {
     c.listCursor = null;
     c.phase = ctx.work.items.length > 0 ? "sync" : "finalize";
     c.counts.listed = ctx.work.rows.length;
     c.counts.toSync = ctx.work.items.length;
     c.counts.skipped = ctx.work.rows.length - ctx.work.items.length;
-    return [{ op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work }];
+    return [
+      { op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work },
+      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.staleParents(), members: claimed }] : []),
+    ];
   });
 }
 
 async function listChildren(ctx: RunContext): Promise<void> {
-  const [pages, posts, queued] = await Promise.all([
+  const [pages, posts, queued, staleParents] = await Promise.all([
     ctx.kv.get<SectionIndex>(ctx.keys.index("pages")),
     ctx.kv.get<SectionIndex>(ctx.keys.index("posts")),
     ctx.kv.smembers(ctx.keys.childQueue()),
+    ctx.kv.smembers(ctx.keys.staleParents()),
   ]);
+  const stale = new Set(staleParents);
   const seen = new Set<string>();
   const items: WorkItem[] = [];
   if (ctx.settings.childDepth >= 1) {
@@ -92,7 +100,7 @@ async function listChildren(ctx: RunContext): Promise<void> {
       for (const childId of entry.childPages) {
         if (seen.has(childId)) continue;
         seen.add(childId);
-        items.push({ id: childId, depth: 1, parentId: entry.id });
+        items.push({ id: childId, depth: 1, parentId: entry.id, refetch: stale.has(childId) || undefined });
       }
     }
     // Found by a database section whose run has not finalized its index yet.
@@ -103,12 +111,15 @@ async function listChildren(ctx: RunContext): Promise<void> {
     }
   }
   ctx.work.items = items;
+  // Stale child pages deeper down are claimed when reached (sync phase).
+  const claimed = items.filter((i) => i.refetch).map((i) => i.id);
   await ctx.commit((c) => {
     c.phase = items.length > 0 ? "sync" : "finalize";
     c.counts.listed = items.length;
     return [
       { op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work },
       ...(queued.length > 0 ? [{ op: "srem" as const, key: ctx.keys.childQueue(), members: queued }] : []),
+      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.staleParents(), members: claimed }] : []),
     ];
   });
 }

@@ -29,7 +29,11 @@ export class RunStoppedError extends Error {
 }
 
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
-  const previous = await ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section));
+  const [previous, staleParents] = await Promise.all([
+    ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
+    ctx.section === "children" ? ctx.kv.smembers(ctx.keys.staleParents()) : Promise.resolve([]),
+  ]);
+  const stale = new Set(staleParents);
   const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
   const rowsById = new Map(ctx.work.rows.map((r) => [r.id, r]));
   const limit = pLimit(ctx.settings.concurrency);
@@ -45,7 +49,7 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
         limit(async () => {
           if (ctx.shouldStop() || fatal) return;
           try {
-            await processItem(ctx, item, rowsById.get(item.id), previousById.get(item.id));
+            await processItem(ctx, { ...item, refetch: item.refetch || stale.has(item.id) }, rowsById.get(item.id), previousById.get(item.id));
           } catch (error) {
             if (error instanceof BudgetExhaustedError) return;
             if (NotionSyncError.is(error, "rate_limited")) {
@@ -88,7 +92,7 @@ async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | un
 
   const slug = slugFor(ctx, page, previous);
   // Database rows were filtered at listing; a child is checked here, after retrieving it.
-  if (!row && !partial && previous && !needsFetch(page, previous, slug, ctx.cursor)) {
+  if (!row && !partial && previous && !item.refetch && !needsFetch(page, previous, slug, ctx.cursor)) {
     const entry = { ...indexEntryFor(page, slug, previous.childPages, childPlacement(item)) };
     return finishItem(ctx, item, { id: item.id, status: "ok", entry }, { skipped: true });
   }
@@ -116,6 +120,12 @@ async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | un
   const ops: KvOp[] = [{ op: "set", key: ctx.keys.page(slug), value: bundle }];
   if (partial) ops.push({ op: "del", key: partialKey });
   if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
+  if (item.refetch) ops.push({ op: "srem", key: ctx.keys.staleParents(), members: [item.id] });
+  // A renamed child page changes its parent's content without bumping the parent's
+  // last_edited_time: mark the parent so its section re-reads it next run.
+  if (item.parentId && previous && previous.title !== entry.title) {
+    ops.push({ op: "sadd", key: ctx.keys.staleParents(), members: [item.parentId] });
+  }
   await finishItem(ctx, item, { id: item.id, status: "ok", entry }, { ops, blocks: content.blockCount });
 }
 

@@ -11,6 +11,8 @@ export interface WorkItem {
   /** Children only: how deep below a database row (1 = directly inside one). */
   depth: number;
   parentId: string | null;
+  /** Fetch the content even if the timestamp says unchanged (see keys.staleParents). */
+  refetch?: boolean;
 }
 
 export interface WorkList {

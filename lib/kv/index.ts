@@ -1,0 +1,114 @@
+/**
+ * Picks the KV backend from the environment:
+ *
+ *   KV_REST_API_URL + KV_REST_API_TOKEN  → Upstash REST (Vercel KV / Upstash)
+ *   REDIS_URL (or KV_URL)                → a Redis server
+ *   nothing                              → file store under KV_FILE_DIR or .data/
+ *
+ * The file store is a local convenience; on a production deployment missing
+ * configuration is an error rather than a silent fallback to a filesystem
+ * that is read-only and not shared between invocations.
+ *
+ * Errors and descriptions name variables and hosts, never tokens or passwords.
+ */
+import path from "node:path";
+import { ConfigError } from "../config";
+import { FILE_STORE_NAME, createFileStore } from "./file";
+import { createRedisStore, redisEndpoint } from "./redis";
+import type { KvStore } from "./store";
+import { createVercelKvStore } from "./vercel-kv";
+
+export type { KvBackendKind, KvOp, KvStore, SetOptions } from "./store";
+export { DEFAULT_KV_PREFIX, createKeys, type KeyBuilder } from "./keys";
+export { KvClosedError } from "./codec";
+export { createFileStore, type FileStoreOptions } from "./file";
+export { createRedisStore, type RedisStoreOptions } from "./redis";
+export { createVercelKvStore, type VercelKvStoreOptions } from "./vercel-kv";
+
+type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
+
+/** Missing or half-set KV configuration. Extends ConfigError so HTTP layers map it to 503. */
+export class KvConfigError extends ConfigError {
+  constructor(message: string, variables: string[]) {
+    super(message, variables);
+    this.name = "KvConfigError";
+  }
+}
+
+export type KvBackendConfig =
+  | { kind: "vercel-kv"; url: string; token: string }
+  | { kind: "redis"; url: string; variable: "REDIS_URL" | "KV_URL" }
+  | { kind: "file"; dir: string };
+
+const value = (env: Env, name: string): string | undefined => {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+};
+
+/** The backend the environment asks for; throws KvConfigError when it is incomplete. */
+export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
+  const url = value(env, "KV_REST_API_URL");
+  const token = value(env, "KV_REST_API_TOKEN");
+  if (url && token) return { kind: "vercel-kv", url, token };
+  if (url || token) {
+    const missing = url ? "KV_REST_API_TOKEN" : "KV_REST_API_URL";
+    const present = url ? "KV_REST_API_URL" : "KV_REST_API_TOKEN";
+    throw new KvConfigError(`${present} is set but ${missing} is missing: set both to use Upstash/Vercel KV`, [missing]);
+  }
+  const redisUrl = value(env, "REDIS_URL");
+  if (redisUrl) return { kind: "redis", url: redisUrl, variable: "REDIS_URL" };
+  // Vercel's KV integration also provides KV_URL (redis protocol) next to the
+  // REST variables; on its own it is still a usable Redis endpoint.
+  const kvUrl = value(env, "KV_URL");
+  if (kvUrl) return { kind: "redis", url: kvUrl, variable: "KV_URL" };
+  if (env.VERCEL_ENV === "production") {
+    throw new KvConfigError(
+      "no KV store configured for production: set KV_REST_API_URL and KV_REST_API_TOKEN (Upstash / Vercel KV), or REDIS_URL",
+      ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL"],
+    );
+  }
+  return { kind: "file", dir: path.resolve(process.cwd(), value(env, "KV_FILE_DIR") ?? ".data") };
+}
+
+export function createKvStore(env: Env = process.env): KvStore {
+  const config = resolveKvBackend(env);
+  switch (config.kind) {
+    case "vercel-kv":
+      return createVercelKvStore({ url: config.url, token: config.token });
+    case "redis":
+      return createRedisStore({ url: config.url });
+    case "file":
+      return createFileStore({ dir: config.dir });
+  }
+}
+
+/** Short, credential-free description for logs and the demo banner. */
+export function describeKvBackend(env: Env = process.env): string {
+  let config: KvBackendConfig;
+  try {
+    config = resolveKvBackend(env);
+  } catch (err) {
+    if (err instanceof KvConfigError) return `KV not configured (${err.message})`;
+    throw err;
+  }
+  switch (config.kind) {
+    case "vercel-kv":
+      return `Upstash REST at ${originOf(config.url)}`;
+    case "redis":
+      return `redis at ${redisEndpoint(config.url)}`;
+    case "file": {
+      const file = path.join(config.dir, FILE_STORE_NAME);
+      const rel = path.relative(process.cwd(), file);
+      return `file store at ${rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file}`;
+    }
+  }
+}
+
+/** scheme://host[:port] only: drops any user info, path or query string. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(unparseable KV_REST_API_URL)";
+  }
+}

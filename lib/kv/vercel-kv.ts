@@ -1,0 +1,167 @@
+/**
+ * KvStore over the Upstash Redis REST API (what Vercel KV / Upstash for Redis
+ * expose), through `@vercel/kv`.
+ *
+ * Two client defaults are turned off on purpose:
+ * - automaticDeserialization: the client would JSON.parse every reply it can,
+ *   so a stored string "123" would come back as the number 123. We store
+ *   `JSON.stringify(value)` ourselves and parse exactly once.
+ * - enableAutoPipelining (which @vercel/kv turns ON): commands issued in the
+ *   same tick are merged into one /pipeline request. A pipeline is not a
+ *   transaction and one failing element surfaces as an error on the others'
+ *   promise chain; explicit requests keep failures per call. Batches that must
+ *   be atomic go through `multi()` → POST /multi-exec.
+ */
+import { createClient } from "@vercel/kv";
+import type { KvOp, KvStore, SetOptions } from "./store";
+import {
+  COMPARE_AND_DELETE_LUA,
+  KvClosedError,
+  decodeValue,
+  encodeValue,
+  errorMessage,
+  escapeGlob,
+  pttlToMs,
+  sortedUnique,
+} from "./codec";
+
+export interface VercelKvStoreOptions {
+  /** KV_REST_API_URL, e.g. https://example.upstash.io */
+  url: string;
+  /** KV_REST_API_TOKEN (read-write token). */
+  token: string;
+}
+
+/** Keys per SCAN round trip; each SCAN is one billed command. */
+const SCAN_COUNT = 500;
+
+export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvStore {
+  const client = createClient({
+    url,
+    token,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+    // @vercel/kv passes cache: "default" for Next's fetch patching; state must
+    // never be served from a cache, whatever the framework does to fetch.
+    cache: "no-store",
+  });
+  let closed = false;
+
+  /**
+   * Runs one client call with a message that says which backend failed. The
+   * client's own messages never include the token (it only lives in the
+   * Authorization header), so they are kept as they are.
+   */
+  async function run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new KvClosedError("vercel-kv");
+    try {
+      return await fn();
+    } catch (err) {
+      throw new Error(`kv (vercel-kv): ${what} failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  return {
+    kind: "vercel-kv",
+
+    get<T>(key: string) {
+      return run("GET", async () => decodeValue<T>(key, await client.get<string>(key)));
+    },
+
+    mget<T>(keys: string[]) {
+      if (keys.length === 0) return Promise.resolve([]);
+      return run("MGET", async () => {
+        const raw = await client.mget<(string | null)[]>(keys);
+        return raw.map((value, i) => decodeValue<T>(keys[i], value));
+      });
+    },
+
+    async set(key: string, value: unknown, options: SetOptions = {}) {
+      const json = encodeValue(key, value);
+      return run("SET", async () => {
+        // The union type of SetCommandOptions only allows one expiry shape,
+        // hence the explicit branches instead of a spread.
+        const reply =
+          options.pxMs !== undefined
+            ? options.nx
+              ? await client.set(key, json, { px: options.pxMs, nx: true })
+              : await client.set(key, json, { px: options.pxMs })
+            : options.nx
+              ? await client.set(key, json, { nx: true })
+              : await client.set(key, json);
+        // SET NX answers null (not "OK") when the key already existed.
+        return reply !== null;
+      });
+    },
+
+    del(keys: string[]) {
+      if (keys.length === 0) return Promise.resolve(0);
+      return run("DEL", () => client.del(...keys));
+    },
+
+    async deleteIfEquals(key: string, expected: unknown) {
+      const json = encodeValue(key, expected);
+      return run("EVAL compare-and-delete", async () => {
+        const deleted = await client.eval<[string], number>(COMPARE_AND_DELETE_LUA, [key], [json]);
+        return Number(deleted) === 1;
+      });
+    },
+
+    smembers(key: string) {
+      return run("SMEMBERS", async () => (await client.smembers<string[]>(key)) ?? []);
+    },
+
+    async atomic(ops: KvOp[]) {
+      // Encode first so a bad value throws before anything is sent.
+      const commands = ops.flatMap((op): Array<(tx: ReturnType<typeof client.multi>) => unknown> => {
+        switch (op.op) {
+          case "set": {
+            const json = encodeValue(op.key, op.value);
+            return [(tx) => (op.pxMs !== undefined ? tx.set(op.key, json, { px: op.pxMs }) : tx.set(op.key, json))];
+          }
+          case "del":
+            return [(tx) => tx.del(op.key)];
+          case "sadd": {
+            const [first, ...rest] = op.members;
+            // SADD/SREM with no members is a syntax error that would abort the
+            // whole transaction; an empty change is simply nothing to do.
+            return first === undefined ? [] : [(tx) => tx.sadd(op.key, first, ...rest)];
+          }
+          case "srem":
+            return op.members.length === 0 ? [] : [(tx) => tx.srem(op.key, ...op.members)];
+        }
+      });
+      if (commands.length === 0) return run("MULTI/EXEC", async () => undefined);
+      return run("MULTI/EXEC", async () => {
+        const tx = client.multi();
+        for (const add of commands) add(tx);
+        // Throws when any element answered with an error (e.g. WRONGTYPE).
+        // Redis does not roll back the other elements in that case.
+        await tx.exec();
+      });
+    },
+
+    scanKeys(prefix: string) {
+      return run("SCAN", async () => {
+        const match = `${escapeGlob(prefix)}*`;
+        const found: string[] = [];
+        let cursor = "0";
+        do {
+          const [next, keys] = await client.scan(cursor, { match, count: SCAN_COUNT });
+          found.push(...keys);
+          cursor = String(next);
+        } while (cursor !== "0");
+        return sortedUnique(found);
+      });
+    },
+
+    pttl(key: string) {
+      return run("PTTL", async () => pttlToMs(Number(await client.pttl(key))));
+    },
+
+    async close() {
+      // Stateless HTTP: nothing to release, but later calls must fail loudly.
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * The route handlers against the Notion emulator and a real redis-server:
+ * a full chunked sync, incremental runs, convergence after edits, deletions
+ * and unsharing, and kills at random points.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KvStore } from "../lib/kv/store";
+import { engineDeps, loadRuntime } from "../lib/runtime";
+import { runInvocation } from "../lib/sync/engine";
+import type { SectionIndex } from "../lib/sync/bundle";
+import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
+
+describe("chunked sync of the default emulated workspace", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // 150 req/s in the emulator and a matching pace in the client: every
+    // section needs several 2 s invocations, as it would against Notion.
+    stack = await startStack({ rate: 150, env: { NOTION_RATE_PER_MIN: "8400" } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("completes through repeated invocations, none over 3 s, and KV equals the workspace", async () => {
+    const runs = await syncAll(stack);
+    for (const [section, answers] of Object.entries(runs)) {
+      expect(answers.length, `${section} invocations`).toBeGreaterThan(1);
+      for (const a of answers) expect(a.elapsedMs, `${section} invocation ${a.invocation}`).toBeLessThan(3000);
+      expect(new Set(answers.map((a) => a.runId)).size).toBe(1);
+      expect(answers.at(-1)!.remaining).toBe(0);
+    }
+    const stats = stack.workspace.stats();
+    expect(runs.pages.at(-1)!.counts.fetched).toBe(stats.pages);
+    expect(runs.posts.at(-1)!.counts.fetched).toBe(stats.posts);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+  });
+
+  it("a second run with no edits fetches zero blocks", async () => {
+    stack.emulator.resetRequestLog();
+    const runs = await syncAll(stack);
+    for (const answers of Object.values(runs)) {
+      const last = answers.at(-1)!;
+      expect(last.counts.fetched).toBe(0);
+      expect(last.counts.blocks).toBe(0);
+    }
+    expect(stack.emulator.requests().filter((r) => r.route === "blocks.children.list")).toHaveLength(0);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+  });
+
+  it("after edits, trashing, unsharing and additions a run converges to the new workspace, fetching only what changed", async () => {
+    const ws = stack.workspace;
+    ws.advanceClock(5 * 60_000);
+    const pages = ws.visibleRows(ws.pagesDatabaseId);
+    const posts = ws.visibleRows(ws.postsDatabaseId);
+    ws.editPageTitle(pages[3].id, "A renamed page");
+    ws.editPageTitle(posts[7].id, "A renamed post");
+    ws.trashPage(pages[10].id);
+    ws.unsharePage(posts[12].id);
+    ws.addPage(ws.pagesDatabaseId, { title: "Brand new page" });
+    const withChild = [...pages, ...posts].find((p) => ws.reachableChildPages().some((c) => c.parentId === p.id))!;
+    const child = ws.reachableChildPages().find((c) => c.parentId === withChild.id)!;
+    ws.editPageTitle(child.id, "Renamed child");
+    ws.trashPage(ws.reachableChildPages().filter((c) => c.depth === 2)[0].id);
+
+    stack.emulator.resetRequestLog();
+    const runs = await syncAll(stack);
+    expect(runs.pages.at(-1)!.counts.fetched).toBe(2); // renamed + new
+    expect(runs.posts.at(-1)!.counts.fetched).toBe(1); // renamed (the unshared one is simply not listed)
+    // Renaming a child page does not bump its parent's last_edited_time in
+    // Notion: the children section marks the parent, whose section re-reads it
+    // on its next run, and only it.
+    const again = await syncAll(stack);
+    expect(again.pages.at(-1)!.counts.fetched + again.posts.at(-1)!.counts.fetched).toBe(1);
+    expect(again.children.at(-1)!.counts.fetched).toBe(0);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    const index = await stack.kv.get<SectionIndex>(stack.keys.index("pages"));
+    expect(index!.entries.some((e) => e.id === pages[10].id)).toBe(false);
+    expect(index!.entries.some((e) => e.title === "Brand new page")).toBe(true);
+  });
+
+  it("force=1 re-fetches everything", async () => {
+    const answers = await syncUntilDone(stack, "posts", { query: "force=1" });
+    expect(answers.at(-1)!.counts.fetched).toBe(stack.workspace.visibleRows(stack.workspace.postsDatabaseId).length);
+  });
+});
+
+/** A KV store that dies after `n` atomic commits: later writes never land, like a killed function. */
+function killAfter(kv: KvStore, n: number): KvStore {
+  let commits = 0;
+  const dead = () => Promise.reject(new Error("killed"));
+  return new Proxy(kv, {
+    get(target, prop, receiver) {
+      if (prop === "atomic") {
+        return (ops: Parameters<KvStore["atomic"]>[0]) => (++commits > n ? dead() : target.atomic(ops));
+      }
+      if (prop === "set" || prop === "del" || prop === "deleteIfEquals") {
+        return (...args: unknown[]) => (commits >= n ? dead() : (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args));
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
+
+describe("kills at random points", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 40, posts: 30, hugePages: 1 } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("converge to the same KV content with no page lost or duplicated", async () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const section of ["pages", "posts", "children"] as const) {
+      for (let call = 0; call < 400; call++) {
+        const runtime = loadRuntime(section, stack.env);
+        const deps = engineDeps(runtime, section, Date.now());
+        const killAt = Math.floor(random() * 6);
+        const killed = random() < 0.5;
+        const kv = killed ? killAfter(runtime.kv, killAt) : runtime.kv;
+        const outcome = await runInvocation({ ...deps, kv }, { section, force: false }).catch((e: Error) => e);
+        if (outcome instanceof Error) {
+          expect(outcome.message).toBe("killed");
+          await runtime.kv.del([stack.keys.lease(section)]); // the dead invocation's lease expires
+          continue;
+        }
+        if (outcome.kind === "ran" && outcome.cursor.status === "done") break;
+      }
+    }
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    const index = await stack.kv.get<SectionIndex>(stack.keys.index("pages"));
+    const ids = index!.entries.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe("bad input and configuration", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 60, posts: 5, hugePages: 0 }, latencyMs: 15 });
+  });
+  afterAll(async () => stack?.close());
+
+  it("rejects a wrong or missing secret with 401 JSON, and an unset CRON_SECRET with 503", async () => {
+    const wrong = await invoke(stack, "pages", { env: { CRON_SECRET: "something-else" } });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error!.code).toBe("unauthorized");
+    const unset = await invoke(stack, "pages", { env: { CRON_SECRET: "" } });
+    expect(unset.status).toBe(503);
+    expect(JSON.stringify(unset.body)).not.toContain(stack.env.NOTION_API_KEY);
+  });
+
+  it("rejects a bad force value and a malformed body with 400 JSON", async () => {
+    expect((await invoke(stack, "pages", { query: "force=maybe" })).status).toBe(400);
+    const bad = await invoke(stack, "pages", { method: "POST", body: "{not json" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error!.code).toBe("bad_body");
+    expect((await invoke(stack, "pages", { method: "POST", body: JSON.stringify({ force: "yes" }) })).status).toBe(400);
+  });
+
+  it("names a missing Notion variable (never a value) with 503", async () => {
+    const res = await invoke(stack, "posts", { env: { NOTION_POSTS_DB: "" } });
+    expect(res.status).toBe(503);
+    expect(res.body.error!.message).toContain("NOTION_POSTS_DB");
+    const res2 = await invoke(stack, "children", { env: { NOTION_API_KEY: "" } });
+    expect(res2.status).toBe(503);
+    expect(res2.body.error!.message).toContain("NOTION_API_KEY");
+  });
+
+  it("stops the run on Notion 401 with a clear error, keeping the cursor where it was", async () => {
+    let first = await invoke(stack, "pages", { env: { SYNC_BUDGET_MS: "500" } });
+    while (first.body.phase !== "sync" || first.body.processed === 0) first = await invoke(stack, "pages", { env: { SYNC_BUDGET_MS: "500" } });
+    expect(first.body.done).toBe(false);
+    const before = await stack.kv.get<{ position: number; phase: string }>(stack.keys.cursor("pages"));
+    const res = await invoke(stack, "pages", { env: { NOTION_API_KEY: "secret_wrong_token" } });
+    expect(res.status).toBe(502);
+    expect(res.body.error!.code).toBe("notion_unauthorized");
+    expect(res.body.status).toBe("failed");
+    const after = await stack.kv.get<{ position: number; phase: string; status: string }>(stack.keys.cursor("pages"));
+    expect(after!.position).toBe(before!.position);
+    expect(after!.status).toBe("failed");
+    const resumed = await syncUntilDone(stack, "pages");
+    expect(resumed.at(-1)!.done).toBe(true);
+  });
+
+  it("answers 409 to a second concurrent invocation and does nothing", async () => {
+    await stack.kv.set(stack.keys.lease("posts"), "someone-else", { pxMs: 5000 });
+    const res = await invoke(stack, "posts");
+    expect(res.status).toBe(409);
+    expect(res.body.error!.code).toBe("already_running");
+    await stack.kv.del([stack.keys.lease("posts")]);
+  });
+});
