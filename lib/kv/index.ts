@@ -61,13 +61,15 @@ export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
   // REST variables; on its own it is still a usable Redis endpoint.
   const kvUrl = value(env, "KV_URL");
   if (kvUrl) return { kind: "redis", url: kvUrl, variable: "KV_URL" };
-  if (env.VERCEL_ENV === "production") {
+  // Vercel's filesystem is read-only outside /tmp and not shared between
+  // instances: the embedded store would lose or refuse every write there.
+  if (env.VERCEL_ENV === "production" || env.VERCEL === "1") {
     throw new KvConfigError(
       "no KV store configured for production: set KV_REST_API_URL and KV_REST_API_TOKEN (Upstash / Vercel KV), or REDIS_URL",
       ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL"],
     );
   }
-  return { kind: "file", dir: path.resolve(process.cwd(), value(env, "KV_FILE_DIR") ?? ".data") };
+  return { kind: "file", dir: path.resolve(/* turbopackIgnore: true */ process.cwd(), value(env, "KV_FILE_DIR") ?? ".data") };
 }
 
 export function createKvStore(env: Env = process.env): KvStore {

@@ -1,0 +1,515 @@
+/**
+ * HTTP front of the Notion emulator (node:http only). Serves the four read
+ * routes a sync needs with Notion's wire behaviour (auth, Notion-Version,
+ * validation, 404s for unshared pages, token-bucket rate limiting with
+ * Retry-After) plus injectable faults, and a small unauthenticated control
+ * API under /__emulator/ for driving it from another process.
+ */
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { normalizeId, Prng } from "./prng.js";
+import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
+import type { Workspace } from "./workspace.js";
+
+export type RouteName = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "blocks.children.list";
+
+export interface FaultRule {
+  route: RouteName | "*";
+  status: 429 | 500 | 502 | 503 | 504 | 400 | 401 | 403 | 404 | "hang" | "reset";
+  /** How many matching requests get the fault (default 1). */
+  times?: number;
+  retryAfterSeconds?: number;
+  /** Only requests whose path contains this id (dashes are ignored on both sides). */
+  matchId?: string;
+}
+
+export interface EmulatorOptions {
+  workspace: Workspace;
+  token?: string;
+  port?: number;
+  /** Interface to bind (default 127.0.0.1). */
+  host?: string;
+  ratePerSecond?: number;
+  burst?: number;
+  retryAfterSeconds?: number | (() => number);
+  latencyMs?: number | Partial<Record<RouteName, number>>;
+}
+
+export interface RequestLogEntry {
+  route: RouteName | "unknown";
+  path: string;
+  /** 0 when no answer was sent (hang, reset). */
+  status: number;
+  at: number;
+}
+
+export interface NotionEmulator {
+  url: string;
+  token: string;
+  workspace: Workspace;
+  injectFault(rule: FaultRule): void;
+  clearFaults(): void;
+  setRate(ratePerSecond: number, burst?: number): void;
+  requests(): RequestLogEntry[];
+  resetRequestLog(): void;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TOKEN = "secret_emulator_token";
+/** Oldest version with data sources; older versions would need other response shapes, so they are refused. */
+const MIN_NOTION_VERSION = "2025-09-03";
+
+const ROUTES: { method: string; pattern: RegExp; route: RouteName }[] = [
+  { method: "GET", pattern: /^\/v1\/databases\/([^/]+)\/?$/, route: "databases.retrieve" },
+  { method: "POST", pattern: /^\/v1\/data_sources\/([^/]+)\/query\/?$/, route: "dataSources.query" },
+  { method: "GET", pattern: /^\/v1\/pages\/([^/]+)\/?$/, route: "pages.retrieve" },
+  { method: "GET", pattern: /^\/v1\/blocks\/([^/]+)\/children\/?$/, route: "blocks.children.list" },
+];
+
+const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [NotionErrorCode, string]> = {
+  400: ["invalid_request", "This request is not supported (injected fault)."],
+  401: ["unauthorized", "API token is invalid."],
+  403: ["restricted_resource", "Insufficient permissions for this endpoint."],
+  404: ["object_not_found", "Could not find object (injected fault)."],
+  429: ["rate_limited", "You have been rate limited. Please try again in a few minutes."],
+  500: ["internal_server_error", "Unexpected error occurred."],
+  502: ["bad_gateway", "Bad gateway."],
+  503: ["service_unavailable", "Notion is unavailable, please try again later."],
+  504: ["gateway_timeout", "Notion timed out while processing the request."],
+};
+
+interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** Notion allows bursts above the average rate: a bucket of `burst` tokens refilled at `rate` per second. */
+class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+
+  constructor(
+    private rate: number,
+    private burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  /** Resets the bucket to full. */
+  set(rate: number, burst: number): void {
+    this.rate = rate;
+    this.burst = burst;
+    this.tokens = burst;
+    this.last = performance.now();
+  }
+
+  take(): boolean {
+    if (this.rate === Infinity) return true;
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+function errorReply(status: number, code: NotionErrorCode, message: string, headers?: Record<string, string>): Reply {
+  return { status, body: { object: "error", status, code, message }, headers };
+}
+
+function matchRoute(method: string, pathname: string): { route: RouteName; id: string } | undefined {
+  for (const candidate of ROUTES) {
+    const match = candidate.method === method ? candidate.pattern.exec(pathname) : null;
+    if (match) return { route: candidate.route, id: safeDecode(match[1]) };
+  }
+  return undefined;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // malformed %-escape: left as is, then refused as an invalid uuid
+  }
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+export async function startNotionEmulator(options: EmulatorOptions): Promise<NotionEmulator> {
+  const workspace = options.workspace;
+  const token = options.token ?? DEFAULT_TOKEN;
+  const bucket = new TokenBucket(options.ratePerSecond ?? 3, options.burst ?? 10);
+  let faults: (FaultRule & { remaining: number })[] = [];
+  let log: RequestLogEntry[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+
+  const retryAfter = (rule?: FaultRule): string => {
+    const configured = options.retryAfterSeconds ?? 1;
+    const seconds = rule?.retryAfterSeconds ?? (typeof configured === "function" ? configured() : configured);
+    return String(Math.max(0, Math.ceil(seconds)));
+  };
+
+  const latencyFor = (route: RouteName | "unknown"): number => {
+    const latency = options.latencyMs ?? 0;
+    if (typeof latency === "number") return latency;
+    return route === "unknown" ? 0 : (latency[route] ?? 0);
+  };
+
+  const takeFault = (route: RouteName | "unknown", pathname: string): FaultRule | undefined => {
+    const path = pathname.replace(/-/g, "");
+    const rule = faults.find(
+      (f) => (f.route === "*" || f.route === route) && (!f.matchId || path.includes(f.matchId.replace(/-/g, ""))),
+    );
+    if (!rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) faults = faults.filter((f) => f !== rule);
+    return rule;
+  };
+
+  /** Normal handling of an API request, in the order Notion checks things. */
+  const answer = (req: http.IncomingMessage, url: URL, bodyText: string): Reply => {
+    const auth = req.headers.authorization ?? "";
+    if (auth !== `Bearer ${token}`) return errorReply(401, "unauthorized", "API token is invalid.");
+
+    const version = req.headers["notion-version"];
+    if (typeof version !== "string" || version === "") {
+      return errorReply(
+        400,
+        "missing_version",
+        "Notion-Version header failed validation: Notion-Version header should be defined, instead was `undefined`.",
+      );
+    }
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(version) || version < MIN_NOTION_VERSION) {
+      return errorReply(
+        400,
+        "validation_error",
+        `Notion-Version header failed validation: this emulator speaks ${MIN_NOTION_VERSION} and later, instead was \`${version}\`.`,
+      );
+    }
+
+    // Rate limits are per integration, so only authenticated requests count.
+    if (!bucket.take()) {
+      return errorReply(429, "rate_limited", "You have been rate limited. Please try again in a few minutes.", {
+        "Retry-After": retryAfter(),
+      });
+    }
+
+    const match = matchRoute(req.method ?? "GET", url.pathname);
+    if (!match) return errorReply(400, "invalid_request_url", "Invalid request URL.");
+    const id = normalizeId(match.id);
+    if (!id) {
+      const param = { "databases.retrieve": "database_id", "dataSources.query": "data_source_id", "pages.retrieve": "page_id", "blocks.children.list": "block_id" }[match.route];
+      return errorReply(400, "validation_error", `path failed validation: path.${param} should be a valid uuid, instead was \`"${match.id}"\`.`);
+    }
+
+    try {
+      switch (match.route) {
+        case "databases.retrieve": {
+          const db = workspace.database(id);
+          if (!db) throw notFound(id, "database");
+          return { status: 200, body: db };
+        }
+        case "pages.retrieve": {
+          const page = workspace.page(id);
+          if (!page) throw notFound(id, "page");
+          return { status: 200, body: page };
+        }
+        case "dataSources.query": {
+          let body: unknown = {};
+          if (bodyText.trim() !== "") {
+            try {
+              body = JSON.parse(bodyText);
+            } catch {
+              return errorReply(400, "invalid_json", "Error parsing JSON body.");
+            }
+          }
+          if (typeof body !== "object" || body === null || Array.isArray(body)) {
+            return errorReply(400, "validation_error", "body failed validation: body should be an object.");
+          }
+          const list = workspace.queryDataSource(id, body as Record<string, unknown>);
+          return { status: 200, body: { object: "list", ...list, type: "page_or_data_source", page_or_data_source: {} } };
+        }
+        case "blocks.children.list": {
+          const rawSize = url.searchParams.get("page_size");
+          const pageSize = rawSize === null || rawSize === "" ? undefined : Number(rawSize);
+          if (pageSize !== undefined && !Number.isInteger(pageSize)) {
+            return errorReply(400, "validation_error", `query failed validation: page_size should be a number, instead was \`"${rawSize}"\`.`);
+          }
+          const list = workspace.blockChildren(id, url.searchParams.get("start_cursor") ?? undefined, pageSize);
+          if (!list) throw notFound(id, "block");
+          return { status: 200, body: { object: "list", ...list, type: "block", block: {} } };
+        }
+      }
+    } catch (error) {
+      if (error instanceof NotionApiError) return errorReply(error.status, error.code, error.message);
+      throw error;
+    }
+  };
+
+  const send = (res: http.ServerResponse, reply: Reply, fromNotion = true): void => {
+    const requestId = randomUUID();
+    // Notion puts request_id in every JSON body (errors and objects alike); control answers don't.
+    const body = fromNotion && typeof reply.body === "object" && reply.body !== null ? { ...reply.body, request_id: requestId } : reply.body;
+    const text = JSON.stringify(body);
+    res.writeHead(reply.status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": Buffer.byteLength(text),
+      "x-notion-request-id": requestId,
+      ...reply.headers,
+    });
+    res.end(text);
+  };
+
+  const handleApi = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, bodyText: string): void => {
+    const route = matchRoute(req.method ?? "GET", url.pathname)?.route ?? "unknown";
+    const entry: RequestLogEntry = { route, path: url.pathname + url.search, status: 0, at: Date.now() };
+    log.push(entry);
+
+    // Faults come before any normal handling (even auth), like an outage would.
+    const fault = takeFault(route, url.pathname);
+    if (fault?.status === "hang") return; // closed by close()
+    if (fault?.status === "reset") {
+      req.socket.destroy();
+      return;
+    }
+    let reply: Reply;
+    if (fault) {
+      const [code, message] = FAULT_ERRORS[fault.status];
+      reply = errorReply(fault.status, code, message, fault.status === 429 ? { "Retry-After": retryAfter(fault) } : undefined);
+    } else {
+      reply = answer(req, url, bodyText);
+    }
+    entry.status = reply.status;
+
+    const delay = latencyFor(route);
+    if (delay <= 0) return send(res, reply);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      send(res, reply);
+    }, delay);
+    timers.add(timer);
+  };
+
+  const emulator: NotionEmulator = {
+    url: "",
+    token,
+    workspace,
+    injectFault(rule) {
+      faults.push({ ...rule, remaining: rule.times ?? 1 });
+    },
+    clearFaults() {
+      faults = [];
+    },
+    setRate(ratePerSecond, burst) {
+      bucket.set(ratePerSecond, burst ?? options.burst ?? 10);
+    },
+    requests() {
+      return log.map((entry) => ({ ...entry }));
+    },
+    resetRequestLog() {
+      log = [];
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Also drops keep-alive and hanging connections, which would keep close() waiting.
+        server.closeAllConnections();
+      });
+    },
+  };
+
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://emulator");
+      const bodyText = await readBody(req);
+      if (url.pathname.startsWith("/__emulator/")) {
+        send(res, control(emulator, req.method ?? "GET", url, bodyText), false);
+      } else {
+        handleApi(req, res, url, bodyText);
+      }
+    })().catch((error: unknown) => {
+      // A bug in the emulator must not look like a Notion answer: plain 500 without a Notion error code.
+      if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
+      res.end(`emulator error: ${error instanceof Error ? error.stack : String(error)}`);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  emulator.url = `http://${host}:${address.port}`;
+  return emulator;
+}
+
+// ------------------------------------------------------------------ control API
+
+function requireString(body: Record<string, unknown>, key: string): string {
+  const value = body[key];
+  if (typeof value !== "string" || value === "") throw new ControlError(400, `${key} (string) is required`);
+  return value;
+}
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** N visible rows, deterministic for a given workspace state, alternating between the two databases. */
+export function pickPages(workspace: Workspace, count: number): { id: string; databaseId: string; title: string; slug: string }[] {
+  const rng = new Prng(`${workspace.seed}:pick`);
+  const pools = [workspace.pagesDatabaseId, workspace.postsDatabaseId].map((dbId) => rng.shuffle(workspace.visibleRows(dbId)));
+  const picked: { id: string; databaseId: string; title: string; slug: string }[] = [];
+  for (let i = 0; picked.length < count && (pools[0].length > 0 || pools[1].length > 0); i++) {
+    const page = pools[i % 2].shift();
+    if (!page) continue;
+    const text = (name: string): string => {
+      const prop = page.properties[name];
+      const parts = prop?.type === "title" ? prop.title : prop?.type === "rich_text" ? prop.rich_text : [];
+      return parts.map((part) => part.plain_text).join("");
+    };
+    picked.push({ id: page.id, databaseId: page.parent.type === "data_source_id" ? page.parent.database_id : "", title: text("Name"), slug: text("Slug") });
+  }
+  return picked;
+}
+
+function info(emulator: NotionEmulator): Record<string, unknown> {
+  const ws = emulator.workspace;
+  return {
+    url: emulator.url,
+    token: emulator.token,
+    pagesDatabaseId: ws.pagesDatabaseId,
+    postsDatabaseId: ws.postsDatabaseId,
+    pagesDataSourceId: ws.pagesDataSourceId,
+    postsDataSourceId: ws.postsDataSourceId,
+    now: ws.now().toISOString(),
+    stats: ws.stats(),
+  };
+}
+
+function control(emulator: NotionEmulator, method: string, url: URL, bodyText: string): Reply {
+  const ws = emulator.workspace;
+  try {
+    let body: Record<string, unknown> = {};
+    if (method === "POST" && bodyText.trim() !== "") {
+      const parsed: unknown = JSON.parse(bodyText);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new ControlError(400, "body must be a JSON object");
+      body = parsed as Record<string, unknown>;
+    }
+    const action = `${method} ${url.pathname.slice("/__emulator/".length)}`;
+    const ok = (extra: Record<string, unknown> = {}): Reply => ({ status: 200, body: { ok: true, ...extra } });
+    switch (action) {
+      case "GET info":
+        return { status: 200, body: info(emulator) };
+      case "GET requests": {
+        const entries = emulator.requests();
+        const byRoute: Record<string, number> = {};
+        const byStatus: Record<string, number> = {};
+        for (const entry of entries) {
+          byRoute[entry.route] = (byRoute[entry.route] ?? 0) + 1;
+          byStatus[entry.status] = (byStatus[entry.status] ?? 0) + 1;
+        }
+        return { status: 200, body: { total: entries.length, byRoute, byStatus } };
+      }
+      case "POST reset-requests":
+        emulator.resetRequestLog();
+        return ok();
+      case "GET pick": {
+        const count = Number(url.searchParams.get("count") ?? "1");
+        if (!Number.isInteger(count) || count < 0) throw new ControlError(400, "count must be a non-negative integer");
+        const pages = pickPages(ws, count);
+        return { status: 200, body: { ids: pages.map((p) => p.id), pages } };
+      }
+      case "GET tree":
+        return { status: 200, body: { pageId: requireParam(url, "pageId"), tree: ws.contentTree(requireParam(url, "pageId")) } };
+      case "POST edit":
+        ws.editPageTitle(requireString(body, "pageId"), requireString(body, "title"));
+        return ok({ page: ws.page(requireString(body, "pageId")) ?? null });
+      case "POST edit-block":
+        ws.editBlockText(requireString(body, "blockId"), requireString(body, "text"));
+        return ok();
+      case "POST append":
+        ws.appendBlocks(requireString(body, "parentId"), typeof body.count === "number" ? body.count : 1);
+        return ok();
+      case "POST trash":
+        ws.trashPage(requireString(body, "pageId"));
+        return ok();
+      case "POST restore":
+        ws.restorePage(requireString(body, "pageId"));
+        return ok();
+      case "POST unshare":
+        ws.unsharePage(requireString(body, "pageId"));
+        return ok();
+      case "POST share":
+        ws.sharePage(requireString(body, "pageId"));
+        return ok();
+      case "POST add": {
+        const slug = typeof body.slug === "string" ? body.slug : undefined;
+        return ok({ page: ws.addPage(requireString(body, "databaseId"), { title: requireString(body, "title"), slug }) });
+      }
+      case "POST add-child":
+        return ok({ page: ws.addChildPage(requireString(body, "parentPageId"), requireString(body, "title")) });
+      case "POST fault":
+        emulator.injectFault(parseFaultRule(body));
+        return ok();
+      case "POST clear-faults":
+        emulator.clearFaults();
+        return ok();
+      case "POST rate": {
+        // JSON has no Infinity: null (or a missing rate) disables the limit.
+        const rate = typeof body.ratePerSecond === "number" ? body.ratePerSecond : Infinity;
+        emulator.setRate(rate, typeof body.burst === "number" ? body.burst : undefined);
+        return ok();
+      }
+      case "POST clock":
+        if (typeof body.now === "string") ws.setNow(new Date(body.now));
+        if (typeof body.advanceMs === "number") ws.advanceClock(body.advanceMs);
+        if (typeof body.running === "boolean") ws.setClockRunning(body.running);
+        return ok({ now: ws.now().toISOString() });
+      default:
+        throw new ControlError(404, `unknown control route ${action}`);
+    }
+  } catch (error) {
+    // Workspace mutations throw "unknown page/block/database ..." for ids they don't know.
+    const status =
+      error instanceof ControlError ? error.status : error instanceof Error && error.message.startsWith("unknown ") ? 404 : 400;
+    return { status, body: { ok: false, error: error instanceof Error ? error.message : String(error) } };
+  }
+}
+
+function requireParam(url: URL, key: string): string {
+  const value = url.searchParams.get(key);
+  if (!value) throw new ControlError(400, `${key} query parameter is required`);
+  return value;
+}
+
+const FAULT_ROUTES: readonly string[] = ["*", ...ROUTES.map((r) => r.route)];
+
+function parseFaultRule(body: Record<string, unknown>): FaultRule {
+  const { route, status, times, retryAfterSeconds, matchId } = body;
+  if (typeof route !== "string" || !FAULT_ROUTES.includes(route)) throw new ControlError(400, `route must be one of ${FAULT_ROUTES.join(", ")}`);
+  const known = status === "hang" || status === "reset" || (typeof status === "number" && status in FAULT_ERRORS);
+  if (!known) throw new ControlError(400, `unsupported fault status ${JSON.stringify(status)}`);
+  if (times !== undefined && typeof times !== "number") throw new ControlError(400, "times must be a number");
+  if (retryAfterSeconds !== undefined && typeof retryAfterSeconds !== "number") throw new ControlError(400, "retryAfterSeconds must be a number");
+  if (matchId !== undefined && typeof matchId !== "string") throw new ControlError(400, "matchId must be a string");
+  return { route, status, times, retryAfterSeconds, matchId } as FaultRule;
+}

@@ -1,0 +1,645 @@
+/**
+ * In-memory Notion workspace: two databases (Pages, Posts) with one data
+ * source each, their rows, nested child pages and block trees. Reads return
+ * fresh objects in the exact 2025-09-03 wire shapes; mutations model what a
+ * human editing Notion does, including its quirks (minute-rounded
+ * last_edited_time, unshared pages turning into 404s while their child_page
+ * block stays listed).
+ */
+import { floorToMinute, isoMinute, pageUrl, richText, sentence, slugify, TAGS, textPayload, type Payload } from "./content.js";
+import { compileFilter, compileSorts, decodeCursor, encodeCursor, type RowKey, type SortSpec } from "./query.js";
+import { normalizeId, Prng } from "./prng.js";
+import {
+  NotionApiError,
+  notFound,
+  type BlockObject,
+  type BlockType,
+  type Cover,
+  type DatabaseObject,
+  type Icon,
+  type ListPage,
+  type PageObject,
+  type PropertyValue,
+} from "./types.js";
+
+export type { BlockObject, DatabaseObject, PageObject } from "./types.js";
+
+export type BlockTree = BlockObject & { children?: BlockTree[] };
+
+export interface DatabaseRecord {
+  id: string;
+  dataSourceId: string;
+  title: string;
+  icon: Icon | null;
+  createdTime: number;
+  lastEditedTime: number;
+}
+
+export interface PageRecord {
+  id: string;
+  /** Set for database rows. */
+  databaseId: string | null;
+  /** Set for child pages (pages living inside another page through a child_page block). */
+  parentPageId: string | null;
+  title: string;
+  /** Row properties; child pages only have a title. */
+  slug: string | null;
+  date: string | null;
+  tags: string[];
+  published: boolean;
+  description: string;
+  icon: Icon | null;
+  cover: Cover | null;
+  createdTime: number;
+  lastEditedTime: number;
+  trashed: boolean;
+  /** False once the integration lost access (the page then answers 404). */
+  shared: boolean;
+  /** Top-level block ids in order. */
+  childIds: string[];
+}
+
+export interface BlockRecord {
+  id: string;
+  /** The page whose content this block is part of. */
+  pageId: string;
+  /** Null for top-level blocks (their parent is the page). */
+  parentBlockId: string | null;
+  type: BlockType;
+  /** The object under `block[type]`; image blocks hosted by Notion get their signed url added at read time. */
+  payload: Payload;
+  /** For `image` blocks with `type: "file"`: the file name inside Notion's bucket. */
+  hostedFile?: string;
+  childIds: string[];
+  createdTime: number;
+  lastEditedTime: number;
+  /** Only child_page blocks of trashed child pages are trashed (Notion drops them from listings). */
+  trashed: boolean;
+}
+
+export interface WorkspaceInit {
+  seed: number;
+  /** Initial workspace clock (ms since epoch). */
+  now: number;
+  workspaceId: string;
+  userId: string;
+  pagesDatabase: DatabaseRecord;
+  postsDatabase: DatabaseRecord;
+  pages: PageRecord[];
+  blocks: BlockRecord[];
+}
+
+export interface WorkspaceStats {
+  pages: number;
+  posts: number;
+  childPages: number;
+  /** Blocks a full sync stores: every block of every visible row and reachable child page (child_page blocks included). */
+  blocks: number;
+  /** blocks.children.list requests (page_size 100) a full recursive read of those pages takes. */
+  blockListRequests: number;
+}
+
+const HOUR = 3_600_000;
+const MAX_PAGE_SIZE = 100;
+
+export class Workspace {
+  readonly seed: number;
+  readonly pagesDatabaseId: string;
+  readonly postsDatabaseId: string;
+  readonly pagesDataSourceId: string;
+  readonly postsDataSourceId: string;
+
+  private readonly databases = new Map<string, DatabaseRecord>();
+  private readonly pages = new Map<string, PageRecord>();
+  private readonly blocks = new Map<string, BlockRecord>();
+  private readonly workspaceId: string;
+  private readonly user: { object: "user"; id: string };
+  /** Ids and texts invented by mutations come from their own stream, so they stay deterministic too. */
+  private readonly rng: Prng;
+  private clockBase: number;
+  /** Wall-clock anchor when the clock is running; null when frozen. */
+  private clockAnchor: number | null = null;
+
+  constructor(init: WorkspaceInit) {
+    this.seed = init.seed;
+    this.rng = new Prng(`${init.seed}:mutations`);
+    this.clockBase = init.now;
+    this.workspaceId = init.workspaceId;
+    this.user = { object: "user", id: init.userId };
+    this.pagesDatabaseId = init.pagesDatabase.id;
+    this.postsDatabaseId = init.postsDatabase.id;
+    this.pagesDataSourceId = init.pagesDatabase.dataSourceId;
+    this.postsDataSourceId = init.postsDatabase.dataSourceId;
+    for (const db of [init.pagesDatabase, init.postsDatabase]) this.databases.set(db.id, db);
+    for (const page of init.pages) this.pages.set(page.id, page);
+    for (const block of init.blocks) this.blocks.set(block.id, block);
+  }
+
+  // ---------------------------------------------------------------- clock
+
+  now(): Date {
+    return new Date(this.nowMs());
+  }
+
+  setNow(date: Date): void {
+    this.clockBase = date.getTime();
+    if (this.clockAnchor !== null) this.clockAnchor = Date.now();
+  }
+
+  advanceClock(ms: number): void {
+    this.clockBase += ms;
+  }
+
+  /** A running clock advances with wall time (used by the CLI so edits minutes apart get different stamps); frozen by default for tests. */
+  setClockRunning(running: boolean): void {
+    this.clockBase = this.nowMs();
+    this.clockAnchor = running ? Date.now() : null;
+  }
+
+  private nowMs(): number {
+    return this.clockAnchor === null ? this.clockBase : this.clockBase + (Date.now() - this.clockAnchor);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  database(id: string): DatabaseObject | undefined {
+    const db = this.databases.get(normalizeId(id) ?? "");
+    if (!db) return undefined;
+    return {
+      object: "database",
+      id: db.id,
+      title: [richText(db.title)],
+      description: [],
+      icon: db.icon,
+      cover: null,
+      parent: { type: "workspace", workspace: true },
+      is_inline: false,
+      in_trash: false,
+      archived: false,
+      is_locked: false,
+      created_time: isoMinute(db.createdTime),
+      last_edited_time: isoMinute(db.lastEditedTime),
+      created_by: this.user,
+      last_edited_by: this.user,
+      data_sources: [{ id: db.dataSourceId, name: db.title }],
+      url: pageUrl("", db.id),
+      public_url: null,
+    };
+  }
+
+  /**
+   * POST /v1/data_sources/{id}/query. Throws NotionApiError for an unknown
+   * data source (including a database id) and for bodies Notion would reject.
+   */
+  queryDataSource(dataSourceId: string, body: Record<string, unknown> = {}): ListPage<PageObject> {
+    const id = normalizeId(dataSourceId) ?? dataSourceId;
+    const db = [...this.databases.values()].find((d) => d.dataSourceId === id);
+    if (!db) throw notFound(id, "data_source");
+
+    const pageSize = validatePageSize(body.page_size);
+    const matches = compileFilter(body.filter);
+    const keyOf = compileSorts(body.sorts);
+    // `in_trash: true` (or the deprecated `archived: true`) lists the rows in the trash instead.
+    for (const flag of ["in_trash", "archived"] as const) {
+      if (body[flag] !== undefined && typeof body[flag] !== "boolean") throw validation(`body.${flag} should be a boolean.`);
+    }
+    const trashed = body.in_trash === true || body.archived === true;
+    const rows = this.sortedRows(db.id, keyOf, trashed).filter((row) => matches(row.page));
+
+    let start = 0;
+    if (body.start_cursor !== undefined && body.start_cursor !== null) {
+      if (typeof body.start_cursor !== "string") throw validation("body.start_cursor should be a string.");
+      const after = decodeCursor(body.start_cursor, keyOf.arity);
+      // Keyset pagination: the cursor carries the sort key of the last row served,
+      // so it survives edits, trashing and additions between calls.
+      start = rows.findIndex((row) => keyOf.compare(row.key, after) > 0);
+      if (start === -1) start = rows.length;
+    }
+    const slice = rows.slice(start, start + pageSize);
+    const hasMore = start + pageSize < rows.length;
+    return {
+      results: slice.map((row) => this.renderPage(row.page)),
+      has_more: hasMore,
+      next_cursor: hasMore ? encodeCursor(slice[slice.length - 1].key) : null,
+    };
+  }
+
+  page(id: string): PageObject | undefined {
+    const page = this.pages.get(normalizeId(id) ?? "");
+    if (!page || !this.accessible(page)) return undefined;
+    return this.renderPage(page);
+  }
+
+  /**
+   * GET /v1/blocks/{id}/children for a page or a block. Undefined when the
+   * id is unknown or not shared; throws NotionApiError for a bad cursor or
+   * page size. Content of trashed pages stays readable, as in Notion.
+   */
+  blockChildren(blockId: string, startCursor?: string, pageSize?: number): ListPage<BlockObject> | undefined {
+    const childIds = this.readableChildIds(blockId);
+    if (!childIds) return undefined;
+    const size = validatePageSize(pageSize);
+    let start = 0;
+    if (startCursor !== undefined && startCursor !== "") {
+      // Like Notion, the cursor is the id of the first block of the next page.
+      start = childIds.indexOf(normalizeId(startCursor) ?? "");
+      if (start === -1) throw validation(`start_cursor provided is invalid: ${startCursor}`);
+    }
+    const slice = childIds.slice(start, start + size);
+    const hasMore = start + size < childIds.length;
+    const now = this.nowMs();
+    return {
+      results: slice.map((id) => this.renderBlock(this.blocks.get(id)!, now)),
+      has_more: hasMore,
+      next_cursor: hasMore ? childIds[start + size] : null,
+    };
+  }
+
+  contentTree(pageId: string): BlockTree[] {
+    const now = this.nowMs();
+    const build = (containerId: string): BlockTree[] =>
+      (this.readableChildIds(containerId) ?? []).map((id) => {
+        const block = this.blocks.get(id)!;
+        const node: BlockTree = this.renderBlock(block, now);
+        // child_page blocks are pages of their own: never inline their content.
+        if (node.has_children && block.type !== "child_page") node.children = build(id);
+        return node;
+      });
+    return build(pageId);
+  }
+
+  visibleRows(databaseId: string): PageObject[] {
+    const id = normalizeId(databaseId) ?? databaseId;
+    return this.sortedRows(id, compileSorts(undefined)).map((row) => this.renderPage(row.page));
+  }
+
+  reachableChildPages(maxDepth = Infinity): { id: string; parentId: string; depth: number }[] {
+    const found: { id: string; parentId: string; depth: number }[] = [];
+    const visit = (pageId: string, depth: number): void => {
+      if (depth > maxDepth) return;
+      for (const childId of this.childPageBlockIds(pageId)) {
+        const child = this.pages.get(childId);
+        if (!child || !this.visible(child)) continue;
+        found.push({ id: child.id, parentId: pageId, depth });
+        visit(child.id, depth + 1);
+      }
+    };
+    for (const dbId of [this.pagesDatabaseId, this.postsDatabaseId]) {
+      for (const row of this.visibleRows(dbId)) visit(row.id, 1);
+    }
+    return found;
+  }
+
+  stats(): WorkspaceStats {
+    const pages = this.visibleRows(this.pagesDatabaseId);
+    const posts = this.visibleRows(this.postsDatabaseId);
+    const childPages = this.reachableChildPages();
+    let blocks = 0;
+    let blockListRequests = 0;
+    const count = (containerId: string): void => {
+      const ids = this.readableChildIds(containerId) ?? [];
+      blockListRequests += Math.max(1, Math.ceil(ids.length / MAX_PAGE_SIZE));
+      for (const id of ids) {
+        blocks++;
+        const block = this.blocks.get(id)!;
+        if (block.type !== "child_page" && this.hasChildren(block)) count(id);
+      }
+    };
+    for (const id of [...pages, ...posts].map((p) => p.id).concat(childPages.map((c) => c.id))) count(id);
+    return { pages: pages.length, posts: posts.length, childPages: childPages.length, blocks, blockListRequests };
+  }
+
+  // ---------------------------------------------------------------- mutations
+
+  editPageTitle(pageId: string, title: string): void {
+    const page = this.requirePage(pageId);
+    page.title = title;
+    this.touchPage(page);
+    // The child_page block shows the new title, but the parent page's
+    // last_edited_time does not move (protocols.md: edits in child pages may
+    // not bump the parent).
+    const block = this.blocks.get(page.id);
+    if (block) block.lastEditedTime = floorToMinute(this.nowMs());
+  }
+
+  editBlockText(blockId: string, text: string): void {
+    const block = this.requireBlock(blockId);
+    if (!Array.isArray(block.payload.rich_text)) throw new Error(`block ${block.id} (${block.type}) has no rich_text`);
+    block.payload = { ...block.payload, rich_text: [richText(text)] };
+    block.lastEditedTime = floorToMinute(this.nowMs());
+    this.touchPage(this.requirePage(block.pageId));
+  }
+
+  appendBlocks(parentBlockOrPageId: string, n: number): void {
+    const id = normalizeId(parentBlockOrPageId) ?? parentBlockOrPageId;
+    const page = this.pages.get(id);
+    const parentBlock = page ? undefined : this.requireBlock(id);
+    const owner = page ?? this.requirePage(parentBlock!.pageId);
+    const ids = Array.from({ length: n }, () =>
+      this.insertBlock(owner.id, parentBlock?.id ?? null, "paragraph", textPayload([richText(sentence(this.rng))])),
+    );
+    (page ?? parentBlock!).childIds.push(...ids);
+    this.touchPage(owner);
+  }
+
+  addPage(databaseId: string, input: { title: string; slug?: string }): PageObject {
+    const db = this.databases.get(normalizeId(databaseId) ?? "");
+    if (!db) throw new Error(`unknown database ${databaseId}`);
+    const now = floorToMinute(this.nowMs());
+    const page = this.insertPage({
+      databaseId: db.id,
+      parentPageId: null,
+      title: input.title,
+      slug: this.uniqueSlug(db.id, input.slug ?? slugify(input.title)),
+      date: new Date(now).toISOString().slice(0, 10),
+      tags: [],
+      published: false,
+      description: sentence(this.rng),
+      createdTime: now,
+    });
+    this.appendBlocks(page.id, 3);
+    return this.renderPage(page);
+  }
+
+  addChildPage(parentPageId: string, title: string): PageObject {
+    const parent = this.requirePage(parentPageId);
+    const child = this.insertPage({
+      databaseId: null,
+      parentPageId: parent.id,
+      title,
+      slug: null,
+      date: null,
+      tags: [],
+      published: false,
+      description: "",
+      createdTime: floorToMinute(this.nowMs()),
+    });
+    this.appendBlocks(child.id, 2);
+    // In Notion the child_page block and the page share one id.
+    parent.childIds.push(this.insertBlock(parent.id, null, "child_page", {}, child.id));
+    this.touchPage(parent);
+    return this.renderPage(child);
+  }
+
+  trashPage(pageId: string): void {
+    const page = this.requirePage(pageId);
+    page.trashed = true;
+    this.touchPage(page);
+    const block = this.blocks.get(page.id);
+    if (block && page.parentPageId) {
+      // The child_page block disappears from the parent: a content change of the parent.
+      block.trashed = true;
+      this.touchPage(this.requirePage(page.parentPageId));
+    }
+  }
+
+  restorePage(pageId: string): void {
+    const page = this.requirePage(pageId);
+    page.trashed = false;
+    this.touchPage(page);
+    const block = this.blocks.get(page.id);
+    if (block && page.parentPageId) {
+      block.trashed = false;
+      this.touchPage(this.requirePage(page.parentPageId));
+    }
+  }
+
+  /** The integration loses access: no timestamp moves, the child_page block stays in its parent. */
+  unsharePage(pageId: string): void {
+    this.requirePage(pageId).shared = false;
+  }
+
+  sharePage(pageId: string): void {
+    this.requirePage(pageId).shared = true;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Shared rows of a database (not trashed, or only trashed ones), each with its sort key, sorted. */
+  private sortedRows(databaseId: string, keyOf: SortSpec, inTrash = false): { page: PageRecord; key: RowKey }[] {
+    const rows: { page: PageRecord; key: RowKey }[] = [];
+    for (const page of this.pages.values()) {
+      if (page.databaseId === databaseId && this.accessible(page) && this.trashed(page) === inTrash) {
+        rows.push({ page, key: keyOf(page) });
+      }
+    }
+    return rows.sort((a, b) => keyOf.compare(a.key, b.key));
+  }
+
+  /** Non-trashed child ids of a readable page or block; undefined when Notion would answer 404. */
+  private readableChildIds(id: string): string[] | undefined {
+    const normalized = normalizeId(id) ?? "";
+    // A child page and its child_page block share the id: listing it gives the page's content.
+    const page = this.pages.get(normalized);
+    let childIds: string[];
+    if (page) {
+      if (!this.accessible(page)) return undefined;
+      childIds = page.childIds;
+    } else {
+      const block = this.blocks.get(normalized);
+      if (!block || block.trashed || !this.accessible(this.pages.get(block.pageId)!)) return undefined;
+      childIds = block.childIds;
+    }
+    return childIds.filter((childId) => !this.blocks.get(childId)!.trashed);
+  }
+
+  private hasChildren(block: BlockRecord): boolean {
+    const ids = block.type === "child_page" ? (this.pages.get(block.id)?.childIds ?? []) : block.childIds;
+    return ids.some((id) => !this.blocks.get(id)!.trashed);
+  }
+
+  /** Ids of the child_page blocks anywhere in a page's content, in document order. */
+  private childPageBlockIds(pageId: string): string[] {
+    const out: string[] = [];
+    const walk = (ids: string[]): void => {
+      for (const id of ids) {
+        const block = this.blocks.get(id)!;
+        if (block.trashed) continue;
+        if (block.type === "child_page") out.push(block.id);
+        else walk(block.childIds);
+      }
+    };
+    walk(this.pages.get(pageId)?.childIds ?? []);
+    return out;
+  }
+
+  /** Access is inherited: a child page of an unshared page is unshared too. */
+  private accessible(page: PageRecord): boolean {
+    if (!page.shared) return false;
+    const parent = page.parentPageId ? this.pages.get(page.parentPageId) : undefined;
+    return parent ? this.accessible(parent) : true;
+  }
+
+  /** Trash is inherited too: children of a trashed page are in the trash with it. */
+  private trashed(page: PageRecord): boolean {
+    if (page.trashed) return true;
+    const parent = page.parentPageId ? this.pages.get(page.parentPageId) : undefined;
+    return parent ? this.trashed(parent) : false;
+  }
+
+  private visible(page: PageRecord): boolean {
+    return this.accessible(page) && !this.trashed(page);
+  }
+
+  private renderPage(page: PageRecord): PageObject {
+    const db = page.databaseId ? this.databases.get(page.databaseId)! : undefined;
+    const inTrash = this.trashed(page);
+    return {
+      object: "page",
+      id: page.id,
+      created_time: isoMinute(page.createdTime),
+      last_edited_time: isoMinute(page.lastEditedTime),
+      created_by: this.user,
+      last_edited_by: this.user,
+      cover: page.cover,
+      icon: page.icon,
+      parent: db
+        ? { type: "data_source_id", data_source_id: db.dataSourceId, database_id: db.id }
+        : { type: "page_id", page_id: page.parentPageId! },
+      archived: inTrash,
+      in_trash: inTrash,
+      is_locked: false,
+      properties: db ? rowProperties(page) : { title: { id: "title", type: "title", title: [richText(page.title)] } },
+      url: pageUrl(page.title, page.id),
+      public_url: null,
+    };
+  }
+
+  private renderBlock(block: BlockRecord, now: number): BlockObject {
+    let payload: Payload = block.payload;
+    if (block.type === "child_page") payload = { title: this.pages.get(block.id)?.title ?? "" };
+    if (block.hostedFile) payload = { ...payload, file: this.signedFile(block, now) };
+    return {
+      object: "block",
+      id: block.id,
+      parent: block.parentBlockId
+        ? { type: "block_id", block_id: block.parentBlockId }
+        : { type: "page_id", page_id: block.pageId },
+      created_time: isoMinute(block.createdTime),
+      last_edited_time: isoMinute(block.lastEditedTime),
+      created_by: this.user,
+      last_edited_by: this.user,
+      has_children: this.hasChildren(block),
+      archived: false,
+      in_trash: false,
+      type: block.type,
+      [block.type]: structuredClone(payload),
+    };
+  }
+
+  /** Notion-hosted files come as S3 urls signed for one hour from the request (the workspace clock). */
+  private signedFile(block: BlockRecord, now: number): { url: string; expiry_time: string } {
+    const amzDate = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+    const signature = new Prng(`${block.id}:${now}`).uuid().replace(/-/g, "").repeat(2);
+    const url =
+      `https://prod-files-secure.s3.us-west-2.amazonaws.com/${this.workspaceId}/${block.id}/${block.hostedFile}` +
+      `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD` +
+      `&X-Amz-Credential=ASIAEMULATOR%2F${amzDate.slice(0, 8)}%2Fus-west-2%2Fs3%2Faws4_request` +
+      `&X-Amz-Date=${amzDate}&X-Amz-Expires=3600&X-Amz-Signature=${signature}&X-Amz-SignedHeaders=host&x-id=GetObject`;
+    return { url, expiry_time: new Date(now + HOUR).toISOString() };
+  }
+
+  private touchPage(page: PageRecord): void {
+    page.lastEditedTime = floorToMinute(this.nowMs());
+  }
+
+  private requirePage(id: string): PageRecord {
+    const page = this.pages.get(normalizeId(id) ?? "");
+    if (!page) throw new Error(`unknown page ${id}`);
+    return page;
+  }
+
+  private requireBlock(id: string): BlockRecord {
+    const block = this.blocks.get(normalizeId(id) ?? "");
+    if (!block) throw new Error(`unknown block ${id}`);
+    return block;
+  }
+
+  private insertPage(
+    fields: Omit<PageRecord, "id" | "lastEditedTime" | "trashed" | "shared" | "childIds" | "icon" | "cover">,
+  ): PageRecord {
+    const page: PageRecord = {
+      ...fields,
+      id: this.rng.uuid(),
+      icon: null,
+      cover: null,
+      lastEditedTime: fields.createdTime,
+      trashed: false,
+      shared: true,
+      childIds: [],
+    };
+    this.pages.set(page.id, page);
+    return page;
+  }
+
+  private insertBlock(pageId: string, parentBlockId: string | null, type: BlockType, payload: Payload, id?: string): string {
+    const now = floorToMinute(this.nowMs());
+    const block: BlockRecord = {
+      id: id ?? this.rng.uuid(),
+      pageId,
+      parentBlockId,
+      type,
+      payload,
+      childIds: [],
+      createdTime: now,
+      lastEditedTime: now,
+      trashed: false,
+    };
+    this.blocks.set(block.id, block);
+    return block.id;
+  }
+
+  private uniqueSlug(databaseId: string, base: string): string {
+    const taken = new Set<string>();
+    for (const page of this.pages.values()) if (page.databaseId === databaseId && page.slug) taken.add(page.slug);
+    return uniqueSlug(base, taken);
+  }
+}
+
+/** `base`, or `base-2`, `base-3`... whichever is free (and records it as taken). */
+export function uniqueSlug(base: string, taken: Set<string>): string {
+  let slug = base;
+  for (let n = 2; taken.has(slug); n++) slug = `${base}-${n}`;
+  taken.add(slug);
+  return slug;
+}
+
+function rowProperties(page: PageRecord): Record<string, PropertyValue> {
+  // Property ids look like Notion's short url-encoded ids; only `title` is fixed by the API.
+  return {
+    Name: { id: "title", type: "title", title: page.title === "" ? [] : [richText(page.title)] },
+    Slug: { id: "%3AsLg", type: "rich_text", rich_text: [richText(page.slug ?? "")] },
+    Date: { id: "D%3Bt%3F", type: "date", date: page.date ? { start: page.date, end: null, time_zone: null } : null },
+    Tags: {
+      id: "tG%5E%5E",
+      type: "multi_select",
+      multi_select: page.tags.map((name) => ({ id: tagId(name), name, color: tagColor(name) })),
+    },
+    Published: { id: "pB%7Cx", type: "checkbox", checkbox: page.published },
+    Description: {
+      id: "dE%3Dc",
+      type: "rich_text",
+      rich_text: page.description === "" ? [] : [richText(page.description)],
+    },
+  };
+}
+
+function tagColor(name: string): string {
+  return TAGS.find((tag) => tag.name === name)?.color ?? "default";
+}
+
+function tagId(name: string): string {
+  return new Prng(`tag:${name}`).uuid();
+}
+
+function validation(message: string): NotionApiError {
+  return new NotionApiError(400, "validation_error", message);
+}
+
+function validatePageSize(value: unknown): number {
+  if (value === undefined || value === null) return MAX_PAGE_SIZE;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_PAGE_SIZE) {
+    throw validation(`page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${String(value)}\`.`);
+  }
+  return value;
+}

@@ -1,0 +1,637 @@
+/**
+ * One KvStore contract, run against every backend:
+ * - file store (temp dir),
+ * - redis (a real redis-server),
+ * - vercel-kv (@vercel/kv over the Upstash REST protocol, served by a local
+ *   bridge in front of a real redis-server).
+ * Plus what only one backend has (file store across processes), backend
+ * selection from the environment, and the bridge itself.
+ */
+import { execFile } from "node:child_process";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError } from "../lib/config";
+import { createFileStore } from "../lib/kv/file";
+import { KvConfigError, createKvStore, describeKvBackend, resolveKvBackend } from "../lib/kv/index";
+import { createRedisStore } from "../lib/kv/redis";
+import type { KvOp, KvStore } from "../lib/kv/store";
+import { createVercelKvStore } from "../lib/kv/vercel-kv";
+import { startRedisServer, type RedisServerHandle } from "./support/redis-server";
+import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge";
+
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const RUN = `t${process.pid}-${Date.now().toString(36)}`;
+
+async function tempDir(label: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `nks-kv-${label}-`));
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error("expected the promise to reject");
+}
+
+/** Every message in an error's cause chain, for "never leaks X" checks. */
+function allMessages(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: unknown; cause?: unknown; stack?: unknown } | undefined; e; e = e.cause as typeof e) {
+    parts.push(String(e.message), String(e.stack));
+    if (parts.length > 20) break;
+  }
+  return parts.join("\n");
+}
+
+interface ContractOptions {
+  /**
+   * Whether a batch with a failing element applies nothing. Only the file
+   * store can: Redis MULTI/EXEC (and Upstash /multi-exec) do not roll back
+   * elements that succeeded when another one fails at run time.
+   */
+  atomicRollback: boolean;
+}
+
+function describeKvContract(name: string, makeStore: () => Promise<KvStore> | KvStore, options: ContractOptions) {
+  describe(`KvStore contract: ${name}`, () => {
+    let store: KvStore;
+    let n = 0;
+    /** A key namespace per test: backends share one server across tests. */
+    const ns = () => `${RUN}:${name}:${n++}:`;
+
+    beforeAll(async () => {
+      store = await makeStore();
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    it("round-trips nested JSON", async () => {
+      const p = ns();
+      const value = { a: [1, { b: null, c: [true, false] }], s: "x", n: 1.5, neg: -3, empty: {}, list: [] };
+      expect(await store.set(`${p}obj`, value)).toBe(true);
+      expect(await store.get(`${p}obj`)).toEqual(value);
+      await store.set(`${p}num`, 42);
+      expect(await store.get(`${p}num`)).toBe(42);
+      await store.set(`${p}arr`, ["a", 1]);
+      expect(await store.get(`${p}arr`)).toEqual(["a", 1]);
+      await store.set(`${p}false`, false);
+      expect(await store.get(`${p}false`)).toBe(false);
+      expect(await store.get(`${p}missing`)).toBeNull();
+    });
+
+    it("keeps strings that look like numbers, JSON or status replies as strings", async () => {
+      const p = ns();
+      const tricky = ["123", "true", "null", "false", "{\"a\":1}", "[1,2]", "", "OK", "1e3", "0123", " 7 ", "-0", "QUEUED", "PONG"];
+      for (const [i, s] of tricky.entries()) await store.set(`${p}${i}`, s);
+      const got = await store.mget<string>(tricky.map((_, i) => `${p}${i}`));
+      expect(got).toEqual(tricky);
+      for (const [i, s] of tricky.entries()) {
+        const one = await store.get(`${p}${i}`);
+        expect(typeof one).toBe("string");
+        expect(one).toBe(s);
+      }
+      // A string stored inside an object is not reinterpreted either.
+      await store.set(`${p}obj`, { n: "123", b: "true" });
+      expect(await store.get(`${p}obj`)).toEqual({ n: "123", b: "true" });
+    });
+
+    it("round-trips unicode values and keys", async () => {
+      const p = ns();
+      const value = { text: "héllo wörld — 日本語 🌍👩‍💻", escaped: "\u0000\n\t\"\\", rtl: "مرحبا" };
+      await store.set(`${p}ключ-🔑`, value);
+      expect(await store.get(`${p}ключ-🔑`)).toEqual(value);
+      await store.atomic([{ op: "sadd", key: `${p}set`, members: ["ü", "🌍", "OK"] }]);
+      expect((await store.smembers(`${p}set`)).sort()).toEqual(["OK", "ü", "🌍"].sort());
+      expect(await store.scanKeys(`${p}ключ`)).toEqual([`${p}ключ-🔑`]);
+    });
+
+    it("set NX returns false and keeps the old value", async () => {
+      const p = ns();
+      expect(await store.set(`${p}lease`, { token: "a" }, { nx: true, pxMs: 10_000 })).toBe(true);
+      expect(await store.set(`${p}lease`, { token: "b" }, { nx: true, pxMs: 10_000 })).toBe(false);
+      expect(await store.get(`${p}lease`)).toEqual({ token: "a" });
+      const ttl = await store.pttl(`${p}lease`);
+      expect(ttl).toBeGreaterThan(9_000);
+      // A plain set overwrites.
+      expect(await store.set(`${p}lease`, { token: "c" })).toBe(true);
+      expect(await store.get(`${p}lease`)).toEqual({ token: "c" });
+      expect(await store.pttl(`${p}lease`)).toBeNull();
+    });
+
+    it("expires keys set with PX and reports pttl", async () => {
+      const p = ns();
+      await store.set(`${p}short`, "v", { pxMs: 150 });
+      await store.set(`${p}forever`, "v");
+      const ttl = await store.pttl(`${p}short`);
+      expect(ttl).not.toBeNull();
+      expect(ttl!).toBeGreaterThan(0);
+      expect(ttl!).toBeLessThanOrEqual(150);
+      expect(await store.get(`${p}short`)).toBe("v");
+      expect(await store.pttl(`${p}forever`)).toBeNull();
+      expect(await store.pttl(`${p}missing`)).toBeNull();
+      await sleep(300);
+      expect(await store.get(`${p}short`)).toBeNull();
+      expect(await store.mget([`${p}short`, `${p}forever`])).toEqual([null, "v"]);
+      expect(await store.pttl(`${p}short`)).toBeNull();
+      // An expired key no longer blocks NX, and no longer counts for del.
+      expect(await store.del([`${p}short`])).toBe(0);
+      expect(await store.set(`${p}short`, "again", { nx: true })).toBe(true);
+    });
+
+    it("mget keeps order and returns null for missing keys", async () => {
+      const p = ns();
+      await store.set(`${p}a`, { v: "a" });
+      await store.set(`${p}b`, { v: "b" });
+      expect(await store.mget([`${p}b`, `${p}missing`, `${p}a`, `${p}b`])).toEqual([{ v: "b" }, null, { v: "a" }, { v: "b" }]);
+      expect(await store.mget([])).toEqual([]);
+    });
+
+    it("del returns how many keys existed", async () => {
+      const p = ns();
+      await store.set(`${p}a`, 1);
+      await store.set(`${p}b`, 2);
+      await store.atomic([{ op: "sadd", key: `${p}s`, members: ["m"] }]);
+      expect(await store.del([`${p}a`, `${p}missing`, `${p}b`, `${p}s`])).toBe(3);
+      expect(await store.get(`${p}a`)).toBeNull();
+      expect(await store.smembers(`${p}s`)).toEqual([]);
+      expect(await store.del([`${p}a`])).toBe(0);
+      expect(await store.del([])).toBe(0);
+    });
+
+    it("deleteIfEquals only deletes a matching value", async () => {
+      const p = ns();
+      await store.set(`${p}lease`, { token: "mine", n: 1 }, { pxMs: 10_000 });
+      expect(await store.deleteIfEquals(`${p}lease`, { token: "theirs", n: 1 })).toBe(false);
+      expect(await store.get(`${p}lease`)).toEqual({ token: "mine", n: 1 });
+      expect(await store.deleteIfEquals(`${p}lease`, { token: "mine", n: 1 })).toBe(true);
+      expect(await store.get(`${p}lease`)).toBeNull();
+      expect(await store.deleteIfEquals(`${p}lease`, { token: "mine", n: 1 })).toBe(false);
+      await store.set(`${p}str`, "123");
+      expect(await store.deleteIfEquals(`${p}str`, 123)).toBe(false); // compared as JSON
+      expect(await store.deleteIfEquals(`${p}str`, "123")).toBe(true);
+    });
+
+    it("smembers lists a set, [] when missing", async () => {
+      const p = ns();
+      expect(await store.smembers(`${p}none`)).toEqual([]);
+      await store.atomic([
+        { op: "sadd", key: `${p}s`, members: ["a", "b", "c", "a"] },
+        { op: "srem", key: `${p}s`, members: ["b", "zz"] },
+      ]);
+      expect((await store.smembers(`${p}s`)).sort()).toEqual(["a", "c"]);
+      await store.atomic([{ op: "srem", key: `${p}s`, members: ["a", "c"] }]);
+      expect(await store.smembers(`${p}s`)).toEqual([]);
+      expect(await store.scanKeys(`${p}s`)).toEqual([]); // an emptied set is gone
+    });
+
+    it("atomic applies set, del, sadd and srem together", async () => {
+      const p = ns();
+      await store.set(`${p}old`, "old");
+      await store.atomic([{ op: "sadd", key: `${p}queue`, members: ["x", "y"] }]);
+      const ops: KvOp[] = [
+        { op: "set", key: `${p}page`, value: { title: "T", blocks: [1, 2] } },
+        { op: "set", key: `${p}ttl`, value: 1, pxMs: 5_000 },
+        { op: "del", key: `${p}old` },
+        { op: "sadd", key: `${p}queue`, members: ["z"] },
+        { op: "srem", key: `${p}queue`, members: ["x"] },
+        { op: "sadd", key: `${p}noop`, members: [] },
+      ];
+      await store.atomic(ops);
+      expect(await store.get(`${p}page`)).toEqual({ title: "T", blocks: [1, 2] });
+      expect(await store.get(`${p}old`)).toBeNull();
+      expect((await store.smembers(`${p}queue`)).sort()).toEqual(["y", "z"]);
+      expect(await store.pttl(`${p}ttl`)).toBeGreaterThan(4_000);
+      expect(await store.smembers(`${p}noop`)).toEqual([]);
+      await store.atomic([]); // nothing to do is fine
+    });
+
+    it(
+      options.atomicRollback
+        ? "a failing atomic batch rejects and applies nothing"
+        : "a failing atomic batch rejects with the element's error (MULTI does not roll back)",
+      async () => {
+        const p = ns();
+        await store.set(`${p}string`, "s");
+        const err = await rejection(
+          store.atomic([
+            { op: "set", key: `${p}a`, value: 1 },
+            { op: "sadd", key: `${p}string`, members: ["m"] }, // WRONGTYPE
+            { op: "set", key: `${p}b`, value: 2 },
+          ]),
+        );
+        expect(err.message).toMatch(/WRONGTYPE/);
+        expect(await store.get(`${p}string`)).toBe("s");
+        if (options.atomicRollback) {
+          expect(await store.mget([`${p}a`, `${p}b`])).toEqual([null, null]);
+        }
+      },
+    );
+
+    it("a reader never sees half of an atomic batch", async () => {
+      const p = ns();
+      const reader = await makeStore(); // a second connection / instance
+      try {
+        const N = 1500;
+        const keys = Array.from({ length: N }, (_, i) => `${p}k${i}`);
+        const write = (gen: number): KvOp[] => [
+          ...keys.map((key) => ({ op: "set" as const, key, value: { gen, pad: "x".repeat(64) } })),
+          { op: "sadd", key: `${p}gens`, members: [`g${gen}`] },
+        ];
+        await store.atomic(write(0));
+        const probe = [keys[0], keys[N >> 1], keys[N - 1]];
+        const seen: string[] = [];
+        let done = false;
+        const polling = (async () => {
+          while (!done) {
+            const got = await reader.mget<{ gen: number }>(probe);
+            seen.push(got.map((g) => g?.gen).join(","));
+          }
+        })();
+        for (let gen = 1; gen <= 3; gen++) await store.atomic(write(gen));
+        done = true;
+        await polling;
+        expect(seen.length).toBeGreaterThan(0);
+        const torn = seen.filter((s) => new Set(s.split(",")).size !== 1);
+        expect(torn).toEqual([]);
+        expect((await reader.mget<{ gen: number }>(probe)).map((g) => g?.gen)).toEqual([3, 3, 3]);
+      } finally {
+        await reader.close();
+      }
+    });
+
+    it("scanKeys returns exactly the keys under a prefix across many SCAN pages", async () => {
+      const p = ns();
+      const wanted = Array.from({ length: 1200 }, (_, i) => `${p}scan:a:${String(i).padStart(4, "0")}`);
+      const others = Array.from({ length: 50 }, (_, i) => `${p}scan:b:${i}`);
+      // Glob metacharacters in the prefix must be matched literally.
+      const globby = [`${p}g[1]*?:x`, `${p}g[1]*?:y`];
+      const decoys = [`${p}g1ab:x`, `${p}g[1]zz:x`, `${p}scan:aa`];
+      const all = [...wanted, ...others, ...globby, ...decoys];
+      await store.atomic(all.map((key) => ({ op: "set" as const, key, value: 1 })));
+      const found = await store.scanKeys(`${p}scan:a:`);
+      expect(found).toEqual([...wanted].sort());
+      expect(await store.scanKeys(`${p}g[1]*?:`)).toEqual(globby.sort());
+      expect(await store.scanKeys(`${p}scan:`)).toHaveLength(1200 + 50 + 1);
+      expect(await store.scanKeys(`${p}nothing`)).toEqual([]);
+    });
+
+    it("refuses values that are not JSON, as a rejection", async () => {
+      const p = ns();
+      const pending = store.set(`${p}u`, undefined);
+      expect(pending).toBeInstanceOf(Promise);
+      expect((await rejection(pending)).message).toMatch(/JSON/);
+      expect((await rejection(store.atomic([{ op: "set", key: `${p}f`, value: () => 1 }]))).message).toMatch(/JSON/);
+      expect(await store.get(`${p}u`)).toBeNull();
+    });
+
+    it("close is safe twice and later calls reject", async () => {
+      const s = await makeStore();
+      await s.set(`${ns()}x`, 1);
+      await s.close();
+      await s.close();
+      expect((await rejection(s.get("anything"))).message).toMatch(/closed/);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Backends
+
+let redisServer: RedisServerHandle;
+let bridgeServer: RedisServerHandle;
+let bridge: UpstashBridge;
+const BRIDGE_TOKEN = "bridge-token-9f8e7d6c5b4a";
+const fileDirs: string[] = [];
+
+beforeAll(async () => {
+  [redisServer, bridgeServer] = await Promise.all([startRedisServer(), startRedisServer()]);
+  bridge = await startUpstashBridge({ redisUrl: bridgeServer.url, token: BRIDGE_TOKEN });
+});
+
+afterAll(async () => {
+  await bridge?.close();
+  await Promise.all([redisServer?.stop(), bridgeServer?.stop()]);
+  await Promise.all(fileDirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+});
+
+let contractFileDir: string | undefined;
+describeKvContract(
+  "file",
+  async () => {
+    // Every instance of this suite shares the dir, like two processes would.
+    if (!contractFileDir) fileDirs.push((contractFileDir = await tempDir("contract")));
+    return createFileStore({ dir: contractFileDir });
+  },
+  { atomicRollback: true },
+);
+describeKvContract("redis", () => createRedisStore({ url: redisServer.url }), { atomicRollback: false });
+describeKvContract("vercel-kv", () => createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN }), {
+  atomicRollback: false,
+});
+
+// ---------------------------------------------------------------------------
+// File store: several processes on one directory
+
+describe("file store across processes", () => {
+  it("two instances see each other's writes, every time", async () => {
+    const dir = await tempDir("two");
+    fileDirs.push(dir);
+    const a = createFileStore({ dir });
+    const b = createFileStore({ dir });
+    for (let i = 0; i < 60; i++) {
+      // Same size every time: only the file identity tells the versions apart.
+      await (i % 2 ? a : b).set("k", { i: String(i % 10) });
+      expect(await (i % 2 ? b : a).get("k")).toEqual({ i: String(i % 10) });
+    }
+    await a.close();
+    await b.close();
+  });
+
+  it("parallel writers on two instances lose no update", async () => {
+    const dir = await tempDir("parallel");
+    fileDirs.push(dir);
+    const a = createFileStore({ dir });
+    const b = createFileStore({ dir });
+    await Promise.all([
+      ...Array.from({ length: 50 }, (_, i) => a.set(`a:${i}`, i)),
+      ...Array.from({ length: 50 }, (_, i) => b.set(`b:${i}`, i)),
+      ...Array.from({ length: 25 }, (_, i) => a.atomic([{ op: "sadd", key: "members", members: [`a${i}`] }])),
+      ...Array.from({ length: 25 }, (_, i) => b.atomic([{ op: "sadd", key: "members", members: [`b${i}`] }])),
+    ]);
+    expect(await a.scanKeys("a:")).toHaveLength(50);
+    expect(await a.scanKeys("b:")).toHaveLength(50);
+    expect(await b.smembers("members")).toHaveLength(50);
+    // The file is plain JSON in the documented shape.
+    const onDisk = JSON.parse(await fs.readFile(path.join(dir, "kv.json"), "utf8"));
+    expect(onDisk["a:7"]).toEqual({ value: 7 });
+    expect(onDisk.members.set).toHaveLength(50);
+    expect((await fs.readdir(dir)).filter((f) => f !== "kv.json")).toEqual([]); // no lock or temp file left
+    await a.close();
+    await b.close();
+  });
+
+  it("a real second process writing concurrently loses no update", async () => {
+    const dir = await tempDir("proc");
+    fileDirs.push(dir);
+    const store = createFileStore({ dir });
+    const script = `
+      const { createFileStore } = await import(${JSON.stringify(path.join(REPO_ROOT, "lib/kv/file.ts"))});
+      const s = createFileStore({ dir: ${JSON.stringify(dir)} });
+      await Promise.all(Array.from({ length: 40 }, (_, i) => s.set("child:" + i, { i })));
+      await s.atomic([{ op: "sadd", key: "who", members: ["child"] }]);
+      await s.close();
+    `;
+    let childDone = false;
+    const child = promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: REPO_ROOT,
+    }).finally(() => (childDone = true));
+    // Keep writing for as long as the child runs, so the two really overlap.
+    let written = 0;
+    while (!childDone) {
+      await Promise.all(Array.from({ length: 4 }, () => store.set(`parent:${written++}`, { i: written })));
+    }
+    await store.atomic([{ op: "sadd", key: "who", members: ["parent"] }]);
+    await child;
+    expect(await store.scanKeys("child:")).toHaveLength(40);
+    expect(await store.scanKeys("parent:")).toHaveLength(written);
+    expect((await store.smembers("who")).sort()).toEqual(["child", "parent"]);
+    await store.close();
+  });
+
+  it("a partial temp file left by a crashed writer does not affect reads or writes", async () => {
+    const dir = await tempDir("crash");
+    fileDirs.push(dir);
+    const store = createFileStore({ dir });
+    await store.set("kept", { ok: true });
+    const fresh = path.join(dir, ".kv.json.99999.deadbeef.tmp");
+    const old = path.join(dir, ".kv.json.99998.cafebabe.tmp");
+    await fs.writeFile(fresh, '{"kept":{"value":{"ok":fal');
+    await fs.writeFile(old, '{"kept":{"val');
+    const longAgo = new Date(Date.now() - 60_000);
+    await fs.utimes(old, longAgo, longAgo);
+    const other = createFileStore({ dir });
+    expect(await other.get("kept")).toEqual({ ok: true });
+    await other.set("next", 1);
+    expect(await store.mget(["kept", "next"])).toEqual([{ ok: true }, 1]);
+    const left = await fs.readdir(dir);
+    expect(left).not.toContain(path.basename(old)); // old leftovers are swept
+    await store.close();
+    await other.close();
+  });
+
+  it("waits for a held lock and breaks a stale one", async () => {
+    const dir = await tempDir("lock");
+    fileDirs.push(dir);
+    const store = createFileStore({ dir });
+    const lock = path.join(dir, "kv.json.lock");
+
+    await fs.mkdir(lock); // somebody holds it right now
+    let finished = false;
+    const write = store.set("k", 1).then(() => (finished = true));
+    await sleep(200);
+    expect(finished).toBe(false);
+    await fs.rmdir(lock);
+    await write;
+    expect(await store.get("k")).toBe(1);
+
+    await fs.mkdir(lock); // left behind by a crashed process
+    const longAgo = new Date(Date.now() - 20_000);
+    await fs.utimes(lock, longAgo, longAgo);
+    const started = Date.now();
+    await store.set("k", 2);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await store.get("k")).toBe(2);
+    await store.close();
+  });
+
+  it("refuses to overwrite a kv.json that is not valid JSON", async () => {
+    const dir = await tempDir("corrupt");
+    fileDirs.push(dir);
+    await fs.writeFile(path.join(dir, "kv.json"), "{ not json");
+    const store = createFileStore({ dir });
+    expect((await rejection(store.get("x"))).message).toMatch(/not valid JSON/);
+    expect((await rejection(store.set("x", 1))).message).toMatch(/not valid JSON/);
+    expect(await fs.readFile(path.join(dir, "kv.json"), "utf8")).toBe("{ not json");
+    await store.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Backend selection
+
+describe("createKvStore / describeKvBackend", () => {
+  const TOKEN = "sekret-token-0123456789";
+
+  it("uses Upstash REST when URL and token are set (it wins over REDIS_URL)", async () => {
+    const env = { KV_REST_API_URL: "https://example.upstash.io", KV_REST_API_TOKEN: TOKEN, REDIS_URL: "redis://x:6379" };
+    const store = createKvStore(env);
+    expect(store.kind).toBe("vercel-kv");
+    await store.close();
+    expect(describeKvBackend(env)).toBe("Upstash REST at https://example.upstash.io");
+  });
+
+  it("uses REDIS_URL, then KV_URL, without connecting and without showing passwords", async () => {
+    const env = { REDIS_URL: "redis://user:pa55word@127.0.0.1:6380/2" };
+    const store = createKvStore(env);
+    expect(store.kind).toBe("redis");
+    await store.close();
+    expect(describeKvBackend(env)).toBe("redis at 127.0.0.1:6380");
+    expect(createKvStore({ KV_URL: "rediss://default:pw@kv.example.com:6379" }).kind).toBe("redis");
+    expect(describeKvBackend({ KV_URL: "rediss://default:pw@kv.example.com:6379" })).toBe("redis at kv.example.com:6379");
+  });
+
+  it("falls back to the file store under KV_FILE_DIR or .data/", async () => {
+    const dir = await tempDir("select");
+    fileDirs.push(dir);
+    const store = createKvStore({ KV_FILE_DIR: dir });
+    expect(store.kind).toBe("file");
+    await store.set("k", "v");
+    expect(JSON.parse(await fs.readFile(path.join(dir, "kv.json"), "utf8"))).toEqual({ k: { value: "v" } });
+    await store.close();
+    expect(describeKvBackend({ KV_FILE_DIR: dir })).toBe(`file store at ${path.join(dir, "kv.json")}`);
+    expect(describeKvBackend({})).toBe(`file store at ${path.join(".data", "kv.json")}`);
+    expect(resolveKvBackend({ VERCEL_ENV: "preview" })).toEqual({ kind: "file", dir: path.resolve(".data") });
+  });
+
+  it("throws KvConfigError in production without configuration", () => {
+    const err = (() => {
+      try {
+        createKvStore({ VERCEL_ENV: "production" });
+      } catch (e) {
+        return e as KvConfigError;
+      }
+      throw new Error("expected a throw");
+    })();
+    expect(err).toBeInstanceOf(KvConfigError);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toMatch(/KV_REST_API_URL/);
+    expect(err.message).toMatch(/KV_REST_API_TOKEN/);
+    expect(err.message).toMatch(/REDIS_URL/);
+    expect(describeKvBackend({ VERCEL_ENV: "production" })).toMatch(/^KV not configured/);
+  });
+
+  it("names the missing half of the REST configuration, never the value of the other", () => {
+    const url = "https://secret-host-1234.upstash.io";
+    expect(() => createKvStore({ KV_REST_API_URL: url })).toThrow(KvConfigError);
+    try {
+      createKvStore({ KV_REST_API_URL: url, KV_REST_API_TOKEN: "   " });
+    } catch (e) {
+      expect((e as KvConfigError).message).toMatch(/KV_REST_API_TOKEN is missing/);
+      expect((e as KvConfigError).variables).toEqual(["KV_REST_API_TOKEN"]);
+      expect(allMessages(e)).not.toContain("secret-host-1234");
+    }
+    try {
+      createKvStore({ KV_REST_API_TOKEN: TOKEN, REDIS_URL: "redis://127.0.0.1:1" });
+      throw new Error("expected a throw");
+    } catch (e) {
+      expect(e).toBeInstanceOf(KvConfigError);
+      expect((e as KvConfigError).message).toMatch(/KV_REST_API_URL is missing/);
+      expect(allMessages(e)).not.toContain(TOKEN);
+    }
+    expect(describeKvBackend({ KV_REST_API_TOKEN: TOKEN })).not.toContain(TOKEN);
+  });
+
+  it("runtime errors never contain the REST token", async () => {
+    const wrong = createKvStore({ KV_REST_API_URL: bridge.url, KV_REST_API_TOKEN: TOKEN });
+    const err = await rejection(wrong.get("k"));
+    expect(err.message).toMatch(/vercel-kv.*Unauthorized/);
+    expect(allMessages(err)).not.toContain(TOKEN);
+    await wrong.close();
+
+    const right = createKvStore({ KV_REST_API_URL: bridge.url, KV_REST_API_TOKEN: BRIDGE_TOKEN });
+    await right.atomic([{ op: "sadd", key: `${RUN}:tokentest:set`, members: ["m"] }]);
+    const typeErr = await rejection(right.get(`${RUN}:tokentest:set`));
+    expect(typeErr.message).toMatch(/WRONGTYPE/);
+    expect(allMessages(typeErr)).not.toContain(BRIDGE_TOKEN);
+    await right.close();
+  });
+
+  it("a redis that is unreachable or down rejects with a clear message and does not crash", async () => {
+    const spare = await startRedisServer();
+    const { port } = spare;
+    const store = createRedisStore({ url: `redis://:pw-secret-xyz@127.0.0.1:${port}` });
+    // This server has no password: AUTH fails, and the message must not echo it.
+    const authErr = await rejection(store.get("k"));
+    expect(authErr.message).toMatch(/kv \(redis/);
+    expect(allMessages(authErr)).not.toContain("pw-secret-xyz");
+    await store.close();
+
+    const ok = createRedisStore({ url: spare.url });
+    await ok.set("k", 1);
+    await spare.stop(); // the server goes away under an open connection
+    const downErr = await rejection(ok.get("k"));
+    expect(downErr.message).toMatch(/kv \(redis/);
+    await ok.close();
+
+    const started = Date.now();
+    const never = createRedisStore({ url: `redis://127.0.0.1:${port}` });
+    const connErr = await rejection(never.get("k"));
+    expect(connErr.message).toMatch(new RegExp(`cannot connect to 127\\.0\\.0\\.1:${port}`));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    // The next call tries again (and fails again) instead of hanging.
+    expect((await rejection(never.get("k"))).message).toMatch(/cannot connect/);
+    await never.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The Upstash bridge itself
+
+describe("Upstash REST bridge", () => {
+  const post = (pathname: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${bridge.url}${pathname}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${BRIDGE_TOKEN}`, "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+
+  it("answers 401 for a wrong or missing bearer token", async () => {
+    for (const headers of [{ authorization: "Bearer nope" }, {}] as Record<string, string>[]) {
+      const res = await fetch(`${bridge.url}/`, { method: "POST", headers, body: JSON.stringify(["PING"]) });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ error: "Unauthorized" });
+    }
+  });
+
+  it("speaks the REST protocol: single, pipeline, multi-exec, path style, base64", async () => {
+    const k = `${RUN}:bridge:k`;
+    expect(await (await post("/", ["SET", k, "héllo"])).json()).toEqual({ result: "OK" });
+    expect(await (await post("/", ["GET", k])).json()).toEqual({ result: "héllo" });
+    expect(await (await post("/", ["GET", k], { "Upstash-Encoding": "base64" })).json()).toEqual({
+      result: Buffer.from("héllo").toString("base64"),
+    });
+    expect(await (await post("/", ["SET", k, "x"], { "Upstash-Encoding": "base64" })).json()).toEqual({ result: "OK" });
+    const bad = await post("/", ["INCR", k]);
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toMatch(/^ERR /);
+    const pipe = await (await post("/pipeline", [["SET", k, "1"], ["INCR", k], ["SADD", k, "m"], ["GET", k]])).json();
+    expect(pipe).toEqual([{ result: "OK" }, { result: 2 }, { error: expect.stringMatching(/^WRONGTYPE/) }, { result: "2" }]);
+    const tx = await (await post("/multi-exec", [["SET", k, "a"], ["GET", k]])).json();
+    expect(tx).toEqual([{ result: "OK" }, { result: "a" }]);
+    const pathStyle = await fetch(`${bridge.url}/get/${encodeURIComponent(k)}`, {
+      headers: { authorization: `Bearer ${BRIDGE_TOKEN}` },
+    });
+    expect(await pathStyle.json()).toEqual({ result: "a" });
+  });
+
+  it("gets one request per call from the vercel-kv store (auto-pipelining off), /multi-exec for atomic", async () => {
+    const store = createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN });
+    const before = bridge.log().length;
+    await Promise.all([store.get("a"), store.get("b"), store.get("c")]);
+    await store.atomic([
+      { op: "set", key: `${RUN}:bridge:x`, value: 1 },
+      { op: "del", key: `${RUN}:bridge:y` },
+    ]);
+    const requests = bridge.log().slice(before);
+    expect(requests).toEqual(["POST /", "POST /", "POST /", "POST /multi-exec"]);
+    await store.close();
+  });
+});

@@ -1,0 +1,495 @@
+/**
+ * The Notion emulator over real HTTP: raw fetch for the wire details, and the
+ * real @notionhq/client v5 pointed at it with `baseUrl` to prove the SDK
+ * accepts its answers (pagination, errors, rate limiting with Retry-After).
+ */
+import { APIErrorCode, APIResponseError, Client, LogLevel } from "@notionhq/client";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { generateWorkspace } from "../scripts/emulator/notion/generate.js";
+import { startNotionEmulator, type NotionEmulator } from "../scripts/emulator/notion/server.js";
+import type { BlockTree, PageObject, Workspace } from "../scripts/emulator/notion/workspace.js";
+
+const VERSION = "2025-09-03";
+
+interface ListBody<T> {
+  object: string;
+  type: string;
+  results: T[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+interface ErrorBody {
+  object: string;
+  status: number;
+  code: string;
+  message: string;
+  request_id: string;
+}
+
+async function call<T = unknown>(
+  emulator: NotionEmulator,
+  path: string,
+  init: { method?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<{ status: number; headers: Headers; body: T }> {
+  const response = await fetch(`${emulator.url}${path}`, {
+    method: init.method ?? "GET",
+    body: init.body,
+    signal: init.signal,
+    headers: {
+      Authorization: `Bearer ${emulator.token}`,
+      "Notion-Version": VERSION,
+      "Content-Type": "application/json",
+      ...init.headers,
+    },
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as T };
+}
+
+function query(emulator: NotionEmulator, dataSourceId: string, body: Record<string, unknown>) {
+  return call<ListBody<PageObject>>(emulator, `/v1/data_sources/${dataSourceId}/query`, {
+    method: "POST",
+    body: JSON.stringify(body),
+  });
+}
+
+async function queryAll(emulator: NotionEmulator, dataSourceId: string, body: Record<string, unknown> = {}): Promise<PageObject[]> {
+  const out: PageObject[] = [];
+  let cursor: string | null = null;
+  do {
+    const { status, body: list } = await query(emulator, dataSourceId, { ...body, ...(cursor ? { start_cursor: cursor } : {}) });
+    expect(status).toBe(200);
+    out.push(...list.results);
+    cursor = list.next_cursor;
+  } while (cursor);
+  return out;
+}
+
+function titleOf(page: PageObject): string {
+  const prop = page.properties.Name ?? page.properties.title;
+  return prop?.type === "title" ? prop.title.map((t) => t.plain_text).join("") : "";
+}
+
+describe("generateWorkspace", () => {
+  it("is deterministic for a seed and differs across seeds", () => {
+    const a = generateWorkspace({ seed: 7, pages: 12, posts: 8, hugePages: 1, hugePageBlocks: 150 });
+    const b = generateWorkspace({ seed: 7, pages: 12, posts: 8, hugePages: 1, hugePageBlocks: 150 });
+    const c = generateWorkspace({ seed: 8, pages: 12, posts: 8, hugePages: 1, hugePageBlocks: 150 });
+    expect(a.pagesDatabaseId).toBe(b.pagesDatabaseId);
+    expect(a.stats()).toEqual(b.stats());
+    const rowsA = a.visibleRows(a.pagesDatabaseId);
+    expect(rowsA).toEqual(b.visibleRows(b.pagesDatabaseId));
+    expect(a.contentTree(rowsA[0].id)).toEqual(b.contentTree(rowsA[0].id));
+    expect(a.reachableChildPages()).toEqual(b.reachableChildPages());
+    expect(c.pagesDatabaseId).not.toBe(a.pagesDatabaseId);
+  });
+
+  it("builds the default workspace with the documented shape", () => {
+    const ws = generateWorkspace();
+    const stats = ws.stats();
+    // 4 rows are generated in the trash by default.
+    expect(stats.pages + stats.posts).toBe(346);
+    expect(stats.blockListRequests).toBeGreaterThanOrEqual(1500);
+    expect(stats.blockListRequests).toBeLessThanOrEqual(2500);
+
+    const children = ws.reachableChildPages();
+    expect(Math.max(...children.map((c) => c.depth))).toBe(3);
+    expect(ws.reachableChildPages(1).every((c) => c.depth === 1)).toBe(true);
+    const ids = new Set(children.map((c) => c.id));
+    expect(ids.size).toBe(children.length); // a tree: nobody reached twice
+
+    const rows = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)];
+    const huge = rows.filter((row) => (ws.blockChildren(row.id)?.has_more ?? false) && ws.contentTree(row.id).length === 1200);
+    expect(huge.length).toBe(3);
+
+    const slugs = ws.visibleRows(ws.pagesDatabaseId).map((row) => {
+      const slug = row.properties.Slug;
+      return slug.type === "rich_text" ? slug.rich_text[0].plain_text : "";
+    });
+    expect(new Set(slugs).size).toBe(slugs.length);
+    expect(slugs.some((slug) => /-\d+$/.test(slug))).toBe(true);
+
+    // Every common block type shows up somewhere.
+    const types = new Set<string>();
+    const walk = (nodes: BlockTree[]): void => {
+      for (const node of nodes) {
+        types.add(node.type);
+        if (node.type === "image") types.add(`image:${(node.image as { type: string }).type}`);
+        walk(node.children ?? []);
+      }
+    };
+    for (const row of rows.slice(0, 120)) walk(ws.contentTree(row.id));
+    for (const type of ["paragraph", "heading_1", "heading_2", "heading_3", "bulleted_list_item", "numbered_list_item", "to_do", "toggle", "quote", "callout", "code", "divider", "image:file", "image:external", "bookmark", "table", "table_row", "column_list", "column", "child_page"]) {
+      expect(types, type).toContain(type);
+    }
+  });
+
+  it("keeps child_page blocks childless in contentTree and rounds timestamps to the minute", () => {
+    const ws = generateWorkspace({ seed: 3, pages: 30, posts: 10, hugePages: 0 });
+    const [first] = ws.reachableChildPages(1);
+    const tree = ws.contentTree(first.parentId);
+    const block = tree.find((b) => b.id === first.id);
+    expect(block?.type).toBe("child_page");
+    expect(block?.children).toBeUndefined();
+    const page = ws.page(first.id)!;
+    expect(page.parent).toEqual({ type: "page_id", page_id: first.parentId });
+    expect(Object.keys(page.properties)).toEqual(["title"]);
+    expect(page.last_edited_time).toMatch(/:00\.000Z$/);
+  });
+});
+
+describe("workspace mutations", () => {
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = generateWorkspace({ seed: 5, pages: 20, posts: 10, hugePages: 0 });
+  });
+
+  it("bumps last_edited_time to the workspace clock rounded down to the minute", () => {
+    const [row] = ws.visibleRows(ws.pagesDatabaseId);
+    ws.setNow(new Date("2025-06-02T10:11:42.500Z"));
+    ws.editPageTitle(row.id, "Renamed");
+    const page = ws.page(row.id)!;
+    expect(titleOf(page)).toBe("Renamed");
+    expect(page.last_edited_time).toBe("2025-06-02T10:11:00.000Z");
+
+    ws.advanceClock(5 * 60_000);
+    const [firstBlock] = ws.contentTree(row.id).filter((b) => b.type === "paragraph");
+    ws.editBlockText(firstBlock.id, "new text");
+    expect(ws.page(row.id)!.last_edited_time).toBe("2025-06-02T10:16:00.000Z");
+    const edited = ws.contentTree(row.id).find((b) => b.id === firstBlock.id)!;
+    expect((edited.paragraph as { rich_text: { plain_text: string }[] }).rich_text[0].plain_text).toBe("new text");
+  });
+
+  it("adds, trashes and unshares pages like Notion", () => {
+    const added = ws.addPage(ws.postsDatabaseId, { title: "Hello World" });
+    expect(ws.visibleRows(ws.postsDatabaseId).map((p) => p.id)).toContain(added.id);
+    const again = ws.addPage(ws.postsDatabaseId, { title: "Hello world!" });
+    const slug = again.properties.Slug;
+    expect(slug.type === "rich_text" && slug.rich_text[0].plain_text).toBe("hello-world-2");
+
+    const child = ws.addChildPage(added.id, "Inside");
+    expect(ws.contentTree(added.id).some((b) => b.type === "child_page" && b.id === child.id)).toBe(true);
+    expect(ws.reachableChildPages().some((c) => c.id === child.id && c.parentId === added.id)).toBe(true);
+
+    ws.unsharePage(child.id);
+    expect(ws.page(child.id)).toBeUndefined();
+    expect(ws.blockChildren(child.id)).toBeUndefined();
+    expect(ws.contentTree(added.id).some((b) => b.id === child.id)).toBe(true); // block still listed
+    expect(ws.reachableChildPages().some((c) => c.id === child.id)).toBe(false);
+
+    ws.trashPage(added.id);
+    expect(ws.visibleRows(ws.postsDatabaseId).map((p) => p.id)).not.toContain(added.id);
+    expect(ws.page(added.id)?.in_trash).toBe(true);
+    expect(ws.page(added.id)?.archived).toBe(true);
+  });
+});
+
+describe("emulator over HTTP", () => {
+  let emulator: NotionEmulator;
+  let ws: Workspace;
+  beforeAll(async () => {
+    ws = generateWorkspace({ seed: 11, pages: 60, posts: 40, hugePages: 1, hugePageBlocks: 250 });
+    emulator = await startNotionEmulator({ workspace: ws, ratePerSecond: Infinity });
+  });
+  afterAll(() => emulator.close());
+  afterEach(() => {
+    emulator.clearFaults();
+    emulator.setRate(Infinity);
+  });
+
+  it("checks auth, version, url, json and page_size", async () => {
+    const unauth = await call<ErrorBody>(emulator, `/v1/databases/${ws.pagesDatabaseId}`, { headers: { Authorization: "Bearer nope" } });
+    expect(unauth.status).toBe(401);
+    expect(unauth.body).toMatchObject({ object: "error", status: 401, code: "unauthorized" });
+    expect(unauth.body.request_id).toMatch(/^[0-9a-f-]{36}$/);
+
+    const response = await fetch(`${emulator.url}/v1/databases/${ws.pagesDatabaseId}`, { headers: { Authorization: `Bearer ${emulator.token}` } });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as ErrorBody).code).toBe("missing_version");
+
+    expect((await call<ErrorBody>(emulator, "/v1/nothing/here")).body.code).toBe("invalid_request_url");
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${ws.pagesDatabaseId}`, { method: "DELETE" })).body.code).toBe("invalid_request_url");
+    const badJson = await call<ErrorBody>(emulator, `/v1/data_sources/${ws.pagesDataSourceId}/query`, { method: "POST", body: "{nope" });
+    expect([badJson.status, badJson.body.code]).toEqual([400, "invalid_json"]);
+    for (const size of [0, 101]) {
+      expect((await query(emulator, ws.pagesDataSourceId, { page_size: size })).status).toBe(400);
+    }
+    const tooBig = await call<ErrorBody>(emulator, `/v1/blocks/${ws.visibleRows(ws.pagesDatabaseId)[0].id}/children?page_size=101`);
+    expect([tooBig.status, tooBig.body.code]).toEqual([400, "validation_error"]);
+    expect((await call<ErrorBody>(emulator, "/v1/pages/not-a-uuid")).body.code).toBe("validation_error");
+  });
+
+  it("retrieves the database and refuses a database id on the data source route", async () => {
+    const db = await call<{ object: string; data_sources: { id: string; name: string }[] }>(emulator, `/v1/databases/${ws.postsDatabaseId.replace(/-/g, "")}`);
+    expect(db.status).toBe(200);
+    expect(db.body.object).toBe("database");
+    expect(db.body.data_sources).toEqual([{ id: ws.postsDataSourceId, name: "Posts" }]);
+
+    const wrong = await query(emulator, ws.postsDatabaseId, {});
+    expect(wrong.status).toBe(404);
+    expect((wrong.body as unknown as ErrorBody).code).toBe("object_not_found");
+  });
+
+  it("paginates queries in index order with cursors that survive edits", async () => {
+    const first = await query(emulator, ws.pagesDataSourceId, { page_size: 25 });
+    expect(first.body).toMatchObject({ object: "list", type: "page_or_data_source", has_more: true });
+    expect(first.body.results).toHaveLength(25);
+
+    // Edits between calls: bump a page already served and one not yet served.
+    const expected = ws.visibleRows(ws.pagesDatabaseId).map((p) => p.id);
+    ws.editPageTitle(expected[3], "Edited while paginating");
+    ws.editPageTitle(expected[40], "Edited ahead");
+    const rest = await queryAll(emulator, ws.pagesDataSourceId, { start_cursor: first.body.next_cursor, page_size: 25 });
+    expect([...first.body.results, ...rest].map((p) => p.id)).toEqual(expected);
+
+    const last = await query(emulator, ws.pagesDataSourceId, { page_size: 100 });
+    expect(last.body.has_more).toBe(false);
+    expect(last.body.next_cursor).toBeNull();
+    expect((await query(emulator, ws.pagesDataSourceId, { start_cursor: "garbage" })).status).toBe(400);
+  });
+
+  it("filters and sorts by last_edited_time", async () => {
+    ws.setNow(new Date("2025-06-10T12:00:30Z"));
+    const [target] = ws.visibleRows(ws.postsDatabaseId).slice(-1);
+    ws.editPageTitle(target.id, "Fresh");
+    const filter = { timestamp: "last_edited_time", last_edited_time: { on_or_after: "2025-06-10T12:00:00.000Z" } };
+    const recent = await queryAll(emulator, ws.postsDataSourceId, { filter });
+    expect(recent.map((p) => p.id)).toEqual([target.id]);
+    expect(recent[0].last_edited_time).toBe("2025-06-10T12:00:00.000Z");
+
+    const and = await queryAll(emulator, ws.postsDataSourceId, {
+      filter: { and: [filter, { timestamp: "last_edited_time", last_edited_time: { before: "2025-06-10T12:00:00.000Z" } }] },
+    });
+    expect(and).toEqual([]);
+
+    const sorted = await queryAll(emulator, ws.postsDataSourceId, { sorts: [{ timestamp: "last_edited_time", direction: "ascending" }], page_size: 7 });
+    const times = sorted.map((p) => p.last_edited_time);
+    expect(times).toEqual([...times].sort());
+    expect(sorted.at(-1)!.id).toBe(target.id);
+    expect(sorted).toHaveLength(ws.visibleRows(ws.postsDatabaseId).length);
+
+    const byName = await queryAll(emulator, ws.postsDataSourceId, { sorts: [{ property: "Name", direction: "ascending" }] });
+    const names = byName.map((p) => titleOf(p).toLowerCase());
+    expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+
+    const unsupported = await query(emulator, ws.postsDataSourceId, { filter: { property: "Nope", number: { equals: 1 } } });
+    expect(unsupported.status).toBe(400);
+  });
+
+  it("lists block children with pagination and expiring file urls", async () => {
+    const rows = ws.visibleRows(ws.pagesDatabaseId).concat(ws.visibleRows(ws.postsDatabaseId));
+    const huge = rows.find((row) => ws.contentTree(row.id).length >= 250)!;
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let calls = 0;
+    do {
+      const qs: string = `page_size=100${cursor ? `&start_cursor=${cursor}` : ""}`;
+      const { body } = await call<ListBody<BlockTree>>(emulator, `/v1/blocks/${huge.id}/children?${qs}`);
+      expect(body.type).toBe("block");
+      seen.push(...body.results.map((b) => b.id));
+      cursor = body.next_cursor;
+      calls++;
+    } while (cursor);
+    expect(calls).toBe(3);
+    expect(seen).toEqual(ws.contentTree(huge.id).map((b) => b.id));
+
+    ws.setNow(new Date("2025-06-11T00:00:00Z"));
+    const withImage = rows.map((row) => ws.contentTree(row.id)).flat().find((b) => b.type === "image" && (b.image as { type: string }).type === "file")!;
+    const parentId = withImage.parent.type === "page_id" ? withImage.parent.page_id : withImage.parent.block_id;
+    const { body } = await call<ListBody<BlockTree>>(emulator, `/v1/blocks/${parentId}/children`);
+    const image = body.results.find((b) => b.id === withImage.id)!.image as { file: { url: string; expiry_time: string } };
+    expect(image.file.expiry_time).toBe("2025-06-11T01:00:00.000Z");
+    expect(image.file.url).toMatch(/^https:\/\/prod-files-secure\.s3\.us-west-2\.amazonaws\.com\/.+X-Amz-Expires=3600/);
+  });
+
+  it("answers 404 for unshared pages and serves trashed ones with in_trash", async () => {
+    const [child] = ws.reachableChildPages(1);
+    ws.unsharePage(child.id);
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${child.id}`)).body.code).toBe("object_not_found");
+    expect((await call<ErrorBody>(emulator, `/v1/blocks/${child.id}/children`)).status).toBe(404);
+    const parent = await call<ListBody<BlockTree>>(emulator, `/v1/blocks/${child.parentId}/children`);
+    expect(parent.body.results.some((b) => b.id === child.id && b.type === "child_page")).toBe(true);
+    ws.sharePage(child.id);
+
+    const [row] = ws.visibleRows(ws.postsDatabaseId);
+    ws.trashPage(row.id);
+    const trashed = await call<PageObject>(emulator, `/v1/pages/${row.id}`);
+    expect([trashed.status, trashed.body.in_trash, trashed.body.archived]).toEqual([200, true, true]);
+    expect((await queryAll(emulator, ws.postsDataSourceId)).some((p) => p.id === row.id)).toBe(false);
+    const inTrash = await queryAll(emulator, ws.postsDataSourceId, { in_trash: true });
+    expect(inTrash.map((p) => p.id)).toContain(row.id);
+    expect(inTrash.every((p) => p.in_trash)).toBe(true);
+    ws.restorePage(row.id);
+  });
+
+  it("injects faults per route, id and count", async () => {
+    const id = ws.visibleRows(ws.pagesDatabaseId)[0].id;
+    emulator.injectFault({ route: "pages.retrieve", status: 503, times: 2, matchId: id.replace(/-/g, "") });
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${id}`)).body).toMatchObject({ status: 503, code: "service_unavailable" });
+    expect((await call(emulator, `/v1/databases/${ws.pagesDatabaseId}`)).status).toBe(200); // other route untouched
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${id}`)).status).toBe(503);
+    expect((await call(emulator, `/v1/pages/${id}`)).status).toBe(200);
+
+    emulator.injectFault({ route: "*", status: 502 });
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${id}`)).body.code).toBe("bad_gateway");
+    emulator.injectFault({ route: "*", status: 429, retryAfterSeconds: 7 });
+    const limited = await call<ErrorBody>(emulator, `/v1/pages/${id}`);
+    expect([limited.status, limited.headers.get("retry-after")]).toEqual([429, "7"]);
+
+    emulator.injectFault({ route: "blocks.children.list", status: "reset" });
+    await expect(fetch(`${emulator.url}/v1/blocks/${id}/children`, { headers: { "Notion-Version": VERSION } })).rejects.toThrow();
+
+    emulator.injectFault({ route: "pages.retrieve", status: "hang" });
+    await expect(call(emulator, `/v1/pages/${id}`, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    expect((await call(emulator, `/v1/pages/${id}`)).status).toBe(200);
+  });
+
+  it("rate limits with a token bucket and Retry-After", async () => {
+    emulator.setRate(2, 3);
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const r = await call(emulator, `/v1/databases/${ws.pagesDatabaseId}`);
+      statuses.push(r.status);
+      if (r.status === 429) retryAfter = r.headers.get("retry-after");
+    }
+    expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+    expect(statuses.slice(3)).toContain(429);
+    expect(retryAfter).toBe("1");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await call(emulator, `/v1/databases/${ws.pagesDatabaseId}`)).status).toBe(200);
+  });
+
+  it("logs requests and exposes the control API", async () => {
+    emulator.resetRequestLog();
+    await call(emulator, `/v1/databases/${ws.pagesDatabaseId}`);
+    await call(emulator, "/v1/unknown");
+    expect(emulator.requests().map((r) => [r.route, r.status])).toEqual([["databases.retrieve", 200], ["unknown", 400]]);
+
+    const info = (await (await fetch(`${emulator.url}/__emulator/info`)).json()) as { pagesDatabaseId: string; stats: { pages: number } };
+    expect(info.pagesDatabaseId).toBe(ws.pagesDatabaseId);
+    const pick = (await (await fetch(`${emulator.url}/__emulator/pick?count=4`)).json()) as { ids: string[]; pages: { databaseId: string }[] };
+    expect(pick.ids).toHaveLength(4);
+    expect(new Set(pick.pages.map((p) => p.databaseId)).size).toBe(2);
+    const again = (await (await fetch(`${emulator.url}/__emulator/pick?count=4`)).json()) as { ids: string[] };
+    expect(again.ids).toEqual(pick.ids);
+
+    const post = (path: string, body: unknown) =>
+      fetch(`${emulator.url}/__emulator/${path}`, { method: "POST", body: JSON.stringify(body) });
+    expect((await post("edit", { pageId: pick.ids[0], title: "From control" })).status).toBe(200);
+    expect(titleOf(ws.page(pick.ids[0])!)).toBe("From control");
+    const added = (await (await post("add", { databaseId: ws.postsDatabaseId, title: "Via HTTP" })).json()) as { page: PageObject };
+    expect(ws.page(added.page.id)).toBeDefined();
+    expect((await post("trash", { pageId: added.page.id })).status).toBe(200);
+    expect((await post("unshare", { pageId: pick.ids[1] })).status).toBe(200);
+    expect(ws.page(pick.ids[1])).toBeUndefined();
+    expect((await post("edit", { pageId: "00000000-0000-4000-8000-000000000000", title: "x" })).status).toBe(404);
+    expect((await post("fault", { route: "pages.retrieve", status: 418 })).status).toBe(400);
+    expect((await post("fault", { route: "pages.retrieve", status: 500 })).status).toBe(200);
+    expect((await call(emulator, `/v1/pages/${pick.ids[2]}`)).status).toBe(500);
+    const counts = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as { byRoute: Record<string, number> };
+    expect(counts.byRoute["pages.retrieve"]).toBe(1);
+    ws.sharePage(pick.ids[1]);
+  });
+});
+
+describe("@notionhq/client against the emulator", () => {
+  let emulator: NotionEmulator;
+  let ws: Workspace;
+  let notion: Client;
+  beforeAll(async () => {
+    ws = generateWorkspace(); // the default workspace
+    emulator = await startNotionEmulator({ workspace: ws, ratePerSecond: Infinity });
+    notion = new Client({ auth: emulator.token, baseUrl: emulator.url, logLevel: LogLevel.ERROR });
+  });
+  afterAll(() => emulator.close());
+
+  it("reads the whole workspace exactly as contentTree describes it, in stats().blockListRequests requests", async () => {
+    const pagesToRead: string[] = [];
+    for (const databaseId of [ws.pagesDatabaseId, ws.postsDatabaseId]) {
+      const db = await notion.databases.retrieve({ database_id: databaseId });
+      const dataSourceId = (db as { data_sources: { id: string }[] }).data_sources[0].id;
+      let cursor: string | undefined;
+      const ids: string[] = [];
+      do {
+        const page = await notion.dataSources.query({ data_source_id: dataSourceId, start_cursor: cursor, page_size: 100 });
+        ids.push(...page.results.map((r) => r.id));
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      expect(ids).toEqual(ws.visibleRows(databaseId).map((p) => p.id));
+      pagesToRead.push(...ids);
+    }
+
+    emulator.resetRequestLog();
+    const readChildren = async (blockId: string): Promise<BlockTree[]> => {
+      const out: BlockTree[] = [];
+      let cursor: string | undefined;
+      do {
+        const list = await notion.blocks.children.list({ block_id: blockId, start_cursor: cursor, page_size: 100 });
+        out.push(...(list.results as unknown as BlockTree[]));
+        cursor = list.next_cursor ?? undefined;
+      } while (cursor);
+      return out;
+    };
+    const readTree = async (pageId: string, found: string[]): Promise<BlockTree[]> => {
+      const blocks = await readChildren(pageId);
+      for (const block of blocks) {
+        if (block.type === "child_page") found.push(block.id);
+        else if (block.has_children) block.children = await readTree(block.id, found);
+      }
+      return blocks;
+    };
+
+    const queue = [...pagesToRead];
+    let childPages = 0;
+    while (queue.length > 0) {
+      const pageId = queue.shift()!;
+      const found: string[] = [];
+      const tree = await readTree(pageId, found);
+      expect(tree).toEqual(ws.contentTree(pageId));
+      for (const childId of found) {
+        if (ws.page(childId)) {
+          childPages++;
+          queue.push(childId);
+        }
+      }
+    }
+    const stats = ws.stats();
+    expect(childPages).toBe(stats.childPages);
+    expect(emulator.requests().filter((r) => r.route === "blocks.children.list")).toHaveLength(stats.blockListRequests);
+  });
+
+  it("retrieves pages and maps errors to APIResponseError", async () => {
+    const [row] = ws.visibleRows(ws.postsDatabaseId);
+    const page = await notion.pages.retrieve({ page_id: row.id });
+    expect({ ...page, request_id: undefined }).toEqual({ ...row, request_id: undefined });
+
+    const missing = await notion.pages.retrieve({ page_id: "00000000-0000-4000-8000-000000000000" }).catch((e: unknown) => e);
+    expect(APIResponseError.isAPIResponseError(missing) && missing.code).toBe(APIErrorCode.ObjectNotFound);
+    expect(APIResponseError.isAPIResponseError(missing) && missing.status).toBe(404);
+
+    const stranger = new Client({ auth: "wrong", baseUrl: emulator.url, logLevel: LogLevel.ERROR });
+    const denied = await stranger.pages.retrieve({ page_id: row.id }).catch((e: unknown) => e);
+    expect(APIResponseError.isAPIResponseError(denied) && denied.code).toBe(APIErrorCode.Unauthorized);
+  });
+
+  it("gets 429 rate_limited with Retry-After over the rate, and the SDK's retry honours it", async () => {
+    emulator.setRate(3, 2);
+    const noRetry = new Client({ auth: emulator.token, baseUrl: emulator.url, retry: false, logLevel: LogLevel.ERROR });
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => noRetry.databases.retrieve({ database_id: ws.pagesDatabaseId }).catch((e: unknown) => e)),
+    );
+    const limited = results.filter((r) => APIResponseError.isAPIResponseError(r));
+    expect(limited.length).toBeGreaterThanOrEqual(2);
+    const error = limited[0] as APIResponseError;
+    expect(error.code).toBe(APIErrorCode.RateLimited);
+    expect(error.status).toBe(429);
+    expect((error.headers as Headers).get("retry-after")).toBe("1");
+
+    // The default client retries 429s after Retry-After seconds.
+    const started = Date.now();
+    const db = await notion.databases.retrieve({ database_id: ws.pagesDatabaseId });
+    expect(db.id).toBe(ws.pagesDatabaseId);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    emulator.setRate(Infinity);
+  });
+});
