@@ -25,24 +25,32 @@ export function sharedKvStore(env: Env = process.env): KvStore {
   return store;
 }
 
-export interface Runtime {
+/** What reading and writing the mirror needs (no Notion). */
+export interface StoreRuntime {
   settings: SyncSettings;
-  notionSettings: NotionSettings;
   kv: KvStore;
   keys: KeyBuilder;
+}
+
+export interface Runtime extends StoreRuntime {
+  notionSettings: NotionSettings;
+}
+
+export function loadStoreRuntime(env: Env = process.env): StoreRuntime {
+  const settings = readSyncSettings(env);
+  return { settings, kv: sharedKvStore(env), keys: createKeys(settings.kvPrefix) };
 }
 
 const DATABASE_VARIABLE = { pages: "NOTION_PAGES_DB", posts: "NOTION_POSTS_DB", children: undefined } as const;
 
 export function loadRuntime(section: Section, env: Env = process.env): Runtime {
-  const settings = readSyncSettings(env);
   const notionSettings = readNotionSettings(env, { database: DATABASE_VARIABLE[section] });
-  return { settings, notionSettings, kv: sharedKvStore(env), keys: createKeys(settings.kvPrefix) };
+  return { ...loadStoreRuntime(env), notionSettings };
 }
 
-export function engineDeps(runtime: Runtime, section: Section, startedAt: number): EngineDeps {
+export function engineDeps(runtime: Runtime, section: Section, startedAt: number, budgetMs: number = runtime.settings.budgetMs): EngineDeps {
   const { settings, notionSettings } = runtime;
-  const deadline = createDeadline(settings.budgetMs, startedAt);
+  const deadline = createDeadline(budgetMs, startedAt);
   const notion = createNotionSource({
     token: notionSettings.token,
     baseUrl: settings.notionBaseUrl,

@@ -1,8 +1,14 @@
-/** Sync endpoints take GET (cron, manual URLs) and POST (QStash, scripts); anything else gets JSON 405. */
+/**
+ * JSON 405 answers for the methods a route does not take (Next.js would answer
+ * an empty 405). Sync endpoints take GET (cron, manual URLs) and POST (QStash).
+ */
 import { jsonError } from "./json";
 
-const notAllowed = (request: Request) =>
-  jsonError(405, "method_not_allowed", `${request.method} is not allowed here: use GET or POST`, {}, { Allow: "GET, POST" });
+export function methodNotAllowed(allow: string) {
+  return (request: Request) => jsonError(405, "method_not_allowed", `${request.method} is not allowed here: use ${allow.split(", ").join(" or ")}`, {}, { Allow: allow });
+}
+
+const notAllowed = methodNotAllowed("GET, POST");
 
 export const PUT = notAllowed;
 export const PATCH = notAllowed;

@@ -5,15 +5,15 @@
  */
 import { authenticate } from "../auth";
 import { ConfigError } from "../config";
-import { successorMessage, sharedPublisher } from "../orchestration/chain";
-import { type QStashConfig, QStashConfigError, readQStashConfig } from "../qstash/config";
-import { verifyDelivery } from "../qstash/verify";
+import { type ChainSettings, successorMessage, sharedPublisher } from "../orchestration/chain";
+import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { type Runtime, engineDeps, loadRuntime } from "../runtime";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
 import type { Section } from "../sync/sections";
 import { publicBaseUrl, sectionPath } from "./base-url";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { logEvent } from "./log";
+import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { parseSyncRequest } from "./sync-request";
 
 type Env = Record<string, string | undefined>;
@@ -27,22 +27,12 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   const startedAt = Date.now();
   const rawBody = request.method === "POST" ? await request.text().catch(() => "") : "";
 
-  let qstash: QStashConfig | null;
-  try {
-    qstash = readQStashConfig(env);
-  } catch (error) {
-    if (error instanceof QStashConfigError) return jsonError(503, "config_error", error.message, { variables: error.variables });
-    throw error;
-  }
+  const qstashSetup = qstashConfigOrError(env);
+  if ("error" in qstashSetup) return qstashSetup.error;
+  const qstash = qstashSetup.config;
 
-  const base = publicBaseUrl(env, request);
-  const auth = await authenticate({
-    request,
-    env,
-    verifySignature: qstash
-      ? (signature) => verifyDelivery({ signature, rawBody, url: `${base}${sectionPath(section)}`, config: qstash! })
-      : undefined,
-  });
+  const base = publicBaseUrl(env, request)!;
+  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base}${sectionPath(section)}`, rawBody) });
   if (!auth.ok) {
     logEvent("sync.rejected", { section, status: auth.status, reason: auth.message });
     return jsonError(auth.status, auth.code, auth.message);
@@ -66,22 +56,16 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     throw error;
   }
 
+  const chain: ChainSettings = { baseUrl: base, notionToken: runtime.notionSettings.token };
+  const publisher = qstash ? sharedPublisher(qstash) : null;
   const invocation: InvocationRequest = {
     section,
     force: parsed.force,
     delivery: fromQStash && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
-    scheduleNext:
-      qstash && base
-        ? (cursor, retryAfterMs) =>
-            sharedPublisher(qstash!).publishNext(
-              successorMessage({ baseUrl: base, notionToken: runtime.notionSettings.token }, section, {
-                runId: cursor.runId,
-                seq: cursor.seq,
-                force: cursor.force,
-                retryAfterMs,
-              }),
-            )
-        : undefined,
+    scheduleNext: publisher
+      ? (cursor, retryAfterMs) =>
+          publisher.publishNext(successorMessage(chain, section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs }))
+      : undefined,
   };
 
   let outcome: InvocationOutcome;
@@ -93,13 +77,26 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     logEvent("sync.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
     return jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section });
   }
+  let children: { messageId: string; runId: string } | null = null;
+  if (publisher && section !== "children" && outcome.kind === "ran" && outcome.cursor.status === "done") {
+    children = await kickChildrenWhenReady({ kv: runtime.kv, keys: runtime.keys, publisher, chain, finished: outcome.cursor }).catch((error: Error) => {
+      logEvent("sync.children_kick_failed", { section, error: error.message });
+      return null;
+    });
+  }
   const elapsedMs = Date.now() - startedAt;
-  const response = answer(section, outcome, elapsedMs, fromQStash);
+  const response = answer(section, outcome, elapsedMs, fromQStash, children);
   logEvent("sync.invocation", { section, caller: auth.caller, status: response.status, elapsedMs, kind: outcome.kind });
   return response;
 }
 
-function answer(section: Section, outcome: InvocationOutcome, elapsedMs: number, fromQStash: boolean): Response {
+function answer(
+  section: Section,
+  outcome: InvocationOutcome,
+  elapsedMs: number,
+  fromQStash: boolean,
+  children: { messageId: string; runId: string } | null,
+): Response {
   if (outcome.kind === "busy") {
     return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, { section, elapsedMs });
   }
@@ -121,6 +118,7 @@ function answer(section: Section, outcome: InvocationOutcome, elapsedMs: number,
     elapsedMs,
     counts: cursor.counts,
     next: done || outcome.failure ? null : nextStep(section, outcome),
+    ...(children ? { childrenStarted: children } : {}),
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),
   };

@@ -1,0 +1,73 @@
+/**
+ * GET/POST /api/sync/trigger (alias /api/sync): start a run of every section
+ * from one call. With QStash, one batch publish and an answer within a
+ * second; without it, 503 saying what to set, or (SYNC_INLINE_FALLBACK=1)
+ * one batch of each section right here.
+ */
+import { type ChainSettings, sharedPublisher } from "../orchestration/chain";
+import { triggerRun } from "../orchestration/trigger";
+import { engineDeps, loadRuntime } from "../runtime";
+import { runInvocation } from "../sync/engine";
+import { SECTIONS } from "../sync/sections";
+import { publicBaseUrl } from "./base-url";
+import { jsonError, jsonOk } from "./json";
+import { logEvent } from "./log";
+import { operatorRequest } from "./operator";
+import { qstashConfigOrError } from "./qstash-context";
+import { parseSyncRequest } from "./sync-request";
+
+type Env = Record<string, string | undefined>;
+
+export function triggerRoute() {
+  const handler = (request: Request) => handleTrigger(request, process.env);
+  return { GET: handler, POST: handler };
+}
+
+export async function handleTrigger(request: Request, env: Env): Promise<Response> {
+  const startedAt = Date.now();
+  // Both databases must be configured: the trigger starts both.
+  const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)));
+  if ("error" in front) return front.error;
+  const { runtime } = front;
+
+  const rawBody = request.method === "POST" ? await request.text().catch(() => "") : "";
+  const parsed = parseSyncRequest(new URL(request.url), rawBody);
+  if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
+
+  const qstashSetup = qstashConfigOrError(env);
+  if ("error" in qstashSetup) return qstashSetup.error;
+  const base = publicBaseUrl(env, request)!;
+  const statusUrl = `${base}/api/sync/status`;
+
+  if (!qstashSetup.config) {
+    if (env.SYNC_INLINE_FALLBACK !== "1") {
+      return jsonError(
+        503,
+        "qstash_not_configured",
+        "QStash is not configured: set QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY and QSTASH_NEXT_SIGNING_KEY, or SYNC_INLINE_FALLBACK=1 to run one batch of each section inline",
+      );
+    }
+    // Inline: one batch per section inside this one invocation, a third of the budget each.
+    const share = Math.floor(runtime.settings.budgetMs / SECTIONS.length);
+    const results = [];
+    for (const section of SECTIONS) {
+      const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), share), { section, force: parsed.force });
+      results.push(
+        outcome.kind === "ran"
+          ? { section, runId: outcome.cursor.runId, done: outcome.cursor.status === "done", processed: outcome.processed, remaining: outcome.remaining, error: outcome.failure }
+          : { section, skipped: outcome.kind === "busy" ? "already running" : outcome.reason },
+      );
+    }
+    return jsonOk({ ok: true, mode: "inline", sections: results, statusUrl, elapsedMs: Date.now() - startedAt });
+  }
+
+  const chain: ChainSettings = { baseUrl: base, notionToken: runtime.notionSettings.token };
+  try {
+    const { runId, messages } = await triggerRun({ kv: runtime.kv, keys: runtime.keys, publisher: sharedPublisher(qstashSetup.config), chain, force: parsed.force });
+    logEvent("sync.triggered", { runId, sections: messages.map((m) => `${m.section}:${m.mode}`) });
+    return jsonOk({ ok: true, mode: "qstash", runId, force: parsed.force, messages, statusUrl, elapsedMs: Date.now() - startedAt });
+  } catch (error) {
+    logEvent("sync.trigger_failed", { error: error instanceof Error ? error.message : String(error) });
+    return jsonError(502, "publish_failed", "QStash did not accept the batch; nothing was started (see the function log)");
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The fan-out trigger: one call starts (or resumes) a run of every database
+ * section with a single QStash batch. The children section is started by
+ * whichever database section finishes last (see children-kick.ts), because it
+ * follows the child pages their indexes list.
+ */
+import type { KeyBuilder } from "../kv/keys";
+import type { KvStore } from "../kv/store";
+import type { Publisher } from "../qstash/publish";
+import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
+import type { DatabaseSection } from "../sync/sections";
+import { type ChainSettings, successorMessage } from "./chain";
+
+export const TRIGGERED_SECTIONS: DatabaseSection[] = ["pages", "posts"];
+
+export interface TriggeredMessage {
+  section: DatabaseSection;
+  messageId: string;
+  /** "start": a new run; "resume": the section's unfinished run continues from its cursor. */
+  mode: "start" | "resume";
+  runId: string;
+  deduplicated: boolean;
+}
+
+export async function triggerRun(options: {
+  kv: KvStore;
+  keys: KeyBuilder;
+  publisher: Publisher;
+  chain: ChainSettings;
+  force: boolean;
+  now?: Date;
+}): Promise<{ runId: string; messages: TriggeredMessage[] }> {
+  const runId = newRunId(options.now);
+  const cursors = await Promise.all(TRIGGERED_SECTIONS.map(async (s) => parseCursor(await options.kv.get(options.keys.cursor(s)))));
+  const plans = TRIGGERED_SECTIONS.map((section, i) => {
+    const loaded = cursors[i];
+    const cursor: Cursor | null = loaded.kind === "ok" ? loaded.cursor : null;
+    // An unfinished run is resumed, not forked: its step's deduplication id
+    // makes this a no-op when its chain is still alive.
+    if (cursor && cursor.status !== "done" && !options.force) {
+      return { section, mode: "resume" as const, step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force } };
+    }
+    return { section, mode: "start" as const, step: { runId, seq: 0, force: options.force } };
+  });
+  const results = await options.publisher.publishBatch(plans.map((p) => successorMessage(options.chain, p.section, p.step)));
+  return {
+    runId,
+    messages: plans.map((p, i) => ({ section: p.section, mode: p.mode, runId: p.step.runId, messageId: results[i].messageId, deduplicated: results[i].deduplicated })),
+  };
+}
