@@ -1,0 +1,72 @@
+/**
+ * Checks a KV mirror against the emulated workspace it was synced from: every
+ * visible row and reachable child page has a bundle whose blocks equal the
+ * workspace's tree, the indexes list them in the sync's order, and no other
+ * page bundle is stored. Used by the tests and by `npm run demo`.
+ */
+import type { KeyBuilder } from "../../../lib/kv/keys";
+import type { KvStore } from "../../../lib/kv/store";
+import { INDEX_SORTS } from "../../../lib/notion/source";
+import type { PageBundle, SectionIndex } from "../../../lib/sync/bundle";
+import type { Section } from "../../../lib/sync/sections";
+import type { Workspace } from "./workspace";
+
+/** Notion-hosted file URLs are signed per request (url + expiry_time); everything else must match exactly. */
+export function stripVolatile<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value), (_key, v) => {
+    if (v && typeof v === "object" && "expiry_time" in v) return { signed: true };
+    return v;
+  }) as T;
+}
+
+/** The rows of a database in the order the sync indexes them (the emulator answering the same query). */
+export function expectedOrder(workspace: Workspace, databaseId: string): string[] {
+  const dataSourceId = workspace.database(databaseId)!.data_sources[0].id;
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = workspace.queryDataSource(dataSourceId, { sorts: INDEX_SORTS, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) });
+    ids.push(...page.results.map((r) => r.id));
+    if (!page.has_more || !page.next_cursor) return ids;
+    cursor = page.next_cursor;
+  }
+}
+
+export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, workspace: Workspace, childDepth = 5): Promise<string[]> {
+  const problems: string[] = [];
+  const expectedSlugs = new Set<string>();
+  const checkSection = async (section: Section, ids: string[]) => {
+    const index = await kv.get<SectionIndex>(keys.index(section));
+    if (!index) return problems.push(`${section}: no index`);
+    const indexed = index.entries.map((e) => e.id);
+    if (JSON.stringify(indexed) !== JSON.stringify(ids)) problems.push(`${section}: index order/content differs (${indexed.length} vs ${ids.length} entries)`);
+    for (const entry of index.entries) {
+      expectedSlugs.add(entry.slug);
+      const bundle = await kv.get<PageBundle>(keys.page(entry.slug));
+      if (!bundle) {
+        problems.push(`${section}: no bundle for ${entry.slug}`);
+        continue;
+      }
+      if (bundle.id !== entry.id) problems.push(`${section}: ${entry.slug} holds ${bundle.id}, index says ${entry.id}`);
+      const page = workspace.page(entry.id);
+      if (!page) continue;
+      if (bundle.last_edited_time !== page.last_edited_time) problems.push(`${section}: ${entry.slug} is stale`);
+      if (JSON.stringify(stripVolatile(bundle.properties)) !== JSON.stringify(stripVolatile(page.properties))) problems.push(`${section}: ${entry.slug} properties differ`);
+      const tree = stripVolatile(workspace.contentTree(entry.id));
+      if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(tree)) problems.push(`${section}: ${entry.slug} blocks differ`);
+    }
+  };
+  await checkSection("pages", expectedOrder(workspace, workspace.pagesDatabaseId));
+  await checkSection("posts", expectedOrder(workspace, workspace.postsDatabaseId));
+  const children = workspace.reachableChildPages(childDepth);
+  const childIndex = await kv.get<SectionIndex>(keys.index("children"));
+  const childIds = new Set(children.map((c) => c.id));
+  const indexedChildren = new Set((childIndex?.entries ?? []).map((e) => e.id));
+  for (const id of childIds) if (!indexedChildren.has(id)) problems.push(`children: ${id} missing from index`);
+  for (const id of indexedChildren) if (!childIds.has(id)) problems.push(`children: ${id} indexed but not reachable`);
+  await checkSection("children", (childIndex?.entries ?? []).map((e) => e.id).filter((id) => childIds.has(id)));
+
+  const stored = (await kv.scanKeys(`${keys.prefix}:page:`)).map((k) => k.slice(`${keys.prefix}:page:`.length));
+  for (const slug of stored) if (!expectedSlugs.has(slug)) problems.push(`orphan bundle ${slug}`);
+  return problems;
+}
