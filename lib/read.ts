@@ -1,7 +1,7 @@
 /**
  * What a site imports to read the mirror: no Notion call ever happens here.
  *
- *   const post = await getPageBundle("hello-world");
+ *   const post = await getPageBundle("posts", "hello-world");
  *   const list = await getSectionIndex("posts");
  */
 import { readSyncSettings } from "./config";
@@ -24,9 +24,9 @@ function reader(options: ReadOptions) {
   return { kv, keys };
 }
 
-export async function getPageBundle(slug: string, options: ReadOptions = {}): Promise<PageBundle | null> {
+export async function getPageBundle(section: Section, slug: string, options: ReadOptions = {}): Promise<PageBundle | null> {
   const { kv, keys } = reader(options);
-  return kv.get<PageBundle>(keys.page(slug));
+  return kv.get<PageBundle>(keys.page(section, slug));
 }
 
 export async function getSectionIndex(section: Section, options: ReadOptions = {}): Promise<SectionIndex | null> {
@@ -37,5 +37,5 @@ export async function getSectionIndex(section: Section, options: ReadOptions = {
 /** Writes a bundle as the sync does (for sites that patch content themselves, and for tests). */
 export async function setPageBundle(slug: string, bundle: PageBundle, options: ReadOptions = {}): Promise<void> {
   const { kv, keys } = reader(options);
-  await kv.set(keys.page(slug), bundle);
+  await kv.set(keys.page(bundle.section, slug), bundle);
 }

@@ -8,8 +8,12 @@ export const DEFAULT_KV_PREFIX = "nks";
 
 export interface KeyBuilder {
   readonly prefix: string;
-  /** A synced page, addressed by its slug: what a site reads. */
-  page(slug: string): string;
+  /**
+   * A synced page, addressed by section and slug: what a site reads. Slugs
+   * are unique within a section (the databases' Slug properties may repeat
+   * across them: a page and a post can both be "about").
+   */
+  page(section: Section, slug: string): string;
   /** Ordered list of a section's slugs with list metadata. */
   index(section: Section): string;
   /** Where a section's current run stands (versioned JSON). */
@@ -40,7 +44,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
   const k = (...parts: string[]) => [prefix, ...parts].join(":");
   return {
     prefix,
-    page: (slug) => k("page", slug),
+    page: (section, slug) => k("page", section, slug),
     index: (section) => k("index", section),
     cursor: (section) => k("cursor", section),
     lease: (section) => k("lease", section),

@@ -58,8 +58,9 @@ export function slugify(text: string): string {
     .replace(/[\u0300-\u036f]/g, "")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .slice(0, 80);
+    .replace(/^-+/, "")
+    .slice(0, 80)
+    .replace(/-+$/, ""); // after the cap: a cut on a separator must not leave a trailing dash
 }
 
 const shortId = (id: string) => normalizeId(id).slice(0, 8);
@@ -88,8 +89,10 @@ export function assignSlugs(pages: NotionPage[], section: Section, previous: Map
   }
   for (const page of pages) {
     if (slugs.has(page.id)) continue;
-    let slug = baseSlug(page, section);
-    if (used.has(slug)) slug = `${slug}-${shortId(page.id)}`;
+    const base = baseSlug(page, section);
+    let slug = used.has(base) ? `${base}-${shortId(page.id)}` : base;
+    // A Slug property may equal another page's suffixed slug: never hand out a slug twice.
+    for (let n = 2; used.has(slug); n++) slug = `${base}-${shortId(page.id)}-${n}`;
     used.add(slug);
     slugs.set(page.id, slug);
   }

@@ -66,7 +66,7 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
     c.retryAt = null;
     const ops: KvOp[] = [
       { op: "set", key: keys.index(section), value: index },
-      ...removedSlugs.map((slug): KvOp => ({ op: "del", key: keys.page(slug) })),
+      ...removedSlugs.map((slug): KvOp => ({ op: "del", key: keys.page(section, slug) })),
       ...c.partials.map((id): KvOp => ({ op: "del", key: keys.partialPage(section, id) })),
       { op: "del", key: keys.workList(section, runId) },
       { op: "del", key: keys.runResults(section, runId) },

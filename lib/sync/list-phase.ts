@@ -53,20 +53,14 @@ export function needsFetch(page: NotionPage, previous: IndexEntry | undefined, s
 }
 
 async function planDatabaseSync(ctx: RunContext): Promise<void> {
-  const other = ctx.section === "pages" ? "posts" : "pages";
-  const [previous, otherIndex, staleParents] = await Promise.all([
+  // Page keys are per section, so slugs need only be unique within this one.
+  const [previous, staleParents] = await Promise.all([
     ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
-    ctx.kv.get<SectionIndex>(ctx.keys.index(other)),
     ctx.kv.smembers(ctx.keys.staleParents()),
   ]);
   const stale = new Set(staleParents);
   const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
-  const slugs = assignSlugs(
-    ctx.work.rows,
-    ctx.section,
-    new Map([...previousById].map(([id, e]) => [id, e.slug])),
-    new Set((otherIndex?.entries ?? []).map((e) => e.slug)),
-  );
+  const slugs = assignSlugs(ctx.work.rows, ctx.section, new Map([...previousById].map(([id, e]) => [id, e.slug])));
   ctx.work.slugs = Object.fromEntries(slugs);
   ctx.work.items = ctx.work.rows
     .filter((row) => stale.has(row.id) || needsFetch(row, previousById.get(row.id), slugs.get(row.id)!, ctx.cursor))

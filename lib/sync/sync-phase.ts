@@ -117,7 +117,7 @@ async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | un
   const bundle = buildBundle(page, ctx.section, slug, content, ctx.now());
   const childIds = content.childPages.map((c) => c.id);
   const entry = indexEntryFor(page, slug, childIds, childPlacement(item));
-  const ops: KvOp[] = [{ op: "set", key: ctx.keys.page(slug), value: bundle }];
+  const ops: KvOp[] = [{ op: "set", key: ctx.keys.page(ctx.section, slug), value: bundle }];
   if (partial) ops.push({ op: "del", key: partialKey });
   if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
   if (item.refetch) ops.push({ op: "srem", key: ctx.keys.staleParents(), members: [item.id] });

@@ -41,8 +41,8 @@ export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, work
     const indexed = index.entries.map((e) => e.id);
     if (JSON.stringify(indexed) !== JSON.stringify(ids)) problems.push(`${section}: index order/content differs (${indexed.length} vs ${ids.length} entries)`);
     for (const entry of index.entries) {
-      expectedSlugs.add(entry.slug);
-      const bundle = await kv.get<PageBundle>(keys.page(entry.slug));
+      expectedSlugs.add(`${section}:${entry.slug}`);
+      const bundle = await kv.get<PageBundle>(keys.page(section, entry.slug));
       if (!bundle) {
         problems.push(`${section}: no bundle for ${entry.slug}`);
         continue;
