@@ -181,6 +181,31 @@ describe("bad input and configuration", () => {
     expect(resumed.at(-1)!.done).toBe(true);
   });
 
+  it("gives up on a page that keeps failing (502) after a few invocations, keeping its previous content", async () => {
+    await syncUntilDone(stack, "pages");
+    const ws = stack.workspace;
+    ws.advanceClock(10 * 60_000);
+    const row = ws.visibleRows(ws.pagesDatabaseId)[2];
+    const before = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!.entries.find((e) => e.id === row.id)!;
+    ws.editPageTitle(row.id, "Never arrives");
+    stack.emulator.injectFault({ route: "blocks.children.list", status: 502, times: 10_000, matchId: row.id });
+    const answers = await syncUntilDone(stack, "pages");
+    stack.emulator.clearFaults();
+    const last = answers.at(-1)!;
+    expect(last.counts.failed).toBe(1);
+    expect(answers.length).toBeGreaterThanOrEqual(5);
+    const index = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!;
+    expect(index.entries.find((e) => e.id === row.id)).toEqual(before);
+    const bundle = await stack.kv.get<{ title: string }>(stack.keys.page("pages", before.slug));
+    expect(bundle!.title).toBe(before.title);
+    const runs = await stack.kv.get<{ failedPages: { id: string; error: string }[] }[]>(stack.keys.runs("pages"));
+    expect(runs![0].failedPages.map((f) => f.id)).toEqual([row.id]);
+    expect(runs![0].failedPages[0].error).toContain("502");
+    // The next run picks the page up again once Notion is healthy.
+    const healed = await syncUntilDone(stack, "pages");
+    expect(healed.at(-1)!.counts.fetched).toBe(1);
+  });
+
   it("answers 409 to a second concurrent invocation and does nothing", async () => {
     await stack.kv.set(stack.keys.lease("posts"), "someone-else", { pxMs: 5000 });
     const res = await invoke(stack, "posts");

@@ -19,6 +19,8 @@ const CountsSchema = z.object({
   gone: z.number().int().nonnegative(),
   blocks: z.number().int().nonnegative(),
   notionRequests: z.number().int().nonnegative(),
+  /** Pages given up on this run after repeated transient failures (their previous content is kept). */
+  failed: z.number().int().nonnegative().default(0),
 });
 export type RunCounts = z.infer<typeof CountsSchema>;
 
@@ -43,6 +45,8 @@ export const CursorSchema = z.object({
   completedAhead: z.array(z.string()),
   /** Items with a partly read page stored under keys.partialPage(). */
   partials: z.array(z.string()),
+  /** Transient failures per item this run; at MAX_ITEM_ATTEMPTS the item is given up (reported, old content kept). */
+  attempts: z.record(z.string(), z.number().int().positive()).default({}),
   counts: CountsSchema,
   error: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
   /** Set when Notion asked to wait: nothing should call Notion for this section before it. */
@@ -66,7 +70,10 @@ export function parseCursor(raw: unknown): CursorLoad {
   return { kind: "ok", cursor: parsed.data };
 }
 
-export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0 });
+export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0 });
+
+/** Invocations in a row a page may fail transiently before the run gives up on it. */
+export const MAX_ITEM_ATTEMPTS = 5;
 
 /** Run ids sort by start time and are unique enough to key KV entries. */
 export function newRunId(now: Date = new Date()): string {
@@ -100,6 +107,7 @@ export function startCursor(section: Section, options: { force: boolean; previou
     position: 0,
     completedAhead: [],
     partials: [],
+    attempts: {},
     counts: emptyCounts(),
     error: null,
     retryAt: null,

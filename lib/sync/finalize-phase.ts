@@ -22,9 +22,11 @@ export interface RunSummary {
   counts: Cursor["counts"];
   removed: number;
   error: Cursor["error"];
+  /** Pages given up on after repeated transient failures (first 20). */
+  failedPages: { id: string; error: string }[];
 }
 
-export function summarize(cursor: Cursor, removed = 0): RunSummary {
+export function summarize(cursor: Cursor, removed = 0, failedPages: RunSummary["failedPages"] = []): RunSummary {
   return {
     runId: cursor.runId,
     section: cursor.section,
@@ -36,6 +38,7 @@ export function summarize(cursor: Cursor, removed = 0): RunSummary {
     counts: cursor.counts,
     removed,
     error: cursor.error,
+    failedPages: failedPages.slice(0, 20),
   };
 }
 
@@ -52,8 +55,9 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
     const result = JSON.parse(raw) as ItemResult;
     results.set(result.id, result);
   }
-  const entries = section === "children" ? childEntries(ctx, results) : databaseEntries(ctx, results, previous);
+  const entries = section === "children" ? childEntries(ctx, results, previous) : databaseEntries(ctx, results, previous);
 
+  const failedPages = [...results.values()].flatMap((r) => (r.status === "failed" ? [{ id: r.id, error: r.error }] : []));
   const keep = new Set(entries.map((e) => e.slug));
   const removedSlugs = (previous?.entries ?? []).map((e) => e.slug).filter((slug) => !keep.has(slug));
   const index: SectionIndex = { section, runId, updatedAt: ctx.now().toISOString(), entries };
@@ -70,7 +74,7 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
       ...c.partials.map((id): KvOp => ({ op: "del", key: keys.partialPage(section, id) })),
       { op: "del", key: keys.workList(section, runId) },
       { op: "del", key: keys.runResults(section, runId) },
-      { op: "set", key: keys.runs(section), value: [summarize(c, removedSlugs.length), ...(history ?? []).filter((h) => h.runId !== runId)].slice(0, RUN_HISTORY_LENGTH) },
+      { op: "set", key: keys.runs(section), value: [summarize(c, removedSlugs.length, failedPages), ...(history ?? []).filter((h) => h.runId !== runId)].slice(0, RUN_HISTORY_LENGTH) },
     ];
     c.partials = [];
     return ops;
@@ -90,17 +94,22 @@ function databaseEntries(ctx: RunContext, results: Map<string, ItemResult>, prev
     }
     const before = previousById.get(row.id);
     if (!before) continue; // never fetched: cannot be indexed without its bundle
-    entries.push(indexEntryFor(row, before.slug, before.childPages));
+    // Given up after repeated failures: the old entry as it was, so it matches the old
+    // bundle and its older last_edited_time makes the next run try again.
+    if (result?.status === "failed") entries.push(before);
+    else entries.push(indexEntryFor(row, before.slug, before.childPages)); // unchanged
   }
   return entries;
 }
 
 /** Children in the order they were reached (breadth first from the database rows). */
-function childEntries(ctx: RunContext, results: Map<string, ItemResult>): IndexEntry[] {
+function childEntries(ctx: RunContext, results: Map<string, ItemResult>, previous: SectionIndex | null): IndexEntry[] {
+  const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
   const entries: IndexEntry[] = [];
   for (const item of ctx.work.items) {
     const result = results.get(item.id);
     if (result?.status === "ok") entries.push(result.entry);
+    else if (result?.status === "failed" && previousById.has(item.id)) entries.push(previousById.get(item.id)!);
   }
   return entries;
 }

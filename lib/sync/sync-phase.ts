@@ -11,7 +11,7 @@ import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
 import { type IndexEntry, type SectionIndex, assignSlugs, buildBundle, indexEntryFor } from "./bundle";
 import type { RunContext } from "./context";
-import type { Cursor } from "./cursor";
+import { type Cursor, MAX_ITEM_ATTEMPTS } from "./cursor";
 import { BudgetExhaustedError } from "./deadline";
 import { needsFetch } from "./list-phase";
 import type { ItemResult, WorkItem } from "./worklist";
@@ -38,11 +38,13 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
   const rowsById = new Map(ctx.work.rows.map((r) => [r.id, r]));
   const limit = pLimit(ctx.settings.concurrency);
   let fatal: NotionSyncError | null = null;
+  // Items that failed transiently wait for the next invocation rather than the next round.
+  const deferred = new Set<string>();
 
   // Children discover more items as they go, so work in rounds until nothing is pending.
   for (;;) {
     const done = new Set(ctx.cursor.completedAhead);
-    const pending = ctx.work.items.slice(ctx.cursor.position).filter((item) => !done.has(item.id));
+    const pending = ctx.work.items.slice(ctx.cursor.position).filter((item) => !done.has(item.id) && !deferred.has(item.id));
     if (pending.length === 0 || ctx.shouldStop() || fatal) break;
     await Promise.all(
       pending.map((item) =>
@@ -56,7 +58,13 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
               ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
               return;
             }
-            if (NotionSyncError.is(error, "transient")) return; // retried by the next invocation
+            if (NotionSyncError.is(error, "transient")) {
+              deferred.add(item.id);
+              // Cut by the deadline: not the page's fault. Otherwise count it; a page that
+              // keeps failing must not hold the whole run back forever.
+              if (!ctx.shouldStop()) await recordTransientFailure(ctx, item, error);
+              return;
+            }
             if (NotionSyncError.is(error)) {
               fatal = error;
               return;
@@ -129,6 +137,14 @@ async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | un
   await finishItem(ctx, item, { id: item.id, status: "ok", entry }, { ops, blocks: content.blockCount });
 }
 
+async function recordTransientFailure(ctx: RunContext, item: WorkItem, error: NotionSyncError): Promise<void> {
+  const attempts = (ctx.cursor.attempts[item.id] ?? 0) + 1;
+  if (attempts >= MAX_ITEM_ATTEMPTS) {
+    return finishItem(ctx, item, { id: item.id, status: "failed", error: error.message });
+  }
+  await ctx.commit((c) => void (c.attempts = { ...c.attempts, [item.id]: attempts }));
+}
+
 function childPlacement(item: WorkItem): Pick<IndexEntry, "parentId" | "depth"> {
   return item.depth > 0 ? { parentId: item.parentId ?? undefined, depth: item.depth } : {};
 }
@@ -162,7 +178,12 @@ async function finishItem(
       c.partials = c.partials.filter((id) => id !== item.id);
       ops.push({ op: "del", key: ctx.keys.partialPage(ctx.section, item.id) });
     }
+    if (c.attempts[item.id]) {
+      const { [item.id]: _done, ...rest } = c.attempts;
+      c.attempts = rest;
+    }
     if (result.status === "gone") c.counts.gone++;
+    else if (result.status === "failed") c.counts.failed++;
     else if (extra.skipped) c.counts.skipped++;
     else {
       c.counts.fetched++;

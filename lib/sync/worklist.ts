@@ -29,4 +29,6 @@ export const emptyWorkList = (): WorkList => ({ rows: [], slugs: {}, items: [] }
 /** The stored result of one finished item, gathered by finalize. */
 export type ItemResult =
   | { id: string; status: "ok"; entry: import("./bundle").IndexEntry }
-  | { id: string; status: "gone" };
+  | { id: string; status: "gone" }
+  /** Given up after repeated transient failures: the previous content and index entry stay. */
+  | { id: string; status: "failed"; error: string };
