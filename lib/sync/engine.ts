@@ -88,7 +88,11 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
 
     const ctx = createRunContext(deps, request.section, cursor, work);
     await ctx.commit(() => []); // persist the new seq first: a duplicate of this delivery is now stale
-    const failure = await advanceRun(ctx);
+    // Notion asked this integration to wait (possibly seen by another instance): honour it
+    // without sending a request, and let the successor be scheduled after the pause.
+    const pausedUntil = ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0;
+    if (pausedUntil > Date.now()) ctx.rateLimitedUntil = pausedUntil;
+    const failure = ctx.rateLimitedUntil ? null : await advanceRun(ctx);
 
     const done = ctx.cursor.status === "done";
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
