@@ -74,8 +74,8 @@ export function baseSlug(page: NotionPage, section: Section): string {
 
 /**
  * Gives every page of a list a distinct slug. A page that already held its
- * slug keeps it (links stay stable); a newcomer with the same slug, or one
- * clashing with `taken` (the other section's slugs), gets its id appended.
+ * slug keeps it (links stay stable); a newcomer with the same slug, or one in
+ * `taken`, gets its id appended.
  */
 export function assignSlugs(pages: NotionPage[], section: Section, previous: Map<string, string>, taken: Set<string> = new Set()): Map<string, string> {
   const slugs = new Map<string, string>();

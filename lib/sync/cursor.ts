@@ -37,6 +37,8 @@ export const CursorSchema = z.object({
   finishedAt: z.string().nullable(),
   /** Pages edited at or after this instant are fetched even when their timestamp looks unchanged (Notion rounds to the minute). */
   since: z.string().nullable(),
+  /** When the last completed run started: carried from run to run, even through failed ones. */
+  lastCompletedStart: z.string().nullable().default(null),
   /** Data source pagination cursor while listing. */
   listCursor: z.string().nullable(),
   /** Every work item before this index is done. */
@@ -91,7 +93,7 @@ export function nextSince(startedAt: string): string {
 export function startCursor(section: Section, options: { force: boolean; previous: Cursor | null; now: Date; runId?: string }): Cursor {
   const { previous } = options;
   // Only a completed run proves everything before its start was seen.
-  const since = previous?.status === "done" ? nextSince(previous.startedAt) : (previous?.since ?? null);
+  const lastCompletedStart = previous?.status === "done" ? previous.startedAt : (previous?.lastCompletedStart ?? null);
   return {
     version: CURSOR_VERSION,
     section,
@@ -102,7 +104,8 @@ export function startCursor(section: Section, options: { force: boolean; previou
     force: options.force,
     startedAt: options.now.toISOString(),
     finishedAt: null,
-    since: options.force ? null : since,
+    since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),
+    lastCompletedStart,
     listCursor: null,
     position: 0,
     completedAhead: [],
