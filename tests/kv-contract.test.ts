@@ -16,6 +16,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../lib/config";
 import { createFileStore } from "../lib/kv/file";
+import { encodeRecord, parseLog } from "../lib/kv/file-log";
 import { KvConfigError, createKvStore, describeKvBackend, resolveKvBackend } from "../lib/kv/index";
 import { createRedisStore } from "../lib/kv/redis";
 import type { KvOp, KvStore } from "../lib/kv/store";
@@ -29,6 +30,23 @@ const RUN = `t${process.pid}-${Date.now().toString(36)}`;
 
 async function tempDir(label: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `nks-kv-${label}-`));
+}
+
+/** What a kv.log holds, replayed: values parsed, sets as sorted arrays. */
+async function readLogFile(file: string): Promise<Record<string, { value: unknown } | { set: string[] }>> {
+  const { batches } = parseLog(await fs.readFile(file), 0, file);
+  const out: Record<string, { value: unknown } | { set: Set<string> }> = {};
+  for (const op of batches.flat()) {
+    const cur = out[op.key];
+    if (op.op === "set") out[op.key] = { value: JSON.parse(op.json) };
+    else if (op.op === "del") delete out[op.key];
+    else if (op.op === "sadd") out[op.key] = { set: new Set([...(cur && "set" in cur ? cur.set : []), ...op.members]) };
+    else if (cur && "set" in cur) {
+      for (const m of op.members) cur.set.delete(m);
+      if (cur.set.size === 0) delete out[op.key];
+    }
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, "set" in v ? { set: [...v.set].sort() } : v]));
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -369,11 +387,13 @@ describe("file store across processes", () => {
     expect(await a.scanKeys("a:")).toHaveLength(50);
     expect(await a.scanKeys("b:")).toHaveLength(50);
     expect(await b.smembers("members")).toHaveLength(50);
-    // The file is plain JSON in the documented shape.
-    const onDisk = JSON.parse(await fs.readFile(path.join(dir, "kv.json"), "utf8"));
+    // The file is a log in the documented format: one record per write.
+    const logFile = path.join(dir, "kv.log");
+    const onDisk = await readLogFile(logFile);
     expect(onDisk["a:7"]).toEqual({ value: 7 });
-    expect(onDisk.members.set).toHaveLength(50);
-    expect((await fs.readdir(dir)).filter((f) => f !== "kv.json")).toEqual([]); // no lock or temp file left
+    expect((onDisk.members as { set: string[] }).set).toHaveLength(50);
+    expect(parseLog(await fs.readFile(logFile), 0, logFile).batches).toHaveLength(150);
+    expect((await fs.readdir(dir)).filter((f) => f !== "kv.log")).toEqual([]); // no lock or temp file left
     await a.close();
     await b.close();
   });
@@ -406,15 +426,15 @@ describe("file store across processes", () => {
     await store.close();
   });
 
-  it("a partial temp file left by a crashed writer does not affect reads or writes", async () => {
+  it("a partial temp file left by a crashed compaction does not affect reads or writes", async () => {
     const dir = await tempDir("crash");
     fileDirs.push(dir);
     const store = createFileStore({ dir });
     await store.set("kept", { ok: true });
-    const fresh = path.join(dir, ".kv.json.99999.deadbeef.tmp");
-    const old = path.join(dir, ".kv.json.99998.cafebabe.tmp");
-    await fs.writeFile(fresh, '{"kept":{"value":{"ok":fal');
-    await fs.writeFile(old, '{"kept":{"val');
+    const fresh = path.join(dir, ".kv.log.99999.deadbeef.tmp");
+    const old = path.join(dir, ".kv.log.99998.cafebabe.tmp");
+    await fs.writeFile(fresh, 'nks-kv-log 1\n40 0123abcd {"ops":[{"op":"set","key":"kept","json":"fal');
+    await fs.writeFile(old, "nks-kv-lo");
     const longAgo = new Date(Date.now() - 60_000);
     await fs.utimes(old, longAgo, longAgo);
     const other = createFileStore({ dir });
@@ -427,11 +447,65 @@ describe("file store across processes", () => {
     await other.close();
   });
 
+  it("a torn last record (crash mid-append) is ignored by readers and cut by the next writer", async () => {
+    const dir = await tempDir("torn");
+    fileDirs.push(dir);
+    const log = path.join(dir, "kv.log");
+    const store = createFileStore({ dir });
+    await store.set("kept", { ok: true });
+    await store.atomic([{ op: "sadd", key: "s", members: ["a"] }]);
+    const good = await fs.readFile(log);
+    // The first 60% of a record: what a crash in the middle of an append leaves.
+    const record = encodeRecord([
+      { op: "set", key: "kept", json: JSON.stringify({ ok: false }) },
+      { op: "sadd", key: "s", members: ["torn"] },
+    ]);
+    await fs.appendFile(log, record.subarray(0, Math.floor(record.length * 0.6)));
+    const other = createFileStore({ dir });
+    expect(await other.get("kept")).toEqual({ ok: true }); // a fresh reader
+    expect(await store.smembers("s")).toEqual(["a"]); // an instance that is catching up
+    await other.set("next", 1); // cuts the torn tail, then appends
+    expect(await store.mget(["kept", "next"])).toEqual([{ ok: true }, 1]);
+    expect(await store.smembers("s")).toEqual(["a"]);
+    const after = await fs.readFile(log);
+    expect(after.subarray(0, good.length).equals(good)).toBe(true);
+    expect(parseLog(after, 0, log)).toMatchObject({ end: after.length });
+    expect(await readLogFile(log)).toEqual({ kept: { value: { ok: true } }, s: { set: ["a"] }, next: { value: 1 } });
+    await store.close();
+    await other.close();
+  });
+
+  it("refuses a log with a damaged record in the middle instead of dropping data", async () => {
+    const dir = await tempDir("damaged");
+    fileDirs.push(dir);
+    const log = path.join(dir, "kv.log");
+    const writer = createFileStore({ dir });
+    await writer.set("a", 1);
+    await writer.set("b", 2);
+    await writer.set("c", 3);
+    await writer.close();
+    const bytes = await fs.readFile(log);
+    const text = bytes.toString("utf8");
+    // Flip one byte inside the value of the second record ("2" → "7").
+    const second = text.indexOf('"key":"b"');
+    const digit = text.indexOf('"json":"2"', second) + '"json":"'.length;
+    const damaged = Buffer.from(bytes);
+    damaged[Buffer.byteLength(text.slice(0, digit))] = "7".charCodeAt(0);
+    await fs.writeFile(log, damaged);
+    const store = createFileStore({ dir });
+    const readErr = await rejection(store.get("a"));
+    expect(readErr.message).toMatch(/kv \(file\).*kv\.log is damaged: the record at byte \d+ is unreadable and more records follow/);
+    expect(readErr.message).not.toContain('"json"'); // names the place, not the contents
+    expect((await rejection(store.set("d", 4))).message).toMatch(/is damaged/);
+    expect((await fs.readFile(log)).equals(damaged)).toBe(true); // not overwritten
+    await store.close();
+  });
+
   it("waits for a held lock and breaks a stale one", async () => {
     const dir = await tempDir("lock");
     fileDirs.push(dir);
     const store = createFileStore({ dir });
-    const lock = path.join(dir, "kv.json.lock");
+    const lock = path.join(dir, "kv.log.lock");
 
     await fs.mkdir(lock); // somebody holds it right now
     let finished = false;
@@ -452,14 +526,14 @@ describe("file store across processes", () => {
     await store.close();
   });
 
-  it("refuses to overwrite a kv.json that is not valid JSON", async () => {
+  it("refuses to overwrite a kv.log that is not a log", async () => {
     const dir = await tempDir("corrupt");
     fileDirs.push(dir);
-    await fs.writeFile(path.join(dir, "kv.json"), "{ not json");
+    await fs.writeFile(path.join(dir, "kv.log"), "{ not json");
     const store = createFileStore({ dir });
-    expect((await rejection(store.get("x"))).message).toMatch(/not valid JSON/);
-    expect((await rejection(store.set("x", 1))).message).toMatch(/not valid JSON/);
-    expect(await fs.readFile(path.join(dir, "kv.json"), "utf8")).toBe("{ not json");
+    expect((await rejection(store.get("x"))).message).toMatch(/kv\.log is not a log written by this store/);
+    expect((await rejection(store.set("x", 1))).message).toMatch(/not a log/);
+    expect(await fs.readFile(path.join(dir, "kv.log"), "utf8")).toBe("{ not json");
     await store.close();
   });
 });
@@ -494,10 +568,10 @@ describe("createKvStore / describeKvBackend", () => {
     const store = createKvStore({ KV_FILE_DIR: dir });
     expect(store.kind).toBe("file");
     await store.set("k", "v");
-    expect(JSON.parse(await fs.readFile(path.join(dir, "kv.json"), "utf8"))).toEqual({ k: { value: "v" } });
+    expect(await readLogFile(path.join(dir, "kv.log"))).toEqual({ k: { value: "v" } });
     await store.close();
-    expect(describeKvBackend({ KV_FILE_DIR: dir })).toBe(`file store at ${path.join(dir, "kv.json")}`);
-    expect(describeKvBackend({})).toBe(`file store at ${path.join(".data", "kv.json")}`);
+    expect(describeKvBackend({ KV_FILE_DIR: dir })).toBe(`file store at ${path.join(dir, "kv.log")}`);
+    expect(describeKvBackend({})).toBe(`file store at ${path.join(".data", "kv.log")}`);
     expect(resolveKvBackend({ VERCEL_ENV: "preview" })).toEqual({ kind: "file", dir: path.resolve(".data") });
   });
 
