@@ -10,5 +10,6 @@ export default defineConfig({
     fileParallelism: false,
     pool: "forks",
     env: { SYNC_LOG: "off" },
+    reporters: ["default", "./tests/support/summary-reporter.ts"],
   },
 });
