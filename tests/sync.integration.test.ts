@@ -214,3 +214,31 @@ describe("bad input and configuration", () => {
     await stack.kv.del([stack.keys.lease("posts")]);
   });
 });
+
+describe("a page too large for one invocation", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // 1,500 top-level blocks = 15 block lists at 40 ms each: more than a 500 ms budget holds.
+    stack = await startStack({ workspace: { pages: 2, posts: 1, hugePages: 1, hugePageBlocks: 1500, childDepth: 0 }, latencyMs: 40, env: { SYNC_BUDGET_MS: "500" } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("continues from a block-level checkpoint, no invocation over budget, and stores the whole tree", async () => {
+    const seenPartial: boolean[] = [];
+    const answers = [];
+    for (const section of ["pages", "posts"] as const) {
+      for (let i = 0; i < 100; i++) {
+        const { body } = await invoke(stack, section);
+        answers.push(body);
+        const cursor = await stack.kv.get<{ partials: string[] }>(stack.keys.cursor(section));
+        seenPartial.push((cursor?.partials.length ?? 0) > 0);
+        if (body.done) break;
+      }
+    }
+    expect(seenPartial.some(Boolean)).toBe(true);
+    for (const a of answers) expect(a.elapsedMs).toBeLessThan(1500);
+    await syncUntilDone(stack, "children");
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    expect(await stack.kv.scanKeys(`${stack.keys.prefix}:partial:`)).toEqual([]);
+  });
+});
