@@ -53,7 +53,7 @@ export async function handleFailed(request: Request, env: Env): Promise<Response
     throw error;
   }
   const reason = { code: "chain_failed", message: `QStash gave up delivering step ${seq} (last answer: ${status || "no response"}); the next cron or manual call resumes the run` };
-  const outcome = await markRunFailed(store.kv, store.keys, section, runId, reason);
+  const outcome = await markRunFailed(store.kv, store.keys, section, runId, reason, new Date(), seq);
   logEvent("sync.chain_failed", { section, runId, seq, status, outcome });
   // Busy: an invocation is running right now; let QStash retry the callback later.
   if (outcome === "busy") return jsonError(409, "already_running", "the section is running; retry later");

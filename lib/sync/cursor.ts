@@ -58,6 +58,11 @@ export const CursorSchema = z.object({
 });
 export type Cursor = z.infer<typeof CursorSchema>;
 
+/** The cursor records that the step after its last one was handed to QStash. */
+export function successorPublished(cursor: Cursor): boolean {
+  return cursor.chain?.seq === cursor.seq && cursor.chain.published;
+}
+
 export type CursorLoad =
   | { kind: "none" }
   | { kind: "ok"; cursor: Cursor }

@@ -4,7 +4,7 @@
  */
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
-import { parseCursor } from "./cursor";
+import { type Cursor, parseCursor, successorPublished } from "./cursor";
 import { RUN_HISTORY_LENGTH, type RunSummary, summarize } from "./finalize-phase";
 import { acquireLease } from "./lease";
 import type { Section } from "./sections";
@@ -18,12 +18,25 @@ export async function markRunFailed(
   runId: string,
   error: { code: string; message: string },
   now: Date = new Date(),
+  /** The step (message seq) QStash gave up on, when known. */
+  seq?: number,
 ): Promise<MarkFailedOutcome> {
+  // Fix (found by tests/qstash.e2e.test.ts): a step that already ran, and whose successor was
+  // published, is no failure of the run. A duplicate delivery can run step N while the original's
+  // retries all meet the lease (409) and end in the DLQ; the chain went on, and marking the run
+  // failed would be wrong. A first look without the lease answers that common case at once
+  // instead of 409 (and a retried callback) while the live chain holds the lease; the decision is
+  // made again under the lease. A run already marked failed keeps the reason it has (the
+  // engine's own, e.g. Notion's 401, is the useful one).
+  const isLive = (cursor: Cursor) =>
+    cursor.runId === runId && cursor.status === "running" && (seq === undefined || seq >= cursor.seq || !successorPublished(cursor));
+  const peek = parseCursor(await kv.get(keys.cursor(section)));
+  if (peek.kind !== "ok" || !isLive(peek.cursor)) return "not_active";
   const lease = await acquireLease(kv, keys.lease(section), 10_000);
   if (!lease) return "busy";
   try {
     const loaded = parseCursor(await kv.get(keys.cursor(section)));
-    if (loaded.kind !== "ok" || loaded.cursor.runId !== runId || loaded.cursor.status === "done") return "not_active";
+    if (loaded.kind !== "ok" || !isLive(loaded.cursor)) return "not_active";
     const cursor = { ...loaded.cursor, status: "failed" as const, error: { ...error, at: now.toISOString() } };
     const history = ((await kv.get<RunSummary[]>(keys.runs(section))) ?? []).filter((h) => h.runId !== runId);
     await kv.atomic([
