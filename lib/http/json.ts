@@ -6,7 +6,8 @@ export interface ErrorBody {
 }
 
 export function jsonError(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers?: HeadersInit): Response {
-  const body: ErrorBody = { ok: false, error: { code, message }, ...extra };
+  // ok and error last: extra facts never mask the failure.
+  const body: ErrorBody = { ...extra, ok: false, error: { code, message } };
   return Response.json(body, { status, headers: { "cache-control": "no-store", ...(headers ? Object.fromEntries(new Headers(headers)) : {}) } });
 }
 

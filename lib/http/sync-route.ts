@@ -122,6 +122,12 @@ function answer(
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),
   };
+  if (fromQStash && outcome.chain && !outcome.chain.published) {
+    // The work is committed but its successor is not scheduled: a non-2xx makes
+    // QStash redeliver this step, and the engine lets that redelivery continue the
+    // run (the cursor records the successor as unpublished).
+    return jsonError(503, "chain_publish_failed", `could not schedule the next step: ${outcome.chain.error ?? "publish failed"}`, body);
+  }
   if (outcome.failure) {
     // Notion refused (401/403/400): the run is marked failed and stays where it was.
     return fromQStash

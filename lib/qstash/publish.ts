@@ -109,6 +109,10 @@ export function createPublisher(config: Pick<QStashConfig, "token" | "url">): Pu
     // QSTASH_DEV=true in the environment would make the SDK ignore baseUrl and
     // token and try to download and start a local dev server.
     devMode: false,
+    // The SDK's default (5 retries, e^n·50 ms ≈ 4.3 s) would eat into the
+    // invocation's 30 s; a publish that still fails is reported and repaired
+    // by QStash redelivering the step (see lib/http/sync-route.ts).
+    retry: { retries: 2, backoff: (n) => 100 * 2 ** n },
   });
 
   return {
