@@ -23,6 +23,7 @@ import type { KvOp, KvStore } from "../lib/kv/store";
 import { createVercelKvStore } from "../lib/kv/vercel-kv";
 import { startRedisServer, type RedisServerHandle } from "./support/redis-server";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge";
+import { rejection } from "./support/rejection";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,14 +50,6 @@ async function readLogFile(file: string): Promise<Record<string, { value: unknow
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, "set" in v ? { set: [...v.set].sort() } : v]));
 }
 
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected the promise to reject");
-}
 
 /** Every message in an error's cause chain, for "never leaks X" checks. */
 function allMessages(err: unknown): string {

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { createFileStore } from "../lib/kv/file";
 import { LOG_MAGIC, encodeRecord, parseLog } from "../lib/kv/file-log";
+import { rejection } from "./support/rejection";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,14 +28,6 @@ async function tempDir(label: string): Promise<string> {
   return dir;
 }
 
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected the promise to reject");
-}
 
 const inode = async (file: string) => (await fs.stat(file, { bigint: true })).ino;
 

@@ -13,6 +13,7 @@ import { notionFlowControl, notionFlowControlKey } from "../lib/qstash/flow-cont
 import { createPublisher, toDeduplicationId, type PublishNextOptions } from "../lib/qstash/publish";
 import { verifyDelivery, type VerifyResult } from "../lib/qstash/verify";
 import { startQStashEmulator, type QStashEmulator, type QStashEmulatorOptions } from "../scripts/emulator/qstash/server";
+import { seeded } from "./support/random";
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -23,17 +24,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
-/** Deterministic PRNG (mulberry32) so injected faults are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function emulator(opts: QStashEmulatorOptions = {}): Promise<QStashEmulator> {
   const emu = await startQStashEmulator(opts);

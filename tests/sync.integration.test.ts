@@ -8,6 +8,7 @@ import type { KvStore } from "../lib/kv/store";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import { runInvocation } from "../lib/sync/engine";
 import type { SectionIndex } from "../lib/sync/bundle";
+import { seeded } from "./support/random";
 import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
 
 describe("chunked sync of the default emulated workspace", () => {
@@ -107,8 +108,7 @@ describe("kills at random points", () => {
   afterAll(async () => stack?.close());
 
   it("converge to the same KV content with no page lost or duplicated", async () => {
-    let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = seeded(7);
     for (const section of ["pages", "posts", "children"] as const) {
       for (let call = 0; call < 400; call++) {
         const runtime = loadRuntime(section, stack.env);

@@ -31,20 +31,11 @@ import { compareKvWithWorkspace } from "../../scripts/emulator/notion/verify";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
 import { type QStashEmulator, type QStashEmulatorOptions, startQStashEmulator } from "../../scripts/emulator/qstash/server";
 import { type RedisServerHandle, startRedisServer } from "./redis-server";
+import { seeded } from "./random";
+export { seeded };
 
 export const E2E_SECRET = "e2e-cron-secret-0123456789";
 
-/** Deterministic PRNG (mulberry32) for the emulator's injected faults. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------- the tap
 
