@@ -242,3 +242,27 @@ describe("a page too large for one invocation", () => {
     expect(await stack.kv.scanKeys(`${stack.keys.prefix}:partial:`)).toEqual([]);
   });
 });
+
+describe("a work list lost mid-run (evicted or deleted by hand)", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 40, posts: 3, hugePages: 0 }, latencyMs: 15, env: { SYNC_BUDGET_MS: "500" } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("is listed again instead of finalizing on nothing, and the run converges", async () => {
+    await syncAll(stack);
+    for (const section of ["pages", "children"] as const) {
+      const indexed = (await stack.kv.get<SectionIndex>(stack.keys.index(section)))!.entries.length;
+      expect(indexed).toBeGreaterThan(3);
+      let answer = await invoke(stack, section, { query: "force=1" });
+      while (answer.body.phase !== "sync") answer = await invoke(stack, section);
+      expect(answer.body.done).toBe(false);
+      await stack.kv.del([stack.keys.workList(section, answer.body.runId)]);
+      const rest = await syncUntilDone(stack, section);
+      expect(rest.at(-1)!.runId).toBe(answer.body.runId);
+      expect((await stack.kv.get<SectionIndex>(stack.keys.index(section)))!.entries).toHaveLength(indexed);
+    }
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+  });
+});

@@ -75,10 +75,12 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     const active = !startsRun && existing && existing.status !== "done" && !(request.force && !existing.force && !request.delivery);
     if (active) {
       cursor = existing;
-      work = (await kv.get<WorkList>(keys.workList(request.section, cursor.runId))) ?? emptyWorkList();
-      if (cursor.phase !== "list" && work.items.length === 0 && cursor.counts.toSync + cursor.counts.listed > 0 && request.section !== "children") {
-        // The work list is gone (evicted or deleted by hand): list again rather than finalize on nothing.
-        cursor = { ...cursor, phase: "list", listCursor: null, position: 0, completedAhead: [], partials: [] };
+      const stored = await kv.get<WorkList>(keys.workList(request.section, cursor.runId));
+      work = stored ?? emptyWorkList();
+      if (!stored && cursor.phase !== "list") {
+        // The work list is gone (evicted, or deleted by hand): list again rather than
+        // finalize on nothing, which would empty the index and delete every bundle.
+        cursor = { ...cursor, phase: "list", listCursor: null, position: 0, completedAhead: [] }; // partials stay resumable
       }
     } else {
       cursor = startCursor(request.section, { force: request.force, previous: existing, now: now(), runId: startsRun ? request.delivery!.runId : undefined });
