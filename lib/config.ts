@@ -35,8 +35,12 @@ const intInRange = (min: number, max: number, fallback: number) =>
     });
 
 const SyncSettingsSchema = z.object({
-  /** Work stops being started this long after the request began. */
-  SYNC_BUDGET_MS: intInRange(500, 28_000, 20_000),
+  /**
+   * Work stops being started this long after the request began. At most 25 s:
+   * the last commit, the QStash publish (≤ 4 s) and the lease release must
+   * still fit in maxDuration (30 s).
+   */
+  SYNC_BUDGET_MS: intInRange(500, 25_000, 20_000),
   SYNC_CONCURRENCY: intInRange(1, 10, 3),
   SYNC_CHILD_DEPTH: intInRange(0, 20, 5),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */

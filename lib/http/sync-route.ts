@@ -5,7 +5,7 @@
  */
 import { authenticate } from "../auth";
 import { ConfigError } from "../config";
-import { type ChainSettings, successorMessage, sharedPublisher } from "../orchestration/chain";
+import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTimeout } from "../orchestration/chain";
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { type Runtime, engineDeps, loadRuntime } from "../runtime";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
@@ -64,7 +64,7 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     delivery: fromQStash && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
     scheduleNext: publisher
       ? (cursor, retryAfterMs) =>
-          publisher.publishNext(successorMessage(chain, section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs }))
+          withinPublishTimeout(publisher.publishNext(successorMessage(chain, section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs })))
       : undefined,
   };
 
@@ -78,7 +78,7 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     return jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section });
   }
   let children: { messageId: string; runId: string } | null = null;
-  if (publisher && section !== "children" && outcome.kind === "ran" && outcome.cursor.status === "done") {
+  if (publisher && outcome.kind === "ran" && outcome.cursor.status === "done") {
     children = await kickChildrenWhenReady({ kv: runtime.kv, keys: runtime.keys, publisher, chain, finished: outcome.cursor }).catch((error: Error) => {
       logEvent("sync.children_kick_failed", { section, error: error.message });
       return null;

@@ -29,11 +29,12 @@ export interface KeyBuilder {
   /** Set of child page ids discovered by pages/posts, drained by children. */
   childQueue(): string;
   /**
-   * Set of page ids whose content must be re-read at their section's next
-   * run: a child page was renamed, and Notion does not bump the parent's
-   * last_edited_time for that.
+   * Set of page ids whose content must be re-read at their section's next run
+   * whatever their timestamp says: the parent of a renamed child page (Notion
+   * does not bump the parent's last_edited_time), a page given up after
+   * repeated failures. Also the seam for webhooks (page.content_updated).
    */
-  staleParents(): string;
+  refetch(): string;
   /** The last run summaries of a section (newest first). */
   runs(section: Section): string;
   /** Data source id resolved for a database id (cached once). */
@@ -52,7 +53,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     runResults: (section, runId) => k("results", section, runId),
     partialPage: (section, pageId) => k("partial", section, pageId),
     childQueue: () => k("children", "queue"),
-    staleParents: () => k("children", "stale-parents"),
+    refetch: () => k("refetch"),
     runs: (section) => k("runs", section),
     dataSource: (databaseId) => k("datasource", databaseId),
   };

@@ -7,7 +7,7 @@
  * This is one ContentFetcher; a markdown fetcher (GET /pages/{id}/markdown)
  * would be another with the same contract.
  */
-import type { Deadline } from "../sync/deadline";
+import { NotionSyncError } from "./errors";
 import type { NotionSource } from "./source";
 import { type NotionBlock, OWN_OBJECT_BLOCK_TYPES } from "./types";
 
@@ -26,7 +26,16 @@ export interface BlockFetchCheckpoint {
   /** Lists still to read: a parent and the cursor to continue it from. */
   pending: { parentId: string; cursor: string | null }[];
   requests: number;
+  /** Blocks whose children Notion would not give (404/400): kept without children. */
+  unreadable?: string[];
 }
+
+function isUnreadableBlock(error: unknown): boolean {
+  return NotionSyncError.is(error, "gone") || (NotionSyncError.is(error, "permanent") && error.details.status === 400);
+}
+
+/** Block types whose children the API does not serve. */
+const NO_DESCENT_TYPES = new Set(["unsupported"]);
 
 export interface PageContent {
   blocks: BlockTree[];
@@ -56,7 +65,20 @@ export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher {
       while (state.pending.length > 0) {
         if (shouldStop()) return { done: false, checkpoint: state };
         const next = state.pending[0];
-        const page = await notion.listBlockChildren(next.parentId, next.cursor);
+        let page;
+        try {
+          page = await notion.listBlockChildren(next.parentId, next.cursor);
+        } catch (error) {
+          // One unreadable block must not cost the page: a synced-block copy whose
+          // original is not shared answers 404, a block deleted between two reads
+          // answers 404, some block types answer 400. Keep the block, without children.
+          if (next.parentId !== pageId && isUnreadableBlock(error)) {
+            state.pending.shift();
+            state.unreadable = [...(state.unreadable ?? []), next.parentId];
+            continue;
+          }
+          throw error;
+        }
         state.requests++;
         // Replace the head only after the request succeeded, so a failure leaves
         // the checkpoint pointing at the list that must be read again.
@@ -64,7 +86,7 @@ export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher {
         if (page.nextCursor) state.pending.unshift({ parentId: next.parentId, cursor: page.nextCursor });
         for (const block of page.results) {
           state.fetched.push({ parentId: next.parentId, block });
-          if (block.has_children && !OWN_OBJECT_BLOCK_TYPES.has(block.type)) {
+          if (block.has_children && !OWN_OBJECT_BLOCK_TYPES.has(block.type) && !NO_DESCENT_TYPES.has(block.type)) {
             state.pending.push({ parentId: block.id, cursor: null });
           }
         }
@@ -90,7 +112,7 @@ export function assemble(state: BlockFetchCheckpoint): PageContent {
         const title = (node.child_page as { title?: string } | undefined)?.title ?? "";
         childPages.push({ id: node.id, title });
       }
-      if (node.has_children && !OWN_OBJECT_BLOCK_TYPES.has(node.type)) {
+      if (node.has_children && !OWN_OBJECT_BLOCK_TYPES.has(node.type) && !NO_DESCENT_TYPES.has(node.type)) {
         return { ...node, children: attach(byParent.get(node.id) ?? []) };
       }
       return node;

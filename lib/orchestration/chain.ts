@@ -38,6 +38,17 @@ export function successorMessage(
   };
 }
 
+/** A publish that has not answered by then is reported as failed (QStash redelivery repairs the chain). */
+export const PUBLISH_TIMEOUT_MS = 4000;
+
+export function withinPublishTimeout<T>(publish: Promise<T>, ms: number = PUBLISH_TIMEOUT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`QStash did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([publish, timeout]).finally(() => clearTimeout(timer));
+}
+
 const publishers = new Map<string, Publisher>();
 
 export function sharedPublisher(config: QStashConfig): Publisher {

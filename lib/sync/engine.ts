@@ -65,31 +65,35 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     const existing = loaded.kind === "ok" ? loaded.cursor : null;
 
     if (request.delivery) {
-      const stale = staleReason(existing, request.delivery);
+      const stale = staleReason(existing, request.delivery, request.force);
       if (stale) return { kind: "stale", reason: stale, cursor: existing };
     }
 
     let cursor: Cursor;
     let work: WorkList;
+    let abandoned: Cursor | null = null;
     const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
     const active = !startsRun && existing && existing.status !== "done" && !(request.force && !existing.force && !request.delivery);
     if (active) {
       cursor = existing;
       const stored = await kv.get<WorkList>(keys.workList(request.section, cursor.runId));
       work = stored ?? emptyWorkList();
-      if (!stored && cursor.phase !== "list") {
+      if (!stored && (cursor.phase !== "list" || cursor.listCursor !== null)) {
         // The work list is gone (evicted, or deleted by hand): list again rather than
         // finalize on nothing, which would empty the index and delete every bundle.
         cursor = { ...cursor, phase: "list", listCursor: null, position: 0, completedAhead: [] }; // partials stay resumable
       }
     } else {
+      if (existing && existing.status !== "done") abandoned = existing;
       cursor = startCursor(request.section, { force: request.force, previous: existing, now: now(), runId: startsRun ? request.delivery!.runId : undefined });
       work = emptyWorkList();
     }
     cursor = { ...cursor, status: "running", error: null, seq: cursor.seq + 1 };
 
     const ctx = createRunContext(deps, request.section, cursor, work);
-    await ctx.commit(() => []); // persist the new seq first: a duplicate of this delivery is now stale
+    // Persist the new seq first: a duplicate of this delivery is now stale. A run
+    // replaced before finishing leaves its scratch keys behind: drop them with it.
+    await ctx.commit(() => (abandoned ? scratchKeysOf(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));
     // Notion asked this integration to wait (possibly seen by another instance): honour it
     // without sending a request, and let the successor be scheduled after the pause.
     const pausedUntil = ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0;
@@ -114,6 +118,10 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   }
 }
 
+function scratchKeysOf(keys: EngineDeps["keys"], run: Cursor): string[] {
+  return [keys.workList(run.section, run.runId), keys.runResults(run.section, run.runId), ...run.partials.map((id) => keys.partialPage(run.section, id))];
+}
+
 async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<InvocationRequest["scheduleNext"]>, retryAfterMs: number): Promise<ChainOutcome> {
   let outcome: ChainOutcome;
   try {
@@ -129,11 +137,12 @@ async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<Invo
 /**
  * Why a QStash delivery must do nothing (null when it is the expected next
  * step). Step 0 of a run id the cursor does not know starts that run (a
- * trigger), unless another run is still going.
+ * trigger), unless another run is still going and the new one is not forced
+ * (the trigger resumes unfinished runs instead of starting unforced ones).
  */
-function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }): string | null {
+function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }, force: boolean): string | null {
   if (delivery.seq === 0 && cursor?.runId !== delivery.runId) {
-    return cursor && cursor.status === "running" ? `run ${cursor.runId} is still active` : null;
+    return cursor && cursor.status === "running" && !force ? `run ${cursor.runId} is still active` : null;
   }
   if (!cursor) return "no run is active for this section";
   if (cursor.runId !== delivery.runId) return `run ${delivery.runId} is not the active run`;

@@ -72,6 +72,8 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
       { op: "set", key: keys.index(section), value: index },
       ...removedSlugs.map((slug): KvOp => ({ op: "del", key: keys.page(section, slug) })),
       ...c.partials.map((id): KvOp => ({ op: "del", key: keys.partialPage(section, id) })),
+      // Given up this run: their old entries keep old timestamps, so only this makes the next run try again.
+      ...(failedPages.length > 0 ? [{ op: "sadd" as const, key: keys.refetch(), members: failedPages.map((f) => f.id) }] : []),
       { op: "del", key: keys.workList(section, runId) },
       { op: "del", key: keys.runResults(section, runId) },
       { op: "set", key: keys.runs(section), value: [summarize(c, removedSlugs.length, failedPages), ...(history ?? []).filter((h) => h.runId !== runId)].slice(0, RUN_HISTORY_LENGTH) },
@@ -84,6 +86,7 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
 /** Rows in listing order; a page not fetched this run keeps its previous entry's content facts. */
 function databaseEntries(ctx: RunContext, results: Map<string, ItemResult>, previous: SectionIndex | null): IndexEntry[] {
   const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
+  const freshSlugs = new Set([...results.values()].flatMap((r) => (r.status === "ok" ? [r.entry.slug] : [])));
   const entries: IndexEntry[] = [];
   for (const row of ctx.work.rows) {
     const result = results.get(row.id);
@@ -96,7 +99,11 @@ function databaseEntries(ctx: RunContext, results: Map<string, ItemResult>, prev
     if (!before) continue; // never fetched: cannot be indexed without its bundle
     // Given up after repeated failures: the old entry as it was, so it matches the old
     // bundle and its older last_edited_time makes the next run try again.
-    if (result?.status === "failed") entries.push(before);
+    if (result?.status === "failed") {
+      // Its old slug went to another page this run (whose bundle now holds it): leave it
+      // out until the retry next run gives it its own.
+      if (!freshSlugs.has(before.slug)) entries.push(before);
+    }
     else entries.push(indexEntryFor(row, before.slug, before.childPages)); // unchanged
   }
   return entries;

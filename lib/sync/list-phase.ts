@@ -54,11 +54,11 @@ export function needsFetch(page: NotionPage, previous: IndexEntry | undefined, s
 
 async function planDatabaseSync(ctx: RunContext): Promise<void> {
   // Page keys are per section, so slugs need only be unique within this one.
-  const [previous, staleParents] = await Promise.all([
+  const [previous, refetchIds] = await Promise.all([
     ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
-    ctx.kv.smembers(ctx.keys.staleParents()),
+    ctx.kv.smembers(ctx.keys.refetch()),
   ]);
-  const stale = new Set(staleParents);
+  const stale = new Set(refetchIds);
   const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
   const slugs = assignSlugs(ctx.work.rows, ctx.section, new Map([...previousById].map(([id, e]) => [id, e.slug])));
   ctx.work.slugs = Object.fromEntries(slugs);
@@ -74,19 +74,19 @@ async function planDatabaseSync(ctx: RunContext): Promise<void> {
     c.counts.skipped = ctx.work.rows.length - ctx.work.items.length;
     return [
       { op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work },
-      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.staleParents(), members: claimed }] : []),
+      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.refetch(), members: claimed }] : []),
     ];
   });
 }
 
 async function listChildren(ctx: RunContext): Promise<void> {
-  const [pages, posts, queued, staleParents] = await Promise.all([
+  const [pages, posts, queued, refetchIds] = await Promise.all([
     ctx.kv.get<SectionIndex>(ctx.keys.index("pages")),
     ctx.kv.get<SectionIndex>(ctx.keys.index("posts")),
     ctx.kv.smembers(ctx.keys.childQueue()),
-    ctx.kv.smembers(ctx.keys.staleParents()),
+    ctx.kv.smembers(ctx.keys.refetch()),
   ]);
-  const stale = new Set(staleParents);
+  const stale = new Set(refetchIds);
   const seen = new Set<string>();
   const items: WorkItem[] = [];
   if (ctx.settings.childDepth >= 1) {
@@ -113,7 +113,7 @@ async function listChildren(ctx: RunContext): Promise<void> {
     return [
       { op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work },
       ...(queued.length > 0 ? [{ op: "srem" as const, key: ctx.keys.childQueue(), members: queued }] : []),
-      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.staleParents(), members: claimed }] : []),
+      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.refetch(), members: claimed }] : []),
     ];
   });
 }

@@ -29,11 +29,11 @@ export class RunStoppedError extends Error {
 }
 
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
-  const [previous, staleParents] = await Promise.all([
+  const [previous, refetchIds] = await Promise.all([
     ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
-    ctx.section === "children" ? ctx.kv.smembers(ctx.keys.staleParents()) : Promise.resolve([]),
+    ctx.section === "children" ? ctx.kv.smembers(ctx.keys.refetch()) : Promise.resolve([]),
   ]);
-  const stale = new Set(staleParents);
+  const stale = new Set(refetchIds);
   const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
   const rowsById = new Map(ctx.work.rows.map((r) => [r.id, r]));
   const limit = pLimit(ctx.settings.concurrency);
@@ -63,6 +63,12 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
               // Cut by the deadline: not the page's fault. Otherwise count it; a page that
               // keeps failing must not hold the whole run back forever.
               if (!ctx.shouldStop()) await recordTransientFailure(ctx, item, error);
+              return;
+            }
+            // A 400 concerns this page's content (a request Notion will not serve for it),
+            // not the run: give the page up for this run, it is retried next run.
+            if (NotionSyncError.is(error, "permanent") && error.details.status === 400) {
+              await finishItem(ctx, item, { id: item.id, status: "failed", error: error.message });
               return;
             }
             if (NotionSyncError.is(error)) {
@@ -128,11 +134,11 @@ async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | un
   const ops: KvOp[] = [{ op: "set", key: ctx.keys.page(ctx.section, slug), value: bundle }];
   if (partial) ops.push({ op: "del", key: partialKey });
   if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
-  if (item.refetch) ops.push({ op: "srem", key: ctx.keys.staleParents(), members: [item.id] });
+  if (item.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [item.id] });
   // A renamed child page changes its parent's content without bumping the parent's
   // last_edited_time: mark the parent so its section re-reads it next run.
   if (item.parentId && previous && previous.title !== entry.title) {
-    ops.push({ op: "sadd", key: ctx.keys.staleParents(), members: [item.parentId] });
+    ops.push({ op: "sadd", key: ctx.keys.refetch(), members: [item.parentId] });
   }
   await finishItem(ctx, item, { id: item.id, status: "ok", entry }, { ops, blocks: content.blockCount });
 }

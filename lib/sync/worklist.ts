@@ -11,7 +11,7 @@ export interface WorkItem {
   /** Children only: how deep below a database row (1 = directly inside one). */
   depth: number;
   parentId: string | null;
-  /** Fetch the content even if the timestamp says unchanged (see keys.staleParents). */
+  /** Fetch the content even if the timestamp says unchanged (see keys.refetch). */
   refetch?: boolean;
 }
 

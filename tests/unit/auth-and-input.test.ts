@@ -178,7 +178,8 @@ describe("readSyncSettings", () => {
   it("reads values at the edges of their ranges", () => {
     const s = readSyncSettings({ SYNC_BUDGET_MS: "500", SYNC_CONCURRENCY: "10", SYNC_CHILD_DEPTH: "0", NOTION_RATE_PER_MIN: "1", KV_PREFIX: " site_1.a-b ", NOTION_BASE_URL: "http://127.0.0.1:4010" });
     expect(s).toEqual({ budgetMs: 500, concurrency: 10, childDepth: 0, notionRatePerMin: 1, kvPrefix: "site_1.a-b", notionBaseUrl: "http://127.0.0.1:4010" });
-    expect(readSyncSettings({ SYNC_BUDGET_MS: "28000", SYNC_CONCURRENCY: "1" })).toMatchObject({ budgetMs: 28_000, concurrency: 1 });
+    expect(readSyncSettings({ SYNC_BUDGET_MS: "25000", SYNC_CONCURRENCY: "1" })).toMatchObject({ budgetMs: 25_000, concurrency: 1 });
+    expect(() => readSyncSettings({ SYNC_BUDGET_MS: "25001" })).toThrow(ConfigError);
   });
 
   /** `value` as a token of its own ("0" is not mentioned by "from 1 to 10"). */
