@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleSync } from "../lib/http/sync-route";
 import type { Cursor } from "../lib/sync/cursor";
 import { type QStashEmulator, startQStashEmulator } from "../scripts/emulator/qstash/server";
-import { type Stack, startStack } from "./support/harness";
+import { type Stack, startStack, syncUntilDone } from "./support/harness";
 
 const BASE = "http://127.0.0.1:9"; // nothing listens: deliveries the emulator attempts go nowhere
 
@@ -24,22 +24,7 @@ describe("a failed publish of the successor", () => {
     await stack?.close();
   });
 
-  const deliver = (body: string, qstashUrl: string) => {
-    const url = `${BASE}/api/sync/pages`;
-    const request = new Request(url, {
-      method: "POST",
-      body,
-      headers: { "content-type": "application/json", "upstash-signature": qstash.signForTest({ url, body }) },
-    });
-    return handleSync("pages", request, {
-      ...stack.env,
-      QSTASH_URL: qstashUrl,
-      QSTASH_TOKEN: qstash.token,
-      QSTASH_CURRENT_SIGNING_KEY: qstash.currentSigningKey,
-      QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
-      SYNC_BASE_URL: BASE,
-    });
-  };
+  const deliver = (body: string, qstashUrl: string) => deliverTo(stack, qstash, body, qstashUrl);
 
   it("answers 503 so QStash redelivers, and the redelivery continues the run and publishes", async () => {
     const step0 = JSON.stringify({ runId: "run-publish-failure", seq: 0, force: false });
@@ -65,3 +50,52 @@ describe("a failed publish of the successor", () => {
     expect(((await duplicate.json()) as { stale?: boolean }).stale).toBe(true);
   });
 });
+
+describe("a failed publish of the children kick", () => {
+  let stack: Stack;
+  let qstash: QStashEmulator;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
+    qstash = await startQStashEmulator({ defaultRetries: 0 });
+  });
+  afterAll(async () => {
+    await qstash?.close();
+    await stack?.close();
+  });
+
+  it("answers 503 when the finished run cannot start children, and the redelivery starts it", async () => {
+    await syncUntilDone(stack, "posts");
+    const step0 = JSON.stringify({ runId: "run-kick", seq: 0, force: false });
+    const failed = await deliverTo(stack, qstash, step0, "http://127.0.0.1:1");
+    expect(failed.status).toBe(503);
+    expect(((await failed.json()) as { error: { code: string } }).error.code).toBe("children_kick_failed");
+    expect((await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!.status).toBe("done");
+    expect(qstash.messages()).toHaveLength(0);
+
+    const redelivered = await deliverTo(stack, qstash, step0, qstash.url);
+    expect(redelivered.status).toBe(200);
+    const body = (await redelivered.json()) as { stale?: boolean; childrenStarted?: { messageId: string } };
+    expect(body.stale).toBe(true);
+    expect(body.childrenStarted?.messageId).toBeTruthy();
+    const kicked = qstash.messages().map((m) => ({ to: m.destination, body: JSON.parse(m.body) as { seq: number } }));
+    expect(kicked).toEqual([{ to: `${BASE}/api/sync/children`, body: expect.objectContaining({ seq: 0 }) }]);
+  });
+});
+
+/** A real signed delivery of `body` to the pages endpoint, with QStash at `qstashUrl`. */
+function deliverTo(stack: Stack, qstash: QStashEmulator, body: string, qstashUrl: string) {
+  const url = `${BASE}/api/sync/pages`;
+  const request = new Request(url, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "upstash-signature": qstash.signForTest({ url, body }) },
+  });
+  return handleSync("pages", request, {
+    ...stack.env,
+    QSTASH_URL: qstashUrl,
+    QSTASH_TOKEN: qstash.token,
+    QSTASH_CURRENT_SIGNING_KEY: qstash.currentSigningKey,
+    QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
+    SYNC_BASE_URL: BASE,
+  });
+}

@@ -77,12 +77,17 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     logEvent("sync.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
     return jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section });
   }
+  // A finished run may have to start children. Checked again on a redelivery of the
+  // last step (stale, run done), so a kick whose publish failed is repaired by QStash.
   let children: { messageId: string; runId: string } | null = null;
-  if (publisher && outcome.kind === "ran" && outcome.cursor.status === "done") {
-    children = await kickChildrenWhenReady({ kv: runtime.kv, keys: runtime.keys, publisher, chain, finished: outcome.cursor }).catch((error: Error) => {
-      logEvent("sync.children_kick_failed", { section, error: error.message });
-      return null;
-    });
+  const finished = outcome.kind !== "busy" && outcome.cursor?.status === "done" ? outcome.cursor : null;
+  if (publisher && finished) {
+    try {
+      children = await withinPublishTimeout(kickChildrenWhenReady({ kv: runtime.kv, keys: runtime.keys, publisher, chain, finished }));
+    } catch (error) {
+      logEvent("sync.children_kick_failed", { section, error: error instanceof Error ? error.message : String(error) });
+      if (fromQStash) return jsonError(503, "children_kick_failed", "the run is done but the children section could not be started; QStash will redeliver", { section });
+    }
   }
   const elapsedMs = Date.now() - startedAt;
   const response = answer(section, outcome, elapsedMs, fromQStash, children);
@@ -101,7 +106,16 @@ function answer(
     return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, { section, elapsedMs });
   }
   if (outcome.kind === "stale") {
-    return jsonOk({ ok: true, section, stale: true, reason: outcome.reason, runId: outcome.cursor?.runId ?? null, done: outcome.cursor?.status === "done", elapsedMs });
+    return jsonOk({
+      ok: true,
+      section,
+      stale: true,
+      reason: outcome.reason,
+      runId: outcome.cursor?.runId ?? null,
+      done: outcome.cursor?.status === "done",
+      elapsedMs,
+      ...(children ? { childrenStarted: children } : {}),
+    });
   }
   const { cursor } = outcome;
   const done = cursor.status === "done";
