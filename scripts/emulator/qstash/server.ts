@@ -263,6 +263,23 @@ class Emulator implements QStashEmulator {
     return map;
   }
 
+  /** What every record of a published message starts with, accepted or deduplicated. */
+  private messageFields(p: ParsedPublish, now: number, headers: Record<string, string>) {
+    return {
+      kind: "message" as const,
+      destination: p.destination,
+      method: p.method,
+      body: p.body.toString("utf8"),
+      headers,
+      forwardedHeaders: p.forwardedHeaders,
+      createdAt: now,
+      requestedDelayMs: p.requestedDelayMs,
+      maxRetries: p.maxRetries,
+      attempts: 0,
+      deliveries: [],
+    };
+  }
+
   private commit(p: ParsedPublish): { status: number; result: { messageId: string; url: string; deduplicated?: true } } {
     const now = Date.now();
     const headers = Object.fromEntries(p.headers);
@@ -272,23 +289,7 @@ class Emulator implements QStashEmulator {
       if (seen) {
         this.counters.deduplicated++;
         this.records.push({
-          pub: {
-            messageId: seen.messageId,
-            state: "deduplicated",
-            kind: "message",
-            destination: p.destination,
-            method: p.method,
-            body: p.body.toString("utf8"),
-            headers,
-            forwardedHeaders: p.forwardedHeaders,
-            createdAt: now,
-            requestedDelayMs: p.requestedDelayMs,
-            scheduledDelayMs: 0,
-            maxRetries: p.maxRetries,
-            attempts: 0,
-            deliveries: [],
-            deduplicationId: p.deduplicationId,
-          },
+          pub: { ...this.messageFields(p, now, headers), messageId: seen.messageId, state: "deduplicated", scheduledDelayMs: 0, deduplicationId: p.deduplicationId },
           bodyBuf: p.body,
           timeoutMs: p.timeoutMs,
         });
@@ -301,21 +302,11 @@ class Emulator implements QStashEmulator {
     const scheduledDelayMs = p.requestedDelayMs * this.delayScale;
     const rec: Rec = {
       pub: {
+        ...this.messageFields(p, now, headers),
         messageId: newId("msg_"),
         state: "pending",
-        kind: "message",
-        destination: p.destination,
-        method: p.method,
-        body: p.body.toString("utf8"),
-        headers,
-        forwardedHeaders: p.forwardedHeaders,
-        createdAt: now,
-        requestedDelayMs: p.requestedDelayMs,
         scheduledDelayMs,
         ...(p.notBefore === undefined ? {} : { notBefore: p.notBefore }),
-        maxRetries: p.maxRetries,
-        attempts: 0,
-        deliveries: [],
         ...(p.deduplicationId === undefined ? {} : { deduplicationId: p.deduplicationId }),
         ...(p.flowControl ? { flowControl: p.flowControl } : {}),
         ...(p.callback ? { callback: p.callback.url } : {}),
