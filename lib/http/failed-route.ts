@@ -6,11 +6,11 @@
  */
 import { z } from "zod";
 import { authenticate } from "../auth";
-import { ConfigError } from "../config";
 import { loadStoreRuntime } from "../runtime";
 import { markRunFailed } from "../sync/mark-failed";
 import { isSection } from "../sync/sections";
 import { publicBaseUrl } from "./base-url";
+import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
@@ -45,13 +45,9 @@ export async function handleFailed(request: Request, env: Env): Promise<Response
   if (!payload.ok) return nonRetryable("bad_body", payload.message);
   const { section, runId, seq, status } = payload;
 
-  let store;
-  try {
-    store = loadStoreRuntime(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return jsonError(503, error.code, error.message, { variables: error.variables });
-    throw error;
-  }
+  const loaded = loadConfig(() => loadStoreRuntime(env));
+  if (!loaded.ok) return configErrorResponse(loaded.error);
+  const store = loaded.value;
   const reason = { code: "chain_failed", message: `QStash gave up delivering step ${seq} (last answer: ${status || "no response"}); the next cron or manual call resumes the run` };
   const outcome = await markRunFailed(store.kv, store.keys, section, runId, reason, new Date(), seq);
   logEvent("sync.chain_failed", { section, runId, seq, status, outcome });

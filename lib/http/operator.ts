@@ -4,7 +4,7 @@
  * configuration must load. Returns the runtime or the JSON error to send.
  */
 import { authenticate } from "../auth";
-import { ConfigError } from "../config";
+import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError } from "./json";
 
 type Env = Record<string, string | undefined>;
@@ -15,10 +15,6 @@ export async function operatorRequest<T>(request: Request, env: Env, load: (env:
   }
   const auth = await authenticate({ request, env });
   if (!auth.ok) return { error: jsonError(auth.status, auth.code, auth.message) };
-  try {
-    return { runtime: load(env) };
-  } catch (error) {
-    if (error instanceof ConfigError) return { error: jsonError(503, error.code, error.message, { variables: error.variables }) };
-    throw error;
-  }
+  const loaded = loadConfig(() => load(env));
+  return loaded.ok ? { runtime: loaded.value } : { error: configErrorResponse(loaded.error) };
 }

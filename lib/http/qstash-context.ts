@@ -4,7 +4,7 @@
  */
 import { type QStashConfig, QStashConfigError, readQStashConfig } from "../qstash/config";
 import { verifyDelivery } from "../qstash/verify";
-import { jsonError } from "./json";
+import { configErrorResponse } from "./config-error";
 
 type Env = Record<string, string | undefined>;
 
@@ -12,7 +12,7 @@ export function qstashConfigOrError(env: Env): { config: QStashConfig | null } |
   try {
     return { config: readQStashConfig(env) };
   } catch (error) {
-    if (error instanceof QStashConfigError) return { error: jsonError(503, "config_error", error.message, { variables: error.variables }) };
+    if (error instanceof QStashConfigError) return { error: configErrorResponse(error) };
     throw error;
   }
 }

@@ -4,13 +4,13 @@
  * (`export const { GET, POST } = syncRoute("pages")`).
  */
 import { authenticate } from "../auth";
-import { ConfigError } from "../config";
 import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTimeout } from "../orchestration/chain";
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
-import { type Runtime, engineDeps, loadRuntime } from "../runtime";
+import { engineDeps, loadRuntime } from "../runtime";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
 import type { Section } from "../sync/sections";
 import { publicBaseUrl, sectionPath } from "./base-url";
+import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
@@ -45,16 +45,9 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     return fromQStash ? nonRetryable(parsed.code, parsed.message) : jsonError(400, parsed.code, parsed.message);
   }
 
-  let runtime: Runtime;
-  try {
-    runtime = loadRuntime(section, env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      const response = { variables: error.variables };
-      return fromQStash ? nonRetryable(error.code, error.message) : jsonError(503, error.code, error.message, response);
-    }
-    throw error;
-  }
+  const loaded = loadConfig(() => loadRuntime(section, env));
+  if (!loaded.ok) return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
+  const runtime = loaded.value;
 
   const chain: ChainSettings = { baseUrl: base, notionToken: runtime.notionSettings.token };
   const publisher = qstash ? sharedPublisher(qstash) : null;

@@ -1,0 +1,20 @@
+/**
+ * Configuration problems at the HTTP edge: loading the settings a handler
+ * needs, and the 503 that names the variables at fault (never their values).
+ */
+import { ConfigError } from "../config";
+import { jsonError } from "./json";
+
+export function configErrorResponse(error: { message: string; variables: readonly string[] }): Response {
+  return jsonError(503, "config_error", error.message, { variables: error.variables });
+}
+
+/** Runs `load`; a ConfigError is returned, anything else is thrown. */
+export function loadConfig<T>(load: () => T): { ok: true; value: T } | { ok: false; error: ConfigError } {
+  try {
+    return { ok: true, value: load() };
+  } catch (error) {
+    if (error instanceof ConfigError) return { ok: false, error };
+    throw error;
+  }
+}
