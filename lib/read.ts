@@ -9,7 +9,7 @@ import { createKeys } from "./kv/keys";
 import type { KvStore } from "./kv/store";
 import { sharedKvStore } from "./runtime";
 import type { PageBundle, SectionIndex } from "./sync/bundle";
-import type { Section } from "./sync/sections";
+import type { Section } from "./core/sections";
 
 export type { IndexEntry, PageBundle, SectionIndex } from "./sync/bundle";
 

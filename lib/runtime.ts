@@ -7,8 +7,8 @@ import { createKeys, createKvStore, resolveKvBackend, type KeyBuilder, type KvSt
 import { createBlockTreeFetcher } from "./notion/block-tree";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
-import { createDeadline } from "./sync/deadline";
-import type { Section } from "./sync/sections";
+import { createDeadline } from "./core/deadline";
+import type { Section } from "./core/sections";
 
 type Env = Record<string, string | undefined>;
 

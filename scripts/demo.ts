@@ -21,7 +21,7 @@ import { createKeys } from "../lib/kv/keys";
 import { createFileStore } from "../lib/kv/file";
 import { createKvStore, describeKvBackend } from "../lib/kv";
 import type { KvStore } from "../lib/kv/store";
-import type { Section } from "../lib/sync/sections";
+import type { Section } from "../lib/core/sections";
 import { generateWorkspace } from "./emulator/notion/generate";
 import { type NotionEmulator, pickPages, startNotionEmulator } from "./emulator/notion/server";
 import { compareKvWithWorkspace } from "./emulator/notion/verify";

@@ -14,7 +14,7 @@ import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleTrigger } from "../lib/http/trigger-route";
 import type { Cursor } from "../lib/sync/cursor";
-import { SECTIONS, type Section } from "../lib/sync/sections";
+import { SECTIONS, type Section } from "../lib/core/sections";
 import type { EmulatedMessage } from "../scripts/emulator/qstash/server";
 import { buildIfNeeded } from "../scripts/lib/next-app";
 import { TEST_SECRET, startStack } from "./support/harness";

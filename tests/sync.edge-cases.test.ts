@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvOp, KvStore } from "../lib/kv/store";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import type { SectionIndex } from "../lib/sync/bundle";
-import type { Deadline } from "../lib/sync/deadline";
+import type { Deadline } from "../lib/core/deadline";
 import { runInvocation } from "../lib/sync/engine";
 import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
 

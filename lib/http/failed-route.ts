@@ -8,7 +8,7 @@ import { z } from "zod";
 import { authenticate } from "../auth";
 import { loadStoreRuntime } from "../runtime";
 import { markRunFailed } from "../sync/mark-failed";
-import { isSection } from "../sync/sections";
+import { isSection } from "../core/sections";
 import { publicBaseUrl } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError, jsonOk, nonRetryable } from "./json";

@@ -6,7 +6,7 @@ import type { KvStore } from "../kv/store";
 import type { SectionIndex } from "../sync/bundle";
 import { parseCursor } from "../sync/cursor";
 import type { RunSummary } from "../sync/finalize-phase";
-import { SECTIONS, type Section } from "../sync/sections";
+import { SECTIONS, type Section } from "../core/sections";
 import { loadStoreRuntime } from "../runtime";
 import { jsonOk } from "./json";
 import { operatorRequest } from "./operator";

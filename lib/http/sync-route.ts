@@ -8,7 +8,7 @@ import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTim
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
-import type { Section } from "../sync/sections";
+import type { Section } from "../core/sections";
 import { publicBaseUrl, sectionPath } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError, jsonOk, nonRetryable } from "./json";

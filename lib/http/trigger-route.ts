@@ -8,7 +8,7 @@ import { type ChainSettings, sharedPublisher } from "../orchestration/chain";
 import { triggerRun } from "../orchestration/trigger";
 import { engineDeps, loadRuntime } from "../runtime";
 import { runInvocation } from "../sync/engine";
-import { SECTIONS } from "../sync/sections";
+import { SECTIONS } from "../core/sections";
 import { publicBaseUrl } from "./base-url";
 import { jsonError, jsonOk } from "./json";
 import { logEvent } from "./log";

@@ -2,7 +2,7 @@
  * The one place every KV key is built. The layout is documented in the README
  * ("What lands in KV"); change both together.
  */
-import type { Section } from "../sync/sections";
+import type { Section } from "../core/sections";
 
 export const DEFAULT_KV_PREFIX = "nks";
 

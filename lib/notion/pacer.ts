@@ -5,7 +5,7 @@
  * Across instances the QStash flow-control key keeps one invocation running
  * at a time (lib/qstash/flow-control.ts).
  */
-import { type Deadline, BudgetExhaustedError } from "../sync/deadline";
+import { type Deadline, BudgetExhaustedError } from "../core/deadline";
 import { NotionSyncError } from "./errors";
 
 export interface Pacer {

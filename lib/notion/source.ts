@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { Client } from "@notionhq/client";
 import type { SupportedFetch } from "@notionhq/client/build/src/fetch-types";
-import { type Deadline, BudgetExhaustedError, sleepWithin } from "../sync/deadline";
+import { type Deadline, BudgetExhaustedError, sleepWithin } from "../core/deadline";
 import { NotionSyncError, classifyNotionError } from "./errors";
 import { type Pacer, sharedPacer } from "./pacer";
 import type { ListPage, NotionBlock, NotionPage } from "./types";

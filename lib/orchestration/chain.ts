@@ -7,7 +7,7 @@
 import type { QStashConfig } from "../qstash/config";
 import { notionFlowControl } from "../qstash/flow-control";
 import { type PublishNextOptions, type Publisher, createPublisher } from "../qstash/publish";
-import type { Section } from "../sync/sections";
+import type { Section } from "../core/sections";
 import { sectionPath } from "../http/base-url";
 
 export interface ChainSettings {

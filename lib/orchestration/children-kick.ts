@@ -9,7 +9,7 @@ import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { Publisher } from "../qstash/publish";
 import { type Cursor, parseCursor } from "../sync/cursor";
-import type { Section } from "../sync/sections";
+import type { Section } from "../core/sections";
 import { type ChainSettings, successorMessage } from "./chain";
 
 export async function kickChildrenWhenReady(options: {

@@ -8,7 +8,7 @@ import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { Publisher } from "../qstash/publish";
 import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
-import type { DatabaseSection } from "../sync/sections";
+import type { DatabaseSection } from "../core/sections";
 import { type ChainSettings, successorMessage } from "./chain";
 
 export const TRIGGERED_SECTIONS: DatabaseSection[] = ["pages", "posts"];

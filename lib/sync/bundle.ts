@@ -5,7 +5,7 @@
  */
 import type { BlockTree, ChildPageRef, PageContent } from "../notion/block-tree";
 import { type NotionPage, type NotionRichText, normalizeId, pageTitle, richTextProperty } from "../notion/types";
-import type { Section } from "./sections";
+import type { Section } from "../core/sections";
 
 export interface PageBundle {
   id: string;

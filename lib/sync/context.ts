@@ -9,8 +9,8 @@ import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSource } from "../notion/source";
 import type { Cursor } from "./cursor";
-import type { Deadline } from "./deadline";
-import type { Section } from "./sections";
+import type { Deadline } from "../core/deadline";
+import type { Section } from "../core/sections";
 import type { WorkList } from "./worklist";
 
 export interface EngineSettings {

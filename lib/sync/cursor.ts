@@ -4,7 +4,7 @@
  * version, or a damaged one, restarts the run (reported), never crashes it.
  */
 import { z } from "zod";
-import { SECTIONS, type Section } from "./sections";
+import { SECTIONS, type Section } from "../core/sections";
 
 export const CURSOR_VERSION = 1;
 

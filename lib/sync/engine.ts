@@ -6,11 +6,11 @@
 import { NotionSyncError } from "../notion/errors";
 import { createRunContext, type EngineDeps, type RunContext } from "./context";
 import { type Cursor, type Phase, parseCursor, startCursor, successorPublished } from "./cursor";
-import { BudgetExhaustedError } from "./deadline";
+import { BudgetExhaustedError } from "../core/deadline";
 import { RUN_HISTORY_LENGTH, type RunSummary, runFinalizePhase, summarize } from "./finalize-phase";
 import { acquireLease } from "./lease";
 import { runListPhase } from "./list-phase";
-import type { Section } from "./sections";
+import type { Section } from "../core/sections";
 import { RunStoppedError, runSyncPhase } from "./sync-phase";
 import { type WorkList, emptyWorkList } from "./worklist";
 

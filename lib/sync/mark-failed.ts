@@ -7,7 +7,7 @@ import type { KvStore } from "../kv/store";
 import { type Cursor, parseCursor, successorPublished } from "./cursor";
 import { RUN_HISTORY_LENGTH, type RunSummary, summarize } from "./finalize-phase";
 import { acquireLease } from "./lease";
-import type { Section } from "./sections";
+import type { Section } from "../core/sections";
 
 export type MarkFailedOutcome = "marked" | "busy" | "not_active";
 

@@ -12,7 +12,7 @@ import { type NotionPage, isTrashed } from "../notion/types";
 import { type IndexEntry, type SectionIndex, assignSlugs, buildBundle, indexEntryFor } from "./bundle";
 import type { RunContext } from "./context";
 import { type Cursor, MAX_ITEM_ATTEMPTS } from "./cursor";
-import { BudgetExhaustedError } from "./deadline";
+import { BudgetExhaustedError } from "../core/deadline";
 import { needsFetch } from "./list-phase";
 import type { ItemResult, WorkItem } from "./worklist";
 

@@ -3,7 +3,7 @@
  * crons (Bearer CRON_SECRET) and a person with manual URLs (?secret=), calling
  * each section until its cursor says the run is done.
  */
-import type { Section } from "../../lib/sync/sections";
+import type { Section } from "../../lib/core/sections";
 
 export interface InvocationAnswer {
   ok: boolean;

@@ -7,7 +7,7 @@ import { createKeys, type KeyBuilder } from "../../lib/kv/keys";
 import { createRedisStore } from "../../lib/kv/redis";
 import type { KvStore } from "../../lib/kv/store";
 import { handleSync } from "../../lib/http/sync-route";
-import type { Section } from "../../lib/sync/sections";
+import type { Section } from "../../lib/core/sections";
 import { type GenerateOptions, generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
 import { compareKvWithWorkspace } from "../../scripts/emulator/notion/verify";

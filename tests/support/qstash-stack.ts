@@ -23,7 +23,7 @@ import { createKeys, type KeyBuilder } from "../../lib/kv/keys";
 import { createRedisStore } from "../../lib/kv/redis";
 import type { KvStore } from "../../lib/kv/store";
 import { type Cursor, parseCursor } from "../../lib/sync/cursor";
-import { SECTIONS, type Section } from "../../lib/sync/sections";
+import { SECTIONS, type Section } from "../../lib/core/sections";
 import { type NextApp, startNextApp } from "../../scripts/lib/next-app";
 import { type GenerateOptions, generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";

@@ -9,7 +9,7 @@ import { authenticate } from "../../lib/auth/index";
 import { ConfigError, readNotionSettings, readSyncSettings } from "../../lib/config";
 import { parseSyncRequest } from "../../lib/http/sync-request";
 import { delayWithJitter, successorMessage } from "../../lib/orchestration/chain";
-import { SECTIONS } from "../../lib/sync/sections";
+import { SECTIONS } from "../../lib/core/sections";
 
 const SECRET = "cron-secret-Zq81xK";
 const env = { CRON_SECRET: SECRET };

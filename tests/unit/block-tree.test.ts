@@ -9,7 +9,7 @@ import { type BlockFetchCheckpoint, type ContentResult, type PageContent, create
 import { NotionSyncError } from "../../lib/notion/errors";
 import { createPacer } from "../../lib/notion/pacer";
 import { createNotionSource } from "../../lib/notion/source";
-import { createDeadline } from "../../lib/sync/deadline";
+import { createDeadline } from "../../lib/core/deadline";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
 import type { BlockTree, Workspace } from "../../scripts/emulator/notion/workspace";

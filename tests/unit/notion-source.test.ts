@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { NotionSyncError, classifyNotionError, parseRetryAfterMs } from "../../lib/notion/errors";
 import { createPacer, sharedPacer } from "../../lib/notion/pacer";
 import { type NotionSourceOptions, createNotionSource } from "../../lib/notion/source";
-import { BudgetExhaustedError, createDeadline } from "../../lib/sync/deadline";
+import { BudgetExhaustedError, createDeadline } from "../../lib/core/deadline";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { type FaultRule, type NotionEmulator, type RouteName, startNotionEmulator } from "../../scripts/emulator/notion/server";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";

@@ -8,7 +8,7 @@ import type { KeyBuilder } from "../../../lib/kv/keys";
 import type { KvStore } from "../../../lib/kv/store";
 import { INDEX_SORTS } from "../../../lib/notion/source";
 import type { PageBundle, SectionIndex } from "../../../lib/sync/bundle";
-import type { Section } from "../../../lib/sync/sections";
+import type { Section } from "../../../lib/core/sections";
 import type { Workspace } from "./workspace";
 
 /** Notion-hosted file URLs are signed per request (url + expiry_time); everything else must match exactly. */

@@ -1,5 +1,5 @@
 import { jsonError } from "@/lib/http/json";
-import { SECTIONS } from "@/lib/sync/sections";
+import { SECTIONS } from "@/lib/core/sections";
 
 export const dynamic = "force-dynamic";
 
