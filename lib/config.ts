@@ -43,6 +43,23 @@ const SyncSettingsSchema = z.object({
   SYNC_BUDGET_MS: intInRange(500, 25_000, 20_000),
   SYNC_CONCURRENCY: intInRange(1, 10, 3),
   SYNC_CHILD_DEPTH: intInRange(0, 20, 5),
+  /**
+   * A run that would remove more than this share of a section's indexed pages
+   * deletes nothing and ends "held" (a revoked share or a wrong database id
+   * must never wipe a site); a forced run may go ahead.
+   */
+  SYNC_MAX_DELETE_RATIO: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return 0.5;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || n > 1) {
+        ctx.addIssue({ code: "custom", message: "must be a number from 0 to 1" });
+        return z.NEVER;
+      }
+      return n;
+    }),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */
   NOTION_RATE_PER_MIN: intInRange(1, 100_000, 170),
   KV_PREFIX: z
@@ -57,6 +74,7 @@ export type SyncSettings = {
   budgetMs: number;
   concurrency: number;
   childDepth: number;
+  maxDeleteRatio: number;
   notionRatePerMin: number;
   kvPrefix: string;
   notionBaseUrl: string | undefined;
@@ -74,6 +92,7 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     budgetMs: s.SYNC_BUDGET_MS,
     concurrency: s.SYNC_CONCURRENCY,
     childDepth: s.SYNC_CHILD_DEPTH,
+    maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
     notionRatePerMin: s.NOTION_RATE_PER_MIN,
     kvPrefix: s.KV_PREFIX,
     notionBaseUrl: s.NOTION_BASE_URL,

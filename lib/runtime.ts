@@ -66,6 +66,7 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
     settings: {
       concurrency: settings.concurrency,
       childDepth: settings.childDepth,
+      maxDeleteRatio: settings.maxDeleteRatio,
       databaseId: section === "pages" ? notionSettings.pagesDatabaseId : section === "posts" ? notionSettings.postsDatabaseId : undefined,
     },
   };

@@ -6,7 +6,11 @@
  * --burst N, --token T, --host H, --child-depth N, --huge-pages N,
  * --huge-page-blocks N, --latency MS, --retry-after S, --frozen-clock
  * (by default the workspace clock runs with wall time from 2025-06-01, so
- * edits made minutes apart get different last_edited_time values).
+ * edits made minutes apart get different last_edited_time values),
+ * --query-limit N (rows one data source query serves at most, default 10000
+ * like Notion since 2026-04-20; inf lifts the cap), --blocks-per-row N (simple
+ * rows: N paragraphs each, no child pages, created in bursts of at most
+ * --max-rows-per-minute rows, default 100; for large databases).
  * --rate inf (or infinity, none) disables rate limiting.
  */
 import { parseArgs } from "node:util";
@@ -29,6 +33,9 @@ const { values } = parseArgs({
     latency: { type: "string", default: "0" },
     "retry-after": { type: "string", default: "1" },
     "frozen-clock": { type: "boolean", default: false },
+    "query-limit": { type: "string", default: "10000" },
+    "blocks-per-row": { type: "string" },
+    "max-rows-per-minute": { type: "string" },
   },
   strict: true,
 });
@@ -42,8 +49,17 @@ function num(name: string, raw: string | undefined): number {
   return value;
 }
 
-const rateRaw = values.rate.toLowerCase();
-const rate = rateRaw === "inf" || rateRaw === "infinity" || rateRaw === "none" ? Infinity : num("rate", values.rate);
+function numOrInf(name: string, raw: string): number {
+  const lower = raw.toLowerCase();
+  return lower === "inf" || lower === "infinity" || lower === "none" ? Infinity : num(name, raw);
+}
+
+const rate = numOrInf("rate", values.rate);
+const queryResultLimit = numOrInf("query-limit", values["query-limit"]);
+if (queryResultLimit !== Infinity && !(Number.isInteger(queryResultLimit) && queryResultLimit >= 1)) {
+  process.stderr.write(`--query-limit must be a positive integer or inf, got ${values["query-limit"]}\n`);
+  process.exit(2);
+}
 
 const workspace = generateWorkspace({
   seed: num("seed", values.seed),
@@ -52,6 +68,8 @@ const workspace = generateWorkspace({
   childDepth: num("child-depth", values["child-depth"]),
   hugePages: num("huge-pages", values["huge-pages"]),
   hugePageBlocks: num("huge-page-blocks", values["huge-page-blocks"]),
+  ...(values["blocks-per-row"] !== undefined ? { blocksPerRow: num("blocks-per-row", values["blocks-per-row"]) } : {}),
+  ...(values["max-rows-per-minute"] !== undefined ? { maxRowsPerMinute: num("max-rows-per-minute", values["max-rows-per-minute"]) } : {}),
 });
 if (!values["frozen-clock"]) workspace.setClockRunning(true);
 
@@ -64,6 +82,7 @@ const emulator = await startNotionEmulator({
   burst: num("burst", values.burst),
   retryAfterSeconds: num("retry-after", values["retry-after"]),
   latencyMs: num("latency", values.latency),
+  queryResultLimit,
 });
 
 process.stdout.write(
@@ -74,6 +93,7 @@ process.stdout.write(
     postsDatabaseId: workspace.postsDatabaseId,
     pagesDataSourceId: workspace.pagesDataSourceId,
     postsDataSourceId: workspace.postsDataSourceId,
+    queryResultLimit: Number.isFinite(queryResultLimit) ? queryResultLimit : null,
     stats: workspace.stats(),
   })}\n`,
 );

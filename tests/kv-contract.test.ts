@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../lib/config";
 import { createFileStore } from "../lib/kv/file";
@@ -21,8 +22,15 @@ import { KvConfigError, createKvStore, describeKvBackend, resolveKvBackend } fro
 import { createRedisStore } from "../lib/kv/redis";
 import type { KvOp, KvStore } from "../lib/kv/store";
 import { createVercelKvStore } from "../lib/kv/vercel-kv";
+import { meterKv } from "./support/kv-meter";
+import { diffRedisStats, largestValue, readRedisStats } from "./support/redis-meter";
 import { startRedisServer, type RedisServerHandle } from "./support/redis-server";
-import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge";
+import {
+  UPSTASH_MAX_RECORD_BYTES,
+  UPSTASH_MAX_REQUEST_BYTES,
+  startUpstashBridge,
+  type UpstashBridge,
+} from "./support/upstash-bridge";
 import { rejection } from "./support/rejection";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -203,6 +211,133 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       expect(await store.scanKeys(`${p}s`)).toEqual([]); // an emptied set is gone
     });
 
+    it("set members come back as the strings they are", async () => {
+      const p = ns();
+      const members = ["123", "true", "null", "OK", "1e3", "0123", "", "[1]", "{\"a\":1}", "🌍"];
+      await store.atomic([{ op: "sadd", key: `${p}s`, members }]);
+      const all = await store.smembers(`${p}s`);
+      expect([...all].sort()).toEqual([...members].sort());
+      for (const m of all) expect(typeof m).toBe("string");
+      const picked = await store.srandmember(`${p}s`, members.length);
+      expect([...picked].sort()).toEqual([...members].sort());
+      for (const m of picked) expect(typeof m).toBe("string");
+      expect(await store.smismember(`${p}s`, ["123", "1e3", "1000", "", "OK"])).toEqual([true, true, false, true, true]);
+    });
+
+    it("scard counts members: 0 when missing, WRONGTYPE on a string", async () => {
+      const p = ns();
+      expect(await store.scard(`${p}none`)).toBe(0);
+      await store.atomic([{ op: "sadd", key: `${p}s`, members: ["a", "b", "c", "a"] }]);
+      expect(await store.scard(`${p}s`)).toBe(3);
+      await store.atomic([{ op: "srem", key: `${p}s`, members: ["a", "b", "c"] }]);
+      expect(await store.scard(`${p}s`)).toBe(0);
+      await store.set(`${p}str`, "s");
+      expect((await rejection(store.scard(`${p}str`))).message).toMatch(/WRONGTYPE/);
+    });
+
+    it("smismember answers per member, in order; [] for no members", async () => {
+      const p = ns();
+      await store.atomic([{ op: "sadd", key: `${p}s`, members: ["a", "b"] }]);
+      expect(await store.smismember(`${p}s`, ["b", "x", "a", "b"])).toEqual([true, false, true, true]);
+      expect(await store.smismember(`${p}s`, [])).toEqual([]);
+      expect(await store.smismember(`${p}none`, ["a", "b"])).toEqual([false, false]);
+      await store.set(`${p}str`, "s");
+      expect((await rejection(store.smismember(`${p}str`, ["a"]))).message).toMatch(/WRONGTYPE/);
+      expect(await store.smismember(`${p}str`, [])).toEqual([]); // nothing asked, nothing checked
+    });
+
+    it("srandmember returns up to count distinct members", async () => {
+      const p = ns();
+      const members = Array.from({ length: 20 }, (_, i) => `m${i}`);
+      await store.atomic([{ op: "sadd", key: `${p}s`, members }]);
+      for (const count of [1, 5, 19, 20]) {
+        const got = await store.srandmember(`${p}s`, count);
+        expect(got).toHaveLength(count);
+        expect(new Set(got).size).toBe(count); // distinct
+        for (const m of got) expect(members).toContain(m);
+      }
+      // More than the set holds: each member once.
+      expect([...(await store.srandmember(`${p}s`, 1_000))].sort()).toEqual([...members].sort());
+      expect(await store.srandmember(`${p}s`, 0)).toEqual([]);
+      expect(await store.srandmember(`${p}none`, 3)).toEqual([]);
+      // Random, not the same slice every time.
+      const seen = new Set<string>();
+      for (let i = 0; i < 30; i++) for (const m of await store.srandmember(`${p}s`, 2)) seen.add(m);
+      expect(seen.size).toBeGreaterThan(2);
+      await store.set(`${p}str`, "s");
+      expect((await rejection(store.srandmember(`${p}str`, 2))).message).toMatch(/WRONGTYPE/);
+      expect((await rejection(store.srandmember(`${p}str`, 0))).message).toMatch(/WRONGTYPE/);
+      // A negative count would allow repeats in Redis: refused, as a rejection.
+      for (const bad of [-1, 1.5, Number.NaN]) {
+        const pending = store.srandmember(`${p}s`, bad);
+        expect(pending).toBeInstanceOf(Promise);
+        expect((await rejection(pending)).message).toMatch(/count must be a non-negative integer/);
+      }
+    });
+
+    it("sdiffstore stores keys[0] minus the others and returns its size", async () => {
+      const p = ns();
+      await store.atomic([
+        { op: "sadd", key: `${p}a`, members: ["1", "2", "3", "4", "5"] },
+        { op: "sadd", key: `${p}b`, members: ["2", "x"] },
+        { op: "sadd", key: `${p}c`, members: ["4", "y"] },
+      ]);
+      expect(await store.sdiffstore(`${p}d`, [`${p}a`, `${p}b`, `${p}c`, `${p}missing`])).toBe(3);
+      expect([...(await store.smembers(`${p}d`))].sort()).toEqual(["1", "3", "5"]);
+      expect([...(await store.smembers(`${p}a`))].sort()).toEqual(["1", "2", "3", "4", "5"]); // sources untouched
+      // Only one key: a copy.
+      expect(await store.sdiffstore(`${p}copy`, [`${p}b`])).toBe(2);
+      expect([...(await store.smembers(`${p}copy`))].sort()).toEqual(["2", "x"]);
+      // The destination may be a source: it is computed first, then replaced.
+      expect(await store.sdiffstore(`${p}a`, [`${p}a`, `${p}d`])).toBe(2);
+      expect([...(await store.smembers(`${p}a`))].sort()).toEqual(["2", "4"]);
+      // Whatever the destination held is replaced, expiry included.
+      await store.set(`${p}str`, "old", { pxMs: 60_000 });
+      expect(await store.sdiffstore(`${p}str`, [`${p}b`, `${p}c`])).toBe(2);
+      expect([...(await store.smembers(`${p}str`))].sort()).toEqual(["2", "x"]);
+      expect(await store.pttl(`${p}str`)).toBeNull();
+      // An empty result deletes the destination.
+      expect(await store.sdiffstore(`${p}d`, [`${p}b`, `${p}copy`])).toBe(0);
+      expect(await store.exists([`${p}d`])).toBe(0);
+      expect(await store.sdiffstore(`${p}copy`, [`${p}missing`, `${p}b`])).toBe(0);
+      expect(await store.exists([`${p}copy`])).toBe(0);
+      expect(await store.sdiffstore(`${p}never`, [`${p}missing`])).toBe(0);
+      expect(await store.scanKeys(`${p}never`)).toEqual([]);
+    });
+
+    it("sdiffstore: WRONGTYPE on a string source leaves the destination alone; no keys rejects", async () => {
+      const p = ns();
+      await store.atomic([
+        { op: "sadd", key: `${p}a`, members: ["1", "2"] },
+        { op: "sadd", key: `${p}dest`, members: ["kept"] },
+      ]);
+      await store.set(`${p}str`, "s");
+      for (const keys of [[`${p}a`, `${p}str`], [`${p}str`, `${p}a`]]) {
+        expect((await rejection(store.sdiffstore(`${p}dest`, keys))).message).toMatch(/WRONGTYPE/);
+        expect(await store.smembers(`${p}dest`)).toEqual(["kept"]);
+      }
+      const pending = store.sdiffstore(`${p}dest`, []);
+      expect(pending).toBeInstanceOf(Promise);
+      expect((await rejection(pending)).message).toMatch(/at least one source key/);
+      expect(await store.smembers(`${p}dest`)).toEqual(["kept"]);
+    });
+
+    it("exists counts existing keys of any type, a repeated key each time", async () => {
+      const p = ns();
+      await store.set(`${p}str`, "v");
+      await store.set(`${p}falsy`, null); // JSON null is a value
+      await store.atomic([{ op: "sadd", key: `${p}set`, members: ["m"] }]);
+      await store.set(`${p}short`, 1, { pxMs: 50 });
+      expect(await store.exists([])).toBe(0);
+      expect(await store.exists([`${p}missing`])).toBe(0);
+      expect(await store.exists([`${p}str`, `${p}falsy`, `${p}set`, `${p}missing`])).toBe(3);
+      expect(await store.exists([`${p}str`, `${p}str`, `${p}str`])).toBe(3);
+      await sleep(120);
+      expect(await store.exists([`${p}short`, `${p}str`])).toBe(1); // expired keys do not exist
+      await store.del([`${p}str`]);
+      expect(await store.exists([`${p}str`])).toBe(0);
+    });
+
     it("atomic applies set, del, sadd and srem together", async () => {
       const p = ns();
       await store.set(`${p}old`, "old");
@@ -309,6 +444,9 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       await s.close();
       await s.close();
       expect((await rejection(s.get("anything"))).message).toMatch(/closed/);
+      for (const later of [s.scard("x"), s.smismember("x", ["a"]), s.srandmember("x", 1), s.sdiffstore("x", ["y"]), s.exists(["x"])]) {
+        expect((await rejection(later)).message).toMatch(/closed/);
+      }
     });
   });
 }
@@ -700,5 +838,330 @@ describe("Upstash REST bridge", () => {
     const requests = bridge.log().slice(before);
     expect(requests).toEqual(["POST /", "POST /", "POST /", "POST /multi-exec"]);
     await store.close();
+  });
+});
+
+describe("Upstash REST bridge: size limits", () => {
+  const MiB = 1024 * 1024;
+  const post = (url: string, pathname: string, body: unknown) =>
+    fetch(`${url}${pathname}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${BRIDGE_TOKEN}`, "content-type": "application/json" },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  const requestError = (actual: number) =>
+    `ERR max request size exceeded. Limit: 10485760 bytes, Actual: ${actual} bytes. ` +
+    "See https://upstash.com/docs/redis/troubleshooting/max_request_size_exceeded for details";
+
+  it("uses Upstash's Free / Pay-as-you-go limits", () => {
+    expect(UPSTASH_MAX_REQUEST_BYTES).toBe(10_485_760);
+    expect(UPSTASH_MAX_RECORD_BYTES).toBe(104_857_600);
+  });
+
+  it("refuses a request body over 10 MiB with Upstash's error, before running anything", async () => {
+    const k = `${RUN}:limits:raw`;
+    const body = JSON.stringify(["SET", k, "x".repeat(UPSTASH_MAX_REQUEST_BYTES)]);
+    const before = bridge.stats();
+    const res = await post(bridge.url, "/", body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: requestError(Buffer.byteLength(body)) });
+    const after = bridge.stats();
+    expect(after.commands).toBe(before.commands); // nothing ran
+    expect(after.requestBytes - before.requestBytes).toBe(Buffer.byteLength(body)); // but it was received
+    expect(await (await post(bridge.url, "/", ["EXISTS", k])).json()).toEqual({ result: 0 });
+  });
+
+  it("a 10.5 MB SET through @vercel/kv rejects naming the limit, with a short message, and writes nothing", async () => {
+    const store = createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN });
+    const k = `${RUN}:limits:big`;
+    const err = await rejection(store.set(k, "y".repeat(10_500_000)));
+    expect(err.message).toMatch(/^kv \(vercel-kv\): SET failed: ERR max request size exceeded\. Limit: 10485760 bytes, Actual: \d+ bytes/);
+    // @upstash/redis echoes the whole command; the adapter keeps only its start.
+    expect(allMessages(err).length).toBeLessThan(5_000);
+    expect(err.message).toMatch(/more characters\)$/);
+    expect(await store.get(k)).toBeNull();
+    // Just under the limit, both ways: 9.5 MiB written and read back.
+    const fits = "z".repeat(9.5 * MiB);
+    expect(await store.set(k, fits)).toBe(true);
+    expect(await store.get(k)).toBe(fits);
+    await store.del([k]);
+    await store.close();
+  });
+
+  it("a /multi-exec batch over 10 MiB rejects as a whole and writes nothing", async () => {
+    const store = createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN });
+    const p = `${RUN}:limits:tx:`;
+    const keys = Array.from({ length: 11 }, (_, i) => `${p}${i}`);
+    const before = bridge.stats();
+    const err = await rejection(
+      store.atomic([
+        ...keys.map((key) => ({ op: "set" as const, key, value: "v".repeat(MiB) })),
+        { op: "sadd", key: `${p}set`, members: ["m"] },
+      ]),
+    );
+    expect(err.message).toMatch(/MULTI\/EXEC failed: ERR max request size exceeded\. Limit: 10485760 bytes/);
+    expect(allMessages(err).length).toBeLessThan(5_000);
+    expect(bridge.stats().commands).toBe(before.commands);
+    expect(await store.exists([...keys, `${p}set`])).toBe(0);
+    await store.close();
+  });
+
+  it("a reply over 10 MiB is refused too (an MGET of big values), each value alone is fine", async () => {
+    const store = createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN });
+    const p = `${RUN}:limits:reply:`;
+    const big = "r".repeat(6 * MiB);
+    await store.set(`${p}a`, big);
+    await store.set(`${p}b`, big);
+    expect(await store.get(`${p}a`)).toBe(big);
+    const err = await rejection(store.mget([`${p}a`, `${p}b`]));
+    expect(err.message).toMatch(/MGET failed: ERR max request size exceeded\. Limit: 10485760 bytes, Actual: 125829\d\d bytes/);
+    await store.del([`${p}a`, `${p}b`]);
+    await store.close();
+  });
+
+  describe("record size (a bridge with a 1,000-byte record limit)", () => {
+    let small: UpstashBridge;
+    let store: KvStore;
+    beforeAll(async () => {
+      small = await startUpstashBridge({ redisUrl: bridgeServer.url, token: BRIDGE_TOKEN, maxRecordBytes: 1_000 });
+      store = createVercelKvStore({ url: small.url, token: BRIDGE_TOKEN });
+    });
+    afterAll(async () => {
+      await store?.close();
+      await small?.close();
+    });
+    const recordError = (actual: number) =>
+      `ERR max single record size exceeded. Limit: 1000 bytes, Actual: ${actual} bytes. ` +
+      "See https://upstash.com/docs/redis/troubleshooting/max_record_size_exceeded for details";
+
+    it("refuses a SET whose value is over the limit", async () => {
+      const k = `${RUN}:record:str`;
+      expect(await store.set(k, "s".repeat(998))).toBe(true); // 1,000 bytes of JSON: at the limit
+      const err = await rejection(store.set(k, "s".repeat(999)));
+      expect(err.message).toContain(recordError(1_001));
+      expect(await store.get(k)).toBe("s".repeat(998));
+    });
+
+    it("refuses a set growing past the limit; a /multi-exec is discarded whole", async () => {
+      const p = `${RUN}:record:set:`;
+      const members = (tag: string) => Array.from({ length: 6 }, (_, i) => `${tag}${i}`.padEnd(100, "."));
+      await store.atomic([{ op: "sadd", key: `${p}s`, members: members("a") }]); // 600 bytes
+      const err = await rejection(
+        store.atomic([
+          { op: "set", key: `${p}other`, value: 1 },
+          { op: "sadd", key: `${p}s`, members: members("b") }, // would be 1,200
+        ]),
+      );
+      expect(err.message).toContain(recordError(1_200));
+      expect(await store.get(`${p}other`)).toBeNull();
+      expect(await store.scard(`${p}s`)).toBe(6);
+      // Deleting first makes room, within the same batch.
+      await store.atomic([
+        { op: "del", key: `${p}s` },
+        { op: "sadd", key: `${p}s`, members: members("b") },
+      ]);
+      expect(await store.smismember(`${p}s`, [members("a")[0], members("b")[0]])).toEqual([false, true]);
+    });
+
+    it("refuses only the offending element of a /pipeline, counting what it adds up to", async () => {
+      const k = `${RUN}:record:append`;
+      const res = await post(small.url, "/pipeline", [
+        ["SET", `${k}:x`, "x"],
+        ["APPEND", k, "a".repeat(600)],
+        ["APPEND", k, "a".repeat(600)],
+        ["STRLEN", k],
+      ]);
+      expect(await res.json()).toEqual([{ result: "OK" }, { result: 600 }, { error: recordError(1_200) }, { result: 600 }]);
+      expect(small.stats().byCommand.append).toBe(1); // the refused one never ran
+    });
+  });
+});
+
+describe("Upstash REST bridge: stats", () => {
+  const post = (pathname: string, body: unknown, token = BRIDGE_TOKEN) =>
+    fetch(`${bridge.url}${pathname}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  const utf8 = (s: string) => Buffer.byteLength(s);
+
+  it("counts HTTP body bytes both ways, refused requests included", async () => {
+    bridge.resetStats();
+    expect(bridge.stats()).toEqual({ commands: 0, requestBytes: 0, responseBytes: 0, writtenBytes: 0, largestValueBytes: 0, byCommand: {} });
+    const bodies = [["SET", `${RUN}:stats:k`, "héllo"], ["GET", `${RUN}:stats:k`], ["INCR", `${RUN}:stats:k`]];
+    let sent = 0;
+    let received = 0;
+    for (const body of bodies) {
+      sent += utf8(JSON.stringify(body));
+      received += utf8(await (await post("/", body)).text());
+    }
+    const unauthorized = await post("/", ["GET", "x"], "wrong");
+    expect(unauthorized.status).toBe(401);
+    sent += utf8(JSON.stringify(["GET", "x"]));
+    received += utf8(await unauthorized.text());
+    const stats = bridge.stats();
+    expect(stats.requestBytes).toBe(sent);
+    expect(stats.responseBytes).toBe(received);
+    // INCR on a non-integer ran (and failed): billed. The 401 never ran.
+    expect(stats.commands).toBe(3);
+    expect(stats.byCommand).toEqual({ set: 1, get: 1, incr: 1 });
+    expect(stats.writtenBytes).toBe(utf8("héllo"));
+  });
+
+  it("bills each element of a /pipeline and /multi-exec, not MULTI/EXEC, not PING", async () => {
+    bridge.resetStats();
+    const k = `${RUN}:stats:p`;
+    await post("/pipeline", [["SET", k, "1"], ["INCR", k], ["GET", k]]);
+    await post("/multi-exec", [["SADD", `${k}:s`, "a", "bb"], ["SCARD", `${k}:s`]]);
+    await post("/", ["PING"]);
+    const stats = bridge.stats();
+    expect(stats.commands).toBe(5);
+    expect(stats.byCommand).toEqual({ set: 1, incr: 1, get: 1, sadd: 1, scard: 1, ping: 1 });
+    expect(stats.writtenBytes).toBe(1 + 1 + 2);
+    expect(stats.largestValueBytes).toBe(2);
+  });
+
+  it("meters a vercel-kv store's calls: values written, largest value, commands per name", async () => {
+    const store = createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN });
+    const p = `${RUN}:stats:kv:`;
+    bridge.resetStats();
+    await store.set(`${p}a`, { a: "x" });
+    expect(await store.set(`${p}a`, { a: "y".repeat(50) }, { nx: true })).toBe(false); // wrote nothing
+    await store.get(`${p}a`);
+    await store.atomic([
+      { op: "set", key: `${p}b`, value: "hé" },
+      { op: "sadd", key: `${p}s`, members: ["m1", "ü"] },
+      { op: "del", key: `${p}c` },
+    ]);
+    await rejection(store.get(`${p}s`)); // WRONGTYPE: ran, billed, wrote nothing
+    await store.sdiffstore(`${p}d`, [`${p}s`]); // server side: no value sent
+    const stats = bridge.stats();
+    expect(stats.byCommand).toEqual({ set: 3, get: 2, sadd: 1, del: 1, sdiffstore: 1 });
+    expect(stats.commands).toBe(8);
+    expect(stats.writtenBytes).toBe(utf8('{"a":"x"}') + utf8('"hé"') + utf8("m1") + utf8("ü"));
+    expect(stats.largestValueBytes).toBe(utf8('{"a":"x"}'));
+    await store.close();
+  });
+});
+
+describe("meterKv (in-process KvStore meter)", () => {
+  it("counts calls and the bytes of values written and read", async () => {
+    const dir = await tempDir("meter");
+    fileDirs.push(dir);
+    const m = meterKv(createFileStore({ dir }));
+    const kv = m.store;
+    expect(kv.kind).toBe("file");
+    await kv.set("a", { a: "x" });
+    expect(await kv.set("a", { big: "y".repeat(100) }, { nx: true })).toBe(false);
+    await kv.atomic([
+      { op: "set", key: "b", value: "hé" },
+      { op: "sadd", key: "s", members: ["m1", "ü"] },
+      { op: "srem", key: "s", members: ["zz"] },
+    ]);
+    expect(await kv.get("a")).toEqual({ a: "x" });
+    expect(await kv.mget(["a", "missing", "b"])).toEqual([{ a: "x" }, null, "hé"]);
+    expect((await kv.smembers("s")).sort()).toEqual(["m1", "ü"]);
+    expect(await kv.srandmember("s", 5)).toHaveLength(2);
+    expect(await kv.scard("s")).toBe(2);
+    await rejection(kv.get("s"));
+    const stats = m.stats();
+    expect(stats.calls).toEqual({ set: 2, atomic: 1, get: 2, mget: 1, smembers: 1, srandmember: 1, scard: 1 });
+    expect(stats.failures).toEqual({ get: 1 });
+    expect(stats.writtenBytes).toBe(9 + 5 + 2 + 2); // {"a":"x"}, "hé", m1, ü
+    expect(stats.valuesWritten).toBe(4);
+    expect(stats.largestValueBytes).toBe(9);
+    expect(stats.largestValueKey).toBe("a");
+    expect(stats.readBytes).toBe(9 + (9 + 5) + 4 + 4);
+    m.reset();
+    expect(m.stats()).toMatchObject({ calls: {}, writtenBytes: 0, readBytes: 0, largestValueKey: null });
+    await kv.close();
+    expect(m.stats().calls).toEqual({ close: 1 });
+  });
+
+  it("agrees with the Upstash bridge on what was written", async () => {
+    const m = meterKv(createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN }));
+    const p = `${RUN}:meter:`;
+    bridge.resetStats();
+    await m.store.set(`${p}page`, { title: "Ünïcode", blocks: ["x".repeat(3_000)] });
+    await m.store.set(`${p}page`, { other: true }, { nx: true });
+    await m.store.atomic([
+      { op: "set", key: `${p}cursor`, value: { n: 1 }, pxMs: 60_000 },
+      { op: "sadd", key: `${p}done`, members: ["p1", "p2", "🌍"] },
+      { op: "del", key: `${p}lease` },
+    ]);
+    const bridgeStats = bridge.stats();
+    const meterStats = m.stats();
+    expect(meterStats.writtenBytes).toBe(bridgeStats.writtenBytes);
+    expect(meterStats.largestValueBytes).toBe(bridgeStats.largestValueBytes);
+    expect(meterStats.largestValueKey).toBe(`${p}page`);
+    await m.store.close();
+  });
+});
+
+describe("redis-meter (a real redis-server, no proxy)", () => {
+  let server: RedisServerHandle;
+  beforeAll(async () => {
+    server = await startRedisServer(); // its own: nothing else talks to it
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+
+  it("two readings in a row see nothing between them", async () => {
+    const a = await readRedisStats(server.url);
+    const b = await readRedisStats(server.url);
+    expect(diffRedisStats(a, b)).toEqual({ netInputBytes: 0, netOutputBytes: 0, commands: 0, byCommand: {} });
+    expect(b.commands).toBeGreaterThan(a.commands);
+  });
+
+  it("counts exactly the commands and RESP bytes of other clients", async () => {
+    const before = await readRedisStats(server.url);
+    const raw = createClient({ url: server.url, RESP: 2, disableClientInfo: true });
+    await raw.connect();
+    await raw.set("k", "héllo");
+    expect(await raw.get("k")).toBe("héllo");
+    await raw.sAdd("s", ["a", "b"]);
+    await raw.close();
+    const used = diffRedisStats(before, await readRedisStats(server.url));
+    expect(used.commands).toBe(3);
+    expect(used.byCommand).toEqual({ set: 1, get: 1, sadd: 1 });
+    expect(used.netInputBytes).toBe(Buffer.byteLength(resp("SET", "k", "héllo") + resp("GET", "k") + resp("SADD", "s", "a", "b")));
+    expect(used.netOutputBytes).toBe(Buffer.byteLength("+OK\r\n" + "$6\r\nhéllo\r\n" + ":2\r\n"));
+  });
+
+  it("sees what the redis KvStore sends", async () => {
+    const before = await readRedisStats(server.url);
+    const store = createRedisStore({ url: server.url });
+    await store.atomic([
+      { op: "set", key: "kv:a", value: 1 },
+      { op: "sadd", key: "kv:s", members: ["x"] },
+    ]);
+    expect(await store.scard("kv:s")).toBe(1);
+    await store.close();
+    const used = diffRedisStats(before, await readRedisStats(server.url));
+    expect(used.byCommand).toMatchObject({ multi: 1, set: 1, sadd: 1, exec: 1, scard: 1 });
+    // Plus its CLIENT SETINFO handshake from Redis 7.2 on (7.0 rejects it uncounted).
+    expect(used.commands).toBe(Object.values(used.byCommand).reduce((a, b) => a + b, 0));
+    expect(used.netInputBytes).toBeGreaterThan(0);
+    expect(used.netOutputBytes).toBeGreaterThan(0);
+  });
+
+  it("largestValue finds the biggest record under a prefix: STRLEN, or the members' lengths for a set", async () => {
+    const store = createRedisStore({ url: server.url });
+    try {
+      await store.set("lv:small", "x"); // "x" as JSON: 3 bytes
+      await store.set("lv:page", { body: "é".repeat(100) }); // 2 bytes per é
+      await store.atomic([{ op: "sadd", key: "lv:set", members: ["a".repeat(150), "🌍".repeat(20)] }]);
+      await store.set("lv*[glob]", "y".repeat(10_000)); // matched literally: not under "lv:"
+      const pageBytes = Buffer.byteLength(JSON.stringify({ body: "é".repeat(100) }));
+      expect(await largestValue(server.url, "lv:")).toEqual({ key: "lv:set", bytes: 150 + 80, keys: 3, totalBytes: 3 + pageBytes + 230 });
+      expect(await largestValue(server.url, "lv:p")).toEqual({ key: "lv:page", bytes: pageBytes, keys: 1, totalBytes: pageBytes });
+      expect(await largestValue(server.url, "lv*[")).toMatchObject({ key: "lv*[glob]", bytes: 10_002 });
+      expect(await largestValue(server.url, "nothing:")).toBeNull();
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -134,6 +134,56 @@ describe("file store: append-only log", () => {
     await b.close();
   });
 
+  it("set queries never write; sdiffstore is one record (or none), seen by every instance", async () => {
+    const dir = await tempDir("sets");
+    const log = path.join(dir, "kv.log");
+    const a = createFileStore({ dir });
+    const b = createFileStore({ dir });
+    const all = Array.from({ length: 10 }, (_, i) => `p${i}`);
+    await a.atomic([
+      { op: "sadd", key: "all", members: all },
+      { op: "sadd", key: "done", members: all.slice(0, 5) },
+      { op: "set", key: "str", value: "s" },
+    ]);
+    const size = async () => (await fs.stat(log)).size;
+    let before = await size();
+
+    // Reads, from both instances: nothing appended.
+    expect(await b.scard("all")).toBe(10);
+    expect(await b.smismember("done", ["p0", "p9"])).toEqual([true, false]);
+    expect(await b.srandmember("all", 3)).toHaveLength(3);
+    expect(await b.exists(["all", "done", "str", "nope"])).toBe(3);
+    expect(await size()).toBe(before);
+
+    expect(await a.sdiffstore("todo", ["all", "done"])).toBe(5);
+    let batches = await records(log);
+    expect(batches.at(-1)).toEqual([{ op: "sadd", key: "todo", members: all.slice(5) }]);
+    expect((await b.smembers("todo")).sort()).toEqual(all.slice(5));
+
+    // Replacing: the old value goes in the same record as the new one.
+    expect(await b.sdiffstore("todo", ["all", "todo"])).toBe(5);
+    batches = await records(log);
+    expect(batches.at(-1)).toEqual([{ op: "del", key: "todo" }, { op: "sadd", key: "todo", members: all.slice(0, 5) }]);
+    expect(await a.smismember("todo", ["p0", "p9"])).toEqual([true, false]);
+
+    // An empty result deletes the destination; with no destination there is nothing to write.
+    expect(await a.sdiffstore("todo", ["done", "all"])).toBe(0);
+    expect((await records(log)).at(-1)).toEqual([{ op: "del", key: "todo" }]);
+    expect(await b.exists(["todo"])).toBe(0);
+    before = await size();
+    expect(await a.sdiffstore("todo", ["done", "all"])).toBe(0);
+    // A WRONGTYPE writes nothing either.
+    expect((await rejection(b.sdiffstore("todo", ["all", "str"]))).message).toMatch(/WRONGTYPE/);
+    expect(await size()).toBe(before);
+
+    const fresh = createFileStore({ dir });
+    expect(await fresh.scard("all")).toBe(10);
+    expect(await fresh.exists(["todo", "all"])).toBe(1);
+    await fresh.close();
+    await a.close();
+    await b.close();
+  });
+
   it("compaction keeps every live key and drops deleted and expired ones", async () => {
     const dir = await tempDir("compact");
     const log = path.join(dir, "kv.log");

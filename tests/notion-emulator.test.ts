@@ -3,7 +3,7 @@
  * real @notionhq/client v5 pointed at it with `baseUrl` to prove the SDK
  * accepts its answers (pagination, errors, rate limiting with Retry-After).
  */
-import { APIErrorCode, APIResponseError, Client, LogLevel } from "@notionhq/client";
+import { APIErrorCode, APIResponseError, Client, collectAllDataSourceRows, collectPaginatedAPI, LogLevel } from "@notionhq/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateWorkspace } from "../scripts/emulator/notion/generate.js";
 import { startNotionEmulator, type NotionEmulator } from "../scripts/emulator/notion/server.js";
@@ -17,6 +17,7 @@ interface ListBody<T> {
   results: T[];
   has_more: boolean;
   next_cursor: string | null;
+  request_status?: { type: string; incomplete_reason?: string };
 }
 interface ErrorBody {
   object: string;
@@ -491,5 +492,229 @@ describe("@notionhq/client against the emulator", () => {
     expect(db.id).toBe(ws.pagesDatabaseId);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     emulator.setRate(Infinity);
+  });
+});
+
+describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () => {
+  const LIMIT = 250;
+  const ASCENDING = [{ timestamp: "created_time", direction: "ascending" }];
+  const INCOMPLETE = { type: "incomplete", incomplete_reason: "query_result_limit_reached" };
+  /** Key order of the recorded answers (real-notion/query-data-source-100-rows-tail-2025-09-03.json, June 2026, after the cap came in). */
+  const COMPLETE_KEYS = ["object", "results", "next_cursor", "has_more", "type", "page_or_data_source", "request_id"];
+  let emulator: NotionEmulator;
+  let ws: Workspace;
+  let notion: Client;
+  /** Every data source query the SDK client sent, with what it got back. */
+  let sdkQueries: { filter: unknown; results: number; requestStatus?: unknown }[] = [];
+
+  beforeAll(async () => {
+    ws = generateWorkspace({ seed: 21, pages: 600, posts: 30, blocksPerRow: 2, hugePages: 0, childDepth: 0, trashedRows: 0, unsharedChildPages: 0 });
+    emulator = await startNotionEmulator({ workspace: ws, ratePerSecond: Infinity, queryResultLimit: LIMIT });
+    notion = new Client({
+      auth: emulator.token,
+      baseUrl: emulator.url,
+      logLevel: LogLevel.ERROR,
+      fetch: async (url, init) => {
+        const response = await fetch(url, init as RequestInit);
+        if (url.includes("/query")) {
+          const body = (await response.clone().json()) as ListBody<PageObject>;
+          const sent = JSON.parse(String(init?.body ?? "{}")) as { filter?: unknown };
+          sdkQueries.push({ filter: sent.filter, results: body.results.length, requestStatus: body.request_status });
+        }
+        return response;
+      },
+    });
+  });
+  afterAll(() => emulator.close());
+  afterEach(() => {
+    emulator.setQueryResultLimit(LIMIT);
+    sdkQueries = [];
+  });
+
+  /** The workspace's own answer, uncapped: the oracle. */
+  function uncapped(body: Record<string, unknown> = {}): PageObject[] {
+    const out: PageObject[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = ws.queryDataSource(ws.pagesDataSourceId, { ...body, ...(cursor ? { start_cursor: cursor } : {}) }, { limit: Infinity });
+      expect(page.request_status).toBeUndefined();
+      out.push(...page.results);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return out;
+  }
+
+  async function pages(body: Record<string, unknown>): Promise<ListBody<PageObject>[]> {
+    const out: ListBody<PageObject>[] = [];
+    let cursor: string | null = null;
+    do {
+      const { status, body: list } = await query(emulator, ws.pagesDataSourceId, { ...body, ...(cursor ? { start_cursor: cursor } : {}) });
+      expect(status).toBe(200);
+      out.push(list);
+      cursor = list.next_cursor;
+    } while (cursor);
+    return out;
+  }
+
+  it("generates 600 simple rows created in bursts that share a minute, never more than 100", () => {
+    const rows = uncapped({ sorts: ASCENDING });
+    expect(rows).toHaveLength(600);
+    const perMinute = new Map<string, number>();
+    for (const row of rows) perMinute.set(row.created_time, (perMinute.get(row.created_time) ?? 0) + 1);
+    expect(Math.max(...perMinute.values())).toBeLessThanOrEqual(100);
+    expect(Math.max(...perMinute.values())).toBeGreaterThan(25);
+    expect([...perMinute.keys()].every((t) => t.endsWith(":00.000Z"))).toBe(true);
+    const tree = ws.contentTree(rows[0].id);
+    expect(tree.map((b) => [b.type, b.has_children])).toEqual([["paragraph", false], ["paragraph", false]]);
+    expect(ws.stats()).toMatchObject({ pages: 600, posts: 30, childPages: 0, blocks: 1260 });
+  });
+
+  it("stops plain pagination at exactly the limit: has_more false, next_cursor null, request_status incomplete", async () => {
+    const expected = uncapped().slice(0, LIMIT).map((p) => p.id);
+    const answers = await pages({ page_size: 100 });
+    expect(answers.map((a) => a.results.length)).toEqual([100, 100, 50]);
+    expect(answers.flatMap((a) => a.results.map((p) => p.id))).toEqual(expected);
+    for (const early of answers.slice(0, 2)) {
+      expect(early.has_more).toBe(true);
+      expect(Object.keys(early)).toEqual(COMPLETE_KEYS);
+    }
+    const last = answers[2];
+    expect([last.has_more, last.next_cursor, last.request_status]).toEqual([false, null, INCOMPLETE]);
+    expect(Object.keys(last)).toEqual([...COMPLETE_KEYS.slice(0, -1), "request_status", "request_id"]);
+
+    // A page size that does not divide the limit: the last page is cut short.
+    const small = await pages({ page_size: 7, sorts: ASCENDING });
+    expect(small).toHaveLength(36);
+    expect(small.at(-1)!.results).toHaveLength(5);
+    expect(small.at(-1)!.request_status).toEqual(INCOMPLETE);
+    expect(small.flatMap((a) => a.results.map((p) => p.id))).toEqual(uncapped({ sorts: ASCENDING }).slice(0, LIMIT).map((p) => p.id));
+
+    // The SDK's plain pagination helper silently stops there too.
+    const viaSdk = await collectPaginatedAPI(notion.dataSources.query, { data_source_id: ws.pagesDataSourceId });
+    expect(viaSdk.map((r) => r.id)).toEqual(expected);
+    expect(sdkQueries.at(-1)!.requestStatus).toEqual(INCOMPLETE);
+  });
+
+  it("answers a cursor at or past the limit with an empty incomplete page", async () => {
+    // Cursors of the uncapped query, after 250 and after 300 rows (keyset cursors: the same for any limit).
+    const cursorAfter = (n: number): string => {
+      let cursor: string | null = null;
+      for (let served = 0; served < n; served += 50) {
+        cursor = ws.queryDataSource(ws.pagesDataSourceId, { page_size: 50, ...(cursor ? { start_cursor: cursor } : {}) }, { limit: Infinity }).next_cursor;
+      }
+      return cursor!;
+    };
+    for (const n of [LIMIT, 300]) {
+      const { body } = await query(emulator, ws.pagesDataSourceId, { page_size: 50, start_cursor: cursorAfter(n) });
+      expect(body).toMatchObject({ results: [], has_more: false, next_cursor: null, request_status: INCOMPLETE });
+    }
+    // Just before the limit: what is left of the budget.
+    const { body } = await query(emulator, ws.pagesDataSourceId, { page_size: 100, start_cursor: cursorAfter(200) });
+    expect([body.results.length, body.has_more, body.request_status]).toEqual([50, false, INCOMPLETE]);
+  });
+
+  it("answers complete queries like the recordings, without request_status, up to exactly the limit", async () => {
+    const posts = await query(emulator, ws.postsDataSourceId, {});
+    expect(Object.keys(posts.body)).toEqual(COMPLETE_KEYS);
+    expect([posts.body.results.length, posts.body.has_more, posts.body.next_cursor]).toEqual([30, false, null]);
+
+    // 600 rows under a limit of 600 is complete; under 599 it is not.
+    const post = (path: string, body: unknown) => fetch(`${emulator.url}/__emulator/${path}`, { method: "POST", body: JSON.stringify(body) });
+    expect(await (await post("query-limit", { limit: 600 })).json()).toEqual({ ok: true, queryResultLimit: 600 });
+    const exact = await pages({ page_size: 100 });
+    expect(exact.flatMap((a) => a.results)).toHaveLength(600);
+    expect(exact.every((a) => !("request_status" in a))).toBe(true);
+    emulator.setQueryResultLimit(599);
+    const short = await pages({ page_size: 100 });
+    expect(short.flatMap((a) => a.results)).toHaveLength(599);
+    expect(short.at(-1)!.request_status).toEqual(INCOMPLETE);
+    expect((await post("query-limit", { limit: null })).status).toBe(200);
+    expect((await pages({ page_size: 100 })).flatMap((a) => a.results)).toHaveLength(600);
+  });
+
+  it("gives a query with a created_time on_or_after filter a budget of its own", async () => {
+    const all = uncapped({ sorts: ASCENDING });
+    const first = (await pages({ sorts: ASCENDING })).flatMap((a) => a.results);
+    expect(first.map((p) => p.id)).toEqual(all.slice(0, LIMIT).map((p) => p.id));
+
+    const since = first.at(-1)!.created_time;
+    const filter = { timestamp: "created_time", created_time: { on_or_after: since } };
+    const answers = await pages({ sorts: ASCENDING, filter });
+    const second = answers.flatMap((a) => a.results);
+    const matching = all.filter((p) => p.created_time >= since);
+    expect(second.map((p) => p.id)).toEqual(matching.slice(0, LIMIT).map((p) => p.id));
+    // It restarts inside the boundary minute (rows served again) and goes past the first query's end.
+    expect(second[0].created_time).toBe(since);
+    expect(second.some((p) => p.id === all[LIMIT].id)).toBe(true);
+    expect(answers.at(-1)!.request_status).toEqual(matching.length > LIMIT ? INCOMPLETE : undefined);
+
+    // Combined with a property filter in an `and`, as the SDK helper does: again its own budget.
+    const and = { and: [{ property: "Published", checkbox: { equals: true } }, filter] };
+    const combined = (await pages({ sorts: ASCENDING, filter: and })).flatMap((a) => a.results);
+    expect(combined.map((p) => p.id)).toEqual(uncapped({ sorts: ASCENDING, filter: and }).slice(0, LIMIT).map((p) => p.id));
+  });
+
+  it("lets the SDK's collectAllDataSourceRows get every row exactly once", async () => {
+    const rows = await collectAllDataSourceRows(notion, { data_source_id: ws.pagesDataSourceId });
+    expect(rows.map((r) => r.id)).toEqual(uncapped({ sorts: ASCENDING }).map((p) => p.id));
+    // At least three created_time windows, each restarting in the previous one's last minute.
+    const windows = new Set(sdkQueries.map((q) => JSON.stringify(q.filter ?? null)));
+    expect(windows.size).toBeGreaterThanOrEqual(3);
+    expect(sdkQueries.filter((q) => q.requestStatus !== undefined).length).toBe(windows.size - 1);
+    expect(sdkQueries.reduce((sum, q) => sum + q.results, 0)).toBeGreaterThan(600);
+
+    sdkQueries = [];
+    const published = { property: "Published", checkbox: { equals: true } } as const;
+    const filtered = await collectAllDataSourceRows(notion, { data_source_id: ws.pagesDataSourceId, filter: published });
+    const expected = uncapped({ sorts: ASCENDING, filter: published }).map((p) => p.id);
+    expect(expected.length).toBeGreaterThan(LIMIT);
+    expect(filtered.map((r) => r.id)).toEqual(expected);
+    expect(sdkQueries.some((q) => JSON.stringify(q.filter).startsWith('{"and":'))).toBe(true);
+  });
+
+  it("makes the SDK helper give up, as Notion would, when one minute holds more rows than the limit", async () => {
+    const perMinute = new Map<string, number>();
+    for (const row of uncapped()) perMinute.set(row.created_time, (perMinute.get(row.created_time) ?? 0) + 1);
+    emulator.setQueryResultLimit(Math.max(...perMinute.values()) - 1);
+    await expect(collectAllDataSourceRows(notion, { data_source_id: ws.pagesDataSourceId })).rejects.toThrow(/cannot make progress/);
+  });
+
+  it("generates 12,000 small rows fast; the default cap of 10,000 applies and the SDK helper gets them all", { timeout: 60_000 }, async () => {
+    const started = performance.now();
+    const big = generateWorkspace({ pages: 12_000, posts: 0, blocksPerRow: 2, hugePages: 0, childDepth: 0, trashedRows: 0, unsharedChildPages: 0 });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(big.stats()).toEqual({ pages: 12_000, posts: 0, childPages: 0, blocks: 24_000, blockListRequests: 12_000 });
+    expect(big.queryResultLimit).toBe(10_000);
+
+    const server = await startNotionEmulator({ workspace: big, ratePerSecond: Infinity });
+    try {
+      const client = new Client({ auth: server.token, baseUrl: server.url, logLevel: LogLevel.ERROR });
+      const plain = await collectPaginatedAPI(client.dataSources.query, { data_source_id: big.pagesDataSourceId });
+      expect(plain).toHaveLength(10_000);
+      const all = await collectAllDataSourceRows(client, { data_source_id: big.pagesDataSourceId });
+      expect(new Set(all.map((r) => r.id)).size).toBe(12_000);
+      expect(all).toHaveLength(12_000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("validates the simple-row options and keeps them deterministic", () => {
+    expect(() => generateWorkspace({ pages: 5, childPagesPerRow: 0 })).toThrow(/blocksPerRow/);
+    expect(() => generateWorkspace({ pages: 5, blocksPerRow: 1.5 })).toThrow(/blocksPerRow/);
+    expect(() => generateWorkspace({ pages: 5, blocksPerRow: 1, maxRowsPerMinute: 0 })).toThrow(/maxRowsPerMinute/);
+    expect(() => ws.queryDataSource(ws.pagesDataSourceId, {}, { limit: 0 })).toThrow(/positive integer/);
+    const a = generateWorkspace({ seed: 4, pages: 300, posts: 5, blocksPerRow: 3, childPagesPerRow: 0, maxRowsPerMinute: 10 });
+    const b = generateWorkspace({ seed: 4, pages: 300, posts: 5, blocksPerRow: 3, childPagesPerRow: 0, maxRowsPerMinute: 10 });
+    expect(a.visibleRows(a.pagesDatabaseId)).toEqual(b.visibleRows(b.pagesDatabaseId));
+    expect(a.stats()).toEqual(b.stats());
+    const perMinute = new Map<string, number>();
+    for (const row of a.visibleRows(a.pagesDatabaseId)) perMinute.set(row.created_time, (perMinute.get(row.created_time) ?? 0) + 1);
+    expect(Math.max(...perMinute.values())).toBeLessThanOrEqual(10);
+    // Huge rows of a simple workspace are long runs of paragraphs (default hugePages 3).
+    const rows = a.visibleRows(a.pagesDatabaseId).concat(a.visibleRows(a.postsDatabaseId));
+    const sizes = rows.map((row) => a.contentTree(row.id).length);
+    expect(sizes.filter((n) => n === 1200)).toHaveLength(3);
+    expect(sizes.filter((n) => n !== 1200).every((n) => n === 3)).toBe(true);
   });
 });

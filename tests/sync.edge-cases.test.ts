@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvOp, KvStore } from "../lib/kv/store";
 import { engineDeps, loadRuntime } from "../lib/runtime";
-import type { SectionIndex } from "../lib/sync/bundle";
+import { readIndexPage } from "../lib/mirror/section-index";
 import type { Deadline } from "../lib/core/deadline";
 import { runInvocation } from "../lib/sync/engine";
 import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
@@ -35,7 +35,7 @@ describe("a 404 on one nested block list", () => {
     const row = rows.find((r) => findNested(ws.contentTree(r.id) as Tree[]))!;
     expect(row).toBeDefined();
     const nested = findNested(ws.contentTree(row.id) as Tree[])!;
-    const before = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!.entries.find((e) => e.id === row.id)!;
+    const before = (await readIndexPage(stack.kv, stack.keys, "pages"))!.entries.find((e) => e.id === row.id)!;
     expect(before).toBeDefined();
 
     // The page itself is alive and shared; only the children list of one nested block 404s
@@ -44,7 +44,7 @@ describe("a 404 on one nested block list", () => {
     await syncUntilDone(stack, "pages", { query: "force=1" });
     stack.emulator.clearFaults();
 
-    const index = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!;
+    const index = (await readIndexPage(stack.kv, stack.keys, "pages"))!;
     expect(index.entries.some((e) => e.id === row.id), "page dropped from the index").toBe(true);
     expect(await stack.kv.get(stack.keys.page("pages", before.slug)), "bundle deleted").not.toBeNull();
   });
@@ -90,7 +90,7 @@ describe("a no-change run resumed in its finalize phase", () => {
     // Invocation 2: an ordinary call finishes the run.
     const answers = await syncUntilDone(stack, "pages");
     expect(answers.at(-1)!.done).toBe(true);
-    const index = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!;
+    const index = (await readIndexPage(stack.kv, stack.keys, "pages"))!;
     const ids = index.entries.map((e) => e.id);
     expect(ids.length - new Set(ids).size, "duplicate index entries").toBe(0);
     expect(answers.at(-1)!.counts.listed).toBe(stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).length);
@@ -157,7 +157,7 @@ describe("a 400 on one nested block list (Notion's unsupported blocks)", () => {
     }
     stack.emulator.clearFaults();
     expect(done, `pages never finished: statuses ${statuses.join(",")}`).toBe(true);
-    const index = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!;
+    const index = (await readIndexPage(stack.kv, stack.keys, "pages"))!;
     expect(index.entries.find((e) => e.id === other.id)!.title).toBe("An unrelated edit");
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvStore } from "../lib/kv/store";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import { runInvocation } from "../lib/sync/engine";
-import type { SectionIndex } from "../lib/sync/bundle";
+import { readIndexPage } from "../lib/mirror/section-index";
 import { seeded } from "./support/random";
 import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
 
@@ -72,7 +72,7 @@ describe("chunked sync of the default emulated workspace", () => {
     expect(again.pages.at(-1)!.counts.fetched + again.posts.at(-1)!.counts.fetched).toBe(1);
     expect(again.children.at(-1)!.counts.fetched).toBe(0);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
-    const index = await stack.kv.get<SectionIndex>(stack.keys.index("pages"));
+    const index = await readIndexPage(stack.kv, stack.keys, "pages");
     expect(index!.entries.some((e) => e.id === pages[10].id)).toBe(false);
     expect(index!.entries.some((e) => e.title === "Brand new page")).toBe(true);
   });
@@ -126,7 +126,7 @@ describe("kills at random points", () => {
       }
     }
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
-    const index = await stack.kv.get<SectionIndex>(stack.keys.index("pages"));
+    const index = await readIndexPage(stack.kv, stack.keys, "pages");
     const ids = index!.entries.map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
   });
@@ -186,7 +186,7 @@ describe("bad input and configuration", () => {
     const ws = stack.workspace;
     ws.advanceClock(10 * 60_000);
     const row = ws.visibleRows(ws.pagesDatabaseId)[2];
-    const before = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!.entries.find((e) => e.id === row.id)!;
+    const before = (await readIndexPage(stack.kv, stack.keys, "pages"))!.entries.find((e) => e.id === row.id)!;
     ws.editPageTitle(row.id, "Never arrives");
     stack.emulator.injectFault({ route: "blocks.children.list", status: 502, times: 10_000, matchId: row.id });
     const answers = await syncUntilDone(stack, "pages");
@@ -194,7 +194,7 @@ describe("bad input and configuration", () => {
     const last = answers.at(-1)!;
     expect(last.counts.failed).toBe(1);
     expect(answers.length).toBeGreaterThanOrEqual(5);
-    const index = (await stack.kv.get<SectionIndex>(stack.keys.index("pages")))!;
+    const index = (await readIndexPage(stack.kv, stack.keys, "pages"))!;
     expect(index.entries.find((e) => e.id === row.id)).toEqual(before);
     const bundle = await stack.kv.get<{ title: string }>(stack.keys.page("pages", before.slug));
     expect(bundle!.title).toBe(before.title);
@@ -253,15 +253,16 @@ describe("a work list lost mid-run (evicted or deleted by hand)", () => {
   it("is listed again instead of finalizing on nothing, and the run converges", async () => {
     await syncAll(stack);
     for (const section of ["pages", "children"] as const) {
-      const indexed = (await stack.kv.get<SectionIndex>(stack.keys.index(section)))!.entries.length;
+      const indexed = (await readIndexPage(stack.kv, stack.keys, section))!.entries.length;
       expect(indexed).toBeGreaterThan(3);
       let answer = await invoke(stack, section, { query: "force=1" });
       while (answer.body.phase !== "sync") answer = await invoke(stack, section);
       expect(answer.body.done).toBe(false);
-      await stack.kv.del([stack.keys.workList(section, answer.body.runId)]);
+      // Every piece of the work list goes (the listed set stays: the relisting must not trust it).
+      await stack.kv.del(await stack.kv.scanKeys(`${stack.keys.prefix}:work:${section}:${answer.body.runId}:`));
       const rest = await syncUntilDone(stack, section);
       expect(rest.at(-1)!.runId).toBe(answer.body.runId);
-      expect((await stack.kv.get<SectionIndex>(stack.keys.index(section)))!.entries).toHaveLength(indexed);
+      expect((await readIndexPage(stack.kv, stack.keys, section))!.entries).toHaveLength(indexed);
     }
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
   });

@@ -3,9 +3,9 @@
  */
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
-import type { SectionIndex } from "../sync/bundle";
+import { readManifest } from "../mirror/section-index";
 import { parseCursor } from "../sync/cursor";
-import type { RunSummary } from "../sync/finalize-phase";
+import type { RunSummary } from "../sync/run-history";
 import { SECTIONS, type Section } from "../core/sections";
 import { loadStoreRuntime } from "../runtime";
 import { jsonOk } from "./json";
@@ -21,7 +21,7 @@ export async function sectionStatus(kv: KvStore, keys: KeyBuilder, section: Sect
   const [rawCursor, runs, index, leaseMs] = await Promise.all([
     kv.get(keys.cursor(section)),
     kv.get<RunSummary[]>(keys.runs(section)),
-    kv.get<SectionIndex>(keys.index(section)),
+    readManifest(kv, keys, section),
     kv.pttl(keys.lease(section)),
   ]);
   const loaded = parseCursor(rawCursor);
@@ -40,10 +40,12 @@ export async function sectionStatus(kv: KvStore, keys: KeyBuilder, section: Sect
       error: cursor.error,
       retryAt: cursor.retryAt,
       chain: cursor.chain,
+      listing: { pieces: cursor.list.pieces, windows: cursor.list.windows },
+      held: cursor.held,
     },
     cursorProblem: loaded.kind === "invalid" ? loaded.reason : null,
     running: leaseMs !== null,
-    indexed: index?.entries.length ?? 0,
+    indexed: index?.total ?? 0,
     lastRuns: (runs ?? []).slice(0, 5),
   };
 }

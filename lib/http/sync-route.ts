@@ -7,6 +7,7 @@ import { authenticate } from "../auth";
 import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTimeout } from "../orchestration/chain";
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
+import { isFinished } from "../sync/cursor";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
 import type { Section } from "../core/sections";
 import { publicBaseUrl, sectionPath } from "./base-url";
@@ -112,6 +113,8 @@ function answer(
   }
   const { cursor } = outcome;
   const done = cursor.status === "done";
+  // Held: the run stopped for an operator's decision; nothing follows it by itself.
+  const finished = isFinished(cursor);
   const body = {
     ok: outcome.failure === null,
     section,
@@ -124,7 +127,8 @@ function answer(
     invocation: cursor.seq,
     elapsedMs,
     counts: cursor.counts,
-    next: done || outcome.failure ? null : nextStep(section, outcome),
+    next: finished || outcome.failure ? null : nextStep(section, outcome),
+    ...(cursor.held ? { held: cursor.held } : {}),
     ...(children ? { childrenStarted: children } : {}),
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),

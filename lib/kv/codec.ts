@@ -53,6 +53,21 @@ export function sortedUnique(keys: Iterable<string>): string[] {
   return [...new Set(keys)].sort();
 }
 
+/**
+ * The count SRANDMEMBER may be given through the interface: a non-negative
+ * integer (a negative count would make Redis return repeated members).
+ */
+export function checkRandomCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new RangeError(`kv: srandmember count must be a non-negative integer (got ${String(count)})`);
+  }
+}
+
+/** SDIFFSTORE needs a first set to subtract from. */
+export function checkDiffKeys(keys: string[]): void {
+  if (keys.length === 0) throw new TypeError("kv: sdiffstore needs at least one source key");
+}
+
 /** A message for an unknown thrown value, without assuming it is an Error. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -25,7 +25,15 @@ import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { KvOp, KvStore, SetOptions } from "./store";
-import { KvClosedError, decodeValue, encodeValue, errorMessage, sortedUnique } from "./codec";
+import {
+  KvClosedError,
+  checkDiffKeys,
+  checkRandomCount,
+  decodeValue,
+  encodeValue,
+  errorMessage,
+  sortedUnique,
+} from "./codec";
 import { LogCorruptError, encodeRecord, logHeader, parseLog, type LogOp } from "./file-log";
 
 export interface FileStoreOptions {
@@ -135,6 +143,18 @@ function applyOp(state: LogState, op: LogOp) {
       return;
     }
   }
+}
+
+/** Up to `count` distinct members in random order (partial Fisher-Yates); [] for a missing set. */
+function pickDistinct(set: Set<string> | null, count: number): string[] {
+  if (!set || count === 0) return [];
+  const all = [...set];
+  const n = Math.min(count, all.length);
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(Math.random() * (all.length - i));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  return all.slice(0, n);
 }
 
 /** Reads [position, position + length) of a file; shorter if the file is. */
@@ -638,6 +658,62 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
 
     smembers(key: string) {
       return wrap("smembers", () => read((data, now) => [...(setEntry(data, key, now) ?? [])]));
+    },
+
+    scard(key: string) {
+      return wrap("scard", () => read((data, now) => setEntry(data, key, now)?.size ?? 0));
+    },
+
+    smismember(key: string, members: string[]) {
+      // Like the Redis adapters: empty input is answered without looking.
+      if (members.length === 0) {
+        return wrap("smismember", async () => {
+          ensureOpen();
+          return [];
+        });
+      }
+      return wrap("smismember", () =>
+        read((data, now) => {
+          const set = setEntry(data, key, now);
+          return members.map((m) => set?.has(String(m)) ?? false);
+        }),
+      );
+    },
+
+    srandmember(key: string, count: number) {
+      return wrap("srandmember", () => {
+        checkRandomCount(count);
+        return read((data, now) => pickDistinct(setEntry(data, key, now), count));
+      });
+    },
+
+    sdiffstore(destination: string, keys: string[]) {
+      return wrap("sdiffstore", () => {
+        checkDiffKeys(keys);
+        return mutate((data, now) => {
+          // Every source is type-checked first, as Redis does, so a WRONGTYPE
+          // leaves the destination untouched.
+          const [first, ...rest] = keys.map((k) => setEntry(data, k, now));
+          const result: string[] = [];
+          for (const m of first ?? []) if (!rest.some((s) => s?.has(m))) result.push(m);
+          const ops: LogOp[] = [];
+          // Whatever the destination held (any type, even expired) is replaced.
+          if (data.has(destination)) ops.push({ op: "del", key: destination });
+          if (result.length > 0) ops.push({ op: "sadd", key: destination, members: result });
+          return { result: result.length, ops };
+        });
+      });
+    },
+
+    exists(keys: string[]) {
+      if (keys.length === 0) {
+        return wrap("exists", async () => {
+          ensureOpen();
+          return 0;
+        });
+      }
+      // Like EXISTS: a key named twice counts twice.
+      return wrap("exists", () => read((data, now) => keys.filter((k) => isLive(data.get(k), now)).length));
     },
 
     atomic(ops: KvOp[]) {

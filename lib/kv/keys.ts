@@ -11,19 +11,30 @@ export interface KeyBuilder {
   /**
    * A synced page, addressed by section and slug: what a site reads. Slugs
    * are unique within a section (the databases' Slug properties may repeat
-   * across them: a page and a post can both be "about").
+   * across them: a page and a post can both be "about"). A bundle over the
+   * value bound is a stub there, its text in partKey() pieces.
    */
   page(section: Section, slug: string): string;
-  /** Ordered list of a section's slugs with list metadata. */
+  /** The section index manifest: total, and the chunk keys in order. */
   index(section: Section): string;
+  /** One chunk of a section index, named by a hash of its content (unchanged chunks keep their key). */
+  indexChunk(section: Section, hash: string): string;
+  /** The page's current index entry and bundle facts, by page id: what runs compare against. */
+  entry(section: Section, pageId: string): string;
+  /** Which page id holds a slug in a section (claimed at listing, so two pages never share one). */
+  slugOwner(section: Section, slug: string): string;
+  /** The set of page ids a finished run listed: the next run's deletions are this set minus its own. */
+  listedIds(section: Section, runId: string): string;
   /** Where a section's current run stands (versioned JSON). */
   cursor(section: Section): string;
   /** Held while one invocation of the section runs (SET NX PX + token). */
   lease(section: Section): string;
-  /** The run's work list, written once by the list phase. */
-  workList(section: Section, runId: string): string;
-  /** Index entries of the pages a run has finished (a set, written with each page's commit). */
-  runResults(section: Section, runId: string): string;
+  /** Piece `n` of the run's work list: one listed query page (≤ 100 rows), written once. */
+  workPiece(section: Section, runId: string, n: number): string;
+  /** Set of page ids the run has finished (fetched, skipped, gone or given up). */
+  doneIds(section: Section, runId: string): string;
+  /** Set of previously indexed page ids this run did not list: removed at finalize. */
+  removals(section: Section, runId: string): string;
   /** Blocks fetched so far for a page too large for one invocation. */
   partialPage(section: Section, pageId: string): string;
   /** Set of child page ids discovered by pages/posts, drained by children. */
@@ -39,22 +50,34 @@ export interface KeyBuilder {
   runs(section: Section): string;
   /** Data source id resolved for a database id (cached once). */
   dataSource(databaseId: string): string;
+  /**
+   * Piece `i` of a value stored in parts under `baseKey` (lib/kv/large-value.ts).
+   * `generation` changes with every write, so a reader never mixes the parts of
+   * two versions. Not under `{p}:page:`: a scan of bundles sees bundles only.
+   */
+  part(baseKey: string, generation: string, i: number): string;
 }
 
 export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
-  const k = (...parts: string[]) => [prefix, ...parts].join(":");
+  const k = (...parts: (string | number)[]) => [prefix, ...parts].join(":");
   return {
     prefix,
     page: (section, slug) => k("page", section, slug),
     index: (section) => k("index", section),
+    indexChunk: (section, hash) => k("ichunk", section, hash),
+    entry: (section, pageId) => k("entry", section, pageId),
+    slugOwner: (section, slug) => k("slug", section, slug),
+    listedIds: (section, runId) => k("ids", section, runId),
     cursor: (section) => k("cursor", section),
     lease: (section) => k("lease", section),
-    workList: (section, runId) => k("work", section, runId),
-    runResults: (section, runId) => k("results", section, runId),
+    workPiece: (section, runId, n) => k("work", section, runId, n),
+    doneIds: (section, runId) => k("done", section, runId),
+    removals: (section, runId) => k("removals", section, runId),
     partialPage: (section, pageId) => k("partial", section, pageId),
     childQueue: () => k("children", "queue"),
     refetch: () => k("refetch"),
     runs: (section) => k("runs", section),
     dataSource: (databaseId) => k("datasource", databaseId),
+    part: (baseKey, generation, i) => k("part", baseKey.startsWith(`${prefix}:`) ? baseKey.slice(prefix.length + 1) : baseKey, generation, i),
   };
 }

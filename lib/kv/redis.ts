@@ -14,6 +14,8 @@ import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
   KvClosedError,
+  checkDiffKeys,
+  checkRandomCount,
   decodeValue,
   encodeValue,
   errorMessage,
@@ -160,6 +162,31 @@ export function createRedisStore({ url }: RedisStoreOptions): KvStore {
 
     smembers(key: string) {
       return run("SMEMBERS", async (c) => [...(await c.sMembers(key))].map(String));
+    },
+
+    scard(key: string) {
+      return run("SCARD", async (c) => Number(await c.sCard(key)));
+    },
+
+    smismember(key: string, members: string[]) {
+      // SMISMEMBER without members is a syntax error; nothing to ask.
+      if (members.length === 0) return Promise.resolve([]);
+      return run("SMISMEMBER", async (c) => [...(await c.smIsMember(key, members))].map((r) => Number(r) === 1));
+    },
+
+    async srandmember(key: string, count: number) {
+      checkRandomCount(count);
+      return run("SRANDMEMBER", async (c) => [...(await c.sRandMemberCount(key, count))].map(String));
+    },
+
+    async sdiffstore(destination: string, keys: string[]) {
+      checkDiffKeys(keys);
+      return run("SDIFFSTORE", async (c) => Number(await c.sDiffStore(destination, keys)));
+    },
+
+    exists(keys: string[]) {
+      if (keys.length === 0) return Promise.resolve(0);
+      return run("EXISTS", async (c) => Number(await c.exists(keys)));
     },
 
     async atomic(ops: KvOp[]) {

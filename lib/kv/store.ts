@@ -40,6 +40,35 @@ export interface KvStore {
   deleteIfEquals(key: string, expected: unknown): Promise<boolean>;
   /** Members of a set (order unspecified); [] when missing. */
   smembers(key: string): Promise<string[]>;
+  /** How many members a set has (SCARD); 0 when missing. */
+  scard(key: string): Promise<number>;
+  /**
+   * For each of `members`, in order, whether it is in the set (SMISMEMBER,
+   * Redis >= 6.2); all false when the set is missing. Empty input → [] (no
+   * round trip, so no type check either).
+   */
+  smismember(key: string, members: string[]): Promise<boolean[]>;
+  /**
+   * Up to `count` distinct members picked at random (SRANDMEMBER key count
+   * with a non-negative count): all of them when the set has fewer, [] when
+   * it is missing or `count` is 0. A negative or fractional count rejects
+   * (Redis would allow repeats for a negative one).
+   */
+  srandmember(key: string, count: number): Promise<string[]>;
+  /**
+   * SDIFFSTORE: stores in `destination` the members of `keys[0]` that are in
+   * none of the other keys (missing keys are empty sets), replacing whatever
+   * `destination` held, whatever its type or expiry; returns the size of the
+   * result. An empty result deletes `destination` (Redis semantics).
+   * `destination` may be one of `keys`. Empty `keys` rejects: there is no
+   * first set, and silently deleting `destination` would hide the bug.
+   */
+  sdiffstore(destination: string, keys: string[]): Promise<number>;
+  /**
+   * How many of `keys` exist, of any type (EXISTS): a key given twice counts
+   * twice. Empty input → 0.
+   */
+  exists(keys: string[]): Promise<number>;
   /**
    * Applies every op or none (Redis MULTI/EXEC, Upstash /multi-exec, one
    * rename for the file store). Readers never see half of a batch.

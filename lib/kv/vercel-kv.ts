@@ -17,6 +17,8 @@ import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
   KvClosedError,
+  checkDiffKeys,
+  checkRandomCount,
   decodeValue,
   encodeValue,
   errorMessage,
@@ -34,6 +36,24 @@ export interface VercelKvStoreOptions {
 
 /** Keys per SCAN round trip; each SCAN is one billed command. */
 const SCAN_COUNT = 500;
+
+/**
+ * @upstash/redis appends ", command was: <the whole command as JSON>" to every
+ * error the server answers with. The command holds the values, so a write
+ * refused for its size ("ERR max request size exceeded...") would make a
+ * 10 MB error message (of user data). Keep the server's text and the start of
+ * the command.
+ */
+const COMMAND_ECHO = ", command was: ";
+const COMMAND_ECHO_KEEP = 200;
+
+function shortenCommandEcho(message: string): string {
+  const at = message.indexOf(COMMAND_ECHO);
+  if (at === -1) return message;
+  const echo = message.slice(at + COMMAND_ECHO.length);
+  if (echo.length <= COMMAND_ECHO_KEEP) return message;
+  return `${message.slice(0, at)}${COMMAND_ECHO}${echo.slice(0, COMMAND_ECHO_KEEP)}… (${echo.length - COMMAND_ECHO_KEEP} more characters)`;
+}
 
 export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvStore {
   const client = createClient({
@@ -57,7 +77,11 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
     try {
       return await fn();
     } catch (err) {
-      throw new Error(`kv (vercel-kv): ${what} failed: ${errorMessage(err)}`, { cause: err });
+      const message = errorMessage(err);
+      const short = shortenCommandEcho(message);
+      // A shortened message drops the cause too: printing an error prints its
+      // cause chain, which would bring the megabytes back into the logs.
+      throw new Error(`kv (vercel-kv): ${what} failed: ${short}`, short === message ? { cause: err } : undefined);
     }
   }
 
@@ -107,8 +131,41 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
       });
     },
 
+    // With automaticDeserialization off every member comes back as the string
+    // Redis holds ("123" stays "123"); String() only guards the types.
     smembers(key: string) {
-      return run("SMEMBERS", async () => (await client.smembers<string[]>(key)) ?? []);
+      return run("SMEMBERS", async () => ((await client.smembers<string[]>(key)) ?? []).map(String));
+    },
+
+    scard(key: string) {
+      return run("SCARD", async () => Number(await client.scard(key)));
+    },
+
+    smismember(key: string, members: string[]) {
+      // SMISMEMBER without members is a syntax error; nothing to ask.
+      if (members.length === 0) return Promise.resolve([]);
+      return run("SMISMEMBER", async () => (await client.smismember(key, members)).map((r) => Number(r) === 1));
+    },
+
+    async srandmember(key: string, count: number) {
+      checkRandomCount(count);
+      return run("SRANDMEMBER", async () => {
+        // With a count the reply is always an array ([] for a missing key);
+        // null is what the count-less form answers, handled all the same.
+        const reply = await client.srandmember<string[] | string>(key, count);
+        if (reply === null || reply === undefined) return [];
+        return (Array.isArray(reply) ? reply : [reply]).map(String);
+      });
+    },
+
+    async sdiffstore(destination: string, keys: string[]) {
+      checkDiffKeys(keys);
+      return run("SDIFFSTORE", async () => Number(await client.sdiffstore(destination, ...keys)));
+    },
+
+    exists(keys: string[]) {
+      if (keys.length === 0) return Promise.resolve(0);
+      return run("EXISTS", async () => Number(await client.exists(...keys)));
     },
 
     async atomic(ops: KvOp[]) {

@@ -30,8 +30,12 @@ export interface NotionSourceOptions {
 export interface NotionSource {
   /** The first data source of a database (2025-09-03: rows live in data sources). */
   dataSourceIdOf(databaseId: string): Promise<string>;
-  /** One page (≤ 100 rows) of a data source, in the order the sync indexes it. */
-  queryDataSource(dataSourceId: string, startCursor: string | null): Promise<ListPage<NotionPage>>;
+  /**
+   * One page (≤ 100 rows) of a data source, oldest first, from `windowStart`
+   * (created_time on_or_after) when given. `incomplete` is Notion's
+   * request_status at its per-query result cap: the list is NOT complete.
+   */
+  queryDataSource(dataSourceId: string, window: { windowStart: string | null; startCursor: string | null }): Promise<QueryPage>;
   retrievePage(pageId: string): Promise<NotionPage>;
   /** One level of children, ≤ 100 a call. */
   listBlockChildren(blockId: string, startCursor: string | null): Promise<ListPage<NotionBlock>>;
@@ -45,8 +49,18 @@ export function integrationKey(token: string): string {
   return createHash("sha256").update(token).digest("hex").slice(0, 16);
 }
 
-/** Sorting rows by creation, newest first, keeps pagination stable while pages are edited mid-run. */
-export const INDEX_SORTS = [{ timestamp: "created_time", direction: "descending" }] as const;
+/**
+ * Rows by creation, oldest first: created_time never changes, so pagination is
+ * stable while pages are edited mid-run, a query capped at Notion's 10,000
+ * results can continue in a window from the last created_time seen (as the
+ * SDK's iterateAllDataSourceRows does), and new pages land at the end.
+ */
+export const LIST_SORTS = [{ timestamp: "created_time", direction: "ascending" }] as const;
+
+export interface QueryPage extends ListPage<NotionPage> {
+  /** Notion stopped at its per-query result cap (request_status incomplete): more rows exist past the last one. */
+  incomplete: boolean;
+}
 
 export function createNotionSource(options: NotionSourceOptions): NotionSource {
   const { deadline } = options;
@@ -123,17 +137,19 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       if (!first) throw new NotionSyncError("permanent", "the database has no data source shared with the integration");
       return first;
     },
-    async queryDataSource(dataSourceId, startCursor) {
+    async queryDataSource(dataSourceId, { windowStart, startCursor }) {
       const res = await call("dataSources.query", () =>
         client.dataSources.query({
           data_source_id: dataSourceId,
           page_size: 100,
-          sorts: [...INDEX_SORTS],
+          sorts: [...LIST_SORTS],
+          ...(windowStart ? { filter: { timestamp: "created_time", created_time: { on_or_after: windowStart } } } : {}),
           ...(startCursor ? { start_cursor: startCursor } : {}),
         }),
       );
       const results = (res.results as unknown as NotionPage[]).filter((r) => r.object === "page");
-      return { results, nextCursor: res.has_more ? res.next_cursor : null };
+      const status = (res as { request_status?: { type?: string } }).request_status;
+      return { results, nextCursor: res.has_more ? res.next_cursor : null, incomplete: status?.type === "incomplete" };
     },
     async retrievePage(pageId) {
       return (await call("pages.retrieve", () => client.pages.retrieve({ page_id: pageId }))) as unknown as NotionPage;

@@ -3,54 +3,12 @@
  * per section. These shapes are the product's public contract (README, "What
  * lands in KV"); lib/read.ts is how a site reads them.
  */
-import type { BlockTree, ChildPageRef, PageContent } from "../notion/block-tree";
+import type { BlockTree, PageContent } from "../notion/block-tree";
 import { type NotionPage, type NotionRichText, normalizeId, pageTitle, richTextProperty } from "../notion/types";
 import type { Section } from "../core/sections";
 
-export interface PageBundle {
-  id: string;
-  slug: string;
-  title: string;
-  section: Section;
-  /** Notion's parent object; for child pages also the parent page id. */
-  parent: NotionPage["parent"];
-  properties: NotionPage["properties"];
-  created_time: string;
-  last_edited_time: string;
-  url: string | null;
-  icon: unknown;
-  cover: unknown;
-  blocks: BlockTree[];
-  childPages: ChildPageRef[];
-  blockCount: number;
-  /** Earliest expiry of a Notion-hosted file URL in the blocks: re-sync or proxy before it. */
-  files_expire_at: string | null;
-  synced_at: string;
-}
-
-export type SimpleValue = string | number | boolean | string[] | null;
-
-/** One row of a section index: enough to render a list without reading bundles. */
-export interface IndexEntry {
-  id: string;
-  slug: string;
-  title: string;
-  created_time: string;
-  last_edited_time: string;
-  properties: Record<string, SimpleValue>;
-  /** Child page ids found in the page's content (what the children section follows). */
-  childPages: string[];
-  /** Children only: the page whose content holds this one, and how deep it is. */
-  parentId?: string;
-  depth?: number;
-}
-
-export interface SectionIndex {
-  section: Section;
-  runId: string;
-  updatedAt: string;
-  entries: IndexEntry[];
-}
+export type { IndexEntry, PageBundle, SimpleValue } from "../mirror/shapes";
+import type { IndexEntry, PageBundle, SimpleValue } from "../mirror/shapes";
 
 export function slugify(text: string): string {
   return text
@@ -70,6 +28,16 @@ export function baseSlug(page: NotionPage, section: Section): string {
   const title = slugify(pageTitle(page)) || "untitled";
   if (section === "children") return `${title}-${shortId(page.id)}`;
   return slugify(richTextProperty(page, "Slug") ?? "") || title;
+}
+
+/** The slug a page takes when another page holds its plain one. */
+export function suffixedSlug(base: string, id: string): string {
+  return `${base}-${shortId(id)}`;
+}
+
+/** A page keeps the slug it has while its title (or Slug property) still gives it, suffixed or not. */
+export function keepsSlug(previous: string, base: string, id: string): boolean {
+  return previous === base || previous === suffixedSlug(base, id) || previous.startsWith(`${suffixedSlug(base, id)}-`);
 }
 
 /**

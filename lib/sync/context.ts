@@ -1,21 +1,24 @@
 /**
  * Everything one invocation's phases share: its dependencies, the cursor in
- * memory, and the one path by which anything is written (`commit`), which
- * always carries the cursor so that KV never holds data ahead of it or a
- * cursor ahead of its data.
+ * memory, and the two paths by which anything is written, one at a time:
+ * `commit` (ops and the cursor, atomically: KV never holds a cursor ahead of
+ * its data) and `write` (one page's ops, atomically, without the cursor: the
+ * run's done set says the page is finished, so a page commit costs its own
+ * bytes, not the cursor's).
  */
+import type { Deadline } from "../core/deadline";
+import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSource } from "../notion/source";
-import type { Cursor } from "./cursor";
-import type { Deadline } from "../core/deadline";
-import type { Section } from "../core/sections";
-import type { WorkList } from "./worklist";
+import type { Cursor, RunCounts } from "./cursor";
 
 export interface EngineSettings {
   concurrency: number;
   childDepth: number;
+  /** Largest share of a section's indexed pages one unforced run may remove (else it is held). */
+  maxDeleteRatio: number;
   /** The database a pages/posts section reads; unused by children. */
   databaseId?: string;
 }
@@ -30,45 +33,61 @@ export interface EngineDeps {
   now?: () => Date;
 }
 
+/** Counts of this invocation not yet added to the cursor (added by the next commit that carries them). */
+export type Tally = Pick<RunCounts, "fetched" | "skipped" | "gone" | "failed" | "blocks">;
+export const emptyTally = (): Tally => ({ fetched: 0, skipped: 0, gone: 0, failed: 0, blocks: 0 });
+
 export interface RunContext extends EngineDeps {
   section: Section;
   cursor: Cursor;
-  work: WorkList;
   now: () => Date;
   /** Stop starting new work: what is left of the budget is for finishing requests and the last commit. */
   shouldStop(): boolean;
   /** Writes `ops` and the cursor as `mutate` leaves it, atomically; commits run one at a time. */
   commit(mutate: (cursor: Cursor) => KvOp[] | void): Promise<void>;
+  /** Writes `ops` atomically, in the same queue as commits, without the cursor. */
+  write(ops: KvOp[]): Promise<void>;
   /** Items finished by this invocation. */
   processed: number;
+  tally: Tally;
   /** Set when Notion asked us to wait longer than the budget allows. */
   rateLimitedUntil: number | null;
 }
 
-export function createRunContext(deps: EngineDeps, section: Section, cursor: Cursor, work: WorkList): RunContext {
+export function createRunContext(deps: EngineDeps, section: Section, cursor: Cursor): RunContext {
   const now = deps.now ?? (() => new Date());
   // Stop starting work with a tenth of the budget left (at most a second):
   // requests in flight are cut at the deadline by their own timeouts.
   const stopMarginMs = Math.min(1000, deps.deadline.budgetMs * 0.1);
   let queue: Promise<void> = Promise.resolve();
+  const enqueue = (job: () => Promise<void>) => {
+    const run = queue.then(job);
+    queue = run.catch(() => {});
+    return run;
+  };
   const ctx: RunContext = {
     ...deps,
     section,
     cursor,
-    work,
     now,
     processed: 0,
+    tally: emptyTally(),
     rateLimitedUntil: null,
     shouldStop: () => deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate) {
-      const run = queue.then(async () => {
+      return enqueue(async () => {
         const draft = structuredClone(ctx.cursor);
+        const tally = { ...ctx.tally };
+        for (const [name, n] of Object.entries(tally)) draft.counts[name as keyof Tally] += n;
         const ops = mutate(draft) ?? [];
         await deps.kv.atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }]);
         ctx.cursor = draft;
+        // Only what was counted before this commit is in it; later counts wait for the next one.
+        for (const [name, n] of Object.entries(tally)) ctx.tally[name as keyof Tally] -= n;
       });
-      queue = run.catch(() => {});
-      return run;
+    },
+    write(ops) {
+      return enqueue(() => deps.kv.atomic(ops));
     },
   };
   return ctx;

@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { SECTIONS, type Section } from "../core/sections";
 
-export const CURSOR_VERSION = 1;
+/** 2: the work list in pieces, windowed listing, chunked index (v1 cursors restart their run, reported). */
+export const CURSOR_VERSION = 2;
 
 export const PHASES = ["list", "sync", "finalize", "done"] as const;
 export type Phase = (typeof PHASES)[number];
@@ -21,6 +22,8 @@ const CountsSchema = z.object({
   notionRequests: z.number().int().nonnegative(),
   /** Pages given up on this run after repeated transient failures (their previous content is kept). */
   failed: z.number().int().nonnegative().default(0),
+  /** Bundles removed at finalize (pages gone from the listing, trashed, unshared). */
+  removed: z.number().int().nonnegative().default(0),
 });
 export type RunCounts = z.infer<typeof CountsSchema>;
 
@@ -28,7 +31,8 @@ export const CursorSchema = z.object({
   version: z.literal(CURSOR_VERSION),
   section: z.enum(SECTIONS),
   runId: z.string().min(1),
-  status: z.enum(["running", "done", "failed"]),
+  /** held: listing would remove too much of the index; nothing was deleted (a forced run may go ahead). */
+  status: z.enum(["running", "done", "failed", "held"]),
   phase: z.enum(PHASES),
   /** Invocations that have run for this run; a QStash message carries the seq it expects. */
   seq: z.number().int().nonnegative(),
@@ -39,14 +43,47 @@ export const CursorSchema = z.object({
   since: z.string().nullable(),
   /** When the last completed run started: carried from run to run, even through failed ones. */
   lastCompletedStart: z.string().nullable().default(null),
-  /** Data source pagination cursor while listing. */
-  listCursor: z.string().nullable(),
-  /** Every work item before this index is done. */
-  position: z.number().int().nonnegative(),
-  /** Items past `position` already done (concurrent workers finish out of order). */
-  completedAhead: z.array(z.string()),
+  /**
+   * Where listing stands. Database sections read the data source sorted by
+   * created_time ascending in windows: a query stops at Notion's 10,000-result
+   * cap, and the next window starts at the last created_time seen (rows listed
+   * already are skipped by id). Children walk the pages and posts indexes.
+   */
+  list: z.object({
+    /** The current window's lower bound (created_time on_or_after), null for the first. */
+    windowStart: z.string().nullable(),
+    /** Notion's pagination cursor inside the window (only until the next call). */
+    startCursor: z.string().nullable(),
+    /** The last created_time listed: where the next window starts. */
+    lastCreated: z.string().nullable(),
+    /** Work pieces written so far (piece n is keys.workPiece(section, runId, n)). */
+    pieces: z.number().int().nonnegative(),
+    /** Windows started (1 unless the database is larger than one query may return). */
+    windows: z.number().int().nonnegative(),
+    /** Children: the index being walked and the chunk reached. */
+    source: z.object({ section: z.enum(["pages", "posts", "queue"]), chunk: z.number().int().nonnegative() }).nullable(),
+  }),
+  /** Every work piece before this one is finished. */
+  syncPiece: z.number().int().nonnegative(),
+  /** Where finalize stands: index chunks are written piece by piece, removals batch by batch, then one commit. */
+  finalize: z
+    .object({
+      stage: z.enum(["index", "removals", "commit"]),
+      piece: z.number().int().nonnegative(),
+      chunks: z.array(z.object({ key: z.string(), count: z.number().int(), bytes: z.number().int() })),
+      total: z.number().int().nonnegative(),
+      /** Pages given up on this run (first 20), for the run summary. */
+      failedPages: z.array(z.object({ id: z.string(), error: z.string() })),
+    })
+    .nullable(),
+  /** Previously indexed pages this run did not list (counted when listing completes). */
+  removals: z.number().int().nonnegative(),
+  /** Set when the run stopped before deleting more than the allowed share of the index. */
+  held: z.object({ reason: z.string(), removals: z.number().int(), indexed: z.number().int() }).nullable(),
   /** Items with a partly read page stored under keys.partialPage(). */
   partials: z.array(z.string()),
+  /** How each partial is stored when it is over the value bound (parts and their generation). */
+  partialShapes: z.record(z.string(), z.object({ parts: z.number().int(), generation: z.string().nullable() })).default({}),
   /** Transient failures per item this run; at MAX_ITEM_ATTEMPTS the item is given up (reported, old content kept). */
   attempts: z.record(z.string(), z.number().int().positive()).default({}),
   counts: CountsSchema,
@@ -77,7 +114,12 @@ export function parseCursor(raw: unknown): CursorLoad {
   return { kind: "ok", cursor: parsed.data };
 }
 
-export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0 });
+export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0, removed: 0 });
+
+/** A run that will not move any more by itself (done, or held for an operator's decision). */
+export function isFinished(cursor: Pick<Cursor, "status">): boolean {
+  return cursor.status === "done" || cursor.status === "held";
+}
 
 /** Invocations in a row a page may fail transiently before the run gives up on it. */
 export const MAX_ITEM_ATTEMPTS = 5;
@@ -97,7 +139,7 @@ export function nextSince(startedAt: string): string {
 
 export function startCursor(section: Section, options: { force: boolean; previous: Cursor | null; now: Date; runId?: string }): Cursor {
   const { previous } = options;
-  // Only a completed run proves everything before its start was seen.
+  // Only a completed run proves everything before its start was seen (a held run did not index).
   const lastCompletedStart = previous?.status === "done" ? previous.startedAt : (previous?.lastCompletedStart ?? null);
   return {
     version: CURSOR_VERSION,
@@ -111,10 +153,13 @@ export function startCursor(section: Section, options: { force: boolean; previou
     finishedAt: null,
     since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),
     lastCompletedStart,
-    listCursor: null,
-    position: 0,
-    completedAhead: [],
+    list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null },
+    syncPiece: 0,
+    finalize: null,
+    removals: 0,
+    held: null,
     partials: [],
+    partialShapes: {},
     attempts: {},
     counts: emptyCounts(),
     error: null,

@@ -5,14 +5,14 @@
  */
 import { NotionSyncError } from "../notion/errors";
 import { createRunContext, type EngineDeps, type RunContext } from "./context";
-import { type Cursor, type Phase, parseCursor, startCursor, successorPublished } from "./cursor";
+import { type Cursor, type Phase, isFinished, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
-import { RUN_HISTORY_LENGTH, type RunSummary, runFinalizePhase, summarize } from "./finalize-phase";
+import { runFinalizePhase } from "./finalize-phase";
 import { acquireLease } from "./lease";
-import { runListPhase } from "./list-phase";
+import { runListPhase, scratchKeys } from "./list-phase";
+import { historyOp, readHistory, summarize } from "./run-history";
 import type { Section } from "../core/sections";
-import { RunStoppedError, runSyncPhase } from "./sync-phase";
-import { type WorkList, emptyWorkList } from "./worklist";
+import { MissingWorkError, RunStoppedError, runSyncPhase } from "./sync-phase";
 
 export interface InvocationRequest {
   section: Section;
@@ -70,37 +70,28 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     }
 
     let cursor: Cursor;
-    let work: WorkList;
     let abandoned: Cursor | null = null;
     const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
-    const active = !startsRun && existing && existing.status !== "done" && !(request.force && !existing.force && !request.delivery);
+    const active = !startsRun && existing && !isFinished(existing) && !(request.force && !existing.force && !request.delivery);
     if (active) {
       cursor = existing;
-      const stored = await kv.get<WorkList>(keys.workList(request.section, cursor.runId));
-      work = stored ?? emptyWorkList();
-      if (!stored && (cursor.phase !== "list" || cursor.listCursor !== null)) {
-        // The work list is gone (evicted, or deleted by hand): list again rather than
-        // finalize on nothing, which would empty the index and delete every bundle.
-        cursor = { ...cursor, phase: "list", listCursor: null, position: 0, completedAhead: [] }; // partials stay resumable
-      }
     } else {
-      if (existing && existing.status !== "done") abandoned = existing;
+      if (existing && !isFinished(existing)) abandoned = existing;
       cursor = startCursor(request.section, { force: request.force, previous: existing, now: now(), runId: startsRun ? request.delivery!.runId : undefined });
-      work = emptyWorkList();
     }
     cursor = { ...cursor, status: "running", error: null, seq: cursor.seq + 1 };
 
-    const ctx = createRunContext(deps, request.section, cursor, work);
+    const ctx = createRunContext(deps, request.section, cursor);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
     // replaced before finishing leaves its scratch keys behind: drop them with it.
-    await ctx.commit(() => (abandoned ? scratchKeysOf(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));
+    await ctx.commit(() => (abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));
     // Notion asked this integration to wait (possibly seen by another instance): honour it
     // without sending a request, and let the successor be scheduled after the pause.
     const pausedUntil = ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0;
     if (pausedUntil > Date.now()) ctx.rateLimitedUntil = pausedUntil;
     const failure = ctx.rateLimitedUntil ? null : await advanceRun(ctx);
 
-    const done = ctx.cursor.status === "done";
+    const done = isFinished(ctx.cursor);
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
     const chain = !done && !failure && request.scheduleNext ? await scheduleSuccessor(ctx, request.scheduleNext, retryAfterMs) : null;
     return {
@@ -116,10 +107,6 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   } finally {
     await lease.release().catch(() => {}); // an unreleased lease expires by itself
   }
-}
-
-function scratchKeysOf(keys: EngineDeps["keys"], run: Cursor): string[] {
-  return [keys.workList(run.section, run.runId), keys.runResults(run.section, run.runId), ...run.partials.map((id) => keys.partialPage(run.section, id))];
 }
 
 async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<InvocationRequest["scheduleNext"]>, retryAfterMs: number): Promise<ChainOutcome> {
@@ -146,7 +133,7 @@ function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: numb
   }
   if (!cursor) return "no run is active for this section";
   if (cursor.runId !== delivery.runId) return `run ${delivery.runId} is not the active run`;
-  if (cursor.status === "done") return `run ${delivery.runId} is already done`;
+  if (isFinished(cursor)) return `run ${delivery.runId} is already ${cursor.status}`;
   if (delivery.seq < cursor.seq) {
     // Fix (found by tests/qstash.e2e.test.ts): the step's invocation persisted the new seq first,
     // then died (exception → 503, timeout, crash) before recording a published successor. QStash
@@ -174,6 +161,12 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
       if (ctx.cursor.phase === phase) break; // the phase stopped early (budget, rate limit, transient error)
     }
   } catch (raw) {
+    if (raw instanceof MissingWorkError) {
+      // The work list is gone (evicted, or deleted by hand): list again rather than
+      // finalize on nothing, which would empty the index and delete every bundle.
+      await relist(ctx);
+      return finishAccounting(ctx, null);
+    }
     const error = raw instanceof RunStoppedError ? raw.cause : raw;
     if (error instanceof BudgetExhaustedError) return finishAccounting(ctx, null);
     if (NotionSyncError.is(error, "rate_limited")) {
@@ -183,13 +176,12 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
     if (NotionSyncError.is(error, "transient")) return finishAccounting(ctx, null);
     if (NotionSyncError.is(error)) {
       const failure = { code: `notion_${error.details.code ?? error.kind}`, message: error.message };
-      const history = (await ctx.kv.get<RunSummary[]>(ctx.keys.runs(ctx.section))) ?? [];
+      const history = await readHistory(ctx.kv, ctx.keys, ctx.section);
       await ctx.commit((c) => {
         c.status = "failed";
         c.error = { ...failure, at: ctx.now().toISOString() };
         // The failed run shows in the history at once; a later success replaces nothing of it.
-        const others = history.filter((h) => h.runId !== c.runId);
-        return [{ op: "set", key: ctx.keys.runs(ctx.section), value: [summarize(c), ...others].slice(0, RUN_HISTORY_LENGTH) }];
+        return [historyOp(ctx.keys, summarize(c), history)];
       });
       return finishAccounting(ctx, failure);
     }
@@ -198,11 +190,28 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
   return finishAccounting(ctx, null);
 }
 
-/** Adds this invocation's Notion requests to the run's counts (and the rate-limit hint). */
+/** Starts the run's listing over, dropping what it had listed (partials stay resumable). */
+async function relist(ctx: RunContext): Promise<void> {
+  const partials = new Set(ctx.cursor.partials.map((id) => ctx.keys.partialPage(ctx.section, id)));
+  await ctx.commit((c) => {
+    const ops = scratchKeys(ctx.keys, c)
+      .filter((key) => !partials.has(key) && !key.startsWith(`${ctx.keys.prefix}:part:`))
+      .map((key) => ({ op: "del" as const, key }));
+    c.phase = "list";
+    c.list = { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null };
+    c.syncPiece = 0;
+    c.finalize = null;
+    c.counts = { ...c.counts, listed: 0, toSync: 0, skipped: 0 };
+    return ops;
+  });
+}
+
+/** Adds this invocation's Notion requests and tallies to the run's counts (and the rate-limit hint). */
 async function finishAccounting(ctx: RunContext, failure: { code: string; message: string } | null) {
   const requests = Object.values(ctx.notion.requests).reduce((a, b) => a + b, 0);
   const retryAt = ctx.rateLimitedUntil ? new Date(ctx.rateLimitedUntil).toISOString() : null;
-  if (requests > 0 || retryAt) {
+  const tallied = Object.values(ctx.tally).some((n) => n > 0);
+  if (requests > 0 || retryAt || tallied) {
     await ctx.commit((c) => {
       c.counts.notionRequests += requests;
       c.retryAt = retryAt;
@@ -211,8 +220,10 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
   return failure;
 }
 
+/** Pages still to fetch or check in this run (null while listing: not known yet). */
 function remainingItems(ctx: RunContext): number | null {
   if (ctx.cursor.phase === "list") return null;
-  const ahead = new Set(ctx.cursor.completedAhead);
-  return ctx.work.items.slice(ctx.cursor.position).filter((i) => !ahead.has(i.id)).length;
+  const c = ctx.cursor.counts;
+  const finished = c.fetched + c.gone + c.failed + (ctx.section === "children" ? c.skipped : 0);
+  return Math.max(0, c.toSync - finished);
 }

@@ -1,67 +1,114 @@
 /**
- * The finalize phase, one atomic write: the new section index, the removal of
- * bundles whose pages disappeared (trashed, unshared, deleted, no longer
- * referenced, renamed), the run's summary, and the cursor marked done.
+ * The finalize phase, in steps that each fit an invocation and each commit:
+ * 1. index: a few work pieces at a time, the pages' ledger entries become
+ *    index chunks (written only when their content is new: a run with no
+ *    edits writes none);
+ * 2. removals: the previously indexed pages this run did not list lose their
+ *    bundle, ledger entry and slug, a batch at a time;
+ * 3. commit: one atomic write swaps the manifest, deletes what no manifest
+ *    refers to any more (old chunks, the old id set, the run's scratch keys),
+ *    records the run summary and marks the cursor done.
+ * Memory stays flat: no step holds more than a few pieces' entries.
  */
+import { deleteLarge } from "../kv/large-value";
 import type { KvOp } from "../kv/store";
-import { type IndexEntry, type SectionIndex, indexEntryFor } from "./bundle";
+import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, publicOrder, readManifest } from "../mirror/section-index";
+import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
-import type { Cursor } from "./cursor";
-import type { ItemResult } from "./worklist";
+import { scratchKeys } from "./list-phase";
+import { historyOp, readHistory, summarize } from "./run-history";
+import type { LedgerEntry, WorkPiece } from "./worklist";
 
-export const RUN_HISTORY_LENGTH = 20;
-
-export interface RunSummary {
-  runId: string;
-  section: Cursor["section"];
-  status: Cursor["status"];
-  force: boolean;
-  startedAt: string;
-  finishedAt: string | null;
-  invocations: number;
-  counts: Cursor["counts"];
-  removed: number;
-  error: Cursor["error"];
-  /** Pages given up on after repeated transient failures (first 20). */
-  failedPages: { id: string; error: string }[];
-}
-
-export function summarize(cursor: Cursor, removed = 0, failedPages: RunSummary["failedPages"] = []): RunSummary {
-  return {
-    runId: cursor.runId,
-    section: cursor.section,
-    status: cursor.status,
-    force: cursor.force,
-    startedAt: cursor.startedAt,
-    finishedAt: cursor.finishedAt,
-    invocations: cursor.seq,
-    counts: cursor.counts,
-    removed,
-    error: cursor.error,
-    failedPages: failedPages.slice(0, 20),
-  };
-}
+/** Pieces (≤ 100 rows each) read per index step: one step makes about one 500-entry chunk. */
+const PIECES_PER_STEP = 5;
+const REMOVALS_PER_STEP = 100;
 
 export async function runFinalizePhase(ctx: RunContext): Promise<void> {
-  const { kv, keys, section } = ctx;
-  const runId = ctx.cursor.runId;
-  const [previous, rawResults, history] = await Promise.all([
-    kv.get<SectionIndex>(keys.index(section)),
-    kv.smembers(keys.runResults(section, runId)),
-    kv.get<RunSummary[]>(keys.runs(section)),
-  ]);
-  const results = new Map<string, ItemResult>();
-  for (const raw of rawResults) {
-    const result = JSON.parse(raw) as ItemResult;
-    results.set(result.id, result);
+  if (!ctx.cursor.finalize) {
+    // Children find most of their pages while syncing: only now is their listing complete.
+    if (ctx.section === "children" && (await holdsForRemovals(ctx))) return;
+    await ctx.commit((c) => void (c.finalize = { stage: "index", piece: 0, chunks: [], total: 0, failedPages: [] }));
   }
-  const entries = section === "children" ? childEntries(ctx, results, previous) : databaseEntries(ctx, results, previous);
+  const previous = await readManifest(ctx.kv, ctx.keys, ctx.section);
+  const known = new Set(previous?.chunks.map((c) => c.key) ?? []);
+  while (ctx.cursor.phase === "finalize" && !ctx.shouldStop()) {
+    const stage = ctx.cursor.finalize!.stage;
+    if (stage === "index") await indexStep(ctx, known);
+    else if (stage === "removals") await removalsStep(ctx);
+    else await commitStep(ctx, previous);
+  }
+}
 
-  const failedPages = [...results.values()].flatMap((r) => (r.status === "failed" ? [{ id: r.id, error: r.error }] : []));
-  const keep = new Set(entries.map((e) => e.slug));
-  const removedSlugs = (previous?.entries ?? []).map((e) => e.slug).filter((slug) => !keep.has(slug));
-  const index: SectionIndex = { section, runId, updatedAt: ctx.now().toISOString(), entries };
+async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
+  const { kv, keys, section } = ctx;
+  const from = ctx.cursor.finalize!.piece;
+  const to = Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP);
+  const pieces = await kv.mget<WorkPiece>(Array.from({ length: to - from }, (_, i) => keys.workPiece(section, ctx.cursor.runId, from + i)));
+  const ids = pieces.flatMap((p) => p?.rows.map((r) => r.id) ?? []);
+  const ledgers = await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id)));
+  const entries: IndexEntry[] = [];
+  const failed: { id: string; error: string }[] = [];
+  ledgers.forEach((ledger, i) => {
+    if (ledger?.run?.id === ctx.cursor.runId && ledger.run.outcome === "failed") failed.push({ id: ids[i], error: ledger.run.error ?? "failed" });
+    if (ledger?.entry) entries.push(ledger.entry);
+  });
+  const refs = chunkEntries(entries).map((chunk) => chunkRef(keys, section, chunk));
+  const ops: KvOp[] = [];
+  for (const ref of refs) {
+    if (!known.has(ref.key)) ops.push({ op: "set", key: ref.key, value: ref.value });
+    known.add(ref.key);
+  }
+  await ctx.commit((c) => {
+    const f = c.finalize!;
+    f.piece = to;
+    f.chunks.push(...refs.map(({ key, count, bytes }) => ({ key, count, bytes })));
+    f.total += entries.length;
+    f.failedPages = [...f.failedPages, ...failed].slice(0, 20);
+    if (to >= c.list.pieces) f.stage = "removals";
+    return ops;
+  });
+}
 
+async function removalsStep(ctx: RunContext): Promise<void> {
+  const { kv, keys, section } = ctx;
+  const removalsKey = keys.removals(section, ctx.cursor.runId);
+  const ids = await kv.srandmember(removalsKey, REMOVALS_PER_STEP);
+  if (ids.length === 0) {
+    await ctx.commit((c) => void (c.finalize!.stage = "commit"));
+    return;
+  }
+  const ledgers = await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id)));
+  const ops: KvOp[] = [{ op: "srem", key: removalsKey, members: ids }];
+  let removed = 0;
+  ledgers.forEach((ledger, i) => {
+    ops.push({ op: "del", key: keys.entry(section, ids[i]) });
+    if (!ledger?.entry) return;
+    removed++;
+    ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
+    if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
+  });
+  await ctx.commit((c) => {
+    c.counts.removed += removed;
+    return ops;
+  });
+}
+
+async function commitStep(ctx: RunContext, previous: IndexManifest | null): Promise<void> {
+  const { keys, section } = ctx;
+  const f = ctx.cursor.finalize!;
+  const runId = ctx.cursor.runId;
+  const manifest: IndexManifest = {
+    version: INDEX_MANIFEST_VERSION,
+    section,
+    runId,
+    updatedAt: ctx.now().toISOString(),
+    total: f.total,
+    order: publicOrder(section),
+    chunks: f.chunks,
+    idsKey: keys.listedIds(section, runId),
+  };
+  const live = new Set(f.chunks.map((c) => c.key));
+  const history = await readHistory(ctx.kv, keys, section);
   await ctx.commit((c) => {
     c.phase = "done";
     c.status = "done";
@@ -69,54 +116,55 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
     c.error = null;
     c.retryAt = null;
     const ops: KvOp[] = [
-      { op: "set", key: keys.index(section), value: index },
-      ...removedSlugs.map((slug): KvOp => ({ op: "del", key: keys.page(section, slug) })),
-      ...c.partials.map((id): KvOp => ({ op: "del", key: keys.partialPage(section, id) })),
-      // Given up this run: their old entries keep old timestamps, so only this makes the next run try again.
-      ...(failedPages.length > 0 ? [{ op: "sadd" as const, key: keys.refetch(), members: failedPages.map((f) => f.id) }] : []),
-      { op: "del", key: keys.workList(section, runId) },
-      { op: "del", key: keys.runResults(section, runId) },
-      { op: "set", key: keys.runs(section), value: [summarize(c, removedSlugs.length, failedPages), ...(history ?? []).filter((h) => h.runId !== runId)].slice(0, RUN_HISTORY_LENGTH) },
+      { op: "set", key: keys.index(section), value: manifest },
+      ...(previous?.chunks ?? []).filter((chunk) => !live.has(chunk.key)).map((chunk): KvOp => ({ op: "del", key: chunk.key })),
+      ...(previous?.idsKey && previous.idsKey !== manifest.idsKey ? [{ op: "del" as const, key: previous.idsKey }] : []),
+      // The run's scratch keys, except its id set: that is the new index's.
+      ...scratchKeys(keys, c)
+        .filter((key) => key !== manifest.idsKey)
+        .map((key): KvOp => ({ op: "del", key })),
+      historyOp(keys, summarize(c, f.failedPages), history),
     ];
     c.partials = [];
+    c.partialShapes = {};
+    c.finalize = null;
     return ops;
   });
 }
 
-/** Rows in listing order; a page not fetched this run keeps its previous entry's content facts. */
-function databaseEntries(ctx: RunContext, results: Map<string, ItemResult>, previous: SectionIndex | null): IndexEntry[] {
-  const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
-  const freshSlugs = new Set([...results.values()].flatMap((r) => (r.status === "ok" ? [r.entry.slug] : [])));
-  const entries: IndexEntry[] = [];
-  for (const row of ctx.work.rows) {
-    const result = results.get(row.id);
-    if (result?.status === "gone") continue;
-    if (result?.status === "ok") {
-      entries.push(result.entry);
-      continue;
-    }
-    const before = previousById.get(row.id);
-    if (!before) continue; // never fetched: cannot be indexed without its bundle
-    // Given up after repeated failures: the old entry as it was, so it matches the old
-    // bundle and its older last_edited_time makes the next run try again.
-    if (result?.status === "failed") {
-      // Its old slug went to another page this run (whose bundle now holds it): leave it
-      // out until the retry next run gives it its own.
-      if (!freshSlugs.has(before.slug)) entries.push(before);
-    }
-    else entries.push(indexEntryFor(row, before.slug, before.childPages)); // unchanged
+/**
+ * Counts the previously indexed pages this run did not list. An unforced run
+ * that would remove more than settings.maxDeleteRatio of the index deletes
+ * nothing and ends "held" (returns true).
+ */
+export async function holdsForRemovals(ctx: RunContext): Promise<boolean> {
+  const { kv, keys, section } = ctx;
+  const runId = ctx.cursor.runId;
+  const manifest = await readManifest(kv, keys, section);
+  const previousIds = manifest?.idsKey ?? null;
+  const removals = previousIds ? await kv.sdiffstore(keys.removals(section, runId), [previousIds, keys.listedIds(section, runId)]) : 0;
+  const indexed = previousIds ? await kv.scard(previousIds) : 0;
+  const ratio = indexed > 0 ? removals / indexed : 0;
+  if (ctx.cursor.force || removals === 0 || ratio <= ctx.settings.maxDeleteRatio) {
+    await ctx.commit((c) => void (c.removals = removals));
+    return false;
   }
-  return entries;
-}
-
-/** Children in the order they were reached (breadth first from the database rows). */
-function childEntries(ctx: RunContext, results: Map<string, ItemResult>, previous: SectionIndex | null): IndexEntry[] {
-  const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
-  const entries: IndexEntry[] = [];
-  for (const item of ctx.work.items) {
-    const result = results.get(item.id);
-    if (result?.status === "ok") entries.push(result.entry);
-    else if (result?.status === "failed" && previousById.has(item.id)) entries.push(previousById.get(item.id)!);
-  }
-  return entries;
+  const reason =
+    `this run lists ${ctx.cursor.counts.listed} pages and would remove ${removals} of the ${indexed} indexed ` +
+    `(${Math.round(ratio * 100)}% > SYNC_MAX_DELETE_RATIO ${ctx.settings.maxDeleteRatio}); nothing was deleted. ` +
+    `If a share was revoked or the database id is wrong, fix it and run again; if the pages really are gone, run with force=1.`;
+  const history = await readHistory(kv, keys, section);
+  await ctx.commit((c) => {
+    c.status = "held";
+    c.phase = "done";
+    c.held = { reason, removals, indexed };
+    c.removals = removals;
+    c.finishedAt = ctx.now().toISOString();
+    c.error = { code: "held_mass_removal", message: reason, at: c.finishedAt };
+    const ops = scratchKeys(keys, c).map((key): KvOp => ({ op: "del", key }));
+    c.partials = [];
+    c.partialShapes = {};
+    return [...ops, historyOp(keys, summarize(c), history)];
+  });
+  return true;
 }

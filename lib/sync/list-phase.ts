@@ -1,19 +1,33 @@
 /**
- * The list phase: what this run has to look at.
- * - pages/posts page through the data source (100 rows a request), then
- *   compare each row with the previous index to pick the pages to fetch;
- * - children start from the child pages the two database sections found,
- *   plus the discovery queue they fill.
+ * The list phase: what this run has to look at, one work piece per step.
+ * - pages/posts read the data source oldest first, 100 rows a request, in
+ *   created_time windows: a query stops at Notion's 10,000-result cap
+ *   (request_status "incomplete", has_more false), and the next window starts
+ *   at the last created_time seen. Each row is compared with its ledger entry
+ *   to decide whether its content must be fetched; its slug is claimed here.
+ * - children walk the child pages the pages and posts indexes hold, chunk by
+ *   chunk, then the discovery queue.
+ * Listing complete, the run checks how much of the index it would remove
+ * (the brake) and moves on.
  */
+import { deleteLarge } from "../kv/large-value";
+import type { KvOp } from "../kv/store";
+import { readManifest } from "../mirror/section-index";
+import type { IndexEntry } from "../mirror/shapes";
+import { NotionSyncError } from "../notion/errors";
 import type { NotionPage } from "../notion/types";
-import { type IndexEntry, type SectionIndex, assignSlugs } from "./bundle";
+import { baseSlug, indexEntryFor, keepsSlug, suffixedSlug } from "./bundle";
 import type { RunContext } from "./context";
 import type { Cursor } from "./cursor";
-import type { WorkItem } from "./worklist";
+import { holdsForRemovals } from "./finalize-phase";
+import { isSameEntry } from "./ledger";
+import type { LedgerEntry, PieceRow, WorkPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
-  if (ctx.section === "children") return listChildren(ctx);
-  return listDatabase(ctx);
+  while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
+    const complete = ctx.section === "children" ? await listChildrenStep(ctx) : await listDatabaseStep(ctx);
+    if (complete) await finishListing(ctx);
+  }
 }
 
 async function dataSourceId(ctx: RunContext, databaseId: string): Promise<string> {
@@ -25,95 +39,181 @@ async function dataSourceId(ctx: RunContext, databaseId: string): Promise<string
   return id;
 }
 
-async function listDatabase(ctx: RunContext): Promise<void> {
-  const databaseId = ctx.settings.databaseId;
-  if (!databaseId) throw new Error(`no database configured for section ${ctx.section}`);
-  const sourceId = await dataSourceId(ctx, databaseId);
-  while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
-    const page = await ctx.notion.queryDataSource(sourceId, ctx.cursor.listCursor);
-    ctx.work.rows.push(...page.results);
-    if (page.nextCursor) {
-      await ctx.commit((c) => {
-        c.listCursor = page.nextCursor;
-        c.counts.listed = ctx.work.rows.length;
-        return [{ op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work }];
-      });
-    } else {
-      await planDatabaseSync(ctx);
-    }
-  }
-}
-
 /** True when the page must be fetched: new, edited, renamed, or edited within Notion's rounding window. */
-export function needsFetch(page: NotionPage, previous: IndexEntry | undefined, slug: string, cursor: Pick<Cursor, "force" | "since">): boolean {
+export function needsFetch(page: NotionPage, previous: IndexEntry | null | undefined, slug: string, cursor: Pick<Cursor, "force" | "since">): boolean {
   if (cursor.force || !previous) return true;
   if (previous.slug !== slug) return true;
   if (previous.last_edited_time !== page.last_edited_time) return true;
   return cursor.since !== null && page.last_edited_time >= cursor.since;
 }
 
-async function planDatabaseSync(ctx: RunContext): Promise<void> {
-  // Page keys are per section, so slugs need only be unique within this one.
-  const [previous, refetchIds] = await Promise.all([
-    ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
-    ctx.kv.smembers(ctx.keys.refetch()),
+/** One query page → one work piece. Returns true when the listing is complete. */
+async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
+  const databaseId = ctx.settings.databaseId;
+  if (!databaseId) throw new Error(`no database configured for section ${ctx.section}`);
+  const sourceId = await dataSourceId(ctx, databaseId);
+  const { windowStart, startCursor, lastCreated } = ctx.cursor.list;
+  const page = await ctx.notion.queryDataSource(sourceId, { windowStart, startCursor });
+
+  // Rows listed already: the boundary minute of a new window, or a step repeated after a kill.
+  const runId = ctx.cursor.runId;
+  const listedKey = ctx.keys.listedIds(ctx.section, runId);
+  const ids = page.results.map((r) => r.id);
+  const [seen, ledgers, stale] = await Promise.all([
+    ctx.kv.smismember(listedKey, ids),
+    ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
+    ctx.kv.smismember(ctx.keys.refetch(), ids),
   ]);
-  const stale = new Set(refetchIds);
-  const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
-  const slugs = assignSlugs(ctx.work.rows, ctx.section, new Map([...previousById].map(([id, e]) => [id, e.slug])));
-  ctx.work.slugs = Object.fromEntries(slugs);
-  ctx.work.items = ctx.work.rows
-    .filter((row) => stale.has(row.id) || needsFetch(row, previousById.get(row.id), slugs.get(row.id)!, ctx.cursor))
-    .map((row): WorkItem => ({ id: row.id, depth: 0, parentId: null }));
-  const claimed = ctx.work.rows.filter((row) => stale.has(row.id)).map((row) => row.id);
+  const fresh = page.results.flatMap((row, i) => (seen[i] ? [] : [{ row, ledger: ledgers[i], refetch: stale[i] }]));
+  const slugs = await claimSlugs(ctx, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry?.slug ?? null })));
+
+  const rows: PieceRow[] = [];
+  const ops: KvOp[] = [];
+  let toSync = 0;
+  for (const { row, ledger, refetch } of fresh) {
+    const slug = slugs.get(row.id)!;
+    const previous = ledger?.entry ?? null;
+    if (refetch || needsFetch(row, previous, slug, ctx.cursor)) {
+      rows.push({ id: row.id, slug, page: row, ...(refetch ? { refetch: true } : {}) });
+      toSync++;
+      continue;
+    }
+    rows.push({ id: row.id });
+    // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
+    const entry = indexEntryFor(row, slug, previous!.childPages);
+    if (!isSameEntry(entry, previous!)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } });
+  }
+  for (const [id, slug] of slugs) {
+    const previous = fresh.find((f) => f.row.id === id)?.ledger?.entry?.slug;
+    if (slug !== previous) ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: id });
+  }
+
+  // Where the next request starts.
+  const newest = page.results.at(-1)?.created_time ?? lastCreated;
+  let next: Pick<Cursor["list"], "windowStart" | "startCursor" | "windows">;
+  let complete = false;
+  if (page.nextCursor) {
+    next = { windowStart, startCursor: page.nextCursor, windows: Math.max(1, ctx.cursor.list.windows) };
+  } else if (page.incomplete) {
+    // Notion's per-query cap: never the end of the list. Continue from the last
+    // created_time seen; rows of that minute listed already are skipped above.
+    if (!newest || newest === windowStart) {
+      throw new NotionSyncError(
+        "permanent",
+        `more rows share created_time ${newest} than one Notion query may return: the listing cannot move past them`,
+        { code: "query_window_stuck" },
+      );
+    }
+    next = { windowStart: newest, startCursor: null, windows: ctx.cursor.list.windows + 1 };
+  } else {
+    next = { windowStart, startCursor: null, windows: Math.max(1, ctx.cursor.list.windows) };
+    complete = true;
+  }
+
   await ctx.commit((c) => {
-    c.listCursor = null;
-    c.phase = ctx.work.items.length > 0 ? "sync" : "finalize";
-    c.counts.listed = ctx.work.rows.length;
-    c.counts.toSync = ctx.work.items.length;
-    c.counts.skipped = ctx.work.rows.length - ctx.work.items.length;
-    return [
-      { op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work },
-      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.refetch(), members: claimed }] : []),
-    ];
+    if (rows.length > 0) {
+      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: { rows } satisfies WorkPiece });
+      ops.push({ op: "sadd", key: listedKey, members: rows.map((r) => r.id) });
+      c.list.pieces++;
+    }
+    c.list = { ...c.list, ...next, lastCreated: newest };
+    c.counts.listed += rows.length;
+    c.counts.toSync += toSync;
+    c.counts.skipped += rows.length - toSync;
+    return ops;
+  });
+  return complete;
+}
+
+/**
+ * Slugs for newly listed rows. A page keeps the slug it has while its title or
+ * Slug property still gives it; otherwise it takes the plain slug when no
+ * other page holds it (claims live in KV, keys.slugOwner), else the slug with
+ * its id appended. So the page that held a slug first keeps it.
+ */
+async function claimSlugs(ctx: RunContext, rows: { row: NotionPage; previous: string | null }[]): Promise<Map<string, string>> {
+  const slugs = new Map<string, string>();
+  const wanted: { id: string; base: string }[] = [];
+  for (const { row, previous } of rows) {
+    const base = baseSlug(row, ctx.section);
+    if (previous && keepsSlug(previous, base, row.id)) slugs.set(row.id, previous);
+    else wanted.push({ id: row.id, base });
+  }
+  if (wanted.length === 0) return slugs;
+  const candidates = wanted.flatMap(({ id, base }) => [base, suffixedSlug(base, id)]);
+  const owners = await ctx.kv.mget<string>(candidates.map((slug) => ctx.keys.slugOwner(ctx.section, slug)));
+  const ownerOf = new Map(candidates.map((slug, i) => [slug, owners[i]]));
+  const taken = new Set([...slugs.values()]);
+  for (const { id, base } of wanted) {
+    let slug = base;
+    for (let n = 1; ; n++) {
+      if (!ownerOf.has(slug)) ownerOf.set(slug, (await ctx.kv.mget<string>([ctx.keys.slugOwner(ctx.section, slug)]))[0]);
+      if (!taken.has(slug) && (ownerOf.get(slug) ?? id) === id) break;
+      // A Slug property may equal another page's suffixed slug: never hand out a slug twice.
+      slug = n === 1 ? suffixedSlug(base, id) : `${suffixedSlug(base, id)}-${n}`;
+    }
+    taken.add(slug);
+    slugs.set(id, slug);
+  }
+  return slugs;
+}
+
+/** One index chunk of pages or posts (or the discovery queue) → one piece of child pages. */
+async function listChildrenStep(ctx: RunContext): Promise<boolean> {
+  const source = ctx.cursor.list.source ?? { section: "pages" as const, chunk: 0 };
+  if (ctx.settings.childDepth < 1) return true;
+  let candidates: PieceRow[] = [];
+  let next: Cursor["list"]["source"];
+  const ops: KvOp[] = [];
+  if (source.section === "queue") {
+    // Found by a database section whose run has not finalized its index yet.
+    const queued = await ctx.kv.srandmember(ctx.keys.childQueue(), 500);
+    candidates = queued.map((id) => ({ id, depth: 1, parentId: null }));
+    if (queued.length > 0) ops.push({ op: "srem", key: ctx.keys.childQueue(), members: queued });
+    next = queued.length < 500 ? null : source;
+  } else {
+    const manifest = await readManifest(ctx.kv, ctx.keys, source.section);
+    const chunk = manifest?.chunks[source.chunk];
+    const entries = chunk ? ((await ctx.kv.get<IndexEntry[]>(chunk.key)) ?? []) : [];
+    candidates = entries.flatMap((e) => e.childPages.map((id) => ({ id, depth: 1, parentId: e.id })));
+    next = chunk ? { section: source.section, chunk: source.chunk + 1 } : { section: source.section === "pages" ? "posts" : "queue", chunk: 0 };
+  }
+  const unique = [...new Map(candidates.map((c) => [c.id, c])).values()];
+  const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
+  const seen = await ctx.kv.smismember(listedKey, unique.map((c) => c.id));
+  const rows = unique.filter((_, i) => !seen[i]);
+  await ctx.commit((c) => {
+    if (rows.length > 0) {
+      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces), value: { rows } satisfies WorkPiece });
+      ops.push({ op: "sadd", key: listedKey, members: rows.map((r) => r.id) });
+      c.list.pieces++;
+    }
+    c.list.source = next ?? { section: "queue", chunk: 0 };
+    c.list.windows = 1;
+    c.counts.listed += rows.length;
+    c.counts.toSync += rows.length;
+    return ops;
+  });
+  return next === null;
+}
+
+/** Listing is complete: a database section checks the brake before fetching anything. */
+async function finishListing(ctx: RunContext): Promise<void> {
+  // Children discover most of their pages while syncing: their check waits for finalize.
+  if (ctx.section !== "children" && (await holdsForRemovals(ctx))) return;
+  await ctx.commit((c) => {
+    c.list.startCursor = null;
+    c.phase = c.counts.toSync > 0 ? "sync" : "finalize";
   });
 }
 
-async function listChildren(ctx: RunContext): Promise<void> {
-  const [pages, posts, queued, refetchIds] = await Promise.all([
-    ctx.kv.get<SectionIndex>(ctx.keys.index("pages")),
-    ctx.kv.get<SectionIndex>(ctx.keys.index("posts")),
-    ctx.kv.smembers(ctx.keys.childQueue()),
-    ctx.kv.smembers(ctx.keys.refetch()),
-  ]);
-  const stale = new Set(refetchIds);
-  const seen = new Set<string>();
-  const items: WorkItem[] = [];
-  if (ctx.settings.childDepth >= 1) {
-    for (const entry of [...(pages?.entries ?? []), ...(posts?.entries ?? [])]) {
-      for (const childId of entry.childPages) {
-        if (seen.has(childId)) continue;
-        seen.add(childId);
-        items.push({ id: childId, depth: 1, parentId: entry.id, refetch: stale.has(childId) || undefined });
-      }
-    }
-    // Found by a database section whose run has not finalized its index yet.
-    for (const childId of queued) {
-      if (seen.has(childId)) continue;
-      seen.add(childId);
-      items.push({ id: childId, depth: 1, parentId: null });
-    }
-  }
-  ctx.work.items = items;
-  // Stale child pages deeper down are claimed when reached (sync phase).
-  const claimed = items.filter((i) => i.refetch).map((i) => i.id);
-  await ctx.commit((c) => {
-    c.phase = items.length > 0 ? "sync" : "finalize";
-    c.counts.listed = items.length;
-    return [
-      { op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work },
-      ...(queued.length > 0 ? [{ op: "srem" as const, key: ctx.keys.childQueue(), members: queued }] : []),
-      ...(claimed.length > 0 ? [{ op: "srem" as const, key: ctx.keys.refetch(), members: claimed }] : []),
-    ];
-  });
+/** Every scratch key a run may have written (deleted when it finishes or is replaced). */
+export function scratchKeys(keys: RunContext["keys"], run: Cursor): string[] {
+  return [
+    ...Array.from({ length: run.list.pieces }, (_, n) => keys.workPiece(run.section, run.runId, n)),
+    keys.listedIds(run.section, run.runId),
+    keys.doneIds(run.section, run.runId),
+    keys.removals(run.section, run.runId),
+    ...run.partials.flatMap((id) => deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key)),
+  ];
 }

@@ -5,7 +5,7 @@
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import { type Cursor, parseCursor, successorPublished } from "./cursor";
-import { RUN_HISTORY_LENGTH, type RunSummary, summarize } from "./finalize-phase";
+import { historyOp, readHistory, summarize } from "./run-history";
 import { acquireLease } from "./lease";
 import type { Section } from "../core/sections";
 
@@ -38,10 +38,10 @@ export async function markRunFailed(
     const loaded = parseCursor(await kv.get(keys.cursor(section)));
     if (loaded.kind !== "ok" || !isLive(loaded.cursor)) return "not_active";
     const cursor = { ...loaded.cursor, status: "failed" as const, error: { ...error, at: now.toISOString() } };
-    const history = ((await kv.get<RunSummary[]>(keys.runs(section))) ?? []).filter((h) => h.runId !== runId);
+    const history = await readHistory(kv, keys, section);
     await kv.atomic([
       { op: "set", key: keys.cursor(section), value: cursor },
-      { op: "set", key: keys.runs(section), value: [summarize(cursor), ...history].slice(0, RUN_HISTORY_LENGTH) },
+      historyOp(keys, summarize(cursor), history),
     ]);
     return "marked";
   } finally {

@@ -1,23 +1,29 @@
 /**
- * The sync phase: fetch the content of each page on the work list, up to
- * SYNC_CONCURRENCY at once, and commit each finished page (bundle, result,
- * cursor advance) in one atomic write. A page that does not finish before the
- * deadline is checkpointed block by block and resumed by the next invocation.
+ * The sync phase: go through the work pieces in order and fetch the content
+ * of each page that needs it, up to SYNC_CONCURRENCY at once. Each finished
+ * page is one atomic write (bundle, ledger entry, done mark); the cursor only
+ * moves past a piece once all of it is finished, and a killed invocation's
+ * successor skips the pages the done set already holds. A page that does not
+ * finish before the deadline is checkpointed block by block and resumed.
  */
 import pLimit from "p-limit";
+import { BudgetExhaustedError } from "../core/deadline";
+import { type StoredShape, PLAIN, deleteLarge, readLarge, writeLarge } from "../kv/large-value";
 import type { KvOp } from "../kv/store";
+import type { IndexEntry } from "../mirror/shapes";
 import type { BlockFetchCheckpoint, PageContent } from "../notion/block-tree";
 import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
-import { type IndexEntry, type SectionIndex, assignSlugs, buildBundle, indexEntryFor } from "./bundle";
+import { baseSlug, buildBundle, indexEntryFor } from "./bundle";
 import type { RunContext } from "./context";
-import { type Cursor, MAX_ITEM_ATTEMPTS } from "./cursor";
-import { BudgetExhaustedError } from "../core/deadline";
+import { MAX_ITEM_ATTEMPTS } from "./cursor";
+import { isSameEntry } from "./ledger";
 import { needsFetch } from "./list-phase";
-import type { ItemResult, WorkItem } from "./worklist";
+import { type ItemOutcome, type LedgerEntry, type PieceRow, type WorkPiece, rowsToProcess } from "./worklist";
 
 interface PartialPage {
   page: NotionPage;
+  slug: string;
   checkpoint: BlockFetchCheckpoint;
 }
 
@@ -28,87 +34,114 @@ export class RunStoppedError extends Error {
   }
 }
 
+/** The work list of the run is gone (evicted, or deleted by hand): the engine lists again. */
+export class MissingWorkError extends Error {}
+
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
-  const [previous, refetchIds] = await Promise.all([
-    ctx.kv.get<SectionIndex>(ctx.keys.index(ctx.section)),
-    ctx.section === "children" ? ctx.kv.smembers(ctx.keys.refetch()) : Promise.resolve([]),
-  ]);
-  const stale = new Set(refetchIds);
-  const previousById = new Map((previous?.entries ?? []).map((e) => [e.id, e]));
-  const rowsById = new Map(ctx.work.rows.map((r) => [r.id, r]));
   const limit = pLimit(ctx.settings.concurrency);
   let fatal: NotionSyncError | null = null;
-  // Items that failed transiently wait for the next invocation rather than the next round.
-  const deferred = new Set<string>();
-
-  // Children discover more items as they go, so work in rounds until nothing is pending.
-  for (;;) {
-    const done = new Set(ctx.cursor.completedAhead);
-    const pending = ctx.work.items.slice(ctx.cursor.position).filter((item) => !done.has(item.id) && !deferred.has(item.id));
-    if (pending.length === 0 || ctx.shouldStop() || fatal) break;
+  let lowestOpen = ctx.cursor.syncPiece;
+  let allFinishedSoFar = true;
+  // Children discover more pieces as they go: the bound is read again each time.
+  for (let n = ctx.cursor.syncPiece; n < ctx.cursor.list.pieces && !ctx.shouldStop() && !fatal; n++) {
+    const piece = await ctx.kv.get<WorkPiece>(ctx.keys.workPiece(ctx.section, ctx.cursor.runId, n));
+    if (!piece) throw new MissingWorkError(`work piece ${n} of run ${ctx.cursor.runId} is missing`);
+    const rows = rowsToProcess(piece, ctx.section);
+    const ids = rows.map((r) => r.id);
+    const [done, stale, ledgers] = await Promise.all([
+      ctx.kv.smismember(ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids),
+      ctx.section === "children" ? ctx.kv.smismember(ctx.keys.refetch(), ids) : Promise.resolve(ids.map(() => false)),
+      ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
+    ]);
+    const finished = new Set(ids.filter((_, i) => done[i]));
     await Promise.all(
-      pending.map((item) =>
-        limit(async () => {
-          if (ctx.shouldStop() || fatal) return;
-          try {
-            await processItem(ctx, { ...item, refetch: item.refetch || stale.has(item.id) }, rowsById.get(item.id), previousById.get(item.id));
-          } catch (error) {
-            if (error instanceof BudgetExhaustedError) return;
-            if (NotionSyncError.is(error, "rate_limited")) {
-              ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
-              return;
-            }
-            if (NotionSyncError.is(error, "transient")) {
-              deferred.add(item.id);
-              // Cut by the deadline: not the page's fault. Otherwise count it; a page that
-              // keeps failing must not hold the whole run back forever.
-              if (!ctx.shouldStop()) await recordTransientFailure(ctx, item, error);
-              return;
-            }
-            // A 400 concerns this page's content (a request Notion will not serve for it),
-            // not the run: give the page up for this run, it is retried next run.
-            if (NotionSyncError.is(error, "permanent") && error.details.status === 400) {
-              await finishItem(ctx, item, { id: item.id, status: "failed", error: error.message });
-              return;
-            }
-            if (NotionSyncError.is(error)) {
-              fatal = error;
-              return;
-            }
-            throw error;
-          }
-        }),
+      rows.map((row, i) =>
+        finished.has(row.id)
+          ? undefined
+          : limit(async () => {
+              if (ctx.shouldStop() || fatal) return;
+              try {
+                await processItem(ctx, { ...row, refetch: row.refetch || stale[i] }, ledgers[i]);
+                finished.add(row.id);
+              } catch (error) {
+                const outcome = await handleItemError(ctx, row, ledgers[i], error);
+                if (outcome === "finished") finished.add(row.id);
+                else if (outcome instanceof NotionSyncError) fatal = outcome;
+              }
+            }),
       ),
     );
+    const complete = rows.every((r) => finished.has(r.id));
+    if (complete && allFinishedSoFar) lowestOpen = n + 1;
+    else allFinishedSoFar = false;
+  }
+  if (lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces) {
+    await ctx.commit((c) => {
+      c.syncPiece = lowestOpen;
+      if (lowestOpen >= c.list.pieces) c.phase = "finalize";
+    });
   }
   if (fatal) throw new RunStoppedError(fatal);
-  const doneNow = new Set(ctx.cursor.completedAhead);
-  const left = ctx.work.items.slice(ctx.cursor.position).filter((i) => !doneNow.has(i.id));
-  if (left.length === 0) await ctx.commit((c) => void (c.phase = "finalize"));
 }
 
-async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | undefined, previous: IndexEntry | undefined): Promise<void> {
-  const partialKey = ctx.keys.partialPage(ctx.section, item.id);
-  const partial = ctx.cursor.partials.includes(item.id) ? await ctx.kv.get<PartialPage>(partialKey) : null;
+/** What an item's failure means: finished (given up or gone), left for later, or fatal for the run. */
+async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: unknown): Promise<"finished" | "later" | NotionSyncError> {
+  if (error instanceof BudgetExhaustedError) return "later";
+  if (NotionSyncError.is(error, "rate_limited")) {
+    ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
+    return "later";
+  }
+  if (NotionSyncError.is(error, "transient")) {
+    // Cut by the deadline: not the page's fault. Otherwise count it; a page that
+    // keeps failing must not hold the whole run back forever.
+    if (ctx.shouldStop()) return "later";
+    const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
+    if (attempts >= MAX_ITEM_ATTEMPTS) {
+      await giveUp(ctx, row, ledger, error.message);
+      return "finished";
+    }
+    await ctx.commit((c) => void (c.attempts = { ...c.attempts, [row.id]: attempts }));
+    return "later";
+  }
+  // A 400 concerns this page's content (a request Notion will not serve for it),
+  // not the run: give the page up for this run, it is retried next run.
+  if (NotionSyncError.is(error, "permanent") && error.details.status === 400) {
+    await giveUp(ctx, row, ledger, error.message);
+    return "finished";
+  }
+  if (NotionSyncError.is(error)) return error;
+  throw error;
+}
+
+async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+  const partialKey = ctx.keys.partialPage(ctx.section, row.id);
+  const partial = ctx.cursor.partials.includes(row.id) ? (await readLarge<PartialPage>(ctx.kv, ctx.keys, partialKey))?.value ?? null : null;
+  const previous = ledger?.entry ?? null;
 
   let page: NotionPage;
   if (partial) page = partial.page;
-  else if (row) page = row;
+  else if (row.page) page = row.page;
   else {
     try {
-      page = await ctx.notion.retrievePage(item.id);
+      page = await ctx.notion.retrievePage(row.id);
     } catch (error) {
-      if (NotionSyncError.is(error, "gone")) return finishItem(ctx, item, { id: item.id, status: "gone" });
+      if (NotionSyncError.is(error, "gone")) return finishGone(ctx, row, ledger);
       throw error;
     }
   }
-  if (isTrashed(page)) return finishItem(ctx, item, { id: item.id, status: "gone" });
+  if (isTrashed(page)) return finishGone(ctx, row, ledger);
 
-  const slug = slugFor(ctx, page, previous);
-  // Database rows were filtered at listing; a child is checked here, after retrieving it.
-  if (!row && !partial && previous && !item.refetch && !needsFetch(page, previous, slug, ctx.cursor)) {
-    const entry = { ...indexEntryFor(page, slug, previous.childPages, childPlacement(item)) };
-    return finishItem(ctx, item, { id: item.id, status: "ok", entry }, { skipped: true });
+  // Database rows claimed theirs at listing; a child's is its title and id (unique without claims).
+  const slug = partial?.slug ?? row.slug ?? baseSlug(page, ctx.section);
+  const placement = childPlacement(row);
+  // Database rows were compared at listing; a child is checked here, after retrieving it.
+  if (!row.page && !partial && previous && !row.refetch && !needsFetch(page, previous, slug, ctx.cursor)) {
+    const entry = indexEntryFor(page, slug, previous.childPages, placement);
+    const ops: KvOp[] = [];
+    if (!isSameEntry(entry, previous)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } satisfies LedgerEntry });
+    // Unchanged, but its child pages still have to be checked in this run.
+    if (ctx.section === "children") await discoverChildren(ctx, row, previous.childPages);
+    return finishItem(ctx, row, "skipped", ops);
   }
 
   let latest: BlockFetchCheckpoint | undefined = partial?.checkpoint;
@@ -119,106 +152,127 @@ async function processItem(ctx: RunContext, item: WorkItem, row: NotionPage | un
       shouldStop: ctx.shouldStop,
       onProgress: (c) => (latest = c),
     });
-    if (!result.done) return checkpointItem(ctx, item, page, result.checkpoint);
+    if (!result.done) return checkpointItem(ctx, row, page, slug, result.checkpoint);
     content = result.content;
   } catch (error) {
-    if (NotionSyncError.is(error, "gone")) return finishItem(ctx, item, { id: item.id, status: "gone" });
+    if (NotionSyncError.is(error, "gone")) return finishGone(ctx, row, ledger);
     // Keep what was read: the next invocation continues from the last good list.
-    if (latest && latest.fetched.length > (partial?.checkpoint.fetched.length ?? 0)) await checkpointItem(ctx, item, page, latest);
+    if (latest && latest.fetched.length > (partial?.checkpoint.fetched.length ?? 0)) await checkpointItem(ctx, row, page, slug, latest);
     throw error;
   }
 
   const bundle = buildBundle(page, ctx.section, slug, content, ctx.now());
   const childIds = content.childPages.map((c) => c.id);
-  const entry = indexEntryFor(page, slug, childIds, childPlacement(item));
-  const ops: KvOp[] = [{ op: "set", key: ctx.keys.page(ctx.section, slug), value: bundle }];
-  if (partial) ops.push({ op: "del", key: partialKey });
+  const entry = indexEntryFor(page, slug, childIds, placement);
+  const ops: KvOp[] = [];
+  const sameKey = previous?.slug === slug;
+  const written = writeLarge(ctx.keys, ctx.keys.page(ctx.section, slug), bundle, sameKey ? ledger!.bundle : PLAIN);
+  ops.push(...written.ops);
+  if (previous && !sameKey) {
+    // Renamed: the old slug's bundle goes, and so does its claim.
+    ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, previous.slug), ledger!.bundle));
+    if (ctx.section !== "children") ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, previous.slug) });
+  }
+  ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { entry, bundle: written.shape, run: { id: ctx.cursor.runId, outcome: "fetched" } } satisfies LedgerEntry });
   if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
-  if (item.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [item.id] });
+  if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
   // A renamed child page changes its parent's content without bumping the parent's
   // last_edited_time: mark the parent so its section re-reads it next run.
-  if (item.parentId && previous && previous.title !== entry.title) {
-    ops.push({ op: "sadd", key: ctx.keys.refetch(), members: [item.parentId] });
-  }
-  await finishItem(ctx, item, { id: item.id, status: "ok", entry }, { ops, blocks: content.blockCount });
+  if (row.parentId && previous && previous.title !== entry.title) ops.push({ op: "sadd", key: ctx.keys.refetch(), members: [row.parentId] });
+  if (ctx.section === "children") await discoverChildren(ctx, row, childIds);
+  await finishItem(ctx, row, "fetched", ops);
+  ctx.tally.blocks += content.blockCount;
 }
 
-async function recordTransientFailure(ctx: RunContext, item: WorkItem, error: NotionSyncError): Promise<void> {
-  const attempts = (ctx.cursor.attempts[item.id] ?? 0) + 1;
-  if (attempts >= MAX_ITEM_ATTEMPTS) {
-    return finishItem(ctx, item, { id: item.id, status: "failed", error: error.message });
-  }
-  await ctx.commit((c) => void (c.attempts = { ...c.attempts, [item.id]: attempts }));
-}
-
-function childPlacement(item: WorkItem): Pick<IndexEntry, "parentId" | "depth"> {
-  return item.depth > 0 ? { parentId: item.parentId ?? undefined, depth: item.depth } : {};
-}
-
-function slugFor(ctx: RunContext, page: NotionPage, previous: IndexEntry | undefined): string {
-  const listed = ctx.work.slugs[page.id];
-  if (listed) return listed;
-  // Children: derived from title + id, so unique without coordination.
-  return assignSlugs([page], ctx.section, new Map(previous ? [[page.id, previous.slug]] : [])).get(page.id)!;
-}
-
-async function checkpointItem(ctx: RunContext, item: WorkItem, page: NotionPage, checkpoint: BlockFetchCheckpoint): Promise<void> {
-  const value: PartialPage = { page, checkpoint };
-  await ctx.commit((c) => {
-    if (!c.partials.includes(item.id)) c.partials.push(item.id);
-    return [{ op: "set", key: ctx.keys.partialPage(ctx.section, item.id), value }];
-  });
-}
-
-/** Marks the item done in the cursor, in the same atomic write as its data. */
-async function finishItem(
-  ctx: RunContext,
-  item: WorkItem,
-  result: ItemResult,
-  extra: { ops?: KvOp[]; blocks?: number; skipped?: boolean } = {},
-): Promise<void> {
-  await ctx.commit((c) => {
-    const ops: KvOp[] = [...(extra.ops ?? [])];
-    ops.push({ op: "sadd", key: ctx.keys.runResults(ctx.section, c.runId), members: [JSON.stringify(result)] });
-    if (c.partials.includes(item.id)) {
-      c.partials = c.partials.filter((id) => id !== item.id);
-      ops.push({ op: "del", key: ctx.keys.partialPage(ctx.section, item.id) });
-    }
-    if (c.attempts[item.id]) {
-      const { [item.id]: _done, ...rest } = c.attempts;
-      c.attempts = rest;
-    }
-    if (result.status === "gone") c.counts.gone++;
-    else if (result.status === "failed") c.counts.failed++;
-    else if (extra.skipped) c.counts.skipped++;
-    else {
-      c.counts.fetched++;
-      c.counts.blocks += extra.blocks ?? 0;
-    }
-    if (ctx.section === "children" && result.status === "ok") enqueueChildren(ctx, c, item, result.entry.childPages, ops);
-    advance(ctx, c, item.id);
-    return ops;
-  });
-  ctx.processed++;
-}
-
-function enqueueChildren(ctx: RunContext, c: Cursor, item: WorkItem, childIds: string[], ops: KvOp[]): void {
-  if (item.depth + 1 > ctx.settings.childDepth) return;
-  const known = new Set(ctx.work.items.map((i) => i.id));
-  const fresh = childIds.filter((id) => !known.has(id)); // cycle-safe: each page once per run
+/** Child pages found in a child page: queued once per run, breadth first, to SYNC_CHILD_DEPTH. */
+async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string[]): Promise<void> {
+  const depth = (row.depth ?? 1) + 1;
+  if (childIds.length === 0 || depth > ctx.settings.childDepth) return;
+  const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
+  const seen = await ctx.kv.smismember(listedKey, childIds);
+  // Concurrent workers may find the same page: the first one here claims it (no await in between).
+  const claimed = claimedBy(ctx);
+  const fresh = [...new Set(childIds.filter((id, i) => !seen[i] && !claimed.has(id)))];
+  for (const id of fresh) claimed.add(id);
   if (fresh.length === 0) return;
-  ctx.work.items.push(...fresh.map((id) => ({ id, depth: item.depth + 1, parentId: item.id })));
-  c.counts.listed = ctx.work.items.length;
-  ops.push({ op: "set", key: ctx.keys.workList(ctx.section, c.runId), value: ctx.work });
+  const rows: PieceRow[] = fresh.map((id) => ({ id, depth, parentId: row.id }));
+  await ctx.commit((c) => {
+    const n = c.list.pieces++;
+    c.counts.listed += rows.length;
+    c.counts.toSync += rows.length;
+    return [
+      { op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, n), value: { rows } satisfies WorkPiece },
+      { op: "sadd", key: listedKey, members: fresh },
+    ];
+  });
 }
 
-/** Moves `position` past every finished item; the rest wait in completedAhead. */
-function advance(ctx: RunContext, c: Cursor, id: string): void {
-  const ahead = new Set(c.completedAhead);
-  ahead.add(id);
-  while (c.position < ctx.work.items.length && ahead.has(ctx.work.items[c.position].id)) {
-    ahead.delete(ctx.work.items[c.position].id);
-    c.position++;
+const claims = new WeakMap<RunContext, Set<string>>();
+function claimedBy(ctx: RunContext): Set<string> {
+  let set = claims.get(ctx);
+  if (!set) claims.set(ctx, (set = new Set()));
+  return set;
+}
+
+function childPlacement(row: PieceRow): Pick<IndexEntry, "parentId" | "depth"> {
+  return row.depth ? { parentId: row.parentId ?? undefined, depth: row.depth } : {};
+}
+
+async function checkpointItem(ctx: RunContext, row: PieceRow, page: NotionPage, slug: string, checkpoint: BlockFetchCheckpoint): Promise<void> {
+  const value: PartialPage = { page, slug, checkpoint };
+  const key = ctx.keys.partialPage(ctx.section, row.id);
+  await ctx.commit((c) => {
+    const written = writeLarge(ctx.keys, key, value, c.partialShapes[row.id]);
+    if (!c.partials.includes(row.id)) c.partials.push(row.id);
+    c.partialShapes = { ...c.partialShapes, [row.id]: written.shape };
+    return written.ops;
+  });
+}
+
+/** Trashed, unshared or deleted: its bundle, ledger entry and slug go now (finalize leaves it out of the index). */
+async function finishGone(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+  const ops: KvOp[] = [{ op: "del", key: ctx.keys.entry(ctx.section, row.id) }];
+  const slugs = new Set([ledger?.entry?.slug, row.slug].filter((s): s is string => Boolean(s)));
+  if (ledger?.entry) ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, ledger.entry.slug), ledger.bundle));
+  if (ctx.section !== "children") for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
+  ops.push({ op: "srem", key: ctx.keys.listedIds(ctx.section, ctx.cursor.runId), members: [row.id] });
+  if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
+  await finishItem(ctx, row, "gone", ops);
+}
+
+/** Given up for this run: the previous content and entry stay; the next run tries again (refetch set). */
+async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: string): Promise<void> {
+  const value: LedgerEntry = { entry: ledger?.entry ?? null, bundle: ledger?.bundle ?? (PLAIN as StoredShape), run: { id: ctx.cursor.runId, outcome: "failed", error } };
+  await finishItem(ctx, row, "failed", [
+    { op: "set", key: ctx.keys.entry(ctx.section, row.id), value },
+    { op: "sadd", key: ctx.keys.refetch(), members: [row.id] },
+  ]);
+}
+
+/**
+ * Marks the item done, in the same atomic write as its data. Without the
+ * cursor, unless the item left state in it (a partial, failed attempts).
+ */
+async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, ops: KvOp[]): Promise<void> {
+  ops.push({ op: "sadd", key: ctx.keys.doneIds(ctx.section, ctx.cursor.runId), members: [row.id] });
+  const leavesCursorState = ctx.cursor.partials.includes(row.id) || ctx.cursor.attempts[row.id] !== undefined;
+  if (leavesCursorState) {
+    await ctx.commit((c) => {
+      if (c.partials.includes(row.id)) {
+        ops.push(...deleteLarge(ctx.keys, ctx.keys.partialPage(ctx.section, row.id), c.partialShapes[row.id]));
+        c.partials = c.partials.filter((id) => id !== row.id);
+        const { [row.id]: _shape, ...shapes } = c.partialShapes;
+        c.partialShapes = shapes;
+      }
+      if (c.attempts[row.id]) {
+        const { [row.id]: _done, ...rest } = c.attempts;
+        c.attempts = rest;
+      }
+      return ops;
+    });
+  } else {
+    await ctx.write(ops);
   }
-  c.completedAhead = [...ahead];
+  ctx.tally[outcome]++;
+  ctx.processed++;
 }

@@ -1,34 +1,47 @@
 /**
- * A run's work list, written by the list phase under keys.workList(). The
- * database sections keep the listed rows (Notion's query already returns the
- * full page objects, so no page is retrieved twice); the children section
- * keeps a breadth-first queue that grows as child pages are discovered.
+ * A run's scratch state, in pieces written once each (never one value
+ * rewritten as the run grows):
+ * - work pieces (keys.workPiece): one per listed query page or discovery,
+ *   holding only what the later phases need;
+ * - the listed set (keys.listedIds): every id the run listed, which becomes
+ *   the index's id set when the run finishes;
+ * - the done set (keys.doneIds): ids the run has finished, so an invocation
+ *   that was killed mid-piece repeats none of them;
+ * - the ledger (keys.entry, per page, kept across runs): the page's index
+ *   entry and how its bundle is stored; what the next run compares against.
  */
+import type { StoredShape } from "../kv/large-value";
+import type { IndexEntry } from "../mirror/shapes";
 import type { NotionPage } from "../notion/types";
 
-export interface WorkItem {
+export interface PieceRow {
   id: string;
-  /** Children only: how deep below a database row (1 = directly inside one). */
-  depth: number;
-  parentId: string | null;
-  /** Fetch the content even if the timestamp says unchanged (see keys.refetch). */
+  /** Database rows to fetch: the slug claimed at listing and the row as Notion listed it. */
+  slug?: string;
+  page?: NotionPage;
+  /** Re-read whatever the timestamp says (keys.refetch). */
   refetch?: boolean;
+  /** Children: how deep below a database row (1 = directly inside one), and the page holding it. */
+  depth?: number;
+  parentId?: string | null;
 }
 
-export interface WorkList {
-  /** Database sections: every visible row, in index order. */
-  rows: NotionPage[];
-  /** Database sections: the slug assigned to each row id. */
-  slugs: Record<string, string>;
-  /** What the sync phase goes through, in order. */
-  items: WorkItem[];
+export interface WorkPiece {
+  rows: PieceRow[];
 }
 
-export const emptyWorkList = (): WorkList => ({ rows: [], slugs: {}, items: [] });
+export type ItemOutcome = "fetched" | "skipped" | "gone" | "failed";
 
-/** The stored result of one finished item, gathered by finalize. */
-export type ItemResult =
-  | { id: string; status: "ok"; entry: import("./bundle").IndexEntry }
-  | { id: string; status: "gone" }
-  /** Given up after repeated transient failures: the previous content and index entry stay. */
-  | { id: string; status: "failed"; error: string };
+export interface LedgerEntry {
+  /** The page's current index entry; null when it was never synced (its first fetch failed). */
+  entry: IndexEntry | null;
+  /** How the bundle at keys.page(section, entry.slug) is stored (plain or in parts). */
+  bundle: StoredShape;
+  /** What the last run that touched the page did with it. */
+  run: { id: string; outcome: ItemOutcome; error?: string } | null;
+}
+
+/** Rows of a database section the sync phase has work for (the rest were unchanged at listing). */
+export function rowsToProcess(piece: WorkPiece, section: string): PieceRow[] {
+  return section === "children" ? piece.rows : piece.rows.filter((r) => r.page);
+}

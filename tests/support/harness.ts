@@ -97,7 +97,7 @@ export async function syncUntilDone(stack: Stack, section: Section, options: { q
     const { status, body } = await invoke(stack, section, { query: options.query });
     if (status !== 200) throw new Error(`${section} answered ${status}: ${JSON.stringify(body)}`);
     answers.push(body);
-    if (body.done) return answers;
+    if (body.done || body.status === "held") return answers;
   }
   throw new Error(`${section} did not finish in ${options.maxCalls ?? 200} calls`);
 }

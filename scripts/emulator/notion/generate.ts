@@ -24,11 +24,32 @@ export interface GenerateOptions {
   unsharedChildPages?: number;
   /** Workspace clock at the start; every generated timestamp lies before it. */
   now?: Date;
+  /**
+   * Simple rows for size tests: when set, every row gets exactly this many
+   * one-sentence paragraph blocks (no nesting, no containers, no images) and
+   * no child pages (`childPagesPerRow` is then 0); huge rows get
+   * `hugePageBlocks` such paragraphs. Rows are then created in bursts, see
+   * `maxRowsPerMinute`. Unset (the default): the rich content of the default
+   * workspace, unchanged.
+   */
+  blocksPerRow?: number;
+  /** Only 0 is supported, and only with `blocksPerRow` (which implies it): rows without child pages. */
+  childPagesPerRow?: 0;
+  /**
+   * With `blocksPerRow`: rows are created in bursts (like an import or an
+   * automation) that share one created_time minute, at most this many rows
+   * each (default 100, well under Notion's 10,000-row query cap: the SDK's
+   * created_time windows cannot split a minute holding more rows than the cap).
+   */
+  maxRowsPerMinute?: number;
+  /** Passed to the Workspace: rows one data source query serves at most (default 10,000). */
+  queryResultLimit?: number;
 }
 
 export const DEFAULT_NOW = new Date("2025-06-01T00:00:00.000Z");
 
 const DAY = 86_400_000;
+const MINUTE = 60_000;
 const HISTORY_START = Date.parse("2024-01-01T00:00:00.000Z");
 const MAX_NESTING = 3;
 
@@ -52,7 +73,13 @@ const CONTAINER_WEIGHTS = { toggle: 2.5, table: 1, column_list: 0.7, synced_bloc
 /** Text blocks that sometimes carry nested children (indented list items, paragraphs with children). */
 const NESTABLE = new Set<BlockType>(["paragraph", "bulleted_list_item", "numbered_list_item", "to_do", "quote", "callout"]);
 
-type Options = Required<Omit<GenerateOptions, "now">> & { now: number };
+type Options = Required<Omit<GenerateOptions, "now" | "blocksPerRow" | "childPagesPerRow" | "queryResultLimit">> & {
+  now: number;
+  blocksPerRow: number | undefined;
+  queryResultLimit: number | undefined;
+};
+
+export const DEFAULT_MAX_ROWS_PER_MINUTE = 100;
 
 export function generateWorkspace(options: GenerateOptions = {}): Workspace {
   const opts: Options = {
@@ -65,7 +92,19 @@ export function generateWorkspace(options: GenerateOptions = {}): Workspace {
     trashedRows: options.trashedRows ?? 4,
     unsharedChildPages: options.unsharedChildPages ?? 2,
     now: (options.now ?? DEFAULT_NOW).getTime(),
+    blocksPerRow: options.blocksPerRow,
+    maxRowsPerMinute: options.maxRowsPerMinute ?? DEFAULT_MAX_ROWS_PER_MINUTE,
+    queryResultLimit: options.queryResultLimit,
   };
+  if (opts.blocksPerRow !== undefined && !(Number.isInteger(opts.blocksPerRow) && opts.blocksPerRow >= 0)) {
+    throw new Error(`blocksPerRow must be a non-negative integer, got ${String(opts.blocksPerRow)}`);
+  }
+  if (options.childPagesPerRow !== undefined && (options.childPagesPerRow !== 0 || opts.blocksPerRow === undefined)) {
+    throw new Error("childPagesPerRow: only 0 is supported, together with blocksPerRow");
+  }
+  if (!(Number.isInteger(opts.maxRowsPerMinute) && opts.maxRowsPerMinute >= 1)) {
+    throw new Error(`maxRowsPerMinute must be a positive integer, got ${String(opts.maxRowsPerMinute)}`);
+  }
   return new Generator(opts).run();
 }
 
@@ -100,13 +139,21 @@ class Generator {
     const postsDatabase = database("Posts", "📰");
 
     const huge = this.hugeRowPicks();
+    const simple = this.opts.blocksPerRow;
     let firstWithChildren = true;
     for (const [db, count, key] of [[pagesDatabase, this.opts.pages, "pages"], [postsDatabase, this.opts.posts, "posts"]] as const) {
       const slugs = new Set<string>();
+      const slugHints = new Map<string, number>();
+      // Simple rows draw their creation times from a stream of their own, so the main stream stays as it was.
+      const createdTimes = simple === undefined ? undefined : this.burstCreatedTimes(count, key);
       for (let i = 0; i < count; i++) {
-        const row = this.row(db, slugs, key === "pages" && i === 7);
+        const row = this.row(db, slugs, slugHints, key === "pages" && i === 7, createdTimes?.[i]);
         const isHuge = huge.has(`${key}:${i}`);
         if (isHuge) this.hugeRowIds.add(row.id);
+        if (simple !== undefined) {
+          row.childIds = this.paragraphs(row, isHuge ? this.opts.hugePageBlocks : simple);
+          continue;
+        }
         const childIds = this.content(row, isHuge ? this.opts.hugePageBlocks : this.rng.int(5, 40), isHuge ? 0.2 : 1);
         // About one row in six holds child pages; the first such row gets a chain of the full depth.
         // Huge rows get none, so they have exactly `hugePageBlocks` top-level blocks.
@@ -129,6 +176,7 @@ class Generator {
       postsDatabase,
       pages: this.pages,
       blocks: this.blocks,
+      queryResultLimit: this.opts.queryResultLimit,
     });
   }
 
@@ -145,9 +193,52 @@ class Generator {
     return picks;
   }
 
-  private row(db: DatabaseRecord, slugs: Set<string>, untitled: boolean): PageRecord {
+  /**
+   * Creation minutes of `count` simple rows, ascending: bursts of 1 to
+   * `maxRowsPerMinute` rows share a minute (a quarter of the bursts are
+   * imports of at least a quarter of the maximum, the rest a few rows typed by
+   * hand), one burst per disjoint slice of the history so no two bursts
+   * share a minute.
+   */
+  private burstCreatedTimes(count: number, key: string): number[] {
+    const rng = new Prng(`${this.opts.seed}:created:${key}`);
+    const max = this.opts.maxRowsPerMinute;
+    const bursts: number[] = [];
+    for (let left = count; left > 0; ) {
+      const size = Math.min(left, rng.chance(0.25) ? rng.int(Math.ceil(max / 4), max) : rng.int(1, Math.min(max, 4)));
+      bursts.push(size);
+      left -= size;
+    }
+    const first = HISTORY_START / MINUTE;
+    const minutes = Math.floor((this.opts.now - 7 * DAY - HISTORY_START) / MINUTE);
+    if (bursts.length > minutes) {
+      throw new Error(`${count} rows at most ${max} a minute do not fit in the generated history: raise maxRowsPerMinute`);
+    }
+    const width = minutes / bursts.length;
+    const out: number[] = [];
+    bursts.forEach((size, k) => {
+      const lo = Math.floor(k * width);
+      const hi = Math.floor((k + 1) * width) - 1;
+      const minute = (first + rng.int(lo, Math.max(lo, hi))) * MINUTE;
+      for (let i = 0; i < size; i++) out.push(minute);
+    });
+    return out;
+  }
+
+  /** `count` top-level one-sentence paragraphs (simple rows). */
+  private paragraphs(page: PageRecord, count: number): string[] {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const record = this.blockRecord(this.rng.uuid(), page, null, "paragraph", textPayload([richText(sentence(this.rng))]));
+      this.blocks.push(record);
+      ids.push(record.id);
+    }
+    return ids;
+  }
+
+  private row(db: DatabaseRecord, slugs: Set<string>, slugHints: Map<string, number>, untitled: boolean, created?: number): PageRecord {
     const title = untitled ? "" : this.pageTitle();
-    const createdTime = this.minuteBetween(HISTORY_START, this.opts.now - 7 * DAY);
+    const createdTime = created ?? this.minuteBetween(HISTORY_START, this.opts.now - 7 * DAY);
     const bulk = this.rng.chance(0.12) ? this.rng.pick(this.bulkMinutes) : undefined;
     const lastEditedTime =
       bulk !== undefined && bulk >= createdTime ? bulk : this.minuteBetween(createdTime, this.opts.now - 60_000);
@@ -158,7 +249,7 @@ class Generator {
       databaseId: db.id,
       parentPageId: null,
       title,
-      slug: uniqueSlug(slugify(title), slugs),
+      slug: uniqueSlug(slugify(title), slugs, slugHints),
       date,
       tags,
       published: this.rng.chance(0.85),

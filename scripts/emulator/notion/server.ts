@@ -10,7 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { normalizeId, Prng } from "./prng.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
-import type { Workspace } from "./workspace.js";
+import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 
 export type RouteName = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "blocks.children.list";
 
@@ -34,6 +34,12 @@ export interface EmulatorOptions {
   burst?: number;
   retryAfterSeconds?: number | (() => number);
   latencyMs?: number | Partial<Record<RouteName, number>>;
+  /**
+   * Rows one data source query serves at most across its pages (Notion: 10,000
+   * since 2026-04-20). Default: the workspace's `queryResultLimit` (10,000
+   * unless changed); `Infinity` lifts the cap. Tests use small values (250).
+   */
+  queryResultLimit?: number;
 }
 
 export interface RequestLogEntry {
@@ -51,6 +57,10 @@ export interface NotionEmulator {
   injectFault(rule: FaultRule): void;
   clearFaults(): void;
   setRate(ratePerSecond: number, burst?: number): void;
+  /** Changes the per-query result cap (`Infinity`: none); `undefined` goes back to the workspace's own limit. */
+  setQueryResultLimit(limit: number | undefined): void;
+  /** The per-query result cap in force. */
+  queryResultLimit(): number;
   requests(): RequestLogEntry[];
   resetRequestLog(): void;
   close(): Promise<void>;
@@ -152,6 +162,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   let faults: (FaultRule & { remaining: number })[] = [];
   let log: RequestLogEntry[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  let queryLimit = options.queryResultLimit === undefined ? undefined : checkQueryResultLimit(options.queryResultLimit);
 
   const retryAfter = (rule?: FaultRule): string => {
     const configured = options.retryAfterSeconds ?? 1;
@@ -236,8 +247,21 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
           if (typeof body !== "object" || body === null || Array.isArray(body)) {
             return errorReply(400, "validation_error", "body failed validation: body should be an object.");
           }
-          const list = workspace.queryDataSource(id, body as Record<string, unknown>);
-          return { status: 200, body: { object: "list", ...list, type: "page_or_data_source", page_or_data_source: {} } };
+          const list = workspace.queryDataSource(id, body as Record<string, unknown>, { limit: queryLimit });
+          // Key order of the recorded answers; request_status only when the cap cut the query short.
+          const { results, next_cursor, has_more, request_status } = list;
+          return {
+            status: 200,
+            body: {
+              object: "list",
+              results,
+              next_cursor,
+              has_more,
+              type: "page_or_data_source",
+              page_or_data_source: {},
+              ...(request_status ? { request_status } : {}),
+            },
+          };
         }
         case "blocks.children.list": {
           const rawSize = url.searchParams.get("page_size");
@@ -247,7 +271,8 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
           }
           const list = workspace.blockChildren(id, url.searchParams.get("start_cursor") ?? undefined, pageSize);
           if (!list) throw notFound(id, "block");
-          return { status: 200, body: { object: "list", ...list, type: "block", block: {} } };
+          const { results, next_cursor, has_more } = list;
+          return { status: 200, body: { object: "list", results, next_cursor, has_more, type: "block", block: {} } };
         }
       }
     } catch (error) {
@@ -312,6 +337,12 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     },
     setRate(ratePerSecond, burst) {
       bucket.set(ratePerSecond, burst ?? options.burst ?? 10);
+    },
+    setQueryResultLimit(limit) {
+      queryLimit = limit === undefined ? undefined : checkQueryResultLimit(limit);
+    },
+    queryResultLimit() {
+      return queryLimit ?? workspace.queryResultLimit;
     },
     requests() {
       return log.map((entry) => ({ ...entry }));
@@ -401,6 +432,8 @@ function info(emulator: NotionEmulator): Record<string, unknown> {
     pagesDataSourceId: ws.pagesDataSourceId,
     postsDataSourceId: ws.postsDataSourceId,
     now: ws.now().toISOString(),
+    // JSON has no Infinity: null means no cap.
+    queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
     stats: ws.stats(),
   };
 }
@@ -478,6 +511,15 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
         const rate = typeof body.ratePerSecond === "number" ? body.ratePerSecond : Infinity;
         emulator.setRate(rate, typeof body.burst === "number" ? body.burst : undefined);
         return ok();
+      }
+      case "POST query-limit": {
+        // {limit: N} sets the per-query cap, {limit: null} lifts it, {} goes back to the workspace's limit.
+        const limit = body.limit;
+        if (limit !== undefined && limit !== null && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1)) {
+          throw new ControlError(400, "limit must be a positive integer or null");
+        }
+        emulator.setQueryResultLimit(limit === undefined ? undefined : limit === null ? Infinity : limit);
+        return ok({ queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null });
       }
       case "POST clock":
         if (typeof body.now === "string") ws.setNow(new Date(body.now));

@@ -6,8 +6,9 @@
  */
 import type { KeyBuilder } from "../../../lib/kv/keys";
 import type { KvStore } from "../../../lib/kv/store";
-import { INDEX_SORTS } from "../../../lib/notion/source";
-import type { PageBundle, SectionIndex } from "../../../lib/sync/bundle";
+import { readLarge } from "../../../lib/kv/large-value";
+import { readIndexPage } from "../../../lib/mirror/section-index";
+import type { PageBundle } from "../../../lib/mirror/shapes";
 import type { Section } from "../../../lib/core/sections";
 import type { Workspace } from "./workspace";
 
@@ -19,15 +20,24 @@ export function stripVolatile<T>(value: T): T {
   }) as T;
 }
 
-/** The rows of a database in the order the sync indexes them (the emulator answering the same query). */
+/** The sync lists rows oldest first (what @notionhq/client's iterateAllDataSourceRows does to get past the 10,000-row cap). */
+const CREATED_ASCENDING = [{ timestamp: "created_time", direction: "ascending" }] as const;
+
+/**
+ * The rows of a database in the order the sync indexes them: newest first,
+ * as the reverse of the emulator answering the sync's created_time-ascending
+ * query. The query is uncapped here (`limit: Infinity`) so every row counts,
+ * however large the database.
+ */
 export function expectedOrder(workspace: Workspace, databaseId: string): string[] {
   const dataSourceId = workspace.database(databaseId)!.data_sources[0].id;
   const ids: string[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page = workspace.queryDataSource(dataSourceId, { sorts: INDEX_SORTS, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) });
+    const body = { sorts: CREATED_ASCENDING, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) };
+    const page = workspace.queryDataSource(dataSourceId, body, { limit: Infinity });
     ids.push(...page.results.map((r) => r.id));
-    if (!page.has_more || !page.next_cursor) return ids;
+    if (!page.has_more || !page.next_cursor) return ids.reverse();
     cursor = page.next_cursor;
   }
 }
@@ -36,13 +46,13 @@ export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, work
   const problems: string[] = [];
   const expectedSlugs = new Set<string>();
   const checkSection = async (section: Section, ids: string[]) => {
-    const index = await kv.get<SectionIndex>(keys.index(section));
+    const index = await readIndexPage(kv, keys, section);
     if (!index) return problems.push(`${section}: no index`);
     const indexed = index.entries.map((e) => e.id);
     if (JSON.stringify(indexed) !== JSON.stringify(ids)) problems.push(`${section}: index order/content differs (${indexed.length} vs ${ids.length} entries)`);
     for (const entry of index.entries) {
       expectedSlugs.add(`${section}:${entry.slug}`);
-      const bundle = await kv.get<PageBundle>(keys.page(section, entry.slug));
+      const bundle = (await readLarge<PageBundle>(kv, keys, keys.page(section, entry.slug)))?.value;
       if (!bundle) {
         problems.push(`${section}: no bundle for ${entry.slug}`);
         continue;
@@ -59,7 +69,7 @@ export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, work
   await checkSection("pages", expectedOrder(workspace, workspace.pagesDatabaseId));
   await checkSection("posts", expectedOrder(workspace, workspace.postsDatabaseId));
   const children = workspace.reachableChildPages(childDepth);
-  const childIndex = await kv.get<SectionIndex>(keys.index("children"));
+  const childIndex = await readIndexPage(kv, keys, "children");
   const childIds = new Set(children.map((c) => c.id));
   const indexedChildren = new Set((childIndex?.entries ?? []).map((e) => e.id));
   for (const id of childIds) if (!indexedChildren.has(id)) problems.push(`children: ${id} missing from index`);

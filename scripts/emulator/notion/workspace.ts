@@ -87,6 +87,24 @@ export interface WorkspaceInit {
   postsDatabase: DatabaseRecord;
   pages: PageRecord[];
   blocks: BlockRecord[];
+  /** Rows one query serves at most (Notion's cap since 2026-04-20); default {@link DEFAULT_QUERY_RESULT_LIMIT}. */
+  queryResultLimit?: number;
+}
+
+/** Notion's per-query result cap (changelog, April 20, 2026). */
+export const DEFAULT_QUERY_RESULT_LIMIT = 10_000;
+
+/** What Notion adds to the page of a query that reached the cap; complete answers carry no request_status (recordings of 2026-06/07). */
+export interface IncompleteRequestStatus {
+  type: "incomplete";
+  incomplete_reason: "query_result_limit_reached";
+}
+
+export type QueryPage = ListPage<PageObject> & { request_status?: IncompleteRequestStatus };
+
+export interface QueryOptions {
+  /** Overrides the workspace's result limit for this call; `Infinity` serves every row (for checks like verify.ts). */
+  limit?: number;
 }
 
 export interface WorkspaceStats {
@@ -101,6 +119,14 @@ export interface WorkspaceStats {
 
 const HOUR = 3_600_000;
 const MAX_PAGE_SIZE = 100;
+/** Distinct (sorts, filter, trash) result lists kept between queries; a paginated query or the SDK's window walk reuses one. */
+const QUERY_CACHE_SIZE = 16;
+
+type Row = { page: PageRecord; key: RowKey };
+interface CachedQuery {
+  keyOf: SortSpec;
+  rows: Row[];
+}
 
 export class Workspace {
   readonly seed: number;
@@ -119,6 +145,16 @@ export class Workspace {
   private clockBase: number;
   /** Wall-clock anchor when the clock is running; null when frozen. */
   private clockAnchor: number | null = null;
+  private resultLimit = DEFAULT_QUERY_RESULT_LIMIT;
+  /**
+   * Sorted (and filtered) rows per query shape, valid for one `revision`.
+   * Every mutation that can change a row's sort key, visibility or trash
+   * state must call `changed()`.
+   */
+  private readonly queryCache = new Map<string, CachedQuery>();
+  private readonly sortCache = new Map<string, CachedQuery>();
+  private revision = 0;
+  private cachedRevision = 0;
 
   constructor(init: WorkspaceInit) {
     this.seed = init.seed;
@@ -133,6 +169,16 @@ export class Workspace {
     for (const db of [init.pagesDatabase, init.postsDatabase]) this.databases.set(db.id, db);
     for (const page of init.pages) this.pages.set(page.id, page);
     for (const block of init.blocks) this.blocks.set(block.id, block);
+    if (init.queryResultLimit !== undefined) this.queryResultLimit = init.queryResultLimit;
+  }
+
+  /** Rows one data source query serves at most, across its pages (`Infinity`: no cap). */
+  get queryResultLimit(): number {
+    return this.resultLimit;
+  }
+
+  set queryResultLimit(limit: number) {
+    this.resultLimit = checkQueryResultLimit(limit);
   }
 
   // ---------------------------------------------------------------- clock
@@ -190,21 +236,28 @@ export class Workspace {
   /**
    * POST /v1/data_sources/{id}/query. Throws NotionApiError for an unknown
    * data source (including a database id) and for bodies Notion would reject.
+   *
+   * One query (one filter + sorts, paginated with start_cursor) serves at
+   * most `limit` rows: rows at position >= limit in the filtered, sorted list
+   * are never served. The page that reaches the limit has `has_more: false`,
+   * `next_cursor: null` and `request_status: {type: "incomplete",
+   * incomplete_reason: "query_result_limit_reached"}`; a cursor at or past
+   * the limit gets an empty page of that kind. A query whose rows all fit
+   * carries no request_status, like Notion's recorded answers.
    */
-  queryDataSource(dataSourceId: string, body: Record<string, unknown> = {}): ListPage<PageObject> {
+  queryDataSource(dataSourceId: string, body: Record<string, unknown> = {}, options: QueryOptions = {}): QueryPage {
     const id = normalizeId(dataSourceId) ?? dataSourceId;
     const db = [...this.databases.values()].find((d) => d.dataSourceId === id);
     if (!db) throw notFound(id, "data_source");
+    const limit = options.limit === undefined ? this.resultLimit : checkQueryResultLimit(options.limit);
 
     const pageSize = validatePageSize(body.page_size);
-    const matches = compileFilter(body.filter);
-    const keyOf = compileSorts(body.sorts);
     // `in_trash: true` (or the deprecated `archived: true`) lists the rows in the trash instead.
     for (const flag of ["in_trash", "archived"] as const) {
       if (body[flag] !== undefined && typeof body[flag] !== "boolean") throw validation(`body.${flag} should be a boolean.`);
     }
     const trashed = body.in_trash === true || body.archived === true;
-    const rows = this.sortedRows(db.id, keyOf, trashed).filter((row) => matches(row.page));
+    const { keyOf, rows } = this.queryRows(db.id, body.filter, body.sorts, trashed);
 
     let start = 0;
     if (body.start_cursor !== undefined && body.start_cursor !== null) {
@@ -212,8 +265,17 @@ export class Workspace {
       const after = decodeCursor(body.start_cursor, keyOf.arity);
       // Keyset pagination: the cursor carries the sort key of the last row served,
       // so it survives edits, trashing and additions between calls.
-      start = rows.findIndex((row) => keyOf.compare(row.key, after) > 0);
-      if (start === -1) start = rows.length;
+      start = firstAfter(rows, after, keyOf.compare);
+    }
+    if (rows.length > limit && start + pageSize >= limit) {
+      // This page reaches the cap: serve up to it and stop, whatever is left.
+      const slice = start < limit ? rows.slice(start, limit) : [];
+      return {
+        results: slice.map((row) => this.renderPage(row.page)),
+        has_more: false,
+        next_cursor: null,
+        request_status: { type: "incomplete", incomplete_reason: "query_result_limit_reached" },
+      };
     }
     const slice = rows.slice(start, start + pageSize);
     const hasMore = start + pageSize < rows.length;
@@ -270,7 +332,7 @@ export class Workspace {
 
   visibleRows(databaseId: string): PageObject[] {
     const id = normalizeId(databaseId) ?? databaseId;
-    return this.sortedRows(id, compileSorts(undefined)).map((row) => this.renderPage(row.page));
+    return this.queryRows(id, undefined, undefined, false).rows.map((row) => this.renderPage(row.page));
   }
 
   reachableChildPages(maxDepth = Infinity): { id: string; parentId: string; depth: number }[] {
@@ -384,6 +446,7 @@ export class Workspace {
   trashPage(pageId: string): void {
     const page = this.requirePage(pageId);
     page.trashed = true;
+    this.changed();
     this.touchPage(page);
     const block = this.blocks.get(page.id);
     if (block && page.parentPageId) {
@@ -396,6 +459,7 @@ export class Workspace {
   restorePage(pageId: string): void {
     const page = this.requirePage(pageId);
     page.trashed = false;
+    this.changed();
     this.touchPage(page);
     const block = this.blocks.get(page.id);
     if (block && page.parentPageId) {
@@ -407,23 +471,55 @@ export class Workspace {
   /** The integration loses access: no timestamp moves, the child_page block stays in its parent. */
   unsharePage(pageId: string): void {
     this.requirePage(pageId).shared = false;
+    this.changed();
   }
 
   sharePage(pageId: string): void {
     this.requirePage(pageId).shared = true;
+    this.changed();
   }
 
   // ---------------------------------------------------------------- internals
 
-  /** Shared rows of a database (not trashed, or only trashed ones), each with its sort key, sorted. */
-  private sortedRows(databaseId: string, keyOf: SortSpec, inTrash = false): { page: PageRecord; key: RowKey }[] {
-    const rows: { page: PageRecord; key: RowKey }[] = [];
-    for (const page of this.pages.values()) {
-      if (page.databaseId === databaseId && this.accessible(page) && this.trashed(page) === inTrash) {
-        rows.push({ page, key: keyOf(page) });
-      }
+  /**
+   * Shared rows of a database (not trashed, or only trashed ones) matching
+   * `filter`, each with its sort key, sorted by `sorts`. Validates filter and
+   * sorts (NotionApiError). Cached until the next mutation: the returned
+   * arrays must not be modified.
+   */
+  private queryRows(databaseId: string, filter: unknown, sorts: unknown, inTrash: boolean): CachedQuery {
+    if (this.cachedRevision !== this.revision) {
+      this.sortCache.clear();
+      this.queryCache.clear();
+      this.cachedRevision = this.revision;
     }
-    return rows.sort((a, b) => keyOf.compare(a.key, b.key));
+    const sortKey = `${databaseId}|${inTrash}|${JSON.stringify(sorts ?? null)}`;
+    const queryKey = `${sortKey}|${JSON.stringify(filter ?? null)}`;
+    const hit = this.queryCache.get(queryKey);
+    if (hit) return hit;
+
+    const matches = filter === undefined || filter === null ? undefined : compileFilter(filter);
+    let sorted = this.sortCache.get(sortKey);
+    if (!sorted) {
+      const keyOf = compileSorts(sorts);
+      const rows: Row[] = [];
+      for (const page of this.pages.values()) {
+        if (page.databaseId === databaseId && this.accessible(page) && this.trashed(page) === inTrash) {
+          rows.push({ page, key: keyOf(page) });
+        }
+      }
+      rows.sort((a, b) => keyOf.compare(a.key, b.key));
+      sorted = { keyOf, rows };
+      remember(this.sortCache, sortKey, sorted);
+    }
+    const result = matches ? { keyOf: sorted.keyOf, rows: sorted.rows.filter((row) => matches(row.page)) } : sorted;
+    remember(this.queryCache, queryKey, result);
+    return result;
+  }
+
+  /** Drops the cached query results: to be called by every mutation. */
+  private changed(): void {
+    this.revision++;
   }
 
   /** Non-trashed child ids of a readable page or block; undefined when Notion would answer 404. */
@@ -541,6 +637,7 @@ export class Workspace {
 
   private touchPage(page: PageRecord): void {
     page.lastEditedTime = floorToMinute(this.nowMs());
+    this.changed();
   }
 
   private requirePage(id: string): PageRecord {
@@ -569,6 +666,7 @@ export class Workspace {
       childIds: [],
     };
     this.pages.set(page.id, page);
+    this.changed();
     return page;
   }
 
@@ -596,11 +694,18 @@ export class Workspace {
   }
 }
 
-/** `base`, or `base-2`, `base-3`... whichever is free (and records it as taken). */
-export function uniqueSlug(base: string, taken: Set<string>): string {
-  let slug = base;
-  for (let n = 2; taken.has(slug); n++) slug = `${base}-${n}`;
+/**
+ * `base`, or `base-2`, `base-3`... whichever is free (and records it as taken).
+ * `hints` (the last suffix handed out per base, for one `taken` set that only
+ * grows) resumes the search where it stopped: same answer, without rescanning
+ * thousands of suffixes of a common title.
+ */
+export function uniqueSlug(base: string, taken: Set<string>, hints?: Map<string, number>): string {
+  let n = hints?.get(base) ?? 1;
+  let slug = n === 1 ? base : `${base}-${n}`;
+  while (taken.has(slug)) slug = `${base}-${++n}`;
   taken.add(slug);
+  hints?.set(base, n);
   return slug;
 }
 
@@ -630,6 +735,32 @@ function tagColor(name: string): string {
 
 function tagId(name: string): string {
   return new Prng(`tag:${name}`).uuid();
+}
+
+/** Index of the first row whose key sorts after `after` (rows are sorted by `compare`). */
+function firstAfter(rows: Row[], after: RowKey, compare: SortSpec["compare"]): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(rows[mid].key, after) > 0) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Inserts into a small cache, evicting the oldest entry past QUERY_CACHE_SIZE. */
+function remember(cache: Map<string, CachedQuery>, key: string, value: CachedQuery): void {
+  cache.set(key, value);
+  if (cache.size > QUERY_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+}
+
+/** A query result limit: a positive integer, or Infinity for none. */
+export function checkQueryResultLimit(limit: number): number {
+  if (limit !== Infinity && !(Number.isInteger(limit) && limit >= 1)) {
+    throw new Error(`queryResultLimit must be a positive integer or Infinity, got ${String(limit)}`);
+  }
+  return limit;
 }
 
 function validation(message: string): NotionApiError {
