@@ -7,7 +7,7 @@
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { Publisher } from "../qstash/publish";
-import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
+import { type Cursor, isFinished, newRunId, parseCursor } from "../sync/cursor";
 import type { DatabaseSection } from "../core/sections";
 import { type ChainSettings, successorMessage } from "./chain";
 
@@ -37,7 +37,7 @@ export async function triggerRun(options: {
     const cursor: Cursor | null = loaded.kind === "ok" ? loaded.cursor : null;
     // An unfinished run is resumed, not forked: its step's deduplication id
     // makes this a no-op when its chain is still alive.
-    if (cursor && cursor.status !== "done" && !options.force) {
+    if (cursor && !isFinished(cursor) && !options.force) {
       return { section, mode: "resume" as const, step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force } };
     }
     return { section, mode: "start" as const, step: { runId, seq: 0, force: options.force } };

@@ -13,6 +13,7 @@ import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator
 import { compareKvWithWorkspace } from "../../scripts/emulator/notion/verify";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
 import { startRedisServer } from "./redis-server";
+import { type UpstashBridge, startUpstashBridge } from "./upstash-bridge";
 
 export const TEST_SECRET = "test-cron-secret-0123456789";
 
@@ -20,6 +21,9 @@ export interface Stack {
   emulator: NotionEmulator;
   workspace: Workspace;
   redis: { url: string; stop(): Promise<void> };
+  /** The Upstash REST bridge the route handlers use when started with `backend: "upstash"`. */
+  bridge: UpstashBridge | null;
+  /** Direct to the redis-server (for inspection; the handlers go through `env`). */
   kv: KvStore;
   env: Record<string, string>;
   keys: KeyBuilder;
@@ -28,10 +32,13 @@ export interface Stack {
 
 let prefixCounter = 0;
 
-export async function startStack(options: { workspace?: GenerateOptions; env?: Record<string, string>; rate?: number; latencyMs?: number } = {}): Promise<Stack> {
+export async function startStack(
+  options: { workspace?: GenerateOptions; env?: Record<string, string>; rate?: number; latencyMs?: number; backend?: "redis" | "upstash" } = {},
+): Promise<Stack> {
   const workspace = generateWorkspace(options.workspace);
   const emulator = await startNotionEmulator({ workspace, ratePerSecond: options.rate ?? Infinity, latencyMs: options.latencyMs });
   const redis = await startRedisServer();
+  const bridge = options.backend === "upstash" ? await startUpstashBridge({ redisUrl: redis.url, token: "bridge-token-0123456789" }) : null;
   const kv = createRedisStore({ url: redis.url });
   const prefix = `t${process.pid}x${prefixCounter++}`;
   const env: Record<string, string> = {
@@ -41,7 +48,7 @@ export async function startStack(options: { workspace?: GenerateOptions; env?: R
     NOTION_POSTS_DB: workspace.postsDatabaseId,
     NOTION_BASE_URL: emulator.url,
     NOTION_RATE_PER_MIN: "100000",
-    REDIS_URL: redis.url,
+    ...(bridge ? { KV_REST_API_URL: bridge.url, KV_REST_API_TOKEN: bridge.token } : { REDIS_URL: redis.url }),
     KV_PREFIX: prefix,
     SYNC_BUDGET_MS: "2000",
     SYNC_LOG: "off",
@@ -51,11 +58,13 @@ export async function startStack(options: { workspace?: GenerateOptions; env?: R
     emulator,
     workspace,
     redis,
+    bridge,
     kv,
     env,
     keys: createKeys(prefix),
     async close() {
       await kv.close();
+      await bridge?.close();
       await emulator.close();
       await redis.stop();
     },
@@ -77,6 +86,7 @@ export interface InvocationBody {
   next: unknown;
   error?: { code: string; message: string };
   stale?: boolean;
+  held?: { reason: string; removals: number; indexed: number };
 }
 
 export async function invoke(

@@ -26,11 +26,10 @@ describe("parseCursor", () => {
     const cursor = validCursor({
       phase: "sync",
       seq: 4,
-      position: 17,
-      completedAhead: ["a", "b"],
+      syncPiece: 17,
       partials: ["c"],
       since: "2025-06-01T12:00:00.000Z",
-      listCursor: "abc",
+      list: { windowStart: "2025-05-01T10:00:00.000Z", startCursor: "abc", lastCreated: "2025-05-02T10:00:00.000Z", pieces: 40, windows: 2, source: null },
       retryAt: "2025-06-01T12:40:00.000Z",
       error: { code: "x", message: "y", at: "2025-06-01T12:35:00.000Z" },
       chain: { seq: 4, published: true, messageId: "msg_1" },
@@ -57,13 +56,15 @@ describe("parseCursor", () => {
 
   it.each([
     ["a negative seq", { seq: -1 }],
-    ["a fractional position", { position: 1.5 }],
+    ["a fractional syncPiece", { syncPiece: 1.5 }],
+    ["a list without its window", { list: { pieces: 1 } }],
     ["an unknown phase", { phase: "publish" }],
     ["an unknown section", { section: "blog" }],
     ["an unknown status", { status: "paused" }],
     ["an empty run id", { runId: "" }],
     ["counts without a field", { counts: { listed: 1 } }],
-    ["a non-array completedAhead", { completedAhead: "a,b" }],
+    ["a non-array partials", { partials: "a,b" }],
+    ["an unknown finalize stage", { finalize: { stage: "publish", piece: 0, chunks: [], total: 0, failedPages: [] } }],
     ["force as a string", { force: "true" }],
     ["an error without its code", { error: { message: "m", at: "t" } }],
     ["a missing since (not null)", { since: undefined }],
@@ -96,9 +97,10 @@ describe("startCursor", () => {
       startedAt: NOW.toISOString(),
       finishedAt: null,
       since: null,
-      listCursor: null,
-      position: 0,
-      completedAhead: [],
+      list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null },
+      syncPiece: 0,
+      finalize: null,
+      held: null,
       partials: [],
       error: null,
       retryAt: null,
@@ -155,9 +157,17 @@ describe("startCursor", () => {
   });
 
   it("does not inherit progress from the previous run", () => {
-    const previous = validCursor({ status: "failed", phase: "sync", seq: 9, position: 40, partials: ["p"], completedAhead: ["q"], listCursor: "x" });
+    const previous = validCursor({
+      status: "failed",
+      phase: "sync",
+      seq: 9,
+      syncPiece: 40,
+      partials: ["p"],
+      list: { windowStart: "2025-05-01T10:00:00.000Z", startCursor: "x", lastCreated: null, pieces: 80, windows: 2, source: null },
+    });
     const cursor = startCursor("pages", { force: false, previous, now: NOW });
-    expect(cursor).toMatchObject({ phase: "list", seq: 0, position: 0, partials: [], completedAhead: [], listCursor: null });
+    expect(cursor).toMatchObject({ phase: "list", seq: 0, syncPiece: 0, partials: [], finalize: null, held: null });
+    expect(cursor.list).toEqual({ windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null });
     expect(cursor.runId).not.toBe(previous.runId);
   });
 });

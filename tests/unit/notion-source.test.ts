@@ -240,7 +240,8 @@ describe("createNotionSource", () => {
   it("counts requests per route, matching what Notion received", async () => {
     const src = source();
     expect(await src.dataSourceIdOf(ws.pagesDatabaseId)).toBe(ws.pagesDataSourceId);
-    const rows = await src.queryDataSource(ws.pagesDataSourceId, null);
+    const rows = await src.queryDataSource(ws.pagesDataSourceId, { windowStart: null, startCursor: null });
+    expect(rows.incomplete).toBe(false);
     expect(rows.nextCursor).toBeNull();
     expect(rows.results.map((r) => r.id).sort()).toEqual(ws.visibleRows(ws.pagesDatabaseId).map((r) => r.id).sort());
     expect(rows.results.length).toBeGreaterThanOrEqual(3);
