@@ -32,7 +32,7 @@ function expectWithinBudget(answers: InvocationBody[]) {
   for (const a of answers) expect(a.elapsedMs, `invocation ${a.invocation}`).toBeLessThan(BUDGET_MS + 1500);
 }
 
-describe.each(["redis", "upstash"] as const)("%d rows on %s", (backend) => {
+describe.each(["redis", "upstash"] as const)(`${ROWS} rows on %s`, (backend) => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
@@ -75,9 +75,10 @@ describe.each(["redis", "upstash"] as const)("%d rows on %s", (backend) => {
       const written = stack.bridge.stats().writtenBytes;
       const product = (await storedBytes(stack, "page")) + (await storedBytes(stack, "ichunk"));
       const allowed = 1.5 * product + answers.length * PER_INVOCATION_BYTES;
+      console.log(`[scale ${backend}] full run: ${answers.length} invocations, written ${written} B (${Math.round(written / ROWS)} B/row), product ${product} B, ratio ${(written / product).toFixed(2)}`);
       expect(written, `written ${written} B, product ${product} B, ${answers.length} invocations`).toBeLessThanOrEqual(allowed);
     }
-  });
+  }, 300_000);
 
   it("a no-change run fetches nothing, keeps every row and writes at most 200 bytes a row", async () => {
     stack.emulator.resetRequestLog();
@@ -90,9 +91,10 @@ describe.each(["redis", "upstash"] as const)("%d rows on %s", (backend) => {
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
     if (stack.bridge) {
       const written = stack.bridge.stats().writtenBytes;
+      console.log(`[scale ${backend}] no-change run: ${answers.length} invocations, written ${written} B (${Math.round(written / ROWS)} B/row)`);
       expect(written / ROWS, `${written} B written`).toBeLessThanOrEqual(200);
     }
-  });
+  }, 120_000);
 });
 
 /** A KV store that dies after `n` atomic commits: later writes never land, like a killed function. */
@@ -138,7 +140,7 @@ describe(`listing ${ROWS} rows killed at random request boundaries`, () => {
     await syncUntilDone(stack, "posts");
     await syncUntilDone(stack, "children");
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
-  });
+  }, 180_000);
 });
 
 describe("a database that suddenly lists 30 % of its rows (share revoked for the rest)", () => {

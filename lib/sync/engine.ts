@@ -9,10 +9,11 @@ import { type Cursor, type Phase, isFinished, parseCursor, startCursor, successo
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
 import { acquireLease } from "./lease";
-import { runListPhase, scratchKeys } from "./list-phase";
+import { runListPhase } from "./list-phase";
+import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { Section } from "../core/sections";
-import { MissingWorkError, RunStoppedError, runSyncPhase } from "./sync-phase";
+import { RunStoppedError, runSyncPhase } from "./sync-phase";
 
 export interface InvocationRequest {
   section: Section;

@@ -15,9 +15,10 @@ import type { KvOp } from "../kv/store";
 import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, publicOrder, readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
-import { scratchKeys } from "./list-phase";
+import { holdsForRemovals } from "./brake";
+import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
-import type { LedgerEntry, WorkPiece } from "./worklist";
+import { type LedgerEntry, type StoredPiece, unpackPiece } from "./worklist";
 
 /** Pieces (≤ 100 rows each) read per index step: one step makes about one 500-entry chunk. */
 const PIECES_PER_STEP = 5;
@@ -43,8 +44,10 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
   const { kv, keys, section } = ctx;
   const from = ctx.cursor.finalize!.piece;
   const to = Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP);
-  const pieces = await kv.mget<WorkPiece>(Array.from({ length: to - from }, (_, i) => keys.workPiece(section, ctx.cursor.runId, from + i)));
-  const ids = pieces.flatMap((p) => p?.rows.map((r) => r.id) ?? []);
+  const pieces = (await kv.mget<StoredPiece>(Array.from({ length: to - from }, (_, i) => keys.workPiece(section, ctx.cursor.runId, from + i)))).map(unpackPiece);
+  // A piece gone missing would silently drop its pages from the index: list again instead.
+  if (pieces.some((p) => p === null)) throw new MissingWorkError(`a work piece of run ${ctx.cursor.runId} is missing`);
+  const ids = pieces.flatMap((p) => p!.rows.map((r) => r.id));
   const ledgers = await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id)));
   const entries: IndexEntry[] = [];
   const failed: { id: string; error: string }[] = [];
@@ -130,41 +133,4 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
     c.finalize = null;
     return ops;
   });
-}
-
-/**
- * Counts the previously indexed pages this run did not list. An unforced run
- * that would remove more than settings.maxDeleteRatio of the index deletes
- * nothing and ends "held" (returns true).
- */
-export async function holdsForRemovals(ctx: RunContext): Promise<boolean> {
-  const { kv, keys, section } = ctx;
-  const runId = ctx.cursor.runId;
-  const manifest = await readManifest(kv, keys, section);
-  const previousIds = manifest?.idsKey ?? null;
-  const removals = previousIds ? await kv.sdiffstore(keys.removals(section, runId), [previousIds, keys.listedIds(section, runId)]) : 0;
-  const indexed = previousIds ? await kv.scard(previousIds) : 0;
-  const ratio = indexed > 0 ? removals / indexed : 0;
-  if (ctx.cursor.force || removals === 0 || ratio <= ctx.settings.maxDeleteRatio) {
-    await ctx.commit((c) => void (c.removals = removals));
-    return false;
-  }
-  const reason =
-    `this run lists ${ctx.cursor.counts.listed} pages and would remove ${removals} of the ${indexed} indexed ` +
-    `(${Math.round(ratio * 100)}% > SYNC_MAX_DELETE_RATIO ${ctx.settings.maxDeleteRatio}); nothing was deleted. ` +
-    `If a share was revoked or the database id is wrong, fix it and run again; if the pages really are gone, run with force=1.`;
-  const history = await readHistory(kv, keys, section);
-  await ctx.commit((c) => {
-    c.status = "held";
-    c.phase = "done";
-    c.held = { reason, removals, indexed };
-    c.removals = removals;
-    c.finishedAt = ctx.now().toISOString();
-    c.error = { code: "held_mass_removal", message: reason, at: c.finishedAt };
-    const ops = scratchKeys(keys, c).map((key): KvOp => ({ op: "del", key }));
-    c.partials = [];
-    c.partialShapes = {};
-    return [...ops, historyOp(keys, summarize(c), history)];
-  });
-  return true;
 }

@@ -10,7 +10,6 @@
  * Listing complete, the run checks how much of the index it would remove
  * (the brake) and moves on.
  */
-import { deleteLarge } from "../kv/large-value";
 import type { KvOp } from "../kv/store";
 import { readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
@@ -19,9 +18,9 @@ import type { NotionPage } from "../notion/types";
 import { baseSlug, indexEntryFor, keepsSlug, suffixedSlug } from "./bundle";
 import type { RunContext } from "./context";
 import type { Cursor } from "./cursor";
-import { holdsForRemovals } from "./finalize-phase";
+import { holdsForRemovals } from "./brake";
 import { isSameEntry } from "./ledger";
-import type { LedgerEntry, PieceRow, WorkPiece } from "./worklist";
+import { type LedgerEntry, type PieceRow, packPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
   while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
@@ -112,7 +111,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
 
   await ctx.commit((c) => {
     if (rows.length > 0) {
-      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: { rows } satisfies WorkPiece });
+      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: packPiece({ rows }) });
       ops.push({ op: "sadd", key: listedKey, members: rows.map((r) => r.id) });
       c.list.pieces++;
     }
@@ -184,7 +183,7 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
   const rows = unique.filter((_, i) => !seen[i]);
   await ctx.commit((c) => {
     if (rows.length > 0) {
-      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces), value: { rows } satisfies WorkPiece });
+      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces), value: packPiece({ rows }) });
       ops.push({ op: "sadd", key: listedKey, members: rows.map((r) => r.id) });
       c.list.pieces++;
     }
@@ -205,15 +204,4 @@ async function finishListing(ctx: RunContext): Promise<void> {
     c.list.startCursor = null;
     c.phase = c.counts.toSync > 0 ? "sync" : "finalize";
   });
-}
-
-/** Every scratch key a run may have written (deleted when it finishes or is replaced). */
-export function scratchKeys(keys: RunContext["keys"], run: Cursor): string[] {
-  return [
-    ...Array.from({ length: run.list.pieces }, (_, n) => keys.workPiece(run.section, run.runId, n)),
-    keys.listedIds(run.section, run.runId),
-    keys.doneIds(run.section, run.runId),
-    keys.removals(run.section, run.runId),
-    ...run.partials.flatMap((id) => deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key)),
-  ];
 }

@@ -19,7 +19,8 @@ import type { RunContext } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { isSameEntry } from "./ledger";
 import { needsFetch } from "./list-phase";
-import { type ItemOutcome, type LedgerEntry, type PieceRow, type WorkPiece, rowsToProcess } from "./worklist";
+import { MissingWorkError } from "./scratch";
+import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, packPiece, rowsToProcess, unpackPiece } from "./worklist";
 
 interface PartialPage {
   page: NotionPage;
@@ -34,9 +35,6 @@ export class RunStoppedError extends Error {
   }
 }
 
-/** The work list of the run is gone (evicted, or deleted by hand): the engine lists again. */
-export class MissingWorkError extends Error {}
-
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
   const limit = pLimit(ctx.settings.concurrency);
   let fatal: NotionSyncError | null = null;
@@ -44,7 +42,7 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
   let allFinishedSoFar = true;
   // Children discover more pieces as they go: the bound is read again each time.
   for (let n = ctx.cursor.syncPiece; n < ctx.cursor.list.pieces && !ctx.shouldStop() && !fatal; n++) {
-    const piece = await ctx.kv.get<WorkPiece>(ctx.keys.workPiece(ctx.section, ctx.cursor.runId, n));
+    const piece = unpackPiece(await ctx.kv.get<StoredPiece>(ctx.keys.workPiece(ctx.section, ctx.cursor.runId, n)));
     if (!piece) throw new MissingWorkError(`work piece ${n} of run ${ctx.cursor.runId} is missing`);
     const rows = rowsToProcess(piece, ctx.section);
     const ids = rows.map((r) => r.id);
@@ -201,7 +199,7 @@ async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string
     c.counts.listed += rows.length;
     c.counts.toSync += rows.length;
     return [
-      { op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, n), value: { rows } satisfies WorkPiece },
+      { op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, n), value: packPiece({ rows }) },
       { op: "sadd", key: listedKey, members: fresh },
     ];
   });

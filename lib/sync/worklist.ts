@@ -10,6 +10,7 @@
  * - the ledger (keys.entry, per page, kept across runs): the page's index
  *   entry and how its bundle is stored; what the next run compares against.
  */
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { StoredShape } from "../kv/large-value";
 import type { IndexEntry } from "../mirror/shapes";
 import type { NotionPage } from "../notion/types";
@@ -28,6 +29,26 @@ export interface PieceRow {
 
 export interface WorkPiece {
   rows: PieceRow[];
+}
+
+/**
+ * A piece as stored: its rows' JSON, deflated and base64-encoded. The rows of
+ * one query page repeat the same property shapes a hundred times, so this
+ * makes the scratch copy of a listed row a fraction of the bundle it becomes
+ * (the run's writes stay close to what it produces). Only the engine reads it.
+ */
+export interface StoredPiece {
+  deflated: string;
+  count: number;
+}
+
+export function packPiece(piece: WorkPiece): StoredPiece {
+  return { deflated: deflateRawSync(Buffer.from(JSON.stringify(piece.rows))).toString("base64"), count: piece.rows.length };
+}
+
+export function unpackPiece(stored: StoredPiece | null): WorkPiece | null {
+  if (!stored || typeof stored.deflated !== "string") return null;
+  return { rows: JSON.parse(inflateRawSync(Buffer.from(stored.deflated, "base64")).toString("utf8")) as PieceRow[] };
 }
 
 export type ItemOutcome = "fetched" | "skipped" | "gone" | "failed";

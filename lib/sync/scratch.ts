@@ -1,0 +1,21 @@
+/**
+ * A run's scratch keys (see worklist.ts): written while it runs, deleted when
+ * it finishes, is held, or is replaced by another run.
+ */
+import { deleteLarge } from "../kv/large-value";
+import type { KeyBuilder } from "../kv/keys";
+import type { Cursor } from "./cursor";
+
+/** The run's work list is gone (evicted, or deleted by hand): the engine lists again. */
+export class MissingWorkError extends Error {}
+
+/** Every scratch key a run may have written (deleted when it finishes or is replaced). */
+export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
+  return [
+    ...Array.from({ length: run.list.pieces }, (_, n) => keys.workPiece(run.section, run.runId, n)),
+    keys.listedIds(run.section, run.runId),
+    keys.doneIds(run.section, run.runId),
+    keys.removals(run.section, run.runId),
+    ...run.partials.flatMap((id) => deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key)),
+  ];
+}
