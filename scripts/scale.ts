@@ -30,6 +30,7 @@
  * invocation" of the full-run target, default 16384), --skip-verify, --seed N.
  */
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { sharedKvStore } from "../lib/runtime";
 import { startRedisServer, type RedisServerHandle } from "../tests/support/redis-server";
@@ -55,6 +56,7 @@ function parse() {
       "budget-ms": { type: "string", default: "5000" },
       json: { type: "boolean", default: false },
       markdown: { type: "boolean", default: false },
+      "json-out": { type: "string" },
       "query-limit": { type: "string", default: "10000" },
       "max-calls": { type: "string" },
       "run-timeout-s": { type: "string" },
@@ -132,7 +134,7 @@ async function shutdown(code: number): Promise<never> {
   process.exit(code);
 }
 process.on("SIGINT", () => {
-  progress("scale: interrupted, stopping servers");
+  if (!shuttingDown) progress("scale: interrupted, stopping servers");
   void shutdown(130);
 });
 process.on("SIGTERM", () => void shutdown(143));
@@ -261,21 +263,21 @@ async function main(): Promise<number> {
   const badVerify = verifications.filter((v) => !v.ok);
   const ok = failedRuns.length === 0 && missingRuns === 0 && oversize.length === 0 && badVerify.length === 0;
 
+  const document = `${JSON.stringify(
+    {
+      ok,
+      options: { sizes, backends, budgetMs, queryLimit, sampleMs, concurrency: concurrency ?? null, allowancePerInvocation: allowance, seed, node: process.version },
+      elapsedMs: Date.now() - started,
+      results: results.map(({ prefix, ...r }) => ({ prefix, ...r })),
+      targets,
+      verifications,
+    },
+    null,
+    2,
+  )}\n`;
+  if (args["json-out"]) writeFileSync(args["json-out"], document);
   if (args.json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        {
-          ok,
-          options: { sizes, backends, budgetMs, queryLimit, sampleMs, concurrency: concurrency ?? null, allowancePerInvocation: allowance, seed, node: process.version },
-          elapsedMs: Date.now() - started,
-          results: results.map(({ prefix, ...r }) => ({ prefix, ...r })),
-          targets,
-          verifications,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    process.stdout.write(document);
   } else {
     const out = (line = "") => process.stdout.write(`${line}\n`);
     out();
