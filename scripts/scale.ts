@@ -261,7 +261,8 @@ async function main(): Promise<number> {
   const missingRuns = sizes.length * backends.length * 2 - results.length;
   const oversize = results.filter((r) => (r.largest?.bytes ?? 0) > MAX_VALUE_BYTES);
   const badVerify = verifications.filter((v) => !v.ok);
-  const ok = failedRuns.length === 0 && missingRuns === 0 && oversize.length === 0 && badVerify.length === 0;
+  const missedTargets = targets.filter((t) => t.met === false);
+  const ok = failedRuns.length === 0 && missingRuns === 0 && oversize.length === 0 && badVerify.length === 0 && missedTargets.length === 0;
 
   const document = `${JSON.stringify(
     {
@@ -285,6 +286,13 @@ async function main(): Promise<number> {
     out(args.markdown ? renderMarkdown(results) : renderTable(results));
     out();
     out(renderTargets(targets));
+    out();
+    out("CPU seconds during each run (this process / redis-server / bridge / emulator):");
+    for (const r of results) {
+      const c = r.cpu;
+      const f = (n: number | undefined) => (n === undefined ? "-" : n.toFixed(1));
+      out(`  ${r.rows.toLocaleString("en-US")} ${r.backend} ${r.run}: ${f(c.main)} / ${f(c.redisServer)} / ${f(c.bridge)} / ${f(c.emulator)} in ${(r.wallMs / 1000).toFixed(1)} s wall`);
+    }
     for (const v of verifications) {
       out(`${v.ok ? "met    " : "NOT MET"}  ${v.rows.toLocaleString("en-US")} ${v.backend}: KV equals the workspace${v.ok ? "" : `: ${v.problems} problems: ${v.sample.join("; ")}`}`);
     }

@@ -23,7 +23,10 @@ export interface KeyBuilder {
   entry(section: Section, pageId: string): string;
   /** Which page id holds a slug in a section (claimed at listing, so two pages never share one). */
   slugOwner(section: Section, slug: string): string;
-  /** The set of page ids a finished run listed: the next run's deletions are this set minus its own. */
+  /**
+   * The set of page ids a finished run listed: the next run's deletions are this set minus its own.
+   * This and the two sets below are sharded (lib/kv/sharded-set.ts: `{base}:0` … `{base}:15`).
+   */
   listedIds(section: Section, runId: string): string;
   /** Where a section's current run stands (versioned JSON). */
   cursor(section: Section): string;

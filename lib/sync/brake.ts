@@ -3,6 +3,7 @@
  * wipe a site. Database sections check it when their listing completes
  * (before fetching anything), children when theirs does (at finalize).
  */
+import * as ids from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
 import { readManifest } from "../mirror/section-index";
 import type { RunContext } from "./context";
@@ -19,8 +20,8 @@ export async function holdsForRemovals(ctx: RunContext): Promise<boolean> {
   const runId = ctx.cursor.runId;
   const manifest = await readManifest(kv, keys, section);
   const previousIds = manifest?.idsKey ?? null;
-  const removals = previousIds ? await kv.sdiffstore(keys.removals(section, runId), [previousIds, keys.listedIds(section, runId)]) : 0;
-  const indexed = previousIds ? await kv.scard(previousIds) : 0;
+  const removals = previousIds ? await ids.sdiffstore(kv, keys.removals(section, runId), previousIds, keys.listedIds(section, runId)) : 0;
+  const indexed = previousIds ? await ids.scard(kv, previousIds) : 0;
   const ratio = indexed > 0 ? removals / indexed : 0;
   if (ctx.cursor.force || removals === 0 || ratio <= ctx.settings.maxDeleteRatio) {
     await ctx.commit((c) => void (c.removals = removals));

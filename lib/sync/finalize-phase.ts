@@ -11,6 +11,7 @@
  * Memory stays flat: no step holds more than a few pieces' entries.
  */
 import { deleteLarge } from "../kv/large-value";
+import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
 import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, publicOrder, readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
@@ -75,13 +76,13 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
 async function removalsStep(ctx: RunContext): Promise<void> {
   const { kv, keys, section } = ctx;
   const removalsKey = keys.removals(section, ctx.cursor.runId);
-  const ids = await kv.srandmember(removalsKey, REMOVALS_PER_STEP);
+  const ids = await shardedSet.srandmember(kv, removalsKey, REMOVALS_PER_STEP);
   if (ids.length === 0) {
     await ctx.commit((c) => void (c.finalize!.stage = "commit"));
     return;
   }
   const ledgers = await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id)));
-  const ops: KvOp[] = [{ op: "srem", key: removalsKey, members: ids }];
+  const ops: KvOp[] = shardedSet.sremOps(removalsKey, ids);
   let removed = 0;
   ledgers.forEach((ledger, i) => {
     ops.push({ op: "del", key: keys.entry(section, ids[i]) });
@@ -121,10 +122,10 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
     const ops: KvOp[] = [
       { op: "set", key: keys.index(section), value: manifest },
       ...(previous?.chunks ?? []).filter((chunk) => !live.has(chunk.key)).map((chunk): KvOp => ({ op: "del", key: chunk.key })),
-      ...(previous?.idsKey && previous.idsKey !== manifest.idsKey ? [{ op: "del" as const, key: previous.idsKey }] : []),
+      ...(previous?.idsKey && previous.idsKey !== manifest.idsKey ? shardedSet.delOps(previous.idsKey) : []),
       // The run's scratch keys, except its id set: that is the new index's.
       ...scratchKeys(keys, c)
-        .filter((key) => key !== manifest.idsKey)
+        .filter((key) => !shardedSet.shardKeys(manifest.idsKey!).includes(key))
         .map((key): KvOp => ({ op: "del", key })),
       historyOp(keys, summarize(c, f.failedPages), history),
     ];

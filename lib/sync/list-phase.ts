@@ -10,6 +10,7 @@
  * Listing complete, the run checks how much of the index it would remove
  * (the brake) and moves on.
  */
+import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
 import { readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
@@ -59,7 +60,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   const listedKey = ctx.keys.listedIds(ctx.section, runId);
   const ids = page.results.map((r) => r.id);
   const [seen, ledgers, stale] = await Promise.all([
-    ctx.kv.smismember(listedKey, ids),
+    shardedSet.smismember(ctx.kv, listedKey, ids),
     ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ctx.kv.smismember(ctx.keys.refetch(), ids),
   ]);
@@ -112,7 +113,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   await ctx.commit((c) => {
     if (rows.length > 0) {
       ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: packPiece({ rows }) });
-      ops.push({ op: "sadd", key: listedKey, members: rows.map((r) => r.id) });
+      ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
       c.list.pieces++;
     }
     c.list = { ...c.list, ...next, lastCreated: newest };
@@ -179,12 +180,12 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
   }
   const unique = [...new Map(candidates.map((c) => [c.id, c])).values()];
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
-  const seen = await ctx.kv.smismember(listedKey, unique.map((c) => c.id));
+  const seen = await shardedSet.smismember(ctx.kv, listedKey, unique.map((c) => c.id));
   const rows = unique.filter((_, i) => !seen[i]);
   await ctx.commit((c) => {
     if (rows.length > 0) {
       ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces), value: packPiece({ rows }) });
-      ops.push({ op: "sadd", key: listedKey, members: rows.map((r) => r.id) });
+      ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
       c.list.pieces++;
     }
     c.list.source = next ?? { section: "queue", chunk: 0 };

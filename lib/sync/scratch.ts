@@ -4,6 +4,7 @@
  */
 import { deleteLarge } from "../kv/large-value";
 import type { KeyBuilder } from "../kv/keys";
+import { shardKeys } from "../kv/sharded-set";
 import type { Cursor } from "./cursor";
 
 /** The run's work list is gone (evicted, or deleted by hand): the engine lists again. */
@@ -13,9 +14,9 @@ export class MissingWorkError extends Error {}
 export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
   return [
     ...Array.from({ length: run.list.pieces }, (_, n) => keys.workPiece(run.section, run.runId, n)),
-    keys.listedIds(run.section, run.runId),
-    keys.doneIds(run.section, run.runId),
-    keys.removals(run.section, run.runId),
+    ...shardKeys(keys.listedIds(run.section, run.runId)),
+    ...shardKeys(keys.doneIds(run.section, run.runId)),
+    ...shardKeys(keys.removals(run.section, run.runId)),
     ...run.partials.flatMap((id) => deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key)),
   ];
 }

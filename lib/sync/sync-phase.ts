@@ -9,6 +9,7 @@
 import pLimit from "p-limit";
 import { BudgetExhaustedError } from "../core/deadline";
 import { type StoredShape, PLAIN, deleteLarge, readLarge, writeLarge } from "../kv/large-value";
+import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
 import type { BlockFetchCheckpoint, PageContent } from "../notion/block-tree";
@@ -47,7 +48,7 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     const rows = rowsToProcess(piece, ctx.section);
     const ids = rows.map((r) => r.id);
     const [done, stale, ledgers] = await Promise.all([
-      ctx.kv.smismember(ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids),
+      shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids),
       ctx.section === "children" ? ctx.kv.smismember(ctx.keys.refetch(), ids) : Promise.resolve(ids.map(() => false)),
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
@@ -187,7 +188,7 @@ async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string
   const depth = (row.depth ?? 1) + 1;
   if (childIds.length === 0 || depth > ctx.settings.childDepth) return;
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
-  const seen = await ctx.kv.smismember(listedKey, childIds);
+  const seen = await shardedSet.smismember(ctx.kv, listedKey, childIds);
   // Concurrent workers may find the same page: the first one here claims it (no await in between).
   const claimed = claimedBy(ctx);
   const fresh = [...new Set(childIds.filter((id, i) => !seen[i] && !claimed.has(id)))];
@@ -200,7 +201,7 @@ async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string
     c.counts.toSync += rows.length;
     return [
       { op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, n), value: packPiece({ rows }) },
-      { op: "sadd", key: listedKey, members: fresh },
+      ...shardedSet.saddOps(listedKey, fresh),
     ];
   });
 }
@@ -233,7 +234,7 @@ async function finishGone(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | 
   const slugs = new Set([ledger?.entry?.slug, row.slug].filter((s): s is string => Boolean(s)));
   if (ledger?.entry) ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, ledger.entry.slug), ledger.bundle));
   if (ctx.section !== "children") for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
-  ops.push({ op: "srem", key: ctx.keys.listedIds(ctx.section, ctx.cursor.runId), members: [row.id] });
+  ops.push(...shardedSet.sremOps(ctx.keys.listedIds(ctx.section, ctx.cursor.runId), [row.id]));
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
   await finishItem(ctx, row, "gone", ops);
 }
@@ -252,7 +253,7 @@ async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null
  * cursor, unless the item left state in it (a partial, failed attempts).
  */
 async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, ops: KvOp[]): Promise<void> {
-  ops.push({ op: "sadd", key: ctx.keys.doneIds(ctx.section, ctx.cursor.runId), members: [row.id] });
+  ops.push(...shardedSet.saddOps(ctx.keys.doneIds(ctx.section, ctx.cursor.runId), [row.id]));
   const leavesCursorState = ctx.cursor.partials.includes(row.id) || ctx.cursor.attempts[row.id] !== undefined;
   if (leavesCursorState) {
     await ctx.commit((c) => {

@@ -8,6 +8,7 @@ import type { Section } from "../../lib/core/sections";
 import { diffRedisStats, largestValue, readRedisStats, type RedisStatsReading } from "../../tests/support/redis-meter";
 import type { BridgeStats } from "../../tests/support/upstash-bridge";
 import { liveHeap, measureMemory } from "./memory";
+import { redisCpuSeconds } from "./redis-cpu";
 
 export type Backend = "redis" | "upstash";
 export type RunKind = "full" | "no-change";
@@ -76,8 +77,12 @@ export interface RunResult {
     chunkBytes: number;
     largestChunk: { key: string; bytes: number } | null;
   };
-  /** CPU seconds (user + system) during the run: this process, and the children when known. */
-  cpu: { main: number; bridge?: number; emulator?: number };
+  /**
+   * CPU seconds (user + system) during the run: this process, the redis-server
+   * holding the data (INFO cpu; behind the bridge for upstash, where it includes
+   * the bridge's record-size EVALs), and the children.
+   */
+  cpu: { main: number; redisServer: number; bridge?: number; emulator?: number };
   memory: {
     /** max over invocations of (sampled heapUsed peak − heapUsed after GC before it), bytes. */
     heapPeakDelta: number;
@@ -181,14 +186,16 @@ export async function measuredRun(ctx: RunContext, run: RunKind, section: Sectio
   let counts: Record<string, number> | null = null;
   let completed = false;
 
-  let redisBefore: RedisStatsReading | null = null;
-  if (ctx.bridge) await ctx.bridge.reset();
-  else redisBefore = await readRedisStats(ctx.redisUrl);
-  const liveBefore = liveHeap(ctx.gc);
   const cpuNow = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
   };
+  // Read before the traffic counters (and after them at the end), so this INFO stays out of the redis diff.
+  const redisCpuBefore = await redisCpuSeconds(ctx.redisUrl);
+  let redisBefore: RedisStatsReading | null = null;
+  if (ctx.bridge) await ctx.bridge.reset();
+  else redisBefore = await readRedisStats(ctx.redisUrl);
+  const liveBefore = liveHeap(ctx.gc);
   const cpuBefore = { main: cpuNow(), bridge: await ctx.bridge?.cpu(), emulator: await ctx.emulatorCpu?.() };
 
   const started = Date.now();
@@ -247,7 +254,7 @@ export async function measuredRun(ctx: RunContext, run: RunKind, section: Sectio
     failure = err instanceof Error ? err.message : String(err);
   }
   const wallMs = Date.now() - started;
-  const cpu: RunResult["cpu"] = { main: cpuNow() - cpuBefore.main };
+  const cpu: RunResult["cpu"] = { main: cpuNow() - cpuBefore.main, redisServer: 0 };
   if (ctx.bridge && cpuBefore.bridge !== undefined) cpu.bridge = (await ctx.bridge.cpu()) - cpuBefore.bridge;
   if (ctx.emulatorCpu && cpuBefore.emulator !== undefined) cpu.emulator = (await ctx.emulatorCpu()) - cpuBefore.emulator;
   const retainedHeap = liveHeap(ctx.gc) - liveBefore;
@@ -260,6 +267,7 @@ export async function measuredRun(ctx: RunContext, run: RunKind, section: Sectio
     const d = diffRedisStats(redisBefore!, await readRedisStats(ctx.redisUrl));
     kv = { commands: d.commands, writtenBytes: d.netInputBytes, readBytes: d.netOutputBytes, byCommand: d.byCommand };
   }
+  cpu.redisServer = (await redisCpuSeconds(ctx.redisUrl)) - redisCpuBefore;
   const sizes = await storeSizes(ctx.redisUrl, ctx.prefix);
 
   let peak: InvocationRecord | null = null;

@@ -33,7 +33,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createClient } from "redis";
-import { RECORD_SIZE_LUA } from "./redis-meter";
+import { RECORD_SIZE_ESTIMATE_LUA } from "./redis-meter";
 
 export interface BridgeStats {
   /**
@@ -338,7 +338,7 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
     if (effects.every((es) => es.length === 0)) return refused;
     const current = new Map<string, number>();
     if (relative.length > 0) {
-      const sizes = (await redis.eval(RECORD_SIZE_LUA, { keys: relative, arguments: [] })) as number[];
+      const sizes = (await redis.eval(RECORD_SIZE_ESTIMATE_LUA, { keys: relative, arguments: [] })) as number[];
       relative.forEach((key, i) => current.set(key, Math.max(0, Number(sizes[i]))));
     }
     effects.forEach((es, i) => {
