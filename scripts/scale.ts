@@ -104,8 +104,8 @@ const seed = positiveInt("seed", args.seed);
 const callTimeoutMs = positiveInt("call-timeout-s", args["call-timeout-s"], Math.ceil(budgetMs / 1000) + 60) * 1000;
 /** At least ~10 rows per invocation, or the run is considered stuck. */
 const maxCallsFor = (rows: number) => positiveInt("max-calls", args["max-calls"], 50 + Math.ceil(rows / 10));
-/** 1 minute plus 20 ms per row (50,000 rows: 17 minutes). */
-const runTimeoutFor = (rows: number) => positiveInt("run-timeout-s", args["run-timeout-s"], 60 + Math.ceil(rows * 0.02)) * 1000;
+/** 2 minutes plus 30 ms per row (50,000 rows: 27 minutes; the run takes about 2 on 2 cores). */
+const runTimeoutFor = (rows: number) => positiveInt("run-timeout-s", args["run-timeout-s"], 120 + Math.ceil(rows * 0.03)) * 1000;
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
