@@ -2,6 +2,7 @@
  * Parent side of scripts/scale/child.ts: forks a child with tsx, waits for its
  * "ready" message, then offers call(op, args) over IPC and stop().
  */
+import { waitForExit } from "../lib/wait-for-exit";
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,17 +15,6 @@ export interface ChildHandle<R extends ReadyMessage = ReadyMessage> {
   pid: number;
   call<T>(op: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T>;
   stop(): Promise<void>;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 async function startChild<R extends ReadyMessage>(kind: string, options: unknown, startupTimeoutMs: number): Promise<ChildHandle<R>> {

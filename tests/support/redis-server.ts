@@ -2,6 +2,7 @@
  * A throwaway redis-server for integration tests: loopback only, no
  * persistence, on a free port, gone on stop() (or when the test process exits).
  */
+import { waitForExit } from "../../scripts/lib/wait-for-exit";
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import net from "node:net";
@@ -55,17 +56,6 @@ function ping(port: number): Promise<boolean> {
     sock.on("data", (d) => {
       buf += d.toString();
       if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
-    });
-  });
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
     });
   });
 }
