@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KvPreconditionError } from "../lib/kv/codec";
 import { ConfigError } from "../lib/config";
 import { createFileStore } from "../lib/kv/file";
 import { encodeRecord, parseLog } from "../lib/kv/file-log";
@@ -196,6 +197,37 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       await store.set(`${p}str`, "123");
       expect(await store.deleteIfEquals(`${p}str`, 123)).toBe(false); // compared as JSON
       expect(await store.deleteIfEquals(`${p}str`, "123")).toBe(true);
+    });
+
+    it("a guarded batch (require) applies only while the guard key holds the token, and writes nothing otherwise", async () => {
+      const p = ns();
+      await store.set(`${p}lease`, "token-a", { pxMs: 60_000 });
+      const batch = (token: string): KvOp[] => [
+        { op: "require", key: `${p}lease`, equals: token },
+        { op: "set", key: `${p}v`, value: { by: token } },
+        { op: "set", key: `${p}ttl`, value: 1, pxMs: 60_000 },
+        { op: "sadd", key: `${p}s`, members: [token, "x"] },
+        { op: "srem", key: `${p}s`, members: ["x"] },
+        { op: "sadd", key: `${p}empty`, members: [] },
+        { op: "del", key: `${p}gone` },
+      ];
+      await store.set(`${p}gone`, "here");
+      await store.atomic(batch("token-a"));
+      expect(await store.get(`${p}v`)).toEqual({ by: "token-a" });
+      expect(await store.pttl(`${p}ttl`)).toBeGreaterThan(50_000);
+      expect(await store.smembers(`${p}s`)).toEqual(["token-a"]);
+      expect(await store.get(`${p}gone`)).toBeNull();
+      // The lease passed to someone else: an orphan's commit writes nothing.
+      await store.set(`${p}lease`, "token-b");
+      await store.set(`${p}gone`, "back");
+      const refused = await store.atomic(batch("token-a")).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(KvPreconditionError);
+      expect(await store.get(`${p}v`)).toEqual({ by: "token-a" });
+      expect(await store.get(`${p}gone`)).toBe("back");
+      // A guard on a missing key never holds.
+      await store.del([`${p}lease`]);
+      expect(await store.atomic(batch("token-a")).catch((e: unknown) => e)).toBeInstanceOf(KvPreconditionError);
+      expect(await store.get(`${p}gone`)).toBe("back");
     });
 
     it("smembers lists a set, [] when missing", async () => {

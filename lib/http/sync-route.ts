@@ -8,6 +8,7 @@ import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTim
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
 import { isFinished } from "../sync/cursor";
+import { LeaseLostError } from "../sync/lease";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
 import type { Section } from "../core/sections";
 import { publicBaseUrl, sectionPath } from "./base-url";
@@ -66,6 +67,10 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   try {
     outcome = await runInvocation(engineDeps(runtime, section, startedAt), invocation);
   } catch (error) {
+    if (error instanceof LeaseLostError) {
+      logEvent("sync.lease_lost", { section, error: error.message });
+      return jsonError(409, "lease_lost", "this invocation outlived its lease and another one took it; its later writes were refused", { section });
+    }
     // Usually the KV store being unreachable. The raw message stays in the log
     // (it can name hosts); the answer says what kind of failure it was.
     logEvent("sync.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });

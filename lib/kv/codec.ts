@@ -2,6 +2,7 @@
  * Helpers shared by the KV adapters. Kept free of any client library so the
  * Upstash adapter does not pull `redis` into a bundle (and vice versa).
  */
+import type { KvOp } from "./store";
 
 /**
  * Serialises a value the way every backend stores it. `JSON.stringify` returns
@@ -78,4 +79,63 @@ export class KvClosedError extends Error {
     super(`kv (${kind}): store is closed`);
     this.name = "KvClosedError";
   }
+}
+
+/** A batch whose `require` op did not hold (the guard key has another value): nothing was written. */
+export class KvPreconditionError extends Error {
+  constructor(readonly key: string) {
+    super(`kv: precondition failed: ${key} no longer holds the expected value; nothing was written`);
+    this.name = "KvPreconditionError";
+  }
+}
+
+/**
+ * A batch applied only while KEYS[1] holds ARGV[1] (one script: atomic on
+ * Redis and on Upstash). Then one key per op (KEYS[2..]) and, per op, its
+ * name, its argument count and its arguments. Returns 1 when applied, 0 when
+ * the guard did not hold (nothing written).
+ */
+export const GUARDED_BATCH_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local a = 2
+for k = 2, #KEYS do
+  local op = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  local key = KEYS[k]
+  if op == 'set' then
+    if ARGV[a + 3] ~= '' then redis.call('SET', key, ARGV[a + 2], 'PX', ARGV[a + 3]) else redis.call('SET', key, ARGV[a + 2]) end
+  elseif op == 'del' then redis.call('DEL', key)
+  elseif op == 'sadd' then redis.call('SADD', key, unpack(ARGV, a + 2, a + 1 + n))
+  elseif op == 'srem' then redis.call('SREM', key, unpack(ARGV, a + 2, a + 1 + n))
+  end
+  a = a + 2 + n
+end
+return 1
+`;
+
+/**
+ * The script's KEYS and ARGV for a batch holding one `require` op, or null
+ * when the batch has none (then it goes through MULTI/EXEC as before).
+ * Values are encoded first, so a bad value throws before anything is sent.
+ */
+export function encodeGuardedBatch(ops: KvOp[]): { guardKey: string; keys: string[]; args: string[] } | null {
+  const guards = ops.filter((op): op is Extract<KvOp, { op: "require" }> => op.op === "require");
+  if (guards.length === 0) return null;
+  if (guards.length > 1) throw new Error("kv: a batch may hold one require op");
+  const keys = [guards[0].key];
+  const args = [encodeValue(guards[0].key, guards[0].equals)];
+  for (const op of ops) {
+    if (op.op === "require") continue;
+    if (op.op === "set") {
+      keys.push(op.key);
+      args.push("set", "2", encodeValue(op.key, op.value), op.pxMs !== undefined ? String(op.pxMs) : "");
+    } else if (op.op === "del") {
+      keys.push(op.key);
+      args.push("del", "0");
+    } else if (op.members.length > 0) {
+      keys.push(op.key);
+      args.push(op.op, String(op.members.length), ...op.members.map(String));
+    }
+  }
+  return { guardKey: guards[0].key, keys, args };
 }

@@ -32,6 +32,7 @@ import {
   decodeValue,
   encodeValue,
   errorMessage,
+  KvPreconditionError,
   sortedUnique,
 } from "./codec";
 import { LogCorruptError, encodeRecord, logHeader, parseLog, type LogOp } from "./file-log";
@@ -571,6 +572,13 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
           isString.set(op.key, false);
           out.push({ op: "del", key: op.key });
           break;
+        case "require": {
+          // Checked against the data as it is under the writer's lock (earlier ops of the batch included).
+          const entry = data.get(op.key);
+          const holds = !isString.has(op.key) && isLive(entry, now) && "json" in entry && entry.json === encodeValue(op.key, op.equals);
+          if (!holds) throw new KvPreconditionError(op.key);
+          break;
+        }
         case "sadd":
         case "srem": {
           const known = isString.get(op.key);

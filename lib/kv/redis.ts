@@ -13,6 +13,9 @@ import { createClient } from "redis";
 import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
+  GUARDED_BATCH_LUA,
+  KvPreconditionError,
+  encodeGuardedBatch,
   KvClosedError,
   checkDiffKeys,
   checkRandomCount,
@@ -190,6 +193,12 @@ export function createRedisStore({ url }: RedisStoreOptions): KvStore {
     },
 
     async atomic(ops: KvOp[]) {
+      const guarded = encodeGuardedBatch(ops);
+      if (guarded) {
+        const applied = await run("EVAL guarded batch", (c) => c.eval(GUARDED_BATCH_LUA, { keys: guarded.keys, arguments: guarded.args }));
+        if (Number(applied) !== 1) throw new KvPreconditionError(guarded.guardKey);
+        return;
+      }
       // Encode every value before anything is sent, so a bad value aborts the
       // batch instead of failing half-way through building it.
       const encoded = ops.map((op) => (op.op === "set" ? { ...op, json: encodeValue(op.key, op.value) } : op));
@@ -202,7 +211,7 @@ export function createRedisStore({ url }: RedisStoreOptions): KvStore {
             tx.set(op.key, op.json, opts);
           } else if (op.op === "del") {
             tx.del(op.key);
-          } else if (op.members.length === 0) {
+          } else if (op.op === "require" || op.members.length === 0) {
             // SADD/SREM without members is a syntax error that would abort the
             // whole transaction; an empty change is nothing to do.
             continue;

@@ -13,7 +13,14 @@ export type KvOp =
   | { op: "set"; key: string; value: unknown; pxMs?: number }
   | { op: "del"; key: string }
   | { op: "sadd"; key: string; members: string[] }
-  | { op: "srem"; key: string; members: string[] };
+  | { op: "srem"; key: string; members: string[] }
+  /**
+   * Fencing: the batch applies only while `key` holds `equals` (compared as
+   * JSON), checked inside the same atomic step (a Lua script on Redis and
+   * Upstash, the writer's lock in the file store). Otherwise nothing is written
+   * and atomic() rejects with KvPreconditionError. At most one per batch.
+   */
+  | { op: "require"; key: string; equals: unknown };
 
 export interface SetOptions {
   /** Expire after this many milliseconds (Redis PX). */

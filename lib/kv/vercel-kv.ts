@@ -16,6 +16,9 @@ import { createClient } from "@vercel/kv";
 import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
+  GUARDED_BATCH_LUA,
+  KvPreconditionError,
+  encodeGuardedBatch,
   KvClosedError,
   checkDiffKeys,
   checkRandomCount,
@@ -169,6 +172,12 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
     },
 
     async atomic(ops: KvOp[]) {
+      const guarded = encodeGuardedBatch(ops);
+      if (guarded) {
+        const applied = await run("EVAL guarded batch", () => client.eval<string[], number>(GUARDED_BATCH_LUA, guarded.keys, guarded.args));
+        if (Number(applied) !== 1) throw new KvPreconditionError(guarded.guardKey);
+        return;
+      }
       // Encode first so a bad value throws before anything is sent.
       const commands = ops.flatMap((op): Array<(tx: ReturnType<typeof client.multi>) => unknown> => {
         switch (op.op) {
@@ -186,6 +195,8 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
           }
           case "srem":
             return op.members.length === 0 ? [] : [(tx) => tx.srem(op.key, ...op.members)];
+          case "require":
+            return []; // handled above (guarded batches go through the script)
         }
       });
       if (commands.length === 0) return run("MULTI/EXEC", async () => undefined);

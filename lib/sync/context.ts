@@ -12,7 +12,9 @@ import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSource } from "../notion/source";
+import { KvPreconditionError } from "../kv/codec";
 import type { Cursor, RunCounts } from "./cursor";
+import { LeaseLostError } from "./lease";
 
 export interface EngineSettings {
   concurrency: number;
@@ -54,12 +56,29 @@ export interface RunContext extends EngineDeps {
   rateLimitedUntil: number | null;
 }
 
-export function createRunContext(deps: EngineDeps, section: Section, cursor: Cursor): RunContext {
+/**
+ * `leaseToken` fences every write: each batch carries a `require` op on the
+ * lease, so a commit from an invocation whose lease expired and was taken
+ * (an orphan still running on Fluid compute) writes nothing, and its workers stop.
+ */
+export function createRunContext(deps: EngineDeps, section: Section, cursor: Cursor, leaseToken: string): RunContext {
   const now = deps.now ?? (() => new Date());
   // Stop starting work with a tenth of the budget left (at most a second):
   // requests in flight are cut at the deadline by their own timeouts.
   const stopMarginMs = Math.min(1000, deps.deadline.budgetMs * 0.1);
   let queue: Promise<void> = Promise.resolve();
+  let leaseLost = false;
+  const fence: KvOp = { op: "require", key: deps.keys.lease(section), equals: leaseToken };
+  const atomic = async (ops: KvOp[]) => {
+    if (leaseLost) throw new LeaseLostError(deps.keys.lease(section));
+    try {
+      await deps.kv.atomic([fence, ...ops]);
+    } catch (error) {
+      if (!(error instanceof KvPreconditionError)) throw error;
+      leaseLost = true;
+      throw new LeaseLostError(deps.keys.lease(section));
+    }
+  };
   const enqueue = (job: () => Promise<void>) => {
     const run = queue.then(job);
     queue = run.catch(() => {});
@@ -73,21 +92,21 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     processed: 0,
     tally: emptyTally(),
     rateLimitedUntil: null,
-    shouldStop: () => deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
+    shouldStop: () => leaseLost || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate) {
       return enqueue(async () => {
         const draft = structuredClone(ctx.cursor);
         const tally = { ...ctx.tally };
         for (const [name, n] of Object.entries(tally)) draft.counts[name as keyof Tally] += n;
         const ops = mutate(draft) ?? [];
-        await deps.kv.atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }]);
+        await atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }]);
         ctx.cursor = draft;
         // Only what was counted before this commit is in it; later counts wait for the next one.
         for (const [name, n] of Object.entries(tally)) ctx.tally[name as keyof Tally] -= n;
       });
     },
     write(ops) {
-      return enqueue(() => deps.kv.atomic(ops));
+      return enqueue(() => atomic(ops));
     },
   };
   return ctx;

@@ -82,7 +82,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     }
     cursor = { ...cursor, status: "running", error: null, seq: cursor.seq + 1 };
 
-    const ctx = createRunContext(deps, request.section, cursor);
+    const ctx = createRunContext(deps, request.section, cursor, lease.token);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
     // replaced before finishing leaves its scratch keys behind: drop them with it.
     await ctx.commit(() => (abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));

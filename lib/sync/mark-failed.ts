@@ -40,6 +40,7 @@ export async function markRunFailed(
     const cursor = { ...loaded.cursor, status: "failed" as const, error: { ...error, at: now.toISOString() } };
     const history = await readHistory(kv, keys, section);
     await kv.atomic([
+      { op: "require", key: keys.lease(section), equals: lease.token },
       { op: "set", key: keys.cursor(section), value: cursor },
       historyOp(keys, summarize(cursor), history),
     ]);

@@ -53,7 +53,9 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
     const finished = new Set(ids.filter((_, i) => done[i]));
-    await Promise.all(
+    // Every worker settles before the phase goes on (or fails): none may still be writing
+    // once the invocation answers and releases its lease.
+    const settled = await Promise.allSettled(
       rows.map((row, i) =>
         finished.has(row.id)
           ? undefined
@@ -70,6 +72,8 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
             }),
       ),
     );
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failure) throw failure.reason;
     const complete = rows.every((r) => finished.has(r.id));
     if (complete && allFinishedSoFar) lowestOpen = n + 1;
     else allFinishedSoFar = false;
