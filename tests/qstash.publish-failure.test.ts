@@ -26,28 +26,65 @@ describe("a failed publish of the successor", () => {
 
   const deliver = (body: string, qstashUrl: string) => deliverTo(stack, qstash, body, qstashUrl);
 
-  it("answers 503 so QStash redelivers, and the redelivery continues the run and publishes", async () => {
+  it("answers 503 so QStash redelivers, and a redelivery continues the run and publishes, however many attempts failed before", async () => {
     const step0 = JSON.stringify({ runId: "run-publish-failure", seq: 0, force: false });
-    const failed = await deliver(step0, "http://127.0.0.1:1"); // QStash unreachable
-    expect(failed.status).toBe(503);
-    const failedBody = (await failed.json()) as { ok: boolean; error: { code: string }; invocation: number };
-    expect(failedBody).toMatchObject({ ok: false, error: { code: "chain_publish_failed" }, invocation: 1 });
-    const after = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
-    expect(after.seq).toBe(1);
-    expect(after.chain).toMatchObject({ seq: 1, published: false });
+    // Three attempts in a row meet an unreachable QStash: each is answered 503, and each
+    // repairs the same step (seq 1) instead of moving past it.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const failed = await deliver(step0, "http://127.0.0.1:1");
+      expect(failed.status).toBe(503);
+      const failedBody = (await failed.json()) as { ok: boolean; error: { code: string }; invocation: number };
+      expect(failedBody, `attempt ${attempt}`).toMatchObject({ ok: false, error: { code: "chain_publish_failed" }, invocation: 1 });
+      const after = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
+      expect(after.seq).toBe(1);
+      expect(after.chain).toMatchObject({ seq: 1, published: false });
+    }
 
     const redelivered = await deliver(step0, qstash.url);
     expect(redelivered.status).toBe(200);
     const body = (await redelivered.json()) as { invocation: number; stale?: boolean; next: { published: boolean } };
     expect(body.stale).toBeUndefined();
-    expect(body.invocation).toBe(2);
+    expect(body.invocation).toBe(1);
     expect(body.next.published).toBe(true);
+    // The successor carries the step's own seq: had a dead attempt published it, QStash would deduplicate this one.
     const published = qstash.messages().map((m) => JSON.parse(m.body) as { runId: string; seq: number });
-    expect(published).toContainEqual({ runId: "run-publish-failure", seq: 2, force: false });
+    expect(published).toEqual([{ runId: "run-publish-failure", seq: 1, force: false }]);
 
     // Once the successor is out, another copy of the old step is a duplicate.
     const duplicate = await deliver(step0, qstash.url);
     expect(((await duplicate.json()) as { stale?: boolean }).stale).toBe(true);
+  });
+});
+
+describe("a delivery of the step another invocation is running", () => {
+  let stack: Stack;
+  let qstash: QStashEmulator;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
+    qstash = await startQStashEmulator({ defaultRetries: 0 });
+  });
+  afterAll(async () => {
+    await qstash?.close();
+    await stack?.close();
+  });
+
+  it("is answered 200 duplicate (not 409, which QStash would retry into the DLQ) and writes nothing", async () => {
+    const step0 = JSON.stringify({ runId: "run-dup", seq: 0, force: false });
+    expect((await deliverTo(stack, qstash, step0, qstash.url)).status).toBe(200);
+    const finished = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
+    expect(finished).toMatchObject({ runId: "run-dup", seq: 1 });
+    // The run is still going (a larger workspace), and another invocation is running step 1 right now.
+    const cursor: Cursor = { ...finished, status: "running", phase: "sync", finishedAt: null };
+    await stack.kv.set(stack.keys.cursor("pages"), cursor);
+    await stack.kv.set(stack.keys.lease("pages"), "the-running-invocation", { pxMs: 60_000 });
+    const copy = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 1, force: false }), qstash.url);
+    expect(copy.status).toBe(200);
+    expect(await copy.json()).toMatchObject({ ok: true, duplicate: true, runId: "run-dup" });
+    // Something else while the lease is held (another run's step) still meets the lease.
+    const other = await deliverTo(stack, qstash, JSON.stringify({ runId: "another-run", seq: 4, force: false }), qstash.url);
+    expect(other.status).toBe(409);
+    expect(await stack.kv.get(stack.keys.cursor("pages"))).toEqual(cursor);
+    await stack.kv.del([stack.keys.lease("pages")]);
   });
 });
 

@@ -104,6 +104,9 @@ function answer(
   if (outcome.kind === "busy") {
     return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, { section, elapsedMs });
   }
+  if (outcome.kind === "duplicate") {
+    return jsonOk({ ok: true, section, duplicate: true, runId: outcome.cursor.runId, done: false, reason: "this step is running in another invocation", elapsedMs });
+  }
   if (outcome.kind === "stale") {
     return jsonOk({
       ok: true,

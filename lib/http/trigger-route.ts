@@ -55,7 +55,7 @@ export async function handleTrigger(request: Request, env: Env): Promise<Respons
       results.push(
         outcome.kind === "ran"
           ? { section, runId: outcome.cursor.runId, done: outcome.cursor.status === "done", processed: outcome.processed, remaining: outcome.remaining, error: outcome.failure }
-          : { section, skipped: outcome.kind === "busy" ? "already running" : outcome.reason },
+          : { section, skipped: outcome.kind === "stale" ? outcome.reason : "already running" },
       );
     }
     return jsonOk({ ok: true, mode: "inline", sections: results, statusUrl, elapsedMs: Date.now() - startedAt });

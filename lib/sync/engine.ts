@@ -38,6 +38,8 @@ export interface ChainOutcome {
 
 export type InvocationOutcome =
   | { kind: "busy" }
+  /** A QStash delivery of the step another invocation is running right now (it holds the lease). */
+  | { kind: "duplicate"; cursor: Cursor }
   | { kind: "stale"; reason: string; cursor: Cursor | null }
   | {
       kind: "ran";
@@ -60,7 +62,19 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   const { kv, keys } = deps;
   const now = deps.now ?? (() => new Date());
   const lease = await acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deps.deadline.budgetMs + 15_000));
-  if (!lease) return { kind: "busy" };
+  if (!lease) {
+    // A copy of the step being run: retrying it would only meet the lease again and end in the
+    // DLQ as noise. The running invocation publishes the successor itself.
+    if (request.delivery) {
+      const peek = parseCursor(await kv.get(keys.cursor(request.section)));
+      const running = peek.kind === "ok" ? peek.cursor : null;
+      const { runId, seq } = request.delivery;
+      if (running && running.status === "running" && running.runId === runId && (seq === running.seq || seq === running.seq - 1)) {
+        return { kind: "duplicate", cursor: running };
+      }
+    }
+    return { kind: "busy" };
+  }
   try {
     const loaded = parseCursor(await kv.get(keys.cursor(request.section)));
     const existing = loaded.kind === "ok" ? loaded.cursor : null;
@@ -80,7 +94,11 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       if (existing && !isFinished(existing)) abandoned = existing;
       cursor = startCursor(request.section, { force: request.force, previous: existing, now: now(), runId: startsRun ? request.delivery!.runId : undefined });
     }
-    cursor = { ...cursor, status: "running", error: null, seq: cursor.seq + 1 };
+    // A redelivery repairing the step whose successor was never published runs that step
+    // again under the same seq, however many times it is tried: its successor keeps its
+    // deduplication id, so a successor the dead attempt did publish is not published twice.
+    const repair = Boolean(active && request.delivery && request.delivery.seq === cursor.seq - 1);
+    cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1 };
 
     const ctx = createRunContext(deps, request.section, cursor, lease.token);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
