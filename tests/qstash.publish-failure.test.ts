@@ -73,13 +73,18 @@ describe("a delivery of the step another invocation is running", () => {
     expect((await deliverTo(stack, qstash, step0, qstash.url)).status).toBe(200);
     const finished = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
     expect(finished).toMatchObject({ runId: "run-dup", seq: 1 });
-    // The run is still going (a larger workspace), and another invocation is running step 1 right now.
+    // The run is still going (a larger workspace), and another invocation is running the step of
+    // message seq 0 right now (it moved the cursor to seq 1 when it started).
     const cursor: Cursor = { ...finished, status: "running", phase: "sync", finishedAt: null };
     await stack.kv.set(stack.keys.cursor("pages"), cursor);
     await stack.kv.set(stack.keys.lease("pages"), "the-running-invocation", { pxMs: 60_000 });
-    const copy = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 1, force: false }), qstash.url);
+    const copy = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 0, force: false }), qstash.url);
     expect(copy.status).toBe(200);
     expect(await copy.json()).toMatchObject({ ok: true, duplicate: true, runId: "run-dup" });
+    // The successor the holder has just published (seq 1 = the cursor's) must not be acknowledged:
+    // it meets the lease and QStash delivers it again once the holder is done.
+    const successor = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 1, force: false }), qstash.url);
+    expect(successor.status).toBe(409);
     // Something else while the lease is held (another run's step) still meets the lease.
     const other = await deliverTo(stack, qstash, JSON.stringify({ runId: "another-run", seq: 4, force: false }), qstash.url);
     expect(other.status).toBe(409);

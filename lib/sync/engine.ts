@@ -69,7 +69,10 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       const peek = parseCursor(await kv.get(keys.cursor(request.section)));
       const running = peek.kind === "ok" ? peek.cursor : null;
       const { runId, seq } = request.delivery;
-      if (running && running.status === "running" && running.runId === runId && (seq === running.seq || seq === running.seq - 1)) {
+      // The holder moved the cursor to seq + 1 when it started this step. A delivery whose seq
+      // equals the cursor's is the successor that holder has just published: it must be retried
+      // (409), never acknowledged.
+      if (running && running.status === "running" && running.runId === runId && seq === running.seq - 1) {
         return { kind: "duplicate", cursor: running };
       }
     }

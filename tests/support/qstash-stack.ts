@@ -431,7 +431,7 @@ export interface RanStep {
  */
 export function ranSteps(records: TapRecord[], section: Section, runId: string): RanStep[] {
   return sectionDeliveries(records, section)
-    .filter((r) => r.status === 200 && r.json && r.json.stale !== true && r.json.runId === runId)
+    .filter((r) => r.status === 200 && r.json && r.json.stale !== true && r.json.duplicate !== true && r.json.runId === runId)
     .map((r) => ({
       seq: (JSON.parse(r.body) as { seq: number }).seq,
       invocation: r.json!.invocation as number,

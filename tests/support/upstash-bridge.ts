@@ -229,6 +229,11 @@ function valueArgs(args: string[]): string[] {
     case "hmset":
     case "hsetnx":
       return args.filter((_, i) => i >= 3 && i % 2 === 1);
+    case "eval":
+    case "evalsha":
+      // A script's ARGV is what it may write (the engine's fenced batches: values, members and a
+      // few short op tokens), counted whole: an upper bound on the values written.
+      return args.slice(3 + Number(args[2] ?? 0));
     default:
       return [];
   }
@@ -242,6 +247,8 @@ function wroteNothing(args: string[], result: unknown): boolean {
     return result === null && (flags.includes("NX") || flags.includes("XX"));
   }
   if (name === "setnx" || name === "msetnx" || name === "hsetnx") return Number(result) === 0;
+  // The fenced batch answers 0 when its guard did not hold (nothing written); other scripts may write and answer anything.
+  if ((name === "eval" || name === "evalsha") && args[1]?.includes("KEYS[1]) ~= ARGV[1] then return 0")) return Number(result) === 0;
   return false;
 }
 
