@@ -84,6 +84,15 @@ describe("next start + Notion emulator + redis-server", () => {
     expect(await get(`/api/sync/pages?secret=${SECRET}&force=perhaps`)).toMatchObject({ status: 400, code: "bad_query" });
     expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "POST", body: "{oops" })).toMatchObject({ status: 400, code: "bad_body" });
     expect(await get(`/api/sync/trigger?secret=${SECRET}`)).toMatchObject({ status: 503, code: "qstash_not_configured" });
+    // A body far larger than any sync request is refused before it is read in full or parsed.
+    const huge = JSON.stringify({ force: true, padding: "x".repeat(70 * 1024) });
+    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "POST", body: huge })).toMatchObject({ status: 413, code: "body_too_large" });
+    expect(await get(`/api/sync/trigger?secret=${SECRET}`, { method: "POST", body: huge })).toMatchObject({ status: 413, code: "body_too_large" });
+    // HEAD must not run a sync (Next.js would answer it by running GET).
+    const cursorBefore = await kv.get(keys.cursor("pages"));
+    const head = await fetch(`${app.url}/api/sync/pages?secret=${SECRET}`, { method: "HEAD" });
+    expect(head.status).toBe(405);
+    expect(await kv.get(keys.cursor("pages"))).toEqual(cursorBefore);
     const forged = await get(`/api/sync/pages`, { method: "POST", body: "{}", headers: { "upstash-signature": "x.y.z" } });
     expect(forged.status).toBe(503); // QStash keys are not configured here: closed, not open
     for (const r of [forged]) expect(r.text).not.toContain(SECRET);

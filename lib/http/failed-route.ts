@@ -11,6 +11,7 @@ import { markRunFailed } from "../sync/mark-failed";
 import { isSection } from "../core/sections";
 import { publicBaseUrl } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
+import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
@@ -32,7 +33,9 @@ export function failedRoute() {
 }
 
 export async function handleFailed(request: Request, env: Env): Promise<Response> {
-  const rawBody = await request.text().catch(() => "");
+  const body = await readBoundedBody(request);
+  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
+  const rawBody = body.text;
   const qstashSetup = qstashConfigOrError(env);
   if ("error" in qstashSetup) return qstashSetup.error;
   if (!qstashSetup.config) return jsonError(503, "qstash_not_configured", "QStash is not configured: this callback only takes signed QStash deliveries");

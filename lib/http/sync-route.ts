@@ -13,6 +13,7 @@ import { type InvocationOutcome, type InvocationRequest, runInvocation } from ".
 import type { Section } from "../core/sections";
 import { publicBaseUrl, sectionPath } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
+import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
@@ -27,7 +28,9 @@ export function syncRoute(section: Section) {
 
 export async function handleSync(section: Section, request: Request, env: Env): Promise<Response> {
   const startedAt = Date.now();
-  const rawBody = request.method === "POST" ? await request.text().catch(() => "") : "";
+  const body = await readBoundedBody(request);
+  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
+  const rawBody = body.text;
 
   const qstashSetup = qstashConfigOrError(env);
   if ("error" in qstashSetup) return qstashSetup.error;

@@ -10,6 +10,7 @@ import { engineDeps, loadRuntime } from "../runtime";
 import { runInvocation } from "../sync/engine";
 import { SECTIONS } from "../core/sections";
 import { publicBaseUrl } from "./base-url";
+import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk } from "./json";
 import { logEvent } from "./log";
 import { operatorRequest } from "./operator";
@@ -30,7 +31,9 @@ export async function handleTrigger(request: Request, env: Env): Promise<Respons
   if ("error" in front) return front.error;
   const { runtime } = front;
 
-  const rawBody = request.method === "POST" ? await request.text().catch(() => "") : "";
+  const body = await readBoundedBody(request);
+  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
+  const rawBody = body.text;
   const parsed = parseSyncRequest(new URL(request.url), rawBody);
   if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
 

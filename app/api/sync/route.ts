@@ -6,4 +6,4 @@ export const dynamic = "force-dynamic";
 export const maxDuration = 30;
 
 export const { GET, POST } = triggerRoute();
-export { PUT, PATCH, DELETE } from "@/lib/http/method-not-allowed";
+export { PUT, PATCH, DELETE, HEAD } from "@/lib/http/method-not-allowed";

@@ -5,4 +5,4 @@ export const dynamic = "force-dynamic";
 export const maxDuration = 30;
 
 export const { GET, POST } = syncRoute("posts");
-export { PUT, PATCH, DELETE } from "@/lib/http/method-not-allowed";
+export { PUT, PATCH, DELETE, HEAD } from "@/lib/http/method-not-allowed";
