@@ -725,6 +725,13 @@ describe("createKvStore / describeKvBackend", () => {
     expect(describeKvBackend({ KV_URL: "rediss://default:pw@kv.example.com:6379" })).toBe("redis at kv.example.com:6379");
   });
 
+  it("refuses the embedded file store under NODE_ENV=production unless KV_FILE_DIR asks for it", () => {
+    expect(() => resolveKvBackend({ NODE_ENV: "production" })).toThrow(KvConfigError);
+    expect(() => resolveKvBackend({ NODE_ENV: "production", REDIS_URl: "redis://typo:6379" } as Record<string, string>)).toThrow(/REDIS_URL/);
+    expect(resolveKvBackend({ NODE_ENV: "production", KV_FILE_DIR: "/tmp/kv-on-purpose" })).toEqual({ kind: "file", dir: "/tmp/kv-on-purpose" });
+    expect(resolveKvBackend({ NODE_ENV: "production", REDIS_URL: "redis://127.0.0.1:6379" }).kind).toBe("redis");
+  });
+
   it("falls back to the file store under KV_FILE_DIR or .data/", async () => {
     const dir = await tempDir("select");
     fileDirs.push(dir);

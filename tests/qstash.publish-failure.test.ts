@@ -5,6 +5,7 @@
  * Route handler called in process with real signed deliveries.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { handleTrigger } from "../lib/http/trigger-route";
 import { handleSync } from "../lib/http/sync-route";
 import type { Cursor } from "../lib/sync/cursor";
 import { type QStashEmulator, startQStashEmulator } from "../scripts/emulator/qstash/server";
@@ -90,6 +91,39 @@ describe("a delivery of the step another invocation is running", () => {
     expect(other.status).toBe(409);
     expect(await stack.kv.get(stack.keys.cursor("pages"))).toEqual(cursor);
     await stack.kv.del([stack.keys.lease("pages")]);
+  });
+});
+
+describe("QStash on Vercel without a public URL", () => {
+  let stack: Stack;
+  let qstash: QStashEmulator;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
+    qstash = await startQStashEmulator({ defaultRetries: 0 });
+  });
+  afterAll(async () => {
+    await qstash?.close();
+    await stack?.close();
+  });
+
+  it("answers 503 config_error naming SYNC_BASE_URL instead of publishing to the protected VERCEL_URL, and writes nothing", async () => {
+    const env = {
+      ...stack.env,
+      VERCEL: "1",
+      VERCEL_URL: "notion-kv-sync-abc123.vercel.app",
+      QSTASH_URL: qstash.url,
+      QSTASH_TOKEN: qstash.token,
+      QSTASH_CURRENT_SIGNING_KEY: qstash.currentSigningKey,
+      QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
+    };
+    for (const path of ["pages", "trigger"] as const) {
+      const request = new Request(`http://localhost/api/sync/${path}?secret=${stack.env.CRON_SECRET}`);
+      const response = path === "pages" ? await handleSync("pages", request, env) : await handleTrigger(request, env);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ ok: false, error: { code: "config_error" }, variables: ["SYNC_BASE_URL"] });
+    }
+    expect(qstash.messages()).toHaveLength(0);
+    expect(await stack.kv.get(stack.keys.cursor("pages"))).toBeNull();
   });
 });
 

@@ -9,7 +9,7 @@ import { authenticate } from "../auth";
 import { loadStoreRuntime } from "../runtime";
 import { markRunFailed } from "../sync/mark-failed";
 import { isSection } from "../core/sections";
-import { publicBaseUrl } from "./base-url";
+import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk, nonRetryable } from "./json";
@@ -40,7 +40,8 @@ export async function handleFailed(request: Request, env: Env): Promise<Response
   if ("error" in qstashSetup) return qstashSetup.error;
   if (!qstashSetup.config) return jsonError(503, "qstash_not_configured", "QStash is not configured: this callback only takes signed QStash deliveries");
   if (request.headers.get("upstash-signature") === null) return jsonError(401, "unauthorized", "missing Upstash-Signature header");
-  const base = publicBaseUrl(env, request)!;
+  const base = publicBaseUrl(env, request);
+  if (!base) return configErrorResponse(MISSING_BASE_URL);
   const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstashSetup.config, `${base}/api/sync/failed`, rawBody) });
   if (!auth.ok) return jsonError(auth.status, auth.code, auth.message);
 

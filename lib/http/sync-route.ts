@@ -11,7 +11,7 @@ import { isFinished } from "../sync/cursor";
 import { LeaseLostError } from "../sync/lease";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
 import type { Section } from "../core/sections";
-import { publicBaseUrl, sectionPath } from "./base-url";
+import { MISSING_BASE_URL, publicBaseUrl, sectionPath } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk, nonRetryable } from "./json";
@@ -36,8 +36,9 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   if ("error" in qstashSetup) return qstashSetup.error;
   const qstash = qstashSetup.config;
 
-  const base = publicBaseUrl(env, request)!;
-  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base}${sectionPath(section)}`, rawBody) });
+  const base = publicBaseUrl(env, request);
+  if (qstash && !base) return configErrorResponse(MISSING_BASE_URL);
+  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base ?? ""}${sectionPath(section)}`, rawBody) });
   if (!auth.ok) {
     logEvent("sync.rejected", { section, status: auth.status, reason: auth.message });
     return jsonError(auth.status, auth.code, auth.message);
@@ -54,7 +55,7 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   if (!loaded.ok) return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
   const runtime = loaded.value;
 
-  const chain: ChainSettings = { baseUrl: base, notionToken: runtime.notionSettings.token };
+  const chain: ChainSettings = { baseUrl: base ?? "", notionToken: runtime.notionSettings.token };
   const publisher = qstash ? sharedPublisher(qstash) : null;
   const invocation: InvocationRequest = {
     section,

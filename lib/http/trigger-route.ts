@@ -9,8 +9,9 @@ import { triggerRun } from "../orchestration/trigger";
 import { engineDeps, loadRuntime } from "../runtime";
 import { runInvocation } from "../sync/engine";
 import { SECTIONS } from "../core/sections";
-import { publicBaseUrl } from "./base-url";
+import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
+import { configErrorResponse } from "./config-error";
 import { jsonError, jsonOk } from "./json";
 import { logEvent } from "./log";
 import { operatorRequest } from "./operator";
@@ -39,8 +40,9 @@ export async function handleTrigger(request: Request, env: Env): Promise<Respons
 
   const qstashSetup = qstashConfigOrError(env);
   if ("error" in qstashSetup) return qstashSetup.error;
-  const base = publicBaseUrl(env, request)!;
-  const statusUrl = `${base}/api/sync/status`;
+  const base = publicBaseUrl(env, request);
+  if (qstashSetup.config && !base) return configErrorResponse(MISSING_BASE_URL);
+  const statusUrl = `${base ?? ""}/api/sync/status`;
 
   if (!qstashSetup.config) {
     if (env.SYNC_INLINE_FALLBACK !== "1") {
@@ -64,7 +66,7 @@ export async function handleTrigger(request: Request, env: Env): Promise<Respons
     return jsonOk({ ok: true, mode: "inline", sections: results, statusUrl, elapsedMs: Date.now() - startedAt });
   }
 
-  const chain: ChainSettings = { baseUrl: base, notionToken: runtime.notionSettings.token };
+  const chain: ChainSettings = { baseUrl: base ?? "", notionToken: runtime.notionSettings.token };
   try {
     const { runId, messages } = await triggerRun({ kv: runtime.kv, keys: runtime.keys, publisher: sharedPublisher(qstashSetup.config), chain, force: parsed.force });
     logEvent("sync.triggered", { runId, sections: messages.map((m) => `${m.section}:${m.mode}`) });

@@ -69,6 +69,15 @@ export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
       ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL"],
     );
   }
+  // A production server (next start) that fell through to here most likely has a misspelled
+  // REDIS_URL: a per-instance file would silently stop leases from excluding anything.
+  // Only an explicit KV_FILE_DIR says the embedded store is meant.
+  if (env.NODE_ENV === "production" && !value(env, "KV_FILE_DIR")) {
+    throw new KvConfigError(
+      "no KV store configured (NODE_ENV=production): set KV_REST_API_URL and KV_REST_API_TOKEN, or REDIS_URL; set KV_FILE_DIR to use the embedded file store on purpose",
+      ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL", "KV_FILE_DIR"],
+    );
+  }
   return { kind: "file", dir: path.resolve(/* turbopackIgnore: true */ process.cwd(), value(env, "KV_FILE_DIR") ?? ".data") };
 }
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { authenticate } from "../../lib/auth/index";
 import { ConfigError, readNotionSettings, readSyncSettings } from "../../lib/config";
 import { parseSyncRequest } from "../../lib/http/sync-request";
+import { publicBaseUrl } from "../../lib/http/base-url";
 import { delayWithJitter, successorMessage } from "../../lib/orchestration/chain";
 import { SECTIONS } from "../../lib/core/sections";
 
@@ -324,5 +325,18 @@ describe("successorMessage", () => {
     const other = successorMessage({ ...settings, notionToken: "secret_other" }, "pages", step).flowControl!;
     expect(other.key).not.toBe(controls[0].key);
     expect(JSON.stringify(successorMessage(settings, "pages", step))).not.toContain(TOKEN);
+  });
+});
+
+describe("publicBaseUrl (where QStash delivers)", () => {
+  const request = new Request("http://127.0.0.1:3000/api/sync/pages");
+  it("takes SYNC_BASE_URL, then NEXT_PUBLIC_SITE_URL, then the production domain, never the per-deployment VERCEL_URL", () => {
+    expect(publicBaseUrl({ SYNC_BASE_URL: "https://site.example/", VERCEL_URL: "x-123.vercel.app" }, request)).toBe("https://site.example");
+    expect(publicBaseUrl({ NEXT_PUBLIC_SITE_URL: "https://www.site.example" }, request)).toBe("https://www.site.example");
+    expect(publicBaseUrl({ VERCEL: "1", VERCEL_URL: "x-123.vercel.app", VERCEL_PROJECT_PRODUCTION_URL: "site.example" }, request)).toBe("https://site.example");
+    expect(publicBaseUrl({ VERCEL: "1", VERCEL_URL: "x-123.vercel.app" }, request)).toBeNull();
+  });
+  it("off Vercel, without any of them, is the origin the request came to (a local run)", () => {
+    expect(publicBaseUrl({}, request)).toBe("http://127.0.0.1:3000");
   });
 });
