@@ -74,6 +74,8 @@ async function startStack(): Promise<Stack> {
     for (const name of ["NOTION_API_KEY", "NOTION_PAGES_DB", "NOTION_POSTS_DB", "NOTION_BASE_URL", "NOTION_RATE_PER_MIN", "KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL", "KV_FILE_DIR", "SYNC_CONCURRENCY", "SYNC_CHILD_DEPTH"]) {
       if (process.env[name]) env[name] = process.env[name]!;
     }
+    // No KV configured: the embedded store, asked for explicitly (next start runs with NODE_ENV=production).
+    if (!env.KV_REST_API_URL && !env.REDIS_URL && !env.KV_URL && !env.KV_FILE_DIR) env.KV_FILE_DIR = ".data";
     kv = createKvStore(env);
     log(`Notion: your workspace (NOTION_PAGES_DB, NOTION_POSTS_DB)   KV: ${describeKvBackend(env)}`);
   } else {
