@@ -13,6 +13,7 @@ import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk, nonRetryable } from "./json";
+import { answeringErrors } from "./unavailable";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { SyncBodySchema } from "./sync-request";
@@ -32,7 +33,7 @@ export function failedRoute() {
   return { POST: (request: Request) => handleFailed(request, process.env) };
 }
 
-export async function handleFailed(request: Request, env: Env): Promise<Response> {
+export const handleFailed = answeringErrors("failed", async (request: Request, env: Env): Promise<Response> => {
   const body = await readBoundedBody(request);
   if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
   const rawBody = body.text;
@@ -58,7 +59,7 @@ export async function handleFailed(request: Request, env: Env): Promise<Response
   // Busy: an invocation is running right now; let QStash retry the callback later.
   if (outcome === "busy") return jsonError(409, "already_running", "the section is running; retry later");
   return jsonOk({ ok: true, section, runId, marked: outcome === "marked" });
-}
+});
 
 function parseCallback(rawBody: string):
   | { ok: true; section: "pages" | "posts" | "children"; runId: string; seq: number; status: number }

@@ -9,6 +9,7 @@ import type { RunSummary } from "../sync/run-history";
 import { SECTIONS, type Section } from "../core/sections";
 import { loadStoreRuntime } from "../runtime";
 import { jsonOk } from "./json";
+import { answeringErrors } from "./unavailable";
 import { operatorRequest } from "./operator";
 
 type Env = Record<string, string | undefined>;
@@ -50,10 +51,10 @@ export async function sectionStatus(kv: KvStore, keys: KeyBuilder, section: Sect
   };
 }
 
-export async function handleStatus(request: Request, env: Env): Promise<Response> {
+export const handleStatus = answeringErrors("status", async (request: Request, env: Env): Promise<Response> => {
   const front = await operatorRequest(request, env, loadStoreRuntime);
   if ("error" in front) return front.error;
   const { kv, keys } = front.runtime;
   const sections = await Promise.all(SECTIONS.map((s) => sectionStatus(kv, keys, s)));
   return jsonOk({ ok: true, sections });
-}
+});

@@ -13,6 +13,7 @@ import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { configErrorResponse } from "./config-error";
 import { jsonError, jsonOk } from "./json";
+import { answeringErrors } from "./unavailable";
 import { logEvent } from "./log";
 import { operatorRequest } from "./operator";
 import { qstashConfigOrError } from "./qstash-context";
@@ -25,7 +26,7 @@ export function triggerRoute() {
   return { GET: handler, POST: handler };
 }
 
-export async function handleTrigger(request: Request, env: Env): Promise<Response> {
+export const handleTrigger = answeringErrors("trigger", async (request: Request, env: Env): Promise<Response> => {
   const startedAt = Date.now();
   // Both databases must be configured: the trigger starts both.
   const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)));
@@ -75,4 +76,4 @@ export async function handleTrigger(request: Request, env: Env): Promise<Respons
     logEvent("sync.trigger_failed", { error: error instanceof Error ? error.message : String(error) });
     return jsonError(502, "publish_failed", "QStash did not accept the batch; nothing was started (see the function log)");
   }
-}
+});
