@@ -60,6 +60,8 @@ const SyncSettingsSchema = z.object({
       }
       return n;
     }),
+  /** Invocations in a row that meet errors and make no progress before a run shows as "stalled". */
+  SYNC_STALL_AFTER: intInRange(1, 100, 5),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */
   NOTION_RATE_PER_MIN: intInRange(1, 100_000, 170),
   KV_PREFIX: z
@@ -75,6 +77,7 @@ export type SyncSettings = {
   concurrency: number;
   childDepth: number;
   maxDeleteRatio: number;
+  stallAfter: number;
   notionRatePerMin: number;
   kvPrefix: string;
   notionBaseUrl: string | undefined;
@@ -93,6 +96,7 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     concurrency: s.SYNC_CONCURRENCY,
     childDepth: s.SYNC_CHILD_DEPTH,
     maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
+    stallAfter: s.SYNC_STALL_AFTER,
     notionRatePerMin: s.NOTION_RATE_PER_MIN,
     kvPrefix: s.KV_PREFIX,
     notionBaseUrl: s.NOTION_BASE_URL,

@@ -67,6 +67,7 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
       concurrency: settings.concurrency,
       childDepth: settings.childDepth,
       maxDeleteRatio: settings.maxDeleteRatio,
+      stallAfter: settings.stallAfter,
       databaseId: section === "pages" ? notionSettings.pagesDatabaseId : section === "posts" ? notionSettings.postsDatabaseId : undefined,
     },
   };

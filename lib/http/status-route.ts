@@ -42,6 +42,8 @@ export async function sectionStatus(kv: KvStore, keys: KeyBuilder, section: Sect
       retryAt: cursor.retryAt,
       chain: cursor.chain,
       listing: { pieces: cursor.list.pieces, windows: cursor.list.windows },
+      lastError: cursor.lastError,
+      consecutiveErrors: cursor.consecutiveErrors,
       held: cursor.held,
     },
     cursorProblem: loaded.kind === "invalid" ? loaded.reason : null,

@@ -93,6 +93,9 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     }
   }
   const elapsedMs = Date.now() - startedAt;
+  if (outcome.kind === "ran" && outcome.lastError) {
+    logEvent("sync.errors_met", { section, runId: outcome.cursor.runId, status: outcome.cursor.status, consecutiveErrors: outcome.cursor.consecutiveErrors, error: outcome.lastError }, "warn");
+  }
   const response = answer(section, outcome, elapsedMs, fromQStash, children);
   logEvent("sync.invocation", { section, caller: auth.caller, status: response.status, elapsedMs, kind: outcome.kind });
   return response;
@@ -141,6 +144,9 @@ function answer(
     counts: cursor.counts,
     next: finished || outcome.failure ? null : nextStep(section, outcome),
     ...(cursor.held ? { held: cursor.held } : {}),
+    // Errors met and got past: the invocation says so, and so does the cursor (a run that keeps
+    // meeting them without progress shows as "stalled").
+    ...(outcome.lastError ? { lastError: cursor.lastError, consecutiveErrors: cursor.consecutiveErrors } : {}),
     ...(children ? { childrenStarted: children } : {}),
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),

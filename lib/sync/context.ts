@@ -21,6 +21,8 @@ export interface EngineSettings {
   childDepth: number;
   /** Largest share of a section's indexed pages one unforced run may remove (else it is held). */
   maxDeleteRatio: number;
+  /** Invocations in a row that may meet errors without progress before the run shows as stalled. */
+  stallAfter: number;
   /** The database a pages/posts section reads; unused by children. */
   databaseId?: string;
 }
@@ -52,6 +54,10 @@ export interface RunContext extends EngineDeps {
   /** Items finished by this invocation. */
   processed: number;
   tally: Tally;
+  /** The last error this invocation met and got past (it ends up in the cursor and the answer). */
+  lastError: { code: string; message: string } | null;
+  /** The run's position when the invocation began (see engine progressMark). */
+  startMark: string;
   /** Set when Notion asked us to wait longer than the budget allows. */
   rateLimitedUntil: number | null;
 }
@@ -91,6 +97,8 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     now,
     processed: 0,
     tally: emptyTally(),
+    lastError: null,
+    startMark: "",
     rateLimitedUntil: null,
     shouldStop: () => leaseLost || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate) {

@@ -32,7 +32,8 @@ export const CursorSchema = z.object({
   section: z.enum(SECTIONS),
   runId: z.string().min(1),
   /** held: listing would remove too much of the index; nothing was deleted (a forced run may go ahead). */
-  status: z.enum(["running", "done", "failed", "held"]),
+  /** stalled: SYNC_STALL_AFTER invocations in a row met errors and made no progress (the next call tries again). */
+  status: z.enum(["running", "done", "failed", "held", "stalled"]),
   phase: z.enum(PHASES),
   /** Invocations that have run for this run; a QStash message carries the seq it expects. */
   seq: z.number().int().nonnegative(),
@@ -88,6 +89,10 @@ export const CursorSchema = z.object({
   attempts: z.record(z.string(), z.number().int().positive()).default({}),
   counts: CountsSchema,
   error: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
+  /** The last error an invocation met and got past (transient Notion failures, timeouts): what a stall is about. */
+  lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable().default(null),
+  /** Invocations in a row that met an error and made no progress. */
+  consecutiveErrors: z.number().int().nonnegative().default(0),
   /** Set when Notion asked to wait: nothing should call Notion for this section before it. */
   retryAt: z.string().nullable(),
   /** The successor published for this seq (QStash chaining), so a redelivery can repair a failed publish. */
@@ -115,6 +120,11 @@ export function parseCursor(raw: unknown): CursorLoad {
 }
 
 export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0, removed: 0 });
+
+/** A run that is going (or stalled: going, but stuck on an error): the next call of its section continues it. */
+export function isLive(cursor: Pick<Cursor, "status">): boolean {
+  return cursor.status === "running" || cursor.status === "stalled";
+}
 
 /** A run that will not move any more by itself (done, or held for an operator's decision). */
 export function isFinished(cursor: Pick<Cursor, "status">): boolean {
@@ -163,6 +173,8 @@ export function startCursor(section: Section, options: { force: boolean; previou
     attempts: {},
     counts: emptyCounts(),
     error: null,
+    lastError: null,
+    consecutiveErrors: 0,
     retryAt: null,
     chain: null,
   };

@@ -5,7 +5,7 @@
  */
 import { NotionSyncError } from "../notion/errors";
 import { createRunContext, type EngineDeps, type RunContext } from "./context";
-import { type Cursor, type Phase, isFinished, parseCursor, startCursor, successorPublished } from "./cursor";
+import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
 import { acquireLease } from "./lease";
@@ -52,6 +52,8 @@ export type InvocationOutcome =
       cursorReset: string | null;
       /** Set when Notion refused the run (401/403/400): it is marked failed and stays where it was. */
       failure: { code: string; message: string } | null;
+      /** The error this invocation met and got past (transient Notion failures): it made less progress than it could. */
+      lastError: { code: string; message: string } | null;
       /** What scheduleNext did (null when not asked, or nothing is left to do). */
       chain: ChainOutcome | null;
     };
@@ -72,7 +74,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       // The holder moved the cursor to seq + 1 when it started this step. A delivery whose seq
       // equals the cursor's is the successor that holder has just published: it must be retried
       // (409), never acknowledged.
-      if (running && running.status === "running" && running.runId === runId && seq === running.seq - 1) {
+      if (running && isLive(running) && running.runId === runId && seq === running.seq - 1) {
         return { kind: "duplicate", cursor: running };
       }
     }
@@ -104,6 +106,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1 };
 
     const ctx = createRunContext(deps, request.section, cursor, lease.token);
+    ctx.startMark = progressMark(cursor);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
     // replaced before finishing leaves its scratch keys behind: drop them with it.
     await ctx.commit(() => (abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));
@@ -115,7 +118,10 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
 
     const done = isFinished(ctx.cursor);
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
-    const chain = !done && !failure && request.scheduleNext ? await scheduleSuccessor(ctx, request.scheduleNext, retryAfterMs) : null;
+    // A stalled run is not chained: each step would fail the same way and spend a message; the
+    // next cron, manual call or trigger tries again.
+    const stalled = ctx.cursor.status === "stalled";
+    const chain = !done && !failure && !stalled && request.scheduleNext ? await scheduleSuccessor(ctx, request.scheduleNext, retryAfterMs) : null;
     return {
       kind: "ran",
       cursor: ctx.cursor,
@@ -124,6 +130,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       retryAfterMs,
       cursorReset: loaded.kind === "invalid" ? loaded.reason : null,
       failure,
+      lastError: ctx.lastError,
       chain,
     };
   } finally {
@@ -151,7 +158,7 @@ async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<Invo
  */
 function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }, force: boolean): string | null {
   if (delivery.seq === 0 && cursor?.runId !== delivery.runId) {
-    return cursor && cursor.status === "running" && !force ? `run ${cursor.runId} is still active` : null;
+    return cursor && isLive(cursor) && !force ? `run ${cursor.runId} is still active` : null;
   }
   if (!cursor) return "no run is active for this section";
   if (cursor.runId !== delivery.runId) return `run ${delivery.runId} is not the active run`;
@@ -162,7 +169,7 @@ function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: numb
     // redelivers the step; answering "stale" ended the chain for good while the run still showed
     // "running". The redelivery of the last step continues the run instead. Decided under the
     // lease, so it cannot overlap the invocation that is still running that step.
-    if (delivery.seq === cursor.seq - 1 && cursor.status === "running" && !successorPublished(cursor)) return null;
+    if (delivery.seq === cursor.seq - 1 && isLive(cursor) && !successorPublished(cursor)) return null;
     return `step ${delivery.seq} already ran (cursor is at ${cursor.seq})`;
   }
   return null;
@@ -195,9 +202,12 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
       ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
       return finishAccounting(ctx, null);
     }
-    if (NotionSyncError.is(error, "transient")) return finishAccounting(ctx, null);
+    if (NotionSyncError.is(error, "transient")) {
+      ctx.lastError = { code: notionCode(error), message: error.message };
+      return finishAccounting(ctx, null);
+    }
     if (NotionSyncError.is(error)) {
-      const failure = { code: `notion_${error.details.code ?? error.kind}`, message: error.message };
+      const failure = { code: notionCode(error), message: error.message };
       const history = await readHistory(ctx.kv, ctx.keys, ctx.section);
       await ctx.commit((c) => {
         c.status = "failed";
@@ -210,6 +220,15 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
     throw error;
   }
   return finishAccounting(ctx, null);
+}
+
+function notionCode(error: NotionSyncError): string {
+  return `notion_${error.details.code ?? error.kind}`;
+}
+
+/** Where the run stands, to tell whether an invocation moved it. */
+function progressMark(cursor: Cursor): string {
+  return JSON.stringify([cursor.phase, cursor.list.pieces, cursor.list.startCursor, cursor.list.windowStart, cursor.syncPiece, cursor.finalize?.stage, cursor.finalize?.piece]);
 }
 
 /** Starts the run's listing over, dropping what it had listed (partials stay resumable). */
@@ -233,12 +252,20 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
   const requests = Object.values(ctx.notion.requests).reduce((a, b) => a + b, 0);
   const retryAt = ctx.rateLimitedUntil ? new Date(ctx.rateLimitedUntil).toISOString() : null;
   const tallied = Object.values(ctx.tally).some((n) => n > 0);
-  if (requests > 0 || retryAt || tallied) {
+  const error = ctx.lastError;
+  const progressed = ctx.processed > 0 || progressMark(ctx.cursor) !== ctx.startMark;
+  const errorsInARow = error && !progressed ? ctx.cursor.consecutiveErrors + 1 : 0;
+  if (requests > 0 || retryAt || tallied || error || ctx.cursor.consecutiveErrors !== errorsInARow) {
+    const at = ctx.now().toISOString();
     await ctx.commit((c) => {
       c.counts.notionRequests += requests;
       c.retryAt = retryAt;
+      if (error) c.lastError = { ...error, at };
+      c.consecutiveErrors = errorsInARow;
+      if (c.status === "running" && errorsInARow >= ctx.settings.stallAfter) c.status = "stalled";
     });
   }
+
   return failure;
 }
 

@@ -4,7 +4,7 @@
  */
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
-import { type Cursor, parseCursor, successorPublished } from "./cursor";
+import { type Cursor, isLive, parseCursor, successorPublished } from "./cursor";
 import { historyOp, readHistory, summarize } from "./run-history";
 import { acquireLease } from "./lease";
 import type { Section } from "../core/sections";
@@ -28,15 +28,15 @@ export async function markRunFailed(
   // instead of 409 (and a retried callback) while the live chain holds the lease; the decision is
   // made again under the lease. A run already marked failed keeps the reason it has (the
   // engine's own, e.g. Notion's 401, is the useful one).
-  const isLive = (cursor: Cursor) =>
-    cursor.runId === runId && cursor.status === "running" && (seq === undefined || seq >= cursor.seq || !successorPublished(cursor));
+  const isThisLiveRun = (cursor: Cursor) =>
+    cursor.runId === runId && isLive(cursor) && (seq === undefined || seq >= cursor.seq || !successorPublished(cursor));
   const peek = parseCursor(await kv.get(keys.cursor(section)));
-  if (peek.kind !== "ok" || !isLive(peek.cursor)) return "not_active";
+  if (peek.kind !== "ok" || !isThisLiveRun(peek.cursor)) return "not_active";
   const lease = await acquireLease(kv, keys.lease(section), 10_000);
   if (!lease) return "busy";
   try {
     const loaded = parseCursor(await kv.get(keys.cursor(section)));
-    if (loaded.kind !== "ok" || !isLive(loaded.cursor)) return "not_active";
+    if (loaded.kind !== "ok" || !isThisLiveRun(loaded.cursor)) return "not_active";
     const cursor = { ...loaded.cursor, status: "failed" as const, error: { ...error, at: now.toISOString() } };
     const history = await readHistory(kv, keys, section);
     await kv.atomic([

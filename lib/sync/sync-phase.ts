@@ -98,6 +98,7 @@ async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEnt
     // Cut by the deadline: not the page's fault. Otherwise count it; a page that
     // keeps failing must not hold the whole run back forever.
     if (ctx.shouldStop()) return "later";
+    ctx.lastError = { code: `notion_${error.details.code ?? error.kind}`, message: `page ${row.id}: ${error.message}` };
     const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
     if (attempts >= MAX_ITEM_ATTEMPTS) {
       await giveUp(ctx, row, ledger, error.message);

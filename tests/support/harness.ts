@@ -87,6 +87,8 @@ export interface InvocationBody {
   error?: { code: string; message: string };
   stale?: boolean;
   held?: { reason: string; removals: number; indexed: number };
+  lastError?: { code: string; message: string; at: string };
+  consecutiveErrors?: number;
 }
 
 export async function invoke(
