@@ -4,6 +4,7 @@
  */
 import { type NotionSettings, type SyncSettings, readNotionSettings, readSyncSettings } from "./config";
 import { createKeys, createKvStore, resolveKvBackend, type KeyBuilder, type KvStore } from "./kv";
+import { boundedByDeadline } from "./kv/bounded-store";
 import { createBlockTreeFetcher } from "./notion/block-tree";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
@@ -58,7 +59,8 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
     deadline,
   });
   return {
-    kv: runtime.kv,
+    // Every KV call of the invocation ends by the budget plus its tail, whatever KV does.
+    kv: boundedByDeadline(runtime.kv, deadline),
     keys: runtime.keys,
     notion,
     content: createBlockTreeFetcher(notion),
