@@ -60,6 +60,8 @@ const SyncSettingsSchema = z.object({
       }
       return n;
     }),
+  /** Seconds between two forced-run starts of a section, and between two trigger calls (0: no limit). */
+  SYNC_MIN_FORCE_INTERVAL_S: intInRange(0, 86_400, 600),
   /** Invocations in a row that meet errors and make no progress before a run shows as "stalled". */
   SYNC_STALL_AFTER: intInRange(1, 100, 5),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */
@@ -78,6 +80,7 @@ export type SyncSettings = {
   childDepth: number;
   maxDeleteRatio: number;
   stallAfter: number;
+  minForceIntervalS: number;
   notionRatePerMin: number;
   kvPrefix: string;
   notionBaseUrl: string | undefined;
@@ -97,6 +100,7 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     childDepth: s.SYNC_CHILD_DEPTH,
     maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
     stallAfter: s.SYNC_STALL_AFTER,
+    minForceIntervalS: s.SYNC_MIN_FORCE_INTERVAL_S,
     notionRatePerMin: s.NOTION_RATE_PER_MIN,
     kvPrefix: s.KV_PREFIX,
     notionBaseUrl: s.NOTION_BASE_URL,

@@ -66,6 +66,8 @@ async function startStack(): Promise<Stack> {
     SYNC_BUDGET_MS: String(budgetMs),
     KV_PREFIX: prefix,
     SYNC_LOG: "off",
+    // The demo triggers run 2 right after run 1 (a deployment keeps the default, 600 s).
+    SYNC_MIN_FORCE_INTERVAL_S: "0",
   };
   let notion: NotionEmulator | null = null;
   let workspace: Workspace | null = null;

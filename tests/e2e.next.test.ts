@@ -41,6 +41,7 @@ describe("next start + Notion emulator + redis-server", () => {
       REDIS_URL: redis.url,
       KV_PREFIX: "e2e",
       SYNC_BUDGET_MS: "2000",
+      SYNC_MIN_FORCE_INTERVAL_S: "0",
     });
   });
   afterAll(async () => {

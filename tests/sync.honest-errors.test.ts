@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleStatus } from "../lib/http/status-route";
+import { handleTrigger } from "../lib/http/trigger-route";
 import { type InvocationBody, type Stack, diffKvWithWorkspace, invoke, startStack, syncAll } from "./support/harness";
 
 describe("Notion unreachable", () => {
@@ -37,5 +38,34 @@ describe("Notion unreachable", () => {
     expect(back.lastError).toBeUndefined();
     await syncAll(stack);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
+  });
+});
+
+describe("forced-run and trigger spam", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 6, posts: 2, hugePages: 0 }, env: { SYNC_MIN_FORCE_INTERVAL_S: "600", SYNC_INLINE_FALLBACK: "1" } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("a second forced run within SYNC_MIN_FORCE_INTERVAL_S gets 429 with Retry-After and writes nothing; continuing the forced run is not limited", async () => {
+    const first = await invoke(stack, "posts", { query: "force=1" });
+    expect(first.status).toBe(200);
+    const cursor = await stack.kv.get(stack.keys.cursor("posts"));
+    // The posts run is done (tiny): a new force=1 would start another forced run.
+    const again = await invoke(stack, "posts", { query: "force=1" });
+    expect(again.status).toBe(429);
+    expect(again.body).toMatchObject({ ok: false, error: { code: "too_many_starts" } });
+    expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(590);
+    expect(await stack.kv.get(stack.keys.cursor("posts"))).toEqual(cursor);
+    // Other sections have their own slot; unforced calls are never limited.
+    expect((await invoke(stack, "pages", { query: "force=1" })).status).toBe(200);
+    expect((await invoke(stack, "posts")).status).toBe(200);
+
+    const trigger = (n: number) => handleTrigger(new Request(`http://localhost/api/sync/trigger?secret=${stack.env.CRON_SECRET}&n=${n}`), stack.env);
+    expect((await trigger(1)).status).toBe(200);
+    const spam = await trigger(2);
+    expect(spam.status).toBe(429);
+    expect(spam.headers.get("retry-after")).toBeTruthy();
   });
 });

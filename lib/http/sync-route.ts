@@ -14,6 +14,7 @@ import type { Section } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl, sectionPath } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
+import { claimStartSlot, startsForcedRun } from "./start-limit";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
@@ -54,6 +55,12 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   const loaded = loadConfig(() => loadRuntime(section, env));
   if (!loaded.ok) return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
   const runtime = loaded.value;
+
+  // QStash deliveries carry their run's force flag: only people and crons start forced runs.
+  if (parsed.force && !fromQStash && (await startsForcedRun(runtime.kv, runtime.keys, section))) {
+    const limited = await claimStartSlot(runtime.kv, runtime.keys, `force:${section}`, runtime.settings.minForceIntervalS);
+    if (limited) return limited;
+  }
 
   const chain: ChainSettings = { baseUrl: base ?? "", notionToken: runtime.notionSettings.token };
   const publisher = qstash ? sharedPublisher(qstash) : null;

@@ -11,6 +11,7 @@ import { runInvocation } from "../sync/engine";
 import { SECTIONS } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
+import { claimStartSlot } from "./start-limit";
 import { configErrorResponse } from "./config-error";
 import { jsonError, jsonOk } from "./json";
 import { answeringErrors } from "./unavailable";
@@ -44,6 +45,11 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
   const base = publicBaseUrl(env, request);
   if (qstashSetup.config && !base) return configErrorResponse(MISSING_BASE_URL);
   const statusUrl = `${base ?? ""}/api/sync/status`;
+  // Only calls that will start something take the slot (not a 503 for missing QStash).
+  if (qstashSetup.config || env.SYNC_INLINE_FALLBACK === "1") {
+    const limited = await claimStartSlot(runtime.kv, runtime.keys, "trigger", runtime.settings.minForceIntervalS);
+    if (limited) return limited;
+  }
 
   if (!qstashSetup.config) {
     if (env.SYNC_INLINE_FALLBACK !== "1") {

@@ -53,6 +53,8 @@ export interface KeyBuilder {
   runs(section: Section): string;
   /** Data source id resolved for a database id (cached once). */
   dataSource(databaseId: string): string;
+  /** Held (SET NX PX) for SYNC_MIN_FORCE_INTERVAL_S after a forced run or a trigger starts. */
+  startLimit(scope: string): string;
   /**
    * Piece `i` of a value stored in parts under `baseKey` (lib/kv/large-value.ts).
    * `generation` changes with every write, so a reader never mixes the parts of
@@ -81,6 +83,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     refetch: () => k("refetch"),
     runs: (section) => k("runs", section),
     dataSource: (databaseId) => k("datasource", databaseId),
+    startLimit: (scope) => k("startlimit", scope),
     part: (baseKey, generation, i) => k("part", baseKey.startsWith(`${prefix}:`) ? baseKey.slice(prefix.length + 1) : baseKey, generation, i),
   };
 }

@@ -52,6 +52,8 @@ export async function startStack(
     KV_PREFIX: prefix,
     SYNC_BUDGET_MS: "2000",
     SYNC_LOG: "off",
+    // Tests start forced runs back to back; the limit itself is tested with its own value.
+    SYNC_MIN_FORCE_INTERVAL_S: "0",
     ...options.env,
   };
   return {

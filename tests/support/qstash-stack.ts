@@ -278,6 +278,7 @@ export async function startQStashStack(options: QStashStackOptions = {}): Promis
       REDIS_URL: redis.url,
       KV_PREFIX: prefix,
       SYNC_BUDGET_MS: "2000",
+      SYNC_MIN_FORCE_INTERVAL_S: "0",
       QSTASH_URL: qstash.url,
       QSTASH_TOKEN: qstash.token,
       QSTASH_CURRENT_SIGNING_KEY: qstash.currentSigningKey,
