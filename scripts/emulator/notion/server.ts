@@ -16,12 +16,19 @@ export type RouteName = "databases.retrieve" | "dataSources.query" | "pages.retr
 
 export interface FaultRule {
   route: RouteName | "*";
-  status: 429 | 500 | 502 | 503 | 504 | 400 | 401 | 403 | 404 | "hang" | "reset";
+  status: 429 | 500 | 502 | 503 | 504 | 529 | 400 | 401 | 403 | 404 | "hang" | "reset";
   /** How many matching requests get the fault (default 1). */
   times?: number;
   retryAfterSeconds?: number;
   /** Only requests whose path contains this id (dashes are ignored on both sides). */
   matchId?: string;
+  /**
+   * Each matching request gets the fault with this probability (seeded, so a
+   * run is repeatable); `times` then defaults to unlimited. Several such rules
+   * split the requests between them.
+   */
+  probability?: number;
+  seed?: number;
 }
 
 export interface EmulatorOptions {
@@ -87,7 +94,20 @@ const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [Noti
   502: ["bad_gateway", "Bad gateway."],
   503: ["service_unavailable", "Notion is unavailable, please try again later."],
   504: ["gateway_timeout", "Notion timed out while processing the request."],
+  529: ["service_overload", "Notion is overloaded, please try again later."],
 };
+
+/** mulberry32: small, seeded, repeatable. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 interface Reply {
   status: number;
@@ -159,7 +179,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   const workspace = options.workspace;
   const token = options.token ?? DEFAULT_TOKEN;
   const bucket = new TokenBucket(options.ratePerSecond ?? 3, options.burst ?? 10);
-  let faults: (FaultRule & { remaining: number })[] = [];
+  let faults: (FaultRule & { remaining: number; draw?: () => number })[] = [];
   let log: RequestLogEntry[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let queryLimit = options.queryResultLimit === undefined ? undefined : checkQueryResultLimit(options.queryResultLimit);
@@ -179,7 +199,10 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   const takeFault = (route: RouteName | "unknown", pathname: string): FaultRule | undefined => {
     const path = pathname.replace(/-/g, "");
     const rule = faults.find(
-      (f) => (f.route === "*" || f.route === route) && (!f.matchId || path.includes(f.matchId.replace(/-/g, ""))),
+      (f) =>
+        (f.route === "*" || f.route === route) &&
+        (!f.matchId || path.includes(f.matchId.replace(/-/g, ""))) &&
+        (f.draw === undefined || f.draw() < f.probability!),
     );
     if (!rule) return undefined;
     rule.remaining -= 1;
@@ -310,7 +333,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     let reply: Reply;
     if (fault) {
       const [code, message] = FAULT_ERRORS[fault.status];
-      reply = errorReply(fault.status, code, message, fault.status === 429 ? { "Retry-After": retryAfter(fault) } : undefined);
+      reply = errorReply(fault.status, code, message, fault.status === 429 || fault.status === 529 ? { "Retry-After": retryAfter(fault) } : undefined);
     } else {
       reply = answer(req, url, bodyText);
     }
@@ -330,7 +353,8 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     token,
     workspace,
     injectFault(rule) {
-      faults.push({ ...rule, remaining: rule.times ?? 1 });
+      const random = rule.probability === undefined ? undefined : seededRandom(rule.seed ?? 1);
+      faults.push({ ...rule, remaining: rule.times ?? (random ? Infinity : 1), draw: random });
     },
     clearFaults() {
       faults = [];

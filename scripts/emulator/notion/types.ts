@@ -147,7 +147,8 @@ export type NotionErrorCode =
   | "internal_server_error"
   | "bad_gateway"
   | "service_unavailable"
-  | "gateway_timeout";
+  | "gateway_timeout"
+  | "service_overload";
 
 /** Thrown by the workspace for requests Notion would refuse; the server turns it into the error body. */
 export class NotionApiError extends Error {
