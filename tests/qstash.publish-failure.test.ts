@@ -14,16 +14,10 @@ import { type Stack, startStack, syncUntilDone } from "./support/harness";
 const BASE = "http://127.0.0.1:9"; // nothing listens: deliveries the emulator attempts go nowhere
 
 describe("a failed publish of the successor", () => {
+  const servers = withStackAndQStash({ workspace: { pages: 60, posts: 3, hugePages: 0 }, latencyMs: 15, env: { SYNC_BUDGET_MS: "500" } });
   let stack: Stack;
   let qstash: QStashEmulator;
-  beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 60, posts: 3, hugePages: 0 }, latencyMs: 15, env: { SYNC_BUDGET_MS: "500" } });
-    qstash = await startQStashEmulator({ defaultRetries: 0 });
-  });
-  afterAll(async () => {
-    await qstash?.close();
-    await stack?.close();
-  });
+  beforeAll(() => void ({ stack, qstash } = servers()));
 
   const deliver = (body: string, qstashUrl: string) => deliverTo(stack, qstash, body, qstashUrl);
 
@@ -58,16 +52,10 @@ describe("a failed publish of the successor", () => {
 });
 
 describe("a delivery of the step another invocation is running", () => {
+  const servers = withStackAndQStash({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
   let stack: Stack;
   let qstash: QStashEmulator;
-  beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
-    qstash = await startQStashEmulator({ defaultRetries: 0 });
-  });
-  afterAll(async () => {
-    await qstash?.close();
-    await stack?.close();
-  });
+  beforeAll(() => void ({ stack, qstash } = servers()));
 
   it("is answered 200 duplicate (not 409, which QStash would retry into the DLQ) and writes nothing", async () => {
     const step0 = JSON.stringify({ runId: "run-dup", seq: 0, force: false });
@@ -95,16 +83,10 @@ describe("a delivery of the step another invocation is running", () => {
 });
 
 describe("QStash on Vercel without a public URL", () => {
+  const servers = withStackAndQStash({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
   let stack: Stack;
   let qstash: QStashEmulator;
-  beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
-    qstash = await startQStashEmulator({ defaultRetries: 0 });
-  });
-  afterAll(async () => {
-    await qstash?.close();
-    await stack?.close();
-  });
+  beforeAll(() => void ({ stack, qstash } = servers()));
 
   it("answers 503 config_error naming SYNC_BASE_URL instead of publishing to the protected VERCEL_URL, and writes nothing", async () => {
     const env = {
@@ -128,16 +110,10 @@ describe("QStash on Vercel without a public URL", () => {
 });
 
 describe("a failed publish of the children kick", () => {
+  const servers = withStackAndQStash({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
   let stack: Stack;
   let qstash: QStashEmulator;
-  beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 4, posts: 3, hugePages: 0 } });
-    qstash = await startQStashEmulator({ defaultRetries: 0 });
-  });
-  afterAll(async () => {
-    await qstash?.close();
-    await stack?.close();
-  });
+  beforeAll(() => void ({ stack, qstash } = servers()));
 
   it("answers 503 when the finished run cannot start children, and the redelivery starts it", async () => {
     await syncUntilDone(stack, "posts");
@@ -174,4 +150,19 @@ function deliverTo(stack: Stack, qstash: QStashEmulator, body: string, qstashUrl
     QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
     SYNC_BASE_URL: BASE,
   });
+}
+
+/** A stack and a QStash test server (no retries) for one describe block. */
+function withStackAndQStash(options: Parameters<typeof startStack>[0]) {
+  let stack: Stack | undefined;
+  let qstash: QStashEmulator | undefined;
+  beforeAll(async () => {
+    stack = await startStack(options);
+    qstash = await startQStashEmulator({ defaultRetries: 0 });
+  });
+  afterAll(async () => {
+    await qstash?.close();
+    await stack?.close();
+  });
+  return () => ({ stack: stack!, qstash: qstash! });
 }

@@ -97,17 +97,6 @@ const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [Noti
   529: ["service_overload", "Notion is overloaded, please try again later."],
 };
 
-/** mulberry32: small, seeded, repeatable. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Reply {
   status: number;
@@ -353,7 +342,8 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     token,
     workspace,
     injectFault(rule) {
-      const random = rule.probability === undefined ? undefined : seededRandom(rule.seed ?? 1);
+      const prng = rule.probability === undefined ? undefined : new Prng(rule.seed ?? 1);
+      const random = prng ? () => prng.next() : undefined;
       faults.push({ ...rule, remaining: rule.times ?? (random ? Infinity : 1), draw: random });
     },
     clearFaults() {
