@@ -97,3 +97,80 @@ describe("hostile titles", () => {
     expect(new Set(bundles).size).toBe(bundles.length);
   });
 });
+
+describe("Notion changes between runs: rows moved between the databases, a child page moved to another parent", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: SMALL });
+  });
+  afterAll(async () => stack?.close());
+
+  it("converge with no orphan bundle", async () => {
+    await syncAll(stack);
+    const ws = stack.workspace;
+    ws.advanceClock(5 * 60_000);
+    const pages = ws.visibleRows(ws.pagesDatabaseId);
+    const posts = ws.visibleRows(ws.postsDatabaseId);
+    ws.moveRow(pages[2].id, ws.postsDatabaseId);
+    ws.moveRow(pages[5].id, ws.postsDatabaseId);
+    ws.moveRow(posts[1].id, ws.pagesDatabaseId);
+    const child = ws.reachableChildPages().find((c) => c.depth === 1)!;
+    const newParent = ws.visibleRows(ws.pagesDatabaseId).find((r) => r.id !== child.parentId)!;
+    ws.moveChildPage(child.id, newParent.id);
+    await syncAll(stack);
+    await syncAll(stack); // the new parent's index entry lists the child once its section has run
+    // diffKvWithWorkspace also fails on any bundle the indexes do not list.
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    const inPosts = await stack.kv.scanKeys(`${stack.keys.prefix}:page:posts:`);
+    expect(inPosts).toHaveLength(ws.visibleRows(ws.postsDatabaseId).length);
+  });
+});
+
+describe("a 429 storm", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: SMALL });
+  });
+  afterAll(async () => stack?.close());
+
+  it("with Retry-After 1 s on 20 % of requests converges, no invocation sleeping past its budget", { timeout: 120_000 }, async () => {
+    stack.emulator.injectFault({ route: "*", status: 429, probability: 0.2, seed: 7, retryAfterSeconds: 1 });
+    try {
+      for (const section of ["pages", "posts", "children"] as const) {
+        // As a cron or QStash would: the next call no earlier than the answer's next.notBefore.
+        for (let call = 0; ; call++) {
+          expect(call).toBeLessThan(300);
+          const { status, body } = await invoke(stack, section);
+          expect(status).toBe(200);
+          expect(body.elapsedMs).toBeLessThan(3000);
+          if (body.done) break;
+          const notBefore = (body.next as { notBefore: string | null } | null)?.notBefore;
+          if (notBefore) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(notBefore) - Date.now())));
+        }
+      }
+    } finally {
+      stack.emulator.clearFaults();
+    }
+    expect(stack.emulator.requests().filter((r) => r.status === 429).length).toBeGreaterThan(10);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+  });
+
+  it("with Retry-After 300 s checkpoints, says when to come back, and sends nothing to Notion before then", async () => {
+    stack.emulator.injectFault({ route: "dataSources.query", status: 429, retryAfterSeconds: 300 });
+    const paused = await invoke(stack, "pages", { query: "force=1" });
+    expect(paused.status).toBe(200);
+    expect(paused.body.elapsedMs).toBeLessThan(3000);
+    const notBefore = Date.parse((paused.body.next as { notBefore: string }).notBefore);
+    expect(notBefore - Date.now()).toBeGreaterThan(290_000);
+    stack.emulator.resetRequestLog();
+    const early = await invoke(stack, "pages");
+    expect(early.status).toBe(200);
+    expect(stack.emulator.requests()).toHaveLength(0); // the pause is honoured on any instance, from the cursor
+    expect(Date.parse((early.body.next as { notBefore: string }).notBefore)).toBeGreaterThanOrEqual(notBefore - 1000);
+    const cursor = (await stack.kv.get<{ retryAt: string; status: string }>(stack.keys.cursor("pages")))!;
+    expect(cursor.status).toBe("running");
+    expect(Date.parse(cursor.retryAt) - Date.now()).toBeGreaterThan(290_000);
+    // (The run going on after the pause is the 1 s case above; this process's pacer keeps the
+    // 300 s pause Notion asked for, as a warm instance would.)
+  });
+});

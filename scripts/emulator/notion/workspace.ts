@@ -468,6 +468,39 @@ export class Workspace {
     }
   }
 
+  /** A row dragged into the other database: its parent changes and its last_edited_time moves. */
+  moveRow(pageId: string, toDatabaseId: string): void {
+    const page = this.requirePage(pageId);
+    const db = this.databases.get(normalizeId(toDatabaseId) ?? "");
+    if (!db || !page.databaseId) throw new Error(`cannot move ${pageId} to ${toDatabaseId}`);
+    page.databaseId = db.id;
+    if (page.slug) page.slug = this.uniqueSlug(db.id, page.slug);
+    this.changed();
+    this.touchPage(page);
+  }
+
+  /** A child page moved into another page: its child_page block leaves the old parent for the new one. */
+  moveChildPage(childId: string, toParentPageId: string): void {
+    const child = this.requirePage(childId);
+    const to = this.requirePage(toParentPageId);
+    const block = this.blocks.get(child.id);
+    if (!child.parentPageId || !block) throw new Error(`${childId} is not a child page`);
+    const from = this.requirePage(child.parentPageId);
+    from.childIds = from.childIds.filter((id) => id !== block.id);
+    if (block.parentBlockId) {
+      const holder = this.requireBlock(block.parentBlockId);
+      holder.childIds = holder.childIds.filter((id) => id !== block.id);
+      block.parentBlockId = null;
+    }
+    to.childIds.push(block.id);
+    block.pageId = to.id;
+    child.parentPageId = to.id;
+    this.changed();
+    this.touchPage(from);
+    this.touchPage(to);
+    this.touchPage(child);
+  }
+
   /** The integration loses access: no timestamp moves, the child_page block stays in its parent. */
   unsharePage(pageId: string): void {
     this.requirePage(pageId).shared = false;
