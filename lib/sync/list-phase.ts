@@ -83,9 +83,10 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     const entry = indexEntryFor(row, slug, previous!.childPages);
     if (!isSameEntry(entry, previous!)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } });
   }
-  for (const [id, slug] of slugs) {
-    const previous = fresh.find((f) => f.row.id === id)?.ledger?.entry?.slug;
-    if (slug !== previous) ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: id });
+  // Claim the slugs that are new to their page (a kept slug is claimed already).
+  for (const { row, ledger } of fresh) {
+    const slug = slugs.get(row.id)!;
+    if (slug !== ledger?.entry?.slug) ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: row.id });
   }
 
   // Where the next request starts.
