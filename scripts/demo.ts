@@ -170,7 +170,7 @@ async function runThroughQStash(stack: Stack, since: number): Promise<void> {
     const full = `  ${line} || QStash: ${q.deliveries} deliveries, ${q.retries} retried, ${q.deduplicated} deduplicated, ${q.duplicatesInjected} duplicates`;
     if (full !== lastLine && !args.quiet) log(full);
     lastLine = full;
-    if (status.sections.every((s) => fresh(s) && s.run!.status === "done")) return;
+    if (status.sections.every((s) => fresh(s) && (s.run!.status === "done" || s.run!.status === "partial"))) return;
     if (Date.now() > deadline) throw new Error("the QStash-carried run did not finish in 15 minutes");
     await new Promise((r) => setTimeout(r, 1000));
   }

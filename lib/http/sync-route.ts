@@ -7,7 +7,7 @@ import { authenticate } from "../auth";
 import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTimeout } from "../orchestration/chain";
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
-import { isFinished } from "../sync/cursor";
+import { isCompleted, isFinished } from "../sync/cursor";
 import { LeaseLostError } from "../sync/lease";
 import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
 import type { Section } from "../core/sections";
@@ -16,6 +16,7 @@ import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { claimStartSlot, startsForcedRun } from "./start-limit";
 import { jsonError, jsonOk, nonRetryable } from "./json";
+import { redeemLink } from "./link-redeem";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { parseSyncRequest } from "./sync-request";
@@ -39,7 +40,7 @@ export async function handleSync(section: Section, request: Request, env: Env): 
 
   const base = publicBaseUrl(env, request);
   if (qstash && !base) return configErrorResponse(MISSING_BASE_URL);
-  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base ?? ""}${sectionPath(section)}`, rawBody) });
+  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base ?? ""}${sectionPath(section)}`, rawBody), linkTarget: section });
   if (!auth.ok) {
     logEvent("sync.rejected", { section, status: auth.status, reason: auth.message });
     return jsonError(auth.status, auth.code, auth.message);
@@ -55,6 +56,12 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   const loaded = loadConfig(() => loadRuntime(section, env));
   if (!loaded.ok) return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
   const runtime = loaded.value;
+
+  // A signed link works once: spent here, before anything is written for it.
+  if (auth.caller === "link") {
+    const refused = await redeemLink(runtime.kv, runtime.keys, auth.link, parsed.force);
+    if (refused) return refused;
+  }
 
   // QStash deliveries carry their run's force flag: only people and crons start forced runs.
   if (parsed.force && !fromQStash && (await startsForcedRun(runtime.kv, runtime.keys, section))) {
@@ -90,7 +97,7 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   // A finished run may have to start children. Checked again on a redelivery of the
   // last step (stale, run done), so a kick whose publish failed is repaired by QStash.
   let children: { messageId: string; runId: string } | null = null;
-  const finished = outcome.kind !== "busy" && outcome.cursor?.status === "done" ? outcome.cursor : null;
+  const finished = outcome.kind !== "busy" && outcome.cursor && isCompleted(outcome.cursor) ? outcome.cursor : null;
   if (publisher && finished) {
     try {
       children = await withinPublishTimeout(kickChildrenWhenReady({ kv: runtime.kv, keys: runtime.keys, publisher, chain, finished }));
@@ -128,13 +135,13 @@ function answer(
       stale: true,
       reason: outcome.reason,
       runId: outcome.cursor?.runId ?? null,
-      done: outcome.cursor?.status === "done",
+      done: outcome.cursor ? isCompleted(outcome.cursor) : false,
       elapsedMs,
       ...(children ? { childrenStarted: children } : {}),
     });
   }
   const { cursor } = outcome;
-  const done = cursor.status === "done";
+  const done = isCompleted(cursor);
   // Held: the run stopped for an operator's decision; nothing follows it by itself.
   const finished = isFinished(cursor);
   const body = {

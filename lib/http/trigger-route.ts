@@ -7,6 +7,7 @@
 import { type ChainSettings, sharedPublisher } from "../orchestration/chain";
 import { triggerRun } from "../orchestration/trigger";
 import { engineDeps, loadRuntime } from "../runtime";
+import { isCompleted } from "../sync/cursor";
 import { runInvocation } from "../sync/engine";
 import { SECTIONS } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
@@ -14,6 +15,7 @@ import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { claimStartSlot } from "./start-limit";
 import { configErrorResponse } from "./config-error";
 import { jsonError, jsonOk } from "./json";
+import { redeemLink } from "./link-redeem";
 import { answeringErrors } from "./unavailable";
 import { logEvent } from "./log";
 import { operatorRequest } from "./operator";
@@ -30,7 +32,7 @@ export function triggerRoute() {
 export const handleTrigger = answeringErrors("trigger", async (request: Request, env: Env): Promise<Response> => {
   const startedAt = Date.now();
   // Both databases must be configured: the trigger starts both.
-  const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)));
+  const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)), { linkTarget: "trigger" });
   if ("error" in front) return front.error;
   const { runtime } = front;
 
@@ -44,6 +46,11 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
   if ("error" in qstashSetup) return qstashSetup.error;
   const base = publicBaseUrl(env, request);
   if (qstashSetup.config && !base) return configErrorResponse(MISSING_BASE_URL);
+  // A signed link works once: spent before the start slot, so a replay writes nothing.
+  if (front.auth.caller === "link") {
+    const refused = await redeemLink(runtime.kv, runtime.keys, front.auth.link, parsed.force);
+    if (refused) return refused;
+  }
   const statusUrl = `${base ?? ""}/api/sync/status`;
   // Only calls that will start something take the slot (not a 503 for missing QStash).
   if (qstashSetup.config || env.SYNC_INLINE_FALLBACK === "1") {
@@ -66,7 +73,7 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
       const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), share), { section, force: parsed.force });
       results.push(
         outcome.kind === "ran"
-          ? { section, runId: outcome.cursor.runId, done: outcome.cursor.status === "done", processed: outcome.processed, remaining: outcome.remaining, error: outcome.failure }
+          ? { section, runId: outcome.cursor.runId, done: isCompleted(outcome.cursor), processed: outcome.processed, remaining: outcome.remaining, error: outcome.failure }
           : { section, skipped: outcome.kind === "stale" ? outcome.reason : "already running" },
       );
     }

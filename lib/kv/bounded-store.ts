@@ -6,6 +6,7 @@
  * carried may still land, which fencing and the cursor make harmless.)
  */
 import type { Deadline } from "../core/deadline";
+import { withCallDeadline } from "./call-deadline";
 import type { KvStore } from "./store";
 
 export class KvTimeoutError extends Error {
@@ -32,7 +33,8 @@ export function boundedByDeadline(kv: KvStore, deadline: Deadline, bounds: KvBou
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new KvTimeoutError(what, ms)), ms);
     });
-    return Promise.race([call(), timeout]).finally(() => clearTimeout(timer));
+    // The adapter's own client reads the same end (lib/kv/call-deadline.ts) to stop its retries.
+    return Promise.race([withCallDeadline(Date.now() + ms, call), timeout]).finally(() => clearTimeout(timer));
   };
   return {
     kind: kv.kind,

@@ -81,6 +81,19 @@ export class KvClosedError extends Error {
   }
 }
 
+/**
+ * The store refused a write for its size: Upstash's "max request size
+ * exceeded" (10 MB a request) or "max single record size exceeded" (100 MB),
+ * Redis's proto-max-bulk-len ("string exceeds maximum allowed size") or its
+ * query buffer limit. Retrying the same write cannot succeed.
+ */
+const SIZE_LIMIT_TEXTS = ["max request size exceeded", "max single record size exceeded", "exceeds maximum allowed size", "invalid bulk length", "query buffer"];
+
+export function isKvSizeLimitError(error: unknown): boolean {
+  const message = errorMessage(error).toLowerCase();
+  return SIZE_LIMIT_TEXTS.some((text) => message.includes(text));
+}
+
 /** A batch whose `require` op did not hold (the guard key has another value): nothing was written. */
 export class KvPreconditionError extends Error {
   constructor(readonly key: string) {

@@ -50,16 +50,24 @@ export interface KeyBuilder {
    */
   refetch(): string;
   /** The last run summaries of a section (newest first). */
+  /** Operator actions on the section (reset, retry, lease release), newest first. */
+  actions(section: Section): string;
   runs(section: Section): string;
   /** Data source id resolved for a database id (cached once). */
   dataSource(databaseId: string): string;
   /** Held (SET NX PX) for SYNC_MIN_FORCE_INTERVAL_S after a forced run or a trigger starts. */
   startLimit(scope: string): string;
+  /** A spent manual-link nonce (SET NX PX, expiring with the link): a link works once. */
+  linkNonce(nonce: string): string;
   /**
    * Piece `i` of a value stored in parts under `baseKey` (lib/kv/large-value.ts).
    * `generation` changes with every write, so a reader never mixes the parts of
    * two versions. Not under `{p}:page:`: a scan of bundles sees bundles only.
    */
+  /** Pages of the section given up on (their last run's error is in their ledger entry); left when one is fetched or removed. */
+  failedPages(section: Section): string;
+  /** Notion asked this integration to wait (429): every section honours it until it expires. */
+  notionPause(): string;
   part(baseKey: string, generation: string, i: number): string;
 }
 
@@ -81,9 +89,13 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     partialPage: (section, pageId) => k("partial", section, pageId),
     childQueue: () => k("children", "queue"),
     refetch: () => k("refetch"),
+    failedPages: (section) => k("failed", section),
+    notionPause: () => k("notion-pause"),
     runs: (section) => k("runs", section),
+    actions: (section) => k("actions", section),
     dataSource: (databaseId) => k("datasource", databaseId),
     startLimit: (scope) => k("startlimit", scope),
+    linkNonce: (nonce) => k("linknonce", nonce),
     part: (baseKey, generation, i) => k("part", baseKey.startsWith(`${prefix}:`) ? baseKey.slice(prefix.length + 1) : baseKey, generation, i),
   };
 }

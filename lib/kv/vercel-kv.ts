@@ -13,6 +13,7 @@
  *   be atomic go through `multi()` → POST /multi-exec.
  */
 import { createClient } from "@vercel/kv";
+import { callDeadlineSignal } from "./call-deadline";
 import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
@@ -67,6 +68,11 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
     // @vercel/kv passes cache: "default" for Next's fetch patching; state must
     // never be served from a cache, whatever the framework does to fetch.
     cache: "no-store",
+    // The client retries network errors (5 times by default, up to about 4 s of backoff per
+    // call). Each request, retries included, is aborted when the call's time is up (the
+    // invocation's deadline, set by bounded-store.ts), and the backoff stays short.
+    signal: callDeadlineSignal,
+    retry: { retries: 3, backoff: (n) => Math.min(400, 50 * 2 ** n) },
   });
   let closed = false;
 

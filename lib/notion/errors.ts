@@ -18,11 +18,28 @@ function headerOf(headers: unknown, name: string): string | undefined {
 
 export type NotionFailureKind = "rate_limited" | "transient" | "permanent" | "gone";
 
+/**
+ * Which of Notion's limits a 429 is about (`additional_data.rate_limit_reason`):
+ * this connection's own 3 requests a second (lower NOTION_RATE_PER_MIN), or the
+ * workspace's plan-scaled limit, shared with every other integration of the
+ * workspace (since 2026-06-16), which no pacing of ours can avoid.
+ */
+export type RateLimitScope = "connection" | "workspace" | "unknown";
+
+const RATE_LIMIT_REASONS: Record<string, RateLimitScope> = {
+  public_api_request_rate_limit: "connection",
+  public_api_space_request_rate_limit: "workspace",
+};
+
+export function rateLimitScopeOf(reason: unknown): RateLimitScope {
+  return (typeof reason === "string" && RATE_LIMIT_REASONS[reason]) || "unknown";
+}
+
 export class NotionSyncError extends Error {
   constructor(
     readonly kind: NotionFailureKind,
     message: string,
-    readonly details: { status?: number; code?: string; retryAfterMs?: number; requestId?: string } = {},
+    readonly details: { status?: number; code?: string; retryAfterMs?: number; requestId?: string; rateLimitScope?: RateLimitScope } = {},
   ) {
     super(message);
     this.name = "NotionSyncError";
@@ -42,6 +59,12 @@ export function parseRetryAfterMs(value: string | undefined, now = Date.now()): 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+const RATE_LIMIT_MESSAGES: Record<RateLimitScope, string> = {
+  connection: "Notion rate limit reached for this integration (per connection: about 3 requests a second; lower NOTION_RATE_PER_MIN)",
+  workspace: "Notion rate limit reached for the workspace (per workspace, shared with its other integrations and scaled to its plan)",
+  unknown: "Notion rate limit reached",
+};
+
 const TRANSIENT_STATUS = new Set([409, 500, 502, 503, 504, 529]);
 
 export function classifyNotionError(error: unknown): NotionSyncError {
@@ -51,7 +74,8 @@ export function classifyNotionError(error: unknown): NotionSyncError {
     const details = { status: e.status, code: e.code, requestId: e.request_id };
     if (e.status === 429) {
       const retryAfterMs = parseRetryAfterMs(headerOf(e.headers, "retry-after"));
-      return new NotionSyncError("rate_limited", "Notion rate limit reached", { ...details, retryAfterMs });
+      const rateLimitScope = rateLimitScopeOf(e.additional_data?.rate_limit_reason);
+      return new NotionSyncError("rate_limited", RATE_LIMIT_MESSAGES[rateLimitScope], { ...details, retryAfterMs, rateLimitScope });
     }
     if (e.status === 404) return new NotionSyncError("gone", `Notion object not found (${e.code})`, details);
     if (TRANSIENT_STATUS.has(e.status) || e.status >= 500) {

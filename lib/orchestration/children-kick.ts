@@ -8,7 +8,7 @@
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { Publisher } from "../qstash/publish";
-import { type Cursor, parseCursor } from "../sync/cursor";
+import { type Cursor, isCompleted, parseCursor } from "../sync/cursor";
 import type { Section } from "../core/sections";
 import { type ChainSettings, successorMessage } from "./chain";
 
@@ -43,5 +43,5 @@ export async function kickChildrenWhenReady(options: {
 /** The cursor when it describes a finished run, else null. */
 function parseDone(raw: unknown): Cursor | null {
   const loaded = parseCursor(raw);
-  return loaded.kind === "ok" && loaded.cursor.status === "done" && loaded.cursor.finishedAt ? loaded.cursor : null;
+  return loaded.kind === "ok" && isCompleted(loaded.cursor) && loaded.cursor.finishedAt ? loaded.cursor : null;
 }

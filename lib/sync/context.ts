@@ -11,6 +11,7 @@ import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
+import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
 import { KvPreconditionError } from "../kv/codec";
 import type { Cursor, RunCounts } from "./cursor";
@@ -60,6 +61,10 @@ export interface RunContext extends EngineDeps {
   startMark: string;
   /** Set when Notion asked us to wait longer than the budget allows. */
   rateLimitedUntil: number | null;
+  /** Which of Notion's limits asked it (see RateLimitScope). */
+  rateLimitScope: RateLimitScope | null;
+  /** Notion said 429 (or the pacer is paused by one): stop starting work until `Retry-After` has passed. */
+  noteRateLimit(error: NotionSyncError): void;
 }
 
 /**
@@ -100,6 +105,14 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     lastError: null,
     startMark: "",
     rateLimitedUntil: null,
+    rateLimitScope: null,
+    noteRateLimit(error) {
+      const until = Date.now() + (error.details.retryAfterMs ?? 1000);
+      if (until > (ctx.rateLimitedUntil ?? 0)) {
+        ctx.rateLimitedUntil = until;
+        ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
+      }
+    },
     shouldStop: () => leaseLost || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate) {
       return enqueue(async () => {

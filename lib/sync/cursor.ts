@@ -12,6 +12,9 @@ export const CURSOR_VERSION = 2;
 export const PHASES = ["list", "sync", "finalize", "done"] as const;
 export type Phase = (typeof PHASES)[number];
 
+export const RUN_STATUSES = ["running", "done", "partial", "failed", "held", "stalled"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
 const CountsSchema = z.object({
   listed: z.number().int().nonnegative(),
   toSync: z.number().int().nonnegative(),
@@ -24,6 +27,8 @@ const CountsSchema = z.object({
   failed: z.number().int().nonnegative().default(0),
   /** Bundles removed at finalize (pages gone from the listing, trashed, unshared). */
   removed: z.number().int().nonnegative().default(0),
+  /** Invocations of this run that met an error (Notion failures got past, pages that failed). */
+  errors: z.number().int().nonnegative().default(0),
 });
 export type RunCounts = z.infer<typeof CountsSchema>;
 
@@ -33,7 +38,8 @@ export const CursorSchema = z.object({
   runId: z.string().min(1),
   /** held: listing would remove too much of the index; nothing was deleted (a forced run may go ahead). */
   /** stalled: SYNC_STALL_AFTER invocations in a row met errors and made no progress (the next call tries again). */
-  status: z.enum(["running", "done", "failed", "held", "stalled"]),
+  /** partial: the run finished, but gave some pages up (their previous content is kept; the next run retries them). */
+  status: z.enum(RUN_STATUSES),
   phase: z.enum(PHASES),
   /** Invocations that have run for this run; a QStash message carries the seq it expects. */
   seq: z.number().int().nonnegative(),
@@ -95,6 +101,8 @@ export const CursorSchema = z.object({
   consecutiveErrors: z.number().int().nonnegative().default(0),
   /** Set when Notion asked to wait: nothing should call Notion for this section before it. */
   retryAt: z.string().nullable(),
+  /** Which of Notion's limits asked to wait (connection: ours; workspace: shared with the workspace's other integrations). */
+  rateLimit: z.object({ scope: z.enum(["connection", "workspace", "unknown"]), until: z.string() }).nullable().default(null),
   /** The successor published for this seq (QStash chaining), so a redelivery can repair a failed publish. */
   chain: z.object({ seq: z.number().int(), published: z.boolean(), messageId: z.string().nullable() }).nullable(),
 });
@@ -119,16 +127,21 @@ export function parseCursor(raw: unknown): CursorLoad {
   return { kind: "ok", cursor: parsed.data };
 }
 
-export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0, removed: 0 });
+export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0, removed: 0, errors: 0 });
 
 /** A run that is going (or stalled: going, but stuck on an error): the next call of its section continues it. */
 export function isLive(cursor: Pick<Cursor, "status">): boolean {
   return cursor.status === "running" || cursor.status === "stalled";
 }
 
-/** A run that will not move any more by itself (done, or held for an operator's decision). */
+/** A run that went through to its index swap: done, or partial (some pages given up, kept as they were). */
+export function isCompleted(cursor: Pick<Cursor, "status">): boolean {
+  return cursor.status === "done" || cursor.status === "partial";
+}
+
+/** A run that will not move any more by itself (completed, or held for an operator's decision). */
 export function isFinished(cursor: Pick<Cursor, "status">): boolean {
-  return cursor.status === "done" || cursor.status === "held";
+  return isCompleted(cursor) || cursor.status === "held";
 }
 
 /** Invocations in a row a page may fail transiently before the run gives up on it. */
@@ -150,7 +163,8 @@ export function nextSince(startedAt: string): string {
 export function startCursor(section: Section, options: { force: boolean; previous: Cursor | null; now: Date; runId?: string }): Cursor {
   const { previous } = options;
   // Only a completed run proves everything before its start was seen (a held run did not index).
-  const lastCompletedStart = previous?.status === "done" ? previous.startedAt : (previous?.lastCompletedStart ?? null);
+  // A partial run counts: the pages it gave up are in the refetch set, fetched by the next run whatever their timestamps.
+  const lastCompletedStart = previous && isCompleted(previous) ? previous.startedAt : (previous?.lastCompletedStart ?? null);
   return {
     version: CURSOR_VERSION,
     section,
@@ -176,6 +190,7 @@ export function startCursor(section: Section, options: { force: boolean; previou
     lastError: null,
     consecutiveErrors: 0,
     retryAt: null,
+    rateLimit: null,
     chain: null,
   };
 }

@@ -3,7 +3,7 @@
  * run forward until the budget is spent, release the lease, and say what
  * happened. Knows nothing of HTTP, Next.js or QStash.
  */
-import { NotionSyncError } from "../notion/errors";
+import { NotionSyncError, type RateLimitScope } from "../notion/errors";
 import { createRunContext, type EngineDeps, type RunContext } from "./context";
 import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
@@ -59,11 +59,13 @@ export type InvocationOutcome =
     };
 
 const LEASE_MIN_MS = 35_000; // longer than maxDuration (30 s): a killed invocation's lease still expires soon after
+/** Past its budget an invocation only commits, publishes and releases: it has ended by budget + this. */
+const HOLDER_TAIL_MS = 5_000;
 
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
   const now = deps.now ?? (() => new Date());
-  const lease = await acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deps.deadline.budgetMs + 15_000));
+  const lease = await acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deps.deadline.budgetMs + 15_000), deps.deadline.budgetMs + HOLDER_TAIL_MS);
   if (!lease) {
     // A copy of the step being run: retrying it would only meet the lease again and end in the
     // DLQ as noise. The running invocation publishes the successor itself.
@@ -81,7 +83,8 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     return { kind: "busy" };
   }
   try {
-    const loaded = parseCursor(await kv.get(keys.cursor(request.section)));
+    const [rawCursor, sharedPause] = await kv.mget([keys.cursor(request.section), keys.notionPause()]);
+    const loaded = parseCursor(rawCursor);
     const existing = loaded.kind === "ok" ? loaded.cursor : null;
 
     if (request.delivery) {
@@ -112,8 +115,13 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     await ctx.commit(() => (abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));
     // Notion asked this integration to wait (possibly seen by another instance): honour it
     // without sending a request, and let the successor be scheduled after the pause.
-    const pausedUntil = ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0;
-    if (pausedUntil > Date.now()) ctx.rateLimitedUntil = pausedUntil;
+    // A pause another section met counts too: it is the same integration, and the same workspace.
+    const pause = readPause(sharedPause);
+    const pausedUntil = Math.max(ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0, pause?.until ?? 0);
+    if (pausedUntil > Date.now()) {
+      ctx.rateLimitedUntil = pausedUntil;
+      ctx.rateLimitScope = pause && pause.until >= pausedUntil ? pause.scope : (ctx.cursor.rateLimit?.scope ?? "unknown");
+    }
     const failure = ctx.rateLimitedUntil ? null : await advanceRun(ctx);
 
     const done = isFinished(ctx.cursor);
@@ -199,7 +207,7 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
     const error = raw instanceof RunStoppedError ? raw.cause : raw;
     if (error instanceof BudgetExhaustedError) return finishAccounting(ctx, null);
     if (NotionSyncError.is(error, "rate_limited")) {
-      ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
+      ctx.noteRateLimit(error);
       return finishAccounting(ctx, null);
     }
     if (NotionSyncError.is(error, "transient")) {
@@ -220,6 +228,15 @@ async function advanceRun(ctx: RunContext): Promise<{ code: string; message: str
     throw error;
   }
   return finishAccounting(ctx, null);
+}
+
+const SCOPES: readonly RateLimitScope[] = ["connection", "workspace", "unknown"];
+
+/** The shared pause (keys.notionPause) as stored, or null when absent or unreadable. */
+function readPause(raw: unknown): { until: number; scope: RateLimitScope } | null {
+  const value = raw as { until?: unknown; scope?: unknown } | null;
+  if (!value || typeof value.until !== "number") return null;
+  return { until: value.until, scope: SCOPES.includes(value.scope as RateLimitScope) ? (value.scope as RateLimitScope) : "unknown" };
 }
 
 function notionCode(error: NotionSyncError): string {
@@ -255,14 +272,22 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
   const error = ctx.lastError;
   const progressed = ctx.processed > 0 || progressMark(ctx.cursor) !== ctx.startMark;
   const errorsInARow = error && !progressed ? ctx.cursor.consecutiveErrors + 1 : 0;
+  const rateLimit = retryAt ? { scope: ctx.rateLimitScope ?? "unknown", until: retryAt } : null;
   if (requests > 0 || retryAt || tallied || error || ctx.cursor.consecutiveErrors !== errorsInARow) {
     const at = ctx.now().toISOString();
     await ctx.commit((c) => {
       c.counts.notionRequests += requests;
       c.retryAt = retryAt;
-      if (error) c.lastError = { ...error, at };
+      c.rateLimit = rateLimit;
+      if (error) {
+        c.lastError = { ...error, at };
+        c.counts.errors += 1;
+      }
       c.consecutiveErrors = errorsInARow;
       if (c.status === "running" && errorsInARow >= ctx.settings.stallAfter) c.status = "stalled";
+      const pauseMs = ctx.rateLimitedUntil ? ctx.rateLimitedUntil - Date.now() : 0;
+      // Shared with the other sections: one 429 pauses the integration, not just this section.
+      return pauseMs > 0 && rateLimit ? [{ op: "set", key: ctx.keys.notionPause(), value: { until: ctx.rateLimitedUntil, scope: rateLimit.scope }, pxMs: Math.ceil(pauseMs) }] : [];
     });
   }
 

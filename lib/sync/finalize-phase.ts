@@ -86,6 +86,7 @@ async function removalsStep(ctx: RunContext): Promise<void> {
   let removed = 0;
   ledgers.forEach((ledger, i) => {
     ops.push({ op: "del", key: keys.entry(section, ids[i]) });
+    if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [ids[i]] });
     if (!ledger?.entry) return;
     removed++;
     ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
@@ -115,7 +116,8 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
   const history = await readHistory(ctx.kv, keys, section);
   await ctx.commit((c) => {
     c.phase = "done";
-    c.status = "done";
+    // Pages given up this run keep their previous content: the run is complete, but not clean.
+    c.status = f.failedPages.length > 0 || c.counts.failed > 0 ? "partial" : "done";
     c.finishedAt = ctx.now().toISOString();
     c.error = null;
     c.retryAt = null;

@@ -2,6 +2,12 @@
  * One invocation per section at a time: SET NX PX with a random token, and a
  * compare-and-delete release so an invocation that overran its lease never
  * frees a successor's.
+ *
+ * The token ends with the instant by which its holder has finished (its
+ * budget plus the tail): every invocation ends by then, so a lease still
+ * there afterwards was left by a dead one, and an operator may free it
+ * (`npm run kv:cursors -- --release-lease`). The TTL is longer, so a holder
+ * that overruns is still fenced out rather than overlapped.
  */
 import { randomUUID } from "node:crypto";
 import type { KvStore } from "../kv/store";
@@ -19,8 +25,12 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-export async function acquireLease(kv: KvStore, key: string, ttlMs: number): Promise<Lease | null> {
-  const token = randomUUID();
+/**
+ * @param ttlMs how long the lease lasts in KV.
+ * @param busyMs how long its holder may work (default: ttlMs); after that the holder is known to be gone.
+ */
+export async function acquireLease(kv: KvStore, key: string, ttlMs: number, busyMs: number = ttlMs): Promise<Lease | null> {
+  const token = `${randomUUID()}~${Date.now() + Math.min(busyMs, ttlMs)}`;
   const taken = await kv.set(key, token, { nx: true, pxMs: ttlMs });
   if (!taken) return null;
   return {
@@ -29,4 +39,11 @@ export async function acquireLease(kv: KvStore, key: string, ttlMs: number): Pro
       await kv.deleteIfEquals(key, token);
     },
   };
+}
+
+/** When the lease's holder has finished at the latest (epoch ms); null for a token without it (older release). */
+export function leaseHolderDeadline(token: unknown): number | null {
+  if (typeof token !== "string") return null;
+  const at = Number(token.slice(token.lastIndexOf("~") + 1));
+  return token.includes("~") && Number.isFinite(at) ? at : null;
 }

@@ -13,6 +13,7 @@ import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
 import type { BlockFetchCheckpoint, PageContent } from "../notion/block-tree";
+import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
 import { baseSlug, buildBundle, indexEntryFor } from "./bundle";
@@ -91,21 +92,20 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
 async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: unknown): Promise<"finished" | "later" | NotionSyncError> {
   if (error instanceof BudgetExhaustedError) return "later";
   if (NotionSyncError.is(error, "rate_limited")) {
-    ctx.rateLimitedUntil = Date.now() + (error.details.retryAfterMs ?? 1000);
+    ctx.noteRateLimit(error);
     return "later";
   }
   if (NotionSyncError.is(error, "transient")) {
     // Cut by the deadline: not the page's fault. Otherwise count it; a page that
     // keeps failing must not hold the whole run back forever.
     if (ctx.shouldStop()) return "later";
-    ctx.lastError = { code: `notion_${error.details.code ?? error.kind}`, message: `page ${row.id}: ${error.message}` };
-    const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
-    if (attempts >= MAX_ITEM_ATTEMPTS) {
-      await giveUp(ctx, row, ledger, error.message);
-      return "finished";
-    }
-    await ctx.commit((c) => void (c.attempts = { ...c.attempts, [row.id]: attempts }));
-    return "later";
+    return countAttempt(ctx, row, ledger, { code: `notion_${error.details.code ?? error.kind}`, message: error.message });
+  }
+  // The store refused the page's write for its size (a bundle over Upstash's 10 MB request
+  // limit): the same write fails every time, so the page is given up like a poison page
+  // instead of failing every invocation of the run.
+  if (isKvSizeLimitError(error)) {
+    return countAttempt(ctx, row, ledger, { code: "kv_size_limit", message: `the page is too large for the KV store: ${errorMessage(error).slice(0, 300)}` });
   }
   // A 400 concerns this page's content (a request Notion will not serve for it),
   // not the run: give the page up for this run, it is retried next run.
@@ -115,6 +115,18 @@ async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEnt
   }
   if (NotionSyncError.is(error)) return error;
   throw error;
+}
+
+/** One more failed attempt at the page; at MAX_ITEM_ATTEMPTS it is given up for this run. */
+async function countAttempt(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: { code: string; message: string }): Promise<"finished" | "later"> {
+  ctx.lastError = { code: error.code, message: `page ${row.id}: ${error.message}` };
+  const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
+  if (attempts >= MAX_ITEM_ATTEMPTS) {
+    await giveUp(ctx, row, ledger, error.message);
+    return "finished";
+  }
+  await ctx.commit((c) => void (c.attempts = { ...c.attempts, [row.id]: attempts }));
+  return "later";
 }
 
 async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
@@ -180,6 +192,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { entry, bundle: written.shape, run: { id: ctx.cursor.runId, outcome: "fetched" } } satisfies LedgerEntry });
   if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
+  if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
   // A renamed child page changes its parent's content without bumping the parent's
   // last_edited_time: mark the parent so its section re-reads it next run.
   if (row.parentId && previous && previous.title !== entry.title) ops.push({ op: "sadd", key: ctx.keys.refetch(), members: [row.parentId] });
@@ -241,6 +254,7 @@ async function finishGone(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | 
   if (ctx.section !== "children") for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
   ops.push(...shardedSet.sremOps(ctx.keys.listedIds(ctx.section, ctx.cursor.runId), [row.id]));
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
+  if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
   await finishItem(ctx, row, "gone", ops);
 }
 
@@ -250,6 +264,7 @@ async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null
   await finishItem(ctx, row, "failed", [
     { op: "set", key: ctx.keys.entry(ctx.section, row.id), value },
     { op: "sadd", key: ctx.keys.refetch(), members: [row.id] },
+    { op: "sadd", key: ctx.keys.failedPages(ctx.section), members: [row.id] },
   ]);
 }
 

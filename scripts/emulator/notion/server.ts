@@ -14,12 +14,19 @@ import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 
 export type RouteName = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "blocks.children.list";
 
+export type RateLimitReason = "public_api_request_rate_limit" | "public_api_space_request_rate_limit";
+
 export interface FaultRule {
   route: RouteName | "*";
   status: 429 | 500 | 502 | 503 | 504 | 529 | 400 | 401 | 403 | 404 | "hang" | "reset";
   /** How many matching requests get the fault (default 1). */
   times?: number;
   retryAfterSeconds?: number;
+  /**
+   * For a 429: which limit Notion says was hit, in `additional_data.rate_limit_reason`
+   * (default the per-connection one; the per-workspace one is shared by every integration).
+   */
+  rateLimitReason?: RateLimitReason;
   /** Only requests whose path contains this id (dashes are ignored on both sides). */
   matchId?: string;
   /**
@@ -135,8 +142,8 @@ class TokenBucket {
   }
 }
 
-function errorReply(status: number, code: NotionErrorCode, message: string, headers?: Record<string, string>): Reply {
-  return { status, body: { object: "error", status, code, message }, headers };
+function errorReply(status: number, code: NotionErrorCode, message: string, headers?: Record<string, string>, additionalData?: Record<string, string>): Reply {
+  return { status, body: { object: "error", status, code, message, ...(additionalData ? { additional_data: additionalData } : {}) }, headers };
 }
 
 function matchRoute(method: string, pathname: string): { route: RouteName; id: string } | undefined {
@@ -222,9 +229,13 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
 
     // Rate limits are per integration, so only authenticated requests count.
     if (!bucket.take()) {
-      return errorReply(429, "rate_limited", "You have been rate limited. Please try again in a few minutes.", {
-        "Retry-After": retryAfter(),
-      });
+      return errorReply(
+        429,
+        "rate_limited",
+        "You have been rate limited. Please try again in a few minutes.",
+        { "Retry-After": retryAfter() },
+        { rate_limit_reason: "public_api_request_rate_limit" },
+      );
     }
 
     const match = matchRoute(req.method ?? "GET", url.pathname);
@@ -322,7 +333,13 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     let reply: Reply;
     if (fault) {
       const [code, message] = FAULT_ERRORS[fault.status];
-      reply = errorReply(fault.status, code, message, fault.status === 429 || fault.status === 529 ? { "Retry-After": retryAfter(fault) } : undefined);
+      reply = errorReply(
+        fault.status,
+        code,
+        message,
+        fault.status === 429 || fault.status === 529 ? { "Retry-After": retryAfter(fault) } : undefined,
+        fault.status === 429 ? { rate_limit_reason: fault.rateLimitReason ?? "public_api_request_rate_limit" } : undefined,
+      );
     } else {
       reply = answer(req, url, bodyText);
     }
