@@ -1,24 +1,24 @@
 /**
  * Who may start a sync invocation:
  * - Vercel cron: `Authorization: Bearer $CRON_SECRET`;
- * - a person with a manual URL: `?secret=$CRON_SECRET`;
+ * - a person with a manual URL: `?secret=$CRON_SECRET` (kept for compatibility),
+ *   or a signed one-time link `?token=` (lib/auth/manual-link.ts; its nonce is
+ *   spent by the HTTP layer, lib/http/link-redeem.ts, since this module has no KV);
  * - QStash: a signed POST (`Upstash-Signature`), verified over the raw body.
  * An unset CRON_SECRET is a configuration error (503), never an open endpoint.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { type LinkTarget, type ManualLinkClaims, linkTokenFrom, verifyManualLink } from "./manual-link";
+import { safeEqual } from "./safe-equal";
 
-export type Caller = "cron" | "manual" | "qstash";
+export { safeEqual };
+
+export type Caller = "cron" | "manual" | "qstash" | "link";
 
 export type AuthResult =
-  | { ok: true; caller: Caller }
+  | { ok: true; caller: Exclude<Caller, "link"> }
+  /** Signature, expiry and endpoint checked; the caller must still spend `link.n` and match `link.f`. */
+  | { ok: true; caller: "link"; link: ManualLinkClaims }
   | { ok: false; status: 401 | 503; code: "unauthorized" | "config_error"; message: string };
-
-/** Compares digests so neither the content nor the length of the secret leaks through timing. */
-export function safeEqual(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
-}
 
 export function bearerToken(request: Request): string | null {
   const header = request.headers.get("authorization");
@@ -31,11 +31,13 @@ export interface AuthInput {
   env: Record<string, string | undefined>;
   /** Checks a QStash signature; given by the route so this module stays free of QStash. */
   verifySignature?: (signature: string) => Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** The endpoint a signed link (`?token=`) must name; unset: links are refused here. */
+  linkTarget?: LinkTarget;
 }
 
 const unauthorized = (message: string): AuthResult => ({ ok: false, status: 401, code: "unauthorized", message });
 
-export async function authenticate({ request, env, verifySignature }: AuthInput): Promise<AuthResult> {
+export async function authenticate({ request, env, verifySignature, linkTarget }: AuthInput): Promise<AuthResult> {
   const signature = request.headers.get("upstash-signature");
   if (signature !== null) {
     if (request.method !== "POST") return unauthorized("QStash deliveries must be POST");
@@ -52,7 +54,14 @@ export async function authenticate({ request, env, verifySignature }: AuthInput)
   }
   const bearer = bearerToken(request);
   if (bearer !== null) return safeEqual(bearer, secret) ? { ok: true, caller: "cron" } : unauthorized("wrong bearer token");
-  const querySecret = new URL(request.url).searchParams.get("secret");
+  const url = new URL(request.url);
+  const querySecret = url.searchParams.get("secret");
   if (querySecret !== null) return safeEqual(querySecret, secret) ? { ok: true, caller: "manual" } : unauthorized("wrong secret");
-  return unauthorized("missing credentials: send Authorization: Bearer <CRON_SECRET> or ?secret=<CRON_SECRET>");
+  const token = linkTokenFrom(url);
+  if (token !== null) {
+    if (!linkTarget) return unauthorized("the link is not for this endpoint: signed links open the section and trigger endpoints only");
+    const link = verifyManualLink(secret, token, linkTarget);
+    return link.ok ? { ok: true, caller: "link", link: link.claims } : unauthorized(link.message);
+  }
+  return unauthorized("missing credentials: send Authorization: Bearer <CRON_SECRET>, ?token=<signed link> or ?secret=<CRON_SECRET>");
 }
