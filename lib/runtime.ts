@@ -4,7 +4,7 @@
  */
 import { type NotionSettings, type SyncSettings, readNotionSettings, readSyncSettings } from "./config";
 import { createKeys, createKvStore, resolveKvBackend, type KeyBuilder, type KvStore } from "./kv";
-import { boundedByDeadline } from "./kv/bounded-store";
+import { DEFAULT_KV_BOUNDS, type KvCallMeter, boundedByDeadline } from "./kv/bounded-store";
 import { createBlockTreeFetcher } from "./notion/block-tree";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
@@ -49,7 +49,7 @@ export function loadRuntime(section: Section, env: Env = process.env): Runtime {
   return { ...loadStoreRuntime(env), notionSettings };
 }
 
-export function engineDeps(runtime: Runtime, section: Section, startedAt: number, budgetMs: number = runtime.settings.budgetMs): EngineDeps {
+export function engineDeps(runtime: Runtime, section: Section, startedAt: number, budgetMs: number = runtime.settings.budgetMs): EngineDeps & { kvCalls(): number } {
   const { settings, notionSettings } = runtime;
   const deadline = createDeadline(budgetMs, startedAt);
   const notion = createNotionSource({
@@ -58,9 +58,11 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
     ratePerMin: settings.notionRatePerMin,
     deadline,
   });
+  const meter: KvCallMeter = { calls: 0 };
   return {
     // Every KV call of the invocation ends by the budget plus its tail, whatever KV does.
-    kv: boundedByDeadline(runtime.kv, deadline),
+    kv: boundedByDeadline(runtime.kv, deadline, DEFAULT_KV_BOUNDS, meter),
+    kvCalls: () => meter.calls,
     keys: runtime.keys,
     notion,
     content: createBlockTreeFetcher(notion),

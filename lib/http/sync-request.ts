@@ -20,7 +20,10 @@ export type ParsedSyncRequest = { ok: true; force: boolean; body: SyncBody } | {
 
 export function parseSyncRequest(url: URL, rawBody: string): ParsedSyncRequest {
   const forceParam = url.searchParams.get("force");
-  if (forceParam !== null && !(forceParam in FORCE_VALUES)) {
+  // Own keys only: `in` would also accept "toString", "constructor" or "__proto__" (inherited from
+  // Object.prototype), and make force a function or an object (a 503, or a forced run whose
+  // cursor fails validation on the next call).
+  if (forceParam !== null && !Object.hasOwn(FORCE_VALUES, forceParam)) {
     return { ok: false, code: "bad_query", message: "force must be 1, 0, true or false" };
   }
   let body: SyncBody = {};

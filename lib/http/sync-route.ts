@@ -20,6 +20,7 @@ import { redeemLink } from "./link-redeem";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { parseSyncRequest } from "./sync-request";
+import { answeringErrors } from "./unavailable";
 
 type Env = Record<string, string | undefined>;
 
@@ -28,7 +29,10 @@ export function syncRoute(section: Section) {
   return { GET: handler, POST: handler };
 }
 
-export async function handleSync(section: Section, request: Request, env: Env): Promise<Response> {
+/** Every invocation ends in JSON: whatever escapes (KV down before the engine starts) is a 503. */
+export const handleSync = answeringErrors("sync", (section: Section, request: Request, env: Env) => handleSection(section, request, env));
+
+async function handleSection(section: Section, request: Request, env: Env): Promise<Response> {
   const startedAt = Date.now();
   const body = await readBoundedBody(request);
   if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
@@ -56,17 +60,20 @@ export async function handleSync(section: Section, request: Request, env: Env): 
   const loaded = loadConfig(() => loadRuntime(section, env));
   if (!loaded.ok) return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
   const runtime = loaded.value;
+  // From here every KV call, before the engine too, is bounded by this invocation's deadline.
+  const deps = engineDeps(runtime, section, startedAt);
+  const line = invocationLog(section, auth.caller, startedAt, deps);
 
   // A signed link works once: spent here, before anything is written for it.
   if (auth.caller === "link") {
-    const refused = await redeemLink(runtime.kv, runtime.keys, auth.link, parsed.force);
-    if (refused) return refused;
+    const refused = await redeemLink(deps.kv, runtime.keys, auth.link, parsed.force);
+    if (refused) return line.done(refused, "link_refused");
   }
 
   // QStash deliveries carry their run's force flag: only people and crons start forced runs.
-  if (parsed.force && !fromQStash && (await startsForcedRun(runtime.kv, runtime.keys, section))) {
-    const limited = await claimStartSlot(runtime.kv, runtime.keys, `force:${section}`, runtime.settings.minForceIntervalS);
-    if (limited) return limited;
+  if (parsed.force && !fromQStash && (await startsForcedRun(deps.kv, runtime.keys, section))) {
+    const limited = await claimStartSlot(deps.kv, runtime.keys, `force:${section}`, runtime.settings.minForceIntervalS);
+    if (limited) return line.done(limited, "too_many_starts");
   }
 
   const chain: ChainSettings = { baseUrl: base ?? "", notionToken: runtime.notionSettings.token };
@@ -83,27 +90,29 @@ export async function handleSync(section: Section, request: Request, env: Env): 
 
   let outcome: InvocationOutcome;
   try {
-    outcome = await runInvocation(engineDeps(runtime, section, startedAt), invocation);
+    outcome = await runInvocation(deps, invocation);
   } catch (error) {
     if (error instanceof LeaseLostError) {
       logEvent("sync.lease_lost", { section, error: error.message });
-      return jsonError(409, "lease_lost", "this invocation outlived its lease and another one took it; its later writes were refused", { section });
+      return line.done(jsonError(409, "lease_lost", "this invocation outlived its lease and another one took it; its later writes were refused", { section }), "lease_lost", error);
     }
     // Usually the KV store being unreachable. The raw message stays in the log
     // (it can name hosts); the answer says what kind of failure it was.
     logEvent("sync.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-    return jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section });
+    return line.done(jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section }), "error", error);
   }
+  if (outcome.kind !== "busy" && outcome.cursor) line.run(outcome.cursor.runId, outcome.cursor.seq);
+  if (outcome.kind === "ran") line.processed = outcome.processed;
   // A finished run may have to start children. Checked again on a redelivery of the
   // last step (stale, run done), so a kick whose publish failed is repaired by QStash.
   let children: { messageId: string; runId: string } | null = null;
   const finished = outcome.kind !== "busy" && outcome.cursor && isCompleted(outcome.cursor) ? outcome.cursor : null;
   if (publisher && finished) {
     try {
-      children = await withinPublishTimeout(kickChildrenWhenReady({ kv: runtime.kv, keys: runtime.keys, publisher, chain, finished }));
+      children = await withinPublishTimeout(kickChildrenWhenReady({ kv: deps.kv, keys: runtime.keys, publisher, chain, finished }));
     } catch (error) {
       logEvent("sync.children_kick_failed", { section, error: error instanceof Error ? error.message : String(error) });
-      if (fromQStash) return jsonError(503, "children_kick_failed", "the run is done but the children section could not be started; QStash will redeliver", { section });
+      if (fromQStash) return line.done(jsonError(503, "children_kick_failed", "the run is done but the children section could not be started; QStash will redeliver", { section }), "children_kick_failed", error);
     }
   }
   const elapsedMs = Date.now() - startedAt;
@@ -111,8 +120,40 @@ export async function handleSync(section: Section, request: Request, env: Env): 
     logEvent("sync.errors_met", { section, runId: outcome.cursor.runId, status: outcome.cursor.status, consecutiveErrors: outcome.cursor.consecutiveErrors, error: outcome.lastError }, "warn");
   }
   const response = answer(section, outcome, elapsedMs, fromQStash, children);
-  logEvent("sync.invocation", { section, caller: auth.caller, status: response.status, elapsedMs, kind: outcome.kind });
-  return response;
+  const result = outcome.kind === "ran" ? (outcome.failure ? "failed" : outcome.cursor.status) : outcome.kind;
+  return line.done(response, result, outcome.kind === "ran" && outcome.failure ? outcome.failure.code : undefined);
+}
+
+/**
+ * The one log line of an invocation that got past auth and configuration:
+ * who called, which run and step, what it did, what it cost, how it ended.
+ * Facts only: no secret, no token, no page content (errors by class).
+ */
+function invocationLog(section: Section, caller: string, startedAt: number, deps: { notion: { requests: Record<string, number> }; kvCalls(): number }) {
+  const fields: { runId: string | null; seq: number | null } = { runId: null, seq: null };
+  return {
+    processed: 0,
+    run(runId: string, seq: number) {
+      fields.runId = runId;
+      fields.seq = seq;
+    },
+    done(response: Response, outcome: string, error?: unknown): Response {
+      logEvent("sync.invocation", {
+        section,
+        caller,
+        runId: fields.runId,
+        seq: fields.seq,
+        status: response.status,
+        outcome,
+        processed: this.processed,
+        elapsedMs: Date.now() - startedAt,
+        notionRequests: Object.values(deps.notion.requests).reduce((a, b) => a + b, 0),
+        kvCommands: deps.kvCalls(),
+        ...(error !== undefined ? { errorClass: typeof error === "string" ? error : error instanceof Error ? error.name : typeof error } : {}),
+      });
+      return response;
+    },
+  };
 }
 
 function answer(

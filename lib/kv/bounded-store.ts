@@ -25,8 +25,14 @@ export interface KvBounds {
 
 export const DEFAULT_KV_BOUNDS: KvBounds = { tailMs: 2500, minMs: 250 };
 
-export function boundedByDeadline(kv: KvStore, deadline: Deadline, bounds: KvBounds = DEFAULT_KV_BOUNDS): KvStore {
+/** Calls made through a bounded store (for the invocation's log line). */
+export interface KvCallMeter {
+  calls: number;
+}
+
+export function boundedByDeadline(kv: KvStore, deadline: Deadline, bounds: KvBounds = DEFAULT_KV_BOUNDS, meter: KvCallMeter = { calls: 0 }): KvStore {
   const bound = <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    meter.calls++;
     // One absolute end for the whole invocation (budget + tail), not a fresh tail per call.
     const ms = Math.max(bounds.minMs, deadline.budgetMs + bounds.tailMs - deadline.elapsed());
     let timer: NodeJS.Timeout | undefined;

@@ -122,7 +122,8 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       ctx.rateLimitedUntil = pausedUntil;
       ctx.rateLimitScope = pause && pause.until >= pausedUntil ? pause.scope : (ctx.cursor.rateLimit?.scope ?? "unknown");
     }
-    const failure = ctx.rateLimitedUntil ? null : await advanceRun(ctx);
+    // Paused: the cursor still records until when, and why (a pause met through the shared key).
+    const failure = ctx.rateLimitedUntil ? await finishAccounting(ctx, null) : await advanceRun(ctx);
 
     const done = isFinished(ctx.cursor);
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;

@@ -13,7 +13,7 @@ import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator
 import { compareKvWithWorkspace } from "../../scripts/emulator/notion/verify";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
 import { startRedisServer } from "./redis-server";
-import { type UpstashBridge, startUpstashBridge } from "./upstash-bridge";
+import { type UpstashBridge, type UpstashBridgeOptions, startUpstashBridge } from "./upstash-bridge";
 
 export const TEST_SECRET = "test-cron-secret-0123456789";
 
@@ -33,12 +33,20 @@ export interface Stack {
 let prefixCounter = 0;
 
 export async function startStack(
-  options: { workspace?: GenerateOptions; env?: Record<string, string>; rate?: number; latencyMs?: number; backend?: "redis" | "upstash" } = {},
+  options: {
+    workspace?: GenerateOptions;
+    env?: Record<string, string>;
+    rate?: number;
+    latencyMs?: number;
+    backend?: "redis" | "upstash";
+    /** Limits of the Upstash bridge (backend "upstash"), e.g. a small maxRequestBytes. */
+    bridgeLimits?: Pick<UpstashBridgeOptions, "maxRequestBytes" | "maxResponseBytes" | "maxRecordBytes">;
+  } = {},
 ): Promise<Stack> {
   const workspace = generateWorkspace(options.workspace);
   const emulator = await startNotionEmulator({ workspace, ratePerSecond: options.rate ?? Infinity, latencyMs: options.latencyMs });
   const redis = await startRedisServer();
-  const bridge = options.backend === "upstash" ? await startUpstashBridge({ redisUrl: redis.url, token: "bridge-token-0123456789" }) : null;
+  const bridge = options.backend === "upstash" ? await startUpstashBridge({ redisUrl: redis.url, token: "bridge-token-0123456789", ...options.bridgeLimits }) : null;
   const kv = createRedisStore({ url: redis.url });
   const prefix = `t${process.pid}x${prefixCounter++}`;
   const env: Record<string, string> = {
