@@ -64,6 +64,15 @@ const SyncSettingsSchema = z.object({
   SYNC_MIN_FORCE_INTERVAL_S: intInRange(0, 86_400, 600),
   /** Invocations in a row that meet errors and make no progress before a run shows as "stalled". */
   SYNC_STALL_AFTER: intInRange(1, 100, 5),
+  /**
+   * Who carries a run from one invocation to the next: "qstash" (published
+   * messages), "self" (each invocation calls its own section URL, answered at
+   * once, the batch run in after()), "off" (only crons and manual calls);
+   * "auto": qstash when configured, else self.
+   */
+  SYNC_CHAIN: z.enum(["auto", "qstash", "self", "off"]).optional().or(z.literal("").transform(() => undefined)).transform((v) => v ?? "auto"),
+  /** Self-chain links one cron tick (or manual call) may start, so a run never loops forever. */
+  SYNC_MAX_CHAIN: intInRange(1, 100_000, 500),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */
   NOTION_RATE_PER_MIN: intInRange(1, 100_000, 170),
   KV_PREFIX: z
@@ -81,6 +90,8 @@ export type SyncSettings = {
   maxDeleteRatio: number;
   stallAfter: number;
   minForceIntervalS: number;
+  chain: "auto" | "qstash" | "self" | "off";
+  maxChain: number;
   notionRatePerMin: number;
   kvPrefix: string;
   notionBaseUrl: string | undefined;
@@ -101,6 +112,8 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
     stallAfter: s.SYNC_STALL_AFTER,
     minForceIntervalS: s.SYNC_MIN_FORCE_INTERVAL_S,
+    chain: s.SYNC_CHAIN,
+    maxChain: s.SYNC_MAX_CHAIN,
     notionRatePerMin: s.NOTION_RATE_PER_MIN,
     kvPrefix: s.KV_PREFIX,
     notionBaseUrl: s.NOTION_BASE_URL,

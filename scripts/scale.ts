@@ -175,6 +175,7 @@ async function measureBackend(rows: number, backend: Backend, emulator: ChildHan
     NOTION_RATE_PER_MIN: "100000",
     KV_PREFIX: prefix,
     SYNC_BUDGET_MS: String(budgetMs),
+    SYNC_CHAIN: "off", // the scale driver makes every call itself
     SYNC_LOG: "off",
     ...(concurrency !== undefined ? { SYNC_CONCURRENCY: String(concurrency) } : {}),
     ...(bridge ? { KV_REST_API_URL: bridge.ready.url, KV_REST_API_TOKEN: bridge.ready.token } : { REDIS_URL: redis.url }),

@@ -465,7 +465,7 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const [savedCursor, savedRuns] = [await stack.kv.get(cursorKey), await stack.kv.get(runsKey)];
     const done = (await stack.cursor("posts"))!;
     // Step 5 is on its way (published); step 4 ran, by a duplicate whose original's attempts all met the lease.
-    const live: Cursor = { ...done, status: "running", phase: "sync", finishedAt: null, seq: 5, chain: { seq: 5, published: true, messageId: "msg_step5" } };
+    const live: Cursor = { ...done, status: "running", phase: "sync", finishedAt: null, seq: 5, chain: { seq: 5, published: true, messageId: "msg_step5", via: "qstash", link: 0, at: null, stopped: null, error: null } };
     const callback = (seq: number, status = 409) => {
       // The body QStash posts to a failure callback (see the QStash docs / the emulator).
       const sourceBody = Buffer.from(JSON.stringify({ runId: live.runId, seq, force: false })).toString("base64");
@@ -481,7 +481,7 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
       expect(await stack.cursor("posts")).toEqual(live);
 
       // Step 4 ran but died before publishing step 5, and its redeliveries failed too: the chain is dead.
-      const dead: Cursor = { ...live, chain: { seq: 4, published: true, messageId: "msg_step4" } };
+      const dead: Cursor = { ...live, chain: { seq: 4, published: true, messageId: "msg_step4", via: "qstash", link: 0, at: null, stopped: null, error: null } };
       await stack.kv.set(cursorKey, dead);
       const marked = await callback(4, 504);
       expect(marked.json).toMatchObject({ ok: true, marked: true });

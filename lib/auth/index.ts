@@ -7,15 +7,18 @@
  * - QStash: a signed POST (`Upstash-Signature`), verified over the raw body.
  * An unset CRON_SECRET is a configuration error (503), never an open endpoint.
  */
+import { CHAIN_TOKEN_HEADER, type ChainStep, verifyChainToken } from "./chain-token";
 import { type LinkTarget, type ManualLinkClaims, linkTokenFrom, verifyManualLink } from "./manual-link";
 import { safeEqual } from "./safe-equal";
 
 export { safeEqual };
 
-export type Caller = "cron" | "manual" | "qstash" | "link";
+export type Caller = "cron" | "manual" | "qstash" | "link" | "chain";
 
 export type AuthResult =
-  | { ok: true; caller: Exclude<Caller, "link"> }
+  | { ok: true; caller: Exclude<Caller, "link" | "chain"> }
+  /** A self-chain link (lib/auth/chain-token.ts): the step it continues. */
+  | { ok: true; caller: "chain"; chain: ChainStep }
   /** Signature, expiry and endpoint checked; the caller must still spend `link.n` and match `link.f`. */
   | { ok: true; caller: "link"; link: ManualLinkClaims }
   | { ok: false; status: 401 | 503; code: "unauthorized" | "config_error"; message: string };
@@ -51,6 +54,14 @@ export async function authenticate({ request, env, verifySignature, linkTarget }
   const secret = env.CRON_SECRET?.trim();
   if (!secret) {
     return { ok: false, status: 503, code: "config_error", message: "CRON_SECRET is not set: the sync endpoints stay closed until it is" };
+  }
+  const chainToken = request.headers.get(CHAIN_TOKEN_HEADER);
+  if (chainToken !== null) {
+    if (request.method !== "POST") return unauthorized("chain links must be POST");
+    const section = linkTarget && linkTarget !== "trigger" ? linkTarget : null;
+    if (!section) return unauthorized("chain links only open section endpoints");
+    const checked = verifyChainToken(secret, chainToken, section);
+    return checked.ok ? { ok: true, caller: "chain", chain: checked.step } : unauthorized(checked.message);
   }
   const bearer = bearerToken(request);
   if (bearer !== null) return safeEqual(bearer, secret) ? { ok: true, caller: "cron" } : unauthorized("wrong bearer token");

@@ -4,12 +4,12 @@
  * (`export const { GET, POST } = syncRoute("pages")`).
  */
 import { authenticate } from "../auth";
-import { type ChainSettings, sharedPublisher, successorMessage, withinPublishTimeout } from "../orchestration/chain";
+import { type ChainSettings, sharedPublisher, withinPublishTimeout } from "../orchestration/chain";
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
-import { isCompleted, isFinished } from "../sync/cursor";
+import { isCompleted, isFinished, parseCursor } from "../sync/cursor";
 import { LeaseLostError } from "../sync/lease";
-import { type InvocationOutcome, type InvocationRequest, runInvocation } from "../sync/engine";
+import { type InvocationOutcome, type InvocationRequest, runInvocation, staleReason } from "../sync/engine";
 import type { Section } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl, sectionPath } from "./base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
@@ -20,6 +20,8 @@ import { redeemLink } from "./link-redeem";
 import { logEvent } from "./log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { parseSyncRequest } from "./sync-request";
+import { afterResponse } from "./after-response";
+import { successorCarrier } from "./successor";
 import { answeringErrors } from "./unavailable";
 
 type Env = Record<string, string | undefined>;
@@ -78,16 +80,60 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
 
   const chain: ChainSettings = { baseUrl: base ?? "", notionToken: runtime.notionSettings.token };
   const publisher = qstash ? sharedPublisher(qstash) : null;
+  const link = auth.caller === "chain" ? auth.chain : null;
   const invocation: InvocationRequest = {
     section,
     force: parsed.force,
-    delivery: fromQStash && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
-    scheduleNext: publisher
-      ? (cursor, retryAfterMs) =>
-          withinPublishTimeout(publisher.publishNext(successorMessage(chain, section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs })))
-      : undefined,
+    delivery: (fromQStash || link) && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
+    ...successorCarrier({
+      section,
+      env,
+      mode: runtime.settings.chain,
+      qstash,
+      baseUrl: base,
+      notionToken: runtime.notionSettings.token,
+      maxLinks: runtime.settings.maxChain,
+      link: link?.link ?? 0,
+    }),
+    // The predecessor releases the lease just after this link is accepted.
+    ...(link ? { waitForLeaseMs: LINK_LEASE_WAIT_MS } : {}),
   };
+  const context: RunContextForAnswer = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt };
+  if (!link) return runAndAnswer(context);
 
+  // A self-chain link: the token opens one step; the body must name that step.
+  if (parsed.body.runId !== link.runId || parsed.body.seq !== link.seq || parsed.force !== link.force) {
+    return line.done(jsonError(401, "unauthorized", "the chain link's body does not match its token"), "rejected");
+  }
+  const peek = parseCursor(await deps.kv.get(runtime.keys.cursor(section)));
+  const stale = staleReason(peek.kind === "ok" ? peek.cursor : null, invocation.delivery!, parsed.force);
+  if (stale) return line.done(jsonOk({ ok: true, section, stale: true, reason: stale, runId: link.runId, done: false }), "stale");
+  // Accepted at once; the batch runs after the answer, inside the same maxDuration.
+  afterResponse(async () => {
+    const wait = (link.notBefore ?? 0) - Date.now();
+    if (wait > 0 && wait < deps.deadline.remaining()) await new Promise((resolve) => setTimeout(resolve, wait));
+    await runAndAnswer(context);
+  });
+  return jsonOk({ ok: true, section, accepted: true, runId: link.runId, seq: link.seq, link: link.link }, 202);
+}
+
+/** Waiting for the predecessor's lease: it is released right after the link is accepted. */
+const LINK_LEASE_WAIT_MS = 5000;
+
+interface RunContextForAnswer {
+  section: Section;
+  deps: ReturnType<typeof engineDeps>;
+  runtime: ReturnType<typeof loadRuntime>;
+  invocation: InvocationRequest;
+  line: ReturnType<typeof invocationLog>;
+  fromQStash: boolean;
+  publisher: ReturnType<typeof sharedPublisher> | null;
+  chain: ChainSettings;
+  startedAt: number;
+}
+
+/** Runs the engine for one invocation and turns its outcome into the answer (and its log line). */
+async function runAndAnswer({ section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt }: RunContextForAnswer): Promise<Response> {
   let outcome: InvocationOutcome;
   try {
     outcome = await runInvocation(deps, invocation);
@@ -206,7 +252,7 @@ function answer(
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),
   };
-  if (fromQStash && outcome.chain && !outcome.chain.published) {
+  if (fromQStash && outcome.chain?.via === "qstash" && !outcome.chain.published) {
     // The work is committed but its successor is not scheduled: a non-2xx makes
     // QStash redeliver this step, and the engine lets that redelivery continue the
     // run (the cursor records the successor as unpublished).
@@ -223,8 +269,13 @@ function answer(
 
 function nextStep(section: Section, outcome: Extract<InvocationOutcome, { kind: "ran" }>) {
   const notBefore = outcome.retryAfterMs > 0 ? new Date(Date.now() + outcome.retryAfterMs).toISOString() : null;
-  if (outcome.chain) {
-    return { via: "qstash", published: outcome.chain.published, messageId: outcome.chain.messageId, notBefore, ...(outcome.chain.error ? { error: outcome.chain.error } : {}) };
+  const chain = outcome.chain;
+  if (chain?.via === "self") {
+    // accepted: false with `stopped` is a chain ended on purpose; with `error`, a lost link.
+    return { via: "self", accepted: chain.published, link: chain.link ?? null, notBefore, ...(chain.stopped ? { stopped: chain.stopped, path: sectionPath(section) } : {}), ...(chain.error ? { error: chain.error, path: sectionPath(section) } : {}) };
+  }
+  if (chain) {
+    return { via: "qstash", published: chain.published, messageId: chain.messageId, notBefore, ...(chain.error ? { error: chain.error } : {}) };
   }
   return { via: "call", path: sectionPath(section), notBefore };
 }

@@ -8,7 +8,7 @@ import type { QStashConfig } from "../qstash/config";
 import { notionFlowControl } from "../qstash/flow-control";
 import { type PublishNextOptions, type Publisher, createPublisher } from "../qstash/publish";
 import type { Section } from "../core/sections";
-import { sectionPath } from "../http/base-url";
+import { sectionPath } from "../core/base-url";
 
 export interface ChainSettings {
   baseUrl: string;

@@ -103,8 +103,24 @@ export const CursorSchema = z.object({
   retryAt: z.string().nullable(),
   /** Which of Notion's limits asked to wait (connection: ours; workspace: shared with the workspace's other integrations). */
   rateLimit: z.object({ scope: z.enum(["connection", "workspace", "unknown"]), until: z.string() }).nullable().default(null),
-  /** The successor published for this seq (QStash chaining), so a redelivery can repair a failed publish. */
-  chain: z.object({ seq: z.number().int(), published: z.boolean(), messageId: z.string().nullable() }).nullable(),
+  /**
+   * The successor scheduled for this seq: published to QStash (so a redelivery can repair a failed
+   * publish), or accepted by the section's own URL (self-chain), or stopped and why.
+   */
+  chain: z
+    .object({
+      seq: z.number().int(),
+      published: z.boolean(),
+      messageId: z.string().nullable(),
+      via: z.enum(["qstash", "self"]).default("qstash"),
+      /** Self-chain: links of the current cron tick so far. */
+      link: z.number().int().nonnegative().default(0),
+      at: z.string().nullable().default(null),
+      /** Why no successor was sent although work is left (SYNC_MAX_CHAIN, a long Retry-After). */
+      stopped: z.string().nullable().default(null),
+      error: z.string().nullable().default(null),
+    })
+    .nullable(),
 });
 export type Cursor = z.infer<typeof CursorSchema>;
 

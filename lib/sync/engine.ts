@@ -8,7 +8,7 @@ import { createRunContext, type EngineDeps, type RunContext } from "./context";
 import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
-import { acquireLease } from "./lease";
+import { acquireLease, releaseIfAbandoned } from "./lease";
 import { runListPhase } from "./list-phase";
 import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
@@ -26,13 +26,30 @@ export interface InvocationRequest {
    * while the lease is held, after the last commit; the engine records the
    * outcome in the cursor so a failed publish can be repaired by a redelivery.
    */
-  scheduleNext?: (cursor: Cursor, retryAfterMs: number) => Promise<{ messageId: string; deduplicated: boolean }>;
+  scheduleNext?: (cursor: Cursor, retryAfterMs: number) => Promise<ScheduledSuccessor>;
+  /** How the successor is carried, for the cursor (status shows it). */
+  chainVia?: "qstash" | "self";
+  /** A self-chain link: wait this long for the lease its predecessor is about to release. */
+  waitForLeaseMs?: number;
+}
+
+/** What scheduleNext did; it throws when the successor could not be scheduled (published: false). */
+export interface ScheduledSuccessor {
+  messageId: string | null;
+  deduplicated?: boolean;
+  /** Self-chain: the link number sent. */
+  link?: number;
+  /** Nothing was sent on purpose (SYNC_MAX_CHAIN, a long Retry-After): the next cron or call resumes. */
+  stopped?: string;
 }
 
 export interface ChainOutcome {
+  via: "qstash" | "self";
   published: boolean;
   messageId: string | null;
   deduplicated?: boolean;
+  link?: number;
+  stopped?: string;
   error?: string;
 }
 
@@ -65,7 +82,7 @@ const HOLDER_TAIL_MS = 5_000;
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
   const now = deps.now ?? (() => new Date());
-  const lease = await acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deps.deadline.budgetMs + 15_000), deps.deadline.budgetMs + HOLDER_TAIL_MS);
+  const lease = await acquireLeaseWaiting(deps, request);
   if (!lease) {
     // A copy of the step being run: retrying it would only meet the lease again and end in the
     // DLQ as noise. The running invocation publishes the successor itself.
@@ -130,7 +147,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     // A stalled run is not chained: each step would fail the same way and spend a message; the
     // next cron, manual call or trigger tries again.
     const stalled = ctx.cursor.status === "stalled";
-    const chain = !done && !failure && !stalled && request.scheduleNext ? await scheduleSuccessor(ctx, request.scheduleNext, retryAfterMs) : null;
+    const chain = !done && !failure && !stalled && request.scheduleNext ? await scheduleSuccessor(ctx, request, retryAfterMs) : null;
     return {
       kind: "ran",
       cursor: ctx.cursor,
@@ -147,15 +164,45 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   }
 }
 
-async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<InvocationRequest["scheduleNext"]>, retryAfterMs: number): Promise<ChainOutcome> {
+/** The section's lease; a self-chain link polls briefly for the one its predecessor is releasing. */
+async function acquireLeaseWaiting(deps: EngineDeps, request: InvocationRequest) {
+  const { kv, keys, deadline } = deps;
+  const take = () => acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deadline.budgetMs + 15_000), deadline.budgetMs + HOLDER_TAIL_MS);
+  const until = Date.now() + Math.min(request.waitForLeaseMs ?? 0, deadline.remaining());
+  for (;;) {
+    const lease = (await take()) ?? ((await releaseIfAbandoned(kv, keys.lease(request.section))) ? await take() : null);
+    if (lease || Date.now() + LEASE_POLL_MS > until) return lease;
+    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+  }
+}
+
+const LEASE_POLL_MS = 100;
+
+async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, retryAfterMs: number): Promise<ChainOutcome> {
+  const via = request.chainVia ?? "qstash";
   let outcome: ChainOutcome;
   try {
-    const sent = await scheduleNext(ctx.cursor, retryAfterMs);
-    outcome = { published: true, messageId: sent.messageId, deduplicated: sent.deduplicated };
+    const sent = await request.scheduleNext!(ctx.cursor, retryAfterMs);
+    outcome = sent.stopped
+      ? { via, published: false, messageId: null, link: sent.link, stopped: sent.stopped }
+      : { via, published: true, messageId: sent.messageId, deduplicated: sent.deduplicated, link: sent.link };
   } catch (error) {
-    outcome = { published: false, messageId: null, error: error instanceof Error ? error.message : String(error) };
+    outcome = { via, published: false, messageId: null, error: error instanceof Error ? error.message : String(error) };
   }
-  await ctx.commit((c) => void (c.chain = { seq: c.seq, published: outcome.published, messageId: outcome.messageId }));
+  const at = ctx.now().toISOString();
+  await ctx.commit(
+    (c) =>
+      void (c.chain = {
+        seq: c.seq,
+        published: outcome.published,
+        messageId: outcome.messageId,
+        via,
+        link: outcome.link ?? 0,
+        at,
+        stopped: outcome.stopped ?? null,
+        error: outcome.error ?? null,
+      }),
+  );
   return outcome;
 }
 
@@ -165,7 +212,7 @@ async function scheduleSuccessor(ctx: RunContext, scheduleNext: NonNullable<Invo
  * trigger), unless another run is still going and the new one is not forced
  * (the trigger resumes unfinished runs instead of starting unforced ones).
  */
-function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }, force: boolean): string | null {
+export function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }, force: boolean): string | null {
   if (delivery.seq === 0 && cursor?.runId !== delivery.runId) {
     return cursor && isLive(cursor) && !force ? `run ${cursor.runId} is still active` : null;
   }

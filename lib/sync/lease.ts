@@ -6,8 +6,8 @@
  * The token ends with the instant by which its holder has finished (its
  * budget plus the tail): every invocation ends by then, so a lease still
  * there afterwards was left by a dead one, and an operator may free it
- * (`npm run kv:cursors -- --release-lease`). The TTL is longer, so a holder
- * that overruns is still fenced out rather than overlapped.
+ * (`npm run kv:cursors -- --release-lease`), and the next invocation takes it
+ * over (releaseIfAbandoned). The TTL is longer: it covers tokens of older releases.
  */
 import { randomUUID } from "node:crypto";
 import type { KvStore } from "../kv/store";
@@ -39,6 +39,20 @@ export async function acquireLease(kv: KvStore, key: string, ttlMs: number, busy
       await kv.deleteIfEquals(key, token);
     },
   };
+}
+
+/**
+ * Frees the lease when its holder has certainly ended (its recorded end has
+ * passed): a killed invocation's lease then costs the next call seconds, not
+ * the rest of the TTL. Compare-and-delete, so a lease taken meanwhile stays.
+ * Safe even if the holder still runs somewhere (an orphan on Fluid compute):
+ * its commits are fenced by the token it no longer holds.
+ */
+export async function releaseIfAbandoned(kv: KvStore, key: string, now: number = Date.now()): Promise<boolean> {
+  const token = await kv.get(key);
+  const endsBy = leaseHolderDeadline(token);
+  if (endsBy === null || endsBy >= now) return false;
+  return kv.deleteIfEquals(key, token);
 }
 
 /** When the lease's holder has finished at the latest (epoch ms); null for a token without it (older release). */

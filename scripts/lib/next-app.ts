@@ -84,6 +84,8 @@ export interface NextApp {
   /** Everything the server printed (its structured logs), for assertions. */
   output(): string;
   stop(): Promise<void>;
+  /** SIGKILL, as a crashed instance: nothing after it runs (no after() callbacks, no cleanup). */
+  kill(): Promise<void>;
 }
 
 /** Starts `next start` on a free loopback port with exactly `env` (plus PATH/HOME). */
@@ -118,6 +120,12 @@ export async function startNextApp(env: Record<string, string>, options: { port?
     url,
     port,
     output: () => output,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill("SIGTERM");

@@ -62,6 +62,8 @@ export async function startStack(
     SYNC_LOG: "off",
     // Tests start forced runs back to back; the limit itself is tested with its own value.
     SYNC_MIN_FORCE_INTERVAL_S: "0",
+    // These suites make every call themselves; the self-chain has its own suite.
+    SYNC_CHAIN: "off",
     ...options.env,
   };
   return {

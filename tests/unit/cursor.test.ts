@@ -32,7 +32,7 @@ describe("parseCursor", () => {
       list: { windowStart: "2025-05-01T10:00:00.000Z", startCursor: "abc", lastCreated: "2025-05-02T10:00:00.000Z", pieces: 40, windows: 2, source: null },
       retryAt: "2025-06-01T12:40:00.000Z",
       error: { code: "x", message: "y", at: "2025-06-01T12:35:00.000Z" },
-      chain: { seq: 4, published: true, messageId: "msg_1" },
+      chain: { seq: 4, published: true, messageId: "msg_1", via: "qstash", link: 0, at: null, stopped: null, error: null },
     });
     const loaded = parseCursor(stored(cursor));
     expect(loaded.kind).toBe("ok");
