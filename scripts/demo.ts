@@ -1,15 +1,16 @@
 /**
- * npm run demo [-- --qstash] [-- --budget-ms 2000] [-- --notion-rate 60]
+ * npm run demo [-- --qstash | --manual] [-- --budget-ms 2000] [-- --notion-rate 60]
  *
  * With no environment at all: starts the Notion emulator (a generated
  * workspace of ~350 database pages, child pages three deep, a few pages of
  * 1,200 blocks), builds and starts the real Next.js app against it with the
- * embedded file KV store, syncs every section through repeated bounded
- * invocations (like the staggered crons and a person with manual URLs), checks
- * that KV equals the workspace, edits a few pages and shows that the next run
- * fetches only those.
- * With --qstash: the same, but one trigger call and the QStash test server
- * carry the whole run.
+ * embedded file KV store, and syncs every section with one cron-style call
+ * each (crons alone: each invocation chains the next batch to its own URL),
+ * checks that KV equals the workspace, edits a few pages and shows that the
+ * next run fetches only those.
+ * With --manual: every batch is one call, made by the demo (like a person with
+ * manual URLs, SYNC_CHAIN=off).
+ * With --qstash: one trigger call and the QStash test server carry the run.
  * With NOTION_API_KEY, NOTION_PAGES_DB and NOTION_POSTS_DB set: syncs that
  * real workspace into the KV your environment configures.
  */
@@ -27,13 +28,14 @@ import { type NotionEmulator, pickPages, startNotionEmulator } from "./emulator/
 import { compareKvWithWorkspace } from "./emulator/notion/verify";
 import type { Workspace } from "./emulator/notion/workspace";
 import { type QStashEmulator, startQStashEmulator } from "./emulator/qstash/server";
-import { type InvocationAnswer, type SectionRun, runSection } from "./demo/driver";
+import { type InvocationAnswer, type SectionRun, callSection, runSection } from "./demo/driver";
 import { invocationLine, runTable } from "./demo/report";
 import { type NextApp, buildIfNeeded, freePort, startNextApp } from "./lib/next-app";
 
 const { values: args } = parseArgs({
   options: {
     qstash: { type: "boolean", default: false },
+    manual: { type: "boolean", default: false },
     "budget-ms": { type: "string", default: "2000" },
     "notion-rate": { type: "string", default: "60" },
     quiet: { type: "boolean", default: false },
@@ -112,6 +114,7 @@ async function startStack(): Promise<Stack> {
     log(`QStash test server at ${qstash.url} (15% duplicate deliveries, 5% lost deliveries injected)`);
   }
 
+  if (args.manual) env.SYNC_CHAIN = "off";
   buildIfNeeded(log);
   // The app must know its own public URL: QStash destinations and signatures name it.
   const port = await freePort();
@@ -149,7 +152,56 @@ async function runLikeCrons(stack: Stack, style: "cron" | "manual"): Promise<Sec
 
 interface StatusSection {
   section: Section;
-  run: { runId: string; status: string; phase: string; invocations: number; counts: InvocationAnswer["counts"]; startedAt: string } | null;
+  run: {
+    runId: string;
+    status: string;
+    phase: string;
+    invocations: number;
+    counts: InvocationAnswer["counts"];
+    startedAt: string;
+    chain: { via: string; link: number; stopped: string | null } | null;
+  } | null;
+}
+
+const isComplete = (s: StatusSection) => s.run !== null && (s.run.status === "done" || s.run.status === "partial");
+
+async function readStatus(stack: Stack): Promise<StatusSection[]> {
+  return ((await (await fetch(`${stack.app.url}/api/sync/status?secret=${stack.secret}`)).json()) as { sections: StatusSection[] }).sections;
+}
+
+/**
+ * Crons alone: one cron-style call per section (pages and posts, then
+ * children, as the staggered crons fire), each carried to the end by the
+ * self-chain; the demo only watches the status. Returns the final status.
+ */
+async function runSelfChained(stack: Stack, since: number): Promise<StatusSection[]> {
+  const waitDone = async (sections: Section[]) => {
+    let lastLine = "";
+    const deadline = Date.now() + 15 * 60_000;
+    for (;;) {
+      const status = (await readStatus(stack)).filter((s) => sections.includes(s.section));
+      const fresh = (s: StatusSection) => s.run !== null && Date.parse(s.run.startedAt) >= since;
+      const line = `  ${status.map((s) => `${s.section} ${fresh(s) ? `${s.run!.status}/${s.run!.phase} #${s.run!.invocations} ${s.run!.counts.fetched + s.run!.counts.skipped}/${s.run!.counts.listed}` : "waiting"}`).join(" | ")}`;
+      if (line !== lastLine && !args.quiet) log(line);
+      lastLine = line;
+      if (status.every((s) => fresh(s) && isComplete(s))) return;
+      if (status.some((s) => fresh(s) && s.run!.status === "failed")) throw new Error(`a run failed: ${JSON.stringify(status)}`);
+      if (Date.now() > deadline) throw new Error("the self-chained run did not finish in 15 minutes");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
+  const cronCall = async (section: Section) => {
+    const { status, body } = await callSection(stack.app.url, stack.secret, section, "cron");
+    if (status !== 200) throw new Error(`${section} answered ${status}: ${JSON.stringify(body)}`);
+    log(`  cron → /api/sync/${section}: ${(body as unknown as { next: unknown }).next ? JSON.stringify((body as unknown as { next: unknown }).next) : "done in one call"}`);
+  };
+  await Promise.all((["pages", "posts"] as Section[]).map(cronCall));
+  await waitDone(["pages", "posts"]);
+  await cronCall("children");
+  await waitDone(["children"]);
+  const final = await readStatus(stack);
+  for (const s of final) log(`  ${s.section}: ${s.run!.status} in ${s.run!.invocations} invocations, ${s.run!.invocations - 1} self-chain links (1 cron call), ${s.run!.counts.fetched} pages fetched`);
+  return final;
 }
 
 /** One trigger call; then only watches while QStash carries the run. */
@@ -195,9 +247,16 @@ async function main(): Promise<number> {
   try {
     const started = Date.now();
     log();
-    log(args.qstash ? "Run 1: one trigger call, QStash carries every section to the end" : "Run 1: full sync, each section called like a cron until its cursor is done");
+    log(
+      args.qstash
+        ? "Run 1: one trigger call, QStash carries every section to the end"
+        : args.manual
+          ? "Run 1: full sync, each section called until its cursor is done"
+          : "Run 1: crons alone: one cron call per section, each invocation chains the next batch to its own URL",
+    );
     if (args.qstash) await runThroughQStash(stack, started);
-    else log(runTable(await runLikeCrons(stack, "cron")));
+    else if (args.manual) log(runTable(await runLikeCrons(stack, "cron")));
+    else await runSelfChained(stack, started);
     log(`Run 1 took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (!(await verify(stack))) return 1;
     if (!stack.workspace) return 0;
@@ -208,10 +267,15 @@ async function main(): Promise<number> {
     for (const [i, page] of edited.entries()) ws.editPageTitle(page.id, `${page.title} (edited ${i + 1})`);
     log();
     log(`Edited ${edited.length} pages in Notion: ${edited.map((p) => `"${p.title}"`).join(", ")}`);
-    log(args.qstash ? "Run 2: another trigger call" : "Run 2: incremental, through the manual URLs (?secret=)");
+    log(args.qstash ? "Run 2: another trigger call" : args.manual ? "Run 2: incremental, through the manual URLs (?secret=)" : "Run 2: incremental, one cron call per section again");
     const second = Date.now();
     if (args.qstash) await runThroughQStash(stack, second);
-    else {
+    else if (!args.manual) {
+      const final = await runSelfChained(stack, second);
+      const fetched = final.reduce((n, s) => n + s.run!.counts.fetched, 0);
+      log(`Run 2 fetched ${fetched} page(s): only the ${edited.length} edited (no block of an unchanged page was read)`);
+      if (fetched !== edited.length) return 1;
+    } else {
       const runs = await runLikeCrons(stack, "manual");
       log(runTable(runs));
       const fetched = runs.reduce((n, r) => n + r.answers.at(-1)!.counts.fetched, 0);
