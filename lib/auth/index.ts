@@ -13,7 +13,13 @@ import { safeEqual } from "./safe-equal";
 
 export { safeEqual };
 
-export type Caller = "cron" | "manual" | "qstash" | "link" | "chain";
+export type Caller = "cron" | "manual" | "qstash" | "link" | "chain" | "dashboard";
+
+/**
+ * Set by the dashboard on the calls it makes with the bearer, so logs tell its starts from a
+ * cron's. Only read once the bearer is proven: whoever sends it holds the secret anyway.
+ */
+export const CALLER_HEADER = "x-sync-caller";
 
 export type AuthResult =
   | { ok: true; caller: Exclude<Caller, "link" | "chain"> }
@@ -64,7 +70,10 @@ export async function authenticate({ request, env, verifySignature, linkTarget }
     return checked.ok ? { ok: true, caller: "chain", chain: checked.step } : unauthorized(checked.message);
   }
   const bearer = bearerToken(request);
-  if (bearer !== null) return safeEqual(bearer, secret) ? { ok: true, caller: "cron" } : unauthorized("wrong bearer token");
+  if (bearer !== null) {
+    if (!safeEqual(bearer, secret)) return unauthorized("wrong bearer token");
+    return { ok: true, caller: request.headers.get(CALLER_HEADER) === "dashboard" ? "dashboard" : "cron" };
+  }
   const url = new URL(request.url);
   const querySecret = url.searchParams.get("secret");
   if (querySecret !== null) return safeEqual(querySecret, secret) ? { ok: true, caller: "manual" } : unauthorized("wrong secret");

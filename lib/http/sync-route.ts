@@ -85,6 +85,7 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
     section,
     force: parsed.force,
     delivery: (fromQStash || link) && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
+    caller: fromQStash ? "qstash" : link ? "chain" : "call",
     ...successorCarrier({
       section,
       env,

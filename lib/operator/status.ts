@@ -170,6 +170,11 @@ function activeRun(cursor: Cursor): ActiveRun {
   };
 }
 
+/** The section's cursor exactly as stored, unvalidated (the inspection script's detail view); null when there is none. */
+export function readStoredCursor(kv: KvStore, keys: KeyBuilder, section: Section): Promise<unknown> {
+  return kv.get(keys.cursor(section));
+}
+
 /** A section needs attention: its run failed or stalled (exit code 1 of the inspection script). */
 export function needsAttention(status: SectionStatus): boolean {
   return status.run?.status === "failed" || status.run?.status === "stalled";

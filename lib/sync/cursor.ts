@@ -43,6 +43,11 @@ export const CursorSchema = z.object({
   phase: z.enum(PHASES),
   /** Invocations that have run for this run; a QStash message carries the seq it expects. */
   seq: z.number().int().nonnegative(),
+  /**
+   * Who runs (or last ran) step `seq`: a QStash delivery (redelivered if it fails to schedule its
+   * successor), a self-chain link, or a cron or manual call (never retried by anyone).
+   */
+  stepBy: z.enum(["qstash", "chain", "call"]).default("call"),
   force: z.boolean(),
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
@@ -188,6 +193,7 @@ export function startCursor(section: Section, options: { force: boolean; previou
     status: "running",
     phase: "list",
     seq: 0,
+    stepBy: "call",
     force: options.force,
     startedAt: options.now.toISOString(),
     finishedAt: null,

@@ -3,12 +3,13 @@
  * run forward until the budget is spent, release the lease, and say what
  * happened. Knows nothing of HTTP, Next.js or QStash.
  */
+import type { KvOp } from "../kv/store";
 import { NotionSyncError, type RateLimitScope } from "../notion/errors";
 import { createRunContext, type EngineDeps, type RunContext } from "./context";
 import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
-import { acquireLease, releaseIfAbandoned } from "./lease";
+import { acquireLease, leaseHolderDeadline, releaseIfAbandoned } from "./lease";
 import { runListPhase } from "./list-phase";
 import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
@@ -29,6 +30,8 @@ export interface InvocationRequest {
   scheduleNext?: (cursor: Cursor, retryAfterMs: number) => Promise<ScheduledSuccessor>;
   /** How the successor is carried, for the cursor (status shows it). */
   chainVia?: "qstash" | "self";
+  /** Who calls: a QStash delivery, a self-chain link, or a cron or manual call (default). */
+  caller?: Cursor["stepBy"];
   /** A self-chain link: wait this long for the lease its predecessor is about to release. */
   waitForLeaseMs?: number;
 }
@@ -82,23 +85,30 @@ const HOLDER_TAIL_MS = 5_000;
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
   const now = deps.now ?? (() => new Date());
-  const lease = await acquireLeaseWaiting(deps, request);
-  if (!lease) {
+  let lease = await acquireLeaseWaiting(deps, request);
+  if (!lease && request.delivery) {
     // A copy of the step being run: retrying it would only meet the lease again and end in the
-    // DLQ as noise. The running invocation publishes the successor itself.
-    if (request.delivery) {
-      const peek = parseCursor(await kv.get(keys.cursor(request.section)));
-      const running = peek.kind === "ok" ? peek.cursor : null;
-      const { runId, seq } = request.delivery;
-      // The holder moved the cursor to seq + 1 when it started this step. A delivery whose seq
-      // equals the cursor's is the successor that holder has just published: it must be retried
-      // (409), never acknowledged.
-      if (running && isLive(running) && running.runId === runId && seq === running.seq - 1) {
-        return { kind: "duplicate", cursor: running };
-      }
+    // DLQ as noise.
+    const peek = parseCursor(await kv.get(keys.cursor(request.section)));
+    const running = peek.kind === "ok" ? peek.cursor : null;
+    const { runId, seq } = request.delivery;
+    // The holder moved the cursor to seq + 1 when it started this step. A delivery whose seq
+    // equals the cursor's is the successor that holder has just published: it must be retried
+    // (409), never acknowledged.
+    const copyOfRunningStep = running && isLive(running) && running.runId === runId && seq === running.seq - 1;
+    if (copyOfRunningStep && running.stepBy === "qstash") {
+      // A QStash holder gets the successor out: if its publish fails it answers 503 and is redelivered.
+      return { kind: "duplicate", cursor: running };
     }
-    return { kind: "busy" };
+    if (copyOfRunningStep) {
+      // A cron or manual holder is retried by nobody (found by tests/reliability/overlap.test.ts):
+      // acknowledging this copy would end the chain if the holder's publish fails. Wait for the
+      // holder instead (it ends by the deadline its lease token records), then decide as usual:
+      // stale when its successor went out, a repair of the step when it did not.
+      lease = await acquireLeaseWaiting(deps, { ...request, waitForLeaseMs: holderWaitMs(await kv.get(keys.lease(request.section))) });
+    }
   }
+  if (!lease) return { kind: "busy" };
   try {
     const [rawCursor, sharedPause] = await kv.mget([keys.cursor(request.section), keys.notionPause()]);
     const loaded = parseCursor(rawCursor);
@@ -123,7 +133,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     // again under the same seq, however many times it is tried: its successor keeps its
     // deduplication id, so a successor the dead attempt did publish is not published twice.
     const repair = Boolean(active && request.delivery && request.delivery.seq === cursor.seq - 1);
-    cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1 };
+    cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1, stepBy: request.caller ?? "call" };
 
     const ctx = createRunContext(deps, request.section, cursor, lease.token);
     ctx.startMark = progressMark(cursor);
@@ -177,6 +187,12 @@ async function acquireLeaseWaiting(deps: EngineDeps, request: InvocationRequest)
 }
 
 const LEASE_POLL_MS = 100;
+
+/** How long to wait for a lease whose token records when its holder ends (a little past that). */
+function holderWaitMs(token: unknown): number {
+  const endsBy = leaseHolderDeadline(token);
+  return endsBy === null ? 0 : Math.max(0, endsBy - Date.now() + 2 * LEASE_POLL_MS);
+}
 
 async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, retryAfterMs: number): Promise<ChainOutcome> {
   const via = request.chainVia ?? "qstash";
@@ -323,6 +339,9 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
   const rateLimit = retryAt ? { scope: ctx.rateLimitScope ?? "unknown", until: retryAt } : null;
   if (requests > 0 || retryAt || tallied || error || ctx.cursor.consecutiveErrors !== errorsInARow) {
     const at = ctx.now().toISOString();
+    // A run that ended in this invocation has its summary written already: it gets this
+    // invocation's figures too (Notion requests, errors), or its history would miss them.
+    const history = isLive(ctx.cursor) ? null : await readHistory(ctx.kv, ctx.keys, ctx.section);
     await ctx.commit((c) => {
       c.counts.notionRequests += requests;
       c.retryAt = retryAt;
@@ -333,9 +352,13 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
       }
       c.consecutiveErrors = errorsInARow;
       if (c.status === "running" && errorsInARow >= ctx.settings.stallAfter) c.status = "stalled";
+      const ops: KvOp[] = [];
+      const summary = history?.find((h) => h.runId === c.runId);
+      if (summary) ops.push(historyOp(ctx.keys, summarize(c, summary.failedPages), history!));
       const pauseMs = ctx.rateLimitedUntil ? ctx.rateLimitedUntil - Date.now() : 0;
       // Shared with the other sections: one 429 pauses the integration, not just this section.
-      return pauseMs > 0 && rateLimit ? [{ op: "set", key: ctx.keys.notionPause(), value: { until: ctx.rateLimitedUntil, scope: rateLimit.scope }, pxMs: Math.ceil(pauseMs) }] : [];
+      if (pauseMs > 0 && rateLimit) ops.push({ op: "set", key: ctx.keys.notionPause(), value: { until: ctx.rateLimitedUntil, scope: rateLimit.scope }, pxMs: Math.ceil(pauseMs) });
+      return ops;
     });
   }
 

@@ -1,0 +1,47 @@
+/**
+ * Formatting shared by the server render and the live client component: pure
+ * and deterministic (UTC, no locale), so the hydrated page says exactly what
+ * the server sent.
+ */
+
+/** "2025-06-01 12:03:04Z", or "—". */
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return "—";
+  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}Z`;
+}
+
+/** "1 m 05 s" between two instants, or "—". */
+export function formatDuration(fromIso: string | null | undefined, toIso: string | null | undefined): string {
+  if (!fromIso || !toIso) return "—";
+  const ms = Date.parse(toIso) - Date.parse(fromIso);
+  if (!Number.isFinite(ms) || ms < 0) return "—";
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} m ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} m`;
+}
+
+export function formatCount(n: number | null | undefined): string {
+  return typeof n === "number" && Number.isFinite(n) ? n.toLocaleString("en-US") : "—";
+}
+
+/** The badge colour class of a run status. */
+export function statusTone(status: string | null | undefined): "ok" | "warn" | "bad" | "busy" | "idle" {
+  switch (status) {
+    case "done":
+      return "ok";
+    case "partial":
+    case "held":
+    case "stalled":
+      return "warn";
+    case "failed":
+      return "bad";
+    case "running":
+      return "busy";
+    default:
+      return "idle";
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * npm run kv:cursors [-- --json | --watch | --section NAME | --reset NAME [--yes]
+ *                     | --retry-failed NAME | --release-lease NAME [--force]]
+ *
+ * The operator's view of a sync from KV alone: where each section's run
+ * stands (lib/operator/status.ts, the shape /api/sync/status answers), and the
+ * operator actions (lib/operator/actions.ts, recorded with by: "script").
+ * Same environment, KV adapters and key builder as the app (lib/runtime.ts);
+ * no KV logic lives here. Secrets are never printed: a KV failure names the
+ * variable to check. Exit codes: 0 ok, 1 a section failed or stalled, 2 usage
+ * (or an action refused), 3 KV unreachable or not configured, 4 unexpected.
+ * `--help` says it all. The KV code is loaded only once the arguments are
+ * good, so --help and usage errors answer at once.
+ */
+import { type Command, EXIT, HELP, UsageError, parseCommand } from "./kv-cursors/args";
+import { scrub } from "./kv-cursors/scrub";
+
+const err = (text: string) => process.stderr.write(`kv:cursors: ${text}\n`);
+
+async function main(): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    err(`${error.message}\n(npm run kv:cursors -- --help lists the options)`);
+    return EXIT.usage;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  const { runCommand } = await import("./kv-cursors/run");
+  return runCommand(command);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    // Not a KV failure: a bug. Its message is shown scrubbed of every configured value.
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    err(`unexpected error: ${scrub(text, process.env)}`);
+    process.exit(EXIT.unexpected);
+  },
+);

@@ -1,0 +1,216 @@
+/**
+ * What `npm run kv:cursors` does once its arguments are parsed: reads every
+ * section's status (lib/operator/status.ts) through the app's runtime
+ * (lib/runtime.ts: same environment, KV adapters and key builder), renders it,
+ * or takes an operator action (lib/operator/actions.ts, by: "script"). Every
+ * KV call is bounded (lib/kv/bounded-store.ts), so an unreachable store is
+ * reported within seconds, naming the variable to check.
+ */
+import { createInterface } from "node:readline/promises";
+import { ConfigError } from "../../lib/config";
+import { createDeadline } from "../../lib/core/deadline";
+import { SECTIONS, type Section } from "../../lib/core/sections";
+import { KvTimeoutError, boundedByDeadline } from "../../lib/kv/bounded-store";
+import type { KvStore } from "../../lib/kv/store";
+import { releaseLease, resetSection, retryFailedPages } from "../../lib/operator/actions";
+import { type SectionStatus, needsAttention, readSectionStatus, readStoredCursor } from "../../lib/operator/status";
+import { type StoreRuntime, loadStoreRuntime } from "../../lib/runtime";
+import { type ActionName, type Command, EXIT } from "./args";
+import { attentionLines, colorWanted, createStyle } from "./format";
+import { type KvSource, describeKvFailure, isKvSetupError, kvSource } from "./kv-errors";
+import { renderSection } from "./render-section";
+import { type RenderContext, header, renderOverview } from "./render-table";
+
+type Env = Record<string, string | undefined>;
+
+const NAME = "kv:cursors";
+/** A network store that has not answered a frame's reads by then is unreachable (exit 3). */
+const NETWORK_TIMEOUT_MS = 5_000;
+/** The file store reads its whole log first: a large one takes a while, and nothing is remote. */
+const FILE_TIMEOUT_MS = 30_000;
+/** An action, once the store has answered: a reset deletes scratch keys 500 at a time. */
+const ACTION_TIMEOUT_MS = 60_000;
+const WATCH_INTERVAL_MS = 1_000;
+/** The JSON document's version: bumped only when a field changes meaning or goes away. */
+const JSON_VERSION = 1;
+
+const env: Env = process.env;
+const out = (text: string) => process.stdout.write(text);
+const err = (text: string) => process.stderr.write(`${NAME}: ${text}\n`);
+
+/** Failures of the KV store or its configuration (exit 3), as opposed to bugs (exit 4). */
+function isKvFailure(error: unknown): boolean {
+  return error instanceof ConfigError || error instanceof KvTimeoutError || isKvSetupError(error) || (error instanceof Error && /^kv\b/.test(error.message));
+}
+
+/** Every KV call made through the result ends within `ms` of now (lib/kv/bounded-store.ts). */
+function boundedStore(runtime: StoreRuntime, ms: number): KvStore {
+  return boundedByDeadline(runtime.kv, createDeadline(ms), { tailMs: 0, minMs: 100 });
+}
+
+interface Snapshot {
+  now: number;
+  statuses: SectionStatus[];
+  /** The one section's cursor as stored (--section only). */
+  storedCursor?: unknown;
+}
+
+async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Section | null): Promise<Snapshot> {
+  const kv = boundedStore(runtime, timeoutMs);
+  const now = Date.now();
+  const sections = section ? [section] : [...SECTIONS];
+  const [statuses, storedCursor] = await Promise.all([
+    Promise.all(sections.map((s) => readSectionStatus(kv, runtime.keys, s, { now }))),
+    section ? readStoredCursor(kv, runtime.keys, section) : Promise.resolve(undefined),
+  ]);
+  return { now, statuses, storedCursor };
+}
+
+function jsonDocument(snap: Snapshot): string {
+  const doc = { version: JSON_VERSION, generatedAt: new Date(snap.now).toISOString(), sections: snap.statuses, attention: attentionLines(snap.statuses) };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+function renderContext(now: number, source: KvSource, runtime: StoreRuntime): RenderContext {
+  return { now, style: createStyle(colorWanted(process.stdout, env)), source: source.label, prefix: runtime.keys.prefix };
+}
+
+function renderText(snap: Snapshot, section: Section | null, source: KvSource, runtime: StoreRuntime): string {
+  const ctx = renderContext(snap.now, source, runtime);
+  return section ? renderSection(snap.statuses[0], snap.storedCursor, runtime.keys.cursor(section), ctx) : renderOverview(snap.statuses, ctx);
+}
+
+const exitFor = (statuses: SectionStatus[]) => (statuses.some(needsAttention) ? EXIT.attention : EXIT.ok);
+
+async function show(command: Extract<Command, { kind: "show" }>, runtime: StoreRuntime, source: KvSource, timeoutMs: number): Promise<number> {
+  if (command.watch) return watch(command.section, runtime, source, timeoutMs);
+  const snap = await snapshot(runtime, timeoutMs, command.section);
+  out(command.json ? jsonDocument(snap) : renderText(snap, command.section, source, runtime));
+  return exitFor(snap.statuses);
+}
+
+/** Redraws every second until Ctrl-C: clears the screen on a terminal, else prints one frame a second. */
+async function watch(section: Section | null, runtime: StoreRuntime, source: KvSource, timeoutMs: number): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  let stopped = false;
+  let wake: () => void = () => {};
+  const stop = () => {
+    stopped = true;
+    wake();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  while (!stopped) {
+    const started = Date.now();
+    let frame: string;
+    try {
+      frame = renderText(await snapshot(runtime, timeoutMs, section), section, source, runtime);
+    } catch (error) {
+      if (error instanceof ConfigError || !isKvFailure(error)) throw error;
+      // The store may come back: say so in the frame and keep trying.
+      const ctx = renderContext(Date.now(), source, runtime);
+      frame = `${header(ctx)}\n${ctx.style.red(`! ${describeKvFailure(error, env, timeoutMs)} (trying again every second)`)}\n`;
+    }
+    if (stopped) break;
+    out(tty ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`);
+    const pause = Math.max(0, WATCH_INTERVAL_MS - (Date.now() - started));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, pause);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+  return EXIT.ok;
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(question);
+    return /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    rl.close();
+  }
+}
+
+function describeRun(status: SectionStatus): string {
+  const run = status.run;
+  const what = run ? `run ${run.runId} (${run.status}, phase ${run.phase}, ${run.progress.done}/${run.progress.total}, ${run.invocations} invocations)` : "no run";
+  return `${status.section}: ${what}, lease ${status.lease.held ? (status.lease.abandoned ? "held (abandoned)" : "held") : "free"}, ${status.indexed} indexed pages`;
+}
+
+async function act(command: Extract<Command, { kind: "action" }>, runtime: StoreRuntime, timeoutMs: number): Promise<number> {
+  const { section } = command;
+  // Read first, bounded: an unreachable store fails here within seconds, before anything is asked or changed.
+  const [status] = (await snapshot(runtime, timeoutMs, section)).statuses;
+  // Its time starts when the action does, not before the question is answered.
+  const kv = () => boundedStore(runtime, ACTION_TIMEOUT_MS);
+  const options = { by: "script" as const };
+  const run: Record<ActionName, () => Promise<number>> = {
+    async reset() {
+      if (!command.yes) {
+        if (process.stdin.isTTY !== true) {
+          err(`refusing to reset the ${section} cursor without confirmation: not on a terminal; add --yes to reset it`);
+          return EXIT.usage;
+        }
+        out(`${describeRun(status)}\n`);
+        if (!(await confirm(`Reset the ${section} cursor? [y/N] `))) {
+          out("Nothing changed.\n");
+          return EXIT.ok;
+        }
+      }
+      const outcome = await resetSection(kv(), runtime.keys, section, options);
+      out(`reset ${section}: ${outcome.action.detail}\n`);
+      out(`The next call of /api/sync/${section} starts a new run; the published index and bundles are kept.\n`);
+      return EXIT.ok;
+    },
+    async "retry-failed"() {
+      const outcome = await retryFailedPages(kv(), runtime.keys, section, options);
+      out(`retry-failed ${section}: ${outcome.action.detail}\n`);
+      return EXIT.ok;
+    },
+    async "release-lease"() {
+      const outcome = await releaseLease(kv(), runtime.keys, section, { ...options, force: command.force });
+      if (outcome.released) {
+        out(`release-lease ${section}: ${outcome.action.detail}\n`);
+        return EXIT.ok;
+      }
+      if (outcome.reason === "no_lease") {
+        out(`release-lease ${section}: ${outcome.message}; nothing to do\n`);
+        return EXIT.ok;
+      }
+      err(`release-lease ${section} refused: ${outcome.message}`);
+      return EXIT.usage;
+    },
+  };
+  return run[command.action]();
+}
+
+/** Runs a parsed command (not --help) against the KV store the environment configures; returns the exit code. */
+export async function runCommand(command: Exclude<Command, { kind: "help" }>): Promise<number> {
+  let runtime: StoreRuntime;
+  let source: KvSource;
+  try {
+    source = kvSource(env);
+    runtime = loadStoreRuntime(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    err(describeKvFailure(error, env, NETWORK_TIMEOUT_MS));
+    return EXIT.kv;
+  }
+  const timeoutMs = source.kind === "file" ? FILE_TIMEOUT_MS : NETWORK_TIMEOUT_MS;
+  try {
+    return command.kind === "show" ? await show(command, runtime, source, timeoutMs) : await act(command, runtime, timeoutMs);
+  } catch (error) {
+    if (isKvFailure(error)) {
+      err(describeKvFailure(error, env, timeoutMs));
+      return EXIT.kv;
+    }
+    throw error;
+  } finally {
+    // A store still connecting (or retrying) is not waited for.
+    await Promise.race([runtime.kv.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+  }
+}
