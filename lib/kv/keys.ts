@@ -38,6 +38,8 @@ export interface KeyBuilder {
   doneIds(section: Section, runId: string): string;
   /** Set of previously indexed page ids this run did not list: removed at finalize. */
   removals(section: Section, runId: string): string;
+  /** Children: set of known child page ids the run's search found edited (lib/sync/child-check.ts). */
+  editedIds(section: Section, runId: string): string;
   /** Blocks fetched so far for a page too large for one invocation. */
   partialPage(section: Section, pageId: string): string;
   /** Set of child page ids discovered by pages/posts, drained by children. */
@@ -66,8 +68,17 @@ export interface KeyBuilder {
    */
   /** Pages of the section given up on (their last run's error is in their ledger entry); left when one is fetched or removed. */
   failedPages(section: Section): string;
+  /** The last completed run's start, kept by an operator's reset so the next run still overlaps the minute it read. */
+  watermark(section: Section): string;
   /** Notion asked this integration to wait (429): every section honours it until it expires. */
   notionPause(): string;
+  /**
+   * A fresh URL for one mirrored file (the file route, lib/files): `{url, expiresAt}`,
+   * kept until 5 minutes before Notion's expiry_time. `slot` is lib/files/refs.ts fileRefSlot().
+   */
+  fileUrl(slot: string): string;
+  /** Held (SET NX PX, a few seconds) by the instance refreshing that file, so instances don't stampede Notion. */
+  fileLock(slot: string): string;
   part(baseKey: string, generation: string, i: number): string;
 }
 
@@ -86,11 +97,15 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     workPiece: (section, runId, n) => k("work", section, runId, n),
     doneIds: (section, runId) => k("done", section, runId),
     removals: (section, runId) => k("removals", section, runId),
+    editedIds: (section, runId) => k("edited", section, runId),
     partialPage: (section, pageId) => k("partial", section, pageId),
     childQueue: () => k("children", "queue"),
     refetch: () => k("refetch"),
     failedPages: (section) => k("failed", section),
     notionPause: () => k("notion-pause"),
+    watermark: (section) => k("watermark", section),
+    fileUrl: (slot) => k("file", slot),
+    fileLock: (slot) => k("filelock", slot),
     runs: (section) => k("runs", section),
     actions: (section) => k("actions", section),
     dataSource: (databaseId) => k("datasource", databaseId),

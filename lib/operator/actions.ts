@@ -12,7 +12,7 @@ import type { KeyBuilder } from "../kv/keys";
 import { shardKeys } from "../kv/sharded-set";
 import type { KvStore } from "../kv/store";
 import { readManifest } from "../mirror/section-index";
-import { parseCursor } from "../sync/cursor";
+import { completedStart, parseCursor } from "../sync/cursor";
 import { leaseHolderDeadline } from "../sync/lease";
 import { type OperatorAction, actionOp, readActions } from "../sync/run-history";
 import { scratchKeys } from "../sync/scratch";
@@ -49,10 +49,14 @@ export async function resetSection(kv: KvStore, keys: KeyBuilder, section: Secti
   const cursor = loaded.kind === "ok" ? loaded.cursor : null;
   // The published index's id set is not scratch: finalize made it the index's.
   const keep = new Set(manifest?.idsKey ? shardKeys(manifest.idsKey) : []);
-  // Cursor and lease first, in one batch: from here a holder still running writes nothing.
+  // Cursor and lease first, in one batch: from here a holder still running writes nothing. The
+  // watermark stays (keys.watermark): the next run still re-reads pages edited in the minute the
+  // last completed run read, which Notion's rounded last_edited_time would otherwise hide.
+  const watermark = cursor ? completedStart(cursor) : null;
   await kv.atomic([
     { op: "del", key: keys.cursor(section) },
     { op: "del", key: keys.lease(section) },
+    ...(watermark ? [{ op: "set" as const, key: keys.watermark(section), value: watermark }] : []),
   ]);
   const known = cursor ? scratchKeys(keys, cursor) : [];
   const strays = (await Promise.all(scratchPrefixes(keys, section).map((prefix) => kv.scanKeys(prefix)))).flat();

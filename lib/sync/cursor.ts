@@ -32,6 +32,31 @@ const CountsSchema = z.object({
 });
 export type RunCounts = z.infer<typeof CountsSchema>;
 
+/**
+ * Children: how a run checks the child pages it already knows for edits (lib/sync/child-check.ts).
+ * "search": Notion's search, newest edits first, read back to `stopAt`; only the known child pages
+ * it returns are retrieved. "full": every child page is retrieved (the check of today: periodic,
+ * forced, first run, or a search that failed).
+ */
+const ChildCheckSchema = z.object({
+  mode: z.enum(["search", "full"]),
+  /** Why this mode: search_since_watermark, first_run, forced, periodic, no_watermark, search_failed: …, too_many_edits, disabled. */
+  reason: z.string(),
+  /** Search results edited before this end the search (the watermark less the rounding overlap). */
+  stopAt: z.string().nullable(),
+  /** Newest last_edited_time the first search page returned: the next run's watermark. */
+  highWater: z.string().nullable(),
+  /** Notion's cursor for the next search page; null before the first. */
+  cursor: z.string().nullable(),
+  /** Search requests sent by this run. */
+  requests: z.number().int().nonnegative(),
+  /** Known child pages the search found edited (keys.editedIds holds them). */
+  found: z.number().int().nonnegative(),
+  /** The search has reached `stopAt` (or its end). */
+  complete: z.boolean(),
+});
+export type ChildCheck = z.infer<typeof ChildCheckSchema>;
+
 export const CursorSchema = z.object({
   version: z.literal(CURSOR_VERSION),
   section: z.enum(SECTIONS),
@@ -55,6 +80,12 @@ export const CursorSchema = z.object({
   since: z.string().nullable(),
   /** When the last completed run started: carried from run to run, even through failed ones. */
   lastCompletedStart: z.string().nullable().default(null),
+  /** Children: how this run checks known child pages for edits (null until decided, and for other sections). */
+  childCheck: ChildCheckSchema.nullable().default(null),
+  /** Children, carried from run to run: when the last completed full check started. */
+  lastFullCheck: z.string().nullable().default(null),
+  /** Children, carried from run to run: the high water (ChildCheck.highWater) of the last completed run. */
+  lastHighWater: z.string().nullable().default(null),
   /**
    * Where listing stands. Database sections read the data source sorted by
    * created_time ascending in windows: a query stops at Notion's 10,000-result
@@ -165,6 +196,11 @@ export function isFinished(cursor: Pick<Cursor, "status">): boolean {
   return isCompleted(cursor) || cursor.status === "held";
 }
 
+/** The start of the last completed run a cursor knows of: what a reset keeps (keys.watermark). */
+export function completedStart(cursor: Cursor): string | null {
+  return isCompleted(cursor) ? cursor.startedAt : cursor.lastCompletedStart;
+}
+
 /** Invocations in a row a page may fail transiently before the run gives up on it. */
 export const MAX_ITEM_ATTEMPTS = 5;
 
@@ -181,11 +217,14 @@ export function nextSince(startedAt: string): string {
   return new Date(t.getTime() - 60_000).toISOString();
 }
 
-export function startCursor(section: Section, options: { force: boolean; previous: Cursor | null; now: Date; runId?: string }): Cursor {
+export function startCursor(
+  section: Section,
+  options: { force: boolean; previous: Cursor | null; now: Date; runId?: string; /** What an operator's reset kept of the cleared cursor. */ watermark?: string | null },
+): Cursor {
   const { previous } = options;
   // Only a completed run proves everything before its start was seen (a held run did not index).
   // A partial run counts: the pages it gave up are in the refetch set, fetched by the next run whatever their timestamps.
-  const lastCompletedStart = previous && isCompleted(previous) ? previous.startedAt : (previous?.lastCompletedStart ?? null);
+  const lastCompletedStart = previous && isCompleted(previous) ? previous.startedAt : (previous?.lastCompletedStart ?? options.watermark ?? null);
   return {
     version: CURSOR_VERSION,
     section,
@@ -199,6 +238,10 @@ export function startCursor(section: Section, options: { force: boolean; previou
     finishedAt: null,
     since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),
     lastCompletedStart,
+    childCheck: null,
+    // A completed full check proves every child page was seen at its start; a completed search run carries Notion's high water on.
+    lastFullCheck: previous && isCompleted(previous) && previous.childCheck?.mode === "full" ? previous.startedAt : (previous?.lastFullCheck ?? null),
+    lastHighWater: (previous && isCompleted(previous) ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
     list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null },
     syncPiece: 0,
     finalize: null,

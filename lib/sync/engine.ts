@@ -110,7 +110,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   }
   if (!lease) return { kind: "busy" };
   try {
-    const [rawCursor, sharedPause] = await kv.mget([keys.cursor(request.section), keys.notionPause()]);
+    const [rawCursor, sharedPause, watermark] = await kv.mget([keys.cursor(request.section), keys.notionPause(), keys.watermark(request.section)]);
     const loaded = parseCursor(rawCursor);
     const existing = loaded.kind === "ok" ? loaded.cursor : null;
 
@@ -127,7 +127,13 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       cursor = existing;
     } else {
       if (existing && !isFinished(existing)) abandoned = existing;
-      cursor = startCursor(request.section, { force: request.force, previous: existing, now: now(), runId: startsRun ? request.delivery!.runId : undefined });
+      cursor = startCursor(request.section, {
+        force: request.force,
+        previous: existing,
+        now: now(),
+        runId: startsRun ? request.delivery!.runId : undefined,
+        watermark: typeof watermark === "string" ? watermark : null,
+      });
     }
     // A redelivery repairing the step whose successor was never published runs that step
     // again under the same seq, however many times it is tried: its successor keeps its
