@@ -57,7 +57,7 @@ describe("a delivery of the step another invocation is running", () => {
   let qstash: QStashEmulator;
   beforeAll(() => void ({ stack, qstash } = servers()));
 
-  it("is answered 200 duplicate (not 409, which QStash would retry into the DLQ) and writes nothing", async () => {
+  it("waits for the holder; while it is held (no recorded end to wait for) the copy gets a retryable 409 marked duplicate and writes nothing", async () => {
     const step0 = JSON.stringify({ runId: "run-dup", seq: 0, force: false });
     expect((await deliverTo(stack, qstash, step0, qstash.url)).status).toBe(200);
     const finished = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
@@ -68,8 +68,9 @@ describe("a delivery of the step another invocation is running", () => {
     await stack.kv.set(stack.keys.cursor("pages"), cursor);
     await stack.kv.set(stack.keys.lease("pages"), "the-running-invocation", { pxMs: 60_000 });
     const copy = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 0, force: false }), qstash.url);
-    expect(copy.status).toBe(200);
-    expect(await copy.json()).toMatchObject({ ok: true, duplicate: true, runId: "run-dup" });
+    // Never acknowledged: had the holder died, a 200 would drop the step for good.
+    expect(copy.status).toBe(409);
+    expect(await copy.json()).toMatchObject({ ok: false, duplicate: true, runId: "run-dup", error: { code: "already_running" } });
     // The successor the holder has just published (seq 1 = the cursor's) must not be acknowledged:
     // it meets the lease and QStash delivers it again once the holder is done.
     const successor = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 1, force: false }), qstash.url);

@@ -149,6 +149,7 @@ async function runAndAnswer({ section, deps, runtime, invocation, line, fromQSta
     return line.done(jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section }), "error", error);
   }
   if (outcome.kind !== "busy" && outcome.cursor) line.run(outcome.cursor.runId, outcome.cursor.seq);
+  if (outcome.kind === "busy" && outcome.copyOf) line.run(outcome.copyOf.runId, outcome.copyOf.seq);
   if (outcome.kind === "ran") line.processed = outcome.processed;
   // A finished run may have to start children. Checked again on a redelivery of the
   // last step (stale, run done), so a kick whose publish failed is repaired by QStash.
@@ -211,10 +212,12 @@ function answer(
   children: { messageId: string; runId: string } | null,
 ): Response {
   if (outcome.kind === "busy") {
+    if (outcome.copyOf) {
+      // A copy of the running step that outwaited its budget: retryable, so the step is never
+      // lost if its holder dies; the retry finds it done (stale) or repairs it.
+      return jsonError(409, "already_running", `this step of run ${outcome.copyOf.runId} is running in another invocation; retry later`, { section, duplicate: true, runId: outcome.copyOf.runId, elapsedMs });
+    }
     return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, { section, elapsedMs });
-  }
-  if (outcome.kind === "duplicate") {
-    return jsonOk({ ok: true, section, duplicate: true, runId: outcome.cursor.runId, done: false, reason: "this step is running in another invocation", elapsedMs });
   }
   if (outcome.kind === "stale") {
     return jsonOk({

@@ -57,9 +57,8 @@ export interface ChainOutcome {
 }
 
 export type InvocationOutcome =
-  | { kind: "busy" }
-  /** A QStash delivery of the step another invocation is running right now (it holds the lease). */
-  | { kind: "duplicate"; cursor: Cursor }
+  /** Another invocation holds the lease; `copyOf` when this delivery is a copy of the step it runs. */
+  | { kind: "busy"; copyOf?: Cursor }
   | { kind: "stale"; reason: string; cursor: Cursor | null }
   | {
       kind: "ran";
@@ -87,25 +86,21 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   const now = deps.now ?? (() => new Date());
   let lease = await acquireLeaseWaiting(deps, request);
   if (!lease && request.delivery) {
-    // A copy of the step being run: retrying it would only meet the lease again and end in the
-    // DLQ as noise.
     const peek = parseCursor(await kv.get(keys.cursor(request.section)));
     const running = peek.kind === "ok" ? peek.cursor : null;
     const { runId, seq } = request.delivery;
-    // The holder moved the cursor to seq + 1 when it started this step. A delivery whose seq
-    // equals the cursor's is the successor that holder has just published: it must be retried
-    // (409), never acknowledged.
-    const copyOfRunningStep = running && isLive(running) && running.runId === runId && seq === running.seq - 1;
-    if (copyOfRunningStep && running.stepBy === "qstash") {
-      // A QStash holder gets the successor out: if its publish fails it answers 503 and is redelivered.
-      return { kind: "duplicate", cursor: running };
-    }
-    if (copyOfRunningStep) {
-      // A cron or manual holder is retried by nobody (found by tests/reliability/overlap.test.ts):
-      // acknowledging this copy would end the chain if the holder's publish fails. Wait for the
-      // holder instead (it ends by the deadline its lease token records), then decide as usual:
-      // stale when its successor went out, a repair of the step when it did not.
+    // The holder moved the cursor to seq + 1 when it started this step; a delivery whose seq
+    // equals the cursor's is the successor that holder has just published (retried, never
+    // acknowledged). A copy of the running step waits for its holder, within this invocation's
+    // budget, up to the end the holder's lease token records: then it is stale (the holder got
+    // the successor out) or repairs the step under the same seq (the holder died or could not
+    // publish). Acknowledging it at once (the old 200 "duplicate") ended the chain for good when
+    // the holder was a cron (retried by nobody; tests/reliability/overlap.test.ts) or a delivery
+    // killed mid-step whose copy was QStash's retry (tests/reliability/qstash-kills.test.ts).
+    if (running && isLive(running) && running.runId === runId && seq === running.seq - 1) {
       lease = await acquireLeaseWaiting(deps, { ...request, waitForLeaseMs: holderWaitMs(await kv.get(keys.lease(request.section))) });
+      // Still held: answered with a retryable 409 (QStash comes back after its backoff).
+      if (!lease) return { kind: "busy", copyOf: running };
     }
   }
   if (!lease) return { kind: "busy" };

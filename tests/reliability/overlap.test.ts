@@ -13,8 +13,9 @@
  *    while the cron runs the step.
  *
  * Exactly one invocation does the work: the other cron gets 409
- * already_running, the copy of the running step 200 duplicate (never a 409,
- * which QStash would retry into the DLQ). Neither counts as a step: the
+ * already_running; the copy of the running step waits for its holder and is
+ * then 200 stale (its holder published the successor), never a 409 that
+ * QStash would retry into the DLQ. Neither counts as a step: the
  * steps that ran form one chain (seq 0, 1, 2 … as they ran, one published
  * message each) and the cursor counts exactly them. The run converges to the
  * workspace and nothing lands in the DLQ.
@@ -168,7 +169,7 @@ describe("overlap over next start with QStash: one invocation works, the other w
     expect(await stack.diffKv()).toEqual([]);
   });
 
-  it("a cron sent while a QStash delivery of the same section is mid-batch gets 409 and writes nothing; a copy of that delivery gets 200 duplicate", async () => {
+  it("a cron sent while a QStash delivery of the same section is mid-batch gets 409 and writes nothing; a copy of that delivery waits for it and gets 200 stale", async () => {
     await stack.qstash.idle(20_000);
     // A forced run: every page is fetched again, so each step has a full budget of work.
     const trigger = await stack.get(`/api/sync/trigger?secret=${E2E_SECRET}&force=1`);
@@ -211,8 +212,10 @@ describe("overlap over next start with QStash: one invocation works, the other w
       cronCalls.push({ ...cronAnswer, section });
       expect(cronAnswer.status, `${section} cron: ${JSON.stringify(cronAnswer.json)}`).toBe(409);
       expect(cronAnswer.json).toMatchObject({ ok: false, section, error: { code: "already_running" } });
+      // The copy waits for its holder (within its own budget), then finds the step done and its
+      // successor published: stale, 200, nothing for QStash to retry.
       expect(copy.status, `${section} copy: ${JSON.stringify(copy.json)}`).toBe(200);
-      expect(copy.json).toMatchObject({ ok: true, section, duplicate: true, runId: stepOf(holder.body).runId, done: false });
+      expect(copy.json).toMatchObject({ ok: true, section, stale: true, runId: stepOf(holder.body).runId });
       caught.push({ section, holder, cron: cronAnswer, copy });
       overlaps[section] = { step: stepOf(holder.body).seq, caughtAfterMs: cronAnswer.startedAt - holder.startedAt, cronMs: cronAnswer.endedAt - cronAnswer.startedAt, copyMs: copy.endedAt - copy.startedAt };
     }
