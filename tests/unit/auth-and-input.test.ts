@@ -171,14 +171,17 @@ describe("parseSyncRequest", () => {
 
 describe("readSyncSettings", () => {
   it("uses the documented defaults when nothing is set (or set blank)", () => {
-    const defaults = { budgetMs: 20_000, concurrency: 3, childDepth: 5, maxDeleteRatio: 0.5, stallAfter: 5, minForceIntervalS: 600, notionRatePerMin: 170, kvPrefix: "nks", notionBaseUrl: undefined };
-    expect(readSyncSettings({})).toEqual(defaults);
-    expect(readSyncSettings({ SYNC_BUDGET_MS: "", SYNC_CONCURRENCY: " ", KV_PREFIX: "  ", NOTION_BASE_URL: "" })).toEqual(defaults);
+    const defaults = { budgetMs: 20_000, concurrency: 3, childDepth: 5, maxDeleteRatio: 0.5, stallAfter: 5, minForceIntervalS: 600, chain: "auto", maxChain: 500, notionRatePerMin: 170, kvPrefix: "nks", notionBaseUrl: undefined };
+    // (Settings of later features are checked with their own tests: match, not equal.)
+    expect(readSyncSettings({})).toMatchObject(defaults);
+    expect(readSyncSettings({ SYNC_BUDGET_MS: "", SYNC_CONCURRENCY: " ", KV_PREFIX: "  ", NOTION_BASE_URL: "", SYNC_CHAIN: "" })).toMatchObject(defaults);
+    expect(readSyncSettings({ SYNC_CHAIN: "self", SYNC_MAX_CHAIN: "1" })).toMatchObject({ chain: "self", maxChain: 1 });
+    for (const bad of [{ SYNC_CHAIN: "sometimes" }, { SYNC_MAX_CHAIN: "0" }]) expect(() => readSyncSettings(bad)).toThrow(ConfigError);
   });
 
   it("reads values at the edges of their ranges", () => {
     const s = readSyncSettings({ SYNC_BUDGET_MS: "500", SYNC_CONCURRENCY: "10", SYNC_CHILD_DEPTH: "0", SYNC_MAX_DELETE_RATIO: "1", NOTION_RATE_PER_MIN: "1", KV_PREFIX: " site_1.a-b ", NOTION_BASE_URL: "http://127.0.0.1:4010" });
-    expect(s).toEqual({ budgetMs: 500, concurrency: 10, childDepth: 0, maxDeleteRatio: 1, stallAfter: 5, minForceIntervalS: 600, notionRatePerMin: 1, kvPrefix: "site_1.a-b", notionBaseUrl: "http://127.0.0.1:4010" });
+    expect(s).toMatchObject({ budgetMs: 500, concurrency: 10, childDepth: 0, maxDeleteRatio: 1, stallAfter: 5, minForceIntervalS: 600, notionRatePerMin: 1, kvPrefix: "site_1.a-b", notionBaseUrl: "http://127.0.0.1:4010" });
     expect(readSyncSettings({ SYNC_BUDGET_MS: "25000", SYNC_CONCURRENCY: "1" })).toMatchObject({ budgetMs: 25_000, concurrency: 1 });
     expect(() => readSyncSettings({ SYNC_BUDGET_MS: "25001" })).toThrow(ConfigError);
     expect(readSyncSettings({ SYNC_MAX_DELETE_RATIO: "0" }).maxDeleteRatio).toBe(0);
