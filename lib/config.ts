@@ -44,6 +44,12 @@ const SyncSettingsSchema = z.object({
   SYNC_CONCURRENCY: intInRange(1, 10, 3),
   SYNC_CHILD_DEPTH: intInRange(0, 20, 5),
   /**
+   * Child pages are checked for edits through Notion's search (sorted by last_edited_time),
+   * which is incomplete and lags: every this many hours, and whenever a search fails, a run
+   * retrieves every child page instead (0: always).
+   */
+  SYNC_CHILD_FULL_CHECK_HOURS: intInRange(0, 8760, 24),
+  /**
    * A run that would remove more than this share of a section's indexed pages
    * deletes nothing and ends "held" (a revoked share or a wrong database id
    * must never wipe a site); a forced run may go ahead.
@@ -73,6 +79,12 @@ const SyncSettingsSchema = z.object({
   SYNC_CHAIN: z.enum(["auto", "qstash", "self", "off"]).optional().or(z.literal("").transform(() => undefined)).transform((v) => v ?? "auto"),
   /** Self-chain links one cron tick (or manual call) may start, so a run never loops forever. */
   SYNC_MAX_CHAIN: intInRange(1, 100_000, 500),
+  /**
+   * How a page's content is read: "blocks" (the block tree, one request per
+   * 100 blocks per level) or "markdown" (GET /pages/{id}/markdown, one request
+   * a page; a truncated answer falls back to the block tree for that page).
+   */
+  SYNC_CONTENT: z.enum(["blocks", "markdown"]).optional().or(z.literal("").transform(() => undefined)).transform((v) => v ?? "blocks"),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */
   NOTION_RATE_PER_MIN: intInRange(1, 100_000, 170),
   KV_PREFIX: z
@@ -87,11 +99,13 @@ export type SyncSettings = {
   budgetMs: number;
   concurrency: number;
   childDepth: number;
+  childFullCheckHours: number;
   maxDeleteRatio: number;
   stallAfter: number;
   minForceIntervalS: number;
   chain: "auto" | "qstash" | "self" | "off";
   maxChain: number;
+  content: "blocks" | "markdown";
   notionRatePerMin: number;
   kvPrefix: string;
   notionBaseUrl: string | undefined;
@@ -109,11 +123,13 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     budgetMs: s.SYNC_BUDGET_MS,
     concurrency: s.SYNC_CONCURRENCY,
     childDepth: s.SYNC_CHILD_DEPTH,
+    childFullCheckHours: s.SYNC_CHILD_FULL_CHECK_HOURS,
     maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
     stallAfter: s.SYNC_STALL_AFTER,
     minForceIntervalS: s.SYNC_MIN_FORCE_INTERVAL_S,
     chain: s.SYNC_CHAIN,
     maxChain: s.SYNC_MAX_CHAIN,
+    content: s.SYNC_CONTENT,
     notionRatePerMin: s.NOTION_RATE_PER_MIN,
     kvPrefix: s.KV_PREFIX,
     notionBaseUrl: s.NOTION_BASE_URL,

@@ -4,8 +4,14 @@
  *   const post = await getPageBundle("posts", "hello-world");
  *   const latest = await getSectionIndex("posts", { offset: 0, limit: 20 }); // reads one chunk
  *   const all = await getSectionIndex("posts");                                // every chunk
+ *
+ * Notion-hosted file URLs (signed, an hour) come back as `/api/files/<ref>`
+ * URLs that never expire (lib/files; README "Files"); KV keeps Notion's own.
+ * `files: false` returns them raw, `files: {base, secret}` overrides
+ * FILES_BASE_URL and FILES_REF_SECRET / CRON_SECRET.
  */
 import { readSyncSettings } from "./config";
+import { type FileLinkSettings, type FileLinker, linkerFromSettings, rewriteBundleFiles, rewriteEntryFiles } from "./files";
 import type { Section } from "./core/sections";
 import { createKeys } from "./kv/keys";
 import { readLarge, writeLarge } from "./kv/large-value";
@@ -16,10 +22,22 @@ import { sharedKvStore } from "./runtime";
 
 export type { IndexEntry, PageBundle } from "./mirror/shapes";
 export type { IndexManifest, SectionIndex, SectionIndexPage } from "./mirror/section-index";
+/** Flattened property values of index entries (README, "Flattened property values"); dateStart gives a date's start. */
+export { dateStart } from "./mirror/properties";
+export type { FlatDate, FlatFile, FlatPlace, FlatUser, FlatVerification, SimpleValue } from "./mirror/properties";
 
 interface ReadOptions {
   kv?: KvStore;
   prefix?: string;
+  /** How Notion-hosted file URLs are returned: through the file route (default, from the environment), or raw (`false`). */
+  files?: FileLinkSettings | false;
+}
+
+/** The file linker of a read, built on first use: a read without hosted files needs no key. */
+function lazyLinker(options: ReadOptions): FileLinker | null {
+  if (options.files === false) return null;
+  let linker: FileLinker | undefined;
+  return (target, page, url) => (linker ??= linkerFromSettings(options.files || {}))(target, page, url);
 }
 
 function reader(options: ReadOptions) {
@@ -31,7 +49,9 @@ function reader(options: ReadOptions) {
 /** A page bundle by slug (bundles over 1 MB are stored in parts and put back together here). */
 export async function getPageBundle(section: Section, slug: string, options: ReadOptions = {}): Promise<PageBundle | null> {
   const { kv, keys } = reader(options);
-  return (await readLarge<PageBundle>(kv, keys, keys.page(section, slug)))?.value ?? null;
+  const bundle = (await readLarge<PageBundle>(kv, keys, keys.page(section, slug)))?.value ?? null;
+  const linker = lazyLinker(options);
+  return bundle && linker ? rewriteBundleFiles(bundle, linker) : bundle;
 }
 
 /**
@@ -43,7 +63,10 @@ export function getSectionIndex(section: Section, options: ReadOptions & { offse
 export function getSectionIndex(section: Section, options?: ReadOptions): Promise<SectionIndex | null>;
 export async function getSectionIndex(section: Section, options: ReadOptions & { offset?: number; limit?: number } = {}): Promise<SectionIndex | null> {
   const { kv, keys } = reader(options);
-  return readIndexPage(kv, keys, section, { offset: options.offset, limit: options.limit });
+  const index = await readIndexPage(kv, keys, section, { offset: options.offset, limit: options.limit });
+  const linker = lazyLinker(options);
+  if (!index || !linker) return index;
+  return { ...index, entries: index.entries.map((entry) => rewriteEntryFiles(entry, section, linker)) };
 }
 
 /** How many entries the section index holds, without reading any chunk. */

@@ -6,6 +6,7 @@ import { type NotionSettings, type SyncSettings, readNotionSettings, readSyncSet
 import { createKeys, createKvStore, resolveKvBackend, type KeyBuilder, type KvStore } from "./kv";
 import { DEFAULT_KV_BOUNDS, type KvCallMeter, boundedByDeadline } from "./kv/bounded-store";
 import { createBlockTreeFetcher } from "./notion/block-tree";
+import { createMarkdownFetcher } from "./notion/markdown-fetcher";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
 import { createDeadline } from "./core/deadline";
@@ -65,11 +66,13 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
     kvCalls: () => meter.calls,
     keys: runtime.keys,
     notion,
-    content: createBlockTreeFetcher(notion),
+    // SYNC_CONTENT: one markdown request a page, or the block tree.
+    content: settings.content === "markdown" ? createMarkdownFetcher(notion) : createBlockTreeFetcher(notion),
     deadline,
     settings: {
       concurrency: settings.concurrency,
       childDepth: settings.childDepth,
+      childFullCheckHours: settings.childFullCheckHours,
       maxDeleteRatio: settings.maxDeleteRatio,
       stallAfter: settings.stallAfter,
       databaseId: section === "pages" ? notionSettings.pagesDatabaseId : section === "posts" ? notionSettings.postsDatabaseId : undefined,

@@ -32,7 +32,7 @@ export function htmlResponse(status: number, title: string, body: string, header
   return new Response(document(title, body), { status, headers: h });
 }
 
-export function signInPage(options: { error?: string | null; notice?: string | null; closed?: boolean } = {}): string {
+export function signInPage(options: { error?: string | null; notice?: string | null; closed?: boolean; next?: string | null } = {}): string {
   const error = options.error ? `<p class="flash error" role="alert">${escapeHtml(options.error)}</p>` : "";
   const notice = options.notice ? `<p class="flash ok" role="status">${escapeHtml(options.notice)}</p>` : "";
   const form = options.closed
@@ -40,7 +40,7 @@ export function signInPage(options: { error?: string | null; notice?: string | n
     : `<form method="post" action="/sync/signin" autocomplete="off">
 <label for="secret">Secret (<code>CRON_SECRET</code>)</label>
 <input id="secret" name="secret" type="password" required autocomplete="current-password" autofocus spellcheck="false">
-<button class="primary" type="submit">Sign in</button>
+${options.next ? `<input type="hidden" name="next" value="${escapeHtml(options.next)}">` : ""}<button class="primary" type="submit">Sign in</button>
 </form>
 <p class="notice">The secret is sent once, in the body of this form; the browser then keeps only a signed session cookie for 8 hours.</p>`;
   return `<section class="signin card"><h1>notion-kv-sync dashboard</h1>${notice}${error}${form}</section>`;

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
-import type { KvStore } from "../kv/store";
+import type { KvOp, KvStore } from "../kv/store";
 import type { IndexEntry } from "./shapes";
 
 export const INDEX_MANIFEST_VERSION = 2;
@@ -142,4 +142,147 @@ export async function* iterateStoredChunks(kv: KvStore, manifest: IndexManifest)
     if (!Array.isArray(entries)) throw new Error(`kv: index chunk ${chunk.key} is missing (the index changed while it was read)`);
     yield entries;
   }
+}
+
+// ------------------------------------------------------------------ one entry updated in place
+
+/**
+ * Chunks read by one lease holder's in-place updates, by key (each is read
+ * once; an update replaces the chunk it rewrote). Only valid while the
+ * section's lease is held and no full run of it is live: nothing else writes
+ * the index then.
+ */
+export type ChunkCache = Map<string, IndexEntry[]>;
+
+export type IndexEdit = { kind: "upsert"; entry: IndexEntry } | { kind: "remove"; id: string };
+
+export interface InPlaceUpdate {
+  manifest: IndexManifest;
+  /** The new chunk(s), the new manifest and the deletion of the replaced chunk: for the page's atomic commit. */
+  ops: KvOp[];
+  /** False when the index already held exactly this (or, for a removal, did not hold the page). */
+  changed: boolean;
+  /** The chunk now holding the entry (null after a removal). */
+  chunkKey: string | null;
+}
+
+const sameId = (a: string, b: string) => a.replace(/-/g, "").toLowerCase() === b.replace(/-/g, "").toLowerCase();
+
+async function chunkEntriesAt(kv: KvStore, manifest: IndexManifest, i: number, cache: ChunkCache): Promise<IndexEntry[]> {
+  const key = manifest.chunks[i].key;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const entries = await kv.get<IndexEntry[]>(key);
+  if (!Array.isArray(entries)) throw new Error(`kv: index chunk ${key} of the ${manifest.section} index is missing`);
+  cache.set(key, entries);
+  return entries;
+}
+
+/**
+ * The position of the chunk holding `id`, or null. Tries the hint (the chunk
+ * a previous update left it in), then, for pages and posts (stored by
+ * created_time ascending), a binary search on `createdTime` and its
+ * neighbours, then the last chunk (where new pages are appended), then every
+ * chunk. A run with no hint reads about log2(chunks) chunks.
+ */
+export async function locateEntry(
+  kv: KvStore,
+  manifest: IndexManifest,
+  id: string,
+  options: { cache: ChunkCache; hint?: string | null; createdTime?: string | null },
+): Promise<number | null> {
+  const { cache } = options;
+  const n = manifest.chunks.length;
+  const tried = new Set<number>();
+  const holds = async (i: number) => {
+    if (i < 0 || i >= n || tried.has(i)) return false;
+    tried.add(i);
+    return (await chunkEntriesAt(kv, manifest, i, cache)).some((e) => sameId(e.id, id));
+  };
+  const hinted = options.hint ? manifest.chunks.findIndex((c) => c.key === options.hint) : -1;
+  if (hinted >= 0 && (await holds(hinted))) return hinted;
+  if (manifest.order === "newest_first" && options.createdTime) {
+    const t = options.createdTime;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const entries = await chunkEntriesAt(kv, manifest, mid, cache);
+      if (await holds(mid)) return mid;
+      const first = entries[0]?.created_time ?? "";
+      const last = entries.at(-1)?.created_time ?? "";
+      if (t < first) hi = mid - 1;
+      else if (t > last) lo = mid + 1;
+      else {
+        // Equal created_time minutes may straddle a chunk boundary.
+        for (const j of [mid - 1, mid + 1]) if (await holds(j)) return j;
+        break;
+      }
+    }
+  }
+  if (await holds(n - 1)) return n - 1;
+  for (let i = n - 2; i >= 0; i--) if (await holds(i)) return i;
+  return null;
+}
+
+/**
+ * Replaces, appends or removes one entry without a full run: rewrites only
+ * the chunk holding it (re-cut by chunkEntries when it outgrows
+ * INDEX_CHUNK_ENTRIES or INDEX_CHUNK_BYTES; dropped when it becomes empty),
+ * content-addressed like every chunk, and the manifest. A new page is
+ * appended to the last chunk (pages and posts: the next full run puts it in
+ * created_time order). Returns the ops for the caller's atomic commit; the
+ * caller keeps the returned manifest for its next update.
+ */
+export async function updateEntryInPlace(
+  kv: KvStore,
+  keys: KeyBuilder,
+  manifest: IndexManifest,
+  edit: IndexEdit,
+  options: { cache: ChunkCache; hint?: string | null; now: Date },
+): Promise<InPlaceUpdate> {
+  const { cache } = options;
+  const id = edit.kind === "upsert" ? edit.entry.id : edit.id;
+  const at = await locateEntry(kv, manifest, id, { cache, hint: options.hint, createdTime: edit.kind === "upsert" ? edit.entry.created_time : null });
+  if (at === null && edit.kind === "remove") return { manifest, ops: [], changed: false, chunkKey: null };
+  let index: number;
+  let before: IndexEntry[];
+  let after: IndexEntry[];
+  if (at === null) {
+    // A new page: at the end of the stored order.
+    index = manifest.chunks.length - 1;
+    before = index >= 0 ? await chunkEntriesAt(kv, manifest, index, cache) : [];
+    after = [...before, (edit as { entry: IndexEntry }).entry];
+  } else {
+    index = at;
+    before = await chunkEntriesAt(kv, manifest, index, cache);
+    after =
+      edit.kind === "remove"
+        ? before.filter((e) => !sameId(e.id, id))
+        : before.map((e) => (sameId(e.id, id) ? edit.entry : e));
+    if (edit.kind === "upsert" && JSON.stringify(after) === JSON.stringify(before)) {
+      return { manifest, ops: [], changed: false, chunkKey: manifest.chunks[index].key };
+    }
+  }
+  const refs = chunkEntries(after).map((chunk) => chunkRef(keys, manifest.section, chunk));
+  const replaced = index >= 0 ? manifest.chunks[index] : null;
+  const chunks = [
+    ...manifest.chunks.slice(0, Math.max(0, index)),
+    ...refs.map(({ key, count, bytes }) => ({ key, count, bytes })),
+    ...(index >= 0 ? manifest.chunks.slice(index + 1) : []),
+  ];
+  const next: IndexManifest = {
+    ...manifest,
+    updatedAt: options.now.toISOString(),
+    total: chunks.reduce((sum, c) => sum + c.count, 0),
+    chunks,
+  };
+  const live = new Set(chunks.map((c) => c.key));
+  const ops: KvOp[] = refs.filter((r) => r.key !== replaced?.key).map((r): KvOp => ({ op: "set", key: r.key, value: r.value }));
+  if (replaced && !live.has(replaced.key)) ops.push({ op: "del", key: replaced.key });
+  ops.push({ op: "set", key: keys.index(manifest.section), value: next });
+  if (replaced) cache.delete(replaced.key);
+  for (const r of refs) cache.set(r.key, r.value);
+  const holder = edit.kind === "upsert" ? refs.find((r) => r.value.some((e) => sameId(e.id, id)))?.key ?? null : null;
+  return { manifest: next, ops, changed: true, chunkKey: holder };
 }

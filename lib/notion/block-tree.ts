@@ -4,8 +4,8 @@
  * That is what lets a page of thousands of blocks span invocations without
  * pushing any of them past its budget.
  *
- * This is one ContentFetcher; a markdown fetcher (GET /pages/{id}/markdown)
- * would be another with the same contract.
+ * This is one ContentFetcher; the markdown fetcher (markdown-fetcher.ts,
+ * GET /pages/{id}/markdown) is the other, with the same contract.
  */
 import { NotionSyncError } from "./errors";
 import type { NotionSource } from "./source";
@@ -37,27 +37,54 @@ function isUnreadableBlock(error: unknown): boolean {
 /** Block types whose children the API does not serve. */
 const NO_DESCENT_TYPES = new Set(["unsupported"]);
 
+/** How page content is read (SYNC_CONTENT). */
+export type ContentMode = "blocks" | "markdown";
+
+/** What the block-tree fetcher reads. */
 export interface PageContent {
+  content?: "blocks";
   blocks: BlockTree[];
   childPages: ChildPageRef[];
   blockCount: number;
   requests: number;
+  /** Read as blocks because Notion's markdown for the page was truncated (markdown mode). */
+  fallback?: "markdown_truncated";
 }
 
-export type ContentResult = { done: true; content: PageContent } | { done: false; checkpoint: BlockFetchCheckpoint };
+export interface MarkdownPageContent {
+  content: "markdown";
+  markdown: string;
+  truncated: boolean;
+  unknown_block_ids: string[];
+  /** From the markdown's `<page url="…">Title</page>` tags, in document order. */
+  childPages: ChildPageRef[];
+  /** Blocks read through the block API: 0 (the markdown is one request). */
+  blockCount: number;
+  requests: number;
+  /** Earliest expiry of a Notion-hosted (signed) URL in the markdown. */
+  filesExpireAt: string | null;
+}
 
-export interface ContentFetcher {
+/** What a content fetcher reads: a block tree or markdown (`content` tells them apart). */
+export type FetchedContent = PageContent | MarkdownPageContent;
+
+export type ContentResult<C extends FetchedContent = PageContent> = { done: true; content: C } | { done: false; checkpoint: BlockFetchCheckpoint };
+
+export interface ContentFetcher<C extends FetchedContent = FetchedContent> {
+  /** The mode it reads in (absent: blocks); recorded in each fetched page's ledger entry. */
+  readonly mode?: ContentMode;
   /**
    * Reads the page's content, starting from `resume` when given. Returns a
    * checkpoint instead of finishing when `shouldStop()` says the budget is
    * nearly spent. Errors (NotionSyncError, BudgetExhaustedError) propagate:
    * the caller keeps the last checkpoint it stored.
    */
-  fetch(pageId: string, options: { resume?: BlockFetchCheckpoint; shouldStop: () => boolean; onProgress?: (c: BlockFetchCheckpoint) => void }): Promise<ContentResult>;
+  fetch(pageId: string, options: { resume?: BlockFetchCheckpoint; shouldStop: () => boolean; onProgress?: (c: BlockFetchCheckpoint) => void }): Promise<ContentResult<C>>;
 }
 
-export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher {
+export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher<PageContent> {
   return {
+    mode: "blocks",
     async fetch(pageId, { resume, shouldStop, onProgress }) {
       const state: BlockFetchCheckpoint = resume
         ? structuredClone(resume)

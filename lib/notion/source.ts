@@ -10,9 +10,10 @@ import type { SupportedFetch } from "@notionhq/client/build/src/fetch-types";
 import { type Deadline, BudgetExhaustedError, sleepWithin } from "../core/deadline";
 import { NotionSyncError, classifyNotionError } from "./errors";
 import { type Pacer, sharedPacer } from "./pacer";
+import type { NotionPropertyItem } from "./property-items";
 import type { ListPage, NotionBlock, NotionPage } from "./types";
 
-export type NotionRoute = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "blocks.children.list";
+export type NotionRoute = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "pages.properties.retrieve" | "blocks.children.list" | "blocks.retrieve" | "search" | "pages.retrieveMarkdown";
 
 export interface NotionSourceOptions {
   token: string;
@@ -37,11 +38,34 @@ export interface NotionSource {
    */
   queryDataSource(dataSourceId: string, window: { windowStart: string | null; startCursor: string | null }): Promise<QueryPage>;
   retrievePage(pageId: string): Promise<NotionPage>;
+  /**
+   * One page (≤ 100) of a property's items: GET /v1/pages/{id}/properties/{property_id}.
+   * What completes a relation or people property past the 25 references a page object holds.
+   */
+  listPropertyItems(pageId: string, propertyId: string, startCursor: string | null): Promise<ListPage<NotionPropertyItem>>;
   /** One level of children, ≤ 100 a call. */
   listBlockChildren(blockId: string, startCursor: string | null): Promise<ListPage<NotionBlock>>;
+  /** One block (the file route re-signs a block's file with it). */
+  retrieveBlock(blockId: string): Promise<NotionBlock>;
+  /**
+   * One page (≤ `pageSize`, at most 100) of POST /v1/search for pages, most recently edited first.
+   * Not guaranteed complete, and its index lags (lib/sync/child-check.ts decides what to trust it with).
+   */
+  searchPages(startCursor: string | null, pageSize?: number): Promise<ListPage<NotionPage>>;
+  /** A page's content as Notion-flavoured markdown, in one request: GET /v1/pages/{id}/markdown. */
+  retrievePageMarkdown(pageId: string): Promise<PageMarkdown>;
   /** Requests sent by this source so far, per route. */
   readonly requests: Record<NotionRoute, number>;
   readonly deadline: Deadline;
+}
+
+/** What GET /v1/pages/{id}/markdown answers (without `object` and `id`). */
+export interface PageMarkdown {
+  markdown: string;
+  /** Part of the content was left out (past about 20,000 blocks, or not shared): `unknown_block_ids` name it. */
+  truncated: boolean;
+  /** At most 100. */
+  unknown_block_ids: string[];
 }
 
 /** A stable, non-secret name for the integration (pacer and flow-control keys). */
@@ -89,12 +113,17 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
     "databases.retrieve": 0,
     "dataSources.query": 0,
     "pages.retrieve": 0,
+    "pages.properties.retrieve": 0,
     "blocks.children.list": 0,
+    "blocks.retrieve": 0,
+    search: 0,
+    "pages.retrieveMarkdown": 0,
   };
 
   async function call<T>(route: NotionRoute, send: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       await pacer.acquire(deadline, reserveMs);
+      const sentAt = Date.now();
       requests[route]++;
       try {
         return await send();
@@ -102,7 +131,8 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
         const error = classifyNotionError(raw);
         if (error.kind === "rate_limited") {
           const waitMs = error.details.retryAfterMs ?? 1000;
-          pacer.pauseUntil(Date.now() + waitMs);
+          // Everyone waits out Retry-After, and the pacer halves its rate (AIMD, pacer.ts).
+          pacer.rateLimited(waitMs, sentAt);
           // Wait only when it fits; otherwise the engine checkpoints and the
           // successor is scheduled after Retry-After (no invocation sleeps minutes).
           if (attempt < 3 && waitMs + reserveMs < deadline.remaining() / 2) {
@@ -154,11 +184,56 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
     async retrievePage(pageId) {
       return (await call("pages.retrieve", () => client.pages.retrieve({ page_id: pageId }))) as unknown as NotionPage;
     },
+    async listPropertyItems(pageId, propertyId, startCursor) {
+      const res = await call("pages.properties.retrieve", () =>
+        client.pages.properties.retrieve({
+          page_id: pageId,
+          property_id: pathSegment(propertyId),
+          page_size: 100,
+          ...(startCursor ? { start_cursor: startCursor } : {}),
+        }),
+      );
+      // Relation and people properties answer a list; other types a single property_item.
+      if (res.object === "list") return { results: res.results as unknown as NotionPropertyItem[], nextCursor: res.has_more ? res.next_cursor : null };
+      return { results: [res as unknown as NotionPropertyItem], nextCursor: null };
+    },
     async listBlockChildren(blockId, startCursor) {
       const res = await call("blocks.children.list", () =>
         client.blocks.children.list({ block_id: blockId, page_size: 100, ...(startCursor ? { start_cursor: startCursor } : {}) }),
       );
       return { results: res.results as unknown as NotionBlock[], nextCursor: res.has_more ? res.next_cursor : null };
     },
+    async searchPages(startCursor, pageSize = 100) {
+      const res = await call("search", () =>
+        client.search({
+          filter: { property: "object", value: "page" },
+          sort: { timestamp: "last_edited_time", direction: "descending" },
+          page_size: pageSize,
+          ...(startCursor ? { start_cursor: startCursor } : {}),
+        }),
+      );
+      // Partial page objects (no timestamps) and data sources say nothing about edits.
+      const results = (res.results as unknown as NotionPage[]).filter((r) => r.object === "page" && typeof r.last_edited_time === "string");
+      return { results, nextCursor: res.has_more ? res.next_cursor : null };
+    },
+    async retrieveBlock(blockId) {
+      return (await call("blocks.retrieve", () => client.blocks.retrieve({ block_id: blockId }))) as unknown as NotionBlock;
+    },
+    async retrievePageMarkdown(pageId) {
+      const res = await call("pages.retrieveMarkdown", () => client.pages.retrieveMarkdown({ page_id: pageId }));
+      return { markdown: res.markdown, truncated: res.truncated === true, unknown_block_ids: res.unknown_block_ids ?? [] };
+    },
   };
+}
+
+/**
+ * Property ids arrive URL-encoded (`%60%5B%3E%7B`) and the SDK puts them in the
+ * path as they are: encode exactly once, whichever form we were given.
+ */
+function pathSegment(id: string): string {
+  try {
+    return encodeURIComponent(decodeURIComponent(id));
+  } catch {
+    return encodeURIComponent(id);
+  }
 }

@@ -11,7 +11,7 @@ import { readManifest } from "../mirror/section-index";
 import { type Cursor, type RunStatus, parseCursor } from "../sync/cursor";
 import { leaseHolderDeadline } from "../sync/lease";
 import type { LedgerEntry } from "../sync/worklist";
-import { type OperatorAction, type RunSummary, readActions, readHistory } from "../sync/run-history";
+import { type OperatorAction, type RunSummary, childCheckSummary, readActions, readHistory } from "../sync/run-history";
 
 /** Failed pages listed per section (the count is exact; the list stops here). */
 export const FAILED_PAGES_SHOWN = 50;
@@ -48,6 +48,8 @@ export interface ActiveRun {
   listing: { pieces: number; windows: number };
   /** The overlap watermark: pages edited since this instant are re-read even if their timestamp looks unchanged. */
   since: string | null;
+  /** Children: how this run checks the child pages it knows: by search since the watermark, or all of them (and why). */
+  childCheck: RunSummary["childCheck"];
 }
 
 export interface LeaseState {
@@ -167,6 +169,7 @@ function activeRun(cursor: Cursor): ActiveRun {
     chain: cursor.chain,
     listing: { pieces: cursor.list.pieces, windows: cursor.list.windows },
     since: cursor.since,
+    childCheck: cursor.childCheck ? childCheckSummary(cursor.childCheck) : null,
   };
 }
 

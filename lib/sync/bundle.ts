@@ -3,31 +3,30 @@
  * per section. These shapes are the product's public contract (README, "What
  * lands in KV"); lib/read.ts is how a site reads them.
  */
-import type { BlockTree, PageContent } from "../notion/block-tree";
-import { type NotionPage, type NotionRichText, normalizeId, pageTitle, richTextProperty } from "../notion/types";
+import type { BlockTree, FetchedContent } from "../notion/block-tree";
+import { type NotionPage, normalizeId, pageTitle, richTextProperty } from "../notion/types";
 import type { Section } from "../core/sections";
+import { filesExpireAt } from "../files/expiry";
+import { keepCompletedValues, simplifyProperties } from "../mirror/properties";
+import { legacySlugify, slugify } from "../mirror/slug";
 
 export type { IndexEntry, PageBundle, SimpleValue } from "../mirror/shapes";
-import type { IndexEntry, PageBundle, SimpleValue } from "../mirror/shapes";
-
-export function slugify(text: string): string {
-  return text
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+/, "")
-    .slice(0, 80)
-    .replace(/-+$/, ""); // after the cap: a cut on a separator must not leave a trailing dash
-}
+import type { IndexEntry, PageBundle } from "../mirror/shapes";
+export { simplifyProperties } from "../mirror/properties";
+export { slugify } from "../mirror/slug";
 
 const shortId = (id: string) => normalizeId(id).slice(0, 8);
 
 /** Database rows: the `Slug` property, else the title; children always carry an id suffix (titles repeat). */
-export function baseSlug(page: NotionPage, section: Section): string {
-  const title = slugify(pageTitle(page)) || "untitled";
+export function baseSlug(page: NotionPage, section: Section, slugOf: (text: string) => string = slugify): string {
+  const title = slugOf(pageTitle(page)) || "untitled";
   if (section === "children") return `${title}-${shortId(page.id)}`;
-  return slugify(richTextProperty(page, "Slug") ?? "") || title;
+  return slugOf(richTextProperty(page, "Slug") ?? "") || title;
+}
+
+/** The base slug the page had under the ASCII-only rule (lib/mirror/slug.ts legacySlugify). */
+export function legacyBaseSlug(page: NotionPage, section: Section): string {
+  return baseSlug(page, section, legacySlugify);
 }
 
 /** The slug a page takes when another page holds its plain one. */
@@ -40,6 +39,32 @@ export function keepsSlug(previous: string, base: string, id: string): boolean {
   return previous === base || previous === suffixedSlug(base, id) || previous.startsWith(`${suffixedSlug(base, id)}-`);
 }
 
+/** What a page's slug is made from: its title and its Slug property's text (compared to tell a rename). */
+type SlugSource = Pick<IndexEntry, "slug" | "title" | "properties">;
+
+function sameSlugText(page: NotionPage, previous: SlugSource): boolean {
+  const slugText = (value: unknown) => (typeof value === "string" ? value.trim() : "");
+  return previous.title === pageTitle(page) && slugText(previous.properties?.Slug) === (richTextProperty(page, "Slug") ?? "");
+}
+
+/**
+ * A page keeps its previous slug while its title (or Slug property) gives it
+ * under the current rule; or, until it is renamed, the slug the ASCII-only
+ * rule gave it: a `Заголовок` synced as `untitled-1a2b3c4d` keeps that slug
+ * (the rule changing moves no page), and takes a readable one once renamed.
+ */
+export function keepsPreviousSlug(page: NotionPage, section: Section, previous: SlugSource): boolean {
+  if (keepsSlug(previous.slug, baseSlug(page, section), page.id)) return true;
+  return sameSlugText(page, previous) && keepsSlug(previous.slug, legacyBaseSlug(page, section), page.id);
+}
+
+/** A child page's slug (no claims: the id suffix makes it unique): its previous one while it still fits, else its base slug. */
+export function unclaimedSlug(page: NotionPage, section: Section, previous: SlugSource | null | undefined): string {
+  const base = baseSlug(page, section);
+  if (!previous || previous.slug === base) return base;
+  return sameSlugText(page, previous) && previous.slug === legacyBaseSlug(page, section) ? previous.slug : base;
+}
+
 /**
  * Gives every page of a list a distinct slug. A page that already held its
  * slug keeps it (links stay stable); a newcomer with the same slug, or one in
@@ -48,9 +73,18 @@ export function keepsSlug(previous: string, base: string, id: string): boolean {
 export function assignSlugs(pages: NotionPage[], section: Section, previous: Map<string, string>, taken: Set<string> = new Set()): Map<string, string> {
   const slugs = new Map<string, string>();
   const used = new Set(taken);
-  const keepers = pages.filter((p) => previous.get(p.id) === baseSlug(p, section) && !taken.has(baseSlug(p, section)));
+  // A page keeps its previous slug when its base gives it; one the ASCII-only rule gave it
+  // (suffixed or not) stays too, so the change of rule moves no page.
+  const kept = (p: NotionPage) => {
+    const held = previous.get(p.id);
+    if (held === undefined) return null;
+    const base = baseSlug(p, section);
+    const legacy = legacyBaseSlug(p, section);
+    return held === base || (legacy !== base && keepsSlug(held, legacy, p.id)) ? held : null;
+  };
+  const keepers = pages.filter((p) => kept(p) !== null && !taken.has(kept(p)!));
   for (const page of keepers) {
-    const slug = baseSlug(page, section);
+    const slug = kept(page)!;
     if (used.has(slug)) continue;
     used.add(slug);
     slugs.set(page.id, slug);
@@ -67,41 +101,6 @@ export function assignSlugs(pages: NotionPage[], section: Section, previous: Map
   return slugs;
 }
 
-/** Property values flattened to what a list view needs. */
-export function simplifyProperties(properties: NotionPage["properties"]): Record<string, SimpleValue> {
-  const out: Record<string, SimpleValue> = {};
-  const text = (list: unknown) => (Array.isArray(list) ? (list as NotionRichText[]).map((t) => t.plain_text).join("") : "");
-  for (const [name, prop] of Object.entries(properties ?? {})) {
-    const v = prop[prop.type] as unknown;
-    switch (prop.type) {
-      case "title":
-      case "rich_text":
-        out[name] = text(v);
-        break;
-      case "number":
-      case "checkbox":
-      case "url":
-      case "email":
-      case "phone_number":
-        out[name] = (v as SimpleValue) ?? null;
-        break;
-      case "select":
-      case "status":
-        out[name] = (v as { name?: string } | null)?.name ?? null;
-        break;
-      case "multi_select":
-        out[name] = Array.isArray(v) ? (v as { name: string }[]).map((o) => o.name) : [];
-        break;
-      case "date":
-        out[name] = (v as { start?: string } | null)?.start ?? null;
-        break;
-      default:
-        break; // relations, rollups, formulas: read them from the bundle's raw properties
-    }
-  }
-  return out;
-}
-
 export function indexEntryFor(page: NotionPage, slug: string, childPages: string[], extra: Pick<IndexEntry, "parentId" | "depth"> = {}): IndexEntry {
   return {
     id: page.id,
@@ -115,22 +114,20 @@ export function indexEntryFor(page: NotionPage, slug: string, childPages: string
   };
 }
 
-function earliestFileExpiry(blocks: BlockTree[]): string | null {
-  let earliest: string | null = null;
-  const visit = (nodes: BlockTree[]) => {
-    for (const node of nodes) {
-      const body = node[node.type] as { type?: string; file?: { expiry_time?: string } } | undefined;
-      const expiry = body?.type === "file" ? body.file?.expiry_time : undefined;
-      if (expiry && (!earliest || expiry < earliest)) earliest = expiry;
-      if (node.children) visit(node.children);
-    }
-  };
-  visit(blocks);
-  return earliest;
+/**
+ * The entry of a page that was not re-read (its content unchanged): from the
+ * page object or listed row, keeping the complete values the previous entry
+ * holds for relations and people the row cuts at 25 references. Null when
+ * such a value no longer agrees with the row: the page must be re-read.
+ */
+export function unchangedEntry(page: NotionPage, slug: string, previous: IndexEntry, extra: Pick<IndexEntry, "parentId" | "depth"> = {}): IndexEntry | null {
+  const entry = indexEntryFor(page, slug, previous.childPages, extra);
+  const properties = keepCompletedValues(page, entry.properties, previous.properties);
+  return properties ? { ...entry, properties } : null;
 }
 
-export function buildBundle(page: NotionPage, section: Section, slug: string, content: PageContent, now: Date): PageBundle {
-  return {
+export function buildBundle(page: NotionPage, section: Section, slug: string, content: FetchedContent, now: Date): PageBundle {
+  const base = {
     id: page.id,
     slug,
     title: pageTitle(page),
@@ -142,10 +139,31 @@ export function buildBundle(page: NotionPage, section: Section, slug: string, co
     url: page.url ?? null,
     icon: page.icon ?? null,
     cover: page.cover ?? null,
+  };
+  if (content.content === "markdown") {
+    // The page's own files (cover, icon, files properties) and the signed URLs in the markdown.
+    const own = filesExpireAt({ cover: page.cover, icon: page.icon, properties: page.properties });
+    const times = [own, content.filesExpireAt].filter((t): t is string => t !== null);
+    return {
+      ...base,
+      content: "markdown",
+      markdown: content.markdown,
+      truncated: content.truncated,
+      unknown_block_ids: content.unknown_block_ids,
+      childPages: content.childPages,
+      files_expire_at: times.sort((a, b) => Date.parse(a) - Date.parse(b))[0] ?? null,
+      synced_at: now.toISOString(),
+    };
+  }
+  return {
+    ...base,
+    content: "blocks",
+    ...(content.fallback ? { fallback: content.fallback } : {}),
     blocks: content.blocks,
     childPages: content.childPages,
     blockCount: content.blockCount,
-    files_expire_at: earliestFileExpiry(content.blocks),
+    // Every Notion-hosted file: blocks at any depth, cover, icon, files properties (lib/files/expiry.ts).
+    files_expire_at: filesExpireAt({ blocks: content.blocks, cover: page.cover, icon: page.icon, properties: page.properties }),
     synced_at: now.toISOString(),
   };
 }

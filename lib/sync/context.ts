@@ -20,6 +20,8 @@ import { LeaseLostError } from "./lease";
 export interface EngineSettings {
   concurrency: number;
   childDepth: number;
+  /** Hours between two full checks of the child pages (lib/sync/child-check.ts); default 24, 0: every run. */
+  childFullCheckHours?: number;
   /** Largest share of a section's indexed pages one unforced run may remove (else it is held). */
   maxDeleteRatio: number;
   /** Invocations in a row that may meet errors without progress before the run shows as stalled. */

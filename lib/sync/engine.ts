@@ -15,6 +15,7 @@ import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { Section } from "../core/sections";
 import { RunStoppedError, runSyncPhase } from "./sync-phase";
+import { REFETCH_ALL_SINCE, fullRefetchMark } from "../webhooks/full-refetch";
 
 export interface InvocationRequest {
   section: Section;
@@ -116,6 +117,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
 
     let cursor: Cursor;
     let abandoned: Cursor | null = null;
+    let clearMark: KvOp[] | null = null;
     const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
     const active = !startsRun && existing && !isFinished(existing) && !(request.force && !existing.force && !request.delivery);
     if (active) {
@@ -129,6 +131,9 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
         runId: startsRun ? request.delivery!.runId : undefined,
         watermark: typeof watermark === "string" ? watermark : null,
       });
+      // A schema change (webhook) asks this run to re-read every page: cleared by the first commit.
+      clearMark = await fullRefetchMark(kv, keys, request.section);
+      if (clearMark) cursor = { ...cursor, since: REFETCH_ALL_SINCE };
     }
     // A redelivery repairing the step whose successor was never published runs that step
     // again under the same seq, however many times it is tried: its successor keeps its
@@ -140,7 +145,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     ctx.startMark = progressMark(cursor);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
     // replaced before finishing leaves its scratch keys behind: drop them with it.
-    await ctx.commit(() => (abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []));
+    await ctx.commit(() => [...(abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []), ...(clearMark ?? [])]);
     // Notion asked this integration to wait (possibly seen by another instance): honour it
     // without sending a request, and let the successor be scheduled after the pause.
     // A pause another section met counts too: it is the same integration, and the same workspace.

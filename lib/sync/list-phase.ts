@@ -16,12 +16,13 @@ import { readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import { NotionSyncError } from "../notion/errors";
 import type { NotionPage } from "../notion/types";
-import { baseSlug, indexEntryFor, keepsSlug, suffixedSlug } from "./bundle";
+import { baseSlug, keepsPreviousSlug, suffixedSlug, unchangedEntry } from "./bundle";
 import type { RunContext } from "./context";
 import type { Cursor } from "./cursor";
 import { holdsForRemovals } from "./brake";
+import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
-import { type LedgerEntry, type PieceRow, packPiece } from "./worklist";
+import { type LedgerEntry, type PieceRow, fetchedInOtherMode, packPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
   while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
@@ -65,7 +66,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     ctx.kv.smismember(ctx.keys.refetch(), ids),
   ]);
   const fresh = page.results.flatMap((row, i) => (seen[i] ? [] : [{ row, ledger: ledgers[i], refetch: stale[i] }]));
-  const slugs = await claimSlugs(ctx, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry?.slug ?? null })));
+  const slugs = await claimSlugs(ctx, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })));
 
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
@@ -73,14 +74,16 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   for (const { row, ledger, refetch } of fresh) {
     const slug = slugs.get(row.id)!;
     const previous = ledger?.entry ?? null;
-    if (refetch || needsFetch(row, previous, slug, ctx.cursor)) {
+    // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
+    // Null when a relation cut at 25 references no longer agrees with the complete one stored: re-read it.
+    // A bundle fetched in another content mode (SYNC_CONTENT changed) is fetched again.
+    const entry = refetch || needsFetch(row, previous, slug, ctx.cursor) || fetchedInOtherMode(ledger, ctx.content.mode) ? null : unchangedEntry(row, slug, previous!);
+    if (!entry) {
       rows.push({ id: row.id, slug, page: row, ...(refetch ? { refetch: true } : {}) });
       toSync++;
       continue;
     }
     rows.push({ id: row.id });
-    // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
-    const entry = indexEntryFor(row, slug, previous!.childPages);
     if (!isSameEntry(entry, previous!)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } });
   }
   // Claim the slugs that are new to their page (a kept slug is claimed already).
@@ -132,12 +135,12 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
  * other page holds it (claims live in KV, keys.slugOwner), else the slug with
  * its id appended. So the page that held a slug first keeps it.
  */
-async function claimSlugs(ctx: RunContext, rows: { row: NotionPage; previous: string | null }[]): Promise<Map<string, string>> {
+async function claimSlugs(ctx: RunContext, rows: { row: NotionPage; previous: IndexEntry | null }[]): Promise<Map<string, string>> {
   const slugs = new Map<string, string>();
   const wanted: { id: string; base: string }[] = [];
   for (const { row, previous } of rows) {
     const base = baseSlug(row, ctx.section);
-    if (previous && keepsSlug(previous, base, row.id)) slugs.set(row.id, previous);
+    if (previous && keepsPreviousSlug(row, ctx.section, previous)) slugs.set(row.id, previous.slug);
     else wanted.push({ id: row.id, base });
   }
   if (wanted.length === 0) return slugs;
@@ -163,6 +166,8 @@ async function claimSlugs(ctx: RunContext, rows: { row: NotionPage; previous: st
 async function listChildrenStep(ctx: RunContext): Promise<boolean> {
   const source = ctx.cursor.list.source ?? { section: "pages" as const, chunk: 0 };
   if (ctx.settings.childDepth < 1) return true;
+  // First the check of the child pages known already: search since the watermark, or full (child-check.ts).
+  if (await childCheckStep(ctx)) return false;
   let candidates: PieceRow[] = [];
   let next: Cursor["list"]["source"];
   const ops: KvOp[] = [];

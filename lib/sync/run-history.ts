@@ -29,6 +29,8 @@ export interface RunSummary {
   held: Cursor["held"];
   /** Pages given up on after repeated failures (first 20). */
   failedPages: { id: string; error: string }[];
+  /** Children: how the run checked the child pages it knew ("search" or "full", why, search requests, edited found). */
+  childCheck?: { mode: "search" | "full"; reason: string; requests: number; found: number } | null;
 }
 
 export type OperatorActionName = "reset" | "retry-failed" | "release-lease";
@@ -59,7 +61,12 @@ export function summarize(cursor: Cursor, failedPages: RunSummary["failedPages"]
     lastError: cursor.lastError,
     held: cursor.held,
     failedPages: failedPages.slice(0, 20),
+    ...(cursor.childCheck ? { childCheck: childCheckSummary(cursor.childCheck) } : {}),
   };
+}
+
+export function childCheckSummary(check: NonNullable<Cursor["childCheck"]>): NonNullable<RunSummary["childCheck"]> {
+  return { mode: check.mode, reason: check.reason, requests: check.requests, found: check.found };
 }
 
 export async function readHistory(kv: KvStore, keys: KeyBuilder, section: Section): Promise<RunSummary[]> {

@@ -17,6 +17,7 @@ export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
     ...shardKeys(keys.listedIds(run.section, run.runId)),
     ...shardKeys(keys.doneIds(run.section, run.runId)),
     ...shardKeys(keys.removals(run.section, run.runId)),
+    ...(run.childCheck?.found ? [keys.editedIds(run.section, run.runId)] : []),
     ...run.partials.flatMap((id) => deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key)),
   ];
 }

@@ -12,22 +12,27 @@ import { type StoredShape, PLAIN, deleteLarge, readLarge, writeLarge } from "../
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
-import type { BlockFetchCheckpoint, PageContent } from "../notion/block-tree";
+import type { BlockFetchCheckpoint, FetchedContent } from "../notion/block-tree";
+import { type PropertyCheckpoint, completeProperties } from "../notion/property-items";
 import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
-import { baseSlug, buildBundle, indexEntryFor } from "./bundle";
+import { buildBundle, indexEntryFor, unchangedEntry, unclaimedSlug } from "./bundle";
 import type { RunContext } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { isSameEntry } from "./ledger";
+import { unchangedBySearch } from "./child-check";
 import { needsFetch } from "./list-phase";
 import { MissingWorkError } from "./scratch";
-import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, packPiece, rowsToProcess, unpackPiece } from "./worklist";
+import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, fetchedInOtherMode, modeField, packPiece, rowsToProcess, unpackPiece } from "./worklist";
 
 interface PartialPage {
   page: NotionPage;
   slug: string;
-  checkpoint: BlockFetchCheckpoint;
+  /** Relations/people past 25 references still being read (then `page` is the page object as Notion cut it). */
+  properties?: PropertyCheckpoint;
+  /** Blocks read so far; set once the properties are complete. */
+  checkpoint?: BlockFetchCheckpoint;
 }
 
 /** Ends the phase early: every worker stops starting new items. */
@@ -137,6 +142,8 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   let page: NotionPage;
   if (partial) page = partial.page;
   else if (row.page) page = row.page;
+  // A known child page that the run's search did not find edited: no request (child-check.ts).
+  else if (previous && ledger && !row.refetch && !fetchedInOtherMode(ledger, ctx.content.mode) && (await unchangedBySearch(ctx, row.id))) return keepUnretrieved(ctx, row, ledger, previous);
   else {
     try {
       page = await ctx.notion.retrievePage(row.id);
@@ -148,11 +155,12 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   if (isTrashed(page)) return finishGone(ctx, row, ledger);
 
   // Database rows claimed theirs at listing; a child's is its title and id (unique without claims).
-  const slug = partial?.slug ?? row.slug ?? baseSlug(page, ctx.section);
+  const slug = partial?.slug ?? row.slug ?? unclaimedSlug(page, ctx.section, previous);
   const placement = childPlacement(row);
   // Database rows were compared at listing; a child is checked here, after retrieving it.
-  if (!row.page && !partial && previous && !row.refetch && !needsFetch(page, previous, slug, ctx.cursor)) {
-    const entry = indexEntryFor(page, slug, previous.childPages, placement);
+  const unchanged = !row.page && !partial && previous && !row.refetch && !needsFetch(page, previous, slug, ctx.cursor) && !fetchedInOtherMode(ledger, ctx.content.mode) ? unchangedEntry(page, slug, previous, placement) : null;
+  if (unchanged && previous) {
+    const entry = unchanged;
     const ops: KvOp[] = [];
     if (!isSameEntry(entry, previous)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } satisfies LedgerEntry });
     // Unchanged, but its child pages still have to be checked in this run.
@@ -160,8 +168,21 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     return finishItem(ctx, row, "skipped", ops);
   }
 
+  // Relations and people past 25 references, before the content: checkpointed like the blocks.
+  if (!partial?.checkpoint) {
+    let reached: PropertyCheckpoint | undefined = partial?.properties;
+    try {
+      const result = await completeProperties(ctx.notion, page, { resume: partial?.properties, shouldStop: ctx.shouldStop, onProgress: (c) => (reached = c) });
+      if (!result.done) return checkpointItem(ctx, row, page, slug, undefined, result.checkpoint);
+      page = result.page;
+    } catch (error) {
+      if (reached && reached.requests > (partial?.properties?.requests ?? 0)) await checkpointItem(ctx, row, page, slug, undefined, reached);
+      throw error;
+    }
+  }
+
   let latest: BlockFetchCheckpoint | undefined = partial?.checkpoint;
-  let content: PageContent;
+  let content: FetchedContent;
   try {
     const result = await ctx.content.fetch(page.id, {
       resume: partial?.checkpoint,
@@ -173,7 +194,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   } catch (error) {
     if (NotionSyncError.is(error, "gone")) return finishGone(ctx, row, ledger);
     // Keep what was read: the next invocation continues from the last good list.
-    if (latest && latest.fetched.length > (partial?.checkpoint.fetched.length ?? 0)) await checkpointItem(ctx, row, page, slug, latest);
+    if (latest && latest.fetched.length > (partial?.checkpoint?.fetched.length ?? 0)) await checkpointItem(ctx, row, page, slug, latest);
     throw error;
   }
 
@@ -189,7 +210,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, previous.slug), ledger!.bundle));
     if (ctx.section !== "children") ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, previous.slug) });
   }
-  ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { entry, bundle: written.shape, run: { id: ctx.cursor.runId, outcome: "fetched" } } satisfies LedgerEntry });
+  ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { entry, bundle: written.shape, run: { id: ctx.cursor.runId, outcome: "fetched" }, ...modeField(ctx.content.mode) } satisfies LedgerEntry });
   if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
   if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
@@ -231,12 +252,20 @@ function claimedBy(ctx: RunContext): Set<string> {
   return set;
 }
 
+/** Kept as the ledger has it, placed where this run found it; its own child pages are still walked. */
+async function keepUnretrieved(ctx: RunContext, row: PieceRow, ledger: LedgerEntry, previous: IndexEntry): Promise<void> {
+  const entry: IndexEntry = { ...previous, ...childPlacement(row) };
+  const ops: KvOp[] = isSameEntry(entry, previous) ? [] : [{ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger, entry } satisfies LedgerEntry }];
+  await discoverChildren(ctx, row, previous.childPages);
+  return finishItem(ctx, row, "skipped", ops);
+}
+
 function childPlacement(row: PieceRow): Pick<IndexEntry, "parentId" | "depth"> {
   return row.depth ? { parentId: row.parentId ?? undefined, depth: row.depth } : {};
 }
 
-async function checkpointItem(ctx: RunContext, row: PieceRow, page: NotionPage, slug: string, checkpoint: BlockFetchCheckpoint): Promise<void> {
-  const value: PartialPage = { page, slug, checkpoint };
+async function checkpointItem(ctx: RunContext, row: PieceRow, page: NotionPage, slug: string, checkpoint: BlockFetchCheckpoint | undefined, properties?: PropertyCheckpoint): Promise<void> {
+  const value: PartialPage = { page, slug, ...(properties ? { properties } : { checkpoint }) };
   const key = ctx.keys.partialPage(ctx.section, row.id);
   await ctx.commit((c) => {
     const written = writeLarge(ctx.keys, key, value, c.partialShapes[row.id]);

@@ -14,6 +14,7 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { StoredShape } from "../kv/large-value";
 import type { IndexEntry } from "../mirror/shapes";
 import type { NotionPage } from "../notion/types";
+import type { ContentMode } from "../notion/block-tree";
 
 export interface PieceRow {
   id: string;
@@ -60,6 +61,21 @@ export interface LedgerEntry {
   bundle: StoredShape;
   /** What the last run that touched the page did with it. */
   run: { id: string; outcome: ItemOutcome; error?: string } | null;
+  /**
+   * The content mode the bundle was fetched in (SYNC_CONTENT); absent: blocks.
+   * A markdown page that fell back to blocks is "markdown" (it was fetched in that mode).
+   */
+  content?: ContentMode;
+}
+
+/** The page's bundle was fetched in another content mode than `mode`: it is fetched again, whatever its timestamp. */
+export function fetchedInOtherMode(ledger: Pick<LedgerEntry, "content"> | null | undefined, mode: ContentMode = "blocks"): boolean {
+  return (ledger?.content ?? "blocks") !== mode;
+}
+
+/** What a fetched page's ledger entry records of the mode (nothing for blocks, as before content modes). */
+export function modeField(mode: ContentMode = "blocks"): Pick<LedgerEntry, "content"> {
+  return mode === "blocks" ? {} : { content: mode };
 }
 
 /** Rows of a database section the sync phase has work for (the rest were unchanged at listing). */

@@ -9,7 +9,7 @@ import type { KvStore } from "../../lib/kv/store";
 import { handleSync } from "../../lib/http/sync-route";
 import type { Section } from "../../lib/core/sections";
 import { type GenerateOptions, generateWorkspace } from "../../scripts/emulator/notion/generate";
-import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
+import { type EmulatorOptions, type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
 import { compareKvWithWorkspace } from "../../scripts/emulator/notion/verify";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
 import { startRedisServer } from "./redis-server";
@@ -37,7 +37,8 @@ export async function startStack(
     workspace?: GenerateOptions;
     env?: Record<string, string>;
     rate?: number;
-    latencyMs?: number;
+    /** Per request, or per route (e.g. `{"pages.properties.retrieve": 600}`). */
+    latencyMs?: EmulatorOptions["latencyMs"];
     backend?: "redis" | "upstash";
     /** Limits of the Upstash bridge (backend "upstash"), e.g. a small maxRequestBytes. */
     bridgeLimits?: Pick<UpstashBridgeOptions, "maxRequestBytes" | "maxResponseBytes" | "maxRecordBytes">;

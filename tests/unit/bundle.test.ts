@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { BlockTree, PageContent } from "../../lib/notion/block-tree";
 import type { NotionPage, NotionProperty } from "../../lib/notion/types";
+import { dateStart } from "../../lib/mirror/properties";
 import { assignSlugs, buildBundle, simplifyProperties, slugify } from "../../lib/sync/bundle";
 
 const rt = (text: string) => [{ type: "text", text: { content: text, link: null }, plain_text: text, href: null }];
@@ -39,7 +40,7 @@ describe("slugify", () => {
     ["  --Leading & trailing--  ", "leading-trailing"],
     ["UPPER case_and_under", "upper-case-and-under"],
     ["a/b\\c.d:e", "a-b-c-d-e"],
-    ["日本語", ""],
+    ["日本語", "日本語"], // every script is kept (tests/unit/slug.test.ts)
     ["", ""],
   ])("%j → %j", (input, expected) => {
     expect(slugify(input)).toBe(expected);
@@ -179,19 +180,25 @@ describe("simplifyProperties", () => {
       State: "In progress",
       Tags: ["news", "tips"],
       NoTags: [],
-      When: "2025-03-04",
+      When: { start: "2025-03-04", end: "2025-03-05", time_zone: null },
       NoWhen: null,
+      Related: [A],
+      Computed: "x",
+      Rolled: 3,
+      People: [],
     });
   });
 
-  it("leaves out relations, formulas, rollups and other types", () => {
+  it("keeps the start of a date at hand (dateStart), for entries old and new", () => {
     const out = simplifyProperties(props);
-    for (const name of ["Related", "Computed", "Rolled", "People"]) expect(name in out).toBe(false);
+    expect(dateStart(out.When)).toBe("2025-03-04");
+    expect(dateStart(out.NoWhen)).toBeNull();
+    expect(dateStart("2025-03-04")).toBe("2025-03-04"); // an entry flattened before dates were objects
   });
 
   it("copes with a missing properties object and a property missing its value", () => {
     expect(simplifyProperties(undefined as unknown as NotionPage["properties"])).toEqual({});
-    expect(simplifyProperties({ T: { type: "title" }, U: { type: "url" }, M: { type: "multi_select" } })).toEqual({ T: "", U: null, M: [] });
+    expect(simplifyProperties({ T: { type: "title" }, U: { type: "url" }, M: { type: "multi_select" }, X: { type: "some_future_type" } })).toEqual({ T: "", U: null, M: [], X: null });
   });
 });
 
@@ -229,10 +236,13 @@ describe("buildBundle", () => {
     expect(buildBundle(row(A, "P"), "pages", "p", content([]), NOW).files_expire_at).toBeNull();
   });
 
-  it("does not look at a page's icon or cover, nor into a child_page block", () => {
-    const page = { ...row(A, "P"), cover: { type: "file", file: { url: "https://c", expiry_time: "2025-06-01T00:01:00.000Z" } } };
+  it("counts the page's cover, icon and files properties too (lib/files/expiry.ts)", () => {
+    const file = (expiry: string) => ({ type: "file", file: { url: "https://c", expiry_time: expiry } });
     const blocks = [block("child_page", { title: "Sub" }), hosted("image", "2025-06-01T02:00:00.000Z")];
-    expect(buildBundle(page, "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T02:00:00.000Z");
+    const files = (expiry: string): NotionProperty => ({ id: "f", type: "files", files: [{ name: "a.pdf", ...file(expiry) }] });
+    expect(buildBundle({ ...row(A, "P"), cover: file("2025-06-01T00:01:00.000Z") }, "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T00:01:00.000Z");
+    expect(buildBundle({ ...row(A, "P"), icon: file("2025-06-01T00:02:00.000Z") }, "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T00:02:00.000Z");
+    expect(buildBundle(row(A, "P", undefined, { Files: files("2025-06-01T00:03:00.000Z") }), "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T00:03:00.000Z");
   });
 
   it("carries the page's facts and the content as given", () => {

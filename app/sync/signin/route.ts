@@ -11,6 +11,7 @@ import { clearSignInFailures, recordSignInFailure, signInBlocked } from "@/lib/d
 import { safeEqual } from "@/lib/auth";
 import { logEvent } from "@/lib/http/log";
 import { loadStoreRuntime } from "@/lib/runtime";
+import { previewTarget } from "@/lib/preview/session";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
@@ -20,9 +21,11 @@ const TITLE = "Sign in · notion-kv-sync";
 export async function GET(request: Request): Promise<Response> {
   const { secret, session } = sessionOf(request, process.env);
   if (!secret) return htmlResponse(503, TITLE, signInPage({ closed: true }));
-  if (session) return new Response(null, { status: 303, headers: { location: "/sync", "cache-control": "no-store" } });
+  // `next`: a preview page to come back to (lib/preview/session.ts; nothing else is ever redirected to).
+  const next = previewTarget(new URL(request.url).searchParams.get("next"));
+  if (session) return new Response(null, { status: 303, headers: { location: next ? `/sync/preview?to=${encodeURIComponent(next)}` : "/sync", "cache-control": "no-store" } });
   const signedOut = new URL(request.url).searchParams.get("out") === "1";
-  return htmlResponse(200, TITLE, signInPage({ notice: signedOut ? "Signed out." : null }));
+  return htmlResponse(200, TITLE, signInPage({ notice: signedOut ? "Signed out." : null, next }));
 }
 
 /** The limiter is a courtesy: with KV unreachable, sign-in still works (the dashboard will say KV is down). */
@@ -43,15 +46,16 @@ export async function POST(request: Request): Promise<Response> {
   if (!secret) return htmlResponse(503, TITLE, signInPage({ closed: true }));
   const form = await readForm(request);
   const given = form?.get("secret")?.trim() ?? "";
+  const next = previewTarget(form?.get("next"));
   const store = await limiter("load", async () => loadStoreRuntime(env));
   const blockedS = store ? await limiter("read", () => signInBlocked(store.kv, store.keys, request)) : null;
   if (blockedS !== null) {
-    return htmlResponse(429, TITLE, signInPage({ error: `Too many wrong secrets from this address: try again in ${Math.ceil(blockedS / 60)} min.` }), { "retry-after": String(blockedS) });
+    return htmlResponse(429, TITLE, signInPage({ error: `Too many wrong secrets from this address: try again in ${Math.ceil(blockedS / 60)} min.`, next }), { "retry-after": String(blockedS) });
   }
   if (given === "" || !safeEqual(given, secret)) {
     if (store) await limiter("record", () => recordSignInFailure(store.kv, store.keys, request));
     logEvent("dashboard.signin_refused", {});
-    return htmlResponse(401, TITLE, signInPage({ error: given === "" ? "Enter the secret." : "Wrong secret." }));
+    return htmlResponse(401, TITLE, signInPage({ error: given === "" ? "Enter the secret." : "Wrong secret.", next }));
   }
   if (store) await limiter("clear", () => clearSignInFailures(store.kv, store.keys, request));
   const { token } = createSession(secret);
@@ -59,7 +63,7 @@ export async function POST(request: Request): Promise<Response> {
   return new Response(null, {
     status: 303,
     headers: {
-      location: "/sync",
+      location: next ? `/sync/preview?to=${encodeURIComponent(next)}` : "/sync",
       "cache-control": "no-store",
       "set-cookie": cookieHeader(SESSION_COOKIE, token, { maxAgeS: SESSION_TTL_MS / 1000, secure: servedOverHttps(request) }),
     },

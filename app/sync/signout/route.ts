@@ -2,6 +2,7 @@
 import { refusal } from "@/lib/dashboard/html";
 import { guardPost } from "@/lib/dashboard/request-guard";
 import { FLASH_COOKIE, SESSION_COOKIE, clearCookieHeader, servedOverHttps } from "@/lib/dashboard/session";
+import { clearPreviewCookieHeader } from "@/lib/preview/session";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
@@ -14,5 +15,6 @@ export async function POST(request: Request): Promise<Response> {
   const headers = new Headers({ location: "/sync/signin?out=1", "cache-control": "no-store" });
   headers.append("set-cookie", clearCookieHeader(SESSION_COOKIE, secure));
   headers.append("set-cookie", clearCookieHeader(FLASH_COOKIE, secure));
+  headers.append("set-cookie", clearPreviewCookieHeader(secure));
   return new Response(null, { status: 303, headers });
 }

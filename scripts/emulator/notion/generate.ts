@@ -4,9 +4,37 @@
  * fixed order). Sizes are tuned so that a full recursive read of the default
  * workspace takes about two thousand blocks.children.list requests.
  */
-import { codeText, emojiIcon, floorToMinute, pageTitle, paragraphText, richText, sentence, slugify, TAGS, textPayload, type Payload } from "./content.js";
+import {
+  baseSchema,
+  CATEGORY_OPTIONS,
+  codeText,
+  databaseMention,
+  dateMention,
+  emojiIcon,
+  EQUATIONS,
+  equationText,
+  floorToMinute,
+  linkMention,
+  pageMention,
+  pagesExtraSchema,
+  pageTitle,
+  paragraphPayload,
+  paragraphText,
+  postsExtraSchema,
+  richText,
+  sentence,
+  slugify,
+  STATUS_OPTIONS,
+  TAGS,
+  textPayload,
+  userMention,
+  workspaceUsers,
+  type Payload,
+  type PropertySpec,
+} from "./content.js";
+import { addHostedFiles, ATTACHMENTS_PROPERTY_ID } from "./files.js";
 import { Prng } from "./prng.js";
-import type { BlockType, Cover, Icon } from "./types.js";
+import type { BlockType, Cover, FullUser, Icon, RichText } from "./types.js";
 import { uniqueSlug, Workspace, type BlockRecord, type DatabaseRecord, type PageRecord } from "./workspace.js";
 
 export interface GenerateOptions {
@@ -167,6 +195,12 @@ class Generator {
     }
 
     this.applyAccessAndTrash();
+    // Notion-hosted files (blocks, covers, icons, a files property), from a stream of their own (files.ts).
+    if (simple === undefined) addHostedFiles(this.pages, this.blocks, workspaceId, this.opts.seed, this.hugeRowIds);
+    // Every block and property type of the recorded Notion answers, from a stream of its own too (below).
+    if (simple === undefined) {
+      addConformanceContent({ pages: this.pages, blocks: this.blocks, pagesDatabase, postsDatabase, userId, seed: this.opts.seed, skipPageIds: this.hugeRowIds });
+    }
     return new Workspace({
       seed: this.opts.seed,
       now: this.opts.now,
@@ -229,7 +263,7 @@ class Generator {
   private paragraphs(page: PageRecord, count: number): string[] {
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
-      const record = this.blockRecord(this.rng.uuid(), page, null, "paragraph", textPayload([richText(sentence(this.rng))]));
+      const record = this.blockRecord(this.rng.uuid(), page, null, "paragraph", paragraphPayload([richText(sentence(this.rng))]));
       this.blocks.push(record);
       ids.push(record.id);
     }
@@ -393,6 +427,8 @@ class Generator {
         return { table_width: rng.int(2, 4), has_column_header: true, has_row_header: rng.chance(0.3) };
       case "synced_block":
         return { synced_from: null };
+      case "paragraph":
+        return paragraphPayload(paragraphText(rng));
       default:
         return textPayload(paragraphText(rng));
     }
@@ -443,4 +479,241 @@ class Generator {
   private minuteBetween(from: number, to: number): number {
     return floorToMinute(from + this.rng.next() * Math.max(0, to - from));
   }
+}
+
+// ------------------------------------------------------------ conformance to real Notion
+
+interface ConformanceInput {
+  pages: PageRecord[];
+  blocks: BlockRecord[];
+  pagesDatabase: DatabaseRecord;
+  postsDatabase: DatabaseRecord;
+  userId: string;
+  seed: number;
+  /** Pages left as generated (huge rows keep exactly their block count). */
+  skipPageIds: ReadonlySet<string>;
+}
+
+/** The kinds of content added to pages so that every recorded block shape is served (tests/conformance). */
+const EXTRA_KINDS = [
+  "equation",
+  "embed",
+  "video",
+  "audio",
+  "pdf",
+  "file",
+  "link_preview",
+  "child_database",
+  "table_of_contents",
+  "breadcrumb",
+  "link_to_page",
+  "synced",
+  "unsupported",
+  "toggle_heading",
+  "callout_external_icon",
+  "mentions",
+] as const;
+type ExtraKind = (typeof EXTRA_KINDS)[number];
+
+const EMBEDS = ["https://www.youtube.com/embed/dQw4w9WgXcQ", "https://codepen.io/team/codepen/embed/PNaGbb", "https://www.figma.com/embed?embed_host=notion"] as const;
+const PREVIEWS = ["https://github.com/makenotion/notion-sdk-js/pull/457", "https://www.dropbox.com/s/8d6kjlpdlfqiec5/complex.pdf?dl=0", "https://linear.app/acme/issue/ENG-42"] as const;
+const UNSUPPORTED = ["button", "ai_block", "form", "tab"] as const;
+const DATABASES_INLINE = ["Tasks", "Reading list", "Open questions", "Meeting notes"] as const;
+
+/**
+ * What the default workspace adds on top of its generated content, from a
+ * random stream of its own (`{seed}:conformance`) so that everything else
+ * (ids, texts, page counts, the hosted files of files.ts) stays exactly as
+ * generated: the data sources' full schemas (content.ts postsExtraSchema,
+ * pagesExtraSchema) with a value for every row, some rows created by the
+ * integration's bot, and on about one page in three one to three blocks of
+ * the types the generator does not make (equation, embed, external media,
+ * link_preview, child_database, table_of_contents, breadcrumb, link_to_page,
+ * synced block original and copy, unsupported, toggleable headings with
+ * children, a callout with an external icon, a paragraph with every kind of
+ * mention and an inline equation). The first row of each database gets one
+ * of each, so every kind is there whatever the sizes.
+ */
+function addConformanceContent(input: ConformanceInput): void {
+  const rng = new Prng(`${input.seed}:conformance`);
+  const { pagesDatabase, postsDatabase } = input;
+  const refs = { pagesDatabaseId: pagesDatabase.id, pagesDataSourceId: pagesDatabase.dataSourceId, postsDatabaseId: postsDatabase.id, postsDataSourceId: postsDatabase.dataSourceId };
+  const attachments: PropertySpec = { name: "Attachments", id: ATTACHMENTS_PROPERTY_ID, type: "files", config: {}, field: "attachments" };
+  pagesDatabase.schema = [...baseSchema(), attachments, ...pagesExtraSchema(refs)];
+  postsDatabase.schema = [...baseSchema(), attachments, ...postsExtraSchema(refs)];
+
+  const users = workspaceUsers(input.seed, input.userId);
+  const rows = input.pages.filter((p) => p.databaseId !== null);
+  const pageRows = rows.filter((p) => p.databaseId === pagesDatabase.id);
+  const postRows = rows.filter((p) => p.databaseId === postsDatabase.id);
+
+  // Row values.
+  const numbers = new Map<string, number>();
+  const backRefs = new Map<string, string[]>();
+  for (const row of rows) {
+    const n = (numbers.get(row.databaseId!) ?? 0) + 1;
+    numbers.set(row.databaseId!, n);
+    row.uniqueNumber = n;
+    if (rng.chance(0.15)) row.createdBy = users.bot.id;
+  }
+  postRows.forEach((row, i) => {
+    const first = i === 0;
+    const related = pageRows.length === 0 ? [] : rng.shuffle(pageRows).slice(0, first ? Math.min(2, pageRows.length) : rng.int(0, 3)).map((p) => p.id);
+    for (const id of related) backRefs.set(id, [...(backRefs.get(id) ?? []), row.id]);
+    const day = row.date ?? new Date(row.createdTime).toISOString().slice(0, 10);
+    row.values = {
+      Status: rng.pick(STATUS_OPTIONS).name,
+      Category: first || rng.chance(0.8) ? rng.pick(CATEGORY_OPTIONS).name : null,
+      Rating: first || rng.chance(0.75) ? (rng.chance(0.5) ? rng.int(1, 5) : Math.round(rng.next() * 5000) / 1000) : null,
+      Authors: rng.shuffle(users.people.map((u) => u.id)).slice(0, first ? 2 : rng.int(0, 2)),
+      Website: first || rng.chance(0.6) ? `https://example.com/${slugify(row.title)}` : null,
+      Contact: first || rng.chance(0.6) ? `${slugify(row.title).slice(0, 12)}@example.com` : null,
+      Phone: first || rng.chance(0.5) ? `+1 555 ${String(rng.int(1000, 9999))}` : null,
+      "Reading time": { type: "string", string: first || rng.chance(0.8) ? `${rng.int(1, 15)} min` : null },
+      "Next review": { type: "date", date: { start: `${new Date(Date.parse(day) + 90 * 86_400_000).toISOString().slice(0, 10)}T09:00:00.000+00:00`, end: null, time_zone: null } },
+      Pages: related,
+      "See also": rng.shuffle(postRows.filter((p) => p !== row)).slice(0, first ? 1 : rng.int(0, 2)).map((p) => p.id),
+      Notes: first || rng.chance(0.5) ? notesText(rng, first, users.people, pageRows.concat(postRows), postsDatabase) : [],
+    };
+  });
+  pageRows.forEach((row, i) => {
+    const verifier = rng.pick(users.people);
+    const start = floorToMinute(row.lastEditedTime);
+    const expired = i === 0 ? false : rng.chance(0.3);
+    row.values = {
+      Posts: backRefs.get(row.id) ?? [],
+      Verification: {
+        state: expired ? "expired" : "verified",
+        by: verifier.id,
+        start: new Date(start).toISOString(),
+        end: new Date(start + (expired ? 7 : 90) * 86_400_000).toISOString(),
+      },
+      Owner: [verifier.id],
+    };
+  });
+
+  // Blocks.
+  const showcases = new Set([pageRows.find((p) => !p.trashed && !input.skipPageIds.has(p.id))?.id, postRows.find((p) => !p.trashed && !input.skipPageIds.has(p.id))?.id]);
+  const linkTargets = rows.map((p) => p.id);
+  const make = (page: PageRecord, parentBlockId: string | null, type: BlockType, payload: Payload, hostedFile?: string): BlockRecord => {
+    const record: BlockRecord = {
+      id: rng.uuid(),
+      pageId: page.id,
+      parentBlockId,
+      type,
+      payload,
+      childIds: [],
+      createdTime: page.createdTime,
+      lastEditedTime: floorToMinute(page.createdTime + rng.next() * Math.max(0, page.lastEditedTime - page.createdTime)),
+      trashed: false,
+    };
+    if (hostedFile) record.hostedFile = hostedFile;
+    input.blocks.push(record);
+    return record;
+  };
+  const leaves = (page: PageRecord, parent: BlockRecord, count: number): void => {
+    parent.childIds = Array.from({ length: count }, () => {
+      const kind = rng.pick(["paragraph", "bulleted_list_item", "to_do"] as const);
+      const text = [richText(sentence(rng))];
+      const payload = kind === "paragraph" ? paragraphPayload(text) : kind === "to_do" ? textPayload(text, { checked: rng.chance(0.5) }) : textPayload(text);
+      return make(page, parent.id, kind, payload).id;
+    });
+  };
+  const caption = (): RichText[] => (rng.chance(0.4) ? [richText(sentence(rng, 2, 5))] : []);
+  const external = (type: "video" | "audio" | "pdf" | "file"): Payload => {
+    const ext = { video: "mp4", audio: "mp3", pdf: "pdf", file: "zip" }[type];
+    const url = `https://media.example.com/${rng.uuid()}.${ext}`;
+    return { caption: caption(), type: "external", external: { url }, ...(type === "file" ? { name: `download.${ext}` } : {}) };
+  };
+  /** The top-level blocks of one kind (a synced block comes as its original and, later, a copy). */
+  const build = (page: PageRecord, kind: ExtraKind): BlockRecord[] => {
+    switch (kind) {
+      case "equation":
+        return [make(page, null, "equation", { expression: rng.pick(EQUATIONS) })];
+      case "embed":
+        return [make(page, null, "embed", { caption: caption(), url: rng.pick(EMBEDS) })];
+      case "video":
+      case "audio":
+      case "pdf":
+      case "file":
+        return [make(page, null, kind, external(kind))];
+      case "link_preview":
+        return [make(page, null, "link_preview", { url: rng.pick(PREVIEWS) })];
+      case "child_database":
+        return [make(page, null, "child_database", { title: rng.pick(DATABASES_INLINE) })];
+      case "table_of_contents":
+        return [make(page, null, "table_of_contents", { color: "default" })];
+      case "breadcrumb":
+        return [make(page, null, "breadcrumb", {})];
+      case "link_to_page":
+        return [make(page, null, "link_to_page", { type: "page_id", page_id: rng.pick(linkTargets.filter((id) => id !== page.id).concat(linkTargets.length > 1 ? [] : linkTargets)) })];
+      case "unsupported":
+        return [make(page, null, "unsupported", { block_type: rng.pick(UNSUPPORTED) })];
+      case "toggle_heading": {
+        const level = rng.pick(["heading_1", "heading_2", "heading_3"] as const);
+        const heading = make(page, null, level, textPayload([richText(pageTitle(rng))], { is_toggleable: true }));
+        leaves(page, heading, rng.int(1, 2));
+        return [heading];
+      }
+      case "callout_external_icon":
+        return [make(page, null, "callout", { rich_text: paragraphText(rng), icon: { type: "external", external: { url: `https://icons.example.com/${rng.int(1, 40)}.svg` } }, color: "blue_background" })];
+      case "mentions":
+        return [make(page, null, "paragraph", paragraphPayload(notesText(rng, true, users.people, pageRows.concat(postRows), postsDatabase)))];
+      case "synced": {
+        // The original holds leaves only: its copy shows the same children (and Notion's ids twice in one page).
+        const original = make(page, null, "synced_block", { synced_from: null });
+        leaves(page, original, rng.int(1, 3));
+        const copy = make(page, null, "synced_block", { synced_from: { type: "block_id", block_id: original.id } });
+        return [original, copy];
+      }
+    }
+  };
+  const insert = (page: PageRecord, kind: ExtraKind): void => {
+    const [first, ...rest] = build(page, kind);
+    const at = rng.int(0, page.childIds.length);
+    page.childIds.splice(at, 0, first.id);
+    // A synced copy goes somewhere after its original.
+    for (const more of rest) page.childIds.splice(rng.int(at + 1, page.childIds.length), 0, more.id);
+  };
+  for (const page of input.pages) {
+    if (input.skipPageIds.has(page.id)) continue;
+    if (showcases.has(page.id)) {
+      for (const kind of EXTRA_KINDS) insert(page, kind);
+      continue;
+    }
+    if (!rng.chance(1 / 3)) continue;
+    const count = rng.int(1, 3);
+    for (let i = 0; i < count; i++) insert(page, rng.pick(EXTRA_KINDS));
+  }
+}
+
+/** Rich text with every kind of mention the recordings show (user, page, database, date, link) and an inline equation. */
+function notesText(rng: Prng, all: boolean, people: FullUser[], rows: PageRecord[], database: DatabaseRecord): RichText[] {
+  const parts: RichText[] = [richText(`${sentence(rng, 2, 5).slice(0, -1)} `)];
+  const kinds = all ? ["user", "page", "database", "date", "link", "equation"] : rng.shuffle(["user", "page", "database", "date", "link", "equation"]).slice(0, rng.int(1, 2));
+  for (const kind of kinds) {
+    const row = rows.length > 0 ? rng.pick(rows) : undefined;
+    switch (kind) {
+      case "user":
+        parts.push(userMention(rng.pick(people)));
+        break;
+      case "page":
+        if (row) parts.push(pageMention(row.id, row.title));
+        break;
+      case "database":
+        parts.push(databaseMention(database.id, database.title));
+        break;
+      case "date":
+        parts.push(dateMention({ start: new Date(HISTORY_START + rng.int(0, 500) * DAY).toISOString().slice(0, 10), end: null, time_zone: null }));
+        break;
+      case "link":
+        parts.push(linkMention(rng.pick(PREVIEWS), "Example Domain", "This domain is for use in illustrative examples in documents."));
+        break;
+      case "equation":
+        parts.push(equationText(rng.pick(EQUATIONS)));
+        break;
+    }
+    parts.push(richText(" "));
+  }
+  return parts;
 }

@@ -1,5 +1,5 @@
 /**
- * HTTP front of the Notion emulator (node:http only). Serves the four read
+ * HTTP front of the Notion emulator (node:http only). Serves the six read
  * routes a sync needs with Notion's wire behaviour (auth, Notion-Version,
  * validation, 404s for unshared pages, token-bucket rate limiting with
  * Retry-After) plus injectable faults, and a small unauthenticated control
@@ -9,10 +9,13 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { normalizeId, Prng } from "./prng.js";
+import { retrievePageMarkdown } from "./markdown.js";
+import { propertyItems, setRelation } from "./property-items.js";
+import { searchWorkspace } from "./search.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 
-export type RouteName = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "blocks.children.list";
+export type RouteName = "databases.retrieve" | "dataSources.retrieve" | "dataSources.query" | "pages.retrieve" | "pages.properties.retrieve" | "blocks.children.list" | "blocks.retrieve" | "search" | "pages.retrieveMarkdown";
 
 export type RateLimitReason = "public_api_request_rate_limit" | "public_api_space_request_rate_limit";
 
@@ -54,6 +57,8 @@ export interface EmulatorOptions {
    * unless changed); `Infinity` lifts the cap. Tests use small values (250).
    */
   queryResultLimit?: number;
+  /** POST /v1/search: objects edited within this many ms of the emulated clock are not in the index yet (search.ts; default 0). */
+  searchLagMs?: number;
 }
 
 export interface RequestLogEntry {
@@ -73,6 +78,8 @@ export interface NotionEmulator {
   setRate(ratePerSecond: number, burst?: number): void;
   /** Changes the per-query result cap (`Infinity`: none); `undefined` goes back to the workspace's own limit. */
   setQueryResultLimit(limit: number | undefined): void;
+  /** How far the search index lags behind edits, in ms of the emulated clock (0: none). */
+  setSearchLag(ms: number): void;
   /** The per-query result cap in force. */
   queryResultLimit(): number;
   requests(): RequestLogEntry[];
@@ -86,9 +93,14 @@ const MIN_NOTION_VERSION = "2025-09-03";
 
 const ROUTES: { method: string; pattern: RegExp; route: RouteName }[] = [
   { method: "GET", pattern: /^\/v1\/databases\/([^/]+)\/?$/, route: "databases.retrieve" },
+  { method: "GET", pattern: /^\/v1\/data_sources\/([^/]+)\/?$/, route: "dataSources.retrieve" },
   { method: "POST", pattern: /^\/v1\/data_sources\/([^/]+)\/query\/?$/, route: "dataSources.query" },
   { method: "GET", pattern: /^\/v1\/pages\/([^/]+)\/?$/, route: "pages.retrieve" },
+  { method: "GET", pattern: /^\/v1\/pages\/([^/]+)\/properties\/([^/]+)\/?$/, route: "pages.properties.retrieve" },
+  { method: "GET", pattern: /^\/v1\/pages\/([^/]+)\/markdown\/?$/, route: "pages.retrieveMarkdown" },
   { method: "GET", pattern: /^\/v1\/blocks\/([^/]+)\/children\/?$/, route: "blocks.children.list" },
+  { method: "GET", pattern: /^\/v1\/blocks\/([^/]+)\/?$/, route: "blocks.retrieve" },
+  { method: "POST", pattern: /^\/v1\/search\/?$/, route: "search" },
 ];
 
 const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [NotionErrorCode, string]> = {
@@ -146,10 +158,11 @@ function errorReply(status: number, code: NotionErrorCode, message: string, head
   return { status, body: { object: "error", status, code, message, ...(additionalData ? { additional_data: additionalData } : {}) }, headers };
 }
 
-function matchRoute(method: string, pathname: string): { route: RouteName; id: string } | undefined {
+function matchRoute(method: string, pathname: string): { route: RouteName; id: string; sub?: string } | undefined {
   for (const candidate of ROUTES) {
     const match = candidate.method === method ? candidate.pattern.exec(pathname) : null;
-    if (match) return { route: candidate.route, id: safeDecode(match[1]) };
+    // `sub`: the property id of pages.properties.retrieve, still URL-encoded as Notion sends it.
+    if (match) return { route: candidate.route, id: safeDecode(match[1]), ...(match[2] ? { sub: match[2] } : {}) };
   }
   return undefined;
 }
@@ -179,6 +192,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   let log: RequestLogEntry[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let queryLimit = options.queryResultLimit === undefined ? undefined : checkQueryResultLimit(options.queryResultLimit);
+  let searchLag = options.searchLagMs ?? 0;
 
   const retryAfter = (rule?: FaultRule): string => {
     const configured = options.retryAfterSeconds ?? 1;
@@ -240,9 +254,17 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
 
     const match = matchRoute(req.method ?? "GET", url.pathname);
     if (!match) return errorReply(400, "invalid_request_url", "Invalid request URL.");
+    if (match.route === "search") {
+      try {
+        return { status: 200, body: searchWorkspace(workspace, bodyText, { lagMs: searchLag }) };
+      } catch (error) {
+        if (error instanceof NotionApiError) return errorReply(error.status, error.code, error.message);
+        throw error;
+      }
+    }
     const id = normalizeId(match.id);
     if (!id) {
-      const param = { "databases.retrieve": "database_id", "dataSources.query": "data_source_id", "pages.retrieve": "page_id", "blocks.children.list": "block_id" }[match.route];
+      const param = { "databases.retrieve": "database_id", "dataSources.retrieve": "data_source_id", "dataSources.query": "data_source_id", "pages.retrieve": "page_id", "pages.properties.retrieve": "page_id", "blocks.children.list": "block_id", "blocks.retrieve": "block_id", "pages.retrieveMarkdown": "page_id" }[match.route];
       return errorReply(400, "validation_error", `path failed validation: path.${param} should be a valid uuid, instead was \`"${match.id}"\`.`);
     }
 
@@ -253,11 +275,20 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
           if (!db) throw notFound(id, "database");
           return { status: 200, body: db };
         }
+        case "dataSources.retrieve": {
+          const dataSource = workspace.dataSource(id);
+          if (!dataSource) throw notFound(id, "data_source");
+          return { status: 200, body: dataSource };
+        }
         case "pages.retrieve": {
           const page = workspace.page(id);
           if (!page) throw notFound(id, "page");
           return { status: 200, body: page };
         }
+        case "pages.properties.retrieve":
+          return { status: 200, body: propertyItems(workspace, id, match.sub ?? "", url) };
+        case "pages.retrieveMarkdown":
+          return { status: 200, body: retrievePageMarkdown(workspace, id) };
         case "dataSources.query": {
           let body: unknown = {};
           if (bodyText.trim() !== "") {
@@ -286,6 +317,12 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
             },
           };
         }
+        case "blocks.retrieve": {
+          // The block with its hosted files signed for an hour (files.ts): what the file route refreshes with.
+          const block = workspace.block(id);
+          if (!block) throw notFound(id, "block");
+          return { status: 200, body: block };
+        }
         case "blocks.children.list": {
           const rawSize = url.searchParams.get("page_size");
           const pageSize = rawSize === null || rawSize === "" ? undefined : Number(rawSize);
@@ -299,7 +336,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
         }
       }
     } catch (error) {
-      if (error instanceof NotionApiError) return errorReply(error.status, error.code, error.message);
+      if (error instanceof NotionApiError) return errorReply(error.status, error.code, error.message, undefined, error.additionalData);
       throw error;
     }
   };
@@ -371,6 +408,9 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     },
     setQueryResultLimit(limit) {
       queryLimit = limit === undefined ? undefined : checkQueryResultLimit(limit);
+    },
+    setSearchLag(ms) {
+      searchLag = Math.max(0, ms);
     },
     queryResultLimit() {
       return queryLimit ?? workspace.queryResultLimit;
@@ -531,6 +571,11 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
       }
       case "POST add-child":
         return ok({ page: ws.addChildPage(requireString(body, "parentPageId"), requireString(body, "title")) });
+      case "POST relation": {
+        const count = typeof body.count === "number" ? body.count : undefined;
+        const name = typeof body.name === "string" ? body.name : undefined;
+        return ok({ relation: setRelation(ws, requireString(body, "pageId"), { count, name }) });
+      }
       case "POST fault":
         emulator.injectFault(parseFaultRule(body));
         return ok();
@@ -541,6 +586,11 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
         // JSON has no Infinity: null (or a missing rate) disables the limit.
         const rate = typeof body.ratePerSecond === "number" ? body.ratePerSecond : Infinity;
         emulator.setRate(rate, typeof body.burst === "number" ? body.burst : undefined);
+        return ok();
+      }
+      case "POST search-lag": {
+        if (typeof body.ms !== "number" || !(body.ms >= 0)) throw new ControlError(400, "ms must be a number >= 0");
+        emulator.setSearchLag(body.ms);
         return ok();
       }
       case "POST query-limit": {

@@ -10,6 +10,7 @@ import { readLarge } from "../../../lib/kv/large-value";
 import { readIndexPage } from "../../../lib/mirror/section-index";
 import type { PageBundle } from "../../../lib/mirror/shapes";
 import type { Section } from "../../../lib/core/sections";
+import { withCompleteRelations } from "./property-items";
 import type { Workspace } from "./workspace";
 
 /** Notion-hosted file URLs are signed per request (url + expiry_time); everything else must match exactly. */
@@ -61,7 +62,9 @@ export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, work
       const page = workspace.page(entry.id);
       if (!page) continue;
       if (bundle.last_edited_time !== page.last_edited_time) problems.push(`${section}: ${entry.slug} is stale`);
-      if (JSON.stringify(stripVolatile(bundle.properties)) !== JSON.stringify(stripVolatile(page.properties))) problems.push(`${section}: ${entry.slug} properties differ`);
+      // Relations past 25 references: the sync stores them complete (page objects show the first 25).
+      const properties = withCompleteRelations(workspace, entry.id, page.properties);
+      if (JSON.stringify(stripVolatile(bundle.properties)) !== JSON.stringify(stripVolatile(properties))) problems.push(`${section}: ${entry.slug} properties differ`);
       const tree = stripVolatile(workspace.contentTree(entry.id));
       if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(tree)) problems.push(`${section}: ${entry.slug} blocks differ`);
     }

@@ -6,9 +6,28 @@
  * last_edited_time, unshared pages turning into 404s while their child_page
  * block stays listed).
  */
-import { floorToMinute, isoMinute, pageUrl, richText, sentence, slugify, TAGS, textPayload, type Payload } from "./content.js";
+import {
+  baseSchema,
+  CATEGORY_OPTIONS,
+  floorToMinute,
+  isoMinute,
+  pageUrl,
+  paragraphPayload,
+  richText,
+  schemaEntry,
+  sentence,
+  slugify,
+  STATUS_OPTIONS,
+  TAGS,
+  workspaceUsers,
+  type Payload,
+  type PropertySpec,
+  type SelectOptionSpec,
+} from "./content.js";
 import { compileFilter, compileSorts, decodeCursor, encodeCursor, type RowKey, type SortSpec } from "./query.js";
 import { normalizeId, Prng } from "./prng.js";
+import { relationProperties } from "./property-items.js";
+import { attachmentsProperty, signHostedFiles, type FilesPropertyItem } from "./files.js";
 import {
   NotionApiError,
   notFound,
@@ -16,13 +35,19 @@ import {
   type BlockType,
   type Cover,
   type DatabaseObject,
+  type DataSourceObject,
+  type DateValue,
+  type FilesItem,
+  type FullUser,
   type Icon,
+  type JsonObject,
   type ListPage,
   type PageObject,
   type PropertyValue,
+  type RichText,
 } from "./types.js";
 
-export type { BlockObject, DatabaseObject, PageObject } from "./types.js";
+export type { BlockObject, DatabaseObject, DataSourceObject, PageObject } from "./types.js";
 
 export type BlockTree = BlockObject & { children?: BlockTree[] };
 
@@ -33,6 +58,12 @@ export interface DatabaseRecord {
   icon: Icon | null;
   createdTime: number;
   lastEditedTime: number;
+  /**
+   * The data source's properties in order (content.ts baseSchema and the
+   * default workspace's additions); default: the base six. A property with a
+   * `field` reads that column of the page record, the others `values[name]`.
+   */
+  schema?: PropertySpec[];
 }
 
 export interface PageRecord {
@@ -50,6 +81,18 @@ export interface PageRecord {
   description: string;
   icon: Icon | null;
   cover: Cover | null;
+  /** The `Attachments` files property (files.ts addHostedFiles); rows without it do not have the property. */
+  attachments?: FilesPropertyItem[];
+  /** Raw values of the schema's properties that are no column here, by property name (generate.ts; see renderValue). */
+  values?: Record<string, unknown>;
+  /** Who created the page: a person of the workspace or the integration's bot (default: the owner). */
+  createdBy?: string;
+  /** Who edited it last (default: its creator); edits through the mutations below are the owner's. */
+  lastEditedBy?: string;
+  /** The row's unique_id number in its database. */
+  uniqueNumber?: number;
+  /** A recorded Notion page (installRecordedPage): served as recorded, with our parent and trash state. */
+  raw?: JsonObject;
   createdTime: number;
   lastEditedTime: number;
   trashed: boolean;
@@ -75,6 +118,8 @@ export interface BlockRecord {
   lastEditedTime: number;
   /** Only child_page blocks of trashed child pages are trashed (Notion drops them from listings). */
   trashed: boolean;
+  /** A recorded Notion block (installRecordedPage): served exactly as recorded. */
+  raw?: JsonObject;
 }
 
 export interface WorkspaceInit {
@@ -140,6 +185,10 @@ export class Workspace {
   private readonly blocks = new Map<string, BlockRecord>();
   private readonly workspaceId: string;
   private readonly user: { object: "user"; id: string };
+  /** Every user by id: the people of the workspace and the integration's bot (content.ts workspaceUsers). */
+  private readonly users = new Map<string, FullUser>();
+  /** The page the two databases live in (not served: like a page not shared with the integration). */
+  private readonly sitePageId: string;
   /** Ids and texts invented by mutations come from their own stream, so they stay deterministic too. */
   private readonly rng: Prng;
   private clockBase: number;
@@ -162,6 +211,9 @@ export class Workspace {
     this.clockBase = init.now;
     this.workspaceId = init.workspaceId;
     this.user = { object: "user", id: init.userId };
+    const users = workspaceUsers(init.seed, init.userId);
+    for (const user of [...users.people, users.bot]) this.users.set(user.id, user);
+    this.sitePageId = new Prng(`${init.seed}:site`).uuid();
     this.pagesDatabaseId = init.pagesDatabase.id;
     this.postsDatabaseId = init.postsDatabase.id;
     this.pagesDataSourceId = init.pagesDatabase.dataSourceId;
@@ -211,26 +263,58 @@ export class Workspace {
   database(id: string): DatabaseObject | undefined {
     const db = this.databases.get(normalizeId(id) ?? "");
     if (!db) return undefined;
+    // Key order and field set of the recorded answers; database timestamps carry milliseconds and an offset.
     return {
       object: "database",
       id: db.id,
       title: [richText(db.title)],
       description: [],
-      icon: db.icon,
-      cover: null,
-      parent: { type: "workspace", workspace: true },
+      parent: { type: "page_id", page_id: this.sitePageId },
       is_inline: false,
       in_trash: false,
-      archived: false,
       is_locked: false,
-      created_time: isoMinute(db.createdTime),
-      last_edited_time: isoMinute(db.lastEditedTime),
-      created_by: this.user,
-      last_edited_by: this.user,
+      created_time: databaseTime(db.createdTime, `${db.id}:created`),
+      last_edited_time: databaseTime(db.lastEditedTime, `${db.id}:edited`),
       data_sources: [{ id: db.dataSourceId, name: db.title }],
+      icon: db.icon,
+      cover: null,
       url: pageUrl("", db.id),
       public_url: null,
     };
+  }
+
+  /** GET /v1/data_sources/{id}: the schema of a database's data source; undefined for an unknown id (a database id included). */
+  dataSource(id: string): DataSourceObject | undefined {
+    const wanted = normalizeId(id) ?? id;
+    const db = [...this.databases.values()].find((d) => d.dataSourceId === wanted);
+    if (!db) return undefined;
+    const properties: DataSourceObject["properties"] = {};
+    for (const spec of this.schemaOf(db)) properties[spec.name] = schemaEntry(spec);
+    return {
+      object: "data_source",
+      id: db.dataSourceId,
+      cover: null,
+      icon: db.icon,
+      created_time: isoMinute(db.createdTime),
+      created_by: this.user,
+      last_edited_by: this.user,
+      last_edited_time: isoMinute(db.lastEditedTime),
+      title: [richText(db.title)],
+      description: [],
+      is_inline: false,
+      properties,
+      parent: { type: "database_id", database_id: db.id },
+      database_parent: { type: "page_id", page_id: this.sitePageId },
+      url: pageUrl("", db.id),
+      public_url: null,
+      archived: false,
+      in_trash: false,
+    };
+  }
+
+  /** The people of the workspace and the integration's bot, as full user objects. */
+  allUsers(): FullUser[] {
+    return [...this.users.values()].map((u) => structuredClone(u));
   }
 
   /**
@@ -376,6 +460,12 @@ export class Workspace {
   editPageTitle(pageId: string, title: string): void {
     const page = this.requirePage(pageId);
     page.title = title;
+    if (page.raw) {
+      // A recorded page: its title property (whatever its name) takes the new title.
+      for (const prop of Object.values(page.raw.properties as Record<string, JsonObject>)) {
+        if (prop.type === "title") prop.title = title === "" ? [] : [richText(title) as unknown as JsonObject];
+      }
+    }
     this.touchPage(page);
     // The child_page block shows the new title, but the parent page's
     // last_edited_time does not move (protocols.md: edits in child pages may
@@ -389,6 +479,9 @@ export class Workspace {
     if (!Array.isArray(block.payload.rich_text)) throw new Error(`block ${block.id} (${block.type}) has no rich_text`);
     block.payload = { ...block.payload, rich_text: [richText(text)] };
     block.lastEditedTime = floorToMinute(this.nowMs());
+    if (block.raw) {
+      block.raw = { ...block.raw, last_edited_time: isoMinute(block.lastEditedTime), [block.type]: block.payload as JsonObject };
+    }
     this.touchPage(this.requirePage(block.pageId));
   }
 
@@ -398,7 +491,7 @@ export class Workspace {
     const parentBlock = page ? undefined : this.requireBlock(id);
     const owner = page ?? this.requirePage(parentBlock!.pageId);
     const ids = Array.from({ length: n }, () =>
-      this.insertBlock(owner.id, parentBlock?.id ?? null, "paragraph", textPayload([richText(sentence(this.rng))])),
+      this.insertBlock(owner.id, parentBlock?.id ?? null, "paragraph", paragraphPayload([richText(sentence(this.rng))])),
     );
     (page ?? parentBlock!).childIds.push(...ids);
     this.touchPage(owner);
@@ -419,6 +512,7 @@ export class Workspace {
       description: sentence(this.rng),
       createdTime: now,
     });
+    page.uniqueNumber = this.nextUniqueNumber(db.id);
     this.appendBlocks(page.id, 3);
     return this.renderPage(page);
   }
@@ -512,6 +606,99 @@ export class Workspace {
     this.changed();
   }
 
+  // ---------------------------------------------------------------- recorded Notion content
+
+  /**
+   * Installs a page recorded from the real Notion API, with its recorded
+   * blocks as its content, so the emulator serves them (and a sync reads
+   * them) as Notion sent them. The page becomes a row of `databaseId`
+   * (default the Pages database), or, with `parentPageId`, a child page of
+   * that page (a child_page block is appended to it). It is served as
+   * recorded except its `parent` (ours), `last_edited_time` (moved by edits)
+   * and trash state; hosted file URLs are signed anew at each read, like
+   * Notion's. Blocks are served exactly as recorded (their `parent` names the
+   * page they were recorded in). `children` gives recorded children lists by
+   * block id; a block with `has_children` and no recorded children gets one
+   * generated paragraph, so what it claims is true (child_page and
+   * child_database blocks excepted: their content is their own page). A
+   * synced block copy shows its original's children when the original is
+   * installed too. Throws if an id is already taken.
+   */
+  installRecordedPage(input: {
+    page: JsonObject;
+    blocks?: JsonObject[];
+    children?: Record<string, JsonObject[]>;
+    databaseId?: string;
+    parentPageId?: string;
+  }): PageObject {
+    const raw = structuredClone(input.page);
+    delete raw.request_id;
+    const id = normalizeId(String(raw.id));
+    if (!id || this.pages.has(id) || this.blocks.has(id)) throw new Error(`recorded page id ${String(raw.id)} is invalid or taken`);
+    const parentPage = input.parentPageId ? this.requirePage(input.parentPageId) : undefined;
+    const db = parentPage ? undefined : this.databases.get(normalizeId(input.databaseId ?? this.pagesDatabaseId) ?? "");
+    if (!parentPage && !db) throw new Error(`unknown database ${String(input.databaseId)}`);
+    const properties = (raw.properties ?? {}) as Record<string, JsonObject>;
+    const titleProp = Object.values(properties).find((p) => p.type === "title");
+    const title = Array.isArray(titleProp?.title) ? (titleProp.title as JsonObject[]).map((t) => String(t.plain_text ?? "")).join("") : "";
+    const slugProp = properties.Slug;
+    const slugText = slugProp?.type === "rich_text" && Array.isArray(slugProp.rich_text) ? (slugProp.rich_text as JsonObject[]).map((t) => String(t.plain_text ?? "")).join("") : "";
+    const page: PageRecord = {
+      id,
+      databaseId: db?.id ?? null,
+      parentPageId: parentPage?.id ?? null,
+      title,
+      slug: db ? this.uniqueSlug(db.id, slugify(slugText || title)) : null,
+      date: null,
+      tags: [],
+      published: false,
+      description: "",
+      icon: null,
+      cover: null,
+      createdTime: Date.parse(String(raw.created_time)),
+      lastEditedTime: Date.parse(String(raw.last_edited_time)),
+      trashed: false,
+      shared: true,
+      childIds: [],
+      raw,
+    };
+    this.pages.set(id, page);
+    const install = (recorded: JsonObject[], parentBlockId: string | null): string[] =>
+      recorded.map((b) => {
+        const block = structuredClone(b);
+        delete block.request_id;
+        const blockId = normalizeId(String(block.id));
+        if (!blockId || this.blocks.has(blockId) || this.pages.has(blockId)) throw new Error(`recorded block id ${String(block.id)} is invalid or taken`);
+        const type = String(block.type) as BlockType;
+        const record: BlockRecord = {
+          id: blockId,
+          pageId: id,
+          parentBlockId,
+          type,
+          payload: (block[type] ?? {}) as Payload,
+          childIds: [],
+          createdTime: Date.parse(String(block.created_time)),
+          lastEditedTime: Date.parse(String(block.last_edited_time)),
+          trashed: false,
+          raw: block,
+        };
+        this.blocks.set(blockId, record);
+        const kids = input.children?.[String(b.id)] ?? input.children?.[blockId];
+        if (kids) record.childIds = install(kids, blockId);
+        else if (block.has_children === true && type !== "child_page" && type !== "child_database") {
+          record.childIds = [this.insertBlock(id, blockId, "paragraph", paragraphPayload([richText(sentence(this.rng))]))];
+        }
+        return blockId;
+      });
+    page.childIds = install(input.blocks ?? [], null);
+    if (parentPage) {
+      parentPage.childIds.push(this.insertBlock(parentPage.id, null, "child_page", {}, id));
+      this.touchPage(parentPage);
+    }
+    this.changed();
+    return this.renderPage(page);
+  }
+
   // ---------------------------------------------------------------- internals
 
   /**
@@ -567,28 +754,44 @@ export class Workspace {
     } else {
       const block = this.blocks.get(normalized);
       if (!block || block.trashed || !this.accessible(this.pages.get(block.pageId)!)) return undefined;
-      childIds = block.childIds;
+      const holder = this.contentHolder(block);
+      // A synced copy whose original is not readable answers 404, as in Notion.
+      if (holder !== block && (holder.trashed || !this.accessible(this.pages.get(holder.pageId)!))) return undefined;
+      childIds = holder.childIds;
     }
     return childIds.filter((childId) => !this.blocks.get(childId)!.trashed);
   }
 
+  /**
+   * Whose children a block shows: its own, or for a synced block copy
+   * (`synced_from: {block_id}`) its original's, as Notion serves them (the
+   * children keep the original as their parent).
+   */
+  private contentHolder(block: BlockRecord): BlockRecord {
+    if (block.type !== "synced_block") return block;
+    const payload = (block.raw ? block.raw.synced_block : block.payload) as { synced_from?: { block_id?: string } | null } | undefined;
+    const originalId = payload?.synced_from?.block_id;
+    const original = originalId ? this.blocks.get(normalizeId(originalId) ?? "") : undefined;
+    return original ?? block;
+  }
+
   private hasChildren(block: BlockRecord): boolean {
-    const ids = block.type === "child_page" ? (this.pages.get(block.id)?.childIds ?? []) : block.childIds;
+    const ids = block.type === "child_page" ? (this.pages.get(block.id)?.childIds ?? []) : this.contentHolder(block).childIds;
     return ids.some((id) => !this.blocks.get(id)!.trashed);
   }
 
   /** Ids of the child_page blocks anywhere in a page's content, in document order. */
   private childPageBlockIds(pageId: string): string[] {
     const out: string[] = [];
-    const walk = (ids: string[]): void => {
+    const walk = (ids: string[], depth: number): void => {
       for (const id of ids) {
         const block = this.blocks.get(id)!;
         if (block.trashed) continue;
         if (block.type === "child_page") out.push(block.id);
-        else walk(block.childIds);
+        else if (depth < 64) walk(this.contentHolder(block).childIds, depth + 1);
       }
     };
-    walk(this.pages.get(pageId)?.childIds ?? []);
+    walk(this.pages.get(pageId)?.childIds ?? [], 0);
     return out;
   }
 
@@ -613,32 +816,143 @@ export class Workspace {
   private renderPage(page: PageRecord): PageObject {
     const db = page.databaseId ? this.databases.get(page.databaseId)! : undefined;
     const inTrash = this.trashed(page);
-    return {
+    const parent: PageObject["parent"] = db
+      ? { type: "data_source_id", data_source_id: db.dataSourceId, database_id: db.id }
+      : { type: "page_id", page_id: page.parentPageId! };
+    if (page.raw) return signHostedFiles(this.renderRecordedPage(page, parent, inTrash), this.nowMs());
+    const createdBy = page.createdBy ?? this.user.id;
+    // Hosted files (cover, icon, files properties) are signed anew at every read, like Notion's.
+    // Field set and key order of Notion's recent 2025-09-03 answers (in_trash, is_archived, is_locked, ..., archived).
+    return signHostedFiles({
       object: "page",
       id: page.id,
       created_time: isoMinute(page.createdTime),
       last_edited_time: isoMinute(page.lastEditedTime),
-      created_by: this.user,
-      last_edited_by: this.user,
+      created_by: { object: "user", id: createdBy },
+      last_edited_by: { object: "user", id: page.lastEditedBy ?? createdBy },
       cover: page.cover,
       icon: page.icon,
-      parent: db
-        ? { type: "data_source_id", data_source_id: db.dataSourceId, database_id: db.id }
-        : { type: "page_id", page_id: page.parentPageId! },
-      archived: inTrash,
+      parent,
       in_trash: inTrash,
+      is_archived: false,
       is_locked: false,
-      properties: db ? rowProperties(page) : { title: { id: "title", type: "title", title: [richText(page.title)] } },
+      // Relations given with setRelation (property-items.ts) come after the generated properties.
+      properties: db
+        ? { ...rowProperties(page), ...this.schemaProperties(page, db), ...relationProperties(this, page.id) }
+        : { title: { id: "title", type: "title", title: [richText(page.title)] } },
       url: pageUrl(page.title, page.id),
       public_url: null,
+      archived: inTrash,
+    } satisfies PageObject, this.nowMs());
+  }
+
+  /** A recorded page as Notion sent it, except its parent (ours) and its trash state. */
+  private renderRecordedPage(page: PageRecord, parent: PageObject["parent"], inTrash: boolean): PageObject {
+    const out = structuredClone(page.raw!) as unknown as PageObject;
+    out.parent = parent;
+    out.last_edited_time = isoMinute(page.lastEditedTime);
+    if ("in_trash" in out) out.in_trash = inTrash;
+    if ("archived" in out) out.archived = inTrash;
+    return out;
+  }
+
+  /** The schema of a database's data source: the base six, or what the generator gave it. */
+  private schemaOf(db: DatabaseRecord): PropertySpec[] {
+    return db.schema ?? baseSchemaSpecs();
+  }
+
+  /** The values of the schema's properties that are no page column (the columns are rowProperties'). */
+  private schemaProperties(page: PageRecord, db: DatabaseRecord): Record<string, PropertyValue> {
+    const out: Record<string, PropertyValue> = {};
+    for (const spec of this.schemaOf(db)) {
+      if (spec.field) continue;
+      out[spec.name] = { id: spec.id, type: spec.type, [spec.type]: this.renderValue(page, spec), ...(spec.type === "relation" ? { has_more: false } : {}) } as PropertyValue;
+    }
+    return out;
+  }
+
+  private fullUser(id: string): FullUser {
+    return structuredClone(this.users.get(id) ?? this.users.get(this.user.id)!);
+  }
+
+  /**
+   * A property value from the row's raw value (`values[name]`, drawn by the
+   * generator) or computed now (timestamps, users, rollups, unique ids); rows
+   * without a value (added or moved by mutations) get the type's empty value.
+   */
+  private renderValue(page: PageRecord, spec: PropertySpec): unknown {
+    const raw = page.values?.[spec.name];
+    const option = (options: readonly SelectOptionSpec[], name: unknown) => {
+      const found = options.find((o) => o.name === name);
+      return found ? { id: found.id, name: found.name, color: found.color } : null;
     };
+    switch (spec.type) {
+      case "rich_text":
+      case "title":
+        return structuredClone((raw as RichText[] | undefined) ?? []);
+      case "number":
+      case "url":
+      case "email":
+      case "phone_number":
+        return raw ?? null;
+      case "checkbox":
+        return raw === true;
+      case "select":
+        return option(CATEGORY_OPTIONS, raw);
+      case "status":
+        return option(STATUS_OPTIONS, raw ?? STATUS_OPTIONS[0].name);
+      case "multi_select":
+        return ((raw as string[] | undefined) ?? []).map((name) => ({ id: tagId(name), name, color: tagColor(name) }));
+      case "date":
+        return structuredClone((raw as DateValue | null | undefined) ?? null);
+      case "people":
+        return ((raw as string[] | undefined) ?? []).map((id) => this.fullUser(id));
+      case "files":
+        return structuredClone((raw as FilesItem[] | undefined) ?? []);
+      case "formula":
+        return structuredClone(raw ?? (spec.name === "Next review" ? { type: "date", date: null } : { type: "string", string: null }));
+      case "relation":
+        return ((raw as string[] | undefined) ?? []).map((id) => ({ id }));
+      case "rollup": {
+        const config = spec.config as { relation_property_name: string; rollup_property_name: string; function: string };
+        const related = ((page.values?.[config.relation_property_name] as string[] | undefined) ?? []).map((id) => this.pages.get(id)).filter((p) => p !== undefined);
+        if (config.function === "count") return { type: "number", number: related.length, function: "count" };
+        // show_original of a multi_select: one {type, multi_select} per related page.
+        return {
+          type: "array",
+          array: related.map((p) => ({ type: "multi_select", multi_select: p.tags.map((name) => ({ id: tagId(name), name, color: tagColor(name) })) })),
+          function: config.function,
+        };
+      }
+      case "created_time":
+        return isoMinute(page.createdTime);
+      case "last_edited_time":
+        return isoMinute(page.lastEditedTime);
+      case "created_by":
+        return this.fullUser(page.createdBy ?? this.user.id);
+      case "last_edited_by":
+        return this.fullUser(page.lastEditedBy ?? page.createdBy ?? this.user.id);
+      case "unique_id":
+        return { prefix: (spec.config as { prefix: string | null }).prefix, number: page.uniqueNumber ?? null };
+      case "verification": {
+        const v = raw as { state: "verified" | "expired"; by: string; start: string; end: string } | undefined;
+        // A page nobody verified yet: Notion shows {state: "unverified", verified_by: null, date: null}.
+        return v ? { state: v.state, verified_by: this.fullUser(v.by), date: { start: v.start, end: v.end, time_zone: null } } : { state: "unverified", verified_by: null, date: null };
+      }
+      case "place":
+        return null;
+      case "button":
+        return {};
+    }
   }
 
   private renderBlock(block: BlockRecord, now: number): BlockObject {
+    if (block.raw) return signHostedFiles(structuredClone(block.raw) as unknown as BlockObject, now);
     let payload: Payload = block.payload;
     if (block.type === "child_page") payload = { title: this.pages.get(block.id)?.title ?? "" };
     if (block.hostedFile) payload = { ...payload, file: this.signedFile(block, now) };
-    return {
+    // Key order of the recorded answers: in_trash before type, archived after the payload.
+    return signHostedFiles({
       object: "block",
       id: block.id,
       parent: block.parentBlockId
@@ -649,11 +963,19 @@ export class Workspace {
       created_by: this.user,
       last_edited_by: this.user,
       has_children: this.hasChildren(block),
-      archived: false,
       in_trash: false,
       type: block.type,
       [block.type]: structuredClone(payload),
-    };
+      archived: false,
+    } satisfies BlockObject, now);
+  }
+
+  /** GET /v1/blocks/{id} (files.ts): one block, signed; undefined where Notion answers 404. */
+  block(id: string): BlockObject | undefined {
+    const block = this.blocks.get(normalizeId(id) ?? "");
+    const page = block ? this.pages.get(block.pageId) : undefined;
+    if (!block || block.trashed || !page || !this.accessible(page)) return undefined;
+    return this.renderBlock(block, this.nowMs());
   }
 
   /** Notion-hosted files come as S3 urls signed for one hour from the request (the workspace clock). */
@@ -670,6 +992,7 @@ export class Workspace {
 
   private touchPage(page: PageRecord): void {
     page.lastEditedTime = floorToMinute(this.nowMs());
+    if (page.createdBy !== undefined || page.lastEditedBy !== undefined) page.lastEditedBy = this.user.id;
     this.changed();
   }
 
@@ -720,6 +1043,12 @@ export class Workspace {
     return block.id;
   }
 
+  private nextUniqueNumber(databaseId: string): number {
+    let max = 0;
+    for (const page of this.pages.values()) if (page.databaseId === databaseId && page.uniqueNumber) max = Math.max(max, page.uniqueNumber);
+    return max + 1;
+  }
+
   private uniqueSlug(databaseId: string, base: string): string {
     const taken = new Set<string>();
     for (const page of this.pages.values()) if (page.databaseId === databaseId && page.slug) taken.add(page.slug);
@@ -754,12 +1083,24 @@ function rowProperties(page: PageRecord): Record<string, PropertyValue> {
       multi_select: page.tags.map((name) => ({ id: tagId(name), name, color: tagColor(name) })),
     },
     Published: { id: "pB%7Cx", type: "checkbox", checkbox: page.published },
+    ...(page.attachments ? { Attachments: attachmentsProperty(page.attachments) } : {}),
     Description: {
       id: "dE%3Dc",
       type: "rich_text",
       rich_text: page.description === "" ? [] : [richText(page.description)],
     },
   };
+}
+
+/** The schema of a data source the generator gave none (simple rows): the base six. */
+function baseSchemaSpecs(): PropertySpec[] {
+  return baseSchema();
+}
+
+/** Database timestamps carry milliseconds and an offset (`2022-02-07T21:29:38.416+00:00`), unlike pages' and blocks'. */
+function databaseTime(ms: number, salt: string): string {
+  const withMs = floorToMinute(ms) + new Prng(salt).int(0, 59_999);
+  return new Date(withMs).toISOString().replace("Z", "+00:00");
 }
 
 function tagColor(name: string): string {

@@ -1,0 +1,63 @@
+/**
+ * One targeted-run invocation: the run itself (lib/sync/targeted-run.ts),
+ * its log line, and the continuation when it left work (QStash only: an
+ * after() run ends with its invocation; the next event or scheduled run
+ * takes what is left).
+ */
+import { publicBaseUrl } from "../core/base-url";
+import { logEvent } from "../http/log";
+import { readQStashConfig } from "../qstash/config";
+import { loadRuntime } from "../runtime";
+import { type TargetedRunResult, runTargeted } from "../sync/targeted-run";
+import { createRevalidator } from "./revalidate";
+import { type ScheduleOutcome, scheduleTargetedRun } from "./schedule";
+import { readWebhookSettings } from "./settings";
+
+type Env = Record<string, string | undefined>;
+
+export interface DirtyInvocation {
+  result: TargetedRunResult;
+  next: ScheduleOutcome | null;
+}
+
+export async function runDirtyInvocation(input: { env: Env; startedAt: number; budgetMs?: number; caller: string; request?: Request }): Promise<DirtyInvocation> {
+  const { env } = input;
+  const runtime = loadRuntime("children", env);
+  const settings = readWebhookSettings(env);
+  const budgetMs = input.budgetMs ?? runtime.settings.budgetMs;
+  const result = await runTargeted({ runtime, startedAt: input.startedAt, budgetMs, revalidate: createRevalidator(settings) });
+  let next: ScheduleOutcome | null = null;
+  const qstash = readQStashConfig(env);
+  if ((result.leftover > 0 || result.rateLimitedUntil) && !result.error && qstash) {
+    next = await scheduleTargetedRun({
+      env,
+      kv: runtime.kv,
+      keys: runtime.keys,
+      settings,
+      qstash,
+      baseUrl: publicBaseUrl(env, input.request),
+      notionToken: runtime.notionSettings.token,
+      requestStartedAt: input.startedAt,
+      budgetMs,
+      notBefore: result.rateLimitedUntil ?? undefined,
+      reason: "continuation",
+    }).catch((error: unknown) => ({ via: "none" as const, reason: error instanceof Error ? error.message : String(error) }));
+  }
+  logEvent("targeted.run", {
+    caller: input.caller,
+    pages: result.pages,
+    fetched: result.fetched,
+    removed: result.removed,
+    dropped: result.dropped,
+    deferred: result.deferred,
+    givenUp: result.givenUp,
+    leftover: result.leftover,
+    notionRequests: result.notionRequests,
+    changed: result.changed.length,
+    elapsedMs: result.elapsedMs,
+    ...(result.rateLimitedUntil ? { retryAt: new Date(result.rateLimitedUntil).toISOString() } : {}),
+    ...(result.error ? { error: result.error.code } : {}),
+    ...(next ? { next: next.via } : {}),
+  }, result.error ? "warn" : "info");
+  return { result, next };
+}

@@ -1,0 +1,275 @@
+/**
+ * The servers `npm run bench` keeps out of its own process (so their work and
+ * allocations stay out of what it measures), forked with an IPC channel
+ * (scripts/bench/children.ts):
+ *
+ *   child.ts notion '{"pages":60,"posts":40,"seed":1,"speed":10,...}'
+ *     the Notion emulator with a generated workspace (rich content, child
+ *     pages), its rate limit (3 × speed requests/s, 429 + Retry-After), and in
+ *     front of it a proxy that adds Notion's latency: 150–400 ms a request,
+ *     drawn from a seeded PRNG, divided by `speed`, and divides Retry-After by
+ *     `speed` (fractional seconds) so a 429 costs what it costs at Notion.
+ *     ops: stats {windowMs} (requests since the last reset: per route, per
+ *     status, in the first window), reset, edit {share, seed}, info
+ *   child.ts bridge '{"redisUrl":…,"token":…}'
+ *     the Upstash REST bridge of tests/support, behind a counter of HTTP round
+ *     trips (and of those that carry an EVAL: a fenced batch).
+ *     ops: stats, reset
+ *   child.ts qstash '{"speed":10}'
+ *     the QStash test server, its waits divided by `speed`.
+ *     ops: count {since}, idle
+ *   all: cpu
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { generateWorkspace } from "../emulator/notion/generate";
+import { Prng } from "../emulator/notion/prng";
+import { startNotionEmulator } from "../emulator/notion/server";
+import type { BlockTree } from "../emulator/notion/workspace";
+import { startQStashEmulator } from "../emulator/qstash/server";
+import { startUpstashBridge } from "../../tests/support/upstash-bridge";
+
+export interface NotionChildOptions {
+  pages: number;
+  posts: number;
+  hugePages: number;
+  seed: number;
+  speed: number;
+  /** Notion's rate (requests/s at speed 1) and burst. */
+  rate: number;
+  burst: number;
+  latencyMs: [number, number];
+  /** Retry-After of a 429 at speed 1, seconds. */
+  retryAfterS: number;
+}
+
+type Handler = (args: Record<string, unknown>) => Promise<unknown>;
+const send = (message: unknown): void => {
+  if (process.send && process.connected) process.send(message);
+};
+let closers: (() => Promise<void>)[] = [];
+let exiting = false;
+async function exit(code: number): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    setTimeout(() => process.exit(code), 5_000).unref();
+    for (const close of closers.reverse()) await close().catch(() => {});
+    closers = [];
+  }
+  process.exit(code);
+}
+process.on("disconnect", () => void exit(0));
+process.on("SIGTERM", () => void exit(0));
+process.on("SIGINT", () => void exit(0));
+
+function serve(own: Record<string, Handler>): void {
+  const handlers: Record<string, Handler> = {
+    ...own,
+    async cpu() {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    },
+  };
+  process.on("message", (raw) => {
+    const msg = raw as { id: number; op: string; args?: Record<string, unknown> };
+    const handler = handlers[msg.op];
+    if (!handler) return send({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
+    handler(msg.args ?? {}).then(
+      (result) => send({ id: msg.id, ok: true, result }),
+      (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    );
+  });
+}
+
+function listen(server: http.Server): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+}
+
+function readAll(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+const HOP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length"]);
+
+/** Forwards every request to `upstream`; `onRequest` may inspect it, `delayMs` holds the answer back. */
+async function startProxy(upstream: string, hooks: { onRequest?: (path: string, body: Buffer) => void; delayMs?: () => number; rewrite?: (headers: Record<string, string>) => void }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const started = performance.now();
+      const body = await readAll(req);
+      hooks.onRequest?.(req.url ?? "/", body);
+      const delay = hooks.delayMs?.() ?? 0;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+      const target = new URL(req.url ?? "/", upstream);
+      const answer = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>((resolve, reject) => {
+        const out = http.request(target, { method: req.method, headers: { ...headers, "content-length": String(body.length) }, agent }, (r) => {
+          void readAll(r).then((b) => {
+            const h: Record<string, string> = {};
+            for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP.has(k)) h[k] = Array.isArray(v) ? v.join(", ") : v;
+            resolve({ status: r.statusCode ?? 502, headers: h, body: b });
+          }, reject);
+        });
+        out.on("error", reject);
+        out.end(body);
+      });
+      hooks.rewrite?.(answer.headers);
+      const wait = delay - (performance.now() - started);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      res.writeHead(answer.status, { ...answer.headers, "content-length": String(answer.body.length) });
+      res.end(answer.body);
+    })().catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
+      res.end(`bench proxy: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  });
+  const url = await listen(server);
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      }),
+  };
+}
+
+async function notionMain(o: NotionChildOptions): Promise<void> {
+  // Generated a day ago; the clock then runs with wall time, like Notion's (the engine's watermarks are on the same clock).
+  const workspace = generateWorkspace({ seed: o.seed, pages: o.pages, posts: o.posts, hugePages: o.hugePages, trashedRows: 0, unsharedChildPages: 0, now: new Date(Date.now() - 86_400_000) });
+  workspace.setNow(new Date());
+  workspace.setClockRunning(true);
+  const emulator = await startNotionEmulator({ workspace, ratePerSecond: o.rate * o.speed, burst: o.burst, retryAfterSeconds: o.retryAfterS });
+  closers.push(() => emulator.close());
+  const latency = new Prng(`${o.seed}:latency`);
+  const [lo, hi] = o.latencyMs;
+  const proxy = await startProxy(emulator.url, {
+    delayMs: () => (lo + latency.next() * (hi - lo)) / o.speed,
+    rewrite: (h) => {
+      const key = Object.keys(h).find((k) => k.toLowerCase() === "retry-after");
+      if (key && Number.isFinite(Number(h[key]))) h[key] = String(Number(h[key]) / o.speed);
+    },
+  });
+  closers.push(() => proxy.close());
+  const edits = new Prng(`${o.seed}:edits`);
+  serve({
+    async stats(args) {
+      const windowMs = Number(args.windowMs ?? 60_000);
+      const log = emulator.requests();
+      const byRoute: Record<string, number> = {};
+      const byStatus: Record<string, number> = {};
+      for (const r of log) {
+        byRoute[r.route] = (byRoute[r.route] ?? 0) + 1;
+        byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+      }
+      const first = log[0]?.at ?? 0;
+      return { total: log.length, byRoute, byStatus, firstAt: first, lastAt: log.at(-1)?.at ?? 0, firstWindow: log.filter((r) => r.at < first + windowMs).length };
+    },
+    async reset() {
+      emulator.resetRequestLog();
+      return null;
+    },
+    /** Edits the first text block of `share` of all pages (rows and child pages), seeded: a content edit bumps last_edited_time. */
+    async edit(args) {
+      const share = Number(args.share);
+      const ids = [
+        ...workspace.visibleRows(workspace.pagesDatabaseId).map((p) => p.id),
+        ...workspace.visibleRows(workspace.postsDatabaseId).map((p) => p.id),
+        ...[...new Set(workspace.reachableChildPages().map((c) => c.id))],
+      ];
+      const picked = edits.shuffle(ids).slice(0, Math.max(1, Math.ceil(ids.length * share)));
+      let children = 0;
+      const childIds = new Set(workspace.reachableChildPages().map((c) => c.id));
+      for (const id of picked) {
+        const block = firstText(workspace.contentTree(id));
+        if (block) workspace.editBlockText(block.id, `Edited by the bench ${new Date().toISOString()}`);
+        else workspace.appendBlocks(id, 1);
+        if (childIds.has(id)) children++;
+      }
+      return { edited: picked.length, children };
+    },
+  });
+  send({
+    type: "ready",
+    url: proxy.url,
+    directUrl: emulator.url,
+    token: emulator.token,
+    pagesDatabaseId: workspace.pagesDatabaseId,
+    postsDatabaseId: workspace.postsDatabaseId,
+    stats: workspace.stats(),
+  });
+}
+
+function firstText(nodes: BlockTree[]): BlockTree | undefined {
+  for (const n of nodes) {
+    if (n.type !== "child_page" && Array.isArray((n[n.type] as { rich_text?: unknown } | undefined)?.rich_text)) return n;
+    const inner = firstText(n.children ?? []);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void> {
+  const bridge = await startUpstashBridge({ redisUrl: o.redisUrl, token: o.token });
+  closers.push(() => bridge.close());
+  let roundTrips = 0;
+  let evalRoundTrips = 0;
+  const proxy = await startProxy(bridge.url, {
+    onRequest: (_path, body) => {
+      roundTrips++;
+      if (/"eval(sha)?"/i.test(body.toString("utf8"))) evalRoundTrips++;
+    },
+  });
+  closers.push(() => proxy.close());
+  serve({
+    async stats() {
+      return { ...bridge.stats(), roundTrips, evalRoundTrips };
+    },
+    async reset() {
+      bridge.resetStats();
+      roundTrips = 0;
+      evalRoundTrips = 0;
+      return null;
+    },
+  });
+  send({ type: "ready", url: proxy.url, token: bridge.token });
+}
+
+async function qstashMain(o: { speed: number }): Promise<void> {
+  const qstash = await startQStashEmulator({ delayScale: 1 / o.speed, retryBackoffMs: (n) => (1_000 * 2 ** n) / o.speed });
+  closers.push(() => qstash.close());
+  serve({
+    async count(args) {
+      const since = Number(args.since ?? 0);
+      const messages = qstash.messages().filter((m) => m.createdAt >= since && m.kind === "message" && m.state !== "deduplicated");
+      return { messages: messages.length, deliveries: messages.reduce((n, m) => n + m.deliveries.length, 0), pending: messages.filter((m) => m.state === "pending").length, dlq: qstash.dlq().length };
+    },
+    async idle(args) {
+      await qstash.idle(Number(args.timeoutMs ?? 600_000));
+      return null;
+    },
+  });
+  send({ type: "ready", url: qstash.url, token: qstash.token, currentSigningKey: qstash.currentSigningKey, nextSigningKey: qstash.nextSigningKey });
+}
+
+const [kind, json] = process.argv.slice(2);
+try {
+  const options = JSON.parse(json ?? "{}");
+  if (kind === "notion") await notionMain(options as NotionChildOptions);
+  else if (kind === "bridge") await bridgeMain(options);
+  else if (kind === "qstash") await qstashMain(options);
+  else throw new Error(`unknown child kind ${String(kind)}`);
+} catch (err) {
+  process.stderr.write(`bench child ${String(kind)}: ${err instanceof Error ? err.stack : String(err)}\n`);
+  await exit(1);
+}

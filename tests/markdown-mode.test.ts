@@ -1,0 +1,232 @@
+/**
+ * SYNC_CONTENT=markdown through the route handler, against the emulator and
+ * a real redis-server: a full sync stores, for every page, post and child
+ * page, exactly the markdown the workspace gives, in one content request per
+ * page; child pages are found from the markdown's page tags; a truncated page
+ * falls back to the block tree (checkpointed across invocations) and says so;
+ * switching modes re-fetches each page once, then a no-change run fetches
+ * nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Section } from "../lib/core/sections";
+import { readLarge } from "../lib/kv/large-value";
+import { readIndexPage } from "../lib/mirror/section-index";
+import type { PageBundle } from "../lib/mirror/shapes";
+import { markdownFilesExpireAt } from "../lib/notion/markdown-fetcher";
+import { pageMarkdown, setMarkdownBlockLimit, unsignedMarkdown } from "../scripts/emulator/notion/markdown";
+import { expectedOrder, stripVolatile } from "../scripts/emulator/notion/verify";
+import type { BlockTree, Workspace } from "../scripts/emulator/notion/workspace";
+import { type Stack, diffKvWithWorkspace, startStack, syncAll } from "./support/harness";
+
+const same = (a: string, b: string) => a.replace(/-/g, "") === b.replace(/-/g, "");
+const childPagesOf = (tree: BlockTree[]): string[] =>
+  tree.flatMap((b) => [...(b.type === "child_page" ? [b.id] : []), ...(b.type === "child_page" ? [] : childPagesOf(b.children ?? []))]);
+
+/** Every id a full sync must hold: rows of both databases and child pages reachable to SYNC_CHILD_DEPTH. */
+function expectedIds(ws: Workspace, depth = 5): Record<Section, string[]> {
+  return {
+    pages: expectedOrder(ws, ws.pagesDatabaseId),
+    posts: expectedOrder(ws, ws.postsDatabaseId),
+    children: ws.reachableChildPages(depth).map((c) => c.id),
+  };
+}
+
+/**
+ * KV against the workspace, markdown mode: each section's index holds what it
+ * must (the databases in the sync's order), and each bundle holds the page's
+ * markdown as the emulator renders it now (signatures aside), or, for a page
+ * whose markdown is truncated, its block tree marked as the fallback.
+ */
+async function compareMarkdownMirror(stack: Stack): Promise<string[]> {
+  const ws = stack.workspace;
+  const problems: string[] = [];
+  const expected = expectedIds(ws);
+  for (const section of ["pages", "posts", "children"] as const) {
+    const index = await readIndexPage(stack.kv, stack.keys, section);
+    const ids = (index?.entries ?? []).map((e) => e.id);
+    if (section === "children" ? JSON.stringify([...ids].sort()) !== JSON.stringify([...expected.children].sort()) : JSON.stringify(ids) !== JSON.stringify(expected[section])) {
+      problems.push(`${section}: index holds ${ids.length} ids, expected ${expected[section].length}`);
+    }
+    for (const entry of index?.entries ?? []) {
+      const bundle = (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page(section, entry.slug)))?.value;
+      if (!bundle) {
+        problems.push(`${section}: no bundle for ${entry.slug}`);
+        continue;
+      }
+      const want = pageMarkdown(ws, entry.id)!;
+      const children = childPagesOf(ws.contentTree(entry.id));
+      if (JSON.stringify(bundle.childPages.map((c) => c.id)) !== JSON.stringify(children)) problems.push(`${section}: ${entry.slug} child pages differ`);
+      if (JSON.stringify(entry.childPages) !== JSON.stringify(children)) problems.push(`${section}: ${entry.slug} index child pages differ`);
+      if (want.truncated) {
+        if (bundle.content !== "blocks" || bundle.fallback !== "markdown_truncated") problems.push(`${section}: ${entry.slug} is truncated but not a block fallback`);
+        else if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(stripVolatile(ws.contentTree(entry.id)))) problems.push(`${section}: ${entry.slug} fallback blocks differ`);
+        continue;
+      }
+      if (bundle.content !== "markdown") {
+        problems.push(`${section}: ${entry.slug} is not a markdown bundle`);
+        continue;
+      }
+      if ("blocks" in bundle) problems.push(`${section}: ${entry.slug} carries blocks`);
+      if (unsignedMarkdown(bundle.markdown) !== unsignedMarkdown(want.markdown)) problems.push(`${section}: ${entry.slug} markdown differs`);
+      if (bundle.truncated !== false || JSON.stringify(bundle.unknown_block_ids) !== JSON.stringify(want.unknown_block_ids)) problems.push(`${section}: ${entry.slug} unknown blocks differ`);
+      const inMarkdown = markdownFilesExpireAt(bundle.markdown);
+      if (inMarkdown && (!bundle.files_expire_at || Date.parse(bundle.files_expire_at) > Date.parse(inMarkdown))) problems.push(`${section}: ${entry.slug} files_expire_at misses the markdown's URLs`);
+    }
+  }
+  return problems;
+}
+
+function contentRequests(stack: Stack) {
+  const log = stack.emulator.requests();
+  const markdown = log.filter((r) => r.route === "pages.retrieveMarkdown");
+  const perPage = new Map<string, number>();
+  for (const r of markdown) {
+    const id = /\/v1\/pages\/([^/]+)\/markdown/.exec(r.path)![1].replace(/-/g, "");
+    perPage.set(id, (perPage.get(id) ?? 0) + 1);
+  }
+  return { markdown: markdown.length, perPage, blockLists: log.filter((r) => r.route === "blocks.children.list").length };
+}
+
+const allIds = (ws: Workspace) => Object.values(expectedIds(ws)).flat();
+
+/** blocks.children.list requests a full read of a page takes (100 a list, every container). */
+function blockListRequests(ws: Workspace, pageId: string): number {
+  const lists = (nodes: BlockTree[]): number =>
+    Math.max(1, Math.ceil(nodes.length / 100)) + nodes.reduce((n, b) => n + (b.has_children && b.type !== "child_page" ? lists(b.children ?? []) : 0), 0);
+  return lists(ws.contentTree(pageId));
+}
+
+describe("markdown mode on the default workspace", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { SYNC_CONTENT: "markdown" } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("a full sync stores every page's markdown, one content request per page, block reads only for the pages that fall back", async () => {
+    const ws = stack.workspace;
+    const ids = allIds(ws);
+    // The default workspace has two child pages not shared with the integration: their parents'
+    // markdown is truncated (Notion: content not shared) and those pages fall back to blocks.
+    const truncated = ids.filter((id) => pageMarkdown(ws, id)!.truncated);
+    expect(truncated.length).toBeGreaterThan(0);
+    expect(truncated.every((id) => ws.contentTree(id).some((b) => b.type === "child_page" && !ws.page(b.id)))).toBe(true);
+    const runs = await syncAll(stack);
+    const { markdown, perPage, blockLists } = contentRequests(stack);
+    expect(markdown).toBe(ids.length);
+    expect([...perPage.values()].every((n) => n === 1)).toBe(true);
+    expect(perPage.size).toBe(ids.length);
+    // Block reads only for the fallback pages, exactly what reading their trees takes.
+    expect(blockLists).toBe(truncated.reduce((n, id) => n + blockListRequests(ws, id), 0));
+    expect(runs.pages.at(-1)!.counts.fetched + runs.posts.at(-1)!.counts.fetched + runs.children.at(-1)!.counts.fetched).toBe(ids.length);
+    expect(await compareMarkdownMirror(stack)).toEqual([]);
+    // The child pages were found only in the markdown's page tags (no block was read) and reach three levels down.
+    expect(ws.reachableChildPages().length).toBeGreaterThan(100);
+    expect(Math.max(...ws.reachableChildPages().map((c) => c.depth))).toBeGreaterThanOrEqual(3);
+  });
+
+  it("a no-change run fetches nothing", async () => {
+    stack.emulator.resetRequestLog();
+    const runs = await syncAll(stack);
+    for (const answers of Object.values(runs)) expect(answers.at(-1)!.counts.fetched).toBe(0);
+    expect(contentRequests(stack)).toMatchObject({ markdown: 0, blockLists: 0 });
+  });
+
+  it("a child page added to a page is found from the parent's page tag and synced", async () => {
+    const ws = stack.workspace;
+    ws.advanceClock(5 * 60_000);
+    const parent = ws.visibleRows(ws.postsDatabaseId)[4];
+    const child = ws.addChildPage(parent.id, "Found by its tag");
+    stack.emulator.resetRequestLog();
+    await syncAll(stack);
+    const index = await readIndexPage(stack.kv, stack.keys, "children");
+    const entry = index!.entries.find((e) => same(e.id, child.id));
+    expect(entry).toBeDefined();
+    const bundle = (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page("children", entry!.slug)))!.value;
+    expect(bundle.content).toBe("markdown");
+    const postEntry = (await readIndexPage(stack.kv, stack.keys, "posts"))!.entries.find((e) => same(e.id, parent.id))!;
+    const post = (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page("posts", postEntry.slug)))!.value;
+    expect(post.content === "markdown" && post.markdown).toContain(">Found by its tag</page>");
+    expect(post.childPages.map((c) => c.id)).toContain(child.id);
+    // The parent and the new child: one markdown request each.
+    const { perPage, blockLists } = contentRequests(stack);
+    expect(perPage.get(parent.id.replace(/-/g, ""))).toBe(1);
+    expect(perPage.get(child.id.replace(/-/g, ""))).toBe(1);
+    expect(blockLists).toBe(0);
+    expect(await compareMarkdownMirror(stack)).toEqual([]);
+  });
+});
+
+describe("a truncated page falls back to the block tree", () => {
+  let stack: Stack;
+  let huge: string[];
+  beforeAll(async () => {
+    // Slow block lists: a 1,500-block page cannot be read in one 2 s invocation.
+    stack = await startStack({
+      workspace: { pages: 8, posts: 4, hugePages: 2, hugePageBlocks: 1500 },
+      latencyMs: { "blocks.children.list": 120 },
+      env: { SYNC_CONTENT: "markdown" },
+    });
+    setMarkdownBlockLimit(stack.workspace, 1000);
+    const ws = stack.workspace;
+    huge = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)].filter((r) => ws.contentTree(r.id).length === 1500).map((r) => r.id);
+  });
+  afterAll(async () => stack?.close());
+
+  it("stores the blocks marked as a fallback, read across invocations with one markdown request, the rest as markdown", async () => {
+    expect(huge).toHaveLength(2);
+    const runs = await syncAll(stack);
+    const { perPage } = contentRequests(stack);
+    for (const id of huge) expect(perPage.get(id.replace(/-/g, ""))).toBe(1);
+    // The huge rows took several invocations of their sections (block lists checkpointed in between).
+    expect(runs.pages.length + runs.posts.length).toBeGreaterThan(3);
+    const ws = stack.workspace;
+    expect(allIds(ws).filter((id) => pageMarkdown(ws, id)!.truncated).sort()).toEqual([...huge].sort());
+    expect(await compareMarkdownMirror(stack)).toEqual([]);
+  });
+
+  it("a fallback page is not fetched again while it is unchanged (the ledger says markdown mode)", async () => {
+    stack.emulator.resetRequestLog();
+    const runs = await syncAll(stack);
+    for (const answers of Object.values(runs)) expect(answers.at(-1)!.counts.fetched).toBe(0);
+    expect(contentRequests(stack)).toMatchObject({ markdown: 0, blockLists: 0 });
+  });
+});
+
+describe("switching SYNC_CONTENT", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 24, posts: 12 } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("blocks → markdown re-fetches each page once, then a no-change run fetches nothing; and back", async () => {
+    const ws = stack.workspace;
+    const ids = allIds(ws);
+    await syncAll(stack);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+
+    stack.env.SYNC_CONTENT = "markdown";
+    stack.emulator.resetRequestLog();
+    const switched = await syncAll(stack);
+    const first = contentRequests(stack);
+    expect(first.markdown).toBe(ids.length);
+    expect(first.perPage.size).toBe(ids.length);
+    const truncated = ids.filter((id) => pageMarkdown(ws, id)!.truncated);
+    expect(first.blockLists).toBe(truncated.reduce((n, id) => n + blockListRequests(ws, id), 0));
+    expect(switched.pages.at(-1)!.counts.fetched + switched.posts.at(-1)!.counts.fetched + switched.children.at(-1)!.counts.fetched).toBe(ids.length);
+    expect(await compareMarkdownMirror(stack)).toEqual([]);
+
+    stack.emulator.resetRequestLog();
+    const again = await syncAll(stack);
+    for (const answers of Object.values(again)) expect(answers.at(-1)!.counts.fetched).toBe(0);
+    expect(contentRequests(stack)).toMatchObject({ markdown: 0, blockLists: 0 });
+
+    stack.env.SYNC_CONTENT = "blocks";
+    stack.emulator.resetRequestLog();
+    const back = await syncAll(stack);
+    expect(back.pages.at(-1)!.counts.fetched + back.posts.at(-1)!.counts.fetched + back.children.at(-1)!.counts.fetched).toBe(ids.length);
+    expect(contentRequests(stack).markdown).toBe(0);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+  });
+});
