@@ -89,6 +89,10 @@ export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher<Pag
       const state: BlockFetchCheckpoint = resume
         ? structuredClone(resume)
         : { pageId, fetched: [], pending: [{ parentId: pageId, cursor: null }], requests: 0 };
+      // Lists already read or queued: a synced copy lists its original's children (the same
+      // blocks, by id), so a nested block under both would otherwise be read twice and its
+      // children appear twice (found by tests/conformance against recorded synced blocks).
+      const queued = new Set([...state.pending.map((p) => p.parentId), ...state.fetched.map((f) => f.parentId)]);
       while (state.pending.length > 0) {
         if (shouldStop()) return { done: false, checkpoint: state };
         const next = state.pending[0];
@@ -113,7 +117,8 @@ export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher<Pag
         if (page.nextCursor) state.pending.unshift({ parentId: next.parentId, cursor: page.nextCursor });
         for (const block of page.results) {
           state.fetched.push({ parentId: next.parentId, block });
-          if (block.has_children && !OWN_OBJECT_BLOCK_TYPES.has(block.type) && !NO_DESCENT_TYPES.has(block.type)) {
+          if (block.has_children && !OWN_OBJECT_BLOCK_TYPES.has(block.type) && !NO_DESCENT_TYPES.has(block.type) && !queued.has(block.id)) {
+            queued.add(block.id);
             state.pending.push({ parentId: block.id, cursor: null });
           }
         }

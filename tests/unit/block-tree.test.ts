@@ -222,3 +222,31 @@ describe("createBlockTreeFetcher", () => {
     expect(listRequests(big)).toHaveLength(reference.requests + 1);
   });
 });
+
+describe("a synced copy next to its original", () => {
+  it("reads a nested block the two share once, and shows its children once under each", async () => {
+    // Notion lists a synced copy's children as its original's: the same blocks, by id.
+    const block = (id: string, type: string, hasChildren: boolean) => ({ object: "block", id, type, has_children: hasChildren, [type]: {} }) as never;
+    const lists: Record<string, unknown[]> = {
+      page: [block("original", "synced_block", true), block("copy", "synced_block", true)],
+      original: [block("toggle", "toggle", true)],
+      copy: [block("toggle", "toggle", true)],
+      toggle: [block("para", "paragraph", false)],
+    };
+    const asked: string[] = [];
+    const notion = {
+      listBlockChildren: async (id: string) => {
+        asked.push(id);
+        return { results: lists[id] ?? [], nextCursor: null };
+      },
+    } as unknown as Parameters<typeof createBlockTreeFetcher>[0];
+    const result = await createBlockTreeFetcher(notion).fetch("page", { shouldStop: () => false });
+    expect(asked).toEqual(["page", "original", "copy", "toggle"]);
+    expect(result.done).toBe(true);
+    const tree = (result as { content: PageContent }).content.blocks as unknown as { id: string; children?: { id: string; children?: { id: string }[] }[] }[];
+    for (const synced of tree) {
+      expect(synced.children!.map((c) => c.id)).toEqual(["toggle"]);
+      expect(synced.children![0].children!.map((c) => c.id)).toEqual(["para"]);
+    }
+  });
+});
