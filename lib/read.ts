@@ -25,6 +25,13 @@ export type { IndexManifest, SectionIndex, SectionIndexPage } from "./mirror/sec
 /** Flattened property values of index entries (README, "Flattened property values"); dateStart gives a date's start. */
 export { dateStart } from "./mirror/properties";
 export type { FlatDate, FlatFile, FlatPlace, FlatUser, FlatVerification, SimpleValue } from "./mirror/properties";
+/**
+ * Cache tags (README, "Revalidation"): tag a cached read with these and the
+ * sync revalidates exactly the pages that changed, e.g.
+ *   unstable_cache(() => getPageBundle("posts", slug), ["notion", "posts", slug], { tags: pageTags("posts", slug) })()
+ * or, in a `"use cache"` function, `cacheTag(...pageTags("posts", slug))`; an index read: `sectionTag("posts")`.
+ */
+export { pageTag, pageTags, sectionTag } from "./mirror/cache-tags";
 
 interface ReadOptions {
   kv?: KvStore;

@@ -23,6 +23,8 @@ import { createFileStore } from "../lib/kv/file";
 import { createKvStore, describeKvBackend } from "../lib/kv";
 import type { KvStore } from "../lib/kv/store";
 import type { Section } from "../lib/core/sections";
+import { previewPath } from "../lib/preview/session";
+import { getSectionIndex } from "../lib/read";
 import { generateWorkspace } from "./emulator/notion/generate";
 import { type NotionEmulator, pickPages, startNotionEmulator } from "./emulator/notion/server";
 import { compareKvWithWorkspace } from "./emulator/notion/verify";
@@ -241,6 +243,12 @@ async function verify(stack: Stack): Promise<boolean> {
   return false;
 }
 
+/** One line: where the newest synced page is previewed (app/preview; behind the dashboard's sign-in, no secret in the URL). */
+async function previewLine(stack: Stack): Promise<string> {
+  const newest = (await getSectionIndex("pages", { kv: stack.kv, prefix: stack.prefix, files: false, offset: 0, limit: 1 }))?.entries[0];
+  return newest ? `Preview of a synced page (sign in at /sync): ${stack.app.url}${previewPath("pages", newest.slug)}` : "Preview: no page was synced";
+}
+
 async function main(): Promise<number> {
   log("notion-kv-sync demo");
   const stack = await startStack();
@@ -287,6 +295,7 @@ async function main(): Promise<number> {
       const q = stack.qstash.stats();
       log(`QStash: ${q.published} published, ${q.deliveries} deliveries, ${q.retries} retries, ${q.deduplicated} deduplicated publishes, ${q.duplicatesInjected} duplicate deliveries absorbed, ${q.dlq} in DLQ`);
     }
+    log(await previewLine(stack));
     log();
     log("Done. Next: deploy (README, \"Deploying on Vercel\") or point the demo at your workspace with NOTION_API_KEY, NOTION_PAGES_DB and NOTION_POSTS_DB.");
     return 0;

@@ -158,6 +158,10 @@ describe("the content API", () => {
     expect(hostedImageUrls((await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC })).json!.bundle)).toEqual(urls);
     const based = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: { ...PUBLIC, SYNC_BASE_URL: "https://site.example.com/" } });
     for (const url of hostedImageUrls(based.json!.bundle)) expect(url).toMatch(/^https:\/\/site\.example\.com\/api\/files\//);
+    const proxied = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC, headers: { "x-forwarded-host": "www.example.org", "x-forwarded-proto": "https" } });
+    for (const url of hostedImageUrls(proxied.json!.bundle)) expect(url).toMatch(/^https:\/\/www\.example\.org\/api\/files\//);
+    const forged = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC, headers: { "x-forwarded-host": "evil.example/<x>" } });
+    for (const url of hostedImageUrls(forged.json!.bundle)) expect(url).toMatch(/^http:\/\/localhost\/api\/files\//);
     const cdn = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: { ...PUBLIC, FILES_BASE_URL: "https://files.example.com" } });
     for (const url of hostedImageUrls(cdn.json!.bundle)) expect(url).toMatch(/^https:\/\/files\.example\.com\/api\/files\//);
 

@@ -99,7 +99,9 @@ function blockListRequests(ws: Workspace, pageId: string): number {
 describe("markdown mode on the default workspace", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { SYNC_CONTENT: "markdown" } });
+    // The default budget: a request cut by an invocation's deadline is sent again by the next one
+    // (as in block mode), which would blur the count of requests per page this suite is about.
+    stack = await startStack({ env: { SYNC_CONTENT: "markdown", SYNC_BUDGET_MS: "20000" } });
   });
   afterAll(async () => stack?.close());
 
@@ -161,11 +163,11 @@ describe("a truncated page falls back to the block tree", () => {
   let stack: Stack;
   let huge: string[];
   beforeAll(async () => {
-    // Slow block lists: a 1,500-block page cannot be read in one 2 s invocation.
+    // Slow block lists: a 1,500-block page (15 lists and more, 250 ms each) cannot be read in one 3 s invocation.
     stack = await startStack({
       workspace: { pages: 8, posts: 4, hugePages: 2, hugePageBlocks: 1500 },
-      latencyMs: { "blocks.children.list": 120 },
-      env: { SYNC_CONTENT: "markdown" },
+      latencyMs: { "blocks.children.list": 250 },
+      env: { SYNC_CONTENT: "markdown", SYNC_BUDGET_MS: "3000" },
     });
     setMarkdownBlockLimit(stack.workspace, 1000);
     const ws = stack.workspace;
@@ -196,7 +198,7 @@ describe("a truncated page falls back to the block tree", () => {
 describe("switching SYNC_CONTENT", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 24, posts: 12 } });
+    stack = await startStack({ workspace: { pages: 24, posts: 12 }, env: { SYNC_BUDGET_MS: "20000" } });
   });
   afterAll(async () => stack?.close());
 

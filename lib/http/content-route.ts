@@ -181,10 +181,24 @@ function cacheable(request: Request, settings: ContentSettings, payload: Record<
   return new Response(body, { status: 200, headers: { ...headers, "content-type": "application/json; charset=utf-8" } });
 }
 
+/**
+ * The origin the request arrived on, as the client addressed it (Host, or a
+ * proxy's X-Forwarded-Host/-Proto): `request.url` may name the server's own
+ * bind address instead. Used only without SYNC_BASE_URL / NEXT_PUBLIC_SITE_URL /
+ * VERCEL_PROJECT_PRODUCTION_URL (a local run); a malformed host is ignored.
+ */
+function requestOrigin(request: Request): string {
+  const url = new URL(request.url);
+  const host = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim() || request.headers.get("host")?.trim();
+  const proto = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase() || url.protocol.replace(":", "");
+  if (!host || !/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) || (proto !== "http" && proto !== "https")) return url.origin;
+  return `${proto}://${host.toLowerCase()}`;
+}
+
 /** Where `/api/files/<ref>` lives for a consumer on another origin, and the ref key, from `env`. */
 function fileSettings(request: Request, env: Env): FileLinkSettings {
   const configured = filesBaseUrl(env);
-  const base = /^https?:\/\//.test(configured) ? configured : `${publicBaseUrl(env, request) ?? new URL(request.url).origin}${configured}`;
+  const base = /^https?:\/\//.test(configured) ? configured : `${publicBaseUrl(env) ?? requestOrigin(request)}${configured}`;
   fileRefKey(env); // no key at all: a ConfigError now (503 naming the variable), not one per file later
   return { base, secret: env.FILES_REF_SECRET?.trim() || env.CRON_SECRET?.trim() };
 }

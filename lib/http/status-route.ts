@@ -4,7 +4,7 @@
  * one section.
  */
 import { SECTIONS, isSection } from "../core/sections";
-import { readSectionStatus } from "../operator/status";
+import { readSectionStatus, readWebhookStatus } from "../operator/status";
 import { loadStoreRuntime } from "../runtime";
 import { jsonError, jsonOk } from "./json";
 import { answeringErrors } from "./unavailable";
@@ -27,6 +27,6 @@ export const handleStatus = answeringErrors("status", async (request: Request, e
   if (runId !== undefined && !RUN_ID.test(runId)) return jsonError(400, "bad_query", "runId must be a run id (letters, digits and dashes)");
   const only = query.get("section");
   if (only !== null && !isSection(only)) return jsonError(400, "bad_query", `section must be one of ${SECTIONS.join(", ")}`);
-  const sections = await Promise.all((only ? [only] : SECTIONS).map((s) => readSectionStatus(kv, keys, s, { runId })));
-  return jsonOk({ ok: true, ...(runId ? { runId } : {}), sections });
+  const [sections, webhooks] = await Promise.all([Promise.all((only ? [only] : SECTIONS).map((s) => readSectionStatus(kv, keys, s, { runId }))), readWebhookStatus(kv, keys)]);
+  return jsonOk({ ok: true, ...(runId ? { runId } : {}), sections, webhooks });
 });

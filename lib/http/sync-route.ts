@@ -23,6 +23,7 @@ import { parseSyncRequest } from "./sync-request";
 import { afterResponse } from "./after-response";
 import { successorCarrier } from "./successor";
 import { answeringErrors } from "./unavailable";
+import { afterFullRun } from "../webhooks/after-full-run";
 
 type Env = Record<string, string | undefined>;
 
@@ -99,7 +100,7 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
     // The predecessor releases the lease just after this link is accepted.
     ...(link ? { waitForLeaseMs: LINK_LEASE_WAIT_MS } : {}),
   };
-  const context: RunContextForAnswer = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt };
+  const context: RunContextForAnswer = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request };
   if (!link) return runAndAnswer(context);
 
   // A self-chain link: the token opens one step; the body must name that step.
@@ -131,10 +132,12 @@ interface RunContextForAnswer {
   publisher: ReturnType<typeof sharedPublisher> | null;
   chain: ChainSettings;
   startedAt: number;
+  env: Env;
+  request: Request;
 }
 
 /** Runs the engine for one invocation and turns its outcome into the answer (and its log line). */
-async function runAndAnswer({ section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt }: RunContextForAnswer): Promise<Response> {
+async function runAndAnswer({ section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request }: RunContextForAnswer): Promise<Response> {
   let outcome: InvocationOutcome;
   try {
     outcome = await runInvocation(deps, invocation);
@@ -163,6 +166,8 @@ async function runAndAnswer({ section, deps, runtime, invocation, line, fromQSta
       if (fromQStash) return line.done(jsonError(503, "children_kick_failed", "the run is done but the children section could not be started; QStash will redeliver", { section }), "children_kick_failed", error);
     }
   }
+  // Webhooks: pages left dirty while this run was live get their targeted run; the section's tag is revalidated.
+  if (outcome.kind === "ran") await afterFullRun({ env, request, kv: deps.kv, lateKv: runtime.kv, keys: runtime.keys, section, cursor: outcome.cursor, startedAt, budgetMs: runtime.settings.budgetMs, notionToken: runtime.notionSettings.token });
   const elapsedMs = Date.now() - startedAt;
   if (outcome.kind === "ran" && outcome.lastError) {
     logEvent("sync.errors_met", { section, runId: outcome.cursor.runId, status: outcome.cursor.status, consecutiveErrors: outcome.cursor.consecutiveErrors, error: outcome.lastError }, "warn");

@@ -225,13 +225,29 @@ export async function locateEntry(
   return null;
 }
 
+/** The first chunk whose last entry was created after `createdTime` (stored order is created_time ascending), else the last chunk. */
+async function insertionChunk(kv: KvStore, manifest: IndexManifest, createdTime: string, cache: ChunkCache): Promise<number> {
+  let lo = 0;
+  let hi = manifest.chunks.length - 1;
+  let found = manifest.chunks.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const last = (await chunkEntriesAt(kv, manifest, mid, cache)).at(-1)?.created_time ?? "";
+    if (last > createdTime) {
+      found = mid;
+      hi = mid - 1;
+    } else lo = mid + 1;
+  }
+  return found;
+}
+
 /**
- * Replaces, appends or removes one entry without a full run: rewrites only
+ * Replaces, inserts or removes one entry without a full run: rewrites only
  * the chunk holding it (re-cut by chunkEntries when it outgrows
  * INDEX_CHUNK_ENTRIES or INDEX_CHUNK_BYTES; dropped when it becomes empty),
- * content-addressed like every chunk, and the manifest. A new page is
- * appended to the last chunk (pages and posts: the next full run puts it in
- * created_time order). Returns the ops for the caller's atomic commit; the
+ * content-addressed like every chunk, and the manifest. A new page of
+ * pages or posts goes where its created_time puts it, a new child page at the
+ * end. Returns the ops for the caller's atomic commit; the
  * caller keeps the returned manifest for its next update.
  */
 export async function updateEntryInPlace(
@@ -249,10 +265,14 @@ export async function updateEntryInPlace(
   let before: IndexEntry[];
   let after: IndexEntry[];
   if (at === null) {
-    // A new page: at the end of the stored order.
-    index = manifest.chunks.length - 1;
+    // A new page: pages and posts where its created_time puts it (their stored order),
+    // after the entries of the same minute; children at the end (the next full run
+    // restores breadth-first order).
+    const entry = (edit as { entry: IndexEntry }).entry;
+    index = manifest.order === "newest_first" ? await insertionChunk(kv, manifest, entry.created_time, cache) : manifest.chunks.length - 1;
     before = index >= 0 ? await chunkEntriesAt(kv, manifest, index, cache) : [];
-    after = [...before, (edit as { entry: IndexEntry }).entry];
+    const position = manifest.order === "newest_first" ? before.findIndex((e) => e.created_time > entry.created_time) : -1;
+    after = position < 0 ? [...before, entry] : [...before.slice(0, position), entry, ...before.slice(position)];
   } else {
     index = at;
     before = await chunkEntriesAt(kv, manifest, index, cache);

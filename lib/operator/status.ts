@@ -182,3 +182,6 @@ export function readStoredCursor(kv: KvStore, keys: KeyBuilder, section: Section
 export function needsAttention(status: SectionStatus): boolean {
   return status.run?.status === "failed" || status.run?.status === "stalled";
 }
+
+/** Webhooks (lib/webhooks/status.ts): the last event received, the dirty set's size, deferred sections, the token's state. */
+export { type WebhookStatus, readWebhookStatus } from "../webhooks/status";

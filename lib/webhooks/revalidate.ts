@@ -15,7 +15,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { revalidateTag } from "next/cache";
 import type { Section } from "../core/sections";
-import { tagsFor } from "../mirror/cache-tags";
+import { sectionTag, tagsFor } from "../mirror/cache-tags";
 import { logEvent } from "../http/log";
 import type { WebhookSettings } from "./settings";
 
@@ -24,7 +24,8 @@ export interface ChangedPage {
   slug: string;
 }
 
-export type Revalidator = (pages: ChangedPage[]) => Promise<void>;
+/** Revalidates the tags of `pages` (each page's and its section's), and of whole `sections` (a full run that changed some). */
+export type Revalidator = (pages: ChangedPage[], sections?: Section[]) => Promise<void>;
 
 export const SIGNATURE_HEADER = "x-notion-kv-signature";
 const POST_TIMEOUT_MS = 3000;
@@ -47,9 +48,9 @@ export function verifyRevalidation(input: { body: string; header: string | null;
 export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidateUrl" | "siteRevalidateSecret">): Revalidator {
   const { siteRevalidateUrl: url, siteRevalidateSecret: secret } = settings;
   if (url && secret) {
-    return async (pages) => {
-      if (pages.length === 0) return;
-      const body = JSON.stringify({ tags: tagsFor(pages), pages, at: new Date().toISOString() });
+    return async (pages, sections = []) => {
+      if (pages.length === 0 && sections.length === 0) return;
+      const body = JSON.stringify({ tags: allTags(pages, sections), pages, sections, at: new Date().toISOString() });
       try {
         const res = await fetch(url, {
           method: "POST",
@@ -64,9 +65,9 @@ export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidat
       }
     };
   }
-  return async (pages) => {
-    if (pages.length === 0) return;
-    const tags = tagsFor(pages);
+  return async (pages, sections = []) => {
+    if (pages.length === 0 && sections.length === 0) return;
+    const tags = allTags(pages, sections);
     try {
       // Expire now (a webhook says the page changed): the next read fetches it from KV again.
       for (const tag of tags) revalidateTag(tag, { expire: 0 });
@@ -76,4 +77,8 @@ export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidat
       logEvent("revalidate.skipped", { tags: tags.length, reason: error instanceof Error ? error.message.slice(0, 120) : String(error) });
     }
   };
+}
+
+function allTags(pages: ChangedPage[], sections: Section[]): string[] {
+  return [...new Set([...tagsFor(pages), ...sections.map(sectionTag)])];
 }

@@ -18,7 +18,6 @@
  *   arriving after the claim is freed claims it again, so none waits for
  *   nobody (a killed invocation's claim expires after 35 s).
  */
-import { createDeadline } from "../core/deadline";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import { sharedPublisher, withinPublishTimeout } from "../orchestration/chain";
@@ -98,12 +97,12 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
     }
   }
   if (!input.runInline) return { via: "none", reason: "without QStash a targeted run is started by the invocation that recorded the event" };
-  const budgetMs = Math.min(input.budgetMs, AFTER_BUDGET_CAP_MS);
-  const deadline = createDeadline(budgetMs, input.requestStartedAt);
-  if (deadline.remaining() < MIN_WORK_MS * 2) return { via: "none", reason: "no time left in this invocation" };
+  // Everything happens inside this invocation: by AFTER_BUDGET_CAP_MS after it began (maxDuration 30 s).
+  const hardEnd = input.requestStartedAt + AFTER_BUDGET_CAP_MS;
+  if (hardEnd - now < MIN_WORK_MS * 2) return { via: "none", reason: "no time left in this invocation" };
   const claimed = await input.kv.set(wk.pending(), { reason: input.reason, at: new Date(now).toISOString() }, { nx: true, pxMs: PENDING_TTL_MS });
   if (!claimed) return { via: "after", started: false, already: true };
-  const debounceMs = Math.max(0, Math.min(input.settings.debounceS * 1000, budgetMs / 2, deadline.remaining() - MIN_WORK_MS * 2, (input.notBefore ?? 0) - now));
+  const debounceMs = Math.max(0, Math.min(input.settings.debounceS * 1000, input.budgetMs / 2, hardEnd - now - MIN_WORK_MS * 2, Math.max(0, (input.notBefore ?? 0) - now)));
   const runInline = input.runInline;
   afterResponse(async () => {
     try {
@@ -112,7 +111,9 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
       // From here an event schedules a run of its own: this one may already have read the dirty set.
       await (input.lateKv ?? input.kv).del([wk.pending()]).catch(() => {});
     }
-    await runInline(input.requestStartedAt, budgetMs);
+    const startedAt = Date.now();
+    const budgetMs = Math.min(input.budgetMs, hardEnd - startedAt);
+    if (budgetMs >= MIN_WORK_MS) await runInline(startedAt, budgetMs);
   });
   return { via: "after", started: true, already: false, debounceMs };
 }

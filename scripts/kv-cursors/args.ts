@@ -11,7 +11,9 @@ export type ActionName = (typeof ACTIONS)[number];
 export type Command =
   | { kind: "help" }
   | { kind: "show"; json: boolean; watch: boolean; section: Section | null }
-  | { kind: "action"; action: ActionName; section: Section; yes: boolean; force: boolean };
+  | { kind: "action"; action: ActionName; section: Section; yes: boolean; force: boolean }
+  /** Shows the webhook verification token once (lib/webhooks/token.ts); `accept` promotes a pending one. */
+  | { kind: "webhook-token"; accept: boolean };
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -32,12 +34,15 @@ const OPTIONS = {
   yes: { type: "boolean", short: "y" },
   force: { type: "boolean" },
   help: { type: "boolean", short: "h" },
+  "webhook-token": { type: "boolean" },
+  accept: { type: "boolean" },
 } as const;
 
 export const HELP = `usage: npm run kv:cursors -- [--json | --watch] [--section NAME]
        npm run kv:cursors -- --reset NAME [--yes]
        npm run kv:cursors -- --retry-failed NAME
        npm run kv:cursors -- --release-lease NAME [--force]
+       npm run kv:cursors -- --webhook-token [--accept]
 
 Shows where each sync section (${SECTIONS.join(", ")}) stands, read from the KV
 store the app uses (same environment: KV_REST_API_URL + KV_REST_API_TOKEN,
@@ -65,6 +70,11 @@ Actions (one at a time; each is recorded in the section's action history)
   -y, --yes              do not ask before --reset
   --force                with --release-lease: free a live lease too (the
                          holder's later writes are then refused)
+  --webhook-token        print, once, the verification token Notion's webhook
+                         handshake stored, to paste into Notion (Webhooks → Verify).
+                         A token that arrived after another one was already in
+                         use is pending: shown here, used only once accepted
+  --accept               with --webhook-token: make the pending token the active one
   -h, --help             this text
 
 Colours only on a terminal, never when NO_COLOR is set.
@@ -104,6 +114,13 @@ export function parseCommand(argv: string[]): Command {
   for (const [name, n] of counts) if (n > 1) throw new UsageError(`--${name} given ${n} times`);
   if (values.help) return { kind: "help" };
 
+  if (values["webhook-token"]) {
+    for (const flag of ["json", "watch", "section", "yes", "force", ...ACTIONS] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--webhook-token cannot be combined with --${flag}`);
+    }
+    return { kind: "webhook-token", accept: values.accept === true };
+  }
+  if (values.accept) throw new UsageError("--accept only goes with --webhook-token");
   const actions = ACTIONS.filter((a) => values[a] !== undefined);
   if (actions.length > 1) throw new UsageError(`one action at a time: got ${actions.map((a) => `--${a}`).join(" and ")}`);
   if (actions.length === 1) {

@@ -13,9 +13,11 @@ import { SECTIONS, type Section } from "../../lib/core/sections";
 import { KvTimeoutError, boundedByDeadline } from "../../lib/kv/bounded-store";
 import type { KvStore } from "../../lib/kv/store";
 import { releaseLease, resetSection, retryFailedPages } from "../../lib/operator/actions";
-import { type SectionStatus, needsAttention, readSectionStatus, readStoredCursor } from "../../lib/operator/status";
+import { type SectionStatus, type WebhookStatus, needsAttention, readSectionStatus, readStoredCursor, readWebhookStatus } from "../../lib/operator/status";
 import { type StoreRuntime, loadStoreRuntime } from "../../lib/runtime";
 import { type ActionName, type Command, EXIT } from "./args";
+import { webhookKeys } from "../../lib/webhooks/keys";
+import { revealToken } from "../../lib/webhooks/token";
 import { attentionLines, colorWanted, createStyle } from "./format";
 import { type KvSource, describeKvFailure, isKvSetupError, kvSource } from "./kv-errors";
 import { renderSection } from "./render-section";
@@ -53,21 +55,23 @@ interface Snapshot {
   statuses: SectionStatus[];
   /** The one section's cursor as stored (--section only). */
   storedCursor?: unknown;
+  webhooks?: WebhookStatus;
 }
 
 async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Section | null): Promise<Snapshot> {
   const kv = boundedStore(runtime, timeoutMs);
   const now = Date.now();
   const sections = section ? [section] : [...SECTIONS];
-  const [statuses, storedCursor] = await Promise.all([
+  const [statuses, storedCursor, webhooks] = await Promise.all([
     Promise.all(sections.map((s) => readSectionStatus(kv, runtime.keys, s, { now }))),
     section ? readStoredCursor(kv, runtime.keys, section) : Promise.resolve(undefined),
+    section ? Promise.resolve(undefined) : readWebhookStatus(kv, runtime.keys),
   ]);
-  return { now, statuses, storedCursor };
+  return { now, statuses, storedCursor, webhooks };
 }
 
 function jsonDocument(snap: Snapshot): string {
-  const doc = { version: JSON_VERSION, generatedAt: new Date(snap.now).toISOString(), sections: snap.statuses, attention: attentionLines(snap.statuses) };
+  const doc = { version: JSON_VERSION, generatedAt: new Date(snap.now).toISOString(), sections: snap.statuses, attention: attentionLines(snap.statuses), ...(snap.webhooks ? { webhooks: snap.webhooks } : {}) };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
@@ -77,7 +81,8 @@ function renderContext(now: number, source: KvSource, runtime: StoreRuntime): Re
 
 function renderText(snap: Snapshot, section: Section | null, source: KvSource, runtime: StoreRuntime): string {
   const ctx = renderContext(snap.now, source, runtime);
-  return section ? renderSection(snap.statuses[0], snap.storedCursor, runtime.keys.cursor(section), ctx) : renderOverview(snap.statuses, ctx);
+  if (section) return renderSection(snap.statuses[0], snap.storedCursor, runtime.keys.cursor(section), ctx);
+  return renderOverview(snap.statuses, ctx) + (snap.webhooks ? webhookLine(snap.webhooks) : "");
 }
 
 const exitFor = (statuses: SectionStatus[]) => (statuses.some(needsAttention) ? EXIT.attention : EXIT.ok);
@@ -188,6 +193,39 @@ async function act(command: Extract<Command, { kind: "action" }>, runtime: Store
   return run[command.action]();
 }
 
+/** One line under the table once webhooks are in use: the last event and the dirty set. */
+function webhookLine(w: WebhookStatus): string {
+  if (!w.lastEvent && !w.token.stored && w.dirty === 0) return "";
+  const last = w.lastEvent ? `last event ${w.lastEvent.type} received ${w.lastEvent.receivedAt}` : "no event received yet";
+  const token = w.token.stored ? (w.token.verifiedAt ? "token verified" : "token stored, no verified delivery yet") : "no token stored";
+  const extra = [w.deferred.length > 0 ? `deferred: ${w.deferred.join(", ")}` : "", w.token.pending ? "a pending token waits (--webhook-token)" : ""].filter(Boolean);
+  return `· webhooks: ${last}; ${w.dirty} dirty; ${token}${extra.length > 0 ? `; ${extra.join("; ")}` : ""}\n`;
+}
+
+/** `--webhook-token`: the verification token, shown once (stdout: the token alone, so `$(…)` takes it). */
+async function webhookToken(accept: boolean, runtime: StoreRuntime, timeoutMs: number): Promise<number> {
+  const outcome = await revealToken(boundedStore(runtime, timeoutMs), webhookKeys(runtime.keys), { accept });
+  if (env.NOTION_WEBHOOK_SECRET?.trim()) err("note: NOTION_WEBHOOK_SECRET is set here; the app verifies with it, not with the stored token");
+  switch (outcome.kind) {
+    case "none":
+      err(accept ? "no pending webhook token to accept" : "no webhook token stored yet: create the subscription in Notion (it POSTs the token to /api/notion/webhook), or click Resend token");
+      return accept ? EXIT.usage : EXIT.ok;
+    case "accepted":
+      process.stderr.write(`webhook token received ${outcome.receivedAt} is now the active one\n`);
+      return EXIT.ok;
+    case "already_shown":
+      err(`the ${outcome.which} webhook token was shown already (${outcome.shownAt}); in Notion, click Resend token to show it once more`);
+      return EXIT.usage;
+    case "shown":
+      process.stderr.write(
+        `${outcome.which === "pending" ? "PENDING webhook token (not used until --webhook-token --accept)" : "webhook verification token"}, received ${outcome.receivedAt}` +
+          `${outcome.verifiedAt ? `, deliveries verified since ${outcome.verifiedAt}` : ""}. Paste it in Notion (Webhooks → Verify); it is not shown again.\n`,
+      );
+      out(`${outcome.token}\n`);
+      return EXIT.ok;
+  }
+}
+
 /** Runs a parsed command (not --help) against the KV store the environment configures; returns the exit code. */
 export async function runCommand(command: Exclude<Command, { kind: "help" }>): Promise<number> {
   let runtime: StoreRuntime;
@@ -202,6 +240,7 @@ export async function runCommand(command: Exclude<Command, { kind: "help" }>): P
   }
   const timeoutMs = source.kind === "file" ? FILE_TIMEOUT_MS : NETWORK_TIMEOUT_MS;
   try {
+    if (command.kind === "webhook-token") return await webhookToken(command.accept, runtime, timeoutMs);
     return command.kind === "show" ? await show(command, runtime, source, timeoutMs) : await act(command, runtime, timeoutMs);
   } catch (error) {
     if (isKvFailure(error)) {

@@ -49,6 +49,13 @@ export type ShapeModel = Map<string, Position>;
 
 export interface Alias {
   name: string;
+  /**
+   * Whether the value's kind is also recorded at its own position (icons,
+   * covers, parents: null there vs an object stays checked); rich text items
+   * are compared at their root only (a caption with text where Notion's
+   * captions of that block variant happened to be empty is fine).
+   */
+  keepKind?: boolean;
   /** Whether the value held under `key` belongs to this shared vocabulary. */
   test(value: unknown, key: string | null): boolean;
 }
@@ -66,10 +73,10 @@ export const RICH_TEXT_ALIAS: Alias = {
 };
 
 /** Page, database, data source and callout icons, and covers: one file-or-emoji object everywhere. */
-export const ICON_ALIAS: Alias = { name: "icon", test: (value, key) => key === "icon" && isObject(value) };
-export const COVER_ALIAS: Alias = { name: "cover", test: (value, key) => key === "cover" && isObject(value) };
+export const ICON_ALIAS: Alias = { name: "icon", keepKind: true, test: (value, key) => key === "icon" && isObject(value) };
+export const COVER_ALIAS: Alias = { name: "cover", keepKind: true, test: (value, key) => key === "cover" && isObject(value) };
 /** Parents of pages, blocks, databases and data sources (`{type: "page_id", page_id}`...). */
-export const PARENT_ALIAS: Alias = { name: "parent", test: (value, key) => (key === "parent" || key === "database_parent") && isObject(value) };
+export const PARENT_ALIAS: Alias = { name: "parent", keepKind: true, test: (value, key) => (key === "parent" || key === "database_parent") && isObject(value) };
 
 export const NOTION_ALIASES: readonly Alias[] = [RICH_TEXT_ALIAS, ICON_ALIAS, COVER_ALIAS, PARENT_ALIAS];
 
@@ -102,6 +109,11 @@ export function addSample(model: ShapeModel, value: unknown, root: string, sourc
   const walk = (v: unknown, at: string, key: string | null, isMap: boolean): void => {
     const alias = !isMap && isObject(v) ? aliases.find((a) => a.test(v, key)) : undefined;
     const path = alias ? `@${alias.name}` : at;
+    if (alias?.keepKind) {
+      const own = position(model, at);
+      own.kinds.add("object");
+      if (own.sources.size < 4) own.sources.add(source);
+    }
     const here = position(model, path);
     here.kinds.add(kindOf(v));
     if (here.sources.size < 4) here.sources.add(source);

@@ -183,6 +183,11 @@ export function linkMention(href: string, title: string, description: string): M
   return mention({ type: "link_mention", link_mention: { href, title, description } }, href, href);
 }
 
+/** A link shown as a preview card inside text (an integration's unfurl). */
+export function linkPreviewMention(url: string): MentionRichText {
+  return mention({ type: "link_preview", link_preview: { url } }, url, url);
+}
+
 export function equationText(expression: string): EquationRichText {
   return { type: "equation", equation: { expression }, annotations: { ...PLAIN }, plain_text: expression, href: null };
 }
@@ -256,6 +261,11 @@ export interface SelectOptionSpec {
   color: string;
 }
 
+/** The id of a Tags option (the same in the schema and in every row's value). */
+export function tagOptionId(name: string): string {
+  return new Prng(`tag:${name}`).uuid();
+}
+
 /** A select, multi_select or status option as the schema lists it. */
 export function schemaOption(option: SelectOptionSpec): Record<string, unknown> {
   return { id: option.id, name: option.name, color: option.color, description: null };
@@ -315,7 +325,7 @@ export function baseSchema(): PropertySpec[] {
     { name: "Name", id: "title", type: "title", config: {}, field: "title" },
     { name: "Slug", id: "%3AsLg", type: "rich_text", config: {}, field: "slug" },
     { name: "Date", id: "D%3Bt%3F", type: "date", config: {}, field: "date" },
-    { name: "Tags", id: "tG%5E%5E", type: "multi_select", config: {}, field: "tags" },
+    { name: "Tags", id: "tG%5E%5E", type: "multi_select", config: { options: TAGS.map((t) => schemaOption({ id: tagOptionId(t.name), name: t.name, color: t.color })) }, field: "tags" },
     { name: "Published", id: "pB%7Cx", type: "checkbox", config: {}, field: "published" },
     { name: "Description", id: "dE%3Dc", type: "rich_text", config: {}, field: "description" },
   ];

@@ -15,6 +15,7 @@ import {
   equationText,
   floorToMinute,
   linkMention,
+  linkPreviewMention,
   pageMention,
   pagesExtraSchema,
   pageTitle,
@@ -687,10 +688,11 @@ function addConformanceContent(input: ConformanceInput): void {
   }
 }
 
-/** Rich text with every kind of mention the recordings show (user, page, database, date, link) and an inline equation. */
+/** Rich text with every kind of mention the recordings show (user, page, database, date, link, link preview) and an inline equation. */
 function notesText(rng: Prng, all: boolean, people: FullUser[], rows: PageRecord[], database: DatabaseRecord): RichText[] {
   const parts: RichText[] = [richText(`${sentence(rng, 2, 5).slice(0, -1)} `)];
-  const kinds = all ? ["user", "page", "database", "date", "link", "equation"] : rng.shuffle(["user", "page", "database", "date", "link", "equation"]).slice(0, rng.int(1, 2));
+  const every = ["user", "page", "database", "date", "link", "preview", "equation"];
+  const kinds = all ? every : rng.shuffle(every).slice(0, rng.int(1, 2));
   for (const kind of kinds) {
     const row = rows.length > 0 ? rng.pick(rows) : undefined;
     switch (kind) {
@@ -708,6 +710,9 @@ function notesText(rng: Prng, all: boolean, people: FullUser[], rows: PageRecord
         break;
       case "link":
         parts.push(linkMention(rng.pick(PREVIEWS), "Example Domain", "This domain is for use in illustrative examples in documents."));
+        break;
+      case "preview":
+        parts.push(linkPreviewMention(rng.pick(PREVIEWS)));
         break;
       case "equation":
         parts.push(equationText(rng.pick(EQUATIONS)));

@@ -36,7 +36,8 @@ export type Mention =
   | { type: "page"; page: { id: string } }
   | { type: "database"; database: { id: string } }
   | { type: "date"; date: DateValue }
-  | { type: "link_mention"; link_mention: { href: string; title: string; description: string } };
+  | { type: "link_mention"; link_mention: { href: string; title: string; description: string } }
+  | { type: "link_preview"; link_preview: { url: string } };
 
 export interface MentionRichText {
   type: "mention";

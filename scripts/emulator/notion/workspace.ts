@@ -625,13 +625,13 @@ export class Workspace {
    * installed too. Throws if an id is already taken.
    */
   installRecordedPage(input: {
-    page: JsonObject;
-    blocks?: JsonObject[];
-    children?: Record<string, JsonObject[]>;
+    page: Record<string, unknown>;
+    blocks?: Record<string, unknown>[];
+    children?: Record<string, Record<string, unknown>[]>;
     databaseId?: string;
     parentPageId?: string;
   }): PageObject {
-    const raw = structuredClone(input.page);
+    const raw = structuredClone(input.page) as JsonObject;
     delete raw.request_id;
     const id = normalizeId(String(raw.id));
     if (!id || this.pages.has(id) || this.blocks.has(id)) throw new Error(`recorded page id ${String(raw.id)} is invalid or taken`);
@@ -663,9 +663,9 @@ export class Workspace {
       raw,
     };
     this.pages.set(id, page);
-    const install = (recorded: JsonObject[], parentBlockId: string | null): string[] =>
+    const install = (recorded: Record<string, unknown>[], parentBlockId: string | null): string[] =>
       recorded.map((b) => {
-        const block = structuredClone(b);
+        const block = structuredClone(b) as JsonObject;
         delete block.request_id;
         const blockId = normalizeId(String(block.id));
         if (!blockId || this.blocks.has(blockId) || this.pages.has(blockId)) throw new Error(`recorded block id ${String(block.id)} is invalid or taken`);
@@ -850,6 +850,8 @@ export class Workspace {
   private renderRecordedPage(page: PageRecord, parent: PageObject["parent"], inTrash: boolean): PageObject {
     const out = structuredClone(page.raw!) as unknown as PageObject;
     out.parent = parent;
+    // Relations given in full with setRelation (property-items.ts) replace the recorded first 25, in place.
+    if (page.databaseId) out.properties = { ...out.properties, ...relationProperties(this, page.id) };
     out.last_edited_time = isoMinute(page.lastEditedTime);
     if ("in_trash" in out) out.in_trash = inTrash;
     if ("archived" in out) out.archived = inTrash;

@@ -1,0 +1,70 @@
+/**
+ * What a section invocation does once its full run has finished
+ * (lib/http/sync-route.ts calls it):
+ * - pages a targeted run left dirty while that run was live (the section is
+ *   in `{p}:wh:deferred`) get their targeted run now (scheduled as an event
+ *   would schedule it);
+ * - a completed run that fetched or removed pages revalidates the section's
+ *   tag (`notion:<section>`), which every cached read of its pages carries.
+ * Never throws: the run is committed whatever happens here.
+ */
+import { publicBaseUrl } from "../core/base-url";
+import type { Section } from "../core/sections";
+import type { KeyBuilder } from "../kv/keys";
+import type { KvStore } from "../kv/store";
+import { logEvent } from "../http/log";
+import { readQStashConfig } from "../qstash/config";
+import { type Cursor, isCompleted, isFinished } from "../sync/cursor";
+import { webhookKeys } from "./keys";
+import { createRevalidator } from "./revalidate";
+import { runDirtyInvocation } from "./run";
+import { scheduleTargetedRun } from "./schedule";
+import { readWebhookSettings } from "./settings";
+
+type Env = Record<string, string | undefined>;
+
+export async function afterFullRun(input: {
+  env: Env;
+  request: Request;
+  kv: KvStore;
+  lateKv: KvStore;
+  keys: KeyBuilder;
+  section: Section;
+  cursor: Cursor;
+  startedAt: number;
+  budgetMs: number;
+  notionToken: string;
+}): Promise<void> {
+  const { cursor, section } = input;
+  if (!isFinished(cursor)) return;
+  try {
+    const settings = readWebhookSettings(input.env);
+    const c = cursor.counts;
+    const revalidation = isCompleted(cursor) && c.fetched + c.gone + c.removed > 0 ? createRevalidator(settings)([], [section]) : Promise.resolve();
+    const wk = webhookKeys(input.keys);
+    const [deferred] = await input.kv.smismember(wk.deferred(), [section]);
+    if (deferred) {
+      const next = await scheduleTargetedRun({
+        env: input.env,
+        kv: input.kv,
+        lateKv: input.lateKv,
+        keys: input.keys,
+        settings,
+        qstash: readQStashConfig(input.env),
+        baseUrl: publicBaseUrl(input.env, input.request),
+        notionToken: input.notionToken,
+        requestStartedAt: input.startedAt,
+        budgetMs: input.budgetMs,
+        reason: `${section} full run finished`,
+        runInline: (startedAt, budgetMs) => runDirtyInvocation({ env: input.env, startedAt, budgetMs, caller: "after-full-run" }),
+      });
+      const scheduled = (next.via === "qstash" && (next.published || next.already)) || (next.via === "after" && (next.started || next.already));
+      // Kept when nothing could be scheduled: the section's next finished invocation tries again.
+      if (scheduled) await input.kv.atomic([{ op: "srem", key: wk.deferred(), members: [section] }]);
+      logEvent("targeted.kicked", { section, via: next.via, scheduled });
+    }
+    await revalidation;
+  } catch (error) {
+    logEvent("targeted.kick_failed", { section, error: error instanceof Error ? error.message.slice(0, 200) : String(error) }, "warn");
+  }
+}
