@@ -12,7 +12,10 @@ import type { Section } from "../lib/core/sections";
 import { readLarge } from "../lib/kv/large-value";
 import { readIndexPage } from "../lib/mirror/section-index";
 import type { PageBundle } from "../lib/mirror/shapes";
-import { markdownFilesExpireAt } from "../lib/notion/markdown-fetcher";
+import { type ContentFetcher, type PageContent, createBlockTreeFetcher } from "../lib/notion/block-tree";
+import { createMarkdownFetcher, markdownFilesExpireAt } from "../lib/notion/markdown-fetcher";
+import { engineDeps, loadRuntime } from "../lib/runtime";
+import { runInvocation } from "../lib/sync/engine";
 import { pageMarkdown, setMarkdownBlockLimit, unsignedMarkdown } from "../scripts/emulator/notion/markdown";
 import { expectedOrder, stripVolatile } from "../scripts/emulator/notion/verify";
 import type { BlockTree, Workspace } from "../scripts/emulator/notion/workspace";
@@ -192,6 +195,45 @@ describe("a truncated page falls back to the block tree", () => {
     const runs = await syncAll(stack);
     for (const answers of Object.values(runs)) expect(answers.at(-1)!.counts.fetched).toBe(0);
     expect(contentRequests(stack)).toMatchObject({ markdown: 0, blockLists: 0 });
+  });
+});
+
+describe("a fallback checkpointed between two requests", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 4, posts: 2, hugePages: 1, hugePageBlocks: 450 }, env: { SYNC_CONTENT: "markdown", SYNC_BUDGET_MS: "20000" } });
+    setMarkdownBlockLimit(stack.workspace, 100);
+  });
+  afterAll(async () => stack?.close());
+
+  // The block tree returns a checkpoint (instead of throwing) when it stops between two requests:
+  // that page is not finished, and its piece must not be passed (it was, before cursor.partials was checked).
+  it("is resumed by the next invocation, never taken for finished", async () => {
+    const stopping = (inner: ContentFetcher<PageContent>): ContentFetcher<PageContent> => ({
+      mode: "blocks",
+      fetch(pageId, options) {
+        let sent = 0;
+        return inner.fetch(pageId, { ...options, shouldStop: () => options.shouldStop() || sent >= 2, onProgress: (c) => (sent++, options.onProgress?.(c)) });
+      },
+    });
+    let invocations = 0;
+    for (const section of ["pages", "posts", "children"] as const) {
+      for (let call = 0; ; call++) {
+        expect(call).toBeLessThan(100);
+        const deps = engineDeps(loadRuntime(section, stack.env), section, Date.now());
+        const content = createMarkdownFetcher(deps.notion, stopping(createBlockTreeFetcher(deps.notion)));
+        const outcome = await runInvocation({ ...deps, content }, { section, force: false });
+        invocations++;
+        if (outcome.kind === "ran" && outcome.cursor.status === "done") break;
+      }
+    }
+    const ws = stack.workspace;
+    const huge = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)].find((r) => ws.contentTree(r.id).length === 450)!;
+    expect(pageMarkdown(ws, huge.id)!.truncated).toBe(true);
+    expect(invocations).toBeGreaterThan(5); // 5+ block lists, 2 an invocation
+    expect(contentRequests(stack).perPage.get(huge.id.replace(/-/g, ""))).toBe(1);
+    expect(await compareMarkdownMirror(stack)).toEqual([]);
+    expect(await stack.kv.scanKeys(`${stack.keys.prefix}:partial:`)).toEqual([]);
   });
 });
 

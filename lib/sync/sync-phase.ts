@@ -69,7 +69,8 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
               if (ctx.shouldStop() || fatal) return;
               try {
                 await processItem(ctx, { ...row, refetch: row.refetch || stale[i] }, ledgers[i]);
-                finished.add(row.id);
+                // A page checkpointed for the next invocation (cursor.partials) is not finished.
+                if (!ctx.cursor.partials.includes(row.id)) finished.add(row.id);
               } catch (error) {
                 const outcome = await handleItemError(ctx, row, ledgers[i], error);
                 if (outcome === "finished") finished.add(row.id);
