@@ -103,13 +103,15 @@ function requestsFor(stack: QStashStack, pageId: string): { retrieve: number; li
   const ids = new Set(containers(stack, pageId).map(normalizeId));
   let retrieve = 0;
   let lists = 0;
+  let total = 0;
   for (const r of stack.notion.requests()) {
     const match = /\/v1\/(pages|blocks)\/([^/?]+)/.exec(r.path);
     if (!match || !ids.has(normalizeId(decodeURIComponent(match[2])))) continue;
+    total++;
     if (r.route === "pages.retrieve") retrieve++;
     else if (r.route === "blocks.children.list") lists++;
   }
-  return { retrieve, lists, total: retrieve + lists };
+  return { retrieve, lists, total };
 }
 
 async function bundleOf(stack: QStashStack, section: Section, pageId: string): Promise<PageBundle | null> {
@@ -120,7 +122,8 @@ async function bundleOf(stack: QStashStack, section: Section, pageId: string): P
 
 async function bundleHas(stack: QStashStack, section: Section, pageId: string, text: string): Promise<boolean> {
   const bundle = await bundleOf(stack, section, pageId);
-  return bundle !== null && JSON.stringify(bundle.blocks).includes(text);
+  // Blocks or markdown (SYNC_CONTENT), whichever the bundle holds.
+  return bundle !== null && JSON.stringify(bundle).includes(text);
 }
 
 async function slugOf(stack: QStashStack, section: Section, pageId: string): Promise<string> {
@@ -192,6 +195,8 @@ function kvCursors(stack: QStashStack, args: string[]) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+afterAll(() => console.log("[webhooks.e2e] figures", JSON.stringify(figures)));
+
 // ---------------------------------------------------------------- with QStash
 
 describe("webhooks with QStash over next start", () => {
@@ -215,7 +220,6 @@ describe("webhooks with QStash over next start", () => {
   });
 
   afterAll(async () => {
-    console.log("[webhooks.e2e] figures", JSON.stringify(figures, null, 1));
     hooks?.detach();
     await stack?.close();
     await site?.close();
@@ -311,6 +315,9 @@ describe("webhooks with QStash over next start", () => {
     });
     // Delivered in window W → the run starts by the end of W + 1 s, and ends within one invocation.
     for (const d of delays) expect(d.afterDelivery).toBeLessThanOrEqual(DEBOUNCE_S * 1000 + 1000 + BUDGET_MS + 1500);
+    // The webhook answers within a second (its publish included).
+    const answerMs = hooks.deliveries().filter((d) => d.startedAt >= editedAt).map((d) => d.endedAt - d.startedAt);
+    expect(Math.max(...answerMs)).toBeLessThan(1000);
     const costs = edits.map((e) => requestsFor(stack, e.id));
     for (const c of costs) {
       expect(c.retrieve).toBe(1);
@@ -327,6 +334,7 @@ describe("webhooks with QStash over next start", () => {
       msAfterDelivery: delays.map((d) => d.afterDelivery),
       msEndToEnd: delays.map((d) => d.endToEnd),
       requestsPerPage: costs.map((c) => c.total),
+      webhookAnswerMsMax: Math.max(...answerMs),
       revalidateCalls: calls.length,
     };
   });
@@ -531,10 +539,47 @@ describe("webhooks without QStash: after() in the webhook's own invocation", () 
     const landedAt = Date.now();
     await hooks.idle();
     const delivered = hooks.deliveries().find((d) => d.entityId === row.id && d.status === 200)!;
-    expect(delivered.answer).toMatchObject({ ok: true, scheduled: { via: "after", started: true } });
+    expect(delivered.answer).toMatchObject({ ok: true, scheduled: { via: "after", started: true, debounceMs: Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) } });
+    expect(landedAt - delivered.endedAt).toBeGreaterThanOrEqual(Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) - 100);
     expect(landedAt - delivered.endedAt).toBeLessThanOrEqual(Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) + BUDGET_MS + 1000);
     expect(requestsFor(stack, row.id).total).toBeLessThanOrEqual(3);
     expect(await stack.diffKv()).toEqual([]);
     figures.afterMode = { msAfterDelivery: landedAt - delivered.endedAt, msEndToEnd: landedAt - editedAt, requests: requestsFor(stack, row.id).total };
+  });
+});
+
+// ---------------------------------------------------------------- markdown mode
+
+describe("webhooks in markdown mode (SYNC_CONTENT=markdown)", () => {
+  let stack: QStashStack;
+  let hooks: WebhookDelivery;
+
+  beforeAll(async () => {
+    buildIfNeeded();
+    stack = await startQStashStack({
+      workspace: { pages: 8, posts: 6, hugePages: 0, seed: 5 },
+      qstash: { random: seeded(8), delayScale: 1 },
+      env: { SYNC_CONTENT: "markdown", WEBHOOK_DEBOUNCE_S: String(DEBOUNCE_S), SYNC_BUDGET_MS: String(BUDGET_MS) },
+    });
+    hooks = attachWebhooks(stack.workspace, { url: `${stack.app.url}/api/notion/webhook`, aggregateMs: 300, seed: 6 });
+    await fullSync(stack);
+    expect(await hooks.subscribe()).toBe(200);
+  });
+
+  afterAll(async () => {
+    hooks?.detach();
+    await stack?.close();
+  });
+
+  it("each edited page costs at most 2 Notion requests", async () => {
+    const rows = cheapRows(stack, Infinity).slice(0, 3);
+    stack.notion.resetRequestLog();
+    const edits = rows.map((row, i) => ({ ...row, text: `markdown edit ${i} ${Date.now()}` }));
+    for (const e of edits) stack.workspace.editBlockText(e.block, e.text);
+    await waitFor("every edit in KV", async () => (await Promise.all(edits.map((e) => bundleHas(stack, e.section, e.id, e.text)))).every(Boolean), 20_000, 50);
+    await settled(stack, hooks);
+    const costs = edits.map((e) => requestsFor(stack, e.id).total);
+    for (const c of costs) expect(c).toBeLessThanOrEqual(2);
+    figures.markdown = { pages: edits.length, requestsPerPage: costs };
   });
 });

@@ -102,7 +102,8 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
   if (hardEnd - now < MIN_WORK_MS * 2) return { via: "none", reason: "no time left in this invocation" };
   const claimed = await input.kv.set(wk.pending(), { reason: input.reason, at: new Date(now).toISOString() }, { nx: true, pxMs: PENDING_TTL_MS });
   if (!claimed) return { via: "after", started: false, already: true };
-  const debounceMs = Math.max(0, Math.min(input.settings.debounceS * 1000, input.budgetMs / 2, hardEnd - now - MIN_WORK_MS * 2, Math.max(0, (input.notBefore ?? 0) - now)));
+  const wanted = Math.max(Math.min(input.settings.debounceS * 1000, input.budgetMs / 2), (input.notBefore ?? 0) - now);
+  const debounceMs = Math.max(0, Math.min(wanted, hardEnd - now - MIN_WORK_MS * 2));
   const runInline = input.runInline;
   afterResponse(async () => {
     try {

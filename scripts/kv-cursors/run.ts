@@ -71,7 +71,7 @@ async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Secti
 }
 
 function jsonDocument(snap: Snapshot): string {
-  const doc = { version: JSON_VERSION, generatedAt: new Date(snap.now).toISOString(), sections: snap.statuses, attention: attentionLines(snap.statuses), ...(snap.webhooks ? { webhooks: snap.webhooks } : {}) };
+  const doc = { version: JSON_VERSION, generatedAt: new Date(snap.now).toISOString(), sections: snap.statuses, attention: attentionLines(snap.statuses), ...(snap.webhooks && webhooksInUse(snap.webhooks) ? { webhooks: snap.webhooks } : {}) };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
@@ -193,9 +193,14 @@ async function act(command: Extract<Command, { kind: "action" }>, runtime: Store
   return run[command.action]();
 }
 
+/** A subscription was set up (or events are waiting): only then do --json and the table mention webhooks. */
+function webhooksInUse(w: WebhookStatus): boolean {
+  return Boolean(w.lastEvent) || w.token.stored || w.dirty > 0 || w.deferred.length > 0 || w.fullRefetch.length > 0;
+}
+
 /** One line under the table once webhooks are in use: the last event and the dirty set. */
 function webhookLine(w: WebhookStatus): string {
-  if (!w.lastEvent && !w.token.stored && w.dirty === 0) return "";
+  if (!webhooksInUse(w)) return "";
   const last = w.lastEvent ? `last event ${w.lastEvent.type} received ${w.lastEvent.receivedAt}` : "no event received yet";
   const token = w.token.stored ? (w.token.verifiedAt ? "token verified" : "token stored, no verified delivery yet") : "no token stored";
   const extra = [w.deferred.length > 0 ? `deferred: ${w.deferred.join(", ")}` : "", w.token.pending ? "a pending token waits (--webhook-token)" : ""].filter(Boolean);
