@@ -147,7 +147,7 @@ process.on("unhandledRejection", (err) => {
   void shutdown(1);
 });
 
-// The route logs one line per invocation unless told not to (lib/http/log.ts reads process.env).
+// The route logs one line per invocation unless told not to (lib/core/log.ts reads process.env).
 process.env.SYNC_LOG = "off";
 const gc = exposeGc();
 

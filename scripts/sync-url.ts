@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { DEFAULT_LINK_TTL_MS, LINK_TARGETS, MAX_LINK_TTL_MS, isLinkTarget, manualLinkUrl } from "../lib/auth/manual-link";
-import { publicBaseUrl } from "../lib/http/base-url";
+import { publicBaseUrl } from "../lib/core/base-url";
 
 const LOCAL_BASE = "http://localhost:3000";
 

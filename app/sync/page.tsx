@@ -8,7 +8,7 @@ import { redirect } from "next/navigation";
 import { SECTIONS } from "@/lib/core/sections";
 import { formatTime } from "@/lib/dashboard/format";
 import { FLASH_COOKIE, SESSION_COOKIE, csrfToken, dashboardSecret, readFlash, readSession } from "@/lib/dashboard/session";
-import { logEvent } from "@/lib/http/log";
+import { logEvent } from "@/lib/core/log";
 import { type SectionStatus, readSectionStatus } from "@/lib/operator/status";
 import { loadStoreRuntime } from "@/lib/runtime";
 import { LiveDashboard } from "./live-dashboard";

@@ -10,7 +10,7 @@
 import { CALLER_HEADER } from "../auth";
 import type { Section } from "../core/sections";
 import type { ActionRequest } from "./action-specs";
-import { logEvent } from "../http/log";
+import { logEvent } from "../core/log";
 import { handleSync } from "../http/sync-route";
 import { handleTrigger } from "../http/trigger-route";
 import { releaseLease, resetSection, retryFailedPages } from "../operator/actions";

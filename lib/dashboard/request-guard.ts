@@ -6,7 +6,7 @@
  * refuses other origins of the same site (another port, a sibling subdomain),
  * and the token refuses anything that did not come from a form we rendered.
  */
-import { publicBaseUrl } from "../http/base-url";
+import { publicBaseUrl } from "../core/base-url";
 import { readBoundedBody } from "../http/body";
 import { type Session, SESSION_COOKIE, checkCsrf, cookieFrom, dashboardSecret, readSession } from "./session";
 

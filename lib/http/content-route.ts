@@ -39,7 +39,7 @@ import { DEFAULT_KV_BOUNDS, boundedByDeadline } from "../kv/bounded-store";
 import { getPageBundle, getSectionIndex, getSectionSize } from "../read";
 import { loadStoreRuntime } from "../runtime";
 import { bearerToken } from "../auth";
-import { publicBaseUrl } from "./base-url";
+import { publicBaseUrl } from "../core/base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError } from "./json";
 import { answeringErrors } from "./unavailable";

@@ -11,11 +11,11 @@
 import { authenticate } from "../auth";
 import { runDirtyInvocation } from "../webhooks/run";
 import { DIRTY_PATH } from "../webhooks/schedule";
-import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
+import { MISSING_BASE_URL, publicBaseUrl } from "../core/base-url";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError, jsonOk } from "./json";
-import { logEvent } from "./log";
+import { logEvent } from "../core/log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { answeringErrors } from "./unavailable";
 import { loadRuntime } from "../runtime";

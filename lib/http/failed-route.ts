@@ -9,12 +9,12 @@ import { authenticate } from "../auth";
 import { loadStoreRuntime } from "../runtime";
 import { markRunFailed } from "../sync/mark-failed";
 import { isSection } from "../core/sections";
-import { MISSING_BASE_URL, publicBaseUrl } from "./base-url";
+import { MISSING_BASE_URL, publicBaseUrl } from "../core/base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { jsonError, jsonOk, nonRetryable } from "./json";
 import { answeringErrors } from "./unavailable";
-import { logEvent } from "./log";
+import { logEvent } from "../core/log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { SyncBodySchema } from "./sync-request";
 

@@ -22,7 +22,7 @@ import { createNotionSource } from "../notion/source";
 import { loadStoreRuntime } from "../runtime";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError } from "./json";
-import { logEvent } from "./log";
+import { logEvent } from "../core/log";
 import { answeringErrors } from "./unavailable";
 
 type Env = Record<string, string | undefined>;

@@ -12,7 +12,7 @@ import { type ManualLinkClaims, LINK_ALREADY_USED, linkExpiredMessage, linkForce
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import { jsonError } from "./json";
-import { logEvent } from "./log";
+import { logEvent } from "../core/log";
 
 /** Null when the link may be used (its nonce is now spent); else the JSON answer to send. */
 export async function redeemLink(kv: KvStore, keys: KeyBuilder, link: ManualLinkClaims, force: boolean, now: number = Date.now()): Promise<Response | null> {

@@ -4,7 +4,7 @@
  * The raw message goes to the log only (it can name hosts).
  */
 import { jsonError } from "./json";
-import { logEvent } from "./log";
+import { logEvent } from "../core/log";
 
 export function answeringErrors<A extends unknown[]>(what: string, handler: (...args: A) => Promise<Response>): (...args: A) => Promise<Response> {
   return async (...args) => {

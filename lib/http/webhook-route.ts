@@ -27,11 +27,11 @@ import { runDirtyInvocation } from "../webhooks/run";
 import { scheduleTargetedRun } from "../webhooks/schedule";
 import { readWebhookSettings } from "../webhooks/settings";
 import { handshakeToken, markVerified, storeHandshake, verificationToken } from "../webhooks/token";
-import { publicBaseUrl } from "./base-url";
+import { publicBaseUrl } from "../core/base-url";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { jsonError, jsonOk } from "./json";
-import { logEvent } from "./log";
+import { logEvent } from "../core/log";
 import { qstashConfigOrError } from "./qstash-context";
 import { answeringErrors } from "./unavailable";
 

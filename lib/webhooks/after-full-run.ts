@@ -12,7 +12,7 @@ import { publicBaseUrl } from "../core/base-url";
 import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
-import { logEvent } from "../http/log";
+import { logEvent } from "../core/log";
 import { readQStashConfig } from "../qstash/config";
 import { type Cursor, isCompleted, isFinished } from "../sync/cursor";
 import { webhookKeys } from "./keys";

@@ -16,7 +16,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { revalidateTag } from "next/cache";
 import type { Section } from "../core/sections";
 import { sectionTag, tagsFor } from "../mirror/cache-tags";
-import { logEvent } from "../http/log";
+import { logEvent } from "../core/log";
 import type { WebhookSettings } from "./settings";
 
 export interface ChangedPage {

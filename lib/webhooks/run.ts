@@ -5,7 +5,7 @@
  * takes what is left).
  */
 import { publicBaseUrl } from "../core/base-url";
-import { logEvent } from "../http/log";
+import { logEvent } from "../core/log";
 import { readQStashConfig } from "../qstash/config";
 import { loadRuntime } from "../runtime";
 import { type TargetedRunResult, runTargeted } from "../sync/targeted-run";

@@ -24,8 +24,8 @@ import { sharedPublisher, withinPublishTimeout } from "../orchestration/chain";
 import type { QStashConfig } from "../qstash/config";
 import { notionFlowControl } from "../qstash/flow-control";
 import type { SyncMessage } from "../qstash/publish";
-import { afterResponse } from "../http/after-response";
-import { logEvent } from "../http/log";
+import { afterResponse } from "../core/after-response";
+import { logEvent } from "../core/log";
 import { webhookKeys } from "./keys";
 import type { WebhookSettings } from "./settings";
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { authenticate } from "../../lib/auth/index";
 import { ConfigError, readNotionSettings, readSyncSettings } from "../../lib/config";
 import { parseSyncRequest } from "../../lib/http/sync-request";
-import { publicBaseUrl } from "../../lib/http/base-url";
+import { publicBaseUrl } from "../../lib/core/base-url";
 import { delayWithJitter, successorMessage } from "../../lib/orchestration/chain";
 import { SECTIONS } from "../../lib/core/sections";
 

@@ -9,7 +9,7 @@ import { runAction } from "@/lib/dashboard/actions";
 import { refusal } from "@/lib/dashboard/html";
 import { guardPost } from "@/lib/dashboard/request-guard";
 import { FLASH_COOKIE, FLASH_TTL_MS, cookieHeader, servedOverHttps, signFlash } from "@/lib/dashboard/session";
-import { logEvent } from "@/lib/http/log";
+import { logEvent } from "@/lib/core/log";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";

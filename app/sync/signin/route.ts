@@ -9,7 +9,7 @@ import { checkSameOrigin, readForm, sessionOf } from "@/lib/dashboard/request-gu
 import { SESSION_COOKIE, SESSION_TTL_MS, cookieHeader, createSession, dashboardSecret, servedOverHttps } from "@/lib/dashboard/session";
 import { clearSignInFailures, recordSignInFailure, signInBlocked } from "@/lib/dashboard/signin-limit";
 import { safeEqual } from "@/lib/auth";
-import { logEvent } from "@/lib/http/log";
+import { logEvent } from "@/lib/core/log";
 import { loadStoreRuntime } from "@/lib/runtime";
 import { previewTarget } from "@/lib/preview/session";
 

@@ -9,7 +9,7 @@ import { cookies } from "next/headers";
 import { notFound, redirect } from "next/navigation";
 import { isSection } from "@/lib/core/sections";
 import { dashboardSecret, readSession } from "@/lib/dashboard/session";
-import { logEvent } from "@/lib/http/log";
+import { logEvent } from "@/lib/core/log";
 import type { PageBundle } from "@/lib/mirror/shapes";
 import { type PreviewData, loadPreview } from "@/lib/preview/load";
 import { PREVIEW_COOKIE, previewPassUrl, previewPath, slugParam } from "@/lib/preview/session";
