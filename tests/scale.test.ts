@@ -109,7 +109,9 @@ function killAfter(kv: KvStore, n: number): KvStore {
   });
 }
 
-describe.each(["redis", "upstash"] as const)(`listing ${ROWS} rows killed at random request boundaries on %s`, (backend) => {
+// Kills on redis only: the Upstash bridge runs the same engine code (its adapter is covered by the
+// full and no-change runs above and by kv-contract), and this case costs 90 s of npm test there.
+describe.each(["redis"] as const)(`listing ${ROWS} rows killed at random request boundaries on %s`, (backend) => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({ backend, workspace: { pages: ROWS, ...SMALL_ROWS, seed: 3 }, env: { SYNC_BUDGET_MS: String(BUDGET_MS), SYNC_CONCURRENCY: "8" } });
