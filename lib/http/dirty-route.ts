@@ -45,7 +45,8 @@ export const handleDirty = answeringErrors("dirty", async (request: Request, env
   // Configuration problems answer 503 naming the variable before anything runs.
   const config = loadConfig(() => (loadRuntime("children", env), readWebhookSettings(env)));
   if (!config.ok) return configErrorResponse(config.error);
-  const { result, next } = await runDirtyInvocation({ env, startedAt, caller: auth.caller, request });
+  const window = windowOf(body.text);
+  const { result, next } = await runDirtyInvocation({ env, startedAt, caller: auth.caller, request, window });
   return jsonOk({
     ok: result.error === null,
     pages: result.pages,
@@ -64,3 +65,13 @@ export const handleDirty = answeringErrors("dirty", async (request: Request, env
     ...(result.error ? { error: result.error } : {}),
   });
 });
+
+/** The debounce window a targeted-run message was published for (its claim is freed when it runs). */
+function windowOf(text: string): number | undefined {
+  try {
+    const window = (JSON.parse(text) as { window?: unknown }).window;
+    return Number.isSafeInteger(window) ? (window as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}

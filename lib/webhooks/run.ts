@@ -4,6 +4,7 @@
  * after() run ends with its invocation; the next event or scheduled run
  * takes what is left).
  */
+import { webhookKeys } from "./keys";
 import { publicBaseUrl } from "../core/base-url";
 import { logEvent } from "../core/log";
 import { readQStashConfig } from "../qstash/config";
@@ -20,9 +21,13 @@ export interface DirtyInvocation {
   next: ScheduleOutcome | null;
 }
 
-export async function runDirtyInvocation(input: { env: Env; startedAt: number; budgetMs?: number; caller: string; request?: Request }): Promise<DirtyInvocation> {
+export async function runDirtyInvocation(input: { env: Env; startedAt: number; budgetMs?: number; caller: string; request?: Request; window?: number }): Promise<DirtyInvocation> {
   const { env } = input;
   const runtime = loadRuntime("children", env);
+  // The window's run has begun: an event (or a finished full run) from here on schedules a run
+  // of its own, even inside the same window (found by tests/webhooks.e2e.test.ts: a page deferred
+  // during a full run stayed dirty when the run's finish fell in the window already delivered).
+  if (input.window !== undefined) await runtime.kv.del([webhookKeys(runtime.keys).window(input.window)]).catch(() => {});
   const settings = readWebhookSettings(env);
   const budgetMs = input.budgetMs ?? runtime.settings.budgetMs;
   const result = await runTargeted({ runtime, startedAt: input.startedAt, budgetMs, revalidate: createRevalidator(settings) });

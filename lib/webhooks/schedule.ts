@@ -5,7 +5,7 @@
  * - **With QStash**: time is cut in windows of WEBHOOK_DEBOUNCE_S (default
  *   30 s). The first event of window W claims it (`{p}:wh:window:W`, SET NX)
  *   and publishes one message to /api/sync/dirty, delivered when the window
- *   has ended (plus a second), with the deduplication id `dirty-<D>-<W>` (no
+ *   has ended (plus a second), with the deduplication id `dirty-<D>-<W>-<claim time>` (no
  *   `:`, which QStash refuses): every event of W is recorded before that run
  *   reads the dirty set, and the events of W+1 schedule the next one. The
  *   message carries the integration's flow-control key, so it takes turns
@@ -75,6 +75,8 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
     const windowMs = input.settings.debounceS * 1000;
     const window = Math.floor(now / windowMs);
     const claimed = await input.kv.set(wk.window(window), { reason: input.reason, at: new Date(now).toISOString() }, { nx: true, pxMs: 2 * windowMs + 60_000 });
+    // The claim (SET NX) merges the schedules of one window; the deduplication id carries the
+    // claim's time, so a window claimed again after its run began gets a message of its own.
     if (!claimed) return { via: "qstash", window, published: false, already: true };
     const deliverAt = Math.max((window + 1) * windowMs + 1000, input.notBefore ?? 0);
     try {
@@ -82,7 +84,7 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
         sharedPublisher(input.qstash).publishNext({
           destination: `${input.baseUrl}${DIRTY_PATH}`,
           body: { window, reason: input.reason } as unknown as SyncMessage,
-          deduplicationId: `dirty-${input.settings.debounceS}-${window}`,
+          deduplicationId: `dirty-${input.settings.debounceS}-${window}-${now}`,
           delaySeconds: Math.max(1, Math.ceil((deliverAt - Date.now()) / 1000)),
           ...(input.notionToken ? { flowControl: notionFlowControl(input.notionToken) } : {}),
         }),

@@ -229,10 +229,12 @@ describe("overlap over next start with QStash: one invocation works, the other w
     await stack.qstash.idle(20_000);
     const records = stack.tap.records();
     for (const c of caught) {
-      // The holder really was mid-batch: it started before and answered after both.
+      // The holder really was mid-batch: it started before both and answered after the cron; a
+      // copy that waited for it answered after it (stale), one that ran out of budget before it (409).
       const holder = records.find((r) => r.id === c.holder.id)!;
       expect(holder.status, `${c.section} holder`).toBe(200);
-      expect(holder.endedAt!, `${c.section}: the holder answered after the cron and the copy`).toBeGreaterThanOrEqual(Math.max(c.cron.endedAt, c.copy.endedAt));
+      expect(holder.endedAt!, `${c.section}: the holder answered after the cron`).toBeGreaterThanOrEqual(c.cron.endedAt);
+      if (c.copy.status === 200) expect(c.copy.endedAt, `${c.section}: the copy waited for the holder`).toBeGreaterThanOrEqual(holder.endedAt! - 50);
       expect(holder.json).toMatchObject({ ok: true, runId: stepOf(holder.body).runId, invocation: stepOf(holder.body).seq + 1 });
     }
     // Neither the cron nor the copy counted as a step or published anything: one chain each.
