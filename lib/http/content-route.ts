@@ -29,6 +29,7 @@
  * unknown_section / unknown_slug / not_found, 405, 503 config_error /
  * kv_unavailable), never a 500, never a secret.
  */
+import { slugFromPath } from "../mirror/slug";
 import { createHash } from "node:crypto";
 import { ConfigError } from "../config";
 import { safeEqual } from "../auth/safe-equal";
@@ -123,18 +124,6 @@ function cacheControl(settings: ContentSettings): string {
   return `public, max-age=0, s-maxage=${settings.sMaxAgeS}, stale-while-revalidate=${settings.staleWhileRevalidateS}`;
 }
 
-/** A path segment as Next.js or a test hands it: decoded once if still percent-encoded, NFC. */
-export function pathSegment(raw: string): string | null {
-  let text = raw;
-  if (text.includes("%")) {
-    try {
-      text = decodeURIComponent(text);
-    } catch {
-      return null;
-    }
-  }
-  return text.normalize("NFC");
-}
 
 /** The segments after /api/content in a request URL (what the catch-all route would get). */
 export function segmentsOf(request: Request): string[] {
@@ -254,7 +243,7 @@ export const handleContent = answeringErrors("content", async (request: Request,
     return jsonError(405, "method_not_allowed", `${request.method} is not allowed here: use GET`, {}, { ...errorHeaders, Allow: "GET, HEAD, OPTIONS" });
   }
 
-  const segments = (rawSegments ?? segmentsOf(request)).map(pathSegment);
+  const segments = (rawSegments ?? segmentsOf(request)).map(slugFromPath);
   if (segments.some((s) => s === null) || segments.length > 2) return fail(404, "not_found", "no such resource: use /api/content/<section> or /api/content/<section>/<slug>");
   const [sectionName, slug] = segments as string[];
 

@@ -105,3 +105,20 @@ export function isSafeSlug(slug: string): boolean {
     !/-$/.test(slug)
   );
 }
+
+/**
+ * A slug (or any path segment) as a router hands it: Next.js may pass it
+ * still percent-encoded (slugs never hold `%`), decoded once, NFC as slugs
+ * are made; null when it is not valid percent-encoding.
+ */
+export function slugFromPath(raw: string): string | null {
+  let text = raw;
+  if (text.includes("%")) {
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      return null;
+    }
+  }
+  return text.normalize("NFC");
+}

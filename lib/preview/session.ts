@@ -13,6 +13,7 @@
  * form, no action), and a preview link opened from elsewhere (chat, a demo's
  * output) should show the page rather than the sign-in form again.
  */
+import { slugFromPath } from "../mirror/slug";
 import { SESSION_TTL_MS } from "../dashboard/session";
 
 export const PREVIEW_COOKIE = "nks_preview";
@@ -52,15 +53,5 @@ export function clearPreviewCookieHeader(secure: boolean): string {
   return `${previewCookieHeader("", { maxAgeS: 0, secure })}; Expires=Thu, 01 Jan 1970 00:00:00 GMT`;
 }
 
-/** A slug from the route's params: Next.js may hand it still percent-encoded; slugs never hold `%`. NFC, as slugs are made. */
-export function slugParam(raw: string): string | null {
-  let text = raw;
-  if (text.includes("%")) {
-    try {
-      text = decodeURIComponent(text);
-    } catch {
-      return null;
-    }
-  }
-  return text.normalize("NFC");
-}
+/** A slug from the route's params (lib/mirror/slug.ts slugFromPath). */
+export const slugParam = slugFromPath;
