@@ -20,6 +20,7 @@
  *     ops: count {since}, idle
  *   all: cpu
  */
+import { exitChild, onChildExit, sendToParent, serveParent } from "../lib/forked-child-server";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { generateWorkspace } from "../emulator/notion/generate";
@@ -43,43 +44,6 @@ export interface NotionChildOptions {
   retryAfterS: number;
 }
 
-type Handler = (args: Record<string, unknown>) => Promise<unknown>;
-const send = (message: unknown): void => {
-  if (process.send && process.connected) process.send(message);
-};
-let closers: (() => Promise<void>)[] = [];
-let exiting = false;
-async function exit(code: number): Promise<never> {
-  if (!exiting) {
-    exiting = true;
-    setTimeout(() => process.exit(code), 5_000).unref();
-    for (const close of closers.reverse()) await close().catch(() => {});
-    closers = [];
-  }
-  process.exit(code);
-}
-process.on("disconnect", () => void exit(0));
-process.on("SIGTERM", () => void exit(0));
-process.on("SIGINT", () => void exit(0));
-
-function serve(own: Record<string, Handler>): void {
-  const handlers: Record<string, Handler> = {
-    ...own,
-    async cpu() {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1e6;
-    },
-  };
-  process.on("message", (raw) => {
-    const msg = raw as { id: number; op: string; args?: Record<string, unknown> };
-    const handler = handlers[msg.op];
-    if (!handler) return send({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
-    handler(msg.args ?? {}).then(
-      (result) => send({ id: msg.id, ok: true, result }),
-      (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-    );
-  });
-}
 
 function listen(server: http.Server): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -150,7 +114,7 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
   workspace.setNow(new Date());
   workspace.setClockRunning(true);
   const emulator = await startNotionEmulator({ workspace, ratePerSecond: o.rate * o.speed, burst: o.burst, retryAfterSeconds: o.retryAfterS });
-  closers.push(() => emulator.close());
+  onChildExit(() => emulator.close());
   const latency = new Prng(`${o.seed}:latency`);
   const [lo, hi] = o.latencyMs;
   const proxy = await startProxy(emulator.url, {
@@ -160,9 +124,9 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
       if (key && Number.isFinite(Number(h[key]))) h[key] = String(Number(h[key]) / o.speed);
     },
   });
-  closers.push(() => proxy.close());
+  onChildExit(() => proxy.close());
   const edits = new Prng(`${o.seed}:edits`);
-  serve({
+  serveParent({
     async stats(args) {
       const windowMs = Number(args.windowMs ?? 60_000);
       const log = emulator.requests();
@@ -199,7 +163,7 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
       return { edited: picked.length, children };
     },
   });
-  send({
+  sendToParent({
     type: "ready",
     url: proxy.url,
     directUrl: emulator.url,
@@ -221,7 +185,7 @@ function firstText(nodes: BlockTree[]): BlockTree | undefined {
 
 async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void> {
   const bridge = await startUpstashBridge({ redisUrl: o.redisUrl, token: o.token });
-  closers.push(() => bridge.close());
+  onChildExit(() => bridge.close());
   let roundTrips = 0;
   let evalRoundTrips = 0;
   const proxy = await startProxy(bridge.url, {
@@ -230,8 +194,8 @@ async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void>
       if (/"eval(sha)?"/i.test(body.toString("utf8"))) evalRoundTrips++;
     },
   });
-  closers.push(() => proxy.close());
-  serve({
+  onChildExit(() => proxy.close());
+  serveParent({
     async stats() {
       return { ...bridge.stats(), roundTrips, evalRoundTrips };
     },
@@ -242,13 +206,13 @@ async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void>
       return null;
     },
   });
-  send({ type: "ready", url: proxy.url, token: bridge.token });
+  sendToParent({ type: "ready", url: proxy.url, token: bridge.token });
 }
 
 async function qstashMain(o: { speed: number }): Promise<void> {
   const qstash = await startQStashEmulator({ delayScale: 1 / o.speed, retryBackoffMs: (n) => (1_000 * 2 ** n) / o.speed });
-  closers.push(() => qstash.close());
-  serve({
+  onChildExit(() => qstash.close());
+  serveParent({
     async count(args) {
       const since = Number(args.since ?? 0);
       const messages = qstash.messages().filter((m) => m.createdAt >= since && m.kind === "message" && m.state !== "deduplicated");
@@ -259,7 +223,7 @@ async function qstashMain(o: { speed: number }): Promise<void> {
       return null;
     },
   });
-  send({ type: "ready", url: qstash.url, token: qstash.token, currentSigningKey: qstash.currentSigningKey, nextSigningKey: qstash.nextSigningKey });
+  sendToParent({ type: "ready", url: qstash.url, token: qstash.token, currentSigningKey: qstash.currentSigningKey, nextSigningKey: qstash.nextSigningKey });
 }
 
 const [kind, json] = process.argv.slice(2);
@@ -271,5 +235,5 @@ try {
   else throw new Error(`unknown child kind ${String(kind)}`);
 } catch (err) {
   process.stderr.write(`bench child ${String(kind)}: ${err instanceof Error ? err.stack : String(err)}\n`);
-  await exit(1);
+  await exitChild(1);
 }

@@ -17,6 +17,7 @@
  * answers {id, ok, result | error}. It exits when the parent goes away (the
  * IPC channel closes, even if the parent was killed) or on SIGTERM/SIGINT.
  */
+import { exitChild, onChildExit, sendToParent, serveParent } from "../lib/forked-child-server";
 import { createKeys } from "../../lib/kv/keys";
 import { createRedisStore } from "../../lib/kv/redis";
 import { startUpstashBridge } from "../../tests/support/upstash-bridge";
@@ -41,47 +42,6 @@ export interface ReadyMessage {
   [key: string]: unknown;
 }
 
-type Handler = (args: Record<string, unknown>) => Promise<unknown>;
-
-const send = (message: unknown): void => {
-  if (process.send && process.connected) process.send(message);
-};
-
-let closers: (() => Promise<void>)[] = [];
-let exiting = false;
-async function exit(code: number): Promise<never> {
-  if (!exiting) {
-    exiting = true;
-    const timer = setTimeout(() => process.exit(code), 5_000);
-    timer.unref();
-    for (const close of closers.reverse()) await close().catch(() => {});
-    closers = [];
-  }
-  process.exit(code);
-}
-process.on("disconnect", () => void exit(0));
-process.on("SIGTERM", () => void exit(0));
-process.on("SIGINT", () => void exit(0));
-
-function serve(own: Record<string, Handler>): void {
-  const handlers: Record<string, Handler> = {
-    ...own,
-    /** CPU seconds (user + system) this process has used. */
-    async cpu() {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1e6;
-    },
-  };
-  process.on("message", (raw) => {
-    const msg = raw as { id: number; op: string; args?: Record<string, unknown> };
-    const handler = handlers[msg.op];
-    if (!handler) return send({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
-    handler(msg.args ?? {}).then(
-      (result) => send({ id: msg.id, ok: true, result }),
-      (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
-    );
-  });
-}
 
 async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
   const workspace = generateWorkspace({
@@ -99,8 +59,8 @@ async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
     ratePerSecond: Infinity,
     queryResultLimit: options.queryLimit ?? Infinity,
   });
-  closers.push(() => emulator.close());
-  serve({
+  onChildExit(() => emulator.close());
+  serveParent({
     async verify(args) {
       const kv = createRedisStore({ url: String(args.redisUrl) });
       try {
@@ -113,7 +73,7 @@ async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
       return emulator.requests().length;
     },
   });
-  send({
+  sendToParent({
     type: "ready",
     url: emulator.url,
     token: emulator.token,
@@ -126,8 +86,8 @@ async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
 
 async function bridgeMain(options: BridgeChildOptions): Promise<void> {
   const bridge = await startUpstashBridge({ redisUrl: options.redisUrl, token: options.token });
-  closers.push(() => bridge.close());
-  serve({
+  onChildExit(() => bridge.close());
+  serveParent({
     async stats() {
       return bridge.stats();
     },
@@ -136,7 +96,7 @@ async function bridgeMain(options: BridgeChildOptions): Promise<void> {
       return null;
     },
   });
-  send({ type: "ready", url: bridge.url, token: bridge.token });
+  sendToParent({ type: "ready", url: bridge.url, token: bridge.token });
 }
 
 const [kind, json] = process.argv.slice(2);
@@ -147,5 +107,5 @@ try {
   else throw new Error(`unknown child kind ${String(kind)}`);
 } catch (err) {
   process.stderr.write(`scale child ${String(kind)}: ${err instanceof Error ? err.stack : String(err)}\n`);
-  await exit(1);
+  await exitChild(1);
 }
