@@ -42,8 +42,20 @@ export const AIMD_RECOVERY_SHARE = 0.1;
 export const AIMD_FLOOR_SHARE = 1 / 16;
 const MINUTE = 60_000;
 
+/**
+ * Slots a warm pacer may bank while idle and spend at once. A chained run's
+ * next invocation in the same instance (and the last rows of a piece, or a
+ * commit, leaving the workers briefly idle) would otherwise lose each slot
+ * nobody was waiting for: the rate is an average over time, not a fixed beat.
+ * Notion allows bursts beyond its average; three slots stay far inside them,
+ * and over any window of T seconds at most BURST_SLOTS + T × rate requests go
+ * out. A new pacer starts with none banked, so a cold instance that follows
+ * another (whose slots it cannot know) never starts with a burst.
+ */
+export const BURST_SLOTS = 3;
+
 export function createPacer(ratePerMin: number, now: () => number = Date.now): Pacer {
-  let nextSlot = 0;
+  let nextSlot = Number.isFinite(ratePerMin) ? now() : 0;
   let pausedUntil = 0;
   // AIMD state: the rate in force and when it last changed (a halving or a recovery step).
   const adaptive = Number.isFinite(ratePerMin);
@@ -70,8 +82,9 @@ export function createPacer(ratePerMin: number, now: () => number = Date.now): P
     async acquire(deadline, reserveMs = 0) {
       const t = now();
       const intervalMs = 60_000 / currentRate(t);
-      const slot = Math.max(t, nextSlot);
-      const wait = slot - t;
+      // Idle time banks up to BURST_SLOTS slots (never through a 429 pause: pausedUntil).
+      const slot = Math.max(t - BURST_SLOTS * intervalMs, nextSlot, pausedUntil);
+      const wait = Math.max(0, slot - t);
       if (wait + reserveMs > deadline.remaining()) {
         // Fix (found by tests/qstash.e2e.test.ts): when the slot is late because Notion said 429
         // (an earlier invocation of this instance paused the pacer), say so: the engine then delays

@@ -42,13 +42,26 @@ export class RunStoppedError extends Error {
   }
 }
 
+/**
+ * Pieces are pipelined: the next piece is loaded and its rows queued while the
+ * last rows of the one before are still in flight, so the workers never idle
+ * on a piece boundary. (Before, each piece waited for its slowest page; a
+ * children piece holds the child pages of one page, often just one, so the
+ * children section ran one request at a time and left Notion's rate unused.)
+ * Rows queued ahead stay under PIECE_LOOKAHEAD × SYNC_CONCURRENCY, plus one piece.
+ */
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
   const limit = pLimit(ctx.settings.concurrency);
+  const lookahead = PIECE_LOOKAHEAD * ctx.settings.concurrency;
   let fatal: NotionSyncError | null = null;
+  let failure: unknown = null;
   let lowestOpen = ctx.cursor.syncPiece;
   let allFinishedSoFar = true;
-  // Children discover more pieces as they go: the bound is read again each time.
-  for (let n = ctx.cursor.syncPiece; n < ctx.cursor.list.pieces && !ctx.shouldStop() && !fatal; n++) {
+  let outstanding = 0;
+  const rowSettled = createSignal();
+  const open: OpenPiece[] = [];
+
+  const startPiece = async (n: number): Promise<OpenPiece> => {
     const piece = unpackPiece(await ctx.kv.get<StoredPiece>(ctx.keys.workPiece(ctx.section, ctx.cursor.runId, n)));
     if (!piece) throw new MissingWorkError(`work piece ${n} of run ${ctx.cursor.runId} is missing`);
     const rows = rowsToProcess(piece, ctx.section);
@@ -59,32 +72,67 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
     const finished = new Set(ids.filter((_, i) => done[i]));
+    const task = async (row: PieceRow, i: number) => {
+      try {
+        if (ctx.shouldStop() || fatal || failure) return;
+        try {
+          await processItem(ctx, { ...row, refetch: row.refetch || stale[i] }, ledgers[i]);
+          // A page checkpointed for the next invocation (cursor.partials) is not finished.
+          if (!ctx.cursor.partials.includes(row.id)) finished.add(row.id);
+        } catch (error) {
+          const outcome = await handleItemError(ctx, row, ledgers[i], error);
+          if (outcome === "finished") finished.add(row.id);
+          else if (outcome instanceof NotionSyncError) fatal = outcome;
+        }
+      } finally {
+        outstanding--;
+        rowSettled.notify();
+      }
+    };
+    const pending = rows.flatMap((row, i) => (finished.has(row.id) ? [] : [[row, i] as const]));
+    outstanding += pending.length;
+    const entry: OpenPiece = { n, settled: false, complete: false, result: Promise.resolve() };
     // Every worker settles before the phase goes on (or fails): none may still be writing
     // once the invocation answers and releases its lease.
-    const settled = await Promise.allSettled(
-      rows.map((row, i) =>
-        finished.has(row.id)
-          ? undefined
-          : limit(async () => {
-              if (ctx.shouldStop() || fatal) return;
-              try {
-                await processItem(ctx, { ...row, refetch: row.refetch || stale[i] }, ledgers[i]);
-                // A page checkpointed for the next invocation (cursor.partials) is not finished.
-                if (!ctx.cursor.partials.includes(row.id)) finished.add(row.id);
-              } catch (error) {
-                const outcome = await handleItemError(ctx, row, ledgers[i], error);
-                if (outcome === "finished") finished.add(row.id);
-                else if (outcome instanceof NotionSyncError) fatal = outcome;
-              }
-            }),
-      ),
-    );
-    const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failure) throw failure.reason;
-    const complete = rows.every((r) => finished.has(r.id));
-    if (complete && allFinishedSoFar) lowestOpen = n + 1;
-    else allFinishedSoFar = false;
+    entry.result = Promise.allSettled(pending.map(([row, i]) => limit(() => task(row, i)))).then((settled) => {
+      const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (rejected && !failure) failure = rejected.reason;
+      entry.complete = rows.every((r) => finished.has(r.id));
+      entry.settled = true;
+    });
+    return entry;
+  };
+  // Settled pieces leave in order: the cursor only moves past pieces that all finished.
+  const retireSettled = () => {
+    while (open[0]?.settled) {
+      const piece = open.shift()!;
+      if (piece.complete && allFinishedSoFar) lowestOpen = piece.n + 1;
+      else allFinishedSoFar = false;
+    }
+  };
+
+  // Children discover more pieces as they go: the bound is read again each time.
+  let next = ctx.cursor.syncPiece;
+  try {
+    for (;;) {
+      retireSettled();
+      const stopping = ctx.shouldStop() || fatal !== null || failure !== null;
+      if (!stopping && next < ctx.cursor.list.pieces && outstanding < lookahead) {
+        open.push(await startPiece(next++));
+        continue;
+      }
+      if (open.length === 0) break;
+      if (stopping) {
+        await Promise.all(open.map((p) => p.result));
+        continue;
+      }
+      // A row settling frees a worker (and may have discovered a piece).
+      await Promise.race([rowSettled.wait(), open[0].result]);
+    }
+  } finally {
+    await Promise.all(open.map((p) => p.result));
   }
+  if (failure) throw failure;
   if (lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces) {
     await ctx.commit((c) => {
       c.syncPiece = lowestOpen;
@@ -92,6 +140,31 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     });
   }
   if (fatal) throw new RunStoppedError(fatal);
+}
+
+/** Rows queued ahead of the workers, in units of SYNC_CONCURRENCY. */
+const PIECE_LOOKAHEAD = 2;
+
+interface OpenPiece {
+  n: number;
+  /** Resolves once every queued row of the piece has settled (never rejects). */
+  result: Promise<void>;
+  settled: boolean;
+  /** Every row of the piece finished (done, given up or gone). */
+  complete: boolean;
+}
+
+/** Wakes every waiter on notify(); a wait() begun after a notify() waits for the next one. */
+function createSignal(): { notify(): void; wait(): Promise<void> } {
+  let waiters: (() => void)[] = [];
+  return {
+    notify() {
+      const woken = waiters;
+      waiters = [];
+      for (const wake of woken) wake();
+    },
+    wait: () => new Promise<void>((resolve) => waiters.push(resolve)),
+  };
 }
 
 /** What an item's failure means: finished (given up or gone), left for later, or fatal for the run. */

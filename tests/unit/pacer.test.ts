@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BudgetExhaustedError, createDeadline } from "../../lib/core/deadline";
 import { NotionSyncError } from "../../lib/notion/errors";
-import { AIMD_FLOOR_SHARE, createPacer } from "../../lib/notion/pacer";
+import { AIMD_FLOOR_SHARE, BURST_SLOTS, createPacer } from "../../lib/notion/pacer";
 import { createNotionSource } from "../../lib/notion/source";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
@@ -109,6 +109,37 @@ describe("pacer AIMD", () => {
     const pacer = createPacer(Infinity, () => 0);
     pacer.rateLimited(1_000, 0);
     expect(pacer.currentRatePerMin()).toBe(Infinity);
+  });
+});
+
+describe("pacer burst: idle slots banked, at most BURST_SLOTS", () => {
+  it("a new pacer banks nothing: its first requests keep the spacing", async () => {
+    const c = clocked(60);
+    await c.take();
+    expect(await c.farther(990)).toBe(true);
+  });
+
+  it("after idling, BURST_SLOTS requests go at once, then the spacing again; any window holds at most BURST_SLOTS + T × rate", async () => {
+    const c = clocked(60); // one a second
+    await c.take(); // slot 0
+    c.at(10_000); // idle for 10 s: only BURST_SLOTS of those slots are banked
+    for (let i = 0; i < BURST_SLOTS; i++) await c.take();
+    // The next one is due one interval after the last banked slot: at 10 s, the spacing again.
+    await c.take();
+    expect(await c.farther(990)).toBe(true);
+    c.at(11_000);
+    await c.take();
+    // 10 s → 11 s: BURST_SLOTS + 2 requests in a window of 1 s at 1/s, no more.
+    expect(await c.farther(990)).toBe(true);
+  });
+
+  it("a 429 pause banks nothing: right at its end one request, then the spacing", async () => {
+    const c = clocked(60);
+    await c.take();
+    c.pacer.pauseUntil(5_000);
+    c.at(5_000);
+    await c.take();
+    expect(await c.farther(990)).toBe(true);
   });
 });
 
