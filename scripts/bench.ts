@@ -1,5 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --speed 10] [-- --sizes 100,1000,5000] [-- --json-out bench/results.json]
+ *               [-- --contenders qstash-blocks,webhook,…] [-- --pace-check | --no-pace-check]
+ * npm run bench -- --merge a.json,b.json [-- --json-out bench/results.json]
  *
  * Contenders side by side on the same generated workspace (a fresh copy each,
  * same seed), against the Notion emulator with Notion's latency (150–400 ms a
@@ -11,9 +13,15 @@
  *   cron             this product, one call after another per section (crons / manual URLs)
  *   baseline         one request that lists and syncs everything sequentially (scripts/bench/baseline.ts)
  *   notion-to-md     a full Markdown export with notion-to-md (scripts/bench/notion-to-md.ts)
+ *   webhook          after qstash-blocks' runs, on its workspace and mirror: edits reach KV
+ *                    through Notion's webhooks (scripts/bench/webhook.ts)
  *
  * Runs: full (force=1), no-change, 1 % of pages edited (the product; the
- * other two have no incremental mode: one full run each). Time is compressed
+ * other two have no incremental mode: one full run each). --pace-check (the
+ * default without --quick) adds qstash-blocks' full run of the 100-page
+ * workspace at --speed 1 (`full@speed1`): the rate-share target is judged at
+ * Notion's real pace. Every full run carries rate diagnostics (where request
+ * slots were lost: scripts/bench/diagnostics.ts). Time is compressed
  * by --speed (default 10): Notion's rate, its latency, Retry-After, QStash's
  * waits and SYNC_BUDGET_MS (20 s) all run that much faster, so every ratio is
  * the one at Notion's pace; "real s" is wall × speed. --speed 1 is real pace.
@@ -24,21 +32,27 @@
  * by side); baseline and notion-to-md: over their single run. The emulator,
  * the bridge and QStash run in child processes (scripts/bench/child.ts).
  *
- * Output: a Markdown table on stdout, the targets met/missed, bench/results.json.
+ * Output: a Markdown table on stdout (and one for the webhook run), the
+ * targets met/missed, bench/results.json. --merge loads results files written
+ * by separate (e.g. concurrent) bench processes, evaluates the targets over
+ * the union and writes --json-out: see the README.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { readSyncSettings } from "../lib/config";
 import { sharedKvStore } from "../lib/runtime";
 import { startRedisServer } from "../tests/support/redis-server";
 import type { BridgeStats } from "../tests/support/upstash-bridge";
-import { startAppServer } from "./bench/app-server";
+import { type AppServer, startAppServer } from "./bench/app-server";
 import { runBaseline } from "./bench/baseline";
-import { type ChildHandle, startChild } from "./bench/children";
+import { startChild } from "./bench/children";
+import type { RateDiagnostics } from "./bench/diagnostics";
 import { runNotionToMd } from "./bench/notion-to-md";
 import { type ProductRun, heapHighWater, runCron, runQStash } from "./bench/product";
+import { type WebhookResult, renderWebhookTable, runWebhookPhase, webhookTargets, webhookTiming } from "./bench/webhook";
 import { exposeGc } from "./scale/memory";
 
 const { values: args } = parseArgs({
@@ -49,6 +63,9 @@ const { values: args } = parseArgs({
     seed: { type: "string", default: "1" },
     "json-out": { type: "string", default: "bench/results.json" },
     contenders: { type: "string" },
+    merge: { type: "string" },
+    "pace-check": { type: "boolean", default: false },
+    "no-pace-check": { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -64,7 +81,12 @@ const WORKSPACES: Record<number, { pages: number; posts: number; hugePages: numb
   5000: { pages: 3000, posts: 2000, hugePages: 10 },
 };
 const NOTION_RATE = 3; // requests/s at Notion's pace
-const BUDGET_MS = Math.round(20_000 / speed);
+const budgetAt = (atSpeed: number) => Math.round(20_000 / atSpeed);
+const BUDGET_MS = budgetAt(speed);
+/** qstash-blocks' full run of this workspace at --speed 1 (--pace-check). */
+const PACE_CHECK_SIZE = 100;
+const CONTENDER_ORDER = ["qstash-blocks", "qstash-markdown", "cron", "baseline", "notion-to-md"];
+const RUN_ORDER = ["full", "no-change", "edited", "full@speed1"];
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 /** SYNC_CONTENT=markdown is available when lib/config.ts reads it into the settings. */
@@ -90,13 +112,19 @@ interface NotionStats {
   firstAt: number;
   lastAt: number;
   firstWindow: number;
+  /** Where slots were lost (scripts/bench/diagnostics.ts), computed by the notion child. */
+  diagnostics?: RateDiagnostics;
 }
 type KvStats = BridgeStats & { roundTrips: number; evalRoundTrips: number };
 
 export interface Result {
   size: number;
   contender: string;
-  run: "full" | "no-change" | "edited";
+  /** full@speed1: --pace-check, qstash-blocks' full run at Notion's real pace. */
+  run: "full" | "no-change" | "edited" | "full@speed1";
+  /** --speed of this row (full@speed1: 1) and its SYNC_BUDGET_MS. */
+  speed: number;
+  budgetMs: number;
   ok: boolean;
   failure: string | null;
   wallMs: number;
@@ -111,9 +139,11 @@ export interface Result {
   longestInvocationMs: number | null;
   heapPeakMB: number;
   sections?: ProductRun["sections"];
-  /** The product's invocations: section and elapsedMs; busyShare = their total ÷ wall time. */
-  invocationLog?: { section: string; elapsedMs: number }[];
+  /** The product's invocations: section, elapsedMs, start and end in ms from the run's start; busyShare = their total ÷ wall time. */
+  invocationLog?: { section: string; elapsedMs: number; startMs: number; endMs: number }[];
   busyShare?: number;
+  /** Full runs: where Notion request slots were lost, and the time before the first request and after the last. */
+  rateDiagnostics?: RateDiagnostics & { leadMs: number; tailMs: number };
   edited?: { edited: number; children: number };
   note?: string;
 }
@@ -124,165 +154,305 @@ async function cleanup() {
 }
 process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 
+interface BenchDoc {
+  generatedAt: string;
+  options: Record<string, unknown> & { speed: number; markdownMode: string };
+  elapsedMs: number;
+  results: Result[];
+  webhook: WebhookResult[];
+  targets: Target[];
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version };
+}
+
 async function main(): Promise<number> {
+  if (args.merge) return report(mergeDocs(args.merge.split(",").map((s) => s.trim()).filter(Boolean)));
   process.env.SYNC_LOG = "off";
   const gc = exposeGc();
   const markdown = markdownAvailable();
   const wanted = args.contenders?.split(",").map((s) => s.trim());
-  const contenders = ["qstash-blocks", ...(markdown ? ["qstash-markdown"] : []), "cron", "baseline", "notion-to-md"].filter((c) => !wanted || wanted.includes(c));
+  const known = [...CONTENDER_ORDER, "webhook"];
+  const unknown = wanted?.filter((c) => !known.includes(c)) ?? [];
+  if (unknown.length) throw new Error(`--contenders: unknown ${unknown.join(", ")} (known: ${known.join(", ")})`);
+  const contenders = CONTENDER_ORDER.filter((c) => (c !== "qstash-markdown" || markdown) && (!wanted || wanted.includes(c)));
+  const withWebhook = !wanted || wanted.includes("webhook");
+  if (withWebhook && !contenders.includes("qstash-blocks")) throw new Error("--contenders webhook runs after qstash-blocks, on its synced mirror: add qstash-blocks");
+  const paceCheck = args["no-pace-check"] ? false : args["pace-check"] || (!args.quick && speed !== 1 && contenders.includes("qstash-blocks"));
   const results: Result[] = [];
+  const webhook: WebhookResult[] = [];
   const started = Date.now();
 
-  for (const size of sizes) {
-    const shape = WORKSPACES[size] ?? { pages: Math.round(size * 0.6), posts: size - Math.round(size * 0.6), hugePages: Math.max(1, Math.round(size / 500)) };
-    const redis = await startRedisServer();
-    cleanups.push(() => redis.stop());
-    const bridge = await startChild<{ url: string; token: string }>("bridge", { redisUrl: redis.url, token: randomBytes(12).toString("hex") });
-    cleanups.push(() => bridge.stop());
-    const qstash = await startChild<{ url: string; token: string; currentSigningKey: string; nextSigningKey: string }>("qstash", { speed });
-    cleanups.push(() => qstash.stop());
-    let currentEnv: Record<string, string> = {};
-    const app = await startAppServer(() => currentEnv);
-    cleanups.push(() => app.close());
-
-    for (const contender of contenders) {
-      progress(`${size} pages, ${contender}: generating the workspace (child process)`);
-      const notion = await startChild<NotionReady>("notion", { ...shape, seed, speed, rate: NOTION_RATE, burst: 10, latencyMs: [150, 400], retryAfterS: 1 });
-      const s = notion.ready.stats;
-      const rows = s.pages + s.posts;
-      const pages = rows + s.childPages;
-      const listRequests = Math.ceil(s.pages / 100) + Math.ceil(s.posts / 100);
-      const prefix = `b${size}${contender.replace(/[^a-z]/g, "").slice(0, 8)}`;
-      const secret = randomBytes(16).toString("hex");
-      const product = contender.startsWith("qstash") || contender === "cron";
-      const env: Record<string, string> = {
-        CRON_SECRET: secret,
-        NOTION_API_KEY: notion.ready.token,
-        NOTION_PAGES_DB: notion.ready.pagesDatabaseId,
-        NOTION_POSTS_DB: notion.ready.postsDatabaseId,
-        NOTION_BASE_URL: notion.ready.url,
-        NOTION_RATE_PER_MIN: String(170 * speed),
-        KV_REST_API_URL: bridge.ready.url,
-        KV_REST_API_TOKEN: bridge.ready.token,
-        KV_PREFIX: prefix,
-        SYNC_BUDGET_MS: String(BUDGET_MS),
-        SYNC_LOG: "off",
-        SYNC_MIN_FORCE_INTERVAL_S: "0",
-        ...(contender === "cron"
-          ? { SYNC_CHAIN: "off" }
-          : {
-              SYNC_CHAIN: "qstash",
-              QSTASH_URL: qstash.ready.url,
-              QSTASH_TOKEN: qstash.ready.token,
-              QSTASH_CURRENT_SIGNING_KEY: qstash.ready.currentSigningKey,
-              QSTASH_NEXT_SIGNING_KEY: qstash.ready.nextSigningKey,
-              SYNC_BASE_URL: app.url,
-            }),
-        ...(contender === "qstash-markdown" ? { SYNC_CONTENT: "markdown" } : {}),
-      };
-      currentEnv = env;
-      const runs = product ? (["full", "no-change", "edited"] as const) : (["full"] as const);
-      try {
-        for (const run of runs) {
-          let edited: Result["edited"];
-          if (run === "edited") edited = await notion.call("edit", { share: 0.01 });
-          await notion.call("reset");
-          await bridge.call("reset");
-          const t0 = Date.now();
-          progress(`${size} pages, ${contender}: ${run} run`);
-          let outcome: { ok: boolean; failure: string | null; heap: number; product?: ProductRun; note?: string };
-          try {
-            if (contender === "cron") {
-              const r = await runCron(env, { force: run === "full", gc, redisUrl: redis.url });
-              outcome = { ok: r.ok, failure: r.failure, heap: r.heapPeakDelta, product: r };
-            } else if (product) {
-              const r = await runQStash(env, { force: run === "full", gc, redisUrl: redis.url, app, timeoutMs: 3_600_000, idle: () => qstash.call("idle", {}, 600_000) });
-              outcome = { ok: r.ok, failure: r.failure, heap: r.heapPeakDelta, product: r };
-            } else if (contender === "baseline") {
-              const r = await heapHighWater(gc, 5, () => runBaseline({ notionUrl: notion.ready.url, token: notion.ready.token, pagesDatabaseId: notion.ready.pagesDatabaseId, postsDatabaseId: notion.ready.postsDatabaseId, kvUrl: bridge.ready.url, kvToken: bridge.ready.token, prefix }));
-              outcome = { ok: true, failure: null, heap: r.peakDelta, note: `${r.value.pages} pages, ${r.value.kvValues} KV values` };
-            } else {
-              const r = await heapHighWater(gc, 5, () => runNotionToMd({ notionUrl: notion.ready.url, token: notion.ready.token, pagesDatabaseId: notion.ready.pagesDatabaseId, postsDatabaseId: notion.ready.postsDatabaseId }));
-              outcome = { ok: true, failure: null, heap: r.peakDelta, note: `${r.value.pages} rows exported (child pages inlined), ${Math.round(r.value.markdownBytes / 1024)} KB of Markdown` };
-            }
-          } catch (err) {
-            outcome = { ok: false, failure: err instanceof Error ? err.message : String(err), heap: 0 };
-          }
-          const wallMs = Date.now() - t0;
-          const notionStats = await notion.call<NotionStats>("stats", { windowMs: 60_000 / speed });
-          const kv = await bridge.call<KvStats>("stats");
-          const q = contender.startsWith("qstash") ? await qstash.call<{ messages: number }>("count", { since: t0 }) : null;
-          const inv = outcome.product?.invocations ?? null;
-          const minimum =
-            run !== "full" ? null : contender === "qstash-markdown" ? 2 + listRequests + pages : 2 + listRequests + s.blockListRequests + s.childPages;
-          results.push({
-            size,
-            contender,
-            run,
-            ok: outcome.ok,
-            failure: outcome.failure,
-            wallMs,
-            pages,
-            rows,
-            childPages: s.childPages,
-            notion: notionStats,
-            minimum,
-            kv: contender === "notion-to-md" ? null : kv,
-            qstashMessages: q?.messages ?? null,
-            invocations: inv ? inv.length : null,
-            longestInvocationMs: inv ? Math.max(0, ...inv.map((i) => i.elapsedMs)) : null,
-            heapPeakMB: outcome.heap / 1e6,
-            ...(outcome.product
-              ? {
-                  sections: outcome.product.sections,
-                  invocationLog: outcome.product.invocations.map((i) => ({ section: i.section, elapsedMs: i.elapsedMs })),
-                  busyShare: outcome.product.invocations.reduce((n, i) => n + i.elapsedMs, 0) / wallMs,
-                }
-              : {}),
-            ...(edited ? { edited } : {}),
-            ...(outcome.note ? { note: outcome.note } : {}),
-          });
-          progress(`  ${outcome.ok ? "done" : `FAILED: ${outcome.failure}`} in ${(wallMs / 1000).toFixed(1)} s, ${notionStats.total} Notion requests`);
-          if (!outcome.ok) break;
-        }
-      } finally {
-        await notion.stop();
-      }
-    }
-    // One store per backend configuration in this process (lib/runtime.ts): this size's bridge is about to go.
-    await sharedKvStore(currentEnv).close().catch(() => {});
-    await cleanup();
+  for (const size of sizes) await benchSize({ size, contenders, speed, withWebhook, gc }, results, webhook);
+  if (paceCheck) {
+    progress(`pace check: qstash-blocks' full run of the ${PACE_CHECK_SIZE}-page workspace at --speed 1 (Notion's real pace, about 3½ minutes)`);
+    await benchSize({ size: PACE_CHECK_SIZE, contenders: ["qstash-blocks"], speed: 1, withWebhook: false, gc, paceCheck: true }, results, webhook);
   }
 
-  const targets = evaluateTargets(results, markdown);
-  const doc = { generatedAt: new Date().toISOString(), options: { sizes, speed, seed, budgetMs: BUDGET_MS, notionRatePerMin: 170, node: process.version, markdownMode: markdown ? "available" : "not available" }, elapsedMs: Date.now() - started, results, targets };
+  const targets = [...evaluateTargets(results, markdown), ...webhookTargets(webhook)];
+  const timing = webhookTiming(speed);
+  const doc: BenchDoc = {
+    generatedAt: new Date().toISOString(),
+    options: {
+      sizes,
+      speed,
+      seed,
+      budgetMs: BUDGET_MS,
+      notionRatePerMin: 170,
+      node: process.version,
+      markdownMode: markdown ? "available" : "not available",
+      contenders: [...contenders, ...(withWebhook ? ["webhook"] : [])],
+      paceCheck: paceCheck ? { size: PACE_CHECK_SIZE, speed: 1 } : null,
+      webhook: withWebhook ? { aggregateS: 60, debounceS: timing.debounceS, debounceRealS: timing.debounceRealS } : null,
+      machine: machine(),
+    },
+    elapsedMs: Date.now() - started,
+    results,
+    webhook,
+    targets,
+  };
+  return report(doc);
+}
+
+/** One workspace size: its own redis-server, bridge, QStash and app server; each contender on a fresh copy of the workspace. */
+async function benchSize(o: { size: number; contenders: string[]; speed: number; withWebhook: boolean; gc: () => void; paceCheck?: boolean }, results: Result[], webhooks: WebhookResult[]): Promise<void> {
+  const { size, speed: runSpeed, gc } = o;
+  const budgetMs = budgetAt(runSpeed);
+  const shape = WORKSPACES[size] ?? { pages: Math.round(size * 0.6), posts: size - Math.round(size * 0.6), hugePages: Math.max(1, Math.round(size / 500)) };
+  const redis = await startRedisServer();
+  cleanups.push(() => redis.stop());
+  const bridge = await startChild<{ url: string; token: string }>("bridge", { redisUrl: redis.url, token: randomBytes(12).toString("hex") });
+  cleanups.push(() => bridge.stop());
+  const qstash = await startChild<{ url: string; webhookUrl: string; token: string; currentSigningKey: string; nextSigningKey: string }>("qstash", { speed: runSpeed, debounceMs: webhookTiming(runSpeed).debounceS * 1000 });
+  cleanups.push(() => qstash.stop());
+  let currentEnv: Record<string, string> = {};
+  const app: AppServer = await startAppServer(() => currentEnv);
+  cleanups.push(() => app.close());
+  const label = `${size} pages${o.paceCheck ? " at --speed 1" : ""}`;
+
+  for (const contender of o.contenders) {
+    progress(`${label}, ${contender}: generating the workspace (child process)`);
+    const notion = await startChild<NotionReady>("notion", { ...shape, seed, speed: runSpeed, rate: NOTION_RATE, burst: 10, latencyMs: [150, 400], retryAfterS: 1 });
+    const s = notion.ready.stats;
+    const rows = s.pages + s.posts;
+    const pages = rows + s.childPages;
+    const listRequests = Math.ceil(s.pages / 100) + Math.ceil(s.posts / 100);
+    const prefix = `b${size}${contender.replace(/[^a-z]/g, "").slice(0, 8)}${o.paceCheck ? "s1" : ""}`;
+    const secret = randomBytes(16).toString("hex");
+    const product = contender.startsWith("qstash") || contender === "cron";
+    const env: Record<string, string> = {
+      CRON_SECRET: secret,
+      NOTION_API_KEY: notion.ready.token,
+      NOTION_PAGES_DB: notion.ready.pagesDatabaseId,
+      NOTION_POSTS_DB: notion.ready.postsDatabaseId,
+      NOTION_BASE_URL: notion.ready.url,
+      NOTION_RATE_PER_MIN: String(170 * runSpeed),
+      KV_REST_API_URL: bridge.ready.url,
+      KV_REST_API_TOKEN: bridge.ready.token,
+      KV_PREFIX: prefix,
+      SYNC_BUDGET_MS: String(budgetMs),
+      SYNC_LOG: "off",
+      SYNC_MIN_FORCE_INTERVAL_S: "0",
+      ...(contender === "cron"
+        ? { SYNC_CHAIN: "off" }
+        : {
+            SYNC_CHAIN: "qstash",
+            QSTASH_URL: qstash.ready.url,
+            QSTASH_TOKEN: qstash.ready.token,
+            QSTASH_CURRENT_SIGNING_KEY: qstash.ready.currentSigningKey,
+            QSTASH_NEXT_SIGNING_KEY: qstash.ready.nextSigningKey,
+            SYNC_BASE_URL: app.url,
+          }),
+      ...(contender === "qstash-markdown" ? { SYNC_CONTENT: "markdown" } : {}),
+    };
+    currentEnv = env;
+    const runs = o.paceCheck ? (["full"] as const) : product ? (["full", "no-change", "edited"] as const) : (["full"] as const);
+    let allOk = true;
+    try {
+      for (const run of runs) {
+        let edited: Result["edited"];
+        if (run === "edited") edited = await notion.call("edit", { share: 0.01 });
+        await notion.call("reset");
+        await bridge.call("reset");
+        const t0 = Date.now();
+        progress(`${label}, ${contender}: ${run} run`);
+        let outcome: { ok: boolean; failure: string | null; heap: number; product?: ProductRun; note?: string };
+        try {
+          if (contender === "cron") {
+            const r = await runCron(env, { force: run === "full", gc, redisUrl: redis.url });
+            outcome = { ok: r.ok, failure: r.failure, heap: r.heapPeakDelta, product: r };
+          } else if (product) {
+            const r = await runQStash(env, { force: run === "full", gc, redisUrl: redis.url, app, timeoutMs: 3_600_000, idle: () => qstash.call("idle", {}, 600_000) });
+            outcome = { ok: r.ok, failure: r.failure, heap: r.heapPeakDelta, product: r };
+          } else if (contender === "baseline") {
+            const r = await heapHighWater(gc, 5, () => runBaseline({ notionUrl: notion.ready.url, token: notion.ready.token, pagesDatabaseId: notion.ready.pagesDatabaseId, postsDatabaseId: notion.ready.postsDatabaseId, kvUrl: bridge.ready.url, kvToken: bridge.ready.token, prefix }));
+            outcome = { ok: true, failure: null, heap: r.peakDelta, note: `${r.value.pages} pages, ${r.value.kvValues} KV values` };
+          } else {
+            const r = await heapHighWater(gc, 5, () => runNotionToMd({ notionUrl: notion.ready.url, token: notion.ready.token, pagesDatabaseId: notion.ready.pagesDatabaseId, postsDatabaseId: notion.ready.postsDatabaseId }));
+            outcome = { ok: true, failure: null, heap: r.peakDelta, note: `${r.value.pages} rows exported (child pages inlined), ${Math.round(r.value.markdownBytes / 1024)} KB of Markdown` };
+          }
+        } catch (err) {
+          outcome = { ok: false, failure: err instanceof Error ? err.message : String(err), heap: 0 };
+        }
+        const wallMs = Date.now() - t0;
+        const inv = outcome.product?.invocations ?? null;
+        const notionStats = await notion.call<NotionStats>("stats", { windowMs: 60_000 / runSpeed, ...(inv ? { invocations: inv.map((i) => [i.startedAt, i.endedAt]) } : {}) });
+        const kv = await bridge.call<KvStats>("stats");
+        const q = contender.startsWith("qstash") ? await qstash.call<{ messages: number }>("count", { since: t0 }) : null;
+        // Child page objects come from a search sweep in a forced children run: one search request per 100 pages, at most one per child page.
+        const childObjects = Math.min(s.childPages, Math.ceil(pages / 100));
+        const minimum = run !== "full" ? null : 2 + listRequests + (contender === "qstash-markdown" ? pages : s.blockListRequests) + childObjects;
+        const { diagnostics, ...notionFigures } = notionStats;
+        results.push({
+          size,
+          contender,
+          run: o.paceCheck ? "full@speed1" : run,
+          speed: runSpeed,
+          budgetMs,
+          ok: outcome.ok,
+          failure: outcome.failure,
+          wallMs,
+          pages,
+          rows,
+          childPages: s.childPages,
+          notion: notionFigures,
+          minimum,
+          kv: contender === "notion-to-md" ? null : kv,
+          qstashMessages: q?.messages ?? null,
+          invocations: inv ? inv.length : null,
+          longestInvocationMs: inv ? Math.max(0, ...inv.map((i) => i.elapsedMs)) : null,
+          heapPeakMB: outcome.heap / 1e6,
+          ...(outcome.product
+            ? {
+                sections: outcome.product.sections,
+                invocationLog: outcome.product.invocations.map((i) => ({ section: i.section, elapsedMs: i.elapsedMs, startMs: i.startedAt - t0, endMs: i.endedAt - t0 })),
+                busyShare: outcome.product.invocations.reduce((n, i) => n + i.elapsedMs, 0) / wallMs,
+              }
+            : {}),
+          ...(run === "full" && diagnostics ? { rateDiagnostics: { ...diagnostics, leadMs: notionStats.total ? notionStats.firstAt - t0 : wallMs, tailMs: notionStats.total ? t0 + wallMs - notionStats.lastAt : 0 } } : {}),
+          ...(edited ? { edited } : {}),
+          ...(outcome.note ? { note: outcome.note } : {}),
+        });
+        progress(`  ${outcome.ok ? "done" : `FAILED: ${outcome.failure}`} in ${(wallMs / 1000).toFixed(1)} s, ${notionStats.total} Notion requests`);
+        if (!outcome.ok) {
+          allOk = false;
+          break;
+        }
+      }
+      if (contender === "qstash-blocks" && o.withWebhook && allOk) {
+        const w = await runWebhookPhase({ size, speed: runSpeed, seed, env, setEnv: (e) => (currentEnv = e), app, redisUrl: redis.url, notion, qstash, bridge, progress });
+        webhooks.push(w);
+        progress(w.ok && w.delayRealS ? `  done in ${(w.wallMs / 1000).toFixed(1)} s: edit → KV ${w.delayRealS.p50.toFixed(0)} / ${w.delayRealS.p95.toFixed(0)} / ${w.delayRealS.max.toFixed(0)} s (p50 / p95 / max at Notion's pace)` : `  FAILED: ${w.failure}`);
+      }
+    } finally {
+      await notion.stop();
+    }
+  }
+  // One store per backend configuration in this process (lib/runtime.ts): this size's bridge is about to go.
+  await sharedKvStore(currentEnv).close().catch(() => {});
+  await cleanup();
+}
+
+const contenderRank = (c: string) => (CONTENDER_ORDER.indexOf(c) + 100) % 100;
+const byOrder = (a: Result, b: Result) => a.size - b.size || contenderRank(a.contender) - contenderRank(b.contender) || RUN_ORDER.indexOf(a.run) - RUN_ORDER.indexOf(b.run);
+
+/** Results files of separate bench processes (e.g. concurrent ones, each with its own --contenders) as one document, targets evaluated over the union. */
+function mergeDocs(files: string[]): BenchDoc {
+  if (files.length < 2) throw new Error("--merge needs at least two results files, comma-separated");
+  const docs = files.map((file) => ({ file, doc: JSON.parse(readFileSync(file, "utf8")) as Partial<BenchDoc> & Pick<BenchDoc, "options" | "results" | "generatedAt" | "elapsedMs"> }));
+  const results = docs
+    .flatMap(({ doc }) => doc.results.map((r) => ({ ...r, speed: r.speed ?? doc.options.speed, budgetMs: r.budgetMs ?? Number(doc.options.budgetMs ?? budgetAt(doc.options.speed)) })))
+    .sort(byOrder);
+  const webhook = docs.flatMap(({ doc }) => doc.webhook ?? []).sort((a, b) => a.size - b.size);
+  const seen = new Set<string>();
+  for (const r of results) {
+    const key = `${r.size} ${r.contender} ${r.run}`;
+    if (seen.has(key)) progress(`merge: ${key} is in more than one file (both kept)`);
+    seen.add(key);
+  }
+  const speeds = [...new Set(docs.map(({ doc }) => doc.options.speed))];
+  if (speeds.length > 1) progress(`merge: the files ran at different --speed (${speeds.join(", ")}); each row keeps its own`);
+  const spans = docs.map(({ doc }) => ({ end: Date.parse(doc.generatedAt), start: Date.parse(doc.generatedAt) - doc.elapsedMs }));
+  const start = Math.min(...spans.map((x) => x.start));
+  const end = Math.max(...spans.map((x) => x.end));
+  // The runs overlapped when the latest start comes before the earliest end.
+  const concurrent = Math.max(...spans.map((x) => x.start)) < Math.min(...spans.map((x) => x.end));
+  const markdown = docs.some(({ doc }) => doc.options.markdownMode === "available");
+  const first = docs[0].doc.options;
+  const options = {
+    ...first,
+    sizes: [...new Set(docs.flatMap(({ doc }) => (doc.options.sizes as number[] | undefined) ?? []))].sort((a, b) => a - b),
+    speed: speeds.length === 1 ? speeds[0] : Math.max(...speeds),
+    markdownMode: markdown ? "available" : "not available",
+    contenders: [...new Set(docs.flatMap(({ doc }) => (doc.options.contenders as string[] | undefined) ?? []))],
+    paceCheck: docs.map(({ doc }) => doc.options.paceCheck).find(Boolean) ?? null,
+    webhook: docs.map(({ doc }) => doc.options.webhook).find(Boolean) ?? null,
+    merged: {
+      concurrent,
+      note: concurrent
+        ? `${docs.length} bench processes ran concurrently on one machine (their wall times overlap): they shared its CPUs, which weighs on wall-time figures`
+        : `${docs.length} bench processes, one after the other`,
+      spanMs: end - start,
+      processes: docs.map(({ file, doc }, i) => ({ file, generatedAt: doc.generatedAt, startedAt: new Date(spans[i].start).toISOString(), elapsedMs: doc.elapsedMs, options: doc.options })),
+    },
+  };
+  return { generatedAt: new Date().toISOString(), options, elapsedMs: end - start, results, webhook, targets: [...evaluateTargets(results, markdown), ...webhookTargets(webhook)] };
+}
+
+function report(doc: BenchDoc): number {
+  const { results, webhook, targets } = doc;
   const out = path.resolve(args["json-out"]);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
+  const runSpeed = doc.options.speed;
   const print = (line = "") => process.stdout.write(`${line}\n`);
-  print(`notion-kv-sync bench: --speed ${speed} (Notion 3 req/s, latency 150–400 ms, SYNC_BUDGET_MS ${BUDGET_MS} = 20 s at Notion's pace), seed ${seed}`);
+  const merged = doc.options.merged as { note: string } | undefined;
+  print(`notion-kv-sync bench: --speed ${runSpeed} (Notion 3 req/s, latency 150–400 ms, SYNC_BUDGET_MS ${budgetAt(runSpeed)} = 20 s at Notion's pace), seed ${String(doc.options.seed)}${merged ? `; merged: ${merged.note}` : ""}`);
+  const m = doc.options.machine as ReturnType<typeof machine> | undefined;
+  if (m) print(`machine: ${m.cpus} × ${m.cpuModel}, ${m.totalMemGiB} GiB, ${m.os}, Node ${m.node}`);
   print();
   print(renderTable(results));
   print();
-  if (!markdown) print("qstash-markdown: not available (lib/config.ts does not accept SYNC_CONTENT=markdown yet)");
+  if (webhook.length) {
+    print("Webhook run (edit → page in KV, Notion's aggregation included; real s = wall × speed):");
+    print();
+    print(renderWebhookTable(webhook));
+    print();
+  }
+  if (doc.options.markdownMode !== "available") print("qstash-markdown: not available (lib/config.ts does not accept SYNC_CONTENT=markdown yet)");
   for (const r of results.filter((x) => x.contender === "baseline")) {
-    const real = (r.wallMs * speed) / 1000;
+    const real = (r.wallMs * r.speed) / 1000;
     print(`baseline ${r.size} pages: one request of ${real.toFixed(0)} s at Notion's pace: fits 30 s ${real <= 30 ? "yes" : "no"}, 60 s ${real <= 60 ? "yes" : "no"}, 300 s ${real <= 300 ? "yes" : "no"}`);
   }
+  for (const r of results.filter((x) => x.rateDiagnostics && (x.contender.startsWith("qstash") || x.contender === "cron"))) print(diagnosticsLine(r));
   print();
   for (const t of targets) print(`${t.met === null ? "n/a    " : t.met ? "met    " : "MISSED "} ${t.name}: ${t.detail}`);
-  print(`\nwritten ${path.relative(process.cwd(), out)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  return results.every((r) => r.ok) ? 0 : 1;
+  print(`\nwritten ${path.relative(process.cwd(), out)}${merged ? "" : ` in ${(doc.elapsedMs / 1000).toFixed(0)} s`}`);
+  return results.every((r) => r.ok) && webhook.every((w) => w.ok) ? 0 : 1;
+}
+
+/** One line per full product run: where its Notion request slots went. */
+function diagnosticsLine(r: Result): string {
+  const d = r.rateDiagnostics!;
+  const s = (ms: number | null) => (ms === null ? "-" : `${f(ms / 1000, 1)} s`);
+  return (
+    `rate diagnostics ${int(r.size)} ${r.contender} ${r.run} (--speed ${r.speed}, slot ${f(d.slotMs, 1)} ms): ` +
+    `idle ${s(d.idle.ms)} of ${s(r.wallMs)} wall (${s(d.idle.insideMs)} inside invocations, ${s(d.idle.betweenMs)} between); ` +
+    `first minute ${s(d.firstWindow.ms)} of ${s(d.firstWindow.windowMs)} (${s(d.firstWindow.insideMs)} inside, ${s(d.firstWindow.betweenMs)} between); ` +
+    `0 in flight ${int(d.zeroInFlight.count)}× for ${s(d.zeroInFlight.ms)} (${s(d.zeroInFlight.insideMs)} inside); first request after ${s(d.leadMs)}, last ${s(d.tailMs)} before the end`
+  );
 }
 
 const f = (n: number, d = 1) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 
 function rateOf(r: Result) {
-  const limitPerS = NOTION_RATE * speed;
+  const limitPerS = NOTION_RATE * r.speed;
   const seconds = r.wallMs / 1000;
   const share = seconds > 0 ? r.notion.total / (seconds * limitPerS) : 0;
-  const windowS = Math.min(60 / speed, seconds);
+  const windowS = Math.min(60 / r.speed, seconds);
   const firstMinute = windowS > 0 ? r.notion.firstWindow / (windowS * limitPerS) : 0;
   const lowerBoundS = r.minimum !== null ? r.minimum / limitPerS : null;
   return { share, firstMinute, lowerBoundS, ratio: lowerBoundS ? seconds / lowerBoundS : null };
@@ -304,18 +474,18 @@ function renderTable(results: Result[]): string {
       r.run,
       r.ok ? "yes" : "NO",
       f(r.wallMs / 1000),
-      int((r.wallMs * speed) / 1000),
+      int((r.wallMs * r.speed) / 1000),
       int(r.notion.total),
       f(r.notion.total / r.pages, 2),
       r.minimum !== null ? f(r.minimum / r.pages, 2) : "-",
       r.minimum !== null ? f(r.notion.total / r.minimum, 3) : "-",
       f(rate.share, 2),
       f(rate.firstMinute, 2),
-      rate.lowerBoundS !== null ? f(rate.lowerBoundS * speed, 0) : "-",
+      rate.lowerBoundS !== null ? f(rate.lowerBoundS * r.speed, 0) : "-",
       rate.ratio !== null ? f(rate.ratio, 2) : "-",
       int(r.notion.byStatus["429"] ?? 0),
       r.invocations !== null ? int(r.invocations) : "1",
-      r.longestInvocationMs !== null ? `${int(r.longestInvocationMs)} / ${int(BUDGET_MS)}` : "(no budget)",
+      r.longestInvocationMs !== null ? `${int(r.longestInvocationMs)} / ${int(r.budgetMs)}` : "(no budget)",
       r.kv ? f(r.kv.commands / r.pages, 2) : "-",
       r.kv ? f(r.kv.roundTrips / r.pages, 2) : "-",
       r.kv ? int(r.kv.writtenBytes / r.pages) : "-",
@@ -339,15 +509,33 @@ function evaluateTargets(results: Result[], markdown: boolean): Target[] {
     const rate = rateOf(r);
     const longest = r.longestInvocationMs ?? 0;
     // The budget is when work stops being started; the last commit and the publish follow it, within maxDuration (30 s).
-    const maxDurationMs = 30_000 / speed;
-    targets.push({ name: `${int(r.size)} pages: full sync ≥ 0.9 of the rate limit from the first minute`, met: rate.firstMinute >= 0.9 && rate.share >= 0.9, detail: `first minute ${f(rate.firstMinute, 2)}, whole run ${f(rate.share, 2)} of 3 req/s (the pacer's own ceiling is 170/180 = 0.94)` });
-    targets.push({ name: `${int(r.size)} pages: no invocation over budget`, met: longest <= maxDurationMs, detail: `longest ${int(longest)} ms: ${longest > BUDGET_MS ? `${int(longest - BUDGET_MS)} ms past SYNC_BUDGET_MS ${int(BUDGET_MS)} (the last commit and publish), ` : ""}within maxDuration 30 s = ${int(maxDurationMs)} ms here` });
+    const maxDurationMs = 30_000 / r.speed;
+    const ok = (x: ReturnType<typeof rateOf>) => x.firstMinute >= 0.9 && x.share >= 0.9;
+    const figures = (x: ReturnType<typeof rateOf>) => `first minute ${f(x.firstMinute, 2)}, whole run ${f(x.share, 2)}`;
+    // --pace-check: the same run at --speed 1. It is the one judged: compressing time divides Notion's rate, its latency and
+    // the budget by --speed, not the KV round trips, HTTP hops and QStash hand-offs, whose weight on the share grows × speed.
+    const pace = r.speed === 1 ? undefined : find("qstash-blocks", "full@speed1", r.size)[0];
+    const name = `${int(r.size)} pages: full sync ≥ 0.9 of the rate limit from the first minute`;
+    const ceiling = "of 3 req/s (the pacer's own ceiling is 170/180 = 0.94)";
+    if (pace) {
+      const real = rateOf(pace);
+      targets.push({ name, met: ok(real), detail: `at Notion's real pace (--speed 1): ${figures(real)}; at --speed ${r.speed}: ${figures(rate)} ${ceiling}. Judged at real pace: time compression leaves KV and HTTP overheads uncompressed, so they weigh × ${r.speed} at --speed ${r.speed}` });
+    } else {
+      targets.push({ name, met: ok(rate), detail: `${figures(rate)} ${ceiling} at --speed ${r.speed}${r.speed === 1 ? " (real pace)" : `; no run at real pace for this size (--pace-check runs the ${PACE_CHECK_SIZE}-page workspace at --speed 1), so judged at --speed ${r.speed}, where uncompressed KV and HTTP overheads weigh × ${r.speed}`}` });
+    }
+    targets.push({ name: `${int(r.size)} pages: no invocation over budget`, met: longest <= maxDurationMs, detail: `longest ${int(longest)} ms: ${longest > r.budgetMs ? `${int(longest - r.budgetMs)} ms past SYNC_BUDGET_MS ${int(r.budgetMs)} (the last commit and publish), ` : ""}within maxDuration 30 s = ${int(maxDurationMs)} ms here` });
     targets.push({ name: `${int(r.size)} pages: block mode requests/page ≤ 1.05 × minimum`, met: r.notion.total <= 1.05 * r.minimum!, detail: `${f(r.notion.total / r.pages, 3)} requests/page against a minimum of ${f(r.minimum! / r.pages, 3)} (× ${f(r.notion.total / r.minimum!, 3)})` });
+  }
+  for (const pace of find("qstash-blocks", "full@speed1").filter((x) => find("qstash-blocks", "full", x.size).length === 0)) {
+    const real = rateOf(pace);
+    targets.push({ name: `${int(pace.size)} pages: full sync ≥ 0.9 of the rate limit from the first minute`, met: real.firstMinute >= 0.9 && real.share >= 0.9, detail: `at Notion's real pace (--speed 1, --pace-check): first minute ${f(real.firstMinute, 2)}, whole run ${f(real.share, 2)} of 3 req/s; no compressed run of this size` });
   }
   if (!markdown) targets.push({ name: "markdown mode ≤ 1.05 requests/page plus list requests", met: null, detail: "not available: lib/config.ts does not accept SYNC_CONTENT=markdown yet" });
   for (const r of find("qstash-markdown", "full")) {
+    // As in the minimum: the list requests (databases.retrieve, the queries) and the search sweep that brings the child page objects.
     const list = (r.notion.byRoute["dataSources.query"] ?? 0) + (r.notion.byRoute["databases.retrieve"] ?? 0);
-    targets.push({ name: `${int(r.size)} pages: markdown mode ≤ 1.05 requests/page plus list requests`, met: r.notion.total - list <= 1.05 * r.pages, detail: `${f((r.notion.total - list) / r.pages, 3)} requests/page besides ${list} list requests` });
+    const search = r.notion.byRoute.search ?? 0;
+    targets.push({ name: `${int(r.size)} pages: markdown mode ≤ 1.05 requests/page plus list requests`, met: r.notion.total - list - search <= 1.05 * r.pages, detail: `${f((r.notion.total - list - search) / r.pages, 3)} requests/page besides ${list} list and ${search} search requests` });
   }
   for (const contender of ["qstash-blocks", "cron"]) {
     for (const r of find(contender, "no-change")) {

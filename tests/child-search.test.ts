@@ -15,6 +15,7 @@ import { fullCheckReason, searchStopAt } from "../lib/sync/child-check";
 import { readHistory } from "../lib/sync/run-history";
 import type { BlockTree } from "../scripts/emulator/notion/workspace";
 import { type Stack, diffKvWithWorkspace, startStack, syncAll, syncUntilDone } from "./support/harness";
+import { listedChildIds, normalize, retrievedIds, scratchLeft, searchTotal, searchedChildIds, sorted } from "./support/search-sweep";
 
 const RealDate = Date;
 const realNow = RealDate.now.bind(RealDate);
@@ -99,8 +100,14 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
   });
 
   it("a first run checks in full; a no-change run then sends ≤ ceil(C/100)+1 search requests, no pages.retrieve, no block request", async () => {
+    const total = await searchTotal(stack);
+    stack.emulator.resetRequestLog();
     await syncAll(stack);
-    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "first_run", requests: 1 });
+    // A first run sweeps search to its end (100 a request) and takes every child page's object from it:
+    // no pages.retrieve (this workspace has no unshared child page, and search does not lag here).
+    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "first_run", requests: Math.ceil(total / 100), sweep: { complete: true, stopped: null } });
+    expect(requestsOf("pages.retrieve")).toBe(0);
+    expect(await scratchLeft(stack)).toEqual([]);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
 
     stack.emulator.resetRequestLog();
@@ -152,6 +159,8 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     const C = (await stack.kv.get<{ total: number }>(stack.keys.index("children")))!.total;
     const caught = (await children()).at(-1)!;
     expect(await lastCheck()).toMatchObject({ mode: "full", reason: "periodic" });
+    // The periodic check is the safety net against search's lag: it does not sweep, it retrieves every child page.
+    expect((await lastCheck())?.sweep).toBeUndefined();
     expect(requestsOf("pages.retrieve")).toBe(C);
     // The missed page, and the one edited in the minute before the last run (needsFetch's rounding overlap).
     expect(caught.counts.fetched).toBeGreaterThanOrEqual(1);
@@ -192,16 +201,88 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
 
   it("force=1 and SYNC_CHILD_FULL_CHECK_HOURS=0 check in full", async () => {
     await syncUntilDone(stack, "children", { query: "force=1" });
-    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced" });
+    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced", sweep: { complete: true } });
     const previous = stack.env.SYNC_CHILD_FULL_CHECK_HOURS;
     stack.env.SYNC_CHILD_FULL_CHECK_HOURS = "0";
     try {
       await children();
       expect(await lastCheck()).toMatchObject({ mode: "full", reason: "disabled" });
+      expect((await lastCheck())?.sweep).toBeUndefined();
     } finally {
       if (previous === undefined) delete stack.env.SYNC_CHILD_FULL_CHECK_HOURS;
       else stack.env.SYNC_CHILD_FULL_CHECK_HOURS = previous;
     }
+  });
+});
+
+describe("forced and first runs take the child pages' objects from a search sweep", () => {
+  let stack: Stack;
+  const requestsOf = (route: string) => stack.emulator.requests().filter((r) => r.route === route).length;
+  const lastCheck = async () => (await readHistory(stack.kv, stack.keys, "children"))[0]?.childCheck;
+  const forcedChildren = () => syncUntilDone(stack, "children", { query: "force=1" });
+  /** Child pages listed but not returned by search now: the ones a sweeping run retrieves. */
+  const notSearched = async () => {
+    const searched = await searchedChildIds(stack);
+    return { searched, hidden: [...listedChildIds(stack.workspace)].filter((id) => !searched.has(id)) };
+  };
+
+  beforeAll(async () => {
+    // More pages than one search request returns; two unshared child pages (listed by their parents, 404, not in search).
+    stack = await startStack({ workspace: { pages: 80, posts: 40, hugePages: 0, unsharedChildPages: 2 } });
+  });
+  afterAll(async () => stack?.close());
+
+  it("a first run sweeps search to its end and retrieves only the child pages it does not return", async () => {
+    const { searched, hidden } = await notSearched();
+    expect(hidden).toHaveLength(2);
+    const total = await searchTotal(stack);
+    expect(total).toBeGreaterThan(100);
+    stack.emulator.resetRequestLog();
+    const runs = await syncAll(stack);
+    expect(requestsOf("search")).toBe(Math.ceil(total / 100));
+    expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
+    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "first_run", requests: Math.ceil(total / 100), found: 0, sweep: { found: searched.size, complete: true, stopped: null } });
+    expect(runs.children.at(-1)!.counts.fetched).toBe(stack.workspace.reachableChildPages(5).length);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    expect(await scratchLeft(stack)).toEqual([]);
+  });
+
+  it("a forced run in block mode: no pages.retrieve for the child pages search returns, one that search misses (lag) is retrieved and synced", async () => {
+    const ws = stack.workspace;
+    const child = ws.reachableChildPages(5)[3].id;
+    const block = ws.contentTree(child).find((b) => Array.isArray((b[b.type] as { rich_text?: unknown })?.rich_text));
+    expect(block).toBeDefined();
+    // Edited just now: search's index has not caught up with it.
+    stack.emulator.setSearchLag(10 * 60_000);
+    try {
+      ws.advanceClock(60_000);
+      ws.editBlockText(block!.id, "Hidden from the sweep");
+      const { hidden } = await notSearched();
+      expect(hidden).toContain(normalize(child));
+      stack.emulator.resetRequestLog();
+      const answers = await forcedChildren();
+      expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
+      expect(answers.at(-1)!.counts.fetched).toBe(ws.reachableChildPages(5).length);
+      const entry = (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("children", child)))!.entry;
+      expect(JSON.stringify(await stack.kv.get(stack.keys.page("children", entry.slug)))).toContain("Hidden from the sweep");
+      expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced", sweep: { complete: true } });
+      expect(await diffKvWithWorkspace(stack)).toEqual([]);
+      expect(await scratchLeft(stack)).toEqual([]);
+    } finally {
+      stack.emulator.setSearchLag(0);
+    }
+  });
+
+  it("a search error ends the sweep: the run retrieves what it did not find, and completes", async () => {
+    const listed = listedChildIds(stack.workspace);
+    stack.emulator.injectFault({ route: "search", status: 400, times: 1 });
+    stack.emulator.resetRequestLog();
+    const answers = await forcedChildren();
+    expect(answers.at(-1)!.status).toBe("done");
+    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced", requests: 0, sweep: { found: 0, complete: false, stopped: "search_failed: 400" } });
+    expect(requestsOf("pages.retrieve")).toBe(listed.size);
+    expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    expect(await scratchLeft(stack)).toEqual([]);
   });
 });
 

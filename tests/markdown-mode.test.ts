@@ -19,7 +19,9 @@ import { runInvocation } from "../lib/sync/engine";
 import { pageMarkdown, setMarkdownBlockLimit, unsignedMarkdown } from "../scripts/emulator/notion/markdown";
 import { expectedOrder, stripVolatile } from "../scripts/emulator/notion/verify";
 import type { BlockTree, Workspace } from "../scripts/emulator/notion/workspace";
+import { readHistory } from "../lib/sync/run-history";
 import { type Stack, diffKvWithWorkspace, startStack, syncAll } from "./support/harness";
+import { listedChildIds, retrievedIds, scratchLeft, searchTotal, searchedChildIds, sorted } from "./support/search-sweep";
 
 const same = (a: string, b: string) => a.replace(/-/g, "") === b.replace(/-/g, "");
 const childPagesOf = (tree: BlockTree[]): string[] =>
@@ -116,7 +118,10 @@ describe("markdown mode on the default workspace", () => {
     const truncated = ids.filter((id) => pageMarkdown(ws, id)!.truncated);
     expect(truncated.length).toBeGreaterThan(0);
     expect(truncated.every((id) => ws.contentTree(id).some((b) => b.type === "child_page" && !ws.page(b.id)))).toBe(true);
+    const searched = await searchedChildIds(stack);
     const runs = await syncAll(stack);
+    // The first children run takes the child pages' objects from its search sweep: only those search does not return are retrieved.
+    expect(sorted(retrievedIds(stack))).toEqual(sorted([...listedChildIds(ws)].filter((id) => !searched.has(id))));
     const { markdown, perPage, blockLists } = contentRequests(stack);
     expect(markdown).toBe(ids.length);
     expect([...perPage.values()].every((n) => n === 1)).toBe(true);
@@ -159,6 +164,39 @@ describe("markdown mode on the default workspace", () => {
     expect(perPage.get(child.id.replace(/-/g, ""))).toBe(1);
     expect(blockLists).toBe(0);
     expect(await compareMarkdownMirror(stack)).toEqual([]);
+  });
+
+  // The children run's search sweep gives the child pages' objects (child-check.ts): no pages.retrieve
+  // for those, one markdown request each: a page costs one request, plus ceil(pages/100) search requests.
+  it("a forced run makes one markdown request per page, and retrieves only the child pages search does not return", async () => {
+    const ws = stack.workspace;
+    const ids = allIds(ws);
+    const searched = await searchedChildIds(stack);
+    const listed = listedChildIds(ws);
+    // The default workspace's two unshared child pages: listed by their parents, not in search (they answer 404).
+    const hidden = [...listed].filter((id) => !searched.has(id));
+    expect(hidden.length).toBeGreaterThan(0);
+    expect(hidden.every((id) => !ws.page(id))).toBe(true);
+    const total = await searchTotal(stack);
+    stack.emulator.resetRequestLog();
+    const runs = await syncAll(stack, "force=1");
+    const { markdown, perPage, blockLists } = contentRequests(stack);
+    expect(markdown).toBe(ids.length);
+    expect([...perPage.values()].every((n) => n === 1)).toBe(true);
+    expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
+    const truncated = ids.filter((id) => pageMarkdown(ws, id)!.truncated);
+    expect(blockLists).toBe(truncated.reduce((n, id) => n + blockListRequests(ws, id), 0));
+    const search = stack.emulator.requests().filter((r) => r.route === "search").length;
+    expect(search).toBe(Math.ceil(total / 100));
+    const lists = stack.emulator.requests().filter((r) => r.route === "dataSources.query").length;
+    // Content and retrieves per page, the listing (queries, search) aside: 1 plus the fallbacks' block lists and the unshared child pages.
+    expect(stack.emulator.requests().length - search - lists).toBe(ids.length + blockLists + hidden.length);
+    expect(runs.children.at(-1)!.counts.fetched).toBe(expectedIds(ws).children.length);
+    const check = (await readHistory(stack.kv, stack.keys, "children"))[0].childCheck;
+    expect(check).toMatchObject({ mode: "full", reason: "forced", requests: search, sweep: { complete: true, stopped: null } });
+    expect(check!.sweep!.found).toBe(searched.size);
+    expect(await compareMarkdownMirror(stack)).toEqual([]);
+    expect(await scratchLeft(stack)).toEqual([]);
   });
 });
 

@@ -40,6 +40,14 @@ export interface KeyBuilder {
   removals(section: Section, runId: string): string;
   /** Children: set of known child page ids the run's search found edited (lib/sync/child-check.ts). */
   editedIds(section: Section, runId: string): string;
+  /**
+   * Children: a child page's object as the run's search sweep returned it (forced and first runs,
+   * lib/sync/child-check.ts), used instead of retrieving the page. Scratch, with a TTL as well;
+   * foundIds (sharded) holds the ids, so the run can delete them.
+   */
+  foundPage(section: Section, runId: string, pageId: string): string;
+  /** Children: the ids of the run's foundPage values (sharded, like listedIds). */
+  foundIds(section: Section, runId: string): string;
   /** Blocks fetched so far for a page too large for one invocation. */
   partialPage(section: Section, pageId: string): string;
   /** Set of child page ids discovered by pages/posts, drained by children. */
@@ -98,6 +106,8 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     doneIds: (section, runId) => k("done", section, runId),
     removals: (section, runId) => k("removals", section, runId),
     editedIds: (section, runId) => k("edited", section, runId),
+    foundPage: (section, runId, pageId) => k("found", section, runId, pageId),
+    foundIds: (section, runId) => k("foundids", section, runId),
     partialPage: (section, pageId) => k("partial", section, pageId),
     childQueue: () => k("children", "queue"),
     refetch: () => k("refetch"),

@@ -77,7 +77,7 @@ export async function resetSection(kv: KvStore, keys: KeyBuilder, section: Secti
 /** Where runs of `section` keep scratch state (see lib/sync/worklist.ts and scratch.ts). */
 function scratchPrefixes(keys: KeyBuilder, section: Section): string[] {
   const p = keys.prefix;
-  return [`${p}:work:${section}:`, `${p}:ids:${section}:`, `${p}:done:${section}:`, `${p}:removals:${section}:`, `${p}:partial:${section}:`, `${p}:part:partial:${section}:`];
+  return [`${p}:work:${section}:`, `${p}:ids:${section}:`, `${p}:done:${section}:`, `${p}:removals:${section}:`, `${p}:partial:${section}:`, `${p}:part:partial:${section}:`, `${p}:edited:${section}:`, `${p}:found:${section}:`, `${p}:foundids:${section}:`];
 }
 
 export interface RetryOutcome {

@@ -14,7 +14,7 @@ import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
 import { KvPreconditionError } from "../kv/codec";
-import type { Cursor, RunCounts } from "./cursor";
+import type { Cursor, Phase, RunCounts } from "./cursor";
 import { LeaseLostError } from "./lease";
 
 export interface EngineSettings {
@@ -61,6 +61,8 @@ export interface RunContext extends EngineDeps {
   lastError: { code: string; message: string } | null;
   /** The run's position when the invocation began (see engine progressMark). */
   startMark: string;
+  /** The run's phase when the invocation began: a sync phase begun here finds no done marks of earlier invocations. */
+  startPhase: Phase;
   /** Set when Notion asked us to wait longer than the budget allows. */
   rateLimitedUntil: number | null;
   /** Which of Notion's limits asked it (see RateLimitScope). */
@@ -106,6 +108,7 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     tally: emptyTally(),
     lastError: null,
     startMark: "",
+    startPhase: cursor.phase,
     rateLimitedUntil: null,
     rateLimitScope: null,
     noteRateLimit(error) {

@@ -54,6 +54,22 @@ const ChildCheckSchema = z.object({
   found: z.number().int().nonnegative(),
   /** The search has reached `stopAt` (or its end). */
   complete: z.boolean(),
+  /**
+   * Forced and first runs: search read to its end (or to SWEEP_MAX_REQUESTS) for the child pages'
+   * objects, kept as keys.foundPage (ids in keys.foundIds) and used instead of retrieving them.
+   * `requests` above counts the sweep's requests. Null: no sweep (search mode, periodic, disabled…).
+   */
+  sweep: z
+    .object({
+      /** Child page objects stored. */
+      found: z.number().int().nonnegative(),
+      /** Search was read to its end: the sweep saw everything search had to give. */
+      complete: z.boolean(),
+      /** Why it stopped before the end: max_requests, unprofitable, search_failed: …; null while going or when complete. */
+      stopped: z.string().nullable(),
+    })
+    .nullable()
+    .default(null),
 });
 export type ChildCheck = z.infer<typeof ChildCheckSchema>;
 

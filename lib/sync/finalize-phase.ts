@@ -17,6 +17,7 @@ import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, pub
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
+import { dropSweptPages } from "./child-check";
 import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import { type LedgerEntry, type StoredPiece, unpackPiece } from "./worklist";
@@ -27,6 +28,8 @@ const REMOVALS_PER_STEP = 100;
 
 export async function runFinalizePhase(ctx: RunContext): Promise<void> {
   if (!ctx.cursor.finalize) {
+    // The sync phase is over: a sweep's page objects are no longer needed (child-check.ts).
+    await dropSweptPages(ctx);
     // Children find most of their pages while syncing: only now is their listing complete.
     if (ctx.section === "children" && (await holdsForRemovals(ctx))) return;
     await ctx.commit((c) => void (c.finalize = { stage: "index", piece: 0, chunks: [], total: 0, failedPages: [] }));
@@ -68,7 +71,8 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
     f.chunks.push(...refs.map(({ key, count, bytes }) => ({ key, count, bytes })));
     f.total += entries.length;
     f.failedPages = [...f.failedPages, ...failed].slice(0, 20);
-    if (to >= c.list.pieces) f.stage = "removals";
+    // The brake counted the removals set (cursor.removals): an empty one is not read at all.
+    if (to >= c.list.pieces) f.stage = c.removals > 0 ? "removals" : "commit";
     return ops;
   });
 }

@@ -61,7 +61,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   const listedKey = ctx.keys.listedIds(ctx.section, runId);
   const ids = page.results.map((r) => r.id);
   const [seen, ledgers, stale] = await Promise.all([
-    shardedSet.smismember(ctx.kv, listedKey, ids),
+    listedAlready(ctx, ids),
     ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ctx.kv.smismember(ctx.keys.refetch(), ids),
   ]);
@@ -186,7 +186,7 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
   }
   const unique = [...new Map(candidates.map((c) => [c.id, c])).values()];
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
-  const seen = await shardedSet.smismember(ctx.kv, listedKey, unique.map((c) => c.id));
+  const seen = await listedAlready(ctx, unique.map((c) => c.id));
   const rows = unique.filter((_, i) => !seen[i]);
   await ctx.commit((c) => {
     if (rows.length > 0) {
@@ -201,6 +201,15 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
     return ops;
   });
   return next === null;
+}
+
+/**
+ * Which of `ids` the run has listed already. The listed set only grows in the
+ * commits that add work pieces: before the first one it is empty, and is not read.
+ */
+function listedAlready(ctx: RunContext, ids: string[]): Promise<boolean[]> {
+  if (ctx.cursor.list.pieces === 0) return Promise.resolve(ids.map(() => false));
+  return shardedSet.smismember(ctx.kv, ctx.keys.listedIds(ctx.section, ctx.cursor.runId), ids);
 }
 
 /** Listing is complete: a database section checks the brake before fetching anything. */

@@ -29,8 +29,11 @@ export interface RunSummary {
   held: Cursor["held"];
   /** Pages given up on after repeated failures (first 20). */
   failedPages: { id: string; error: string }[];
-  /** Children: how the run checked the child pages it knew ("search" or "full", why, search requests, edited found). */
-  childCheck?: { mode: "search" | "full"; reason: string; requests: number; found: number } | null;
+  /**
+   * Children: how the run checked the child pages it knew ("search" or "full", why, search requests, edited found),
+   * and for a forced or first run the search sweep that gave the child page objects (child pages found, read to the end, why it stopped).
+   */
+  childCheck?: { mode: "search" | "full"; reason: string; requests: number; found: number; sweep?: { found: number; complete: boolean; stopped: string | null } | null } | null;
 }
 
 export type OperatorActionName = "reset" | "retry-failed" | "release-lease";
@@ -66,7 +69,7 @@ export function summarize(cursor: Cursor, failedPages: RunSummary["failedPages"]
 }
 
 export function childCheckSummary(check: NonNullable<Cursor["childCheck"]>): NonNullable<RunSummary["childCheck"]> {
-  return { mode: check.mode, reason: check.reason, requests: check.requests, found: check.found };
+  return { mode: check.mode, reason: check.reason, requests: check.requests, found: check.found, ...(check.sweep ? { sweep: check.sweep } : {}) };
 }
 
 export async function readHistory(kv: KvStore, keys: KeyBuilder, section: Section): Promise<RunSummary[]> {

@@ -3,7 +3,8 @@
  * of each page that needs it, up to SYNC_CONCURRENCY at once. Each finished
  * page is one atomic write (bundle, ledger entry, done mark); the cursor only
  * moves past a piece once all of it is finished, and a killed invocation's
- * successor skips the pages the done set already holds. A page that does not
+ * successor skips the pages the done set already holds (a page kept without a
+ * request or a write has its mark written later, skipFreely). A page that does not
  * finish before the deadline is checkpointed block by block and resumed.
  */
 import pLimit from "p-limit";
@@ -21,7 +22,7 @@ import { buildBundle, indexEntryFor, unchangedEntry, unclaimedSlug } from "./bun
 import type { RunContext } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { isSameEntry } from "./ledger";
-import { unchangedBySearch } from "./child-check";
+import { prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check";
 import { needsFetch } from "./list-phase";
 import { MissingWorkError } from "./scratch";
 import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, fetchedInOtherMode, modeField, packPiece, rowsToProcess, unpackPiece } from "./worklist";
@@ -66,12 +67,17 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     if (!piece) throw new MissingWorkError(`work piece ${n} of run ${ctx.cursor.runId} is missing`);
     const rows = rowsToProcess(piece, ctx.section);
     const ids = rows.map((r) => r.id);
+    // Child page objects a forced or first run's search sweep stored: one read for the piece.
+    prefetchSweptPages(ctx, ids);
+    const none = () => Promise.resolve(ids.map(() => false));
     const [done, stale, ledgers] = await Promise.all([
-      shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids),
-      ctx.section === "children" ? ctx.kv.smismember(ctx.keys.refetch(), ids) : Promise.resolve(ids.map(() => false)),
+      // Done marks of earlier invocations exist only when the sync phase began before this one.
+      ctx.startPhase === "sync" ? shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids) : none(),
+      ctx.section === "children" ? refetchMarks(ctx, ids) : none(),
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
-    const finished = new Set(ids.filter((_, i) => done[i]));
+    const here = doneState(ctx).finished;
+    const finished = new Set(ids.filter((id, i) => done[i] || here.has(id)));
     const task = async (row: PieceRow, i: number) => {
       try {
         if (ctx.shouldStop() || fatal || failure) return;
@@ -121,6 +127,11 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
         open.push(await startPiece(next++));
         continue;
       }
+      // Child pages found by free skips become pieces once a worker has no piece left (or many wait).
+      if (!stopping && foundWaiting(ctx, next >= ctx.cursor.list.pieces && outstanding < ctx.settings.concurrency)) {
+        await listFound(ctx);
+        continue;
+      }
       if (open.length === 0) break;
       if (stopping) {
         await Promise.all(open.map((p) => p.result));
@@ -133,11 +144,17 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     await Promise.all(open.map((p) => p.result));
   }
   if (failure) throw failure;
-  if (lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces) {
+  if (foundWaiting(ctx, true)) await listFound(ctx);
+  const unwritten = doneState(ctx).unwritten.splice(0);
+  if (unwritten.length > 0 || lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces) {
     await ctx.commit((c) => {
       c.syncPiece = lowestOpen;
+      c.counts.skipped += unwritten.length;
+      // Every piece done: the cursor says so, the unwritten done marks are not needed.
       if (lowestOpen >= c.list.pieces) c.phase = "finalize";
+      else return doneMarkOps(ctx, unwritten);
     });
+    ctx.processed += unwritten.length;
   }
   if (fatal) throw new RunStoppedError(fatal);
 }
@@ -219,8 +236,10 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   // A known child page that the run's search did not find edited: no request (child-check.ts).
   else if (previous && ledger && !row.refetch && !fetchedInOtherMode(ledger, ctx.content.mode) && (await unchangedBySearch(ctx, row.id))) return keepUnretrieved(ctx, row, ledger, previous);
   else {
+    // Forced and first runs: the object the run's search sweep returned, without a request (child-check.ts).
+    const swept = await sweptPage(ctx, row.id);
     try {
-      page = await ctx.notion.retrievePage(row.id);
+      page = swept ?? (await ctx.notion.retrievePage(row.id));
     } catch (error) {
       if (NotionSyncError.is(error, "gone")) return finishGone(ctx, row, ledger);
       throw error;
@@ -238,7 +257,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     const ops: KvOp[] = [];
     if (!isSameEntry(entry, previous)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } satisfies LedgerEntry });
     // Unchanged, but its child pages still have to be checked in this run.
-    if (ctx.section === "children") await discoverChildren(ctx, row, previous.childPages);
+    if (ctx.section === "children") await discoverChildren(ctx, row, prefetchChildren(ctx, row, previous.childPages));
     return finishItem(ctx, row, "skipped", ops);
   }
 
@@ -291,7 +310,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   // A renamed child page changes its parent's content without bumping the parent's
   // last_edited_time: mark the parent so its section re-reads it next run.
   if (row.parentId && previous && previous.title !== entry.title) ops.push({ op: "sadd", key: ctx.keys.refetch(), members: [row.parentId] });
-  if (ctx.section === "children") await discoverChildren(ctx, row, childIds);
+  if (ctx.section === "children") await discoverChildren(ctx, row, prefetchChildren(ctx, row, childIds));
   await finishItem(ctx, row, "fetched", ops);
   ctx.tally.blocks += content.blockCount;
 }
@@ -302,10 +321,7 @@ async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string
   if (childIds.length === 0 || depth > ctx.settings.childDepth) return;
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
   const seen = await shardedSet.smismember(ctx.kv, listedKey, childIds);
-  // Concurrent workers may find the same page: the first one here claims it (no await in between).
-  const claimed = claimedBy(ctx);
-  const fresh = [...new Set(childIds.filter((id, i) => !seen[i] && !claimed.has(id)))];
-  for (const id of fresh) claimed.add(id);
+  const fresh = claim(ctx, childIds.filter((_, i) => !seen[i]));
   if (fresh.length === 0) return;
   const rows: PieceRow[] = fresh.map((id) => ({ id, depth, parentId: row.id }));
   await ctx.commit((c) => {
@@ -320,18 +336,76 @@ async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string
 }
 
 const claims = new WeakMap<RunContext, Set<string>>();
-function claimedBy(ctx: RunContext): Set<string> {
-  let set = claims.get(ctx);
-  if (!set) claims.set(ctx, (set = new Set()));
-  return set;
+/** Concurrent workers may find the same page: the first one here claims it (no await in between). */
+function claim(ctx: RunContext, ids: string[]): string[] {
+  let claimed = claims.get(ctx);
+  if (!claimed) claims.set(ctx, (claimed = new Set()));
+  const fresh = [...new Set(ids.filter((id) => !claimed.has(id)))];
+  for (const id of fresh) claimed.add(id);
+  return fresh;
+}
+
+/** Rows of a piece made of found child pages at most (like a listed query page). */
+const FOUND_PIECE_ROWS = 100;
+
+/** Child pages found by free skips wait to be listed: when the workers are out of pieces, or enough wait. */
+function foundWaiting(ctx: RunContext, outOfPieces: boolean): boolean {
+  const { found, foundBy } = doneState(ctx);
+  return foundBy.length > 0 && (outOfPieces || found.length >= FOUND_PIECE_ROWS || foundBy.length >= UNWRITTEN_MAX);
+}
+
+/**
+ * The child pages free skips found, in pieces, with those skips' done marks:
+ * one commit, so a page is never done before the pages it holds are listed.
+ */
+async function listFound(ctx: RunContext): Promise<void> {
+  const state = doneState(ctx);
+  const rows = state.found.splice(0);
+  const parents = state.foundBy.splice(0);
+  const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
+  const seen = await shardedSet.smismember(ctx.kv, listedKey, rows.map((r) => r.id));
+  const fresh = rows.filter((_, i) => !seen[i]);
+  await ctx.commit((c) => {
+    const ops: KvOp[] = [];
+    for (let i = 0; i < fresh.length; i += FOUND_PIECE_ROWS) {
+      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces++), value: packPiece({ rows: fresh.slice(i, i + FOUND_PIECE_ROWS) }) });
+    }
+    c.counts.listed += fresh.length;
+    c.counts.toSync += fresh.length;
+    c.counts.skipped += parents.length;
+    return [...ops, ...shardedSet.saddOps(listedKey, fresh.map((r) => r.id)), ...doneMarkOps(ctx, parents)];
+  });
+  ctx.processed += parents.length;
 }
 
 /** Kept as the ledger has it, placed where this run found it; its own child pages are still walked. */
 async function keepUnretrieved(ctx: RunContext, row: PieceRow, ledger: LedgerEntry, previous: IndexEntry): Promise<void> {
   const entry: IndexEntry = { ...previous, ...childPlacement(row) };
   const ops: KvOp[] = isSameEntry(entry, previous) ? [] : [{ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger, entry } satisfies LedgerEntry }];
+  if (ops.length === 0 && !leavesCursorState(ctx, row)) return skipFreely(ctx, row, previous.childPages);
   await discoverChildren(ctx, row, previous.childPages);
   return finishItem(ctx, row, "skipped", ops);
+}
+
+/**
+ * A page kept without a Notion request and without a write: its done mark is
+ * not written at once. Without child pages to list it goes with the next write
+ * of finishItem, a batch of UNWRITTEN_MAX, or the phase's last commit (none
+ * when the phase is over); with some, with their piece (listFound). A kill
+ * repeats only such skips, which cost no request; their counts wait for their marks.
+ */
+async function skipFreely(ctx: RunContext, row: PieceRow, childIds: string[]): Promise<void> {
+  const state = doneState(ctx);
+  state.finished.add(row.id);
+  const depth = (row.depth ?? 1) + 1;
+  const found = depth > ctx.settings.childDepth ? [] : claim(ctx, childIds);
+  if (found.length > 0) {
+    state.found.push(...found.map((id) => ({ id, depth, parentId: row.id })));
+    state.foundBy.push(row.id);
+    return;
+  }
+  state.unwritten.push(row.id);
+  if (state.unwritten.length >= UNWRITTEN_MAX) await writeUnwritten(ctx, state.unwritten.splice(0));
 }
 
 function childPlacement(row: PieceRow): Pick<IndexEntry, "parentId" | "depth"> {
@@ -372,12 +446,81 @@ async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null
 }
 
 /**
- * Marks the item done, in the same atomic write as its data. Without the
- * cursor, unless the item left state in it (a partial, failed attempts).
+ * Marks the item done, in the same atomic write as its data (and the marks of
+ * free skips waiting, skipFreely). Without the cursor, unless the item left
+ * state in it (a partial, failed attempts).
  */
 async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, ops: KvOp[]): Promise<void> {
-  ops.push(...shardedSet.saddOps(ctx.keys.doneIds(ctx.section, ctx.cursor.runId), [row.id]));
-  const leavesCursorState = ctx.cursor.partials.includes(row.id) || ctx.cursor.attempts[row.id] !== undefined;
+  const state = doneState(ctx);
+  const carried = state.unwritten.splice(0);
+  ops.push(...doneMarkOps(ctx, [row.id, ...carried]));
+  try {
+    await writeFinished(ctx, row, ops, leavesCursorState(ctx, row));
+  } catch (error) {
+    state.unwritten.push(...carried);
+    throw error;
+  }
+  state.finished.add(row.id);
+  ctx.tally[outcome]++;
+  ctx.processed++;
+  ctx.tally.skipped += carried.length;
+  ctx.processed += carried.length;
+}
+
+/** Free skips' done marks, written by themselves (a batch of UNWRITTEN_MAX). */
+async function writeUnwritten(ctx: RunContext, ids: string[]): Promise<void> {
+  try {
+    await ctx.write(doneMarkOps(ctx, ids));
+  } catch (error) {
+    doneState(ctx).unwritten.push(...ids);
+    throw error;
+  }
+  ctx.tally.skipped += ids.length;
+  ctx.processed += ids.length;
+}
+
+function doneMarkOps(ctx: RunContext, ids: string[]): KvOp[] {
+  return ids.length > 0 ? shardedSet.saddOps(ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids) : [];
+}
+
+/** Free skips an invocation holds unwritten at most (a kill repeats up to this many, plus the pages in flight). */
+const UNWRITTEN_MAX = 500;
+
+function leavesCursorState(ctx: RunContext, row: PieceRow): boolean {
+  return ctx.cursor.partials.includes(row.id) || ctx.cursor.attempts[row.id] !== undefined;
+}
+
+interface DoneState {
+  /** Ids this invocation finished (their marks written or not): startPiece skips them. */
+  finished: Set<string>;
+  /** Free skips without child pages to list whose done marks are not written yet (skipFreely). */
+  unwritten: string[];
+  /** Child pages free skips found (claimed, not listed yet), and those skips: listFound writes both. */
+  found: PieceRow[];
+  foundBy: string[];
+}
+
+const doneStates = new WeakMap<RunContext, DoneState>();
+function doneState(ctx: RunContext): DoneState {
+  let state = doneStates.get(ctx);
+  if (!state) doneStates.set(ctx, (state = { finished: new Set(), unwritten: [], found: [], foundBy: [] }));
+  return state;
+}
+
+const refetchAny = new WeakMap<RunContext, Promise<boolean>>();
+
+/**
+ * Children: which of `ids` are marked for refetch. The set is usually empty:
+ * its size is read once an invocation, its members only when it has any. A mark
+ * set meanwhile waits for the next run (only a refetch of the page removes it).
+ */
+async function refetchMarks(ctx: RunContext, ids: string[]): Promise<boolean[]> {
+  let any = refetchAny.get(ctx);
+  if (!any) refetchAny.set(ctx, (any = ctx.kv.scard(ctx.keys.refetch()).then((n) => n > 0)));
+  return (await any) ? ctx.kv.smismember(ctx.keys.refetch(), ids) : ids.map(() => false);
+}
+
+async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leavesCursorState: boolean): Promise<void> {
   if (leavesCursorState) {
     await ctx.commit((c) => {
       if (c.partials.includes(row.id)) {
@@ -395,6 +538,13 @@ async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, 
   } else {
     await ctx.write(ops);
   }
-  ctx.tally[outcome]++;
-  ctx.processed++;
+}
+
+/**
+ * A run that swept (child-check.ts): the sweep's objects of the child pages `row` holds are read in one
+ * MGET now, ahead of the piece discoverChildren makes of them, instead of one GET each later. Returns `childIds`.
+ */
+function prefetchChildren(ctx: RunContext, row: PieceRow, childIds: string[]): string[] {
+  if (childIds.length > 0 && (row.depth ?? 1) + 1 <= ctx.settings.childDepth) prefetchSweptPages(ctx, childIds);
+  return childIds;
 }

@@ -1,34 +1,60 @@
 /**
- * The product's real route handlers (handleSync, handleTrigger) behind a plain
- * node:http server in this process, so the QStash test server can deliver to
- * them over HTTP as it would to a deployment, and this process can measure
- * them. Every answer of a section endpoint is recorded (its elapsedMs, the
- * invocation's budget use).
+ * The product's real route handlers (handleSync, handleTrigger, and for the
+ * webhook run handleWebhook at /api/notion/webhook and handleDirty at
+ * /api/sync/dirty) behind a plain node:http server in this process, so the
+ * QStash test server and the emulator's webhook delivery can reach them over
+ * HTTP as they would a deployment, and this process can measure them. Every
+ * answer of a section endpoint is recorded (when it started and ended, its
+ * elapsedMs: the invocation's budget use), and every webhook and dirty answer.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { SECTIONS, type Section } from "../../lib/core/sections";
 import { handleSync } from "../../lib/http/sync-route";
 import { handleTrigger } from "../../lib/http/trigger-route";
+import { handleDirty } from "../../lib/http/dirty-route";
+import { handleWebhook } from "../../lib/http/webhook-route";
 
 export interface InvocationRecord {
   section: string;
   status: number;
   elapsedMs: number | null;
   ran: boolean;
+  /** When the request arrived and when its answer was ready (epoch ms). */
+  startedAt: number;
   at: number;
+}
+
+/** An answer of /api/notion/webhook or /api/sync/dirty. */
+export interface HookRecord {
+  path: "/api/notion/webhook" | "/api/sync/dirty";
+  status: number;
+  startedAt: number;
+  at: number;
+  json: Record<string, unknown> | null;
 }
 
 export interface AppServer {
   url: string;
   invocations: InvocationRecord[];
+  hooks: HookRecord[];
   close(): Promise<void>;
+}
+
+async function jsonOf(response: Response): Promise<Record<string, unknown> | null> {
+  try {
+    return JSON.parse(await response.clone().text()) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
 }
 
 export async function startAppServer(env: () => Record<string, string>): Promise<AppServer> {
   const invocations: InvocationRecord[] = [];
+  const hooks: HookRecord[] = [];
   const server = http.createServer((req, res) => {
     void (async () => {
+      const startedAt = Date.now();
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
@@ -39,16 +65,14 @@ export async function startAppServer(env: () => Record<string, string>): Promise
       const section = url.pathname.replace(/^\/api\/sync\//, "") as Section;
       let response: Response;
       if (url.pathname === "/api/sync/trigger") response = await handleTrigger(request, env());
-      else if (SECTIONS.includes(section)) {
+      else if (url.pathname === "/api/notion/webhook" || url.pathname === "/api/sync/dirty") {
+        response = url.pathname === "/api/notion/webhook" ? await handleWebhook(request, env()) : await handleDirty(request, env());
+        hooks.push({ path: url.pathname, status: response.status, startedAt, at: Date.now(), json: await jsonOf(response) });
+      } else if (SECTIONS.includes(section)) {
         response = await handleSync(section, request, env());
-        const text = await response.clone().text();
-        let json: Record<string, unknown> = {};
-        try {
-          json = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          // not JSON: recorded as is
-        }
-        invocations.push({ section, status: response.status, elapsedMs: typeof json.elapsedMs === "number" ? json.elapsedMs : null, ran: typeof json.invocation === "number", at: Date.now() });
+        // not JSON: recorded as is
+        const json = (await jsonOf(response)) ?? {};
+        invocations.push({ section, status: response.status, elapsedMs: typeof json.elapsedMs === "number" ? json.elapsedMs : null, ran: typeof json.invocation === "number", startedAt, at: Date.now() });
       } else response = new Response("not found", { status: 404 });
       const body = Buffer.from(await response.arrayBuffer());
       const out: Record<string, string> = {};
@@ -65,6 +89,7 @@ export async function startAppServer(env: () => Record<string, string>): Promise
   return {
     url: `http://127.0.0.1:${port}`,
     invocations,
+    hooks,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -9,15 +9,21 @@
  *     front of it a proxy that adds Notion's latency: 150–400 ms a request,
  *     drawn from a seeded PRNG, divided by `speed`, and divides Retry-After by
  *     `speed` (fractional seconds) so a 429 costs what it costs at Notion.
- *     ops: stats {windowMs} (requests since the last reset: per route, per
- *     status, in the first window), reset, edit {share, seed}, info
+ *     ops: stats {windowMs, invocations?} (requests since the last reset: per
+ *     route, per status, in the first window, and where slots were lost:
+ *     scripts/bench/diagnostics.ts), reset, edit {share, seed}, and the
+ *     webhook delivery (scripts/emulator/notion/webhooks.ts) for
+ *     scripts/bench/webhook.ts: webhookAttach, webhookCandidates,
+ *     webhookEdit, webhookSummary, webhookIdle, webhookDetach
  *   child.ts bridge '{"redisUrl":…,"token":…}'
  *     the Upstash REST bridge of tests/support, behind a counter of HTTP round
  *     trips (and of those that carry an EVAL: a fenced batch).
  *     ops: stats, reset
- *   child.ts qstash '{"speed":10}'
- *     the QStash test server, its waits divided by `speed`.
- *     ops: count {since}, idle
+ *   child.ts qstash '{"speed":10,"debounceMs":3000}'
+ *     the QStash test server, its waits divided by `speed`; `webhookUrl` is
+ *     the same behind a proxy that gives a targeted-run message the delay the
+ *     product asks for at Notion's pace (notionPaceDirtyDelayS).
+ *     ops: count {since}, idle, retimed
  *   all: cpu
  */
 import { exitChild, onChildExit, sendToParent, serveParent } from "../lib/forked-child-server";
@@ -26,6 +32,10 @@ import type { AddressInfo } from "node:net";
 import { generateWorkspace } from "../emulator/notion/generate";
 import { Prng } from "../emulator/notion/prng";
 import { startNotionEmulator } from "../emulator/notion/server";
+import { type WebhookDelivery, attachWebhooks } from "../emulator/notion/webhooks";
+import { parseDurationMs } from "../emulator/qstash/durations";
+import { normalizeId } from "../../lib/notion/types";
+import { type Interval, rateDiagnostics } from "./diagnostics";
 import type { BlockTree } from "../emulator/notion/workspace";
 import { startQStashEmulator } from "../emulator/qstash/server";
 import { startUpstashBridge } from "../../tests/support/upstash-bridge";
@@ -64,16 +74,29 @@ function readAll(req: http.IncomingMessage): Promise<Buffer> {
 const HOP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length"]);
 
 /** Forwards every request to `upstream`; `onRequest` may inspect it, `delayMs` holds the answer back. */
-async function startProxy(upstream: string, hooks: { onRequest?: (path: string, body: Buffer) => void; delayMs?: () => number; rewrite?: (headers: Record<string, string>) => void }) {
+async function startProxy(
+  upstream: string,
+  hooks: {
+    onRequest?: (path: string, body: Buffer) => void;
+    delayMs?: () => number;
+    rewrite?: (headers: Record<string, string>) => void;
+    /** Changes a request's headers before it is forwarded. */
+    rewriteRequest?: (path: string, headers: Record<string, string>, body: Buffer) => void;
+    /** Each request's arrival and answer (epoch ms, the latency included). */
+    onDone?: (startedAt: number, endedAt: number) => void;
+  },
+) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const server = http.createServer((req, res) => {
     void (async () => {
       const started = performance.now();
+      const startedAt = Date.now();
       const body = await readAll(req);
       hooks.onRequest?.(req.url ?? "/", body);
       const delay = hooks.delayMs?.() ?? 0;
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+      hooks.rewriteRequest?.(req.url ?? "/", headers, body);
       const target = new URL(req.url ?? "/", upstream);
       const answer = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>((resolve, reject) => {
         const out = http.request(target, { method: req.method, headers: { ...headers, "content-length": String(body.length) }, agent }, (r) => {
@@ -91,6 +114,7 @@ async function startProxy(upstream: string, hooks: { onRequest?: (path: string, 
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       res.writeHead(answer.status, { ...answer.headers, "content-length": String(answer.body.length) });
       res.end(answer.body);
+      hooks.onDone?.(startedAt, Date.now());
     })().catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`bench proxy: ${err instanceof Error ? err.message : String(err)}`);
@@ -117,7 +141,9 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
   onChildExit(() => emulator.close());
   const latency = new Prng(`${o.seed}:latency`);
   const [lo, hi] = o.latencyMs;
+  let flights: Interval[] = [];
   const proxy = await startProxy(emulator.url, {
+    onDone: (startedAt, endedAt) => void flights.push([startedAt, endedAt]),
     delayMs: () => (lo + latency.next() * (hi - lo)) / o.speed,
     rewrite: (h) => {
       const key = Object.keys(h).find((k) => k.toLowerCase() === "retry-after");
@@ -126,6 +152,21 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
   });
   onChildExit(() => proxy.close());
   const edits = new Prng(`${o.seed}:edits`);
+  let hooks: WebhookDelivery | null = null;
+  /** The page and every block whose children a read of its content lists. */
+  const containers = (pageId: string): string[] => {
+    const ids = [pageId];
+    const walk = (nodes: BlockTree[]) => {
+      for (const b of nodes) {
+        if (b.has_children && b.type !== "child_page" && b.type !== "child_database") {
+          ids.push(b.id);
+          walk(b.children ?? []);
+        }
+      }
+    };
+    walk(workspace.contentTree(pageId));
+    return ids;
+  };
   serveParent({
     async stats(args) {
       const windowMs = Number(args.windowMs ?? 60_000);
@@ -137,10 +178,85 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
         byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
       }
       const first = log[0]?.at ?? 0;
-      return { total: log.length, byRoute, byStatus, firstAt: first, lastAt: log.at(-1)?.at ?? 0, firstWindow: log.filter((r) => r.at < first + windowMs).length };
+      const diagnostics = rateDiagnostics({
+        arrivals: log.map((r) => r.at),
+        flights,
+        slotMs: 1000 / (o.rate * o.speed),
+        windowMs,
+        invocations: Array.isArray(args.invocations) ? (args.invocations as Interval[]) : null,
+      });
+      return { total: log.length, byRoute, byStatus, firstAt: first, lastAt: log.at(-1)?.at ?? 0, firstWindow: log.filter((r) => r.at < first + windowMs).length, diagnostics };
     },
     async reset() {
       emulator.resetRequestLog();
+      flights = [];
+      return null;
+    },
+    // ---- webhooks (scripts/bench/webhook.ts): Notion's delivery, aggregated per page, to the app's route
+    async webhookAttach(args) {
+      hooks?.detach();
+      hooks = attachWebhooks(workspace, {
+        url: String(args.url),
+        verificationToken: String(args.verificationToken),
+        aggregateMs: Number(args.aggregateMs),
+        duplicateRate: Number(args.duplicateRate ?? 0),
+        reorderMs: Number(args.reorderMs ?? 0),
+        seed: String(args.seed ?? o.seed),
+      });
+      return { token: hooks.token };
+    },
+    /** Pages an edit can be made to (a text block to change), with their section and the containers their content reads list. */
+    async webhookCandidates() {
+      const rows = (["pages", "posts"] as const).flatMap((section) =>
+        workspace.visibleRows(section === "pages" ? workspace.pagesDatabaseId : workspace.postsDatabaseId).map((p) => ({ id: p.id, section, child: false })),
+      );
+      const children = [...new Map(workspace.reachableChildPages().map((c) => [c.id, { id: c.id, section: "children" as const, child: true, depth: c.depth }])).values()];
+      return [...rows, ...children].filter((p) => firstText(workspace.contentTree(p.id)) !== undefined).map((p) => ({ ...p, containers: containers(p.id).length }));
+    },
+    /** Sets the text of the page's first text block (a content edit: Notion sends page.content_updated). */
+    async webhookEdit(args) {
+      const block = firstText(workspace.contentTree(String(args.pageId)));
+      if (!block) throw new Error(`page ${String(args.pageId)} has no text block`);
+      workspace.editBlockText(block.id, String(args.text));
+      return { at: Date.now() };
+    },
+    /** Events and deliveries about `ids` since `since`, and the Notion requests naming each page or its containers since the last reset. */
+    async webhookSummary(args) {
+      const since = Number(args.since ?? 0);
+      const ids = (args.ids as string[]).map(String);
+      const events = hooks?.events() ?? [];
+      const deliveries = hooks?.deliveries() ?? [];
+      const owner = new Map<string, string>();
+      for (const id of ids) for (const c of containers(id)) owner.set(normalizeId(c), id);
+      const requests = new Map(ids.map((id) => [id, { retrieves: 0, lists: 0, total: 0 }]));
+      for (const r of emulator.requests()) {
+        const match = /\/v1\/(pages|blocks)\/([^/?]+)/.exec(r.path);
+        const id = match ? owner.get(normalizeId(decodeURIComponent(match[2]))) : undefined;
+        if (!id) continue;
+        const c = requests.get(id)!;
+        c.total++;
+        if (r.route === "pages.retrieve") c.retrieves++;
+        else if (r.route === "blocks.children.list") c.lists++;
+      }
+      return {
+        pages: ids.map((id) => {
+          const ev = events.filter((e) => e.entityId === id && Date.parse(e.timestamp) >= since - 1000);
+          const dl = deliveries.filter((d) => d.entityId === id && d.startedAt >= since);
+          const ok = dl.filter((d) => d.type === "page.content_updated" && d.status !== null && d.status >= 200 && d.status < 300);
+          return { id, events: ev.length, deliveries: dl.length, duplicates: dl.filter((d) => d.duplicate).length, delivered: ok.map((d) => d.endedAt).sort((a, b) => a - b), ...requests.get(id)! };
+        }),
+        deliveries: deliveries.filter((d) => d.startedAt >= since).length,
+        failedDeliveries: deliveries.filter((d) => d.startedAt >= since && !(d.status !== null && d.status >= 200 && d.status < 300)).length,
+        answerMsMax: Math.max(0, ...deliveries.filter((d) => d.startedAt >= since).map((d) => d.endedAt - d.startedAt)),
+      };
+    },
+    async webhookIdle(args) {
+      await hooks?.idle(Number(args.timeoutMs ?? 60_000));
+      return null;
+    },
+    async webhookDetach() {
+      hooks?.detach();
+      hooks = null;
       return null;
     },
     /** Edits the first text block of `share` of all pages (rows and child pages), seeded: a content edit bumps last_edited_time. */
@@ -209,10 +325,46 @@ async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void>
   sendToParent({ type: "ready", url: proxy.url, token: bridge.token });
 }
 
-async function qstashMain(o: { speed: number }): Promise<void> {
+/**
+ * The delay of a targeted-run message as the product asks for it at Notion's pace:
+ * lib/webhooks/schedule.ts delivers window W's run at (W + 1) × window + 1 s,
+ * in whole seconds, from a window that is already compressed (WEBHOOK_DEBOUNCE_S
+ * = 30 / speed). Its "+ 1 s" and the rounding up are real-time constants: sent
+ * as is and then divided by `speed`, the run would come before the window ends;
+ * multiplied out, they would weigh × speed. So the delay is what the same
+ * formula gives with the window and the remaining time at Notion's pace, and
+ * the emulator then divides it by `speed` like every other wait.
+ */
+function notionPaceDirtyDelayS(input: { window: number; windowMs: number; speed: number; now: number; requestedS: number }): number {
+  const remainingRealMs = input.speed * ((input.window + 1) * input.windowMs - input.now);
+  return Math.max(1, Math.ceil((remainingRealMs + 1000) / 1000), input.requestedS);
+}
+
+async function qstashMain(o: { speed: number; debounceMs?: number }): Promise<void> {
   const qstash = await startQStashEmulator({ delayScale: 1 / o.speed, retryBackoffMs: (n) => (1_000 * 2 ** n) / o.speed });
   onChildExit(() => qstash.close());
+  let retimed = 0;
+  // Only the webhook run's QSTASH_URL goes through this proxy (scripts/bench/webhook.ts).
+  const proxy = await startProxy(qstash.url, {
+    rewriteRequest: (path, headers, body) => {
+      if (!o.debounceMs || !path.startsWith("/v2/publish/") || !decodeURIComponent(path).includes("/api/sync/dirty")) return;
+      let window: unknown;
+      try {
+        window = (JSON.parse(body.toString("utf8")) as { window?: unknown }).window;
+      } catch {
+        return;
+      }
+      if (!Number.isSafeInteger(window)) return;
+      const requestedS = (parseDurationMs(headers["upstash-delay"]) ?? 0) / 1000;
+      headers["upstash-delay"] = `${notionPaceDirtyDelayS({ window: window as number, windowMs: o.debounceMs, speed: o.speed, now: Date.now(), requestedS })}s`;
+      retimed++;
+    },
+  });
+  onChildExit(() => proxy.close());
   serveParent({
+    async retimed() {
+      return { retimed };
+    },
     async count(args) {
       const since = Number(args.since ?? 0);
       const messages = qstash.messages().filter((m) => m.createdAt >= since && m.kind === "message" && m.state !== "deduplicated");
@@ -223,7 +375,7 @@ async function qstashMain(o: { speed: number }): Promise<void> {
       return null;
     },
   });
-  sendToParent({ type: "ready", url: qstash.url, token: qstash.token, currentSigningKey: qstash.currentSigningKey, nextSigningKey: qstash.nextSigningKey });
+  sendToParent({ type: "ready", url: qstash.url, webhookUrl: proxy.url, token: qstash.token, currentSigningKey: qstash.currentSigningKey, nextSigningKey: qstash.nextSigningKey });
 }
 
 const [kind, json] = process.argv.slice(2);

@@ -20,6 +20,9 @@ import type { AppServer } from "./app-server";
 export interface Invocation {
   section: string;
   elapsedMs: number;
+  /** When the handler began and answered (epoch ms): the windows the rate diagnostics split idle time by. */
+  startedAt: number;
+  endedAt: number;
   heapPeakDelta?: number;
 }
 
@@ -70,10 +73,11 @@ export async function runCron(env: Record<string, string>, opts: { force: boolea
     for (let n = 0; n < (opts.maxCalls ?? 5_000) && !done; n++) {
       const url = `http://bench.local/api/sync/${section}?secret=${encodeURIComponent(env.CRON_SECRET)}${opts.force ? "&force=1" : ""}`;
       const { value, memory } = await measureMemory(opts.gc, 5, async () => {
+        const startedAt = Date.now();
         const res = await handleSync(section, new Request(url), env);
-        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+        return { status: res.status, body: (await res.json()) as Record<string, unknown>, startedAt, endedAt: Date.now() };
       });
-      invocations.push({ section, elapsedMs: Number(value.body.elapsedMs ?? 0), heapPeakDelta: memory.peakHeap - memory.baselineHeap });
+      invocations.push({ section, elapsedMs: Number(value.body.elapsedMs ?? 0), startedAt: value.startedAt, endedAt: value.endedAt, heapPeakDelta: memory.peakHeap - memory.baselineHeap });
       if (value.status !== 200) {
         failure = `${section} answered ${value.status}: ${JSON.stringify(value.body).slice(0, 300)}`;
         break;
@@ -118,7 +122,7 @@ export async function runQStash(
       await opts.idle();
       return null;
     });
-    const invocations = opts.app.invocations.slice(firstInvocation).filter((i) => i.ran).map((i) => ({ section: i.section, elapsedMs: i.elapsedMs ?? 0 }));
+    const invocations = opts.app.invocations.slice(firstInvocation).filter((i) => i.ran).map((i) => ({ section: i.section, elapsedMs: i.elapsedMs ?? 0, startedAt: i.startedAt, endedAt: i.at }));
     return { ok: failure === null, failure, invocations, sections: await summaries(kv, env.KV_PREFIX), heapPeakDelta: peakDelta };
   } finally {
     await kv.close();

@@ -181,7 +181,7 @@ async function sectionMatches(stack: Stack, section: Section): Promise<string[]>
     const bundle = (await readLarge<{ id: string; last_edited_time: string }>(kv, keys, keys.page(section, entry.slug)))?.value;
     if (bundle?.id !== entry.id || bundle.last_edited_time !== workspace.page(entry.id)?.last_edited_time) problems.push(`${section}: bundle of ${entry.slug} missing or stale`);
   }
-  for (const what of ["work", "done", "removals", "partial"]) for (const key of await scan(stack, `${what}:${section}:`)) problems.push(`scratch key left: ${key}`);
+  for (const what of ["work", "done", "removals", "partial", "edited", "found", "foundids"]) for (const key of await scan(stack, `${what}:${section}:`)) problems.push(`scratch key left: ${key}`);
   return problems;
 }
 
@@ -260,7 +260,7 @@ async function expectNothingLeftOver(stack: Stack): Promise<string[]> {
   // Id sets: only the current indexes'.
   for (const key of await scan(stack, "ids:")) if (!idSetShards.has(key)) problems.push(`id set of no index: ${key}`);
   // Scratch keys of runs: none is left once every run is done.
-  for (const what of ["work:", "done:", "removals:", "partial:"]) for (const key of await scan(stack, what)) problems.push(`scratch key left: ${key}`);
+  for (const what of ["work:", "done:", "removals:", "partial:", "edited:", "found:", "foundids:"]) for (const key of await scan(stack, what)) problems.push(`scratch key left: ${key}`);
   if ((await kv.scard(keys.childQueue())) > 0) problems.push("children queue not drained");
   if ((await kv.scard(keys.refetch())) > 0) problems.push(`refetch set not empty: ${(await kv.smembers(keys.refetch())).join(", ")}`);
   return problems;
