@@ -112,7 +112,11 @@ describe("self-chained crons over next start (QStash unset)", () => {
       expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
       const done = await finished(section, first.body.runId);
       expect(done.status).toBe("done");
-      const calls = invocations(section, done.runId);
+      // The invocation that finished the run logs its line after its last commit: wait for it.
+      const calls = await waitFor(`${section}'s last invocation to log`, async () => {
+        const logged = invocations(section, done.runId);
+        return logged.some((l) => l.seq === done.seq) ? logged : null;
+      }, 10_000);
       const links = calls.filter((l) => l.caller === "chain");
       // Every step after the first came through a link, each once, in order (seq 2, 3, …).
       expect(calls.filter((l) => l.caller === "cron")).toHaveLength(1);

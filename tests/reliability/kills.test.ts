@@ -87,6 +87,17 @@ function fromDeck(random: () => number): KillKind {
 const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(random() * list.length)];
 
 /**
+ * Kinds drawn so far. Where only some kinds fit the phase (finalize, the end of the sync phase),
+ * the least drawn of them is taken (ties by the seed): how many runs reach those phases depends on
+ * timing, and a plain draw there once left a kind under its quota on a loaded CI machine.
+ */
+const drawn = new Map<KillKind, number>();
+function leastDrawn(random: () => number, allowed: readonly KillKind[]): KillKind {
+  const fewest = Math.min(...allowed.map((k) => drawn.get(k) ?? 0));
+  return pick(random, allowed.filter((k) => (drawn.get(k) ?? 0) === fewest));
+}
+
+/**
  * Where the next invocation dies, drawn from the seed: any of the kinds,
  * aimed at what the run's phase does (a listing step or a query in list;
  * the index step, the final swap or the step's first commit in finalize,
@@ -95,7 +106,8 @@ const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor
  */
 function drawPlan(random: () => number, phase: Phase, section: Section, nearTheEnd: boolean): KillPlan {
   const kind =
-    phase === "finalize" ? pick(random, ["batch-dropped", "batch-landed", "before-answer"] as const) : nearTheEnd ? pick(random, ["batch-dropped", "batch-landed"] as const) : fromDeck(random);
+    phase === "finalize" ? leastDrawn(random, ["batch-dropped", "batch-landed", "before-answer"]) : nearTheEnd ? leastDrawn(random, ["batch-dropped", "batch-landed"]) : fromDeck(random);
+  drawn.set(kind, (drawn.get(kind) ?? 0) + 1);
   const r = random();
   if (kind === "before-answer") return { kind, at: 0 };
   if (phase === "list") {
