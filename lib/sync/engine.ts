@@ -315,7 +315,7 @@ function notionCode(error: NotionSyncError): string {
 
 /** Where the run stands, to tell whether an invocation moved it. */
 function progressMark(cursor: Cursor): string {
-  return JSON.stringify([cursor.phase, cursor.list.pieces, cursor.list.startCursor, cursor.list.windowStart, cursor.syncPiece, cursor.finalize?.stage, cursor.finalize?.piece]);
+  return JSON.stringify([cursor.phase, cursor.list.pieces, cursor.list.startCursor, cursor.list.windowStart, cursor.syncPiece, cursor.finishedAhead, cursor.finalize?.stage, cursor.finalize?.piece]);
 }
 
 /** Starts the run's listing over, dropping what it had listed (partials stay resumable). */
@@ -328,6 +328,7 @@ async function relist(ctx: RunContext): Promise<void> {
     c.phase = "list";
     c.list = { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null };
     c.syncPiece = 0;
+    c.finishedAhead = [];
     c.finalize = null;
     c.counts = { ...c.counts, listed: 0, toSync: 0, skipped: 0 };
     return ops;

@@ -24,6 +24,7 @@ import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { isSameEntry } from "./ledger";
 import { prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check";
 import { needsFetch } from "./list-phase";
+import { inRanges, mergeRanges, sameRanges, toRanges } from "./piece-ranges";
 import { MissingWorkError } from "./scratch";
 import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, fetchedInOtherMode, modeField, packPiece, rowsToProcess, unpackPiece } from "./worklist";
 
@@ -61,6 +62,9 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
   let outstanding = 0;
   const rowSettled = createSignal();
   const open: OpenPiece[] = [];
+  // Pieces past syncPiece an earlier invocation finished, and those this one finishes.
+  const finishedBefore = ctx.cursor.finishedAhead;
+  const finishedNow = new Set<number>();
 
   const startPiece = async (n: number): Promise<OpenPiece> => {
     const piece = unpackPiece(await ctx.kv.get<StoredPiece>(ctx.keys.workPiece(ctx.section, ctx.cursor.runId, n)));
@@ -112,6 +116,7 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
   const retireSettled = () => {
     while (open[0]?.settled) {
       const piece = open.shift()!;
+      if (piece.complete) finishedNow.add(piece.n);
       if (piece.complete && allFinishedSoFar) lowestOpen = piece.n + 1;
       else allFinishedSoFar = false;
     }
@@ -123,6 +128,10 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     for (;;) {
       retireSettled();
       const stopping = ctx.shouldStop() || fatal !== null || failure !== null;
+      if (!stopping && next < ctx.cursor.list.pieces && inRanges(finishedBefore, next)) {
+        open.push({ n: next++, settled: true, complete: true, result: Promise.resolve() });
+        continue;
+      }
       if (!stopping && next < ctx.cursor.list.pieces && outstanding < lookahead) {
         open.push(await startPiece(next++));
         continue;
@@ -146,9 +155,11 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
   if (failure) throw failure;
   if (foundWaiting(ctx, true)) await listFound(ctx);
   const unwritten = doneState(ctx).unwritten.splice(0);
-  if (unwritten.length > 0 || lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces) {
+  const finishedAhead = mergeRanges(finishedBefore, toRanges(finishedNow), lowestOpen + 1);
+  if (unwritten.length > 0 || lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces || !sameRanges(finishedAhead, finishedBefore)) {
     await ctx.commit((c) => {
       c.syncPiece = lowestOpen;
+      c.finishedAhead = lowestOpen >= c.list.pieces ? [] : finishedAhead;
       c.counts.skipped += unwritten.length;
       // Every piece done: the cursor says so, the unwritten done marks are not needed.
       if (lowestOpen >= c.list.pieces) c.phase = "finalize";

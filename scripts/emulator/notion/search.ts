@@ -90,23 +90,24 @@ export function search(workspace: Workspace, body: Record<string, unknown>, opti
   const nowMs = workspace.now().getTime();
   const lagMs = Math.max(0, options.lagMs ?? 0);
   const needle = query.trim().toLowerCase();
-  const items: { result: Result; time: number; title: string }[] = [];
+  // Pages are rendered only once they are in the answer's slice (workspace.page(id)).
+  const items: { id: string; result: Result | null; time: number; title: string }[] = [];
   if (kind !== "data_source") {
-    for (const page of visiblePages(workspace)) items.push({ result: page, time: Date.parse(page.last_edited_time), title: titleOf(page) });
+    for (const page of workspace.searchablePages()) items.push({ id: page.id, result: null, time: page.time, title: page.title });
   }
   if (kind !== "page") {
-    for (const ds of dataSources(workspace)) items.push({ result: ds, time: Date.parse(ds.last_edited_time), title: plain(ds.title) });
+    for (const ds of dataSources(workspace)) items.push({ id: ds.id, result: ds, time: Date.parse(ds.last_edited_time), title: plain(ds.title) });
   }
   const indexed = items.filter((item) => (lagMs === 0 || item.time <= nowMs - lagMs) && (needle === "" || item.title.toLowerCase().includes(needle)));
   const sign = descending ? -1 : 1;
-  indexed.sort((a, b) => (a.time !== b.time ? sign * (a.time - b.time) : a.result.id < b.result.id ? -1 : a.result.id > b.result.id ? 1 : 0));
+  indexed.sort((a, b) => (a.time !== b.time ? sign * (a.time - b.time) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
   let start = 0;
   if (body.start_cursor !== undefined && body.start_cursor !== null) {
     if (typeof body.start_cursor !== "string") throw invalid("body.start_cursor should be a string.");
     const [time, id] = decodeCursor(body.start_cursor);
     // Keyset: the first item sorting after the last one served.
-    start = indexed.findIndex((item) => (item.time !== time ? sign * (item.time - time) > 0 : item.result.id > id));
+    start = indexed.findIndex((item) => (item.time !== time ? sign * (item.time - time) > 0 : item.id > id));
     if (start === -1) start = indexed.length;
   }
   const slice = indexed.slice(start, start + pageSize);
@@ -114,24 +115,12 @@ export function search(workspace: Workspace, body: Record<string, unknown>, opti
   const last = slice.at(-1);
   return {
     object: "list",
-    results: slice.map((item) => item.result),
-    next_cursor: hasMore && last ? encodeCursor(last.time, last.result.id) : null,
+    results: slice.map((item) => item.result ?? workspace.page(item.id)!),
+    next_cursor: hasMore && last ? encodeCursor(last.time, last.id) : null,
     has_more: hasMore,
     type: "page_or_data_source",
     page_or_data_source: {},
   };
-}
-
-/** Every visible page: rows of both databases, then child pages at any depth (not trashed, shared). */
-function visiblePages(workspace: Workspace): PageObject[] {
-  const pages: PageObject[] = [];
-  for (const dbId of [workspace.pagesDatabaseId, workspace.postsDatabaseId]) pages.push(...workspace.visibleRows(dbId));
-  for (const child of workspace.reachableChildPages()) {
-    const page = workspace.page(child.id);
-    if (page) pages.push(page);
-  }
-  // A child page reachable through two parents is one object.
-  return [...new Map(pages.map((p) => [p.id, p])).values()];
 }
 
 function dataSources(workspace: Workspace): DataSourceObject[] {
@@ -165,11 +154,6 @@ function dataSources(workspace: Workspace): DataSourceObject[] {
 
 function plain(parts: unknown[]): string {
   return parts.map((p) => (isObject(p) && typeof p.plain_text === "string" ? p.plain_text : "")).join("");
-}
-
-function titleOf(page: PageObject): string {
-  for (const prop of Object.values(page.properties)) if (prop.type === "title") return plain(prop.title);
-  return "";
 }
 
 function objectFilter(filter: unknown): "page" | "data_source" | null {
