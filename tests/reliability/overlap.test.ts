@@ -116,7 +116,8 @@ function expectDeliveriesClean(stack: QStashStack, others: Array<Timed & { secti
       expect(r.status, `${section}: ${r.body} → ${r.responseBody}`).toBe(409);
       const overlaps = (start: number, end: number) => start <= r.endedAt! && end >= r.startedAt;
       // A holder is an invocation that did not itself bounce (any answer but 409: 200, or 503 when its
-      // successor's publish failed); under CI load a holder once answered other than 200.
+      // successor's publish failed). Requiring 200 failed once under CI load for a children step-1
+      // delivery whose overlapping holder was not identified (see the session note).
       const holder =
         records.some((o) => o !== r && o.path === r.path && o.status !== 409 && overlaps(o.startedAt, o.endedAt ?? Infinity)) ||
         others.some((o) => o.section === section && o.status === 200 && overlaps(o.startedAt, o.endedAt));
