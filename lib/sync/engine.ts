@@ -9,7 +9,7 @@ import { createRunContext, type EngineDeps, type RunContext } from "./context";
 import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
-import { acquireLease, leaseHolderDeadline, releaseIfAbandoned } from "./lease";
+import { LEASE_POLL_MS, acquireLeaseWaiting, leaseHolderDeadline } from "./lease";
 import { runListPhase } from "./list-phase";
 import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
@@ -78,14 +78,10 @@ export type InvocationOutcome =
       chain: ChainOutcome | null;
     };
 
-const LEASE_MIN_MS = 35_000; // longer than maxDuration (30 s): a killed invocation's lease still expires soon after
-/** Past its budget an invocation only commits, publishes and releases: it has ended by budget + this. */
-const HOLDER_TAIL_MS = 5_000;
-
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
   const now = deps.now ?? (() => new Date());
-  let lease = await acquireLeaseWaiting(deps, request);
+  let lease = await takeSectionLease(deps, request);
   if (!lease && request.delivery) {
     const peek = parseCursor(await kv.get(keys.cursor(request.section)));
     const running = peek.kind === "ok" ? peek.cursor : null;
@@ -99,7 +95,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     // the holder was a cron (retried by nobody; tests/reliability/overlap.test.ts) or a delivery
     // killed mid-step whose copy was QStash's retry (tests/reliability/qstash-kills.test.ts).
     if (running && isLive(running) && running.runId === runId && seq === running.seq - 1) {
-      lease = await acquireLeaseWaiting(deps, { ...request, waitForLeaseMs: holderWaitMs(await kv.get(keys.lease(request.section))) });
+      lease = await takeSectionLease(deps, { ...request, waitForLeaseMs: holderWaitMs(await kv.get(keys.lease(request.section))) });
       // Still held: answered with a retryable 409 (QStash comes back after its backoff).
       if (!lease) return { kind: "busy", copyOf: running };
     }
@@ -181,18 +177,10 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
 }
 
 /** The section's lease; a self-chain link polls briefly for the one its predecessor is releasing. */
-async function acquireLeaseWaiting(deps: EngineDeps, request: InvocationRequest) {
-  const { kv, keys, deadline } = deps;
-  const take = () => acquireLease(kv, keys.lease(request.section), Math.max(LEASE_MIN_MS, deadline.budgetMs + 15_000), deadline.budgetMs + HOLDER_TAIL_MS);
-  const until = Date.now() + Math.min(request.waitForLeaseMs ?? 0, deadline.remaining());
-  for (;;) {
-    const lease = (await take()) ?? ((await releaseIfAbandoned(kv, keys.lease(request.section))) ? await take() : null);
-    if (lease || Date.now() + LEASE_POLL_MS > until) return lease;
-    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
-  }
+function takeSectionLease(deps: EngineDeps, request: InvocationRequest) {
+  const waitMs = Math.min(request.waitForLeaseMs ?? 0, deps.deadline.remaining());
+  return acquireLeaseWaiting(deps.kv, deps.keys.lease(request.section), deps.deadline.budgetMs, waitMs);
 }
-
-const LEASE_POLL_MS = 100;
 
 /** How long to wait for a lease whose token records when its holder ends (a little past that). */
 function holderWaitMs(token: unknown): number {

@@ -61,3 +61,23 @@ export function leaseHolderDeadline(token: unknown): number | null {
   const at = Number(token.slice(token.lastIndexOf("~") + 1));
   return token.includes("~") && Number.isFinite(at) ? at : null;
 }
+
+const LEASE_MIN_MS = 35_000; // longer than maxDuration (30 s): a killed invocation's lease still expires soon after
+/** Past its budget an invocation only commits, publishes and releases: it has ended by budget + this. */
+const HOLDER_TAIL_MS = 5_000;
+export const LEASE_POLL_MS = 100;
+
+/**
+ * A section's lease, as every invocation takes it (lasting past its budget,
+ * its token saying when its holder has ended): an abandoned one is taken
+ * over, and a held one is polled for up to `waitMs`.
+ */
+export async function acquireLeaseWaiting(kv: KvStore, key: string, budgetMs: number, waitMs: number): Promise<Lease | null> {
+  const take = () => acquireLease(kv, key, Math.max(LEASE_MIN_MS, budgetMs + 15_000), budgetMs + HOLDER_TAIL_MS);
+  const until = Date.now() + Math.max(0, waitMs);
+  for (;;) {
+    const lease = (await take()) ?? ((await releaseIfAbandoned(kv, key)) ? await take() : null);
+    if (lease || Date.now() + LEASE_POLL_MS > until) return lease;
+    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+  }
+}

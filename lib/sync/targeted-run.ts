@@ -57,7 +57,7 @@ import type { ChangedPage, Revalidator } from "../webhooks/revalidate";
 import { baseSlug, buildBundle, indexEntryFor, keepsPreviousSlug, suffixedSlug, unclaimedSlug } from "./bundle";
 import { type RunContext, createRunContext } from "./context";
 import { type Cursor, isCompleted, isFinished, parseCursor, startCursor } from "./cursor";
-import { LeaseLostError, acquireLease, releaseIfAbandoned } from "./lease";
+import { LeaseLostError, acquireLeaseWaiting } from "./lease";
 import { type LedgerEntry, modeField } from "./worklist";
 
 /** An event this much older than the page's last read is covered by that read (clock skew, Notion's own lag). */
@@ -70,7 +70,6 @@ const MAX_TRIES = 3;
 const BATCH = 50;
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
-const LEASE_POLL_MS = 100;
 /** The ledger's `run.id` of pages a targeted run wrote (never a real run id). */
 export const TARGETED_RUN_ID = "webhook";
 
@@ -321,7 +320,7 @@ export async function runTargeted(options: TargetedRunOptions): Promise<Targeted
   // ---------------------------------------------------------------- one section, under its lease
 
   async function handleSection(section: Section, items: Item[], cursors: Record<Section, Cursor | null>): Promise<void> {
-    const lease = await takeLease(kv, keys.lease(section), deadline.budgetMs, Math.min(LEASE_WAIT_MS, deadline.remaining() - stopMarginMs));
+    const lease = await acquireLeaseWaiting(kv, keys.lease(section), deadline.budgetMs, Math.min(LEASE_WAIT_MS, deadline.remaining() - stopMarginMs));
     if (!lease) {
       // A section invocation or another targeted run is working: the pages stay dirty and count as
       // left over, so a continuation comes back for them (deferred, if that holder is a full run).
@@ -512,17 +511,6 @@ async function readCursors(kv: KvStore, cursorKey: (s: Section) => string): Prom
     out[s] = loaded.kind === "ok" ? loaded.cursor : null;
   });
   return out;
-}
-
-/** The section's lease, as section invocations take it; polls briefly while another holder finishes. */
-async function takeLease(kv: KvStore, key: string, budgetMs: number, waitMs: number) {
-  const take = () => acquireLease(kv, key, Math.max(35_000, budgetMs + 15_000), budgetMs + 5_000);
-  const until = Date.now() + Math.max(0, waitMs);
-  for (;;) {
-    const lease = (await take()) ?? ((await releaseIfAbandoned(kv, key)) ? await take() : null);
-    if (lease || Date.now() + LEASE_POLL_MS > until) return lease;
-    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
-  }
 }
 
 /**
