@@ -16,12 +16,13 @@ import { readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import { NotionSyncError } from "../notion/errors";
 import type { NotionPage } from "../notion/types";
-import { baseSlug, keepsPreviousSlug, suffixedSlug, unchangedEntry } from "./bundle";
+import { unchangedEntry } from "./bundle";
 import type { RunContext } from "./context";
 import type { Cursor } from "./cursor";
 import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
+import { claimSlugs } from "./slug-claims";
 import { type LedgerEntry, type PieceRow, fetchedInOtherMode, packPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
@@ -66,7 +67,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     ctx.kv.smismember(ctx.keys.refetch(), ids),
   ]);
   const fresh = page.results.flatMap((row, i) => (seen[i] ? [] : [{ row, ledger: ledgers[i], refetch: stale[i] }]));
-  const slugs = await claimSlugs(ctx, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })));
+  const slugs = await claimSlugs(ctx.kv, ctx.keys, ctx.section, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })));
 
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
@@ -127,39 +128,6 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     return ops;
   });
   return complete;
-}
-
-/**
- * Slugs for newly listed rows. A page keeps the slug it has while its title or
- * Slug property still gives it; otherwise it takes the plain slug when no
- * other page holds it (claims live in KV, keys.slugOwner), else the slug with
- * its id appended. So the page that held a slug first keeps it.
- */
-async function claimSlugs(ctx: RunContext, rows: { row: NotionPage; previous: IndexEntry | null }[]): Promise<Map<string, string>> {
-  const slugs = new Map<string, string>();
-  const wanted: { id: string; base: string }[] = [];
-  for (const { row, previous } of rows) {
-    const base = baseSlug(row, ctx.section);
-    if (previous && keepsPreviousSlug(row, ctx.section, previous)) slugs.set(row.id, previous.slug);
-    else wanted.push({ id: row.id, base });
-  }
-  if (wanted.length === 0) return slugs;
-  const candidates = wanted.flatMap(({ id, base }) => [base, suffixedSlug(base, id)]);
-  const owners = await ctx.kv.mget<string>(candidates.map((slug) => ctx.keys.slugOwner(ctx.section, slug)));
-  const ownerOf = new Map(candidates.map((slug, i) => [slug, owners[i]]));
-  const taken = new Set([...slugs.values()]);
-  for (const { id, base } of wanted) {
-    let slug = base;
-    for (let n = 1; ; n++) {
-      if (!ownerOf.has(slug)) ownerOf.set(slug, (await ctx.kv.mget<string>([ctx.keys.slugOwner(ctx.section, slug)]))[0]);
-      if (!taken.has(slug) && (ownerOf.get(slug) ?? id) === id) break;
-      // A Slug property may equal another page's suffixed slug: never hand out a slug twice.
-      slug = n === 1 ? suffixedSlug(base, id) : `${suffixedSlug(base, id)}-${n}`;
-    }
-    taken.add(slug);
-    slugs.set(id, slug);
-  }
-  return slugs;
 }
 
 /** One index chunk of pages or posts (or the discovery queue) → one piece of child pages. */

@@ -54,7 +54,8 @@ import { type Runtime, engineDeps } from "../runtime";
 import { type DirtyPage, addDirtyOps, canonicalId, readDirty, removeDirtyOps } from "../webhooks/dirty";
 import { type WebhookKeys, webhookKeys } from "../webhooks/keys";
 import type { ChangedPage, Revalidator } from "../webhooks/revalidate";
-import { baseSlug, buildBundle, indexEntryFor, keepsPreviousSlug, suffixedSlug, unclaimedSlug } from "./bundle";
+import { buildBundle, indexEntryFor, unclaimedSlug } from "./bundle";
+import { claimSlugs } from "./slug-claims";
 import { type RunContext, createRunContext } from "./context";
 import { type Cursor, isCompleted, isFinished, parseCursor, startCursor } from "./cursor";
 import { LeaseLostError, acquireLeaseWaiting } from "./lease";
@@ -384,7 +385,7 @@ export async function runTargeted(options: TargetedRunOptions): Promise<Targeted
     const previousLedger = (ledger as LedgerEntry | null) ?? null;
     const previous = previousLedger?.entry ?? null;
     let page = item.notionPage!;
-    const slug = section === "children" ? unclaimedSlug(page, section, previous) : await claimSlug(kv, keys, section, page, previous);
+    const slug = section === "children" ? unclaimedSlug(page, section, previous) : (await claimSlugs(kv, keys, section, [{ row: page, previous }])).get(page.id)!;
 
     const properties = await completeProperties(notion, page, { shouldStop });
     if (!properties.done) return; // out of budget: stays dirty
@@ -511,27 +512,6 @@ async function readCursors(kv: KvStore, cursorKey: (s: Section) => string): Prom
     out[s] = loaded.kind === "ok" ? loaded.cursor : null;
   });
   return out;
-}
-
-/**
- * A database row's slug, as the list phase claims it: its previous one while
- * its title (or Slug property) still gives it, else the plain slug unless
- * another page holds it, else the slug with its id appended.
- */
-async function claimSlug(kv: KvStore, keys: Runtime["keys"], section: Section, page: NotionPage, previous: IndexEntry | null): Promise<string> {
-  if (previous && keepsPreviousSlug(page, section, previous)) return previous.slug;
-  const base = baseSlug(page, section);
-  const free = async (slug: string) => {
-    const owner = await kv.get<string>(keys.slugOwner(section, slug));
-    return owner === null || normalizeId(owner) === normalizeId(page.id);
-  };
-  if (await free(base)) return base;
-  const suffixed = suffixedSlug(base, page.id);
-  for (let n = 1; n < 20; n++) {
-    const slug = n === 1 ? suffixed : `${suffixed}-${n}`;
-    if (await free(slug)) return slug;
-  }
-  return `${suffixed}-${Date.now().toString(36)}`;
 }
 
 function logTargeted(event: string, fields: Record<string, unknown>): void {
