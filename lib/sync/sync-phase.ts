@@ -15,12 +15,12 @@ import type { KvOp } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
 import type { BlockFetchCheckpoint, FetchedContent } from "../notion/block-tree";
 import { type PropertyCheckpoint, completeProperties } from "../notion/property-items";
-import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
 import { buildBundle, indexEntryFor, unchangedEntry, unclaimedSlug } from "./bundle";
 import type { RunContext } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
+import { decideFailure } from "./failure-policy";
 import { isSameEntry } from "./ledger";
 import { prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check";
 import { needsFetch } from "./list-phase";
@@ -197,43 +197,25 @@ function createSignal(): { notify(): void; wait(): Promise<void> } {
 
 /** What an item's failure means: finished (given up or gone), left for later, or fatal for the run. */
 async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: unknown): Promise<"finished" | "later" | NotionSyncError> {
-  if (error instanceof BudgetExhaustedError) return "later";
-  if (NotionSyncError.is(error, "rate_limited")) {
-    ctx.noteRateLimit(error);
-    return "later";
-  }
-  if (NotionSyncError.is(error, "transient")) {
-    // Cut by the deadline: not the page's fault. Otherwise count it; a page that
-    // keeps failing must not hold the whole run back forever.
-    if (ctx.shouldStop()) return "later";
-    return countAttempt(ctx, row, ledger, { code: `notion_${error.details.code ?? error.kind}`, message: error.message });
-  }
-  // The store refused the page's write for its size (a bundle over Upstash's 10 MB request
-  // limit): the same write fails every time, so the page is given up like a poison page
-  // instead of failing every invocation of the run.
-  if (isKvSizeLimitError(error)) {
-    return countAttempt(ctx, row, ledger, { code: "kv_size_limit", message: `the page is too large for the KV store: ${errorMessage(error).slice(0, 300)}` });
-  }
-  // A 400 concerns this page's content (a request Notion will not serve for it),
-  // not the run: give the page up for this run, it is retried next run.
-  if (NotionSyncError.is(error, "permanent") && error.details.status === 400) {
-    await giveUp(ctx, row, ledger, error.message);
-    return "finished";
-  }
-  if (NotionSyncError.is(error)) return error;
-  throw error;
-}
-
-/** One more failed attempt at the page; at MAX_ITEM_ATTEMPTS it is given up for this run. */
-async function countAttempt(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: { code: string; message: string }): Promise<"finished" | "later"> {
-  ctx.lastError = { code: error.code, message: `page ${row.id}: ${error.message}` };
   const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
-  if (attempts >= MAX_ITEM_ATTEMPTS) {
-    await giveUp(ctx, row, ledger, error.message);
-    return "finished";
+  const decision = decideFailure(error, { attempts, maxAttempts: MAX_ITEM_ATTEMPTS, stopping: ctx.shouldStop() });
+  switch (decision.kind) {
+    case "later":
+      return "later";
+    case "rate_limited":
+      ctx.noteRateLimit(decision.error);
+      return "later";
+    case "fatal":
+      return decision.error;
+    case "retry":
+      ctx.lastError = { code: decision.code, message: `page ${row.id}: ${decision.message}` };
+      await ctx.commit((c) => void (c.attempts = { ...c.attempts, [row.id]: attempts }));
+      return "later";
+    case "give_up":
+      if (decision.counted) ctx.lastError = { code: decision.code, message: `page ${row.id}: ${decision.message}` };
+      await giveUp(ctx, row, ledger, decision.message);
+      return "finished";
   }
-  await ctx.commit((c) => void (c.attempts = { ...c.attempts, [row.id]: attempts }));
-  return "later";
 }
 
 async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {

@@ -40,7 +40,6 @@
 import pLimit from "p-limit";
 import { BudgetExhaustedError } from "../core/deadline";
 import { SECTIONS, type Section } from "../core/sections";
-import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { PLAIN, deleteLarge, writeLarge } from "../kv/large-value";
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp, KvStore } from "../kv/store";
@@ -55,6 +54,7 @@ import { type DirtyPage, addDirtyOps, canonicalId, readDirty, removeDirtyOps } f
 import { type WebhookKeys, webhookKeys } from "../webhooks/keys";
 import type { ChangedPage, Revalidator } from "../webhooks/revalidate";
 import { buildBundle, indexEntryFor, unclaimedSlug } from "./bundle";
+import { type FailureDecision, counted, decideFailure } from "./failure-policy";
 import { claimSlugs } from "./slug-claims";
 import { type RunContext, createRunContext } from "./context";
 import { type Cursor, isCompleted, isFinished, parseCursor, startCursor } from "./cursor";
@@ -150,11 +150,6 @@ export async function runTargeted(options: TargetedRunOptions): Promise<Targeted
     logTargeted("targeted.given_up", { pageId: page.id, reason: why });
     // The next scheduled run re-reads it whatever its timestamp (the engine's refetch set).
     await settle(page, [{ op: "sadd", key: keys.refetch(), members: [page.id] }, { op: "del", key: wk.tries(page.id) }]);
-  };
-  /** One more failed attempt; past MAX_TRIES the page is left to the next scheduled run. */
-  const countTry = async (page: DirtyPage, tries: number, why: string) => {
-    if (tries + 1 >= MAX_TRIES) return giveUp(page, why);
-    await kv.set(wk.tries(page.id), tries + 1, { pxMs: TRIES_TTL_MS });
   };
 
   const pause = await kv.get<{ until?: number }>(keys.notionPause());
@@ -269,16 +264,14 @@ export async function runTargeted(options: TargetedRunOptions): Promise<Targeted
   }
 
   async function onNotionError(page: DirtyPage, tries: number, error: unknown): Promise<void> {
-    if (error instanceof BudgetExhaustedError) return;
-    if (NotionSyncError.is(error, "rate_limited")) return noteRateLimit(error);
-    if (NotionSyncError.is(error, "transient")) return countTry(page, tries, `notion_${error.details.code ?? "transient"}`);
-    if (NotionSyncError.is(error, "permanent") && error.details.status === 400) return giveUp(page, error.message.slice(0, 200));
-    if (NotionSyncError.is(error)) {
-      result.error = { code: `notion_${error.details.code ?? error.kind}`, message: error.message };
-      return;
-    }
-    if (isKvSizeLimitError(error)) return giveUp(page, `too large for the KV store: ${errorMessage(error).slice(0, 200)}`);
-    throw error;
+    await applyDecision(page, tries + 1, decideFailure(error, { attempts: tries + 1, maxAttempts: MAX_TRIES, stopping: shouldStop() }));
+  }
+
+  async function applyDecision(page: DirtyPage, attempts: number, decision: FailureDecision): Promise<void> {
+    if (decision.kind === "rate_limited") noteRateLimit(decision.error);
+    else if (decision.kind === "retry") await kv.set(wk.tries(page.id), attempts, { pxMs: TRIES_TTL_MS });
+    else if (decision.kind === "give_up") await giveUp(page, `${decision.code}: ${decision.message.slice(0, 200)}`);
+    else if (decision.kind === "fatal") result.error = { code: `notion_${decision.error.details.code ?? decision.error.kind}`, message: decision.error.message };
   }
 
   /** The section and placement the page belongs in now; null when nothing mirrored holds it; "unknown" when it cannot tell cheaply. */
@@ -394,7 +387,8 @@ export async function runTargeted(options: TargetedRunOptions): Promise<Targeted
     if (!fetched.done) {
       // Larger than what is left of this invocation: the next targeted run starts it again.
       const tries = (await kv.get<number>(wk.tries(id))) ?? 0;
-      await countTry(item.page, typeof tries === "number" ? tries : 0, "larger than one invocation");
+      const attempts = (typeof tries === "number" ? tries : 0) + 1;
+      await applyDecision(item.page, attempts, counted({ attempts, maxAttempts: MAX_TRIES }, "too_long", "larger than one invocation"));
       return;
     }
     const content: FetchedContent = fetched.content;
