@@ -17,7 +17,7 @@ import type { BlockFetchCheckpoint, FetchedContent } from "../notion/block-tree"
 import { type PropertyCheckpoint, completeProperties } from "../notion/property-items";
 import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
-import { buildBundle, indexEntryFor, unchangedEntry, unclaimedSlug } from "./bundle";
+import { unchangedEntry, unclaimedSlug } from "./bundle";
 import type { RunContext } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { decideFailure } from "./failure-policy";
@@ -25,8 +25,9 @@ import { isSameEntry } from "./ledger";
 import { prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check";
 import { needsFetch } from "./list-phase";
 import { inRanges, mergeRanges, sameRanges, toRanges } from "./piece-ranges";
+import { pageWriteOps } from "./page-write";
 import { MissingWorkError } from "./scratch";
-import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, fetchedInOtherMode, modeField, packPiece, rowsToProcess, unpackPiece } from "./worklist";
+import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, fetchedInOtherMode, packPiece, rowsToProcess, unpackPiece } from "./worklist";
 
 interface PartialPage {
   page: NotionPage;
@@ -284,25 +285,19 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     throw error;
   }
 
-  const bundle = buildBundle(page, ctx.section, slug, content, ctx.now());
-  const childIds = content.childPages.map((c) => c.id);
-  const entry = indexEntryFor(page, slug, childIds, placement);
-  const ops: KvOp[] = [];
-  const sameKey = previous?.slug === slug;
-  const written = writeLarge(ctx.keys, ctx.keys.page(ctx.section, slug), bundle, sameKey ? ledger!.bundle : PLAIN);
-  ops.push(...written.ops);
-  if (previous && !sameKey) {
-    // Renamed: the old slug's bundle goes, and so does its claim.
-    ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, previous.slug), ledger!.bundle));
-    if (ctx.section !== "children") ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, previous.slug) });
-  }
-  ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { entry, bundle: written.shape, run: { id: ctx.cursor.runId, outcome: "fetched" }, ...modeField(ctx.content.mode) } satisfies LedgerEntry });
-  if (ctx.section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: ctx.keys.childQueue(), members: childIds });
-  if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
-  if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
-  // A renamed child page changes its parent's content without bumping the parent's
-  // last_edited_time: mark the parent so its section re-reads it next run.
-  if (row.parentId && previous && previous.title !== entry.title) ops.push({ op: "sadd", key: ctx.keys.refetch(), members: [row.parentId] });
+  const { ops, childIds } = pageWriteOps(ctx.keys, {
+    section: ctx.section,
+    page,
+    slug,
+    content,
+    placement,
+    ledger,
+    runId: ctx.cursor.runId,
+    mode: ctx.content.mode,
+    now: ctx.now(),
+    clearRefetch: Boolean(row.refetch),
+    claimSlug: false,
+  });
   if (ctx.section === "children") await discoverChildren(ctx, row, prefetchChildren(ctx, row, childIds));
   await finishItem(ctx, row, "fetched", ops);
   ctx.tally.blocks += content.blockCount;

@@ -55,6 +55,7 @@ import { type WebhookKeys, webhookKeys } from "../webhooks/keys";
 import type { ChangedPage, Revalidator } from "../webhooks/revalidate";
 import { buildBundle, indexEntryFor, unclaimedSlug } from "./bundle";
 import { type FailureDecision, counted, decideFailure } from "./failure-policy";
+import { pageWriteOps } from "./page-write";
 import { claimSlugs } from "./slug-claims";
 import { type RunContext, createRunContext } from "./context";
 import { type Cursor, isCompleted, isFinished, parseCursor, startCursor } from "./cursor";
@@ -391,40 +392,29 @@ export async function runTargeted(options: TargetedRunOptions): Promise<Targeted
       await applyDecision(item.page, attempts, counted({ attempts, maxAttempts: MAX_TRIES }, "too_long", "larger than one invocation"));
       return;
     }
-    const content: FetchedContent = fetched.content;
-    const bundle = buildBundle(page, section, slug, content, now());
-    const childIds = content.childPages.map((c) => c.id);
-    const entry = indexEntryFor(page, slug, childIds, item.placement);
-
-    const ops: KvOp[] = [];
-    const sameKey = previous?.slug === slug;
-    const written = writeLarge(keys, keys.page(section, slug), bundle, sameKey ? previousLedger!.bundle : PLAIN);
-    ops.push(...written.ops);
-    const changed: ChangedPage[] = [{ section, slug }];
-    if (previous && !sameKey) {
-      ops.push(...deleteLarge(keys, keys.page(section, previous.slug), previousLedger!.bundle));
-      if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, previous.slug) });
-      changed.push({ section, slug: previous.slug });
-    }
-    if (section !== "children" && slug !== previous?.slug) ops.push({ op: "set", key: keys.slugOwner(section, slug), value: id });
-    ops.push({
-      op: "set",
-      key: keys.entry(section, id),
-      value: { entry, bundle: written.shape, run: { id: TARGETED_RUN_ID, outcome: "fetched" }, ...modeField(ctx.content.mode) } satisfies LedgerEntry,
+    const written = pageWriteOps(keys, {
+      section,
+      page,
+      slug,
+      content: fetched.content,
+      placement: item.placement,
+      ledger: previousLedger,
+      runId: TARGETED_RUN_ID,
+      mode: ctx.content.mode,
+      now: now(),
+      clearRefetch: true,
+      claimSlug: true,
     });
-    if (section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
-    ops.push({ op: "srem", key: keys.refetch(), members: [id] });
-    if (previousLedger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });
+    const { entry, childIds } = written;
+    const ops: KvOp[] = [...written.ops];
+    const changed: ChangedPage[] = written.slugs.map((slug) => ({ section, slug }));
     // Child pages that appeared or went: each is looked at by this run too (its parent is the hint).
     const before = new Set(previous?.childPages ?? []);
     const after = new Set(childIds);
     const moved = [...childIds.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
     const followUps: { pageId: string; timestamp: string; parentHint?: string | null }[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id }));
     // A renamed child page changes its parent's child_page block, not the parent's timestamp.
-    if (section === "children" && previous && previous.title !== entry.title && entry.parentId) {
-      followUps.push({ pageId: entry.parentId, timestamp: item.readStart });
-      ops.push({ op: "sadd", key: keys.refetch(), members: [entry.parentId] });
-    }
+    if (previous && previous.title !== entry.title && entry.parentId) followUps.push({ pageId: entry.parentId, timestamp: item.readStart });
     ops.push(...addDirtyOps(wk.dirtyBase(), followUps));
 
     const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "upsert", entry }, { cache: state.cache, hint: typeof hint === "string" ? hint : null, now: now() });
