@@ -11,6 +11,7 @@ import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
 import { createDeadline } from "./core/deadline";
 import type { Section } from "./core/sections";
+import { webhookKeys } from "./webhooks/keys";
 
 type Env = Record<string, string | undefined>;
 
@@ -69,6 +70,8 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
     // SYNC_CONTENT: one markdown request a page, or the block tree.
     content: settings.content === "markdown" ? createMarkdownFetcher(notion) : createBlockTreeFetcher(notion),
     deadline,
+    // Set by a schema_updated webhook event (lib/webhooks/events.ts).
+    fullRefetchKey: (s) => webhookKeys(runtime.keys).fullRefetch(s),
     settings: {
       concurrency: settings.concurrency,
       childDepth: settings.childDepth,

@@ -4,7 +4,7 @@
  * aggregated, duplicated, reordered, dropped events) POSTs to
  * /api/notion/webhook; the app records them, schedules one debounced targeted
  * run through the QStash test server (or after() without QStash), and the
- * targeted run (lib/sync/targeted-run.ts) writes the pages into a real
+ * targeted run (lib/webhooks/targeted/) writes the pages into a real
  * redis-server. Revalidation goes to a small HTTP server standing in for the
  * site (SITE_REVALIDATE_URL), which checks every call's signature.
  *

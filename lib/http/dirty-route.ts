@@ -1,5 +1,5 @@
 /**
- * /api/sync/dirty: one targeted run over the dirty set (lib/sync/targeted-run.ts).
+ * /api/sync/dirty: one targeted run over the dirty set (lib/webhooks/targeted/).
  * Called by the QStash message a webhook event scheduled (POST, verified
  * like every delivery: `Upstash-Signature` over the raw body and this URL),
  * or by a cron or a person (`Authorization: Bearer $CRON_SECRET`,

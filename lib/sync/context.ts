@@ -38,6 +38,8 @@ export interface EngineDeps {
   settings: EngineSettings;
   deadline: Deadline;
   now?: () => Date;
+  /** Where a section's full refetch mark lives (lib/sync/full-refetch.ts); none: no marks. */
+  fullRefetchKey?: (section: Section) => string;
 }
 
 /** Counts of this invocation not yet added to the cursor (added by the next commit that carries them). */

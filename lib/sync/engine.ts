@@ -15,7 +15,7 @@ import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { Section } from "../core/sections";
 import { RunStoppedError, runSyncPhase } from "./sync-phase";
-import { REFETCH_ALL_SINCE, fullRefetchMark } from "../webhooks/full-refetch";
+import { REFETCH_ALL_SINCE, fullRefetchMark } from "./full-refetch";
 
 export interface InvocationRequest {
   section: Section;
@@ -128,7 +128,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
         watermark: typeof watermark === "string" ? watermark : null,
       });
       // A schema change (webhook) asks this run to re-read every page: cleared by the first commit.
-      clearMark = await fullRefetchMark(kv, keys, request.section);
+      clearMark = await fullRefetchMark(kv, deps.fullRefetchKey, request.section);
       if (clearMark) cursor = { ...cursor, since: REFETCH_ALL_SINCE };
     }
     // A redelivery repairing the step whose successor was never published runs that step

@@ -27,7 +27,7 @@ export interface WebhookKeys {
   pending(): string;
   /** Set of sections whose dirty pages wait for a full run of that section to finish. */
   deferred(): string;
-  /** A data_source.schema_updated event: the section's next full run re-reads every page (engine.ts). */
+  /** A data_source.schema_updated event: the section's next full run re-reads every page (lib/sync/full-refetch.ts). */
   fullRefetch(section: Section): string;
 }
 

@@ -1,5 +1,6 @@
 /**
- * One targeted-run invocation: the run itself (lib/sync/targeted-run.ts),
+ * One targeted-run invocation: the run itself (lib/webhooks/targeted/),
+ * given its dependencies as the engine is given EngineDeps,
  * its log line, and the continuation when it left work (QStash only: an
  * after() run ends with its invocation; the next event or scheduled run
  * takes what is left).
@@ -8,8 +9,9 @@ import { webhookKeys } from "./keys";
 import { publicBaseUrl } from "../core/base-url";
 import { logEvent } from "../core/log";
 import { readQStashConfig } from "../qstash/config";
-import { loadRuntime } from "../runtime";
-import { type TargetedRunResult, runTargeted } from "../sync/targeted-run";
+import { type Runtime, engineDeps, loadRuntime } from "../runtime";
+import { type TargetedDeps, type TargetedRunResult, runTargeted } from "./targeted/loop";
+import type { Revalidator } from "./revalidate";
 import { createRevalidator } from "./revalidate";
 import { type ScheduleOutcome, scheduleTargetedRun } from "./schedule";
 import { readWebhookSettings } from "./settings";
@@ -30,7 +32,7 @@ export async function runDirtyInvocation(input: { env: Env; startedAt: number; b
   if (input.window !== undefined) await runtime.kv.del([webhookKeys(runtime.keys).window(input.window)]).catch(() => {});
   const settings = readWebhookSettings(env);
   const budgetMs = input.budgetMs ?? runtime.settings.budgetMs;
-  const result = await runTargeted({ runtime, startedAt: input.startedAt, budgetMs, revalidate: createRevalidator(settings) });
+  const result = await runTargeted(targetedDeps(runtime, input.startedAt, budgetMs, createRevalidator(settings)));
   let next: ScheduleOutcome | null = null;
   const qstash = readQStashConfig(env);
   if ((result.leftover > 0 || result.rateLimitedUntil) && !result.error && qstash) {
@@ -65,4 +67,16 @@ export async function runDirtyInvocation(input: { env: Env; startedAt: number; b
     ...(next ? { next: next.via } : {}),
   }, result.error ? "warn" : "info");
   return { result, next };
+}
+
+/** What a targeted run is handed, from the runtime (as a section invocation gets EngineDeps). */
+function targetedDeps(runtime: Runtime, startedAt: number, budgetMs: number, revalidate: Revalidator): TargetedDeps {
+  const { pagesDatabaseId, postsDatabaseId } = runtime.notionSettings;
+  return {
+    ...engineDeps(runtime, "children", startedAt, budgetMs),
+    now: () => new Date(),
+    startedAt,
+    databases: { pages: pagesDatabaseId, posts: postsDatabaseId },
+    revalidate,
+  };
 }

@@ -1,0 +1,168 @@
+/**
+ * One section's commits under its lease (the one section runs take), fenced
+ * like every engine write: per page, its content through the configured
+ * fetcher, then ONE atomic commit of the page write (lib/sync/page-write.ts),
+ * the index chunk holding it and the manifest (updateEntryInPlace), the
+ * index's id set, its read time, and the removal of exactly the dirty members
+ * read (an event recorded meanwhile stays). A page that left the section is
+ * removed from it the same way.
+ */
+import type { Section } from "../../core/sections";
+import { deleteLarge } from "../../kv/large-value";
+import * as shardedSet from "../../kv/sharded-set";
+import type { KvOp } from "../../kv/store";
+import { type ChunkCache, type IndexManifest, readManifest, updateEntryInPlace } from "../../mirror/section-index";
+import { NotionSyncError } from "../../notion/errors";
+import { completeProperties } from "../../notion/property-items";
+import { unclaimedSlug } from "../../sync/bundle";
+import { type RunContext, createRunContext } from "../../sync/context";
+import { parseCursor, startCursor } from "../../sync/cursor";
+import { counted } from "../../sync/failure-policy";
+import { LeaseLostError, acquireLeaseWaiting } from "../../sync/lease";
+import { pageWriteOps } from "../../sync/page-write";
+import { claimSlugs } from "../../sync/slug-claims";
+import type { LedgerEntry } from "../../sync/worklist";
+import { addDirtyOps, removeDirtyOps } from "../dirty";
+import type { ChangedPage } from "../revalidate";
+import { type Cursors, type Item, isLiveRun } from "./plan";
+import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, onPageError, settle, shouldStop, triesOf } from "./state";
+
+/** Waiting for a section lease another invocation holds (it is released within its budget). */
+const LEASE_WAIT_MS = 3000;
+
+interface SectionState {
+  run: TargetedRun;
+  ctx: RunContext;
+  manifest: IndexManifest | null;
+  cache: ChunkCache;
+}
+
+export async function applySection(run: TargetedRun, section: Section, items: Item[], cursors: Cursors): Promise<void> {
+  const { kv, keys, deadline } = run.deps;
+  const lease = await acquireLeaseWaiting(kv, keys.lease(section), deadline.budgetMs, Math.min(LEASE_WAIT_MS, deadline.remaining() - run.stopMarginMs));
+  // A section invocation or another targeted run is working: the pages stay dirty and count as
+  // left over, so a continuation comes back for them (deferred, if that holder is a full run).
+  if (!lease) return;
+  try {
+    const loaded = parseCursor(await kv.get(keys.cursor(section)));
+    const cursor = loaded.kind === "ok" ? loaded.cursor : null;
+    if (isLiveRun(cursor)) {
+      for (const item of items) defer(run, item.page, section);
+      return;
+    }
+    cursors[section] = cursor;
+    const deps = { ...run.deps, settings: { ...run.deps.settings, databaseId: run.deps.databases[section] } };
+    const ctx = createRunContext(deps, section, cursor ?? startCursor(section, { force: false, previous: null, now: run.deps.now() }), lease.token);
+    const state: SectionState = { run, ctx, manifest: await readManifest(kv, keys, section), cache: new Map() };
+    for (const item of items) {
+      if (shouldStop(run)) break;
+      await applyItem(state, item);
+    }
+  } finally {
+    await lease.release().catch(() => {});
+  }
+}
+
+async function applyItem(state: SectionState, item: Item): Promise<void> {
+  try {
+    if (item.kind === "upsert") await upsert(state, item);
+    else await remove(state, item);
+  } catch (error) {
+    if (error instanceof LeaseLostError) throw error;
+    if (NotionSyncError.is(error, "gone")) return remove(state, { ...item, kind: "remove" });
+    await onPageError(state.run, item.page, await triesOf(state.run, item.page.id), error);
+  }
+}
+
+async function upsert(state: SectionState, item: Item): Promise<void> {
+  const { run, ctx } = state;
+  const { kv, keys, notion } = run.deps;
+  const section = ctx.section;
+  const id = item.page.id;
+  if (!state.manifest) {
+    // The section was never indexed: its first full run will take the page.
+    if (item.primary) {
+      run.result.dropped++;
+      await settle(run, item.page);
+    }
+    return;
+  }
+  const [ledger, hint] = await kv.mget<unknown>([keys.entry(section, id), run.wk.chunkHint(section, id)]);
+  const previousLedger = (ledger as LedgerEntry | null) ?? null;
+  const previous = previousLedger?.entry ?? null;
+  const slug = section === "children" ? unclaimedSlug(item.notionPage!, section, previous) : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }])).get(id)!;
+  const properties = await completeProperties(notion, item.notionPage!, { shouldStop: () => shouldStop(run) });
+  if (!properties.done) return; // out of budget: stays dirty
+  const fetched = await ctx.content.fetch(id, { shouldStop: () => shouldStop(run) });
+  if (!fetched.done) {
+    // Larger than what is left of this invocation: the next targeted run starts it again.
+    const attempts = (await triesOf(run, id)) + 1;
+    return applyDecision(run, item.page, attempts, counted({ attempts, maxAttempts: MAX_TRIES }, "too_long", "larger than one invocation"));
+  }
+  const written = pageWriteOps(keys, {
+    section, page: properties.page, slug, content: fetched.content, placement: item.placement, ledger: previousLedger,
+    runId: TARGETED_RUN_ID, mode: ctx.content.mode, now: run.deps.now(), clearRefetch: true, claimSlug: true,
+  });
+  const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "upsert", entry: written.entry }, { cache: state.cache, hint: typeof hint === "string" ? hint : null, now: run.deps.now() });
+  const ops: KvOp[] = [...written.ops, ...followUpOps(run, item, previous, written.entry), ...index.ops];
+  if (state.manifest.idsKey) ops.push(...shardedSet.saddOps(state.manifest.idsKey, [id]));
+  if (index.chunkKey) ops.push({ op: "set", key: run.wk.chunkHint(section, id), value: index.chunkKey });
+  if (item.primary) ops.push(...finishOps(run, item));
+  await ctx.write(ops);
+  state.manifest = index.manifest;
+  run.result.fetched++;
+  afterCommit(run, written.slugs.map((s) => ({ section, slug: s })));
+}
+
+/** Child pages that appeared or went, each looked at by this run too (its parent is the hint); a renamed child page's parent. */
+function followUpOps(run: TargetedRun, item: Item, previous: LedgerEntry["entry"], entry: NonNullable<LedgerEntry["entry"]>): KvOp[] {
+  const before = new Set(previous?.childPages ?? []);
+  const after = new Set(entry.childPages);
+  const moved = [...entry.childPages.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
+  const followUps: { pageId: string; timestamp: string; parentHint?: string | null }[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: item.page.id }));
+  // A renamed child page changes its parent's child_page block, not the parent's timestamp.
+  if (previous && previous.title !== entry.title && entry.parentId) followUps.push({ pageId: entry.parentId, timestamp: item.readStart });
+  return addDirtyOps(run.wk.dirtyBase(), followUps);
+}
+
+async function remove(state: SectionState, item: Item): Promise<void> {
+  const { run, ctx } = state;
+  const { kv, keys } = run.deps;
+  const section = ctx.section;
+  const id = item.page.id;
+  const ledger = await kv.get<LedgerEntry>(keys.entry(section, id));
+  const ops: KvOp[] = [];
+  const changed: ChangedPage[] = [];
+  if (ledger) {
+    ops.push({ op: "del", key: keys.entry(section, id) }, { op: "del", key: run.wk.chunkHint(section, id) });
+    if (ledger.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });
+    if (ledger.entry) {
+      ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
+      if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
+      changed.push({ section, slug: ledger.entry.slug });
+      // Its child pages are no longer reachable through it: each is looked at again.
+      ops.push(...addDirtyOps(run.wk.dirtyBase(), ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id }))));
+    }
+  }
+  if (state.manifest) {
+    const hint = await kv.get<string>(run.wk.chunkHint(section, id));
+    const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "remove", id }, { cache: state.cache, hint, now: run.deps.now() });
+    ops.push(...index.ops);
+    if (state.manifest.idsKey) ops.push(...shardedSet.sremOps(state.manifest.idsKey, [id]));
+    state.manifest = index.manifest;
+  }
+  ops.push({ op: "srem", key: keys.refetch(), members: [id] });
+  if (item.primary) ops.push(...finishOps(run, item));
+  await ctx.write(ops);
+  if (changed.length > 0) run.result.removed++;
+  afterCommit(run, changed);
+}
+
+/** What the page's last commit also writes: its dirty members go, its read time stays. */
+function finishOps(run: TargetedRun, item: Item): KvOp[] {
+  return [
+    ...removeDirtyOps(run.wk.dirtyBase(), item.page),
+    { op: "set", key: run.wk.readAt(item.page.id), value: item.readStart, pxMs: READ_AT_TTL_MS },
+    { op: "del", key: run.wk.tries(item.page.id) },
+  ];
+}

@@ -1,0 +1,188 @@
+/**
+ * One batch of dirty pages → what each section has to commit: pages whose
+ * events a read already covers are dropped without a request, pages of a
+ * section whose full run is live are deferred, the rest get one
+ * `pages.retrieve` (state and parent), which places them: a row of the pages
+ * or posts database, a child page of a mirrored page, or nothing mirrored.
+ */
+import pLimit from "p-limit";
+import { SECTIONS, type Section } from "../../core/sections";
+import type { KvStore } from "../../kv/store";
+import type { IndexEntry } from "../../mirror/shapes";
+import { NotionSyncError } from "../../notion/errors";
+import { type NotionPage, isTrashed, normalizeId } from "../../notion/types";
+import { type Cursor, isCompleted, isFinished, parseCursor } from "../../sync/cursor";
+import type { LedgerEntry } from "../../sync/worklist";
+import { type DirtyPage, canonicalId } from "../dirty";
+import { READ_AT_TTL_MS, READ_MARGIN_MS, type TargetedRun, defer, onPageError, settle, shouldStop } from "./state";
+
+export type Placement = Pick<IndexEntry, "parentId" | "depth">;
+
+export interface Item {
+  kind: "upsert" | "remove";
+  page: DirtyPage;
+  notionPage: NotionPage | null;
+  placement: Placement;
+  /** Owns the dirty members' removal and the read time (the page's last item). */
+  primary: boolean;
+  readStart: string;
+}
+
+export type Cursors = Record<Section, Cursor | null>;
+
+interface Retrieved {
+  page: DirtyPage;
+  known: Section[];
+  tries: number;
+  readStart: string;
+  notionPage: NotionPage | null;
+}
+
+/** The items of each section for one batch (pages dropped or deferred have none). */
+export async function planBatch(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Map<Section, Item[]>> {
+  const toRetrieve = await uncovered(run, todo, cursors);
+  const retrieved = await retrieveAll(run, toRetrieve);
+  const bySection = new Map<Section, Item[]>();
+  const parentCache = new Map<string, Placement | null>();
+  for (const r of retrieved) {
+    const items = await itemsFor(run, r, cursors, parentCache);
+    for (const { section, item } of items) bySection.set(section, [...(bySection.get(section) ?? []), item]);
+  }
+  return bySection;
+}
+
+/** Drops the pages whose newest event a read covers, defers those of a live full run; returns the rest. */
+async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Omit<Retrieved, "readStart" | "notionPage">[]> {
+  const { kv, keys } = run.deps;
+  const perPage = 5;
+  const values = await kv.mget<unknown>(
+    todo.flatMap((p) => [run.wk.readAt(p.id), keys.entry("pages", p.id), keys.entry("posts", p.id), keys.entry("children", p.id), run.wk.tries(p.id)]),
+  );
+  const out: Omit<Retrieved, "readStart" | "notionPage">[] = [];
+  for (const [i, page] of todo.entries()) {
+    const [readAt, ...rest] = values.slice(i * perPage, i * perPage + perPage);
+    const ledgers = rest.slice(0, 3) as (LedgerEntry | null)[];
+    const tries = typeof rest[3] === "number" ? rest[3] : 0;
+    const known = SECTIONS.filter((_, s) => ledgers[s]?.entry);
+    const covered = Math.max(typeof readAt === "string" ? Date.parse(readAt) : 0, ...known.map((s) => coveredBy(cursors[s])));
+    if (page.newest < covered - READ_MARGIN_MS) {
+      run.result.dropped++;
+      await settle(run, page);
+      continue;
+    }
+    const live = known.find((s) => isLiveRun(cursors[s]));
+    if (live) {
+      defer(run, page, live);
+      continue;
+    }
+    out.push({ page, known, tries });
+  }
+  return out;
+}
+
+/** One pages.retrieve each: state and parent (null: gone). A failure leaves the page dirty. */
+async function retrieveAll(run: TargetedRun, pages: Omit<Retrieved, "readStart" | "notionPage">[]): Promise<Retrieved[]> {
+  const limit = pLimit(run.deps.settings.concurrency);
+  const retrieved = await Promise.all(
+    pages.map((t) =>
+      limit(async (): Promise<Retrieved | null> => {
+        if (shouldStop(run)) return null;
+        const readStart = run.deps.now().toISOString();
+        try {
+          return { ...t, readStart, notionPage: await run.deps.notion.retrievePage(t.page.id) };
+        } catch (error) {
+          if (NotionSyncError.is(error, "gone")) return { ...t, readStart, notionPage: null };
+          await onPageError(run, t.page, t.tries, error);
+          return null;
+        }
+      }),
+    ),
+  );
+  return retrieved.filter((r): r is Retrieved => r !== null);
+}
+
+/** A removal from each section the page left, an upsert where it is now (the last one is primary). */
+async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache: Map<string, Placement | null>): Promise<{ section: Section; item: Item }[]> {
+  const target = r.notionPage && !isTrashed(r.notionPage) ? await placeOf(run, r.notionPage, r.page, r.known, cache) : null;
+  if (target === "unknown") {
+    // Inside a block of a page we cannot place without more requests: the children run finds it.
+    run.result.dropped++;
+    await settle(run, r.page);
+    return [];
+  }
+  if (target && isLiveRun(cursors[target.section])) {
+    defer(run, r.page, target.section);
+    return [];
+  }
+  const base = { page: r.page, notionPage: r.notionPage, primary: false, readStart: r.readStart };
+  const items: { section: Section; item: Item }[] = r.known.filter((s) => s !== target?.section).map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
+  if (target) items.push({ section: target.section, item: { ...base, kind: "upsert", placement: target.placement } });
+  if (items.length === 0) {
+    // Not mirrored, and never was (another database, a page outside every mirrored parent).
+    run.result.dropped++;
+    await settle(run, r.page, [{ op: "set", key: run.wk.readAt(r.page.id), value: r.readStart, pxMs: READ_AT_TTL_MS }]);
+    return [];
+  }
+  items[items.length - 1].item.primary = true;
+  return items;
+}
+
+/** The section and placement the page belongs in now; null when nothing mirrored holds it; "unknown" when it cannot tell cheaply. */
+async function placeOf(run: TargetedRun, page: NotionPage, dirty: DirtyPage, known: Section[], cache: Map<string, Placement | null>): Promise<{ section: Section; placement: Placement } | null | "unknown"> {
+  const { kv, keys, databases } = run.deps;
+  const parent = page.parent as { type: string; database_id?: string; page_id?: string; block_id?: string };
+  if (parent.type === "data_source_id" || parent.type === "database_id") {
+    const db = normalizeId(parent.database_id ?? "");
+    const section = (["pages", "posts"] as const).find((s) => databases[s] && normalizeId(databases[s]!) === db);
+    return section ? { section, placement: {} } : null;
+  }
+  let parentId: string | null = null;
+  if (parent.type === "page_id" && parent.page_id) parentId = parent.page_id;
+  else if (parent.type === "block_id") {
+    if (dirty.parentHint) parentId = dirty.parentHint;
+    else if (known.includes("children")) {
+      const ledger = await kv.get<LedgerEntry>(keys.entry("children", dirty.id));
+      if (ledger?.entry?.depth) return { section: "children", placement: { parentId: ledger.entry.parentId, depth: ledger.entry.depth } };
+    } else return "unknown";
+  }
+  if (!parentId) return null;
+  const placement = await placementUnder(run, parentId, cache);
+  return placement ? { section: "children", placement } : null;
+}
+
+/** A child page of `parentId` sits at its depth + 1 when the parent is mirrored (and that is within SYNC_CHILD_DEPTH). */
+async function placementUnder(run: TargetedRun, parentId: string, cache: Map<string, Placement | null>): Promise<Placement | null> {
+  const { kv, keys } = run.deps;
+  const childDepth = run.deps.settings.childDepth;
+  const id = canonicalId(parentId);
+  if (cache.has(id)) return cache.get(id)!;
+  const [inPages, inPosts, inChildren] = await kv.mget<LedgerEntry>(SECTIONS.map((s) => keys.entry(s, id)));
+  let placement: Placement | null = null;
+  if (inPages?.entry || inPosts?.entry) placement = { parentId: (inPages?.entry ?? inPosts!.entry!).id, depth: 1 };
+  else if (inChildren?.entry?.depth && inChildren.entry.depth + 1 <= childDepth) placement = { parentId: inChildren.entry.id, depth: inChildren.entry.depth + 1 };
+  if (placement && childDepth < 1) placement = null;
+  cache.set(id, placement);
+  return placement;
+}
+
+/** A full run of the section that has not finished (running, stalled, failed): its finalize would rewrite the index. */
+export function isLiveRun(cursor: Cursor | null): boolean {
+  return cursor !== null && !isFinished(cursor);
+}
+
+/** The start of the section's last completed full run: every event before it is covered by that run. */
+function coveredBy(cursor: Cursor | null): number {
+  if (!cursor) return 0;
+  const start = isCompleted(cursor) ? cursor.startedAt : cursor.lastCompletedStart;
+  return start ? Date.parse(start) : 0;
+}
+
+export async function readCursors(kv: KvStore, cursorKey: (s: Section) => string): Promise<Cursors> {
+  const raw = await kv.mget(SECTIONS.map(cursorKey));
+  const out = {} as Cursors;
+  SECTIONS.forEach((s, i) => {
+    const loaded = parseCursor(raw[i]);
+    out[s] = loaded.kind === "ok" ? loaded.cursor : null;
+  });
+  return out;
+}
