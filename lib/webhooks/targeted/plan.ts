@@ -64,7 +64,7 @@ async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors):
     const ledgers = rest.slice(0, 3) as (LedgerEntry | null)[];
     const tries = typeof rest[3] === "number" ? rest[3] : 0;
     const known = SECTIONS.filter((_, s) => ledgers[s]?.entry);
-    const covered = Math.max(typeof readAt === "string" ? Date.parse(readAt) : 0, ...known.map((s) => coveredBy(cursors[s])));
+    const covered = Math.max(typeof readAt === "string" ? Date.parse(readAt) : 0, ...known.map((s) => coveredBy(s, cursors[s], ledgers[SECTIONS.indexOf(s)])));
     if (page.newest < covered - READ_MARGIN_MS) {
       run.result.dropped++;
       await settle(run, page);
@@ -170,11 +170,20 @@ export function isLiveRun(cursor: Cursor | null): boolean {
   return cursor !== null && !isFinished(cursor);
 }
 
-/** The start of the section's last completed full run: every event before it is covered by that run. */
-function coveredBy(cursor: Cursor | null): number {
+/**
+ * Since when the section's last completed full run has read the page (0: it may not have).
+ * A database run lists every row, so it read them all after it started; a children run in
+ * search mode reads only what search returned (search lags, and never returns trashed
+ * pages): it covers a page only when it fetched it (its ledger says so), a full check all.
+ */
+function coveredBy(section: Section, cursor: Cursor | null, ledger: LedgerEntry | null): number {
   if (!cursor) return 0;
   const start = isCompleted(cursor) ? cursor.startedAt : cursor.lastCompletedStart;
-  return start ? Date.parse(start) : 0;
+  if (!start) return 0;
+  if (section !== "children") return Date.parse(start);
+  const fullCheck = isCompleted(cursor) ? cursor.childCheck?.mode === "full" : cursor.lastFullCheck === start;
+  const fetchedByIt = isCompleted(cursor) && ledger?.run?.id === cursor.runId && ledger.run.outcome === "fetched";
+  return fullCheck || fetchedByIt ? Date.parse(start) : 0;
 }
 
 export async function readCursors(kv: KvStore, cursorKey: (s: Section) => string): Promise<Cursors> {

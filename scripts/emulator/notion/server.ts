@@ -61,6 +61,13 @@ export interface EmulatorOptions {
   searchLagMs?: number;
 }
 
+export interface HoldRule {
+  route: RouteName | "*";
+  /** Only requests whose path holds this id (dashes ignored). */
+  matchId?: string;
+  times?: number;
+}
+
 export interface RequestLogEntry {
   route: RouteName | "unknown";
   path: string;
@@ -82,6 +89,12 @@ export interface NotionEmulator {
   setSearchLag(ms: number): void;
   /** The per-query result cap in force. */
   queryResultLimit(): number;
+  /** Pauses the next `times` (default 1) requests matching the rule until release(): answered then, from the state then. Returns the hold's id. */
+  hold(rule: HoldRule): string;
+  /** Lets the hold's paused requests go on and drops the hold; returns how many were paused. */
+  release(holdId: string): number;
+  /** Requests the hold is pausing now. */
+  held(holdId: string): number;
   requests(): RequestLogEntry[];
   resetRequestLog(): void;
   close(): Promise<void>;
@@ -355,8 +368,23 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     res.end(text);
   };
 
+  const holds = new Map<string, HoldRule & { remaining: number; paused: (() => void)[] }>();
+  let holdCounter = 0;
+  const takeHold = (route: RouteName | "unknown", pathname: string) => {
+    const path = pathname.replace(/-/g, "");
+    const hold = [...holds.values()].find((h) => h.remaining > 0 && (h.route === "*" || h.route === route) && (!h.matchId || path.includes(h.matchId.replace(/-/g, ""))));
+    if (hold) hold.remaining -= 1;
+    return hold;
+  };
+
   const handleApi = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, bodyText: string): void => {
     const route = matchRoute(req.method ?? "GET", url.pathname)?.route ?? "unknown";
+    const hold = takeHold(route, url.pathname);
+    if (hold) hold.paused.push(() => respond(req, res, url, bodyText, route));
+    else respond(req, res, url, bodyText, route);
+  };
+
+  const respond = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, bodyText: string, route: RouteName | "unknown"): void => {
     const entry: RequestLogEntry = { route, path: url.pathname + url.search, status: 0, at: Date.now() };
     log.push(entry);
 
@@ -414,6 +442,20 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     },
     queryResultLimit() {
       return queryLimit ?? workspace.queryResultLimit;
+    },
+    hold(rule) {
+      const id = `hold-${++holdCounter}`;
+      holds.set(id, { ...rule, remaining: rule.times ?? 1, paused: [] });
+      return id;
+    },
+    release(holdId) {
+      const hold = holds.get(holdId);
+      holds.delete(holdId);
+      for (const go of hold?.paused ?? []) go();
+      return hold?.paused.length ?? 0;
+    },
+    held(holdId) {
+      return holds.get(holdId)?.paused.length ?? 0;
     },
     requests() {
       return log.map((entry) => ({ ...entry }));
@@ -593,6 +635,14 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
         emulator.setSearchLag(body.ms);
         return ok();
       }
+      case "POST hold": {
+        const rule = parseFaultRule({ ...body, status: 500 });
+        return ok({ holdId: emulator.hold({ route: rule.route as HoldRule["route"], matchId: rule.matchId, times: rule.times }) });
+      }
+      case "POST release":
+        return ok({ released: emulator.release(requireString(body, "holdId")) });
+      case "GET held":
+        return ok({ held: emulator.held(requireParam(url, "holdId")) });
       case "POST query-limit": {
         // {limit: N} sets the per-query cap, {limit: null} lifts it, {} goes back to the workspace's limit.
         const limit = body.limit;
