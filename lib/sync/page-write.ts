@@ -32,6 +32,8 @@ export interface PageWrite {
   clearRefetch: boolean;
   /** Writes the slug's claim when it is new to the page (the list phase claims database rows' slugs at listing). */
   claimSlug: boolean;
+  /** When the read of the page began, kept with the entry (LedgerEntry.readAt). */
+  readAt?: string;
 }
 
 export interface PageWriteResult {
@@ -60,7 +62,7 @@ export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
     slugs.push(previous.slug);
   }
   if (w.claimSlug && section !== "children" && !sameKey) ops.push({ op: "set", key: keys.slugOwner(section, slug), value: id });
-  ops.push({ op: "set", key: keys.entry(section, id), value: { entry, bundle: written.shape, run: { id: w.runId, outcome: "fetched" }, ...modeField(w.mode) } satisfies LedgerEntry });
+  ops.push({ op: "set", key: keys.entry(section, id), value: { entry, bundle: written.shape, run: { id: w.runId, outcome: "fetched" }, ...modeField(w.mode), ...(w.readAt ? { readAt: w.readAt } : {}) } satisfies LedgerEntry });
   if (section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
   if (w.clearRefetch) ops.push({ op: "srem", key: keys.refetch(), members: [id] });
   if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });

@@ -67,6 +67,8 @@ export interface LedgerEntry {
    * A markdown page that fell back to blocks is "markdown" (it was fetched in that mode).
    */
   content?: ContentMode;
+  /** When the read this entry came from began (ISO; targeted runs): an older read never replaces it. */
+  readAt?: string;
 }
 
 /** The page's bundle was fetched in another content mode than `mode`: it is fetched again, whatever its timestamp. */

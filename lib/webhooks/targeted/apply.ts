@@ -25,7 +25,7 @@ import type { LedgerEntry } from "../../sync/worklist";
 import { addDirtyOps, removeDirtyOps } from "../dirty";
 import type { ChangedPage } from "../revalidate";
 import { type Cursors, type Item, isLiveRun } from "./plan";
-import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, onPageError, settle, shouldStop, triesOf } from "./state";
+import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, logTargeted, onPageError, settle, shouldStop, triesOf } from "./state";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
@@ -87,9 +87,10 @@ async function upsert(state: SectionState, item: Item): Promise<void> {
     }
     return;
   }
-  const [ledger, hint] = await kv.mget<unknown>([keys.entry(section, id), run.wk.chunkHint(section, id)]);
+  const [ledger, hint, lastRead] = await kv.mget<unknown>([keys.entry(section, id), run.wk.chunkHint(section, id), run.wk.readAt(id)]);
   const previousLedger = (ledger as LedgerEntry | null) ?? null;
   const previous = previousLedger?.entry ?? null;
+  if (newerReadStored(previousLedger, item)) return skipOlderRead(state, item, lastRead);
   const slug = section === "children" ? unclaimedSlug(item.notionPage!, section, previous) : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }])).get(id)!;
   const properties = await completeProperties(notion, item.notionPage!, { shouldStop: () => shouldStop(run) });
   if (!properties.done) return; // out of budget: stays dirty
@@ -101,13 +102,13 @@ async function upsert(state: SectionState, item: Item): Promise<void> {
   }
   const written = pageWriteOps(keys, {
     section, page: properties.page, slug, content: fetched.content, placement: item.placement, ledger: previousLedger,
-    runId: TARGETED_RUN_ID, mode: ctx.content.mode, now: run.deps.now(), clearRefetch: true, claimSlug: true,
+    runId: TARGETED_RUN_ID, mode: ctx.content.mode, now: run.deps.now(), clearRefetch: true, claimSlug: true, readAt: item.readStart,
   });
   const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "upsert", entry: written.entry }, { cache: state.cache, hint: typeof hint === "string" ? hint : null, now: run.deps.now() });
   const ops: KvOp[] = [...written.ops, ...followUpOps(run, item, previous, written.entry), ...index.ops];
   if (state.manifest.idsKey) ops.push(...shardedSet.saddOps(state.manifest.idsKey, [id]));
   if (index.chunkKey) ops.push({ op: "set", key: run.wk.chunkHint(section, id), value: index.chunkKey });
-  if (item.primary) ops.push(...finishOps(run, item));
+  if (item.primary) ops.push(...finishOps(run, item, lastRead));
   await ctx.write(ops);
   state.manifest = index.manifest;
   run.result.fetched++;
@@ -130,7 +131,8 @@ async function remove(state: SectionState, item: Item): Promise<void> {
   const { kv, keys } = run.deps;
   const section = ctx.section;
   const id = item.page.id;
-  const ledger = await kv.get<LedgerEntry>(keys.entry(section, id));
+  const [ledger, lastRead] = await kv.mget<unknown>([keys.entry(section, id), run.wk.readAt(id)]) as [LedgerEntry | null, unknown];
+  if (newerReadStored(ledger, item)) return skipOlderRead(state, item, lastRead);
   const ops: KvOp[] = [];
   const changed: ChangedPage[] = [];
   if (ledger) {
@@ -152,17 +154,36 @@ async function remove(state: SectionState, item: Item): Promise<void> {
     state.manifest = index.manifest;
   }
   ops.push({ op: "srem", key: keys.refetch(), members: [id] });
-  if (item.primary) ops.push(...finishOps(run, item));
+  if (item.primary) ops.push(...finishOps(run, item, lastRead));
   await ctx.write(ops);
   if (changed.length > 0) run.result.removed++;
   afterCommit(run, changed);
 }
 
-/** What the page's last commit also writes: its dirty members go, its read time stays. */
-function finishOps(run: TargetedRun, item: Item): KvOp[] {
-  return [
-    ...removeDirtyOps(run.wk.dirtyBase(), item.page),
-    { op: "set", key: run.wk.readAt(item.page.id), value: item.readStart, pxMs: READ_AT_TTL_MS },
-    { op: "del", key: run.wk.tries(item.page.id) },
-  ];
+/**
+ * The stored entry comes from a newer read than this item's (another targeted run read the
+ * page after this one and committed first): this read must not replace it. Read under the
+ * section's lease, which every writer of the entry holds, and committed under its fence:
+ * nothing can change the entry in between.
+ */
+function newerReadStored(ledger: LedgerEntry | null, item: Item): boolean {
+  if (ledger?.readAt && ledger.readAt > item.readStart) return true;
+  const stored = ledger?.entry?.last_edited_time;
+  const read = item.notionPage?.last_edited_time;
+  return Boolean(stored && read && Date.parse(stored) > Date.parse(read));
+}
+
+/** Nothing of an older read is written; the dirty members it read are settled (the newer read covers them). */
+async function skipOlderRead(state: SectionState, item: Item, lastRead: unknown): Promise<void> {
+  logTargeted("targeted.older_read", { pageId: item.page.id, section: state.ctx.section, readStart: item.readStart });
+  if (!item.primary) return;
+  await state.ctx.write(finishOps(state.run, item, lastRead));
+  state.run.result.dropped++;
+}
+
+/** What the page's last commit also writes: its dirty members go, its read time stays (never moving back). */
+function finishOps(run: TargetedRun, item: Item, lastRead: unknown): KvOp[] {
+  const ops: KvOp[] = [...removeDirtyOps(run.wk.dirtyBase(), item.page), { op: "del", key: run.wk.tries(item.page.id) }];
+  if (typeof lastRead !== "string" || lastRead < item.readStart) ops.push({ op: "set", key: run.wk.readAt(item.page.id), value: item.readStart, pxMs: READ_AT_TTL_MS });
+  return ops;
 }
