@@ -8,7 +8,6 @@
  * finish before the deadline is checkpointed block by block and resumed.
  */
 import pLimit from "p-limit";
-import { BudgetExhaustedError } from "../core/deadline";
 import { type StoredShape, PLAIN, deleteLarge, readLarge, writeLarge } from "../kv/large-value";
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";

@@ -47,6 +47,8 @@ export async function applySection(run: TargetedRun, section: Section, items: It
     const loaded = parseCursor(await kv.get(keys.cursor(section)));
     const cursor = loaded.kind === "ok" ? loaded.cursor : null;
     if (isLiveRun(cursor)) {
+      // Marked while the lease is held: that run cannot finish before the mark is there.
+      await kv.atomic([{ op: "sadd", key: run.wk.deferred(), members: [section] }]);
       for (const item of items) defer(run, item.page, section);
       return;
     }
@@ -108,11 +110,9 @@ async function upsert(state: SectionState, item: Item): Promise<void> {
   const ops: KvOp[] = [...written.ops, ...followUpOps(run, item, previous, written.entry), ...index.ops];
   if (state.manifest.idsKey) ops.push(...shardedSet.saddOps(state.manifest.idsKey, [id]));
   if (index.chunkKey) ops.push({ op: "set", key: run.wk.chunkHint(section, id), value: index.chunkKey });
-  if (item.primary) ops.push(...finishOps(run, item, lastRead));
-  await ctx.write(ops);
+  await commitPage(state, item, ops, lastRead, written.slugs.map((s) => ({ section, slug: s })));
   state.manifest = index.manifest;
   run.result.fetched++;
-  afterCommit(run, written.slugs.map((s) => ({ section, slug: s })));
 }
 
 /** Child pages that appeared or went, each looked at by this run too (its parent is the hint); a renamed child page's parent. */
@@ -154,10 +154,8 @@ async function remove(state: SectionState, item: Item): Promise<void> {
     state.manifest = index.manifest;
   }
   ops.push({ op: "srem", key: keys.refetch(), members: [id] });
-  if (item.primary) ops.push(...finishOps(run, item, lastRead));
-  await ctx.write(ops);
+  await commitPage(state, item, ops, lastRead, changed);
   if (changed.length > 0) run.result.removed++;
-  afterCommit(run, changed);
 }
 
 /**
@@ -177,8 +175,16 @@ function newerReadStored(ledger: LedgerEntry | null, item: Item): boolean {
 async function skipOlderRead(state: SectionState, item: Item, lastRead: unknown): Promise<void> {
   logTargeted("targeted.older_read", { pageId: item.page.id, section: state.ctx.section, readStart: item.readStart });
   if (!item.primary) return;
-  await state.ctx.write(finishOps(state.run, item, lastRead));
+  await commitPage(state, item, [], lastRead, []);
   state.run.result.dropped++;
+}
+
+/** Every targeted commit of a page: its ops, and with its last item its dirty members and read time, in one fenced atomic batch. */
+async function commitPage(state: SectionState, item: Item, ops: KvOp[], lastRead: unknown, changed: ChangedPage[]): Promise<void> {
+  if (item.primary) ops.push(...finishOps(state.run, item, lastRead));
+  await state.ctx.write(ops);
+  if (item.primary) state.run.settledIds.add(item.page.id);
+  afterCommit(state.run, changed);
 }
 
 /** What the page's last commit also writes: its dirty members go, its read time stays (never moving back). */

@@ -2,8 +2,8 @@
  * Targeted runs: re-sync only the pages webhook events named (the dirty set,
  * lib/webhooks/dirty.ts), without a full list (README, "Near real time").
  *
- * Per dirty page, oldest event first, in batches (plan.ts, then apply.ts per
- * section): dropped without a request when a read already covers its newest
+ * Per dirty page, oldest event first, the dirty set read once, in batches
+ * (plan.ts, then apply.ts per section): dropped without a request when a read already covers its newest
  * event; else one `pages.retrieve` places it, and under its section's lease
  * its content is fetched and committed in one fenced atomic batch; after each
  * commit that changed pages, their tags are revalidated.
@@ -33,7 +33,7 @@ import { type TargetedDeps, type TargetedRun, type TargetedRunResult, shouldStop
 
 export { type TargetedDeps, type TargetedRunResult, READ_MARGIN_MS, TARGETED_RUN_ID } from "./state";
 
-/** Dirty pages handled per read of the dirty set. */
+/** Dirty pages planned and committed together. */
 const BATCH = 50;
 
 export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult> {
@@ -41,24 +41,21 @@ export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult
   const { kv, keys } = deps;
   const pause = await kv.get<{ until?: number }>(keys.notionPause());
   if (pause && typeof pause.until === "number" && pause.until > Date.now()) run.result.rateLimitedUntil = pause.until;
-  const seen = new Set<string>();
+  // Read once: an event recorded from here on schedules a run of its own (lib/webhooks/schedule.ts).
+  const { pages, junk } = await readDirty(kv, run.wk.dirtyBase());
+  if (junk.length > 0) await kv.atomic(junk.map((j): KvOp => ({ op: "srem", key: j.key, members: j.members })));
   try {
-    while (!shouldStop(run)) {
-      const { pages, junk } = await readDirty(kv, run.wk.dirtyBase());
-      if (junk.length > 0) await kv.atomic(junk.map((j): KvOp => ({ op: "srem", key: j.key, members: j.members })));
-      const todo = pages.filter((p) => !seen.has(p.id)).slice(0, BATCH);
-      if (todo.length === 0) break;
-      for (const p of todo) seen.add(p.id);
+    for (let i = 0; i < pages.length && !shouldStop(run); i += BATCH) {
+      const todo = pages.slice(i, i + BATCH);
       run.result.pages += todo.length;
       await handleBatch(run, todo);
     }
   } catch (error) {
     if (!(error instanceof LeaseLostError || error instanceof BudgetExhaustedError)) throw error;
   } finally {
-    if (run.deferredSections.size > 0) await kv.atomic([{ op: "sadd", key: run.wk.deferred(), members: [...run.deferredSections] }]).catch(() => {});
     await Promise.all(run.revalidations);
   }
-  return finish(run);
+  return finish(run, pages);
 }
 
 async function handleBatch(run: TargetedRun, todo: DirtyPage[]): Promise<void> {
@@ -71,14 +68,13 @@ async function handleBatch(run: TargetedRun, todo: DirtyPage[]): Promise<void> {
 }
 
 /** The shared pause, what is left over, and the figures. */
-async function finish(run: TargetedRun): Promise<TargetedRunResult> {
+async function finish(run: TargetedRun, read: DirtyPage[]): Promise<TargetedRunResult> {
   const { kv, keys, notion } = run.deps;
   const { result } = run;
   if (result.rateLimitedUntil && result.rateLimitedUntil > Date.now()) {
     await kv.set(keys.notionPause(), { until: result.rateLimitedUntil, scope: "unknown" }, { pxMs: Math.ceil(result.rateLimitedUntil - Date.now()) }).catch(() => {});
   }
-  const left = await readDirty(kv, run.wk.dirtyBase());
-  result.leftover = left.pages.filter((p) => !run.deferredIds.has(p.id)).length;
+  result.leftover = read.filter((p) => !run.settledIds.has(p.id) && !run.deferredIds.has(p.id)).length;
   result.deferred = run.deferredIds.size;
   result.deferredSections = [...run.deferredSections];
   result.notionRequests = Object.values(notion.requests).reduce((a, b) => a + b, 0);

@@ -40,25 +40,56 @@ interface Retrieved {
 
 /** The items of each section for one batch (pages dropped or deferred have none). */
 export async function planBatch(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Map<Section, Item[]>> {
-  const toRetrieve = await uncovered(run, todo, cursors);
-  const retrieved = await retrieveAll(run, toRetrieve);
+  const { ready, live } = await uncovered(run, todo, cursors);
+  const retrieved = await retrieveAll(run, [...ready, ...(await deferOrResume(run, live, cursors))]);
   const bySection = new Map<Section, Item[]>();
   const parentCache = new Map<string, Placement | null>();
-  for (const r of retrieved) {
-    const items = await itemsFor(run, r, cursors, parentCache);
+  const waiting: (Retrieved & { section: Section })[] = [];
+  const add = (items: { section: Section; item: Item }[]) => {
     for (const { section, item } of items) bySection.set(section, [...(bySection.get(section) ?? []), item]);
+  };
+  for (const r of retrieved) {
+    const planned = await itemsFor(run, r, cursors, parentCache);
+    if ("liveIn" in planned) waiting.push({ ...r, section: planned.liveIn });
+    else add(planned.items);
+  }
+  for (const r of await deferOrResume(run, waiting, cursors)) {
+    const planned = await itemsFor(run, r, cursors, parentCache);
+    if ("items" in planned) add(planned.items);
   }
   return bySection;
 }
 
-/** Drops the pages whose newest event a read covers, defers those of a live full run; returns the rest. */
-async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Omit<Retrieved, "readStart" | "notionPage">[]> {
+/**
+ * Pages whose section has a live full run: the section is marked deferred at once, then its
+ * cursor read again. A run still live then finishes after the mark, so its last invocation
+ * finds it (lib/webhooks/after-full-run.ts); a run finished meanwhile may not have, so those
+ * pages are returned to be handled now.
+ */
+async function deferOrResume<T extends { page: DirtyPage; section: Section }>(run: TargetedRun, pages: T[], cursors: Cursors): Promise<T[]> {
+  if (pages.length === 0) return [];
+  const { kv, keys } = run.deps;
+  await kv.atomic([{ op: "sadd", key: run.wk.deferred(), members: [...new Set(pages.map((p) => p.section))] }]);
+  Object.assign(cursors, await readCursors(kv, keys.cursor));
+  const resumed: T[] = [];
+  for (const p of pages) {
+    if (isLiveRun(cursors[p.section])) defer(run, p.page, p.section);
+    else resumed.push(p);
+  }
+  return resumed;
+}
+
+type Unread = Omit<Retrieved, "readStart" | "notionPage">;
+
+/** Drops the pages whose newest event a read covers; returns the rest, and apart those of a live full run. */
+async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<{ ready: Unread[]; live: (Unread & { section: Section })[] }> {
   const { kv, keys } = run.deps;
   const perPage = 5;
   const values = await kv.mget<unknown>(
     todo.flatMap((p) => [run.wk.readAt(p.id), keys.entry("pages", p.id), keys.entry("posts", p.id), keys.entry("children", p.id), run.wk.tries(p.id)]),
   );
-  const out: Omit<Retrieved, "readStart" | "notionPage">[] = [];
+  const ready: Unread[] = [];
+  const live: (Unread & { section: Section })[] = [];
   for (const [i, page] of todo.entries()) {
     const [readAt, ...rest] = values.slice(i * perPage, i * perPage + perPage);
     const ledgers = rest.slice(0, 3) as (LedgerEntry | null)[];
@@ -70,18 +101,15 @@ async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors):
       await settle(run, page);
       continue;
     }
-    const live = known.find((s) => isLiveRun(cursors[s]));
-    if (live) {
-      defer(run, page, live);
-      continue;
-    }
-    out.push({ page, known, tries });
+    const section = known.find((s) => isLiveRun(cursors[s]));
+    if (section) live.push({ page, known, tries, section });
+    else ready.push({ page, known, tries });
   }
-  return out;
+  return { ready, live };
 }
 
 /** One pages.retrieve each: state and parent (null: gone). A failure leaves the page dirty. */
-async function retrieveAll(run: TargetedRun, pages: Omit<Retrieved, "readStart" | "notionPage">[]): Promise<Retrieved[]> {
+async function retrieveAll(run: TargetedRun, pages: Unread[]): Promise<Retrieved[]> {
   const limit = pLimit(run.deps.settings.concurrency);
   const retrieved = await Promise.all(
     pages.map((t) =>
@@ -101,19 +129,16 @@ async function retrieveAll(run: TargetedRun, pages: Omit<Retrieved, "readStart" 
   return retrieved.filter((r): r is Retrieved => r !== null);
 }
 
-/** A removal from each section the page left, an upsert where it is now (the last one is primary). */
-async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache: Map<string, Placement | null>): Promise<{ section: Section; item: Item }[]> {
+/** A removal from each section the page left, an upsert where it is now (the last one is primary); or the section whose live run it waits for. */
+async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache: Map<string, Placement | null>): Promise<{ items: { section: Section; item: Item }[] } | { liveIn: Section }> {
   const target = r.notionPage && !isTrashed(r.notionPage) ? await placeOf(run, r.notionPage, r.page, r.known, cache) : null;
   if (target === "unknown") {
     // Inside a block of a page we cannot place without more requests: the children run finds it.
     run.result.dropped++;
     await settle(run, r.page);
-    return [];
+    return { items: [] };
   }
-  if (target && isLiveRun(cursors[target.section])) {
-    defer(run, r.page, target.section);
-    return [];
-  }
+  if (target && isLiveRun(cursors[target.section])) return { liveIn: target.section };
   const base = { page: r.page, notionPage: r.notionPage, primary: false, readStart: r.readStart };
   const items: { section: Section; item: Item }[] = r.known.filter((s) => s !== target?.section).map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
   if (target) items.push({ section: target.section, item: { ...base, kind: "upsert", placement: target.placement } });
@@ -121,10 +146,10 @@ async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache:
     // Not mirrored, and never was (another database, a page outside every mirrored parent).
     run.result.dropped++;
     await settle(run, r.page, [{ op: "set", key: run.wk.readAt(r.page.id), value: r.readStart, pxMs: READ_AT_TTL_MS }]);
-    return [];
+    return { items: [] };
   }
   items[items.length - 1].item.primary = true;
-  return items;
+  return { items };
 }
 
 /** The section and placement the page belongs in now; null when nothing mirrored holds it; "unknown" when it cannot tell cheaply. */

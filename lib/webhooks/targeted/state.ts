@@ -57,6 +57,8 @@ export interface TargetedRun {
   result: TargetedRunResult;
   deferredIds: Set<string>;
   deferredSections: Set<Section>;
+  /** Pages whose dirty members this run removed (settled, committed, given up). */
+  settledIds: Set<string>;
   revalidations: Promise<void>[];
   /** Stop starting work with this much of the budget left. */
   stopMarginMs: number;
@@ -72,6 +74,7 @@ export function startRun(deps: TargetedDeps): TargetedRun {
     },
     deferredIds: new Set(),
     deferredSections: new Set(),
+    settledIds: new Set(),
     revalidations: [],
     stopMarginMs: Math.min(1000, deps.deadline.budgetMs * 0.1),
   };
@@ -92,8 +95,9 @@ export function defer(run: TargetedRun, page: DirtyPage, section: Section): void
 }
 
 /** Plain (unfenced) bookkeeping: dirty members handled without touching the mirror. */
-export function settle(run: TargetedRun, page: DirtyPage, extra: KvOp[] = []): Promise<void> {
-  return run.deps.kv.atomic([...removeDirtyOps(run.wk.dirtyBase(), page), ...extra]);
+export async function settle(run: TargetedRun, page: DirtyPage, extra: KvOp[] = []): Promise<void> {
+  await run.deps.kv.atomic([...removeDirtyOps(run.wk.dirtyBase(), page), ...extra]);
+  run.settledIds.add(page.id);
 }
 
 /** The next scheduled run re-reads it whatever its timestamp (the engine's refetch set). */
