@@ -3,7 +3,10 @@
  * (lib/http/sync-route.ts calls it):
  * - pages a targeted run left dirty while that run was live (the section is
  *   in `{p}:wh:deferred`) get their targeted run now (scheduled as an event
- *   would schedule it);
+ *   would schedule it). Read after the run's finishing commit: a targeted
+ *   run marks the section before it reads the cursor again
+ *   (lib/webhooks/targeted/plan.ts), so a page it left for this run is
+ *   either marked by now or handled by that targeted run itself;
  * - a completed run that fetched or removed pages revalidates the section's
  *   tag (`notion:<section>`), which every cached read of its pages carries.
  * Never throws: the run is committed whatever happens here.
