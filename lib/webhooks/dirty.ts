@@ -39,7 +39,14 @@ export function dirtyMember(pageId: string, timestamp: string, parentHint?: stri
   return [canonicalId(pageId), timestamp, ...(parentHint ? [canonicalId(parentHint)] : [])].join("|");
 }
 
-export function addDirtyOps(base: string, entries: { pageId: string; timestamp: string; parentHint?: string | null }[]): KvOp[] {
+/** One event for one page, as recorded (a webhook event, or a page a targeted run found to look at). */
+export interface DirtyEntry {
+  pageId: string;
+  timestamp: string;
+  parentHint?: string | null;
+}
+
+export function addDirtyOps(base: string, entries: DirtyEntry[]): KvOp[] {
   const byShard = new Map<string, string[]>();
   for (const e of entries) {
     const key = shardKey(base, e.pageId);

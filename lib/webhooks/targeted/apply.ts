@@ -22,10 +22,10 @@ import { LeaseLostError, acquireLeaseWaiting } from "../../sync/lease";
 import { pageWriteOps } from "../../sync/page-write";
 import { claimSlugs } from "../../sync/slug-claims";
 import type { LedgerEntry } from "../../sync/worklist";
-import { addDirtyOps, removeDirtyOps } from "../dirty";
+import { type DirtyEntry, addDirtyOps, removeDirtyOps } from "../dirty";
 import type { ChangedPage } from "../revalidate";
 import { type Cursors, type Item, isLiveRun } from "./plan";
-import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, logTargeted, onPageError, settle, shouldStop, triesOf } from "./state";
+import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, enqueueFound, logTargeted, onPageError, settle, shouldStop, triesOf } from "./state";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
@@ -107,23 +107,23 @@ async function upsert(state: SectionState, item: Item): Promise<void> {
     runId: TARGETED_RUN_ID, mode: ctx.content.mode, now: run.deps.now(), clearRefetch: true, claimSlug: true, readAt: item.readStart,
   });
   const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "upsert", entry: written.entry }, { cache: state.cache, hint: typeof hint === "string" ? hint : null, now: run.deps.now() });
-  const ops: KvOp[] = [...written.ops, ...followUpOps(run, item, previous, written.entry), ...index.ops];
+  const ops: KvOp[] = [...written.ops, ...index.ops];
   if (state.manifest.idsKey) ops.push(...shardedSet.saddOps(state.manifest.idsKey, [id]));
   if (index.chunkKey) ops.push({ op: "set", key: run.wk.chunkHint(section, id), value: index.chunkKey });
-  await commitPage(state, item, ops, lastRead, written.slugs.map((s) => ({ section, slug: s })));
+  await commitPage(state, item, ops, lastRead, written.slugs.map((s) => ({ section, slug: s })), followUps(item, previous, written.entry));
   state.manifest = index.manifest;
   run.result.fetched++;
 }
 
 /** Child pages that appeared or went, each looked at by this run too (its parent is the hint); a renamed child page's parent. */
-function followUpOps(run: TargetedRun, item: Item, previous: LedgerEntry["entry"], entry: NonNullable<LedgerEntry["entry"]>): KvOp[] {
+function followUps(item: Item, previous: LedgerEntry["entry"], entry: NonNullable<LedgerEntry["entry"]>): DirtyEntry[] {
   const before = new Set(previous?.childPages ?? []);
   const after = new Set(entry.childPages);
   const moved = [...entry.childPages.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
-  const followUps: { pageId: string; timestamp: string; parentHint?: string | null }[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: item.page.id }));
+  const found: DirtyEntry[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: item.page.id }));
   // A renamed child page changes its parent's child_page block, not the parent's timestamp.
-  if (previous && previous.title !== entry.title && entry.parentId) followUps.push({ pageId: entry.parentId, timestamp: item.readStart });
-  return addDirtyOps(run.wk.dirtyBase(), followUps);
+  if (previous && previous.title !== entry.title && entry.parentId) found.push({ pageId: entry.parentId, timestamp: item.readStart });
+  return found;
 }
 
 async function remove(state: SectionState, item: Item): Promise<void> {
@@ -135,6 +135,7 @@ async function remove(state: SectionState, item: Item): Promise<void> {
   if (newerReadStored(ledger, item)) return skipOlderRead(state, item, lastRead);
   const ops: KvOp[] = [];
   const changed: ChangedPage[] = [];
+  const orphans: DirtyEntry[] = [];
   if (ledger) {
     ops.push({ op: "del", key: keys.entry(section, id) }, { op: "del", key: run.wk.chunkHint(section, id) });
     if (ledger.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });
@@ -143,7 +144,7 @@ async function remove(state: SectionState, item: Item): Promise<void> {
       if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
       changed.push({ section, slug: ledger.entry.slug });
       // Its child pages are no longer reachable through it: each is looked at again.
-      ops.push(...addDirtyOps(run.wk.dirtyBase(), ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id }))));
+      orphans.push(...ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id })));
     }
   }
   if (state.manifest) {
@@ -154,7 +155,7 @@ async function remove(state: SectionState, item: Item): Promise<void> {
     state.manifest = index.manifest;
   }
   ops.push({ op: "srem", key: keys.refetch(), members: [id] });
-  await commitPage(state, item, ops, lastRead, changed);
+  await commitPage(state, item, ops, lastRead, changed, orphans);
   if (changed.length > 0) run.result.removed++;
 }
 
@@ -179,11 +180,16 @@ async function skipOlderRead(state: SectionState, item: Item, lastRead: unknown)
   state.run.result.dropped++;
 }
 
-/** Every targeted commit of a page: its ops, and with its last item its dirty members and read time, in one fenced atomic batch. */
-async function commitPage(state: SectionState, item: Item, ops: KvOp[], lastRead: unknown, changed: ChangedPage[]): Promise<void> {
+/**
+ * Every targeted commit of a page: its ops, the pages it found to look at (dirty, and queued
+ * for this run), and with its last item its dirty members and read time, in one fenced atomic batch.
+ */
+async function commitPage(state: SectionState, item: Item, ops: KvOp[], lastRead: unknown, changed: ChangedPage[], found: DirtyEntry[] = []): Promise<void> {
+  ops.push(...addDirtyOps(state.run.wk.dirtyBase(), found));
   if (item.primary) ops.push(...finishOps(state.run, item, lastRead));
   await state.ctx.write(ops);
   if (item.primary) state.run.settledIds.add(item.page.id);
+  enqueueFound(state.run, found);
   afterCommit(state.run, changed);
 }
 

@@ -44,9 +44,14 @@ export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult
   // Read once: an event recorded from here on schedules a run of its own (lib/webhooks/schedule.ts).
   const { pages, junk } = await readDirty(kv, run.wk.dirtyBase());
   if (junk.length > 0) await kv.atomic(junk.map((j): KvOp => ({ op: "srem", key: j.key, members: j.members })));
+  for (const page of pages) run.queue.set(page.id, page);
   try {
-    for (let i = 0; i < pages.length && !shouldStop(run); i += BATCH) {
-      const todo = pages.slice(i, i + BATCH);
+    while (run.queue.size > 0 && !shouldStop(run)) {
+      const todo = [...run.queue.values()].slice(0, BATCH);
+      for (const page of todo) {
+        run.queue.delete(page.id);
+        run.taken.add(page.id);
+      }
       run.result.pages += todo.length;
       await handleBatch(run, todo);
     }
@@ -55,7 +60,7 @@ export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult
   } finally {
     await Promise.all(run.revalidations);
   }
-  return finish(run, pages);
+  return finish(run);
 }
 
 async function handleBatch(run: TargetedRun, todo: DirtyPage[]): Promise<void> {
@@ -68,13 +73,14 @@ async function handleBatch(run: TargetedRun, todo: DirtyPage[]): Promise<void> {
 }
 
 /** The shared pause, what is left over, and the figures. */
-async function finish(run: TargetedRun, read: DirtyPage[]): Promise<TargetedRunResult> {
+async function finish(run: TargetedRun): Promise<TargetedRunResult> {
   const { kv, keys, notion } = run.deps;
   const { result } = run;
   if (result.rateLimitedUntil && result.rateLimitedUntil > Date.now()) {
     await kv.set(keys.notionPause(), { until: result.rateLimitedUntil, scope: "unknown" }, { pxMs: Math.ceil(result.rateLimitedUntil - Date.now()) }).catch(() => {});
   }
-  result.leftover = read.filter((p) => !run.settledIds.has(p.id) && !run.deferredIds.has(p.id)).length;
+  const left = [...run.taken, ...run.queue.keys()].filter((id) => !run.settledIds.has(id) && !run.deferredIds.has(id));
+  result.leftover = new Set([...left, ...run.foundLate]).size;
   result.deferred = run.deferredIds.size;
   result.deferredSections = [...run.deferredSections];
   result.notionRequests = Object.values(notion.requests).reduce((a, b) => a + b, 0);

@@ -8,7 +8,7 @@ import type { KvOp } from "../../kv/store";
 import type { NotionSyncError } from "../../notion/errors";
 import type { EngineDeps } from "../../sync/context";
 import { type FailureDecision, decideFailure } from "../../sync/failure-policy";
-import { type DirtyPage, removeDirtyOps } from "../dirty";
+import { type DirtyEntry, type DirtyPage, canonicalId, dirtyMember, removeDirtyOps } from "../dirty";
 import { type WebhookKeys, webhookKeys } from "../keys";
 import type { ChangedPage, Revalidator } from "../revalidate";
 
@@ -59,6 +59,12 @@ export interface TargetedRun {
   deferredSections: Set<Section>;
   /** Pages whose dirty members this run removed (settled, committed, given up). */
   settledIds: Set<string>;
+  /** Dirty pages still to handle: the dirty set as read once, then the pages its commits found. */
+  queue: Map<string, DirtyPage>;
+  /** Pages taken from the queue. */
+  taken: Set<string>;
+  /** Pages found again after this run took them: left dirty for the next run. */
+  foundLate: Set<string>;
   revalidations: Promise<void>[];
   /** Stop starting work with this much of the budget left. */
   stopMarginMs: number;
@@ -75,6 +81,9 @@ export function startRun(deps: TargetedDeps): TargetedRun {
     deferredIds: new Set(),
     deferredSections: new Set(),
     settledIds: new Set(),
+    queue: new Map(),
+    taken: new Set(),
+    foundLate: new Set(),
     revalidations: [],
     stopMarginMs: Math.min(1000, deps.deadline.budgetMs * 0.1),
   };
@@ -92,6 +101,23 @@ export function noteRateLimit(run: TargetedRun, error: NotionSyncError): void {
 export function defer(run: TargetedRun, page: DirtyPage, section: Section): void {
   run.deferredIds.add(page.id);
   run.deferredSections.add(section);
+}
+
+/** Pages a commit made dirty (with exactly the members it wrote): handled by this run, once a page. */
+export function enqueueFound(run: TargetedRun, found: DirtyEntry[]): void {
+  for (const e of found) {
+    const id = canonicalId(e.pageId);
+    const at = Date.parse(e.timestamp);
+    if (run.taken.has(id)) {
+      run.foundLate.add(id);
+      continue;
+    }
+    const page = run.queue.get(id) ?? { id, newest: 0, members: [], parentHint: null };
+    page.members.push(dirtyMember(e.pageId, e.timestamp, e.parentHint));
+    page.newest = Math.max(page.newest, at);
+    page.parentHint = e.parentHint ? canonicalId(e.parentHint) : page.parentHint;
+    run.queue.set(id, page);
+  }
 }
 
 /** Plain (unfenced) bookkeeping: dirty members handled without touching the mirror. */
