@@ -34,6 +34,8 @@ interface Retrieved {
   page: DirtyPage;
   known: Section[];
   tries: number;
+  /** The page's last read (`{p}:wh:read:{id}`, epoch ms; 0: none) when the batch began. */
+  lastRead: number;
   readStart: string;
   notionPage: NotionPage | null;
 }
@@ -95,15 +97,16 @@ async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors):
     const ledgers = rest.slice(0, 3) as (LedgerEntry | null)[];
     const tries = typeof rest[3] === "number" ? rest[3] : 0;
     const known = SECTIONS.filter((_, s) => ledgers[s]?.entry);
-    const covered = Math.max(typeof readAt === "string" ? Date.parse(readAt) : 0, ...known.map((s) => coveredBy(s, cursors[s], ledgers[SECTIONS.indexOf(s)])));
+    const lastRead = typeof readAt === "string" ? Date.parse(readAt) : 0;
+    const covered = Math.max(lastRead, ...known.map((s) => coveredBy(s, cursors[s], ledgers[SECTIONS.indexOf(s)])));
     if (page.newest < covered - READ_MARGIN_MS) {
       run.result.dropped++;
       await settle(run, page);
       continue;
     }
     const section = known.find((s) => isLiveRun(cursors[s]));
-    if (section) live.push({ page, known, tries, section });
-    else ready.push({ page, known, tries });
+    if (section) live.push({ page, known, tries, lastRead, section });
+    else ready.push({ page, known, tries, lastRead });
   }
   return { ready, live };
 }
@@ -145,7 +148,8 @@ async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache:
   if (items.length === 0) {
     // Not mirrored, and never was (another database, a page outside every mirrored parent).
     run.result.dropped++;
-    await settle(run, r.page, [{ op: "set", key: run.wk.readAt(r.page.id), value: r.readStart, pxMs: READ_AT_TTL_MS }]);
+    const newer = Date.parse(r.readStart) > r.lastRead;
+    await settle(run, r.page, newer ? [{ op: "set", key: run.wk.readAt(r.page.id), value: r.readStart, pxMs: READ_AT_TTL_MS }] : []);
     return { items: [] };
   }
   items[items.length - 1].item.primary = true;
