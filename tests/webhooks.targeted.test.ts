@@ -105,12 +105,16 @@ describe("targeted runs meeting other runs", () => {
     expect(second.result.fetched).toBeGreaterThanOrEqual(1);
     expect((await mirroredTitle(stack, "posts", page))?.entry).toBe("Newer title");
     const readAfterB = await stack.kv.get<string>(webhookKeys(stack.keys).readAt(page));
+    const newerSlug = (await ledger(stack, "posts", page))!.entry!.slug;
 
     stack.emulator.release(hold);
     await first;
     const mirrored = await mirroredTitle(stack, "posts", page);
     expect(mirrored?.entry).toBe("Newer title");
     expect(mirrored?.bundle).toBe("Newer title");
+    // The newer read's slug and its bundle stay (an older read's slug flip would delete them).
+    expect((await ledger(stack, "posts", page))!.entry!.slug).toBe(newerSlug);
+    expect(await stack.kv.get(stack.keys.slugOwner("posts", newerSlug))).toBe(page);
     // The page's read time never goes back.
     expect(Date.parse((await stack.kv.get<string>(webhookKeys(stack.keys).readAt(page)))!)).toBeGreaterThanOrEqual(Date.parse(readAfterB!));
   });
