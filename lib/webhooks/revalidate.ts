@@ -105,7 +105,7 @@ function allTags(pages: ChangedPage[], sections: Section[]): string[] {
 const DRAIN_BATCH = 1000;
 const DRAIN_ROUNDS = 10;
 /** Past this many pages a round revalidates the section's tag alone: every read of its pages carries it. */
-const PAGE_TAGS_MAX = 100;
+const PAGE_TAGS_MAX = 500;
 
 /**
  * Revalidates the pages of `section` recorded as changed (keys.changedPages) and the section's tag,
