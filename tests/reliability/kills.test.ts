@@ -103,23 +103,17 @@ function leastDrawn(random: () => number, allowed: readonly KillKind[]): KillKin
   return pick(random, allowed.filter((k) => (drawn.get(k) ?? 0) === fewest));
 }
 
-/** Finalize's kill targets, dealt the least drawn first (like the kinds): each comes up. */
-const FINALIZE_TARGETS = ["index step", "final swap", "cursor commit", "changed drain"] as const;
-const targetsDrawn = new Map<string, number>();
-function leastDrawnTarget(random: () => number, targets: readonly string[]): string {
-  const fewest = Math.min(...targets.map((t) => targetsDrawn.get(t) ?? 0));
-  const target = pick(random, targets.filter((t) => (targetsDrawn.get(t) ?? 0) === fewest));
-  targetsDrawn.set(target, (targetsDrawn.get(target) ?? 0) + 1);
-  return target;
-}
+/** Batch kills drawn in the sync phase; every DRAIN_EVERY-th dies in the drain of the changed-pages record that ends the invocation. */
+let syncBatchPlans = 0;
+const DRAIN_EVERY = 4;
 
 /**
  * Where the next invocation dies, drawn from the seed: any of the kinds,
  * aimed at what the run's phase does (a listing step or a query in list;
- * the index step, the final swap, the step's first commit or the drain of
- * the changed-pages record in finalize,
+ * the index step, the final swap or the step's first commit in finalize,
  * also when the sync phase is about to end, as finalize then follows in the
- * same invocation; the N-th page commit or Notion request in sync).
+ * same invocation; the N-th page commit or Notion request in sync, or the
+ * drain of the changed-pages record after its last commit).
  */
 function drawPlan(random: () => number, phase: Phase, section: Section, nearTheEnd: boolean): KillPlan {
   const kind =
@@ -131,8 +125,10 @@ function drawPlan(random: () => number, phase: Phase, section: Section, nearTheE
     if (kind === "notion-hang") return section === "children" ? { kind, at: 1 + Math.floor(r * 8) } : { kind, at: 1 + Math.floor(r * 2), target: "dataSources.query" };
     return r < 0.25 ? { kind, at: 1 } : { kind, at: 1 + Math.floor(random() * (section === "children" ? 3 : 2)), target: "listing step" };
   }
-  if (phase === "finalize") return { kind, at: 1, target: leastDrawnTarget(random, FINALIZE_TARGETS) };
+  if (phase === "finalize") return { kind, at: 1, target: pick(random, ["index step", "final swap", "cursor commit"] as const) };
   if (nearTheEnd) return { kind, at: 1, target: pick(random, ["index step", "final swap"] as const) };
+  // The pages the invocation committed are revalidated after its last commit: it may die there.
+  if (kind !== "notion-hang" && ++syncBatchPlans % DRAIN_EVERY === 0) return { kind, at: 1, target: "changed drain" };
   // Small numbers more often: the commit that persists the step, the first page commits.
   return { kind, at: kind === "notion-hang" ? 1 + Math.floor(r * r * 40) : 1 + Math.floor(r * r * 24) };
 }
@@ -417,8 +413,13 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
             plan.kind === "notion-hang" ? `${report.route} in flight` : plan.kind === "before-answer" ? `after the last commit (${after?.phase})` : `${report.batch}`;
           kills.push({ section, run, kind: plan.kind, at: plan.at, target: plan.target ?? null, phase: phaseOf(where, phase, after), where, batchesLanded: report.batchesLanded, notionRequests: report.notionRequests });
 
-          // The dead process's lease stays held: a call meanwhile is refused and changes nothing.
           const leaseKey = stack.keys.lease(section);
+          // The drain follows the engine, which released its lease: nothing is held.
+          if (where === "changed drain") {
+            expect(await stack.kv.get(leaseKey)).toBeNull();
+            continue;
+          }
+          // The dead process's lease stays held: a call meanwhile is refused and changes nothing.
           const held = await stack.kv.get(leaseKey);
           expect(held, `${section} ${plan.kind}@${plan.at}: the dead invocation's lease`).not.toBeNull();
           expect(await stack.kv.pttl(leaseKey)).toBeGreaterThan(10_000);
