@@ -1,7 +1,8 @@
 /**
  * The sync phase: go through the work pieces in order and fetch the content
  * of each page that needs it, up to SYNC_CONCURRENCY at once. Each finished
- * page is one atomic write (bundle, ledger entry, done mark); the cursor only
+ * page is one atomic write (bundle, ledger entry, done mark, its counts and
+ * the record of the slugs it changed: changed-pages.ts); the cursor only
  * moves past a piece once all of it is finished, and a killed invocation's
  * successor skips the pages the done set already holds (a page kept without a
  * request or a write has its mark written later, skipFreely). A page that does not
