@@ -59,6 +59,17 @@ export interface KeyBuilder {
    * repeated failures. Also the seam for webhooks (page.content_updated).
    */
   refetch(): string;
+  /**
+   * Set of the section's slugs whose bundle a commit wrote or deleted, recorded in that commit's
+   * batch (lib/sync/changed-pages.ts), plus INDEX_CHANGED when a run swapped in a new index:
+   * whoever revalidates drains it (lib/webhooks/revalidate.ts drainChangedPages).
+   */
+  changedPages(section: Section): string;
+  /**
+   * Counts of the section's run written with page commits but not yet added to its cursor
+   * (`{runId, counts}`): the next cursor commit adds them and deletes the key (lib/sync/context.ts).
+   */
+  pendingCounts(section: Section): string;
   /** The last run summaries of a section (newest first). */
   /** Operator actions on the section (reset, retry, lease release), newest first. */
   actions(section: Section): string;
@@ -112,6 +123,8 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     childQueue: () => k("children", "queue"),
     refetch: () => k("refetch"),
     failedPages: (section) => k("failed", section),
+    changedPages: (section) => k("changed", section),
+    pendingCounts: (section) => k("pending", section),
     notionPause: () => k("notion-pause"),
     watermark: (section) => k("watermark", section),
     fileUrl: (slot) => k("file", slot),

@@ -4,7 +4,10 @@
  * `commit` (ops and the cursor, atomically: KV never holds a cursor ahead of
  * its data) and `write` (one page's ops, atomically, without the cursor: the
  * run's done set says the page is finished, so a page commit costs its own
- * bytes, not the cursor's).
+ * bytes, not the cursor's). A write's counts go in its own batch as
+ * keys.pendingCounts, which the next commit adds to the cursor: a kill loses
+ * no count. A batch whose outcome is unknown (a timeout: it may still land)
+ * ends the invocation's writes, as a lost lease does.
  */
 import type { Deadline } from "../core/deadline";
 import type { Section } from "../core/sections";
@@ -13,7 +16,7 @@ import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
-import { KvPreconditionError } from "../kv/codec";
+import { KvClosedError, KvPreconditionError, errorMessage, isKvSizeLimitError } from "../kv/codec";
 import type { Cursor, Phase, RunCounts } from "./cursor";
 import { LeaseLostError } from "./lease";
 
@@ -46,18 +49,47 @@ export interface EngineDeps {
 export type Tally = Pick<RunCounts, "fetched" | "skipped" | "gone" | "failed" | "blocks">;
 export const emptyTally = (): Tally => ({ fetched: 0, skipped: 0, gone: 0, failed: 0, blocks: 0 });
 
+/** What keys.pendingCounts holds: counts of `runId` written with page commits, not yet in its cursor. */
+interface PendingCounts {
+  runId: string;
+  counts: Partial<Tally>;
+}
+
+function addTally(into: Tally, counts: Partial<Tally> | undefined): Tally {
+  const out = { ...into };
+  for (const [name, n] of Object.entries(counts ?? {})) out[name as keyof Tally] += n ?? 0;
+  return out;
+}
+
+/**
+ * A batch sent whose outcome is unknown (it may have landed, or may still land): this invocation
+ * writes nothing more, since its cursor in memory may be behind KV's; the next one resumes from KV.
+ */
+export class WritesEndedError extends Error {
+  constructor(readonly after: string) {
+    super(`an earlier batch's outcome is unknown (${after}): this invocation writes nothing more; the next resumes from what KV holds`);
+    this.name = "WritesEndedError";
+  }
+}
+
+/** Errors after which the batch is known not to have been applied. */
+function notApplied(error: unknown): boolean {
+  return error instanceof KvPreconditionError || error instanceof KvClosedError || isKvSizeLimitError(error);
+}
+
 export interface RunContext extends EngineDeps {
   section: Section;
   cursor: Cursor;
   now: () => Date;
   /** Stop starting new work: what is left of the budget is for finishing requests and the last commit. */
   shouldStop(): boolean;
-  /** Writes `ops` and the cursor as `mutate` leaves it, atomically; commits run one at a time. */
-  commit(mutate: (cursor: Cursor) => KvOp[] | void): Promise<void>;
-  /** Writes `ops` atomically, in the same queue as commits, without the cursor. */
-  write(ops: KvOp[]): Promise<void>;
+  /** Writes `ops` and the cursor as `mutate` leaves it (with `counts` added), atomically; commits run one at a time. */
+  commit(mutate: (cursor: Cursor) => KvOp[] | void, counts?: Partial<Tally>): Promise<void>;
+  /** Writes `ops` atomically, in the same queue as commits, without the cursor; `counts` go to keys.pendingCounts in the same batch. */
+  write(ops: KvOp[], counts?: Partial<Tally>): Promise<void>;
   /** Items finished by this invocation. */
   processed: number;
+  /** Counts written with this invocation's writes (keys.pendingCounts) and not yet in the cursor. */
   tally: Tally;
   /** The last error this invocation met and got past (it ends up in the cursor and the answer). */
   lastError: { code: string; message: string } | null;
@@ -85,12 +117,17 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
   const stopMarginMs = Math.min(1000, deps.deadline.budgetMs * 0.1);
   let queue: Promise<void> = Promise.resolve();
   let leaseLost = false;
+  let unknownOutcome: string | null = null;
+  let pendingRead = false;
+  const pendingKey = deps.keys.pendingCounts(section);
   const fence: KvOp = { op: "require", key: deps.keys.lease(section), equals: leaseToken };
   const atomic = async (ops: KvOp[]) => {
     if (leaseLost) throw new LeaseLostError(deps.keys.lease(section));
+    if (unknownOutcome) throw new WritesEndedError(unknownOutcome);
     try {
       await deps.kv.atomic([fence, ...ops]);
     } catch (error) {
+      if (!notApplied(error)) unknownOutcome ??= errorMessage(error).slice(0, 200);
       if (!(error instanceof KvPreconditionError)) throw error;
       leaseLost = true;
       throw new LeaseLostError(deps.keys.lease(section));
@@ -100,6 +137,12 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     const run = queue.then(job);
     queue = run.catch(() => {});
     return run;
+  };
+  // The previous invocation's pending counts: added by this one's first batch that carries counts.
+  const withCarried = async (tally: Tally, runId: string): Promise<Tally> => {
+    if (pendingRead) return tally;
+    const pending = await deps.kv.get<PendingCounts>(pendingKey);
+    return pending?.runId === runId ? addTally(tally, pending.counts) : tally;
   };
   const ctx: RunContext = {
     ...deps,
@@ -120,21 +163,28 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
         ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
       }
     },
-    shouldStop: () => leaseLost || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
-    commit(mutate) {
+    shouldStop: () => leaseLost || unknownOutcome !== null || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
+    commit(mutate, counts) {
       return enqueue(async () => {
         const draft = structuredClone(ctx.cursor);
-        const tally = { ...ctx.tally };
-        for (const [name, n] of Object.entries(tally)) draft.counts[name as keyof Tally] += n;
+        const added = await withCarried(addTally(ctx.tally, counts), draft.runId);
+        for (const [name, n] of Object.entries(added)) draft.counts[name as keyof Tally] += n;
         const ops = mutate(draft) ?? [];
-        await atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }]);
+        await atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }, { op: "del", key: pendingKey }]);
         ctx.cursor = draft;
-        // Only what was counted before this commit is in it; later counts wait for the next one.
-        for (const [name, n] of Object.entries(tally)) ctx.tally[name as keyof Tally] -= n;
+        ctx.tally = emptyTally();
+        pendingRead = true;
       });
     },
-    write(ops) {
-      return enqueue(() => atomic(ops));
+    write(ops, counts) {
+      return enqueue(async () => {
+        const counted = Object.values(counts ?? {}).some((n) => n > 0);
+        if (!counted) return atomic(ops);
+        const tally = await withCarried(addTally(ctx.tally, counts), ctx.cursor.runId);
+        await atomic([...ops, { op: "set", key: pendingKey, value: { runId: ctx.cursor.runId, counts: tally } satisfies PendingCounts }]);
+        ctx.tally = tally;
+        pendingRead = true;
+      });
     },
   };
   return ctx;

@@ -17,6 +17,7 @@ import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, pub
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
+import { changedPageOps, indexChangedOp } from "./changed-pages";
 import { dropSweptPages } from "./child-check";
 import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
@@ -98,7 +99,7 @@ async function removalsStep(ctx: RunContext): Promise<void> {
   });
   await ctx.commit((c) => {
     c.counts.removed += removed;
-    return ops;
+    return [...ops, ...changedPageOps(keys, ops)];
   });
 }
 
@@ -134,10 +135,16 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
         .filter((key) => !shardedSet.shardKeys(manifest.idsKey!).includes(key))
         .map((key): KvOp => ({ op: "del", key })),
       historyOp(keys, summarize(c, f.failedPages), history),
+      // Chunks are named by their content: other keys, another index (revalidated by whoever drains the record).
+      ...(sameChunks(previous, f.chunks) ? [] : [indexChangedOp(keys, section)]),
     ];
     c.partials = [];
     c.partialShapes = {};
     c.finalize = null;
     return ops;
   });
+}
+
+function sameChunks(previous: IndexManifest | null, chunks: { key: string }[]): boolean {
+  return previous !== null && previous.chunks.length === chunks.length && previous.chunks.every((c, i) => c.key === chunks[i].key);
 }

@@ -1,7 +1,8 @@
 /**
  * The sync phase: go through the work pieces in order and fetch the content
  * of each page that needs it, up to SYNC_CONCURRENCY at once. Each finished
- * page is one atomic write (bundle, ledger entry, done mark); the cursor only
+ * page is one atomic write (bundle, ledger entry, done mark, its counts and
+ * the record of the slugs it changed: changed-pages.ts); the cursor only
  * moves past a piece once all of it is finished, and a killed invocation's
  * successor skips the pages the done set already holds (a page kept without a
  * request or a write has its mark written later, skipFreely). A page that does not
@@ -17,7 +18,8 @@ import { type PropertyCheckpoint, completeProperties } from "../notion/property-
 import { NotionSyncError } from "../notion/errors";
 import { type NotionPage, isTrashed } from "../notion/types";
 import { unchangedEntry, unclaimedSlug } from "./bundle";
-import type { RunContext } from "./context";
+import { changedPageOps } from "./changed-pages";
+import type { RunContext, Tally } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { decideFailure } from "./failure-policy";
 import { isSameEntry } from "./ledger";
@@ -155,7 +157,8 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
   if (failure) throw failure;
   if (foundWaiting(ctx, true)) await listFound(ctx);
   const unwritten = doneState(ctx).unwritten.splice(0);
-  const finishedAhead = mergeRanges(finishedBefore, toRanges(finishedNow), lowestOpen + 1);
+  // From lowestOpen itself: a piece finished earlier that this invocation stopped before reaching may be lowestOpen.
+  const finishedAhead = mergeRanges(finishedBefore, toRanges(finishedNow), lowestOpen);
   if (unwritten.length > 0 || lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces || !sameRanges(finishedAhead, finishedBefore)) {
     await ctx.commit((c) => {
       c.syncPiece = lowestOpen;
@@ -298,8 +301,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     claimSlug: false,
   });
   if (ctx.section === "children") await discoverChildren(ctx, row, prefetchChildren(ctx, row, childIds));
-  await finishItem(ctx, row, "fetched", ops);
-  ctx.tally.blocks += content.blockCount;
+  await finishItem(ctx, row, "fetched", ops, content.blockCount);
 }
 
 /** Child pages found in a child page: queued once per run, breadth first, to SYNC_CHILD_DEPTH. */
@@ -433,36 +435,35 @@ async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null
 }
 
 /**
- * Marks the item done, in the same atomic write as its data (and the marks of
- * free skips waiting, skipFreely). Without the cursor, unless the item left
- * state in it (a partial, failed attempts).
+ * Marks the item done, in the same atomic write as its data, its counts and
+ * the record of the pages it changed (and the marks of free skips waiting,
+ * skipFreely). Without the cursor, unless the item left state in it (a
+ * partial, failed attempts).
  */
-async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, ops: KvOp[]): Promise<void> {
+async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, ops: KvOp[], blocks = 0): Promise<void> {
   const state = doneState(ctx);
   const carried = state.unwritten.splice(0);
-  ops.push(...doneMarkOps(ctx, [row.id, ...carried]));
+  ops.push(...changedPageOps(ctx.keys, ops), ...doneMarkOps(ctx, [row.id, ...carried]));
+  const counts: Partial<Tally> = { skipped: carried.length, blocks };
+  counts[outcome] = (counts[outcome] ?? 0) + 1;
   try {
-    await writeFinished(ctx, row, ops, leavesCursorState(ctx, row));
+    await writeFinished(ctx, row, ops, leavesCursorState(ctx, row), counts);
   } catch (error) {
     state.unwritten.push(...carried);
     throw error;
   }
   state.finished.add(row.id);
-  ctx.tally[outcome]++;
-  ctx.processed++;
-  ctx.tally.skipped += carried.length;
-  ctx.processed += carried.length;
+  ctx.processed += 1 + carried.length;
 }
 
 /** Free skips' done marks, written by themselves (a batch of UNWRITTEN_MAX). */
 async function writeUnwritten(ctx: RunContext, ids: string[]): Promise<void> {
   try {
-    await ctx.write(doneMarkOps(ctx, ids));
+    await ctx.write(doneMarkOps(ctx, ids), { skipped: ids.length });
   } catch (error) {
     doneState(ctx).unwritten.push(...ids);
     throw error;
   }
-  ctx.tally.skipped += ids.length;
   ctx.processed += ids.length;
 }
 
@@ -507,7 +508,7 @@ async function refetchMarks(ctx: RunContext, ids: string[]): Promise<boolean[]> 
   return (await any) ? ctx.kv.smismember(ctx.keys.refetch(), ids) : ids.map(() => false);
 }
 
-async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leavesCursorState: boolean): Promise<void> {
+async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leavesCursorState: boolean, counts: Partial<Tally>): Promise<void> {
   if (leavesCursorState) {
     await ctx.commit((c) => {
       if (c.partials.includes(row.id)) {
@@ -521,9 +522,9 @@ async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leaves
         c.attempts = rest;
       }
       return ops;
-    });
+    }, counts);
   } else {
-    await ctx.write(ops);
+    await ctx.write(ops, counts);
   }
 }
 

@@ -1,14 +1,14 @@
 /**
- * What a section invocation does once its full run has finished
- * (lib/http/sync-route.ts calls it):
- * - pages a targeted run left dirty while that run was live (the section is
- *   in `{p}:wh:deferred`) get their targeted run now (scheduled as an event
- *   would schedule it). Read after the run's finishing commit: a targeted
- *   run marks the section before it reads the cursor again
- *   (lib/webhooks/targeted/plan.ts), so a page it left for this run is
- *   either marked by now or handled by that targeted run itself;
- * - a completed run that fetched or removed pages revalidates the section's
- *   tag (`notion:<section>`), which every cached read of its pages carries.
+ * What a section invocation does after the engine ran (lib/http/sync-route.ts
+ * calls it):
+ * - the pages its commits (or earlier invocations that died first) recorded
+ *   as changed, and the section's tag, are revalidated (drainChangedPages);
+ * - once the full run has finished, pages a targeted run left dirty while that
+ *   run was live (the section is in `{p}:wh:deferred`) get their targeted run
+ *   now (scheduled as an event would schedule it). Read after the run's
+ *   finishing commit: a targeted run marks the section before it reads the
+ *   cursor again (lib/webhooks/targeted/plan.ts), so a page it left for this
+ *   run is either marked by now or handled by that targeted run itself.
  * Never throws: the run is committed whatever happens here.
  */
 import { publicBaseUrl } from "../core/base-url";
@@ -17,9 +17,9 @@ import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import { logEvent } from "../core/log";
 import { readQStashConfig } from "../qstash/config";
-import { type Cursor, isCompleted, isFinished } from "../sync/cursor";
+import { type Cursor, isFinished } from "../sync/cursor";
 import { webhookKeys } from "./keys";
-import { createRevalidator } from "./revalidate";
+import { createRevalidator, drainChangedPages } from "./revalidate";
 import { runDirtyInvocation } from "./run";
 import { scheduleTargetedRun } from "./schedule";
 import { readWebhookSettings } from "./settings";
@@ -39,11 +39,16 @@ export async function afterFullRun(input: {
   notionToken: string;
 }): Promise<void> {
   const { cursor, section } = input;
-  if (!isFinished(cursor)) return;
   try {
     const settings = readWebhookSettings(input.env);
-    const c = cursor.counts;
-    const revalidation = isCompleted(cursor) && c.fetched + c.gone + c.removed > 0 ? createRevalidator(settings)([], [section]) : Promise.resolve();
+    const revalidation = drainChangedPages(input.kv, input.keys, section, createRevalidator(settings)).then(
+      () => {},
+      (error: unknown) => logEvent("revalidate.drain_failed", { section, error: error instanceof Error ? error.message.slice(0, 200) : String(error) }, "warn"),
+    );
+    if (!isFinished(cursor)) {
+      await revalidation;
+      return;
+    }
     const wk = webhookKeys(input.keys);
     const [deferred] = await input.kv.smismember(wk.deferred(), [section]);
     if (deferred) {

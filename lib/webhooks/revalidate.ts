@@ -9,12 +9,17 @@
  *   {"tags": ["notion:posts:hello", "notion:posts"], "pages": [{"section": "posts", "slug": "hello"}], "at": "<ISO>"}
  *
  * The site checks it with verifyRevalidation (below; a few lines to copy)
- * and calls revalidateTag for each tag. A failed call is logged, never
- * retried: the page is in KV, and the site's own cache lifetime still ends.
+ * and calls revalidateTag for each tag. Which pages changed is recorded with
+ * the commits that changed them (lib/sync/changed-pages.ts); drainChangedPages
+ * revalidates that record and removes what it revalidated, so a failed call,
+ * or an invocation that died first, leaves it to the next drain.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { revalidateTag } from "next/cache";
 import type { Section } from "../core/sections";
+import type { KeyBuilder } from "../kv/keys";
+import type { KvStore } from "../kv/store";
+import { INDEX_CHANGED } from "../sync/changed-pages";
 import { sectionTag, tagsFor } from "../mirror/cache-tags";
 import { logEvent } from "../core/log";
 import type { WebhookSettings } from "./settings";
@@ -24,8 +29,18 @@ export interface ChangedPage {
   slug: string;
 }
 
-/** Revalidates the tags of `pages` (each page's and its section's), and of whole `sections` (a full run that changed some). */
+/**
+ * Revalidates the tags of `pages` (each page's and its section's), and of whole `sections` (a full run that changed some).
+ * Rejects with RevalidationFailedError when the site could not be told (logged already).
+ */
 export type Revalidator = (pages: ChangedPage[], sections?: Section[]) => Promise<void>;
+
+export class RevalidationFailedError extends Error {
+  constructor(what: string) {
+    super(`revalidation: ${what}`);
+    this.name = "RevalidationFailedError";
+  }
+}
 
 export const SIGNATURE_HEADER = "x-notion-kv-signature";
 const POST_TIMEOUT_MS = 3000;
@@ -60,8 +75,11 @@ export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidat
         });
         await res.arrayBuffer().catch(() => {});
         logEvent("revalidate.site", { status: res.status, pages: pages.length }, res.ok ? "info" : "warn");
+        if (!res.ok) throw new RevalidationFailedError(`the site answered ${res.status}`);
       } catch (error) {
+        if (error instanceof RevalidationFailedError) throw error;
         logEvent("revalidate.site_failed", { pages: pages.length, error: error instanceof Error ? error.name : String(error) }, "warn");
+        throw new RevalidationFailedError(`the site could not be reached (${error instanceof Error ? error.name : "error"})`);
       }
     };
   }
@@ -81,4 +99,31 @@ export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidat
 
 function allTags(pages: ChangedPage[], sections: Section[]): string[] {
   return [...new Set([...tagsFor(pages), ...sections.map(sectionTag)])];
+}
+
+/** Members taken from the record per round, and rounds per drain (what is left waits for the next drain). */
+const DRAIN_BATCH = 1000;
+const DRAIN_ROUNDS = 10;
+/** Past this many pages a round revalidates the section's tag alone: every read of its pages carries it. */
+const PAGE_TAGS_MAX = 500;
+
+/**
+ * Revalidates the pages of `section` recorded as changed (keys.changedPages) and the section's tag,
+ * then removes what it revalidated; a record the site could not be told of stays for the next drain
+ * (rejects with RevalidationFailedError). One SRANDMEMBER when nothing changed. Returns how many members it drained.
+ */
+export async function drainChangedPages(kv: KvStore, keys: KeyBuilder, section: Section, revalidate: Revalidator): Promise<number> {
+  const key = keys.changedPages(section);
+  let drained = 0;
+  for (let round = 0; round < DRAIN_ROUNDS; round++) {
+    const members = await kv.srandmember(key, DRAIN_BATCH);
+    if (members.length === 0) break;
+    const slugs = members.filter((m) => m !== INDEX_CHANGED);
+    const pages = slugs.length <= PAGE_TAGS_MAX ? slugs.map((slug) => ({ section, slug })) : [];
+    await revalidate(pages, [section]);
+    await kv.atomic([{ op: "srem", key, members }]);
+    drained += members.length;
+    if (members.length < DRAIN_BATCH) break;
+  }
+  return drained;
 }

@@ -6,11 +6,14 @@
  * deaths in a row first). Each section runs a full run and then forced runs
  * (which re-list and re-fetch everything) until its kills are spent, and is
  * checked against the workspace as soon as each run is done, so a later run
- * cannot hide a corruption. Kill points (tests/support/kill-points.ts):
+ * cannot hide a corruption: its counts (kills lose none) and the revalidation
+ * of every page it wrote (SITE_REVALIDATE_URL is a local recording server)
+ * are checked too. Kill points (tests/support/kill-points.ts):
  * a Notion request that never returns (the process dies with it in flight),
  * an atomic batch that never lands, a batch KV applied whose reply the dead
  * process never saw, and a process that dies after its last commit, before
- * releasing its lease and answering.
+ * releasing its lease and answering. After the engine, each invocation drains
+ * the record of the pages it changed (as the route does), itself a kill point.
  *
  * A dead process's lease stays held: the test checks it is, that a call
  * meanwhile gets 409 and changes nothing, then ends it the way its expiry
@@ -35,10 +38,13 @@ import { type Cursor, parseCursor } from "../../lib/sync/cursor";
 import { type InvocationOutcome, runInvocation } from "../../lib/sync/engine";
 import { readHistory } from "../../lib/sync/run-history";
 import type { LedgerEntry } from "../../lib/sync/worklist";
+import { drainChangedPages, createRevalidator } from "../../lib/webhooks/revalidate";
+import { readWebhookSettings } from "../../lib/webhooks/settings";
 import { expectedOrder } from "../../scripts/emulator/notion/verify";
 import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll } from "../support/harness";
 import { KILL_KINDS, type KillKind, type KillPlan, type KillReport, expireLease, killSwitch } from "../support/kill-points";
 import { seeded } from "../support/random";
+import { type RevalidationSite, startRevalidationSite } from "../support/revalidation-site";
 
 const SEED = 20261206;
 const TOTAL_KILLS = 50;
@@ -97,12 +103,17 @@ function leastDrawn(random: () => number, allowed: readonly KillKind[]): KillKin
   return pick(random, allowed.filter((k) => (drawn.get(k) ?? 0) === fewest));
 }
 
+/** Batch kills drawn in the sync phase; every DRAIN_EVERY-th dies in the drain of the changed-pages record that ends the invocation. */
+let syncBatchPlans = 0;
+const DRAIN_EVERY = 4;
+
 /**
  * Where the next invocation dies, drawn from the seed: any of the kinds,
  * aimed at what the run's phase does (a listing step or a query in list;
  * the index step, the final swap or the step's first commit in finalize,
  * also when the sync phase is about to end, as finalize then follows in the
- * same invocation; the N-th page commit or Notion request in sync).
+ * same invocation; the N-th page commit or Notion request in sync, or the
+ * drain of the changed-pages record after its last commit).
  */
 function drawPlan(random: () => number, phase: Phase, section: Section, nearTheEnd: boolean): KillPlan {
   const kind =
@@ -116,6 +127,8 @@ function drawPlan(random: () => number, phase: Phase, section: Section, nearTheE
   }
   if (phase === "finalize") return { kind, at: 1, target: pick(random, ["index step", "final swap", "cursor commit"] as const) };
   if (nearTheEnd) return { kind, at: 1, target: pick(random, ["index step", "final swap"] as const) };
+  // The pages the invocation committed are revalidated after its last commit: it may die there.
+  if (kind !== "notion-hang" && ++syncBatchPlans % DRAIN_EVERY === 0) return { kind, at: 1, target: "changed drain" };
   // Small numbers more often: the commit that persists the step, the first page commits.
   return { kind, at: kind === "notion-hang" ? 1 + Math.floor(r * r * 40) : 1 + Math.floor(r * r * 24) };
 }
@@ -125,6 +138,7 @@ function phaseOf(where: string, started: Phase, after: Cursor | null): Phase {
   if (/listing step|dataSources\.query/.test(where)) return "list";
   if (/page commit|partial checkpoint|blocks\.children\.list|pages\.retrieve/.test(where)) return "sync";
   if (/index step|final swap|removals step/.test(where)) return "finalize";
+  if (where === "changed drain") return after?.phase === "done" ? "finalize" : started;
   if (where.startsWith("after the last commit")) return after?.phase === "done" ? "finalize" : ((after?.phase as Phase | undefined) ?? started);
   return started;
 }
@@ -137,8 +151,8 @@ async function rawCursor(stack: Stack, section: Section): Promise<Cursor | null>
 type KilledOutcome = { killed: true; report: KillReport } | { killed: false; outcome: InvocationOutcome };
 
 /**
- * One invocation of the real engine (what the route handler runs), with its
- * KV and Notion fetch behind a kill switch. Resolves when it dies, or when
+ * One invocation of the real engine and the drain of the changed-pages
+ * record (what the route handler runs), with its KV and Notion fetch behind a kill switch. Resolves when it dies, or when
  * it ends because its kill point was never reached. A dead invocation is
  * abandoned: its leftover promises are kept in `zombies` and only settle.
  */
@@ -153,7 +167,11 @@ async function killedInvocation(stack: Stack, section: Section, plan: KillPlan, 
     deadline: deps.deadline,
     fetch: kill.fetch,
   });
-  const run = runInvocation({ ...deps, kv: boundedByDeadline(kill.kv, deps.deadline), notion, content: createBlockTreeFetcher(notion) }, { section, force });
+  const kv = boundedByDeadline(kill.kv, deps.deadline);
+  const run = runInvocation({ ...deps, kv, notion, content: createBlockTreeFetcher(notion) }, { section, force }).then(async (outcome) => {
+    await drainChangedPages(kv, stack.keys, section, createRevalidator(readWebhookSettings(stack.env)));
+    return outcome;
+  });
   const settled = run.then(
     (outcome) => ({ outcome }),
     (error: unknown) => ({ error }),
@@ -194,6 +212,27 @@ async function sectionMatches(stack: Stack, section: Section): Promise<string[]>
     if (bundle?.id !== entry.id || bundle.last_edited_time !== workspace.page(entry.id)?.last_edited_time) problems.push(`${section}: bundle of ${entry.slug} missing or stale`);
   }
   for (const what of ["work", "done", "removals", "partial", "edited", "found", "foundids"]) for (const key of await scan(stack, `${what}:${section}:`)) problems.push(`scratch key left: ${key}`);
+  return problems;
+}
+
+/**
+ * A run just done: its counts are whole (every run here fetches every page it lists, and reads the
+ * same blocks), and the site was told of every page it indexed (`tags`: what the site got since the
+ * run began, after the drain the next invocation would make when the last one died before its own).
+ */
+async function countsAndRevalidation(stack: Stack, section: Section, tags: Set<string>, blocks: Map<Section, number>): Promise<string[]> {
+  const problems: string[] = [];
+  const cursor = await rawCursor(stack, section);
+  const index = await readIndexPage(stack.kv, stack.keys, section);
+  const c = cursor!.counts;
+  const indexed = index?.entries.length ?? 0;
+  if (c.fetched !== indexed) problems.push(`${section}: counts.fetched ${c.fetched}, ${indexed} pages indexed`);
+  if (c.fetched + c.skipped + c.gone + c.failed !== c.listed) problems.push(`${section}: counts ${JSON.stringify(c)} do not add up to listed`);
+  if (!blocks.has(section)) blocks.set(section, c.blocks);
+  else if (blocks.get(section) !== c.blocks) problems.push(`${section}: counts.blocks ${c.blocks}, the first run read ${blocks.get(section)}`);
+  if (!tags.has(`notion:${section}`)) problems.push(`${section}: section tag not revalidated`);
+  const missing = (index?.entries ?? []).filter((e) => !tags.has(`notion:${section}:${e.slug}`));
+  if (missing.length > 0) problems.push(`${section}: ${missing.length} page tags not revalidated, e.g. ${missing[0].slug}`);
   return problems;
 }
 
@@ -280,14 +319,20 @@ async function expectNothingLeftOver(stack: Stack): Promise<string[]> {
 
 describe("kills: 50 seeded kills mid-batch across pages, posts and children", () => {
   let stack: Stack;
+  let site: RevalidationSite;
   const kills: KillRecord[] = [];
+  /** Blocks the first run of each section read (every later run reads as many). */
+  const blocks = new Map<Section, number>();
+  /** Runs whose last invocation died before draining the changed-pages record. */
+  let drainedByNext = 0;
   const zombies: Promise<number>[] = [];
   let refusedAfterDeath = 0;
   let invocations = 0;
   let runsChecked = 0;
 
   beforeAll(async () => {
-    stack = await startStack({ env: { SYNC_BUDGET_MS: String(BUDGET_MS), NOTION_RATE_PER_MIN: String(NOTION_RATE_PER_MIN) } });
+    site = await startRevalidationSite();
+    stack = await startStack({ env: { SYNC_BUDGET_MS: String(BUDGET_MS), NOTION_RATE_PER_MIN: String(NOTION_RATE_PER_MIN), ...site.env } });
   });
   afterAll(async () => {
     const byKind = Object.fromEntries(KILL_KINDS.map((k) => [k, kills.filter((x) => x.kind === k).length]));
@@ -296,9 +341,10 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
       for (const k of kills) out[f(k)] = (out[f(k)] ?? 0) + 1;
       return out;
     };
-    console.log("[kills]", JSON.stringify({ kills: kills.length, invocations, runsChecked, refusedAfterDeath, byKind, bySection: count((k) => k.section), byPhase: count((k) => k.phase), byWhere: count((k) => `${k.kind}: ${k.where}`) }, null, 1));
+    console.log("[kills]", JSON.stringify({ kills: kills.length, invocations, runsChecked, drainedByNext, refusedAfterDeath, byKind, bySection: count((k) => k.section), byPhase: count((k) => k.phase), byWhere: count((k) => `${k.kind}: ${k.where}`) }, null, 1));
     await Promise.allSettled(zombies);
     await stack?.close();
+    await site?.close();
   });
 
   it("converge to exactly the workspace, no page lost and none indexed twice", { timeout: 120_000 }, async () => {
@@ -310,6 +356,7 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
         const runsLeft = Math.max(1, MIN_RUNS - run);
         const runQuota = sectionKills + Math.ceil((QUOTA[section] - sectionKills) / runsLeft);
         const previousRunId = (await rawCursor(stack, section))?.runId ?? null;
+        const callsAtStart = site.calls.length;
         let lastKilled = false;
         for (let call = 0; ; call++) {
           expect(call, `${section} run ${run}: invocations`).toBeLessThan(300);
@@ -319,6 +366,12 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
             expect(before.status, `${section} run ${run}`).toBe("done");
             // Checked at once: a later (forced) run must not hide what this one got wrong.
             expect(await sectionMatches(stack, section), `${section} after run ${run}`).toEqual([]);
+            if ((await stack.kv.scard(stack.keys.changedPages(section))) > 0) {
+              drainedByNext++;
+              await drainChangedPages(stack.kv, stack.keys, section, createRevalidator(readWebhookSettings(stack.env)));
+            }
+            const tags = new Set(site.calls.slice(callsAtStart).flatMap((call) => (call.verified ? call.body.tags : [])));
+            expect(await countsAndRevalidation(stack, section, tags, blocks), `${section} after run ${run}`).toEqual([]);
             runsChecked++;
             break;
           }
@@ -360,8 +413,13 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
             plan.kind === "notion-hang" ? `${report.route} in flight` : plan.kind === "before-answer" ? `after the last commit (${after?.phase})` : `${report.batch}`;
           kills.push({ section, run, kind: plan.kind, at: plan.at, target: plan.target ?? null, phase: phaseOf(where, phase, after), where, batchesLanded: report.batchesLanded, notionRequests: report.notionRequests });
 
-          // The dead process's lease stays held: a call meanwhile is refused and changes nothing.
           const leaseKey = stack.keys.lease(section);
+          // The drain follows the engine, which released its lease: nothing is held.
+          if (where === "changed drain") {
+            expect(await stack.kv.get(leaseKey)).toBeNull();
+            continue;
+          }
+          // The dead process's lease stays held: a call meanwhile is refused and changes nothing.
           const held = await stack.kv.get(leaseKey);
           expect(held, `${section} ${plan.kind}@${plan.at}: the dead invocation's lease`).not.toBeNull();
           expect(await stack.kv.pttl(leaseKey)).toBeGreaterThan(10_000);
@@ -383,7 +441,7 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
     // All along the runs: listing, pages, the last steps.
     expect(kills.filter((k) => k.phase === "list").length, "kills while listing").toBeGreaterThanOrEqual(4);
     expect(kills.filter((k) => k.phase === "finalize").length, "kills in finalize").toBeGreaterThanOrEqual(3);
-    for (const where of ["listing step", "page commit"]) expect(kills.some((k) => k.where === where), `a kill at a ${where}`).toBe(true);
+    for (const where of ["listing step", "page commit", "changed drain"]) expect(kills.some((k) => k.where === where), `a kill at a ${where}`).toBe(true);
     expect(kills.some((k) => k.where === "final swap" || k.where === "index step"), "a kill inside an index step or the final swap").toBe(true);
     expect(kills.some((k) => k.where === "blocks.children.list in flight"), "a kill with a block read in flight").toBe(true);
 

@@ -20,6 +20,7 @@
  * is `next start` with a SIGKILL and a restart on the same port.
  */
 import { createClient } from "redis";
+import { KvTimeoutError } from "../../lib/kv/bounded-store";
 import type { KeyBuilder } from "../../lib/kv/keys";
 import type { KvOp, KvStore } from "../../lib/kv/store";
 
@@ -81,6 +82,7 @@ export function describeBatch(ops: KvOp[], keys: KeyBuilder): string {
   if (has((o) => o.op === "set" && o.key.startsWith(`${p}:partial:`)) || writes("part:partial:")) return "partial checkpoint";
   if (has((o) => o.op === "set" && o.key.startsWith(`${p}:work:`))) return "listing step";
   if (has((o) => o.op === "del" && (o.key.startsWith(`${p}:work:`) || o.key.startsWith(`${p}:done:`)))) return "scratch drop";
+  if (has((o) => o.op === "srem" && o.key.startsWith(`${p}:changed:`))) return "changed drain";
   if (has((o) => o.op === "set" && o.key.startsWith(`${p}:cursor:`))) return ops.some((o) => o.op === "set" && o.key.startsWith(`${p}:entry:`)) ? "ledger commit" : "cursor commit";
   return "other";
 }
@@ -204,4 +206,36 @@ export async function expireLease(redisUrl: string, leaseKey: string): Promise<v
   } finally {
     await admin.quit();
   }
+}
+
+/** A store whose chosen atomic batch is applied and then answered by a KvTimeoutError (the write landed, the caller cannot know). */
+export interface TimeoutAfterApplying {
+  kv: KvStore;
+  /** What the timed-out batch was (describeBatch), once it happened. */
+  timedOut(): string | null;
+  /** Atomic batches the caller sent after the timeout (applied or refused). */
+  batchesAfter(): number;
+}
+
+/** Times out the `at`-th atomic batch (from 1) described as `target` (describeBatch), after KV applied it. */
+export function timeoutAfterApplying(kv: KvStore, keys: KeyBuilder, target: string, at = 1): TimeoutAfterApplying {
+  let seen = 0;
+  let timedOut: string | null = null;
+  let after = 0;
+  const wrapped = new Proxy(kv, {
+    get(store, prop, receiver) {
+      const value = Reflect.get(store, prop, receiver);
+      if (prop !== "atomic") return typeof value === "function" ? value.bind(store) : value;
+      return async (ops: KvOp[]) => {
+        if (timedOut) after++;
+        const what = describeBatch(ops, keys);
+        await store.atomic(ops);
+        if (!timedOut && what === target && ++seen === at) {
+          timedOut = what;
+          throw new KvTimeoutError("atomic batch", 0);
+        }
+      };
+    },
+  });
+  return { kv: wrapped, timedOut: () => timedOut, batchesAfter: () => after };
 }

@@ -1,0 +1,35 @@
+/**
+ * Which pages changed, recorded with the commits that changed them: a batch
+ * that writes or deletes a bundle also adds its slug to the section's
+ * keys.changedPages set, and a finalize that swaps in a different index adds
+ * INDEX_CHANGED. Whoever revalidates drains the set afterwards
+ * (lib/webhooks/revalidate.ts drainChangedPages), so a commit whose invocation
+ * dies before revalidating is revalidated by the next drain, and nothing
+ * depends on an invocation's counts in memory.
+ */
+import { SECTIONS, type Section } from "../core/sections";
+import type { KeyBuilder } from "../kv/keys";
+import type { KvOp } from "../kv/store";
+
+/** The member that says the section's index changed (a slug never holds `:`, lib/mirror/slug.ts). */
+export const INDEX_CHANGED = ":index";
+
+/**
+ * The ops that record the pages `ops` change: every bundle key (keys.page) it
+ * sets or deletes, by section. Add them to the same atomic batch as `ops`.
+ */
+export function changedPageOps(keys: KeyBuilder, ops: KvOp[]): KvOp[] {
+  const out: KvOp[] = [];
+  for (const section of SECTIONS) {
+    const base = keys.page(section, "");
+    const slugs = new Set<string>();
+    for (const o of ops) if ((o.op === "set" || o.op === "del") && o.key.startsWith(base) && o.key.length > base.length) slugs.add(o.key.slice(base.length));
+    if (slugs.size > 0) out.push({ op: "sadd", key: keys.changedPages(section), members: [...slugs] });
+  }
+  return out;
+}
+
+/** The op that records a new index of `section` (its chunks differ from the previous manifest's). */
+export function indexChangedOp(keys: KeyBuilder, section: Section): KvOp {
+  return { op: "sadd", key: keys.changedPages(section), members: [INDEX_CHANGED] };
+}
