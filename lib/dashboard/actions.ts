@@ -102,11 +102,11 @@ async function triggerOutcome(response: Response): Promise<ActionOutcome> {
     const sections = (body.sections as Array<{ section: string; done?: boolean; skipped?: string }>) ?? [];
     return { ok: true, text: `No QStash: one batch of each section ran inline (${sections.map((s) => `${s.section} ${s.skipped ?? (s.done ? "done" : "running")}`).join(", ")}).` };
   }
-  const messages = (body.messages as Array<{ section: string; mode: string; runId: string }>) ?? [];
+  const messages = (body.messages as Array<{ section: string; mode: string; runId: string; resumedFrom?: string }>) ?? [];
   const forced = body.force === true ? "Forced run" : "Full run";
   return {
     ok: true,
-    text: `${forced} started through QStash (run ${String(body.runId)}): ${messages.map((m) => `${m.section} ${m.mode === "resume" ? `resumed (run ${m.runId})` : "started"}`).join(", ")}; children follows.`,
+    text: `${forced} started through QStash (run ${String(body.runId)}): ${messages.map((m) => `${m.section} ${m.mode === "resume" ? `resumed (run ${m.runId}, ${m.resumedFrom ?? "unfinished"})` : "started"}`).join(", ")}; children follows.`,
   };
 }
 
