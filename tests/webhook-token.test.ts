@@ -139,6 +139,7 @@ describe("the webhook token over next start: a handshake never displaces the tok
     const status = await fetch(`${app.url}/api/sync/status?secret=${SECRET}`).then((r) => r.text());
     expect(JSON.parse(status).webhooks.token).toMatchObject({ stored: true, pending: true, pendingShown: false });
     expectNoToken(status);
+    expect(app.output()).toContain("webhook.handshake");
     expect(app.output()).not.toMatch(/secret_attacker|secret_notion/);
   });
 
