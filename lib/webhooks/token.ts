@@ -65,7 +65,7 @@ const CAS_ATTEMPTS = 5;
  * and a verified delivery never undo one another. `next: null` writes nothing.
  */
 async function updateRecord<T>(kv: KvStore, wk: WebhookKeys, change: (record: WebhookTokenRecord | null) => { next: WebhookTokenRecord | null; result: T }): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
     const raw = await kv.get(wk.token());
     const { next, result } = change(asRecord(raw));
     if (!next) return result;
@@ -77,9 +77,10 @@ async function updateRecord<T>(kv: KvStore, wk: WebhookKeys, change: (record: We
       await kv.atomic([{ op: "require", key: wk.token(), equals: raw }, { op: "set", key: wk.token(), value: next }]);
       return result;
     } catch (error) {
-      if (!(error instanceof KvPreconditionError) || attempt >= CAS_ATTEMPTS) throw error;
+      if (!(error instanceof KvPreconditionError)) throw error;
     }
   }
+  throw new KvPreconditionError(wk.token());
 }
 
 export function storeHandshake(kv: KvStore, wk: WebhookKeys, token: string, now: Date = new Date()): Promise<HandshakeOutcome> {
