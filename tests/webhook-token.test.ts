@@ -17,7 +17,7 @@ import { createKeys } from "../lib/kv/keys";
 import { createRedisStore } from "../lib/kv/redis";
 import type { KvStore } from "../lib/kv/store";
 import { webhookKeys } from "../lib/webhooks/keys";
-import type { WebhookTokenRecord } from "../lib/webhooks/token";
+import { type WebhookTokenRecord, acceptPendingToken, markVerified, revealTokens, storeHandshake } from "../lib/webhooks/token";
 import { type NextApp, buildIfNeeded, startNextApp } from "../scripts/lib/next-app";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server";
 
@@ -226,6 +226,25 @@ describe("the webhook token over next start: a handshake never displaces the tok
     expect(await deliver(REAL)).toBe(401);
     expectNoToken(await page());
     expect(app.output()).not.toMatch(/secret_attacker|secret_notion/);
+  });
+
+  it("handshakes, an accept and a verified delivery racing on the record never undo one another", async () => {
+    for (let round = 0; round < 10; round++) {
+      await kv.del([wk.token()]);
+      await storeHandshake(kv, wk, REAL);
+      await storeHandshake(kv, wk, RECREATED);
+      await revealTokens(kv, wk);
+      const active = (await record())!;
+      const [accepted] = await Promise.all([
+        acceptPendingToken(kv, wk),
+        markVerified(kv, wk, active),
+        ...Array.from({ length: 5 }, (_, i) => storeHandshake(kv, wk, `${ATTACKER}${round}${i}`)),
+      ]);
+      const final = (await record())!;
+      if (accepted.kind === "accepted") expect(final.token, `round ${round}`).toBe(RECREATED);
+      else expect(final).toMatchObject({ token: REAL, pending: { shownAt: null } });
+      expect(final.pending?.token ?? ATTACKER, `round ${round}`).toContain(ATTACKER);
+    }
   });
 
   it("NOTION_WEBHOOK_SECRET overrides both stored tokens", async () => {

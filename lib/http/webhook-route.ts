@@ -81,7 +81,8 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
     logEvent("webhook.rejected", { reason: signature ? "bad_signature" : "missing_signature" }, "warn");
     return jsonError(401, "unauthorized", signature ? "the X-Notion-Signature does not match the body" : "missing X-Notion-Signature");
   }
-  if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record);
+  // Status only: a delivery is not refused because the record was busy.
+  if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record).catch((error: unknown) => logEvent("webhook.mark_verified_failed", { error: error instanceof Error ? error.name : "error" }, "warn"));
 
   const event = parseEvent(parsed);
   if (!event) {
