@@ -257,7 +257,7 @@ describe("webhooks with QStash over next start", () => {
     const replay = await post(webhookUrl, locked, { "x-notion-signature": await signWebhookPayload({ body: locked, verificationToken: hooks.token }) });
     expect(replay.json).toMatchObject({ ok: true, duplicate: true });
 
-    // A second handshake with another token cannot replace a token that already verified.
+    // A second handshake with another token never replaces the active token: it waits as pending (tests/webhook-token.test.ts).
     expect((await post(webhookUrl, JSON.stringify({ verification_token: "secret_attacker_token_0000" }))).status).toBe(200);
     const after = await stack.kv.get<WebhookTokenRecord>(webhookKeys(stack.keys).token());
     expect(after?.token).toBe(hooks.token);

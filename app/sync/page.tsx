@@ -11,7 +11,10 @@ import { FLASH_COOKIE, SESSION_COOKIE, csrfToken, dashboardSecret, readFlash, re
 import { logEvent } from "@/lib/core/log";
 import { type SectionStatus, readSectionStatus } from "@/lib/operator/status";
 import { loadStoreRuntime } from "@/lib/runtime";
+import { webhookKeys } from "@/lib/webhooks/keys";
+import { type TokenStatus, readTokenRecord, tokenStatus } from "@/lib/webhooks/token";
 import { LiveDashboard } from "./live-dashboard";
+import { WebhookTokenCard } from "./webhook-token";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
@@ -27,6 +30,16 @@ async function readAll(): Promise<{ sections: SectionStatus[] } | { problem: str
   }
 }
 
+/** The webhook token's state; null when it cannot be read (the sections' read reports the store). */
+async function readToken(): Promise<TokenStatus | null> {
+  try {
+    const { kv, keys } = loadStoreRuntime(process.env);
+    return tokenStatus(await readTokenRecord(kv, webhookKeys(keys)));
+  } catch {
+    return null;
+  }
+}
+
 export default async function DashboardPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const jar = await cookies();
   const secret = dashboardSecret(process.env);
@@ -35,7 +48,7 @@ export default async function DashboardPage({ searchParams }: { searchParams: Pr
   const { r } = await searchParams;
   const flash = readFlash(secret, jar.get(FLASH_COOKIE)?.value, typeof r === "string" ? r : null);
   const csrf = csrfToken(secret, session);
-  const read = await readAll();
+  const [read, token] = await Promise.all([readAll(), readToken()]);
   const at = new Date().toISOString();
 
   return (
@@ -87,6 +100,7 @@ export default async function DashboardPage({ searchParams }: { searchParams: Pr
       ) : (
         <LiveDashboard initial={read.sections} initialAt={at} csrf={csrf} />
       )}
+      {token && <WebhookTokenCard token={token} overridden={Boolean(process.env.NOTION_WEBHOOK_SECRET?.trim())} csrf={csrf} />}
     </main>
   );
 }

@@ -4,7 +4,7 @@
  */
 import { SECTIONS, type Section, isSection } from "../core/sections";
 
-export const ACTION_NAMES = ["start", "run", "force", "reset", "retry", "release"] as const;
+export const ACTION_NAMES = ["start", "run", "force", "reset", "retry", "release", "accept-token"] as const;
 export type ActionName = (typeof ACTION_NAMES)[number];
 
 export interface ActionSpec {
@@ -36,6 +36,12 @@ export const ACTIONS: Record<ActionName, ActionSpec> = {
     perSection: true,
     confirm: (section) =>
       `Frees the ${section} lease left by an invocation that has ended (it is refused while its holder may still be working), so the next call can run.`,
+  },
+  "accept-token": {
+    label: "Accept the pending webhook token",
+    perSection: false,
+    confirm: () =>
+      "Makes the pending webhook token the one Notion's deliveries are verified with, and drops the active one: deliveries signed with it get 401 from now on. Accept it only if Notion accepted that token (Webhooks → Verify). Only a pending token printed by `npm run kv:cursors -- --webhook-token` can be accepted; NOTION_WEBHOOK_SECRET, when set, overrides both.",
   },
 };
 

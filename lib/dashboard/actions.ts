@@ -15,6 +15,8 @@ import { handleSync } from "../http/sync-route";
 import { handleTrigger } from "../http/trigger-route";
 import { releaseLease, resetSection, retryFailedPages } from "../operator/actions";
 import { loadStoreRuntime } from "../runtime";
+import { webhookKeys } from "../webhooks/keys";
+import { acceptPendingToken } from "../webhooks/token";
 
 export { ACTIONS, ACTION_NAMES, type ActionName, type ActionRequest, type ActionSpec, isActionName, parseAction } from "./action-specs";
 
@@ -60,6 +62,20 @@ async function dispatch({ action, section }: ActionRequest, { secret, origin, en
       const done = await releaseLease(kv, keys, section!, options);
       return done.released ? { ok: true, text: `${section}: ${done.action.detail}.` } : { ok: false, text: `${section}: ${done.message.replace(/, or use --force$/, "")}.` };
     }
+    case "accept-token":
+      return acceptTokenOutcome(await acceptPendingToken(kv, webhookKeys(keys)));
+  }
+}
+
+function acceptTokenOutcome(outcome: Awaited<ReturnType<typeof acceptPendingToken>>): ActionOutcome {
+  logEvent("dashboard.webhook_token", { outcome: outcome.kind });
+  switch (outcome.kind) {
+    case "none":
+      return { ok: false, text: "No pending webhook token to accept." };
+    case "not_shown":
+      return { ok: false, text: `The pending webhook token (received ${outcome.receivedAt}) was never printed, so it is not one you checked in Notion: print it with npm run kv:cursors -- --webhook-token, verify it in Notion, then accept it.` };
+    case "accepted":
+      return { ok: true, text: `The webhook token received ${outcome.receivedAt} is now the active one; the previous one is dropped.` };
   }
 }
 
@@ -86,11 +102,11 @@ async function triggerOutcome(response: Response): Promise<ActionOutcome> {
     const sections = (body.sections as Array<{ section: string; done?: boolean; skipped?: string }>) ?? [];
     return { ok: true, text: `No QStash: one batch of each section ran inline (${sections.map((s) => `${s.section} ${s.skipped ?? (s.done ? "done" : "running")}`).join(", ")}).` };
   }
-  const messages = (body.messages as Array<{ section: string; mode: string; runId: string }>) ?? [];
+  const messages = (body.messages as Array<{ section: string; mode: string; runId: string; resumedFrom?: string }>) ?? [];
   const forced = body.force === true ? "Forced run" : "Full run";
   return {
     ok: true,
-    text: `${forced} started through QStash (run ${String(body.runId)}): ${messages.map((m) => `${m.section} ${m.mode === "resume" ? `resumed (run ${m.runId})` : "started"}`).join(", ")}; children follows.`,
+    text: `${forced} started through QStash (run ${String(body.runId)}): ${messages.map((m) => `${m.section} ${m.mode === "resume" ? `resumed (run ${m.runId}, ${m.resumedFrom ?? "unfinished"})` : "started"}`).join(", ")}; children follows.`,
   };
 }
 

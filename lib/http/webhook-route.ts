@@ -3,8 +3,10 @@
  * time: webhooks"; notion-facts.md §1).
  *
  * - A body that is exactly `{"verification_token": "…"}` is the handshake:
- *   the token is stored in KV (lib/webhooks/token.ts; never logged, never in
- *   an answer) and answered 200, signature or not.
+ *   the first token is stored in KV as the active one, any other one as
+ *   pending until an operator accepts it (lib/webhooks/token.ts; never
+ *   logged, never in an answer). Answered 200, signature or not, and the
+ *   same whatever became of the token.
  * - Anything else must carry `X-Notion-Signature: sha256=<hex>`, the
  *   HMAC-SHA256 of the raw body under the token (NOTION_WEBHOOK_SECRET, else
  *   the stored one), checked with the SDK's verifyWebhookSignature: a bad or
@@ -64,8 +66,8 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
   const handshake = handshakeToken(parsed);
   if (handshake) {
     const outcome = await storeHandshake(kv, wk, handshake);
-    // The token itself is never logged.
-    logEvent("webhook.handshake", { outcome, overridden: Boolean(settings.secretOverride) }, outcome === "pending" ? "warn" : "info");
+    // The token itself is never logged; a pending one waits for the operator (kv:cursors --webhook-token).
+    logEvent("webhook.handshake", { outcome, overridden: Boolean(settings.secretOverride) }, outcome.startsWith("pending") ? "warn" : "info");
     return jsonOk({ ok: true, handshake: true });
   }
 
@@ -79,7 +81,8 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
     logEvent("webhook.rejected", { reason: signature ? "bad_signature" : "missing_signature" }, "warn");
     return jsonError(401, "unauthorized", signature ? "the X-Notion-Signature does not match the body" : "missing X-Notion-Signature");
   }
-  if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record);
+  // Status only: a delivery is not refused because the record was busy.
+  if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record).catch((error: unknown) => logEvent("webhook.mark_verified_failed", { error: error instanceof Error ? error.name : "error" }, "warn"));
 
   const event = parseEvent(parsed);
   if (!event) {

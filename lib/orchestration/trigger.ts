@@ -19,6 +19,8 @@ export interface TriggeredMessage {
   /** "start": a new run; "resume": the section's unfinished run continues from its cursor. */
   mode: "start" | "resume";
   runId: string;
+  /** A resumed run's status when the trigger read it: a "running" one's chain may carry the step itself (this delivery is then answered stale). */
+  resumedFrom?: Cursor["status"];
   deduplicated: boolean;
 }
 
@@ -35,16 +37,25 @@ export async function triggerRun(options: {
   const plans = TRIGGERED_SECTIONS.map((section, i) => {
     const loaded = cursors[i];
     const cursor: Cursor | null = loaded.kind === "ok" ? loaded.cursor : null;
-    // An unfinished run is resumed, not forked: its step's deduplication id
-    // makes this a no-op when its chain is still alive.
+    // An unfinished run is resumed, not forked: the delivery carries the run's own step.
     if (cursor && !isFinished(cursor) && !options.force) {
-      return { section, mode: "resume" as const, step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force } };
+      return { section, mode: "resume" as const, from: cursor.status, step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force } };
     }
-    return { section, mode: "start" as const, step: { runId, seq: 0, force: options.force } };
+    return { section, mode: "start" as const, from: undefined, step: { runId, seq: 0, force: options.force } };
   });
-  const results = await options.publisher.publishBatch(plans.map((p) => successorMessage(options.chain, p.section, p.step)));
+  const results = await options.publisher.publishBatch(plans.map((p) => resumableMessage(options.chain, p.section, p.step, p.from ? runId : null)));
   return {
     runId,
-    messages: plans.map((p, i) => ({ section: p.section, mode: p.mode, runId: p.step.runId, messageId: results[i].messageId, deduplicated: results[i].deduplicated })),
+    messages: plans.map((p, i) => ({ section: p.section, mode: p.mode, runId: p.step.runId, ...(p.from ? { resumedFrom: p.from } : {}), messageId: results[i].messageId, deduplicated: results[i].deduplicated })),
   };
+}
+
+/**
+ * A resume gets a deduplication id of its own (QStash remembers the step's for
+ * about 10 minutes, so reusing it after chain_failed delivered nothing): if
+ * the chain is alive, the engine's seq and lease make the extra delivery stale.
+ */
+function resumableMessage(chain: ChainSettings, section: DatabaseSection, step: { runId: string; seq: number; force: boolean }, resumeId: string | null) {
+  const message = successorMessage(chain, section, step);
+  return resumeId ? { ...message, deduplicationId: `${message.deduplicationId}:resume:${resumeId}` } : message;
 }

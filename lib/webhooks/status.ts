@@ -10,7 +10,7 @@ import type { KvStore } from "../kv/store";
 import { dirtySize } from "./dirty";
 import type { LastWebhookEvent } from "./events";
 import { webhookKeys } from "./keys";
-import { readTokenRecord } from "./token";
+import { type TokenStatus, readTokenRecord, tokenStatus } from "./token";
 
 export interface WebhookStatus {
   lastEvent: LastWebhookEvent | null;
@@ -20,7 +20,7 @@ export interface WebhookStatus {
   deferred: Section[];
   /** Sections whose next full run re-reads every page (a schema change). */
   fullRefetch: Section[];
-  token: { stored: boolean; receivedAt: string | null; verifiedAt: string | null; shown: boolean; pending: boolean };
+  token: TokenStatus;
 }
 
 export async function readWebhookStatus(kv: KvStore, keys: KeyBuilder): Promise<WebhookStatus> {
@@ -37,12 +37,6 @@ export async function readWebhookStatus(kv: KvStore, keys: KeyBuilder): Promise<
     dirty,
     deferred: SECTIONS.filter((s) => deferred.includes(s)),
     fullRefetch: SECTIONS.filter((_, i) => marks[i] !== null),
-    token: {
-      stored: record !== null,
-      receivedAt: record?.receivedAt ?? null,
-      verifiedAt: record?.verifiedAt ?? null,
-      shown: Boolean(record?.shownAt),
-      pending: Boolean(record?.pending),
-    },
+    token: tokenStatus(record),
   };
 }

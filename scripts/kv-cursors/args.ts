@@ -12,7 +12,7 @@ export type Command =
   | { kind: "help" }
   | { kind: "show"; json: boolean; watch: boolean; section: Section | null }
   | { kind: "action"; action: ActionName; section: Section; yes: boolean; force: boolean }
-  /** Shows the webhook verification token once (lib/webhooks/token.ts); `accept` promotes a pending one. */
+  /** Shows the webhook verification tokens, each once (lib/webhooks/token.ts); `accept` promotes a pending one. */
   | { kind: "webhook-token"; accept: boolean };
 
 export class UsageError extends Error {
@@ -72,9 +72,11 @@ Actions (one at a time; each is recorded in the section's action history)
                          holder's later writes are then refused)
   --webhook-token        print, once, the verification token Notion's webhook
                          handshake stored, to paste into Notion (Webhooks → Verify).
-                         A token that arrived after another one was already in
-                         use is pending: shown here, used only once accepted
-  --accept               with --webhook-token: make the pending token the active one
+                         A handshake with another token (anybody can send one) is
+                         pending: printed on the next line, never used to verify
+                         until accepted; stderr says which line is which
+  --accept               with --webhook-token: make the pending token the active
+                         one (only after it was printed)
   -h, --help             this text
 
 Colours only on a terminal, never when NO_COLOR is set.

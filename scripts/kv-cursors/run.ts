@@ -17,7 +17,7 @@ import { type SectionStatus, type WebhookStatus, needsAttention, readSectionStat
 import { type StoreRuntime, loadStoreRuntime } from "../../lib/runtime";
 import { type ActionName, type Command, EXIT } from "./args";
 import { webhookKeys } from "../../lib/webhooks/keys";
-import { revealToken } from "../../lib/webhooks/token";
+import { type AcceptOutcome, acceptPendingToken, revealTokens } from "../../lib/webhooks/token";
 import { attentionLines, colorWanted, createStyle } from "./format";
 import { type KvSource, describeKvFailure, isKvSetupError, kvSource } from "./kv-errors";
 import { renderSection } from "./render-section";
@@ -203,30 +203,47 @@ function webhookLine(w: WebhookStatus): string {
   if (!webhooksInUse(w)) return "";
   const last = w.lastEvent ? `last event ${w.lastEvent.type} received ${w.lastEvent.receivedAt}` : "no event received yet";
   const token = w.token.stored ? (w.token.verifiedAt ? "token verified" : "token stored, no verified delivery yet") : "no token stored";
-  const extra = [w.deferred.length > 0 ? `deferred: ${w.deferred.join(", ")}` : "", w.token.pending ? "a pending token waits (--webhook-token)" : ""].filter(Boolean);
+  const extra = [w.deferred.length > 0 ? `deferred: ${w.deferred.join(", ")}` : "", w.token.pending ? `a pending token received ${w.token.pendingReceivedAt} waits (--webhook-token)` : ""].filter(Boolean);
   return `· webhooks: ${last}; ${w.dirty} dirty; ${token}${extra.length > 0 ? `; ${extra.join("; ")}` : ""}\n`;
 }
 
-/** `--webhook-token`: the verification token, shown once (stdout: the token alone, so `$(…)` takes it). */
+/** `--webhook-token`: the stored tokens, each shown once (stdout: the tokens alone, one a line, so `$(…)` takes one; stderr says which is which). */
 async function webhookToken(accept: boolean, runtime: StoreRuntime, timeoutMs: number): Promise<number> {
-  const outcome = await revealToken(boundedStore(runtime, timeoutMs), webhookKeys(runtime.keys), { accept });
-  if (env.NOTION_WEBHOOK_SECRET?.trim()) err("note: NOTION_WEBHOOK_SECRET is set here; the app verifies with it, not with the stored token");
+  const kv = boundedStore(runtime, timeoutMs);
+  const wk = webhookKeys(runtime.keys);
+  if (env.NOTION_WEBHOOK_SECRET?.trim()) err("note: NOTION_WEBHOOK_SECRET is set here; the app verifies with it, not with a stored token");
+  if (accept) return acceptWebhookToken(await acceptPendingToken(kv, wk));
+  const reveals = await revealTokens(kv, wk);
+  if (reveals.length === 0) {
+    err("no webhook token stored yet: create the subscription in Notion (it POSTs the token to /api/notion/webhook), or click Resend token");
+    return EXIT.ok;
+  }
+  let line = 0;
+  for (const r of reveals) {
+    const name = r.which === "pending" ? "PENDING webhook token (never used to verify until --webhook-token --accept)" : "active webhook token";
+    const verified = r.verifiedAt ? `, deliveries verified since ${r.verifiedAt}` : r.which === "active" ? ", no verified delivery yet" : "";
+    if (r.token === null) err(`the ${name}, received ${r.receivedAt}${verified}, was shown already (${r.shownAt}); in Notion, click Resend token to show it once more`);
+    else process.stderr.write(`stdout line ${++line}: ${name}, received ${r.receivedAt}${verified}. It is not shown again.\n`);
+  }
+  if (reveals.some((r) => r.which === "pending")) {
+    process.stderr.write("Two different handshakes arrived; anybody can POST one. Paste the token in Notion (Webhooks → Verify): only Notion's own is accepted there. If that is the pending one, run --webhook-token --accept; otherwise ignore it (it is never used).\n");
+  } else if (line > 0) {
+    process.stderr.write("Paste it in Notion (Webhooks → Verify).\n");
+  }
+  for (const r of reveals) if (r.token !== null) out(`${r.token}\n`);
+  return line > 0 ? EXIT.ok : EXIT.usage;
+}
+
+function acceptWebhookToken(outcome: AcceptOutcome): number {
   switch (outcome.kind) {
     case "none":
-      err(accept ? "no pending webhook token to accept" : "no webhook token stored yet: create the subscription in Notion (it POSTs the token to /api/notion/webhook), or click Resend token");
-      return accept ? EXIT.usage : EXIT.ok;
-    case "accepted":
-      process.stderr.write(`webhook token received ${outcome.receivedAt} is now the active one\n`);
-      return EXIT.ok;
-    case "already_shown":
-      err(`the ${outcome.which} webhook token was shown already (${outcome.shownAt}); in Notion, click Resend token to show it once more`);
+      err("no pending webhook token to accept");
       return EXIT.usage;
-    case "shown":
-      process.stderr.write(
-        `${outcome.which === "pending" ? "PENDING webhook token (not used until --webhook-token --accept)" : "webhook verification token"}, received ${outcome.receivedAt}` +
-          `${outcome.verifiedAt ? `, deliveries verified since ${outcome.verifiedAt}` : ""}. Paste it in Notion (Webhooks → Verify); it is not shown again.\n`,
-      );
-      out(`${outcome.token}\n`);
+    case "not_shown":
+      err(`the pending webhook token (received ${outcome.receivedAt}) was never shown, so it is not the one you checked: run --webhook-token, verify it in Notion, then --accept`);
+      return EXIT.usage;
+    case "accepted":
+      process.stderr.write(`webhook token received ${outcome.receivedAt} is now the active one; the previous one is dropped\n`);
       return EXIT.ok;
   }
 }
