@@ -15,7 +15,8 @@ import { type ChunkCache, type IndexManifest, readManifest, updateEntryInPlace }
 import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
 import { unclaimedSlug } from "../../sync/bundle";
-import { type RunContext, createRunContext } from "../../sync/context";
+import { changedPageOps, indexChangedOp } from "../../sync/changed-pages";
+import { type RunContext, WritesEndedError, createRunContext } from "../../sync/context";
 import { parseCursor, startCursor } from "../../sync/cursor";
 import { counted } from "../../sync/failure-policy";
 import { LeaseLostError, acquireLeaseWaiting } from "../../sync/lease";
@@ -70,7 +71,7 @@ async function applyItem(state: SectionState, item: Item): Promise<void> {
     if (item.kind === "upsert") await upsert(state, item);
     else await remove(state, item);
   } catch (error) {
-    if (error instanceof LeaseLostError) throw error;
+    if (error instanceof LeaseLostError || error instanceof WritesEndedError) throw error;
     if (NotionSyncError.is(error, "gone")) return remove(state, { ...item, kind: "remove" });
     await onPageError(state.run, item.page, await triesOf(state.run, item.page.id), error);
   }
@@ -187,10 +188,12 @@ async function skipOlderRead(state: SectionState, item: Item, lastRead: unknown)
 async function commitPage(state: SectionState, item: Item, ops: KvOp[], lastRead: unknown, changed: ChangedPage[], found: DirtyEntry[] = []): Promise<void> {
   ops.push(...addDirtyOps(state.run.wk.dirtyBase(), found));
   if (item.primary) ops.push(...finishOps(state.run, item, lastRead));
+  // The in-place index update changed the section's index too.
+  if (changed.length > 0) ops.push(...changedPageOps(state.ctx.keys, ops), indexChangedOp(state.ctx.keys, state.ctx.section));
   await state.ctx.write(ops);
   if (item.primary) state.run.settledIds.add(item.page.id);
   enqueueFound(state.run, found);
-  afterCommit(state.run, changed);
+  afterCommit(state.run, state.ctx.section, changed);
 }
 
 /** What the page's last commit also writes: its dirty members go, its read time stays (never moving back). */

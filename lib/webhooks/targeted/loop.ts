@@ -25,6 +25,7 @@
 import { BudgetExhaustedError } from "../../core/deadline";
 import { SECTIONS } from "../../core/sections";
 import type { KvOp } from "../../kv/store";
+import { WritesEndedError } from "../../sync/context";
 import { LeaseLostError } from "../../sync/lease";
 import { type DirtyPage, readDirty } from "../dirty";
 import { applySection } from "./apply";
@@ -56,9 +57,9 @@ export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult
       await handleBatch(run, todo);
     }
   } catch (error) {
-    if (!(error instanceof LeaseLostError || error instanceof BudgetExhaustedError)) throw error;
+    if (!(error instanceof LeaseLostError || error instanceof WritesEndedError || error instanceof BudgetExhaustedError)) throw error;
   } finally {
-    await Promise.all(run.revalidations);
+    await run.revalidations;
   }
   return finish(run);
 }

@@ -10,7 +10,7 @@ import type { EngineDeps } from "../../sync/context";
 import { type FailureDecision, decideFailure } from "../../sync/failure-policy";
 import { type DirtyEntry, type DirtyPage, canonicalId, dirtyMember, removeDirtyOps } from "../dirty";
 import { type WebhookKeys, webhookKeys } from "../keys";
-import type { ChangedPage, Revalidator } from "../revalidate";
+import { type ChangedPage, type Revalidator, drainChangedPages } from "../revalidate";
 
 /** An event this much older than the page's last read is covered by that read (clock skew, Notion's own lag). */
 export const READ_MARGIN_MS = 2000;
@@ -65,7 +65,8 @@ export interface TargetedRun {
   taken: Set<string>;
   /** Pages found again after this run took them: left dirty for the next run. */
   foundLate: Set<string>;
-  revalidations: Promise<void>[];
+  /** Drains of the changed-pages record after this run's commits, one after another. */
+  revalidations: Promise<void>;
   /** Stop starting work with this much of the budget left. */
   stopMarginMs: number;
 }
@@ -84,7 +85,7 @@ export function startRun(deps: TargetedDeps): TargetedRun {
     queue: new Map(),
     taken: new Set(),
     foundLate: new Set(),
-    revalidations: [],
+    revalidations: Promise.resolve(),
     stopMarginMs: Math.min(1000, deps.deadline.budgetMs * 0.1),
   };
 }
@@ -151,11 +152,16 @@ export async function triesOf(run: TargetedRun, pageId: string): Promise<number>
   return typeof tries === "number" ? tries : 0;
 }
 
-/** Pages a commit changed: revalidated now, reported in the result. */
-export function afterCommit(run: TargetedRun, changed: ChangedPage[]): void {
+/** Pages a commit changed (recorded in its batch): revalidated now by draining the record, reported in the result. */
+export function afterCommit(run: TargetedRun, section: Section, changed: ChangedPage[]): void {
   if (changed.length === 0) return;
   run.result.changed.push(...changed);
-  run.revalidations.push(run.deps.revalidate(changed).catch(() => {}));
+  const { kv, keys, revalidate } = run.deps;
+  // One drain at a time: a later one takes what the earlier left (a failed call keeps its members).
+  run.revalidations = run.revalidations.then(() => drainChangedPages(kv, keys, section, revalidate)).then(
+    () => {},
+    () => {},
+  );
 }
 
 export function logTargeted(event: string, fields: Record<string, unknown>): void {
