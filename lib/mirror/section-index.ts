@@ -94,6 +94,14 @@ export function chunkRef(keys: KeyBuilder, section: Section, entries: IndexEntry
   return { key: keys.indexChunk(section, hash), count: entries.length, bytes: Buffer.byteLength(json), value: entries };
 }
 
+/** A chunk the current manifest refers to is not in KV (evicted, or deleted by hand): the index is damaged. */
+export class IndexChunkMissingError extends Error {
+  constructor(readonly key: string, section: string) {
+    super(`kv: index chunk ${key} of the ${section} index is missing while the manifest still refers to it`);
+    this.name = "IndexChunkMissingError";
+  }
+}
+
 /** The ops that retire chunks no manifest refers to any more: they expire instead of going at once. */
 export function retireChunkOps(chunkKeys: string[]): KvOp[] {
   return chunkKeys.map((key): KvOp => ({ op: "expire", key, pxMs: RETIRED_CHUNK_TTL_MS }));
