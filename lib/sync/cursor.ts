@@ -95,8 +95,9 @@ export const CursorSchema = z.object({
   /** Pages edited at or after this instant are fetched even when their timestamp looks unchanged (Notion rounds to the minute). */
   since: z.string().nullable(),
   /**
-   * The trigger that started this run (its id travels in the step-0 message), null for a cron or
-   * manual start. Children: one run per trigger (lib/orchestration/children-kick.ts).
+   * The last trigger that started a run of this section (its id travels in the step-0 message),
+   * carried from run to run: a cron or manual start keeps it. Children run once per trigger
+   * (lib/orchestration/children-kick.ts); a step 0 of a trigger seen already is stale.
    */
   trigger: z.string().nullable().default(null),
   /** When the last completed run started: carried from run to run, even through failed ones. */
@@ -283,7 +284,7 @@ export function startCursor(
     seq: 0,
     stepBy: "call",
     force: options.force,
-    trigger: options.trigger ?? null,
+    trigger: options.trigger ?? previous?.trigger ?? null,
     startedAt: options.now.toISOString(),
     finishedAt: null,
     since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),
