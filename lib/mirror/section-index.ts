@@ -175,7 +175,7 @@ export type IndexEdit = { kind: "upsert"; entry: IndexEntry } | { kind: "remove"
 
 export interface InPlaceUpdate {
   manifest: IndexManifest;
-  /** The new chunk(s), the new manifest and the deletion of the replaced chunk: for the page's atomic commit. */
+  /** The new chunk(s), the new manifest and the retirement of the replaced chunk: for the page's atomic commit. */
   ops: KvOp[];
   /** False when the index already held exactly this (or, for a removal, did not hold the page). */
   changed: boolean;
