@@ -166,6 +166,22 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       expect(await store.set(`${p}short`, "again", { nx: true })).toBe(true);
     });
 
+    it("an expire op in a batch, fenced or not, gives an existing key an end; a plain set takes it back", async () => {
+      const p = ns();
+      await store.set(`${p}guard`, { token: "t" });
+      await store.set(`${p}a`, { v: "a" });
+      await store.set(`${p}b`, { v: "b" });
+      await store.atomic([{ op: "expire", key: `${p}a`, pxMs: 60_000 }, { op: "expire", key: `${p}missing`, pxMs: 60_000 }]);
+      await store.atomic([{ op: "require", key: `${p}guard`, equals: { token: "t" } }, { op: "expire", key: `${p}b`, pxMs: 150 }]);
+      expect(await store.pttl(`${p}a`)).toBeGreaterThan(50_000);
+      expect(await store.get(`${p}a`)).toEqual({ v: "a" });
+      expect(await store.get(`${p}missing`)).toBeNull();
+      await store.atomic([{ op: "set", key: `${p}a`, value: { v: "a" } }]);
+      expect(await store.pttl(`${p}a`)).toBeNull();
+      await sleep(300);
+      expect(await store.get(`${p}b`)).toBeNull();
+    });
+
     it("mget keeps order and returns null for missing keys", async () => {
       const p = ns();
       await store.set(`${p}a`, { v: "a" });

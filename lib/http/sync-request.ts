@@ -11,6 +11,8 @@ export const SyncBodySchema = z
     runId: z.string().min(1).max(100).optional(),
     seq: z.number().int().nonnegative().optional(),
     force: z.boolean().optional(),
+    /** Step 0 of a run started by a trigger (or a children kick): the trigger's id. */
+    trigger: z.string().min(1).max(100).optional(),
   })
   .strict();
 

@@ -85,7 +85,7 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   const invocation: InvocationRequest = {
     section,
     force: parsed.force,
-    delivery: (fromQStash || link) && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq! } : undefined,
+    delivery: (fromQStash || link) && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq!, trigger: fromQStash ? parsed.body.trigger : undefined } : undefined,
     caller: fromQStash ? "qstash" : link ? "chain" : "call",
     ...successorCarrier({
       section,

@@ -118,6 +118,7 @@ for k = 2, #KEYS do
   if op == 'set' then
     if ARGV[a + 3] ~= '' then redis.call('SET', key, ARGV[a + 2], 'PX', ARGV[a + 3]) else redis.call('SET', key, ARGV[a + 2]) end
   elseif op == 'del' then redis.call('DEL', key)
+  elseif op == 'expire' then redis.call('PEXPIRE', key, ARGV[a + 2])
   elseif op == 'sadd' then redis.call('SADD', key, unpack(ARGV, a + 2, a + 1 + n))
   elseif op == 'srem' then redis.call('SREM', key, unpack(ARGV, a + 2, a + 1 + n))
   end
@@ -145,6 +146,9 @@ export function encodeGuardedBatch(ops: KvOp[]): { guardKey: string; keys: strin
     } else if (op.op === "del") {
       keys.push(op.key);
       args.push("del", "0");
+    } else if (op.op === "expire") {
+      keys.push(op.key);
+      args.push("expire", "1", String(op.pxMs));
     } else if (op.members.length > 0) {
       keys.push(op.key);
       args.push(op.op, String(op.members.length), ...op.members.map(String));

@@ -572,6 +572,14 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
           isString.set(op.key, false);
           out.push({ op: "del", key: op.key });
           break;
+        case "expire": {
+          // Logged as the value set again with its end, so a replay needs no clock. Strings only,
+          // and not after a write of the same batch (nothing needs either).
+          if (isString.has(op.key)) throw new Error(`kv (file): expire after a write of the same key in one batch (key ${JSON.stringify(op.key)})`);
+          const entry = stringEntry(data, op.key, now);
+          if (entry) out.push({ op: "set", key: op.key, json: entry.json, expiresAt: now + op.pxMs });
+          break;
+        }
         case "require": {
           // Checked against the data as it is under the writer's lock (earlier ops of the batch included).
           const entry = data.get(op.key);

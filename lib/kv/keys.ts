@@ -91,6 +91,8 @@ export interface KeyBuilder {
   watermark(section: Section): string;
   /** Notion asked this integration to wait (429): every section honours it until it expires. */
   notionPause(): string;
+  /** The last fan-out trigger: its id and the database runs it started or resumed (lib/orchestration/trigger.ts). */
+  trigger(): string;
   /**
    * A fresh URL for one mirrored file (the file route, lib/files): `{url, expiresAt}`,
    * kept until 5 minutes before Notion's expiry_time. `slot` is lib/files/refs.ts fileRefSlot().
@@ -126,6 +128,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     changedPages: (section) => k("changed", section),
     pendingCounts: (section) => k("pending", section),
     notionPause: () => k("notion-pause"),
+    trigger: () => k("trigger"),
     watermark: (section) => k("watermark", section),
     fileUrl: (slot) => k("file", slot),
     fileLock: (slot) => k("filelock", slot),

@@ -211,6 +211,8 @@ export function createRedisStore({ url }: RedisStoreOptions): KvStore {
             tx.set(op.key, op.json, opts);
           } else if (op.op === "del") {
             tx.del(op.key);
+          } else if (op.op === "expire") {
+            tx.pExpire(op.key, op.pxMs);
           } else if (op.op === "require" || op.members.length === 0) {
             // SADD/SREM without members is a syntax error that would abort the
             // whole transaction; an empty change is nothing to do.

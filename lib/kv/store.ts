@@ -12,6 +12,8 @@
 export type KvOp =
   | { op: "set"; key: string; value: unknown; pxMs?: number }
   | { op: "del"; key: string }
+  /** PEXPIRE: the key, when it exists, expires after pxMs (a later set without pxMs keeps it for good). */
+  | { op: "expire"; key: string; pxMs: number }
   | { op: "sadd"; key: string; members: string[] }
   | { op: "srem"; key: string; members: string[] }
   /**

@@ -193,6 +193,8 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
           }
           case "del":
             return [(tx) => tx.del(op.key)];
+          case "expire":
+            return [(tx) => tx.pexpire(op.key, op.pxMs)];
           case "sadd": {
             const [first, ...rest] = op.members;
             // SADD/SREM with no members is a syntax error that would abort the

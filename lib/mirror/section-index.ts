@@ -3,9 +3,11 @@
  * and the entries in chunks of at most INDEX_CHUNK_ENTRIES entries and
  * INDEX_CHUNK_BYTES bytes, each under a key named by a hash of its content.
  * A run writes only the chunks that changed (a run with no edits writes
- * none), then swaps the manifest in one atomic write and deletes the chunks no
- * manifest refers to any more. A reader that read the old manifest and finds a
- * chunk gone reads the manifest again.
+ * none), then swaps the manifest in one atomic write; the chunks no manifest
+ * refers to any more stay readable for RETIRED_CHUNK_TTL_MS, so a walk over the
+ * manifest it started on (the children listing) reads one consistent snapshot.
+ * A reader that read the old manifest and finds a chunk gone reads the
+ * manifest again.
  *
  * Stored order: pages/posts by created_time ascending (the order Notion lists
  * them in, so new pages only touch the last chunk), children breadth first.
@@ -21,6 +23,8 @@ import type { IndexEntry } from "./shapes";
 export const INDEX_MANIFEST_VERSION = 2;
 export const INDEX_CHUNK_ENTRIES = 500;
 export const INDEX_CHUNK_BYTES = 256 * 1024;
+/** How long a replaced chunk stays readable: longer than a walk of the index takes, short enough not to pile up. */
+export const RETIRED_CHUNK_TTL_MS = 15 * 60_000;
 
 export interface IndexChunkRef {
   key: string;
@@ -88,6 +92,19 @@ export function chunkRef(keys: KeyBuilder, section: Section, entries: IndexEntry
   const json = JSON.stringify(entries);
   const hash = createHash("sha256").update(json).digest("hex").slice(0, 24);
   return { key: keys.indexChunk(section, hash), count: entries.length, bytes: Buffer.byteLength(json), value: entries };
+}
+
+/** A chunk the current manifest refers to is not in KV (evicted, or deleted by hand): the index is damaged. */
+export class IndexChunkMissingError extends Error {
+  constructor(readonly key: string, section: string) {
+    super(`kv: index chunk ${key} of the ${section} index is missing while the manifest still refers to it`);
+    this.name = "IndexChunkMissingError";
+  }
+}
+
+/** The ops that retire chunks no manifest refers to any more: they expire instead of going at once. */
+export function retireChunkOps(chunkKeys: string[]): KvOp[] {
+  return chunkKeys.map((key): KvOp => ({ op: "expire", key, pxMs: RETIRED_CHUNK_TTL_MS }));
 }
 
 export async function readManifest(kv: KvStore, keys: KeyBuilder, section: Section): Promise<IndexManifest | null> {
@@ -158,7 +175,7 @@ export type IndexEdit = { kind: "upsert"; entry: IndexEntry } | { kind: "remove"
 
 export interface InPlaceUpdate {
   manifest: IndexManifest;
-  /** The new chunk(s), the new manifest and the deletion of the replaced chunk: for the page's atomic commit. */
+  /** The new chunk(s), the new manifest and the retirement of the replaced chunk: for the page's atomic commit. */
   ops: KvOp[];
   /** False when the index already held exactly this (or, for a removal, did not hold the page). */
   changed: boolean;
@@ -299,7 +316,7 @@ export async function updateEntryInPlace(
   };
   const live = new Set(chunks.map((c) => c.key));
   const ops: KvOp[] = refs.filter((r) => r.key !== replaced?.key).map((r): KvOp => ({ op: "set", key: r.key, value: r.value }));
-  if (replaced && !live.has(replaced.key)) ops.push({ op: "del", key: replaced.key });
+  if (replaced && !live.has(replaced.key)) ops.push(...retireChunkOps([replaced.key]));
   ops.push({ op: "set", key: keys.index(manifest.section), value: next });
   if (replaced) cache.delete(replaced.key);
   for (const r of refs) cache.set(r.key, r.value);

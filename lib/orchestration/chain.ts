@@ -26,11 +26,11 @@ export function delayWithJitter(retryAfterMs: number, random: () => number = Mat
 export function successorMessage(
   settings: ChainSettings,
   section: Section,
-  step: { runId: string; seq: number; force: boolean; retryAfterMs?: number },
+  step: { runId: string; seq: number; force: boolean; retryAfterMs?: number; /** Step 0 of a run a trigger starts. */ trigger?: string },
 ): PublishNextOptions {
   return {
     destination: `${settings.baseUrl}${sectionPath(section)}`,
-    body: { runId: step.runId, seq: step.seq, force: step.force },
+    body: { runId: step.runId, seq: step.seq, force: step.force, ...(step.trigger ? { trigger: step.trigger } : {}) },
     deduplicationId: `${step.runId}:${section}:${step.seq}`,
     delaySeconds: delayWithJitter(step.retryAfterMs ?? 0) || undefined,
     flowControl: notionFlowControl(settings.notionToken, settings.invocationsPerMin),

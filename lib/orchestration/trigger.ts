@@ -1,9 +1,12 @@
 /**
  * The fan-out trigger: one call starts (or resumes) a run of every database
- * section with a single QStash batch. The children section is started by
- * whichever database section finishes last (see children-kick.ts), because it
- * follows the child pages their indexes list.
+ * section with a single QStash batch. The children section is started once
+ * both database runs of that trigger are done (see children-kick.ts), because
+ * it follows the child pages their indexes list. Which runs belong to the
+ * trigger is recorded in KV (keys.trigger) before publishing: a resumed run
+ * began before the trigger, so no step of it brings the trigger's id into its cursor.
  */
+import { z } from "zod";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { Publisher } from "../qstash/publish";
@@ -24,6 +27,20 @@ export interface TriggeredMessage {
   deduplicated: boolean;
 }
 
+const TriggerRecordSchema = z.object({
+  id: z.string().min(1),
+  /** When the trigger was made: a database run started after it counts as that trigger's run. */
+  at: z.string(),
+  force: z.boolean(),
+  runs: z.object({ pages: z.string(), posts: z.string() }),
+});
+export type TriggerRecord = z.infer<typeof TriggerRecordSchema>;
+
+export async function readTriggerRecord(kv: KvStore, keys: KeyBuilder): Promise<TriggerRecord | null> {
+  const parsed = TriggerRecordSchema.safeParse(await kv.get(keys.trigger()));
+  return parsed.success ? parsed.data : null;
+}
+
 export async function triggerRun(options: {
   kv: KvStore;
   keys: KeyBuilder;
@@ -32,7 +49,8 @@ export async function triggerRun(options: {
   force: boolean;
   now?: Date;
 }): Promise<{ runId: string; messages: TriggeredMessage[] }> {
-  const runId = newRunId(options.now);
+  const now = options.now ?? new Date();
+  const runId = newRunId(now);
   const cursors = await Promise.all(TRIGGERED_SECTIONS.map(async (s) => parseCursor(await options.kv.get(options.keys.cursor(s)))));
   const plans = TRIGGERED_SECTIONS.map((section, i) => {
     const loaded = cursors[i];
@@ -41,9 +59,19 @@ export async function triggerRun(options: {
     if (cursor && !isFinished(cursor) && !options.force) {
       return { section, mode: "resume" as const, from: cursor.status, step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force } };
     }
-    return { section, mode: "start" as const, from: undefined, step: { runId, seq: 0, force: options.force } };
+    return { section, mode: "start" as const, from: undefined, step: { runId, seq: 0, force: options.force, trigger: runId } };
   });
-  const results = await options.publisher.publishBatch(plans.map((p) => resumableMessage(options.chain, p.section, p.step, p.from ? runId : null)));
+  const runOf = (s: DatabaseSection) => plans.find((p) => p.section === s)!.step.runId;
+  const record: TriggerRecord = { id: runId, at: now.toISOString(), force: options.force, runs: { pages: runOf("pages"), posts: runOf("posts") } };
+  await options.kv.set(options.keys.trigger(), record);
+  let results: Awaited<ReturnType<Publisher["publishBatch"]>>;
+  try {
+    results = await options.publisher.publishBatch(plans.map((p) => resumableMessage(options.chain, p.section, p.step, p.from ? runId : null)));
+  } catch (error) {
+    // Nothing started: no children run waits for this trigger.
+    await options.kv.deleteIfEquals(options.keys.trigger(), record).catch(() => {});
+    throw error;
+  }
   return {
     runId,
     messages: plans.map((p, i) => ({ section: p.section, mode: p.mode, runId: p.step.runId, ...(p.from ? { resumedFrom: p.from } : {}), messageId: results[i].messageId, deduplicated: results[i].deduplicated })),
@@ -55,7 +83,7 @@ export async function triggerRun(options: {
  * about 10 minutes, so reusing it after chain_failed delivered nothing): if
  * the chain is alive, the engine's seq and lease make the extra delivery stale.
  */
-function resumableMessage(chain: ChainSettings, section: DatabaseSection, step: { runId: string; seq: number; force: boolean }, resumeId: string | null) {
+function resumableMessage(chain: ChainSettings, section: DatabaseSection, step: Parameters<typeof successorMessage>[2], resumeId: string | null) {
   const message = successorMessage(chain, section, step);
   return resumeId ? { ...message, deduplicationId: `${message.deduplicationId}:resume:${resumeId}` } : message;
 }

@@ -94,6 +94,12 @@ export const CursorSchema = z.object({
   finishedAt: z.string().nullable(),
   /** Pages edited at or after this instant are fetched even when their timestamp looks unchanged (Notion rounds to the minute). */
   since: z.string().nullable(),
+  /**
+   * The last trigger that started a run of this section (its id travels in the step-0 message),
+   * carried from run to run: a cron or manual start keeps it. Children run once per trigger
+   * (lib/orchestration/children-kick.ts); a step 0 of a trigger seen already is stale.
+   */
+  trigger: z.string().nullable().default(null),
   /** When the last completed run started: carried from run to run, even through failed ones. */
   lastCompletedStart: z.string().nullable().default(null),
   /** Children: how this run checks known child pages for edits (null until decided, and for other sections). */
@@ -119,8 +125,20 @@ export const CursorSchema = z.object({
     pieces: z.number().int().nonnegative(),
     /** Windows started (1 unless the database is larger than one query may return). */
     windows: z.number().int().nonnegative(),
-    /** Children: the index being walked and the chunk reached. */
-    source: z.object({ section: z.enum(["pages", "posts", "queue"]), chunk: z.number().int().nonnegative() }).nullable(),
+    /**
+     * Children: the index being walked and the chunk reached, in `pinned`: the chunk keys of the
+     * manifest the walk started on (replaced chunks stay readable a while, section-index.ts), so a
+     * walk never skips parents when the index moves. Null until the walk of the section starts; a
+     * pinned chunk gone starts the walk again on the current manifest (`restarts`).
+     */
+    source: z
+      .object({
+        section: z.enum(["pages", "posts", "queue"]),
+        chunk: z.number().int().nonnegative(),
+        pinned: z.array(z.string()).nullable().default(null),
+        restarts: z.number().int().nonnegative().default(0),
+      })
+      .nullable(),
   }),
   /** Every work piece before this one is finished. */
   syncPiece: z.number().int().nonnegative(),
@@ -243,7 +261,15 @@ export function nextSince(startedAt: string): string {
 
 export function startCursor(
   section: Section,
-  options: { force: boolean; previous: Cursor | null; now: Date; runId?: string; /** What an operator's reset kept of the cleared cursor. */ watermark?: string | null },
+  options: {
+    force: boolean;
+    previous: Cursor | null;
+    now: Date;
+    runId?: string;
+    /** What an operator's reset kept of the cleared cursor. */
+    watermark?: string | null;
+    trigger?: string | null;
+  },
 ): Cursor {
   const { previous } = options;
   // Only a completed run proves everything before its start was seen (a held run did not index).
@@ -258,6 +284,7 @@ export function startCursor(
     seq: 0,
     stepBy: "call",
     force: options.force,
+    trigger: options.trigger ?? previous?.trigger ?? null,
     startedAt: options.now.toISOString(),
     finishedAt: null,
     since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),

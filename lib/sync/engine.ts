@@ -22,7 +22,7 @@ export interface InvocationRequest {
   /** Re-fetch every page, ignoring timestamps (starts a new run unless a forced one is active). */
   force: boolean;
   /** A QStash delivery continues one run at one step; anything else is a stale duplicate. */
-  delivery?: { runId: string; seq: number };
+  delivery?: { runId: string; seq: number; /** Step 0 of a run a trigger starts: recorded in its cursor. */ trigger?: string };
   /**
    * Schedules the next invocation when work is left (QStash chaining). Called
    * while the lease is held, after the last commit; the engine records the
@@ -126,6 +126,7 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
         now: now(),
         runId: startsRun ? request.delivery!.runId : undefined,
         watermark: typeof watermark === "string" ? watermark : null,
+        trigger: startsRun ? request.delivery!.trigger : undefined,
       });
       // A schema change (webhook) asks this run to re-read every page: cleared by the first commit.
       clearMark = await fullRefetchMark(kv, deps.fullRefetchKey, request.section);
@@ -222,7 +223,11 @@ async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, re
  * trigger), unless another run is still going and the new one is not forced
  * (the trigger resumes unfinished runs instead of starting unforced ones).
  */
-export function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number }, force: boolean): string | null {
+export function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number; trigger?: string }, force: boolean): string | null {
+  // One run per trigger: another kick of the same trigger (a repair, a re-kick) starts nothing.
+  if (delivery.seq === 0 && delivery.trigger && cursor?.trigger === delivery.trigger && cursor.runId !== delivery.runId) {
+    return `trigger ${delivery.trigger} started run ${cursor.runId} already`;
+  }
   if (delivery.seq === 0 && cursor?.runId !== delivery.runId) {
     return cursor && isLive(cursor) && !force ? `run ${cursor.runId} is still active` : null;
   }

@@ -5,15 +5,16 @@
  *    edits writes none);
  * 2. removals: the previously indexed pages this run did not list lose their
  *    bundle, ledger entry and slug, a batch at a time;
- * 3. commit: one atomic write swaps the manifest, deletes what no manifest
- *    refers to any more (old chunks, the old id set, the run's scratch keys),
+ * 3. commit: one atomic write swaps the manifest, retires the old chunks (they
+ *    expire: a children walk may still read them), deletes the old id set and
+ *    the run's scratch keys,
  *    records the run summary and marks the cursor done.
  * Memory stays flat: no step holds more than a few pieces' entries.
  */
 import { deleteLarge } from "../kv/large-value";
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
-import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, publicOrder, readManifest } from "../mirror/section-index";
+import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, publicOrder, readManifest, retireChunkOps } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
@@ -128,7 +129,7 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
     c.retryAt = null;
     const ops: KvOp[] = [
       { op: "set", key: keys.index(section), value: manifest },
-      ...(previous?.chunks ?? []).filter((chunk) => !live.has(chunk.key)).map((chunk): KvOp => ({ op: "del", key: chunk.key })),
+      ...retireChunkOps((previous?.chunks ?? []).filter((chunk) => !live.has(chunk.key)).map((chunk) => chunk.key)),
       ...(previous?.idsKey && previous.idsKey !== manifest.idsKey ? shardedSet.delOps(previous.idsKey) : []),
       // The run's scratch keys, except its id set: that is the new index's.
       ...scratchKeys(keys, c)

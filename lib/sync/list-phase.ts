@@ -6,13 +6,14 @@
  *   at the last created_time seen. Each row is compared with its ledger entry
  *   to decide whether its content must be fetched; its slug is claimed here.
  * - children walk the child pages the pages and posts indexes hold, chunk by
- *   chunk, then the discovery queue.
+ *   chunk over the chunk list pinned when each walk starts (one snapshot), then
+ *   the discovery queue.
  * Listing complete, the run checks how much of the index it would remove
  * (the brake) and moves on.
  */
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
-import { readManifest } from "../mirror/section-index";
+import { IndexChunkMissingError, readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import { NotionSyncError } from "../notion/errors";
 import type { NotionPage } from "../notion/types";
@@ -130,28 +131,17 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   return complete;
 }
 
+type WalkSource = NonNullable<Cursor["list"]["source"]>;
+const walkStart = (section: WalkSource["section"]): WalkSource => ({ section, chunk: 0, pinned: null, restarts: 0 });
+
 /** One index chunk of pages or posts (or the discovery queue) → one piece of child pages. */
 async function listChildrenStep(ctx: RunContext): Promise<boolean> {
-  const source = ctx.cursor.list.source ?? { section: "pages" as const, chunk: 0 };
+  const source = ctx.cursor.list.source ?? walkStart("pages");
   if (ctx.settings.childDepth < 1) return true;
   // First the check of the child pages known already: search since the watermark, or full (child-check.ts).
   if (await childCheckStep(ctx)) return false;
-  let candidates: PieceRow[] = [];
-  let next: Cursor["list"]["source"];
   const ops: KvOp[] = [];
-  if (source.section === "queue") {
-    // Found by a database section whose run has not finalized its index yet.
-    const queued = await ctx.kv.srandmember(ctx.keys.childQueue(), 500);
-    candidates = queued.map((id) => ({ id, depth: 1, parentId: null }));
-    if (queued.length > 0) ops.push({ op: "srem", key: ctx.keys.childQueue(), members: queued });
-    next = queued.length < 500 ? null : source;
-  } else {
-    const manifest = await readManifest(ctx.kv, ctx.keys, source.section);
-    const chunk = manifest?.chunks[source.chunk];
-    const entries = chunk ? ((await ctx.kv.get<IndexEntry[]>(chunk.key)) ?? []) : [];
-    candidates = entries.flatMap((e) => e.childPages.map((id) => ({ id, depth: 1, parentId: e.id })));
-    next = chunk ? { section: source.section, chunk: source.chunk + 1 } : { section: source.section === "pages" ? "posts" : "queue", chunk: 0 };
-  }
+  const { candidates, next } = source.section === "queue" ? await queueStep(ctx, source, ops) : await indexWalkStep(ctx, source);
   const unique = [...new Map(candidates.map((c) => [c.id, c])).values()];
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
   const seen = await listedAlready(ctx, unique.map((c) => c.id));
@@ -162,13 +152,54 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
       ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
       c.list.pieces++;
     }
-    c.list.source = next ?? { section: "queue", chunk: 0 };
+    c.list.source = next ?? walkStart("queue");
     c.list.windows = 1;
     c.counts.listed += rows.length;
     c.counts.toSync += rows.length;
     return ops;
   });
   return next === null;
+}
+
+/** Child pages found by a database section whose run has not finalized its index yet; null once drained. */
+async function queueStep(ctx: RunContext, source: WalkSource, ops: KvOp[]): Promise<{ candidates: PieceRow[]; next: WalkSource | null }> {
+  const queued = await ctx.kv.srandmember(ctx.keys.childQueue(), 500);
+  if (queued.length > 0) ops.push({ op: "srem", key: ctx.keys.childQueue(), members: queued });
+  return { candidates: queued.map((id) => ({ id, depth: 1, parentId: null })), next: queued.length < 500 ? null : source };
+}
+
+/**
+ * One chunk of the pages or posts index, read from the chunk list pinned when the walk of that
+ * index started, never from the current manifest: a removal shifts entries between chunks and
+ * an in-place update replaces one, so walking positions of a moving index skips parents (and
+ * their child pages would count as removals at finalize).
+ */
+async function indexWalkStep(ctx: RunContext, source: WalkSource): Promise<{ candidates: PieceRow[]; next: WalkSource }> {
+  const section = source.section as "pages" | "posts";
+  // A cursor from before pinning (mid-walk, nothing pinned) walks its section again, pinned.
+  const walk = source.pinned ? source : { ...source, chunk: 0, pinned: await currentChunks(ctx, section) };
+  const pinned = walk.pinned!;
+  const after = walkStart(section === "pages" ? "posts" : "queue");
+  if (walk.chunk >= pinned.length) return { candidates: [], next: after };
+  const entries = await ctx.kv.get<IndexEntry[]>(pinned[walk.chunk]);
+  // Never read as empty: the walk starts again on the current manifest.
+  if (!Array.isArray(entries)) return { candidates: [], next: await restartWalk(ctx, walk, pinned[walk.chunk]) };
+  const candidates = entries.flatMap((e) => e.childPages.map((id) => ({ id, depth: 1, parentId: e.id })));
+  return { candidates, next: walk.chunk + 1 < pinned.length ? { ...walk, chunk: walk.chunk + 1 } : after };
+}
+
+async function currentChunks(ctx: RunContext, section: "pages" | "posts"): Promise<string[]> {
+  return (await readManifest(ctx.kv, ctx.keys, section))?.chunks.map((c) => c.key) ?? [];
+}
+
+/**
+ * A pinned chunk expired: the walk outlived RETIRED_CHUNK_TTL_MS (a run parked between
+ * invocations). It starts over on the current manifest; the listed set skips what it listed.
+ */
+async function restartWalk(ctx: RunContext, walk: WalkSource, missing: string): Promise<WalkSource> {
+  const pinned = await currentChunks(ctx, walk.section as "pages" | "posts");
+  if (pinned.includes(missing)) throw new IndexChunkMissingError(missing, walk.section);
+  return { section: walk.section, chunk: 0, pinned, restarts: walk.restarts + 1 };
 }
 
 /**

@@ -85,6 +85,25 @@ describe("parseCursor", () => {
   );
 });
 
+describe("cursors of a deployment from before the children walk pinned its snapshot", () => {
+  it("load: no trigger, and a walk mid-way has nothing pinned (it walks that index again, pinned)", () => {
+    const old = stored(validCursor({ list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 3, windows: 1, source: { section: "posts", chunk: 2, pinned: null, restarts: 0 } } })) as Record<string, unknown> & { list: { source: Record<string, unknown> } };
+    delete old.trigger;
+    old.list.source = { section: "posts", chunk: 2 };
+    const loaded = parseCursor(old);
+    expect(loaded.kind).toBe("ok");
+    if (loaded.kind !== "ok") return;
+    expect(loaded.cursor.trigger).toBeNull();
+    expect(loaded.cursor.list.source).toEqual({ section: "posts", chunk: 2, pinned: null, restarts: 0 });
+  });
+
+  it("a run's trigger is carried to the next run unless it has its own", () => {
+    const previous = validCursor({ trigger: "t-1", status: "done" });
+    expect(startCursor("children", { force: false, previous, now: NOW }).trigger).toBe("t-1");
+    expect(startCursor("children", { force: false, previous, now: NOW, trigger: "t-2" }).trigger).toBe("t-2");
+  });
+});
+
 describe("startCursor", () => {
   it("starts a fresh run in the list phase with nothing done", () => {
     const cursor = startCursor("posts", { force: false, previous: null, now: NOW });

@@ -17,6 +17,7 @@ import {
   type IndexManifest,
   INDEX_CHUNK_BYTES,
   INDEX_MANIFEST_VERSION,
+  RETIRED_CHUNK_TTL_MS,
   chunkEntries,
   chunkRef,
   readIndexPage,
@@ -87,7 +88,7 @@ describe("updateEntryInPlace", () => {
     expect(result.changed).toBe(true);
     const sets = result.ops.filter((o) => o.op === "set").map((o) => o.key);
     expect(sets).toHaveLength(2); // the new chunk and the manifest
-    expect(result.ops.filter((o) => o.op === "del")).toEqual([{ op: "del", key: manifest.chunks[5].key }]);
+    expect(result.ops.filter((o) => o.op === "del" || o.op === "expire")).toEqual([{ op: "expire", key: manifest.chunks[5].key, pxMs: RETIRED_CHUNK_TTL_MS }]);
     expect(result.manifest.chunks.filter((c, i) => c.key !== manifest.chunks[i].key)).toHaveLength(1);
     await kv.atomic(result.ops);
     expect(await storedIds()).toEqual(entries.map((e) => e.id));
@@ -117,7 +118,7 @@ describe("updateEntryInPlace", () => {
     const cache: ChunkCache = new Map();
     const result = await updateEntryInPlace(kv, keys, manifest, { kind: "remove", id: entries[1].id }, { cache, now: new Date() });
     expect(result.manifest.chunks).toHaveLength(2);
-    expect(result.ops).toContainEqual({ op: "del", key: manifest.chunks[1].key });
+    expect(result.ops).toContainEqual({ op: "expire", key: manifest.chunks[1].key, pxMs: RETIRED_CHUNK_TTL_MS });
     await kv.atomic(result.ops);
     manifest = result.manifest;
     expect(await storedIds()).toEqual([entries[0].id, entries[2].id]);
