@@ -24,6 +24,8 @@ import { loadStoreRuntime } from "../runtime";
 import { recordEvent, parseEvent } from "../webhooks/events";
 import { webhookKeys } from "../webhooks/keys";
 import { runDirtyInvocation } from "../webhooks/run";
+import { afterResponse } from "../core/after-response";
+import { reviveSections } from "../orchestration/revive";
 import { scheduleTargetedRun } from "../webhooks/schedule";
 import { readWebhookSettings } from "../webhooks/settings";
 import { handshakeToken, markVerified, storeHandshake, verificationToken } from "../webhooks/token";
@@ -80,6 +82,8 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
     return jsonError(401, "unauthorized", signature ? "the X-Notion-Signature does not match the body" : "missing X-Notion-Signature");
   }
   if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record);
+  // After the answer: a queued call, or a chain whose carrier died, of any section is carried on.
+  afterResponse(() => reviveSections({ env, request, startedAt, budgetMs: store.settings.budgetMs }));
 
   const event = parseEvent(parsed);
   if (!event) {

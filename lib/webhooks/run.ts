@@ -13,6 +13,7 @@ import { type TargetedRunResult, runTargeted } from "../sync/targeted-run";
 import { createRevalidator } from "./revalidate";
 import { type ScheduleOutcome, scheduleTargetedRun } from "./schedule";
 import { readWebhookSettings } from "./settings";
+import { reviveSections } from "../orchestration/revive";
 
 type Env = Record<string, string | undefined>;
 
@@ -64,5 +65,7 @@ export async function runDirtyInvocation(input: { env: Env; startedAt: number; b
     ...(result.error ? { error: result.error.code } : {}),
     ...(next ? { next: next.via } : {}),
   }, result.error ? "warn" : "info");
+  // Its section leases are released: calls queued meanwhile start now, and lost chains are relaunched.
+  await reviveSections({ env, request: input.request, startedAt: input.startedAt, budgetMs });
   return { result, next };
 }
