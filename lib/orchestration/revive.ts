@@ -22,12 +22,10 @@ import { runInvocation } from "../sync/engine";
 import { acquireLease, leaseHolderDeadline, releaseIfAbandoned } from "../sync/lease";
 import { type StartRequest, dropStartRequest, launchPending, markLaunched, parseStartRequest, requestCovered, startRequestKey } from "../sync/start-requests";
 import { type Carrier, carrierFromEnv } from "./carrier";
-import { LINK_ACCEPT_TIMEOUT_MS } from "./self-chain";
+import { LINK_ACCEPT_TIMEOUT_MS, LINK_START_GRACE_MS } from "./self-chain";
 
 type Env = Record<string, string | undefined>;
 
-/** An accepted link starts within its wait plus this (the predecessor's lease wait, 5 s, and a margin). */
-export const LINK_START_GRACE_MS = 8_000;
 /** The reviver's own hold on a section: a publish or a link send (≤ LINK_ACCEPT_TIMEOUT_MS) and two writes. */
 const REVIVE_LEASE_MS = LINK_ACCEPT_TIMEOUT_MS + 8_000;
 /** Running a queued call here needs at least this much of the invocation's budget. */

@@ -14,6 +14,9 @@ import { sectionPath } from "../core/base-url";
 
 export const LINK_ACCEPT_TIMEOUT_MS = 2000;
 
+/** An accepted link starts within its wait plus this (its wait for the predecessor's lease, 5 s, and a margin). */
+export const LINK_START_GRACE_MS = 8_000;
+
 /** A Retry-After up to this long is waited out by the next link; a longer one stops the chain (retryAt set). */
 export const MAX_CHAINED_WAIT_MS = 5000;
 
