@@ -127,6 +127,7 @@ async function runQueuedHere(reviver: Reviver, section: Section, request: StartR
   if (budgetMs < MIN_INLINE_BUDGET_MS) return; // left queued: the next invocation of any route honours it
   const runtime = loadRuntime(section, reviver.env);
   const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), budgetMs), { section, force: request.force, caller: "call" });
+  if (outcome.kind === "ran" && requestCovered(request, outcome.cursor)) await dropStartRequest(reviver.kv, reviver.keys, section, request);
   logEvent("sync.queued_call_ran", { section, outcome: outcome.kind, runId: outcome.kind === "ran" ? outcome.cursor.runId : null, queuedAt: request.at });
 }
 

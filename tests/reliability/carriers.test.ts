@@ -164,7 +164,7 @@ describe("carriers over next start", () => {
     buildIfNeeded();
     workspace = generateWorkspace({ pages: 6, posts: 3, hugePages: 0 });
     // A page's content takes a while: a targeted run holds the pages lease long enough for a cron to meet it.
-    notion = await startNotionEmulator({ workspace, ratePerSecond: Infinity, latencyMs: { "blocks.children.list": 700 } });
+    notion = await startNotionEmulator({ workspace, ratePerSecond: Infinity, latencyMs: { "blocks.children.list": 250 } });
     redis = await startRedisServer();
     kv = createRedisStore({ url: redis.url });
     qstash = await startQStashEmulator({ delayScale: 0.02, retryBackoffMs: (n) => 100 * 2 ** n });
@@ -189,6 +189,7 @@ describe("carriers over next start", () => {
     const cron = await d.call("/api/sync/pages");
     const dirty = await targeted;
     expect(dirty.status, JSON.stringify(dirty.body)).toBe(200);
+    expect(cron.status, `${JSON.stringify(cron.body)} / ${JSON.stringify(dirty.body)}`).not.toBe(200);
     expect(dirty.body.fetched, "the targeted run wrote the page").toBe(1);
     // Not lost: queued, and a new pages run starts once the targeted run has released the lease.
     expect(cron.status, JSON.stringify(cron.body)).toBe(202);
