@@ -58,8 +58,14 @@ export async function reviveSections(input: ReviveInput): Promise<void> {
     };
     const raw = await store.kv.mget(SECTIONS.flatMap((s) => [store.keys.cursor(s), store.keys.lease(s), startRequestKey(store.keys, s)]));
     for (const [i, section] of SECTIONS.entries()) {
-      const [cursor, lease, request] = raw.slice(i * 3, i * 3 + 3);
-      if (wantsReviving(parsed(cursor), lease, parseStartRequest(request))) await reviveSection(reviver, section);
+      const cursor = parsed(raw[i * 3]);
+      let request = parseStartRequest(raw[i * 3 + 2]);
+      // Covered stays covered (a run began after the call looked): dropped without the lease.
+      if (request && requestCovered(request, cursor)) {
+        await dropStartRequest(store.kv, store.keys, section, request);
+        request = null;
+      }
+      if (wantsReviving(cursor, raw[i * 3 + 1], request)) await reviveSection(reviver, section);
     }
   } catch (error) {
     logEvent("sync.revive_failed", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, "warn");
