@@ -30,7 +30,7 @@ export interface SuccessorInput {
 }
 
 /** The step a carrier sends: a run's next step, or step 0 of a new run. */
-export type Step = Pick<Cursor, "runId" | "seq" | "force"> & Partial<Pick<Cursor, "status">>;
+export type Step = Pick<Cursor, "runId" | "seq" | "force"> & Partial<Pick<Cursor, "status">> & { resend?: string };
 
 export interface Carrier {
   scheduleNext?: (step: Step, retryAfterMs: number) => Promise<ScheduledSuccessor>;
@@ -65,7 +65,7 @@ export function successorCarrier(input: SuccessorInput): Carrier {
     return {
       chainVia: "qstash",
       scheduleNext: (cursor, retryAfterMs) =>
-        withinPublishTimeout(publisher.publishNext(successorMessage(chain, input.section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs }))),
+        withinPublishTimeout(publisher.publishNext(successorMessage(chain, input.section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs, resend: cursor.resend }))),
     };
   }
   if (mode !== "self") return {};

@@ -26,12 +26,12 @@ export function delayWithJitter(retryAfterMs: number, random: () => number = Mat
 export function successorMessage(
   settings: ChainSettings,
   section: Section,
-  step: { runId: string; seq: number; force: boolean; retryAfterMs?: number },
+  step: { runId: string; seq: number; force: boolean; retryAfterMs?: number; /** A step sent again (lib/orchestration/revive.ts): its own deduplication id. */ resend?: string },
 ): PublishNextOptions {
   return {
     destination: `${settings.baseUrl}${sectionPath(section)}`,
     body: { runId: step.runId, seq: step.seq, force: step.force },
-    deduplicationId: `${step.runId}:${section}:${step.seq}`,
+    deduplicationId: `${step.runId}:${section}:${step.seq}${step.resend ? `:${step.resend}` : ""}`,
     delaySeconds: delayWithJitter(step.retryAfterMs ?? 0) || undefined,
     flowControl: notionFlowControl(settings.notionToken, settings.invocationsPerMin),
     failureCallback: `${settings.baseUrl}/api/sync/failed`,

@@ -20,7 +20,7 @@ import { chainHealth, needsRelaunch } from "../sync/chain-health";
 import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
 import { runInvocation } from "../sync/engine";
 import { acquireLease, leaseHolderDeadline, releaseIfAbandoned } from "../sync/lease";
-import { type StartRequest, dropStartRequest, launchPending, markLaunched, parseStartRequest, requestCovered, startRequestKey } from "../sync/start-requests";
+import { type StartRequest, dropStartRequest, launchPending, markLaunched, parseStartRequest, requestCovered, requestedStep, startRequestKey } from "../sync/start-requests";
 import { type Carrier, carrierFromEnv } from "./carrier";
 import { LINK_ACCEPT_TIMEOUT_MS, LINK_START_GRACE_MS } from "./self-chain";
 
@@ -104,7 +104,7 @@ async function reviveSection(reviver: Reviver, section: Section): Promise<void> 
   if (inline) await runQueuedHere(reviver, section, inline);
 }
 
-/** Drops a covered request, or sends step 0 of a new run for it; returns it when it must run here instead. */
+/** Drops a covered request, or sends the step it asks for; returns it when it must run here instead. */
 async function honourRequest(reviver: Reviver, section: Section, cursor: Cursor | null, request: StartRequest): Promise<StartRequest | null> {
   const { kv, keys } = reviver;
   if (requestCovered(request, cursor)) {
@@ -114,11 +114,11 @@ async function honourRequest(reviver: Reviver, section: Section, cursor: Cursor 
   if (launchPending(request, Date.now())) return null;
   const carrier = reviver.carrier(section, 0);
   if (!carrier.scheduleNext) return request;
-  const step = { runId: newRunId(), seq: 0, force: request.force };
+  const step = requestedStep(request, cursor, newRunId());
   try {
-    const sent = await carrier.scheduleNext(step, 0);
+    const sent = await carrier.scheduleNext({ ...step, resend: `q${Date.now()}` }, 0);
     if (sent.stopped) return request;
-    await markLaunched(kv, keys, section, request, step.runId, new Date());
+    await markLaunched(kv, keys, section, request, step, new Date());
     logEvent("sync.queued_call_started", { section, runId: step.runId, via: carrier.chainVia, force: request.force, queuedAt: request.at });
     return null;
   } catch (error) {
@@ -133,7 +133,8 @@ async function runQueuedHere(reviver: Reviver, section: Section, request: StartR
   if (budgetMs < MIN_INLINE_BUDGET_MS) return; // left queued: the next invocation of any route honours it
   const runtime = loadRuntime(section, reviver.env);
   const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), budgetMs), { section, force: request.force, caller: "call" });
-  if (outcome.kind === "ran" && requestCovered(request, outcome.cursor)) await dropStartRequest(reviver.kv, reviver.keys, section, request);
+  // It ran as the call would have: the call is carried out.
+  if (outcome.kind === "ran") await dropStartRequest(reviver.kv, reviver.keys, section, request);
   logEvent("sync.queued_call_ran", { section, outcome: outcome.kind, runId: outcome.kind === "ran" ? outcome.cursor.runId : null, queuedAt: request.at });
 }
 
@@ -144,7 +145,7 @@ async function relaunch(reviver: Reviver, section: Section, cursor: Cursor, leas
   const at = new Date().toISOString();
   let record: NonNullable<Cursor["chain"]>;
   try {
-    const sent = await carrier.scheduleNext(cursor, 0);
+    const sent = await carrier.scheduleNext({ ...cursor, resend: `r${cursor.seq}` }, 0);
     record = { seq: cursor.seq, published: !sent.stopped, messageId: sent.messageId, via: carrier.chainVia, link: sent.link ?? 0, at, stopped: sent.stopped ?? null, error: null, notBefore: null, relaunchedAt: at, relaunchedSeq: cursor.seq };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -9,15 +9,15 @@ import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import { KvPreconditionError } from "../kv/codec";
-import { type Cursor, isLive } from "./cursor";
+import { type Cursor, isFinished, isLive } from "./cursor";
 
 export interface StartRequest {
   at: string;
   force: boolean;
   /** The run the call saw (null: none): any other run that started since covers it. */
   seenRunId: string | null;
-  /** Set when a step was sent for it; sent again if that run has not started by LAUNCH_GRACE_MS. */
-  launched: { runId: string; at: string } | null;
+  /** Set when a step was sent for it; sent again if that step has not run by LAUNCH_GRACE_MS. */
+  launched: { runId: string; seq: number; at: string } | null;
 }
 
 /** A request nobody honours in this long is dropped (the next cron starts a run anyway). */
@@ -44,10 +44,17 @@ export async function recordStartRequest(kv: KvStore, keys: KeyBuilder, section:
   return request;
 }
 
-/** A run that began after the call looked (forced, if the call was) does what the call would have done. */
+/** The step sent for it ran, or a run that began after the call looked (forced, if the call was) does what the call would have. */
 export function requestCovered(request: StartRequest, cursor: Cursor | null): boolean {
-  if (!cursor || cursor.runId === request.seenRunId) return false;
-  return !request.force || cursor.force;
+  if (!cursor) return false;
+  if (request.launched && cursor.runId === request.launched.runId && cursor.seq > request.launched.seq) return true;
+  return cursor.runId !== request.seenRunId && (!request.force || cursor.force);
+}
+
+/** What the call would have done: continue the unfinished run (a failed one too), else start one. */
+export function requestedStep(request: StartRequest, cursor: Cursor | null, newRunId: string): Pick<Cursor, "runId" | "seq" | "force"> {
+  if (cursor && !isFinished(cursor) && (!request.force || cursor.force)) return { runId: cursor.runId, seq: cursor.seq, force: cursor.force };
+  return { runId: newRunId, seq: 0, force: request.force };
 }
 
 /** A step was sent for the request a moment ago: give it time to start. */
@@ -56,10 +63,10 @@ export function launchPending(request: StartRequest, now: number): boolean {
 }
 
 /** Marks `request` launched as `runId`, unless it changed meanwhile (then its new version is honoured later). */
-export async function markLaunched(kv: KvStore, keys: KeyBuilder, section: Section, request: StartRequest, runId: string, now: Date): Promise<void> {
+export async function markLaunched(kv: KvStore, keys: KeyBuilder, section: Section, request: StartRequest, step: { runId: string; seq: number }, now: Date): Promise<void> {
   const key = startRequestKey(keys, section);
   try {
-    await kv.atomic([{ op: "require", key, equals: request }, { op: "set", key, value: { ...request, launched: { runId, at: now.toISOString() } }, pxMs: REQUEST_TTL_MS }]);
+    await kv.atomic([{ op: "require", key, equals: request }, { op: "set", key, value: { ...request, launched: { runId: step.runId, seq: step.seq, at: now.toISOString() } }, pxMs: REQUEST_TTL_MS }]);
   } catch (error) {
     if (!(error instanceof KvPreconditionError)) throw error;
   }
