@@ -8,14 +8,15 @@
  *    through each carrier: a QStash message, a self-chain link, or the
  *    targeted run's own invocation when neither exists (SYNC_CHAIN=off);
  * 2. a self-chain link answered 202 that then died leaves the run "lost" in
- *    the status, until a call of another section relaunches it (once) and the
- *    run finishes;
+ *    the status, until a call of another section, or a webhook delivery,
+ *    relaunches it (once) and the run finishes;
  * 3. a stalled run (Notion failing) is retried by its own chain after its
  *    backoff (SYNC_STALL_BACKOFF_S=1 here), one invocation a retry, and
  *    finishes once Notion is back, with no call from outside.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { signWebhookPayload } from "@notionhq/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHAIN_TOKEN_HEADER } from "../../lib/auth/chain-token";
 import type { Section } from "../../lib/core/sections";
@@ -34,6 +35,7 @@ import { type NextApp, buildIfNeeded, freePort, startNextApp } from "../../scrip
 import { startRedisServer } from "../support/redis-server";
 
 const SECRET = "carriers-secret-abcdefghijkl";
+const WEBHOOK_SECRET = "secret_carriers_webhook_0123456789";
 
 async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -234,7 +236,7 @@ describe("carriers over next start", () => {
     beforeAll(async () => {
       let target = "";
       eater = await startLinkEater(() => target);
-      d = await deploy({ SYNC_CHAIN: "self", SYNC_BASE_URL: eater.url, SYNC_STALL_AFTER: "1", SYNC_STALL_BACKOFF_S: "1" });
+      d = await deploy({ SYNC_CHAIN: "self", SYNC_BASE_URL: eater.url, SYNC_STALL_AFTER: "1", SYNC_STALL_BACKOFF_S: "1", NOTION_WEBHOOK_SECRET: WEBHOOK_SECRET });
       target = d.app.url;
     }, 120_000);
     afterAll(async () => {
@@ -280,6 +282,25 @@ describe("carriers over next start", () => {
       const after = await d.status("pages");
       expect(after.run!.chain).toMatchObject({ lost: false, relaunchedAt: finished.chain!.relaunchedAt });
       await waitFor("posts to finish", async () => ((await d.cursor("posts"))?.status === "done" ? true : null), 60_000, 200);
+    });
+
+    it("a lost link is relaunched by a webhook delivery too", { timeout: 120_000 }, async () => {
+      workspace.advanceClock(5 * 60_000);
+      eater.eat(1);
+      const first = await d.call("/api/sync/posts?force=1");
+      expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
+      const runId = first.body.runId as string;
+      await waitFor("the status to report the chain lost", async () => ((await d.status("posts")).run?.chain.lost ? true : null), 20_000, 300);
+      // A verified delivery (here one the route ignores: not an event) is an invocation of the webhook route.
+      const body = JSON.stringify({ type: "not-an-event" });
+      const res = await fetch(`${d.app.url}/api/notion/webhook`, { method: "POST", headers: { "content-type": "application/json", "x-notion-signature": await signWebhookPayload({ body, verificationToken: WEBHOOK_SECRET }) }, body });
+      expect(res.status).toBe(200);
+      const done = await waitFor("the posts run to finish", async () => {
+        const c = await d.cursor("posts");
+        return c?.runId === runId && c.status === "done" ? c : null;
+      }, 60_000, 200);
+      expect(done.chain?.relaunchedAt).toBeTruthy();
+      expect(d.events("sync.relaunched").filter((e) => e.section === "posts" && e.runId === runId)).toHaveLength(1);
     });
 
     it("a stalled run is retried by its own chain after its backoff, one invocation a retry, and finishes with no call from outside", { timeout: 120_000 }, async () => {
