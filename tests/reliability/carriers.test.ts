@@ -287,20 +287,22 @@ describe("carriers over next start", () => {
     it("a lost link is relaunched by a webhook delivery too", { timeout: 120_000 }, async () => {
       workspace.advanceClock(5 * 60_000);
       eater.eat(1);
-      const first = await d.call("/api/sync/posts?force=1");
+      const eaten = eater.eaten();
+      const first = await d.call("/api/sync/pages?force=1");
       expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
+      expect(eater.eaten()).toBe(eaten + 1);
       const runId = first.body.runId as string;
-      await waitFor("the status to report the chain lost", async () => ((await d.status("posts")).run?.chain.lost ? true : null), 20_000, 300);
+      await waitFor("the status to report the chain lost", async () => ((await d.status("pages")).run?.chain.lost ? true : null), 20_000, 300);
       // A verified delivery (here one the route ignores: not an event) is an invocation of the webhook route.
       const body = JSON.stringify({ type: "not-an-event" });
       const res = await fetch(`${d.app.url}/api/notion/webhook`, { method: "POST", headers: { "content-type": "application/json", "x-notion-signature": await signWebhookPayload({ body, verificationToken: WEBHOOK_SECRET }) }, body });
       expect(res.status).toBe(200);
-      const done = await waitFor("the posts run to finish", async () => {
-        const c = await d.cursor("posts");
+      const done = await waitFor("the pages run to finish", async () => {
+        const c = await d.cursor("pages");
         return c?.runId === runId && c.status === "done" ? c : null;
       }, 60_000, 200);
       expect(done.chain?.relaunchedAt).toBeTruthy();
-      expect(d.events("sync.relaunched").filter((e) => e.section === "posts" && e.runId === runId)).toHaveLength(1);
+      expect(d.events("sync.relaunched").filter((e) => e.section === "pages" && e.runId === runId)).toHaveLength(1);
     });
 
     it("a stalled run is retried by its own chain after its backoff, one invocation a retry, and finishes with no call from outside", { timeout: 120_000 }, async () => {
