@@ -12,7 +12,9 @@
  *    relaunches it (once) and the run finishes;
  * 3. a stalled run (Notion failing) is retried by its own chain after its
  *    backoff (SYNC_STALL_BACKOFF_S=1 here), one invocation a retry, and
- *    finishes once Notion is back, with no call from outside.
+ *    finishes once Notion is back, with no call from outside;
+ * 4. in process: a call queued behind a holder that died is honoured by the
+ *    next invocation of another section.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -32,6 +34,7 @@ import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
 import { type QStashEmulator, startQStashEmulator } from "../../scripts/emulator/qstash/server";
 import { type NextApp, buildIfNeeded, freePort, startNextApp } from "../../scripts/lib/next-app";
+import { type Stack, invoke, startStack, syncUntilDone } from "../support/harness";
 import { startRedisServer } from "../support/redis-server";
 
 const SECRET = "carriers-secret-abcdefghijkl";
@@ -338,5 +341,31 @@ describe("carriers over next start", () => {
         expect(Date.parse(steps[i].at) - Date.parse(steps[i - 1].at), `retry ${i} after a stalled step`).toBeGreaterThanOrEqual(900);
       }
     });
+  });
+});
+
+describe("in process: a call queued behind a holder that died", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workspace: { pages: 6, posts: 3, hugePages: 0 }, env: { SYNC_BUDGET_MS: "5000" } });
+    await syncUntilDone(stack, "pages");
+  });
+  afterAll(async () => stack?.close());
+
+  it("is honoured by the next invocation of another section once the holder's recorded end has passed", async () => {
+    const done = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
+    // A holder that will never release: its token says it has ended by then.
+    await stack.kv.set(stack.keys.lease("pages"), `dead-holder~${Date.now() + 1500}`, { pxMs: 60_000 });
+    const queued = await invoke(stack, "pages");
+    expect(queued.status).toBe(202);
+    expect(queued.body).toMatchObject({ queued: true });
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await invoke(stack, "posts")).status).toBe(200);
+    const started = await waitFor("the queued pages run", async () => {
+      const c = await stack.kv.get<Cursor>(stack.keys.cursor("pages"));
+      return c && c.runId !== done.runId ? c : null;
+    }, 15_000, 100);
+    expect(started.seq).toBeGreaterThanOrEqual(1);
+    await waitFor("the request to be dropped", async () => (await stack.kv.get(`${stack.keys.prefix}:startreq:pages`)) === null, 10_000, 100);
   });
 });
