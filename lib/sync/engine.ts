@@ -72,7 +72,7 @@ export type InvocationOutcome =
       cursor: Cursor;
       processed: number;
       remaining: number | null;
-      /** When work is left: how long the successor should wait (Notion's Retry-After), else 0. */
+      /** When work is left: how long the successor should wait (Notion's Retry-After, a stalled run's backoff), else 0. */
       retryAfterMs: number;
       /** Set when the stored cursor could not be used and a new run began. */
       cursorReset: string | null;
@@ -159,14 +159,14 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     const done = isFinished(ctx.cursor);
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
     // A stalled run's chain retries it after a backoff: one invocation per retry, never a loop.
-    const chainWaitMs = ctx.cursor.status === "stalled" ? Math.max(retryAfterMs, stallBackoff(ctx, request)) : retryAfterMs;
+    const chainWaitMs = ctx.cursor.status === "stalled" && request.scheduleNext ? Math.max(retryAfterMs, stallBackoff(ctx, request)) : retryAfterMs;
     const chain = !done && !failure && request.scheduleNext ? await scheduleSuccessor(ctx, request, chainWaitMs) : null;
     return {
       kind: "ran",
       cursor: ctx.cursor,
       processed: ctx.processed,
       remaining: done ? 0 : remainingItems(ctx),
-      retryAfterMs,
+      retryAfterMs: chainWaitMs,
       cursorReset: loaded.kind === "invalid" ? loaded.reason : null,
       failure,
       lastError: ctx.lastError,
