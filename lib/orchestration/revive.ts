@@ -90,40 +90,44 @@ async function reviveSection(reviver: Reviver, section: Section): Promise<void> 
   const take = () => acquireLease(kv, keys.lease(section), REVIVE_LEASE_MS);
   const lease = (await take()) ?? ((await releaseIfAbandoned(kv, keys.lease(section))) ? await take() : null);
   if (!lease) return;
-  let inline: StartRequest | null = null;
+  let request: StartRequest | null = null;
+  let honoured: Honoured = "none";
   try {
     const [rawCursor, rawRequest] = await kv.mget([keys.cursor(section), startRequestKey(keys, section)]);
     const cursor = parsed(rawCursor);
-    const request = parseStartRequest(rawRequest);
-    if (request) inline = await honourRequest(reviver, section, cursor, request);
+    request = parseStartRequest(rawRequest);
+    if (request) honoured = await honourRequest(reviver, section, cursor, request);
     const health = chainHealth(cursor, null, Date.now(), LINK_START_GRACE_MS);
-    if (cursor && !inline && needsRelaunch(cursor, health)) await relaunch(reviver, section, cursor, lease.token, "reason" in health ? health.reason : health.state);
+    if (cursor && honoured === "none" && needsRelaunch(cursor, health)) await relaunch(reviver, section, cursor, lease.token, "reason" in health ? health.reason : health.state);
   } finally {
     await lease.release().catch(() => {});
   }
-  if (inline) await runQueuedHere(reviver, section, inline);
+  if (request && honoured === "here") await runQueuedHere(reviver, section, request);
 }
 
-/** Drops a covered request, or sends the step it asks for; returns it when it must run here instead. */
-async function honourRequest(reviver: Reviver, section: Section, cursor: Cursor | null, request: StartRequest): Promise<StartRequest | null> {
+/** What became of a request: its step sent, to be run in this invocation, or nothing to do now. */
+type Honoured = "sent" | "here" | "none";
+
+/** Drops a covered request, or sends the step it asks for, or says it must run here (no carrier). */
+async function honourRequest(reviver: Reviver, section: Section, cursor: Cursor | null, request: StartRequest): Promise<Honoured> {
   const { kv, keys } = reviver;
   if (requestCovered(request, cursor)) {
     await dropStartRequest(kv, keys, section, request);
-    return null;
+    return "none";
   }
-  if (launchPending(request, Date.now())) return null;
+  if (launchPending(request, Date.now())) return "sent";
   const carrier = reviver.carrier(section, 0);
-  if (!carrier.scheduleNext) return request;
+  if (!carrier.scheduleNext) return "here";
   const step = requestedStep(request, cursor, newRunId());
   try {
     const sent = await carrier.scheduleNext({ ...step, resend: `q${Date.now()}` }, 0);
-    if (sent.stopped) return request;
+    if (sent.stopped) return "here";
     await markLaunched(kv, keys, section, request, step, new Date());
     logEvent("sync.queued_call_started", { section, runId: step.runId, via: carrier.chainVia, force: request.force, queuedAt: request.at });
-    return null;
+    return "sent";
   } catch (error) {
     logEvent("sync.queued_call_not_sent", { section, via: carrier.chainVia, error: error instanceof Error ? error.message : String(error) }, "warn");
-    return request;
+    return "here";
   }
 }
 
