@@ -18,7 +18,7 @@ import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
 import { KvClosedError, KvPreconditionError, errorMessage, isKvSizeLimitError } from "../kv/codec";
 import type { Cursor, Phase, RunCounts } from "./cursor";
-import { LeaseLostError } from "./lease";
+import { LeaseLostError, WritesEndedError } from "./errors";
 
 export interface EngineSettings {
   concurrency: number;
@@ -59,17 +59,6 @@ function addTally(into: Tally, counts: Partial<Tally> | undefined): Tally {
   const out = { ...into };
   for (const [name, n] of Object.entries(counts ?? {})) out[name as keyof Tally] += n ?? 0;
   return out;
-}
-
-/**
- * A batch sent whose outcome is unknown (it may have landed, or may still land): this invocation
- * writes nothing more, since its cursor in memory may be behind KV's; the next one resumes from KV.
- */
-export class WritesEndedError extends Error {
-  constructor(readonly after: string) {
-    super(`an earlier batch's outcome is unknown (${after}): this invocation writes nothing more; the next resumes from what KV holds`);
-    this.name = "WritesEndedError";
-  }
 }
 
 /** Errors after which the batch is known not to have been applied. */

@@ -20,7 +20,8 @@ import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
 import { changedPageOps, indexChangedOp } from "./changed-pages";
 import { dropSweptPages } from "./child-check";
-import { MissingWorkError, scratchKeys } from "./scratch";
+import { MissingWorkError } from "./errors";
+import { scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import { type LedgerEntry, type StoredPiece, unpackPiece } from "./worklist";
 

@@ -7,8 +7,8 @@ import type { KeyBuilder } from "../kv/keys";
 import { shardKeys } from "../kv/sharded-set";
 import type { Cursor } from "./cursor";
 
-/** The run's work list is gone (evicted, or deleted by hand): the engine lists again. */
-export class MissingWorkError extends Error {}
+// Until engine.ts imports it from errors.ts (it waits for another branch's merge).
+export { MissingWorkError } from "./errors";
 
 /** Every scratch key a run may have written (deleted when it finishes or is replaced). */
 export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {

@@ -27,7 +27,10 @@ import { prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check"
 import { needsFetch } from "./list-phase";
 import { inRanges, mergeRanges, sameRanges, toRanges } from "./piece-ranges";
 import { pageWriteOps } from "./page-write";
-import { MissingWorkError } from "./scratch";
+import { MissingWorkError, RunStoppedError } from "./errors";
+
+// Until engine.ts imports it from errors.ts (it waits for another branch's merge).
+export { RunStoppedError } from "./errors";
 import { type ItemOutcome, type LedgerEntry, type PieceRow, type StoredPiece, fetchedInOtherMode, packPiece, rowsToProcess, unpackPiece } from "./worklist";
 
 interface PartialPage {
@@ -37,13 +40,6 @@ interface PartialPage {
   properties?: PropertyCheckpoint;
   /** Blocks read so far; set once the properties are complete. */
   checkpoint?: BlockFetchCheckpoint;
-}
-
-/** Ends the phase early: every worker stops starting new items. */
-export class RunStoppedError extends Error {
-  constructor(readonly cause: NotionSyncError) {
-    super(cause.message);
-  }
 }
 
 /**

@@ -16,10 +16,11 @@ import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
 import { unclaimedSlug } from "../../sync/bundle";
 import { changedPageOps, indexChangedOp } from "../../sync/changed-pages";
-import { type RunContext, WritesEndedError, createRunContext } from "../../sync/context";
+import { type RunContext, createRunContext } from "../../sync/context";
+import { isWritesRefused } from "../../sync/errors";
 import { parseCursor, startCursor } from "../../sync/cursor";
 import { counted } from "../../sync/failure-policy";
-import { LeaseLostError, acquireLeaseWaiting } from "../../sync/lease";
+import { acquireLeaseWaiting } from "../../sync/lease";
 import { pageWriteOps } from "../../sync/page-write";
 import { claimSlugs } from "../../sync/slug-claims";
 import type { LedgerEntry } from "../../sync/worklist";
@@ -71,7 +72,7 @@ async function applyItem(state: SectionState, item: Item): Promise<void> {
     if (item.kind === "upsert") await upsert(state, item);
     else await remove(state, item);
   } catch (error) {
-    if (error instanceof LeaseLostError || error instanceof WritesEndedError) throw error;
+    if (isWritesRefused(error)) throw error;
     if (NotionSyncError.is(error, "gone")) return remove(state, { ...item, kind: "remove" });
     await onPageError(state.run, item.page, await triesOf(state.run, item.page.id), error);
   }
