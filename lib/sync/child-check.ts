@@ -69,7 +69,7 @@ const SWEEP_PROFIT_AFTER = 5;
 /** Found page objects expire after this even if their run never deletes them (finalize does). */
 export const FOUND_PAGE_TTL_MS = 24 * 3_600_000;
 /** The full checks that sweep: the others are the safety net against search's lag and gaps. */
-const SWEEP_REASONS = new Set(["forced", "first_run"]);
+const SWEEP_REASONS: readonly string[] = ["forced", "first_run"];
 /** Found page objects deleted per write at finalize. */
 const DROP_BATCH = 500;
 
@@ -117,7 +117,7 @@ async function decide(ctx: RunContext): Promise<void> {
     now: ctx.now(),
     indexedChildren: manifest?.idsKey ? manifest.total : null,
   });
-  const sweep = reason && SWEEP_REASONS.has(reason) ? { found: 0, complete: false, stopped: null } : null;
+  const sweep = reason && SWEEP_REASONS.includes(reason) ? { found: 0, complete: false, stopped: null } : null;
   const check: ChildCheck = reason
     ? { mode: "full", reason, stopAt: null, highWater: null, cursor: null, requests: 0, found: 0, complete: false, sweep }
     : { mode: "search", reason: "search_since_watermark", stopAt: searchStopAt(c.since!, c.lastHighWater), highWater: null, cursor: null, requests: 0, found: 0, complete: false, sweep: null };
@@ -225,7 +225,17 @@ function dropEdited(ctx: RunContext, check: ChildCheck): KvOp[] {
   return check.found > 0 ? [{ op: "del", key: ctx.keys.editedIds("children", ctx.cursor.runId) }] : [];
 }
 
-const editedSets = new WeakMap<RunContext, Promise<Set<string> | null>>();
+/** What the child check keeps for one invocation's sync phase (created by it: createChildCheckState). */
+export interface ChildCheckState {
+  /** The run's edited set, read at most once an invocation (null: not read yet). */
+  edited: Promise<Set<string> | null> | null;
+  /** The sweep's page objects being read (sweptPage, prefetchSweptPages). */
+  swept: SweptLoader;
+}
+
+export function createChildCheckState(): ChildCheckState {
+  return { edited: null, swept: { cache: new Map(), queued: [] } };
+}
 
 /**
  * Sync phase: true when `id`, a child page the run already knows, may keep its
@@ -233,16 +243,12 @@ const editedSets = new WeakMap<RunContext, Promise<Set<string> | null>>();
  * not find it edited. Reads the edited set once per invocation (usually empty:
  * then not at all); a set that went missing means retrieve, as a full check.
  */
-export async function unchangedBySearch(ctx: RunContext, id: string): Promise<boolean> {
+export async function unchangedBySearch(ctx: RunContext, state: ChildCheckState, id: string): Promise<boolean> {
   const check = ctx.cursor.childCheck;
   if (ctx.section !== "children" || check?.mode !== "search" || !check.complete) return false;
   if (check.found === 0) return true;
-  let edited = editedSets.get(ctx);
-  if (!edited) {
-    edited = ctx.kv.smembers(ctx.keys.editedIds("children", ctx.cursor.runId)).then((ids) => (ids.length > 0 ? new Set(ids) : null));
-    editedSets.set(ctx, edited);
-  }
-  const set = await edited;
+  state.edited ??= ctx.kv.smembers(ctx.keys.editedIds("children", ctx.cursor.runId)).then((ids) => (ids.length > 0 ? new Set(ids) : null));
+  const set = await state.edited;
   return set !== null && !set.has(id);
 }
 
@@ -252,17 +258,9 @@ interface SweptLoader {
   queued: { id: string; resolve: (page: NotionPage | null) => void; reject: (error: unknown) => void }[];
 }
 
-const sweptLoaders = new WeakMap<RunContext, SweptLoader>();
-
 function sweptRun(ctx: RunContext): boolean {
   const check = ctx.cursor.childCheck;
   return ctx.section === "children" && check?.complete === true && (check.sweep?.found ?? 0) > 0;
-}
-
-function loaderOf(ctx: RunContext): SweptLoader {
-  let loader = sweptLoaders.get(ctx);
-  if (!loader) sweptLoaders.set(ctx, (loader = { cache: new Map(), queued: [] }));
-  return loader;
 }
 
 function readFound(ctx: RunContext, ids: string[]): Promise<(NotionPage | null)[]> {
@@ -273,9 +271,9 @@ function readFound(ctx: RunContext, ids: string[]): Promise<(NotionPage | null)[
  * Sync phase: reads the found objects of `ids` (a work piece) in one MGET, for
  * sweptPage to answer from. Nothing unless the run swept; ids read already are not read again.
  */
-export function prefetchSweptPages(ctx: RunContext, ids: string[]): void {
+export function prefetchSweptPages(ctx: RunContext, state: ChildCheckState, ids: string[]): void {
   if (!sweptRun(ctx)) return;
-  const { cache } = loaderOf(ctx);
+  const { cache } = state.swept;
   const wanted = [...new Set(ids.filter((id) => !cache.has(id)))];
   if (wanted.length === 0) return;
   const read = readFound(ctx, wanted);
@@ -293,9 +291,9 @@ export function prefetchSweptPages(ctx: RunContext, ids: string[]): void {
  * one turn of the event loop share one MGET (the workers of a piece start
  * together), unless prefetchSweptPages read them already.
  */
-export function sweptPage(ctx: RunContext, id: string): Promise<NotionPage | null> {
+export function sweptPage(ctx: RunContext, state: ChildCheckState, id: string): Promise<NotionPage | null> {
   if (!sweptRun(ctx)) return Promise.resolve(null);
-  const loader = loaderOf(ctx);
+  const loader = state.swept;
   let page = loader.cache.get(id);
   if (!page) {
     page = new Promise<NotionPage | null>((resolve, reject) => {

@@ -23,7 +23,7 @@ import type { RunContext, Tally } from "./context";
 import { MAX_ITEM_ATTEMPTS } from "./cursor";
 import { decideFailure } from "./failure-policy";
 import { isSameEntry } from "./ledger";
-import { prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check";
+import { type ChildCheckState, createChildCheckState, prefetchSweptPages, sweptPage, unchangedBySearch } from "./child-check";
 import { needsFetch } from "./list-phase";
 import { inRanges, mergeRanges, sameRanges, toRanges } from "./piece-ranges";
 import { pageWriteOps } from "./page-write";
@@ -51,6 +51,7 @@ interface PartialPage {
  * Rows queued ahead stay under PIECE_LOOKAHEAD × SYNC_CONCURRENCY, plus one piece.
  */
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
+  const state = createSyncPhaseState();
   const limit = pLimit(ctx.settings.concurrency);
   const lookahead = PIECE_LOOKAHEAD * ctx.settings.concurrency;
   let fatal: NotionSyncError | null = null;
@@ -70,25 +71,25 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     const rows = rowsToProcess(piece, ctx.section);
     const ids = rows.map((r) => r.id);
     // Child page objects a forced or first run's search sweep stored: one read for the piece.
-    prefetchSweptPages(ctx, ids);
+    prefetchSweptPages(ctx, state.childCheck, ids);
     const none = () => Promise.resolve(ids.map(() => false));
     const [done, stale, ledgers] = await Promise.all([
       // Done marks of earlier invocations exist only when the sync phase began before this one.
       ctx.startPhase === "sync" ? shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids) : none(),
-      ctx.section === "children" ? refetchMarks(ctx, ids) : none(),
+      ctx.section === "children" ? refetchMarks(ctx, state, ids) : none(),
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
-    const here = doneState(ctx).finished;
+    const here = state.finished;
     const finished = new Set(ids.filter((id, i) => done[i] || here.has(id)));
     const task = async (row: PieceRow, i: number) => {
       try {
         if (ctx.shouldStop() || fatal || failure) return;
         try {
-          await processItem(ctx, { ...row, refetch: row.refetch || stale[i] }, ledgers[i]);
+          await processItem(ctx, state, { ...row, refetch: row.refetch || stale[i] }, ledgers[i]);
           // A page checkpointed for the next invocation (cursor.partials) is not finished.
           if (!ctx.cursor.partials.includes(row.id)) finished.add(row.id);
         } catch (error) {
-          const outcome = await handleItemError(ctx, row, ledgers[i], error);
+          const outcome = await handleItemError(ctx, state, row, ledgers[i], error);
           if (outcome === "finished") finished.add(row.id);
           else if (outcome instanceof NotionSyncError) fatal = outcome;
         }
@@ -135,8 +136,8 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
         continue;
       }
       // Child pages found by free skips become pieces once a worker has no piece left (or many wait).
-      if (!stopping && foundWaiting(ctx, next >= ctx.cursor.list.pieces && outstanding < ctx.settings.concurrency)) {
-        await listFound(ctx);
+      if (!stopping && foundWaiting(state, next >= ctx.cursor.list.pieces && outstanding < ctx.settings.concurrency)) {
+        await listFound(ctx, state);
         continue;
       }
       if (open.length === 0) break;
@@ -151,8 +152,8 @@ export async function runSyncPhase(ctx: RunContext): Promise<void> {
     await Promise.all(open.map((p) => p.result));
   }
   if (failure) throw failure;
-  if (foundWaiting(ctx, true)) await listFound(ctx);
-  const unwritten = doneState(ctx).unwritten.splice(0);
+  if (foundWaiting(state, true)) await listFound(ctx, state);
+  const unwritten = state.unwritten.splice(0);
   // From lowestOpen itself: a piece finished earlier that this invocation stopped before reaching may be lowestOpen.
   const finishedAhead = mergeRanges(finishedBefore, toRanges(finishedNow), lowestOpen);
   if (unwritten.length > 0 || lowestOpen !== ctx.cursor.syncPiece || lowestOpen >= ctx.cursor.list.pieces || !sameRanges(finishedAhead, finishedBefore)) {
@@ -195,7 +196,7 @@ function createSignal(): { notify(): void; wait(): Promise<void> } {
 }
 
 /** What an item's failure means: finished (given up or gone), left for later, or fatal for the run. */
-async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: unknown): Promise<"finished" | "later" | NotionSyncError> {
+async function handleItemError(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, error: unknown): Promise<"finished" | "later" | NotionSyncError> {
   const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
   const decision = decideFailure(error, { attempts, maxAttempts: MAX_ITEM_ATTEMPTS, stopping: ctx.shouldStop() });
   switch (decision.kind) {
@@ -212,12 +213,12 @@ async function handleItemError(ctx: RunContext, row: PieceRow, ledger: LedgerEnt
       return "later";
     case "give_up":
       if (decision.counted) ctx.lastError = { code: decision.code, message: `page ${row.id}: ${decision.message}` };
-      await giveUp(ctx, row, ledger, decision.message);
+      await giveUp(ctx, state, row, ledger, decision.message);
       return "finished";
   }
 }
 
-async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+async function processItem(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
   const partialKey = ctx.keys.partialPage(ctx.section, row.id);
   const partial = ctx.cursor.partials.includes(row.id) ? (await readLarge<PartialPage>(ctx.kv, ctx.keys, partialKey))?.value ?? null : null;
   const previous = ledger?.entry ?? null;
@@ -226,18 +227,18 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
   if (partial) page = partial.page;
   else if (row.page) page = row.page;
   // A known child page that the run's search did not find edited: no request (child-check.ts).
-  else if (previous && ledger && !row.refetch && !fetchedInOtherMode(ledger, ctx.content.mode) && (await unchangedBySearch(ctx, row.id))) return keepUnretrieved(ctx, row, ledger, previous);
+  else if (previous && ledger && !row.refetch && !fetchedInOtherMode(ledger, ctx.content.mode) && (await unchangedBySearch(ctx, state.childCheck, row.id))) return keepUnretrieved(ctx, state, row, ledger, previous);
   else {
     // Forced and first runs: the object the run's search sweep returned, without a request (child-check.ts).
-    const swept = await sweptPage(ctx, row.id);
+    const swept = await sweptPage(ctx, state.childCheck, row.id);
     try {
       page = swept ?? (await ctx.notion.retrievePage(row.id));
     } catch (error) {
-      if (NotionSyncError.is(error, "gone")) return finishGone(ctx, row, ledger);
+      if (NotionSyncError.is(error, "gone")) return finishGone(ctx, state, row, ledger);
       throw error;
     }
   }
-  if (isTrashed(page)) return finishGone(ctx, row, ledger);
+  if (isTrashed(page)) return finishGone(ctx, state, row, ledger);
 
   // Database rows claimed theirs at listing; a child's is its title and id (unique without claims).
   const slug = partial?.slug ?? row.slug ?? unclaimedSlug(page, ctx.section, previous);
@@ -249,8 +250,8 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     const ops: KvOp[] = [];
     if (!isSameEntry(entry, previous)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } satisfies LedgerEntry });
     // Unchanged, but its child pages still have to be checked in this run.
-    if (ctx.section === "children") await discoverChildren(ctx, row, prefetchChildren(ctx, row, previous.childPages));
-    return finishItem(ctx, row, "skipped", ops);
+    if (ctx.section === "children") await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, previous.childPages));
+    return finishItem(ctx, state, row, "skipped", ops);
   }
 
   // Relations and people past 25 references, before the content: checkpointed like the blocks.
@@ -277,7 +278,7 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     if (!result.done) return checkpointItem(ctx, row, page, slug, result.checkpoint);
     content = result.content;
   } catch (error) {
-    if (NotionSyncError.is(error, "gone")) return finishGone(ctx, row, ledger);
+    if (NotionSyncError.is(error, "gone")) return finishGone(ctx, state, row, ledger);
     // Keep what was read: the next invocation continues from the last good list.
     if (latest && latest.fetched.length > (partial?.checkpoint?.fetched.length ?? 0)) await checkpointItem(ctx, row, page, slug, latest);
     throw error;
@@ -296,17 +297,17 @@ async function processItem(ctx: RunContext, row: PieceRow, ledger: LedgerEntry |
     clearRefetch: Boolean(row.refetch),
     claimSlug: false,
   });
-  if (ctx.section === "children") await discoverChildren(ctx, row, prefetchChildren(ctx, row, childIds));
-  await finishItem(ctx, row, "fetched", ops, content.blockCount);
+  if (ctx.section === "children") await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, childIds));
+  await finishItem(ctx, state, row, "fetched", ops, content.blockCount);
 }
 
 /** Child pages found in a child page: queued once per run, breadth first, to SYNC_CHILD_DEPTH. */
-async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string[]): Promise<void> {
+async function discoverChildren(ctx: RunContext, state: SyncPhaseState, row: PieceRow, childIds: string[]): Promise<void> {
   const depth = (row.depth ?? 1) + 1;
   if (childIds.length === 0 || depth > ctx.settings.childDepth) return;
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
   const seen = await shardedSet.smismember(ctx.kv, listedKey, childIds);
-  const fresh = claim(ctx, childIds.filter((_, i) => !seen[i]));
+  const fresh = claim(state, childIds.filter((_, i) => !seen[i]));
   if (fresh.length === 0) return;
   const rows: PieceRow[] = fresh.map((id) => ({ id, depth, parentId: row.id }));
   await ctx.commit((c) => {
@@ -320,11 +321,9 @@ async function discoverChildren(ctx: RunContext, row: PieceRow, childIds: string
   });
 }
 
-const claims = new WeakMap<RunContext, Set<string>>();
 /** Concurrent workers may find the same page: the first one here claims it (no await in between). */
-function claim(ctx: RunContext, ids: string[]): string[] {
-  let claimed = claims.get(ctx);
-  if (!claimed) claims.set(ctx, (claimed = new Set()));
+function claim(state: SyncPhaseState, ids: string[]): string[] {
+  const { claimed } = state;
   const fresh = [...new Set(ids.filter((id) => !claimed.has(id)))];
   for (const id of fresh) claimed.add(id);
   return fresh;
@@ -334,8 +333,8 @@ function claim(ctx: RunContext, ids: string[]): string[] {
 const FOUND_PIECE_ROWS = 100;
 
 /** Child pages found by free skips wait to be listed: when the workers are out of pieces, or enough wait. */
-function foundWaiting(ctx: RunContext, outOfPieces: boolean): boolean {
-  const { found, foundBy } = doneState(ctx);
+function foundWaiting(state: SyncPhaseState, outOfPieces: boolean): boolean {
+  const { found, foundBy } = state;
   return foundBy.length > 0 && (outOfPieces || found.length >= FOUND_PIECE_ROWS || foundBy.length >= UNWRITTEN_MAX);
 }
 
@@ -343,8 +342,7 @@ function foundWaiting(ctx: RunContext, outOfPieces: boolean): boolean {
  * The child pages free skips found, in pieces, with those skips' done marks:
  * one commit, so a page is never done before the pages it holds are listed.
  */
-async function listFound(ctx: RunContext): Promise<void> {
-  const state = doneState(ctx);
+async function listFound(ctx: RunContext, state: SyncPhaseState): Promise<void> {
   const rows = state.found.splice(0);
   const parents = state.foundBy.splice(0);
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
@@ -364,12 +362,12 @@ async function listFound(ctx: RunContext): Promise<void> {
 }
 
 /** Kept as the ledger has it, placed where this run found it; its own child pages are still walked. */
-async function keepUnretrieved(ctx: RunContext, row: PieceRow, ledger: LedgerEntry, previous: IndexEntry): Promise<void> {
+async function keepUnretrieved(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry, previous: IndexEntry): Promise<void> {
   const entry: IndexEntry = { ...previous, ...childPlacement(row) };
   const ops: KvOp[] = isSameEntry(entry, previous) ? [] : [{ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger, entry } satisfies LedgerEntry }];
-  if (ops.length === 0 && !leavesCursorState(ctx, row)) return skipFreely(ctx, row, previous.childPages);
-  await discoverChildren(ctx, row, previous.childPages);
-  return finishItem(ctx, row, "skipped", ops);
+  if (ops.length === 0 && !leavesCursorState(ctx, row)) return skipFreely(ctx, state, row, previous.childPages);
+  await discoverChildren(ctx, state, row, previous.childPages);
+  return finishItem(ctx, state, row, "skipped", ops);
 }
 
 /**
@@ -379,18 +377,17 @@ async function keepUnretrieved(ctx: RunContext, row: PieceRow, ledger: LedgerEnt
  * when the phase is over); with some, with their piece (listFound). A kill
  * repeats only such skips, which cost no request; their counts wait for their marks.
  */
-async function skipFreely(ctx: RunContext, row: PieceRow, childIds: string[]): Promise<void> {
-  const state = doneState(ctx);
+async function skipFreely(ctx: RunContext, state: SyncPhaseState, row: PieceRow, childIds: string[]): Promise<void> {
   state.finished.add(row.id);
   const depth = (row.depth ?? 1) + 1;
-  const found = depth > ctx.settings.childDepth ? [] : claim(ctx, childIds);
+  const found = depth > ctx.settings.childDepth ? [] : claim(state, childIds);
   if (found.length > 0) {
     state.found.push(...found.map((id) => ({ id, depth, parentId: row.id })));
     state.foundBy.push(row.id);
     return;
   }
   state.unwritten.push(row.id);
-  if (state.unwritten.length >= UNWRITTEN_MAX) await writeUnwritten(ctx, state.unwritten.splice(0));
+  if (state.unwritten.length >= UNWRITTEN_MAX) await writeUnwritten(ctx, state, state.unwritten.splice(0));
 }
 
 function childPlacement(row: PieceRow): Pick<IndexEntry, "parentId" | "depth"> {
@@ -409,7 +406,7 @@ async function checkpointItem(ctx: RunContext, row: PieceRow, page: NotionPage, 
 }
 
 /** Trashed, unshared or deleted: its bundle, ledger entry and slug go now (finalize leaves it out of the index). */
-async function finishGone(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+async function finishGone(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
   const ops: KvOp[] = [{ op: "del", key: ctx.keys.entry(ctx.section, row.id) }];
   const slugs = new Set([ledger?.entry?.slug, row.slug].filter((s): s is string => Boolean(s)));
   if (ledger?.entry) ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, ledger.entry.slug), ledger.bundle));
@@ -417,13 +414,13 @@ async function finishGone(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | 
   ops.push(...shardedSet.sremOps(ctx.keys.listedIds(ctx.section, ctx.cursor.runId), [row.id]));
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
   if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
-  await finishItem(ctx, row, "gone", ops);
+  await finishItem(ctx, state, row, "gone", ops);
 }
 
 /** Given up for this run: the previous content and entry stay; the next run tries again (refetch set). */
-async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null, error: string): Promise<void> {
+async function giveUp(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, error: string): Promise<void> {
   const value: LedgerEntry = { entry: ledger?.entry ?? null, bundle: ledger?.bundle ?? (PLAIN as StoredShape), run: { id: ctx.cursor.runId, outcome: "failed", error } };
-  await finishItem(ctx, row, "failed", [
+  await finishItem(ctx, state, row, "failed", [
     { op: "set", key: ctx.keys.entry(ctx.section, row.id), value },
     { op: "sadd", key: ctx.keys.refetch(), members: [row.id] },
     { op: "sadd", key: ctx.keys.failedPages(ctx.section), members: [row.id] },
@@ -436,8 +433,7 @@ async function giveUp(ctx: RunContext, row: PieceRow, ledger: LedgerEntry | null
  * skipFreely). Without the cursor, unless the item left state in it (a
  * partial, failed attempts).
  */
-async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, ops: KvOp[], blocks = 0): Promise<void> {
-  const state = doneState(ctx);
+async function finishItem(ctx: RunContext, state: SyncPhaseState, row: PieceRow, outcome: ItemOutcome, ops: KvOp[], blocks = 0): Promise<void> {
   const carried = state.unwritten.splice(0);
   ops.push(...changedPageOps(ctx.keys, ops), ...doneMarkOps(ctx, [row.id, ...carried]));
   const counts: Partial<Tally> = { skipped: carried.length, blocks };
@@ -453,11 +449,11 @@ async function finishItem(ctx: RunContext, row: PieceRow, outcome: ItemOutcome, 
 }
 
 /** Free skips' done marks, written by themselves (a batch of UNWRITTEN_MAX). */
-async function writeUnwritten(ctx: RunContext, ids: string[]): Promise<void> {
+async function writeUnwritten(ctx: RunContext, state: SyncPhaseState, ids: string[]): Promise<void> {
   try {
     await ctx.write(doneMarkOps(ctx, ids), { skipped: ids.length });
   } catch (error) {
-    doneState(ctx).unwritten.push(...ids);
+    state.unwritten.push(...ids);
     throw error;
   }
   ctx.processed += ids.length;
@@ -474,7 +470,8 @@ function leavesCursorState(ctx: RunContext, row: PieceRow): boolean {
   return ctx.cursor.partials.includes(row.id) || ctx.cursor.attempts[row.id] !== undefined;
 }
 
-interface DoneState {
+/** What one invocation's sync phase carries besides the RunContext: created by runSyncPhase, passed down. */
+interface SyncPhaseState {
   /** Ids this invocation finished (their marks written or not): startPiece skips them. */
   finished: Set<string>;
   /** Free skips without child pages to list whose done marks are not written yet (skipFreely). */
@@ -482,26 +479,25 @@ interface DoneState {
   /** Child pages free skips found (claimed, not listed yet), and those skips: listFound writes both. */
   found: PieceRow[];
   foundBy: string[];
+  /** Child pages some worker of this invocation found already (claim). */
+  claimed: Set<string>;
+  /** Children: whether the refetch set holds anything, read once an invocation (null: not read yet). */
+  refetchAny: Promise<boolean> | null;
+  childCheck: ChildCheckState;
 }
 
-const doneStates = new WeakMap<RunContext, DoneState>();
-function doneState(ctx: RunContext): DoneState {
-  let state = doneStates.get(ctx);
-  if (!state) doneStates.set(ctx, (state = { finished: new Set(), unwritten: [], found: [], foundBy: [] }));
-  return state;
+function createSyncPhaseState(): SyncPhaseState {
+  return { finished: new Set(), unwritten: [], found: [], foundBy: [], claimed: new Set(), refetchAny: null, childCheck: createChildCheckState() };
 }
-
-const refetchAny = new WeakMap<RunContext, Promise<boolean>>();
 
 /**
  * Children: which of `ids` are marked for refetch. The set is usually empty:
  * its size is read once an invocation, its members only when it has any. A mark
  * set meanwhile waits for the next run (only a refetch of the page removes it).
  */
-async function refetchMarks(ctx: RunContext, ids: string[]): Promise<boolean[]> {
-  let any = refetchAny.get(ctx);
-  if (!any) refetchAny.set(ctx, (any = ctx.kv.scard(ctx.keys.refetch()).then((n) => n > 0)));
-  return (await any) ? ctx.kv.smismember(ctx.keys.refetch(), ids) : ids.map(() => false);
+async function refetchMarks(ctx: RunContext, state: SyncPhaseState, ids: string[]): Promise<boolean[]> {
+  state.refetchAny ??= ctx.kv.scard(ctx.keys.refetch()).then((n) => n > 0);
+  return (await state.refetchAny) ? ctx.kv.smismember(ctx.keys.refetch(), ids) : ids.map(() => false);
 }
 
 async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leavesCursorState: boolean, counts: Partial<Tally>): Promise<void> {
@@ -528,7 +524,7 @@ async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leaves
  * A run that swept (child-check.ts): the sweep's objects of the child pages `row` holds are read in one
  * MGET now, ahead of the piece discoverChildren makes of them, instead of one GET each later. Returns `childIds`.
  */
-function prefetchChildren(ctx: RunContext, row: PieceRow, childIds: string[]): string[] {
-  if (childIds.length > 0 && (row.depth ?? 1) + 1 <= ctx.settings.childDepth) prefetchSweptPages(ctx, childIds);
+function prefetchChildren(ctx: RunContext, state: SyncPhaseState, row: PieceRow, childIds: string[]): string[] {
+  if (childIds.length > 0 && (row.depth ?? 1) + 1 <= ctx.settings.childDepth) prefetchSweptPages(ctx, state.childCheck, childIds);
   return childIds;
 }
