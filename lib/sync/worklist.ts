@@ -7,7 +7,7 @@
  *   the index's id set when the run finishes;
  * - the done set (keys.doneIds): ids the run has finished, so an invocation
  *   that was killed mid-piece repeats none of them (but for pages kept without
- *   a Notion request or a write, whose marks wait: sync-phase.ts skipFreely);
+ *   a Notion request or a write, whose marks wait: sync-phase/free-skips.ts);
  * - the ledger (keys.entry, per page, kept across runs): the page's index
  *   entry and how its bundle is stored; what the next run compares against.
  */
