@@ -134,23 +134,7 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
   } catch (error) {
     // The deadline and a rate limit only postpone the request: the next invocation sends it.
     if (error instanceof BudgetExhaustedError || NotionSyncError.is(error, "rate_limited") || !NotionSyncError.is(error)) throw error;
-    const what = String(error.details.status ?? error.details.code ?? error.kind);
-    if (sweeping) {
-      // What the sweep found is still good: only the rest is retrieved.
-      ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): the child pages the sweep did not return are retrieved` };
-      await ctx.commit((draft) => {
-        const current = draft.childCheck!;
-        draft.childCheck = { ...current, cursor: null, complete: true, sweep: { ...current.sweep!, complete: false, stopped: `search_failed: ${what}` } };
-      });
-      return;
-    }
-    ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): every child page is retrieved this run` };
-    await ctx.commit((draft) => {
-      const ops = dropEdited(ctx, draft.childCheck!);
-      draft.childCheck = { ...draft.childCheck!, mode: "full", reason: full ? draft.childCheck!.reason : `search_failed: ${what}`, found: 0, cursor: null, complete: true };
-      return ops;
-    });
-    return;
+    return searchFailed(ctx, error, full, sweeping);
   }
   const times = page.results.map((r) => Date.parse(r.last_edited_time));
   const highWater = check.highWater ?? (times.length > 0 ? new Date(Math.max(...times)).toISOString() : null);
@@ -159,20 +143,35 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
     await ctx.commit((draft) => void (draft.childCheck = { ...draft.childCheck!, highWater, requests: draft.childCheck!.requests + 1, complete: true }));
     return;
   }
+  return editedStep(ctx, check, page, times, highWater);
+}
 
+/** A failed search request: a sweep keeps what it found and ends; a search turns the run into a full check. */
+async function searchFailed(ctx: RunContext, error: NotionSyncError, full: boolean, sweeping: boolean): Promise<void> {
+  const what = String(error.details.status ?? error.details.code ?? error.kind);
+  if (sweeping) {
+    // What the sweep found is still good: only the rest is retrieved.
+    ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): the child pages the sweep did not return are retrieved` };
+    await ctx.commit((draft) => {
+      const current = draft.childCheck!;
+      draft.childCheck = { ...current, cursor: null, complete: true, sweep: { ...current.sweep!, complete: false, stopped: `search_failed: ${what}` } };
+    });
+    return;
+  }
+  ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): every child page is retrieved this run` };
+  await ctx.commit((draft) => {
+    const ops = dropEdited(ctx, draft.childCheck!);
+    draft.childCheck = { ...draft.childCheck!, mode: "full", reason: full ? draft.childCheck!.reason : `search_failed: ${what}`, found: 0, cursor: null, complete: true };
+    return ops;
+  });
+}
+
+/** One search-mode request: the known child pages it shows edited go to the edited set, or the run turns full. */
+async function editedStep(ctx: RunContext, check: ChildCheck, page: ListPage<NotionPage>, times: number[], highWater: string | null): Promise<void> {
   const stopAt = Date.parse(check.stopAt!);
   const edited = new Map(page.results.flatMap((r, i) => (times[i] >= stopAt ? [[r.id, times[i]] as const] : [])));
   const reachedStop = !page.nextCursor || times.some((t) => t < stopAt);
-  // Known child pages are those with a ledger entry. One whose stored timestamp is the one search
-  // shows, older than `since`, is what needsFetch would call unchanged: no retrieve for it (the
-  // high water's minute is searched again every run, and holds the newest page of a quiet workspace).
-  const ids = [...edited.keys()];
-  const ledgers = ids.length > 0 ? await ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry("children", id))) : [];
-  const since = ctx.cursor.since ? Date.parse(ctx.cursor.since) : Infinity;
-  const found = ids.filter((id, i) => {
-    const stored = ledgers[i]?.entry?.last_edited_time;
-    return stored !== undefined && !(Date.parse(stored) === edited.get(id) && edited.get(id)! < since);
-  });
+  const found = await knownEdited(ctx, edited);
   const requests = check.requests + 1;
   const indexed = (await readManifest(ctx.kv, ctx.keys, "children"))?.total ?? 0;
 
@@ -191,6 +190,21 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
     const ops: KvOp[] = found.length > 0 ? [{ op: "sadd", key: ctx.keys.editedIds("children", draft.runId), members: found }] : [];
     draft.childCheck = { ...current, highWater, requests, found: total, cursor: reachedStop ? null : page.nextCursor, complete: reachedStop };
     return ops;
+  });
+}
+
+/**
+ * Known child pages are those with a ledger entry. One whose stored timestamp is the one search
+ * shows, older than `since`, is what needsFetch would call unchanged: no retrieve for it (the
+ * high water's minute is searched again every run, and holds the newest page of a quiet workspace).
+ */
+async function knownEdited(ctx: RunContext, edited: Map<string, number>): Promise<string[]> {
+  const ids = [...edited.keys()];
+  const ledgers = ids.length > 0 ? await ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry("children", id))) : [];
+  const since = ctx.cursor.since ? Date.parse(ctx.cursor.since) : Infinity;
+  return ids.filter((id, i) => {
+    const stored = ledgers[i]?.entry?.last_edited_time;
+    return stored !== undefined && !(Date.parse(stored) === edited.get(id) && edited.get(id)! < since);
   });
 }
 
