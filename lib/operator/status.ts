@@ -10,7 +10,7 @@ import type { KvStore } from "../kv/store";
 import { readManifest } from "../mirror/section-index";
 import { type Cursor, type RunStatus, parseCursor } from "../sync/cursor";
 import { leaseHolderDeadline } from "../sync/lease";
-import type { LedgerEntry } from "../sync/worklist";
+import type { LedgerEntry } from "../sync/ledger";
 import { type OperatorAction, type RunSummary, childCheckSummary, readActions, readHistory } from "../sync/run-history";
 
 /** Failed pages listed per section (the count is exact; the list stops here). */

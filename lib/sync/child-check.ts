@@ -55,7 +55,7 @@ import { NotionSyncError } from "../notion/errors";
 import { type ListPage, type NotionPage, isTrashed } from "../notion/types";
 import type { RunContext } from "./context";
 import type { ChildCheck } from "./cursor";
-import type { LedgerEntry } from "./worklist";
+import type { LedgerEntry } from "./ledger";
 
 /** Hours between two full checks unless SYNC_CHILD_FULL_CHECK_HOURS says otherwise. */
 export const DEFAULT_CHILD_FULL_CHECK_HOURS = 24;

@@ -24,7 +24,8 @@ import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
-import { type LedgerEntry, type PieceRow, fetchedInOtherMode, packPiece } from "./worklist";
+import { type LedgerEntry, fetchedInOtherMode } from "./ledger";
+import { type PieceRow, packPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
   while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {

@@ -11,7 +11,8 @@ import type { PropertyCheckpoint } from "../../notion/property-items";
 import type { NotionPage } from "../../notion/types";
 import { changedPageOps } from "../changed-pages";
 import type { RunContext, Tally } from "../context";
-import type { ItemOutcome, LedgerEntry, PieceRow } from "../worklist";
+import type { ItemOutcome, LedgerEntry } from "../ledger";
+import type { PieceRow } from "../worklist";
 import { type SyncPhaseState, doneMarkOps, leavesCursorState } from "./state";
 
 /** A page read in part, kept for the next invocation (keys.partialPage). */

@@ -23,7 +23,7 @@ import { counted } from "../../sync/failure-policy";
 import { acquireLeaseWaiting } from "../../sync/lease";
 import { pageWriteOps } from "../../sync/page-write";
 import { claimSlugs } from "../../sync/slug-claims";
-import type { LedgerEntry } from "../../sync/worklist";
+import type { LedgerEntry } from "../../sync/ledger";
 import { type DirtyEntry, addDirtyOps, removeDirtyOps } from "../dirty";
 import type { ChangedPage } from "../revalidate";
 import { type Cursors, type Item, isLiveRun } from "./plan";

@@ -12,7 +12,7 @@ import type { IndexEntry } from "../../mirror/shapes";
 import { NotionSyncError } from "../../notion/errors";
 import { type NotionPage, isTrashed, normalizeId } from "../../notion/types";
 import { type Cursor, isCompleted, isFinished, parseCursor } from "../../sync/cursor";
-import type { LedgerEntry } from "../../sync/worklist";
+import type { LedgerEntry } from "../../sync/ledger";
 import { type DirtyPage, canonicalId } from "../dirty";
 import { READ_AT_TTL_MS, READ_MARGIN_MS, type TargetedRun, defer, onPageError, settle, shouldStop } from "./state";
 
