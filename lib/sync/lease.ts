@@ -12,9 +12,6 @@
 import { randomUUID } from "node:crypto";
 import type { KvStore } from "../kv/store";
 
-// Until lib/http imports it from errors.ts (it waits for another branch's merge).
-export { LeaseLostError } from "./errors";
-
 export interface Lease {
   readonly token: string;
   release(): Promise<void>;

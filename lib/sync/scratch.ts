@@ -7,9 +7,6 @@ import type { KeyBuilder } from "../kv/keys";
 import { shardKeys } from "../kv/sharded-set";
 import type { Cursor } from "./cursor";
 
-// Until engine.ts imports it from errors.ts (it waits for another branch's merge).
-export { MissingWorkError } from "./errors";
-
 /** Every scratch key a run may have written (deleted when it finishes or is replaced). */
 export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
   return [

@@ -16,9 +16,6 @@ import { foundWaiting, listFound } from "./free-skips";
 import { PiecePipeline } from "./pipeline";
 import { type SyncPhaseState, createSyncPhaseState, doneMarkOps } from "./state";
 
-// Until engine.ts imports it from errors.ts (it waits for another branch's merge).
-export { RunStoppedError } from "../errors";
-
 export async function runSyncPhase(ctx: RunContext): Promise<void> {
   const state = createSyncPhaseState();
   const pipeline = new PiecePipeline(ctx, state);
