@@ -8,7 +8,7 @@ import { type ChainSettings, sharedPublisher, withinPublishTimeout } from "../or
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
 import { isCompleted, isFinished, parseCursor } from "../sync/cursor";
-import { LeaseLostError } from "../sync/lease";
+import { LeaseLostError } from "../sync/errors";
 import { type InvocationOutcome, type InvocationRequest, runInvocation, staleReason } from "../sync/engine";
 import type { Section } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl, sectionPath } from "../core/base-url";
