@@ -7,14 +7,8 @@
  */
 import type { Deadline } from "../core/deadline";
 import { withCallDeadline } from "./call-deadline";
+import { KvTimeoutError } from "./errors";
 import type { KvStore } from "./store";
-
-export class KvTimeoutError extends Error {
-  constructor(what: string, ms: number) {
-    super(`kv: ${what} did not answer within ${ms} ms (what was left of the invocation's time)`);
-    this.name = "KvTimeoutError";
-  }
-}
 
 export interface KvBounds {
   /** Time a call may take past the budget: the last commit, the publish and the lease release live there. */

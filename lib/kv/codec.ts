@@ -4,6 +4,9 @@
  */
 import type { KvOp } from "./store";
 
+// lib/sync imports these two from here; they are declared in ./errors.
+export { KvClosedError, KvPreconditionError } from "./errors";
+
 /**
  * Serialises a value the way every backend stores it. `JSON.stringify` returns
  * undefined for undefined/functions/symbols; storing that would silently lose
@@ -74,13 +77,6 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export class KvClosedError extends Error {
-  constructor(kind: string) {
-    super(`kv (${kind}): store is closed`);
-    this.name = "KvClosedError";
-  }
-}
-
 /**
  * The store refused a write for its size: Upstash's "max request size
  * exceeded" (10 MB a request) or "max single record size exceeded" (100 MB),
@@ -92,14 +88,6 @@ const SIZE_LIMIT_TEXTS = ["max request size exceeded", "max single record size e
 export function isKvSizeLimitError(error: unknown): boolean {
   const message = errorMessage(error).toLowerCase();
   return SIZE_LIMIT_TEXTS.some((text) => message.includes(text));
-}
-
-/** A batch whose `require` op did not hold (the guard key has another value): nothing was written. */
-export class KvPreconditionError extends Error {
-  constructor(readonly key: string) {
-    super(`kv: precondition failed: ${key} no longer holds the expected value; nothing was written`);
-    this.name = "KvPreconditionError";
-  }
 }
 
 /**

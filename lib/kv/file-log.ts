@@ -28,6 +28,7 @@
  *   refused (LogCorruptError) rather than silently losing data.
  */
 import zlib from "node:zlib";
+import { LogCorruptError } from "./errors";
 
 export const LOG_MAGIC = "nks-kv-log 1\n";
 const MAGIC = Buffer.from(LOG_MAGIC, "utf8");
@@ -39,14 +40,6 @@ export type LogOp =
   | { op: "del"; key: string }
   | { op: "sadd"; key: string; members: string[] }
   | { op: "srem"; key: string; members: string[] };
-
-/** The file cannot be read as a log; names the path and byte offset, never contents. */
-export class LogCorruptError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LogCorruptError";
-  }
-}
 
 // zlib.crc32 exists from Node 20.15 / 22.2; engines allow 20.9, hence the fallback.
 const nativeCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;

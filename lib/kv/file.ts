@@ -26,16 +26,15 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { KvOp, KvStore, SetOptions } from "./store";
 import {
-  KvClosedError,
   checkDiffKeys,
   checkRandomCount,
   decodeValue,
   encodeValue,
   errorMessage,
-  KvPreconditionError,
   sortedUnique,
 } from "./codec";
-import { LogCorruptError, encodeRecord, logHeader, parseLog, type LogOp } from "./file-log";
+import { KvClosedError, KvPreconditionError, LogCorruptError } from "./errors";
+import { encodeRecord, logHeader, parseLog, type LogOp } from "./file-log";
 
 export interface FileStoreOptions {
   /** Directory holding kv.log (created on first write). */

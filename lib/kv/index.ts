@@ -12,7 +12,7 @@
  * Errors and descriptions name variables and hosts, never tokens or passwords.
  */
 import path from "node:path";
-import { ConfigError } from "../config";
+import { KvConfigError } from "./errors";
 import { FILE_STORE_NAME, createFileStore } from "./file";
 import { createRedisStore, redisEndpoint } from "./redis";
 import type { KvStore } from "./store";
@@ -20,20 +20,12 @@ import { createVercelKvStore } from "./vercel-kv";
 
 export type { KvBackendKind, KvOp, KvStore, SetOptions } from "./store";
 export { DEFAULT_KV_PREFIX, createKeys, type KeyBuilder } from "./keys";
-export { KvClosedError } from "./codec";
+export { KvClosedError } from "./errors";
 export { createFileStore, type FileStoreOptions } from "./file";
 export { createRedisStore, type RedisStoreOptions } from "./redis";
 export { createVercelKvStore, type VercelKvStoreOptions } from "./vercel-kv";
 
 type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
-
-/** Missing or half-set KV configuration. Extends ConfigError so HTTP layers map it to 503. */
-export class KvConfigError extends ConfigError {
-  constructor(message: string, variables: string[]) {
-    super(message, variables);
-    this.name = "KvConfigError";
-  }
-}
 
 export type KvBackendConfig =
   | { kind: "vercel-kv"; url: string; token: string }

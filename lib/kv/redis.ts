@@ -14,9 +14,7 @@ import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
   GUARDED_BATCH_LUA,
-  KvPreconditionError,
   encodeGuardedBatch,
-  KvClosedError,
   checkDiffKeys,
   checkRandomCount,
   decodeValue,
@@ -26,6 +24,7 @@ import {
   pttlToMs,
   sortedUnique,
 } from "./codec";
+import { KvClosedError, KvPreconditionError } from "./errors";
 
 export interface RedisStoreOptions {
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS. */

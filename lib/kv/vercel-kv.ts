@@ -18,9 +18,7 @@ import type { KvOp, KvStore, SetOptions } from "./store";
 import {
   COMPARE_AND_DELETE_LUA,
   GUARDED_BATCH_LUA,
-  KvPreconditionError,
   encodeGuardedBatch,
-  KvClosedError,
   checkDiffKeys,
   checkRandomCount,
   decodeValue,
@@ -30,6 +28,7 @@ import {
   pttlToMs,
   sortedUnique,
 } from "./codec";
+import { KvClosedError, KvPreconditionError } from "./errors";
 
 export interface VercelKvStoreOptions {
   /** KV_REST_API_URL, e.g. https://example.upstash.io */

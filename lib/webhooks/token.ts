@@ -16,7 +16,7 @@
  * - Each token is shown once (`--webhook-token`); a resent handshake of the
  *   same token makes it showable again.
  */
-import { KvPreconditionError } from "../kv/codec";
+import { KvPreconditionError } from "../kv/errors";
 import type { KvStore } from "../kv/store";
 import type { WebhookKeys } from "./keys";
 

@@ -6,8 +6,8 @@
  * (scrub.ts).
  */
 import { ConfigError } from "../../lib/config";
-import { KvConfigError, resolveKvBackend } from "../../lib/kv";
-import { KvTimeoutError } from "../../lib/kv/bounded-store";
+import { resolveKvBackend } from "../../lib/kv";
+import { KvConfigError, KvTimeoutError } from "../../lib/kv/errors";
 import { scrub } from "./scrub";
 
 type Env = Record<string, string | undefined>;

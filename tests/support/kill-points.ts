@@ -20,7 +20,7 @@
  * is `next start` with a SIGKILL and a restart on the same port.
  */
 import { createClient } from "redis";
-import { KvTimeoutError } from "../../lib/kv/bounded-store";
+import { KvTimeoutError } from "../../lib/kv/errors";
 import type { KeyBuilder } from "../../lib/kv/keys";
 import type { KvOp, KvStore } from "../../lib/kv/store";
 
