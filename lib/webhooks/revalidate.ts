@@ -22,6 +22,7 @@ import type { KvStore } from "../kv/store";
 import { INDEX_CHANGED } from "../sync/changed-pages";
 import { sectionTag, tagsFor } from "../mirror/cache-tags";
 import { logEvent } from "../core/log";
+import { RevalidationFailedError } from "./errors";
 import type { WebhookSettings } from "./settings";
 
 export interface ChangedPage {
@@ -34,13 +35,6 @@ export interface ChangedPage {
  * Rejects with RevalidationFailedError when the site could not be told (logged already).
  */
 export type Revalidator = (pages: ChangedPage[], sections?: Section[]) => Promise<void>;
-
-export class RevalidationFailedError extends Error {
-  constructor(what: string) {
-    super(`revalidation: ${what}`);
-    this.name = "RevalidationFailedError";
-  }
-}
 
 export const SIGNATURE_HEADER = "x-notion-kv-signature";
 const POST_TIMEOUT_MS = 3000;
