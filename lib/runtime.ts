@@ -3,7 +3,9 @@
  * problems surface here as ConfigError (→ 503 naming the variable).
  */
 import { type NotionSettings, type SyncSettings, readNotionSettings, readSyncSettings } from "./config";
-import { createKeys, createKvStore, resolveKvBackend, type KeyBuilder, type KvStore } from "./kv";
+import { createKvStore, resolveKvBackend } from "./kv/backend";
+import { createKeys, type KeyBuilder } from "./kv/keys";
+import type { KvStore } from "./kv/store";
 import { DEFAULT_KV_BOUNDS, type KvCallMeter, boundedByDeadline } from "./kv/bounded-store";
 import { createBlockTreeFetcher } from "./notion/block-tree";
 import { createMarkdownFetcher } from "./notion/markdown-fetcher";

@@ -20,7 +20,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { createKeys } from "../lib/kv/keys";
 import { createFileStore } from "../lib/kv/file";
-import { createKvStore, describeKvBackend } from "../lib/kv";
+import { createKvStore, describeKvBackend } from "../lib/kv/backend";
 import type { KvStore } from "../lib/kv/store";
 import type { Section } from "../lib/core/sections";
 import { previewPath } from "../lib/preview/session";

@@ -19,7 +19,7 @@ import { KvConfigError, KvPreconditionError } from "../lib/kv/errors";
 import { ConfigError } from "../lib/config";
 import { createFileStore } from "../lib/kv/file";
 import { encodeRecord, parseLog } from "../lib/kv/file-log";
-import { createKvStore, describeKvBackend, resolveKvBackend } from "../lib/kv/index";
+import { createKvStore, describeKvBackend, resolveKvBackend } from "../lib/kv/backend";
 import { createRedisStore } from "../lib/kv/redis";
 import type { KvOp, KvStore } from "../lib/kv/store";
 import { createVercelKvStore } from "../lib/kv/vercel-kv";

@@ -6,7 +6,7 @@
  * (scrub.ts).
  */
 import { ConfigError } from "../../lib/config";
-import { resolveKvBackend } from "../../lib/kv";
+import { resolveKvBackend } from "../../lib/kv/backend";
 import { KvConfigError, KvTimeoutError } from "../../lib/kv/errors";
 import { scrub } from "./scrub";
 
@@ -71,7 +71,7 @@ export function isKvSetupError(error: unknown): boolean {
 /** What to print when reading or writing KV failed (exit 3). */
 export function describeKvFailure(error: unknown, env: Env, timeoutMs: number): string {
   if (error instanceof ConfigError) {
-    // These messages name variables only (lib/config.ts, lib/kv/index.ts).
+    // These messages name variables only (lib/config.ts, lib/kv/backend.ts).
     const variables = error.variables.length > 0 ? ` (check ${error.variables.join(", ")})` : "";
     return error instanceof KvConfigError ? `the KV store is not configured: ${error.message}${variables}` : `${error.message}${variables}`;
   }

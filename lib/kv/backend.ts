@@ -18,13 +18,6 @@ import { createRedisStore, redisEndpoint } from "./redis";
 import type { KvStore } from "./store";
 import { createVercelKvStore } from "./vercel-kv";
 
-export type { KvBackendKind, KvOp, KvStore, SetOptions } from "./store";
-export { DEFAULT_KV_PREFIX, createKeys, type KeyBuilder } from "./keys";
-export { KvClosedError } from "./errors";
-export { createFileStore, type FileStoreOptions } from "./file";
-export { createRedisStore, type RedisStoreOptions } from "./redis";
-export { createVercelKvStore, type VercelKvStoreOptions } from "./vercel-kv";
-
 type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
 
 export type KvBackendConfig =
