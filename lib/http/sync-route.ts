@@ -102,11 +102,11 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
     ...(link ? { waitForLeaseMs: LINK_LEASE_WAIT_MS } : {}),
     stallBackoffMs: runtime.settings.stallBackoffMs,
   };
-  const context: RunContextForAnswer = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request };
+  const inputs: AnswerInputs = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request };
   // After the answer: a queued call, or a chain whose carrier died, of any section is carried on.
   const revive = () => reviveSections({ env, request, startedAt, budgetMs: runtime.settings.budgetMs });
   if (!link) {
-    const response = await runAndAnswer(context);
+    const response = await runAndAnswer(inputs);
     // An invocation that failed (KV unreachable, most often) leaves reviving to the next one.
     if (response.status < 500) afterResponse(revive);
     return response;
@@ -123,7 +123,7 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   afterResponse(async () => {
     const wait = (link.notBefore ?? 0) - Date.now();
     if (wait > 0 && wait < deps.deadline.remaining()) await new Promise((resolve) => setTimeout(resolve, wait));
-    const response = await runAndAnswer(context);
+    const response = await runAndAnswer(inputs);
     if (response.status < 500) await revive();
   });
   return jsonOk({ ok: true, section, accepted: true, runId: link.runId, seq: link.seq, link: link.link }, 202);
@@ -132,7 +132,8 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
 /** Waiting for the predecessor's lease: it is released right after the link is accepted. */
 const LINK_LEASE_WAIT_MS = 5000;
 
-interface RunContextForAnswer {
+/** What runAndAnswer needs from the route for one invocation (the engine builds its own RunContext). */
+interface AnswerInputs {
   section: Section;
   deps: ReturnType<typeof engineDeps>;
   runtime: ReturnType<typeof loadRuntime>;
@@ -147,7 +148,7 @@ interface RunContextForAnswer {
 }
 
 /** Runs the engine for one invocation and turns its outcome into the answer (and its log line). */
-async function runAndAnswer({ section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request }: RunContextForAnswer): Promise<Response> {
+async function runAndAnswer({ section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request }: AnswerInputs): Promise<Response> {
   let outcome: InvocationOutcome;
   try {
     outcome = await runInvocation(deps, invocation);
