@@ -91,7 +91,7 @@ export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher<Pag
         : { pageId, fetched: [], pending: [{ parentId: pageId, cursor: null }], requests: 0 };
       // Lists already read or queued: a synced copy lists its original's children (the same
       // blocks, by id), so a nested block under both would otherwise be read twice and its
-      // children appear twice (found by tests/conformance against recorded synced blocks).
+      // children appear twice.
       const queued = new Set([...state.pending.map((p) => p.parentId), ...state.fetched.map((f) => f.parentId)]);
       while (state.pending.length > 0) {
         if (shouldStop()) return { done: false, checkpoint: state };

@@ -86,11 +86,8 @@ export function createPacer(ratePerMin: number, now: () => number = Date.now): P
       const slot = Math.max(t - BURST_SLOTS * intervalMs, nextSlot, pausedUntil);
       const wait = Math.max(0, slot - t);
       if (wait + reserveMs > deadline.remaining()) {
-        // Fix (found by tests/qstash.e2e.test.ts): when the slot is late because Notion said 429
-        // (an earlier invocation of this instance paused the pacer), say so: the engine then delays
-        // the successor until the pause ends. As a plain budget exhaustion the successor was
-        // published at once, and every invocation until the pause ended did nothing and chained
-        // again immediately (dozens of empty invocations for one Retry-After: 120).
+        // Late because of a 429 pause: rate_limited makes the engine delay the successor until the
+        // pause ends, instead of chaining invocations that can do nothing (docs/decisions.md 21).
         if (pausedUntil > t) {
           throw new NotionSyncError("rate_limited", "Notion asked to wait (Retry-After) beyond this invocation's budget", { retryAfterMs: slot - t });
         }

@@ -144,10 +144,8 @@ export const CursorSchema = z.object({
   syncPiece: z.number().int().nonnegative(),
   /**
    * Pieces past syncPiece already finished, as [first, last] ranges (at most MAX_FINISHED_RANGES):
-   * the next invocation skips them instead of loading each again. Without it, a page held open
-   * across invocations (a huge one, checkpointed) kept syncPiece behind while the workers went
-   * on, and every invocation re-read every piece between the two: at 5,000 rows the children
-   * section spent half its budget on it.
+   * the next invocation skips them instead of loading each again, since a page held open across
+   * invocations (a huge one, checkpointed) keeps syncPiece behind while the workers go on.
    */
   finishedAhead: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])).default([]),
   /** Where finalize stands: index chunks are written piece by piece, removals batch by batch, then one commit. */

@@ -298,11 +298,8 @@ export function staleReason(cursor: Cursor | null, delivery: { runId: string; se
   if (cursor.runId !== delivery.runId) return `run ${delivery.runId} is not the active run`;
   if (isFinished(cursor)) return `run ${delivery.runId} is already ${cursor.status}`;
   if (delivery.seq < cursor.seq) {
-    // Fix (found by tests/qstash.e2e.test.ts): the step's invocation persisted the new seq first,
-    // then died (exception → 503, timeout, crash) before recording a published successor. QStash
-    // redelivers the step; answering "stale" ended the chain for good while the run still showed
-    // "running". The redelivery of the last step continues the run instead. Decided under the
-    // lease, so it cannot overlap the invocation that is still running that step.
+    // The last step's invocation persisted its seq and died before publishing a successor: its
+    // redelivery continues the run (decided under the lease, so never beside that invocation).
     if (delivery.seq === cursor.seq - 1 && isLive(cursor) && !successorPublished(cursor)) return null;
     return `step ${delivery.seq} already ran (cursor is at ${cursor.seq})`;
   }

@@ -21,13 +21,9 @@ export async function markRunFailed(
   /** The step (message seq) QStash gave up on, when known. */
   seq?: number,
 ): Promise<MarkFailedOutcome> {
-  // Fix (found by tests/qstash.e2e.test.ts): a step that already ran, and whose successor was
-  // published, is no failure of the run. A duplicate delivery can run step N while the original's
-  // retries all meet the lease (409) and end in the DLQ; the chain went on, and marking the run
-  // failed would be wrong. A first look without the lease answers that common case at once
-  // instead of 409 (and a retried callback) while the live chain holds the lease; the decision is
-  // made again under the lease. A run already marked failed keeps the reason it has (the
-  // engine's own, e.g. Notion's 401, is the useful one).
+  // A step whose successor was published is no failure of the run (docs/decisions.md 22). A first
+  // look without the lease answers that at once while the live chain holds it; the decision is made
+  // again under the lease. A run already failed keeps its reason (the engine's own is the useful one).
   const isThisLiveRun = (cursor: Cursor) =>
     cursor.runId === runId && isLive(cursor) && (seq === undefined || seq >= cursor.seq || !successorPublished(cursor));
   const peek = parseCursor(await kv.get(keys.cursor(section)));

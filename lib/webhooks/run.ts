@@ -28,8 +28,7 @@ export async function runDirtyInvocation(input: { env: Env; startedAt: number; b
   const { env } = input;
   const runtime = loadRuntime("children", env);
   // The window's run has begun: an event (or a finished full run) from here on schedules a run
-  // of its own, even inside the same window (found by tests/webhooks.e2e.test.ts: a page deferred
-  // during a full run stayed dirty when the run's finish fell in the window already delivered).
+  // of its own, even inside the same window (docs/decisions.md 20).
   if (input.window !== undefined) await runtime.kv.del([webhookKeys(runtime.keys).window(input.window)]).catch(() => {});
   const settings = readWebhookSettings(env);
   const budgetMs = input.budgetMs ?? runtime.settings.budgetMs;
