@@ -1,0 +1,30 @@
+/** Where a results file comes from: the commit it measured, whether the tree differed from it, when and on what machine. */
+import { execFileSync } from "node:child_process";
+import os from "node:os";
+import v8 from "node:v8";
+
+function git(args: string[]): string | null {
+  try {
+    return execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+export function machine() {
+  const cpus = os.cpus();
+  return { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version };
+}
+
+/** The engine's code is what a figure measures: a dirty `lib/`, `app/` or `scripts/` means the commit alone does not reproduce it. */
+export function provenance() {
+  const dirty = git(["status", "--porcelain", "--", "lib", "app", "scripts"]);
+  return {
+    commit: git(["rev-parse", "HEAD"]),
+    commitSubject: git(["log", "-1", "--format=%s"]),
+    dirty: dirty === null ? null : dirty.length > 0,
+    startedAt: new Date().toISOString(),
+    heapLimitMB: Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20),
+    machine: machine(),
+  };
+}
