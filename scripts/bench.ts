@@ -53,6 +53,7 @@ import { runNotionToMd } from "./bench/notion-to-md";
 import { type ProductRun, heapHighWater, runCron, runQStash } from "./bench/product";
 import { type WebhookResult, renderWebhookTable, runWebhookPhase, webhookTargets, webhookTiming } from "./bench/webhook";
 import { machine, provenance } from "./bench/provenance";
+import { NOTION_RATE, rateOf, renderTable } from "./bench/table";
 import { exposeGc } from "./scale/memory";
 
 const { values: args } = parseArgs({
@@ -80,7 +81,6 @@ const WORKSPACES: Record<number, { pages: number; posts: number; hugePages: numb
   1000: { pages: 600, posts: 400, hugePages: 3 },
   5000: { pages: 3000, posts: 2000, hugePages: 10 },
 };
-const NOTION_RATE = 3; // requests/s at Notion's pace
 const budgetAt = (atSpeed: number) => Math.round(20_000 / atSpeed);
 const BUDGET_MS = budgetAt(speed);
 /** qstash-blocks' full run of this workspace at --speed 1 (--pace-check). */
@@ -464,52 +464,9 @@ function diagnosticsLine(r: Result): string {
 const f = (n: number, d = 1) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 
-function rateOf(r: Result) {
-  const limitPerS = NOTION_RATE * r.speed;
-  const seconds = r.wallMs / 1000;
-  const share = seconds > 0 ? r.notion.total / (seconds * limitPerS) : 0;
-  const windowS = Math.min(60 / r.speed, seconds);
-  const firstMinute = windowS > 0 ? r.notion.firstWindow / (windowS * limitPerS) : 0;
-  const lowerBoundS = r.minimum !== null ? r.minimum / limitPerS : null;
-  return { share, firstMinute, lowerBoundS, ratio: lowerBoundS ? seconds / lowerBoundS : null };
-}
-
 function contentRequests(r: Result): number {
   const b = r.notion.byRoute;
   return (b["blocks.children.list"] ?? 0) + (b["pages.retrieve"] ?? 0) + (b["pages.markdown"] ?? 0) + (b["pages.retrieveMarkdown"] ?? 0);
-}
-
-function renderTable(results: Result[]): string {
-  const head = ["pages", "contender", "run", "ok", "wall s", "real s", "Notion req", "req/page", "min/page", "× min", "rate share", "1st min", "lower bound s", "× lower", "429s", "invoc.", "longest ms / budget", "KV cmds/page", "KV trips/page", "KV B/page", "QStash msgs", "heap MB"];
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  const rows = results.map((r) => {
-    const rate = rateOf(r);
-    return [
-      int(r.size),
-      r.contender,
-      r.run,
-      r.ok ? "yes" : "NO",
-      f(r.wallMs / 1000),
-      int((r.wallMs * r.speed) / 1000),
-      int(r.notion.total),
-      f(r.notion.total / r.pages, 2),
-      r.minimum !== null ? f(r.minimum / r.pages, 2) : "-",
-      r.minimum !== null ? f(r.notion.total / r.minimum, 3) : "-",
-      f(rate.share, 2),
-      f(rate.firstMinute, 2),
-      rate.lowerBoundS !== null ? f(rate.lowerBoundS * r.speed, 0) : "-",
-      rate.ratio !== null ? f(rate.ratio, 2) : "-",
-      int(r.notion.byStatus["429"] ?? 0),
-      r.invocations !== null ? int(r.invocations) : "1",
-      r.longestInvocationMs !== null ? `${int(r.longestInvocationMs)} / ${int(r.budgetMs)}` : "(no budget)",
-      r.kv ? f(r.kv.commands / r.pages, 2) : "-",
-      r.kv ? f(r.kv.roundTrips / r.pages, 2) : "-",
-      r.kv ? int(r.kv.writtenBytes / r.pages) : "-",
-      r.qstashMessages !== null ? int(r.qstashMessages) : "-",
-      f(r.heapPeakMB),
-    ];
-  });
-  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 3 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
 }
 
 interface Target {
