@@ -35,6 +35,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import os from "node:os";
 import { parseArgs } from "node:util";
 import { sharedKvStore } from "../lib/runtime";
 import { provenance } from "./bench/provenance";
@@ -277,6 +278,7 @@ async function main(): Promise<number> {
       ok,
       ...source,
       finishedAt: new Date().toISOString(),
+      loadAverageAtEnd: Math.round(os.loadavg()[0] * 100) / 100,
       options: { sizes, backends, budgetMs, queryLimit, sampleMs, concurrency: concurrency ?? null, allowancePerInvocation: allowance, seed, node: process.version },
       elapsedMs: Date.now() - started,
       results: results.map(({ prefix, ...r }) => ({ prefix, ...r })),

@@ -25,6 +25,8 @@ export function provenance() {
     dirty: dirty === null ? null : dirty.length > 0,
     startedAt: new Date().toISOString(),
     heapLimitMB: Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20),
+    // How busy the machine was as the run began (1-minute load average against the CPUs): other work inflates wall times.
+    loadAverageAtStart: Math.round(os.loadavg()[0] * 100) / 100,
     machine: machine(),
   };
 }

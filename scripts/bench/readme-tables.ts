@@ -25,6 +25,10 @@ interface ScaleDoc {
   dirty: boolean | null;
   startedAt: string;
   heapLimitMB: number;
+  loadAverageAtStart?: number;
+  loadAverageAtEnd?: number;
+  /** Written by hand when something about the run is known but was not recorded. */
+  note?: string;
   machine: { cpus: number; cpuModel: string; totalMemGiB: number; node: string };
   options: { sizes: number[]; backends: string[]; budgetMs: number };
   results: (RunResult & { prefix: string })[];
@@ -34,13 +38,17 @@ const int = (n: number) => n.toLocaleString("en-US");
 const commitOf = (doc: ScaleDoc) => (doc.commit ? `\`${doc.commit.slice(0, 7)}\`${doc.dirty ? " plus uncommitted changes" : ""}` : "an unknown commit");
 const machineOf = (doc: ScaleDoc) => `${doc.machine.cpus} × ${doc.machine.cpuModel}, ${doc.machine.totalMemGiB} GiB, Node ${doc.machine.node.replace(/^v/, "")}`;
 
+/** The machine's load as recorded, and the note written about the run, if any. */
+const loadOf = (doc: ScaleDoc) =>
+  (doc.loadAverageAtStart !== undefined ? ` Load average ${doc.loadAverageAtStart} at the start, ${doc.loadAverageAtEnd ?? "?"} at the end, on ${doc.machine.cpus} CPUs.` : "") +
+  (doc.note ? ` ${doc.note}` : "");
+
 /** The sentence above the table and the table itself. */
 export function scaleTable(doc: ScaleDoc): string {
   const sizes = doc.options.sizes.map(int).join(", ");
   return [
     `From \`${SCALE_RESULTS}\` (${doc.ok ? "every run done and checked" : "NOT all runs done and checked"}): ${sizes} rows, backends ${doc.options.backends.join(" and ")}, ` +
-      `\`SYNC_BUDGET_MS=${doc.options.budgetMs}\`, commit ${commitOf(doc)}, ${doc.startedAt.slice(0, 10)}, ${machineOf(doc)}; full run then no-change run. ` +
-      "Other work shared the machine's CPUs during the run, so the wall times and invocation counts are an upper bound.",
+      `\`SYNC_BUDGET_MS=${doc.options.budgetMs}\`, commit ${commitOf(doc)}, ${doc.startedAt.slice(0, 10)}, ${machineOf(doc)}; full run then no-change run.${loadOf(doc)}`,
     "",
     renderMarkdown(doc.results),
   ].join("\n");
@@ -53,7 +61,7 @@ export function cappedLine(doc: ScaleDoc): string {
   return (
     `With the process's heap capped at ${int(doc.heapLimitMB)} MB (\`node --max-old-space-size=128 --import tsx scripts/scale.ts --rows ${doc.options.sizes.join(",")} ` +
     `--backend ${doc.options.backends.join(",")} --json-out ${SCALE_CAPPED_RESULTS}\`; the emulator runs in its own process), ${int(doc.options.sizes[0])} rows: ${runs}, ` +
-    `heap peak ${peak.toFixed(1)} MB (\`${SCALE_CAPPED_RESULTS}\`, commit ${commitOf(doc)}, ${doc.startedAt.slice(0, 10)}).`
+    `heap peak ${peak.toFixed(1)} MB (\`${SCALE_CAPPED_RESULTS}\`, commit ${commitOf(doc)}, ${doc.startedAt.slice(0, 10)}).${loadOf(doc)}`
   );
 }
 
