@@ -24,7 +24,9 @@ export function provenance() {
     commitSubject: git(["log", "-1", "--format=%s"]),
     dirty: dirty === null ? null : dirty.length > 0,
     startedAt: new Date().toISOString(),
+    // V8's whole heap limit (old space plus young generation), and the flags that set it (--max-old-space-size).
     heapLimitMB: Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20),
+    nodeFlags: [...process.execArgv.filter((a) => a.startsWith("--max-")), ...(process.env.NODE_OPTIONS ? [process.env.NODE_OPTIONS] : [])],
     // How busy the machine was as the run began (1-minute load average against the CPUs): other work inflates wall times.
     loadAverageAtStart: Math.round(os.loadavg()[0] * 100) / 100,
     machine: machine(),

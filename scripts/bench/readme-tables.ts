@@ -25,6 +25,7 @@ interface ScaleDoc {
   dirty: boolean | null;
   startedAt: string;
   heapLimitMB: number;
+  nodeFlags?: string[];
   loadAverageAtStart?: number;
   loadAverageAtEnd?: number;
   /** Written by hand when something about the run is known but was not recorded. */
@@ -57,11 +58,12 @@ export function scaleTable(doc: ScaleDoc): string {
 /** The capped-heap sentence: what a 50,000-row run needs of the heap. */
 export function cappedLine(doc: ScaleDoc): string {
   const runs = doc.results.map((r) => `${r.run} ${r.completed ? "done" : "NOT done"}`).join(", ");
+  const oldSpace = doc.nodeFlags?.map((f) => /^--max-old-space-size=(\d+)$/.exec(f)?.[1]).find(Boolean);
   const peak = Math.max(...doc.results.map((r) => r.memory.heapPeakDelta)) / 1e6;
   return (
-    `With the process's heap capped at ${int(doc.heapLimitMB)} MB (\`node --max-old-space-size=128 --import tsx scripts/scale.ts --rows ${doc.options.sizes.join(",")} ` +
+    `With the process's heap capped (${oldSpace ? `old space ${oldSpace} MB, ` : ""}V8's whole heap limit ${int(doc.heapLimitMB)} MB: \`node ${oldSpace ? `--max-old-space-size=${oldSpace} ` : ""}--import tsx scripts/scale.ts --rows ${doc.options.sizes.join(",")} ` +
     `--backend ${doc.options.backends.join(",")} --json-out ${SCALE_CAPPED_RESULTS}\`; the emulator runs in its own process), ${int(doc.options.sizes[0])} rows: ${runs}, ` +
-    `heap peak ${peak.toFixed(1)} MB (\`${SCALE_CAPPED_RESULTS}\`, commit ${commitOf(doc)}, ${doc.startedAt.slice(0, 10)}).${loadOf(doc)}`
+    `heap peak ${peak.toFixed(1)} MB (its growth in the hungriest invocation, as in the table; \`${SCALE_CAPPED_RESULTS}\`, commit ${commitOf(doc)}, ${doc.startedAt.slice(0, 10)}).${loadOf(doc)}`
   );
 }
 
