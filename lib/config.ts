@@ -71,6 +71,22 @@ const SyncSettingsSchema = z.object({
   /** Invocations in a row that meet errors and make no progress before a run shows as "stalled". */
   SYNC_STALL_AFTER: intInRange(1, 100, 5),
   /**
+   * Seconds a stalled run's chain waits before each retry, one invocation each (the last repeats).
+   * Tests use short ones; on the self-chain a wait over 5 s is carried by the next invocation of any route.
+   */
+  SYNC_STALL_BACKOFF_S: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return [60, 300, 900, 3600];
+      const list = v.split(",").map((x) => Number(x.trim()));
+      if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 86_400)) {
+        ctx.addIssue({ code: "custom", message: "must be a comma-separated list of seconds from 1 to 86400" });
+        return z.NEVER;
+      }
+      return list;
+    }),
+  /**
    * Who carries a run from one invocation to the next: "qstash" (published
    * messages), "self" (each invocation calls its own section URL, answered at
    * once, the batch run in after()), "off" (only crons and manual calls);
@@ -102,6 +118,8 @@ export type SyncSettings = {
   childFullCheckHours: number;
   maxDeleteRatio: number;
   stallAfter: number;
+  /** SYNC_STALL_BACKOFF_S in milliseconds. */
+  stallBackoffMs: number[];
   minForceIntervalS: number;
   chain: "auto" | "qstash" | "self" | "off";
   maxChain: number;
@@ -126,6 +144,7 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     childFullCheckHours: s.SYNC_CHILD_FULL_CHECK_HOURS,
     maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
     stallAfter: s.SYNC_STALL_AFTER,
+    stallBackoffMs: s.SYNC_STALL_BACKOFF_S.map((n) => n * 1000),
     minForceIntervalS: s.SYNC_MIN_FORCE_INTERVAL_S,
     chain: s.SYNC_CHAIN,
     maxChain: s.SYNC_MAX_CHAIN,

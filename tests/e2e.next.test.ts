@@ -103,11 +103,13 @@ describe("next start + Notion emulator + redis-server", () => {
     expect(app.output()).not.toContain(notion.token);
   });
 
-  it("a cron firing twice at once: one invocation works, the other gets 409 and does nothing", async () => {
+  it("a cron firing twice at once: one invocation works, the other gets 409 (or 202 queued, covered by the winner's run) and does nothing", async () => {
     workspace.advanceClock(10 * 60_000);
     for (const row of workspace.visibleRows(workspace.pagesDatabaseId).slice(0, 30)) workspace.editPageTitle(row.id, `${row.id} again`);
     const [a, b] = await Promise.all([callSection(app.url, SECRET, "pages", "cron"), callSection(app.url, SECRET, "pages", "cron")]);
-    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses[0]).toBe(200);
+    expect([202, 409]).toContain(statuses[1]);
     await runSection(app.url, SECRET, "pages", { style: "cron" });
     expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
   });

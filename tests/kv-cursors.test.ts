@@ -392,6 +392,24 @@ describe("npm run kv:cursors", () => {
     expect((await cli([], env)).code).toBe(0);
   });
 
+  it("exit 1 for a run whose carrier died (a self-chain step that ended without handing over), shown as lost", async () => {
+    const done = await kv.get<Record<string, unknown>>(keys().cursor("posts"));
+    // As a killed link leaves it: running, its step run by a link, no successor recorded, the lease free.
+    await kv.set(keys().cursor("posts"), { ...done, status: "running", phase: "sync", finishedAt: null, stepBy: "chain", chain: null });
+    try {
+      const [json, table, detail] = await Promise.all([cli(["--json"], env), cli([], env), cli(["--section", "posts"], env)]);
+      expect(json.code).toBe(1);
+      const doc = JSON.parse(json.stdout) as JsonDoc;
+      expect(doc.sections.find((s) => s.section === "posts")!.run!.chain).toMatchObject({ state: "lost", lost: true, relaunchedAt: null });
+      expect(doc.attention).toEqual([expect.stringMatching(/^posts: run \S+ lost its carrier \(step \d+ \(a self-chain link\) ended without handing over its successor\)/)]);
+      expect(table.code).toBe(1);
+      expect(rowBlock(table.stdout, "posts")).toContain("carrier lost");
+      expect(detail.stdout).toMatch(/carrier\s+lost: step \d+/);
+    } finally {
+      await kv.set(keys().cursor("posts"), done);
+    }
+  });
+
   it("exit 2 for usage errors, with the reason on stderr; --help lists every flag and exit code", async () => {
     const cases: [string[], RegExp][] = [
       [["--bogus"], /Unknown option '--bogus'/],

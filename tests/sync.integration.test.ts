@@ -206,12 +206,13 @@ describe("bad input and configuration", () => {
     expect(healed.at(-1)!.counts.fetched).toBe(1);
   });
 
-  it("answers 409 to a second concurrent invocation and does nothing", async () => {
+  it("queues a call that meets another holder of the lease while no run is live (202), and writes nothing else", async () => {
     await stack.kv.set(stack.keys.lease("posts"), "someone-else", { pxMs: 5000 });
     const res = await invoke(stack, "posts");
-    expect(res.status).toBe(409);
-    expect(res.body.error!.code).toBe("already_running");
-    await stack.kv.del([stack.keys.lease("posts")]);
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ ok: true, section: "posts", queued: true, force: false });
+    expect(await stack.kv.get(stack.keys.cursor("posts"))).toBeNull();
+    await stack.kv.del([stack.keys.lease("posts"), `${stack.keys.prefix}:startreq:posts`]);
   });
 });
 

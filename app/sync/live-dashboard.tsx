@@ -193,6 +193,12 @@ function SectionCard({ status, csrf }: { status: SectionStatus; csrf: string }) 
         </dd>
         <dt>Stalled</dt>
         <dd>{run?.stalled ? <span className="badge warn">stalled</span> : "no"}</dd>
+        <dt>Carrier</dt>
+        <dd data-testid={`carrier-${section}`}>
+          {run?.chain.lost ? <span className="badge warn">lost</span> : (run?.chain.state ?? "—")}
+          {run?.chain.reason ? ` ${run.chain.reason}` : ""}
+          {run?.chain.relaunchedAt ? ` (relaunched ${formatTime(run.chain.relaunchedAt)})` : ""}
+        </dd>
         {run?.held && (
           <>
             <dt>Held</dt>

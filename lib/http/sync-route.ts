@@ -21,7 +21,8 @@ import { logEvent } from "../core/log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { parseSyncRequest } from "./sync-request";
 import { afterResponse } from "../core/after-response";
-import { successorCarrier } from "./successor";
+import { successorCarrier } from "../orchestration/carrier";
+import { reviveSections } from "../orchestration/revive";
 import { answeringErrors } from "./unavailable";
 import { afterFullRun } from "../webhooks/after-full-run";
 
@@ -99,9 +100,16 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
     }),
     // The predecessor releases the lease just after this link is accepted.
     ...(link ? { waitForLeaseMs: LINK_LEASE_WAIT_MS } : {}),
+    stallBackoffMs: runtime.settings.stallBackoffMs,
   };
   const context: RunContextForAnswer = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request };
-  if (!link) return runAndAnswer(context);
+  // After the answer: a queued call, or a chain whose carrier died, of any section is carried on.
+  const revive = () => reviveSections({ env, request, startedAt, budgetMs: runtime.settings.budgetMs });
+  if (!link) {
+    const response = await runAndAnswer(context);
+    afterResponse(revive);
+    return response;
+  }
 
   // A self-chain link: the token opens one step; the body must name that step.
   if (parsed.body.runId !== link.runId || parsed.body.seq !== link.seq || parsed.force !== link.force) {
@@ -115,6 +123,7 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
     const wait = (link.notBefore ?? 0) - Date.now();
     if (wait > 0 && wait < deps.deadline.remaining()) await new Promise((resolve) => setTimeout(resolve, wait));
     await runAndAnswer(context);
+    await revive();
   });
   return jsonOk({ ok: true, section, accepted: true, runId: link.runId, seq: link.seq, link: link.link }, 202);
 }
@@ -173,7 +182,7 @@ async function runAndAnswer({ section, deps, runtime, invocation, line, fromQSta
     logEvent("sync.errors_met", { section, runId: outcome.cursor.runId, status: outcome.cursor.status, consecutiveErrors: outcome.cursor.consecutiveErrors, error: outcome.lastError }, "warn");
   }
   const response = answer(section, outcome, elapsedMs, fromQStash, children);
-  const result = outcome.kind === "ran" ? (outcome.failure ? "failed" : outcome.cursor.status) : outcome.kind;
+  const result = outcome.kind === "ran" ? (outcome.failure ? "failed" : outcome.cursor.status) : outcome.kind === "busy" && outcome.queued ? "queued" : outcome.kind;
   return line.done(response, result, outcome.kind === "ran" && outcome.failure ? outcome.failure.code : undefined);
 }
 
@@ -217,6 +226,13 @@ function answer(
   children: { messageId: string; runId: string } | null,
 ): Response {
   if (outcome.kind === "busy") {
+    if (outcome.queued) {
+      // A cron is never retried: it is queued, and the lease's next release starts the run.
+      return jsonOk(
+        { ok: true, section, queued: true, queuedAt: outcome.queued.at, force: outcome.queued.force, message: `another invocation holds the ${section} lease; a run starts as soon as it is released`, elapsedMs },
+        202,
+      );
+    }
     if (outcome.copyOf) {
       // A copy of the running step that outwaited its budget: retryable, so the step is never
       // lost if its holder dies; the retry finds it done (stale) or repairs it.

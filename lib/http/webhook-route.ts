@@ -26,6 +26,8 @@ import { loadStoreRuntime } from "../runtime";
 import { recordEvent, parseEvent } from "../webhooks/events";
 import { webhookKeys } from "../webhooks/keys";
 import { runDirtyInvocation } from "../webhooks/run";
+import { afterResponse } from "../core/after-response";
+import { reviveSections } from "../orchestration/revive";
 import { scheduleTargetedRun } from "../webhooks/schedule";
 import { readWebhookSettings } from "../webhooks/settings";
 import { handshakeToken, markVerified, storeHandshake, verificationToken } from "../webhooks/token";
@@ -83,6 +85,8 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
   }
   // Status only: a delivery is not refused because the record was busy.
   if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record).catch((error: unknown) => logEvent("webhook.mark_verified_failed", { error: error instanceof Error ? error.name : "error" }, "warn"));
+  // After the answer: a queued call, or a chain whose carrier died, of any section is carried on.
+  afterResponse(() => reviveSections({ env, request, startedAt, budgetMs: store.settings.budgetMs }));
 
   const event = parseEvent(parsed);
   if (!event) {

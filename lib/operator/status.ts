@@ -10,6 +10,9 @@ import type { KvStore } from "../kv/store";
 import { readManifest } from "../mirror/section-index";
 import { type Cursor, type RunStatus, parseCursor } from "../sync/cursor";
 import { leaseHolderDeadline } from "../sync/lease";
+import { type ChainHealth, chainHealth } from "../sync/chain-health";
+import { LINK_START_GRACE_MS } from "../orchestration/self-chain";
+import { type StartRequest, parseStartRequest, startRequestKey } from "../sync/start-requests";
 import type { LedgerEntry } from "../sync/worklist";
 import { type OperatorAction, type RunSummary, childCheckSummary, readActions, readHistory } from "../sync/run-history";
 
@@ -44,13 +47,26 @@ export interface ActiveRun {
   retryAt: string | null;
   rateLimit: Cursor["rateLimit"];
   held: Cursor["held"];
-  chain: Cursor["chain"];
+  chain: ChainStatus;
   listing: { pieces: number; windows: number };
   /** The overlap watermark: pages edited since this instant are re-read even if their timestamp looks unchanged. */
   since: string | null;
   /** Children: how this run checks the child pages it knows: by search since the watermark, or all of them (and why). */
   childCheck: RunSummary["childCheck"];
 }
+
+/**
+ * Who carries the run on: the successor the cursor records, and whether its carrier died
+ * (`lost`: a link accepted but never started, a step that ended without handing over) until
+ * the next invocation of any route relaunches it (`relaunchedAt`).
+ */
+export type ChainStatus = Partial<NonNullable<Cursor["chain"]>> & {
+  state: ChainHealth["state"];
+  lost: boolean;
+  /** Why it is lost, parked or due. */
+  reason: string | null;
+  relaunchedAt: string | null;
+};
 
 export interface LeaseState {
   held: boolean;
@@ -83,6 +99,8 @@ export interface SectionStatus {
   runs: RunSummary[];
   /** Operator actions (reset, retry, lease release), newest first. */
   actions: OperatorAction[];
+  /** A cron or manual call that met the held lease, waiting for its release to start a run (null: none). */
+  queued: StartRequest | null;
 }
 
 export function progressOf(cursor: Cursor): RunProgress {
@@ -119,8 +137,8 @@ export async function readFailedPages(kv: KvStore, keys: KeyBuilder, section: Se
 
 export async function readSectionStatus(kv: KvStore, keys: KeyBuilder, section: Section, options: { runId?: string; now?: number } = {}): Promise<SectionStatus> {
   const now = options.now ?? Date.now();
-  const [[rawCursor, leaseToken], runs, actions, index, leaseMs, failedPages] = await Promise.all([
-    kv.mget([keys.cursor(section), keys.lease(section)]),
+  const [[rawCursor, leaseToken, rawRequest], runs, actions, index, leaseMs, failedPages] = await Promise.all([
+    kv.mget([keys.cursor(section), keys.lease(section), startRequestKey(keys, section)]),
     readHistory(kv, keys, section),
     readActions(kv, keys, section),
     readManifest(kv, keys, section),
@@ -133,7 +151,7 @@ export async function readSectionStatus(kv: KvStore, keys: KeyBuilder, section: 
   const held = leaseToken !== null;
   return {
     section,
-    run: cursor && activeRun(cursor),
+    run: cursor && activeRun(cursor, chainStatus(cursor, leaseToken, now)),
     cursorProblem: loaded.kind === "invalid" ? loaded.reason : null,
     lease: {
       held,
@@ -145,10 +163,22 @@ export async function readSectionStatus(kv: KvStore, keys: KeyBuilder, section: 
     failedPages,
     runs: options.runId ? runs.filter((r) => r.runId === options.runId) : runs,
     actions: options.runId ? actions.filter((a) => a.runId === options.runId) : actions,
+    queued: parseStartRequest(rawRequest),
   };
 }
 
-function activeRun(cursor: Cursor): ActiveRun {
+export function chainStatus(cursor: Cursor, leaseToken: unknown, now: number): ChainStatus {
+  const health = chainHealth(cursor, leaseToken, now, LINK_START_GRACE_MS);
+  return {
+    ...(cursor.chain ?? {}),
+    state: health.state,
+    lost: health.state === "lost",
+    reason: "reason" in health ? health.reason : null,
+    relaunchedAt: cursor.chain?.relaunchedAt ?? null,
+  };
+}
+
+function activeRun(cursor: Cursor, chain: ChainStatus): ActiveRun {
   return {
     runId: cursor.runId,
     status: cursor.status,
@@ -166,7 +196,7 @@ function activeRun(cursor: Cursor): ActiveRun {
     retryAt: cursor.retryAt,
     rateLimit: cursor.retryAt ? cursor.rateLimit : null,
     held: cursor.held,
-    chain: cursor.chain,
+    chain,
     listing: { pieces: cursor.list.pieces, windows: cursor.list.windows },
     since: cursor.since,
     childCheck: cursor.childCheck ? childCheckSummary(cursor.childCheck) : null,
@@ -178,9 +208,9 @@ export function readStoredCursor(kv: KvStore, keys: KeyBuilder, section: Section
   return kv.get(keys.cursor(section));
 }
 
-/** A section needs attention: its run failed or stalled (exit code 1 of the inspection script). */
+/** A section needs attention: its run failed, stalled or lost its carrier (exit code 1 of the inspection script). */
 export function needsAttention(status: SectionStatus): boolean {
-  return status.run?.status === "failed" || status.run?.status === "stalled";
+  return status.run?.status === "failed" || status.run?.status === "stalled" || status.run?.chain.lost === true;
 }
 
 /** Webhooks (lib/webhooks/status.ts): the last event received, the dirty set's size, deferred sections, the token's state. */

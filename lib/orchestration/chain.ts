@@ -26,12 +26,21 @@ export function delayWithJitter(retryAfterMs: number, random: () => number = Mat
 export function successorMessage(
   settings: ChainSettings,
   section: Section,
-  step: { runId: string; seq: number; force: boolean; retryAfterMs?: number; /** Step 0 of a run a trigger starts. */ trigger?: string },
+  step: {
+    runId: string;
+    seq: number;
+    force: boolean;
+    retryAfterMs?: number;
+    /** Step 0 of a run a trigger starts. */
+    trigger?: string;
+    /** A step sent again (a trigger's resume, lib/orchestration/revive.ts): its own deduplication id. */
+    resend?: string;
+  },
 ): PublishNextOptions {
   return {
     destination: `${settings.baseUrl}${sectionPath(section)}`,
     body: { runId: step.runId, seq: step.seq, force: step.force, ...(step.trigger ? { trigger: step.trigger } : {}) },
-    deduplicationId: `${step.runId}:${section}:${step.seq}`,
+    deduplicationId: `${step.runId}:${section}:${step.seq}${step.resend ? `:${step.resend}` : ""}`,
     delaySeconds: delayWithJitter(step.retryAfterMs ?? 0) || undefined,
     flowControl: notionFlowControl(settings.notionToken, settings.invocationsPerMin),
     failureCallback: `${settings.baseUrl}/api/sync/failed`,

@@ -5,13 +5,17 @@
  * only for that acceptance, at most LINK_ACCEPT_TIMEOUT_MS.
  *
  * It has no retries of its own: a lost link (refused, timed out, the instance
- * died) loses nothing, since the cursor is where the last commit left it, and
- * the next cron or manual call resumes the run.
+ * died) loses nothing, since the cursor is where the last commit left it; the
+ * next invocation of any section or webhook relaunches it once
+ * (lib/orchestration/revive.ts), else the next cron or manual call resumes it.
  */
 import { CHAIN_TOKEN_HEADER, type ChainStep, signChainToken } from "../auth/chain-token";
 import { sectionPath } from "../core/base-url";
 
 export const LINK_ACCEPT_TIMEOUT_MS = 2000;
+
+/** An accepted link starts within its wait plus this (its wait for the predecessor's lease, 5 s, and a margin). */
+export const LINK_START_GRACE_MS = 8_000;
 
 /** A Retry-After up to this long is waited out by the next link; a longer one stops the chain (retryAt set). */
 export const MAX_CHAINED_WAIT_MS = 5000;
@@ -29,9 +33,10 @@ export type LinkOutcome =
   | { accepted: false; status: number | null; reason: string };
 
 /** Why a chain does not go on (null: send the next link). */
-export function chainStopReason(step: ChainStep, retryAfterMs: number, settings: Pick<SelfChainSettings, "maxLinks">): string | null {
+export function chainStopReason(step: ChainStep, retryAfterMs: number, settings: Pick<SelfChainSettings, "maxLinks">, waitFor = "Notion asked to wait"): string | null {
   if (step.link > settings.maxLinks) return `SYNC_MAX_CHAIN (${settings.maxLinks}) links reached for this tick; the next cron or call resumes`;
-  if (retryAfterMs > MAX_CHAINED_WAIT_MS) return `Notion asked to wait ${Math.ceil(retryAfterMs / 1000)} s; the next cron or call resumes after it`;
+  // Longer than a link can wait: the next invocation of any route (or the next cron) sends it when due.
+  if (retryAfterMs > MAX_CHAINED_WAIT_MS) return `${waitFor} ${Math.ceil(retryAfterMs / 1000)} s; the next invocation of any section or webhook, or the next cron, resumes after it`;
   return null;
 }
 

@@ -84,6 +84,5 @@ export async function triggerRun(options: {
  * the chain is alive, the engine's seq and lease make the extra delivery stale.
  */
 function resumableMessage(chain: ChainSettings, section: DatabaseSection, step: Parameters<typeof successorMessage>[2], resumeId: string | null) {
-  const message = successorMessage(chain, section, step);
-  return resumeId ? { ...message, deduplicationId: `${message.deduplicationId}:resume:${resumeId}` } : message;
+  return successorMessage(chain, section, resumeId ? { ...step, resend: `resume:${resumeId}` } : step);
 }

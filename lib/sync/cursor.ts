@@ -197,6 +197,11 @@ export const CursorSchema = z.object({
       /** Why no successor was sent although work is left (SYNC_MAX_CHAIN, a long Retry-After). */
       stopped: z.string().nullable().default(null),
       error: z.string().nullable().default(null),
+      /** Not before this instant: a Retry-After or a stalled run's backoff (a stopped chain is due then). */
+      notBefore: z.string().nullable().optional(),
+      /** The last time a step of this run was relaunched after its carrier died, and which step (once per step). */
+      relaunchedAt: z.string().nullable().optional(),
+      relaunchedSeq: z.number().int().nullable().optional(),
     })
     .nullable(),
 });

@@ -9,13 +9,14 @@ import { createRunContext, type EngineDeps, type RunContext } from "./context";
 import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
-import { LEASE_POLL_MS, acquireLeaseWaiting, leaseHolderDeadline } from "./lease";
+import { LEASE_POLL_MS, type Lease, acquireLeaseWaiting, leaseHolderDeadline } from "./lease";
 import { runListPhase } from "./list-phase";
 import { MissingWorkError, scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { Section } from "../core/sections";
 import { RunStoppedError, runSyncPhase } from "./sync-phase";
 import { REFETCH_ALL_SINCE, fullRefetchMark } from "./full-refetch";
+import { type StartRequest, queuesWhenBusy, recordStartRequest } from "./start-requests";
 
 export interface InvocationRequest {
   section: Section;
@@ -35,6 +36,8 @@ export interface InvocationRequest {
   caller?: Cursor["stepBy"];
   /** A self-chain link: wait this long for the lease its predecessor is about to release. */
   waitForLeaseMs?: number;
+  /** A stalled run's chain waits this long before each retry (the last repeats); default 1, 5, 15, 60 minutes. */
+  stallBackoffMs?: number[];
 }
 
 /** What scheduleNext did; it throws when the successor could not be scheduled (published: false). */
@@ -58,15 +61,18 @@ export interface ChainOutcome {
 }
 
 export type InvocationOutcome =
-  /** Another invocation holds the lease; `copyOf` when this delivery is a copy of the step it runs. */
-  | { kind: "busy"; copyOf?: Cursor }
+  /**
+   * Another invocation holds the lease; `copyOf` when this delivery is a copy of the step it runs;
+   * `queued` when this call left a start request that the lease's next release honours.
+   */
+  | { kind: "busy"; copyOf?: Cursor; queued?: StartRequest }
   | { kind: "stale"; reason: string; cursor: Cursor | null }
   | {
       kind: "ran";
       cursor: Cursor;
       processed: number;
       remaining: number | null;
-      /** When work is left: how long the successor should wait (Notion's Retry-After), else 0. */
+      /** When work is left: how long the successor should wait (Notion's Retry-After, a stalled run's backoff), else 0. */
       retryAfterMs: number;
       /** Set when the stored cursor could not be used and a new run began. */
       cursorReset: string | null;
@@ -78,27 +84,20 @@ export type InvocationOutcome =
       chain: ChainOutcome | null;
     };
 
+const DEFAULT_STALL_BACKOFF_MS = [60_000, 300_000, 900_000, 3_600_000];
+
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
   const now = deps.now ?? (() => new Date());
   let lease = await takeSectionLease(deps, request);
   if (!lease && request.delivery) {
-    const peek = parseCursor(await kv.get(keys.cursor(request.section)));
-    const running = peek.kind === "ok" ? peek.cursor : null;
-    const { runId, seq } = request.delivery;
-    // The holder moved the cursor to seq + 1 when it started this step; a delivery whose seq
-    // equals the cursor's is the successor that holder has just published (retried, never
-    // acknowledged). A copy of the running step waits for its holder, within this invocation's
-    // budget, up to the end the holder's lease token records: then it is stale (the holder got
-    // the successor out) or repairs the step under the same seq (the holder died or could not
-    // publish). Acknowledging it at once (the old 200 "duplicate") ended the chain for good when
-    // the holder was a cron (retried by nobody; tests/reliability/overlap.test.ts) or a delivery
-    // killed mid-step whose copy was QStash's retry (tests/reliability/qstash-kills.test.ts).
-    if (running && isLive(running) && running.runId === runId && seq === running.seq - 1) {
-      lease = await takeSectionLease(deps, { ...request, waitForLeaseMs: holderWaitMs(await kv.get(keys.lease(request.section))) });
-      // Still held: answered with a retryable 409 (QStash comes back after its backoff).
-      if (!lease) return { kind: "busy", copyOf: running };
-    }
+    const waited = await waitForStepHolder(deps, request, request.delivery);
+    if (waited.kind === "busy") return waited;
+    lease = waited.lease;
+  } else if (!lease && (request.caller ?? "call") === "call") {
+    const queued = await queueCall(deps, request);
+    if (queued.kind === "busy") return queued;
+    lease = queued.lease;
   }
   if (!lease) return { kind: "busy" };
   try {
@@ -157,16 +156,15 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
 
     const done = isFinished(ctx.cursor);
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
-    // A stalled run is not chained: each step would fail the same way and spend a message; the
-    // next cron, manual call or trigger tries again.
-    const stalled = ctx.cursor.status === "stalled";
-    const chain = !done && !failure && !stalled && request.scheduleNext ? await scheduleSuccessor(ctx, request, retryAfterMs) : null;
+    // A stalled run's chain retries it after a backoff: one invocation per retry, never a loop.
+    const chainWaitMs = ctx.cursor.status === "stalled" && request.scheduleNext ? Math.max(retryAfterMs, stallBackoff(ctx, request)) : retryAfterMs;
+    const chain = !done && !failure && request.scheduleNext ? await scheduleSuccessor(ctx, request, chainWaitMs) : null;
     return {
       kind: "ran",
       cursor: ctx.cursor,
       processed: ctx.processed,
       remaining: done ? 0 : remainingItems(ctx),
-      retryAfterMs,
+      retryAfterMs: chainWaitMs,
       cursorReset: loaded.kind === "invalid" ? loaded.reason : null,
       failure,
       lastError: ctx.lastError,
@@ -175,6 +173,47 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   } finally {
     await lease.release().catch(() => {}); // an unreleased lease expires by itself
   }
+}
+
+type Waited = { kind: "busy"; copyOf?: Cursor; queued?: StartRequest } | { kind: "leased"; lease: Lease };
+
+/**
+ * The holder moved the cursor to seq + 1 when it started this step; a delivery whose seq equals
+ * the cursor's is the successor that holder has just published (retried, never acknowledged).
+ * A copy of the running step waits for a QStash holder (up to the end its lease token records):
+ * then it is stale (the holder got the successor out) or repairs the step under the same seq. A
+ * cron or manual holder is answered at once with a retryable busy: a copy waiting for it would
+ * hold the flow-control key every section shares (tests/reliability/overlap.test.ts).
+ */
+async function waitForStepHolder(deps: EngineDeps, request: InvocationRequest, delivery: { runId: string; seq: number }): Promise<Waited> {
+  const peek = parseCursor(await deps.kv.get(deps.keys.cursor(request.section)));
+  const running = peek.kind === "ok" ? peek.cursor : null;
+  if (!running || !isLive(running) || running.runId !== delivery.runId || delivery.seq !== running.seq - 1) return { kind: "busy" };
+  if (running.stepBy !== "qstash") return { kind: "busy", copyOf: running };
+  const lease = await takeSectionLease(deps, { ...request, waitForLeaseMs: holderWaitMs(await deps.kv.get(deps.keys.lease(request.section))) });
+  // Still held: answered with a retryable 409 (QStash comes back after its backoff).
+  return lease ? { kind: "leased", lease } : { kind: "busy", copyOf: running };
+}
+
+/**
+ * A cron or manual call meeting a held lease while no run is live would be lost (crons are never
+ * retried): it leaves a start request the lease's next release honours, then tries the lease once
+ * more in case the holder released it before seeing the request.
+ */
+async function queueCall(deps: EngineDeps, request: InvocationRequest): Promise<Waited> {
+  const peek = parseCursor(await deps.kv.get(deps.keys.cursor(request.section)));
+  const seen = peek.kind === "ok" ? peek.cursor : null;
+  if (!queuesWhenBusy(seen)) return { kind: "busy" };
+  const queued = await recordStartRequest(deps.kv, deps.keys, request.section, { force: request.force, seen, now: (deps.now ?? (() => new Date()))() });
+  const lease = await takeSectionLease(deps, { ...request, waitForLeaseMs: 0 });
+  return lease ? { kind: "leased", lease } : { kind: "busy", queued };
+}
+
+/** How long a stalled run's chain waits before its next retry. */
+function stallBackoff(ctx: RunContext, request: InvocationRequest): number {
+  const steps = request.stallBackoffMs?.length ? request.stallBackoffMs : DEFAULT_STALL_BACKOFF_MS;
+  const retry = Math.max(0, ctx.cursor.consecutiveErrors - ctx.settings.stallAfter);
+  return steps[Math.min(retry, steps.length - 1)];
 }
 
 /** The section's lease; a self-chain link polls briefly for the one its predecessor is releasing. */
@@ -201,6 +240,7 @@ async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, re
     outcome = { via, published: false, messageId: null, error: error instanceof Error ? error.message : String(error) };
   }
   const at = ctx.now().toISOString();
+  const notBefore = retryAfterMs > 0 ? new Date(ctx.now().getTime() + retryAfterMs).toISOString() : null;
   await ctx.commit(
     (c) =>
       void (c.chain = {
@@ -212,6 +252,9 @@ async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, re
         at,
         stopped: outcome.stopped ?? null,
         error: outcome.error ?? null,
+        notBefore,
+        relaunchedAt: c.chain?.relaunchedAt ?? null,
+        relaunchedSeq: c.chain?.relaunchedSeq ?? null,
       }),
   );
   return outcome;

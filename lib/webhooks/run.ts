@@ -15,6 +15,7 @@ import type { Revalidator } from "./revalidate";
 import { createRevalidator } from "./revalidate";
 import { type ScheduleOutcome, scheduleTargetedRun } from "./schedule";
 import { readWebhookSettings } from "./settings";
+import { reviveSections } from "../orchestration/revive";
 
 type Env = Record<string, string | undefined>;
 
@@ -66,6 +67,8 @@ export async function runDirtyInvocation(input: { env: Env; startedAt: number; b
     ...(result.error ? { error: result.error.code } : {}),
     ...(next ? { next: next.via } : {}),
   }, result.error ? "warn" : "info");
+  // Its section leases are released: calls queued meanwhile start now, and lost chains are relaunched.
+  await reviveSections({ env, request: input.request, startedAt: input.startedAt, budgetMs });
   return { result, next };
 }
 

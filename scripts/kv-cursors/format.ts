@@ -123,6 +123,8 @@ export function attentionLines(statuses: SectionStatus[]): string[] {
     if (run.status === "failed") {
       const why = run.error ? `${run.error.code}: ${run.error.message}` : "no reason recorded";
       lines.push(`${s.section}: run ${run.runId} failed (${why}); the next call resumes it once the cause is fixed`);
+    } else if (run.status !== "stalled" && run.chain.lost) {
+      lines.push(`${s.section}: run ${run.runId} lost its carrier (${run.chain.reason}); the next invocation of any section or webhook relaunches it`);
     } else {
       const last = run.lastError ? `; last error ${run.lastError.code}: ${run.lastError.message} at ${run.lastError.at}` : "";
       lines.push(`${s.section}: run ${run.runId} stalled: ${run.consecutiveErrors} invocation${run.consecutiveErrors === 1 ? "" : "s"} in a row met errors without progress${last}`);

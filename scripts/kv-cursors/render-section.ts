@@ -31,7 +31,10 @@ export function renderSection(status: SectionStatus, storedCursor: unknown, curs
     if (run.held) out.push(`  held         ${run.held.reason} (${run.held.removals} of ${run.held.indexed} indexed pages would go)`);
     out.push(`  since        ${run.since ? when(run.since, ctx) : `${NONE} (a full read: forced, or no completed run before)`}`);
     out.push(`  listing      ${run.listing.pieces} work piece${run.listing.pieces === 1 ? "" : "s"}, ${run.listing.windows} window${run.listing.windows === 1 ? "" : "s"}`);
-    if (run.chain) out.push(`  chain        seq ${run.chain.seq}, successor ${run.chain.published ? `published (${run.chain.messageId ?? "no id"})` : "not published"}`);
+    if (run.chain.seq !== undefined) out.push(`  chain        seq ${run.chain.seq}, successor ${run.chain.published ? `published (${run.chain.messageId ?? "no id"})` : "not published"}`);
+    if (run.chain.lost) out.push(`  carrier      ${style.red(`lost: ${run.chain.reason}`)}; the next invocation of any section or webhook relaunches it`);
+    else if (run.chain.reason) out.push(`  carrier      ${run.chain.state}: ${run.chain.reason}`);
+    if (run.chain.relaunchedAt) out.push(`  relaunched   ${when(run.chain.relaunchedAt, ctx)}`);
   } else {
     out.push(`${title}${status.cursorProblem ? ` · ${status.cursorProblem}` : " · no cursor: the next call starts a run"}`);
   }

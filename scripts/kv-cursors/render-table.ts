@@ -49,7 +49,8 @@ function lastRunCell(status: SectionStatus, ctx: RenderContext): string {
 }
 
 export function statusCell(status: SectionStatus, ctx: RenderContext): string {
-  if (status.run) return paintStatus(status.run.status, ctx.style);
+  // A run whose carrier died says so until the next invocation of any route relaunches it.
+  if (status.run) return `${paintStatus(status.run.status, ctx.style)}${status.run.chain.lost ? `\n${ctx.style.red("carrier lost")}` : status.run.chain.relaunchedAt ? `\n${ctx.style.dim("relaunched")}` : ""}`;
   return status.cursorProblem ? ctx.style.yellow("unreadable") : ctx.style.dim("no run");
 }
 

@@ -41,13 +41,14 @@ describe("overlap: 5 concurrent invocations of one section", () => {
   });
   afterAll(async () => stack?.close());
 
-  it("one does the work, the others get 409 and write nothing, and the run converges", async () => {
+  it("one does the work, the others get 409 (a run is live: it goes on) or 202 queued (none was: the winner's run covers them) and write nothing, and the run converges", async () => {
     for (let wave = 0; wave < 4; wave++) {
       const answers = await Promise.all(Array.from({ length: 5 }, () => invoke(stack, "pages")));
       const statuses = answers.map((a) => a.status).sort();
       expect(statuses.filter((s) => s === 200)).toHaveLength(1);
-      expect(statuses.filter((s) => s === 409)).toHaveLength(4);
+      expect(statuses.filter((s) => s === 409 || s === 202)).toHaveLength(4);
       for (const a of answers.filter((x) => x.status === 409)) expect(a.body.error?.code).toBe("already_running");
+      for (const a of answers.filter((x) => x.status === 202)) expect(a.body).toMatchObject({ ok: true, queued: true });
     }
     await syncAll(stack);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);

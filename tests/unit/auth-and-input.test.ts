@@ -170,6 +170,12 @@ describe("parseSyncRequest", () => {
 });
 
 describe("readSyncSettings", () => {
+  it("SYNC_STALL_BACKOFF_S: seconds between a stalled run's retries, 1, 5, 15, 60 minutes by default", () => {
+    expect(readSyncSettings({}).stallBackoffMs).toEqual([60_000, 300_000, 900_000, 3_600_000]);
+    expect(readSyncSettings({ SYNC_STALL_BACKOFF_S: " 1, 5 " }).stallBackoffMs).toEqual([1000, 5000]);
+    for (const bad of ["0", "a", "1,,2", "1.5", "90000"]) expect(() => readSyncSettings({ SYNC_STALL_BACKOFF_S: bad })).toThrow(ConfigError);
+  });
+
   it("uses the documented defaults when nothing is set (or set blank)", () => {
     const defaults = { budgetMs: 20_000, concurrency: 3, childDepth: 5, maxDeleteRatio: 0.5, stallAfter: 5, minForceIntervalS: 600, chain: "auto", maxChain: 500, notionRatePerMin: 170, kvPrefix: "nks", notionBaseUrl: undefined };
     // (Settings of later features are checked with their own tests: match, not equal.)
