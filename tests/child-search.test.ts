@@ -280,7 +280,11 @@ describe("forced and first runs take the child pages' objects from a search swee
     const answers = await forcedChildren();
     expect(answers.at(-1)!.status).toBe("done");
     expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced", requests: 0, sweep: { found: 0, complete: false, stopped: "search_failed: 400" } });
-    expect(requestsOf("pages.retrieve")).toBe(listed.size);
+    // One retrieve a child page; a retrieve cut by an invocation's deadline is sent again by the next
+    // (at most SYNC_CONCURRENCY in flight when one ends: the 2 s budget spans several invocations).
+    const cutAtMost = (answers.length - 1) * Number(stack.env.SYNC_CONCURRENCY ?? 3);
+    expect(requestsOf("pages.retrieve")).toBeGreaterThanOrEqual(listed.size);
+    expect(requestsOf("pages.retrieve")).toBeLessThanOrEqual(listed.size + cutAtMost);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
     expect(await scratchLeft(stack)).toEqual([]);
   });

@@ -16,7 +16,7 @@ import type { IndexEntry } from "../lib/mirror/shapes";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import { type Cursor, isFinished } from "../lib/sync/cursor";
 import { runInvocation } from "../lib/sync/engine";
-import type { LedgerEntry } from "../lib/sync/worklist";
+import type { LedgerEntry } from "../lib/sync/ledger";
 import { type Stack, startStack, syncAll, syncUntilDone } from "./support/harness";
 
 type Hook = { index: "pages" | "posts"; run: () => Promise<void>; times: number };

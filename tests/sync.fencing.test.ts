@@ -8,7 +8,7 @@ import type { KvOp, KvStore } from "../lib/kv/store";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import { parseCursor } from "../lib/sync/cursor";
 import { runInvocation } from "../lib/sync/engine";
-import { LeaseLostError } from "../lib/sync/lease";
+import { LeaseLostError } from "../lib/sync/errors";
 import { type Stack, diffKvWithWorkspace, startStack, syncAll } from "./support/harness";
 
 /** Hands the lease to another invocation right after the `n`th commit, as an expiry and a new caller would. */

@@ -21,7 +21,7 @@ import type { Section } from "../lib/core/sections";
 import { readLarge } from "../lib/kv/large-value";
 import type { PageBundle } from "../lib/mirror/shapes";
 import { normalizeId } from "../lib/notion/types";
-import type { LedgerEntry } from "../lib/sync/worklist";
+import type { LedgerEntry } from "../lib/sync/ledger";
 import { readWebhookStatus } from "../lib/webhooks/status";
 import { verifyRevalidation, SIGNATURE_HEADER } from "../lib/webhooks/revalidate";
 import { webhookKeys } from "../lib/webhooks/keys";

@@ -11,7 +11,7 @@ import type { Section } from "../lib/core/sections";
 import { readLarge } from "../lib/kv/large-value";
 import { SET_SHARDS } from "../lib/kv/sharded-set";
 import type { PageBundle } from "../lib/mirror/shapes";
-import type { LedgerEntry } from "../lib/sync/worklist";
+import type { LedgerEntry } from "../lib/sync/ledger";
 import { addDirtyOps } from "../lib/webhooks/dirty";
 import { webhookKeys } from "../lib/webhooks/keys";
 import { runDirtyInvocation } from "../lib/webhooks/run";

@@ -8,7 +8,7 @@ import { type ChainSettings, sharedPublisher, withinPublishTimeout } from "../or
 import { kickChildrenWhenReady } from "../orchestration/children-kick";
 import { engineDeps, loadRuntime } from "../runtime";
 import { isCompleted, isFinished, parseCursor } from "../sync/cursor";
-import { LeaseLostError } from "../sync/lease";
+import { LeaseLostError } from "../sync/errors";
 import { type InvocationOutcome, type InvocationRequest, runInvocation, staleReason } from "../sync/engine";
 import type { Section } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl, sectionPath } from "../core/base-url";
@@ -107,7 +107,8 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   const revive = () => reviveSections({ env, request, startedAt, budgetMs: runtime.settings.budgetMs });
   if (!link) {
     const response = await runAndAnswer(context);
-    afterResponse(revive);
+    // An invocation that failed (KV unreachable, most often) leaves reviving to the next one.
+    if (response.status < 500) afterResponse(revive);
     return response;
   }
 
@@ -122,8 +123,8 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   afterResponse(async () => {
     const wait = (link.notBefore ?? 0) - Date.now();
     if (wait > 0 && wait < deps.deadline.remaining()) await new Promise((resolve) => setTimeout(resolve, wait));
-    await runAndAnswer(context);
-    await revive();
+    const response = await runAndAnswer(context);
+    if (response.status < 500) await revive();
   });
   return jsonOk({ ok: true, section, accepted: true, runId: link.runId, seq: link.seq, link: link.link }, 202);
 }

@@ -13,7 +13,7 @@ import { leaseHolderDeadline } from "../sync/lease";
 import { type ChainHealth, chainHealth } from "../sync/chain-health";
 import { LINK_START_GRACE_MS } from "../orchestration/self-chain";
 import { type StartRequest, parseStartRequest, startRequestKey } from "../sync/start-requests";
-import type { LedgerEntry } from "../sync/worklist";
+import type { LedgerEntry } from "../sync/ledger";
 import { type OperatorAction, type RunSummary, childCheckSummary, readActions, readHistory } from "../sync/run-history";
 
 /** Failed pages listed per section (the count is exact; the list stops here). */

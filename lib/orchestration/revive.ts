@@ -14,7 +14,9 @@
 import { SECTIONS, type Section } from "../core/sections";
 import { logEvent } from "../core/log";
 import type { KeyBuilder } from "../kv/keys";
+import { DEFAULT_KV_BOUNDS, boundedByDeadline } from "../kv/bounded-store";
 import type { KvStore } from "../kv/store";
+import { createDeadline } from "../core/deadline";
 import { engineDeps, loadRuntime, loadStoreRuntime } from "../runtime";
 import { chainHealth, needsRelaunch } from "../sync/chain-health";
 import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
@@ -49,7 +51,9 @@ interface Reviver extends ReviveInput {
 /** Looks at every section (one KV read) and carries on what needs it; never throws. */
 export async function reviveSections(input: ReviveInput): Promise<void> {
   try {
-    const store = loadStoreRuntime(input.env);
+    const plain = loadStoreRuntime(input.env);
+    // Within the calling invocation's maxDuration, whatever KV does.
+    const store = { ...plain, kv: boundedByDeadline(plain.kv, createDeadline(input.budgetMs, input.startedAt), DEFAULT_KV_BOUNDS) };
     const notionToken = input.env.NOTION_API_KEY?.trim() ?? "";
     const reviver: Reviver = {
       ...input,

@@ -10,7 +10,7 @@ import type { BlockTree } from "../notion/block-tree";
 import { normalizeId } from "../notion/types";
 import { getPageBundle } from "../read";
 import { loadStoreRuntime } from "../runtime";
-import type { LedgerEntry } from "../sync/worklist";
+import type { LedgerEntry } from "../sync/ledger";
 import { previewPath } from "./session";
 
 export interface PreviewData {

@@ -55,7 +55,7 @@ import { NotionSyncError } from "../notion/errors";
 import { type ListPage, type NotionPage, isTrashed } from "../notion/types";
 import type { RunContext } from "./context";
 import type { ChildCheck } from "./cursor";
-import type { LedgerEntry } from "./worklist";
+import type { LedgerEntry } from "./ledger";
 
 /** Hours between two full checks unless SYNC_CHILD_FULL_CHECK_HOURS says otherwise. */
 export const DEFAULT_CHILD_FULL_CHECK_HOURS = 24;
@@ -69,7 +69,7 @@ const SWEEP_PROFIT_AFTER = 5;
 /** Found page objects expire after this even if their run never deletes them (finalize does). */
 export const FOUND_PAGE_TTL_MS = 24 * 3_600_000;
 /** The full checks that sweep: the others are the safety net against search's lag and gaps. */
-const SWEEP_REASONS = new Set(["forced", "first_run"]);
+const SWEEP_REASONS: readonly string[] = ["forced", "first_run"];
 /** Found page objects deleted per write at finalize. */
 const DROP_BATCH = 500;
 
@@ -117,7 +117,7 @@ async function decide(ctx: RunContext): Promise<void> {
     now: ctx.now(),
     indexedChildren: manifest?.idsKey ? manifest.total : null,
   });
-  const sweep = reason && SWEEP_REASONS.has(reason) ? { found: 0, complete: false, stopped: null } : null;
+  const sweep = reason && SWEEP_REASONS.includes(reason) ? { found: 0, complete: false, stopped: null } : null;
   const check: ChildCheck = reason
     ? { mode: "full", reason, stopAt: null, highWater: null, cursor: null, requests: 0, found: 0, complete: false, sweep }
     : { mode: "search", reason: "search_since_watermark", stopAt: searchStopAt(c.since!, c.lastHighWater), highWater: null, cursor: null, requests: 0, found: 0, complete: false, sweep: null };
@@ -134,23 +134,7 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
   } catch (error) {
     // The deadline and a rate limit only postpone the request: the next invocation sends it.
     if (error instanceof BudgetExhaustedError || NotionSyncError.is(error, "rate_limited") || !NotionSyncError.is(error)) throw error;
-    const what = String(error.details.status ?? error.details.code ?? error.kind);
-    if (sweeping) {
-      // What the sweep found is still good: only the rest is retrieved.
-      ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): the child pages the sweep did not return are retrieved` };
-      await ctx.commit((draft) => {
-        const current = draft.childCheck!;
-        draft.childCheck = { ...current, cursor: null, complete: true, sweep: { ...current.sweep!, complete: false, stopped: `search_failed: ${what}` } };
-      });
-      return;
-    }
-    ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): every child page is retrieved this run` };
-    await ctx.commit((draft) => {
-      const ops = dropEdited(ctx, draft.childCheck!);
-      draft.childCheck = { ...draft.childCheck!, mode: "full", reason: full ? draft.childCheck!.reason : `search_failed: ${what}`, found: 0, cursor: null, complete: true };
-      return ops;
-    });
-    return;
+    return searchFailed(ctx, error, full, sweeping);
   }
   const times = page.results.map((r) => Date.parse(r.last_edited_time));
   const highWater = check.highWater ?? (times.length > 0 ? new Date(Math.max(...times)).toISOString() : null);
@@ -159,20 +143,35 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
     await ctx.commit((draft) => void (draft.childCheck = { ...draft.childCheck!, highWater, requests: draft.childCheck!.requests + 1, complete: true }));
     return;
   }
+  return editedStep(ctx, check, page, times, highWater);
+}
 
+/** A failed search request: a sweep keeps what it found and ends; a search turns the run into a full check. */
+async function searchFailed(ctx: RunContext, error: NotionSyncError, full: boolean, sweeping: boolean): Promise<void> {
+  const what = String(error.details.status ?? error.details.code ?? error.kind);
+  if (sweeping) {
+    // What the sweep found is still good: only the rest is retrieved.
+    ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): the child pages the sweep did not return are retrieved` };
+    await ctx.commit((draft) => {
+      const current = draft.childCheck!;
+      draft.childCheck = { ...current, cursor: null, complete: true, sweep: { ...current.sweep!, complete: false, stopped: `search_failed: ${what}` } };
+    });
+    return;
+  }
+  ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): every child page is retrieved this run` };
+  await ctx.commit((draft) => {
+    const ops = dropEdited(ctx, draft.childCheck!);
+    draft.childCheck = { ...draft.childCheck!, mode: "full", reason: full ? draft.childCheck!.reason : `search_failed: ${what}`, found: 0, cursor: null, complete: true };
+    return ops;
+  });
+}
+
+/** One search-mode request: the known child pages it shows edited go to the edited set, or the run turns full. */
+async function editedStep(ctx: RunContext, check: ChildCheck, page: ListPage<NotionPage>, times: number[], highWater: string | null): Promise<void> {
   const stopAt = Date.parse(check.stopAt!);
   const edited = new Map(page.results.flatMap((r, i) => (times[i] >= stopAt ? [[r.id, times[i]] as const] : [])));
   const reachedStop = !page.nextCursor || times.some((t) => t < stopAt);
-  // Known child pages are those with a ledger entry. One whose stored timestamp is the one search
-  // shows, older than `since`, is what needsFetch would call unchanged: no retrieve for it (the
-  // high water's minute is searched again every run, and holds the newest page of a quiet workspace).
-  const ids = [...edited.keys()];
-  const ledgers = ids.length > 0 ? await ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry("children", id))) : [];
-  const since = ctx.cursor.since ? Date.parse(ctx.cursor.since) : Infinity;
-  const found = ids.filter((id, i) => {
-    const stored = ledgers[i]?.entry?.last_edited_time;
-    return stored !== undefined && !(Date.parse(stored) === edited.get(id) && edited.get(id)! < since);
-  });
+  const found = await knownEdited(ctx, edited);
   const requests = check.requests + 1;
   const indexed = (await readManifest(ctx.kv, ctx.keys, "children"))?.total ?? 0;
 
@@ -191,6 +190,21 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
     const ops: KvOp[] = found.length > 0 ? [{ op: "sadd", key: ctx.keys.editedIds("children", draft.runId), members: found }] : [];
     draft.childCheck = { ...current, highWater, requests, found: total, cursor: reachedStop ? null : page.nextCursor, complete: reachedStop };
     return ops;
+  });
+}
+
+/**
+ * Known child pages are those with a ledger entry. One whose stored timestamp is the one search
+ * shows, older than `since`, is what needsFetch would call unchanged: no retrieve for it (the
+ * high water's minute is searched again every run, and holds the newest page of a quiet workspace).
+ */
+async function knownEdited(ctx: RunContext, edited: Map<string, number>): Promise<string[]> {
+  const ids = [...edited.keys()];
+  const ledgers = ids.length > 0 ? await ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry("children", id))) : [];
+  const since = ctx.cursor.since ? Date.parse(ctx.cursor.since) : Infinity;
+  return ids.filter((id, i) => {
+    const stored = ledgers[i]?.entry?.last_edited_time;
+    return stored !== undefined && !(Date.parse(stored) === edited.get(id) && edited.get(id)! < since);
   });
 }
 
@@ -225,7 +239,17 @@ function dropEdited(ctx: RunContext, check: ChildCheck): KvOp[] {
   return check.found > 0 ? [{ op: "del", key: ctx.keys.editedIds("children", ctx.cursor.runId) }] : [];
 }
 
-const editedSets = new WeakMap<RunContext, Promise<Set<string> | null>>();
+/** What the child check keeps for one invocation's sync phase (created by it: createChildCheckState). */
+export interface ChildCheckState {
+  /** The run's edited set, read at most once an invocation (null: not read yet). */
+  edited: Promise<Set<string> | null> | null;
+  /** The sweep's page objects being read (sweptPage, prefetchSweptPages). */
+  swept: SweptLoader;
+}
+
+export function createChildCheckState(): ChildCheckState {
+  return { edited: null, swept: { cache: new Map(), queued: [] } };
+}
 
 /**
  * Sync phase: true when `id`, a child page the run already knows, may keep its
@@ -233,16 +257,12 @@ const editedSets = new WeakMap<RunContext, Promise<Set<string> | null>>();
  * not find it edited. Reads the edited set once per invocation (usually empty:
  * then not at all); a set that went missing means retrieve, as a full check.
  */
-export async function unchangedBySearch(ctx: RunContext, id: string): Promise<boolean> {
+export async function unchangedBySearch(ctx: RunContext, state: ChildCheckState, id: string): Promise<boolean> {
   const check = ctx.cursor.childCheck;
   if (ctx.section !== "children" || check?.mode !== "search" || !check.complete) return false;
   if (check.found === 0) return true;
-  let edited = editedSets.get(ctx);
-  if (!edited) {
-    edited = ctx.kv.smembers(ctx.keys.editedIds("children", ctx.cursor.runId)).then((ids) => (ids.length > 0 ? new Set(ids) : null));
-    editedSets.set(ctx, edited);
-  }
-  const set = await edited;
+  state.edited ??= ctx.kv.smembers(ctx.keys.editedIds("children", ctx.cursor.runId)).then((ids) => (ids.length > 0 ? new Set(ids) : null));
+  const set = await state.edited;
   return set !== null && !set.has(id);
 }
 
@@ -252,17 +272,9 @@ interface SweptLoader {
   queued: { id: string; resolve: (page: NotionPage | null) => void; reject: (error: unknown) => void }[];
 }
 
-const sweptLoaders = new WeakMap<RunContext, SweptLoader>();
-
 function sweptRun(ctx: RunContext): boolean {
   const check = ctx.cursor.childCheck;
   return ctx.section === "children" && check?.complete === true && (check.sweep?.found ?? 0) > 0;
-}
-
-function loaderOf(ctx: RunContext): SweptLoader {
-  let loader = sweptLoaders.get(ctx);
-  if (!loader) sweptLoaders.set(ctx, (loader = { cache: new Map(), queued: [] }));
-  return loader;
 }
 
 function readFound(ctx: RunContext, ids: string[]): Promise<(NotionPage | null)[]> {
@@ -273,9 +285,9 @@ function readFound(ctx: RunContext, ids: string[]): Promise<(NotionPage | null)[
  * Sync phase: reads the found objects of `ids` (a work piece) in one MGET, for
  * sweptPage to answer from. Nothing unless the run swept; ids read already are not read again.
  */
-export function prefetchSweptPages(ctx: RunContext, ids: string[]): void {
+export function prefetchSweptPages(ctx: RunContext, state: ChildCheckState, ids: string[]): void {
   if (!sweptRun(ctx)) return;
-  const { cache } = loaderOf(ctx);
+  const { cache } = state.swept;
   const wanted = [...new Set(ids.filter((id) => !cache.has(id)))];
   if (wanted.length === 0) return;
   const read = readFound(ctx, wanted);
@@ -293,9 +305,9 @@ export function prefetchSweptPages(ctx: RunContext, ids: string[]): void {
  * one turn of the event loop share one MGET (the workers of a piece start
  * together), unless prefetchSweptPages read them already.
  */
-export function sweptPage(ctx: RunContext, id: string): Promise<NotionPage | null> {
+export function sweptPage(ctx: RunContext, state: ChildCheckState, id: string): Promise<NotionPage | null> {
   if (!sweptRun(ctx)) return Promise.resolve(null);
-  const loader = loaderOf(ctx);
+  const loader = state.swept;
   let page = loader.cache.get(id);
   if (!page) {
     page = new Promise<NotionPage | null>((resolve, reject) => {

@@ -18,7 +18,7 @@ import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
 import { KvClosedError, KvPreconditionError, errorMessage, isKvSizeLimitError } from "../kv/codec";
 import type { Cursor, Phase, RunCounts } from "./cursor";
-import { LeaseLostError } from "./lease";
+import { LeaseLostError, WritesEndedError } from "./errors";
 
 export interface EngineSettings {
   concurrency: number;
@@ -59,17 +59,6 @@ function addTally(into: Tally, counts: Partial<Tally> | undefined): Tally {
   const out = { ...into };
   for (const [name, n] of Object.entries(counts ?? {})) out[name as keyof Tally] += n ?? 0;
   return out;
-}
-
-/**
- * A batch sent whose outcome is unknown (it may have landed, or may still land): this invocation
- * writes nothing more, since its cursor in memory may be behind KV's; the next one resumes from KV.
- */
-export class WritesEndedError extends Error {
-  constructor(readonly after: string) {
-    super(`an earlier batch's outcome is unknown (${after}): this invocation writes nothing more; the next resumes from what KV holds`);
-    this.name = "WritesEndedError";
-  }
 }
 
 /** Errors after which the batch is known not to have been applied. */
@@ -115,35 +104,8 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
   // Stop starting work with a tenth of the budget left (at most a second):
   // requests in flight are cut at the deadline by their own timeouts.
   const stopMarginMs = Math.min(1000, deps.deadline.budgetMs * 0.1);
-  let queue: Promise<void> = Promise.resolve();
-  let leaseLost = false;
-  let unknownOutcome: string | null = null;
-  let pendingRead = false;
-  const pendingKey = deps.keys.pendingCounts(section);
-  const fence: KvOp = { op: "require", key: deps.keys.lease(section), equals: leaseToken };
-  const atomic = async (ops: KvOp[]) => {
-    if (leaseLost) throw new LeaseLostError(deps.keys.lease(section));
-    if (unknownOutcome) throw new WritesEndedError(unknownOutcome);
-    try {
-      await deps.kv.atomic([fence, ...ops]);
-    } catch (error) {
-      if (!notApplied(error)) unknownOutcome ??= errorMessage(error).slice(0, 200);
-      if (!(error instanceof KvPreconditionError)) throw error;
-      leaseLost = true;
-      throw new LeaseLostError(deps.keys.lease(section));
-    }
-  };
-  const enqueue = (job: () => Promise<void>) => {
-    const run = queue.then(job);
-    queue = run.catch(() => {});
-    return run;
-  };
-  // The previous invocation's pending counts: added by this one's first batch that carries counts.
-  const withCarried = async (tally: Tally, runId: string): Promise<Tally> => {
-    if (pendingRead) return tally;
-    const pending = await deps.kv.get<PendingCounts>(pendingKey);
-    return pending?.runId === runId ? addTally(tally, pending.counts) : tally;
-  };
+  const batches = createFencedQueue(deps, section, leaseToken);
+  const carried = createCarriedCounts(deps, section);
   const ctx: RunContext = {
     ...deps,
     section,
@@ -163,29 +125,81 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
         ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
       }
     },
-    shouldStop: () => leaseLost || unknownOutcome !== null || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
+    shouldStop: () => batches.refused() || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate, counts) {
-      return enqueue(async () => {
+      return batches.enqueue(async () => {
         const draft = structuredClone(ctx.cursor);
-        const added = await withCarried(addTally(ctx.tally, counts), draft.runId);
+        const added = await carried.addTo(addTally(ctx.tally, counts), draft.runId);
         for (const [name, n] of Object.entries(added)) draft.counts[name as keyof Tally] += n;
         const ops = mutate(draft) ?? [];
-        await atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }, { op: "del", key: pendingKey }]);
+        await batches.atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }, { op: "del", key: carried.key }]);
         ctx.cursor = draft;
         ctx.tally = emptyTally();
-        pendingRead = true;
+        carried.taken();
       });
     },
     write(ops, counts) {
-      return enqueue(async () => {
+      return batches.enqueue(async () => {
         const counted = Object.values(counts ?? {}).some((n) => n > 0);
-        if (!counted) return atomic(ops);
-        const tally = await withCarried(addTally(ctx.tally, counts), ctx.cursor.runId);
-        await atomic([...ops, { op: "set", key: pendingKey, value: { runId: ctx.cursor.runId, counts: tally } satisfies PendingCounts }]);
+        if (!counted) return batches.atomic(ops);
+        const tally = await carried.addTo(addTally(ctx.tally, counts), ctx.cursor.runId);
+        await batches.atomic([...ops, { op: "set", key: carried.key, value: { runId: ctx.cursor.runId, counts: tally } satisfies PendingCounts }]);
         ctx.tally = tally;
-        pendingRead = true;
+        carried.taken();
       });
     },
   };
   return ctx;
+}
+
+/** Batches fenced by the lease token, run one at a time; refused once the lease is lost or an outcome is unknown. */
+interface FencedQueue {
+  atomic(ops: KvOp[]): Promise<void>;
+  enqueue(job: () => Promise<void>): Promise<void>;
+  refused(): boolean;
+}
+
+function createFencedQueue(deps: EngineDeps, section: Section, leaseToken: string): FencedQueue {
+  let queue: Promise<void> = Promise.resolve();
+  let leaseLost = false;
+  let unknownOutcome: string | null = null;
+  const fence: KvOp = { op: "require", key: deps.keys.lease(section), equals: leaseToken };
+  return {
+    refused: () => leaseLost || unknownOutcome !== null,
+    async atomic(ops) {
+      if (leaseLost) throw new LeaseLostError(deps.keys.lease(section));
+      if (unknownOutcome) throw new WritesEndedError(unknownOutcome);
+      try {
+        await deps.kv.atomic([fence, ...ops]);
+      } catch (error) {
+        if (!notApplied(error)) unknownOutcome ??= errorMessage(error).slice(0, 200);
+        if (!(error instanceof KvPreconditionError)) throw error;
+        leaseLost = true;
+        throw new LeaseLostError(deps.keys.lease(section));
+      }
+    },
+    enqueue(job) {
+      const run = queue.then(job);
+      queue = run.catch(() => {});
+      return run;
+    },
+  };
+}
+
+/**
+ * The previous invocation's pending counts (keys.pendingCounts): added by this
+ * one's first batch that carries counts; after that batch, none are left to read.
+ */
+function createCarriedCounts(deps: EngineDeps, section: Section): { key: string; addTo(tally: Tally, runId: string): Promise<Tally>; taken(): void } {
+  const key = deps.keys.pendingCounts(section);
+  let pendingRead = false;
+  return {
+    key,
+    async addTo(tally, runId) {
+      if (pendingRead) return tally;
+      const pending = await deps.kv.get<PendingCounts>(key);
+      return pending?.runId === runId ? addTally(tally, pending.counts) : tally;
+    },
+    taken: () => void (pendingRead = true),
+  };
 }

@@ -11,10 +11,11 @@ import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
 import { LEASE_POLL_MS, type Lease, acquireLeaseWaiting, leaseHolderDeadline } from "./lease";
 import { runListPhase } from "./list-phase";
-import { MissingWorkError, scratchKeys } from "./scratch";
+import { MissingWorkError, RunStoppedError } from "./errors";
+import { scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { Section } from "../core/sections";
-import { RunStoppedError, runSyncPhase } from "./sync-phase";
+import { runSyncPhase } from "./sync-phase";
 import { REFETCH_ALL_SINCE, fullRefetchMark } from "./full-refetch";
 import { type StartRequest, queuesWhenBusy, recordStartRequest } from "./start-requests";
 
@@ -88,7 +89,6 @@ const DEFAULT_STALL_BACKOFF_MS = [60_000, 300_000, 900_000, 3_600_000];
 
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
-  const now = deps.now ?? (() => new Date());
   let lease = await takeSectionLease(deps, request);
   if (!lease && request.delivery) {
     const waited = await waitForStepHolder(deps, request, request.delivery);
@@ -110,47 +110,13 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
       if (stale) return { kind: "stale", reason: stale, cursor: existing };
     }
 
-    let cursor: Cursor;
-    let abandoned: Cursor | null = null;
-    let clearMark: KvOp[] | null = null;
-    const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
-    const active = !startsRun && existing && !isFinished(existing) && !(request.force && !existing.force && !request.delivery);
-    if (active) {
-      cursor = existing;
-    } else {
-      if (existing && !isFinished(existing)) abandoned = existing;
-      cursor = startCursor(request.section, {
-        force: request.force,
-        previous: existing,
-        now: now(),
-        runId: startsRun ? request.delivery!.runId : undefined,
-        watermark: typeof watermark === "string" ? watermark : null,
-        trigger: startsRun ? request.delivery!.trigger : undefined,
-      });
-      // A schema change (webhook) asks this run to re-read every page: cleared by the first commit.
-      clearMark = await fullRefetchMark(kv, deps.fullRefetchKey, request.section);
-      if (clearMark) cursor = { ...cursor, since: REFETCH_ALL_SINCE };
-    }
-    // A redelivery repairing the step whose successor was never published runs that step
-    // again under the same seq, however many times it is tried: its successor keeps its
-    // deduplication id, so a successor the dead attempt did publish is not published twice.
-    const repair = Boolean(active && request.delivery && request.delivery.seq === cursor.seq - 1);
-    cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1, stepBy: request.caller ?? "call" };
-
+    const { cursor, abandoned, clearMark } = await cursorForStep(deps, request, existing, watermark);
     const ctx = createRunContext(deps, request.section, cursor, lease.token);
     ctx.startMark = progressMark(cursor);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
     // replaced before finishing leaves its scratch keys behind: drop them with it.
     await ctx.commit(() => [...(abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []), ...(clearMark ?? [])]);
-    // Notion asked this integration to wait (possibly seen by another instance): honour it
-    // without sending a request, and let the successor be scheduled after the pause.
-    // A pause another section met counts too: it is the same integration, and the same workspace.
-    const pause = readPause(sharedPause);
-    const pausedUntil = Math.max(ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0, pause?.until ?? 0);
-    if (pausedUntil > Date.now()) {
-      ctx.rateLimitedUntil = pausedUntil;
-      ctx.rateLimitScope = pause && pause.until >= pausedUntil ? pause.scope : (ctx.cursor.rateLimit?.scope ?? "unknown");
-    }
+    honourPause(ctx, sharedPause);
     // Paused: the cursor still records until when, and why (a pause met through the shared key).
     const failure = ctx.rateLimitedUntil ? await finishAccounting(ctx, null) : await advanceRun(ctx);
 
@@ -173,6 +139,60 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   } finally {
     await lease.release().catch(() => {}); // an unreleased lease expires by itself
   }
+}
+
+/**
+ * The cursor this step runs: the active run's, or a new run's (a forced call,
+ * a trigger's step 0, or nothing running), marked running under its new seq.
+ * `abandoned` is a run replaced before finishing; `clearMark` clears a full refetch mark.
+ */
+async function cursorForStep(
+  deps: EngineDeps,
+  request: InvocationRequest,
+  existing: Cursor | null,
+  watermark: unknown,
+): Promise<{ cursor: Cursor; abandoned: Cursor | null; clearMark: KvOp[] | null }> {
+  const now = deps.now ?? (() => new Date());
+  let cursor: Cursor;
+  let abandoned: Cursor | null = null;
+  let clearMark: KvOp[] | null = null;
+  const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
+  const active = !startsRun && existing && !isFinished(existing) && !(request.force && !existing.force && !request.delivery);
+  if (active) {
+    cursor = existing;
+  } else {
+    if (existing && !isFinished(existing)) abandoned = existing;
+    cursor = startCursor(request.section, {
+      force: request.force,
+      previous: existing,
+      now: now(),
+      runId: startsRun ? request.delivery!.runId : undefined,
+      watermark: typeof watermark === "string" ? watermark : null,
+      trigger: startsRun ? request.delivery!.trigger : undefined,
+    });
+    // A schema change (webhook) asks this run to re-read every page: cleared by the first commit.
+    clearMark = await fullRefetchMark(deps.kv, deps.fullRefetchKey, request.section);
+    if (clearMark) cursor = { ...cursor, since: REFETCH_ALL_SINCE };
+  }
+  // A redelivery repairing the step whose successor was never published runs that step
+  // again under the same seq, however many times it is tried: its successor keeps its
+  // deduplication id, so a successor the dead attempt did publish is not published twice.
+  const repair = Boolean(active && request.delivery && request.delivery.seq === cursor.seq - 1);
+  cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1, stepBy: request.caller ?? "call" };
+  return { cursor, abandoned, clearMark };
+}
+
+/**
+ * Notion asked this integration to wait (possibly seen by another instance): honour it
+ * without sending a request, and let the successor be scheduled after the pause.
+ * A pause another section met counts too: it is the same integration, and the same workspace.
+ */
+function honourPause(ctx: RunContext, sharedPause: unknown): void {
+  const pause = readPause(sharedPause);
+  const pausedUntil = Math.max(ctx.cursor.retryAt ? Date.parse(ctx.cursor.retryAt) : 0, pause?.until ?? 0);
+  if (pausedUntil <= Date.now()) return;
+  ctx.rateLimitedUntil = pausedUntil;
+  ctx.rateLimitScope = pause && pause.until >= pausedUntil ? pause.scope : (ctx.cursor.rateLimit?.scope ?? "unknown");
 }
 
 type Waited = { kind: "busy"; copyOf?: Cursor; queued?: StartRequest } | { kind: "leased"; lease: Lease };

@@ -20,9 +20,11 @@ import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
 import { changedPageOps, indexChangedOp } from "./changed-pages";
 import { dropSweptPages } from "./child-check";
-import { MissingWorkError, scratchKeys } from "./scratch";
+import { MissingWorkError } from "./errors";
+import { scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
-import { type LedgerEntry, type StoredPiece, unpackPiece } from "./worklist";
+import type { LedgerEntry } from "./ledger";
+import { type StoredPiece, unpackPiece } from "./worklist";
 
 /** Pieces (≤ 100 rows each) read per index step: one step makes about one 500-entry chunk. */
 const PIECES_PER_STEP = 5;

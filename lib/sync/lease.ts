@@ -12,14 +12,6 @@
 import { randomUUID } from "node:crypto";
 import type { KvStore } from "../kv/store";
 
-/** A commit found the lease held by another token (it expired and was taken): nothing was written. */
-export class LeaseLostError extends Error {
-  constructor(key: string) {
-    super(`the lease ${key} expired or was taken over before this invocation finished; its later writes were refused`);
-    this.name = "LeaseLostError";
-  }
-}
-
 export interface Lease {
   readonly token: string;
   release(): Promise<void>;

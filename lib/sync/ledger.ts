@@ -3,9 +3,39 @@
  * (keys.entry). Runs compare listed rows against it by id, in batches of one
  * query page, so no run loads the whole index to decide what to fetch.
  */
+import type { StoredShape } from "../kv/large-value";
 import type { IndexEntry } from "../mirror/shapes";
+import type { ContentMode } from "../notion/block-tree";
 
 /** Index entries are plain JSON written by this code: equal text means equal entries. */
 export function isSameEntry(a: IndexEntry, b: IndexEntry): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export type ItemOutcome = "fetched" | "skipped" | "gone" | "failed";
+
+export interface LedgerEntry {
+  /** The page's current index entry; null when it was never synced (its first fetch failed). */
+  entry: IndexEntry | null;
+  /** How the bundle at keys.page(section, entry.slug) is stored (plain or in parts). */
+  bundle: StoredShape;
+  /** What the last run that touched the page did with it. */
+  run: { id: string; outcome: ItemOutcome; error?: string } | null;
+  /**
+   * The content mode the bundle was fetched in (SYNC_CONTENT); absent: blocks.
+   * A markdown page that fell back to blocks is "markdown" (it was fetched in that mode).
+   */
+  content?: ContentMode;
+  /** When the read this entry came from began (ISO; targeted runs): an older read never replaces it. */
+  readAt?: string;
+}
+
+/** The page's bundle was fetched in another content mode than `mode`: it is fetched again, whatever its timestamp. */
+export function fetchedInOtherMode(ledger: Pick<LedgerEntry, "content"> | null | undefined, mode: ContentMode = "blocks"): boolean {
+  return (ledger?.content ?? "blocks") !== mode;
+}
+
+/** What a fetched page's ledger entry records of the mode (nothing for blocks, as before content modes). */
+export function modeField(mode: ContentMode = "blocks"): Pick<LedgerEntry, "content"> {
+  return mode === "blocks" ? {} : { content: mode };
 }

@@ -24,7 +24,8 @@ import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
-import { type LedgerEntry, type PieceRow, fetchedInOtherMode, packPiece } from "./worklist";
+import { type LedgerEntry, fetchedInOtherMode } from "./ledger";
+import { type PieceRow, packPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
   while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
@@ -69,7 +70,36 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   ]);
   const fresh = page.results.flatMap((row, i) => (seen[i] ? [] : [{ row, ledger: ledgers[i], refetch: stale[i] }]));
   const slugs = await claimSlugs(ctx.kv, ctx.keys, ctx.section, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })));
+  const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs);
+  const newest = page.results.at(-1)?.created_time ?? lastCreated;
+  const { next, complete } = nextQueryPosition(ctx, page, newest);
 
+  await ctx.commit((c) => {
+    if (rows.length > 0) {
+      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: packPiece({ rows }) });
+      ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
+      c.list.pieces++;
+    }
+    c.list = { ...c.list, ...next, lastCreated: newest };
+    c.counts.listed += rows.length;
+    c.counts.toSync += toSync;
+    c.counts.skipped += rows.length - toSync;
+    return ops;
+  });
+  return complete;
+}
+
+interface ListedRow {
+  row: NotionPage;
+  ledger: LedgerEntry | null;
+  refetch: boolean;
+}
+
+/**
+ * Which listed rows must be fetched (with their slug and the row) and which
+ * keep their entry (rewritten when the row differs); the claims of new slugs.
+ */
+function decideListedRows(ctx: RunContext, fresh: ListedRow[], slugs: Map<string, string>): { rows: PieceRow[]; ops: KvOp[]; toSync: number } {
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
   let toSync = 0;
@@ -93,42 +123,26 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     const slug = slugs.get(row.id)!;
     if (slug !== ledger?.entry?.slug) ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: row.id });
   }
+  return { rows, ops, toSync };
+}
 
-  // Where the next request starts.
-  const newest = page.results.at(-1)?.created_time ?? lastCreated;
-  let next: Pick<Cursor["list"], "windowStart" | "startCursor" | "windows">;
-  let complete = false;
-  if (page.nextCursor) {
-    next = { windowStart, startCursor: page.nextCursor, windows: Math.max(1, ctx.cursor.list.windows) };
-  } else if (page.incomplete) {
-    // Notion's per-query cap: never the end of the list. Continue from the last
-    // created_time seen; rows of that minute listed already are skipped above.
-    if (!newest || newest === windowStart) {
-      throw new NotionSyncError(
-        "permanent",
-        `more rows share created_time ${newest} than one Notion query may return: the listing cannot move past them`,
-        { code: "query_window_stuck" },
-      );
-    }
-    next = { windowStart: newest, startCursor: null, windows: ctx.cursor.list.windows + 1 };
-  } else {
-    next = { windowStart, startCursor: null, windows: Math.max(1, ctx.cursor.list.windows) };
-    complete = true;
+/** Where the next request starts, and whether the listing is complete. */
+function nextQueryPosition(
+  ctx: RunContext,
+  page: { nextCursor: string | null; incomplete?: boolean },
+  newest: string | null,
+): { next: Pick<Cursor["list"], "windowStart" | "startCursor" | "windows">; complete: boolean } {
+  const { windowStart, windows } = ctx.cursor.list;
+  if (page.nextCursor) return { next: { windowStart, startCursor: page.nextCursor, windows: Math.max(1, windows) }, complete: false };
+  if (!page.incomplete) return { next: { windowStart, startCursor: null, windows: Math.max(1, windows) }, complete: true };
+  // Notion's per-query cap: never the end of the list. Continue from the last
+  // created_time seen; rows of that minute listed already are skipped above.
+  if (!newest || newest === windowStart) {
+    throw new NotionSyncError("permanent", `more rows share created_time ${newest} than one Notion query may return: the listing cannot move past them`, {
+      code: "query_window_stuck",
+    });
   }
-
-  await ctx.commit((c) => {
-    if (rows.length > 0) {
-      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: packPiece({ rows }) });
-      ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
-      c.list.pieces++;
-    }
-    c.list = { ...c.list, ...next, lastCreated: newest };
-    c.counts.listed += rows.length;
-    c.counts.toSync += toSync;
-    c.counts.skipped += rows.length - toSync;
-    return ops;
-  });
-  return complete;
+  return { next: { windowStart: newest, startCursor: null, windows: windows + 1 }, complete: false };
 }
 
 type WalkSource = NonNullable<Cursor["list"]["source"]>;

@@ -13,7 +13,7 @@ import type { IndexEntry } from "../mirror/shapes";
 import type { ContentMode, FetchedContent } from "../notion/block-tree";
 import type { NotionPage } from "../notion/types";
 import { buildBundle, indexEntryFor } from "./bundle";
-import { type LedgerEntry, modeField } from "./worklist";
+import { type LedgerEntry, modeField } from "./ledger";
 
 export interface PageWrite {
   section: Section;

@@ -7,9 +7,6 @@ import type { KeyBuilder } from "../kv/keys";
 import { shardKeys } from "../kv/sharded-set";
 import type { Cursor } from "./cursor";
 
-/** The run's work list is gone (evicted, or deleted by hand): the engine lists again. */
-export class MissingWorkError extends Error {}
-
 /** Every scratch key a run may have written (deleted when it finishes or is replaced). */
 export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
   return [

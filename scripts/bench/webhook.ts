@@ -25,7 +25,7 @@ import type { Section } from "../../lib/core/sections";
 import { createKeys } from "../../lib/kv/keys";
 import { readLarge } from "../../lib/kv/large-value";
 import { createRedisStore } from "../../lib/kv/redis";
-import type { LedgerEntry } from "../../lib/sync/worklist";
+import type { LedgerEntry } from "../../lib/sync/ledger";
 import { DEFAULT_DEBOUNCE_S } from "../../lib/webhooks/settings";
 import { Prng } from "../emulator/notion/prng";
 import type { AppServer } from "./app-server";

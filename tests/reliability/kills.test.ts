@@ -37,7 +37,7 @@ import { engineDeps, loadRuntime } from "../../lib/runtime";
 import { type Cursor, parseCursor } from "../../lib/sync/cursor";
 import { type InvocationOutcome, runInvocation } from "../../lib/sync/engine";
 import { readHistory } from "../../lib/sync/run-history";
-import type { LedgerEntry } from "../../lib/sync/worklist";
+import type { LedgerEntry } from "../../lib/sync/ledger";
 import { drainChangedPages, createRevalidator } from "../../lib/webhooks/revalidate";
 import { readWebhookSettings } from "../../lib/webhooks/settings";
 import { expectedOrder } from "../../scripts/emulator/notion/verify";

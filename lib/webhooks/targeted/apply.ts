@@ -14,18 +14,19 @@ import type { KvOp } from "../../kv/store";
 import { type ChunkCache, type IndexManifest, readManifest, updateEntryInPlace } from "../../mirror/section-index";
 import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
-import { unclaimedSlug } from "../../sync/bundle";
+import { unclaimedSlug } from "../../mirror/slug";
 import { changedPageOps, indexChangedOp } from "../../sync/changed-pages";
-import { type RunContext, WritesEndedError, createRunContext } from "../../sync/context";
+import { type RunContext, createRunContext } from "../../sync/context";
+import { isWritesRefused } from "../../sync/errors";
 import { parseCursor, startCursor } from "../../sync/cursor";
 import { counted } from "../../sync/failure-policy";
-import { LeaseLostError, acquireLeaseWaiting } from "../../sync/lease";
+import { acquireLeaseWaiting } from "../../sync/lease";
 import { pageWriteOps } from "../../sync/page-write";
 import { claimSlugs } from "../../sync/slug-claims";
-import type { LedgerEntry } from "../../sync/worklist";
+import type { LedgerEntry } from "../../sync/ledger";
 import { type DirtyEntry, addDirtyOps, removeDirtyOps } from "../dirty";
 import type { ChangedPage } from "../revalidate";
-import { type Cursors, type Item, isLiveRun } from "./plan";
+import { type Cursors, type PageAction, isLiveRun } from "./plan";
 import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, enqueueFound, logTargeted, onPageError, settle, shouldStop, triesOf } from "./state";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
@@ -38,7 +39,7 @@ interface SectionState {
   cache: ChunkCache;
 }
 
-export async function applySection(run: TargetedRun, section: Section, items: Item[], cursors: Cursors): Promise<void> {
+export async function applySection(run: TargetedRun, section: Section, items: PageAction[], cursors: Cursors): Promise<void> {
   const { kv, keys, deadline } = run.deps;
   const lease = await acquireLeaseWaiting(kv, keys.lease(section), deadline.budgetMs, Math.min(LEASE_WAIT_MS, deadline.remaining() - run.stopMarginMs));
   // A section invocation or another targeted run is working: the pages stay dirty and count as
@@ -66,18 +67,18 @@ export async function applySection(run: TargetedRun, section: Section, items: It
   }
 }
 
-async function applyItem(state: SectionState, item: Item): Promise<void> {
+async function applyItem(state: SectionState, item: PageAction): Promise<void> {
   try {
     if (item.kind === "upsert") await upsert(state, item);
     else await remove(state, item);
   } catch (error) {
-    if (error instanceof LeaseLostError || error instanceof WritesEndedError) throw error;
+    if (isWritesRefused(error)) throw error;
     if (NotionSyncError.is(error, "gone")) return remove(state, { ...item, kind: "remove" });
     await onPageError(state.run, item.page, await triesOf(state.run, item.page.id), error);
   }
 }
 
-async function upsert(state: SectionState, item: Item): Promise<void> {
+async function upsert(state: SectionState, item: PageAction): Promise<void> {
   const { run, ctx } = state;
   const { kv, keys, notion } = run.deps;
   const section = ctx.section;
@@ -117,7 +118,7 @@ async function upsert(state: SectionState, item: Item): Promise<void> {
 }
 
 /** Child pages that appeared or went, each looked at by this run too (its parent is the hint); a renamed child page's parent. */
-function followUps(item: Item, previous: LedgerEntry["entry"], entry: NonNullable<LedgerEntry["entry"]>): DirtyEntry[] {
+function followUps(item: PageAction, previous: LedgerEntry["entry"], entry: NonNullable<LedgerEntry["entry"]>): DirtyEntry[] {
   const before = new Set(previous?.childPages ?? []);
   const after = new Set(entry.childPages);
   const moved = [...entry.childPages.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
@@ -127,7 +128,7 @@ function followUps(item: Item, previous: LedgerEntry["entry"], entry: NonNullabl
   return found;
 }
 
-async function remove(state: SectionState, item: Item): Promise<void> {
+async function remove(state: SectionState, item: PageAction): Promise<void> {
   const { run, ctx } = state;
   const { kv, keys } = run.deps;
   const section = ctx.section;
@@ -166,7 +167,7 @@ async function remove(state: SectionState, item: Item): Promise<void> {
  * section's lease, which every writer of the entry holds, and committed under its fence:
  * nothing can change the entry in between.
  */
-function newerReadStored(ledger: LedgerEntry | null, item: Item): boolean {
+function newerReadStored(ledger: LedgerEntry | null, item: PageAction): boolean {
   if (ledger?.readAt && ledger.readAt > item.readStart) return true;
   const stored = ledger?.entry?.last_edited_time;
   const read = item.notionPage?.last_edited_time;
@@ -174,7 +175,7 @@ function newerReadStored(ledger: LedgerEntry | null, item: Item): boolean {
 }
 
 /** Nothing of an older read is written; the dirty members it read are settled (the newer read covers them). */
-async function skipOlderRead(state: SectionState, item: Item, lastRead: unknown): Promise<void> {
+async function skipOlderRead(state: SectionState, item: PageAction, lastRead: unknown): Promise<void> {
   logTargeted("targeted.older_read", { pageId: item.page.id, section: state.ctx.section, readStart: item.readStart });
   if (!item.primary) return;
   await commitPage(state, item, [], lastRead, []);
@@ -185,7 +186,7 @@ async function skipOlderRead(state: SectionState, item: Item, lastRead: unknown)
  * Every targeted commit of a page: its ops, the pages it found to look at (dirty, and queued
  * for this run), and with its last item its dirty members and read time, in one fenced atomic batch.
  */
-async function commitPage(state: SectionState, item: Item, ops: KvOp[], lastRead: unknown, changed: ChangedPage[], found: DirtyEntry[] = []): Promise<void> {
+async function commitPage(state: SectionState, item: PageAction, ops: KvOp[], lastRead: unknown, changed: ChangedPage[], found: DirtyEntry[] = []): Promise<void> {
   ops.push(...addDirtyOps(state.run.wk.dirtyBase(), found));
   if (item.primary) ops.push(...finishOps(state.run, item, lastRead));
   // The in-place index update changed the section's index too.
@@ -197,7 +198,7 @@ async function commitPage(state: SectionState, item: Item, ops: KvOp[], lastRead
 }
 
 /** What the page's last commit also writes: its dirty members go, its read time stays (never moving back). */
-function finishOps(run: TargetedRun, item: Item, lastRead: unknown): KvOp[] {
+function finishOps(run: TargetedRun, item: PageAction, lastRead: unknown): KvOp[] {
   const ops: KvOp[] = [...removeDirtyOps(run.wk.dirtyBase(), item.page), { op: "del", key: run.wk.tries(item.page.id) }];
   if (typeof lastRead !== "string" || lastRead < item.readStart) ops.push({ op: "set", key: run.wk.readAt(item.page.id), value: item.readStart, pxMs: READ_AT_TTL_MS });
   return ops;

@@ -25,8 +25,7 @@
 import { BudgetExhaustedError } from "../../core/deadline";
 import { SECTIONS } from "../../core/sections";
 import type { KvOp } from "../../kv/store";
-import { WritesEndedError } from "../../sync/context";
-import { LeaseLostError } from "../../sync/lease";
+import { isWritesRefused } from "../../sync/errors";
 import { type DirtyPage, readDirty } from "../dirty";
 import { applySection } from "./apply";
 import { planBatch, readCursors } from "./plan";
@@ -57,7 +56,7 @@ export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult
       await handleBatch(run, todo);
     }
   } catch (error) {
-    if (!(error instanceof LeaseLostError || error instanceof WritesEndedError || error instanceof BudgetExhaustedError)) throw error;
+    if (!(isWritesRefused(error) || error instanceof BudgetExhaustedError)) throw error;
   } finally {
     await run.revalidations;
   }

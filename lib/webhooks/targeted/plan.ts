@@ -12,18 +12,19 @@ import type { IndexEntry } from "../../mirror/shapes";
 import { NotionSyncError } from "../../notion/errors";
 import { type NotionPage, isTrashed, normalizeId } from "../../notion/types";
 import { type Cursor, isCompleted, isFinished, parseCursor } from "../../sync/cursor";
-import type { LedgerEntry } from "../../sync/worklist";
+import type { LedgerEntry } from "../../sync/ledger";
 import { type DirtyPage, canonicalId } from "../dirty";
 import { READ_AT_TTL_MS, READ_MARGIN_MS, type TargetedRun, defer, onPageError, settle, shouldStop } from "./state";
 
 export type Placement = Pick<IndexEntry, "parentId" | "depth">;
 
-export interface Item {
+/** What the targeted run does with one dirty page in one section: write it there, or remove it from there. */
+export interface PageAction {
   kind: "upsert" | "remove";
   page: DirtyPage;
   notionPage: NotionPage | null;
   placement: Placement;
-  /** Owns the dirty members' removal and the read time (the page's last item). */
+  /** Owns the dirty members' removal and the read time (the page's last action). */
   primary: boolean;
   readStart: string;
 }
@@ -41,13 +42,13 @@ interface Retrieved {
 }
 
 /** The items of each section for one batch (pages dropped or deferred have none). */
-export async function planBatch(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Map<Section, Item[]>> {
+export async function planBatch(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Map<Section, PageAction[]>> {
   const { ready, live } = await uncovered(run, todo, cursors);
   const retrieved = await retrieveAll(run, [...ready, ...(await deferOrResume(run, live, cursors))]);
-  const bySection = new Map<Section, Item[]>();
+  const bySection = new Map<Section, PageAction[]>();
   const parentCache = new Map<string, Placement | null>();
   const waiting: (Retrieved & { section: Section })[] = [];
-  const add = (items: { section: Section; item: Item }[]) => {
+  const add = (items: { section: Section; item: PageAction }[]) => {
     for (const { section, item } of items) bySection.set(section, [...(bySection.get(section) ?? []), item]);
   };
   for (const r of retrieved) {
@@ -133,7 +134,7 @@ async function retrieveAll(run: TargetedRun, pages: Unread[]): Promise<Retrieved
 }
 
 /** A removal from each section the page left, an upsert where it is now (the last one is primary); or the section whose live run it waits for. */
-async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache: Map<string, Placement | null>): Promise<{ items: { section: Section; item: Item }[] } | { liveIn: Section }> {
+async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache: Map<string, Placement | null>): Promise<{ items: { section: Section; item: PageAction }[] } | { liveIn: Section }> {
   const target = r.notionPage && !isTrashed(r.notionPage) ? await placeOf(run, r.notionPage, r.page, r.known, cache) : null;
   if (target === "unknown") {
     // Inside a block of a page we cannot place without more requests: the children run finds it.
@@ -143,7 +144,7 @@ async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache:
   }
   if (target && isLiveRun(cursors[target.section])) return { liveIn: target.section };
   const base = { page: r.page, notionPage: r.notionPage, primary: false, readStart: r.readStart };
-  const items: { section: Section; item: Item }[] = r.known.filter((s) => s !== target?.section).map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
+  const items: { section: Section; item: PageAction }[] = r.known.filter((s) => s !== target?.section).map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
   if (target) items.push({ section: target.section, item: { ...base, kind: "upsert", placement: target.placement } });
   if (items.length === 0) {
     // Not mirrored, and never was (another database, a page outside every mirrored parent).

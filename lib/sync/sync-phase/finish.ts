@@ -1,0 +1,97 @@
+/**
+ * How one page ends in the sync phase: finished (fetched, kept, gone or given
+ * up) in one atomic write with its done mark and counts, or checkpointed for
+ * the next invocation.
+ */
+import { type StoredShape, PLAIN, deleteLarge, writeLarge } from "../../kv/large-value";
+import * as shardedSet from "../../kv/sharded-set";
+import type { KvOp } from "../../kv/store";
+import type { BlockFetchCheckpoint } from "../../notion/block-tree";
+import type { PropertyCheckpoint } from "../../notion/property-items";
+import type { NotionPage } from "../../notion/types";
+import { changedPageOps } from "../changed-pages";
+import type { RunContext, Tally } from "../context";
+import type { ItemOutcome, LedgerEntry } from "../ledger";
+import type { PieceRow } from "../worklist";
+import { type SyncPhaseState, doneMarkOps, leavesCursorState } from "./state";
+
+/** A page read in part, kept for the next invocation (keys.partialPage). */
+export interface PartialPage {
+  page: NotionPage;
+  slug: string;
+  /** Relations/people past 25 references still being read (then `page` is the page object as Notion cut it). */
+  properties?: PropertyCheckpoint;
+  /** Blocks read so far; set once the properties are complete. */
+  checkpoint?: BlockFetchCheckpoint;
+}
+
+export async function checkpointItem(ctx: RunContext, row: PieceRow, page: NotionPage, slug: string, checkpoint: BlockFetchCheckpoint | undefined, properties?: PropertyCheckpoint): Promise<void> {
+  const value: PartialPage = { page, slug, ...(properties ? { properties } : { checkpoint }) };
+  const key = ctx.keys.partialPage(ctx.section, row.id);
+  await ctx.commit((c) => {
+    const written = writeLarge(ctx.keys, key, value, c.partialShapes[row.id]);
+    if (!c.partials.includes(row.id)) c.partials.push(row.id);
+    c.partialShapes = { ...c.partialShapes, [row.id]: written.shape };
+    return written.ops;
+  });
+}
+
+/** Trashed, unshared or deleted: its bundle, ledger entry and slug go now (finalize leaves it out of the index). */
+export async function finishGone(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+  const ops: KvOp[] = [{ op: "del", key: ctx.keys.entry(ctx.section, row.id) }];
+  const slugs = new Set([ledger?.entry?.slug, row.slug].filter((s): s is string => Boolean(s)));
+  if (ledger?.entry) ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, ledger.entry.slug), ledger.bundle));
+  if (ctx.section !== "children") for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
+  ops.push(...shardedSet.sremOps(ctx.keys.listedIds(ctx.section, ctx.cursor.runId), [row.id]));
+  if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
+  if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
+  await finishItem(ctx, state, row, "gone", ops);
+}
+
+/** Given up for this run: the previous content and entry stay; the next run tries again (refetch set). */
+export async function giveUp(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, error: string): Promise<void> {
+  const value: LedgerEntry = { entry: ledger?.entry ?? null, bundle: ledger?.bundle ?? (PLAIN as StoredShape), run: { id: ctx.cursor.runId, outcome: "failed", error } };
+  await finishItem(ctx, state, row, "failed", [
+    { op: "set", key: ctx.keys.entry(ctx.section, row.id), value },
+    { op: "sadd", key: ctx.keys.refetch(), members: [row.id] },
+    { op: "sadd", key: ctx.keys.failedPages(ctx.section), members: [row.id] },
+  ]);
+}
+
+/**
+ * Marks the item done, in the same atomic write as its data, its counts and
+ * the record of the pages it changed (and the marks of free skips waiting,
+ * skipFreely). Without the cursor, unless the item left state in it (a
+ * partial, failed attempts).
+ */
+export async function finishItem(ctx: RunContext, state: SyncPhaseState, row: PieceRow, outcome: ItemOutcome, ops: KvOp[], blocks = 0): Promise<void> {
+  const carried = state.unwritten.splice(0);
+  ops.push(...changedPageOps(ctx.keys, ops), ...doneMarkOps(ctx, [row.id, ...carried]));
+  const counts: Partial<Tally> = { skipped: carried.length, blocks };
+  counts[outcome] = (counts[outcome] ?? 0) + 1;
+  try {
+    await writeFinished(ctx, row, ops, leavesCursorState(ctx, row), counts);
+  } catch (error) {
+    state.unwritten.push(...carried);
+    throw error;
+  }
+  state.finished.add(row.id);
+  ctx.processed += 1 + carried.length;
+}
+
+async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leavesCursorState: boolean, counts: Partial<Tally>): Promise<void> {
+  if (!leavesCursorState) return ctx.write(ops, counts);
+  await ctx.commit((c) => {
+    if (c.partials.includes(row.id)) {
+      ops.push(...deleteLarge(ctx.keys, ctx.keys.partialPage(ctx.section, row.id), c.partialShapes[row.id]));
+      c.partials = c.partials.filter((id) => id !== row.id);
+      const { [row.id]: _shape, ...shapes } = c.partialShapes;
+      c.partialShapes = shapes;
+    }
+    if (c.attempts[row.id]) {
+      const { [row.id]: _done, ...rest } = c.attempts;
+      c.attempts = rest;
+    }
+    return ops;
+  }, counts);
+}
