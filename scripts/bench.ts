@@ -39,7 +39,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { readSyncSettings } from "../lib/config";
@@ -53,6 +52,8 @@ import type { RateDiagnostics } from "./bench/diagnostics";
 import { runNotionToMd } from "./bench/notion-to-md";
 import { type ProductRun, heapHighWater, runCron, runQStash } from "./bench/product";
 import { type WebhookResult, renderWebhookTable, runWebhookPhase, webhookTargets, webhookTiming } from "./bench/webhook";
+import { machine, provenance } from "./bench/provenance";
+import { NOTION_RATE, rateOf, renderTable } from "./bench/table";
 import { exposeGc } from "./scale/memory";
 
 const { values: args } = parseArgs({
@@ -80,7 +81,6 @@ const WORKSPACES: Record<number, { pages: number; posts: number; hugePages: numb
   1000: { pages: 600, posts: 400, hugePages: 3 },
   5000: { pages: 3000, posts: 2000, hugePages: 10 },
 };
-const NOTION_RATE = 3; // requests/s at Notion's pace
 const budgetAt = (atSpeed: number) => Math.round(20_000 / atSpeed);
 const BUDGET_MS = budgetAt(speed);
 /** qstash-blocks' full run of this workspace at --speed 1 (--pace-check). */
@@ -163,15 +163,11 @@ interface BenchDoc {
   targets: Target[];
 }
 
-function machine() {
-  const cpus = os.cpus();
-  return { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version };
-}
-
 async function main(): Promise<number> {
   if (args.merge) return report(mergeDocs(args.merge.split(",").map((s) => s.trim()).filter(Boolean)));
   process.env.SYNC_LOG = "off";
   const gc = exposeGc();
+  const source = provenance();
   const markdown = markdownAvailable();
   const wanted = args.contenders?.split(",").map((s) => s.trim());
   const known = [...CONTENDER_ORDER, "webhook"];
@@ -207,6 +203,9 @@ async function main(): Promise<number> {
       paceCheck: paceCheck ? { size: PACE_CHECK_SIZE, speed: 1 } : null,
       webhook: withWebhook ? { aggregateS: 60, debounceS: timing.debounceS, debounceRealS: timing.debounceRealS } : null,
       machine: machine(),
+      // The commit measured and whether lib/app/scripts differed from it when this process started.
+      commit: source.commit,
+      dirty: source.dirty,
     },
     elapsedMs: Date.now() - started,
     results,
@@ -363,9 +362,9 @@ function mergeDocs(files: string[]): BenchDoc {
   if (files.length < 2) throw new Error("--merge needs at least two results files, comma-separated");
   const docs = files.map((file) => ({ file, doc: JSON.parse(readFileSync(file, "utf8")) as Partial<BenchDoc> & Pick<BenchDoc, "options" | "results" | "generatedAt" | "elapsedMs"> }));
   const results = docs
-    .flatMap(({ doc }) => doc.results.map((r) => ({ ...r, speed: r.speed ?? doc.options.speed, budgetMs: r.budgetMs ?? Number(doc.options.budgetMs ?? budgetAt(doc.options.speed)) })))
+    .flatMap(({ file, doc }) => doc.results.map((r) => ({ ...r, speed: r.speed ?? doc.options.speed, budgetMs: r.budgetMs ?? Number(doc.options.budgetMs ?? budgetAt(doc.options.speed)), process: file })))
     .sort(byOrder);
-  const webhook = docs.flatMap(({ doc }) => doc.webhook ?? []).sort((a, b) => a.size - b.size);
+  const webhook = docs.flatMap(({ file, doc }) => (doc.webhook ?? []).map((w) => ({ ...w, process: file }))).sort((a, b) => a.size - b.size);
   const seen = new Set<string>();
   for (const r of results) {
     const key = `${r.size} ${r.contender} ${r.run}`;
@@ -377,12 +376,17 @@ function mergeDocs(files: string[]): BenchDoc {
   const spans = docs.map(({ doc }) => ({ end: Date.parse(doc.generatedAt), start: Date.parse(doc.generatedAt) - doc.elapsedMs }));
   const start = Math.min(...spans.map((x) => x.start));
   const end = Math.max(...spans.map((x) => x.end));
-  // The runs overlapped when the latest start comes before the earliest end.
-  const concurrent = Math.max(...spans.map((x) => x.start)) < Math.min(...spans.map((x) => x.end));
+  // Which processes shared the machine with which: any two whose wall times overlap.
+  const overlaps = spans.map((a, i) => docs.map((_, j) => j).filter((j) => j !== i && spans[j].start < a.end && a.start < spans[j].end));
+  const concurrent = overlaps.some((o) => o.length > 0);
   const markdown = docs.some(({ doc }) => doc.options.markdownMode === "available");
   const first = docs[0].doc.options;
+  const commits = [...new Set(docs.map(({ doc }) => (doc.options.commit as string | null | undefined) ?? null))];
   const options = {
     ...first,
+    // One commit only when every process measured the same one (each process's own is under merged.processes).
+    commit: commits.length === 1 ? commits[0] : null,
+    dirty: docs.some(({ doc }) => doc.options.dirty !== false),
     sizes: [...new Set(docs.flatMap(({ doc }) => (doc.options.sizes as number[] | undefined) ?? []))].sort((a, b) => a - b),
     speed: speeds.length === 1 ? speeds[0] : Math.max(...speeds),
     markdownMode: markdown ? "available" : "not available",
@@ -392,10 +396,20 @@ function mergeDocs(files: string[]): BenchDoc {
     merged: {
       concurrent,
       note: concurrent
-        ? `${docs.length} bench processes ran concurrently on one machine (their wall times overlap): they shared its CPUs, which weighs on wall-time figures`
+        ? `${docs.length} bench processes, some running at the same time on one machine (see each process's overlapsWith): those shared its CPUs, which weighs on wall-time figures`
         : `${docs.length} bench processes, one after the other`,
+      commits,
       spanMs: end - start,
-      processes: docs.map(({ file, doc }, i) => ({ file, generatedAt: doc.generatedAt, startedAt: new Date(spans[i].start).toISOString(), elapsedMs: doc.elapsedMs, options: doc.options })),
+      processes: docs.map(({ file, doc }, i) => ({
+        file,
+        commit: (doc.options.commit as string | null | undefined) ?? null,
+        dirty: (doc.options.dirty as boolean | null | undefined) ?? null,
+        generatedAt: doc.generatedAt,
+        startedAt: new Date(spans[i].start).toISOString(),
+        elapsedMs: doc.elapsedMs,
+        overlapsWith: overlaps[i].map((j) => docs[j].file),
+        options: doc.options,
+      })),
     },
   };
   return { generatedAt: new Date().toISOString(), options, elapsedMs: end - start, results, webhook, targets: [...evaluateTargets(results, markdown), ...webhookTargets(webhook)] };
@@ -408,10 +422,12 @@ function report(doc: BenchDoc): number {
   writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
   const runSpeed = doc.options.speed;
   const print = (line = "") => process.stdout.write(`${line}\n`);
-  const merged = doc.options.merged as { note: string } | undefined;
+  const merged = doc.options.merged as { note: string; commits?: (string | null)[] } | undefined;
   print(`notion-kv-sync bench: --speed ${runSpeed} (Notion 3 req/s, latency 150–400 ms, SYNC_BUDGET_MS ${budgetAt(runSpeed)} = 20 s at Notion's pace), seed ${String(doc.options.seed)}${merged ? `; merged: ${merged.note}` : ""}`);
   const m = doc.options.machine as ReturnType<typeof machine> | undefined;
   if (m) print(`machine: ${m.cpus} × ${m.cpuModel}, ${m.totalMemGiB} GiB, ${m.os}, Node ${m.node}`);
+  const commits = merged?.commits ?? [(doc.options.commit as string | null | undefined) ?? null];
+  print(`commit: ${commits.map((c) => c?.slice(0, 7) ?? "unknown").join(", ")}${doc.options.dirty !== false ? " (the tree differed from it, or it is not known)" : ""}`);
   print();
   print(renderTable(results));
   print();
@@ -448,52 +464,9 @@ function diagnosticsLine(r: Result): string {
 const f = (n: number, d = 1) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 
-function rateOf(r: Result) {
-  const limitPerS = NOTION_RATE * r.speed;
-  const seconds = r.wallMs / 1000;
-  const share = seconds > 0 ? r.notion.total / (seconds * limitPerS) : 0;
-  const windowS = Math.min(60 / r.speed, seconds);
-  const firstMinute = windowS > 0 ? r.notion.firstWindow / (windowS * limitPerS) : 0;
-  const lowerBoundS = r.minimum !== null ? r.minimum / limitPerS : null;
-  return { share, firstMinute, lowerBoundS, ratio: lowerBoundS ? seconds / lowerBoundS : null };
-}
-
 function contentRequests(r: Result): number {
   const b = r.notion.byRoute;
   return (b["blocks.children.list"] ?? 0) + (b["pages.retrieve"] ?? 0) + (b["pages.markdown"] ?? 0) + (b["pages.retrieveMarkdown"] ?? 0);
-}
-
-function renderTable(results: Result[]): string {
-  const head = ["pages", "contender", "run", "ok", "wall s", "real s", "Notion req", "req/page", "min/page", "× min", "rate share", "1st min", "lower bound s", "× lower", "429s", "invoc.", "longest ms / budget", "KV cmds/page", "KV trips/page", "KV B/page", "QStash msgs", "heap MB"];
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  const rows = results.map((r) => {
-    const rate = rateOf(r);
-    return [
-      int(r.size),
-      r.contender,
-      r.run,
-      r.ok ? "yes" : "NO",
-      f(r.wallMs / 1000),
-      int((r.wallMs * r.speed) / 1000),
-      int(r.notion.total),
-      f(r.notion.total / r.pages, 2),
-      r.minimum !== null ? f(r.minimum / r.pages, 2) : "-",
-      r.minimum !== null ? f(r.notion.total / r.minimum, 3) : "-",
-      f(rate.share, 2),
-      f(rate.firstMinute, 2),
-      rate.lowerBoundS !== null ? f(rate.lowerBoundS * r.speed, 0) : "-",
-      rate.ratio !== null ? f(rate.ratio, 2) : "-",
-      int(r.notion.byStatus["429"] ?? 0),
-      r.invocations !== null ? int(r.invocations) : "1",
-      r.longestInvocationMs !== null ? `${int(r.longestInvocationMs)} / ${int(r.budgetMs)}` : "(no budget)",
-      r.kv ? f(r.kv.commands / r.pages, 2) : "-",
-      r.kv ? f(r.kv.roundTrips / r.pages, 2) : "-",
-      r.kv ? int(r.kv.writtenBytes / r.pages) : "-",
-      r.qstashMessages !== null ? int(r.qstashMessages) : "-",
-      f(r.heapPeakMB),
-    ];
-  });
-  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 3 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
 }
 
 interface Target {

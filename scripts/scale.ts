@@ -27,12 +27,18 @@
  * 10000 like Notion), --max-calls N, --run-timeout-s S, --call-timeout-s S,
  * --sample-ms MS (memory sampling interval, default 5), --concurrency N
  * (SYNC_CONCURRENCY, default: the engine's), --allowance B (the "constant per
- * invocation" of the full-run target, default 16384), --skip-verify, --seed N.
+ * invocation" of the full-run target, default 16384), --skip-verify, --seed N,
+ * --json-out FILE (default bench/scale-results.json: every figure, with the
+ * commit measured, whether lib/app/scripts differed from it, the dates, the
+ * heap limit and the machine; `npm run docs:tables` puts it in the README),
+ * --no-save (write no file).
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import os from "node:os";
 import { parseArgs } from "node:util";
 import { sharedKvStore } from "../lib/runtime";
+import { provenance } from "./bench/provenance";
 import { startRedisServer, type RedisServerHandle } from "../tests/support/redis-server";
 import type { BridgeStats } from "../tests/support/upstash-bridge";
 import { type ChildHandle, type EmulatorReady, startBridgeChild, startEmulatorChild } from "./scale/children";
@@ -56,7 +62,8 @@ function parse() {
       "budget-ms": { type: "string", default: "5000" },
       json: { type: "boolean", default: false },
       markdown: { type: "boolean", default: false },
-      "json-out": { type: "string" },
+      "json-out": { type: "string", default: "bench/scale-results.json" },
+      "no-save": { type: "boolean", default: false },
       "query-limit": { type: "string", default: "10000" },
       "max-calls": { type: "string" },
       "run-timeout-s": { type: "string" },
@@ -241,6 +248,7 @@ async function measureBackend(rows: number, backend: Backend, emulator: ChildHan
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const source = provenance();
   const results: (RunResult & { prefix: string })[] = [];
   const verifications: Verification[] = [];
   for (const rows of sizes) {
@@ -268,6 +276,9 @@ async function main(): Promise<number> {
   const document = `${JSON.stringify(
     {
       ok,
+      ...source,
+      finishedAt: new Date().toISOString(),
+      loadAverageAtEnd: Math.round(os.loadavg()[0] * 100) / 100,
       options: { sizes, backends, budgetMs, queryLimit, sampleMs, concurrency: concurrency ?? null, allowancePerInvocation: allowance, seed, node: process.version },
       elapsedMs: Date.now() - started,
       results: results.map(({ prefix, ...r }) => ({ prefix, ...r })),
@@ -277,7 +288,7 @@ async function main(): Promise<number> {
     null,
     2,
   )}\n`;
-  if (args["json-out"]) writeFileSync(args["json-out"], document);
+  if (!args["no-save"]) writeFileSync(args["json-out"], document);
   if (args.json) {
     process.stdout.write(document);
   } else {

@@ -218,31 +218,37 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
     it("a guarded batch (require) applies only while the guard key holds the token, and writes nothing otherwise", async () => {
       const p = ns();
       await store.set(`${p}lease`, "token-a", { pxMs: 60_000 });
-      const batch = (token: string): KvOp[] => [
+      // Each attempt writes values of its own, so a refused batch that wrote anything shows.
+      const batch = (token: string, attempt: string): KvOp[] => [
         { op: "require", key: `${p}lease`, equals: token },
-        { op: "set", key: `${p}v`, value: { by: token } },
-        { op: "set", key: `${p}ttl`, value: 1, pxMs: 60_000 },
-        { op: "sadd", key: `${p}s`, members: [token, "x"] },
+        { op: "set", key: `${p}v`, value: { by: token, attempt } },
+        { op: "set", key: `${p}ttl`, value: attempt, pxMs: 60_000 },
+        { op: "sadd", key: `${p}s`, members: [attempt, "x"] },
         { op: "srem", key: `${p}s`, members: ["x"] },
         { op: "sadd", key: `${p}empty`, members: [] },
         { op: "del", key: `${p}gone` },
       ];
       await store.set(`${p}gone`, "here");
-      await store.atomic(batch("token-a"));
-      expect(await store.get(`${p}v`)).toEqual({ by: "token-a" });
-      expect(await store.pttl(`${p}ttl`)).toBeGreaterThan(50_000);
-      expect(await store.smembers(`${p}s`)).toEqual(["token-a"]);
+      await store.atomic(batch("token-a", "first"));
+      const applied = async () => {
+        expect(await store.get(`${p}v`)).toEqual({ by: "token-a", attempt: "first" });
+        expect(await store.get(`${p}ttl`)).toBe("first");
+        expect(await store.pttl(`${p}ttl`)).toBeGreaterThan(50_000);
+        expect(await store.smembers(`${p}s`)).toEqual(["first"]);
+      };
+      await applied();
       expect(await store.get(`${p}gone`)).toBeNull();
       // The lease passed to someone else: an orphan's commit writes nothing.
       await store.set(`${p}lease`, "token-b");
       await store.set(`${p}gone`, "back");
-      const refused = await store.atomic(batch("token-a")).catch((e: unknown) => e);
+      const refused = await store.atomic(batch("token-a", "orphan")).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(KvPreconditionError);
-      expect(await store.get(`${p}v`)).toEqual({ by: "token-a" });
+      await applied();
       expect(await store.get(`${p}gone`)).toBe("back");
       // A guard on a missing key never holds.
       await store.del([`${p}lease`]);
-      expect(await store.atomic(batch("token-a")).catch((e: unknown) => e)).toBeInstanceOf(KvPreconditionError);
+      expect(await store.atomic(batch("token-a", "no-lease")).catch((e: unknown) => e)).toBeInstanceOf(KvPreconditionError);
+      await applied();
       expect(await store.get(`${p}gone`)).toBe("back");
     });
 
