@@ -4,9 +4,6 @@
  */
 import type { KvOp } from "./store";
 
-// lib/sync imports these two from here; they are declared in ./errors.
-export { KvClosedError, KvPreconditionError } from "./errors";
-
 /**
  * Serialises a value the way every backend stores it. `JSON.stringify` returns
  * undefined for undefined/functions/symbols; storing that would silently lose

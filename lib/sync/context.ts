@@ -16,7 +16,8 @@ import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
-import { KvClosedError, KvPreconditionError, errorMessage, isKvSizeLimitError } from "../kv/codec";
+import { errorMessage, isKvSizeLimitError } from "../kv/codec";
+import { KvClosedError, KvPreconditionError } from "../kv/errors";
 import type { Cursor, Phase, RunCounts } from "./cursor";
 import { LeaseLostError, WritesEndedError } from "./errors";
 

@@ -8,7 +8,7 @@
 import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
-import { KvPreconditionError } from "../kv/codec";
+import { KvPreconditionError } from "../kv/errors";
 import { type Cursor, isFinished, isLive } from "./cursor";
 
 export interface StartRequest {
