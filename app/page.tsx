@@ -17,7 +17,9 @@ export default function Home() {
           </li>
         ))}
       </ul>
-      <p>Every endpoint needs <code>Authorization: Bearer $CRON_SECRET</code> or <code>?secret=</code>; see the README.</p>
+      <p>
+        Every endpoint needs <code>Authorization: Bearer $CRON_SECRET</code> or <code>?secret=</code>; see the README.
+      </p>
     </main>
   );
 }

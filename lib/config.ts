@@ -92,7 +92,11 @@ const SyncSettingsSchema = z.object({
    * once, the batch run in after()), "off" (only crons and manual calls);
    * "auto": qstash when configured, else self.
    */
-  SYNC_CHAIN: z.enum(["auto", "qstash", "self", "off"]).optional().or(z.literal("").transform(() => undefined)).transform((v) => v ?? "auto"),
+  SYNC_CHAIN: z
+    .enum(["auto", "qstash", "self", "off"])
+    .optional()
+    .or(z.literal("").transform(() => undefined))
+    .transform((v) => v ?? "auto"),
   /** Self-chain links one cron tick (or manual call) may start, so a run never loops forever. */
   SYNC_MAX_CHAIN: intInRange(1, 100_000, 500),
   /**
@@ -100,7 +104,11 @@ const SyncSettingsSchema = z.object({
    * 100 blocks per level) or "markdown" (GET /pages/{id}/markdown, one request
    * a page; a truncated answer falls back to the block tree for that page).
    */
-  SYNC_CONTENT: z.enum(["blocks", "markdown"]).optional().or(z.literal("").transform(() => undefined)).transform((v) => v ?? "blocks"),
+  SYNC_CONTENT: z
+    .enum(["blocks", "markdown"])
+    .optional()
+    .or(z.literal("").transform(() => undefined))
+    .transform((v) => v ?? "blocks"),
   /** Notion requests per minute for the whole integration (Notion allows ~180). */
   NOTION_RATE_PER_MIN: intInRange(1, 100_000, 170),
   KV_PREFIX: z
@@ -108,7 +116,10 @@ const SyncSettingsSchema = z.object({
     .optional()
     .transform((v) => (v && v.trim() ? v.trim() : "nks"))
     .refine((v) => /^[A-Za-z0-9_.-]{1,40}$/.test(v), "must be 1-40 characters of A-Z a-z 0-9 _ . -"),
-  NOTION_BASE_URL: z.url().optional().or(z.literal("").transform(() => undefined)),
+  NOTION_BASE_URL: z
+    .url()
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
 });
 
 export type SyncSettings = {
@@ -162,13 +173,19 @@ export interface NotionSettings {
 }
 
 /** The Notion variables a section needs; throws ConfigError naming the missing ones. */
-export function readNotionSettings(env: Env, needs: { database?: "NOTION_PAGES_DB" | "NOTION_POSTS_DB" }): NotionSettings {
+export function readNotionSettings(
+  env: Env,
+  needs: { database?: "NOTION_PAGES_DB" | "NOTION_POSTS_DB" },
+): NotionSettings {
   const missing: string[] = [];
   const token = env.NOTION_API_KEY?.trim();
   if (!token) missing.push("NOTION_API_KEY");
   if (needs.database && !env[needs.database]?.trim()) missing.push(needs.database);
   if (missing.length > 0) {
-    throw new ConfigError(`missing environment variable${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`, missing);
+    throw new ConfigError(
+      `missing environment variable${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`,
+      missing,
+    );
   }
   return {
     token: token!,

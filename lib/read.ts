@@ -11,7 +11,13 @@
  * FILES_BASE_URL and FILES_REF_SECRET / CRON_SECRET.
  */
 import { readSyncSettings } from "./config";
-import { type FileLinkSettings, type FileLinker, linkerFromSettings, rewriteBundleFiles, rewriteEntryFiles } from "./files";
+import {
+  type FileLinkSettings,
+  type FileLinker,
+  linkerFromSettings,
+  rewriteBundleFiles,
+  rewriteEntryFiles,
+} from "./files";
 import type { Section } from "./core/sections";
 import { createKeys } from "./kv/keys";
 import { readLarge, writeLarge } from "./kv/large-value";
@@ -54,7 +60,11 @@ function reader(options: ReadOptions) {
 }
 
 /** A page bundle by slug (bundles over 1 MB are stored in parts and put back together here). */
-export async function getPageBundle(section: Section, slug: string, options: ReadOptions = {}): Promise<PageBundle | null> {
+export async function getPageBundle(
+  section: Section,
+  slug: string,
+  options: ReadOptions = {},
+): Promise<PageBundle | null> {
   const { kv, keys } = reader(options);
   const bundle = (await readLarge<PageBundle>(kv, keys, keys.page(section, slug)))?.value ?? null;
   const linker = lazyLinker(options);
@@ -66,9 +76,15 @@ export async function getPageBundle(section: Section, slug: string, options: Rea
  * breadth first). With `offset`/`limit` only the chunks holding that range
  * are read (500 entries a chunk); without them, every chunk.
  */
-export function getSectionIndex(section: Section, options: ReadOptions & { offset: number; limit: number }): Promise<SectionIndexPage | null>;
+export function getSectionIndex(
+  section: Section,
+  options: ReadOptions & { offset: number; limit: number },
+): Promise<SectionIndexPage | null>;
 export function getSectionIndex(section: Section, options?: ReadOptions): Promise<SectionIndex | null>;
-export async function getSectionIndex(section: Section, options: ReadOptions & { offset?: number; limit?: number } = {}): Promise<SectionIndex | null> {
+export async function getSectionIndex(
+  section: Section,
+  options: ReadOptions & { offset?: number; limit?: number } = {},
+): Promise<SectionIndex | null> {
   const { kv, keys } = reader(options);
   const index = await readIndexPage(kv, keys, section, { offset: options.offset, limit: options.limit });
   const linker = lazyLinker(options);

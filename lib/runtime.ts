@@ -53,7 +53,12 @@ export function loadRuntime(section: Section, env: Env = process.env): Runtime {
   return { ...loadStoreRuntime(env), notionSettings };
 }
 
-export function engineDeps(runtime: Runtime, section: Section, startedAt: number, budgetMs: number = runtime.settings.budgetMs): EngineDeps & { kvCalls(): number } {
+export function engineDeps(
+  runtime: Runtime,
+  section: Section,
+  startedAt: number,
+  budgetMs: number = runtime.settings.budgetMs,
+): EngineDeps & { kvCalls(): number } {
   const { settings, notionSettings } = runtime;
   const deadline = createDeadline(budgetMs, startedAt);
   const notion = createNotionSource({
@@ -80,7 +85,12 @@ export function engineDeps(runtime: Runtime, section: Section, startedAt: number
       childFullCheckHours: settings.childFullCheckHours,
       maxDeleteRatio: settings.maxDeleteRatio,
       stallAfter: settings.stallAfter,
-      databaseId: section === "pages" ? notionSettings.pagesDatabaseId : section === "posts" ? notionSettings.postsDatabaseId : undefined,
+      databaseId:
+        section === "pages"
+          ? notionSettings.pagesDatabaseId
+          : section === "posts"
+            ? notionSettings.postsDatabaseId
+            : undefined,
     },
   };
 }

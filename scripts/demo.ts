@@ -77,7 +77,19 @@ async function startStack(): Promise<Stack> {
   let workspace: Workspace | null = null;
   let kv: KvStore;
   if (realNotion) {
-    for (const name of ["NOTION_API_KEY", "NOTION_PAGES_DB", "NOTION_POSTS_DB", "NOTION_BASE_URL", "NOTION_RATE_PER_MIN", "KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL", "KV_FILE_DIR", "SYNC_CONCURRENCY", "SYNC_CHILD_DEPTH"]) {
+    for (const name of [
+      "NOTION_API_KEY",
+      "NOTION_PAGES_DB",
+      "NOTION_POSTS_DB",
+      "NOTION_BASE_URL",
+      "NOTION_RATE_PER_MIN",
+      "KV_REST_API_URL",
+      "KV_REST_API_TOKEN",
+      "REDIS_URL",
+      "KV_FILE_DIR",
+      "SYNC_CONCURRENCY",
+      "SYNC_CHILD_DEPTH",
+    ]) {
       if (process.env[name]) env[name] = process.env[name]!;
     }
     // No KV configured: the embedded store, asked for explicitly (next start runs with NODE_ENV=production).
@@ -99,14 +111,23 @@ async function startStack(): Promise<Stack> {
     });
     kv = createFileStore({ dir: DEMO_KV_DIR });
     const stats = workspace.stats();
-    log(`Notion emulator at ${notion.url}: ${stats.pages} pages, ${stats.posts} posts, ${stats.childPages} child pages, ${stats.blocks} blocks`);
-    log(`  limited to ${notionRate} requests/s (Notion allows 3/s: a real workspace this size takes ${Math.round(stats.blockListRequests / 3 / 60)} min or so)`);
+    log(
+      `Notion emulator at ${notion.url}: ${stats.pages} pages, ${stats.posts} posts, ${stats.childPages} child pages, ${stats.blocks} blocks`,
+    );
+    log(
+      `  limited to ${notionRate} requests/s (Notion allows 3/s: a real workspace this size takes ${Math.round(stats.blockListRequests / 3 / 60)} min or so)`,
+    );
     log(`KV: ${describeKvBackend(env)} (fresh)`);
   }
 
   let qstash: QStashEmulator | null = null;
   if (args.qstash) {
-    qstash = await startQStashEmulator({ duplicateRate: 0.15, failureRate: 0.05, retryBackoffMs: (n) => 100 * 2 ** n, delayScale: 0.05 });
+    qstash = await startQStashEmulator({
+      duplicateRate: 0.15,
+      failureRate: 0.05,
+      retryBackoffMs: (n) => 100 * 2 ** n,
+      delayScale: 0.05,
+    });
     Object.assign(env, {
       QSTASH_URL: qstash.url,
       QSTASH_TOKEN: qstash.token,
@@ -146,7 +167,9 @@ const printAnswer = (a: InvocationAnswer) => {
 /** Like the staggered crons: pages and posts (overlapping, as crons may), then children. */
 async function runLikeCrons(stack: Stack, style: "cron" | "manual"): Promise<SectionRun[]> {
   const [pages, posts] = await Promise.all(
-    (["pages", "posts"] as Section[]).map((section) => runSection(stack.app.url, stack.secret, section, { style, onAnswer: printAnswer })),
+    (["pages", "posts"] as Section[]).map((section) =>
+      runSection(stack.app.url, stack.secret, section, { style, onAnswer: printAnswer }),
+    ),
   );
   const children = await runSection(stack.app.url, stack.secret, "children", { style, onAnswer: printAnswer });
   return [pages, posts, children];
@@ -168,7 +191,11 @@ interface StatusSection {
 const isComplete = (s: StatusSection) => s.run !== null && (s.run.status === "done" || s.run.status === "partial");
 
 async function readStatus(stack: Stack): Promise<StatusSection[]> {
-  return ((await (await fetch(`${stack.app.url}/api/sync/status?secret=${stack.secret}`)).json()) as { sections: StatusSection[] }).sections;
+  return (
+    (await (await fetch(`${stack.app.url}/api/sync/status?secret=${stack.secret}`)).json()) as {
+      sections: StatusSection[];
+    }
+  ).sections;
 }
 
 /**
@@ -187,7 +214,8 @@ async function runSelfChained(stack: Stack, since: number): Promise<StatusSectio
       if (line !== lastLine && !args.quiet) log(line);
       lastLine = line;
       if (status.every((s) => fresh(s) && isComplete(s))) return;
-      if (status.some((s) => fresh(s) && s.run!.status === "failed")) throw new Error(`a run failed: ${JSON.stringify(status)}`);
+      if (status.some((s) => fresh(s) && s.run!.status === "failed"))
+        throw new Error(`a run failed: ${JSON.stringify(status)}`);
       if (Date.now() > deadline) throw new Error("the self-chained run did not finish in 15 minutes");
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -195,31 +223,45 @@ async function runSelfChained(stack: Stack, since: number): Promise<StatusSectio
   const cronCall = async (section: Section) => {
     const { status, body } = await callSection(stack.app.url, stack.secret, section, "cron");
     if (status !== 200) throw new Error(`${section} answered ${status}: ${JSON.stringify(body)}`);
-    log(`  cron → /api/sync/${section}: ${(body as unknown as { next: unknown }).next ? JSON.stringify((body as unknown as { next: unknown }).next) : "done in one call"}`);
+    log(
+      `  cron → /api/sync/${section}: ${(body as unknown as { next: unknown }).next ? JSON.stringify((body as unknown as { next: unknown }).next) : "done in one call"}`,
+    );
   };
   await Promise.all((["pages", "posts"] as Section[]).map(cronCall));
   await waitDone(["pages", "posts"]);
   await cronCall("children");
   await waitDone(["children"]);
   const final = await readStatus(stack);
-  for (const s of final) log(`  ${s.section}: ${s.run!.status} in ${s.run!.invocations} invocations, ${s.run!.invocations - 1} self-chain links (1 cron call), ${s.run!.counts.fetched} pages fetched`);
+  for (const s of final)
+    log(
+      `  ${s.section}: ${s.run!.status} in ${s.run!.invocations} invocations, ${s.run!.invocations - 1} self-chain links (1 cron call), ${s.run!.counts.fetched} pages fetched`,
+    );
   return final;
 }
 
 /** One trigger call; then only watches while QStash carries the run. */
 async function runThroughQStash(stack: Stack, since: number): Promise<void> {
   const res = await fetch(`${stack.app.url}/api/sync/trigger?secret=${stack.secret}`);
-  const trigger = (await res.json()) as { ok: boolean; runId: string; messages: { section: string; messageId: string }[] };
+  const trigger = (await res.json()) as {
+    ok: boolean;
+    runId: string;
+    messages: { section: string; messageId: string }[];
+  };
   if (!trigger.ok) throw new Error(`trigger failed: ${JSON.stringify(trigger)}`);
   log(`  trigger: run ${trigger.runId}, ${trigger.messages.map((m) => `${m.section} → ${m.messageId}`).join(", ")}`);
   let lastLine = "";
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
-    const status = (await (await fetch(`${stack.app.url}/api/sync/status?secret=${stack.secret}`)).json()) as { sections: StatusSection[] };
+    const status = (await (await fetch(`${stack.app.url}/api/sync/status?secret=${stack.secret}`)).json()) as {
+      sections: StatusSection[];
+    };
     const q = stack.qstash!.stats();
     const fresh = (s: StatusSection) => s.run !== null && Date.parse(s.run.startedAt) >= since;
     const line = status.sections
-      .map((s) => `${s.section} ${fresh(s) ? `${s.run!.status}/${s.run!.phase} #${s.run!.invocations} ${s.run!.counts.fetched + s.run!.counts.skipped}/${s.run!.counts.listed}` : "waiting"}`)
+      .map(
+        (s) =>
+          `${s.section} ${fresh(s) ? `${s.run!.status}/${s.run!.phase} #${s.run!.invocations} ${s.run!.counts.fetched + s.run!.counts.skipped}/${s.run!.counts.listed}` : "waiting"}`,
+      )
       .join(" | ");
     const full = `  ${line} || QStash: ${q.deliveries} deliveries, ${q.retries} retried, ${q.deduplicated} deduplicated, ${q.duplicatesInjected} duplicates`;
     if (full !== lastLine && !args.quiet) log(full);
@@ -235,7 +277,9 @@ async function verify(stack: Stack): Promise<boolean> {
   const problems = await compareKvWithWorkspace(stack.kv, createKeys(stack.prefix), stack.workspace);
   if (problems.length === 0) {
     const s = stack.workspace.stats();
-    log(`✓ KV equals the workspace: ${s.pages} pages, ${s.posts} posts, ${s.childPages} child pages, every block, indexes in order`);
+    log(
+      `✓ KV equals the workspace: ${s.pages} pages, ${s.posts} posts, ${s.childPages} child pages, every block, indexes in order`,
+    );
     return true;
   }
   log(`✗ KV differs from the workspace (${problems.length} problems):`);
@@ -245,8 +289,12 @@ async function verify(stack: Stack): Promise<boolean> {
 
 /** One line: where the newest synced page is previewed (app/preview; behind the dashboard's sign-in, no secret in the URL). */
 async function previewLine(stack: Stack): Promise<string> {
-  const newest = (await getSectionIndex("pages", { kv: stack.kv, prefix: stack.prefix, files: false, offset: 0, limit: 1 }))?.entries[0];
-  return newest ? `Preview of a synced page (sign in at /sync): ${stack.app.url}${previewPath("pages", newest.slug)}` : "Preview: no page was synced";
+  const newest = (
+    await getSectionIndex("pages", { kv: stack.kv, prefix: stack.prefix, files: false, offset: 0, limit: 1 })
+  )?.entries[0];
+  return newest
+    ? `Preview of a synced page (sign in at /sync): ${stack.app.url}${previewPath("pages", newest.slug)}`
+    : "Preview: no page was synced";
 }
 
 async function main(): Promise<number> {
@@ -275,29 +323,43 @@ async function main(): Promise<number> {
     for (const [i, page] of edited.entries()) ws.editPageTitle(page.id, `${page.title} (edited ${i + 1})`);
     log();
     log(`Edited ${edited.length} pages in Notion: ${edited.map((p) => `"${p.title}"`).join(", ")}`);
-    log(args.qstash ? "Run 2: another trigger call" : args.manual ? "Run 2: incremental, through the manual URLs (?secret=)" : "Run 2: incremental, one cron call per section again");
+    log(
+      args.qstash
+        ? "Run 2: another trigger call"
+        : args.manual
+          ? "Run 2: incremental, through the manual URLs (?secret=)"
+          : "Run 2: incremental, one cron call per section again",
+    );
     const second = Date.now();
     if (args.qstash) await runThroughQStash(stack, second);
     else if (!args.manual) {
       const final = await runSelfChained(stack, second);
       const fetched = final.reduce((n, s) => n + s.run!.counts.fetched, 0);
-      log(`Run 2 fetched ${fetched} page(s): only the ${edited.length} edited (no block of an unchanged page was read)`);
+      log(
+        `Run 2 fetched ${fetched} page(s): only the ${edited.length} edited (no block of an unchanged page was read)`,
+      );
       if (fetched !== edited.length) return 1;
     } else {
       const runs = await runLikeCrons(stack, "manual");
       log(runTable(runs));
       const fetched = runs.reduce((n, r) => n + r.answers.at(-1)!.counts.fetched, 0);
-      log(`Run 2 fetched ${fetched} page(s): only the ${edited.length} edited (no block of an unchanged page was read)`);
+      log(
+        `Run 2 fetched ${fetched} page(s): only the ${edited.length} edited (no block of an unchanged page was read)`,
+      );
       if (fetched !== edited.length) return 1;
     }
     if (!(await verify(stack))) return 1;
     if (stack.qstash) {
       const q = stack.qstash.stats();
-      log(`QStash: ${q.published} published, ${q.deliveries} deliveries, ${q.retries} retries, ${q.deduplicated} deduplicated publishes, ${q.duplicatesInjected} duplicate deliveries absorbed, ${q.dlq} in DLQ`);
+      log(
+        `QStash: ${q.published} published, ${q.deliveries} deliveries, ${q.retries} retries, ${q.deduplicated} deduplicated publishes, ${q.duplicatesInjected} duplicate deliveries absorbed, ${q.dlq} in DLQ`,
+      );
     }
     log(await previewLine(stack));
     log();
-    log("Done. Next: deploy (README, \"Deploying on Vercel\") or point the demo at your workspace with NOTION_API_KEY, NOTION_PAGES_DB and NOTION_POSTS_DB.");
+    log(
+      'Done. Next: deploy (README, "Deploying on Vercel") or point the demo at your workspace with NOTION_API_KEY, NOTION_PAGES_DB and NOTION_POSTS_DB.',
+    );
     return 0;
   } finally {
     await stack.stop();

@@ -69,7 +69,9 @@ const workspace = generateWorkspace({
   hugePages: num("huge-pages", values["huge-pages"]),
   hugePageBlocks: num("huge-page-blocks", values["huge-page-blocks"]),
   ...(values["blocks-per-row"] !== undefined ? { blocksPerRow: num("blocks-per-row", values["blocks-per-row"]) } : {}),
-  ...(values["max-rows-per-minute"] !== undefined ? { maxRowsPerMinute: num("max-rows-per-minute", values["max-rows-per-minute"]) } : {}),
+  ...(values["max-rows-per-minute"] !== undefined
+    ? { maxRowsPerMinute: num("max-rows-per-minute", values["max-rows-per-minute"]) }
+    : {}),
 });
 if (!values["frozen-clock"]) workspace.setClockRunning(true);
 

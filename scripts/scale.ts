@@ -49,7 +49,9 @@ import { type Backend, type RunContext, type RunResult, measuredRun, syncPlain }
 const DEFAULT_SIZES = [1_000, 10_000, 50_000];
 
 function usage(message: string): never {
-  process.stderr.write(`scale: ${message}\nusage: npm run scale -- [--rows N[,N...]]... [--backend redis|upstash|both] [--budget-ms MS] [--json]\n`);
+  process.stderr.write(
+    `scale: ${message}\nusage: npm run scale -- [--rows N[,N...]]... [--backend redis|upstash|both] [--budget-ms MS] [--json]\n`,
+  );
   process.exit(2);
 }
 
@@ -96,23 +98,39 @@ function positiveInt(name: string, raw: string | undefined, fallback?: number): 
 }
 
 const sizes = args.rows?.length
-  ? [...new Set(args.rows.flatMap((r) => r.split(",")).map((r) => r.trim()).filter(Boolean).map((r) => positiveInt("rows", r)))]
+  ? [
+      ...new Set(
+        args.rows
+          .flatMap((r) => r.split(","))
+          .map((r) => r.trim())
+          .filter(Boolean)
+          .map((r) => positiveInt("rows", r)),
+      ),
+    ]
   : DEFAULT_SIZES;
 const backends: Backend[] =
-  args.backend === "both" ? ["upstash", "redis"] : args.backend === "redis" || args.backend === "upstash" ? [args.backend] : usage(`--backend must be redis, upstash or both, got ${args.backend}`);
+  args.backend === "both"
+    ? ["upstash", "redis"]
+    : args.backend === "redis" || args.backend === "upstash"
+      ? [args.backend]
+      : usage(`--backend must be redis, upstash or both, got ${args.backend}`);
 const budgetMs = positiveInt("budget-ms", args["budget-ms"]);
 if (budgetMs < 500 || budgetMs > 25_000) usage("--budget-ms must be within 500–25000 (SYNC_BUDGET_MS)");
-const queryLimit = ["inf", "infinity", "none"].includes(args["query-limit"].toLowerCase()) ? null : positiveInt("query-limit", args["query-limit"]);
+const queryLimit = ["inf", "infinity", "none"].includes(args["query-limit"].toLowerCase())
+  ? null
+  : positiveInt("query-limit", args["query-limit"]);
 const sampleMs = positiveInt("sample-ms", args["sample-ms"]);
 const allowance = Number(args.allowance);
-if (!Number.isFinite(allowance) || allowance < 0) usage(`--allowance must be a number of bytes ≥ 0, got ${args.allowance}`);
+if (!Number.isFinite(allowance) || allowance < 0)
+  usage(`--allowance must be a number of bytes ≥ 0, got ${args.allowance}`);
 const concurrency = args.concurrency !== undefined ? positiveInt("concurrency", args.concurrency) : undefined;
 const seed = positiveInt("seed", args.seed);
 const callTimeoutMs = positiveInt("call-timeout-s", args["call-timeout-s"], Math.ceil(budgetMs / 1000) + 60) * 1000;
 /** At least ~10 rows per invocation, or the run is considered stuck. */
 const maxCallsFor = (rows: number) => positiveInt("max-calls", args["max-calls"], 50 + Math.ceil(rows / 10));
 /** 2 minutes plus 30 ms per row (50,000 rows: 27 minutes; the run takes about 2 on 2 cores). */
-const runTimeoutFor = (rows: number) => positiveInt("run-timeout-s", args["run-timeout-s"], 120 + Math.ceil(rows * 0.03)) * 1000;
+const runTimeoutFor = (rows: number) =>
+  positiveInt("run-timeout-s", args["run-timeout-s"], 120 + Math.ceil(rows * 0.03)) * 1000;
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -135,7 +153,11 @@ async function shutdown(code: number): Promise<never> {
     force.unref();
     while (cleanups.length) {
       const c = cleanups.pop()!;
-      await c.stop().catch((err: unknown) => progress(`scale: stopping ${c.name}: ${err instanceof Error ? err.message : String(err)}`));
+      await c
+        .stop()
+        .catch((err: unknown) =>
+          progress(`scale: stopping ${c.name}: ${err instanceof Error ? err.message : String(err)}`),
+        );
     }
   }
   process.exit(code);
@@ -150,7 +172,7 @@ process.on("uncaughtException", (err) => {
   void shutdown(1);
 });
 process.on("unhandledRejection", (err) => {
-  progress(`scale: unhandled rejection ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  progress(`scale: unhandled rejection ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   void shutdown(1);
 });
 
@@ -167,10 +189,15 @@ interface Verification {
   note?: string;
 }
 
-async function measureBackend(rows: number, backend: Backend, emulator: ChildHandle<EmulatorReady>): Promise<{ results: (RunResult & { prefix: string })[]; verification: Verification | null }> {
+async function measureBackend(
+  rows: number,
+  backend: Backend,
+  emulator: ChildHandle<EmulatorReady>,
+): Promise<{ results: (RunResult & { prefix: string })[]; verification: Verification | null }> {
   const redis: RedisServerHandle = track(`redis-server ${backend} ${rows}`, await startRedisServer());
   const token = randomBytes(16).toString("hex");
-  const bridge = backend === "upstash" ? track(`bridge ${rows}`, await startBridgeChild({ redisUrl: redis.url, token })) : null;
+  const bridge =
+    backend === "upstash" ? track(`bridge ${rows}`, await startBridgeChild({ redisUrl: redis.url, token })) : null;
   const secret = randomBytes(16).toString("hex");
   const prefix = `scale${rows}`;
   const env: Record<string, string> = {
@@ -185,7 +212,9 @@ async function measureBackend(rows: number, backend: Backend, emulator: ChildHan
     SYNC_CHAIN: "off", // the scale driver makes every call itself
     SYNC_LOG: "off",
     ...(concurrency !== undefined ? { SYNC_CONCURRENCY: String(concurrency) } : {}),
-    ...(bridge ? { KV_REST_API_URL: bridge.ready.url, KV_REST_API_TOKEN: bridge.ready.token } : { REDIS_URL: redis.url }),
+    ...(bridge
+      ? { KV_REST_API_URL: bridge.ready.url, KV_REST_API_TOKEN: bridge.ready.token }
+      : { REDIS_URL: redis.url }),
   };
   const ctx: RunContext = {
     rows,
@@ -215,31 +244,51 @@ async function measureBackend(rows: number, backend: Backend, emulator: ChildHan
     progress(`${rows} rows, ${backend}: full run`);
     const full = await measuredRun(ctx, "full");
     results.push({ ...full, prefix });
-    progress(`${rows} rows, ${backend}: full run ${full.completed ? "done" : `FAILED: ${full.failure}`} in ${(full.wallMs / 1000).toFixed(1)} s, ${full.invocations} invocations`);
+    progress(
+      `${rows} rows, ${backend}: full run ${full.completed ? "done" : `FAILED: ${full.failure}`} in ${(full.wallMs / 1000).toFixed(1)} s, ${full.invocations} invocations`,
+    );
     if (full.completed) {
       progress(`${rows} rows, ${backend}: no-change run`);
       const again = await measuredRun(ctx, "no-change");
       results.push({ ...again, prefix });
-      progress(`${rows} rows, ${backend}: no-change run ${again.completed ? "done" : `FAILED: ${again.failure}`} in ${(again.wallMs / 1000).toFixed(1)} s, ${again.invocations} invocations`);
+      progress(
+        `${rows} rows, ${backend}: no-change run ${again.completed ? "done" : `FAILED: ${again.failure}`} in ${(again.wallMs / 1000).toFixed(1)} s, ${again.invocations} invocations`,
+      );
       if (!args["skip-verify"] && again.completed) {
         // compareKvWithWorkspace checks all three sections: sync the empty posts
         // database and the (empty) children queue first, unmeasured.
         const posts = await syncPlain(ctx, "posts", 20);
         const children = await syncPlain(ctx, "children", 20);
         if (!posts.ok || !children.ok) {
-          const which = !posts.ok ? ["posts", posts] as const : ["children", children] as const;
-          verification = { rows, backend, ok: false, problems: 1, sample: [`${which[0]} did not finish: ${JSON.stringify(which[1].last?.body ?? null).slice(0, 400)}`] };
+          const which = !posts.ok ? (["posts", posts] as const) : (["children", children] as const);
+          verification = {
+            rows,
+            backend,
+            ok: false,
+            problems: 1,
+            sample: [`${which[0]} did not finish: ${JSON.stringify(which[1].last?.body ?? null).slice(0, 400)}`],
+          };
         } else {
           progress(`${rows} rows, ${backend}: verifying KV against the workspace`);
           const problems = await emulator.call<string[]>("verify", { redisUrl: redis.url, prefix }, 900_000);
-          verification = { rows, backend, ok: problems.length === 0, problems: problems.length, sample: problems.slice(0, 10) };
+          verification = {
+            rows,
+            backend,
+            ok: problems.length === 0,
+            problems: problems.length,
+            sample: problems.slice(0, 10),
+          };
         }
-        progress(`${rows} rows, ${backend}: verification ${verification.ok ? "ok" : `FAILED (${verification.problems} problems): ${verification.sample.join("; ")}`}`);
+        progress(
+          `${rows} rows, ${backend}: verification ${verification.ok ? "ok" : `FAILED (${verification.problems} problems): ${verification.sample.join("; ")}`}`,
+        );
       }
     }
   } finally {
     // The route keeps one store per backend configuration (lib/runtime.ts); this one's server is about to go.
-    await sharedKvStore(env).close().catch(() => {});
+    await sharedKvStore(env)
+      .close()
+      .catch(() => {});
     if (bridge) await untrack(bridge, `bridge ${rows}`);
     await untrack(redis, `redis-server ${backend} ${rows}`);
   }
@@ -271,7 +320,12 @@ async function main(): Promise<number> {
   const oversize = results.filter((r) => (r.largest?.bytes ?? 0) > MAX_VALUE_BYTES);
   const badVerify = verifications.filter((v) => !v.ok);
   const missedTargets = targets.filter((t) => t.met === false);
-  const ok = failedRuns.length === 0 && missingRuns === 0 && oversize.length === 0 && badVerify.length === 0 && missedTargets.length === 0;
+  const ok =
+    failedRuns.length === 0 &&
+    missingRuns === 0 &&
+    oversize.length === 0 &&
+    badVerify.length === 0 &&
+    missedTargets.length === 0;
 
   const document = `${JSON.stringify(
     {
@@ -279,7 +333,17 @@ async function main(): Promise<number> {
       ...source,
       finishedAt: new Date().toISOString(),
       loadAverageAtEnd: Math.round(os.loadavg()[0] * 100) / 100,
-      options: { sizes, backends, budgetMs, queryLimit, sampleMs, concurrency: concurrency ?? null, allowancePerInvocation: allowance, seed, node: process.version },
+      options: {
+        sizes,
+        backends,
+        budgetMs,
+        queryLimit,
+        sampleMs,
+        concurrency: concurrency ?? null,
+        allowancePerInvocation: allowance,
+        seed,
+        node: process.version,
+      },
       elapsedMs: Date.now() - started,
       results: results.map(({ prefix, ...r }) => ({ prefix, ...r })),
       targets,
@@ -294,7 +358,9 @@ async function main(): Promise<number> {
   } else {
     const out = (line = "") => process.stdout.write(`${line}\n`);
     out();
-    out(`notion-kv-sync scale: SYNC_BUDGET_MS=${budgetMs}, Notion query cap ${queryLimit ?? "none"}, rows of 2 paragraphs, pages section`);
+    out(
+      `notion-kv-sync scale: SYNC_BUDGET_MS=${budgetMs}, Notion query cap ${queryLimit ?? "none"}, rows of 2 paragraphs, pages section`,
+    );
     out(args.markdown ? renderMarkdown(results) : renderTable(results));
     out();
     out(renderTargets(targets));
@@ -303,14 +369,21 @@ async function main(): Promise<number> {
     for (const r of results) {
       const c = r.cpu;
       const f = (n: number | undefined) => (n === undefined ? "-" : n.toFixed(1));
-      out(`  ${r.rows.toLocaleString("en-US")} ${r.backend} ${r.run}: ${f(c.main)} / ${f(c.redisServer)} / ${f(c.bridge)} / ${f(c.emulator)} in ${(r.wallMs / 1000).toFixed(1)} s wall`);
+      out(
+        `  ${r.rows.toLocaleString("en-US")} ${r.backend} ${r.run}: ${f(c.main)} / ${f(c.redisServer)} / ${f(c.bridge)} / ${f(c.emulator)} in ${(r.wallMs / 1000).toFixed(1)} s wall`,
+      );
     }
     for (const v of verifications) {
-      out(`${v.ok ? "met    " : "NOT MET"}  ${v.rows.toLocaleString("en-US")} ${v.backend}: KV equals the workspace${v.ok ? "" : `: ${v.problems} problems: ${v.sample.join("; ")}`}`);
+      out(
+        `${v.ok ? "met    " : "NOT MET"}  ${v.rows.toLocaleString("en-US")} ${v.backend}: KV equals the workspace${v.ok ? "" : `: ${v.problems} problems: ${v.sample.join("; ")}`}`,
+      );
     }
     for (const r of failedRuns) out(`FAILED   ${r.rows.toLocaleString("en-US")} ${r.backend} ${r.run}: ${r.failure}`);
     for (const r of results) {
-      for (const e of r.errors.slice(0, 3)) out(`error    ${r.rows.toLocaleString("en-US")} ${r.backend} ${r.run} invocation ${e.invocation}: ${e.code}: ${e.message}`);
+      for (const e of r.errors.slice(0, 3))
+        out(
+          `error    ${r.rows.toLocaleString("en-US")} ${r.backend} ${r.run} invocation ${e.invocation}: ${e.code}: ${e.message}`,
+        );
     }
     out(`\n${ok ? "ok" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
@@ -320,7 +393,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => shutdown(code),
   (err: unknown) => {
-    progress(`scale: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    progress(`scale: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return shutdown(1);
   },
 );

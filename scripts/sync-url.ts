@@ -10,7 +10,13 @@
  * CRON_SECRET.
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_LINK_TTL_MS, LINK_TARGETS, MAX_LINK_TTL_MS, isLinkTarget, manualLinkUrl } from "../lib/auth/manual-link";
+import {
+  DEFAULT_LINK_TTL_MS,
+  LINK_TARGETS,
+  MAX_LINK_TTL_MS,
+  isLinkTarget,
+  manualLinkUrl,
+} from "../lib/auth/manual-link";
 import { publicBaseUrl } from "../lib/core/base-url";
 
 const LOCAL_BASE = "http://localhost:3000";
@@ -70,23 +76,30 @@ if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-if (positionals.length !== 1) usage(positionals.length === 0 ? "which endpoint? give a target" : `one target only, got ${positionals.length}`);
+if (positionals.length !== 1)
+  usage(positionals.length === 0 ? "which endpoint? give a target" : `one target only, got ${positionals.length}`);
 const target = positionals[0];
 if (!isLinkTarget(target)) usage(`unknown target "${target}": expected one of ${LINK_TARGETS.join(", ")}`);
 
 const ttlMs = values.ttl === undefined ? DEFAULT_LINK_TTL_MS : parseTtl(values.ttl);
-if (ttlMs === null) usage(`--ttl must be a number of s, m or h (30s, 15m, 2h), more than 0 and at most 24h; got "${values.ttl}"`);
+if (ttlMs === null)
+  usage(`--ttl must be a number of s, m or h (30s, 15m, 2h), more than 0 and at most 24h; got "${values.ttl}"`);
 
 const baseUrl = values.base?.trim() || publicBaseUrl(process.env) || LOCAL_BASE;
-if (!/^https?:\/\/[^/]/i.test(baseUrl) || !URL.canParse(baseUrl)) usage(`the base URL must be an http(s) URL; got "${baseUrl}"`);
+if (!/^https?:\/\/[^/]/i.test(baseUrl) || !URL.canParse(baseUrl))
+  usage(`the base URL must be an http(s) URL; got "${baseUrl}"`);
 
 const secret = process.env.CRON_SECRET?.trim();
 if (!secret) {
-  process.stderr.write("sync:url: CRON_SECRET is not set: export the deployment's CRON_SECRET (the links are signed with it)\n");
+  process.stderr.write(
+    "sync:url: CRON_SECRET is not set: export the deployment's CRON_SECRET (the links are signed with it)\n",
+  );
   process.exit(2);
 }
 
 const now = Date.now();
 const url = manualLinkUrl(baseUrl, target, { force: values.force, ttlMs, secret, now });
 process.stdout.write(`${url}\n`);
-process.stderr.write(`sync:url: ${target}${values.force ? " (force=1)" : ""}, works once, until ${new Date(now + ttlMs).toISOString()}\n`);
+process.stderr.write(
+  `sync:url: ${target}${values.force ? " (force=1)" : ""}, works once, until ${new Date(now + ttlMs).toISOString()}\n`,
+);

@@ -15,7 +15,15 @@ import { fullCheckReason, searchStopAt } from "../lib/sync/child-check";
 import { readHistory } from "../lib/sync/run-history";
 import type { BlockTree } from "../scripts/emulator/notion/workspace";
 import { type Stack, diffKvWithWorkspace, startStack, syncAll, syncUntilDone } from "./support/harness";
-import { listedChildIds, normalize, retrievedIds, scratchLeft, searchTotal, searchedChildIds, sorted } from "./support/search-sweep";
+import {
+  listedChildIds,
+  normalize,
+  retrievedIds,
+  scratchLeft,
+  searchTotal,
+  searchedChildIds,
+  sorted,
+} from "./support/search-sweep";
 
 const RealDate = Date;
 const realNow = RealDate.now.bind(RealDate);
@@ -58,14 +66,18 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     if (!block) throw new Error(`no text block in ${pageId}`);
     return block;
   }
-  const bundleText = async (pageId: string): Promise<string> => JSON.stringify(await stack.kv.get(stack.keys.page("children", (await entryOf(pageId)).slug)));
-  const entryOf = async (pageId: string) => ((await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("children", pageId)))!).entry;
+  const bundleText = async (pageId: string): Promise<string> =>
+    JSON.stringify(await stack.kv.get(stack.keys.page("children", (await entryOf(pageId)).slug)));
+  const entryOf = async (pageId: string) =>
+    (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("children", pageId)))!.entry;
 
   beforeAll(async () => {
     installShiftedDate();
     // Everything generated is an hour old; the clock then runs with (shifted) Date. No unshared child pages:
     // one answers 404 at every run (its parent still lists it, and no ledger entry says it is gone).
-    stack = await startStack({ workspace: { pages: 30, posts: 20, hugePages: 0, unsharedChildPages: 0, now: new Date(Date.now() - HOUR) } });
+    stack = await startStack({
+      workspace: { pages: 30, posts: 20, hugePages: 0, unsharedChildPages: 0, now: new Date(Date.now() - HOUR) },
+    });
     stack.workspace.setNow(new Date());
     stack.workspace.setClockRunning(true);
     childIds = stack.workspace.reachableChildPages().map((c) => c.id);
@@ -77,26 +89,48 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
   });
 
   it("the emulator answers POST /v1/search in Notion's shape, newest first, paginated, filtered by object", async () => {
-    const client = new Client({ auth: stack.emulator.token, baseUrl: stack.emulator.url, retry: false, logger: () => {} });
-    const first = await client.search({ filter: { property: "object", value: "page" }, sort: { timestamp: "last_edited_time", direction: "descending" }, page_size: 10 });
-    expect(first).toMatchObject({ object: "list", type: "page_or_data_source", page_or_data_source: {}, has_more: true });
+    const client = new Client({
+      auth: stack.emulator.token,
+      baseUrl: stack.emulator.url,
+      retry: false,
+      logger: () => {},
+    });
+    const first = await client.search({
+      filter: { property: "object", value: "page" },
+      sort: { timestamp: "last_edited_time", direction: "descending" },
+      page_size: 10,
+    });
+    expect(first).toMatchObject({
+      object: "list",
+      type: "page_or_data_source",
+      page_or_data_source: {},
+      has_more: true,
+    });
     expect(first.results).toHaveLength(10);
     expect(first.results.every((r) => r.object === "page")).toBe(true);
     const times = first.results.map((r) => Date.parse((r as { last_edited_time: string }).last_edited_time));
     expect([...times].sort((a, b) => b - a)).toEqual(times);
     const all: string[] = first.results.map((r) => r.id);
-    for (let cursor = first.next_cursor; cursor; ) {
-      const next = await client.search({ filter: { property: "object", value: "page" }, sort: { timestamp: "last_edited_time", direction: "descending" }, start_cursor: cursor });
+    for (let cursor = first.next_cursor; cursor;) {
+      const next = await client.search({
+        filter: { property: "object", value: "page" },
+        sort: { timestamp: "last_edited_time", direction: "descending" },
+        start_cursor: cursor,
+      });
       all.push(...next.results.map((r) => r.id));
       cursor = next.next_cursor;
     }
     const ws = stack.workspace;
-    const expected = ws.visibleRows(ws.pagesDatabaseId).length + ws.visibleRows(ws.postsDatabaseId).length + new Set(childIds).size;
+    const expected =
+      ws.visibleRows(ws.pagesDatabaseId).length + ws.visibleRows(ws.postsDatabaseId).length + new Set(childIds).size;
     expect(new Set(all).size).toBe(expected);
     expect(all).toHaveLength(expected);
     const sources = await client.search({ filter: { property: "object", value: "data_source" } });
     expect(sources.results.map((r) => r.object)).toEqual(["data_source", "data_source"]);
-    await expect(client.search({ filter: { property: "object", value: "database" as "page" } })).rejects.toMatchObject({ status: 400, code: "validation_error" });
+    await expect(client.search({ filter: { property: "object", value: "database" as "page" } })).rejects.toMatchObject({
+      status: 400,
+      code: "validation_error",
+    });
   });
 
   it("a first run checks in full; a no-change run then sends ≤ ceil(C/100)+1 search requests, no pages.retrieve, no block request", async () => {
@@ -105,7 +139,12 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     await syncAll(stack);
     // A first run sweeps search to its end (100 a request) and takes every child page's object from it:
     // no pages.retrieve (this workspace has no unshared child page, and search does not lag here).
-    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "first_run", requests: Math.ceil(total / 100), sweep: { complete: true, stopped: null } });
+    expect(await lastCheck()).toMatchObject({
+      mode: "full",
+      reason: "first_run",
+      requests: Math.ceil(total / 100),
+      sweep: { complete: true, stopped: null },
+    });
     expect(requestsOf("pages.retrieve")).toBe(0);
     expect(await scratchLeft(stack)).toEqual([]);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
@@ -136,7 +175,12 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     const last = (await children()).at(-1)!;
     expect(last.counts.fetched).toBe(1);
     expect(requestsOf("pages.retrieve")).toBe(1);
-    expect(stack.emulator.requests().find((r) => r.route === "pages.retrieve")!.path.replace(/-/g, "")).toContain(child.replace(/-/g, ""));
+    expect(
+      stack.emulator
+        .requests()
+        .find((r) => r.route === "pages.retrieve")!
+        .path.replace(/-/g, ""),
+    ).toContain(child.replace(/-/g, ""));
     expect(await lastCheck()).toMatchObject({ mode: "search", found: 1 });
     expect(await bundleText(child)).toContain("Found by search");
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
@@ -241,7 +285,13 @@ describe("forced and first runs take the child pages' objects from a search swee
     const runs = await syncAll(stack);
     expect(requestsOf("search")).toBe(Math.ceil(total / 100));
     expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
-    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "first_run", requests: Math.ceil(total / 100), found: 0, sweep: { found: searched.size, complete: true, stopped: null } });
+    expect(await lastCheck()).toMatchObject({
+      mode: "full",
+      reason: "first_run",
+      requests: Math.ceil(total / 100),
+      found: 0,
+      sweep: { found: searched.size, complete: true, stopped: null },
+    });
     expect(runs.children.at(-1)!.counts.fetched).toBe(stack.workspace.reachableChildPages(5).length);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
     expect(await scratchLeft(stack)).toEqual([]);
@@ -264,7 +314,9 @@ describe("forced and first runs take the child pages' objects from a search swee
       expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
       expect(answers.at(-1)!.counts.fetched).toBe(ws.reachableChildPages(5).length);
       const entry = (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("children", child)))!.entry;
-      expect(JSON.stringify(await stack.kv.get(stack.keys.page("children", entry.slug)))).toContain("Hidden from the sweep");
+      expect(JSON.stringify(await stack.kv.get(stack.keys.page("children", entry.slug)))).toContain(
+        "Hidden from the sweep",
+      );
       expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced", sweep: { complete: true } });
       expect(await diffKvWithWorkspace(stack)).toEqual([]);
       expect(await scratchLeft(stack)).toEqual([]);
@@ -279,7 +331,12 @@ describe("forced and first runs take the child pages' objects from a search swee
     stack.emulator.resetRequestLog();
     const answers = await forcedChildren();
     expect(answers.at(-1)!.status).toBe("done");
-    expect(await lastCheck()).toMatchObject({ mode: "full", reason: "forced", requests: 0, sweep: { found: 0, complete: false, stopped: "search_failed: 400" } });
+    expect(await lastCheck()).toMatchObject({
+      mode: "full",
+      reason: "forced",
+      requests: 0,
+      sweep: { found: 0, complete: false, stopped: "search_failed: 400" },
+    });
     // One retrieve a child page; a retrieve cut by an invocation's deadline is sent again by the next
     // (at most SYNC_CONCURRENCY in flight when one ends: the 2 s budget spans several invocations).
     const cutAtMost = (answers.length - 1) * Number(stack.env.SYNC_CONCURRENCY ?? 3);
@@ -292,7 +349,12 @@ describe("forced and first runs take the child pages' objects from a search swee
 
 describe("fullCheckReason and searchStopAt", () => {
   const now = new Date("2026-01-02T12:00:00.000Z");
-  const base = { force: false, since: "2026-01-02T11:00:00.000Z", lastFullCheck: "2026-01-02T00:00:00.000Z", lastHighWater: "2026-01-02T11:30:00.000Z" };
+  const base = {
+    force: false,
+    since: "2026-01-02T11:00:00.000Z",
+    lastFullCheck: "2026-01-02T00:00:00.000Z",
+    lastHighWater: "2026-01-02T11:30:00.000Z",
+  };
   const opts = { fullCheckHours: 24, now, indexedChildren: 10 };
 
   it("searches only with a watermark, a children index and a recent full check", () => {

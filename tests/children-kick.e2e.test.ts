@@ -12,7 +12,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Section } from "../lib/core/sections";
 import { buildIfNeeded } from "../scripts/lib/next-app";
-import { E2E_SECRET, type QStashStack, sectionDeliveries, seeded, startQStashStack, waitFor } from "./support/qstash-stack";
+import {
+  E2E_SECRET,
+  type QStashStack,
+  sectionDeliveries,
+  seeded,
+  startQStashStack,
+  waitFor,
+} from "./support/qstash-stack";
 
 const RUN_TIMEOUT_MS = 45_000;
 
@@ -22,7 +29,11 @@ describe("children: one run per trigger, after both database runs of that trigge
   beforeAll(async () => {
     buildIfNeeded();
     // Notion at 20 requests/s: a posts run with edits takes several steps, pages with none one.
-    stack = await startQStashStack({ workspace: { pages: 20, posts: 40, hugePages: 0 }, notionRatePerSecond: 20, qstash: { random: seeded(22) } });
+    stack = await startQStashStack({
+      workspace: { pages: 20, posts: 40, hugePages: 0 },
+      notionRatePerSecond: 20,
+      qstash: { random: seeded(22) },
+    });
   }, 180_000);
   afterAll(async () => stack?.close());
 
@@ -36,16 +47,26 @@ describe("children: one run per trigger, after both database runs of that trigge
   /** Waits for the given database runs, then for QStash to go idle and children to be done; returns the cursors. */
   async function settle(runIds: { pages: string; posts: string }) {
     for (const section of ["pages", "posts"] as const) {
-      await waitFor(`${section} run ${runIds[section]} to be done`, async () => {
-        const c = await stack.cursor(section);
-        return c?.runId === runIds[section] && c.status === "done";
-      }, RUN_TIMEOUT_MS, 100);
+      await waitFor(
+        `${section} run ${runIds[section]} to be done`,
+        async () => {
+          const c = await stack.cursor(section);
+          return c?.runId === runIds[section] && c.status === "done";
+        },
+        RUN_TIMEOUT_MS,
+        100,
+      );
     }
     await stack.qstash.idle(RUN_TIMEOUT_MS);
-    const children = await waitFor("children to be done", async () => {
-      const c = await stack.cursor("children");
-      return c && c.status === "done" ? c : null;
-    }, RUN_TIMEOUT_MS, 100);
+    const children = await waitFor(
+      "children to be done",
+      async () => {
+        const c = await stack.cursor("children");
+        return c && c.status === "done" ? c : null;
+      },
+      RUN_TIMEOUT_MS,
+      100,
+    );
     return { pages: (await stack.cursor("pages"))!, posts: (await stack.cursor("posts"))!, children };
   }
 
@@ -59,9 +80,16 @@ describe("children: one run per trigger, after both database runs of that trigge
   /** Exactly one children run since `since`, the trigger's, started after both database runs finished. */
   function expectOneRoundOf(triggerId: string, since: number, cursors: Awaited<ReturnType<typeof settle>>) {
     const runs = childrenRunsSince(since);
-    expect(runs.map((r) => r.runId), "children runs started for this trigger").toEqual([triggerId]);
-    const lastDatabaseFinish = Math.max(...(["pages", "posts"] as Section[]).map((s) => Date.parse(cursors[s as "pages" | "posts"].finishedAt!)));
-    expect(runs[0].startedAt, "children step 0 began after both database runs finished").toBeGreaterThanOrEqual(lastDatabaseFinish);
+    expect(
+      runs.map((r) => r.runId),
+      "children runs started for this trigger",
+    ).toEqual([triggerId]);
+    const lastDatabaseFinish = Math.max(
+      ...(["pages", "posts"] as Section[]).map((s) => Date.parse(cursors[s as "pages" | "posts"].finishedAt!)),
+    );
+    expect(runs[0].startedAt, "children step 0 began after both database runs finished").toBeGreaterThanOrEqual(
+      lastDatabaseFinish,
+    );
     expect(cursors.children).toMatchObject({ runId: triggerId, trigger: triggerId, status: "done" });
   }
 

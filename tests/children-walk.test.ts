@@ -45,7 +45,10 @@ async function childrenRun(stack: Stack, hooks: Hook[], force = false): Promise<
   const runtime = loadRuntime("children", stack.env);
   const kv = interleaved(runtime.kv, stack, hooks);
   for (let i = 0; i < 100; i++) {
-    const outcome = await runInvocation(engineDeps({ ...runtime, kv }, "children", Date.now(), 10_000), { section: "children", force });
+    const outcome = await runInvocation(engineDeps({ ...runtime, kv }, "children", Date.now(), 10_000), {
+      section: "children",
+      force,
+    });
     if (outcome.kind !== "ran") throw new Error(`children invocation ${i}: ${outcome.kind}`);
     if (outcome.failure) throw new Error(`children failed: ${outcome.failure.message}`);
     if (isFinished(outcome.cursor)) return outcome.cursor;
@@ -54,10 +57,20 @@ async function childrenRun(stack: Stack, hooks: Hook[], force = false): Promise<
 }
 
 /** Rewrites one entry of an index in place, as a webhook targeted run does (a new chunk, the manifest swapped). */
-async function updateInPlace(stack: Stack, section: "pages" | "posts", edit: (e: IndexEntry) => IndexEntry): Promise<void> {
+async function updateInPlace(
+  stack: Stack,
+  section: "pages" | "posts",
+  edit: (e: IndexEntry) => IndexEntry,
+): Promise<void> {
   const manifest = (await readManifest(stack.kv, stack.keys, section))!;
   const entry = (await readIndexPage(stack.kv, stack.keys, section))!.entries[0];
-  const update = await updateEntryInPlace(stack.kv, stack.keys, manifest, { kind: "upsert", entry: edit(entry) }, { cache: new Map(), now: new Date() });
+  const update = await updateEntryInPlace(
+    stack.kv,
+    stack.keys,
+    manifest,
+    { kind: "upsert", entry: edit(entry) },
+    { cache: new Map(), now: new Date() },
+  );
   await stack.kv.atomic(update.ops);
 }
 
@@ -76,7 +89,8 @@ async function childBundles(stack: Stack): Promise<Map<string, string[]>> {
 /** Child pages of parents still indexed by pages or posts that lost their bundle or ledger entry. */
 async function lostChildren(stack: Stack, before: Map<string, string[]>): Promise<string[]> {
   const parents = new Set<string>();
-  for (const section of ["pages", "posts"] as const) for (const e of (await readIndexPage(stack.kv, stack.keys, section))!.entries) parents.add(e.id);
+  for (const section of ["pages", "posts"] as const)
+    for (const e of (await readIndexPage(stack.kv, stack.keys, section))!.entries) parents.add(e.id);
   const lost: string[] = [];
   for (const [parent, ids] of before) {
     if (!parents.has(parent)) continue;
@@ -97,7 +111,8 @@ describe("children: the listing walks one snapshot of each parent index", () => 
     stack = await startStack({ workspace: { pages: 6, posts: 8, hugePages: 0, unsharedChildPages: 0 } });
     await syncAll(stack);
     // Posts hold fewer child pages than pages: losing them all stays under the brake's 50 %.
-    const indexed = async (section: "pages" | "posts") => (await readIndexPage(stack.kv, stack.keys, section))!.entries.map((e) => e.id);
+    const indexed = async (section: "pages" | "posts") =>
+      (await readIndexPage(stack.kv, stack.keys, section))!.entries.map((e) => e.id);
     const [pageIds, postIds] = [await indexed("pages"), await indexed("posts")];
     for (const id of pageIds) for (let i = 0; i < 3; i++) stack.workspace.addChildPage(id, `Under a page ${i}`);
     for (const id of postIds.slice(0, 3)) stack.workspace.addChildPage(id, "Under a post");
@@ -123,10 +138,20 @@ describe("children: the listing walks one snapshot of each parent index", () => 
   }, 60_000);
 
   it("in-place updates of both indexes at every chunk read of a forced run: nothing lost, the walk never restarts", async () => {
-    const chunks = (await readManifest(stack.kv, stack.keys, "pages"))!.chunks.length + (await readManifest(stack.kv, stack.keys, "posts"))!.chunks.length;
+    const chunks =
+      (await readManifest(stack.kv, stack.keys, "pages"))!.chunks.length +
+      (await readManifest(stack.kv, stack.keys, "posts"))!.chunks.length;
     let n = 0;
-    const edit = (section: "pages" | "posts") => () => updateInPlace(stack, section, (e) => ({ ...e, title: `${e.title} (edit ${++n})` }));
-    const cursor = await childrenRun(stack, [{ index: "pages", run: edit("pages"), times: 50 }, { index: "posts", run: edit("posts"), times: 50 }], true);
+    const edit = (section: "pages" | "posts") => () =>
+      updateInPlace(stack, section, (e) => ({ ...e, title: `${e.title} (edit ${++n})` }));
+    const cursor = await childrenRun(
+      stack,
+      [
+        { index: "pages", run: edit("pages"), times: 50 },
+        { index: "posts", run: edit("posts"), times: 50 },
+      ],
+      true,
+    );
     expect(cursor.status).toBe("done");
     // One update before every chunk read, and each chunk read once: the walk never started again.
     expect(n, "in-place updates made, one per chunk read").toBe(chunks);

@@ -24,7 +24,15 @@ interface Answer {
 
 let stack: Stack;
 
-async function call(path: string, options: { env?: Record<string, string | undefined>; headers?: Record<string, string>; method?: string; segments?: string[] } = {}): Promise<Answer> {
+async function call(
+  path: string,
+  options: {
+    env?: Record<string, string | undefined>;
+    headers?: Record<string, string>;
+    method?: string;
+    segments?: string[];
+  } = {},
+): Promise<Answer> {
   const request = new Request(`http://localhost${path}`, { method: options.method ?? "GET", headers: options.headers });
   const response = await handleContent(request, { ...stack.env, ...options.env }, options.segments);
   const text = await response.text();
@@ -60,7 +68,9 @@ describe("the content API", () => {
   let pageWithImages: IndexEntry;
 
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 24, posts: 8, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 } });
+    stack = await startStack({
+      workspace: { pages: 24, posts: 8, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 },
+    });
     // Files are signed for an hour from the workspace clock: make it now, so the file route finds them fresh.
     stack.workspace.setNow(new Date());
     stack.workspace.addPage(stack.workspace.pagesDatabaseId, { title: UNICODE_TITLE, slug: UNICODE_SLUG });
@@ -80,7 +90,12 @@ describe("the content API", () => {
 
   it("is off by default: 404 content_api_off for every path and method, and for an explicit CONTENT_API=off", async () => {
     for (const env of [{}, { CONTENT_API: "off" }, { CONTENT_API: "" }]) {
-      for (const path of ["/api/content", "/api/content/pages", `/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, "/api/content/nope/x"]) {
+      for (const path of [
+        "/api/content",
+        "/api/content/pages",
+        `/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`,
+        "/api/content/nope/x",
+      ]) {
         const answer = await call(path, { env: { CONTENT_API: undefined, ...env } });
         expect(answer.status, path).toBe(404);
         expect(answer.json).toMatchObject({ ok: false, error: { code: "content_api_off" } });
@@ -89,7 +104,10 @@ describe("the content API", () => {
     }
     const post = await call("/api/content/pages", { method: "POST", env: { CONTENT_API: undefined } });
     expect(post.status).toBe(404);
-    expect((await handleContentOptions(new Request("http://localhost/api/content/pages", { method: "OPTIONS" }), stack.env)).status).toBe(404);
+    expect(
+      (await handleContentOptions(new Request("http://localhost/api/content/pages", { method: "OPTIONS" }), stack.env))
+        .status,
+    ).toBe(404);
   });
 
   it("public mode pages the index: offset/limit, total, next/prev links, newest first, every entry once", async () => {
@@ -97,7 +115,14 @@ describe("the content API", () => {
     const first = await call("/api/content/pages", { env: PUBLIC });
     expect(first.status).toBe(200);
     expect(first.headers.get("content-type")).toBe("application/json; charset=utf-8");
-    expect(first.json).toMatchObject({ ok: true, section: "pages", total, offset: 0, limit: DEFAULT_LIMIT, prev: null });
+    expect(first.json).toMatchObject({
+      ok: true,
+      section: "pages",
+      total,
+      offset: 0,
+      limit: DEFAULT_LIMIT,
+      prev: null,
+    });
     expect(first.json!.entries).toHaveLength(Math.min(DEFAULT_LIMIT, total));
     expect(first.json, "a run that changes nothing must not change the body").not.toHaveProperty("updatedAt");
 
@@ -113,14 +138,19 @@ describe("the content API", () => {
       calls++;
     }
     expect(calls).toBe(Math.ceil(total / 7));
-    expect(seen.map((e) => e.id)).toEqual((first.json!.entries as IndexEntry[]).map((e) => e.id).concat(seen.slice(DEFAULT_LIMIT).map((e) => e.id)));
+    expect(seen.map((e) => e.id)).toEqual(
+      (first.json!.entries as IndexEntry[]).map((e) => e.id).concat(seen.slice(DEFAULT_LIMIT).map((e) => e.id)),
+    );
     expect(new Set(seen.map((e) => e.id)).size).toBe(total);
     const created = seen.map((e) => e.created_time);
     expect(created).toEqual([...created].sort().reverse());
 
     const middle = await call("/api/content/pages?offset=5&limit=3", { env: PUBLIC });
     expect(middle.json!.entries.map((e: IndexEntry) => e.id)).toEqual(seen.slice(5, 8).map((e) => e.id));
-    expect(middle.json).toMatchObject({ next: "/api/content/pages?offset=8&limit=3", prev: "/api/content/pages?offset=2&limit=3" });
+    expect(middle.json).toMatchObject({
+      next: "/api/content/pages?offset=8&limit=3",
+      prev: "/api/content/pages?offset=2&limit=3",
+    });
     const past = await call(`/api/content/pages?offset=${total + 10}&limit=5`, { env: PUBLIC });
     expect(past.json).toMatchObject({ ok: true, total, entries: [], next: null });
     const max = await call(`/api/content/pages?limit=${MAX_LIMIT}`, { env: PUBLIC });
@@ -136,7 +166,11 @@ describe("the content API", () => {
       ok: true,
       sections: [
         { section: "pages", total, path: "/api/content/pages" },
-        { section: "posts", total: stack.workspace.visibleRows(stack.workspace.postsDatabaseId).length, path: "/api/content/posts" },
+        {
+          section: "posts",
+          total: stack.workspace.visibleRows(stack.workspace.postsDatabaseId).length,
+          path: "/api/content/posts",
+        },
         { section: "children", total: children.json!.total, path: "/api/content/children" },
       ],
     });
@@ -145,7 +179,12 @@ describe("the content API", () => {
   it("returns a bundle whose Notion-hosted files are absolute, stable /api/files/ URLs that the file route answers", async () => {
     const answer = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC });
     expect(answer.status).toBe(200);
-    expect(answer.json).toMatchObject({ ok: true, section: "pages", slug: pageWithImages.slug, bundle: { id: pageWithImages.id, slug: pageWithImages.slug, title: pageWithImages.title } });
+    expect(answer.json).toMatchObject({
+      ok: true,
+      section: "pages",
+      slug: pageWithImages.slug,
+      bundle: { id: pageWithImages.id, slug: pageWithImages.slug, title: pageWithImages.title },
+    });
     const bundle = answer.json!.bundle as PageBundle;
     expect(bundle.blocks?.length).toBeGreaterThan(0);
     expect(answer.text, "a signed Notion URL leaked").not.toContain("prod-files-secure");
@@ -155,24 +194,47 @@ describe("the content API", () => {
     expect(urls.length).toBeGreaterThan(0);
     for (const url of urls) expect(url).toMatch(/^http:\/\/localhost\/api\/files\/[A-Za-z0-9_-]+$/);
     // The same page read again gives the same URLs (stable), and FILES_BASE_URL / SYNC_BASE_URL choose the origin.
-    expect(hostedImageUrls((await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC })).json!.bundle)).toEqual(urls);
-    const based = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: { ...PUBLIC, SYNC_BASE_URL: "https://site.example.com/" } });
-    for (const url of hostedImageUrls(based.json!.bundle)) expect(url).toMatch(/^https:\/\/site\.example\.com\/api\/files\//);
-    const proxied = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC, headers: { "x-forwarded-host": "www.example.org", "x-forwarded-proto": "https" } });
-    for (const url of hostedImageUrls(proxied.json!.bundle)) expect(url).toMatch(/^https:\/\/www\.example\.org\/api\/files\//);
-    const forged = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC, headers: { "x-forwarded-host": "evil.example/<x>" } });
+    expect(
+      hostedImageUrls(
+        (await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: PUBLIC })).json!.bundle,
+      ),
+    ).toEqual(urls);
+    const based = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, {
+      env: { ...PUBLIC, SYNC_BASE_URL: "https://site.example.com/" },
+    });
+    for (const url of hostedImageUrls(based.json!.bundle))
+      expect(url).toMatch(/^https:\/\/site\.example\.com\/api\/files\//);
+    const proxied = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, {
+      env: PUBLIC,
+      headers: { "x-forwarded-host": "www.example.org", "x-forwarded-proto": "https" },
+    });
+    for (const url of hostedImageUrls(proxied.json!.bundle))
+      expect(url).toMatch(/^https:\/\/www\.example\.org\/api\/files\//);
+    const forged = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, {
+      env: PUBLIC,
+      headers: { "x-forwarded-host": "evil.example/<x>" },
+    });
     for (const url of hostedImageUrls(forged.json!.bundle)) expect(url).toMatch(/^http:\/\/localhost\/api\/files\//);
-    const cdn = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, { env: { ...PUBLIC, FILES_BASE_URL: "https://files.example.com" } });
-    for (const url of hostedImageUrls(cdn.json!.bundle)) expect(url).toMatch(/^https:\/\/files\.example\.com\/api\/files\//);
+    const cdn = await call(`/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, {
+      env: { ...PUBLIC, FILES_BASE_URL: "https://files.example.com" },
+    });
+    for (const url of hostedImageUrls(cdn.json!.bundle))
+      expect(url).toMatch(/^https:\/\/files\.example\.com\/api\/files\//);
 
     const ref = urls[0].split("/api/files/")[1];
     const file = await handleFile(new Request(`http://localhost/api/files/${ref}`), ref, stack.env);
     expect(file.status).toBe(302);
-    expect(file.headers.get("location")).toMatch(/^https:\/\/prod-files-secure\.s3\.us-west-2\.amazonaws\.com\/.+\.png\?/);
+    expect(file.headers.get("location")).toMatch(
+      /^https:\/\/prod-files-secure\.s3\.us-west-2\.amazonaws\.com\/.+\.png\?/,
+    );
   });
 
   it("sends a strong ETag; If-None-Match with it (or W/, or in a list, or *) → 304 without a body; another tag → 200", async () => {
-    for (const path of ["/api/content/posts?offset=0&limit=5", `/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`, "/api/content"]) {
+    for (const path of [
+      "/api/content/posts?offset=0&limit=5",
+      `/api/content/pages/${encodeURIComponent(pageWithImages.slug)}`,
+      "/api/content",
+    ]) {
       const first = await call(path, { env: PUBLIC });
       const etag = first.headers.get("etag")!;
       expect(etag, path).toMatch(/^"[A-Za-z0-9_-]{32}"$/);
@@ -206,8 +268,12 @@ describe("the content API", () => {
     expect(after.status).toBe(200);
     expect(after.text).toContain("An edited paragraph");
     expect(after.headers.get("etag")).not.toBe(before);
-    expect((await call("/api/content/pages?limit=100", { env: PUBLIC, headers: { "if-none-match": listBefore } })).status).toBe(200);
-    expect((await call("/api/content/posts?limit=100", { env: PUBLIC, headers: { "if-none-match": untouched } })).status).toBe(304);
+    expect(
+      (await call("/api/content/pages?limit=100", { env: PUBLIC, headers: { "if-none-match": listBefore } })).status,
+    ).toBe(200);
+    expect(
+      (await call("/api/content/posts?limit=100", { env: PUBLIC, headers: { "if-none-match": untouched } })).status,
+    ).toBe(304);
   });
 
   it("public Cache-Control: public, max-age=0, s-maxage, stale-while-revalidate (defaults and configured), CORS open", async () => {
@@ -215,14 +281,23 @@ describe("the content API", () => {
     expect(answer.headers.get("cache-control")).toBe("public, max-age=0, s-maxage=60, stale-while-revalidate=300");
     expect(answer.headers.get("access-control-allow-origin")).toBe("*");
     expect(answer.headers.get("access-control-expose-headers")).toBe("ETag");
-    const configured = await call("/api/content/pages", { env: { ...PUBLIC, CONTENT_CACHE_S_MAXAGE: "600", CONTENT_CACHE_SWR: "0" } });
+    const configured = await call("/api/content/pages", {
+      env: { ...PUBLIC, CONTENT_CACHE_S_MAXAGE: "600", CONTENT_CACHE_SWR: "0" },
+    });
     expect(configured.headers.get("cache-control")).toBe("public, max-age=0, s-maxage=600, stale-while-revalidate=0");
-    for (const bad of [{ CONTENT_CACHE_S_MAXAGE: "-1" }, { CONTENT_CACHE_SWR: "soon" }, { CONTENT_CACHE_S_MAXAGE: "1.5" }]) {
+    for (const bad of [
+      { CONTENT_CACHE_S_MAXAGE: "-1" },
+      { CONTENT_CACHE_SWR: "soon" },
+      { CONTENT_CACHE_S_MAXAGE: "1.5" },
+    ]) {
       const refused = await call("/api/content/pages", { env: { ...PUBLIC, ...bad } });
       expect(refused.status).toBe(503);
       expect(refused.json).toMatchObject({ ok: false, error: { code: "config_error" }, variables: Object.keys(bad) });
     }
-    const preflight = handleContentOptions(new Request("http://localhost/api/content/pages", { method: "OPTIONS" }), { ...stack.env, ...PUBLIC });
+    const preflight = handleContentOptions(new Request("http://localhost/api/content/pages", { method: "OPTIONS" }), {
+      ...stack.env,
+      ...PUBLIC,
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-headers")).toBe("If-None-Match");
   });
@@ -233,7 +308,13 @@ describe("the content API", () => {
     expect(none.status).toBe(401);
     expect(none.json).toMatchObject({ ok: false, error: { code: "unauthorized" } });
     expect(none.headers.get("www-authenticate")).toBe('Bearer realm="content"');
-    for (const wrong of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TEST_SECRET}`, "Basic abc", TOKEN]) {
+    for (const wrong of [
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Bearer ${TEST_SECRET}`,
+      "Basic abc",
+      TOKEN,
+    ]) {
       const refused = await call(path, { env: TOKEN_MODE, headers: { authorization: wrong } });
       expect(refused.status, wrong).toBe(401);
       expect(refused.text).not.toContain(TOKEN);
@@ -244,16 +325,25 @@ describe("the content API", () => {
     expect(ok.headers.get("cache-control")).toBe("private, no-cache");
     expect(ok.headers.get("vary")).toBe("Authorization");
     expect(ok.headers.get("access-control-allow-origin")).toBeNull();
-    const revalidated = await call(path, { env: TOKEN_MODE, headers: { authorization: `Bearer ${TOKEN}`, "if-none-match": ok.headers.get("etag")! } });
+    const revalidated = await call(path, {
+      env: TOKEN_MODE,
+      headers: { authorization: `Bearer ${TOKEN}`, "if-none-match": ok.headers.get("etag")! },
+    });
     expect(revalidated.status).toBe(304);
     expect(revalidated.headers.get("cache-control")).toBe("private, no-cache");
-    const list = await call("/api/content/posts?limit=2", { env: TOKEN_MODE, headers: { authorization: `bearer ${TOKEN}` } });
+    const list = await call("/api/content/posts?limit=2", {
+      env: TOKEN_MODE,
+      headers: { authorization: `bearer ${TOKEN}` },
+    });
     expect(list.status).toBe(200);
     // An unknown section is only told to a caller with the token.
     expect((await call("/api/content/nope", { env: TOKEN_MODE })).status).toBe(401);
 
     for (const env of [{ CONTENT_API: "token" }, { CONTENT_API: "token", CONTENT_API_TOKEN: "short" }]) {
-      const refused = await call(path, { env: { ...env, CONTENT_API_TOKEN: env.CONTENT_API_TOKEN }, headers: { authorization: "Bearer short" } });
+      const refused = await call(path, {
+        env: { ...env, CONTENT_API_TOKEN: env.CONTENT_API_TOKEN },
+        headers: { authorization: "Bearer short" },
+      });
       expect(refused.status).toBe(503);
       expect(refused.json).toMatchObject({ error: { code: "config_error" }, variables: ["CONTENT_API_TOKEN"] });
     }
@@ -287,7 +377,17 @@ describe("the content API", () => {
   });
 
   it("a bad query is a 400 bad_query", async () => {
-    for (const query of ["offset=-1", "offset=1.5", "offset=abc", "offset=", "offset=99999999999", "limit=0", `limit=${MAX_LIMIT + 1}`, "limit=ten", "limit=5&limit=6"]) {
+    for (const query of [
+      "offset=-1",
+      "offset=1.5",
+      "offset=abc",
+      "offset=",
+      "offset=99999999999",
+      "limit=0",
+      `limit=${MAX_LIMIT + 1}`,
+      "limit=ten",
+      "limit=5&limit=6",
+    ]) {
       const answer = await call(`/api/content/pages?${query}`, { env: PUBLIC });
       expect(answer.status, query).toBe(400);
       expect(answer.json, query).toMatchObject({ ok: false, error: { code: "bad_query" } });
@@ -299,7 +399,11 @@ describe("the content API", () => {
     expect(encoded).toContain("%E6%97%A5");
     const answer = await call(encoded, { env: PUBLIC });
     expect(answer.status).toBe(200);
-    expect(answer.json).toMatchObject({ ok: true, slug: UNICODE_SLUG, bundle: { title: UNICODE_TITLE, slug: UNICODE_SLUG } });
+    expect(answer.json).toMatchObject({
+      ok: true,
+      slug: UNICODE_SLUG,
+      bundle: { title: UNICODE_TITLE, slug: UNICODE_SLUG },
+    });
     const decoded = await call(encoded, { env: PUBLIC, segments: ["pages", UNICODE_SLUG] });
     expect(decoded.text).toBe(answer.text);
     // NFD (as some clients send) is the same slug.

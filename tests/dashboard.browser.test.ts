@@ -12,7 +12,14 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signManualLink } from "../lib/auth/manual-link";
-import { SESSION_COOKIE, SESSION_TTL_MS, createSession, csrfToken, checkCsrf, readSession } from "../lib/dashboard/session";
+import {
+  SESSION_COOKIE,
+  SESSION_TTL_MS,
+  createSession,
+  csrfToken,
+  checkCsrf,
+  readSession,
+} from "../lib/dashboard/session";
 import { notionUrl } from "../lib/operator/status";
 import { buildIfNeeded } from "../scripts/lib/next-app";
 import { launchChromium, trafficRecorder, type TrafficRecorder } from "./support/browser";
@@ -52,14 +59,24 @@ async function flashText(): Promise<string> {
 
 /** Every progress bar's state, read from the DOM as it stands. */
 function bars(target: Page = page) {
-  return target.evaluate((sections) =>
-    Object.fromEntries(
-      sections.map((s) => {
-        const el = document.querySelector(`[data-testid=progress-${s}]`);
-        return [s, { now: el?.getAttribute("aria-valuenow") ?? null, status: el?.getAttribute("data-status") ?? null, runId: el?.getAttribute("data-run-id") ?? null, text: el?.getAttribute("aria-valuetext") ?? null }];
-      }),
-    ),
-  [...SECTION_NAMES]);
+  return target.evaluate(
+    (sections) =>
+      Object.fromEntries(
+        sections.map((s) => {
+          const el = document.querySelector(`[data-testid=progress-${s}]`);
+          return [
+            s,
+            {
+              now: el?.getAttribute("aria-valuenow") ?? null,
+              status: el?.getAttribute("data-status") ?? null,
+              runId: el?.getAttribute("data-run-id") ?? null,
+              text: el?.getAttribute("aria-valuetext") ?? null,
+            },
+          ];
+        }),
+      ),
+    [...SECTION_NAMES],
+  );
 }
 
 /** Set before a wait, checked after: the page was updated in place, never reloaded. */
@@ -67,7 +84,10 @@ async function markPage(): Promise<void> {
   await page.evaluate(() => void ((window as unknown as { __noReload: string }).__noReload = "same document"));
 }
 async function expectSameDocument(): Promise<void> {
-  expect(await page.evaluate(() => (window as unknown as { __noReload?: string }).__noReload), "the page was reloaded").toBe("same document");
+  expect(
+    await page.evaluate(() => (window as unknown as { __noReload?: string }).__noReload),
+    "the page was reloaded",
+  ).toBe("same document");
 }
 
 async function csrfOfPage(): Promise<string> {
@@ -79,7 +99,9 @@ describe("the dashboard in a real browser", () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await timed("build", async () => buildIfNeeded());
     await timed("stack", async () => {
-      stack = await startQStashStack({ workspace: { pages: 10, posts: 6, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 } });
+      stack = await startQStashStack({
+        workspace: { pages: 10, posts: 6, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 },
+      });
       browser = await launchChromium();
     });
     base = stack.app.url;
@@ -104,7 +126,10 @@ describe("the dashboard in a real browser", () => {
 
       const wrong = "not-the-secret-but-long-enough";
       await page.fill("input[name=secret]", wrong);
-      const [refused] = await Promise.all([page.waitForResponse((r) => r.url() === `${base}/sync/signin` && r.request().method() === "POST"), page.click("button[type=submit]")]);
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.url() === `${base}/sync/signin` && r.request().method() === "POST"),
+        page.click("button[type=submit]"),
+      ]);
       expect(refused.status()).toBe(401);
       await page.waitForLoadState("load");
       expect(await page.textContent("[role=alert]")).toContain("Wrong secret");
@@ -142,7 +167,11 @@ describe("the dashboard in a real browser", () => {
     const res = await fetch(`${base}/sync/signin`, {
       method: "POST",
       redirect: "manual",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: `https://${url.host}`, "x-forwarded-proto": "https" },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        origin: `https://${url.host}`,
+        "x-forwarded-proto": "https",
+      },
       body: new URLSearchParams({ secret: E2E_SECRET }),
     });
     expect(res.status).toBe(303);
@@ -199,7 +228,11 @@ describe("the dashboard in a real browser", () => {
       expect(await page.getAttribute(link, "href")).toBe(notionUrl(poison));
       expect(await page.getAttribute(link, "target")).toBe("_blank");
       expect(await page.textContent(`[data-testid=failed-pages] tr[data-page-id="${poison}"] td.wrap`)).toMatch(/\S/);
-      await page.waitForFunction(() => document.querySelector("[data-testid=badge-pages]")?.textContent === "partial", undefined, { timeout: RUN_TIMEOUT_MS });
+      await page.waitForFunction(
+        () => document.querySelector("[data-testid=badge-pages]")?.textContent === "partial",
+        undefined,
+        { timeout: RUN_TIMEOUT_MS },
+      );
       const pagesBar = (await bars()).pages;
       expect(pagesBar.runId).not.toBe(previousRun);
       expect(pagesBar.status).toBe("partial");
@@ -219,11 +252,18 @@ describe("the dashboard in a real browser", () => {
     // The engine queues a given-up page for the next run by itself; take it out so the button is what puts it back.
     expect(await stack.kv.smismember(stack.keys.refetch(), [poison])).toEqual([true]);
     await stack.kv.atomic([{ op: "srem", key: stack.keys.refetch(), members: [poison] }]);
-    await page.waitForFunction((id) => document.querySelector(`[data-testid=failed-pages] tr[data-page-id="${id}"] [data-testid=queued]`)?.textContent === "—", poison);
+    await page.waitForFunction(
+      (id) =>
+        document.querySelector(`[data-testid=failed-pages] tr[data-page-id="${id}"] [data-testid=queued]`)
+          ?.textContent === "—",
+      poison,
+    );
 
     await submit(page, "[data-section=pages] button[data-action=retry]", /\/sync\?r=/);
     expect(await flashText()).toBe("pages: 1 given-up page queued for the next run.");
-    expect(await page.textContent(`[data-testid=failed-pages] tr[data-page-id="${poison}"] [data-testid=queued]`)).toBe("queued");
+    expect(await page.textContent(`[data-testid=failed-pages] tr[data-page-id="${poison}"] [data-testid=queued]`)).toBe(
+      "queued",
+    );
     expect(await stack.kv.smismember(stack.keys.refetch(), [poison])).toEqual([true]);
     const actionRow = "[data-testid=actions-pages] tbody tr:first-child";
     expect(await page.getAttribute(actionRow, "data-action-name")).toBe("retry-failed");
@@ -257,7 +297,9 @@ describe("the dashboard in a real browser", () => {
     const desktop = path.join(ARTIFACTS, "dashboard-desktop.png");
     await page.screenshot({ path: desktop, fullPage: true });
     copyFileSync(desktop, path.join(ROOT, "docs", "dashboard.png"));
-    const cards = await page.$$eval(".grid > .card", (els) => els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
+    const cards = await page.$$eval(".grid > .card", (els) =>
+      els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect),
+    );
     expect(cards.length).toBe(3);
     expect(new Set(cards.map((c) => Math.round(c.y))).size, "desktop: the three sections side by side").toBe(1);
 
@@ -268,7 +310,11 @@ describe("the dashboard in a real browser", () => {
     const layout = await phone.evaluate(() => ({
       pageWidth: document.documentElement.scrollWidth,
       cards: [...document.querySelectorAll(".grid > .card")].map((e) => e.getBoundingClientRect().toJSON() as DOMRect),
-      tables: [...document.querySelectorAll(".scroll")].map((e) => ({ client: e.clientWidth, scroll: e.scrollWidth, overflow: getComputedStyle(e).overflowX })),
+      tables: [...document.querySelectorAll(".scroll")].map((e) => ({
+        client: e.clientWidth,
+        scroll: e.scrollWidth,
+        overflow: getComputedStyle(e).overflowX,
+      })),
     }));
     expect(layout.pageWidth, "the page itself does not scroll sideways").toBeLessThanOrEqual(375);
     for (let i = 1; i < layout.cards.length; i++) {
@@ -276,7 +322,10 @@ describe("the dashboard in a real browser", () => {
       expect(layout.cards[i].y).toBeGreaterThan(layout.cards[i - 1].y + layout.cards[i - 1].height - 1);
     }
     for (const c of layout.cards) expect(c.right).toBeLessThanOrEqual(375);
-    expect(layout.tables.some((t) => t.scroll > t.client), "the run history is wider than a phone").toBe(true);
+    expect(
+      layout.tables.some((t) => t.scroll > t.client),
+      "the run history is wider than a phone",
+    ).toBe(true);
     for (const t of layout.tables) expect(t.overflow).toBe("auto");
     await phone.screenshot({ path: path.join(ARTIFACTS, "dashboard-phone.png"), fullPage: true });
     await phone.close();
@@ -284,12 +333,20 @@ describe("the dashboard in a real browser", () => {
 
   it("6. resets a cursor only through its confirmation page; cancelling changes nothing", async () => {
     const pagesCursor = await stack.cursor("pages");
-    await submit(page, "[data-section=pages] button[data-action=reset]", /\/sync\/confirm\?action=reset&section=pages$/);
+    await submit(
+      page,
+      "[data-section=pages] button[data-action=reset]",
+      /\/sync\/confirm\?action=reset&section=pages$/,
+    );
     await submit(page, "[data-action=cancel]", /\/sync$/);
     expect(await stack.cursor("pages")).toEqual(pagesCursor);
 
     const postsRun = (await stack.cursor("posts"))!.runId;
-    await submit(page, "[data-section=posts] button[data-action=reset]", /\/sync\/confirm\?action=reset&section=posts$/);
+    await submit(
+      page,
+      "[data-section=posts] button[data-action=reset]",
+      /\/sync\/confirm\?action=reset&section=posts$/,
+    );
     expect(await page.textContent("[data-testid=confirm] p")).toContain("Clears the posts cursor");
     await submit(page, "button[data-action=confirm]", /\/sync\?r=/);
     expect(await flashText()).toContain(`posts reset: cleared the cursor of run ${postsRun}`);
@@ -327,7 +384,11 @@ describe("the dashboard in a real browser", () => {
       expect(["csrf", "cross_origin"], name).toContain(body.error.code);
     }
     // Signing out needs the token too.
-    expect((await context.request.post(`${base}/sync/signout`, { form: {}, headers: { origin: base }, maxRedirects: 0 })).status()).toBe(403);
+    expect(
+      (
+        await context.request.post(`${base}/sync/signout`, { form: {}, headers: { origin: base }, maxRedirects: 0 })
+      ).status(),
+    ).toBe(403);
 
     // A real page on another origin of the same site (another port: SameSite lets the cookie go)
     // that knows even the right token: refused by the Origin check.
@@ -355,7 +416,11 @@ describe("the dashboard in a real browser", () => {
     expect(await stack.cursor("pages")).not.toBeNull();
 
     // And the same form from the dashboard itself goes through (the token and Origin were all that was missing).
-    const ok = await context.request.post(`${base}/sync/action`, { form: form({ csrf, action: "retry" }), headers: { origin: base }, maxRedirects: 0 });
+    const ok = await context.request.post(`${base}/sync/action`, {
+      form: form({ csrf, action: "retry" }),
+      headers: { origin: base },
+      maxRedirects: 0,
+    });
     expect(ok.status()).toBe(303);
     expect(ok.headers().location).toMatch(/^\/sync\?r=/);
   });
@@ -373,7 +438,9 @@ describe("the dashboard in a real browser", () => {
     const bodies = traffic.bodies();
     const documents = bodies.filter((b) => b.type === "document" && new URL(b.url).origin === base);
     expect(urls.length).toBeGreaterThan(20);
-    expect(new Set(documents.map((d) => new URL(d.url).pathname))).toEqual(new Set(["/sync", "/sync/signin", "/sync/confirm", "/sync/action"]));
+    expect(new Set(documents.map((d) => new URL(d.url).pathname))).toEqual(
+      new Set(["/sync", "/sync/signin", "/sync/confirm", "/sync/action"]),
+    );
     expect(bodies.filter((b) => b.url === `${base}/sync/status`).length, "live updates polled").toBeGreaterThan(5);
     const current = await page.content();
     for (const [name, value] of Object.entries(secrets)) {
@@ -401,7 +468,10 @@ describe("dashboard session tokens", () => {
     const { token, session } = createSession("secret-one-0123456789", now);
     expect(readSession("secret-one-0123456789", token, now + 1000)).toEqual(session);
     expect(readSession("secret-one-0123456789", token, now + SESSION_TTL_MS + 1)).toBeNull();
-    expect(readSession("secret-two-0123456789", token, now + 1000), "a changed CRON_SECRET ends every session").toBeNull();
+    expect(
+      readSession("secret-two-0123456789", token, now + 1000),
+      "a changed CRON_SECRET ends every session",
+    ).toBeNull();
     expect(readSession("secret-one-0123456789", `${token.slice(0, -2)}AA`, now)).toBeNull();
     expect(readSession(null, token, now)).toBeNull();
     // A signed manual link (keyed with CRON_SECRET itself) is not a session, and the session's key is not CRON_SECRET.

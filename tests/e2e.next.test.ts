@@ -55,7 +55,8 @@ describe("next start + Notion emulator + redis-server", () => {
 
   it("syncs the whole workspace through bounded invocations, as staggered crons would", async () => {
     const runs: SectionRun[] = [];
-    for (const section of ["pages", "posts", "children"] as const) runs.push(await runSection(app.url, SECRET, section, { style: "cron" }));
+    for (const section of ["pages", "posts", "children"] as const)
+      runs.push(await runSection(app.url, SECRET, section, { style: "cron" }));
     for (const run of runs) {
       expect(run.answers.length).toBeGreaterThan(1);
       for (const a of run.answers) expect(a.elapsedMs).toBeLessThan(3000);
@@ -83,20 +84,42 @@ describe("next start + Notion emulator + redis-server", () => {
     expect(await get(`/api/sync/pages?secret=wrong`)).toMatchObject({ status: 401 });
     expect(await get(`/api/sync/pages`, { headers: { authorization: "Bearer nope" } })).toMatchObject({ status: 401 });
     expect(await get(`/api/sync/nothing?secret=${SECRET}`)).toMatchObject({ status: 404, code: "unknown_section" });
-    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "DELETE" })).toMatchObject({ status: 405, code: "method_not_allowed" });
-    expect(await get(`/api/sync/pages?secret=${SECRET}&force=perhaps`)).toMatchObject({ status: 400, code: "bad_query" });
-    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "POST", body: "{oops" })).toMatchObject({ status: 400, code: "bad_body" });
-    expect(await get(`/api/sync/trigger?secret=${SECRET}`)).toMatchObject({ status: 503, code: "qstash_not_configured" });
+    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "DELETE" })).toMatchObject({
+      status: 405,
+      code: "method_not_allowed",
+    });
+    expect(await get(`/api/sync/pages?secret=${SECRET}&force=perhaps`)).toMatchObject({
+      status: 400,
+      code: "bad_query",
+    });
+    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "POST", body: "{oops" })).toMatchObject({
+      status: 400,
+      code: "bad_body",
+    });
+    expect(await get(`/api/sync/trigger?secret=${SECRET}`)).toMatchObject({
+      status: 503,
+      code: "qstash_not_configured",
+    });
     // A body far larger than any sync request is refused before it is read in full or parsed.
     const huge = JSON.stringify({ force: true, padding: "x".repeat(70 * 1024) });
-    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "POST", body: huge })).toMatchObject({ status: 413, code: "body_too_large" });
-    expect(await get(`/api/sync/trigger?secret=${SECRET}`, { method: "POST", body: huge })).toMatchObject({ status: 413, code: "body_too_large" });
+    expect(await get(`/api/sync/pages?secret=${SECRET}`, { method: "POST", body: huge })).toMatchObject({
+      status: 413,
+      code: "body_too_large",
+    });
+    expect(await get(`/api/sync/trigger?secret=${SECRET}`, { method: "POST", body: huge })).toMatchObject({
+      status: 413,
+      code: "body_too_large",
+    });
     // HEAD must not run a sync (Next.js would answer it by running GET).
     const cursorBefore = await kv.get(keys.cursor("pages"));
     const head = await fetch(`${app.url}/api/sync/pages?secret=${SECRET}`, { method: "HEAD" });
     expect(head.status).toBe(405);
     expect(await kv.get(keys.cursor("pages"))).toEqual(cursorBefore);
-    const forged = await get(`/api/sync/pages`, { method: "POST", body: "{}", headers: { "upstash-signature": "x.y.z" } });
+    const forged = await get(`/api/sync/pages`, {
+      method: "POST",
+      body: "{}",
+      headers: { "upstash-signature": "x.y.z" },
+    });
     expect(forged.status).toBe(503); // QStash keys are not configured here: closed, not open
     for (const r of [forged]) expect(r.text).not.toContain(SECRET);
     expect(app.output()).not.toContain(SECRET);
@@ -105,8 +128,12 @@ describe("next start + Notion emulator + redis-server", () => {
 
   it("a cron firing twice at once: one invocation works, the other gets 409 (or 202 queued, covered by the winner's run) and does nothing", async () => {
     workspace.advanceClock(10 * 60_000);
-    for (const row of workspace.visibleRows(workspace.pagesDatabaseId).slice(0, 30)) workspace.editPageTitle(row.id, `${row.id} again`);
-    const [a, b] = await Promise.all([callSection(app.url, SECRET, "pages", "cron"), callSection(app.url, SECRET, "pages", "cron")]);
+    for (const row of workspace.visibleRows(workspace.pagesDatabaseId).slice(0, 30))
+      workspace.editPageTitle(row.id, `${row.id} again`);
+    const [a, b] = await Promise.all([
+      callSection(app.url, SECRET, "pages", "cron"),
+      callSection(app.url, SECRET, "pages", "cron"),
+    ]);
     const statuses = [a.status, b.status].sort();
     expect(statuses[0]).toBe(200);
     expect([202, 409]).toContain(statuses[1]);

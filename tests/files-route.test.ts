@@ -12,7 +12,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SECTIONS } from "../lib/core/sections";
-import { type FileRef, type FileResolver, blockFile, createFileResolver, decodeFileRef, encodeFileRef, fileRefKey, pageFile } from "../lib/files";
+import {
+  type FileRef,
+  type FileResolver,
+  blockFile,
+  createFileResolver,
+  decodeFileRef,
+  encodeFileRef,
+  fileRefKey,
+  pageFile,
+} from "../lib/files";
 import { filesRoute, handleFile } from "../lib/http/files-route";
 import type { PageBundle } from "../lib/mirror/shapes";
 import { getPageBundle, getSectionIndex } from "../lib/read";
@@ -71,10 +80,16 @@ describe("GET /api/files/<ref>", () => {
     handleFile(new Request(`http://localhost${url}`), url.slice("/api/files/".length), env, { now, resolver });
   const notionRequests = () => stack.emulator.requests().filter((r) => FILE_ROUTES.has(r.route));
   /** One Notion object per request: a block, or a page (its cover, icon and files come in one answer). */
-  const objectOf = (ref: FileRef) => (ref.kind === "block" || ref.kind === "block_icon" ? `block:${ref.blockId}` : `page:${ref.pageId}`);
-  const objectOfRequest = (path: string) => `${path.startsWith("/v1/blocks/") ? "block" : "page"}:${path.split("/")[3]}`;
+  const objectOf = (ref: FileRef) =>
+    ref.kind === "block" || ref.kind === "block_icon" ? `block:${ref.blockId}` : `page:${ref.pageId}`;
+  const objectOfRequest = (path: string) =>
+    `${path.startsWith("/v1/blocks/") ? "block" : "page"}:${path.split("/")[3]}`;
 
-  async function bundles(options: { kv: Stack["kv"]; prefix: string; files: typeof files | false }): Promise<Map<string, PageBundle>> {
+  async function bundles(options: {
+    kv: Stack["kv"];
+    prefix: string;
+    files: typeof files | false;
+  }): Promise<Map<string, PageBundle>> {
     const out = new Map<string, PageBundle>();
     for (const section of SECTIONS) {
       const index = await getSectionIndex(section, { kv: stack.kv, prefix: stack.keys.prefix, files: false });
@@ -86,10 +101,12 @@ describe("GET /api/files/<ref>", () => {
   /** Every file route URL a site gets: bundles and index entries, with what each ref names. */
   async function siteUrls(): Promise<{ url: string; ref: FileRef; from: "bundle" | "entry" }[]> {
     const out: { url: string; ref: FileRef; from: "bundle" | "entry" }[] = [];
-    for (const bundle of (await bundles(read())).values()) for (const url of routeUrls(bundle)) out.push({ url, ref: decodeFileRef(url.slice(11), key())!, from: "bundle" });
+    for (const bundle of (await bundles(read())).values())
+      for (const url of routeUrls(bundle)) out.push({ url, ref: decodeFileRef(url.slice(11), key())!, from: "bundle" });
     for (const section of SECTIONS) {
       const index = await getSectionIndex(section, read());
-      for (const url of routeUrls(index?.entries)) out.push({ url, ref: decodeFileRef(url.slice(11), key())!, from: "entry" });
+      for (const url of routeUrls(index?.entries))
+        out.push({ url, ref: decodeFileRef(url.slice(11), key())!, from: "entry" });
     }
     return out;
   }
@@ -99,7 +116,11 @@ describe("GET /api/files/<ref>", () => {
     // invocation short and the emulator a little slow, so a run takes several invocations; the
     // emulated clock moves a minute between them, so rows (covers, icons, files properties) are
     // signed at listing, minutes before their blocks are.
-    stack = await startStack({ workspace: { seed: 3, pages: 30, posts: 20, hugePages: 0 }, latencyMs: 5, env: { SYNC_BUDGET_MS: "500" } });
+    stack = await startStack({
+      workspace: { seed: 3, pages: 30, posts: 20, hugePages: 0 },
+      latencyMs: 5,
+      env: { SYNC_BUDGET_MS: "500" },
+    });
     for (const section of SECTIONS) {
       for (let calls = 0; ; calls++) {
         expect(calls).toBeLessThan(300);
@@ -119,14 +140,26 @@ describe("GET /api/files/<ref>", () => {
     let pageLevelFirst = 0;
     let nestedFiles = 0;
     for (const bundle of stored.values()) {
-      const all = expiries({ blocks: bundle.blocks, cover: bundle.cover, icon: bundle.icon, properties: bundle.properties });
+      const all = expiries({
+        blocks: bundle.blocks,
+        cover: bundle.cover,
+        icon: bundle.icon,
+        properties: bundle.properties,
+      });
       const earliest = all.length === 0 ? null : all.reduce((a, b) => (Date.parse(a) <= Date.parse(b) ? a : b));
       expect(bundle.files_expire_at, bundle.slug).toBe(earliest);
       const fromBlocks = expiries(bundle.blocks);
       const fromPage = expiries({ cover: bundle.cover, icon: bundle.icon, properties: bundle.properties });
       // Listed (and signed) before their blocks were read: the old rule (blocks only) would be later.
-      if (fromPage.length > 0 && fromBlocks.length > 0 && Math.min(...fromPage.map(Date.parse)) < Math.min(...fromBlocks.map(Date.parse))) pageLevelFirst++;
-      nestedFiles += (bundle.blocks as { children?: unknown[] }[]).filter((b) => b.children && expiries(b.children).length > 0).length;
+      if (
+        fromPage.length > 0 &&
+        fromBlocks.length > 0 &&
+        Math.min(...fromPage.map(Date.parse)) < Math.min(...fromBlocks.map(Date.parse))
+      )
+        pageLevelFirst++;
+      nestedFiles += (bundle.blocks as { children?: unknown[] }[]).filter(
+        (b) => b.children && expiries(b.children).length > 0,
+      ).length;
     }
     expect(pageLevelFirst).toBeGreaterThan(0);
     expect(nestedFiles).toBeGreaterThan(0);
@@ -159,7 +192,12 @@ describe("GET /api/files/<ref>", () => {
       expect(expiresAt).toBeGreaterThanOrEqual(now() + 55 * MINUTE); // freshly signed on the emulator's clock
       // The very file the bundle holds (same object in the bucket), signed anew.
       const bundle = stored.get(ref.pageId)!;
-      const held = ref.kind === "block" || ref.kind === "block_icon" ? blockFile(findBlock(bundle.blocks, ref.blockId)!, ref.kind) : from === "bundle" ? pageFile(bundle, ref) : undefined;
+      const held =
+        ref.kind === "block" || ref.kind === "block_icon"
+          ? blockFile(findBlock(bundle.blocks, ref.blockId)!, ref.kind)
+          : from === "bundle"
+            ? pageFile(bundle, ref)
+            : undefined;
       if (held) expect(pathOf(location)).toBe(pathOf((held as { file: { url: string } }).file.url));
       // A CDN may keep the redirect, for less than the URL lives.
       const cacheControl = res.headers.get("cache-control")!;
@@ -179,7 +217,8 @@ describe("GET /api/files/<ref>", () => {
     const one = urls[0];
     stack.emulator.resetRequestLog();
     // Warm: many reads, sequential and concurrent, on two instances sharing KV.
-    for (let i = 0; i < 3; i++) for (const url of urls) expect((await get(url, i % 2 ? instanceB : instanceA)).status).toBe(302);
+    for (let i = 0; i < 3; i++)
+      for (const url of urls) expect((await get(url, i % 2 ? instanceB : instanceA)).status).toBe(302);
     const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => get(one, i % 2 ? instanceB : instanceA)));
     expect(burst.every((r) => r.status === 302)).toBe(true);
     stack.workspace.advanceClock(50 * MINUTE);
@@ -194,7 +233,9 @@ describe("GET /api/files/<ref>", () => {
     // with every file read 10 times at once, half of them on another instance.
     stack.workspace.advanceClock(6 * MINUTE);
     const refs = (await siteUrls()).map((u) => u.ref);
-    const answers = await Promise.all(urls.flatMap((url) => Array.from({ length: 10 }, (_, i) => get(url, i % 2 ? instanceB : instanceA))));
+    const answers = await Promise.all(
+      urls.flatMap((url) => Array.from({ length: 10 }, (_, i) => get(url, i % 2 ? instanceB : instanceA))),
+    );
     expect(answers.every((r) => r.status === 302)).toBe(true);
     const sent = notionRequests().map((r) => objectOfRequest(r.path));
     expect(new Set(sent).size).toBe(sent.length);
@@ -221,7 +262,8 @@ describe("GET /api/files/<ref>", () => {
       await Promise.all(urls.map((url, i) => get(url, i % 2 ? instanceB : instanceA)));
     }
     const perObject = new Map<string, number>();
-    for (const r of notionRequests()) perObject.set(objectOfRequest(r.path), (perObject.get(objectOfRequest(r.path)) ?? 0) + 1);
+    for (const r of notionRequests())
+      perObject.set(objectOfRequest(r.path), (perObject.get(objectOfRequest(r.path)) ?? 0) + 1);
     expect(Math.max(...perObject.values())).toBeLessThanOrEqual(Math.ceil(180 / 55));
   });
 
@@ -258,7 +300,9 @@ describe("GET /api/files/<ref>", () => {
     const rows = ws.visibleRows(ws.pagesDatabaseId).map((r) => r.id);
     // The row of the pages section with the most files (a cover among them).
     const count = (id: string) => urls.filter((u) => u.ref.pageId === id).length;
-    const withCover = urls.filter((u) => u.ref.section === "pages" && u.ref.kind === "cover" && rows.includes(u.ref.pageId)).map((u) => u.ref.pageId);
+    const withCover = urls
+      .filter((u) => u.ref.section === "pages" && u.ref.kind === "cover" && rows.includes(u.ref.pageId))
+      .map((u) => u.ref.pageId);
     const victim = withCover.sort((a, b) => count(b) - count(a))[0];
     const mine = urls.filter((u) => u.ref.pageId === victim);
     expect(mine.length).toBeGreaterThan(1);
@@ -314,13 +358,23 @@ describe("GET /api/files/<ref>", () => {
       stack.emulator.injectFault({ route: "blocks.retrieve", status: 401, times: 1 });
       await expectJson(await get(urls[2].url), 502, "notion_unauthorized");
 
-      await expectJson(await get(urls[3].url, instanceA, { ...stack.env, REDIS_URL: "redis://127.0.0.1:1" }), 503, "kv_unavailable");
+      await expectJson(
+        await get(urls[3].url, instanceA, { ...stack.env, REDIS_URL: "redis://127.0.0.1:1" }),
+        503,
+        "kv_unavailable",
+      );
       const { CRON_SECRET: _unused, ...noKey } = stack.env;
       await expectJson(await get(urls[3].url, instanceA, noKey), 503, "config_error");
       const { NOTION_API_KEY: _token, ...noToken } = stack.env;
       await expectJson(await get(urls[4].url, instanceA, noToken), 503, "config_error");
       // The Next.js route itself (process.env has none of the variables here).
-      await expectJson(await filesRoute().GET(new Request(`http://localhost${urls[4].url}`), { params: Promise.resolve({ ref: urls[4].url.slice(11) }) }), 503, "config_error");
+      await expectJson(
+        await filesRoute().GET(new Request(`http://localhost${urls[4].url}`), {
+          params: Promise.resolve({ ref: urls[4].url.slice(11) }),
+        }),
+        503,
+        "config_error",
+      );
 
       // A 429 whose Retry-After is longer than a file request may wait: 503 saying when, and until
       // then no instance asks Notion for a file (the shared pause, as the sync honours it).
@@ -337,7 +391,13 @@ describe("GET /api/files/<ref>", () => {
       expect((await get(urls[0].url)).status).toBe(302);
       const everything = [...bodies, ...lines].join("\n");
       expect(lines.some((l) => l.includes("files.refresh"))).toBe(true);
-      for (const secret of [TEST_SECRET, key().toString("hex"), key().toString("base64url"), stack.emulator.token, "X-Amz-Signature"]) {
+      for (const secret of [
+        TEST_SECRET,
+        key().toString("hex"),
+        key().toString("base64url"),
+        stack.emulator.token,
+        "X-Amz-Signature",
+      ]) {
         expect(everything).not.toContain(secret);
       }
       // Hosts are for the log (as every route does), not for answers.
@@ -350,8 +410,13 @@ describe("GET /api/files/<ref>", () => {
   });
 
   it("links through FILES_BASE_URL or an explicit base, and returns raw URLs with files: false", async () => {
-    const slug = [...(await bundles(raw())).values()].find((b) => b.section === "pages" && JSON.stringify(b).includes(HOSTED_FILES_ORIGIN))!.slug;
-    const based = await getPageBundle("pages", slug, { ...read(), files: { secret: TEST_SECRET, base: "https://cdn.example.com/" } });
+    const slug = [...(await bundles(raw())).values()].find(
+      (b) => b.section === "pages" && JSON.stringify(b).includes(HOSTED_FILES_ORIGIN),
+    )!.slug;
+    const based = await getPageBundle("pages", slug, {
+      ...read(),
+      files: { secret: TEST_SECRET, base: "https://cdn.example.com/" },
+    });
     expect(JSON.stringify(based)).toContain("https://cdn.example.com/api/files/");
     const rawBundle = await getPageBundle("pages", slug, raw());
     expect(JSON.stringify(rawBundle)).toContain(HOSTED_FILES_ORIGIN);

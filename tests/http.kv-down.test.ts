@@ -26,10 +26,30 @@ const env = {
 
 describe("the KV store is down", () => {
   it.each([
-    ["status", () => handleStatus(new Request(`http://localhost/api/sync/status?secret=${SECRET}`), env), "kv_unavailable"],
-    ["trigger (inline fallback)", () => handleTrigger(new Request(`http://localhost/api/sync/trigger?secret=${SECRET}`), env), "kv_unavailable"],
-    ["a section", () => handleSync("pages", new Request(`http://localhost/api/sync/pages?secret=${SECRET}`), env), "sync_error"],
-    ["a forced section call", () => handleSync("pages", new Request(`http://localhost/api/sync/pages?secret=${SECRET}&force=1`), { ...env, SYNC_MIN_FORCE_INTERVAL_S: "600" }), "kv_unavailable"],
+    [
+      "status",
+      () => handleStatus(new Request(`http://localhost/api/sync/status?secret=${SECRET}`), env),
+      "kv_unavailable",
+    ],
+    [
+      "trigger (inline fallback)",
+      () => handleTrigger(new Request(`http://localhost/api/sync/trigger?secret=${SECRET}`), env),
+      "kv_unavailable",
+    ],
+    [
+      "a section",
+      () => handleSync("pages", new Request(`http://localhost/api/sync/pages?secret=${SECRET}`), env),
+      "sync_error",
+    ],
+    [
+      "a forced section call",
+      () =>
+        handleSync("pages", new Request(`http://localhost/api/sync/pages?secret=${SECRET}&force=1`), {
+          ...env,
+          SYNC_MIN_FORCE_INTERVAL_S: "600",
+        }),
+      "kv_unavailable",
+    ],
   ])("%s answers JSON 503", async (_name, call, code) => {
     const response = await call();
     expect(response.status).toBe(503);
@@ -58,10 +78,11 @@ async function brokenServer(mode: "hang" | "reset") {
     accepted: () => accepted,
     /** Connections that carried a request and are still open (a hung request the client never dropped). */
     hung: () => open.size,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of open) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -72,31 +93,34 @@ describe("the Upstash REST endpoint is broken", () => {
     ["hangs", "hang" as const, budgetMs + DEFAULT_KV_BOUNDS.tailMs + 1000],
     // The client's retries are few and short (its default is 5, with up to 2.7 s between them).
     ["resets every connection", "reset" as const, 1500],
-  ])("%s: the invocation answers JSON 503 in time, and the client sends nothing more after it", async (_name, mode, withinMs) => {
-    const upstash = await brokenServer(mode);
-    try {
-      const started = Date.now();
-      const response = await handleSync("pages", new Request(`http://localhost/api/sync/pages?secret=${SECRET}`), {
-        ...env,
-        REDIS_URL: "",
-        KV_REST_API_URL: upstash.url,
-        KV_REST_API_TOKEN: "broken-token-0123456789",
-        SYNC_BUDGET_MS: String(budgetMs),
-      });
-      expect(Date.now() - started).toBeLessThan(withinMs);
-      expect(response.status).toBe(503);
-      const text = await response.text();
-      expect(JSON.parse(text)).toMatchObject({ ok: false, error: { code: "sync_error" } });
-      expect(text).not.toContain("broken-token");
-      expect(upstash.accepted()).toBeGreaterThan(0);
-      const atAnswer = upstash.accepted();
-      // The hung request was aborted (not merely abandoned): its connection is closed.
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(upstash.hung()).toBe(0);
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      expect(upstash.accepted()).toBe(atAnswer);
-    } finally {
-      await upstash.close();
-    }
-  });
+  ])(
+    "%s: the invocation answers JSON 503 in time, and the client sends nothing more after it",
+    async (_name, mode, withinMs) => {
+      const upstash = await brokenServer(mode);
+      try {
+        const started = Date.now();
+        const response = await handleSync("pages", new Request(`http://localhost/api/sync/pages?secret=${SECRET}`), {
+          ...env,
+          REDIS_URL: "",
+          KV_REST_API_URL: upstash.url,
+          KV_REST_API_TOKEN: "broken-token-0123456789",
+          SYNC_BUDGET_MS: String(budgetMs),
+        });
+        expect(Date.now() - started).toBeLessThan(withinMs);
+        expect(response.status).toBe(503);
+        const text = await response.text();
+        expect(JSON.parse(text)).toMatchObject({ ok: false, error: { code: "sync_error" } });
+        expect(text).not.toContain("broken-token");
+        expect(upstash.accepted()).toBeGreaterThan(0);
+        const atAnswer = upstash.accepted();
+        // The hung request was aborted (not merely abandoned): its connection is closed.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(upstash.hung()).toBe(0);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        expect(upstash.accepted()).toBe(atAnswer);
+      } finally {
+        await upstash.close();
+      }
+    },
+  );
 });

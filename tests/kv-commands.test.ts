@@ -20,7 +20,9 @@ function killAfter(kv: KvStore, n: number): KvStore {
   let commits = 0;
   return new Proxy(kv, {
     get(target, prop, receiver) {
-      if (prop === "atomic") return (ops: Parameters<KvStore["atomic"]>[0]) => (++commits > n ? Promise.reject(new Error("killed")) : target.atomic(ops));
+      if (prop === "atomic")
+        return (ops: Parameters<KvStore["atomic"]>[0]) =>
+          ++commits > n ? Promise.reject(new Error("killed")) : target.atomic(ops);
       return Reflect.get(target, prop, receiver);
     },
   });
@@ -52,7 +54,9 @@ describe("KV commands of a no-change run", () => {
       commands += stats.commands;
       for (const [name, n] of Object.entries(stats.byCommand)) byCommand[name] = (byCommand[name] ?? 0) + n;
       // A section's fixed cost: lease, cursor, a few commits, the manifest, the brake's SDIFFSTORE (16 shards).
-      expect(stats.commands, `${section}: ${JSON.stringify(stats.byCommand)}`).toBeLessThanOrEqual(50 + last.counts.listed);
+      expect(stats.commands, `${section}: ${JSON.stringify(stats.byCommand)}`).toBeLessThanOrEqual(
+        50 + last.counts.listed,
+      );
     }
     console.log(`[kv-commands] no-change run: ${commands} commands for ${listed} pages ${JSON.stringify(byCommand)}`);
     expect(commands, JSON.stringify(byCommand)).toBeLessThanOrEqual(1.5 * listed);
@@ -73,7 +77,9 @@ describe("KV commands of a no-change run", () => {
       const runtime = loadRuntime("children", stack.env);
       const deps = engineDeps(runtime, "children", Date.now());
       const kv = killAfter(runtime.kv, 2 + Math.floor(random() * 12));
-      const outcome = await runInvocation({ ...deps, kv }, { section: "children", force: false }).catch((e: Error) => e);
+      const outcome = await runInvocation({ ...deps, kv }, { section: "children", force: false }).catch(
+        (e: Error) => e,
+      );
       if (outcome instanceof Error) {
         expect(outcome.message).toMatch(/killed/);
         kills++;

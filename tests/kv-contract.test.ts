@@ -59,7 +59,6 @@ async function readLogFile(file: string): Promise<Record<string, { value: unknow
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, "set" in v ? { set: [...v.set].sort() } : v]));
 }
 
-
 /** Every message in an error's cause chain, for "never leaks X" checks. */
 function allMessages(err: unknown): string {
   const parts: string[] = [];
@@ -109,7 +108,22 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
 
     it("keeps strings that look like numbers, JSON or status replies as strings", async () => {
       const p = ns();
-      const tricky = ["123", "true", "null", "false", "{\"a\":1}", "[1,2]", "", "OK", "1e3", "0123", " 7 ", "-0", "QUEUED", "PONG"];
+      const tricky = [
+        "123",
+        "true",
+        "null",
+        "false",
+        '{"a":1}',
+        "[1,2]",
+        "",
+        "OK",
+        "1e3",
+        "0123",
+        " 7 ",
+        "-0",
+        "QUEUED",
+        "PONG",
+      ];
       for (const [i, s] of tricky.entries()) await store.set(`${p}${i}`, s);
       const got = await store.mget<string>(tricky.map((_, i) => `${p}${i}`));
       expect(got).toEqual(tricky);
@@ -125,7 +139,7 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
 
     it("round-trips unicode values and keys", async () => {
       const p = ns();
-      const value = { text: "héllo wörld — 日本語 🌍👩‍💻", escaped: "\u0000\n\t\"\\", rtl: "مرحبا" };
+      const value = { text: "héllo wörld — 日本語 🌍👩‍💻", escaped: '\u0000\n\t"\\', rtl: "مرحبا" };
       await store.set(`${p}ключ-🔑`, value);
       expect(await store.get(`${p}ключ-🔑`)).toEqual(value);
       await store.atomic([{ op: "sadd", key: `${p}set`, members: ["ü", "🌍", "OK"] }]);
@@ -171,8 +185,14 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       await store.set(`${p}guard`, { token: "t" });
       await store.set(`${p}a`, { v: "a" });
       await store.set(`${p}b`, { v: "b" });
-      await store.atomic([{ op: "expire", key: `${p}a`, pxMs: 60_000 }, { op: "expire", key: `${p}missing`, pxMs: 60_000 }]);
-      await store.atomic([{ op: "require", key: `${p}guard`, equals: { token: "t" } }, { op: "expire", key: `${p}b`, pxMs: 150 }]);
+      await store.atomic([
+        { op: "expire", key: `${p}a`, pxMs: 60_000 },
+        { op: "expire", key: `${p}missing`, pxMs: 60_000 },
+      ]);
+      await store.atomic([
+        { op: "require", key: `${p}guard`, equals: { token: "t" } },
+        { op: "expire", key: `${p}b`, pxMs: 150 },
+      ]);
       expect(await store.pttl(`${p}a`)).toBeGreaterThan(50_000);
       expect(await store.get(`${p}a`)).toEqual({ v: "a" });
       expect(await store.get(`${p}missing`)).toBeNull();
@@ -186,7 +206,12 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       const p = ns();
       await store.set(`${p}a`, { v: "a" });
       await store.set(`${p}b`, { v: "b" });
-      expect(await store.mget([`${p}b`, `${p}missing`, `${p}a`, `${p}b`])).toEqual([{ v: "b" }, null, { v: "a" }, { v: "b" }]);
+      expect(await store.mget([`${p}b`, `${p}missing`, `${p}a`, `${p}b`])).toEqual([
+        { v: "b" },
+        null,
+        { v: "a" },
+        { v: "b" },
+      ]);
       expect(await store.mget([])).toEqual([]);
     });
 
@@ -247,7 +272,9 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       expect(await store.get(`${p}gone`)).toBe("back");
       // A guard on a missing key never holds.
       await store.del([`${p}lease`]);
-      expect(await store.atomic(batch("token-a", "no-lease")).catch((e: unknown) => e)).toBeInstanceOf(KvPreconditionError);
+      expect(await store.atomic(batch("token-a", "no-lease")).catch((e: unknown) => e)).toBeInstanceOf(
+        KvPreconditionError,
+      );
       await applied();
       expect(await store.get(`${p}gone`)).toBe("back");
     });
@@ -267,7 +294,7 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
 
     it("set members come back as the strings they are", async () => {
       const p = ns();
-      const members = ["123", "true", "null", "OK", "1e3", "0123", "", "[1]", "{\"a\":1}", "🌍"];
+      const members = ["123", "true", "null", "OK", "1e3", "0123", "", "[1]", '{"a":1}', "🌍"];
       await store.atomic([{ op: "sadd", key: `${p}s`, members }]);
       const all = await store.smembers(`${p}s`);
       expect([...all].sort()).toEqual([...members].sort());
@@ -275,7 +302,13 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       const picked = await store.srandmember(`${p}s`, members.length);
       expect([...picked].sort()).toEqual([...members].sort());
       for (const m of picked) expect(typeof m).toBe("string");
-      expect(await store.smismember(`${p}s`, ["123", "1e3", "1000", "", "OK"])).toEqual([true, true, false, true, true]);
+      expect(await store.smismember(`${p}s`, ["123", "1e3", "1000", "", "OK"])).toEqual([
+        true,
+        true,
+        false,
+        true,
+        true,
+      ]);
     });
 
     it("scard counts members: 0 when missing, WRONGTYPE on a string", async () => {
@@ -366,7 +399,10 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
         { op: "sadd", key: `${p}dest`, members: ["kept"] },
       ]);
       await store.set(`${p}str`, "s");
-      for (const keys of [[`${p}a`, `${p}str`], [`${p}str`, `${p}a`]]) {
+      for (const keys of [
+        [`${p}a`, `${p}str`],
+        [`${p}str`, `${p}a`],
+      ]) {
         expect((await rejection(store.sdiffstore(`${p}dest`, keys))).message).toMatch(/WRONGTYPE/);
         expect(await store.smembers(`${p}dest`)).toEqual(["kept"]);
       }
@@ -498,7 +534,13 @@ function describeKvContract(name: string, makeStore: () => Promise<KvStore> | Kv
       await s.close();
       await s.close();
       expect((await rejection(s.get("anything"))).message).toMatch(/closed/);
-      for (const later of [s.scard("x"), s.smismember("x", ["a"]), s.srandmember("x", 1), s.sdiffstore("x", ["y"]), s.exists(["x"])]) {
+      for (const later of [
+        s.scard("x"),
+        s.smismember("x", ["a"]),
+        s.srandmember("x", 1),
+        s.sdiffstore("x", ["y"]),
+        s.exists(["x"]),
+      ]) {
         expect((await rejection(later)).message).toMatch(/closed/);
       }
     });
@@ -679,7 +721,9 @@ describe("file store across processes", () => {
     await fs.writeFile(log, damaged);
     const store = createFileStore({ dir });
     const readErr = await rejection(store.get("a"));
-    expect(readErr.message).toMatch(/kv \(file\).*kv\.log is damaged: the record at byte \d+ is unreadable and more records follow/);
+    expect(readErr.message).toMatch(
+      /kv \(file\).*kv\.log is damaged: the record at byte \d+ is unreadable and more records follow/,
+    );
     expect(readErr.message).not.toContain('"json"'); // names the place, not the contents
     expect((await rejection(store.set("d", 4))).message).toMatch(/is damaged/);
     expect((await fs.readFile(log)).equals(damaged)).toBe(true); // not overwritten
@@ -730,7 +774,11 @@ describe("createKvStore / describeKvBackend", () => {
   const TOKEN = "sekret-token-0123456789";
 
   it("uses Upstash REST when URL and token are set (it wins over REDIS_URL)", async () => {
-    const env = { KV_REST_API_URL: "https://example.upstash.io", KV_REST_API_TOKEN: TOKEN, REDIS_URL: "redis://x:6379" };
+    const env = {
+      KV_REST_API_URL: "https://example.upstash.io",
+      KV_REST_API_TOKEN: TOKEN,
+      REDIS_URL: "redis://x:6379",
+    };
     const store = createKvStore(env);
     expect(store.kind).toBe("vercel-kv");
     await store.close();
@@ -744,13 +792,20 @@ describe("createKvStore / describeKvBackend", () => {
     await store.close();
     expect(describeKvBackend(env)).toBe("redis at 127.0.0.1:6380");
     expect(createKvStore({ KV_URL: "rediss://default:pw@kv.example.com:6379" }).kind).toBe("redis");
-    expect(describeKvBackend({ KV_URL: "rediss://default:pw@kv.example.com:6379" })).toBe("redis at kv.example.com:6379");
+    expect(describeKvBackend({ KV_URL: "rediss://default:pw@kv.example.com:6379" })).toBe(
+      "redis at kv.example.com:6379",
+    );
   });
 
   it("refuses the embedded file store under NODE_ENV=production unless KV_FILE_DIR asks for it", () => {
     expect(() => resolveKvBackend({ NODE_ENV: "production" })).toThrow(KvConfigError);
-    expect(() => resolveKvBackend({ NODE_ENV: "production", REDIS_URl: "redis://typo:6379" } as Record<string, string>)).toThrow(/REDIS_URL/);
-    expect(resolveKvBackend({ NODE_ENV: "production", KV_FILE_DIR: "/tmp/kv-on-purpose" })).toEqual({ kind: "file", dir: "/tmp/kv-on-purpose" });
+    expect(() =>
+      resolveKvBackend({ NODE_ENV: "production", REDIS_URl: "redis://typo:6379" } as Record<string, string>),
+    ).toThrow(/REDIS_URL/);
+    expect(resolveKvBackend({ NODE_ENV: "production", KV_FILE_DIR: "/tmp/kv-on-purpose" })).toEqual({
+      kind: "file",
+      dir: "/tmp/kv-on-purpose",
+    });
     expect(resolveKvBackend({ NODE_ENV: "production", REDIS_URL: "redis://127.0.0.1:6379" }).kind).toBe("redis");
   });
 
@@ -878,9 +933,26 @@ describe("Upstash REST bridge", () => {
     const bad = await post("/", ["INCR", k]);
     expect(bad.status).toBe(400);
     expect((await bad.json()).error).toMatch(/^ERR /);
-    const pipe = await (await post("/pipeline", [["SET", k, "1"], ["INCR", k], ["SADD", k, "m"], ["GET", k]])).json();
-    expect(pipe).toEqual([{ result: "OK" }, { result: 2 }, { error: expect.stringMatching(/^WRONGTYPE/) }, { result: "2" }]);
-    const tx = await (await post("/multi-exec", [["SET", k, "a"], ["GET", k]])).json();
+    const pipe = await (
+      await post("/pipeline", [
+        ["SET", k, "1"],
+        ["INCR", k],
+        ["SADD", k, "m"],
+        ["GET", k],
+      ])
+    ).json();
+    expect(pipe).toEqual([
+      { result: "OK" },
+      { result: 2 },
+      { error: expect.stringMatching(/^WRONGTYPE/) },
+      { result: "2" },
+    ]);
+    const tx = await (
+      await post("/multi-exec", [
+        ["SET", k, "a"],
+        ["GET", k],
+      ])
+    ).json();
     expect(tx).toEqual([{ result: "OK" }, { result: "a" }]);
     const pathStyle = await fetch(`${bridge.url}/get/${encodeURIComponent(k)}`, {
       headers: { authorization: `Bearer ${BRIDGE_TOKEN}` },
@@ -936,7 +1008,9 @@ describe("Upstash REST bridge: size limits", () => {
     const store = createVercelKvStore({ url: bridge.url, token: BRIDGE_TOKEN });
     const k = `${RUN}:limits:big`;
     const err = await rejection(store.set(k, "y".repeat(10_500_000)));
-    expect(err.message).toMatch(/^kv \(vercel-kv\): SET failed: ERR max request size exceeded\. Limit: 10485760 bytes, Actual: \d+ bytes/);
+    expect(err.message).toMatch(
+      /^kv \(vercel-kv\): SET failed: ERR max request size exceeded\. Limit: 10485760 bytes, Actual: \d+ bytes/,
+    );
     // @upstash/redis echoes the whole command; the adapter keeps only its start.
     expect(allMessages(err).length).toBeLessThan(5_000);
     expect(err.message).toMatch(/more characters\)$/);
@@ -975,7 +1049,9 @@ describe("Upstash REST bridge: size limits", () => {
     await store.set(`${p}b`, big);
     expect(await store.get(`${p}a`)).toBe(big);
     const err = await rejection(store.mget([`${p}a`, `${p}b`]));
-    expect(err.message).toMatch(/MGET failed: ERR max request size exceeded\. Limit: 10485760 bytes, Actual: 125829\d\d bytes/);
+    expect(err.message).toMatch(
+      /MGET failed: ERR max request size exceeded\. Limit: 10485760 bytes, Actual: 125829\d\d bytes/,
+    );
     await store.del([`${p}a`, `${p}b`]);
     await store.close();
   });
@@ -1032,7 +1108,12 @@ describe("Upstash REST bridge: size limits", () => {
         ["APPEND", k, "a".repeat(600)],
         ["STRLEN", k],
       ]);
-      expect(await res.json()).toEqual([{ result: "OK" }, { result: 600 }, { error: recordError(1_200) }, { result: 600 }]);
+      expect(await res.json()).toEqual([
+        { result: "OK" },
+        { result: 600 },
+        { error: recordError(1_200) },
+        { result: 600 },
+      ]);
       expect(small.stats().byCommand.append).toBe(1); // the refused one never ran
     });
   });
@@ -1049,8 +1130,19 @@ describe("Upstash REST bridge: stats", () => {
 
   it("counts HTTP body bytes both ways, refused requests included", async () => {
     bridge.resetStats();
-    expect(bridge.stats()).toEqual({ commands: 0, requestBytes: 0, responseBytes: 0, writtenBytes: 0, largestValueBytes: 0, byCommand: {} });
-    const bodies = [["SET", `${RUN}:stats:k`, "héllo"], ["GET", `${RUN}:stats:k`], ["INCR", `${RUN}:stats:k`]];
+    expect(bridge.stats()).toEqual({
+      commands: 0,
+      requestBytes: 0,
+      responseBytes: 0,
+      writtenBytes: 0,
+      largestValueBytes: 0,
+      byCommand: {},
+    });
+    const bodies = [
+      ["SET", `${RUN}:stats:k`, "héllo"],
+      ["GET", `${RUN}:stats:k`],
+      ["INCR", `${RUN}:stats:k`],
+    ];
     let sent = 0;
     let received = 0;
     for (const body of bodies) {
@@ -1073,8 +1165,15 @@ describe("Upstash REST bridge: stats", () => {
   it("bills each element of a /pipeline and /multi-exec, not MULTI/EXEC, not PING", async () => {
     bridge.resetStats();
     const k = `${RUN}:stats:p`;
-    await post("/pipeline", [["SET", k, "1"], ["INCR", k], ["GET", k]]);
-    await post("/multi-exec", [["SADD", `${k}:s`, "a", "bb"], ["SCARD", `${k}:s`]]);
+    await post("/pipeline", [
+      ["SET", k, "1"],
+      ["INCR", k],
+      ["GET", k],
+    ]);
+    await post("/multi-exec", [
+      ["SADD", `${k}:s`, "a", "bb"],
+      ["SCARD", `${k}:s`],
+    ]);
     await post("/", ["PING"]);
     const stats = bridge.stats();
     expect(stats.commands).toBe(5);
@@ -1168,7 +1267,8 @@ describe("redis-meter (a real redis-server, no proxy)", () => {
   afterAll(async () => {
     await server?.stop();
   });
-  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  const resp = (...args: string[]) =>
+    `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
 
   it("two readings in a row see nothing between them", async () => {
     const a = await readRedisStats(server.url);
@@ -1188,7 +1288,9 @@ describe("redis-meter (a real redis-server, no proxy)", () => {
     const used = diffRedisStats(before, await readRedisStats(server.url));
     expect(used.commands).toBe(3);
     expect(used.byCommand).toEqual({ set: 1, get: 1, sadd: 1 });
-    expect(used.netInputBytes).toBe(Buffer.byteLength(resp("SET", "k", "héllo") + resp("GET", "k") + resp("SADD", "s", "a", "b")));
+    expect(used.netInputBytes).toBe(
+      Buffer.byteLength(resp("SET", "k", "héllo") + resp("GET", "k") + resp("SADD", "s", "a", "b")),
+    );
     expect(used.netOutputBytes).toBe(Buffer.byteLength("+OK\r\n" + "$6\r\nhéllo\r\n" + ":2\r\n"));
   });
 
@@ -1217,8 +1319,18 @@ describe("redis-meter (a real redis-server, no proxy)", () => {
       await store.atomic([{ op: "sadd", key: "lv:set", members: ["a".repeat(150), "🌍".repeat(20)] }]);
       await store.set("lv*[glob]", "y".repeat(10_000)); // matched literally: not under "lv:"
       const pageBytes = Buffer.byteLength(JSON.stringify({ body: "é".repeat(100) }));
-      expect(await largestValue(server.url, "lv:")).toEqual({ key: "lv:set", bytes: 150 + 80, keys: 3, totalBytes: 3 + pageBytes + 230 });
-      expect(await largestValue(server.url, "lv:p")).toEqual({ key: "lv:page", bytes: pageBytes, keys: 1, totalBytes: pageBytes });
+      expect(await largestValue(server.url, "lv:")).toEqual({
+        key: "lv:set",
+        bytes: 150 + 80,
+        keys: 3,
+        totalBytes: 3 + pageBytes + 230,
+      });
+      expect(await largestValue(server.url, "lv:p")).toEqual({
+        key: "lv:page",
+        bytes: pageBytes,
+        keys: 1,
+        totalBytes: pageBytes,
+      });
       expect(await largestValue(server.url, "lv*[")).toMatchObject({ key: "lv*[glob]", bytes: 10_002 });
       expect(await largestValue(server.url, "nothing:")).toBeNull();
     } finally {

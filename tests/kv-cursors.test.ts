@@ -49,7 +49,11 @@ const printed: string[] = [];
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^(REDIS_URL|KV_URL|KV_REST_API_URL|KV_REST_API_TOKEN|KV_FILE_DIR|KV_PREFIX|NO_COLOR|FORCE_COLOR)$/.test(k)) continue;
+    if (
+      v === undefined ||
+      /^(REDIS_URL|KV_URL|KV_REST_API_URL|KV_REST_API_TOKEN|KV_FILE_DIR|KV_PREFIX|NO_COLOR|FORCE_COLOR)$/.test(k)
+    )
+      continue;
     base[k] = v;
   }
   return { ...base, ...env } as NodeJS.ProcessEnv;
@@ -79,10 +83,17 @@ function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
 }
 
 /** The script on a pseudo-terminal (util-linux `script`); `answer` is typed once `prompt` shows. */
-function cliOnTty(args: string[], env: Record<string, string>, reply?: { prompt: string; answer: string }): Promise<CliRun> {
+function cliOnTty(
+  args: string[],
+  env: Record<string, string>,
+  reply?: { prompt: string; answer: string },
+): Promise<CliRun> {
   const started = Date.now();
   const command = [TSX, SCRIPT, ...args].map((a) => `'${a}'`).join(" ");
-  const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: childEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], {
+    env: childEnv(env),
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   let answered = false;
   return collect(child, started, (all) => {
@@ -115,11 +126,27 @@ function row(table: string, section: Section): string {
   return line!;
 }
 
-const COLUMNS = ["section", "run", "status", "phase", "progress", "inv.", "failed", "last error", "lease", "retry at", "since", "last run"] as const;
+const COLUMNS = [
+  "section",
+  "run",
+  "status",
+  "phase",
+  "progress",
+  "inv.",
+  "failed",
+  "last error",
+  "lease",
+  "retry at",
+  "since",
+  "last run",
+] as const;
 
 /** The first line of a section's row, cell by cell. */
 function cells(table: string, section: Section): Record<(typeof COLUMNS)[number], string> {
-  const values = row(table, section).split("│").slice(1, -1).map((c) => c.trim());
+  const values = row(table, section)
+    .split("│")
+    .slice(1, -1)
+    .map((c) => c.trim());
   expect(values).toHaveLength(COLUMNS.length);
   return Object.fromEntries(COLUMNS.map((c, i) => [c, values[i]])) as Record<(typeof COLUMNS)[number], string>;
 }
@@ -148,7 +175,8 @@ describe("npm run kv:cursors", () => {
 
   const keys = () => stack.keys;
   const redisPort = () => Number(new URL(stack.redis.url).port);
-  const cursorOf = async (section: Section) => (await kv.get<{ runId: string; status: string; seq: number }>(keys().cursor(section)))!;
+  const cursorOf = async (section: Section) =>
+    (await kv.get<{ runId: string; status: string; seq: number }>(keys().cursor(section)))!;
 
   beforeAll(async () => {
     stack = await startStack({ workspace: { pages: 12, posts: 4, hugePages: 0, childDepth: 1 } });
@@ -178,7 +206,14 @@ describe("npm run kv:cursors", () => {
       const cursor = await cursorOf(section);
       const line = row(run.stdout, section);
       expect(line).toContain(cursor.runId);
-      expect(cells(run.stdout, section)).toMatchObject({ status: "done", phase: "done", "inv.": String(cursor.seq), failed: "0", lease: "free", "last error": "—" });
+      expect(cells(run.stdout, section)).toMatchObject({
+        status: "done",
+        phase: "done",
+        "inv.": String(cursor.seq),
+        failed: "0",
+        lease: "free",
+        "last error": "—",
+      });
       expect(cells(run.stdout, section).progress).toMatch(/^█+ 100 %$/);
       expect(rowBlock(run.stdout, section)).toContain("free");
       const listed = (await readSectionStatus(kv, keys(), section)).run!.progress.total;
@@ -254,7 +289,12 @@ describe("npm run kv:cursors", () => {
     expect(retry.code).toBe(0);
     expect(retry.stdout).toBe("retry-failed pages: 1 given-up page queued for the next run\n");
     expect(await kv.smembers(keys().refetch())).toContain(poisoned.id);
-    expect((await readActions(kv, keys(), "pages"))[0]).toMatchObject({ action: "retry-failed", section: "pages", by: "script", runId });
+    expect((await readActions(kv, keys(), "pages"))[0]).toMatchObject({
+      action: "retry-failed",
+      section: "pages",
+      by: "script",
+      runId,
+    });
     const after = await cli(["--section", "pages"], env);
     const actions = after.stdout.slice(after.stdout.indexOf("Action history (1)"));
     expect(actions).toContain("retry-failed");
@@ -306,7 +346,10 @@ describe("npm run kv:cursors", () => {
     expect((await cursorOf("pages")).runId).toBe(runId);
 
     if (hasScript) {
-      const declined = await cliOnTty(["--reset", "pages"], env, { prompt: "Reset the pages cursor? [y/N]", answer: "n\r" });
+      const declined = await cliOnTty(["--reset", "pages"], env, {
+        prompt: "Reset the pages cursor? [y/N]",
+        answer: "n\r",
+      });
       expect(declined.stdout).toContain("Reset the pages cursor? [y/N]");
       expect(declined.stdout).toContain(runId);
       expect(declined.stdout).toContain("Nothing changed.");
@@ -367,7 +410,12 @@ describe("npm run kv:cursors", () => {
     stack.emulator.injectFault({ route: "dataSources.query", status: 401, times: 1 });
     const failed = await invoke(stack, "posts");
     expect(failed.body.status).toBe("failed");
-    const [table, json, pagesOnly, postsOnly] = await Promise.all([cli([], env), cli(["--json"], env), cli(["--section", "pages"], env), cli(["--section", "posts"], env)]);
+    const [table, json, pagesOnly, postsOnly] = await Promise.all([
+      cli([], env),
+      cli(["--json"], env),
+      cli(["--section", "pages"], env),
+      cli(["--section", "posts"], env),
+    ]);
     expect(table.code).toBe(1);
     expect(cells(table.stdout, "posts")).toMatchObject({ status: "failed" });
     expect(cells(table.stdout, "posts")["last error"]).toMatch(/^notion_/);
@@ -381,11 +429,17 @@ describe("npm run kv:cursors", () => {
     expect(postsOnly.stdout).toMatch(/^! posts: run \S+ failed/m);
     expect((await syncUntilDone(stack, "posts")).at(-1)!.status).toBe("done");
 
-    const stalled = await invoke(stack, "pages", { env: { NOTION_BASE_URL: "http://127.0.0.1:1", SYNC_STALL_AFTER: "1", SYNC_BUDGET_MS: "800" } });
+    const stalled = await invoke(stack, "pages", {
+      env: { NOTION_BASE_URL: "http://127.0.0.1:1", SYNC_STALL_AFTER: "1", SYNC_BUDGET_MS: "800" },
+    });
     expect(stalled.body.status).toBe("stalled");
     const [again, text] = await Promise.all([cli(["--json"], env), cli([], env)]);
     expect(again.code).toBe(1);
-    expect((JSON.parse(again.stdout) as JsonDoc).attention).toEqual([expect.stringMatching(/^pages: run \S+ stalled: 1 invocation in a row met errors without progress; last error notion_/)]);
+    expect((JSON.parse(again.stdout) as JsonDoc).attention).toEqual([
+      expect.stringMatching(
+        /^pages: run \S+ stalled: 1 invocation in a row met errors without progress; last error notion_/,
+      ),
+    ]);
     expect(text.code).toBe(1);
     expect(cells(text.stdout, "pages")).toMatchObject({ status: "stalled" });
     expect((await syncUntilDone(stack, "pages")).at(-1)!.status).toBe("done");
@@ -395,13 +449,32 @@ describe("npm run kv:cursors", () => {
   it("exit 1 for a run whose carrier died (a self-chain step that ended without handing over), shown as lost", async () => {
     const done = await kv.get<Record<string, unknown>>(keys().cursor("posts"));
     // As a killed link leaves it: running, its step run by a link, no successor recorded, the lease free.
-    await kv.set(keys().cursor("posts"), { ...done, status: "running", phase: "sync", finishedAt: null, stepBy: "chain", chain: null });
+    await kv.set(keys().cursor("posts"), {
+      ...done,
+      status: "running",
+      phase: "sync",
+      finishedAt: null,
+      stepBy: "chain",
+      chain: null,
+    });
     try {
-      const [json, table, detail] = await Promise.all([cli(["--json"], env), cli([], env), cli(["--section", "posts"], env)]);
+      const [json, table, detail] = await Promise.all([
+        cli(["--json"], env),
+        cli([], env),
+        cli(["--section", "posts"], env),
+      ]);
       expect(json.code).toBe(1);
       const doc = JSON.parse(json.stdout) as JsonDoc;
-      expect(doc.sections.find((s) => s.section === "posts")!.run!.chain).toMatchObject({ state: "lost", lost: true, relaunchedAt: null });
-      expect(doc.attention).toEqual([expect.stringMatching(/^posts: run \S+ lost its carrier \(step \d+ \(a self-chain link\) ended without handing over its successor\)/)]);
+      expect(doc.sections.find((s) => s.section === "posts")!.run!.chain).toMatchObject({
+        state: "lost",
+        lost: true,
+        relaunchedAt: null,
+      });
+      expect(doc.attention).toEqual([
+        expect.stringMatching(
+          /^posts: run \S+ lost its carrier \(step \d+ \(a self-chain link\) ended without handing over its successor\)/,
+        ),
+      ]);
       expect(table.code).toBe(1);
       expect(rowBlock(table.stdout, "posts")).toContain("carrier lost");
       expect(detail.stdout).toMatch(/carrier\s+lost: step \d+/);
@@ -431,7 +504,19 @@ describe("npm run kv:cursors", () => {
     });
     const help = await cli(["--help"], env);
     expect(help.code).toBe(0);
-    for (const flag of ["--json", "--watch", "--section", "--reset", "--retry-failed", "--release-lease", "--yes", "--force", "--help", "NO_COLOR"]) expect(help.stdout).toContain(flag);
+    for (const flag of [
+      "--json",
+      "--watch",
+      "--section",
+      "--reset",
+      "--retry-failed",
+      "--release-lease",
+      "--yes",
+      "--force",
+      "--help",
+      "NO_COLOR",
+    ])
+      expect(help.stdout).toContain(flag);
     for (const code of ["0", "1", "2", "3"]) expect(help.stdout).toMatch(new RegExp(`^  ${code}  `, "m"));
   });
 

@@ -28,7 +28,6 @@ async function tempDir(label: string): Promise<string> {
   return dir;
 }
 
-
 const inode = async (file: string) => (await fs.stat(file, { bigint: true })).ino;
 
 /** Every record of a log file, parsed; throws if it does not parse to its very end. */
@@ -163,7 +162,10 @@ describe("file store: append-only log", () => {
     // Replacing: the old value goes in the same record as the new one.
     expect(await b.sdiffstore("todo", ["all", "todo"])).toBe(5);
     batches = await records(log);
-    expect(batches.at(-1)).toEqual([{ op: "del", key: "todo" }, { op: "sadd", key: "todo", members: all.slice(0, 5) }]);
+    expect(batches.at(-1)).toEqual([
+      { op: "del", key: "todo" },
+      { op: "sadd", key: "todo", members: all.slice(0, 5) },
+    ]);
     expect(await a.smismember("todo", ["p0", "p9"])).toEqual([true, false]);
 
     // An empty result deletes the destination; with no destination there is nothing to write.
@@ -192,8 +194,12 @@ describe("file store: append-only log", () => {
     const b = createFileStore(options); // open across the compactions
     const expected: Record<string, unknown> = {};
 
-    await a.atomic(Array.from({ length: 20 }, (_, i) => ({ op: "set" as const, key: `dead:${i}`, value: "d".repeat(500) })));
-    await a.atomic(Array.from({ length: 20 }, (_, i) => ({ op: "set" as const, key: `exp:${i}`, value: "e".repeat(500), pxMs: 80 })));
+    await a.atomic(
+      Array.from({ length: 20 }, (_, i) => ({ op: "set" as const, key: `dead:${i}`, value: "d".repeat(500) })),
+    );
+    await a.atomic(
+      Array.from({ length: 20 }, (_, i) => ({ op: "set" as const, key: `exp:${i}`, value: "e".repeat(500), pxMs: 80 })),
+    );
     await a.set("lease", { token: "t" }, { pxMs: 600_000 });
     expected.lease = { token: "t" };
     await a.atomic([{ op: "sadd", key: "members", members: Array.from({ length: 30 }, (_, i) => `m${i}`) }]);

@@ -21,11 +21,21 @@ import { expectedOrder, stripVolatile } from "../scripts/emulator/notion/verify"
 import type { BlockTree, Workspace } from "../scripts/emulator/notion/workspace";
 import { readHistory } from "../lib/sync/run-history";
 import { type Stack, diffKvWithWorkspace, startStack, syncAll } from "./support/harness";
-import { listedChildIds, retrievedIds, scratchLeft, searchTotal, searchedChildIds, sorted } from "./support/search-sweep";
+import {
+  listedChildIds,
+  retrievedIds,
+  scratchLeft,
+  searchTotal,
+  searchedChildIds,
+  sorted,
+} from "./support/search-sweep";
 
 const same = (a: string, b: string) => a.replace(/-/g, "") === b.replace(/-/g, "");
 const childPagesOf = (tree: BlockTree[]): string[] =>
-  tree.flatMap((b) => [...(b.type === "child_page" ? [b.id] : []), ...(b.type === "child_page" ? [] : childPagesOf(b.children ?? []))]);
+  tree.flatMap((b) => [
+    ...(b.type === "child_page" ? [b.id] : []),
+    ...(b.type === "child_page" ? [] : childPagesOf(b.children ?? [])),
+  ]);
 
 /** Every id a full sync must hold: rows of both databases and child pages reachable to SYNC_CHILD_DEPTH. */
 function expectedIds(ws: Workspace, depth = 5): Record<Section, string[]> {
@@ -49,7 +59,11 @@ async function compareMarkdownMirror(stack: Stack): Promise<string[]> {
   for (const section of ["pages", "posts", "children"] as const) {
     const index = await readIndexPage(stack.kv, stack.keys, section);
     const ids = (index?.entries ?? []).map((e) => e.id);
-    if (section === "children" ? JSON.stringify([...ids].sort()) !== JSON.stringify([...expected.children].sort()) : JSON.stringify(ids) !== JSON.stringify(expected[section])) {
+    if (
+      section === "children"
+        ? JSON.stringify([...ids].sort()) !== JSON.stringify([...expected.children].sort())
+        : JSON.stringify(ids) !== JSON.stringify(expected[section])
+    ) {
       problems.push(`${section}: index holds ${ids.length} ids, expected ${expected[section].length}`);
     }
     for (const entry of index?.entries ?? []) {
@@ -60,11 +74,17 @@ async function compareMarkdownMirror(stack: Stack): Promise<string[]> {
       }
       const want = pageMarkdown(ws, entry.id)!;
       const children = childPagesOf(ws.contentTree(entry.id));
-      if (JSON.stringify(bundle.childPages.map((c) => c.id)) !== JSON.stringify(children)) problems.push(`${section}: ${entry.slug} child pages differ`);
-      if (JSON.stringify(entry.childPages) !== JSON.stringify(children)) problems.push(`${section}: ${entry.slug} index child pages differ`);
+      if (JSON.stringify(bundle.childPages.map((c) => c.id)) !== JSON.stringify(children))
+        problems.push(`${section}: ${entry.slug} child pages differ`);
+      if (JSON.stringify(entry.childPages) !== JSON.stringify(children))
+        problems.push(`${section}: ${entry.slug} index child pages differ`);
       if (want.truncated) {
-        if (bundle.content !== "blocks" || bundle.fallback !== "markdown_truncated") problems.push(`${section}: ${entry.slug} is truncated but not a block fallback`);
-        else if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(stripVolatile(ws.contentTree(entry.id)))) problems.push(`${section}: ${entry.slug} fallback blocks differ`);
+        if (bundle.content !== "blocks" || bundle.fallback !== "markdown_truncated")
+          problems.push(`${section}: ${entry.slug} is truncated but not a block fallback`);
+        else if (
+          JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(stripVolatile(ws.contentTree(entry.id)))
+        )
+          problems.push(`${section}: ${entry.slug} fallback blocks differ`);
         continue;
       }
       if (bundle.content !== "markdown") {
@@ -72,10 +92,16 @@ async function compareMarkdownMirror(stack: Stack): Promise<string[]> {
         continue;
       }
       if ("blocks" in bundle) problems.push(`${section}: ${entry.slug} carries blocks`);
-      if (unsignedMarkdown(bundle.markdown) !== unsignedMarkdown(want.markdown)) problems.push(`${section}: ${entry.slug} markdown differs`);
-      if (bundle.truncated !== false || JSON.stringify(bundle.unknown_block_ids) !== JSON.stringify(want.unknown_block_ids)) problems.push(`${section}: ${entry.slug} unknown blocks differ`);
+      if (unsignedMarkdown(bundle.markdown) !== unsignedMarkdown(want.markdown))
+        problems.push(`${section}: ${entry.slug} markdown differs`);
+      if (
+        bundle.truncated !== false ||
+        JSON.stringify(bundle.unknown_block_ids) !== JSON.stringify(want.unknown_block_ids)
+      )
+        problems.push(`${section}: ${entry.slug} unknown blocks differ`);
       const inMarkdown = markdownFilesExpireAt(bundle.markdown);
-      if (inMarkdown && (!bundle.files_expire_at || Date.parse(bundle.files_expire_at) > Date.parse(inMarkdown))) problems.push(`${section}: ${entry.slug} files_expire_at misses the markdown's URLs`);
+      if (inMarkdown && (!bundle.files_expire_at || Date.parse(bundle.files_expire_at) > Date.parse(inMarkdown)))
+        problems.push(`${section}: ${entry.slug} files_expire_at misses the markdown's URLs`);
     }
   }
   return problems;
@@ -89,7 +115,11 @@ function contentRequests(stack: Stack) {
     const id = /\/v1\/pages\/([^/]+)\/markdown/.exec(r.path)![1].replace(/-/g, "");
     perPage.set(id, (perPage.get(id) ?? 0) + 1);
   }
-  return { markdown: markdown.length, perPage, blockLists: log.filter((r) => r.route === "blocks.children.list").length };
+  return {
+    markdown: markdown.length,
+    perPage,
+    blockLists: log.filter((r) => r.route === "blocks.children.list").length,
+  };
 }
 
 const allIds = (ws: Workspace) => Object.values(expectedIds(ws)).flat();
@@ -97,7 +127,8 @@ const allIds = (ws: Workspace) => Object.values(expectedIds(ws)).flat();
 /** blocks.children.list requests a full read of a page takes (100 a list, every container). */
 function blockListRequests(ws: Workspace, pageId: string): number {
   const lists = (nodes: BlockTree[]): number =>
-    Math.max(1, Math.ceil(nodes.length / 100)) + nodes.reduce((n, b) => n + (b.has_children && b.type !== "child_page" ? lists(b.children ?? []) : 0), 0);
+    Math.max(1, Math.ceil(nodes.length / 100)) +
+    nodes.reduce((n, b) => n + (b.has_children && b.type !== "child_page" ? lists(b.children ?? []) : 0), 0);
   return lists(ws.contentTree(pageId));
 }
 
@@ -117,7 +148,9 @@ describe("markdown mode on the default workspace", () => {
     // markdown is truncated (Notion: content not shared) and those pages fall back to blocks.
     const truncated = ids.filter((id) => pageMarkdown(ws, id)!.truncated);
     expect(truncated.length).toBeGreaterThan(0);
-    expect(truncated.every((id) => ws.contentTree(id).some((b) => b.type === "child_page" && !ws.page(b.id)))).toBe(true);
+    expect(truncated.every((id) => ws.contentTree(id).some((b) => b.type === "child_page" && !ws.page(b.id)))).toBe(
+      true,
+    );
     const searched = await searchedChildIds(stack);
     const runs = await syncAll(stack);
     // The first children run takes the child pages' objects from its search sweep: only those search does not return are retrieved.
@@ -128,7 +161,9 @@ describe("markdown mode on the default workspace", () => {
     expect(perPage.size).toBe(ids.length);
     // Block reads only for the fallback pages, exactly what reading their trees takes.
     expect(blockLists).toBe(truncated.reduce((n, id) => n + blockListRequests(ws, id), 0));
-    expect(runs.pages.at(-1)!.counts.fetched + runs.posts.at(-1)!.counts.fetched + runs.children.at(-1)!.counts.fetched).toBe(ids.length);
+    expect(
+      runs.pages.at(-1)!.counts.fetched + runs.posts.at(-1)!.counts.fetched + runs.children.at(-1)!.counts.fetched,
+    ).toBe(ids.length);
     expect(await compareMarkdownMirror(stack)).toEqual([]);
     // The child pages were found only in the markdown's page tags (no block was read) and reach three levels down.
     expect(ws.reachableChildPages().length).toBeGreaterThan(100);
@@ -193,7 +228,12 @@ describe("markdown mode on the default workspace", () => {
     expect(stack.emulator.requests().length - search - lists).toBe(ids.length + blockLists + hidden.length);
     expect(runs.children.at(-1)!.counts.fetched).toBe(expectedIds(ws).children.length);
     const check = (await readHistory(stack.kv, stack.keys, "children"))[0].childCheck;
-    expect(check).toMatchObject({ mode: "full", reason: "forced", requests: search, sweep: { complete: true, stopped: null } });
+    expect(check).toMatchObject({
+      mode: "full",
+      reason: "forced",
+      requests: search,
+      sweep: { complete: true, stopped: null },
+    });
     expect(check!.sweep!.found).toBe(searched.size);
     expect(await compareMarkdownMirror(stack)).toEqual([]);
     expect(await scratchLeft(stack)).toEqual([]);
@@ -212,7 +252,9 @@ describe("a truncated page falls back to the block tree", () => {
     });
     setMarkdownBlockLimit(stack.workspace, 1000);
     const ws = stack.workspace;
-    huge = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)].filter((r) => ws.contentTree(r.id).length === 1500).map((r) => r.id);
+    huge = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)]
+      .filter((r) => ws.contentTree(r.id).length === 1500)
+      .map((r) => r.id);
   });
   afterAll(async () => stack?.close());
 
@@ -224,7 +266,11 @@ describe("a truncated page falls back to the block tree", () => {
     // The huge rows took several invocations of their sections (block lists checkpointed in between).
     expect(runs.pages.length + runs.posts.length).toBeGreaterThan(3);
     const ws = stack.workspace;
-    expect(allIds(ws).filter((id) => pageMarkdown(ws, id)!.truncated).sort()).toEqual([...huge].sort());
+    expect(
+      allIds(ws)
+        .filter((id) => pageMarkdown(ws, id)!.truncated)
+        .sort(),
+    ).toEqual([...huge].sort());
     expect(await compareMarkdownMirror(stack)).toEqual([]);
   });
 
@@ -239,7 +285,10 @@ describe("a truncated page falls back to the block tree", () => {
 describe("a fallback checkpointed between two requests", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 4, posts: 2, hugePages: 1, hugePageBlocks: 450 }, env: { SYNC_CONTENT: "markdown", SYNC_BUDGET_MS: "20000" } });
+    stack = await startStack({
+      workspace: { pages: 4, posts: 2, hugePages: 1, hugePageBlocks: 450 },
+      env: { SYNC_CONTENT: "markdown", SYNC_BUDGET_MS: "20000" },
+    });
     setMarkdownBlockLimit(stack.workspace, 100);
   });
   afterAll(async () => stack?.close());
@@ -251,7 +300,11 @@ describe("a fallback checkpointed between two requests", () => {
       mode: "blocks",
       fetch(pageId, options) {
         let sent = 0;
-        return inner.fetch(pageId, { ...options, shouldStop: () => options.shouldStop() || sent >= 2, onProgress: (c) => (sent++, options.onProgress?.(c)) });
+        return inner.fetch(pageId, {
+          ...options,
+          shouldStop: () => options.shouldStop() || sent >= 2,
+          onProgress: (c) => (sent++, options.onProgress?.(c)),
+        });
       },
     });
     let invocations = 0;
@@ -266,7 +319,9 @@ describe("a fallback checkpointed between two requests", () => {
       }
     }
     const ws = stack.workspace;
-    const huge = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)].find((r) => ws.contentTree(r.id).length === 450)!;
+    const huge = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)].find(
+      (r) => ws.contentTree(r.id).length === 450,
+    )!;
     expect(pageMarkdown(ws, huge.id)!.truncated).toBe(true);
     expect(invocations).toBeGreaterThan(5); // 5+ block lists, 2 an invocation
     expect(contentRequests(stack).perPage.get(huge.id.replace(/-/g, ""))).toBe(1);
@@ -296,7 +351,11 @@ describe("switching SYNC_CONTENT", () => {
     expect(first.perPage.size).toBe(ids.length);
     const truncated = ids.filter((id) => pageMarkdown(ws, id)!.truncated);
     expect(first.blockLists).toBe(truncated.reduce((n, id) => n + blockListRequests(ws, id), 0));
-    expect(switched.pages.at(-1)!.counts.fetched + switched.posts.at(-1)!.counts.fetched + switched.children.at(-1)!.counts.fetched).toBe(ids.length);
+    expect(
+      switched.pages.at(-1)!.counts.fetched +
+        switched.posts.at(-1)!.counts.fetched +
+        switched.children.at(-1)!.counts.fetched,
+    ).toBe(ids.length);
     expect(await compareMarkdownMirror(stack)).toEqual([]);
 
     stack.emulator.resetRequestLog();
@@ -307,7 +366,9 @@ describe("switching SYNC_CONTENT", () => {
     stack.env.SYNC_CONTENT = "blocks";
     stack.emulator.resetRequestLog();
     const back = await syncAll(stack);
-    expect(back.pages.at(-1)!.counts.fetched + back.posts.at(-1)!.counts.fetched + back.children.at(-1)!.counts.fetched).toBe(ids.length);
+    expect(
+      back.pages.at(-1)!.counts.fetched + back.posts.at(-1)!.counts.fetched + back.children.at(-1)!.counts.fetched,
+    ).toBe(ids.length);
     expect(contentRequests(stack).markdown).toBe(0);
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
   });

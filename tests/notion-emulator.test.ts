@@ -3,7 +3,14 @@
  * real @notionhq/client v5 pointed at it with `baseUrl` to prove the SDK
  * accepts its answers (pagination, errors, rate limiting with Retry-After).
  */
-import { APIErrorCode, APIResponseError, Client, collectAllDataSourceRows, collectPaginatedAPI, LogLevel } from "@notionhq/client";
+import {
+  APIErrorCode,
+  APIResponseError,
+  Client,
+  collectAllDataSourceRows,
+  collectPaginatedAPI,
+  LogLevel,
+} from "@notionhq/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateWorkspace } from "../scripts/emulator/notion/generate.js";
 import { startNotionEmulator, type NotionEmulator } from "../scripts/emulator/notion/server.js";
@@ -53,11 +60,18 @@ function query(emulator: NotionEmulator, dataSourceId: string, body: Record<stri
   });
 }
 
-async function queryAll(emulator: NotionEmulator, dataSourceId: string, body: Record<string, unknown> = {}): Promise<PageObject[]> {
+async function queryAll(
+  emulator: NotionEmulator,
+  dataSourceId: string,
+  body: Record<string, unknown> = {},
+): Promise<PageObject[]> {
   const out: PageObject[] = [];
   let cursor: string | null = null;
   do {
-    const { status, body: list } = await query(emulator, dataSourceId, { ...body, ...(cursor ? { start_cursor: cursor } : {}) });
+    const { status, body: list } = await query(emulator, dataSourceId, {
+      ...body,
+      ...(cursor ? { start_cursor: cursor } : {}),
+    });
     expect(status).toBe(200);
     out.push(...list.results);
     cursor = list.next_cursor;
@@ -99,7 +113,9 @@ describe("generateWorkspace", () => {
     expect(ids.size).toBe(children.length); // a tree: nobody reached twice
 
     const rows = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)];
-    const huge = rows.filter((row) => (ws.blockChildren(row.id)?.has_more ?? false) && ws.contentTree(row.id).length === 1200);
+    const huge = rows.filter(
+      (row) => (ws.blockChildren(row.id)?.has_more ?? false) && ws.contentTree(row.id).length === 1200,
+    );
     expect(huge.length).toBe(3);
 
     const slugs = ws.visibleRows(ws.pagesDatabaseId).map((row) => {
@@ -119,7 +135,28 @@ describe("generateWorkspace", () => {
       }
     };
     for (const row of rows.slice(0, 120)) walk(ws.contentTree(row.id));
-    for (const type of ["paragraph", "heading_1", "heading_2", "heading_3", "bulleted_list_item", "numbered_list_item", "to_do", "toggle", "quote", "callout", "code", "divider", "image:file", "image:external", "bookmark", "table", "table_row", "column_list", "column", "child_page"]) {
+    for (const type of [
+      "paragraph",
+      "heading_1",
+      "heading_2",
+      "heading_3",
+      "bulleted_list_item",
+      "numbered_list_item",
+      "to_do",
+      "toggle",
+      "quote",
+      "callout",
+      "code",
+      "divider",
+      "image:file",
+      "image:external",
+      "bookmark",
+      "table",
+      "table_row",
+      "column_list",
+      "column",
+      "child_page",
+    ]) {
       expect(types, type).toContain(type);
     }
   });
@@ -198,29 +235,44 @@ describe("emulator over HTTP", () => {
   });
 
   it("checks auth, version, url, json and page_size", async () => {
-    const unauth = await call<ErrorBody>(emulator, `/v1/databases/${ws.pagesDatabaseId}`, { headers: { Authorization: "Bearer nope" } });
+    const unauth = await call<ErrorBody>(emulator, `/v1/databases/${ws.pagesDatabaseId}`, {
+      headers: { Authorization: "Bearer nope" },
+    });
     expect(unauth.status).toBe(401);
     expect(unauth.body).toMatchObject({ object: "error", status: 401, code: "unauthorized" });
     expect(unauth.body.request_id).toMatch(/^[0-9a-f-]{36}$/);
 
-    const response = await fetch(`${emulator.url}/v1/databases/${ws.pagesDatabaseId}`, { headers: { Authorization: `Bearer ${emulator.token}` } });
+    const response = await fetch(`${emulator.url}/v1/databases/${ws.pagesDatabaseId}`, {
+      headers: { Authorization: `Bearer ${emulator.token}` },
+    });
     expect(response.status).toBe(400);
     expect(((await response.json()) as ErrorBody).code).toBe("missing_version");
 
     expect((await call<ErrorBody>(emulator, "/v1/nothing/here")).body.code).toBe("invalid_request_url");
-    expect((await call<ErrorBody>(emulator, `/v1/pages/${ws.pagesDatabaseId}`, { method: "DELETE" })).body.code).toBe("invalid_request_url");
-    const badJson = await call<ErrorBody>(emulator, `/v1/data_sources/${ws.pagesDataSourceId}/query`, { method: "POST", body: "{nope" });
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${ws.pagesDatabaseId}`, { method: "DELETE" })).body.code).toBe(
+      "invalid_request_url",
+    );
+    const badJson = await call<ErrorBody>(emulator, `/v1/data_sources/${ws.pagesDataSourceId}/query`, {
+      method: "POST",
+      body: "{nope",
+    });
     expect([badJson.status, badJson.body.code]).toEqual([400, "invalid_json"]);
     for (const size of [0, 101]) {
       expect((await query(emulator, ws.pagesDataSourceId, { page_size: size })).status).toBe(400);
     }
-    const tooBig = await call<ErrorBody>(emulator, `/v1/blocks/${ws.visibleRows(ws.pagesDatabaseId)[0].id}/children?page_size=101`);
+    const tooBig = await call<ErrorBody>(
+      emulator,
+      `/v1/blocks/${ws.visibleRows(ws.pagesDatabaseId)[0].id}/children?page_size=101`,
+    );
     expect([tooBig.status, tooBig.body.code]).toEqual([400, "validation_error"]);
     expect((await call<ErrorBody>(emulator, "/v1/pages/not-a-uuid")).body.code).toBe("validation_error");
   });
 
   it("retrieves the database and refuses a database id on the data source route", async () => {
-    const db = await call<{ object: string; data_sources: { id: string; name: string }[] }>(emulator, `/v1/databases/${ws.postsDatabaseId.replace(/-/g, "")}`);
+    const db = await call<{ object: string; data_sources: { id: string; name: string }[] }>(
+      emulator,
+      `/v1/databases/${ws.postsDatabaseId.replace(/-/g, "")}`,
+    );
     expect(db.status).toBe(200);
     expect(db.body.object).toBe("database");
     expect(db.body.data_sources).toEqual([{ id: ws.postsDataSourceId, name: "Posts" }]);
@@ -239,7 +291,10 @@ describe("emulator over HTTP", () => {
     const expected = ws.visibleRows(ws.pagesDatabaseId).map((p) => p.id);
     ws.editPageTitle(expected[3], "Edited while paginating");
     ws.editPageTitle(expected[40], "Edited ahead");
-    const rest = await queryAll(emulator, ws.pagesDataSourceId, { start_cursor: first.body.next_cursor, page_size: 25 });
+    const rest = await queryAll(emulator, ws.pagesDataSourceId, {
+      start_cursor: first.body.next_cursor,
+      page_size: 25,
+    });
     expect([...first.body.results, ...rest].map((p) => p.id)).toEqual(expected);
 
     const last = await query(emulator, ws.pagesDataSourceId, { page_size: 100 });
@@ -258,21 +313,30 @@ describe("emulator over HTTP", () => {
     expect(recent[0].last_edited_time).toBe("2025-06-10T12:00:00.000Z");
 
     const and = await queryAll(emulator, ws.postsDataSourceId, {
-      filter: { and: [filter, { timestamp: "last_edited_time", last_edited_time: { before: "2025-06-10T12:00:00.000Z" } }] },
+      filter: {
+        and: [filter, { timestamp: "last_edited_time", last_edited_time: { before: "2025-06-10T12:00:00.000Z" } }],
+      },
     });
     expect(and).toEqual([]);
 
-    const sorted = await queryAll(emulator, ws.postsDataSourceId, { sorts: [{ timestamp: "last_edited_time", direction: "ascending" }], page_size: 7 });
+    const sorted = await queryAll(emulator, ws.postsDataSourceId, {
+      sorts: [{ timestamp: "last_edited_time", direction: "ascending" }],
+      page_size: 7,
+    });
     const times = sorted.map((p) => p.last_edited_time);
     expect(times).toEqual([...times].sort());
     expect(sorted.at(-1)!.id).toBe(target.id);
     expect(sorted).toHaveLength(ws.visibleRows(ws.postsDatabaseId).length);
 
-    const byName = await queryAll(emulator, ws.postsDataSourceId, { sorts: [{ property: "Name", direction: "ascending" }] });
+    const byName = await queryAll(emulator, ws.postsDataSourceId, {
+      sorts: [{ property: "Name", direction: "ascending" }],
+    });
     const names = byName.map((p) => titleOf(p).toLowerCase());
     expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
 
-    const unsupported = await query(emulator, ws.postsDataSourceId, { filter: { property: "Nope", number: { equals: 1 } } });
+    const unsupported = await query(emulator, ws.postsDataSourceId, {
+      filter: { property: "Nope", number: { equals: 1 } },
+    });
     expect(unsupported.status).toBe(400);
   });
 
@@ -294,10 +358,15 @@ describe("emulator over HTTP", () => {
     expect(seen).toEqual(ws.contentTree(huge.id).map((b) => b.id));
 
     ws.setNow(new Date("2025-06-11T00:00:00Z"));
-    const withImage = rows.map((row) => ws.contentTree(row.id)).flat().find((b) => b.type === "image" && (b.image as { type: string }).type === "file")!;
+    const withImage = rows
+      .map((row) => ws.contentTree(row.id))
+      .flat()
+      .find((b) => b.type === "image" && (b.image as { type: string }).type === "file")!;
     const parentId = withImage.parent.type === "page_id" ? withImage.parent.page_id : withImage.parent.block_id;
     const { body } = await call<ListBody<BlockTree>>(emulator, `/v1/blocks/${parentId}/children`);
-    const image = body.results.find((b) => b.id === withImage.id)!.image as { file: { url: string; expiry_time: string } };
+    const image = body.results.find((b) => b.id === withImage.id)!.image as {
+      file: { url: string; expiry_time: string };
+    };
     expect(image.file.expiry_time).toBe("2025-06-11T01:00:00.000Z");
     expect(image.file.url).toMatch(/^https:\/\/prod-files-secure\.s3\.us-west-2\.amazonaws\.com\/.+X-Amz-Expires=3600/);
   });
@@ -325,7 +394,10 @@ describe("emulator over HTTP", () => {
   it("injects faults per route, id and count", async () => {
     const id = ws.visibleRows(ws.pagesDatabaseId)[0].id;
     emulator.injectFault({ route: "pages.retrieve", status: 503, times: 2, matchId: id.replace(/-/g, "") });
-    expect((await call<ErrorBody>(emulator, `/v1/pages/${id}`)).body).toMatchObject({ status: 503, code: "service_unavailable" });
+    expect((await call<ErrorBody>(emulator, `/v1/pages/${id}`)).body).toMatchObject({
+      status: 503,
+      code: "service_unavailable",
+    });
     expect((await call(emulator, `/v1/databases/${ws.pagesDatabaseId}`)).status).toBe(200); // other route untouched
     expect((await call<ErrorBody>(emulator, `/v1/pages/${id}`)).status).toBe(503);
     expect((await call(emulator, `/v1/pages/${id}`)).status).toBe(200);
@@ -337,7 +409,9 @@ describe("emulator over HTTP", () => {
     expect([limited.status, limited.headers.get("retry-after")]).toEqual([429, "7"]);
 
     emulator.injectFault({ route: "blocks.children.list", status: "reset" });
-    await expect(fetch(`${emulator.url}/v1/blocks/${id}/children`, { headers: { "Notion-Version": VERSION } })).rejects.toThrow();
+    await expect(
+      fetch(`${emulator.url}/v1/blocks/${id}/children`, { headers: { "Notion-Version": VERSION } }),
+    ).rejects.toThrow();
 
     emulator.injectFault({ route: "pages.retrieve", status: "hang" });
     await expect(call(emulator, `/v1/pages/${id}`, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
@@ -364,11 +438,20 @@ describe("emulator over HTTP", () => {
     emulator.resetRequestLog();
     await call(emulator, `/v1/databases/${ws.pagesDatabaseId}`);
     await call(emulator, "/v1/unknown");
-    expect(emulator.requests().map((r) => [r.route, r.status])).toEqual([["databases.retrieve", 200], ["unknown", 400]]);
+    expect(emulator.requests().map((r) => [r.route, r.status])).toEqual([
+      ["databases.retrieve", 200],
+      ["unknown", 400],
+    ]);
 
-    const info = (await (await fetch(`${emulator.url}/__emulator/info`)).json()) as { pagesDatabaseId: string; stats: { pages: number } };
+    const info = (await (await fetch(`${emulator.url}/__emulator/info`)).json()) as {
+      pagesDatabaseId: string;
+      stats: { pages: number };
+    };
     expect(info.pagesDatabaseId).toBe(ws.pagesDatabaseId);
-    const pick = (await (await fetch(`${emulator.url}/__emulator/pick?count=4`)).json()) as { ids: string[]; pages: { databaseId: string }[] };
+    const pick = (await (await fetch(`${emulator.url}/__emulator/pick?count=4`)).json()) as {
+      ids: string[];
+      pages: { databaseId: string }[];
+    };
     expect(pick.ids).toHaveLength(4);
     expect(new Set(pick.pages.map((p) => p.databaseId)).size).toBe(2);
     const again = (await (await fetch(`${emulator.url}/__emulator/pick?count=4`)).json()) as { ids: string[] };
@@ -378,7 +461,9 @@ describe("emulator over HTTP", () => {
       fetch(`${emulator.url}/__emulator/${path}`, { method: "POST", body: JSON.stringify(body) });
     expect((await post("edit", { pageId: pick.ids[0], title: "From control" })).status).toBe(200);
     expect(titleOf(ws.page(pick.ids[0])!)).toBe("From control");
-    const added = (await (await post("add", { databaseId: ws.postsDatabaseId, title: "Via HTTP" })).json()) as { page: PageObject };
+    const added = (await (await post("add", { databaseId: ws.postsDatabaseId, title: "Via HTTP" })).json()) as {
+      page: PageObject;
+    };
     expect(ws.page(added.page.id)).toBeDefined();
     expect((await post("trash", { pageId: added.page.id })).status).toBe(200);
     expect((await post("unshare", { pageId: pick.ids[1] })).status).toBe(200);
@@ -387,7 +472,9 @@ describe("emulator over HTTP", () => {
     expect((await post("fault", { route: "pages.retrieve", status: 418 })).status).toBe(400);
     expect((await post("fault", { route: "pages.retrieve", status: 500 })).status).toBe(200);
     expect((await call(emulator, `/v1/pages/${pick.ids[2]}`)).status).toBe(500);
-    const counts = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as { byRoute: Record<string, number> };
+    const counts = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as {
+      byRoute: Record<string, number>;
+    };
     expect(counts.byRoute["pages.retrieve"]).toBe(1);
     ws.sharePage(pick.ids[1]);
   });
@@ -412,7 +499,11 @@ describe("@notionhq/client against the emulator", () => {
       let cursor: string | undefined;
       const ids: string[] = [];
       do {
-        const page = await notion.dataSources.query({ data_source_id: dataSourceId, start_cursor: cursor, page_size: 100 });
+        const page = await notion.dataSources.query({
+          data_source_id: dataSourceId,
+          start_cursor: cursor,
+          page_size: 100,
+        });
         ids.push(...page.results.map((r) => r.id));
         cursor = page.next_cursor ?? undefined;
       } while (cursor);
@@ -464,7 +555,9 @@ describe("@notionhq/client against the emulator", () => {
     const page = await notion.pages.retrieve({ page_id: row.id });
     expect({ ...page, request_id: undefined }).toEqual({ ...row, request_id: undefined });
 
-    const missing = await notion.pages.retrieve({ page_id: "00000000-0000-4000-8000-000000000000" }).catch((e: unknown) => e);
+    const missing = await notion.pages
+      .retrieve({ page_id: "00000000-0000-4000-8000-000000000000" })
+      .catch((e: unknown) => e);
     expect(APIResponseError.isAPIResponseError(missing) && missing.code).toBe(APIErrorCode.ObjectNotFound);
     expect(APIResponseError.isAPIResponseError(missing) && missing.status).toBe(404);
 
@@ -477,7 +570,9 @@ describe("@notionhq/client against the emulator", () => {
     emulator.setRate(3, 2);
     const noRetry = new Client({ auth: emulator.token, baseUrl: emulator.url, retry: false, logLevel: LogLevel.ERROR });
     const results = await Promise.all(
-      Array.from({ length: 4 }, () => noRetry.databases.retrieve({ database_id: ws.pagesDatabaseId }).catch((e: unknown) => e)),
+      Array.from({ length: 4 }, () =>
+        noRetry.databases.retrieve({ database_id: ws.pagesDatabaseId }).catch((e: unknown) => e),
+      ),
     );
     const limited = results.filter((r) => APIResponseError.isAPIResponseError(r));
     expect(limited.length).toBeGreaterThanOrEqual(2);
@@ -508,7 +603,16 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
   let sdkQueries: { filter: unknown; results: number; requestStatus?: unknown }[] = [];
 
   beforeAll(async () => {
-    ws = generateWorkspace({ seed: 21, pages: 600, posts: 30, blocksPerRow: 2, hugePages: 0, childDepth: 0, trashedRows: 0, unsharedChildPages: 0 });
+    ws = generateWorkspace({
+      seed: 21,
+      pages: 600,
+      posts: 30,
+      blocksPerRow: 2,
+      hugePages: 0,
+      childDepth: 0,
+      trashedRows: 0,
+      unsharedChildPages: 0,
+    });
     emulator = await startNotionEmulator({ workspace: ws, ratePerSecond: Infinity, queryResultLimit: LIMIT });
     notion = new Client({
       auth: emulator.token,
@@ -536,7 +640,11 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     const out: PageObject[] = [];
     let cursor: string | null = null;
     do {
-      const page = ws.queryDataSource(ws.pagesDataSourceId, { ...body, ...(cursor ? { start_cursor: cursor } : {}) }, { limit: Infinity });
+      const page = ws.queryDataSource(
+        ws.pagesDataSourceId,
+        { ...body, ...(cursor ? { start_cursor: cursor } : {}) },
+        { limit: Infinity },
+      );
       expect(page.request_status).toBeUndefined();
       out.push(...page.results);
       cursor = page.next_cursor;
@@ -548,7 +656,10 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     const out: ListBody<PageObject>[] = [];
     let cursor: string | null = null;
     do {
-      const { status, body: list } = await query(emulator, ws.pagesDataSourceId, { ...body, ...(cursor ? { start_cursor: cursor } : {}) });
+      const { status, body: list } = await query(emulator, ws.pagesDataSourceId, {
+        ...body,
+        ...(cursor ? { start_cursor: cursor } : {}),
+      });
       expect(status).toBe(200);
       out.push(list);
       cursor = list.next_cursor;
@@ -565,12 +676,17 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     expect(Math.max(...perMinute.values())).toBeGreaterThan(25);
     expect([...perMinute.keys()].every((t) => t.endsWith(":00.000Z"))).toBe(true);
     const tree = ws.contentTree(rows[0].id);
-    expect(tree.map((b) => [b.type, b.has_children])).toEqual([["paragraph", false], ["paragraph", false]]);
+    expect(tree.map((b) => [b.type, b.has_children])).toEqual([
+      ["paragraph", false],
+      ["paragraph", false],
+    ]);
     expect(ws.stats()).toMatchObject({ pages: 600, posts: 30, childPages: 0, blocks: 1260 });
   });
 
   it("stops plain pagination at exactly the limit: has_more false, next_cursor null, request_status incomplete", async () => {
-    const expected = uncapped().slice(0, LIMIT).map((p) => p.id);
+    const expected = uncapped()
+      .slice(0, LIMIT)
+      .map((p) => p.id);
     const answers = await pages({ page_size: 100 });
     expect(answers.map((a) => a.results.length)).toEqual([100, 100, 50]);
     expect(answers.flatMap((a) => a.results.map((p) => p.id))).toEqual(expected);
@@ -587,7 +703,11 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     expect(small).toHaveLength(36);
     expect(small.at(-1)!.results).toHaveLength(5);
     expect(small.at(-1)!.request_status).toEqual(INCOMPLETE);
-    expect(small.flatMap((a) => a.results.map((p) => p.id))).toEqual(uncapped({ sorts: ASCENDING }).slice(0, LIMIT).map((p) => p.id));
+    expect(small.flatMap((a) => a.results.map((p) => p.id))).toEqual(
+      uncapped({ sorts: ASCENDING })
+        .slice(0, LIMIT)
+        .map((p) => p.id),
+    );
 
     // The SDK's plain pagination helper silently stops there too.
     const viaSdk = await collectPaginatedAPI(notion.dataSources.query, { data_source_id: ws.pagesDataSourceId });
@@ -600,7 +720,11 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     const cursorAfter = (n: number): string => {
       let cursor: string | null = null;
       for (let served = 0; served < n; served += 50) {
-        cursor = ws.queryDataSource(ws.pagesDataSourceId, { page_size: 50, ...(cursor ? { start_cursor: cursor } : {}) }, { limit: Infinity }).next_cursor;
+        cursor = ws.queryDataSource(
+          ws.pagesDataSourceId,
+          { page_size: 50, ...(cursor ? { start_cursor: cursor } : {}) },
+          { limit: Infinity },
+        ).next_cursor;
       }
       return cursor!;
     };
@@ -619,7 +743,8 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     expect([posts.body.results.length, posts.body.has_more, posts.body.next_cursor]).toEqual([30, false, null]);
 
     // 600 rows under a limit of 600 is complete; under 599 it is not.
-    const post = (path: string, body: unknown) => fetch(`${emulator.url}/__emulator/${path}`, { method: "POST", body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) =>
+      fetch(`${emulator.url}/__emulator/${path}`, { method: "POST", body: JSON.stringify(body) });
     expect(await (await post("query-limit", { limit: 600 })).json()).toEqual({ ok: true, queryResultLimit: 600 });
     const exact = await pages({ page_size: 100 });
     expect(exact.flatMap((a) => a.results)).toHaveLength(600);
@@ -651,7 +776,11 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     // Combined with a property filter in an `and`, as the SDK helper does: again its own budget.
     const and = { and: [{ property: "Published", checkbox: { equals: true } }, filter] };
     const combined = (await pages({ sorts: ASCENDING, filter: and })).flatMap((a) => a.results);
-    expect(combined.map((p) => p.id)).toEqual(uncapped({ sorts: ASCENDING, filter: and }).slice(0, LIMIT).map((p) => p.id));
+    expect(combined.map((p) => p.id)).toEqual(
+      uncapped({ sorts: ASCENDING, filter: and })
+        .slice(0, LIMIT)
+        .map((p) => p.id),
+    );
   });
 
   it("lets the SDK's collectAllDataSourceRows get every row exactly once", async () => {
@@ -665,7 +794,10 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
 
     sdkQueries = [];
     const published = { property: "Published", checkbox: { equals: true } } as const;
-    const filtered = await collectAllDataSourceRows(notion, { data_source_id: ws.pagesDataSourceId, filter: published });
+    const filtered = await collectAllDataSourceRows(notion, {
+      data_source_id: ws.pagesDataSourceId,
+      filter: published,
+    });
     const expected = uncapped({ sorts: ASCENDING, filter: published }).map((p) => p.id);
     expect(expected.length).toBeGreaterThan(LIMIT);
     expect(filtered.map((r) => r.id)).toEqual(expected);
@@ -676,40 +808,75 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     const perMinute = new Map<string, number>();
     for (const row of uncapped()) perMinute.set(row.created_time, (perMinute.get(row.created_time) ?? 0) + 1);
     emulator.setQueryResultLimit(Math.max(...perMinute.values()) - 1);
-    await expect(collectAllDataSourceRows(notion, { data_source_id: ws.pagesDataSourceId })).rejects.toThrow(/cannot make progress/);
+    await expect(collectAllDataSourceRows(notion, { data_source_id: ws.pagesDataSourceId })).rejects.toThrow(
+      /cannot make progress/,
+    );
   });
 
-  it("generates 12,000 small rows fast; the default cap of 10,000 applies and the SDK helper gets them all", { timeout: 60_000 }, async () => {
-    const started = performance.now();
-    const big = generateWorkspace({ pages: 12_000, posts: 0, blocksPerRow: 2, hugePages: 0, childDepth: 0, trashedRows: 0, unsharedChildPages: 0 });
-    expect(performance.now() - started).toBeLessThan(5_000);
-    expect(big.stats()).toEqual({ pages: 12_000, posts: 0, childPages: 0, blocks: 24_000, blockListRequests: 12_000 });
-    expect(big.queryResultLimit).toBe(10_000);
+  it(
+    "generates 12,000 small rows fast; the default cap of 10,000 applies and the SDK helper gets them all",
+    { timeout: 60_000 },
+    async () => {
+      const started = performance.now();
+      const big = generateWorkspace({
+        pages: 12_000,
+        posts: 0,
+        blocksPerRow: 2,
+        hugePages: 0,
+        childDepth: 0,
+        trashedRows: 0,
+        unsharedChildPages: 0,
+      });
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(big.stats()).toEqual({
+        pages: 12_000,
+        posts: 0,
+        childPages: 0,
+        blocks: 24_000,
+        blockListRequests: 12_000,
+      });
+      expect(big.queryResultLimit).toBe(10_000);
 
-    const server = await startNotionEmulator({ workspace: big, ratePerSecond: Infinity });
-    try {
-      const client = new Client({ auth: server.token, baseUrl: server.url, logLevel: LogLevel.ERROR });
-      const plain = await collectPaginatedAPI(client.dataSources.query, { data_source_id: big.pagesDataSourceId });
-      expect(plain).toHaveLength(10_000);
-      const all = await collectAllDataSourceRows(client, { data_source_id: big.pagesDataSourceId });
-      expect(new Set(all.map((r) => r.id)).size).toBe(12_000);
-      expect(all).toHaveLength(12_000);
-    } finally {
-      await server.close();
-    }
-  });
+      const server = await startNotionEmulator({ workspace: big, ratePerSecond: Infinity });
+      try {
+        const client = new Client({ auth: server.token, baseUrl: server.url, logLevel: LogLevel.ERROR });
+        const plain = await collectPaginatedAPI(client.dataSources.query, { data_source_id: big.pagesDataSourceId });
+        expect(plain).toHaveLength(10_000);
+        const all = await collectAllDataSourceRows(client, { data_source_id: big.pagesDataSourceId });
+        expect(new Set(all.map((r) => r.id)).size).toBe(12_000);
+        expect(all).toHaveLength(12_000);
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   it("validates the simple-row options and keeps them deterministic", () => {
     expect(() => generateWorkspace({ pages: 5, childPagesPerRow: 0 })).toThrow(/blocksPerRow/);
     expect(() => generateWorkspace({ pages: 5, blocksPerRow: 1.5 })).toThrow(/blocksPerRow/);
     expect(() => generateWorkspace({ pages: 5, blocksPerRow: 1, maxRowsPerMinute: 0 })).toThrow(/maxRowsPerMinute/);
     expect(() => ws.queryDataSource(ws.pagesDataSourceId, {}, { limit: 0 })).toThrow(/positive integer/);
-    const a = generateWorkspace({ seed: 4, pages: 300, posts: 5, blocksPerRow: 3, childPagesPerRow: 0, maxRowsPerMinute: 10 });
-    const b = generateWorkspace({ seed: 4, pages: 300, posts: 5, blocksPerRow: 3, childPagesPerRow: 0, maxRowsPerMinute: 10 });
+    const a = generateWorkspace({
+      seed: 4,
+      pages: 300,
+      posts: 5,
+      blocksPerRow: 3,
+      childPagesPerRow: 0,
+      maxRowsPerMinute: 10,
+    });
+    const b = generateWorkspace({
+      seed: 4,
+      pages: 300,
+      posts: 5,
+      blocksPerRow: 3,
+      childPagesPerRow: 0,
+      maxRowsPerMinute: 10,
+    });
     expect(a.visibleRows(a.pagesDatabaseId)).toEqual(b.visibleRows(b.pagesDatabaseId));
     expect(a.stats()).toEqual(b.stats());
     const perMinute = new Map<string, number>();
-    for (const row of a.visibleRows(a.pagesDatabaseId)) perMinute.set(row.created_time, (perMinute.get(row.created_time) ?? 0) + 1);
+    for (const row of a.visibleRows(a.pagesDatabaseId))
+      perMinute.set(row.created_time, (perMinute.get(row.created_time) ?? 0) + 1);
     expect(Math.max(...perMinute.values())).toBeLessThanOrEqual(10);
     // Huge rows of a simple workspace are long runs of paragraphs (default hugePages 3).
     const rows = a.visibleRows(a.pagesDatabaseId).concat(a.visibleRows(a.postsDatabaseId));

@@ -68,7 +68,12 @@ function gradientPng(width: number, height: number, hue: number): Buffer {
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", header), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(Buffer.concat(rows))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 // ---------------------------------------------------------------- bundles
@@ -79,10 +84,12 @@ function* walk(blocks: BlockTree[] = []): Generator<BlockTree> {
     if (block.children) yield* walk(block.children);
   }
 }
-const text = (items: unknown): string => (Array.isArray(items) ? items.map((t: { plain_text?: string }) => t.plain_text ?? "").join("") : "");
+const text = (items: unknown): string =>
+  Array.isArray(items) ? items.map((t: { plain_text?: string }) => t.plain_text ?? "").join("") : "";
 const body = (block: BlockTree) => block[block.type] as Record<string, any>;
 const isHostedImage = (b: BlockTree) => b.type === "image" && body(b).type === "file";
-const hasNestedList = (b: BlockTree) => /list_item$/.test(b.type) && (b.children ?? []).some((c) => /list_item$/.test(c.type));
+const hasNestedList = (b: BlockTree) =>
+  /list_item$/.test(b.type) && (b.children ?? []).some((c) => /list_item$/.test(c.type));
 
 /** What a page holds that the preview must render, for picking pages by content. */
 function features(bundle: PageBundle): Set<string> {
@@ -176,7 +183,12 @@ describe("the preview in a real browser", () => {
           const f = features(bundle);
           if (!MUST_HAVE.every((k) => f.has(k))) continue;
           const score = f.size; // distinct block types (and nested lists): the most the page can prove
-          if (!best || score > best.score || (score === best.score && (bundle.blockCount ?? 0) < (best.bundle.blockCount ?? 0))) best = { bundle, score };
+          if (
+            !best ||
+            score > best.score ||
+            (score === best.score && (bundle.blockCount ?? 0) < (best.bundle.blockCount ?? 0))
+          )
+            best = { bundle, score };
         }
       }
       expect(best, `no page of at most 150 blocks with ${MUST_HAVE.join(", ")} in the workspace`).not.toBeNull();
@@ -194,7 +206,12 @@ describe("the preview in a real browser", () => {
   });
 
   afterAll(async () => {
-    console.log("[preview.browser] timings ms", JSON.stringify(timings), "page", chosen ? `${chosen.section}/${chosen.slug} (${[...features(chosen)].sort().join(", ")})` : "-");
+    console.log(
+      "[preview.browser] timings ms",
+      JSON.stringify(timings),
+      "page",
+      chosen ? `${chosen.section}/${chosen.slug} (${[...features(chosen)].sort().join(", ")})` : "-",
+    );
     await browser?.close();
     await app?.stop();
     await stack?.close();
@@ -211,8 +228,16 @@ describe("the preview in a real browser", () => {
       await Promise.all([page.waitForURL(target, { waitUntil: "load" }), page.click("button[type=submit]")]);
       expect(await page.textContent("h1")).toBe(chosen.title);
       const cookies = await context.cookies();
-      expect(cookies.find((c) => c.name === SESSION_COOKIE)).toMatchObject({ path: "/sync", httpOnly: true, sameSite: "Strict" });
-      expect(cookies.find((c) => c.name === PREVIEW_COOKIE)).toMatchObject({ path: "/preview", httpOnly: true, sameSite: "Lax" });
+      expect(cookies.find((c) => c.name === SESSION_COOKIE)).toMatchObject({
+        path: "/sync",
+        httpOnly: true,
+        sameSite: "Strict",
+      });
+      expect(cookies.find((c) => c.name === PREVIEW_COOKIE)).toMatchObject({
+        path: "/preview",
+        httpOnly: true,
+        sameSite: "Lax",
+      });
       expect(await page.content()).not.toContain(TEST_SECRET);
     });
   });
@@ -228,17 +253,30 @@ describe("the preview in a real browser", () => {
 
     const tables = blocks.filter((b) => b.type === "table");
     expect(tables.length).toBeGreaterThan(0);
-    const rendered = await page.$$eval("[data-block-type=table] table", (els) => els.map((t) => [...t.querySelectorAll("tr")].map((tr) => [...tr.children].map((c) => ({ tag: c.tagName, text: c.textContent ?? "" })))));
+    const rendered = await page.$$eval("[data-block-type=table] table", (els) =>
+      els.map((t) =>
+        [...t.querySelectorAll("tr")].map((tr) =>
+          [...tr.children].map((c) => ({ tag: c.tagName, text: c.textContent ?? "" })),
+        ),
+      ),
+    );
     expect(rendered).toHaveLength(tables.length);
     tables.forEach((table, i) => {
       const rows = (table.children ?? []).filter((r) => r.type === "table_row");
-      expect(rendered[i].map((row) => row.map((c) => c.text))).toEqual(rows.map((r) => (body(r).cells as unknown[]).map(text)));
+      expect(rendered[i].map((row) => row.map((c) => c.text))).toEqual(
+        rows.map((r) => (body(r).cells as unknown[]).map(text)),
+      );
       if (body(table).has_column_header) expect(rendered[i][0].every((c) => c.tag === "TH")).toBe(true);
       if (body(table).has_row_header) expect(rendered[i].slice(1).every((row) => row[0].tag === "TH")).toBe(true);
     });
 
     const toggles = blocks.filter((b) => b.type === "toggle");
-    const details = await page.$$eval("details[data-block-type=toggle]", (els) => els.map((d) => ({ summary: d.querySelector(":scope > summary")?.textContent ?? "", open: (d as HTMLDetailsElement).open })));
+    const details = await page.$$eval("details[data-block-type=toggle]", (els) =>
+      els.map((d) => ({
+        summary: d.querySelector(":scope > summary")?.textContent ?? "",
+        open: (d as HTMLDetailsElement).open,
+      })),
+    );
     expect(details.map((d) => d.summary)).toEqual(toggles.map((t) => text(body(t).rich_text)));
     expect(details.every((d) => !d.open)).toBe(true);
     if (toggles.length > 0) {
@@ -247,14 +285,24 @@ describe("the preview in a real browser", () => {
     }
 
     const codes = blocks.filter((b) => b.type === "code");
-    const codeTexts = await page.$$eval("figure[data-block-type=code] pre code", (els) => els.map((c) => ({ text: c.textContent, language: c.getAttribute("data-language") })));
+    const codeTexts = await page.$$eval("figure[data-block-type=code] pre code", (els) =>
+      els.map((c) => ({ text: c.textContent, language: c.getAttribute("data-language") })),
+    );
     expect(codeTexts).toEqual(codes.map((c) => ({ text: text(body(c).rich_text), language: body(c).language })));
 
     const count = async (selector: string) => (await page.$$(selector)).length;
-    expect(await count("[data-block-type=bulleted_list_item]")).toBe(blocks.filter((b) => b.type === "bulleted_list_item").length);
-    expect(await count("ol > [data-block-type=numbered_list_item]")).toBe(blocks.filter((b) => b.type === "numbered_list_item").length);
-    expect(await count("ul.todo-list > li[data-block-type=to_do]")).toBe(blocks.filter((b) => b.type === "to_do").length);
-    expect(await count("input[type=checkbox][checked]")).toBe(blocks.filter((b) => b.type === "to_do" && body(b).checked).length);
+    expect(await count("[data-block-type=bulleted_list_item]")).toBe(
+      blocks.filter((b) => b.type === "bulleted_list_item").length,
+    );
+    expect(await count("ol > [data-block-type=numbered_list_item]")).toBe(
+      blocks.filter((b) => b.type === "numbered_list_item").length,
+    );
+    expect(await count("ul.todo-list > li[data-block-type=to_do]")).toBe(
+      blocks.filter((b) => b.type === "to_do").length,
+    );
+    expect(await count("input[type=checkbox][checked]")).toBe(
+      blocks.filter((b) => b.type === "to_do" && body(b).checked).length,
+    );
     if (blocks.some(hasNestedList)) expect(await count("li > ul, li > ol")).toBeGreaterThan(0);
     expect(await count("blockquote[data-block-type=quote]")).toBe(blocks.filter((b) => b.type === "quote").length);
     expect(await count("aside[data-block-type=callout]")).toBe(blocks.filter((b) => b.type === "callout").length);
@@ -263,15 +311,50 @@ describe("the preview in a real browser", () => {
     expect(await count("[data-block-type=bookmark] a")).toBe(blocks.filter((b) => b.type === "bookmark").length);
 
     // Types the renderer knows never fall back to the placeholder; one it does not know names itself.
-    const unknown = await page.$$eval("[data-unknown=true]", (els) => els.map((e) => e.getAttribute("data-block-type")));
-    for (const type of unknown) expect(await page.textContent(`[data-unknown=true][data-block-type="${type}"]`)).toContain(type!);
-    const known = ["paragraph", "heading_1", "heading_2", "heading_3", "bulleted_list_item", "numbered_list_item", "to_do", "toggle", "code", "quote", "callout", "table", "column_list", "image", "video", "audio", "file", "pdf", "bookmark", "embed", "link_preview", "divider", "child_page", "child_database", "link_to_page", "synced_block", "equation", "table_of_contents", "breadcrumb"];
+    const unknown = await page.$$eval("[data-unknown=true]", (els) =>
+      els.map((e) => e.getAttribute("data-block-type")),
+    );
+    for (const type of unknown)
+      expect(await page.textContent(`[data-unknown=true][data-block-type="${type}"]`)).toContain(type!);
+    const known = [
+      "paragraph",
+      "heading_1",
+      "heading_2",
+      "heading_3",
+      "bulleted_list_item",
+      "numbered_list_item",
+      "to_do",
+      "toggle",
+      "code",
+      "quote",
+      "callout",
+      "table",
+      "column_list",
+      "image",
+      "video",
+      "audio",
+      "file",
+      "pdf",
+      "bookmark",
+      "embed",
+      "link_preview",
+      "divider",
+      "child_page",
+      "child_database",
+      "link_to_page",
+      "synced_block",
+      "equation",
+      "table_of_contents",
+      "breadcrumb",
+    ];
     expect(unknown.filter((t) => known.includes(t!))).toEqual([]);
   });
 
   it("3. images go through /api/files/ (302 to a fresh Notion URL) and load", async () => {
     const hosted = [...walk(chosen.blocks)].filter(isHostedImage);
-    const images = await page.$$eval("figure[data-block-type=image] img", (els) => els.map((img) => img.getAttribute("src") ?? ""));
+    const images = await page.$$eval("figure[data-block-type=image] img", (els) =>
+      els.map((img) => img.getAttribute("src") ?? ""),
+    );
     expect(images).toHaveLength([...walk(chosen.blocks)].filter((b) => b.type === "image").length);
     const proxied = images.filter((src) => src.startsWith("/api/files/"));
     expect(proxied).toHaveLength(hosted.length);
@@ -280,11 +363,28 @@ describe("the preview in a real browser", () => {
 
     const redirect = await fetch(`${base}${proxied[0]}`, { redirect: "manual" });
     expect(redirect.status).toBe(302);
-    expect(redirect.headers.get("location")).toMatch(new RegExp(`^https://prod-files-secure\\.s3\\.us-west-2\\.amazonaws\\.com/[^/]+/${hosted[0].id}/image-\\d+\\.png\\?`));
+    expect(redirect.headers.get("location")).toMatch(
+      new RegExp(
+        `^https://prod-files-secure\\.s3\\.us-west-2\\.amazonaws\\.com/[^/]+/${hosted[0].id}/image-\\d+\\.png\\?`,
+      ),
+    );
 
-    await page.waitForFunction(() => [...document.querySelectorAll("figure[data-block-type=image] img")].every((img) => (img as HTMLImageElement).complete), undefined, { timeout: 15_000 });
-    const loaded = await page.$$eval("figure[data-block-type=image] img", (els) => els.map((img) => ({ src: img.getAttribute("src"), width: (img as HTMLImageElement).naturalWidth })));
-    for (const image of loaded) expect(image.width, `${image.src} ${JSON.stringify(answers.filter((a) => !a.url.startsWith(`${base}/_next`)))}`).toBeGreaterThan(0);
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll("figure[data-block-type=image] img")].every(
+          (img) => (img as HTMLImageElement).complete,
+        ),
+      undefined,
+      { timeout: 15_000 },
+    );
+    const loaded = await page.$$eval("figure[data-block-type=image] img", (els) =>
+      els.map((img) => ({ src: img.getAttribute("src"), width: (img as HTMLImageElement).naturalWidth })),
+    );
+    for (const image of loaded)
+      expect(
+        image.width,
+        `${image.src} ${JSON.stringify(answers.filter((a) => !a.url.startsWith(`${base}/_next`)))}`,
+      ).toBeGreaterThan(0);
     // Every hosted image the browser loaded went through the app's file route: a 302 to that block's file on S3.
     hosted.forEach((block, i) => {
       const hop = fileHops.find((h) => h.path === proxied[i]);
@@ -294,7 +394,9 @@ describe("the preview in a real browser", () => {
       expect(new URL(hop!.location!).pathname).toContain(`/${block.id}/`);
     });
 
-    await page.evaluate(() => document.querySelectorAll("details").forEach((d) => ((d as HTMLDetailsElement).open = true)));
+    await page.evaluate(() =>
+      document.querySelectorAll("details").forEach((d) => ((d as HTMLDetailsElement).open = true)),
+    );
     await page.screenshot({ path: path.join(ARTIFACTS, "preview.png"), fullPage: true });
     copyFileSync(path.join(ARTIFACTS, "preview.png"), path.join(ROOT, "docs", "preview.png"));
   });
@@ -340,9 +442,16 @@ describe("the preview in a real browser", () => {
     expect(again.status).toBe(304);
     const images = await fetch(`${base}/api/content/${chosen.section}/${encodeURIComponent(chosen.slug)}`);
     const text = await images.text();
-    expect(text.match(/"(https?:\/\/[^"]*)\/api\/files\//)?.[1], "file URLs are absolute, on the app's origin").toBe(base);
+    expect(text.match(/"(https?:\/\/[^"]*)\/api\/files\//)?.[1], "file URLs are absolute, on the app's origin").toBe(
+      base,
+    );
     expect(text).not.toContain("X-Amz-Signature");
-    for (const [path, code] of [["/api/content/nope", "unknown_section"], ["/api/content/pages/no-such-page", "unknown_slug"], ["/api/content/pages/a/b", "not_found"], ["/api/content/pages?limit=0", "bad_query"]]) {
+    for (const [path, code] of [
+      ["/api/content/nope", "unknown_section"],
+      ["/api/content/pages/no-such-page", "unknown_slug"],
+      ["/api/content/pages/a/b", "not_found"],
+      ["/api/content/pages?limit=0", "bad_query"],
+    ]) {
       const res = await fetch(`${base}${path}`);
       expect(res.headers.get("content-type"), path).toMatch(/^application\/json/);
       expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe(code);
@@ -354,7 +463,9 @@ describe("the preview in a real browser", () => {
   it("6. a forged preview cookie, or none after signing out, is sent to sign in; the browser reached nothing outside", async () => {
     const other = await newContext();
     const visitor = await other.newPage();
-    await other.addCookies([{ name: PREVIEW_COOKIE, value: "forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", url: `${base}/preview` }]);
+    await other.addCookies([
+      { name: PREVIEW_COOKIE, value: "forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", url: `${base}/preview` },
+    ]);
     await visitor.goto(`${base}${previewPath(chosen.section, chosen.slug)}`);
     expect(new URL(visitor.url()).pathname).toBe("/sync/signin");
     expect(await visitor.content()).not.toContain(chosen.title);
@@ -369,6 +480,9 @@ describe("the preview in a real browser", () => {
 
     const hosts = new Set(outside.map((u) => new URL(u).host));
     for (const host of hosts) expect(host.endsWith(".example.com"), host).toBe(true);
-    expect(fileHops.every((h) => h.status === 302), JSON.stringify(fileHops)).toBe(true);
+    expect(
+      fileHops.every((h) => h.status === 302),
+      JSON.stringify(fileHops),
+    ).toBe(true);
   });
 });

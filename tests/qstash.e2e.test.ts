@@ -52,7 +52,9 @@ function measure(stack: QStashStack, runIds: Partial<Record<Section, string>>, s
   const records = stack.tap.records().filter((r) => r.startedAt >= since);
   const out: Record<string, unknown> = {};
   for (const section of SECTIONS) {
-    const messages = syncMessages(stack).filter((m) => m.createdAt >= since && m.destination.endsWith(`/api/sync/${section}`));
+    const messages = syncMessages(stack).filter(
+      (m) => m.createdAt >= since && m.destination.endsWith(`/api/sync/${section}`),
+    );
     const deliveries = messages.flatMap((m) => m.deliveries);
     out[section] = {
       invocations: runIds[section] ? ranSteps(records, section, runIds[section]!).length : undefined,
@@ -85,7 +87,10 @@ function countBy(values: string[]): Record<string, number> {
 function expectOneChain(records: TapRecord[], section: Section, cursor: Cursor) {
   const steps = ranSteps(records, section, cursor.runId);
   expect(steps.length, `${section}: invocations that ran`).toBeGreaterThan(0);
-  expect(steps.map((s) => s.seq), `${section}: seq of the steps that ran`).toEqual(steps.map((_, i) => i));
+  expect(
+    steps.map((s) => s.seq),
+    `${section}: seq of the steps that ran`,
+  ).toEqual(steps.map((_, i) => i));
   for (const s of steps) expect(s.invocation, `${section} step ${s.seq}: answered invocation`).toBe(s.seq + 1);
   expect(cursor.seq, `${section}: the cursor counts exactly the QStash steps`).toBe(steps.length);
   return steps;
@@ -106,17 +111,29 @@ function expectDeliveriesAnswered(stack: QStashStack, options: { allow409: boole
     for (const d of m.deliveries) {
       if (d.injected) continue; // failureRate: the emulator lost the request or the answer on purpose
       if (d.status !== null && d.status >= 200 && d.status < 300) continue;
-      expect(options.allow409 && d.status === 409, `${m.destination} answered ${d.status} (${d.error ?? ""})`).toBe(true);
+      expect(options.allow409 && d.status === 409, `${m.destination} answered ${d.status} (${d.error ?? ""})`).toBe(
+        true,
+      );
     }
     if (m.state === "dlq") {
       const section = m.destination.split("/").pop() as Section;
       const step = JSON.parse(m.body) as { runId: string; seq: number };
-      expect(ranSteps(records, section, step.runId).map((s) => s.seq), `${section} step ${step.seq} dead-lettered but never ran`).toContain(step.seq);
+      expect(
+        ranSteps(records, section, step.runId).map((s) => s.seq),
+        `${section} step ${step.seq} dead-lettered but never ran`,
+      ).toContain(step.seq);
     }
   }
   for (const r of records) {
     if (r.status !== 409 || !SECTIONS.some((s) => r.path === `/api/sync/${s}`)) continue;
-    const holder = records.find((o) => o !== r && o.path === r.path && o.status !== 409 && o.startedAt <= r.endedAt! && (o.endedAt ?? Infinity) >= r.startedAt);
+    const holder = records.find(
+      (o) =>
+        o !== r &&
+        o.path === r.path &&
+        o.status !== 409 &&
+        o.startedAt <= r.endedAt! &&
+        (o.endedAt ?? Infinity) >= r.startedAt,
+    );
     expect(holder, `409 on ${r.path} at ${r.startedAt} without another request to the section in flight`).toBeDefined();
   }
 }
@@ -125,11 +142,14 @@ function expectDeliveriesAnswered(stack: QStashStack, options: { allow409: boole
 function expectWithinBudget(stack: QStashStack) {
   const limit = stack.budgetMs + 1000;
   for (const m of syncMessages(stack)) {
-    for (const d of m.deliveries) if (d.duration !== null && d.status !== null) expect(d.duration, `delivery to ${m.destination}`).toBeLessThanOrEqual(limit);
+    for (const d of m.deliveries)
+      if (d.duration !== null && d.status !== null)
+        expect(d.duration, `delivery to ${m.destination}`).toBeLessThanOrEqual(limit);
   }
   for (const section of SECTIONS) {
     for (const r of sectionDeliveries(stack.tap.records(), section)) {
-      if (typeof r.json?.elapsedMs === "number") expect(r.json.elapsedMs, `${section} elapsedMs`).toBeLessThanOrEqual(limit);
+      if (typeof r.json?.elapsedMs === "number")
+        expect(r.json.elapsedMs, `${section} elapsedMs`).toBeLessThanOrEqual(limit);
     }
   }
 }
@@ -143,7 +163,10 @@ async function trigger(stack: QStashStack, path = "/api/sync/trigger", query = "
 async function status(stack: QStashStack) {
   const res = await stack.get(`/api/sync/status?secret=${E2E_SECRET}`);
   expect(res.status).toBe(200);
-  return res.json.sections as Array<{ section: Section; run: { runId: string; status: string; error: { code: string; message: string } | null } | null }>;
+  return res.json.sections as Array<{
+    section: Section;
+    run: { runId: string; status: string; error: { code: string; message: string } | null } | null;
+  }>;
 }
 
 /** Edits `n` rows of each database so the next run fetches their blocks again. */
@@ -157,7 +180,11 @@ function editRows(stack: QStashStack, n: number, label: string) {
 }
 
 async function signedPost(stack: QStashStack, section: string, body: string, signature: string, query = "") {
-  return stack.get(`/api/sync/${section}${query}`, { method: "POST", headers: { "content-type": "application/json", "upstash-signature": signature }, body });
+  return stack.get(`/api/sync/${section}${query}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "upstash-signature": signature },
+    body,
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -171,7 +198,20 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     stack = await startQStashStack({ qstash: { random: seeded(1) } });
   });
   afterAll(async () => {
-    console.log("[qstash.e2e] figures", JSON.stringify({ clean: figures.clean, rateLimited: figures.rateLimited, notionRefused: figures.notionRefused, chainFailed: figures.chainFailed, crashRepaired: figures.crashRepaired }, null, 1));
+    console.log(
+      "[qstash.e2e] figures",
+      JSON.stringify(
+        {
+          clean: figures.clean,
+          rateLimited: figures.rateLimited,
+          notionRefused: figures.notionRefused,
+          chainFailed: figures.chainFailed,
+          crashRepaired: figures.crashRepaired,
+        },
+        null,
+        1,
+      ),
+    );
     await stack?.close();
   });
 
@@ -210,18 +250,28 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     expect((kicks[0].json!.childrenStarted as { runId: string }).runId).toBe(runId);
 
     firstRunId = runId;
-    figures.clean = { triggerMs: res.ms, runMs, ...measure(stack, { pages: runId, posts: runId, children: runId }, started), emulator: stack.qstash.stats() };
+    figures.clean = {
+      triggerMs: res.ms,
+      runMs,
+      ...measure(stack, { pages: runId, posts: runId, children: runId }, started),
+      emulator: stack.qstash.stats(),
+    };
   });
 
   it("3. every delivery carries an Upstash-Signature that the real Receiver verifies for the URL it was sent to", async () => {
     expect(firstRunId).not.toBe("");
-    const receiver = new Receiver({ currentSigningKey: stack.qstash.currentSigningKey, nextSigningKey: stack.qstash.nextSigningKey });
+    const receiver = new Receiver({
+      currentSigningKey: stack.qstash.currentSigningKey,
+      nextSigningKey: stack.qstash.nextSigningKey,
+    });
     const delivered = stack.tap.records().filter((r) => r.headers["upstash-message-id"] !== undefined);
     expect(delivered.length).toBeGreaterThan(3);
     for (const r of delivered) {
       const signature = r.headers["upstash-signature"];
       expect(signature, `${r.path} delivery without signature`).toBeTruthy();
-      await expect(receiver.verify({ signature, body: r.body, url: `${stack.baseUrl}${r.path}`, clockTolerance: 600 })).resolves.toBe(true);
+      await expect(
+        receiver.verify({ signature, body: r.body, url: `${stack.baseUrl}${r.path}`, clockTolerance: 600 }),
+      ).resolves.toBe(true);
       // And the app accepted it as QStash's (a refused signature is a 401).
       expect(r.status).not.toBe(401);
     }
@@ -237,27 +287,88 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const genuine = JSON.stringify({ runId: firstRunId, seq: 99, force: false });
     const q = stack.qstash;
     const attacks: Array<[string, () => Promise<{ status: number; json: Record<string, unknown> }>, RegExp]> = [
-      ["tampered body", () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: genuine })), /body does not match/],
-      ["wrong signing key", () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: evil, key: "sig_not_the_right_key" })), /invalid signature/],
-      ["expired token", () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: evil, expiresInSec: -60 })), /expired/],
-      ["replayed to another URL", () => signedPost(stack, "pages", evil, q.signForTest({ url: url("posts"), body: evil })), /another URL/],
+      [
+        "tampered body",
+        () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: genuine })),
+        /body does not match/,
+      ],
+      [
+        "wrong signing key",
+        () =>
+          signedPost(
+            stack,
+            "pages",
+            evil,
+            q.signForTest({ url: url("pages"), body: evil, key: "sig_not_the_right_key" }),
+          ),
+        /invalid signature/,
+      ],
+      [
+        "expired token",
+        () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: evil, expiresInSec: -60 })),
+        /expired/,
+      ],
+      [
+        "replayed to another URL",
+        () => signedPost(stack, "pages", evil, q.signForTest({ url: url("posts"), body: evil })),
+        /another URL/,
+      ],
       ["garbage signature", () => signedPost(stack, "pages", evil, "garbage"), /malformed/],
       ["three garbage parts", () => signedPost(stack, "pages", evil, "aaa.bbb.ccc"), /invalid QStash signature/],
-      ["forged signature next to the right secret", () => signedPost(stack, "pages", evil, "garbage", `?secret=${E2E_SECRET}`), /invalid QStash signature/],
-      ["wrong issuer", () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: evil, issuer: "NotUpstash" })), /invalid QStash signature/],
-      ["GET with a signature", () => stack.get("/api/sync/pages", { headers: { "upstash-signature": q.signForTest({ url: url("pages"), body: "" }) } }), /must be POST/],
-      ["no signature and no secret", () => stack.get("/api/sync/pages", { method: "POST", headers: { "content-type": "application/json" }, body: evil }), /missing credentials/],
+      [
+        "forged signature next to the right secret",
+        () => signedPost(stack, "pages", evil, "garbage", `?secret=${E2E_SECRET}`),
+        /invalid QStash signature/,
+      ],
+      [
+        "wrong issuer",
+        () => signedPost(stack, "pages", evil, q.signForTest({ url: url("pages"), body: evil, issuer: "NotUpstash" })),
+        /invalid QStash signature/,
+      ],
+      [
+        "GET with a signature",
+        () =>
+          stack.get("/api/sync/pages", {
+            headers: { "upstash-signature": q.signForTest({ url: url("pages"), body: "" }) },
+          }),
+        /must be POST/,
+      ],
+      [
+        "no signature and no secret",
+        () =>
+          stack.get("/api/sync/pages", { method: "POST", headers: { "content-type": "application/json" }, body: evil }),
+        /missing credentials/,
+      ],
       [
         "forged failure callback",
         () => {
-          const body = JSON.stringify({ status: 500, url: url("pages"), sourceBody: Buffer.from(genuine).toString("base64"), retried: 3 });
-          return stack.get("/api/sync/failed", { method: "POST", headers: { "upstash-signature": q.signForTest({ url: `${stack.baseUrl}/api/sync/failed`, body, key: "sig_not_the_right_key" }) }, body });
+          const body = JSON.stringify({
+            status: 500,
+            url: url("pages"),
+            sourceBody: Buffer.from(genuine).toString("base64"),
+            retried: 3,
+          });
+          return stack.get("/api/sync/failed", {
+            method: "POST",
+            headers: {
+              "upstash-signature": q.signForTest({
+                url: `${stack.baseUrl}/api/sync/failed`,
+                body,
+                key: "sig_not_the_right_key",
+              }),
+            },
+            body,
+          });
         },
         /invalid QStash signature/,
       ],
       [
         "unsigned failure callback",
-        () => stack.get(`/api/sync/failed?secret=${E2E_SECRET}`, { method: "POST", body: JSON.stringify({ status: 500, url: url("pages"), sourceBody: "" }) }),
+        () =>
+          stack.get(`/api/sync/failed?secret=${E2E_SECRET}`, {
+            method: "POST",
+            body: JSON.stringify({ status: 500, url: url("pages"), sourceBody: "" }),
+          }),
         /missing Upstash-Signature/,
       ],
     ];
@@ -286,10 +397,19 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const client = new Client({ token: stack.qstash.token, baseUrl: stack.qstash.url });
     const ids: string[] = [];
     for (const body of ['{"seq":"x"}', "not json"]) {
-      const { messageId } = await client.publish({ url, body, headers: { "content-type": "application/json" }, retries: 3 });
+      const { messageId } = await client.publish({
+        url,
+        body,
+        headers: { "content-type": "application/json" },
+        retries: 3,
+      });
       ids.push(messageId);
     }
-    await waitFor("the bad messages to reach the DLQ", async () => ids.every((id) => stack.qstash.dlq().some((m) => m.messageId === id)), 10_000);
+    await waitFor(
+      "the bad messages to reach the DLQ",
+      async () => ids.every((id) => stack.qstash.dlq().some((m) => m.messageId === id)),
+      10_000,
+    );
     for (const id of ids) {
       const m = stack.qstash.messages().find((x) => x.messageId === id)!;
       expect(m.state).toBe("dlq");
@@ -325,7 +445,10 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     // The invocation that met the 429 published it and answered 200 well within its budget.
     const publisher = await waitFor(
       "the answer of the rate-limited invocation",
-      async () => stack.tap.records().find((r) => (r.json?.next as { messageId?: string } | null)?.messageId === delayed.messageId) ?? null,
+      async () =>
+        stack.tap
+          .records()
+          .find((r) => (r.json?.next as { messageId?: string } | null)?.messageId === delayed.messageId) ?? null,
       10_000,
       50,
     );
@@ -341,9 +464,18 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     // chain at once. Then let the delayed steps land where they would in
     // real life: on an instance whose clock is two minutes later.
     const duringPause = (r: TapRecord) =>
-      r.upstream === firstApp && r.startedAt > publisher.startedAt && r.headers["upstash-signature"] !== undefined && r.status === 200 && r.json?.stale !== true;
+      r.upstream === firstApp &&
+      r.startedAt > publisher.startedAt &&
+      r.headers["upstash-signature"] !== undefined &&
+      r.status === 200 &&
+      r.json?.stale !== true;
     // Posts' first step follows at once; it never met a 429 itself, only the instance's pause.
-    await waitFor("another step answered during the pause", async () => stack.tap.records().some(duringPause), 10_000, 20);
+    await waitFor(
+      "another step answered during the pause",
+      async () => stack.tap.records().some(duringPause),
+      10_000,
+      20,
+    );
     await stack.switchApp(await spare);
     const answeredDuringPause = stack.tap.records().filter(duringPause);
     for (const r of answeredDuringPause) {
@@ -365,7 +497,12 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
       const steps = expectOneChain(records, section, cursors[section]);
       expect(steps.length, `${section}: invocations of a run that met one 429`).toBeLessThan(12);
     }
-    figures.rateLimited = { requestedDelayMs: delayed.requestedDelayMs, answeredDuringPause: answeredDuringPause.map((r) => [r.path, r.json!.next]), runMs: Date.now() - started, ...measure(stack, { pages: runId, posts: runId, children: runId }, started) };
+    figures.rateLimited = {
+      requestedDelayMs: delayed.requestedDelayMs,
+      answeredDuringPause: answeredDuringPause.map((r) => [r.path, r.json!.next]),
+      runMs: Date.now() - started,
+      ...measure(stack, { pages: runId, posts: runId, children: runId }, started),
+    };
   });
 
   it("8a. Notion refusing a step (401) dead-letters it at once; the status shows the run failed with Notion's reason; a manual call resumes it", async () => {
@@ -380,7 +517,10 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const callback = await waitForFailureCallback(stack, "posts", runId);
     const dead = stack.qstash.dlq().slice(dlqBefore);
     expect(dead.map((m) => m.destination)).toEqual([`${stack.baseUrl}/api/sync/posts`]);
-    expect(dead[0].deliveries.map((d) => d.status), "no retry after a 489").toEqual([489]);
+    expect(
+      dead[0].deliveries.map((d) => d.status),
+      "no retry after a 489",
+    ).toEqual([489]);
     expect(callback.answer.status).toBe(200);
 
     const failed = (await status(stack)).find((s) => s.section === "posts")!;
@@ -396,7 +536,12 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
   it("8b. when QStash gives up on a step (every attempt fails before reaching the app), the failure callback marks the run failed and a manual call resumes it", async () => {
     await stack.qstash.idle(15_000);
     // A forced run: pages needs two steps. Every attempt at step 1 dies at the platform (504).
-    stack.tap.injectFault({ path: "/api/sync/pages", status: 504, times: 4, match: (body) => (JSON.parse(body) as { seq: number }).seq === 1 });
+    stack.tap.injectFault({
+      path: "/api/sync/pages",
+      status: 504,
+      times: 4,
+      match: (body) => (JSON.parse(body) as { seq: number }).seq === 1,
+    });
     const dlqBefore = stack.qstash.dlq().length;
     const res = await trigger(stack, "/api/sync/trigger", "&force=1");
     const runId = res.json.runId as string;
@@ -404,7 +549,12 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const callback = await waitForFailureCallback(stack, "pages", runId);
     const dead = stack.qstash.dlq().slice(dlqBefore);
     expect(dead.map((m) => [m.destination, JSON.parse(m.body).seq])).toEqual([[`${stack.baseUrl}/api/sync/pages`, 1]]);
-    expect(dead[0].deliveries.map((d) => [d.retried, d.status])).toEqual([[0, 504], [1, 504], [2, 504], [3, 504]]);
+    expect(dead[0].deliveries.map((d) => [d.retried, d.status])).toEqual([
+      [0, 504],
+      [1, 504],
+      [2, 504],
+      [3, 504],
+    ]);
     expect(callback.answer.status).toBe(200);
     expect(callback.answer.json).toMatchObject({ ok: true, section: "pages", runId, marked: true });
 
@@ -428,16 +578,24 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
       const runId = res.json.runId as string;
       // Step 0 of pages has persisted its new seq: from now on redis refuses every write
       // (maxmemory), so the invocation dies half way (503 sync_error) with no successor published.
-      await waitFor("pages step 0 to persist its seq", async () => {
-        const c = await stack.cursor("pages");
-        return c?.runId === runId && c.seq === 1;
-      }, 10_000, 5);
+      await waitFor(
+        "pages step 0 to persist its seq",
+        async () => {
+          const c = await stack.cursor("pages");
+          return c?.runId === runId && c.seq === 1;
+        },
+        10_000,
+        5,
+      );
       await admin.configSet("maxmemory", "1");
       let died: TapRecord;
       try {
         died = await waitFor(
           "the invocation to die",
-          async () => stack.tap.records().find((r) => r.path === "/api/sync/pages" && r.status === 503 && r.body.includes(runId)) ?? null,
+          async () =>
+            stack.tap
+              .records()
+              .find((r) => r.path === "/api/sync/pages" && r.status === 503 && r.body.includes(runId)) ?? null,
           10_000,
           5,
         );
@@ -450,7 +608,9 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
       expect(await stack.diffKv()).toEqual([]);
       // QStash redelivered step 0, and that delivery repaired the run: it ran step 1 again (same seq,
       // so its successor keeps its deduplication id).
-      const redelivered = sectionDeliveries(stack.tap.records(), "pages").filter((r) => r.startedAt > died.startedAt && (JSON.parse(r.body) as { seq: number }).seq === 0);
+      const redelivered = sectionDeliveries(stack.tap.records(), "pages").filter(
+        (r) => r.startedAt > died.startedAt && (JSON.parse(r.body) as { seq: number }).seq === 0,
+      );
       expect(redelivered.map((r) => [r.status, r.json?.stale ?? false, r.json?.invocation])).toEqual([[200, false, 1]]);
       figures.crashRepaired = { died: died.json, redelivered: redelivered[0].json };
     } finally {
@@ -465,13 +625,45 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const [savedCursor, savedRuns] = [await stack.kv.get(cursorKey), await stack.kv.get(runsKey)];
     const done = (await stack.cursor("posts"))!;
     // Step 5 is on its way (published); step 4 ran, by a duplicate whose original's attempts all met the lease.
-    const live: Cursor = { ...done, status: "running", phase: "sync", finishedAt: null, seq: 5, chain: { seq: 5, published: true, messageId: "msg_step5", via: "qstash", link: 0, at: null, stopped: null, error: null } };
+    const live: Cursor = {
+      ...done,
+      status: "running",
+      phase: "sync",
+      finishedAt: null,
+      seq: 5,
+      chain: {
+        seq: 5,
+        published: true,
+        messageId: "msg_step5",
+        via: "qstash",
+        link: 0,
+        at: null,
+        stopped: null,
+        error: null,
+      },
+    };
     const callback = (seq: number, status = 409) => {
       // The body QStash posts to a failure callback (see the QStash docs / the emulator).
       const sourceBody = Buffer.from(JSON.stringify({ runId: live.runId, seq, force: false })).toString("base64");
-      const body = JSON.stringify({ status, header: {}, body: "", retried: 3, maxRetries: 3, sourceMessageId: "msg_src", url: `${stack.baseUrl}/api/sync/posts`, method: "POST", sourceHeader: {}, sourceBody, dlqId: "1-0" });
+      const body = JSON.stringify({
+        status,
+        header: {},
+        body: "",
+        retried: 3,
+        maxRetries: 3,
+        sourceMessageId: "msg_src",
+        url: `${stack.baseUrl}/api/sync/posts`,
+        method: "POST",
+        sourceHeader: {},
+        sourceBody,
+        dlqId: "1-0",
+      });
       const signature = stack.qstash.signForTest({ url: `${stack.baseUrl}/api/sync/failed`, body });
-      return stack.get("/api/sync/failed", { method: "POST", headers: { "content-type": "application/json", "upstash-signature": signature }, body });
+      return stack.get("/api/sync/failed", {
+        method: "POST",
+        headers: { "content-type": "application/json", "upstash-signature": signature },
+        body,
+      });
     };
     try {
       await stack.kv.set(cursorKey, live);
@@ -481,7 +673,19 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
       expect(await stack.cursor("posts")).toEqual(live);
 
       // Step 4 ran but died before publishing step 5, and its redeliveries failed too: the chain is dead.
-      const dead: Cursor = { ...live, chain: { seq: 4, published: true, messageId: "msg_step4", via: "qstash", link: 0, at: null, stopped: null, error: null } };
+      const dead: Cursor = {
+        ...live,
+        chain: {
+          seq: 4,
+          published: true,
+          messageId: "msg_step4",
+          via: "qstash",
+          link: 0,
+          at: null,
+          stopped: null,
+          error: null,
+        },
+      };
       await stack.kv.set(cursorKey, dead);
       const marked = await callback(4, 504);
       expect(marked.json).toMatchObject({ ok: true, marked: true });
@@ -511,7 +715,12 @@ async function waitForFailureCallback(stack: QStashStack, section: Section, runI
     RUN_TIMEOUT_MS,
   );
   expect(callback.destination).toBe(`${stack.baseUrl}/api/sync/failed`);
-  const answer = stack.tap.records().find((r) => r.path === "/api/sync/failed" && r.headers["upstash-message-id"] === callback.messageId && r.status === 200)!;
+  const answer = stack.tap
+    .records()
+    .find(
+      (r) =>
+        r.path === "/api/sync/failed" && r.headers["upstash-message-id"] === callback.messageId && r.status === 200,
+    )!;
   expect(answer, "the app's answer to the failure callback").toBeDefined();
   return { callback, answer };
 }
@@ -546,7 +755,10 @@ describe("QStash end to end: duplicated and lost deliveries", () => {
     });
   });
   afterAll(async () => {
-    console.log("[qstash.e2e] duplicates/failures figures", JSON.stringify({ ...(figures.chaos as object), callbacks: figures.chaosCallbacks }, null, 1));
+    console.log(
+      "[qstash.e2e] duplicates/failures figures",
+      JSON.stringify({ ...(figures.chaos as object), callbacks: figures.chaosCallbacks }, null, 1),
+    );
     await stack?.close();
   });
 
@@ -579,14 +791,19 @@ describe("QStash end to end: duplicated and lost deliveries", () => {
         const ran = deliveries.filter((r) => r.status === 200 && r.json?.stale !== true);
         expect(ran.length, `${section} ${messageId}: deliveries that ran the step`).toBeLessThanOrEqual(1);
         for (const r of deliveries.filter((d) => !ran.includes(d))) {
-          const recognised = r.status === 409 || (r.status === 200 && r.json?.stale === true && r.json.invocation === undefined);
+          const recognised =
+            r.status === 409 || (r.status === 200 && r.json?.stale === true && r.json.invocation === undefined);
           expect(recognised, `${section} ${messageId}: ${r.status} ${r.responseBody}`).toBe(true);
         }
         repeated += deliveries.length - ran.length;
       }
     }
     // Not vacuous: injected duplicates reached the app, and some deliveries were answered stale or 409.
-    expect(syncMessages(stack).flatMap((m) => m.deliveries).filter((d) => d.duplicate && d.status !== null).length).toBeGreaterThan(0);
+    expect(
+      syncMessages(stack)
+        .flatMap((m) => m.deliveries)
+        .filter((d) => d.duplicate && d.status !== null).length,
+    ).toBeGreaterThan(0);
     expect(repeated, "deliveries answered stale or 409").toBeGreaterThan(0);
     // A step can reach the DLQ when all its attempts met the lease of a duplicate running that very
     // step; its failure callback must then leave the live run alone: "not marked", or 409 while
@@ -594,13 +811,20 @@ describe("QStash end to end: duplicated and lost deliveries", () => {
     for (const r of records.filter((x) => x.path === "/api/sync/failed")) {
       if (r.status === 409) {
         const section = new URL((JSON.parse(r.body) as { url: string }).url).pathname;
-        expect(records.some((o) => o.path === section && o.status === 200 && o.startedAt <= r.endedAt! && o.endedAt! >= r.startedAt), `409 to the callback at ${r.startedAt} with nothing running`).toBe(true);
+        expect(
+          records.some(
+            (o) => o.path === section && o.status === 200 && o.startedAt <= r.endedAt! && o.endedAt! >= r.startedAt,
+          ),
+          `409 to the callback at ${r.startedAt} with nothing running`,
+        ).toBe(true);
         continue;
       }
       expect(r.status, r.responseBody).toBe(200);
       expect(r.json).toMatchObject({ ok: true, marked: false });
     }
-    figures.chaosCallbacks = records.filter((x) => x.path === "/api/sync/failed").map((r) => [r.status, r.responseBody]);
+    figures.chaosCallbacks = records
+      .filter((x) => x.path === "/api/sync/failed")
+      .map((r) => [r.status, r.responseBody]);
     figures.chaos = { runMs, ...measure(stack, { pages: runId, posts: runId, children: runId }), emulator: stats };
   });
 });
@@ -620,7 +844,12 @@ describe("the trigger without QStash", () => {
 
       const inline = await handleTrigger(request(), { ...stack.env, SYNC_INLINE_FALLBACK: "1" });
       expect(inline.status).toBe(200);
-      const result = (await inline.json()) as { ok: boolean; mode: string; statusUrl: string; sections: Array<{ section: string; runId?: string; processed?: number }> };
+      const result = (await inline.json()) as {
+        ok: boolean;
+        mode: string;
+        statusUrl: string;
+        sections: Array<{ section: string; runId?: string; processed?: number }>;
+      };
       expect(result).toMatchObject({ ok: true, mode: "inline", statusUrl: "http://localhost/api/sync/status" });
       expect(result.sections.map((s) => s.section)).toEqual(["pages", "posts", "children"]);
       for (const s of result.sections.slice(0, 2)) expect(s.runId, JSON.stringify(s)).toMatch(/\S/);

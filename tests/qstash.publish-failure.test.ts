@@ -14,7 +14,11 @@ import { type Stack, startStack, syncUntilDone } from "./support/harness";
 const BASE = "http://127.0.0.1:9"; // nothing listens: deliveries the emulator attempts go nowhere
 
 describe("a failed publish of the successor", () => {
-  const servers = withStackAndQStash({ workspace: { pages: 60, posts: 3, hugePages: 0 }, latencyMs: 15, env: { SYNC_BUDGET_MS: "500" } });
+  const servers = withStackAndQStash({
+    workspace: { pages: 60, posts: 3, hugePages: 0 },
+    latencyMs: 15,
+    env: { SYNC_BUDGET_MS: "500" },
+  });
   let stack: Stack;
   let qstash: QStashEmulator;
   beforeAll(() => void ({ stack, qstash } = servers()));
@@ -29,7 +33,11 @@ describe("a failed publish of the successor", () => {
       const failed = await deliver(step0, "http://127.0.0.1:1");
       expect(failed.status).toBe(503);
       const failedBody = (await failed.json()) as { ok: boolean; error: { code: string }; invocation: number };
-      expect(failedBody, `attempt ${attempt}`).toMatchObject({ ok: false, error: { code: "chain_publish_failed" }, invocation: 1 });
+      expect(failedBody, `attempt ${attempt}`).toMatchObject({
+        ok: false,
+        error: { code: "chain_publish_failed" },
+        invocation: 1,
+      });
       const after = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
       expect(after.seq).toBe(1);
       expect(after.chain).toMatchObject({ seq: 1, published: false });
@@ -70,13 +78,28 @@ describe("a delivery of the step another invocation is running", () => {
     const copy = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 0, force: false }), qstash.url);
     // Never acknowledged: had the holder died, a 200 would drop the step for good.
     expect(copy.status).toBe(409);
-    expect(await copy.json()).toMatchObject({ ok: false, duplicate: true, runId: "run-dup", error: { code: "already_running" } });
+    expect(await copy.json()).toMatchObject({
+      ok: false,
+      duplicate: true,
+      runId: "run-dup",
+      error: { code: "already_running" },
+    });
     // The successor the holder has just published (seq 1 = the cursor's) must not be acknowledged:
     // it meets the lease and QStash delivers it again once the holder is done.
-    const successor = await deliverTo(stack, qstash, JSON.stringify({ runId: "run-dup", seq: 1, force: false }), qstash.url);
+    const successor = await deliverTo(
+      stack,
+      qstash,
+      JSON.stringify({ runId: "run-dup", seq: 1, force: false }),
+      qstash.url,
+    );
     expect(successor.status).toBe(409);
     // Something else while the lease is held (another run's step) still meets the lease.
-    const other = await deliverTo(stack, qstash, JSON.stringify({ runId: "another-run", seq: 4, force: false }), qstash.url);
+    const other = await deliverTo(
+      stack,
+      qstash,
+      JSON.stringify({ runId: "another-run", seq: 4, force: false }),
+      qstash.url,
+    );
     expect(other.status).toBe(409);
     expect(await stack.kv.get(stack.keys.cursor("pages"))).toEqual(cursor);
     await stack.kv.del([stack.keys.lease("pages")]);
@@ -103,7 +126,11 @@ describe("QStash on Vercel without a public URL", () => {
       const request = new Request(`http://localhost/api/sync/${path}?secret=${stack.env.CRON_SECRET}`);
       const response = path === "pages" ? await handleSync("pages", request, env) : await handleTrigger(request, env);
       expect(response.status).toBe(503);
-      expect(await response.json()).toMatchObject({ ok: false, error: { code: "config_error" }, variables: ["SYNC_BASE_URL"] });
+      expect(await response.json()).toMatchObject({
+        ok: false,
+        error: { code: "config_error" },
+        variables: ["SYNC_BASE_URL"],
+      });
     }
     expect(qstash.messages()).toHaveLength(0);
     expect(await stack.kv.get(stack.keys.cursor("pages"))).toBeNull();

@@ -12,7 +12,11 @@ import { QStashConfigError, readQStashConfig } from "../lib/qstash/config";
 import { notionFlowControl, notionFlowControlKey } from "../lib/qstash/flow-control";
 import { createPublisher, toDeduplicationId, type PublishNextOptions } from "../lib/qstash/publish";
 import { verifyDelivery, type VerifyResult } from "../lib/qstash/verify";
-import { startQStashEmulator, type QStashEmulator, type QStashEmulatorOptions } from "../scripts/emulator/qstash/server";
+import {
+  startQStashEmulator,
+  type QStashEmulator,
+  type QStashEmulatorOptions,
+} from "../scripts/emulator/qstash/server";
 import { seeded } from "./support/random";
 
 // ---------------------------------------------------------------------------
@@ -23,7 +27,6 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
   vi.restoreAllMocks();
 });
-
 
 async function emulator(opts: QStashEmulatorOptions = {}): Promise<QStashEmulator> {
   const emu = await startQStashEmulator(opts);
@@ -191,7 +194,14 @@ describe("publishing through the real SDK", () => {
     expect(posts?.path).toBe("/api/sync/posts");
 
     expect(emu.messages().map((m) => m.state)).toEqual(Array(5).fill("delivered"));
-    expect(emu.stats()).toMatchObject({ published: 5, deduplicated: 0, deliveries: 5, retries: 0, dlq: 0, inFlight: 0 });
+    expect(emu.stats()).toMatchObject({
+      published: 5,
+      deduplicated: 0,
+      deliveries: 5,
+      retries: 0,
+      dlq: 0,
+      inFlight: 0,
+    });
   });
 
   it("answers 401 to a wrong token", async () => {
@@ -214,8 +224,12 @@ describe("publishing through the real SDK", () => {
     expect(b).toEqual({ messageId: a.messageId, deduplicated: true });
 
     // Colons are refused by QStash; the publisher hashes such ids instead.
-    const c = await publisher.publishNext(syncOptions(`${r.url}/api/sync/pages`, 8, { deduplicationId: "run:2026-01-01T00:00" }));
-    const d = await publisher.publishNext(syncOptions(`${r.url}/api/sync/pages`, 8, { deduplicationId: "run:2026-01-01T00:00" }));
+    const c = await publisher.publishNext(
+      syncOptions(`${r.url}/api/sync/pages`, 8, { deduplicationId: "run:2026-01-01T00:00" }),
+    );
+    const d = await publisher.publishNext(
+      syncOptions(`${r.url}/api/sync/pages`, 8, { deduplicationId: "run:2026-01-01T00:00" }),
+    );
     expect(c.deduplicated).toBe(false);
     expect(d).toEqual({ messageId: c.messageId, deduplicated: true });
 
@@ -278,7 +292,9 @@ describe("retries, DLQ and failure callbacks", () => {
 
   it("honours Retry-After from the destination (scaled)", async () => {
     const emu = await emulator({ delayScale: 0.1 });
-    const r = await receiver(emu, (_hit, n) => (n === 1 ? { status: 429, headers: { "Retry-After": "3" } } : { status: 200 }));
+    const r = await receiver(emu, (_hit, n) =>
+      n === 1 ? { status: 429, headers: { "Retry-After": "3" } } : { status: 200 },
+    );
     const publisher = createPublisher({ token: emu.token, url: emu.url });
     await publisher.publishNext(syncOptions(`${r.url}/api/sync/pages`, 1));
     await emu.idle(5000);
@@ -309,20 +325,36 @@ describe("retries, DLQ and failure callbacks", () => {
     const client = new Client({ token: emu.token, baseUrl: emu.url, devMode: false });
     const { messages } = await client.dlq.listMessages();
     expect(messages).toHaveLength(1);
-    expect(messages[0]).toMatchObject({ messageId, url: `${r.url}/api/sync/pages`, responseStatus: 489, dlqId: m?.dlqId });
+    expect(messages[0]).toMatchObject({
+      messageId,
+      url: `${r.url}/api/sync/pages`,
+      responseStatus: 489,
+      dlqId: m?.dlqId,
+    });
 
     const failure = r.hits.filter((h) => h.path === "/api/qstash-failure");
     expect(failure).toHaveLength(1);
     expectAllVerified(failure);
     const payload = JSON.parse(failure[0]?.body ?? "") as Record<string, unknown>;
-    expect(payload).toMatchObject({ status: 489, sourceMessageId: messageId, url: `${r.url}/api/sync/pages`, dlqId: m?.dlqId });
+    expect(payload).toMatchObject({
+      status: 489,
+      sourceMessageId: messageId,
+      url: `${r.url}/api/sync/pages`,
+      dlqId: m?.dlqId,
+    });
     expect(Buffer.from(String(payload.body), "base64").toString()).toBe('{"error":"bad run"}');
-    expect(JSON.parse(Buffer.from(String(payload.sourceBody), "base64").toString())).toEqual({ runId: "run-1", seq: 1, force: false });
+    expect(JSON.parse(Buffer.from(String(payload.sourceBody), "base64").toString())).toEqual({
+      runId: "run-1",
+      seq: 1,
+      force: false,
+    });
   });
 
   it("after the last retry the message goes to the DLQ and the failure callback is called", async () => {
     const emu = await emulator();
-    const r = await receiver(emu, (hit) => (hit.path.startsWith("/api/sync") ? { status: 500, body: "down" } : { status: 200 }));
+    const r = await receiver(emu, (hit) =>
+      hit.path.startsWith("/api/sync") ? { status: 500, body: "down" } : { status: 200 },
+    );
     const publisher = createPublisher({ token: emu.token, url: emu.url });
     const { messageId } = await publisher.publishNext(
       syncOptions(`${r.url}/api/sync/posts`, 1, { failureCallback: `${r.url}/api/qstash-failure`, retries: 2 }),
@@ -342,7 +374,9 @@ describe("retries, DLQ and failure callbacks", () => {
       sourceMessageId: messageId,
       dlqId: m?.dlqId,
     });
-    expect(emu.callbacks()).toMatchObject([{ kind: "failure-callback", state: "delivered", sourceMessageId: messageId }]);
+    expect(emu.callbacks()).toMatchObject([
+      { kind: "failure-callback", state: "delivered", sourceMessageId: messageId },
+    ]);
 
     // Deleting it from the DLQ through the SDK.
     const client = new Client({ token: emu.token, baseUrl: emu.url, devMode: false });
@@ -365,7 +399,12 @@ describe("flow control", () => {
     await emu.idle(5000);
     expect(r.hits).toHaveLength(6);
     expect(r.maxConcurrent).toBe(1);
-    expect(emu.messages()[0]?.flowControl).toMatchObject({ key: flowControl.key, parallelism: 1, rate: 1000, periodMs: 60_000 });
+    expect(emu.messages()[0]?.flowControl).toMatchObject({
+      key: flowControl.key,
+      parallelism: 1,
+      rate: 1000,
+      periodMs: 60_000,
+    });
     expect(emu.messages()[0]?.headers["upstash-flow-control-value"]).toBe("parallelism=1, rate=1000, period=60s");
 
     // Control: without flow control the same load overlaps, so the check above can fail.
@@ -380,7 +419,9 @@ describe("flow control", () => {
     const r = await receiver(emu);
     const publisher = createPublisher({ token: emu.token, url: emu.url });
     const flowControl = { key: "notion-rate-test", rate: 2, parallelism: 10, period: "1s" };
-    await publisher.publishBatch(Array.from({ length: 6 }, (_, i) => syncOptions(`${r.url}/api/sync/pages`, i, { flowControl })));
+    await publisher.publishBatch(
+      Array.from({ length: 6 }, (_, i) => syncOptions(`${r.url}/api/sync/pages`, i, { flowControl })),
+    );
     await emu.idle(5000);
     const starts = emu
       .messages()
@@ -437,7 +478,9 @@ describe("verifyDelivery", () => {
   it("accepts tokens signed with the current or the next key", async () => {
     const emu = await emulator();
     const config = { currentSigningKey: emu.currentSigningKey, nextSigningKey: emu.nextSigningKey };
-    expect(await verifyDelivery({ signature: emu.signForTest({ url, body }), rawBody: body, url, config })).toEqual({ ok: true });
+    expect(await verifyDelivery({ signature: emu.signForTest({ url, body }), rawBody: body, url, config })).toEqual({
+      ok: true,
+    });
     const next = emu.signForTest({ url, body, key: emu.nextSigningKey });
     expect(await verifyDelivery({ signature: next, rawBody: body, url, config })).toEqual({ ok: true });
   });
@@ -447,21 +490,46 @@ describe("verifyDelivery", () => {
     const config = { currentSigningKey: emu.currentSigningKey, nextSigningKey: emu.nextSigningKey };
     const good = emu.signForTest({ url, body });
     const cases: Array<[string, Parameters<typeof verifyDelivery>[0], string]> = [
-      ["tampered body", { signature: good, rawBody: body.replace("1", "2"), url, config }, "body does not match signature"],
-      ["wrong key", { signature: emu.signForTest({ url, body, key: "sig_attacker" }), rawBody: body, url, config }, "invalid signature"],
-      ["expired", { signature: emu.signForTest({ url, body, expiresInSec: -60 }), rawBody: body, url, config }, "signature expired"],
+      [
+        "tampered body",
+        { signature: good, rawBody: body.replace("1", "2"), url, config },
+        "body does not match signature",
+      ],
+      [
+        "wrong key",
+        { signature: emu.signForTest({ url, body, key: "sig_attacker" }), rawBody: body, url, config },
+        "invalid signature",
+      ],
+      [
+        "expired",
+        { signature: emu.signForTest({ url, body, expiresInSec: -60 }), rawBody: body, url, config },
+        "signature expired",
+      ],
       [
         "other URL",
-        { signature: emu.signForTest({ url: "https://evil.example.com/api/sync/pages", body }), rawBody: body, url, config },
+        {
+          signature: emu.signForTest({ url: "https://evil.example.com/api/sync/pages", body }),
+          rawBody: body,
+          url,
+          config,
+        },
         "signature is for another URL",
       ],
-      ["wrong issuer", { signature: emu.signForTest({ url, body, issuer: "Mallory" }), rawBody: body, url, config }, "signature issuer is not Upstash"],
+      [
+        "wrong issuer",
+        { signature: emu.signForTest({ url, body, issuer: "Mallory" }), rawBody: body, url, config },
+        "signature issuer is not Upstash",
+      ],
       ["missing (null)", { signature: null, rawBody: body, url, config }, "missing Upstash-Signature header"],
       ["missing (undefined)", { signature: undefined, rawBody: body, url, config }, "missing Upstash-Signature header"],
       ["missing (empty)", { signature: "", rawBody: body, url, config }, "missing Upstash-Signature header"],
       ["garbage", { signature: "not-a-jwt", rawBody: body, url, config }, "malformed signature"],
       ["garbage parts", { signature: "a.b.c", rawBody: body, url, config }, "malformed signature"],
-      ["no keys", { signature: good, rawBody: body, url, config: { currentSigningKey: "", nextSigningKey: "" } }, "signing keys not configured"],
+      [
+        "no keys",
+        { signature: good, rawBody: body, url, config: { currentSigningKey: "", nextSigningKey: "" } },
+        "signing keys not configured",
+      ],
     ];
     for (const [name, input, reason] of cases) {
       const result = await verifyDelivery(input);
@@ -488,13 +556,25 @@ describe("configuration and helpers", () => {
     expect((error as QStashConfigError).message).toContain("QSTASH_CURRENT_SIGNING_KEY");
     expect((error as QStashConfigError).message).not.toMatch(/secret/);
     expect((error as QStashConfigError).variables).toEqual(["QSTASH_CURRENT_SIGNING_KEY"]);
-    expect(() => readQStashConfig({ QSTASH_TOKEN: "t", QSTASH_CURRENT_SIGNING_KEY: "a", QSTASH_NEXT_SIGNING_KEY: "b", QSTASH_URL: "nope" })).toThrow(
-      QStashConfigError,
-    );
+    expect(() =>
+      readQStashConfig({
+        QSTASH_TOKEN: "t",
+        QSTASH_CURRENT_SIGNING_KEY: "a",
+        QSTASH_NEXT_SIGNING_KEY: "b",
+        QSTASH_URL: "nope",
+      }),
+    ).toThrow(QStashConfigError);
     expect(
-      readQStashConfig({ QSTASH_TOKEN: "t", QSTASH_CURRENT_SIGNING_KEY: "a", QSTASH_NEXT_SIGNING_KEY: "b", QSTASH_URL: "http://127.0.0.1:8080/" }),
+      readQStashConfig({
+        QSTASH_TOKEN: "t",
+        QSTASH_CURRENT_SIGNING_KEY: "a",
+        QSTASH_NEXT_SIGNING_KEY: "b",
+        QSTASH_URL: "http://127.0.0.1:8080/",
+      }),
     ).toEqual({ token: "t", url: "http://127.0.0.1:8080", currentSigningKey: "a", nextSigningKey: "b" });
-    expect(readQStashConfig({ QSTASH_TOKEN: "t", QSTASH_CURRENT_SIGNING_KEY: "a", QSTASH_NEXT_SIGNING_KEY: "b" })).toEqual({
+    expect(
+      readQStashConfig({ QSTASH_TOKEN: "t", QSTASH_CURRENT_SIGNING_KEY: "a", QSTASH_NEXT_SIGNING_KEY: "b" }),
+    ).toEqual({
       token: "t",
       currentSigningKey: "a",
       nextSigningKey: "b",

@@ -26,7 +26,11 @@ const propertyRequests = (emulator: NotionEmulator, pageId?: string) =>
   emulator
     .requests()
     .filter((r) => r.route === "pages.properties.retrieve" && (!pageId || r.path.includes(pageId)))
-    .map((r) => ({ ...r, cursor: new URL(r.path, "http://x").searchParams.get("start_cursor"), pageSize: new URL(r.path, "http://x").searchParams.get("page_size") }));
+    .map((r) => ({
+      ...r,
+      cursor: new URL(r.path, "http://x").searchParams.get("start_cursor"),
+      pageSize: new URL(r.path, "http://x").searchParams.get("page_size"),
+    }));
 
 async function stored(stack: Stack, pageId: string): Promise<{ entry: IndexEntry; bundle: PageBundle }> {
   const index = await readIndexPage(stack.kv, stack.keys, "pages");
@@ -58,7 +62,9 @@ describe("the emulator's property item route, through @notionhq/client", () => {
   afterAll(async () => emulator?.close());
 
   it("a page object shows the first 25 references and has_more: true, in query rows too", async () => {
-    const page = (await client.pages.retrieve({ page_id: pageId })) as unknown as { properties: Record<string, { relation: { id: string }[]; has_more: boolean }> };
+    const page = (await client.pages.retrieve({ page_id: pageId })) as unknown as {
+      properties: Record<string, { relation: { id: string }[]; has_more: boolean }>;
+    };
     expect(page.properties.Related.relation).toEqual(record.ids.slice(0, 25).map((id) => ({ id })));
     expect(page.properties.Related.has_more).toBe(true);
     const dataSourceId = emulator.workspace.pagesDataSourceId;
@@ -70,14 +76,31 @@ describe("the emulator's property item route, through @notionhq/client", () => {
 
   it("lists every reference, 100 a page, in the recorded shape", async () => {
     const first = await client.pages.properties.retrieve({ page_id: pageId, property_id: record.propertyId });
-    expect(Object.keys(first)).toEqual(["object", "results", "next_cursor", "has_more", "type", "property_item", "request_id"]);
+    expect(Object.keys(first)).toEqual([
+      "object",
+      "results",
+      "next_cursor",
+      "has_more",
+      "type",
+      "property_item",
+      "request_id",
+    ]);
     if (first.object !== "list") throw new Error("expected a list");
     expect(first.results).toHaveLength(100);
-    expect(first.results[0]).toEqual({ object: "property_item", type: "relation", id: record.propertyId, relation: { id: record.ids[0] } });
+    expect(first.results[0]).toEqual({
+      object: "property_item",
+      type: "relation",
+      id: record.propertyId,
+      relation: { id: record.ids[0] },
+    });
     expect(first.has_more).toBe(true);
     expect(first.property_item).toMatchObject({ id: record.propertyId, type: "relation", relation: {} });
     expect(first.property_item.next_url).toContain(`start_cursor=${first.next_cursor}`);
-    const second = await client.pages.properties.retrieve({ page_id: pageId, property_id: record.propertyId, start_cursor: first.next_cursor! });
+    const second = await client.pages.properties.retrieve({
+      page_id: pageId,
+      property_id: record.propertyId,
+      start_cursor: first.next_cursor!,
+    });
     if (second.object !== "list") throw new Error("expected a list");
     expect(second.results.map((r) => (r as { relation: { id: string } }).relation.id)).toEqual(record.ids.slice(100));
     expect(second).toMatchObject({ has_more: false, next_cursor: null, property_item: { next_url: null } });
@@ -86,13 +109,25 @@ describe("the emulator's property item route, through @notionhq/client", () => {
   it("serves the title as rich text items and answers 404 / 400 like Notion", async () => {
     const title = await client.pages.properties.retrieve({ page_id: pageId, property_id: "title" });
     expect(title.object).toBe("list");
-    await expect(client.pages.properties.retrieve({ page_id: pageId, property_id: "nope" })).rejects.toMatchObject({ status: 404 });
-    await expect(client.pages.properties.retrieve({ page_id: pageId, property_id: record.propertyId, start_cursor: "bogus" })).rejects.toMatchObject({ status: 400 });
-    await expect(client.pages.properties.retrieve({ page_id: pageId, property_id: record.propertyId, page_size: 101 })).rejects.toMatchObject({ status: 400 });
+    await expect(client.pages.properties.retrieve({ page_id: pageId, property_id: "nope" })).rejects.toMatchObject({
+      status: 404,
+    });
+    await expect(
+      client.pages.properties.retrieve({ page_id: pageId, property_id: record.propertyId, start_cursor: "bogus" }),
+    ).rejects.toMatchObject({ status: 400 });
+    await expect(
+      client.pages.properties.retrieve({ page_id: pageId, property_id: record.propertyId, page_size: 101 }),
+    ).rejects.toMatchObject({ status: 400 });
   });
 
   it("the paced client call retries a 502 and counts every request", async () => {
-    const notion = createNotionSource({ token: emulator.token, baseUrl: emulator.url, ratePerMin: 100_000, deadline: createDeadline(10_000), pacer: createPacer(100_000) });
+    const notion = createNotionSource({
+      token: emulator.token,
+      baseUrl: emulator.url,
+      ratePerMin: 100_000,
+      deadline: createDeadline(10_000),
+      pacer: createPacer(100_000),
+    });
     emulator.injectFault({ route: "pages.properties.retrieve", status: 502 });
     const page = await notion.listPropertyItems(pageId, record.propertyId, null);
     expect(page.results).toHaveLength(100);
@@ -144,7 +179,10 @@ describe("a page with a relation of 60 references", () => {
 
   it("a relation edited from the related pages' side (no last_edited_time bump) is re-read when the 25 shown change", async () => {
     stack.workspace.advanceClock(5 * 60_000);
-    const changed = setRelation(stack.workspace, ids[0], { ids: [...sixty.ids.slice(1), "0000aaaa-0000-4000-8000-00000000beef"], touch: false });
+    const changed = setRelation(stack.workspace, ids[0], {
+      ids: [...sixty.ids.slice(1), "0000aaaa-0000-4000-8000-00000000beef"],
+      touch: false,
+    });
     stack.emulator.resetRequestLog();
     const runs = await syncUntilDone(stack, "pages");
     expect(runs.at(-1)!.counts.fetched).toBe(1);
@@ -170,9 +208,11 @@ function killAfter(kv: KvStore, n: number): KvStore {
   const dead = () => Promise.reject(new Error("killed"));
   return new Proxy(kv, {
     get(target, prop, receiver) {
-      if (prop === "atomic") return (ops: Parameters<KvStore["atomic"]>[0]) => (++commits > n ? dead() : target.atomic(ops));
+      if (prop === "atomic")
+        return (ops: Parameters<KvStore["atomic"]>[0]) => (++commits > n ? dead() : target.atomic(ops));
       if (prop === "set" || prop === "del" || prop === "deleteIfEquals") {
-        return (...args: unknown[]) => (commits >= n ? dead() : (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args));
+        return (...args: unknown[]) =>
+          commits >= n ? dead() : (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args);
       }
       return Reflect.get(target, prop, receiver);
     },
@@ -190,13 +230,18 @@ describe("a relation too long for one invocation", () => {
   let pageId: string;
   let record: RelationRecord;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 6, posts: 4, hugePages: 0 }, latencyMs: { "pages.properties.retrieve": 600 }, env: { SYNC_CONCURRENCY: "1" } });
+    stack = await startStack({
+      workspace: { pages: 6, posts: 4, hugePages: 0 },
+      latencyMs: { "pages.properties.retrieve": 600 },
+      env: { SYNC_CONCURRENCY: "1" },
+    });
     pageId = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId)[1].id;
     record = setRelation(stack.workspace, pageId, { count: 450 });
   });
   afterAll(async () => stack?.close());
 
-  const partial = async () => (await readLarge<PartialValue>(stack.kv, stack.keys, stack.keys.partialPage("pages", pageId)))?.value ?? null;
+  const partial = async () =>
+    (await readLarge<PartialValue>(stack.kv, stack.keys, stack.keys.partialPage("pages", pageId)))?.value ?? null;
   const invocation = async (kill?: number) => {
     const runtime = loadRuntime("pages", stack.env);
     const deps = engineDeps(runtime, "pages", Date.now());
@@ -251,7 +296,10 @@ describe("a relation too long for one invocation", () => {
     const random = seeded(11);
     stack.emulator.resetRequestLog();
     // A forced run re-reads every page (and its relation); the first call starts it.
-    const start = await runInvocation(engineDeps(loadRuntime("pages", stack.env), "pages", Date.now()), { section: "pages", force: true });
+    const start = await runInvocation(engineDeps(loadRuntime("pages", stack.env), "pages", Date.now()), {
+      section: "pages",
+      force: true,
+    });
     let done = start.kind === "ran" && start.cursor.status === "done";
     for (let call = 0; call < 200 && !done; call++) {
       const killed = random() < 0.5;

@@ -13,13 +13,27 @@ import { readIndexPage, readManifest } from "../lib/mirror/section-index";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import { runInvocation } from "../lib/sync/engine";
 import { expectedOrder } from "../scripts/emulator/notion/verify";
-import { type InvocationBody, type Stack, diffKvWithWorkspace, invoke, startStack, syncUntilDone } from "./support/harness";
+import {
+  type InvocationBody,
+  type Stack,
+  diffKvWithWorkspace,
+  invoke,
+  startStack,
+  syncUntilDone,
+} from "./support/harness";
 import { seeded } from "./support/random";
 import { largestValue } from "./support/redis-meter";
 
 const ROWS = 12_000;
 const BUDGET_MS = 3000;
-const SMALL_ROWS = { posts: 0, blocksPerRow: 2, hugePages: 0, childDepth: 0, trashedRows: 0, unsharedChildPages: 0 } as const;
+const SMALL_ROWS = {
+  posts: 0,
+  blocksPerRow: 2,
+  hugePages: 0,
+  childDepth: 0,
+  trashedRows: 0,
+  unsharedChildPages: 0,
+} as const;
 /** What an invocation writes whatever its work: the cursor at its start, at its end, and at phase changes. */
 const PER_INVOCATION_BYTES = 8 * 1024;
 
@@ -75,8 +89,12 @@ describe.each(["redis", "upstash"] as const)(`${ROWS} rows on %s`, (backend) => 
       const written = stack.bridge.stats().writtenBytes;
       const product = (await storedBytes(stack, "page")) + (await storedBytes(stack, "ichunk"));
       const allowed = 1.5 * product + answers.length * PER_INVOCATION_BYTES;
-      console.log(`[scale ${backend}] full run: ${answers.length} invocations, written ${written} B (${Math.round(written / ROWS)} B/row), product ${product} B, ratio ${(written / product).toFixed(2)}`);
-      expect(written, `written ${written} B, product ${product} B, ${answers.length} invocations`).toBeLessThanOrEqual(allowed);
+      console.log(
+        `[scale ${backend}] full run: ${answers.length} invocations, written ${written} B (${Math.round(written / ROWS)} B/row), product ${product} B, ratio ${(written / product).toFixed(2)}`,
+      );
+      expect(written, `written ${written} B, product ${product} B, ${answers.length} invocations`).toBeLessThanOrEqual(
+        allowed,
+      );
     }
   }, 300_000);
 
@@ -91,7 +109,9 @@ describe.each(["redis", "upstash"] as const)(`${ROWS} rows on %s`, (backend) => 
     expect(await diffKvWithWorkspace(stack)).toEqual([]);
     if (stack.bridge) {
       const written = stack.bridge.stats().writtenBytes;
-      console.log(`[scale ${backend}] no-change run: ${answers.length} invocations, written ${written} B (${Math.round(written / ROWS)} B/row)`);
+      console.log(
+        `[scale ${backend}] no-change run: ${answers.length} invocations, written ${written} B (${Math.round(written / ROWS)} B/row)`,
+      );
       expect(written / ROWS, `${written} B written`).toBeLessThanOrEqual(200);
     }
   }, 120_000);
@@ -102,8 +122,14 @@ function killAfter(kv: KvStore, n: number): KvStore {
   let commits = 0;
   return new Proxy(kv, {
     get(target, prop, receiver) {
-      if (prop === "atomic") return (ops: Parameters<KvStore["atomic"]>[0]) => (++commits > n ? Promise.reject(new Error("killed")) : target.atomic(ops));
-      if (prop === "set" || prop === "del") return (...args: never[]) => (commits >= n ? Promise.reject(new Error("killed")) : (target[prop] as (...a: never[]) => Promise<unknown>)(...args));
+      if (prop === "atomic")
+        return (ops: Parameters<KvStore["atomic"]>[0]) =>
+          ++commits > n ? Promise.reject(new Error("killed")) : target.atomic(ops);
+      if (prop === "set" || prop === "del")
+        return (...args: never[]) =>
+          commits >= n
+            ? Promise.reject(new Error("killed"))
+            : (target[prop] as (...a: never[]) => Promise<unknown>)(...args);
       return Reflect.get(target, prop, receiver);
     },
   });
@@ -114,7 +140,11 @@ function killAfter(kv: KvStore, n: number): KvStore {
 describe.each(["redis"] as const)(`listing ${ROWS} rows killed at random request boundaries on %s`, (backend) => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ backend, workspace: { pages: ROWS, ...SMALL_ROWS, seed: 3 }, env: { SYNC_BUDGET_MS: String(BUDGET_MS), SYNC_CONCURRENCY: "8" } });
+    stack = await startStack({
+      backend,
+      workspace: { pages: ROWS, ...SMALL_ROWS, seed: 3 },
+      env: { SYNC_BUDGET_MS: String(BUDGET_MS), SYNC_CONCURRENCY: "8" },
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -175,8 +205,13 @@ describe("a database that suddenly lists 30 % of its rows (share revoked for the
     expect((await readIndexPage(stack.kv, stack.keys, "pages"))!.total).toBe(300);
     // The status endpoint says so too.
     const { handleStatus } = await import("../lib/http/status-route");
-    const status = await handleStatus(new Request(`http://localhost/api/sync/status?secret=${stack.env.CRON_SECRET}`), stack.env);
-    const pages = ((await status.json()) as { sections: { section: string; run: { status: string; held: unknown } }[] }).sections.find((s) => s.section === "pages")!;
+    const status = await handleStatus(
+      new Request(`http://localhost/api/sync/status?secret=${stack.env.CRON_SECRET}`),
+      stack.env,
+    );
+    const pages = (
+      (await status.json()) as { sections: { section: string; run: { status: string; held: unknown } }[] }
+    ).sections.find((s) => s.section === "pages")!;
     expect(pages.run).toMatchObject({ status: "held", held: { removals: 210 } });
 
     // Another unforced call holds again; a forced one goes ahead.

@@ -63,13 +63,20 @@ describe("self-chained crons over next start (QStash unset)", () => {
       .split("\n")
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as LogLine);
-  const invocations = (section: Section, runId: string) => lines().filter((l) => l.event === "sync.invocation" && l.section === section && l.runId === runId);
+  const invocations = (section: Section, runId: string) =>
+    lines().filter((l) => l.event === "sync.invocation" && l.section === section && l.runId === runId);
   const cron = async (section: Section, query = "") => {
-    const res = await fetch(`${app.url}/api/sync/${section}${query}`, { headers: { authorization: `Bearer ${SECRET}` } });
+    const res = await fetch(`${app.url}/api/sync/${section}${query}`, {
+      headers: { authorization: `Bearer ${SECRET}` },
+    });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
   const cursor = (section: Section) => kv.get<Cursor>(keys.cursor(section));
-  const waitFor = async <T,>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 120_000): Promise<T> => {
+  const waitFor = async <T>(
+    what: string,
+    probe: () => Promise<T | null | undefined | false>,
+    timeoutMs = 120_000,
+  ): Promise<T> => {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const value = await probe();
@@ -105,41 +112,61 @@ describe("self-chained crons over next start (QStash unset)", () => {
     await redis?.stop();
   });
 
-  it("one cron call per section, and no other call, carries each section of the default workspace to done", { timeout: 300_000 }, async () => {
-    for (const section of ["pages", "posts", "children"] as const) {
-      const first = await cron(section);
-      expect(first.status).toBe(200);
-      expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
-      const done = await finished(section, first.body.runId);
-      expect(done.status).toBe("done");
-      // The invocation that finished the run logs its line after its last commit: wait for it.
-      const calls = await waitFor(`${section}'s last invocation to log`, async () => {
-        const logged = invocations(section, done.runId);
-        return logged.some((l) => l.seq === done.seq) ? logged : null;
-      }, 10_000);
-      const links = calls.filter((l) => l.caller === "chain");
-      // Every step after the first came through a link, each once, in order (seq 2, 3, …).
-      expect(calls.filter((l) => l.caller === "cron")).toHaveLength(1);
-      expect(links.length).toBe(done.seq - 1);
-      expect(links.map((l) => l.seq)).toEqual(Array.from({ length: links.length }, (_, i) => i + 2));
-      for (const l of calls) expect(l.elapsedMs!).toBeLessThan(BUDGET_MS + 3000);
-      expect(links.every((l) => l.status === 200)).toBe(true);
-      expect(done.chain).toMatchObject({ via: "self" });
-      console.log(`${section}: ${links.length} links`);
-    }
-    expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
-    // The status shows how the chain carried the run.
-    const status = (await (await fetch(`${app.url}/api/sync/status?secret=${SECRET}&section=pages`)).json()) as { sections: SectionStatus[] };
-    expect(status.sections[0].run!.chain).toMatchObject({ via: "self" });
-    expect(app.output()).not.toContain(SECRET);
-  });
+  it(
+    "one cron call per section, and no other call, carries each section of the default workspace to done",
+    { timeout: 300_000 },
+    async () => {
+      for (const section of ["pages", "posts", "children"] as const) {
+        const first = await cron(section);
+        expect(first.status).toBe(200);
+        expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
+        const done = await finished(section, first.body.runId);
+        expect(done.status).toBe("done");
+        // The invocation that finished the run logs its line after its last commit: wait for it.
+        const calls = await waitFor(
+          `${section}'s last invocation to log`,
+          async () => {
+            const logged = invocations(section, done.runId);
+            return logged.some((l) => l.seq === done.seq) ? logged : null;
+          },
+          10_000,
+        );
+        const links = calls.filter((l) => l.caller === "chain");
+        // Every step after the first came through a link, each once, in order (seq 2, 3, …).
+        expect(calls.filter((l) => l.caller === "cron")).toHaveLength(1);
+        expect(links.length).toBe(done.seq - 1);
+        expect(links.map((l) => l.seq)).toEqual(Array.from({ length: links.length }, (_, i) => i + 2));
+        for (const l of calls) expect(l.elapsedMs!).toBeLessThan(BUDGET_MS + 3000);
+        expect(links.every((l) => l.status === 200)).toBe(true);
+        expect(done.chain).toMatchObject({ via: "self" });
+        console.log(`${section}: ${links.length} links`);
+      }
+      expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
+      // The status shows how the chain carried the run.
+      const status = (await (await fetch(`${app.url}/api/sync/status?secret=${SECRET}&section=pages`)).json()) as {
+        sections: SectionStatus[];
+      };
+      expect(status.sections[0].run!.chain).toMatchObject({ via: "self" });
+      expect(app.output()).not.toContain(SECRET);
+    },
+  );
 
   it("a replayed, forged or misdirected chain link gets stale or 401 and writes nothing", async () => {
     const pages = (await cursor("pages"))!;
     const link = (step: { section?: Section; seq?: number; runId?: string }, secret = SECRET) =>
-      signChainToken(secret, { section: step.section ?? "pages", runId: step.runId ?? pages.runId, seq: step.seq ?? 2, link: 1, force: false });
+      signChainToken(secret, {
+        section: step.section ?? "pages",
+        runId: step.runId ?? pages.runId,
+        seq: step.seq ?? 2,
+        link: 1,
+        force: false,
+      });
     const post = async (path: string, token: string, body: unknown, method = "POST") => {
-      const res = await fetch(`${app.url}${path}`, { method, headers: { [CHAIN_TOKEN_HEADER]: token, "content-type": "application/json" }, body: method === "GET" ? undefined : JSON.stringify(body) });
+      const res = await fetch(`${app.url}${path}`, {
+        method,
+        headers: { [CHAIN_TOKEN_HEADER]: token, "content-type": "application/json" },
+        body: method === "GET" ? undefined : JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as Record<string, any> };
     };
     const before = await snapshot();
@@ -147,7 +174,10 @@ describe("self-chained crons over next start (QStash unset)", () => {
     // Replayed: a step of the finished run.
     expect(await post("/api/sync/pages", link({}), body)).toMatchObject({ status: 200, body: { stale: true } });
     // Forged (another key), for another section, a body that is not the token's step, a GET.
-    expect(await post("/api/sync/pages", link({}, "not-the-secret-0123456789"), body)).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+    expect(await post("/api/sync/pages", link({}, "not-the-secret-0123456789"), body)).toMatchObject({
+      status: 401,
+      body: { error: { code: "unauthorized" } },
+    });
     expect(await post("/api/sync/posts", link({}), body)).toMatchObject({ status: 401 });
     expect(await post("/api/sync/pages", link({}), { ...body, seq: 3 })).toMatchObject({ status: 401 });
     expect(await post("/api/sync/pages", link({}), undefined, "GET")).toMatchObject({ status: 401 });
@@ -156,55 +186,71 @@ describe("self-chained crons over next start (QStash unset)", () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it("a server killed mid-chain leaves the run resumable: the next call continues it, nothing lost or twice", { timeout: 180_000 }, async () => {
-    workspace.advanceClock(10 * 60_000);
-    const first = await cron("posts", "?force=1");
-    const runId = first.body.runId as string;
-    await waitFor("a link or two", async () => ((await cursor("posts"))!.seq >= 3 ? true : null));
-    await app.kill();
-    const killedAt = (await cursor("posts"))!;
-    expect(killedAt.status).toBe("running");
-    await start();
-    // The dead invocation's lease is taken over once its recorded end has passed (budget + 5 s).
-    const resumed = await waitFor("the lease of the killed invocation to be free", async () => {
-      const answer = await cron("posts");
-      return answer.status === 200 ? answer : null;
-    }, 30_000);
-    expect(resumed.body.runId).toBe(runId);
-    const done = await finished("posts", runId);
-    expect(done.status).toBe("done");
-    expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
-  });
+  it(
+    "a server killed mid-chain leaves the run resumable: the next call continues it, nothing lost or twice",
+    { timeout: 180_000 },
+    async () => {
+      workspace.advanceClock(10 * 60_000);
+      const first = await cron("posts", "?force=1");
+      const runId = first.body.runId as string;
+      await waitFor("a link or two", async () => ((await cursor("posts"))!.seq >= 3 ? true : null));
+      await app.kill();
+      const killedAt = (await cursor("posts"))!;
+      expect(killedAt.status).toBe("running");
+      await start();
+      // The dead invocation's lease is taken over once its recorded end has passed (budget + 5 s).
+      const resumed = await waitFor(
+        "the lease of the killed invocation to be free",
+        async () => {
+          const answer = await cron("posts");
+          return answer.status === 200 ? answer : null;
+        },
+        30_000,
+      );
+      expect(resumed.body.runId).toBe(runId);
+      const done = await finished("posts", runId);
+      expect(done.status).toBe("done");
+      expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
+    },
+  );
 
-  it("SYNC_MAX_CHAIN is honoured: the chain stops, says why, and the next call resumes", { timeout: 120_000 }, async () => {
-    await app.stop();
-    await start({ SYNC_MAX_CHAIN: "2" });
-    const first = await cron("pages", "?force=1");
-    const runId = first.body.runId as string;
-    const stopped = await waitFor("the chain to stop", async () => {
-      const c = await cursor("pages");
-      return c?.runId === runId && c.chain?.stopped ? c : null;
-    });
-    expect(stopped.status).toBe("running");
-    expect(stopped.chain!.stopped).toMatch(/SYNC_MAX_CHAIN \(2\)/);
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(invocations("pages", runId).filter((l) => l.caller === "chain")).toHaveLength(2);
-    const again = await waitFor("the lease", async () => {
-      const answer = await cron("pages");
-      return answer.status === 200 ? answer : null;
-    }, 10_000);
-    expect(again.body.runId).toBe(runId);
-    await app.stop();
-    await start();
-    // Carried to the end by later calls.
-    await waitFor("the run to finish", async () => {
-      const c = await cursor("pages");
-      if (c?.runId === runId && c.status === "done") return c;
-      if (c?.chain?.stopped || !c?.chain?.published) await cron("pages");
-      return null;
-    });
-    expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
-  });
+  it(
+    "SYNC_MAX_CHAIN is honoured: the chain stops, says why, and the next call resumes",
+    { timeout: 120_000 },
+    async () => {
+      await app.stop();
+      await start({ SYNC_MAX_CHAIN: "2" });
+      const first = await cron("pages", "?force=1");
+      const runId = first.body.runId as string;
+      const stopped = await waitFor("the chain to stop", async () => {
+        const c = await cursor("pages");
+        return c?.runId === runId && c.chain?.stopped ? c : null;
+      });
+      expect(stopped.status).toBe("running");
+      expect(stopped.chain!.stopped).toMatch(/SYNC_MAX_CHAIN \(2\)/);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(invocations("pages", runId).filter((l) => l.caller === "chain")).toHaveLength(2);
+      const again = await waitFor(
+        "the lease",
+        async () => {
+          const answer = await cron("pages");
+          return answer.status === 200 ? answer : null;
+        },
+        10_000,
+      );
+      expect(again.body.runId).toBe(runId);
+      await app.stop();
+      await start();
+      // Carried to the end by later calls.
+      await waitFor("the run to finish", async () => {
+        const c = await cursor("pages");
+        if (c?.runId === runId && c.status === "done") return c;
+        if (c?.chain?.stopped || !c?.chain?.published) await cron("pages");
+        return null;
+      });
+      expect(await compareKvWithWorkspace(kv, keys, workspace)).toEqual([]);
+    },
+  );
 
   it("a Notion 401 stops the chain with the run failed and Notion's reason", { timeout: 120_000 }, async () => {
     const first = await cron("posts", "?force=1");

@@ -24,7 +24,12 @@ const BASE = "http://localhost";
 let stack: Stack;
 
 function link(target: LinkTarget, options: { force?: boolean; ttlMs?: number; now?: number } = {}): string {
-  return manualLinkUrl(BASE, target, { force: options.force ?? false, ttlMs: options.ttlMs ?? 60_000, secret: TEST_SECRET, now: options.now });
+  return manualLinkUrl(BASE, target, {
+    force: options.force ?? false,
+    ttlMs: options.ttlMs ?? 60_000,
+    secret: TEST_SECRET,
+    now: options.now,
+  });
 }
 
 async function call(handler: (request: Request) => Promise<Response>, url: string, init?: RequestInit) {
@@ -32,8 +37,10 @@ async function call(handler: (request: Request) => Promise<Response>, url: strin
   const text = await response.text();
   return { status: response.status, text, body: JSON.parse(text) as Record<string, any> };
 }
-const section = (name: Section, url: string, init?: RequestInit) => call((r) => handleSync(name, r, stack.env), url, init);
-const trigger = (url: string, init?: RequestInit) => call((r) => handleTrigger(r, { ...stack.env, SYNC_INLINE_FALLBACK: "1" }), url, init);
+const section = (name: Section, url: string, init?: RequestInit) =>
+  call((r) => handleSync(name, r, stack.env), url, init);
+const trigger = (url: string, init?: RequestInit) =>
+  call((r) => handleTrigger(r, { ...stack.env, SYNC_INLINE_FALLBACK: "1" }), url, init);
 
 /** Every key under the test prefix and its value (null for sets): "nothing written" means this is unchanged. */
 async function snapshot(): Promise<string> {
@@ -66,9 +73,16 @@ async function capturingLogs<T>(fn: () => Promise<T>): Promise<{ result: T; line
   }
 }
 
-function expectUnauthorized(answer: { status: number; text: string; body: Record<string, any> }, message: RegExp, url: string) {
+function expectUnauthorized(
+  answer: { status: number; text: string; body: Record<string, any> },
+  message: RegExp,
+  url: string,
+) {
   expect(answer.status, answer.text).toBe(401);
-  expect(answer.body).toMatchObject({ ok: false, error: { code: "unauthorized", message: expect.stringMatching(message) } });
+  expect(answer.body).toMatchObject({
+    ok: false,
+    error: { code: "unauthorized", message: expect.stringMatching(message) },
+  });
   const token = new URL(url).searchParams.get("token")!;
   expect(answer.text).not.toContain(token.split(".")[1]);
   expect(answer.text).not.toContain(TEST_SECRET);
@@ -80,7 +94,7 @@ beforeAll(async () => {
 afterAll(async () => stack?.close());
 
 describe("signed manual links on the section routes", () => {
-  it("a valid link runs a sync as caller \"link\" and spends its nonce until the link expires", async () => {
+  it('a valid link runs a sync as caller "link" and spends its nonce until the link expires', async () => {
     const url = link("pages", { ttlMs: 90_000 });
     const { result, lines } = await capturingLogs(() => section("pages", url));
     expect(result.status, result.text).toBe(200);
@@ -112,14 +126,23 @@ describe("signed manual links on the section routes", () => {
     const good = new URL(link("pages"));
     const token = good.searchParams.get("token")!;
     const [payload, signature] = token.split(".");
-    const otherClaims = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), t: "posts" })).toString("base64url");
-    for (const forged of [`${otherClaims}.${signature}`, `${payload}.${signature.slice(0, -1)}${signature.endsWith("A") ? "B" : "A"}`]) {
+    const otherClaims = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), t: "posts" }),
+    ).toString("base64url");
+    for (const forged of [
+      `${otherClaims}.${signature}`,
+      `${payload}.${signature.slice(0, -1)}${signature.endsWith("A") ? "B" : "A"}`,
+    ]) {
       const url = `${BASE}/api/sync/posts?token=${forged}`;
       expectUnauthorized(await section("posts", url), /bad signature/, url);
     }
     const truncated = `${BASE}/api/sync/pages?token=${payload}`;
     expectUnauthorized(await section("pages", truncated), /malformed/, truncated);
-    const signedByAnother = manualLinkUrl(BASE, "pages", { force: false, secret: "another-cron-secret", ttlMs: 60_000 });
+    const signedByAnother = manualLinkUrl(BASE, "pages", {
+      force: false,
+      secret: "another-cron-secret",
+      ttlMs: 60_000,
+    });
     expectUnauthorized(await section("pages", signedByAnother), /bad signature/, signedByAnother);
 
     // A pages link sent to posts (path changed, token intact).
@@ -128,13 +151,28 @@ describe("signed manual links on the section routes", () => {
 
     // An unforced link asked to force, in the query or the body; a forced link asked not to.
     const unforced = link("pages");
-    expectUnauthorized(await section("pages", `${unforced}&force=1`), /signed for force=0 and the request asks force=1/, unforced);
-    expectUnauthorized(await section("pages", unforced, { method: "POST", body: '{"force":true}' }), /signed for force=0/, unforced);
+    expectUnauthorized(
+      await section("pages", `${unforced}&force=1`),
+      /signed for force=0 and the request asks force=1/,
+      unforced,
+    );
+    expectUnauthorized(
+      await section("pages", unforced, { method: "POST", body: '{"force":true}' }),
+      /signed for force=0/,
+      unforced,
+    );
     const forced = link("pages", { force: true });
-    expectUnauthorized(await section("pages", forced.replace("force=1&", "")), /signed for force=1 and the request asks force=0/, forced);
+    expectUnauthorized(
+      await section("pages", forced.replace("force=1&", "")),
+      /signed for force=1 and the request asks force=0/,
+      forced,
+    );
 
     // Links do not open the status endpoint.
-    const status = await call((r) => handleStatus(r, stack.env), link("pages").replace("/api/sync/pages", "/api/sync/status"));
+    const status = await call(
+      (r) => handleStatus(r, stack.env),
+      link("pages").replace("/api/sync/pages", "/api/sync/status"),
+    );
     expect(status.status).toBe(401);
     expect(status.body.error.message).toMatch(/not for this endpoint/);
 
@@ -166,7 +204,11 @@ describe("signed manual links on the trigger route", () => {
 
 describe("npm run sync:url", () => {
   const script = (args: string[], env: Record<string, string>) =>
-    run(TSX, ["scripts/sync-url.ts", ...args], { cwd: ROOT, encoding: "utf8", env: { NODE_ENV: "test", PATH: process.env.PATH ?? "", ...env } }).then(
+    run(TSX, ["scripts/sync-url.ts", ...args], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { NODE_ENV: "test", PATH: process.env.PATH ?? "", ...env },
+    }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );

@@ -13,13 +13,22 @@ import { type Stack, TEST_SECRET, invoke, startStack, syncUntilDone } from "./su
 describe("the status API", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 10, posts: 4, hugePages: 0 }, env: { SYNC_STALL_AFTER: "2", SYNC_BUDGET_MS: "1500" } });
+    stack = await startStack({
+      workspace: { pages: 10, posts: 4, hugePages: 0 },
+      env: { SYNC_STALL_AFTER: "2", SYNC_BUDGET_MS: "1500" },
+    });
   });
   afterAll(async () => stack?.close());
 
   const status = async (query = "") => {
-    const response = await handleStatus(new Request(`http://localhost/api/sync/status?secret=${TEST_SECRET}${query}`), stack.env);
-    return { code: response.status, body: (await response.json()) as { ok: boolean; sections: SectionStatus[]; error?: { code: string } } };
+    const response = await handleStatus(
+      new Request(`http://localhost/api/sync/status?secret=${TEST_SECRET}${query}`),
+      stack.env,
+    );
+    return {
+      code: response.status,
+      body: (await response.json()) as { ok: boolean; sections: SectionStatus[]; error?: { code: string } },
+    };
   };
   const pages = async (query = "") => (await status(query)).body.sections.find((s) => s.section === "pages")!;
 
@@ -27,12 +36,23 @@ describe("the status API", () => {
     const answers = await syncUntilDone(stack, "pages");
     const rows = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).length;
     const s = await pages();
-    expect(s.run).toMatchObject({ status: "done", phase: "done", stalled: false, lastError: null, progress: { done: rows, total: rows, percent: 100 } });
+    expect(s.run).toMatchObject({
+      status: "done",
+      phase: "done",
+      stalled: false,
+      lastError: null,
+      progress: { done: rows, total: rows, percent: 100 },
+    });
     expect(s.lease).toEqual({ held: false, expiresAt: null, holderEndsBy: null, abandoned: false });
     expect(s.indexed).toBe(rows);
     expect(s.runs).toHaveLength(1);
     const run = s.runs[0];
-    expect(run).toMatchObject({ runId: answers[0].runId, status: "done", invocations: answers.length, failedPages: [] });
+    expect(run).toMatchObject({
+      runId: answers[0].runId,
+      status: "done",
+      invocations: answers.length,
+      failedPages: [],
+    });
     expect(run.startedAt < run.finishedAt!).toBe(true);
     expect(run.counts).toMatchObject({ fetched: rows, skipped: 0, gone: 0, failed: 0, removed: 0, errors: 0 });
     expect(run.counts.notionRequests).toBeGreaterThan(rows);
@@ -73,7 +93,12 @@ describe("the status API", () => {
     await invoke(stack, "pages", { query: "force=1", env: down });
     await invoke(stack, "pages", { env: down });
     const s = await pages();
-    expect(s.run).toMatchObject({ status: "stalled", stalled: true, consecutiveErrors: 2, lastError: { code: expect.stringMatching(/^notion_/) } });
+    expect(s.run).toMatchObject({
+      status: "stalled",
+      stalled: true,
+      consecutiveErrors: 2,
+      lastError: { code: expect.stringMatching(/^notion_/) },
+    });
   });
 
   it("?runId= narrows to one run; a bad runId or section is a 400", async () => {

@@ -34,7 +34,10 @@ let site: RevalidationSite;
 
 beforeAll(async () => {
   site = await startRevalidationSite();
-  stack = await startStack({ workspace: { pages: 12, posts: 12, hugePages: 0, trashedRows: 0 }, env: { ...site.env, SYNC_BUDGET_MS: "5000" } });
+  stack = await startStack({
+    workspace: { pages: 12, posts: 12, hugePages: 0, trashedRows: 0 },
+    env: { ...site.env, SYNC_BUDGET_MS: "5000" },
+  });
 });
 afterAll(async () => {
   await stack?.close();
@@ -45,8 +48,22 @@ afterAll(async () => {
 function engineWith(section: Section, wrap: (kv: KvStore) => KvStore, fetch?: typeof globalThis.fetch) {
   const runtime = loadRuntime(section, stack.env);
   const deps = engineDeps(runtime, section, Date.now());
-  const notion = createNotionSource({ token: runtime.notionSettings.token, baseUrl: runtime.settings.notionBaseUrl, ratePerMin: runtime.settings.notionRatePerMin, deadline: deps.deadline, fetch });
-  return runInvocation({ ...deps, kv: boundedByDeadline(wrap(runtime.kv), deps.deadline), notion, content: createBlockTreeFetcher(notion) }, { section, force: false });
+  const notion = createNotionSource({
+    token: runtime.notionSettings.token,
+    baseUrl: runtime.settings.notionBaseUrl,
+    ratePerMin: runtime.settings.notionRatePerMin,
+    deadline: deps.deadline,
+    fetch,
+  });
+  return runInvocation(
+    {
+      ...deps,
+      kv: boundedByDeadline(wrap(runtime.kv), deps.deadline),
+      notion,
+      content: createBlockTreeFetcher(notion),
+    },
+    { section, force: false },
+  );
 }
 
 async function storedCursor(section: Section): Promise<Cursor> {
@@ -84,12 +101,17 @@ describe("counts and revalidation survive a kill between page commits and the in
     const last = answers.at(-1)!;
     expect(last.status).toBe("done");
     // The trashed row is no longer listed: finalize removes it.
-    expect(last.counts, "the run's counts include the killed invocation's pages").toMatchObject({ fetched: 2, gone: 0, removed: 1 });
+    expect(last.counts, "the run's counts include the killed invocation's pages").toMatchObject({
+      fetched: 2,
+      gone: 0,
+      removed: 1,
+    });
     expect((await readHistory(stack.kv, stack.keys, "pages"))[0].counts).toMatchObject({ fetched: 2, removed: 1 });
 
     const tags = site.tags();
     const after = { renamed: await slugOf("pages", renamed.id), edited: await slugOf("pages", edited.id) };
-    for (const slug of [before.renamed, after.renamed, after.edited, before.trashed]) expect([...tags], `notion:pages:${slug}`).toContain(`notion:pages:${slug}`);
+    for (const slug of [before.renamed, after.renamed, after.edited, before.trashed])
+      expect([...tags], `notion:pages:${slug}`).toContain(`notion:pages:${slug}`);
     expect([...tags]).toContain("notion:pages");
     expect(site.calls.every((c) => c.verified)).toBe(true);
     expect(await stack.kv.scard(stack.keys.changedPages("pages")), "the record is drained").toBe(0);
@@ -101,7 +123,10 @@ describe("a batch of unknown outcome ends the invocation's writes", () => {
     const { keys } = stack;
     const runId = "r-unknown";
     await stack.kv.set(keys.lease("children"), "token-unknown");
-    const cursor: Cursor = { ...startCursor("children", { force: false, previous: null, now: new Date(), runId }), phase: "sync" };
+    const cursor: Cursor = {
+      ...startCursor("children", { force: false, previous: null, now: new Date(), runId }),
+      phase: "sync",
+    };
     cursor.list.pieces = 2;
     const store = timeoutAfterApplying(stack.kv, keys, "listing step");
     const ctx = createRunContext(testDeps(store.kv), "children", cursor, "token-unknown");
@@ -118,7 +143,9 @@ describe("a batch of unknown outcome ends the invocation's writes", () => {
     expect(await stack.kv.get(keys.workPiece("children", runId, 3))).toBeNull();
     expect((await storedCursor("children")).list.pieces).toBe(3);
     expect(ctx.shouldStop(), "workers stop").toBe(true);
-    await expect(ctx.write([{ op: "set", key: `${keys.prefix}:probe`, value: 1 }])).rejects.toMatchObject({ name: "WritesEndedError" });
+    await expect(ctx.write([{ op: "set", key: `${keys.prefix}:probe`, value: 1 }])).rejects.toMatchObject({
+      name: "WritesEndedError",
+    });
     expect(store.batchesAfter(), "nothing was sent after the timeout").toBe(0);
     await stack.kv.del([keys.lease("children"), keys.cursor("children")]);
   });
@@ -128,11 +155,15 @@ describe("a batch of unknown outcome ends the invocation's writes", () => {
     const rows = ws.visibleRows(ws.postsDatabaseId);
     const store = timeoutAfterApplying(stack.kv, stack.keys, "page commit", 2);
     // The error of the batch itself, or of a worker's write refused after it.
-    await expect(engineWith("posts", () => store.kv)).rejects.toMatchObject({ name: expect.stringMatching(/^(KvTimeoutError|WritesEndedError)$/) });
+    await expect(engineWith("posts", () => store.kv)).rejects.toMatchObject({
+      name: expect.stringMatching(/^(KvTimeoutError|WritesEndedError)$/),
+    });
     expect(store.timedOut()).toBe("page commit");
     expect(store.batchesAfter(), "no batch after the one of unknown outcome").toBe(0);
     // The page commits that landed are counted, whatever the invocation knew of them.
-    expect((await stack.kv.get<{ counts: Record<string, number> }>(stack.keys.pendingCounts("posts")))?.counts).toMatchObject({ fetched: 2 });
+    expect(
+      (await stack.kv.get<{ counts: Record<string, number> }>(stack.keys.pendingCounts("posts")))?.counts,
+    ).toMatchObject({ fetched: 2 });
 
     const answers = await syncUntilDone(stack, "posts");
     expect(answers.at(-1)!.counts).toMatchObject({ fetched: rows.length, gone: 0, failed: 0 });
@@ -146,10 +177,16 @@ describe("cursor.finishedAhead", () => {
     const { keys } = stack;
     const runId = "r-ahead";
     await stack.kv.set(keys.lease("pages"), "token-ahead");
-    const cursor: Cursor = { ...startCursor("pages", { force: false, previous: null, now: new Date(), runId }), phase: "sync", syncPiece: 3, finishedAhead: [[4, 6]] };
+    const cursor: Cursor = {
+      ...startCursor("pages", { force: false, previous: null, now: new Date(), runId }),
+      phase: "sync",
+      syncPiece: 3,
+      finishedAhead: [[4, 6]],
+    };
     cursor.list.pieces = 7;
     // Rows unchanged at listing: nothing to fetch, each piece is finished once read.
-    for (let n = 3; n < 7; n++) await stack.kv.set(keys.workPiece("pages", runId, n), packPiece({ rows: [{ id: `row-${n}` }] }));
+    for (let n = 3; n < 7; n++)
+      await stack.kv.set(keys.workPiece("pages", runId, n), packPiece({ rows: [{ id: `row-${n}` }] }));
     const pieceReads: number[] = [];
     let stopAfterPiece: number | null = 3;
     const counting = new Proxy(stack.kv, {

@@ -45,7 +45,10 @@ describe("a 404 on one nested block list", () => {
     stack.emulator.clearFaults();
 
     const index = (await readIndexPage(stack.kv, stack.keys, "pages"))!;
-    expect(index.entries.some((e) => e.id === row.id), "page dropped from the index").toBe(true);
+    expect(
+      index.entries.some((e) => e.id === row.id),
+      "page dropped from the index",
+    ).toBe(true);
     expect(await stack.kv.get(stack.keys.page("pages", before.slug)), "bundle deleted").not.toBeNull();
   });
 });
@@ -77,7 +80,12 @@ describe("a no-change run resumed in its finalize phase", () => {
         if (prop === "atomic") {
           return async (ops: KvOp[]) => {
             await target.atomic(ops);
-            if (ops.some((o) => o.op === "set" && o.key === cursorKey && (o.value as { phase?: string }).phase === "finalize")) out = true;
+            if (
+              ops.some(
+                (o) => o.op === "set" && o.key === cursorKey && (o.value as { phase?: string }).phase === "finalize",
+              )
+            )
+              out = true;
           };
         }
         return Reflect.get(target, prop, receiver);
@@ -108,7 +116,9 @@ describe("a page given up after repeated failures", () => {
   it("a parent re-read for a renamed child that fails 5 invocations is re-read by a later run", async () => {
     const ws = stack.workspace;
     ws.advanceClock(10 * 60_000);
-    const child = ws.reachableChildPages().find((c) => ws.visibleRows(ws.pagesDatabaseId).some((r) => r.id === c.parentId))!;
+    const child = ws
+      .reachableChildPages()
+      .find((c) => ws.visibleRows(ws.pagesDatabaseId).some((r) => r.id === c.parentId))!;
     ws.editPageTitle(child.id, "Renamed child (review)");
     // children run notices the rename and marks the parent in children:stale-parents
     await syncUntilDone(stack, "children");
@@ -165,7 +175,11 @@ describe("a 400 on one nested block list (Notion's unsupported blocks)", () => {
 describe("a forced trigger arriving while a run is going", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 40, posts: 3, hugePages: 0, childDepth: 0 }, latencyMs: 15, env: { SYNC_BUDGET_MS: "500" } });
+    stack = await startStack({
+      workspace: { pages: 40, posts: 3, hugePages: 0, childDepth: 0 },
+      latencyMs: 15,
+      env: { SYNC_BUDGET_MS: "500" },
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -175,7 +189,11 @@ describe("a forced trigger arriving while a run is going", () => {
     // What /api/sync/trigger?force=1 publishes for a section: {runId: <new>, seq: 0, force: true}, mode "start".
     const runtime = loadRuntime("pages", stack.env);
     const deps = engineDeps({ ...runtime, kv: stack.kv, keys: stack.keys }, "pages", Date.now());
-    const outcome = await runInvocation(deps, { section: "pages", force: true, delivery: { runId: "20991231T000000Z-forced", seq: 0 } });
+    const outcome = await runInvocation(deps, {
+      section: "pages",
+      force: true,
+      delivery: { runId: "20991231T000000Z-forced", seq: 0 },
+    });
     expect(outcome.kind, outcome.kind === "stale" ? outcome.reason : "").toBe("ran");
   });
 });

@@ -34,7 +34,18 @@ function leaseTakenAfter(kv: KvStore, leaseKey: string, n: number, log: { refuse
 describe("fenced commits", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 30, posts: 0, blocksPerRow: 3, hugePages: 0, childDepth: 0, trashedRows: 0, unsharedChildPages: 0 }, latencyMs: 5 });
+    stack = await startStack({
+      workspace: {
+        pages: 30,
+        posts: 0,
+        blocksPerRow: 3,
+        hugePages: 0,
+        childDepth: 0,
+        trashedRows: 0,
+        unsharedChildPages: 0,
+      },
+      latencyMs: 5,
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -66,12 +77,16 @@ describe("fenced commits", () => {
 
   it("in the sync phase, the workers of an orphan stop at their first refused commit", async () => {
     stack.workspace.advanceClock(5 * 60_000);
-    for (const row of stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).slice(0, 20)) stack.workspace.editPageTitle(row.id, `${row.id} edited`);
+    for (const row of stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).slice(0, 20))
+      stack.workspace.editPageTitle(row.id, `${row.id} edited`);
     const runtime = loadRuntime("pages", stack.env);
     const deps = engineDeps(runtime, "pages", Date.now(), 20_000);
     const log = { refused: 0, applied: 0 };
     const kv = leaseTakenAfter(runtime.kv, stack.keys.lease("pages"), 4, log); // seq, listing, phase change, one page
-    const outcome = await runInvocation({ ...deps, kv, settings: { ...deps.settings, concurrency: 4 } }, { section: "pages", force: false }).catch((e: unknown) => e);
+    const outcome = await runInvocation(
+      { ...deps, kv, settings: { ...deps.settings, concurrency: 4 } },
+      { section: "pages", force: false },
+    ).catch((e: unknown) => e);
     expect(outcome).toBeInstanceOf(LeaseLostError);
     expect(log.applied).toBe(4);
     // Workers already in flight may each be refused once; none starts another page.

@@ -11,7 +11,10 @@ import { type InvocationBody, type Stack, diffKvWithWorkspace, invoke, startStac
 describe("Notion unreachable", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 12, posts: 4, hugePages: 0 }, env: { SYNC_STALL_AFTER: "3", SYNC_BUDGET_MS: "1500" } });
+    stack = await startStack({
+      workspace: { pages: 12, posts: 4, hugePages: 0 },
+      env: { SYNC_STALL_AFTER: "3", SYNC_BUDGET_MS: "1500" },
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -21,15 +24,27 @@ describe("Notion unreachable", () => {
     for (let i = 0; i < 4; i++) answers.push((await invoke(stack, "pages", { env: down })).body);
     for (const [i, a] of answers.entries()) {
       expect(a.processed).toBe(0);
-      expect(a.lastError, `answer ${i + 1}`).toMatchObject({ code: expect.stringMatching(/^notion_/), message: expect.any(String) });
+      expect(a.lastError, `answer ${i + 1}`).toMatchObject({
+        code: expect.stringMatching(/^notion_/),
+        message: expect.any(String),
+      });
       expect(a.consecutiveErrors).toBe(i + 1);
     }
     expect(answers.map((a) => a.status)).toEqual(["running", "running", "stalled", "stalled"]);
     expect(answers.every((a) => new Set(answers.map((b) => b.runId)).size === 1)).toBe(true);
 
-    const status = await handleStatus(new Request(`http://localhost/api/sync/status?secret=${stack.env.CRON_SECRET}`), stack.env);
-    const pages = ((await status.json()) as { sections: { section: string; run: Record<string, unknown> }[] }).sections.find((s) => s.section === "pages")!;
-    expect(pages.run).toMatchObject({ status: "stalled", consecutiveErrors: 4, lastError: { code: answers[0].lastError!.code } });
+    const status = await handleStatus(
+      new Request(`http://localhost/api/sync/status?secret=${stack.env.CRON_SECRET}`),
+      stack.env,
+    );
+    const pages = (
+      (await status.json()) as { sections: { section: string; run: Record<string, unknown> }[] }
+    ).sections.find((s) => s.section === "pages")!;
+    expect(pages.run).toMatchObject({
+      status: "stalled",
+      consecutiveErrors: 4,
+      lastError: { code: answers[0].lastError!.code },
+    });
 
     // Notion is back: the same run goes on and finishes; the error count is reset.
     const back = (await invoke(stack, "pages")).body;
@@ -44,7 +59,10 @@ describe("Notion unreachable", () => {
 describe("forced-run and trigger spam", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 6, posts: 2, hugePages: 0 }, env: { SYNC_MIN_FORCE_INTERVAL_S: "600", SYNC_INLINE_FALLBACK: "1" } });
+    stack = await startStack({
+      workspace: { pages: 6, posts: 2, hugePages: 0 },
+      env: { SYNC_MIN_FORCE_INTERVAL_S: "600", SYNC_INLINE_FALLBACK: "1" },
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -62,7 +80,8 @@ describe("forced-run and trigger spam", () => {
     expect((await invoke(stack, "pages", { query: "force=1" })).status).toBe(200);
     expect((await invoke(stack, "posts")).status).toBe(200);
 
-    const trigger = (n: number) => handleTrigger(new Request(`http://localhost/api/sync/trigger?secret=${stack.env.CRON_SECRET}&n=${n}`), stack.env);
+    const trigger = (n: number) =>
+      handleTrigger(new Request(`http://localhost/api/sync/trigger?secret=${stack.env.CRON_SECRET}&n=${n}`), stack.env);
     expect((await trigger(1)).status).toBe(200);
     const spam = await trigger(2);
     expect(spam.status).toBe(429);

@@ -93,7 +93,8 @@ function killAfter(kv: KvStore, n: number): KvStore {
         return (ops: Parameters<KvStore["atomic"]>[0]) => (++commits > n ? dead() : target.atomic(ops));
       }
       if (prop === "set" || prop === "del" || prop === "deleteIfEquals") {
-        return (...args: unknown[]) => (commits >= n ? dead() : (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args));
+        return (...args: unknown[]) =>
+          commits >= n ? dead() : (target[prop] as (...a: unknown[]) => Promise<unknown>)(...args);
       }
       return Reflect.get(target, prop, receiver);
     },
@@ -167,7 +168,8 @@ describe("bad input and configuration", () => {
 
   it("stops the run on Notion 401 with a clear error, keeping the cursor where it was", async () => {
     let first = await invoke(stack, "pages", { env: { SYNC_BUDGET_MS: "500" } });
-    while (first.body.phase !== "sync" || first.body.processed === 0) first = await invoke(stack, "pages", { env: { SYNC_BUDGET_MS: "500" } });
+    while (first.body.phase !== "sync" || first.body.processed === 0)
+      first = await invoke(stack, "pages", { env: { SYNC_BUDGET_MS: "500" } });
     expect(first.body.done).toBe(false);
     const before = await stack.kv.get<{ position: number; phase: string }>(stack.keys.cursor("pages"));
     const res = await invoke(stack, "pages", { env: { NOTION_API_KEY: "secret_wrong_token" } });
@@ -220,7 +222,11 @@ describe("a page too large for one invocation", () => {
   let stack: Stack;
   beforeAll(async () => {
     // 1,500 top-level blocks = 15 block lists at 40 ms each: more than a 500 ms budget holds.
-    stack = await startStack({ workspace: { pages: 2, posts: 1, hugePages: 1, hugePageBlocks: 1500, childDepth: 0 }, latencyMs: 40, env: { SYNC_BUDGET_MS: "500" } });
+    stack = await startStack({
+      workspace: { pages: 2, posts: 1, hugePages: 1, hugePageBlocks: 1500, childDepth: 0 },
+      latencyMs: 40,
+      env: { SYNC_BUDGET_MS: "500" },
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -247,7 +253,11 @@ describe("a page too large for one invocation", () => {
 describe("a work list lost mid-run (evicted or deleted by hand)", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 40, posts: 3, hugePages: 0 }, latencyMs: 15, env: { SYNC_BUDGET_MS: "500" } });
+    stack = await startStack({
+      workspace: { pages: 40, posts: 3, hugePages: 0 },
+      latencyMs: 15,
+      env: { SYNC_BUDGET_MS: "500" },
+    });
   });
   afterAll(async () => stack?.close());
 

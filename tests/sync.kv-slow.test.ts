@@ -32,10 +32,11 @@ async function delayingProxy(port: number, delayMs: () => number) {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -45,7 +46,10 @@ describe("KV slow (5 s a call)", () => {
   let delay = 0;
   const BUDGET_MS = 2000;
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 20, posts: 3, hugePages: 0 }, env: { SYNC_BUDGET_MS: String(BUDGET_MS) } });
+    stack = await startStack({
+      workspace: { pages: 20, posts: 3, hugePages: 0 },
+      env: { SYNC_BUDGET_MS: String(BUDGET_MS) },
+    });
     proxy = await delayingProxy(Number(new URL(stack.redis.url).port), () => delay);
     stack.env.REDIS_URL = proxy.url;
   });

@@ -17,7 +17,13 @@ import { createKeys } from "../lib/kv/keys";
 import { createRedisStore } from "../lib/kv/redis";
 import type { KvStore } from "../lib/kv/store";
 import { webhookKeys } from "../lib/webhooks/keys";
-import { type WebhookTokenRecord, acceptPendingToken, markVerified, revealTokens, storeHandshake } from "../lib/webhooks/token";
+import {
+  type WebhookTokenRecord,
+  acceptPendingToken,
+  markVerified,
+  revealTokens,
+  storeHandshake,
+} from "../lib/webhooks/token";
 import { type NextApp, buildIfNeeded, startNextApp } from "../scripts/lib/next-app";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server";
 
@@ -39,7 +45,14 @@ beforeAll(async () => {
   buildIfNeeded();
   redis = await startRedisServer();
   kv = createRedisStore({ url: redis.url });
-  env = { CRON_SECRET: SECRET, REDIS_URL: redis.url, KV_PREFIX: keys.prefix, NOTION_API_KEY: "secret_unused_notion_api_key_000", NOTION_PAGES_DB: "11111111111111111111111111111111", NOTION_POSTS_DB: "22222222222222222222222222222222" };
+  env = {
+    CRON_SECRET: SECRET,
+    REDIS_URL: redis.url,
+    KV_PREFIX: keys.prefix,
+    NOTION_API_KEY: "secret_unused_notion_api_key_000",
+    NOTION_PAGES_DB: "11111111111111111111111111111111",
+    NOTION_POSTS_DB: "22222222222222222222222222222222",
+  };
   app = await startNextApp(env);
 });
 
@@ -54,7 +67,11 @@ beforeEach(async () => {
 });
 
 async function post(body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${app.url}/api/notion/webhook`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const res = await fetch(`${app.url}/api/notion/webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
   return { status: res.status, text: await res.text() };
 }
 
@@ -82,7 +99,8 @@ function lockedEvent(): string {
 /** A `page.locked` event signed with `token`; the answer's status. */
 async function deliver(token: string): Promise<number> {
   const body = lockedEvent();
-  return (await post(body, { "x-notion-signature": await signWebhookPayload({ body, verificationToken: token }) })).status;
+  return (await post(body, { "x-notion-signature": await signWebhookPayload({ body, verificationToken: token }) }))
+    .status;
 }
 
 async function snapshot(): Promise<Record<string, unknown>> {
@@ -103,7 +121,13 @@ async function expectAttackerRefused(token = ATTACKER): Promise<void> {
 function kvCursors(args: string[]) {
   const result = spawnSync(process.execPath, ["--import", "tsx", "scripts/kv-cursors.ts", ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", REDIS_URL: redis.url, KV_PREFIX: keys.prefix, NO_COLOR: "1" } as unknown as NodeJS.ProcessEnv,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      REDIS_URL: redis.url,
+      KV_PREFIX: keys.prefix,
+      NO_COLOR: "1",
+    } as unknown as NodeJS.ProcessEnv,
     encoding: "utf8",
     timeout: 30_000,
   });
@@ -190,8 +214,18 @@ describe("the webhook token over next start: a handshake never displaces the tok
     expect(await deliver(REAL)).toBe(200);
     await handshake(RECREATED);
     const origin = { origin: app.url };
-    const form = (fields: Record<string, string>) => ({ method: "POST", redirect: "manual" as const, headers: { "content-type": "application/x-www-form-urlencoded", ...origin, cookie }, body: new URLSearchParams(fields).toString() });
-    const signin = await fetch(`${app.url}/sync/signin`, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", ...origin }, body: `secret=${SECRET}` });
+    const form = (fields: Record<string, string>) => ({
+      method: "POST",
+      redirect: "manual" as const,
+      headers: { "content-type": "application/x-www-form-urlencoded", ...origin, cookie },
+      body: new URLSearchParams(fields).toString(),
+    });
+    const signin = await fetch(`${app.url}/sync/signin`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...origin },
+      body: `secret=${SECRET}`,
+    });
     expect(signin.status).toBe(303);
     const cookie = signin.headers.get("set-cookie")!.split(";")[0];
     const page = async () => fetch(`${app.url}/sync`, { headers: { cookie } }).then((r) => r.text());
@@ -203,7 +237,9 @@ describe("the webhook token over next start: a handshake never displaces the tok
     const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1];
 
     // Not printed yet: refused even with every check passed.
-    expect((await fetch(`${app.url}/sync/action`, form({ csrf, action: "accept-token", confirmed: "1" }))).status).toBe(303);
+    expect((await fetch(`${app.url}/sync/action`, form({ csrf, action: "accept-token", confirmed: "1" }))).status).toBe(
+      303,
+    );
     expect(await record()).toMatchObject({ token: REAL, pending: { token: RECREATED } });
 
     expect(kvCursors(["--webhook-token"]).code).toBe(0);
@@ -215,7 +251,9 @@ describe("the webhook token over next start: a handshake never displaces the tok
     expect(forged.status).toBe(403);
     const unconfirmed = await fetch(`${app.url}/sync/action`, form({ csrf, action: "accept-token" }));
     expect(unconfirmed.headers.get("location")).toContain("/sync/confirm?action=accept-token");
-    const confirm = await fetch(`${app.url}${unconfirmed.headers.get("location")}`, { headers: { cookie } }).then((r) => r.text());
+    const confirm = await fetch(`${app.url}${unconfirmed.headers.get("location")}`, { headers: { cookie } }).then((r) =>
+      r.text(),
+    );
     expect(confirm).toContain("Accept the pending webhook token");
     expect(await record()).toMatchObject({ token: REAL });
 
@@ -253,7 +291,11 @@ describe("the webhook token over next start: a handshake never displaces the tok
     const overridden = { ...env, NOTION_WEBHOOK_SECRET: RECREATED };
     const signed = async (token: string) => {
       const body = lockedEvent();
-      const request = new Request("http://localhost/api/notion/webhook", { method: "POST", headers: { "x-notion-signature": await signWebhookPayload({ body, verificationToken: token }) }, body });
+      const request = new Request("http://localhost/api/notion/webhook", {
+        method: "POST",
+        headers: { "x-notion-signature": await signWebhookPayload({ body, verificationToken: token }) },
+        body,
+      });
       return (await handleWebhook(request, overridden)).status;
     };
     expect(await signed(RECREATED)).toBe(200);

@@ -28,7 +28,14 @@ import { webhookKeys } from "../lib/webhooks/keys";
 import type { WebhookTokenRecord } from "../lib/webhooks/token";
 import { type WebhookDelivery, attachWebhooks } from "../scripts/emulator/notion/webhooks";
 import { buildIfNeeded } from "../scripts/lib/next-app";
-import { E2E_SECRET, type QStashStack, seeded, startQStashStack, waitFor, waitForRunDone } from "./support/qstash-stack";
+import {
+  E2E_SECRET,
+  type QStashStack,
+  seeded,
+  startQStashStack,
+  waitFor,
+  waitForRunDone,
+} from "./support/qstash-stack";
 
 const DEBOUNCE_S = 2;
 const BUDGET_MS = 4000;
@@ -52,7 +59,11 @@ async function startSite(): Promise<{ url: string; calls: SiteCall[]; close(): P
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
       const header = req.headers[SIGNATURE_HEADER] as string | undefined;
-      calls.push({ at: Date.now(), verified: verifyRevalidation({ body, header: header ?? null, secret: SITE_SECRET }), body: JSON.parse(body) });
+      calls.push({
+        at: Date.now(),
+        verified: verifyRevalidation({ body, header: header ?? null, secret: SITE_SECRET }),
+        body: JSON.parse(body),
+      });
       res.writeHead(200, { "content-type": "application/json" });
       res.end('{"revalidated":true}');
     });
@@ -73,11 +84,15 @@ type Row = { id: string; section: Section };
 function cheapRows(stack: QStashStack, lists = 2): (Row & { block: string })[] {
   const ws = stack.workspace;
   const out: (Row & { block: string })[] = [];
-  for (const [section, db] of [["pages", ws.pagesDatabaseId], ["posts", ws.postsDatabaseId]] as const) {
+  for (const [section, db] of [
+    ["pages", ws.pagesDatabaseId],
+    ["posts", ws.postsDatabaseId],
+  ] as const) {
     for (const row of ws.visibleRows(db)) {
       const tree = ws.contentTree(row.id);
       const paragraph = tree.find((b) => b.type === "paragraph" && !b.has_children);
-      if (paragraph && containers(stack, row.id).length <= lists && tree.length <= 100) out.push({ id: row.id, section, block: paragraph.id });
+      if (paragraph && containers(stack, row.id).length <= lists && tree.length <= 100)
+        out.push({ id: row.id, section, block: paragraph.id });
     }
   }
   return out;
@@ -117,7 +132,9 @@ function requestsFor(stack: QStashStack, pageId: string): { retrieve: number; li
 async function bundleOf(stack: QStashStack, section: Section, pageId: string): Promise<PageBundle | null> {
   const ledger = await stack.kv.get<LedgerEntry>(stack.keys.entry(section, pageId));
   if (!ledger?.entry) return null;
-  return (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page(section, ledger.entry.slug)))?.value ?? null;
+  return (
+    (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page(section, ledger.entry.slug)))?.value ?? null
+  );
 }
 
 async function bundleHas(stack: QStashStack, section: Section, pageId: string, text: string): Promise<boolean> {
@@ -146,7 +163,9 @@ async function settled(stack: QStashStack, hooks: WebhookDelivery, timeoutMs = 2
     "the dirty set to drain",
     async () => {
       const status = await readWebhookStatus(stack.kv, stack.keys);
-      const pending = stack.qstash.messages().some((m) => m.state === "pending" && m.destination.endsWith("/api/sync/dirty"));
+      const pending = stack.qstash
+        .messages()
+        .some((m) => m.state === "pending" && m.destination.endsWith("/api/sync/dirty"));
       return status.dirty === 0 && !pending;
     },
     timeoutMs,
@@ -188,7 +207,13 @@ function event(type: string, entityId: string, extra: Record<string, unknown> = 
 function kvCursors(stack: QStashStack, args: string[]) {
   const result = spawnSync(process.execPath, ["--import", "tsx", "scripts/kv-cursors.ts", ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", REDIS_URL: stack.env.REDIS_URL, KV_PREFIX: stack.env.KV_PREFIX, NO_COLOR: "1" } as unknown as NodeJS.ProcessEnv,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      REDIS_URL: stack.env.REDIS_URL,
+      KV_PREFIX: stack.env.KV_PREFIX,
+      NO_COLOR: "1",
+    } as unknown as NodeJS.ProcessEnv,
     encoding: "utf8",
     timeout: 30_000,
   });
@@ -211,7 +236,13 @@ describe("webhooks with QStash over next start", () => {
     stack = await startQStashStack({
       workspace: { pages: 24, posts: 16, hugePages: 0, seed: 7 },
       qstash: { random: seeded(3), delayScale: 1 },
-      env: { WEBHOOK_DEBOUNCE_S: String(DEBOUNCE_S), SYNC_BUDGET_MS: String(BUDGET_MS), SITE_REVALIDATE_URL: site.url, SITE_REVALIDATE_SECRET: SITE_SECRET, SYNC_CHILD_DEPTH: "5" },
+      env: {
+        WEBHOOK_DEBOUNCE_S: String(DEBOUNCE_S),
+        SYNC_BUDGET_MS: String(BUDGET_MS),
+        SITE_REVALIDATE_URL: site.url,
+        SITE_REVALIDATE_SECRET: SITE_SECRET,
+        SYNC_CHILD_DEPTH: "5",
+      },
     });
     webhookUrl = `${stack.app.url}/api/notion/webhook`;
     hooks = attachWebhooks(stack.workspace, { url: webhookUrl, aggregateMs: 400, seed: 11 });
@@ -229,7 +260,9 @@ describe("webhooks with QStash over next start", () => {
     const page = cheapRows(stack)[0];
     const early = event("page.content_updated", page.id);
     const before = await stack.snapshot();
-    const refused = await post(webhookUrl, early, { "x-notion-signature": await signWebhookPayload({ body: early, verificationToken: hooks.token }) });
+    const refused = await post(webhookUrl, early, {
+      "x-notion-signature": await signWebhookPayload({ body: early, verificationToken: hooks.token }),
+    });
     expect(refused.status).toBe(503);
     expect(await stack.snapshot()).toEqual(before);
 
@@ -249,21 +282,31 @@ describe("webhooks with QStash over next start", () => {
 
     // A lock event names a page but changes nothing: recorded, verified, no run scheduled.
     const locked = event("page.locked", page.id);
-    const ok = await post(webhookUrl, locked, { "x-notion-signature": await signWebhookPayload({ body: locked, verificationToken: hooks.token }) });
+    const ok = await post(webhookUrl, locked, {
+      "x-notion-signature": await signWebhookPayload({ body: locked, verificationToken: hooks.token }),
+    });
     expect(ok.status).toBe(200);
     expect(ok.json).toMatchObject({ ok: true, duplicate: false, dirty: 0 });
     expect((await stack.kv.get<WebhookTokenRecord>(webhookKeys(stack.keys).token()))?.verifiedAt).not.toBeNull();
     // The same event again: recorded once.
-    const replay = await post(webhookUrl, locked, { "x-notion-signature": await signWebhookPayload({ body: locked, verificationToken: hooks.token }) });
+    const replay = await post(webhookUrl, locked, {
+      "x-notion-signature": await signWebhookPayload({ body: locked, verificationToken: hooks.token }),
+    });
     expect(replay.json).toMatchObject({ ok: true, duplicate: true });
 
     // A second handshake with another token never replaces the active token: it waits as pending (tests/webhook-token.test.ts).
-    expect((await post(webhookUrl, JSON.stringify({ verification_token: "secret_attacker_token_0000" }))).status).toBe(200);
+    expect((await post(webhookUrl, JSON.stringify({ verification_token: "secret_attacker_token_0000" }))).status).toBe(
+      200,
+    );
     const after = await stack.kv.get<WebhookTokenRecord>(webhookKeys(stack.keys).token());
     expect(after?.token).toBe(hooks.token);
     expect(after?.pending?.token).toBe("secret_attacker_token_0000");
     const status = await stack.get(`/api/sync/status?secret=${E2E_SECRET}`);
-    expect(status.json.webhooks).toMatchObject({ lastEvent: { type: "page.locked" }, dirty: 0, token: { stored: true, pending: true } });
+    expect(status.json.webhooks).toMatchObject({
+      lastEvent: { type: "page.locked" },
+      dirty: 0,
+      token: { stored: true, pending: true },
+    });
     expect(JSON.stringify(status.json)).not.toContain(hooks.token);
   });
 
@@ -274,18 +317,40 @@ describe("webhooks with QStash over next start", () => {
     const before = await stack.snapshot();
     const attempts: { name: string; body: string; headers: Record<string, string> }[] = [
       { name: "missing", body, headers: {} },
-      { name: "forged (another token)", body, headers: { "x-notion-signature": await signWebhookPayload({ body, verificationToken: "secret_not_the_token_123" }) } },
-      { name: "tampered body", body: body.replace("page.content_updated", "page.deleted"), headers: { "x-notion-signature": good } },
-      { name: "re-serialized body", body: JSON.stringify(JSON.parse(body), null, 1), headers: { "x-notion-signature": good } },
+      {
+        name: "forged (another token)",
+        body,
+        headers: {
+          "x-notion-signature": await signWebhookPayload({ body, verificationToken: "secret_not_the_token_123" }),
+        },
+      },
+      {
+        name: "tampered body",
+        body: body.replace("page.content_updated", "page.deleted"),
+        headers: { "x-notion-signature": good },
+      },
+      {
+        name: "re-serialized body",
+        body: JSON.stringify(JSON.parse(body), null, 1),
+        headers: { "x-notion-signature": good },
+      },
       { name: "malformed", body, headers: { "x-notion-signature": "sha256=zz" } },
-      { name: "the pending token", body, headers: { "x-notion-signature": await signWebhookPayload({ body, verificationToken: "secret_attacker_token_0000" }) } },
+      {
+        name: "the pending token",
+        body,
+        headers: {
+          "x-notion-signature": await signWebhookPayload({ body, verificationToken: "secret_attacker_token_0000" }),
+        },
+      },
     ];
     for (const a of attempts) {
       const res = await post(webhookUrl, a.body, a.headers);
       expect(res.status, a.name).toBe(401);
     }
     // A body over the bound is refused before anything is read in full.
-    expect((await post(webhookUrl, JSON.stringify({ pad: "x".repeat(70_000) }), { "x-notion-signature": good })).status).toBe(413);
+    expect(
+      (await post(webhookUrl, JSON.stringify({ pad: "x".repeat(70_000) }), { "x-notion-signature": good })).status,
+    ).toBe(413);
     expect(await stack.snapshot()).toEqual(before);
   });
 
@@ -301,7 +366,8 @@ describe("webhooks with QStash over next start", () => {
     await waitFor(
       "every edit in KV",
       async () => {
-        for (const e of edits) if (!landed[e.id] && (await bundleHas(stack, e.section, e.id, e.text))) landed[e.id] = Date.now();
+        for (const e of edits)
+          if (!landed[e.id] && (await bundleHas(stack, e.section, e.id, e.text))) landed[e.id] = Date.now();
         return Object.keys(landed).length === edits.length;
       },
       20_000,
@@ -309,14 +375,21 @@ describe("webhooks with QStash over next start", () => {
     );
     await settled(stack, hooks);
     const delays = edits.map((e) => {
-      const delivered = hooks.deliveries().find((d) => d.entityId === e.id && d.type === "page.content_updated" && d.status === 200 && d.endedAt >= editedAt)!;
+      const delivered = hooks
+        .deliveries()
+        .find(
+          (d) => d.entityId === e.id && d.type === "page.content_updated" && d.status === 200 && d.endedAt >= editedAt,
+        )!;
       expect(delivered, `event delivered for ${e.id}`).toBeTruthy();
       return { afterDelivery: landed[e.id] - delivered.endedAt, endToEnd: landed[e.id] - editedAt };
     });
     // Delivered in window W → the run starts by the end of W + 1 s, and ends within one invocation.
     for (const d of delays) expect(d.afterDelivery).toBeLessThanOrEqual(DEBOUNCE_S * 1000 + 1000 + BUDGET_MS + 1500);
     // The webhook answers within a second (its publish included).
-    const answerMs = hooks.deliveries().filter((d) => d.startedAt >= editedAt).map((d) => d.endedAt - d.startedAt);
+    const answerMs = hooks
+      .deliveries()
+      .filter((d) => d.startedAt >= editedAt)
+      .map((d) => d.endedAt - d.startedAt);
     expect(Math.max(...answerMs)).toBeLessThan(1000);
     const costs = edits.map((e) => requestsFor(stack, e.id));
     for (const c of costs) {
@@ -327,7 +400,9 @@ describe("webhooks with QStash over next start", () => {
     const calls = site.calls.filter((c) => c.body.pages.length > 0);
     expect(calls.every((c) => c.verified)).toBe(true);
     expect(calls.flatMap((c) => c.body.pages.map((p) => `${p.section}:${p.slug}`)).sort()).toEqual([...slugs].sort());
-    expect(new Set(calls.flatMap((c) => c.body.tags))).toEqual(new Set([...slugs.map((s) => `notion:${s}`), ...new Set(edits.map((e) => `notion:${e.section}`))]));
+    expect(new Set(calls.flatMap((c) => c.body.tags))).toEqual(
+      new Set([...slugs.map((s) => `notion:${s}`), ...new Set(edits.map((e) => `notion:${e.section}`))]),
+    );
     expect(await stack.diffKv()).toEqual([]);
     figures.edit = {
       pages: edits.length,
@@ -361,7 +436,14 @@ describe("webhooks with QStash over next start", () => {
     const cost = requestsFor(stack, row.id);
     expect(cost.retrieve).toBe(1);
     expect(cost.lists).toBe(containers(stack, row.id).length);
-    figures.burst = { edits: 10, events: events.length, deliveries: deliveries.length, duplicates: deliveries.filter((d) => d.duplicate).length, fetches: cost.retrieve, requests: cost.total };
+    figures.burst = {
+      edits: 10,
+      events: events.length,
+      deliveries: deliveries.length,
+      duplicates: deliveries.filter((d) => d.duplicate).length,
+      fetches: cost.retrieve,
+      requests: cost.total,
+    };
   });
 
   it("deletions, moves, additions, renames and unshares converge through out-of-order and duplicated events", async () => {
@@ -377,7 +459,9 @@ describe("webhooks with QStash over next start", () => {
     const trashed = posts.find((p) => children.some((c) => c.parentId === p.id)) ?? posts[0];
     const unshared = posts.find((p) => p.id !== trashed.id && !children.some((c) => c.parentId === p.id))!;
     const movedChild = children.find((c) => c.depth === 1 && c.parentId !== trashed.id)!;
-    const renamedChild = children.find((c) => c.id !== movedChild.id && c.parentId !== trashed.id && c.parentId !== movedChild.id && c.depth === 1)!;
+    const renamedChild = children.find(
+      (c) => c.id !== movedChild.id && c.parentId !== trashed.id && c.parentId !== movedChild.id && c.depth === 1,
+    )!;
     const newParent = pages.find((p) => p.id !== moved.id && p.id !== movedChild.parentId)!;
     const unsharedBlock = ws.contentTree(unshared.id).find((b) => b.type === "paragraph" && !b.has_children)!;
 
@@ -399,8 +483,15 @@ describe("webhooks with QStash over next start", () => {
     // for it (its state returned), yet its last_edited_time moved. The scheduled run takes it.
     const flickerSlug = await slugOf(stack, "posts", flicker.id);
     const onlyFlicker = (problems: string[]) => problems.every((p) => p.startsWith(`posts: ${flickerSlug} `));
-    await waitFor("the mirror to equal the workspace", async () => onlyFlicker(await stack.diffKv()), 30_000, 250).catch(async (error: Error) => {
-      throw new Error(`${error.message}\n${JSON.stringify(await stack.diffKv())}\n${JSON.stringify(dirtyAnswers(stack, since))}`);
+    await waitFor(
+      "the mirror to equal the workspace",
+      async () => onlyFlicker(await stack.diffKv()),
+      30_000,
+      250,
+    ).catch(async (error: Error) => {
+      throw new Error(
+        `${error.message}\n${JSON.stringify(await stack.diffKv())}\n${JSON.stringify(dirtyAnswers(stack, since))}`,
+      );
     });
     await settled(stack, hooks);
     const leftByEvents = await stack.diffKv();
@@ -420,7 +511,10 @@ describe("webhooks with QStash over next start", () => {
     const deliveries = hooks.deliveries().filter((d) => d.startedAt >= since);
     figures.converge = {
       leftForTheScheduledRun: leftByEvents.length,
-      events: hooks.events().filter((e) => Date.parse(e.timestamp) >= since).map((e) => e.type),
+      events: hooks
+        .events()
+        .filter((e) => Date.parse(e.timestamp) >= since)
+        .map((e) => e.type),
       deliveries: deliveries.length,
       duplicateDeliveries: deliveries.filter((d) => d.duplicate).length,
       duplicateAnswers: deliveries.filter((d) => (d.answer as { duplicate?: boolean } | null)?.duplicate).length,
@@ -440,7 +534,9 @@ describe("webhooks with QStash over next start", () => {
     const rows = [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)];
     const edited = rows.slice(0, 20);
     for (const [i, row] of edited.entries()) {
-      const block = ws.contentTree(row.id).find((b) => Array.isArray((b as Record<string, { rich_text?: unknown }>)[b.type]?.rich_text));
+      const block = ws
+        .contentTree(row.id)
+        .find((b) => Array.isArray((b as Record<string, { rich_text?: unknown }>)[b.type]?.rich_text));
       if (block) ws.editBlockText(block.id, `lossy ${i}`);
       else ws.editPageTitle(row.id, `Lossy ${i}`);
     }
@@ -458,14 +554,26 @@ describe("webhooks with QStash over next start", () => {
 
   it("a schema change marks the section: its next full run re-reads every page", async () => {
     const dataSource = stack.workspace.pagesDataSourceId;
-    hooks.emit("data_source.schema_updated", { id: dataSource, type: "data_source" }, { parent: { id: stack.workspace.pagesDatabaseId, type: "database" }, updated_properties: [{ id: "xyz", name: "Tags", action: "updated" }] });
+    hooks.emit(
+      "data_source.schema_updated",
+      { id: dataSource, type: "data_source" },
+      {
+        parent: { id: stack.workspace.pagesDatabaseId, type: "database" },
+        updated_properties: [{ id: "xyz", name: "Tags", action: "updated" }],
+      },
+    );
     await hooks.idle();
     const marked = await readWebhookStatus(stack.kv, stack.keys);
     expect(marked.fullRefetch).toEqual(["pages"]);
     stack.notion.resetRequestLog();
     await fullSync(stack);
     const pagesRows = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).length;
-    const retrievedOrListed = new Set(stack.notion.requests().filter((r) => r.route === "blocks.children.list").map((r) => r.path));
+    const retrievedOrListed = new Set(
+      stack.notion
+        .requests()
+        .filter((r) => r.route === "blocks.children.list")
+        .map((r) => r.path),
+    );
     const cursor = await stack.cursor("pages");
     expect(cursor?.counts.fetched).toBe(pagesRows);
     expect(cursor?.force).toBe(false);
@@ -479,14 +587,24 @@ describe("webhooks with QStash over next start", () => {
   it("a page edited during a full run is lost by neither: the targeted run waits for it, then takes the page", async () => {
     const row = cheapRows(stack).filter((r) => r.section === "pages")[2];
     // The pages run stops half way (Notion refuses its listing): it is live (failed, not finished) until resumed.
-    stack.notion.injectFault({ route: "dataSources.query", status: 401, matchId: stack.workspace.pagesDataSourceId, times: 1 });
+    stack.notion.injectFault({
+      route: "dataSources.query",
+      status: 401,
+      matchId: stack.workspace.pagesDataSourceId,
+      times: 1,
+    });
     const res = await stack.get(`/api/sync/trigger?secret=${E2E_SECRET}&force=1`);
     const runId = res.json.runId as string;
     await waitFor("the pages run to fail", async () => (await stack.cursor("pages"))?.status === "failed", 15_000, 50);
     const since = Date.now();
     const text = `edited during a full run ${Date.now()}`;
     stack.workspace.editBlockText(row.block, text);
-    await waitFor("a targeted run to defer the page", async () => dirtyAnswers(stack, since).some((a) => Number(a.deferred) > 0), 15_000, 100);
+    await waitFor(
+      "a targeted run to defer the page",
+      async () => dirtyAnswers(stack, since).some((a) => Number(a.deferred) > 0),
+      15_000,
+      100,
+    );
     expect((await readWebhookStatus(stack.kv, stack.keys)).deferred).toContain("pages");
     expect(await bundleHas(stack, row.section, row.id, text)).toBe(false);
     // Resumed: the run finishes, and its finish schedules the targeted run for what it deferred.
@@ -498,7 +616,12 @@ describe("webhooks with QStash over next start", () => {
     expect((await readWebhookStatus(stack.kv, stack.keys)).deferred).toEqual([]);
     expect(await stack.diffKv()).toEqual([]);
     const answers = dirtyAnswers(stack, since);
-    figures.duringFullRun = { targetedRuns: answers.length, deferred: answers.map((a) => a.deferred), fetched: answers.map((a) => a.fetched), dropped: answers.map((a) => a.dropped) };
+    figures.duringFullRun = {
+      targetedRuns: answers.length,
+      deferred: answers.map((a) => a.deferred),
+      fetched: answers.map((a) => a.fetched),
+      dropped: answers.map((a) => a.dropped),
+    };
   });
 });
 
@@ -512,7 +635,13 @@ describe("webhooks without QStash: after() in the webhook's own invocation", () 
     buildIfNeeded();
     stack = await startQStashStack({
       workspace: { pages: 8, posts: 6, hugePages: 0, seed: 9 },
-      env: { QSTASH_TOKEN: "", QSTASH_CURRENT_SIGNING_KEY: "", QSTASH_NEXT_SIGNING_KEY: "", WEBHOOK_DEBOUNCE_S: String(DEBOUNCE_S), SYNC_BUDGET_MS: String(BUDGET_MS) },
+      env: {
+        QSTASH_TOKEN: "",
+        QSTASH_CURRENT_SIGNING_KEY: "",
+        QSTASH_NEXT_SIGNING_KEY: "",
+        WEBHOOK_DEBOUNCE_S: String(DEBOUNCE_S),
+        SYNC_BUDGET_MS: String(BUDGET_MS),
+      },
     });
     hooks = attachWebhooks(stack.workspace, { url: `${stack.app.url}/api/notion/webhook`, aggregateMs: 300, seed: 4 });
     // Crons alone, self-chained: one call per section.
@@ -539,12 +668,21 @@ describe("webhooks without QStash: after() in the webhook's own invocation", () 
     const landedAt = Date.now();
     await hooks.idle();
     const delivered = hooks.deliveries().find((d) => d.entityId === row.id && d.status === 200)!;
-    expect(delivered.answer).toMatchObject({ ok: true, scheduled: { via: "after", started: true, debounceMs: Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) } });
+    expect(delivered.answer).toMatchObject({
+      ok: true,
+      scheduled: { via: "after", started: true, debounceMs: Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) },
+    });
     expect(landedAt - delivered.endedAt).toBeGreaterThanOrEqual(Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) - 100);
-    expect(landedAt - delivered.endedAt).toBeLessThanOrEqual(Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) + BUDGET_MS + 1000);
+    expect(landedAt - delivered.endedAt).toBeLessThanOrEqual(
+      Math.min(DEBOUNCE_S * 1000, BUDGET_MS / 2) + BUDGET_MS + 1000,
+    );
     expect(requestsFor(stack, row.id).total).toBeLessThanOrEqual(3);
     expect(await stack.diffKv()).toEqual([]);
-    figures.afterMode = { msAfterDelivery: landedAt - delivered.endedAt, msEndToEnd: landedAt - editedAt, requests: requestsFor(stack, row.id).total };
+    figures.afterMode = {
+      msAfterDelivery: landedAt - delivered.endedAt,
+      msEndToEnd: landedAt - editedAt,
+      requests: requestsFor(stack, row.id).total,
+    };
   });
 });
 
@@ -576,7 +714,12 @@ describe("webhooks in markdown mode (SYNC_CONTENT=markdown)", () => {
     stack.notion.resetRequestLog();
     const edits = rows.map((row, i) => ({ ...row, text: `markdown edit ${i} ${Date.now()}` }));
     for (const e of edits) stack.workspace.editBlockText(e.block, e.text);
-    await waitFor("every edit in KV", async () => (await Promise.all(edits.map((e) => bundleHas(stack, e.section, e.id, e.text)))).every(Boolean), 20_000, 50);
+    await waitFor(
+      "every edit in KV",
+      async () => (await Promise.all(edits.map((e) => bundleHas(stack, e.section, e.id, e.text)))).every(Boolean),
+      20_000,
+      50,
+    );
     await settled(stack, hooks);
     const costs = edits.map((e) => requestsFor(stack, e.id).total);
     for (const c of costs) expect(c).toBeLessThanOrEqual(2);

@@ -30,7 +30,12 @@ async function waitUntil(what: string, probe: () => Promise<boolean> | boolean, 
 
 async function markDirty(stack: Stack, pageIds: string[], at: Date = new Date()): Promise<void> {
   const wk = webhookKeys(stack.keys);
-  await stack.kv.atomic(addDirtyOps(wk.dirtyBase(), pageIds.map((pageId) => ({ pageId, timestamp: at.toISOString() }))));
+  await stack.kv.atomic(
+    addDirtyOps(
+      wk.dirtyBase(),
+      pageIds.map((pageId) => ({ pageId, timestamp: at.toISOString() })),
+    ),
+  );
 }
 
 function targeted(stack: Stack, budgetMs = 10_000) {
@@ -42,10 +47,15 @@ async function ledger(stack: Stack, section: Section, id: string): Promise<Ledge
 }
 
 /** The title the mirror serves for the page: its ledger entry's, and its bundle's (null when not mirrored). */
-async function mirroredTitle(stack: Stack, section: Section, id: string): Promise<{ entry: string; bundle: string | null } | null> {
+async function mirroredTitle(
+  stack: Stack,
+  section: Section,
+  id: string,
+): Promise<{ entry: string; bundle: string | null } | null> {
   const l = await ledger(stack, section, id);
   if (!l?.entry) return null;
-  const bundle = (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page(section, l.entry.slug)))?.value ?? null;
+  const bundle =
+    (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page(section, l.entry.slug)))?.value ?? null;
   return { entry: l.entry.title, bundle: bundle?.title ?? null };
 }
 
@@ -66,7 +76,9 @@ describe("targeted runs meeting other runs", () => {
   afterEach(async () => stack?.close());
 
   it("a children run in search mode covers only the child pages it read: an edited (search lags) or trashed child page is still re-read", async () => {
-    const children = (await stack.kv.scanKeys(`${stack.keys.prefix}:entry:children:`)).map((k) => k.slice(k.lastIndexOf(":") + 1));
+    const children = (await stack.kv.scanKeys(`${stack.keys.prefix}:entry:children:`)).map((k) =>
+      k.slice(k.lastIndexOf(":") + 1),
+    );
     expect(children.length).toBeGreaterThanOrEqual(2);
     const [edited, trashed] = children;
     // Search's index is ten minutes behind every edit from here on; trashed pages are never in it.
@@ -116,7 +128,9 @@ describe("targeted runs meeting other runs", () => {
     expect((await ledger(stack, "posts", page))!.entry!.slug).toBe(newerSlug);
     expect(await stack.kv.get(stack.keys.slugOwner("posts", newerSlug))).toBe(page);
     // The page's read time never goes back.
-    expect(Date.parse((await stack.kv.get<string>(webhookKeys(stack.keys).readAt(page)))!)).toBeGreaterThanOrEqual(Date.parse(readAfterB!));
+    expect(Date.parse((await stack.kv.get<string>(webhookKeys(stack.keys).readAt(page)))!)).toBeGreaterThanOrEqual(
+      Date.parse(readAfterB!),
+    );
   });
 
   it("a page deferred for a live full run is read after it, even when the run finishes before the targeted run ends", async () => {
@@ -140,7 +154,11 @@ describe("targeted runs meeting other runs", () => {
     await syncUntilDone(stack, "posts");
     stack.emulator.release(hold);
     await run;
-    await waitUntil("the deferred page to be read", async () => (await mirroredTitle(stack, "posts", page))?.entry === "Edited during the posts run", 15_000);
+    await waitUntil(
+      "the deferred page to be read",
+      async () => (await mirroredTitle(stack, "posts", page))?.entry === "Edited during the posts run",
+      15_000,
+    );
   });
 
   it("reads the dirty set once an invocation, however many batches it takes", async () => {

@@ -15,7 +15,15 @@ const POLL_MS = 1000;
 
 type Live = { state: "live" | "paused" | "signed-out" | "error"; at: string; message: string | null };
 
-export function LiveDashboard({ initial, initialAt, csrf }: { initial: SectionStatus[]; initialAt: string; csrf: string }) {
+export function LiveDashboard({
+  initial,
+  initialAt,
+  csrf,
+}: {
+  initial: SectionStatus[];
+  initialAt: string;
+  csrf: string;
+}) {
   const [sections, setSections] = useState(initial);
   const [live, setLive] = useState<Live>({ state: "paused", at: initialAt, message: null });
 
@@ -30,7 +38,12 @@ export function LiveDashboard({ initial, initialAt, csrf }: { initial: SectionSt
           setLive((l) => ({ ...l, state: "signed-out", message: "The session ended: sign in again." }));
           return;
         }
-        const body = (await res.json()) as { ok: boolean; at?: string; sections?: SectionStatus[]; error?: { message: string } };
+        const body = (await res.json()) as {
+          ok: boolean;
+          at?: string;
+          sections?: SectionStatus[];
+          error?: { message: string };
+        };
         if (body.ok && body.sections) {
           setSections(body.sections);
           setLive({ state: "live", at: body.at ?? new Date().toISOString(), message: null });
@@ -54,7 +67,11 @@ export function LiveDashboard({ initial, initialAt, csrf }: { initial: SectionSt
     <>
       <p className="notice" data-testid="live" data-state={live.state} aria-live="polite">
         {live.state === "live" && <>Live: updated every second, last at {formatTime(live.at)}.</>}
-        {live.state === "paused" && <>Read at {formatTime(live.at)}. <a href="/sync">Refresh</a></>}
+        {live.state === "paused" && (
+          <>
+            Read at {formatTime(live.at)}. <a href="/sync">Refresh</a>
+          </>
+        )}
         {live.state === "signed-out" && (
           <>
             {live.message} <a href="/sync/signin">Sign in</a>
@@ -78,13 +95,36 @@ export function LiveDashboard({ initial, initialAt, csrf }: { initial: SectionSt
   );
 }
 
-function ActionForm({ csrf, action, section, label, className, disabled, title }: { csrf: string; action: string; section?: string; label: string; className?: string; disabled?: boolean; title?: string }) {
+function ActionForm({
+  csrf,
+  action,
+  section,
+  label,
+  className,
+  disabled,
+  title,
+}: {
+  csrf: string;
+  action: string;
+  section?: string;
+  label: string;
+  className?: string;
+  disabled?: boolean;
+  title?: string;
+}) {
   return (
     <form method="post" action="/sync/action">
       <input type="hidden" name="csrf" value={csrf} />
       <input type="hidden" name="action" value={action} />
       {section && <input type="hidden" name="section" value={section} />}
-      <button type="submit" className={className} disabled={disabled} title={title} data-action={action} data-section={section}>
+      <button
+        type="submit"
+        className={className}
+        disabled={disabled}
+        title={title}
+        data-action={action}
+        data-section={section}
+      >
         {label}
       </button>
     </form>
@@ -97,7 +137,17 @@ function ProgressBar({ status }: { status: SectionStatus }) {
   if (!run) {
     return (
       <>
-        <div className="bar" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuetext="no run yet" data-testid={`progress-${status.section}`} data-percent="" data-status="none">
+        <div
+          className="bar"
+          role="progressbar"
+          aria-label={label}
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuetext="no run yet"
+          data-testid={`progress-${status.section}`}
+          data-percent=""
+          data-status="none"
+        >
           <div className="fill" style={{ width: "0%" }} />
         </div>
         <div className="bar-label">
@@ -119,7 +169,9 @@ function ProgressBar({ status }: { status: SectionStatus }) {
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={indeterminate ? undefined : percent}
-        aria-valuetext={indeterminate ? `listing: ${done} of ${total} listed so far` : `${done} of ${total} pages, ${percent} %`}
+        aria-valuetext={
+          indeterminate ? `listing: ${done} of ${total} listed so far` : `${done} of ${total} pages, ${percent} %`
+        }
         data-testid={`progress-${status.section}`}
         data-percent={indeterminate ? "" : String(percent)}
         data-done={done}
@@ -161,12 +213,15 @@ function SectionCard({ status, csrf }: { status: SectionStatus; csrf: string }) 
         <dt>Started</dt>
         <dd>{formatTime(run?.startedAt)}</dd>
         <dt>Finished</dt>
-        <dd>{run?.finishedAt ? `${formatTime(run.finishedAt)} (${formatDuration(run.startedAt, run.finishedAt)})` : "—"}</dd>
+        <dd>
+          {run?.finishedAt ? `${formatTime(run.finishedAt)} (${formatDuration(run.startedAt, run.finishedAt)})` : "—"}
+        </dd>
         {run && (
           <>
             <dt>Pages</dt>
             <dd>
-              {formatCount(run.counts.fetched)} fetched, {formatCount(run.counts.skipped)} unchanged, {formatCount(run.counts.gone)} gone, {formatCount(run.counts.failed)} failed
+              {formatCount(run.counts.fetched)} fetched, {formatCount(run.counts.skipped)} unchanged,{" "}
+              {formatCount(run.counts.gone)} gone, {formatCount(run.counts.failed)} failed
             </dd>
           </>
         )}
@@ -185,7 +240,10 @@ function SectionCard({ status, csrf }: { status: SectionStatus; csrf: string }) 
           {run?.lastError ? (
             <>
               <code>{run.lastError.code}</code> {run.lastError.message} ({formatTime(run.lastError.at)}
-              {run.consecutiveErrors > 0 ? `; ${run.consecutiveErrors} invocation${run.consecutiveErrors === 1 ? "" : "s"} in a row without progress` : ""})
+              {run.consecutiveErrors > 0
+                ? `; ${run.consecutiveErrors} invocation${run.consecutiveErrors === 1 ? "" : "s"} in a row without progress`
+                : ""}
+              )
             </>
           ) : (
             "—"
@@ -208,7 +266,11 @@ function SectionCard({ status, csrf }: { status: SectionStatus; csrf: string }) 
           </>
         )}
         <dt>Retry at</dt>
-        <dd>{run?.retryAt ? `${formatTime(run.retryAt)}${run.rateLimit ? ` (${run.rateLimit.scope} rate limit)` : ""}` : "—"}</dd>
+        <dd>
+          {run?.retryAt
+            ? `${formatTime(run.retryAt)}${run.rateLimit ? ` (${run.rateLimit.scope} rate limit)` : ""}`
+            : "—"}
+        </dd>
         <dt>Lease</dt>
         <dd data-testid={`lease-${section}`}>
           {lease.held ? (
@@ -238,8 +300,21 @@ function SectionCard({ status, csrf }: { status: SectionStatus; csrf: string }) 
       </dl>
       <FailedPages section={section} failed={status.failedPages} />
       <div className="actions">
-        <ActionForm csrf={csrf} action="start" section={section} label={`Start ${section}`} className="primary" title="Runs one batch of this section now (QStash carries the rest)" />
-        <ActionForm csrf={csrf} action="retry" section={section} label="Retry failed pages" disabled={status.failedPages.count === 0} />
+        <ActionForm
+          csrf={csrf}
+          action="start"
+          section={section}
+          label={`Start ${section}`}
+          className="primary"
+          title="Runs one batch of this section now (QStash carries the rest)"
+        />
+        <ActionForm
+          csrf={csrf}
+          action="retry"
+          section={section}
+          label="Retry failed pages"
+          disabled={status.failedPages.count === 0}
+        />
         <ActionForm csrf={csrf} action="reset" section={section} label="Reset cursor…" className="danger" />
         {lease.held && (
           <ActionForm
@@ -291,7 +366,9 @@ function FailedPages({ section, failed }: { section: string; failed: SectionStat
           </table>
         </div>
       )}
-      {failed.count > failed.pages.length && <p className="empty">and {formatCount(failed.count - failed.pages.length)} more.</p>}
+      {failed.count > failed.pages.length && (
+        <p className="empty">and {formatCount(failed.count - failed.pages.length)} more.</p>
+      )}
     </>
   );
 }
@@ -343,7 +420,13 @@ function SectionDetails({ status }: { status: SectionStatus }) {
                   <td className="num">{formatCount(r.counts.notionRequests)}</td>
                   <td className="num">{formatCount(r.counts.errors)}</td>
                   <td className="wrap">
-                    {r.error ? `${r.error.code}: ${r.error.message}` : r.held ? `held: ${r.held.reason}` : r.failedPages.length > 0 ? `${r.failedPages.length} page(s) given up` : "—"}
+                    {r.error
+                      ? `${r.error.code}: ${r.error.message}`
+                      : r.held
+                        ? `held: ${r.held.reason}`
+                        : r.failedPages.length > 0
+                          ? `${r.failedPages.length} page(s) given up`
+                          : "—"}
                   </td>
                 </tr>
               ))}

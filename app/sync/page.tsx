@@ -7,7 +7,14 @@ import { cookies } from "next/headers";
 import { redirect } from "next/navigation";
 import { SECTIONS } from "@/lib/core/sections";
 import { formatTime } from "@/lib/dashboard/format";
-import { FLASH_COOKIE, SESSION_COOKIE, csrfToken, dashboardSecret, readFlash, readSession } from "@/lib/dashboard/session";
+import {
+  FLASH_COOKIE,
+  SESSION_COOKIE,
+  csrfToken,
+  dashboardSecret,
+  readFlash,
+  readSession,
+} from "@/lib/dashboard/session";
 import { logEvent } from "@/lib/core/log";
 import { type SectionStatus, readSectionStatus } from "@/lib/operator/status";
 import { loadStoreRuntime } from "@/lib/runtime";
@@ -24,9 +31,15 @@ async function readAll(): Promise<{ sections: SectionStatus[] } | { problem: str
     const { kv, keys } = loadStoreRuntime(process.env);
     return { sections: await Promise.all(SECTIONS.map((s) => readSectionStatus(kv, keys, s))) };
   } catch (error) {
-    logEvent("dashboard.status_error", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    logEvent("dashboard.status_error", {
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    });
     const kv = error instanceof Error && /^kv\b/.test(error.message);
-    return { problem: kv ? "The KV store could not be reached (see the function log)." : "The status could not be read (see the function log)." };
+    return {
+      problem: kv
+        ? "The KV store could not be reached (see the function log)."
+        : "The status could not be read (see the function log).",
+    };
   }
 }
 
@@ -40,7 +53,11 @@ async function readToken(): Promise<TokenStatus | null> {
   }
 }
 
-export default async function DashboardPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function DashboardPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const jar = await cookies();
   const secret = dashboardSecret(process.env);
   const session = readSession(secret, jar.get(SESSION_COOKIE)?.value);
@@ -100,7 +117,9 @@ export default async function DashboardPage({ searchParams }: { searchParams: Pr
       ) : (
         <LiveDashboard initial={read.sections} initialAt={at} csrf={csrf} />
       )}
-      {token && <WebhookTokenCard token={token} overridden={Boolean(process.env.NOTION_WEBHOOK_SECRET?.trim())} csrf={csrf} />}
+      {token && (
+        <WebhookTokenCard token={token} overridden={Boolean(process.env.NOTION_WEBHOOK_SECRET?.trim())} csrf={csrf} />
+      )}
     </main>
   );
 }

@@ -41,18 +41,43 @@ export interface ChainStep {
 }
 
 export function signChainToken(secret: string, step: ChainStep, now: number = Date.now()): string {
-  const claims: ChainClaims = { p: "chain", s: step.section, r: step.runId, q: step.seq, l: step.link, f: step.force, ...(step.notBefore ? { w: step.notBefore } : {}), exp: now + CHAIN_TOKEN_TTL_MS };
+  const claims: ChainClaims = {
+    p: "chain",
+    s: step.section,
+    r: step.runId,
+    q: step.seq,
+    l: step.link,
+    f: step.force,
+    ...(step.notBefore ? { w: step.notBefore } : {}),
+    exp: now + CHAIN_TOKEN_TTL_MS,
+  };
   return signToken(secret, claims, { now });
 }
 
 export type ChainTokenCheck = { ok: true; step: ChainStep } | { ok: false; message: string };
 
-export function verifyChainToken(secret: string, token: string, section: Section, now: number = Date.now()): ChainTokenCheck {
+export function verifyChainToken(
+  secret: string,
+  token: string,
+  section: Section,
+  now: number = Date.now(),
+): ChainTokenCheck {
   const verified = verifyToken<ChainClaims>(secret, token, { expect: { p: "chain", s: section }, now });
   if (!verified.ok) return { ok: false, message: `invalid chain token: ${verified.message}` };
   const c = verified.claims;
-  if (typeof c.r !== "string" || !Number.isSafeInteger(c.q) || c.q < 0 || !Number.isSafeInteger(c.l) || c.l < 0 || typeof c.f !== "boolean" || (c.w !== undefined && !Number.isSafeInteger(c.w))) {
+  if (
+    typeof c.r !== "string" ||
+    !Number.isSafeInteger(c.q) ||
+    c.q < 0 ||
+    !Number.isSafeInteger(c.l) ||
+    c.l < 0 ||
+    typeof c.f !== "boolean" ||
+    (c.w !== undefined && !Number.isSafeInteger(c.w))
+  ) {
     return { ok: false, message: "invalid chain token: its claims are malformed" };
   }
-  return { ok: true, step: { section, runId: c.r, seq: c.q, link: c.l, force: c.f, ...(c.w ? { notBefore: c.w } : {}) } };
+  return {
+    ok: true,
+    step: { section, runId: c.r, seq: c.q, link: c.l, force: c.f, ...(c.w ? { notBefore: c.w } : {}) },
+  };
 }

@@ -51,7 +51,12 @@ export async function authenticate({ request, env, verifySignature, linkTarget }
   if (signature !== null) {
     if (request.method !== "POST") return unauthorized("QStash deliveries must be POST");
     if (!verifySignature) {
-      return { ok: false, status: 503, code: "config_error", message: "QStash signing keys are not configured: set QSTASH_CURRENT_SIGNING_KEY and QSTASH_NEXT_SIGNING_KEY" };
+      return {
+        ok: false,
+        status: 503,
+        code: "config_error",
+        message: "QStash signing keys are not configured: set QSTASH_CURRENT_SIGNING_KEY and QSTASH_NEXT_SIGNING_KEY",
+      };
     }
     const verified = await verifySignature(signature);
     return verified.ok ? { ok: true, caller: "qstash" } : unauthorized(`invalid QStash signature: ${verified.reason}`);
@@ -59,7 +64,12 @@ export async function authenticate({ request, env, verifySignature, linkTarget }
 
   const secret = env.CRON_SECRET?.trim();
   if (!secret) {
-    return { ok: false, status: 503, code: "config_error", message: "CRON_SECRET is not set: the sync endpoints stay closed until it is" };
+    return {
+      ok: false,
+      status: 503,
+      code: "config_error",
+      message: "CRON_SECRET is not set: the sync endpoints stay closed until it is",
+    };
   }
   const chainToken = request.headers.get(CHAIN_TOKEN_HEADER);
   if (chainToken !== null) {
@@ -76,12 +86,18 @@ export async function authenticate({ request, env, verifySignature, linkTarget }
   }
   const url = new URL(request.url);
   const querySecret = url.searchParams.get("secret");
-  if (querySecret !== null) return safeEqual(querySecret, secret) ? { ok: true, caller: "manual" } : unauthorized("wrong secret");
+  if (querySecret !== null)
+    return safeEqual(querySecret, secret) ? { ok: true, caller: "manual" } : unauthorized("wrong secret");
   const token = linkTokenFrom(url);
   if (token !== null) {
-    if (!linkTarget) return unauthorized("the link is not for this endpoint: signed links open the section and trigger endpoints only");
+    if (!linkTarget)
+      return unauthorized(
+        "the link is not for this endpoint: signed links open the section and trigger endpoints only",
+      );
     const link = verifyManualLink(secret, token, linkTarget);
     return link.ok ? { ok: true, caller: "link", link: link.claims } : unauthorized(link.message);
   }
-  return unauthorized("missing credentials: send Authorization: Bearer <CRON_SECRET>, ?token=<signed link> or ?secret=<CRON_SECRET>");
+  return unauthorized(
+    "missing credentials: send Authorization: Bearer <CRON_SECRET>, ?token=<signed link> or ?secret=<CRON_SECRET>",
+  );
 }

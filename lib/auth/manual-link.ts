@@ -54,7 +54,12 @@ export function signManualLink(target: LinkTarget, options: LinkOptions): { toke
   if (!isLinkTarget(target)) throw new TypeError(`unknown link target: ${String(target)}`);
   const now = options.now ?? Date.now();
   const ttlMs = options.ttlMs ?? DEFAULT_LINK_TTL_MS;
-  const claims: ManualLinkClaims = { t: target, f: options.force, exp: now + ttlMs, n: randomBytes(16).toString("base64url") };
+  const claims: ManualLinkClaims = {
+    t: target,
+    f: options.force,
+    exp: now + ttlMs,
+    n: randomBytes(16).toString("base64url"),
+  };
   return { token: signToken(options.secret, claims, { now }), claims };
 }
 
@@ -84,16 +89,27 @@ const MESSAGES: Record<TokenFailure, (claims?: ManualLinkClaims) => string> = {
   malformed: () => `the link's token is malformed: copy the whole URL, or ${PRINT_ANOTHER}`,
   bad_signature: () => "the link's token has a bad signature: it was altered, or signed with another CRON_SECRET",
   expired: (claims) => `the link expired${claims ? ` at ${new Date(claims.exp).toISOString()}` : ""}: ${PRINT_ANOTHER}`,
-  wrong_target: (claims) => `the link is not for this endpoint${claims && isLinkTarget(claims.t) ? `: it was signed for ${linkPath(claims.t)}` : ""}`,
+  wrong_target: (claims) =>
+    `the link is not for this endpoint${claims && isLinkTarget(claims.t) ? `: it was signed for ${linkPath(claims.t)}` : ""}`,
 };
 
 /** Signature, expiry and endpoint; the messages name the failure and never contain the token. */
-export function verifyManualLink(secret: string, token: string, target: LinkTarget, options: { now?: number } = {}): LinkCheck {
+export function verifyManualLink(
+  secret: string,
+  token: string,
+  target: LinkTarget,
+  options: { now?: number } = {},
+): LinkCheck {
   const result = verifyToken<ManualLinkClaims>(secret, token, { expect: { t: target }, now: options.now });
   if (!result.ok) return { ok: false, reason: result.reason, message: MESSAGES[result.reason](result.claims) };
   const { claims } = result;
   // Signed by us, so only a signer of another version gets here; still checked, the nonce becomes a KV key.
-  if (!isLinkTarget(claims.t) || typeof claims.f !== "boolean" || typeof claims.n !== "string" || !NONCE_SHAPE.test(claims.n)) {
+  if (
+    !isLinkTarget(claims.t) ||
+    typeof claims.f !== "boolean" ||
+    typeof claims.n !== "string" ||
+    !NONCE_SHAPE.test(claims.n)
+  ) {
     return { ok: false, reason: "malformed", message: MESSAGES.malformed() };
   }
   return { ok: true, claims };

@@ -82,7 +82,11 @@ const fail = <C extends TokenClaims>(reason: TokenFailure, message: string, clai
  * are only looked at once the MAC holds, so nothing unsigned is trusted or
  * reported back. A failure past the MAC carries the (authentic) claims.
  */
-export function verifyToken<C extends TokenClaims>(secret: string, token: string, options: VerifyOptions<C> = {}): VerifyResult<C> {
+export function verifyToken<C extends TokenClaims>(
+  secret: string,
+  token: string,
+  options: VerifyOptions<C> = {},
+): VerifyResult<C> {
   requireSecret(secret);
   if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) {
     return fail("malformed", "the token is malformed");
@@ -104,7 +108,8 @@ export function verifyToken<C extends TokenClaims>(secret: string, token: string
   const now = options.now ?? Date.now();
   if (now >= claims.exp) return fail("expired", `the token expired at ${new Date(claims.exp).toISOString()}`, claims);
   for (const [name, value] of Object.entries(options.expect ?? {})) {
-    if (claims[name] !== value) return fail("wrong_target", `the token is not for this use (claim "${name}" differs)`, claims);
+    if (claims[name] !== value)
+      return fail("wrong_target", `the token is not for this use (claim "${name}" differs)`, claims);
   }
   return { ok: true, claims };
 }

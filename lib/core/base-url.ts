@@ -18,7 +18,8 @@ export function publicBaseUrl(env: Record<string, string | undefined>, request?:
 
 /** The message a missing base URL is answered with (503 config_error names the variable). */
 export const MISSING_BASE_URL = {
-  message: "QStash is configured but the deployment's public URL is not known: set SYNC_BASE_URL (never the per-deployment VERCEL_URL)",
+  message:
+    "QStash is configured but the deployment's public URL is not known: set SYNC_BASE_URL (never the per-deployment VERCEL_URL)",
   variables: ["SYNC_BASE_URL"],
 } as const;
 

@@ -11,7 +11,11 @@ export interface Deadline {
   readonly budgetMs: number;
 }
 
-export function createDeadline(budgetMs: number, startedAt: number = Date.now(), now: () => number = Date.now): Deadline {
+export function createDeadline(
+  budgetMs: number,
+  startedAt: number = Date.now(),
+  now: () => number = Date.now,
+): Deadline {
   return {
     budgetMs,
     remaining: () => Math.max(0, startedAt + budgetMs - now()),

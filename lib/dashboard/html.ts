@@ -16,7 +16,8 @@ export const PAGE_HEADERS: Record<string, string> = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
   "x-frame-options": "DENY",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   // Not no-referrer: with it a browser sends `Origin: null` on POSTs, which the origin check refuses.
   "referrer-policy": "same-origin",
   "x-content-type-options": "nosniff",
@@ -26,13 +27,21 @@ function document(title: string, body: string): string {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${DASHBOARD_CSS}</style></head><body><main class="dash">${body}</main></body></html>`;
 }
 
-export function htmlResponse(status: number, title: string, body: string, headers: Record<string, string | string[]> = {}): Response {
+export function htmlResponse(
+  status: number,
+  title: string,
+  body: string,
+  headers: Record<string, string | string[]> = {},
+): Response {
   const h = new Headers(PAGE_HEADERS);
-  for (const [name, value] of Object.entries(headers)) for (const v of Array.isArray(value) ? value : [value]) h.append(name, v);
+  for (const [name, value] of Object.entries(headers))
+    for (const v of Array.isArray(value) ? value : [value]) h.append(name, v);
   return new Response(document(title, body), { status, headers: h });
 }
 
-export function signInPage(options: { error?: string | null; notice?: string | null; closed?: boolean; next?: string | null } = {}): string {
+export function signInPage(
+  options: { error?: string | null; notice?: string | null; closed?: boolean; next?: string | null } = {},
+): string {
   const error = options.error ? `<p class="flash error" role="alert">${escapeHtml(options.error)}</p>` : "";
   const notice = options.notice ? `<p class="flash ok" role="status">${escapeHtml(options.notice)}</p>` : "";
   const form = options.closed
@@ -53,6 +62,7 @@ export function refusalPage(title: string, message: string): string {
 /** A refusal as HTML for a browser, JSON for anything else (both say nothing was changed). */
 export function refusal(request: Request, status: number, code: string, message: string): Response {
   const wantsHtml = (request.headers.get("accept") ?? "").includes("text/html");
-  if (wantsHtml) return htmlResponse(status, "Refused", refusalPage(status === 401 ? "Signed out" : "Refused", message));
+  if (wantsHtml)
+    return htmlResponse(status, "Refused", refusalPage(status === 401 ? "Signed out" : "Refused", message));
   return Response.json({ ok: false, error: { code, message } }, { status, headers: { "cache-control": "no-store" } });
 }

@@ -19,7 +19,8 @@ export const MAX_FORM_BYTES = 4096;
 export function expectedOrigins(request: Request, env: Env): Set<string> {
   const origins = new Set<string>([new URL(request.url).origin]);
   const host = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim() || request.headers.get("host")?.trim();
-  const proto = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim() || new URL(request.url).protocol.replace(":", "");
+  const proto =
+    request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim() || new URL(request.url).protocol.replace(":", "");
   if (host && /^[A-Za-z0-9.:[\]-]+$/.test(host)) origins.add(`${proto}://${host}`.toLowerCase());
   const base = publicBaseUrl(env);
   if (base) {
@@ -42,14 +43,20 @@ export type OriginCheck = { ok: true } | { ok: false; reason: string };
 export function checkSameOrigin(request: Request, env: Env): OriginCheck {
   const site = request.headers.get("sec-fetch-site");
   const origin = request.headers.get("origin");
-  if (site !== null && site !== "same-origin") return { ok: false, reason: `the request came from another origin (Sec-Fetch-Site: ${site.slice(0, 20)})` };
-  if (origin !== null && !expectedOrigins(request, env).has(origin.toLowerCase())) return { ok: false, reason: "the request came from another origin (Origin does not match)" };
-  if (origin === null && site === null) return { ok: false, reason: "the request says neither where it came from (no Origin) nor how (no Sec-Fetch-Site)" };
+  if (site !== null && site !== "same-origin")
+    return { ok: false, reason: `the request came from another origin (Sec-Fetch-Site: ${site.slice(0, 20)})` };
+  if (origin !== null && !expectedOrigins(request, env).has(origin.toLowerCase()))
+    return { ok: false, reason: "the request came from another origin (Origin does not match)" };
+  if (origin === null && site === null)
+    return { ok: false, reason: "the request says neither where it came from (no Origin) nor how (no Sec-Fetch-Site)" };
   return { ok: true };
 }
 
 /** The session the request's cookie stands for, with the secret it is bound to. */
-export function sessionOf(request: Request, env: Env): { secret: string; session: Session } | { secret: string | null; session: null } {
+export function sessionOf(
+  request: Request,
+  env: Env,
+): { secret: string; session: Session } | { secret: string | null; session: null } {
   const secret = dashboardSecret(env);
   const session = readSession(secret, cookieFrom(request, SESSION_COOKIE));
   return secret && session ? { secret, session } : { secret, session: null };
@@ -84,10 +91,28 @@ export async function guardPost(request: Request, env: Env): Promise<Guarded> {
   const origin = checkSameOrigin(request, env);
   if (!origin.ok) return { ok: false, status: 403, code: "cross_origin", message: origin.reason };
   const { secret, session } = sessionOf(request, env);
-  if (!secret) return { ok: false, status: 503, code: "config_error", message: "CRON_SECRET is not set: the dashboard stays closed until it is" };
-  if (!session) return { ok: false, status: 401, code: "unauthorized", message: "not signed in, or the session expired: sign in again" };
+  if (!secret)
+    return {
+      ok: false,
+      status: 503,
+      code: "config_error",
+      message: "CRON_SECRET is not set: the dashboard stays closed until it is",
+    };
+  if (!session)
+    return {
+      ok: false,
+      status: 401,
+      code: "unauthorized",
+      message: "not signed in, or the session expired: sign in again",
+    };
   const form = await readForm(request);
   if (!form) return { ok: false, status: 400, code: "bad_form", message: "the request is not a dashboard form" };
-  if (!checkCsrf(secret, session, form.get("csrf"))) return { ok: false, status: 403, code: "csrf", message: "the form's CSRF token is missing or wrong: reload the dashboard and try again" };
+  if (!checkCsrf(secret, session, form.get("csrf")))
+    return {
+      ok: false,
+      status: 403,
+      code: "csrf",
+      message: "the form's CSRF token is missing or wrong: reload the dashboard and try again",
+    };
   return { ok: true, secret, session, form };
 }

@@ -45,7 +45,9 @@ export function deriveKey(secret: string, purpose: "session" | "csrf" | "flash")
   const id = `${purpose}\u0000${secret}`;
   let key = derivedKeys.get(id);
   if (!key) {
-    key = Buffer.from(hkdfSync("sha256", secret, "notion-kv-sync", `dashboard-${purpose}-v1`, 32)).toString("base64url");
+    key = Buffer.from(hkdfSync("sha256", secret, "notion-kv-sync", `dashboard-${purpose}-v1`, 32)).toString(
+      "base64url",
+    );
     if (derivedKeys.size > 16) derivedKeys.clear(); // a rotated secret leaves its keys behind
     derivedKeys.set(id, key);
   }
@@ -68,14 +70,24 @@ export interface Session {
 }
 
 export function createSession(secret: string, now = Date.now()): { token: string; session: Session } {
-  const claims: SessionClaims = { p: "dashboard-session", sid: randomBytes(18).toString("base64url"), exp: now + SESSION_TTL_MS };
-  return { token: signToken(deriveKey(secret, "session"), claims, { now }), session: { sid: claims.sid, exp: claims.exp } };
+  const claims: SessionClaims = {
+    p: "dashboard-session",
+    sid: randomBytes(18).toString("base64url"),
+    exp: now + SESSION_TTL_MS,
+  };
+  return {
+    token: signToken(deriveKey(secret, "session"), claims, { now }),
+    session: { sid: claims.sid, exp: claims.exp },
+  };
 }
 
 /** The session a cookie value stands for, or null (missing, altered, expired, signed under another CRON_SECRET). */
 export function readSession(secret: string | null, token: string | null | undefined, now = Date.now()): Session | null {
   if (!secret || !token) return null;
-  const verified = verifyToken<SessionClaims>(deriveKey(secret, "session"), token, { expect: { p: "dashboard-session" }, now });
+  const verified = verifyToken<SessionClaims>(deriveKey(secret, "session"), token, {
+    expect: { p: "dashboard-session" },
+    now,
+  });
   if (!verified.ok || typeof verified.claims.sid !== "string" || verified.claims.sid.length < 16) return null;
   return { sid: verified.claims.sid, exp: verified.claims.exp };
 }
@@ -107,13 +119,27 @@ interface FlashClaims extends Flash {
 
 export function signFlash(secret: string, flash: Omit<Flash, "n">, now = Date.now()): { token: string; nonce: string } {
   const nonce = randomBytes(6).toString("base64url");
-  const claims: FlashClaims = { p: "dashboard-flash", kind: flash.kind, text: flash.text.slice(0, 600), n: nonce, exp: now + FLASH_TTL_MS };
+  const claims: FlashClaims = {
+    p: "dashboard-flash",
+    kind: flash.kind,
+    text: flash.text.slice(0, 600),
+    n: nonce,
+    exp: now + FLASH_TTL_MS,
+  };
   return { token: signToken(deriveKey(secret, "flash"), claims, { now }), nonce };
 }
 
-export function readFlash(secret: string | null, token: string | null | undefined, nonce: string | null | undefined, now = Date.now()): Flash | null {
+export function readFlash(
+  secret: string | null,
+  token: string | null | undefined,
+  nonce: string | null | undefined,
+  now = Date.now(),
+): Flash | null {
   if (!secret || !token || !nonce) return null;
-  const verified = verifyToken<FlashClaims>(deriveKey(secret, "flash"), token, { expect: { p: "dashboard-flash" }, now });
+  const verified = verifyToken<FlashClaims>(deriveKey(secret, "flash"), token, {
+    expect: { p: "dashboard-flash" },
+    now,
+  });
   if (!verified.ok || verified.claims.n !== nonce) return null;
   const { kind, text } = verified.claims;
   return { kind: kind === "error" ? "error" : "ok", text: String(text), n: nonce };
@@ -129,7 +155,14 @@ export function servedOverHttps(request: Request): boolean {
 }
 
 export function cookieHeader(name: string, value: string, options: { maxAgeS: number; secure: boolean }): string {
-  return [`${name}=${value}`, `Path=${COOKIE_PATH}`, `Max-Age=${Math.max(0, Math.floor(options.maxAgeS))}`, "HttpOnly", "SameSite=Strict", ...(options.secure ? ["Secure"] : [])].join("; ");
+  return [
+    `${name}=${value}`,
+    `Path=${COOKIE_PATH}`,
+    `Max-Age=${Math.max(0, Math.floor(options.maxAgeS))}`,
+    "HttpOnly",
+    "SameSite=Strict",
+    ...(options.secure ? ["Secure"] : []),
+  ].join("; ");
 }
 
 export function clearCookieHeader(name: string, secure: boolean): string {

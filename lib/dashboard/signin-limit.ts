@@ -37,7 +37,9 @@ export async function recordSignInFailure(kv: KvStore, keys: KeyBuilder, request
   const [failures, leftMs] = await Promise.all([kv.get<number>(key), kv.pttl(key)]);
   const count = typeof failures === "number" ? failures + 1 : 1;
   // The window starts at the first failure and is not extended by later ones.
-  await kv.set(key, count, { pxMs: typeof failures === "number" && leftMs !== null && leftMs > 0 ? leftMs : SIGNIN_WINDOW_MS });
+  await kv.set(key, count, {
+    pxMs: typeof failures === "number" && leftMs !== null && leftMs > 0 ? leftMs : SIGNIN_WINDOW_MS,
+  });
 }
 
 export async function clearSignInFailures(kv: KvStore, keys: KeyBuilder, request: Request): Promise<void> {

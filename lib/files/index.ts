@@ -10,9 +10,24 @@ import { fileRefKey } from "./refs";
 
 export { filesExpireAt, type FileHolders } from "./expiry";
 export { blockFile, fileLocation, isNotionHosted, pageFile } from "./locate";
-export { type FileRef, type FileRefTarget, decodeFileRef, encodeFileRef, fileRefKey, fileRefSlot, fileTag } from "./refs";
+export {
+  type FileRef,
+  type FileRefTarget,
+  decodeFileRef,
+  encodeFileRef,
+  fileRefKey,
+  fileRefSlot,
+  fileTag,
+} from "./refs";
 export { FILES_PATH, type FileLinker, fileLinker, rewriteBundleFiles, rewriteEntryFiles } from "./rewrite";
-export { type CachedFile, type FileNotion, type FileResolver, type Resolved, createFileResolver, REFRESH_MARGIN_MS } from "./resolve";
+export {
+  type CachedFile,
+  type FileNotion,
+  type FileResolver,
+  type Resolved,
+  createFileResolver,
+  REFRESH_MARGIN_MS,
+} from "./resolve";
 
 type Env = Record<string, string | undefined>;
 
@@ -32,7 +47,9 @@ export function filesBaseUrl(env: Env): string {
     const url = new URL(raw);
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("not http");
   } catch {
-    throw new ConfigError("invalid configuration: FILES_BASE_URL must be an http(s) URL or a path starting with /", ["FILES_BASE_URL"]);
+    throw new ConfigError("invalid configuration: FILES_BASE_URL must be an http(s) URL or a path starting with /", [
+      "FILES_BASE_URL",
+    ]);
   }
   return raw.replace(/\/+$/, "");
 }

@@ -14,7 +14,8 @@ export interface HostedFile {
   [key: string]: unknown;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A Notion-hosted file object (signed URL that expires). */
 export function isNotionHosted(value: unknown): value is HostedFile {
@@ -26,9 +27,18 @@ export function isNotionHosted(value: unknown): value is HostedFile {
 export function fileLocation(value: unknown): { url: string; expiresAt: string | null } | null {
   if (isNotionHosted(value)) {
     const expiry = value.file.expiry_time;
-    return { url: value.file.url, expiresAt: typeof expiry === "string" && !Number.isNaN(Date.parse(expiry)) ? expiry : null };
+    return {
+      url: value.file.url,
+      expiresAt: typeof expiry === "string" && !Number.isNaN(Date.parse(expiry)) ? expiry : null,
+    };
   }
-  if (isObject(value) && value.type === "external" && isObject(value.external) && typeof value.external.url === "string" && value.external.url !== "") {
+  if (
+    isObject(value) &&
+    value.type === "external" &&
+    isObject(value.external) &&
+    typeof value.external.url === "string" &&
+    value.external.url !== ""
+  ) {
     return { url: value.external.url, expiresAt: null };
   }
   return null;
@@ -76,14 +86,19 @@ export function looksNotionHosted(value: { url: string; notionHosted?: unknown }
   if (typeof value.notionHosted === "boolean") return value.notionHosted;
   try {
     const url = new URL(value.url);
-    return url.protocol === "https:" && (url.searchParams.has("X-Amz-Signature") || url.searchParams.has("X-Amz-Credential"));
+    return (
+      url.protocol === "https:" && (url.searchParams.has("X-Amz-Signature") || url.searchParams.has("X-Amz-Credential"))
+    );
   } catch {
     return false;
   }
 }
 
 /** The file object a page-level ref names, as the page holds it now. */
-export function pageFile(page: PageLike, target: Exclude<FileRefTarget, { kind: "block" } | { kind: "block_icon" }>): unknown {
+export function pageFile(
+  page: PageLike,
+  target: Exclude<FileRefTarget, { kind: "block" } | { kind: "block_icon" }>,
+): unknown {
   switch (target.kind) {
     case "cover":
       return page.cover;

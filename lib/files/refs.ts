@@ -56,7 +56,10 @@ const MAC_CONTEXT = "notion-kv-sync.file-ref.v1.";
 export function fileRefKey(env: Record<string, string | undefined>): Buffer {
   const secret = env.FILES_REF_SECRET?.trim() || env.CRON_SECRET?.trim();
   if (!secret) {
-    throw new ConfigError("file refs need a key: set FILES_REF_SECRET (or CRON_SECRET)", ["FILES_REF_SECRET", "CRON_SECRET"]);
+    throw new ConfigError("file refs need a key: set FILES_REF_SECRET (or CRON_SECRET)", [
+      "FILES_REF_SECRET",
+      "CRON_SECRET",
+    ]);
   }
   return createHmac("sha256", secret).update("notion-kv-sync.files-ref-key.v1").digest();
 }
@@ -70,7 +73,10 @@ export function fileTag(url: string): string {
   } catch {
     // not a URL: hash it as it is
   }
-  return createHash("sha256").update(stable).digest("hex").slice(0, TAG_BYTES * 2);
+  return createHash("sha256")
+    .update(stable)
+    .digest("hex")
+    .slice(0, TAG_BYTES * 2);
 }
 
 const idBytes = (id: string): Buffer => {
@@ -90,12 +96,17 @@ function mac(key: Buffer, body: Buffer): Buffer {
 
 export function encodeFileRef(ref: FileRef, key: Buffer): string {
   const kind = ref.kind === "prop" ? (ref.by === "id" ? "prop_id" : "prop_name") : ref.kind;
-  const parts: Buffer[] = [Buffer.from([VERSION, KINDS.indexOf(kind), SECTIONS.indexOf(ref.section)]), idBytes(ref.pageId)];
+  const parts: Buffer[] = [
+    Buffer.from([VERSION, KINDS.indexOf(kind), SECTIONS.indexOf(ref.section)]),
+    idBytes(ref.pageId),
+  ];
   if (ref.kind === "block" || ref.kind === "block_icon") parts.push(idBytes(ref.blockId));
   if (ref.kind === "prop") {
     const name = Buffer.from(ref.key, "utf8");
-    if (name.length === 0 || name.length > MAX_KEY_BYTES) throw new RangeError(`a property key is 1 to ${MAX_KEY_BYTES} bytes`);
-    if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 0xffff) throw new RangeError("a file index is 0 to 65535");
+    if (name.length === 0 || name.length > MAX_KEY_BYTES)
+      throw new RangeError(`a property key is 1 to ${MAX_KEY_BYTES} bytes`);
+    if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 0xffff)
+      throw new RangeError("a file index is 0 to 65535");
     const index = Buffer.alloc(2);
     index.writeUInt16BE(ref.index);
     parts.push(Buffer.from([name.length]), name, index);
@@ -108,7 +119,8 @@ export function encodeFileRef(ref: FileRef, key: Buffer): string {
 
 /** The ref, or null when it is malformed, forged or tampered with (the route answers 404 for all three). */
 export function decodeFileRef(text: string, key: Buffer): FileRef | null {
-  if (typeof text !== "string" || text.length === 0 || text.length > MAX_REF_LENGTH || !REF_SHAPE.test(text)) return null;
+  if (typeof text !== "string" || text.length === 0 || text.length > MAX_REF_LENGTH || !REF_SHAPE.test(text))
+    return null;
   const raw = Buffer.from(text, "base64url");
   if (raw.length <= MAC_BYTES || raw.toString("base64url") !== text) return null; // non-canonical: not one we minted
   const body = raw.subarray(0, raw.length - MAC_BYTES);
@@ -129,7 +141,12 @@ export function decodeFileRef(text: string, key: Buffer): FileRef | null {
     const length = body[at];
     if (body.length !== at + 1 + length + 2 + TAG_BYTES) return null;
     const propKey = body.subarray(at + 1, at + 1 + length).toString("utf8");
-    target = { kind: "prop", by: kind === "prop_id" ? "id" : "name", key: propKey, index: body.readUInt16BE(at + 1 + length) };
+    target = {
+      kind: "prop",
+      by: kind === "prop_id" ? "id" : "name",
+      key: propKey,
+      index: body.readUInt16BE(at + 1 + length),
+    };
     at += 1 + length + 2;
   } else {
     if (body.length !== at + TAG_BYTES) return null;

@@ -40,8 +40,7 @@ const POLL_MS = 100;
 const MAX_SIBLINGS = 50;
 
 export type CachedFile =
-  | { v: 1; url: string; expiresAt: string | null; fetchedAt: number }
-  | { v: 1; gone: true; until: number };
+  { v: 1; url: string; expiresAt: string | null; fetchedAt: number } | { v: 1; gone: true; until: number };
 
 export type Resolved =
   | { status: "found"; url: string; expiresAt: number | null; fetchedAt: number; from: "cache" | "notion" }
@@ -75,17 +74,22 @@ export interface FileResolver {
 type Location = { url: string; expiresAt: string | null };
 type NotionObject = Record<string, unknown>;
 /** What one refresh of an object came to: Notion's answer (null: gone), or another instance's cache write. */
-type Refreshed = { kind: "object"; object: NotionObject | null; at: number; written: Set<string> } | { kind: "elsewhere" };
+type Refreshed =
+  { kind: "object"; object: NotionObject | null; at: number; written: Set<string> } | { kind: "elsewhere" };
 
 function fresh(value: CachedFile | null, now: number): Resolved | null {
   if (!value || value.v !== 1) return null;
   if ("gone" in value) return value.until > now ? { status: "gone", reason: "not_in_notion" } : null;
   if (typeof value.url !== "string") return null;
   if (value.expiresAt === null) {
-    return value.fetchedAt + EXTERNAL_TTL_MS > now ? { status: "found", url: value.url, expiresAt: null, fetchedAt: value.fetchedAt, from: "cache" } : null;
+    return value.fetchedAt + EXTERNAL_TTL_MS > now
+      ? { status: "found", url: value.url, expiresAt: null, fetchedAt: value.fetchedAt, from: "cache" }
+      : null;
   }
   const expiresAt = Date.parse(value.expiresAt);
-  return expiresAt - REFRESH_MARGIN_MS > now ? { status: "found", url: value.url, expiresAt, fetchedAt: value.fetchedAt, from: "cache" } : null;
+  return expiresAt - REFRESH_MARGIN_MS > now
+    ? { status: "found", url: value.url, expiresAt, fetchedAt: value.fetchedAt, from: "cache" }
+    : null;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -102,7 +106,8 @@ function locate(file: unknown): Location | null {
   }
 }
 
-const isBlockRef = (ref: FileRef): ref is FileRef & { kind: "block" | "block_icon"; blockId: string } => ref.kind === "block" || ref.kind === "block_icon";
+const isBlockRef = (ref: FileRef): ref is FileRef & { kind: "block" | "block_icon"; blockId: string } =>
+  ref.kind === "block" || ref.kind === "block_icon";
 
 /** The Notion object a ref's file lives in: its refresh lock and single-flight key. */
 function objectSlot(ref: FileRef): string {
@@ -136,20 +141,30 @@ function filesOf(ref: FileRef, object: NotionObject): { ref: FileRef; location: 
   const out: { ref: FileRef; location: Location }[] = [];
   const add = (target: FileRefTarget, file: unknown) => {
     const location = locate(file);
-    if (location && out.length < MAX_SIBLINGS) out.push({ ref: { ...target, ...base, tag: fileTag(location.url) }, location });
+    if (location && out.length < MAX_SIBLINGS)
+      out.push({ ref: { ...target, ...base, tag: fileTag(location.url) }, location });
   };
   if (isBlockRef(ref)) {
     for (const kind of ["block", "block_icon"] as const) add({ kind, blockId: ref.blockId }, blockFile(object, kind));
     return out;
   }
-  const page = object as { cover?: unknown; icon?: unknown; properties?: Record<string, { id?: unknown; type?: unknown }> };
+  const page = object as {
+    cover?: unknown;
+    icon?: unknown;
+    properties?: Record<string, { id?: unknown; type?: unknown }>;
+  };
   add({ kind: "cover" }, page.cover);
   add({ kind: "icon" }, page.icon);
   for (const [name, prop] of Object.entries(page.properties ?? {})) {
     if (prop?.type !== "files") continue;
     const id = prop.id;
-    if (typeof id === "string") (filesProperty(page, "id", id) ?? []).forEach((file, index) => add({ kind: "prop", by: "id", key: id, index }, file));
-    (filesProperty(page, "name", name) ?? []).forEach((file, index) => add({ kind: "prop", by: "name", key: name, index }, file));
+    if (typeof id === "string")
+      (filesProperty(page, "id", id) ?? []).forEach((file, index) =>
+        add({ kind: "prop", by: "id", key: id, index }, file),
+      );
+    (filesProperty(page, "name", name) ?? []).forEach((file, index) =>
+      add({ kind: "prop", by: "name", key: name, index }, file),
+    );
   }
   return out;
 }
@@ -161,11 +176,22 @@ function toCache(found: Location | null, now: number): { value: CachedFile; pxMs
   return { value, pxMs: Math.max(1000, Math.min(lifeMs, 2 * EXTERNAL_TTL_MS)) };
 }
 
-const setOp = (key: string, cached: { value: CachedFile; pxMs: number }): KvOp => ({ op: "set", key, value: cached.value, pxMs: cached.pxMs });
+const setOp = (key: string, cached: { value: CachedFile; pxMs: number }): KvOp => ({
+  op: "set",
+  key,
+  value: cached.value,
+  pxMs: cached.pxMs,
+});
 
 function answer(found: Location | null, at: number): Resolved {
   if (!found) return { status: "gone", reason: "not_in_notion" };
-  return { status: "found", url: found.url, expiresAt: found.expiresAt === null ? null : Date.parse(found.expiresAt), fetchedAt: at, from: "notion" };
+  return {
+    status: "found",
+    url: found.url,
+    expiresAt: found.expiresAt === null ? null : Date.parse(found.expiresAt),
+    fetchedAt: at,
+    from: "notion",
+  };
 }
 
 export function createFileResolver(): FileResolver {
@@ -224,14 +250,19 @@ export function createFileResolver(): FileResolver {
     async resolve(ref, ctx) {
       const { kv, keys } = ctx;
       const cacheKey = keys.fileUrl(fileRefSlot(ref));
-      const [ledger, cached, pause] = await kv.mget<unknown>([keys.entry(ref.section, ref.pageId), cacheKey, keys.notionPause()]);
+      const [ledger, cached, pause] = await kv.mget<unknown>([
+        keys.entry(ref.section, ref.pageId),
+        cacheKey,
+        keys.notionPause(),
+      ]);
       // Only files of pages in the mirror: a page removed (gone, unshared, deleted) loses its ledger entry.
       const entry = (ledger as { entry?: { id?: unknown } | null } | null)?.entry;
       if (!entry || typeof entry.id !== "string") return { status: "gone", reason: "not_in_mirror" };
       const hit = fresh(cached as CachedFile | null, ctx.now());
       if (hit) return hit;
       const until = (pause as { until?: unknown } | null)?.until;
-      if (typeof until === "number" && until > Date.now()) return { status: "paused", retryAfterMs: until - Date.now() };
+      if (typeof until === "number" && until > Date.now())
+        return { status: "paused", retryAfterMs: until - Date.now() };
 
       for (let attempt = 0; ; attempt++) {
         const done = await flight(ref, ctx);

@@ -20,7 +20,11 @@ import { type FileRefTarget, encodeFileRef, fileTag } from "./refs";
 export const FILES_PATH = "/api/files";
 
 /** Turns one hosted file of one page into the URL a reader gets; null leaves it raw. */
-export type FileLinker = (target: FileRefTarget, page: { section: Section; pageId: string }, url: string) => string | null;
+export type FileLinker = (
+  target: FileRefTarget,
+  page: { section: Section; pageId: string },
+  url: string,
+) => string | null;
 
 const NOTION_ID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -34,12 +38,14 @@ export function fileLinker(options: { key: Buffer; base?: string }): FileLinker 
   return (target, page, url) => {
     if (!NOTION_ID.test(page.pageId)) return null;
     if ((target.kind === "block" || target.kind === "block_icon") && !NOTION_ID.test(target.blockId)) return null;
-    if (target.kind === "prop" && (Buffer.byteLength(target.key) > 200 || target.key === "" || target.index > 0xffff)) return null;
+    if (target.kind === "prop" && (Buffer.byteLength(target.key) > 200 || target.key === "" || target.index > 0xffff))
+      return null;
     return `${base}${FILES_PATH}/${encodeFileRef({ ...target, ...page, tag: fileTag(url) }, options.key)}`;
   };
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 function proxied(file: HostedFile, url: string): HostedFile {
   return { ...file, file: { url } };
@@ -68,7 +74,11 @@ function rewriteBlocks(blocks: BlockTree[], swap: (file: unknown, target: FileRe
   return changed ? out : blocks;
 }
 
-function rewriteFilesList(files: unknown[], target: (index: number) => FileRefTarget, swap: (file: unknown, target: FileRefTarget) => unknown): unknown[] {
+function rewriteFilesList(
+  files: unknown[],
+  target: (index: number) => FileRefTarget,
+  swap: (file: unknown, target: FileRefTarget) => unknown,
+): unknown[] {
   let changed = false;
   const out = files.map((file, i) => {
     const next = swap(file, target(i));
@@ -96,17 +106,28 @@ export function rewriteBundleFiles(bundle: PageBundle, link: FileLinker): PageBu
   for (const [name, prop] of Object.entries(bundle.properties ?? {})) {
     if (!isObject(prop) || prop.type !== "files" || !Array.isArray(prop.files)) continue;
     // Bundles carry Notion's property ids: stable across renames.
-    const by = typeof prop.id === "string" && prop.id !== "" ? { by: "id" as const, key: prop.id } : { by: "name" as const, key: name };
+    const by =
+      typeof prop.id === "string" && prop.id !== ""
+        ? { by: "id" as const, key: prop.id }
+        : { by: "name" as const, key: name };
     const files = rewriteFilesList(prop.files, (index) => ({ kind: "prop", ...by, index }), swap);
     if (files !== prop.files) properties = { ...properties, [name]: { ...prop, files } };
   }
-  if (blocks === bundle.blocks && cover === bundle.cover && icon === bundle.icon && properties === bundle.properties) return bundle;
+  if (blocks === bundle.blocks && cover === bundle.cover && icon === bundle.icon && properties === bundle.properties)
+    return bundle;
   // What is left raw: files no ref names (in rollups), and a markdown bundle's signed URLs, which
   // this does not rewrite (its stored files_expire_at counts them: kept, an upper bound's lower side).
   const markdown = (bundle as { markdown?: unknown }).markdown;
   const rawLeft = typeof markdown === "string" && markdown.includes("X-Amz-");
   const files_expire_at = rawLeft ? bundle.files_expire_at : filesExpireAt({ blocks, cover, icon, properties });
-  return { ...bundle, ...(blocks === bundle.blocks ? {} : { blocks }), cover, icon, properties, files_expire_at } as PageBundle;
+  return {
+    ...bundle,
+    ...(blocks === bundle.blocks ? {} : { blocks }),
+    cover,
+    icon,
+    properties,
+    files_expire_at,
+  } as PageBundle;
 }
 
 /**

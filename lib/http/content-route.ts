@@ -78,20 +78,25 @@ function seconds(env: Env, name: string, fallback: number): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_AGE_S) throw new ConfigError(`invalid configuration: ${name} must be an integer from 0 to ${MAX_AGE_S} (seconds)`, [name]);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_AGE_S)
+    throw new ConfigError(`invalid configuration: ${name} must be an integer from 0 to ${MAX_AGE_S} (seconds)`, [name]);
   return n;
 }
 
 /** CONTENT_API and its companions; throws ConfigError (→ 503 naming the variable) when malformed. */
 export function readContentSettings(env: Env): ContentSettings {
   const raw = (env.CONTENT_API?.trim() ?? "").toLowerCase();
-  const mode: ContentMode | null = raw === "" || raw === "off" ? "off" : raw === "public" || raw === "token" ? raw : null;
-  if (mode === null) throw new ConfigError("invalid configuration: CONTENT_API must be off, public or token", ["CONTENT_API"]);
+  const mode: ContentMode | null =
+    raw === "" || raw === "off" ? "off" : raw === "public" || raw === "token" ? raw : null;
+  if (mode === null)
+    throw new ConfigError("invalid configuration: CONTENT_API must be off, public or token", ["CONTENT_API"]);
   let token: string | null = null;
   if (mode === "token") {
     token = env.CONTENT_API_TOKEN?.trim() || null;
     if (!token || token.length < TOKEN_MIN_LENGTH) {
-      throw new ConfigError(`CONTENT_API=token needs CONTENT_API_TOKEN (at least ${TOKEN_MIN_LENGTH} characters)`, ["CONTENT_API_TOKEN"]);
+      throw new ConfigError(`CONTENT_API=token needs CONTENT_API_TOKEN (at least ${TOKEN_MIN_LENGTH} characters)`, [
+        "CONTENT_API_TOKEN",
+      ]);
     }
   }
   return {
@@ -105,7 +110,8 @@ export function readContentSettings(env: Env): ContentSettings {
 /** The Next.js route: `app/api/content/[[...path]]/route.ts`. */
 export function contentRoute() {
   return {
-    GET: async (request: Request, context: { params: Promise<{ path?: string[] }> }) => handleContent(request, process.env, (await context.params).path ?? []),
+    GET: async (request: Request, context: { params: Promise<{ path?: string[] }> }) =>
+      handleContent(request, process.env, (await context.params).path ?? []),
     OPTIONS: (request: Request) => handleContentOptions(request, process.env),
     /** POST, PUT, PATCH, DELETE: 405 once the API is on (the gate answers first). */
     other: (request: Request) => handleContent(request, process.env, []),
@@ -123,7 +129,6 @@ function cacheControl(settings: ContentSettings): string {
   if (settings.mode === "token") return "private, no-cache";
   return `public, max-age=0, s-maxage=${settings.sMaxAgeS}, stale-while-revalidate=${settings.staleWhileRevalidateS}`;
 }
-
 
 /** The segments after /api/content in a request URL (what the catch-all route would get). */
 export function segmentsOf(request: Request): string[] {
@@ -165,9 +170,18 @@ function etagOf(body: string): string {
 function cacheable(request: Request, settings: ContentSettings, payload: Record<string, unknown>): Response {
   const body = JSON.stringify(payload);
   const etag = etagOf(body);
-  const headers: Record<string, string> = { ...modeHeaders(settings), etag, "cache-control": cacheControl(settings), "x-content-type-options": "nosniff" };
-  if (matchesIfNoneMatch(request.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers });
-  return new Response(body, { status: 200, headers: { ...headers, "content-type": "application/json; charset=utf-8" } });
+  const headers: Record<string, string> = {
+    ...modeHeaders(settings),
+    etag,
+    "cache-control": cacheControl(settings),
+    "x-content-type-options": "nosniff",
+  };
+  if (matchesIfNoneMatch(request.headers.get("if-none-match"), etag))
+    return new Response(null, { status: 304, headers });
+  return new Response(body, {
+    status: 200,
+    headers: { ...headers, "content-type": "application/json; charset=utf-8" },
+  });
 }
 
 /**
@@ -179,7 +193,8 @@ function cacheable(request: Request, settings: ContentSettings, payload: Record<
 function requestOrigin(request: Request): string {
   const url = new URL(request.url);
   const host = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim() || request.headers.get("host")?.trim();
-  const proto = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase() || url.protocol.replace(":", "");
+  const proto =
+    request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase() || url.protocol.replace(":", "");
   if (!host || !/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) || (proto !== "http" && proto !== "https")) return url.origin;
   return `${proto}://${host.toLowerCase()}`;
 }
@@ -187,7 +202,9 @@ function requestOrigin(request: Request): string {
 /** Where `/api/files/<ref>` lives for a consumer on another origin, and the ref key, from `env`. */
 function fileSettings(request: Request, env: Env): FileLinkSettings {
   const configured = filesBaseUrl(env);
-  const base = /^https?:\/\//.test(configured) ? configured : `${publicBaseUrl(env) ?? requestOrigin(request)}${configured}`;
+  const base = /^https?:\/\//.test(configured)
+    ? configured
+    : `${publicBaseUrl(env) ?? requestOrigin(request)}${configured}`;
   fileRefKey(env); // no key at all: a ConfigError now (503 naming the variable), not one per file later
   return { base, secret: env.FILES_REF_SECRET?.trim() || env.CRON_SECRET?.trim() };
 }
@@ -200,17 +217,26 @@ function gate(request: Request, env: Env): { ok: true; settings: ContentSettings
   }
   const settings = loaded.value;
   if (settings.mode === "off") {
-    return { ok: false, response: jsonError(404, "content_api_off", "the content API is off on this deployment (CONTENT_API)") };
+    return {
+      ok: false,
+      response: jsonError(404, "content_api_off", "the content API is off on this deployment (CONTENT_API)"),
+    };
   }
   if (settings.mode === "token") {
     const given = bearerToken(request);
     if (given === null || !safeEqual(given, settings.token!)) {
       return {
         ok: false,
-        response: jsonError(401, "unauthorized", given === null ? "missing credentials: send Authorization: Bearer <CONTENT_API_TOKEN>" : "wrong bearer token", {}, {
-          ...modeHeaders(settings),
-          "www-authenticate": 'Bearer realm="content"',
-        }),
+        response: jsonError(
+          401,
+          "unauthorized",
+          given === null ? "missing credentials: send Authorization: Bearer <CONTENT_API_TOKEN>" : "wrong bearer token",
+          {},
+          {
+            ...modeHeaders(settings),
+            "www-authenticate": 'Bearer realm="content"',
+          },
+        ),
       };
     }
   }
@@ -220,7 +246,8 @@ function gate(request: Request, env: Env): { ok: true; settings: ContentSettings
 /** OPTIONS: the CORS preflight of a conditional GET from a browser (public mode only). */
 export function handleContentOptions(request: Request, env: Env): Response {
   const loaded = loadConfig(() => readContentSettings(env));
-  if (!loaded.ok || loaded.value.mode !== "public") return new Response(null, { status: 404, headers: { "cache-control": "no-store" } });
+  if (!loaded.ok || loaded.value.mode !== "public")
+    return new Response(null, { status: 404, headers: { "cache-control": "no-store" } });
   return new Response(null, {
     status: 204,
     headers: {
@@ -233,60 +260,74 @@ export function handleContentOptions(request: Request, env: Env): Response {
   });
 }
 
-export const handleContent = answeringErrors("content", async (request: Request, env: Env, rawSegments?: string[]): Promise<Response> => {
-  const gated = gate(request, env);
-  if (!gated.ok) return gated.response;
-  const { settings } = gated;
-  const errorHeaders = modeHeaders(settings);
-  const fail = (status: number, code: string, message: string) => jsonError(status, code, message, {}, errorHeaders);
-  if (request.method !== "GET" && request.method !== "HEAD") {
-    return jsonError(405, "method_not_allowed", `${request.method} is not allowed here: use GET`, {}, { ...errorHeaders, Allow: "GET, HEAD, OPTIONS" });
-  }
+export const handleContent = answeringErrors(
+  "content",
+  async (request: Request, env: Env, rawSegments?: string[]): Promise<Response> => {
+    const gated = gate(request, env);
+    if (!gated.ok) return gated.response;
+    const { settings } = gated;
+    const errorHeaders = modeHeaders(settings);
+    const fail = (status: number, code: string, message: string) => jsonError(status, code, message, {}, errorHeaders);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return jsonError(
+        405,
+        "method_not_allowed",
+        `${request.method} is not allowed here: use GET`,
+        {},
+        { ...errorHeaders, Allow: "GET, HEAD, OPTIONS" },
+      );
+    }
 
-  const segments = (rawSegments ?? segmentsOf(request)).map(slugFromPath);
-  if (segments.some((s) => s === null) || segments.length > 2) return fail(404, "not_found", "no such resource: use /api/content/<section> or /api/content/<section>/<slug>");
-  const [sectionName, slug] = segments as string[];
+    const segments = (rawSegments ?? segmentsOf(request)).map(slugFromPath);
+    if (segments.some((s) => s === null) || segments.length > 2)
+      return fail(404, "not_found", "no such resource: use /api/content/<section> or /api/content/<section>/<slug>");
+    const [sectionName, slug] = segments as string[];
 
-  const loaded = loadConfig(() => ({ store: loadStoreRuntime(env), files: fileSettings(request, env) }));
-  if (!loaded.ok) return configErrorResponse(loaded.error);
-  const { store, files } = loaded.value;
-  const kv = boundedByDeadline(store.kv, createDeadline(CONTENT_BUDGET_MS), DEFAULT_KV_BOUNDS);
-  const read = { kv, prefix: store.keys.prefix, files };
+    const loaded = loadConfig(() => ({ store: loadStoreRuntime(env), files: fileSettings(request, env) }));
+    if (!loaded.ok) return configErrorResponse(loaded.error);
+    const { store, files } = loaded.value;
+    const kv = boundedByDeadline(store.kv, createDeadline(CONTENT_BUDGET_MS), DEFAULT_KV_BOUNDS);
+    const read = { kv, prefix: store.keys.prefix, files };
 
-  if (sectionName === undefined) {
-    const sizes = await Promise.all(SECTIONS.map((s) => getSectionSize(s, read)));
-    return cacheable(request, settings, { ok: true, sections: SECTIONS.map((section, i) => ({ section, total: sizes[i], path: `${CONTENT_PATH}/${section}` })) });
-  }
-  if (!isSection(sectionName)) return fail(404, "unknown_section", `no such section: use one of ${SECTIONS.join(", ")}`);
-  const section: Section = sectionName;
+    if (sectionName === undefined) {
+      const sizes = await Promise.all(SECTIONS.map((s) => getSectionSize(s, read)));
+      return cacheable(request, settings, {
+        ok: true,
+        sections: SECTIONS.map((section, i) => ({ section, total: sizes[i], path: `${CONTENT_PATH}/${section}` })),
+      });
+    }
+    if (!isSection(sectionName))
+      return fail(404, "unknown_section", `no such section: use one of ${SECTIONS.join(", ")}`);
+    const section: Section = sectionName;
 
-  if (slug === undefined) {
-    const query = new URL(request.url).searchParams;
-    const offset = intParam(query, "offset", 0, 0, MAX_OFFSET);
-    if (typeof offset === "string") return fail(400, "bad_query", offset);
-    const limit = intParam(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT);
-    if (typeof limit === "string") return fail(400, "bad_query", limit);
-    const page = await getSectionIndex(section, { ...read, offset, limit });
-    // A section never synced has no index yet: an empty list, not an error (a site's listing still renders).
-    const total = page?.total ?? 0;
-    const entries = page?.entries ?? [];
-    const nextOffset = offset + entries.length;
-    const link = (o: number) => `${CONTENT_PATH}/${section}?offset=${o}&limit=${limit}`;
-    return cacheable(request, settings, {
-      ok: true,
-      section,
-      // No manifest updatedAt or runId: a run that changed nothing must leave the body, so the ETag, as it was.
-      total,
-      offset,
-      limit,
-      entries,
-      next: entries.length > 0 && nextOffset < total ? link(nextOffset) : null,
-      prev: offset > 0 ? link(Math.max(0, offset - limit)) : null,
-    });
-  }
+    if (slug === undefined) {
+      const query = new URL(request.url).searchParams;
+      const offset = intParam(query, "offset", 0, 0, MAX_OFFSET);
+      if (typeof offset === "string") return fail(400, "bad_query", offset);
+      const limit = intParam(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT);
+      if (typeof limit === "string") return fail(400, "bad_query", limit);
+      const page = await getSectionIndex(section, { ...read, offset, limit });
+      // A section never synced has no index yet: an empty list, not an error (a site's listing still renders).
+      const total = page?.total ?? 0;
+      const entries = page?.entries ?? [];
+      const nextOffset = offset + entries.length;
+      const link = (o: number) => `${CONTENT_PATH}/${section}?offset=${o}&limit=${limit}`;
+      return cacheable(request, settings, {
+        ok: true,
+        section,
+        // No manifest updatedAt or runId: a run that changed nothing must leave the body, so the ETag, as it was.
+        total,
+        offset,
+        limit,
+        entries,
+        next: entries.length > 0 && nextOffset < total ? link(nextOffset) : null,
+        prev: offset > 0 ? link(Math.max(0, offset - limit)) : null,
+      });
+    }
 
-  if (!isSlug(slug)) return fail(404, "unknown_slug", `no page with that slug in ${section}`);
-  const bundle = await getPageBundle(section, slug, read);
-  if (!bundle) return fail(404, "unknown_slug", `no page with that slug in ${section}`);
-  return cacheable(request, settings, { ok: true, section, slug, bundle });
-});
+    if (!isSlug(slug)) return fail(404, "unknown_slug", `no page with that slug in ${section}`);
+    const bundle = await getPageBundle(section, slug, read);
+    if (!bundle) return fail(404, "unknown_slug", `no page with that slug in ${section}`);
+    return cacheable(request, settings, { ok: true, section, slug, bundle });
+  },
+);

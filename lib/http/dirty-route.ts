@@ -37,7 +37,11 @@ export const handleDirty = answeringErrors("dirty", async (request: Request, env
   const qstash = qstashSetup.config;
   const base = publicBaseUrl(env, request);
   if (qstash && !base) return configErrorResponse(MISSING_BASE_URL);
-  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base ?? ""}${DIRTY_PATH}`, body.text) });
+  const auth = await authenticate({
+    request,
+    env,
+    verifySignature: signatureVerifier(qstash, `${base ?? ""}${DIRTY_PATH}`, body.text),
+  });
   if (!auth.ok) {
     logEvent("dirty.rejected", { status: auth.status, reason: auth.message });
     return jsonError(auth.status, auth.code, auth.message);

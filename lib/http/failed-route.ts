@@ -35,15 +35,30 @@ export function failedRoute() {
 
 export const handleFailed = answeringErrors("failed", async (request: Request, env: Env): Promise<Response> => {
   const body = await readBoundedBody(request);
-  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
+  if (!body.ok)
+    return jsonError(
+      413,
+      "body_too_large",
+      `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`,
+    );
   const rawBody = body.text;
   const qstashSetup = qstashConfigOrError(env);
   if ("error" in qstashSetup) return qstashSetup.error;
-  if (!qstashSetup.config) return jsonError(503, "qstash_not_configured", "QStash is not configured: this callback only takes signed QStash deliveries");
-  if (request.headers.get("upstash-signature") === null) return jsonError(401, "unauthorized", "missing Upstash-Signature header");
+  if (!qstashSetup.config)
+    return jsonError(
+      503,
+      "qstash_not_configured",
+      "QStash is not configured: this callback only takes signed QStash deliveries",
+    );
+  if (request.headers.get("upstash-signature") === null)
+    return jsonError(401, "unauthorized", "missing Upstash-Signature header");
   const base = publicBaseUrl(env, request);
   if (!base) return configErrorResponse(MISSING_BASE_URL);
-  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstashSetup.config, `${base}/api/sync/failed`, rawBody) });
+  const auth = await authenticate({
+    request,
+    env,
+    verifySignature: signatureVerifier(qstashSetup.config, `${base}/api/sync/failed`, rawBody),
+  });
   if (!auth.ok) return jsonError(auth.status, auth.code, auth.message);
 
   const payload = parseCallback(rawBody);
@@ -53,7 +68,10 @@ export const handleFailed = answeringErrors("failed", async (request: Request, e
   const loaded = loadConfig(() => loadStoreRuntime(env));
   if (!loaded.ok) return configErrorResponse(loaded.error);
   const store = loaded.value;
-  const reason = { code: "chain_failed", message: `QStash gave up delivering step ${seq} (last answer: ${status || "no response"}); the next cron or manual call resumes the run` };
+  const reason = {
+    code: "chain_failed",
+    message: `QStash gave up delivering step ${seq} (last answer: ${status || "no response"}); the next cron or manual call resumes the run`,
+  };
   const outcome = await markRunFailed(store.kv, store.keys, section, runId, reason, new Date(), seq);
   logEvent("sync.chain_failed", { section, runId, seq, status, outcome });
   // Busy: an invocation is running right now; let QStash retry the callback later.
@@ -61,7 +79,9 @@ export const handleFailed = answeringErrors("failed", async (request: Request, e
   return jsonOk({ ok: true, section, runId, marked: outcome === "marked" });
 });
 
-function parseCallback(rawBody: string):
+function parseCallback(
+  rawBody: string,
+):
   | { ok: true; section: "pages" | "posts" | "children"; runId: string; seq: number; status: number }
   | { ok: false; message: string } {
   let json: unknown;
@@ -81,6 +101,7 @@ function parseCallback(rawBody: string):
     return { ok: false, message: "the failed message's body is not JSON" };
   }
   const body = SyncBodySchema.safeParse(source);
-  if (!body.success || body.data.runId === undefined || body.data.seq === undefined) return { ok: false, message: "the failed message has no runId/seq" };
+  if (!body.success || body.data.runId === undefined || body.data.seq === undefined)
+    return { ok: false, message: "the failed message has no runId/seq" };
   return { ok: true, section, runId: body.data.runId, seq: body.data.seq, status: callback.data.status };
 }

@@ -14,7 +14,14 @@
  */
 import { ConfigError, readNotionSettings } from "../config";
 import { BudgetExhaustedError, createDeadline } from "../core/deadline";
-import { type FileRef, type FileResolver, REFRESH_MARGIN_MS, createFileResolver, decodeFileRef, fileRefKey } from "../files";
+import {
+  type FileRef,
+  type FileResolver,
+  REFRESH_MARGIN_MS,
+  createFileResolver,
+  decodeFileRef,
+  fileRefKey,
+} from "../files";
 import { DEFAULT_KV_BOUNDS, boundedByDeadline } from "../kv/bounded-store";
 import type { KvStore } from "../kv/store";
 import { NotionSyncError } from "../notion/errors";
@@ -43,84 +50,127 @@ const processResolver = createFileResolver();
 
 export function filesRoute() {
   return {
-    GET: async (request: Request, context: { params: Promise<{ ref: string }> }) => handleFile(request, (await context.params).ref, process.env),
+    GET: async (request: Request, context: { params: Promise<{ ref: string }> }) =>
+      handleFile(request, (await context.params).ref, process.env),
   };
 }
 
-const notFound = () => jsonError(404, "file_not_found", "no such file: the reference is unknown, or its page is no longer in the mirror");
+const notFound = () =>
+  jsonError(404, "file_not_found", "no such file: the reference is unknown, or its page is no longer in the mirror");
 
 function redirect(url: string, sharedAgeS: number): Response {
   const cacheControl = sharedAgeS > 0 ? `public, max-age=0, s-maxage=${sharedAgeS}` : "no-store";
-  return new Response(null, { status: 302, headers: { location: url, "cache-control": cacheControl, "referrer-policy": "no-referrer" } });
+  return new Response(null, {
+    status: 302,
+    headers: { location: url, "cache-control": cacheControl, "referrer-policy": "no-referrer" },
+  });
 }
 
 function notionFailure(error: NotionSyncError | BudgetExhaustedError): Response {
   if (error instanceof BudgetExhaustedError) {
-    return jsonError(503, "notion_busy", "Notion's request budget for this integration is taken right now: try again in a moment", {}, { "Retry-After": "2" });
+    return jsonError(
+      503,
+      "notion_busy",
+      "Notion's request budget for this integration is taken right now: try again in a moment",
+      {},
+      { "Retry-After": "2" },
+    );
   }
   const seconds = String(Math.max(1, Math.ceil((error.details.retryAfterMs ?? 1000) / 1000)));
   switch (error.kind) {
     case "rate_limited":
-      return jsonError(503, "notion_rate_limited", "Notion asked this integration to wait before the file could be refreshed", {}, { "Retry-After": seconds });
+      return jsonError(
+        503,
+        "notion_rate_limited",
+        "Notion asked this integration to wait before the file could be refreshed",
+        {},
+        { "Retry-After": seconds },
+      );
     case "transient":
-      return jsonError(503, "notion_unavailable", "Notion could not be reached to refresh the file (see the function log)", {}, { "Retry-After": "5" });
+      return jsonError(
+        503,
+        "notion_unavailable",
+        "Notion could not be reached to refresh the file (see the function log)",
+        {},
+        { "Retry-After": "5" },
+      );
     default:
-      return jsonError(502, `notion_${error.details.code ?? "refused"}`, "Notion refused the request for the file (see the function log)");
+      return jsonError(
+        502,
+        `notion_${error.details.code ?? "refused"}`,
+        "Notion refused the request for the file (see the function log)",
+      );
   }
 }
 
-export const handleFile = answeringErrors("files", async (request: Request, rawRef: string, env: Env, options: FileRouteOptions = {}): Promise<Response> => {
-  const key = loadConfig(() => fileRefKey(env));
-  if (!key.ok) return configErrorResponse(key.error);
-  const ref = decodeFileRef(rawRef, key.value);
-  // Forged, tampered, truncated or not ours: nothing is read, nothing is asked.
-  if (!ref) return notFound();
+export const handleFile = answeringErrors(
+  "files",
+  async (request: Request, rawRef: string, env: Env, options: FileRouteOptions = {}): Promise<Response> => {
+    const key = loadConfig(() => fileRefKey(env));
+    if (!key.ok) return configErrorResponse(key.error);
+    const ref = decodeFileRef(rawRef, key.value);
+    // Forged, tampered, truncated or not ours: nothing is read, nothing is asked.
+    if (!ref) return notFound();
 
-  const loaded = loadConfig(() => loadStoreRuntime(env));
-  if (!loaded.ok) return configErrorResponse(loaded.error);
-  const { kv, keys, settings } = loaded.value;
-  const deadline = createDeadline(FILE_BUDGET_MS);
-  const now = options.now ?? Date.now;
-  const bounded = boundedByDeadline(kv, deadline, DEFAULT_KV_BOUNDS);
-  const resolver = options.resolver ?? processResolver;
+    const loaded = loadConfig(() => loadStoreRuntime(env));
+    if (!loaded.ok) return configErrorResponse(loaded.error);
+    const { kv, keys, settings } = loaded.value;
+    const deadline = createDeadline(FILE_BUDGET_MS);
+    const now = options.now ?? Date.now;
+    const bounded = boundedByDeadline(kv, deadline, DEFAULT_KV_BOUNDS);
+    const resolver = options.resolver ?? processResolver;
 
-  let resolved;
-  try {
-    resolved = await resolver.resolve(ref, {
-      kv: bounded,
-      keys,
-      now,
-      notion: () =>
-        createNotionSource({
-          token: readNotionSettings(env, {}).token,
-          baseUrl: settings.notionBaseUrl,
-          ratePerMin: settings.notionRatePerMin,
-          deadline,
-        }),
-      onRefresh: (r, outcome, ms) => logEvent("files.refresh", { ...describe(r), outcome, ms }),
-    });
-  } catch (error) {
-    if (error instanceof ConfigError) return configErrorResponse(error);
-    if (error instanceof NotionSyncError || error instanceof BudgetExhaustedError) {
-      logEvent("files.notion_error", { ...describe(ref), kind: error instanceof NotionSyncError ? error.kind : "budget", error: error.message }, "warn");
-      if (NotionSyncError.is(error, "rate_limited")) await sharePause(bounded, keys.notionPause(), error);
-      return notionFailure(error);
+    let resolved;
+    try {
+      resolved = await resolver.resolve(ref, {
+        kv: bounded,
+        keys,
+        now,
+        notion: () =>
+          createNotionSource({
+            token: readNotionSettings(env, {}).token,
+            baseUrl: settings.notionBaseUrl,
+            ratePerMin: settings.notionRatePerMin,
+            deadline,
+          }),
+        onRefresh: (r, outcome, ms) => logEvent("files.refresh", { ...describe(r), outcome, ms }),
+      });
+    } catch (error) {
+      if (error instanceof ConfigError) return configErrorResponse(error);
+      if (error instanceof NotionSyncError || error instanceof BudgetExhaustedError) {
+        logEvent(
+          "files.notion_error",
+          { ...describe(ref), kind: error instanceof NotionSyncError ? error.kind : "budget", error: error.message },
+          "warn",
+        );
+        if (NotionSyncError.is(error, "rate_limited")) await sharePause(bounded, keys.notionPause(), error);
+        return notionFailure(error);
+      }
+      throw error; // KV: answeringErrors makes it a JSON 503
     }
-    throw error; // KV: answeringErrors makes it a JSON 503
-  }
 
-  switch (resolved.status) {
-    case "gone":
-      return notFound();
-    case "paused":
-      return jsonError(503, "notion_rate_limited", "Notion asked this integration to wait before the file could be refreshed", {}, { "Retry-After": String(Math.max(1, Math.ceil(resolved.retryAfterMs / 1000))) });
-    case "found": {
-      const t = now();
-      const lifeS = resolved.expiresAt === null ? MAX_SHARED_AGE_S : Math.floor((resolved.expiresAt - REFRESH_MARGIN_MS - t) / 1000);
-      return redirect(resolved.url, Math.max(0, Math.min(MAX_SHARED_AGE_S, lifeS)));
+    switch (resolved.status) {
+      case "gone":
+        return notFound();
+      case "paused":
+        return jsonError(
+          503,
+          "notion_rate_limited",
+          "Notion asked this integration to wait before the file could be refreshed",
+          {},
+          { "Retry-After": String(Math.max(1, Math.ceil(resolved.retryAfterMs / 1000))) },
+        );
+      case "found": {
+        const t = now();
+        const lifeS =
+          resolved.expiresAt === null
+            ? MAX_SHARED_AGE_S
+            : Math.floor((resolved.expiresAt - REFRESH_MARGIN_MS - t) / 1000);
+        return redirect(resolved.url, Math.max(0, Math.min(MAX_SHARED_AGE_S, lifeS)));
+      }
     }
-  }
-});
+  },
+);
 
 /**
  * Notion said 429: every instance (file requests and syncs, lib/sync/engine.ts)

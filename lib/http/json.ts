@@ -5,10 +5,19 @@ export interface ErrorBody {
   [extra: string]: unknown;
 }
 
-export function jsonError(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers?: HeadersInit): Response {
+export function jsonError(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers?: HeadersInit,
+): Response {
   // ok and error last: extra facts never mask the failure.
   const body: ErrorBody = { ...extra, ok: false, error: { code, message } };
-  return Response.json(body, { status, headers: { "cache-control": "no-store", ...(headers ? Object.fromEntries(new Headers(headers)) : {}) } });
+  return Response.json(body, {
+    status,
+    headers: { "cache-control": "no-store", ...(headers ? Object.fromEntries(new Headers(headers)) : {}) },
+  });
 }
 
 export function jsonOk(body: Record<string, unknown>, status = 200): Response {

@@ -15,7 +15,13 @@ import { jsonError } from "./json";
 import { logEvent } from "../core/log";
 
 /** Null when the link may be used (its nonce is now spent); else the JSON answer to send. */
-export async function redeemLink(kv: KvStore, keys: KeyBuilder, link: ManualLinkClaims, force: boolean, now: number = Date.now()): Promise<Response | null> {
+export async function redeemLink(
+  kv: KvStore,
+  keys: KeyBuilder,
+  link: ManualLinkClaims,
+  force: boolean,
+  now: number = Date.now(),
+): Promise<Response | null> {
   const refuse = (reason: string, message: string) => {
     // The target and why; never the token (it is a credential until it expires).
     logEvent("link.rejected", { target: link.t, reason }, "warn");
@@ -28,11 +34,23 @@ export async function redeemLink(kv: KvStore, keys: KeyBuilder, link: ManualLink
   if (remainingMs <= 0) return refuse("expired", linkExpiredMessage(link));
   let first: boolean;
   try {
-    first = await kv.set(keys.linkNonce(link.n), { target: link.t, usedAt: new Date(now).toISOString() }, { nx: true, pxMs: remainingMs });
+    first = await kv.set(
+      keys.linkNonce(link.n),
+      { target: link.t, usedAt: new Date(now).toISOString() },
+      { nx: true, pxMs: remainingMs },
+    );
   } catch (error) {
     // The raw message can name hosts: the log gets it, the answer does not.
-    logEvent("link.redeem_failed", { target: link.t, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, "warn");
-    return jsonError(503, "kv_unavailable", "the KV store could not be reached to spend the link (see the function log); nothing was done");
+    logEvent(
+      "link.redeem_failed",
+      { target: link.t, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) },
+      "warn",
+    );
+    return jsonError(
+      503,
+      "kv_unavailable",
+      "the KV store could not be reached to spend the link (see the function log); nothing was done",
+    );
   }
   return first ? null : refuse("already_used", LINK_ALREADY_USED);
 }

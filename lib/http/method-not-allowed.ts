@@ -6,7 +6,14 @@
 import { jsonError } from "./json";
 
 export function methodNotAllowed(allow: string) {
-  return (request: Request) => jsonError(405, "method_not_allowed", `${request.method} is not allowed here: use ${allow.split(", ").join(" or ")}`, {}, { Allow: allow });
+  return (request: Request) =>
+    jsonError(
+      405,
+      "method_not_allowed",
+      `${request.method} is not allowed here: use ${allow.split(", ").join(" or ")}`,
+      {},
+      { Allow: allow },
+    );
 }
 
 const notAllowed = methodNotAllowed("GET, POST");

@@ -12,7 +12,12 @@ import type { Section } from "../core/sections";
 import { jsonError } from "./json";
 
 /** Claims the start slot of `scope`; null when claimed, else the 429 to answer. */
-export async function claimStartSlot(kv: KvStore, keys: KeyBuilder, scope: string, intervalS: number): Promise<Response | null> {
+export async function claimStartSlot(
+  kv: KvStore,
+  keys: KeyBuilder,
+  scope: string,
+  intervalS: number,
+): Promise<Response | null> {
   if (intervalS <= 0) return null;
   const key = keys.startLimit(scope);
   if (await kv.set(key, new Date().toISOString(), { nx: true, pxMs: intervalS * 1000 })) return null;

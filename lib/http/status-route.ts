@@ -24,9 +24,14 @@ export const handleStatus = answeringErrors("status", async (request: Request, e
   const { kv, keys } = front.runtime;
   const query = new URL(request.url).searchParams;
   const runId = query.get("runId") ?? undefined;
-  if (runId !== undefined && !RUN_ID.test(runId)) return jsonError(400, "bad_query", "runId must be a run id (letters, digits and dashes)");
+  if (runId !== undefined && !RUN_ID.test(runId))
+    return jsonError(400, "bad_query", "runId must be a run id (letters, digits and dashes)");
   const only = query.get("section");
-  if (only !== null && !isSection(only)) return jsonError(400, "bad_query", `section must be one of ${SECTIONS.join(", ")}`);
-  const [sections, webhooks] = await Promise.all([Promise.all((only ? [only] : SECTIONS).map((s) => readSectionStatus(kv, keys, s, { runId }))), readWebhookStatus(kv, keys)]);
+  if (only !== null && !isSection(only))
+    return jsonError(400, "bad_query", `section must be one of ${SECTIONS.join(", ")}`);
+  const [sections, webhooks] = await Promise.all([
+    Promise.all((only ? [only] : SECTIONS).map((s) => readSectionStatus(kv, keys, s, { runId }))),
+    readWebhookStatus(kv, keys),
+  ]);
   return jsonOk({ ok: true, ...(runId ? { runId } : {}), sections, webhooks });
 });

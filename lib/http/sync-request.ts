@@ -18,7 +18,8 @@ export const SyncBodySchema = z
 
 export type SyncBody = z.infer<typeof SyncBodySchema>;
 
-export type ParsedSyncRequest = { ok: true; force: boolean; body: SyncBody } | { ok: false; code: "bad_query" | "bad_body"; message: string };
+export type ParsedSyncRequest =
+  { ok: true; force: boolean; body: SyncBody } | { ok: false; code: "bad_query" | "bad_body"; message: string };
 
 export function parseSyncRequest(url: URL, rawBody: string): ParsedSyncRequest {
   const forceParam = url.searchParams.get("force");
@@ -39,7 +40,11 @@ export function parseSyncRequest(url: URL, rawBody: string): ParsedSyncRequest {
     const parsed = SyncBodySchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return { ok: false, code: "bad_body", message: `invalid body: ${issue.path.join(".") || "(root)"} ${issue.message}` };
+      return {
+        ok: false,
+        code: "bad_body",
+        message: `invalid body: ${issue.path.join(".") || "(root)"} ${issue.message}`,
+      };
     }
     body = parsed.data;
     if ((body.runId === undefined) !== (body.seq === undefined)) {

@@ -34,12 +34,19 @@ export function syncRoute(section: Section) {
 }
 
 /** Every invocation ends in JSON: whatever escapes (KV down before the engine starts) is a 503. */
-export const handleSync = answeringErrors("sync", (section: Section, request: Request, env: Env) => handleSection(section, request, env));
+export const handleSync = answeringErrors("sync", (section: Section, request: Request, env: Env) =>
+  handleSection(section, request, env),
+);
 
 async function handleSection(section: Section, request: Request, env: Env): Promise<Response> {
   const startedAt = Date.now();
   const body = await readBoundedBody(request);
-  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
+  if (!body.ok)
+    return jsonError(
+      413,
+      "body_too_large",
+      `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`,
+    );
   const rawBody = body.text;
 
   const qstashSetup = qstashConfigOrError(env);
@@ -48,7 +55,12 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
 
   const base = publicBaseUrl(env, request);
   if (qstash && !base) return configErrorResponse(MISSING_BASE_URL);
-  const auth = await authenticate({ request, env, verifySignature: signatureVerifier(qstash, `${base ?? ""}${sectionPath(section)}`, rawBody), linkTarget: section });
+  const auth = await authenticate({
+    request,
+    env,
+    verifySignature: signatureVerifier(qstash, `${base ?? ""}${sectionPath(section)}`, rawBody),
+    linkTarget: section,
+  });
   if (!auth.ok) {
     logEvent("sync.rejected", { section, status: auth.status, reason: auth.message });
     return jsonError(auth.status, auth.code, auth.message);
@@ -62,7 +74,8 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   }
 
   const loaded = loadConfig(() => loadRuntime(section, env));
-  if (!loaded.ok) return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
+  if (!loaded.ok)
+    return fromQStash ? nonRetryable(loaded.error.code, loaded.error.message) : configErrorResponse(loaded.error);
   const runtime = loaded.value;
   // From here every KV call, before the engine too, is bounded by this invocation's deadline.
   const deps = engineDeps(runtime, section, startedAt);
@@ -86,7 +99,10 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   const invocation: InvocationRequest = {
     section,
     force: parsed.force,
-    delivery: (fromQStash || link) && parsed.body.runId !== undefined ? { runId: parsed.body.runId, seq: parsed.body.seq!, trigger: fromQStash ? parsed.body.trigger : undefined } : undefined,
+    delivery:
+      (fromQStash || link) && parsed.body.runId !== undefined
+        ? { runId: parsed.body.runId, seq: parsed.body.seq!, trigger: fromQStash ? parsed.body.trigger : undefined }
+        : undefined,
     caller: fromQStash ? "qstash" : link ? "chain" : "call",
     ...successorCarrier({
       section,
@@ -102,7 +118,19 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
     ...(link ? { waitForLeaseMs: LINK_LEASE_WAIT_MS } : {}),
     stallBackoffMs: runtime.settings.stallBackoffMs,
   };
-  const inputs: AnswerInputs = { section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request };
+  const inputs: AnswerInputs = {
+    section,
+    deps,
+    runtime,
+    invocation,
+    line,
+    fromQStash,
+    publisher,
+    chain,
+    startedAt,
+    env,
+    request,
+  };
   // After the answer: a queued call, or a chain whose carrier died, of any section is carried on.
   const revive = () => reviveSections({ env, request, startedAt, budgetMs: runtime.settings.budgetMs });
   if (!link) {
@@ -118,7 +146,11 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   }
   const peek = parseCursor(await deps.kv.get(runtime.keys.cursor(section)));
   const stale = staleReason(peek.kind === "ok" ? peek.cursor : null, invocation.delivery!, parsed.force);
-  if (stale) return line.done(jsonOk({ ok: true, section, stale: true, reason: stale, runId: link.runId, done: false }), "stale");
+  if (stale)
+    return line.done(
+      jsonOk({ ok: true, section, stale: true, reason: stale, runId: link.runId, done: false }),
+      "stale",
+    );
   // Accepted at once; the batch runs after the answer, inside the same maxDuration.
   afterResponse(async () => {
     const wait = (link.notBefore ?? 0) - Date.now();
@@ -148,19 +180,52 @@ interface AnswerInputs {
 }
 
 /** Runs the engine for one invocation and turns its outcome into the answer (and its log line). */
-async function runAndAnswer({ section, deps, runtime, invocation, line, fromQStash, publisher, chain, startedAt, env, request }: AnswerInputs): Promise<Response> {
+async function runAndAnswer({
+  section,
+  deps,
+  runtime,
+  invocation,
+  line,
+  fromQStash,
+  publisher,
+  chain,
+  startedAt,
+  env,
+  request,
+}: AnswerInputs): Promise<Response> {
   let outcome: InvocationOutcome;
   try {
     outcome = await runInvocation(deps, invocation);
   } catch (error) {
     if (error instanceof LeaseLostError) {
       logEvent("sync.lease_lost", { section, error: error.message });
-      return line.done(jsonError(409, "lease_lost", "this invocation outlived its lease and another one took it; its later writes were refused", { section }), "lease_lost", error);
+      return line.done(
+        jsonError(
+          409,
+          "lease_lost",
+          "this invocation outlived its lease and another one took it; its later writes were refused",
+          { section },
+        ),
+        "lease_lost",
+        error,
+      );
     }
     // Usually the KV store being unreachable. The raw message stays in the log
     // (it can name hosts); the answer says what kind of failure it was.
-    logEvent("sync.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-    return line.done(jsonError(503, "sync_error", "the invocation failed before finishing (see the function log); the cursor keeps what was committed", { section }), "error", error);
+    logEvent("sync.error", {
+      section,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    });
+    return line.done(
+      jsonError(
+        503,
+        "sync_error",
+        "the invocation failed before finishing (see the function log); the cursor keeps what was committed",
+        { section },
+      ),
+      "error",
+      error,
+    );
   }
   if (outcome.kind !== "busy" && outcome.cursor) line.run(outcome.cursor.runId, outcome.cursor.seq);
   if (outcome.kind === "busy" && outcome.copyOf) line.run(outcome.copyOf.runId, outcome.copyOf.seq);
@@ -171,20 +236,61 @@ async function runAndAnswer({ section, deps, runtime, invocation, line, fromQSta
   const finished = outcome.kind !== "busy" && outcome.cursor && isCompleted(outcome.cursor) ? outcome.cursor : null;
   if (publisher && finished) {
     try {
-      children = await withinPublishTimeout(kickChildrenWhenReady({ kv: deps.kv, keys: runtime.keys, publisher, chain, finished }));
+      children = await withinPublishTimeout(
+        kickChildrenWhenReady({ kv: deps.kv, keys: runtime.keys, publisher, chain, finished }),
+      );
     } catch (error) {
       logEvent("sync.children_kick_failed", { section, error: error instanceof Error ? error.message : String(error) });
-      if (fromQStash) return line.done(jsonError(503, "children_kick_failed", "the run is done but the children section could not be started; QStash will redeliver", { section }), "children_kick_failed", error);
+      if (fromQStash)
+        return line.done(
+          jsonError(
+            503,
+            "children_kick_failed",
+            "the run is done but the children section could not be started; QStash will redeliver",
+            { section },
+          ),
+          "children_kick_failed",
+          error,
+        );
     }
   }
   // Webhooks: pages left dirty while this run was live get their targeted run; the section's tag is revalidated.
-  if (outcome.kind === "ran") await afterFullRun({ env, request, kv: deps.kv, lateKv: runtime.kv, keys: runtime.keys, section, cursor: outcome.cursor, startedAt, budgetMs: runtime.settings.budgetMs, notionToken: runtime.notionSettings.token });
+  if (outcome.kind === "ran")
+    await afterFullRun({
+      env,
+      request,
+      kv: deps.kv,
+      lateKv: runtime.kv,
+      keys: runtime.keys,
+      section,
+      cursor: outcome.cursor,
+      startedAt,
+      budgetMs: runtime.settings.budgetMs,
+      notionToken: runtime.notionSettings.token,
+    });
   const elapsedMs = Date.now() - startedAt;
   if (outcome.kind === "ran" && outcome.lastError) {
-    logEvent("sync.errors_met", { section, runId: outcome.cursor.runId, status: outcome.cursor.status, consecutiveErrors: outcome.cursor.consecutiveErrors, error: outcome.lastError }, "warn");
+    logEvent(
+      "sync.errors_met",
+      {
+        section,
+        runId: outcome.cursor.runId,
+        status: outcome.cursor.status,
+        consecutiveErrors: outcome.cursor.consecutiveErrors,
+        error: outcome.lastError,
+      },
+      "warn",
+    );
   }
   const response = answer(section, outcome, elapsedMs, fromQStash, children);
-  const result = outcome.kind === "ran" ? (outcome.failure ? "failed" : outcome.cursor.status) : outcome.kind === "busy" && outcome.queued ? "queued" : outcome.kind;
+  const result =
+    outcome.kind === "ran"
+      ? outcome.failure
+        ? "failed"
+        : outcome.cursor.status
+      : outcome.kind === "busy" && outcome.queued
+        ? "queued"
+        : outcome.kind;
   return line.done(response, result, outcome.kind === "ran" && outcome.failure ? outcome.failure.code : undefined);
 }
 
@@ -193,7 +299,12 @@ async function runAndAnswer({ section, deps, runtime, invocation, line, fromQSta
  * who called, which run and step, what it did, what it cost, how it ended.
  * Facts only: no secret, no token, no page content (errors by class).
  */
-function invocationLog(section: Section, caller: string, startedAt: number, deps: { notion: { requests: Record<string, number> }; kvCalls(): number }) {
+function invocationLog(
+  section: Section,
+  caller: string,
+  startedAt: number,
+  deps: { notion: { requests: Record<string, number> }; kvCalls(): number },
+) {
   const fields: { runId: string | null; seq: number | null } = { runId: null, seq: null };
   return {
     processed: 0,
@@ -213,7 +324,9 @@ function invocationLog(section: Section, caller: string, startedAt: number, deps
         elapsedMs: Date.now() - startedAt,
         notionRequests: Object.values(deps.notion.requests).reduce((a, b) => a + b, 0),
         kvCommands: deps.kvCalls(),
-        ...(error !== undefined ? { errorClass: typeof error === "string" ? error : error instanceof Error ? error.name : typeof error } : {}),
+        ...(error !== undefined
+          ? { errorClass: typeof error === "string" ? error : error instanceof Error ? error.name : typeof error }
+          : {}),
       });
       return response;
     },
@@ -231,16 +344,32 @@ function answer(
     if (outcome.queued) {
       // A cron is never retried: it is queued, and the lease's next release starts the run.
       return jsonOk(
-        { ok: true, section, queued: true, queuedAt: outcome.queued.at, force: outcome.queued.force, message: `another invocation holds the ${section} lease; a run starts as soon as it is released`, elapsedMs },
+        {
+          ok: true,
+          section,
+          queued: true,
+          queuedAt: outcome.queued.at,
+          force: outcome.queued.force,
+          message: `another invocation holds the ${section} lease; a run starts as soon as it is released`,
+          elapsedMs,
+        },
         202,
       );
     }
     if (outcome.copyOf) {
       // A copy of the running step that outwaited its budget: retryable, so the step is never
       // lost if its holder dies; the retry finds it done (stale) or repairs it.
-      return jsonError(409, "already_running", `this step of run ${outcome.copyOf.runId} is running in another invocation; retry later`, { section, duplicate: true, runId: outcome.copyOf.runId, elapsedMs });
+      return jsonError(
+        409,
+        "already_running",
+        `this step of run ${outcome.copyOf.runId} is running in another invocation; retry later`,
+        { section, duplicate: true, runId: outcome.copyOf.runId, elapsedMs },
+      );
     }
-    return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, { section, elapsedMs });
+    return jsonError(409, "already_running", `another ${section} invocation holds the lease; nothing was done`, {
+      section,
+      elapsedMs,
+    });
   }
   if (outcome.kind === "stale") {
     return jsonOk({
@@ -283,12 +412,20 @@ function answer(
     // The work is committed but its successor is not scheduled: a non-2xx makes
     // QStash redeliver this step, and the engine lets that redelivery continue the
     // run (the cursor records the successor as unpublished).
-    return jsonError(503, "chain_publish_failed", `could not schedule the next step: ${outcome.chain.error ?? "publish failed"}`, body);
+    return jsonError(
+      503,
+      "chain_publish_failed",
+      `could not schedule the next step: ${outcome.chain.error ?? "publish failed"}`,
+      body,
+    );
   }
   if (outcome.failure) {
     // Notion refused (401/403/400): the run is marked failed and stays where it was.
     return fromQStash
-      ? Response.json(body, { status: 489, headers: { "Upstash-NonRetryable-Error": "true", "cache-control": "no-store" } })
+      ? Response.json(body, {
+          status: 489,
+          headers: { "Upstash-NonRetryable-Error": "true", "cache-control": "no-store" },
+        })
       : Response.json(body, { status: 502, headers: { "cache-control": "no-store" } });
   }
   return jsonOk(body);
@@ -299,10 +436,23 @@ function nextStep(section: Section, outcome: Extract<InvocationOutcome, { kind: 
   const chain = outcome.chain;
   if (chain?.via === "self") {
     // accepted: false with `stopped` is a chain ended on purpose; with `error`, a lost link.
-    return { via: "self", accepted: chain.published, link: chain.link ?? null, notBefore, ...(chain.stopped ? { stopped: chain.stopped, path: sectionPath(section) } : {}), ...(chain.error ? { error: chain.error, path: sectionPath(section) } : {}) };
+    return {
+      via: "self",
+      accepted: chain.published,
+      link: chain.link ?? null,
+      notBefore,
+      ...(chain.stopped ? { stopped: chain.stopped, path: sectionPath(section) } : {}),
+      ...(chain.error ? { error: chain.error, path: sectionPath(section) } : {}),
+    };
   }
   if (chain) {
-    return { via: "qstash", published: chain.published, messageId: chain.messageId, notBefore, ...(chain.error ? { error: chain.error } : {}) };
+    return {
+      via: "qstash",
+      published: chain.published,
+      messageId: chain.messageId,
+      notBefore,
+      ...(chain.error ? { error: chain.error } : {}),
+    };
   }
   return { via: "call", path: sectionPath(section), notBefore };
 }

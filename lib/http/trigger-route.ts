@@ -32,12 +32,19 @@ export function triggerRoute() {
 export const handleTrigger = answeringErrors("trigger", async (request: Request, env: Env): Promise<Response> => {
   const startedAt = Date.now();
   // Both databases must be configured: the trigger starts both.
-  const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)), { linkTarget: "trigger" });
+  const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)), {
+    linkTarget: "trigger",
+  });
   if ("error" in front) return front.error;
   const { runtime } = front;
 
   const body = await readBoundedBody(request);
-  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`);
+  if (!body.ok)
+    return jsonError(
+      413,
+      "body_too_large",
+      `the request body is over ${MAX_BODY_BYTES} bytes; sync bodies are small JSON documents`,
+    );
   const rawBody = body.text;
   const parsed = parseSyncRequest(new URL(request.url), rawBody);
   if (!parsed.ok) return jsonError(400, parsed.code, parsed.message);
@@ -70,10 +77,20 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
     const share = Math.floor(runtime.settings.budgetMs / SECTIONS.length);
     const results = [];
     for (const section of SECTIONS) {
-      const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), share), { section, force: parsed.force });
+      const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), share), {
+        section,
+        force: parsed.force,
+      });
       results.push(
         outcome.kind === "ran"
-          ? { section, runId: outcome.cursor.runId, done: isCompleted(outcome.cursor), processed: outcome.processed, remaining: outcome.remaining, error: outcome.failure }
+          ? {
+              section,
+              runId: outcome.cursor.runId,
+              done: isCompleted(outcome.cursor),
+              processed: outcome.processed,
+              remaining: outcome.remaining,
+              error: outcome.failure,
+            }
           : { section, skipped: outcome.kind === "stale" ? outcome.reason : "already running" },
       );
     }
@@ -82,11 +99,29 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
 
   const chain: ChainSettings = { baseUrl: base ?? "", notionToken: runtime.notionSettings.token };
   try {
-    const { runId, messages } = await triggerRun({ kv: runtime.kv, keys: runtime.keys, publisher: sharedPublisher(qstashSetup.config), chain, force: parsed.force });
+    const { runId, messages } = await triggerRun({
+      kv: runtime.kv,
+      keys: runtime.keys,
+      publisher: sharedPublisher(qstashSetup.config),
+      chain,
+      force: parsed.force,
+    });
     logEvent("sync.triggered", { runId, sections: messages.map((m) => `${m.section}:${m.mode}`) });
-    return jsonOk({ ok: true, mode: "qstash", runId, force: parsed.force, messages, statusUrl, elapsedMs: Date.now() - startedAt });
+    return jsonOk({
+      ok: true,
+      mode: "qstash",
+      runId,
+      force: parsed.force,
+      messages,
+      statusUrl,
+      elapsedMs: Date.now() - startedAt,
+    });
   } catch (error) {
     logEvent("sync.trigger_failed", { error: error instanceof Error ? error.message : String(error) });
-    return jsonError(502, "publish_failed", "QStash did not accept the batch; nothing was started (see the function log)");
+    return jsonError(
+      502,
+      "publish_failed",
+      "QStash did not accept the batch; nothing was started (see the function log)",
+    );
   }
 });

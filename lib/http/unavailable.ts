@@ -6,7 +6,10 @@
 import { jsonError } from "./json";
 import { logEvent } from "../core/log";
 
-export function answeringErrors<A extends unknown[]>(what: string, handler: (...args: A) => Promise<Response>): (...args: A) => Promise<Response> {
+export function answeringErrors<A extends unknown[]>(
+  what: string,
+  handler: (...args: A) => Promise<Response>,
+): (...args: A) => Promise<Response> {
   return async (...args) => {
     try {
       return await handler(...args);
@@ -15,7 +18,11 @@ export function answeringErrors<A extends unknown[]>(what: string, handler: (...
       logEvent(`${what}.error`, { error: message });
       const fromKv = error instanceof Error && /^kv\b/.test(error.message);
       return fromKv
-        ? jsonError(503, "kv_unavailable", "the KV store could not be reached or refused the request (see the function log); nothing was changed by this call")
+        ? jsonError(
+            503,
+            "kv_unavailable",
+            "the KV store could not be reached or refused the request (see the function log); nothing was changed by this call",
+          )
         : jsonError(503, "unavailable", "the request could not be completed (see the function log)");
     }
   };

@@ -51,7 +51,12 @@ export function webhookRoute() {
 export const handleWebhook = answeringErrors("webhook", async (request: Request, env: Env): Promise<Response> => {
   const startedAt = Date.now();
   const body = await readBoundedBody(request);
-  if (!body.ok) return jsonError(413, "body_too_large", `the request body is over ${MAX_BODY_BYTES} bytes; Notion's webhook events are small JSON documents`);
+  if (!body.ok)
+    return jsonError(
+      413,
+      "body_too_large",
+      `the request body is over ${MAX_BODY_BYTES} bytes; Notion's webhook events are small JSON documents`,
+    );
   const loaded = loadConfig(() => ({ store: loadStoreRuntime(env), settings: readWebhookSettings(env) }));
   if (!loaded.ok) return configErrorResponse(loaded.error);
   const { store, settings } = loaded.value;
@@ -69,7 +74,11 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
   if (handshake) {
     const outcome = await storeHandshake(kv, wk, handshake);
     // The token itself is never logged; a pending one waits for the operator (kv:cursors --webhook-token).
-    logEvent("webhook.handshake", { outcome, overridden: Boolean(settings.secretOverride) }, outcome.startsWith("pending") ? "warn" : "info");
+    logEvent(
+      "webhook.handshake",
+      { outcome, overridden: Boolean(settings.secretOverride) },
+      outcome.startsWith("pending") ? "warn" : "info",
+    );
     return jsonOk({ ok: true, handshake: true });
   }
 
@@ -77,14 +86,25 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
   const key = await verificationToken(kv, wk, settings.secretOverride);
   if (!key) {
     logEvent("webhook.rejected", { reason: "no_token", signed: signature !== null }, "warn");
-    return jsonError(503, "webhook_not_verified", "no verification token yet: create the subscription in Notion (its handshake stores the token) or set NOTION_WEBHOOK_SECRET");
+    return jsonError(
+      503,
+      "webhook_not_verified",
+      "no verification token yet: create the subscription in Notion (its handshake stores the token) or set NOTION_WEBHOOK_SECRET",
+    );
   }
   if (!signature || !(await verifyWebhookSignature({ body: raw, signature, verificationToken: key.token }))) {
     logEvent("webhook.rejected", { reason: signature ? "bad_signature" : "missing_signature" }, "warn");
-    return jsonError(401, "unauthorized", signature ? "the X-Notion-Signature does not match the body" : "missing X-Notion-Signature");
+    return jsonError(
+      401,
+      "unauthorized",
+      signature ? "the X-Notion-Signature does not match the body" : "missing X-Notion-Signature",
+    );
   }
   // Status only: a delivery is not refused because the record was busy.
-  if (key.record && !key.record.verifiedAt) await markVerified(kv, wk, key.record).catch((error: unknown) => logEvent("webhook.mark_verified_failed", { error: error instanceof Error ? error.name : "error" }, "warn"));
+  if (key.record && !key.record.verifiedAt)
+    await markVerified(kv, wk, key.record).catch((error: unknown) =>
+      logEvent("webhook.mark_verified_failed", { error: error instanceof Error ? error.name : "error" }, "warn"),
+    );
   // After the answer: a queued call, or a chain whose carrier died, of any section is carried on.
   afterResponse(() => reviveSections({ env, request, startedAt, budgetMs: store.settings.budgetMs }));
 
@@ -94,7 +114,10 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
     logEvent("webhook.ignored", { reason: "not_an_event" });
     return jsonOk({ ok: true, ignored: true });
   }
-  const recorded = await recordEvent(kv, store.keys, wk, event, { pages: env.NOTION_PAGES_DB?.trim(), posts: env.NOTION_POSTS_DB?.trim() });
+  const recorded = await recordEvent(kv, store.keys, wk, event, {
+    pages: env.NOTION_PAGES_DB?.trim(),
+    posts: env.NOTION_POSTS_DB?.trim(),
+  });
   let scheduled: unknown = null;
   if (!recorded.duplicate && recorded.dirty > 0) {
     const qstash = qstashConfigOrError(env);
@@ -110,9 +133,14 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
       requestStartedAt: startedAt,
       budgetMs: store.settings.budgetMs,
       reason: event.type,
-      runInline: (runStartedAt, budgetMs) => runDirtyInvocation({ env, startedAt: runStartedAt, budgetMs, caller: "after" }),
+      runInline: (runStartedAt, budgetMs) =>
+        runDirtyInvocation({ env, startedAt: runStartedAt, budgetMs, caller: "after" }),
     }).catch((error: unknown) => {
-      logEvent("webhook.schedule_failed", { error: error instanceof Error ? error.message.slice(0, 200) : String(error) }, "warn");
+      logEvent(
+        "webhook.schedule_failed",
+        { error: error instanceof Error ? error.message.slice(0, 200) : String(error) },
+        "warn",
+      );
       return { via: "none", reason: "scheduling failed (see the log)" };
     });
   }
@@ -127,5 +155,12 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
     scheduled: (scheduled as { via?: string } | null)?.via ?? null,
     elapsedMs: Date.now() - startedAt,
   });
-  return jsonOk({ ok: true, eventId: event.id, duplicate: recorded.duplicate, dirty: recorded.dirty, fullRefetch: recorded.fullRefetch, scheduled });
+  return jsonOk({
+    ok: true,
+    eventId: event.id,
+    duplicate: recorded.duplicate,
+    dirty: recorded.dirty,
+    fullRefetch: recorded.fullRefetch,
+    scheduled,
+  });
 });

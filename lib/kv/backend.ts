@@ -38,7 +38,9 @@ export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
   if (url || token) {
     const missing = url ? "KV_REST_API_TOKEN" : "KV_REST_API_URL";
     const present = url ? "KV_REST_API_URL" : "KV_REST_API_TOKEN";
-    throw new KvConfigError(`${present} is set but ${missing} is missing: set both to use Upstash/Vercel KV`, [missing]);
+    throw new KvConfigError(`${present} is set but ${missing} is missing: set both to use Upstash/Vercel KV`, [
+      missing,
+    ]);
   }
   const redisUrl = value(env, "REDIS_URL");
   if (redisUrl) return { kind: "redis", url: redisUrl, variable: "REDIS_URL" };
@@ -63,7 +65,10 @@ export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
       ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL", "KV_FILE_DIR"],
     );
   }
-  return { kind: "file", dir: path.resolve(/* turbopackIgnore: true */ process.cwd(), value(env, "KV_FILE_DIR") ?? ".data") };
+  return {
+    kind: "file",
+    dir: path.resolve(/* turbopackIgnore: true */ process.cwd(), value(env, "KV_FILE_DIR") ?? ".data"),
+  };
 }
 
 export function createKvStore(env: Env = process.env): KvStore {

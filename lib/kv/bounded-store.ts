@@ -24,7 +24,12 @@ export interface KvCallMeter {
   calls: number;
 }
 
-export function boundedByDeadline(kv: KvStore, deadline: Deadline, bounds: KvBounds = DEFAULT_KV_BOUNDS, meter: KvCallMeter = { calls: 0 }): KvStore {
+export function boundedByDeadline(
+  kv: KvStore,
+  deadline: Deadline,
+  bounds: KvBounds = DEFAULT_KV_BOUNDS,
+  meter: KvCallMeter = { calls: 0 },
+): KvStore {
   const bound = <T>(what: string, call: () => Promise<T>): Promise<T> => {
     meter.calls++;
     // One absolute end for the whole invocation (budget + tail), not a fresh tail per call.

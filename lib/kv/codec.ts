@@ -80,7 +80,13 @@ export function errorMessage(err: unknown): string {
  * Redis's proto-max-bulk-len ("string exceeds maximum allowed size") or its
  * query buffer limit. Retrying the same write cannot succeed.
  */
-const SIZE_LIMIT_TEXTS = ["max request size exceeded", "max single record size exceeded", "exceeds maximum allowed size", "invalid bulk length", "query buffer"];
+const SIZE_LIMIT_TEXTS = [
+  "max request size exceeded",
+  "max single record size exceeded",
+  "exceeds maximum allowed size",
+  "invalid bulk length",
+  "query buffer",
+];
 
 export function isKvSizeLimitError(error: unknown): boolean {
   const message = errorMessage(error).toLowerCase();

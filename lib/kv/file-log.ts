@@ -135,7 +135,9 @@ function parseLine(buf: Buffer, start: number, nl: number, at: number, file: str
   const payload = buf.subarray(payloadStart, nl);
   if (hex8(crc32(payload)) !== crcText) return null;
   const bad = (why: string) =>
-    new LogCorruptError(`kv (file): ${file} is damaged: the record at byte ${at} ${why}; move the file aside to start with an empty store`);
+    new LogCorruptError(
+      `kv (file): ${file} is damaged: the record at byte ${at} ${why}; move the file aside to start with an empty store`,
+    );
   let parsed: unknown;
   try {
     parsed = JSON.parse(payload.toString("utf8"));

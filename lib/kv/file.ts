@@ -25,14 +25,7 @@ import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { KvOp, KvStore, SetOptions } from "./store";
-import {
-  checkDiffKeys,
-  checkRandomCount,
-  decodeValue,
-  encodeValue,
-  errorMessage,
-  sortedUnique,
-} from "./codec";
+import { checkDiffKeys, checkRandomCount, decodeValue, encodeValue, errorMessage, sortedUnique } from "./codec";
 import { KvClosedError, KvPreconditionError, LogCorruptError } from "./errors";
 import { encodeRecord, logHeader, parseLog, type LogOp } from "./file-log";
 
@@ -114,7 +107,11 @@ function dropEntry(state: LogState, key: string) {
 function applyOp(state: LogState, op: LogOp) {
   switch (op.op) {
     case "set":
-      putEntry(state, op.key, op.expiresAt !== undefined ? { json: op.json, expiresAt: op.expiresAt } : { json: op.json });
+      putEntry(
+        state,
+        op.key,
+        op.expiresAt !== undefined ? { json: op.json, expiresAt: op.expiresAt } : { json: op.json },
+      );
       return;
     case "del":
       dropEntry(state, op.key);
@@ -465,7 +462,12 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
       const op: LogOp =
         "set" in entry
           ? { op: "sadd", key, members: [...entry.set] }
-          : { op: "set", key, json: entry.json, ...(entry.expiresAt !== undefined ? { expiresAt: entry.expiresAt } : {}) };
+          : {
+              op: "set",
+              key,
+              json: entry.json,
+              ...(entry.expiresAt !== undefined ? { expiresAt: entry.expiresAt } : {}),
+            };
       chunks.push(encodeRecord([op]));
       applyOp(next, op);
     }
@@ -474,7 +476,7 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
     let published = false;
     try {
       let at = 0;
-      for (let i = 0; i < chunks.length; ) {
+      for (let i = 0; i < chunks.length;) {
         // Write in slices of a few MB rather than one buffer the size of the store.
         let n = 0;
         const slice: Buffer[] = [];
@@ -564,7 +566,11 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
         case "set": {
           const json = encodeValue(op.key, op.value);
           isString.set(op.key, op.pxMs === undefined || op.pxMs > 0);
-          out.push(op.pxMs !== undefined ? { op: "set", key: op.key, json, expiresAt: now + op.pxMs } : { op: "set", key: op.key, json });
+          out.push(
+            op.pxMs !== undefined
+              ? { op: "set", key: op.key, json, expiresAt: now + op.pxMs }
+              : { op: "set", key: op.key, json },
+          );
           break;
         }
         case "del":
@@ -574,7 +580,10 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
         case "expire": {
           // Logged as the value set again with its end, so a replay needs no clock. Strings only,
           // and not after a write of the same batch (nothing needs either).
-          if (isString.has(op.key)) throw new Error(`kv (file): expire after a write of the same key in one batch (key ${JSON.stringify(op.key)})`);
+          if (isString.has(op.key))
+            throw new Error(
+              `kv (file): expire after a write of the same key in one batch (key ${JSON.stringify(op.key)})`,
+            );
           const entry = stringEntry(data, op.key, now);
           if (entry) out.push({ op: "set", key: op.key, json: entry.json, expiresAt: now + op.pxMs });
           break;
@@ -582,14 +591,19 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
         case "require": {
           // Checked against the data as it is under the writer's lock (earlier ops of the batch included).
           const entry = data.get(op.key);
-          const holds = !isString.has(op.key) && isLive(entry, now) && "json" in entry && entry.json === encodeValue(op.key, op.equals);
+          const holds =
+            !isString.has(op.key) &&
+            isLive(entry, now) &&
+            "json" in entry &&
+            entry.json === encodeValue(op.key, op.equals);
           if (!holds) throw new KvPreconditionError(op.key);
           break;
         }
         case "sadd":
         case "srem": {
           const known = isString.get(op.key);
-          if (known === undefined) setEntry(data, op.key, now); // throws on a live string
+          if (known === undefined)
+            setEntry(data, op.key, now); // throws on a live string
           else if (known) throw new Error(`kv (file): ${WRONGTYPE} (key ${JSON.stringify(op.key)})`);
           isString.set(op.key, false);
           out.push({ op: op.op, key: op.key, members: op.members.map(String) });
@@ -635,7 +649,9 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
         return mutate((data, now) => {
           if (options.nx && isLive(data.get(key), now)) return { result: false, ops: [] };
           const op: LogOp =
-            options.pxMs !== undefined ? { op: "set", key, json, expiresAt: now + options.pxMs } : { op: "set", key, json };
+            options.pxMs !== undefined
+              ? { op: "set", key, json, expiresAt: now + options.pxMs }
+              : { op: "set", key, json };
           return { result: true, ops: [op] };
         });
       });
@@ -738,7 +754,9 @@ export function createFileStore({ dir, compactMinBytes, compactRatio }: FileStor
 
     scanKeys(prefix: string) {
       return wrap("scanKeys", () =>
-        read((data, now) => sortedUnique([...data.keys()].filter((k) => k.startsWith(prefix) && isLive(data.get(k), now)))),
+        read((data, now) =>
+          sortedUnique([...data.keys()].filter((k) => k.startsWith(prefix) && isLive(data.get(k), now))),
+        ),
       );
     },
 

@@ -137,6 +137,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     dataSource: (databaseId) => k("datasource", databaseId),
     startLimit: (scope) => k("startlimit", scope),
     linkNonce: (nonce) => k("linknonce", nonce),
-    part: (baseKey, generation, i) => k("part", baseKey.startsWith(`${prefix}:`) ? baseKey.slice(prefix.length + 1) : baseKey, generation, i),
+    part: (baseKey, generation, i) =>
+      k("part", baseKey.startsWith(`${prefix}:`) ? baseKey.slice(prefix.length + 1) : baseKey, generation, i),
   };
 }

@@ -76,7 +76,13 @@ export interface LargeWrite {
  * The ops that store `value` at `key` (plain, or a stub and its parts), and
  * remove the parts of the `previous` version of the same key.
  */
-export function writeLarge(keys: KeyBuilder, key: string, value: unknown, previous: StoredShape = PLAIN, maxBytes = MAX_VALUE_BYTES): LargeWrite {
+export function writeLarge(
+  keys: KeyBuilder,
+  key: string,
+  value: unknown,
+  previous: StoredShape = PLAIN,
+  maxBytes = MAX_VALUE_BYTES,
+): LargeWrite {
   const json = JSON.stringify(value);
   const bytes = utf8(json);
   const ops: KvOp[] = partKeys(keys, key, previous).map((k): KvOp => ({ op: "del", key: k }));
@@ -103,7 +109,11 @@ function partKeys(keys: KeyBuilder, key: string, shape: StoredShape): string[] {
 }
 
 /** Reads a value written by writeLarge, whole; null when missing. */
-export async function readLarge<T>(kv: KvStore, keys: KeyBuilder, key: string): Promise<{ value: T; shape: StoredShape } | null> {
+export async function readLarge<T>(
+  kv: KvStore,
+  keys: KeyBuilder,
+  key: string,
+): Promise<{ value: T; shape: StoredShape } | null> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const head = await kv.get<unknown>(key);
     if (head === null) return null;

@@ -194,7 +194,9 @@ export function createRedisStore({ url }: RedisStoreOptions): KvStore {
     async atomic(ops: KvOp[]) {
       const guarded = encodeGuardedBatch(ops);
       if (guarded) {
-        const applied = await run("EVAL guarded batch", (c) => c.eval(GUARDED_BATCH_LUA, { keys: guarded.keys, arguments: guarded.args }));
+        const applied = await run("EVAL guarded batch", (c) =>
+          c.eval(GUARDED_BATCH_LUA, { keys: guarded.keys, arguments: guarded.args }),
+        );
         if (Number(applied) !== 1) throw new KvPreconditionError(guarded.guardKey);
         return;
       }

@@ -35,7 +35,11 @@ function byShard(members: string[]): Map<number, { member: string; at: number }[
 }
 
 function ops(op: "sadd" | "srem", base: string, members: string[]): KvOp[] {
-  return [...byShard(members)].map(([shard, group]) => ({ op, key: `${base}:${shard}`, members: group.map((g) => g.member) }));
+  return [...byShard(members)].map(([shard, group]) => ({
+    op,
+    key: `${base}:${shard}`,
+    members: group.map((g) => g.member),
+  }));
 }
 
 export const saddOps = (base: string, members: string[]): KvOp[] => ops("sadd", base, members);
@@ -47,7 +51,10 @@ export async function smismember(kv: KvStore, base: string, members: string[]): 
   const answer: boolean[] = members.map(() => false);
   await Promise.all(
     [...byShard(members)].map(async ([shard, group]) => {
-      const found = await kv.smismember(`${base}:${shard}`, group.map((g) => g.member));
+      const found = await kv.smismember(
+        `${base}:${shard}`,
+        group.map((g) => g.member),
+      );
       group.forEach((g, i) => (answer[g.at] = found[i]));
     }),
   );
@@ -61,7 +68,11 @@ export async function scard(kv: KvStore, base: string): Promise<number> {
 
 /** destination = members of `from` not in `minus`, shard by shard; returns its size. */
 export async function sdiffstore(kv: KvStore, destination: string, from: string, minus: string): Promise<number> {
-  const counts = await Promise.all(Array.from({ length: SET_SHARDS }, (_, i) => kv.sdiffstore(`${destination}:${i}`, [`${from}:${i}`, `${minus}:${i}`])));
+  const counts = await Promise.all(
+    Array.from({ length: SET_SHARDS }, (_, i) =>
+      kv.sdiffstore(`${destination}:${i}`, [`${from}:${i}`, `${minus}:${i}`]),
+    ),
+  );
   return counts.reduce((a, b) => a + b, 0);
 }
 

@@ -179,7 +179,9 @@ export function createVercelKvStore({ url, token }: VercelKvStoreOptions): KvSto
     async atomic(ops: KvOp[]) {
       const guarded = encodeGuardedBatch(ops);
       if (guarded) {
-        const applied = await run("EVAL guarded batch", () => client.eval<string[], number>(GUARDED_BATCH_LUA, guarded.keys, guarded.args));
+        const applied = await run("EVAL guarded batch", () =>
+          client.eval<string[], number>(GUARDED_BATCH_LUA, guarded.keys, guarded.args),
+        );
         if (Number(applied) !== 1) throw new KvPreconditionError(guarded.guardKey);
         return;
       }

@@ -148,7 +148,11 @@ export function dateStart(value: SimpleValue | undefined): string | null {
 }
 
 function plainText(list: unknown): string {
-  return Array.isArray(list) ? list.map((t) => (isObject(t) && typeof t.plain_text === "string" ? (t as NotionRichText).plain_text : "")).join("") : "";
+  return Array.isArray(list)
+    ? list
+        .map((t) => (isObject(t) && typeof t.plain_text === "string" ? (t as NotionRichText).plain_text : ""))
+        .join("")
+    : "";
 }
 
 function flatDate(v: unknown): FlatDate | null {
@@ -244,7 +248,11 @@ export function fileValues(property: { type?: unknown; [key: string]: unknown })
  * shows. Null when it does not (or there is none): the page must be re-read
  * to complete it.
  */
-export function keepCompletedValues(page: NotionPage, fresh: Record<string, SimpleValue>, previous: Record<string, SimpleValue> | undefined): Record<string, SimpleValue> | null {
+export function keepCompletedValues(
+  page: NotionPage,
+  fresh: Record<string, SimpleValue>,
+  previous: Record<string, SimpleValue> | undefined,
+): Record<string, SimpleValue> | null {
   const cut = incompleteProperties(page.properties);
   if (cut.length === 0) return fresh;
   const out = { ...fresh };

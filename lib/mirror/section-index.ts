@@ -70,7 +70,11 @@ export function publicOrder(section: Section): IndexManifest["order"] {
 }
 
 /** Cuts entries (stored order) into chunks by count and by bytes; an entry is never split. */
-export function chunkEntries(entries: IndexEntry[], maxEntries = INDEX_CHUNK_ENTRIES, maxBytes = INDEX_CHUNK_BYTES): IndexEntry[][] {
+export function chunkEntries(
+  entries: IndexEntry[],
+  maxEntries = INDEX_CHUNK_ENTRIES,
+  maxBytes = INDEX_CHUNK_BYTES,
+): IndexEntry[][] {
   const chunks: IndexEntry[][] = [];
   let current: IndexEntry[] = [];
   let bytes = 2;
@@ -88,7 +92,11 @@ export function chunkEntries(entries: IndexEntry[], maxEntries = INDEX_CHUNK_ENT
   return chunks;
 }
 
-export function chunkRef(keys: KeyBuilder, section: Section, entries: IndexEntry[]): IndexChunkRef & { value: IndexEntry[] } {
+export function chunkRef(
+  keys: KeyBuilder,
+  section: Section,
+  entries: IndexEntry[],
+): IndexChunkRef & { value: IndexEntry[] } {
   const json = JSON.stringify(entries);
   const hash = createHash("sha256").update(json).digest("hex").slice(0, 24);
   return { key: keys.indexChunk(section, hash), count: entries.length, bytes: Buffer.byteLength(json), value: entries };
@@ -96,7 +104,10 @@ export function chunkRef(keys: KeyBuilder, section: Section, entries: IndexEntry
 
 /** A chunk the current manifest refers to is not in KV (evicted, or deleted by hand): the index is damaged. */
 export class IndexChunkMissingError extends Error {
-  constructor(readonly key: string, section: string) {
+  constructor(
+    readonly key: string,
+    section: string,
+  ) {
     super(`kv: index chunk ${key} of the ${section} index is missing while the manifest still refers to it`);
     this.name = "IndexChunkMissingError";
   }
@@ -147,7 +158,15 @@ export async function readIndexPage(
       entries.push(...chunk!.slice(Math.max(0, from - start), Math.max(0, to - start)));
     });
     if (manifest.order === "newest_first") entries.reverse();
-    return { section, runId: manifest.runId, updatedAt: manifest.updatedAt, total: manifest.total, offset, limit, entries };
+    return {
+      section,
+      runId: manifest.runId,
+      updatedAt: manifest.updatedAt,
+      total: manifest.total,
+      offset,
+      limit,
+      entries,
+    };
   }
   throw new Error(`kv: the ${section} index kept changing while it was read`);
 }
@@ -156,7 +175,8 @@ export async function readIndexPage(
 export async function* iterateStoredChunks(kv: KvStore, manifest: IndexManifest): AsyncGenerator<IndexEntry[]> {
   for (const chunk of manifest.chunks) {
     const entries = await kv.get<IndexEntry[]>(chunk.key);
-    if (!Array.isArray(entries)) throw new Error(`kv: index chunk ${chunk.key} is missing (the index changed while it was read)`);
+    if (!Array.isArray(entries))
+      throw new Error(`kv: index chunk ${chunk.key} is missing (the index changed while it was read)`);
     yield entries;
   }
 }
@@ -185,7 +205,12 @@ export interface InPlaceUpdate {
 
 const sameId = (a: string, b: string) => a.replace(/-/g, "").toLowerCase() === b.replace(/-/g, "").toLowerCase();
 
-async function chunkEntriesAt(kv: KvStore, manifest: IndexManifest, i: number, cache: ChunkCache): Promise<IndexEntry[]> {
+async function chunkEntriesAt(
+  kv: KvStore,
+  manifest: IndexManifest,
+  i: number,
+  cache: ChunkCache,
+): Promise<IndexEntry[]> {
   const key = manifest.chunks[i].key;
   const cached = cache.get(key);
   if (cached) return cached;
@@ -243,7 +268,12 @@ export async function locateEntry(
 }
 
 /** The first chunk whose last entry was created after `createdTime` (stored order is created_time ascending), else the last chunk. */
-async function insertionChunk(kv: KvStore, manifest: IndexManifest, createdTime: string, cache: ChunkCache): Promise<number> {
+async function insertionChunk(
+  kv: KvStore,
+  manifest: IndexManifest,
+  createdTime: string,
+  cache: ChunkCache,
+): Promise<number> {
   let lo = 0;
   let hi = manifest.chunks.length - 1;
   let found = manifest.chunks.length - 1;
@@ -276,7 +306,11 @@ export async function updateEntryInPlace(
 ): Promise<InPlaceUpdate> {
   const { cache } = options;
   const id = edit.kind === "upsert" ? edit.entry.id : edit.id;
-  const at = await locateEntry(kv, manifest, id, { cache, hint: options.hint, createdTime: edit.kind === "upsert" ? edit.entry.created_time : null });
+  const at = await locateEntry(kv, manifest, id, {
+    cache,
+    hint: options.hint,
+    createdTime: edit.kind === "upsert" ? edit.entry.created_time : null,
+  });
   if (at === null && edit.kind === "remove") return { manifest, ops: [], changed: false, chunkKey: null };
   let index: number;
   let before: IndexEntry[];
@@ -286,9 +320,13 @@ export async function updateEntryInPlace(
     // after the entries of the same minute; children at the end (the next full run
     // restores breadth-first order).
     const entry = (edit as { entry: IndexEntry }).entry;
-    index = manifest.order === "newest_first" ? await insertionChunk(kv, manifest, entry.created_time, cache) : manifest.chunks.length - 1;
+    index =
+      manifest.order === "newest_first"
+        ? await insertionChunk(kv, manifest, entry.created_time, cache)
+        : manifest.chunks.length - 1;
     before = index >= 0 ? await chunkEntriesAt(kv, manifest, index, cache) : [];
-    const position = manifest.order === "newest_first" ? before.findIndex((e) => e.created_time > entry.created_time) : -1;
+    const position =
+      manifest.order === "newest_first" ? before.findIndex((e) => e.created_time > entry.created_time) : -1;
     after = position < 0 ? [...before, entry] : [...before.slice(0, position), entry, ...before.slice(position)];
   } else {
     index = at;
@@ -315,11 +353,13 @@ export async function updateEntryInPlace(
     chunks,
   };
   const live = new Set(chunks.map((c) => c.key));
-  const ops: KvOp[] = refs.filter((r) => r.key !== replaced?.key).map((r): KvOp => ({ op: "set", key: r.key, value: r.value }));
+  const ops: KvOp[] = refs
+    .filter((r) => r.key !== replaced?.key)
+    .map((r): KvOp => ({ op: "set", key: r.key, value: r.value }));
   if (replaced && !live.has(replaced.key)) ops.push(...retireChunkOps([replaced.key]));
   ops.push({ op: "set", key: keys.index(manifest.section), value: next });
   if (replaced) cache.delete(replaced.key);
   for (const r of refs) cache.set(r.key, r.value);
-  const holder = edit.kind === "upsert" ? refs.find((r) => r.value.some((e) => sameId(e.id, id)))?.key ?? null : null;
+  const holder = edit.kind === "upsert" ? (refs.find((r) => r.value.some((e) => sameId(e.id, id)))?.key ?? null) : null;
   return { manifest: next, ops, changed: true, chunkKey: holder };
 }

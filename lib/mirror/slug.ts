@@ -57,7 +57,7 @@ export function slugify(text: string): string {
     .replace(SEPARATORS, "-");
   let slug = cleaned;
   // Orphan marks may sit in a row of several separators: repeat until none is left.
-  for (let previous = ""; previous !== slug; ) {
+  for (let previous = ""; previous !== slug;) {
     previous = slug;
     slug = slug.replace(ORPHAN_MARKS, "$1").replace(/-{2,}/g, "-");
   }
@@ -156,7 +156,9 @@ type SlugSource = Pick<IndexEntry, "slug" | "title" | "properties">;
 
 function sameSlugText(page: NotionPage, previous: SlugSource): boolean {
   const slugText = (value: unknown) => (typeof value === "string" ? value.trim() : "");
-  return previous.title === pageTitle(page) && slugText(previous.properties?.Slug) === (richTextProperty(page, "Slug") ?? "");
+  return (
+    previous.title === pageTitle(page) && slugText(previous.properties?.Slug) === (richTextProperty(page, "Slug") ?? "")
+  );
 }
 
 /**
@@ -182,7 +184,12 @@ export function unclaimedSlug(page: NotionPage, section: Section, previous: Slug
  * slug keeps it (links stay stable); a newcomer with the same slug, or one in
  * `taken`, gets its id appended.
  */
-export function assignSlugs(pages: NotionPage[], section: Section, previous: Map<string, string>, taken: Set<string> = new Set()): Map<string, string> {
+export function assignSlugs(
+  pages: NotionPage[],
+  section: Section,
+  previous: Map<string, string>,
+  taken: Set<string> = new Set(),
+): Map<string, string> {
   const slugs = new Map<string, string>();
   const used = new Set(taken);
   // A page keeps its previous slug when its base gives it; one the ASCII-only rule gave it

@@ -68,7 +68,8 @@ export interface MarkdownPageContent {
 /** What a content fetcher reads: a block tree or markdown (`content` tells them apart). */
 export type FetchedContent = PageContent | MarkdownPageContent;
 
-export type ContentResult<C extends FetchedContent = PageContent> = { done: true; content: C } | { done: false; checkpoint: BlockFetchCheckpoint };
+export type ContentResult<C extends FetchedContent = PageContent> =
+  { done: true; content: C } | { done: false; checkpoint: BlockFetchCheckpoint };
 
 export interface ContentFetcher<C extends FetchedContent = FetchedContent> {
   /** The mode it reads in (absent: blocks); recorded in each fetched page's ledger entry. */
@@ -79,7 +80,14 @@ export interface ContentFetcher<C extends FetchedContent = FetchedContent> {
    * nearly spent. Errors (NotionSyncError, BudgetExhaustedError) propagate:
    * the caller keeps the last checkpoint it stored.
    */
-  fetch(pageId: string, options: { resume?: BlockFetchCheckpoint; shouldStop: () => boolean; onProgress?: (c: BlockFetchCheckpoint) => void }): Promise<ContentResult<C>>;
+  fetch(
+    pageId: string,
+    options: {
+      resume?: BlockFetchCheckpoint;
+      shouldStop: () => boolean;
+      onProgress?: (c: BlockFetchCheckpoint) => void;
+    },
+  ): Promise<ContentResult<C>>;
 }
 
 export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher<PageContent> {
@@ -117,7 +125,12 @@ export function createBlockTreeFetcher(notion: NotionSource): ContentFetcher<Pag
         if (page.nextCursor) state.pending.unshift({ parentId: next.parentId, cursor: page.nextCursor });
         for (const block of page.results) {
           state.fetched.push({ parentId: next.parentId, block });
-          if (block.has_children && !OWN_OBJECT_BLOCK_TYPES.has(block.type) && !NO_DESCENT_TYPES.has(block.type) && !queued.has(block.id)) {
+          if (
+            block.has_children &&
+            !OWN_OBJECT_BLOCK_TYPES.has(block.type) &&
+            !NO_DESCENT_TYPES.has(block.type) &&
+            !queued.has(block.id)
+          ) {
             queued.add(block.id);
             state.pending.push({ parentId: block.id, cursor: null });
           }
@@ -152,4 +165,3 @@ export function assemble(state: BlockFetchCheckpoint): PageContent {
   const blocks = attach(byParent.get(state.pageId) ?? []);
   return { blocks, childPages, blockCount: state.fetched.length, requests: state.requests };
 }
-

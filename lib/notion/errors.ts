@@ -39,7 +39,13 @@ export class NotionSyncError extends Error {
   constructor(
     readonly kind: NotionFailureKind,
     message: string,
-    readonly details: { status?: number; code?: string; retryAfterMs?: number; requestId?: string; rateLimitScope?: RateLimitScope } = {},
+    readonly details: {
+      status?: number;
+      code?: string;
+      retryAfterMs?: number;
+      requestId?: string;
+      rateLimitScope?: RateLimitScope;
+    } = {},
   ) {
     super(message);
     this.name = "NotionSyncError";
@@ -60,8 +66,10 @@ export function parseRetryAfterMs(value: string | undefined, now = Date.now()): 
 }
 
 const RATE_LIMIT_MESSAGES: Record<RateLimitScope, string> = {
-  connection: "Notion rate limit reached for this integration (per connection: about 3 requests a second; lower NOTION_RATE_PER_MIN)",
-  workspace: "Notion rate limit reached for the workspace (per workspace, shared with its other integrations and scaled to its plan)",
+  connection:
+    "Notion rate limit reached for this integration (per connection: about 3 requests a second; lower NOTION_RATE_PER_MIN)",
+  workspace:
+    "Notion rate limit reached for the workspace (per workspace, shared with its other integrations and scaled to its plan)",
   unknown: "Notion rate limit reached",
 };
 
@@ -75,7 +83,11 @@ export function classifyNotionError(error: unknown): NotionSyncError {
     if (e.status === 429) {
       const retryAfterMs = parseRetryAfterMs(headerOf(e.headers, "retry-after"));
       const rateLimitScope = rateLimitScopeOf(e.additional_data?.rate_limit_reason);
-      return new NotionSyncError("rate_limited", RATE_LIMIT_MESSAGES[rateLimitScope], { ...details, retryAfterMs, rateLimitScope });
+      return new NotionSyncError("rate_limited", RATE_LIMIT_MESSAGES[rateLimitScope], {
+        ...details,
+        retryAfterMs,
+        rateLimitScope,
+      });
     }
     if (e.status === 404) return new NotionSyncError("gone", `Notion object not found (${e.code})`, details);
     if (TRANSIENT_STATUS.has(e.status) || e.status >= 500) {
@@ -93,5 +105,8 @@ export function classifyNotionError(error: unknown): NotionSyncError {
   if (error instanceof TypeError) {
     return new NotionSyncError("transient", `network error calling Notion: ${error.message}`);
   }
-  return new NotionSyncError("permanent", `unexpected error calling Notion: ${error instanceof Error ? error.message : String(error)}`);
+  return new NotionSyncError(
+    "permanent",
+    `unexpected error calling Notion: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }

@@ -16,7 +16,15 @@
  *   content so the bundle's `files_expire_at` covers them.
  */
 import { BudgetExhaustedError } from "../core/deadline";
-import { type BlockFetchCheckpoint, type ChildPageRef, type ContentFetcher, type ContentResult, type FetchedContent, type PageContent, createBlockTreeFetcher } from "./block-tree";
+import {
+  type BlockFetchCheckpoint,
+  type ChildPageRef,
+  type ContentFetcher,
+  type ContentResult,
+  type FetchedContent,
+  type PageContent,
+  createBlockTreeFetcher,
+} from "./block-tree";
 import type { NotionSource } from "./source";
 
 export const MARKDOWN_TRUNCATED = "markdown_truncated" as const;
@@ -24,8 +32,15 @@ export const MARKDOWN_TRUNCATED = "markdown_truncated" as const;
 /** A block-tree checkpoint taken after Notion's markdown came back truncated. */
 type FallbackCheckpoint = BlockFetchCheckpoint & { fallback?: typeof MARKDOWN_TRUNCATED };
 
-export function createMarkdownFetcher(notion: NotionSource, blockTree: ContentFetcher<PageContent> = createBlockTreeFetcher(notion)): ContentFetcher {
-  const viaBlocks = async (pageId: string, resume: FallbackCheckpoint, options: Parameters<ContentFetcher["fetch"]>[1]): Promise<ContentResult<FetchedContent>> => {
+export function createMarkdownFetcher(
+  notion: NotionSource,
+  blockTree: ContentFetcher<PageContent> = createBlockTreeFetcher(notion),
+): ContentFetcher {
+  const viaBlocks = async (
+    pageId: string,
+    resume: FallbackCheckpoint,
+    options: Parameters<ContentFetcher["fetch"]>[1],
+  ): Promise<ContentResult<FetchedContent>> => {
     const result = await blockTree.fetch(pageId, { ...options, resume });
     if (!result.done) return result;
     return { done: true, content: { ...result.content, content: "blocks", fallback: MARKDOWN_TRUNCATED } };
@@ -39,7 +54,13 @@ export function createMarkdownFetcher(notion: NotionSource, blockTree: ContentFe
       if (options.shouldStop()) throw new BudgetExhaustedError("no budget left for the page's markdown");
       const answer = await notion.retrievePageMarkdown(pageId);
       if (answer.truncated) {
-        const start: FallbackCheckpoint = { pageId, fetched: [], pending: [{ parentId: pageId, cursor: null }], requests: 1, fallback: MARKDOWN_TRUNCATED };
+        const start: FallbackCheckpoint = {
+          pageId,
+          fetched: [],
+          pending: [{ parentId: pageId, cursor: null }],
+          requests: 1,
+          fallback: MARKDOWN_TRUNCATED,
+        };
         return viaBlocks(pageId, start, options);
       }
       return {
@@ -95,12 +116,17 @@ export function notionIdFromUrl(url: string): string | null {
 }
 
 function decodeEntities(text: string): string {
-  return text.replace(/&(amp|lt|gt|quot|apos|#39);/g, (_m, name: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", "#39": "'" })[name] ?? _m);
+  return text.replace(
+    /&(amp|lt|gt|quot|apos|#39);/g,
+    (_m, name: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", "#39": "'" })[name] ?? _m,
+  );
 }
 
 /** Markdown backslash escapes undone, inline tags dropped: the plain title. */
 function plainTitle(text: string): string {
-  return decodeEntities(text.replace(/<[^>]+>/g, "")).replace(/\\([\\*~`$[\]<>{}|^_#+\-.!()])/g, "$1").trim();
+  return decodeEntities(text.replace(/<[^>]+>/g, ""))
+    .replace(/\\([\\*~`$[\]<>{}|^_#+\-.!()])/g, "$1")
+    .trim();
 }
 
 /**
@@ -132,7 +158,8 @@ export function signedUrlExpiresAt(url: string): number | null {
   }
   const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(u.searchParams.get("X-Amz-Date") ?? "");
   const expires = Number(u.searchParams.get("X-Amz-Expires") ?? NaN);
-  if (date && Number.isFinite(expires)) return Date.UTC(+date[1], +date[2] - 1, +date[3], +date[4], +date[5], +date[6]) + expires * 1000;
+  if (date && Number.isFinite(expires))
+    return Date.UTC(+date[1], +date[2] - 1, +date[3], +date[4], +date[5], +date[6]) + expires * 1000;
   const stamp = Number(u.searchParams.get("expirationTimestamp") ?? NaN);
   return Number.isFinite(stamp) && stamp > 0 ? stamp : null;
 }

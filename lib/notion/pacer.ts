@@ -89,7 +89,11 @@ export function createPacer(ratePerMin: number, now: () => number = Date.now): P
         // Late because of a 429 pause: rate_limited makes the engine delay the successor until the
         // pause ends, instead of chaining invocations that can do nothing (docs/decisions.md 21).
         if (pausedUntil > t) {
-          throw new NotionSyncError("rate_limited", "Notion asked to wait (Retry-After) beyond this invocation's budget", { retryAfterMs: slot - t });
+          throw new NotionSyncError(
+            "rate_limited",
+            "Notion asked to wait (Retry-After) beyond this invocation's budget",
+            { retryAfterMs: slot - t },
+          );
         }
         throw new BudgetExhaustedError("no Notion request slot before the deadline");
       }

@@ -31,13 +31,20 @@ export type CompletableType = "relation" | "people";
  * relation or people value. A people value without a `has_more` flag counts
  * as cut when it holds 25 or more (Notion documents the same limit for it).
  */
-export function incompleteProperties(properties: NotionPage["properties"] | undefined): { name: string; id: string; type: CompletableType }[] {
+export function incompleteProperties(
+  properties: NotionPage["properties"] | undefined,
+): { name: string; id: string; type: CompletableType }[] {
   const out: { name: string; id: string; type: CompletableType }[] = [];
   for (const [name, prop] of Object.entries(properties ?? {})) {
     if (typeof prop !== "object" || prop === null || typeof prop.id !== "string") continue;
     if (prop.type !== "relation" && prop.type !== "people") continue;
     const list = prop[prop.type];
-    const cut = prop.has_more === true || (prop.type === "people" && prop.has_more === undefined && Array.isArray(list) && list.length >= PAGE_OBJECT_REFERENCES);
+    const cut =
+      prop.has_more === true ||
+      (prop.type === "people" &&
+        prop.has_more === undefined &&
+        Array.isArray(list) &&
+        list.length >= PAGE_OBJECT_REFERENCES);
     if (cut) out.push({ name, id: prop.id, type: prop.type });
   }
   return out;
@@ -55,7 +62,8 @@ export interface PropertyCheckpoint {
   requests: number;
 }
 
-export type PropertyResult = { done: true; page: NotionPage; requests: number } | { done: false; checkpoint: PropertyCheckpoint };
+export type PropertyResult =
+  { done: true; page: NotionPage; requests: number } | { done: false; checkpoint: PropertyCheckpoint };
 
 function isUnreadable(error: unknown): boolean {
   return NotionSyncError.is(error, "gone") || (NotionSyncError.is(error, "permanent") && error.details.status === 400);
@@ -77,7 +85,12 @@ export async function completeProperties(
     ? structuredClone(options.resume)
     : {
         pageId: page.id,
-        pending: incompleteProperties(page.properties).map(({ name, id, type }) => ({ name, propertyId: id, type, cursor: null })),
+        pending: incompleteProperties(page.properties).map(({ name, id, type }) => ({
+          name,
+          propertyId: id,
+          type,
+          cursor: null,
+        })),
         items: {},
         requests: 0,
       };
@@ -103,7 +116,9 @@ export async function completeProperties(
     state.requests++;
     // Move on only after the request succeeded, so a failure leaves the checkpoint
     // pointing at the property page that must be read again.
-    const values = list.results.flatMap((item) => (item.type === next.type && item[next.type] !== undefined ? [item[next.type]] : []));
+    const values = list.results.flatMap((item) =>
+      item.type === next.type && item[next.type] !== undefined ? [item[next.type]] : [],
+    );
     state.items[next.name] = [...(state.items[next.name] ?? []), ...values];
     if (list.nextCursor) state.pending[0] = { ...next, cursor: list.nextCursor };
     else state.pending.shift();

@@ -13,7 +13,15 @@ import { type Pacer, sharedPacer } from "./pacer";
 import type { NotionPropertyItem } from "./property-items";
 import type { ListPage, NotionBlock, NotionPage } from "./types";
 
-export type NotionRoute = "databases.retrieve" | "dataSources.query" | "pages.retrieve" | "pages.properties.retrieve" | "blocks.children.list" | "blocks.retrieve" | "search" | "pages.retrieveMarkdown";
+export type NotionRoute =
+  | "databases.retrieve"
+  | "dataSources.query"
+  | "pages.retrieve"
+  | "pages.properties.retrieve"
+  | "blocks.children.list"
+  | "blocks.retrieve"
+  | "search"
+  | "pages.retrieveMarkdown";
 
 export interface NotionSourceOptions {
   token: string;
@@ -36,13 +44,20 @@ export interface NotionSource {
    * (created_time on_or_after) when given. `incomplete` is Notion's
    * request_status at its per-query result cap: the list is NOT complete.
    */
-  queryDataSource(dataSourceId: string, window: { windowStart: string | null; startCursor: string | null }): Promise<QueryPage>;
+  queryDataSource(
+    dataSourceId: string,
+    window: { windowStart: string | null; startCursor: string | null },
+  ): Promise<QueryPage>;
   retrievePage(pageId: string): Promise<NotionPage>;
   /**
    * One page (≤ 100) of a property's items: GET /v1/pages/{id}/properties/{property_id}.
    * What completes a relation or people property past the 25 references a page object holds.
    */
-  listPropertyItems(pageId: string, propertyId: string, startCursor: string | null): Promise<ListPage<NotionPropertyItem>>;
+  listPropertyItems(
+    pageId: string,
+    propertyId: string,
+    startCursor: string | null,
+  ): Promise<ListPage<NotionPropertyItem>>;
   /** One level of children, ≤ 100 a call. */
   listBlockChildren(blockId: string, startCursor: string | null): Promise<ListPage<NotionBlock>>;
   /** One block (the file route re-signs a block's file with it). */
@@ -194,12 +209,20 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
         }),
       );
       // Relation and people properties answer a list; other types a single property_item.
-      if (res.object === "list") return { results: res.results as unknown as NotionPropertyItem[], nextCursor: res.has_more ? res.next_cursor : null };
+      if (res.object === "list")
+        return {
+          results: res.results as unknown as NotionPropertyItem[],
+          nextCursor: res.has_more ? res.next_cursor : null,
+        };
       return { results: [res as unknown as NotionPropertyItem], nextCursor: null };
     },
     async listBlockChildren(blockId, startCursor) {
       const res = await call("blocks.children.list", () =>
-        client.blocks.children.list({ block_id: blockId, page_size: 100, ...(startCursor ? { start_cursor: startCursor } : {}) }),
+        client.blocks.children.list({
+          block_id: blockId,
+          page_size: 100,
+          ...(startCursor ? { start_cursor: startCursor } : {}),
+        }),
       );
       return { results: res.results as unknown as NotionBlock[], nextCursor: res.has_more ? res.next_cursor : null };
     },
@@ -213,15 +236,23 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
         }),
       );
       // Partial page objects (no timestamps) and data sources say nothing about edits.
-      const results = (res.results as unknown as NotionPage[]).filter((r) => r.object === "page" && typeof r.last_edited_time === "string");
+      const results = (res.results as unknown as NotionPage[]).filter(
+        (r) => r.object === "page" && typeof r.last_edited_time === "string",
+      );
       return { results, nextCursor: res.has_more ? res.next_cursor : null };
     },
     async retrieveBlock(blockId) {
-      return (await call("blocks.retrieve", () => client.blocks.retrieve({ block_id: blockId }))) as unknown as NotionBlock;
+      return (await call("blocks.retrieve", () =>
+        client.blocks.retrieve({ block_id: blockId }),
+      )) as unknown as NotionBlock;
     },
     async retrievePageMarkdown(pageId) {
       const res = await call("pages.retrieveMarkdown", () => client.pages.retrieveMarkdown({ page_id: pageId }));
-      return { markdown: res.markdown, truncated: res.truncated === true, unknown_block_ids: res.unknown_block_ids ?? [] };
+      return {
+        markdown: res.markdown,
+        truncated: res.truncated === true,
+        unknown_block_ids: res.unknown_block_ids ?? [],
+      };
     },
   };
 }

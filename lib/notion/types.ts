@@ -58,7 +58,10 @@ export function pageTitle(page: NotionPage): string {
 export function richTextProperty(page: NotionPage, name: string): string | undefined {
   const prop = page.properties?.[name];
   if (prop?.type !== "rich_text" || !Array.isArray(prop.rich_text)) return undefined;
-  const text = (prop.rich_text as NotionRichText[]).map((t) => t.plain_text).join("").trim();
+  const text = (prop.rich_text as NotionRichText[])
+    .map((t) => t.plain_text)
+    .join("")
+    .trim();
   return text || undefined;
 }
 

@@ -25,7 +25,12 @@ export interface ActionOptions {
 /** Keys deleted per atomic batch (well inside Upstash's 10 MB a request). */
 const DELETE_BATCH = 500;
 
-async function record(kv: KvStore, keys: KeyBuilder, action: Omit<OperatorAction, "at" | "by">, options: ActionOptions): Promise<OperatorAction> {
+async function record(
+  kv: KvStore,
+  keys: KeyBuilder,
+  action: Omit<OperatorAction, "at" | "by">,
+  options: ActionOptions,
+): Promise<OperatorAction> {
   const entry: OperatorAction = { ...action, at: (options.now ?? new Date()).toISOString(), by: options.by };
   await kv.atomic([actionOp(keys, entry, await readActions(kv, keys, action.section))]);
   return entry;
@@ -43,7 +48,12 @@ export interface ResetOutcome {
  * partly read pages), those of the current run and any left by older ones.
  * The next call starts a new run; the published index and bundles stay.
  */
-export async function resetSection(kv: KvStore, keys: KeyBuilder, section: Section, options: ActionOptions): Promise<ResetOutcome> {
+export async function resetSection(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  options: ActionOptions,
+): Promise<ResetOutcome> {
   const [rawCursor, manifest] = await Promise.all([kv.get(keys.cursor(section)), readManifest(kv, keys, section)]);
   const loaded = parseCursor(rawCursor);
   const cursor = loaded.kind === "ok" ? loaded.cursor : null;
@@ -68,7 +78,12 @@ export async function resetSection(kv: KvStore, keys: KeyBuilder, section: Secti
   const action = await record(
     kv,
     keys,
-    { action: "reset", section, runId: cursor?.runId ?? null, detail: `cleared the cursor${cursor ? ` of run ${cursor.runId} (${cursor.status}, ${cursor.phase})` : ""}, the lease and ${deleted} scratch keys` },
+    {
+      action: "reset",
+      section,
+      runId: cursor?.runId ?? null,
+      detail: `cleared the cursor${cursor ? ` of run ${cursor.runId} (${cursor.status}, ${cursor.phase})` : ""}, the lease and ${deleted} scratch keys`,
+    },
     options,
   );
   return { runId: cursor?.runId ?? null, deletedKeys: deleted, action };
@@ -77,7 +92,17 @@ export async function resetSection(kv: KvStore, keys: KeyBuilder, section: Secti
 /** Where runs of `section` keep scratch state (see lib/sync/worklist.ts and scratch.ts). */
 function scratchPrefixes(keys: KeyBuilder, section: Section): string[] {
   const p = keys.prefix;
-  return [`${p}:work:${section}:`, `${p}:ids:${section}:`, `${p}:done:${section}:`, `${p}:removals:${section}:`, `${p}:partial:${section}:`, `${p}:part:partial:${section}:`, `${p}:edited:${section}:`, `${p}:found:${section}:`, `${p}:foundids:${section}:`];
+  return [
+    `${p}:work:${section}:`,
+    `${p}:ids:${section}:`,
+    `${p}:done:${section}:`,
+    `${p}:removals:${section}:`,
+    `${p}:partial:${section}:`,
+    `${p}:part:partial:${section}:`,
+    `${p}:edited:${section}:`,
+    `${p}:found:${section}:`,
+    `${p}:foundids:${section}:`,
+  ];
 }
 
 export interface RetryOutcome {
@@ -89,14 +114,29 @@ export interface RetryOutcome {
  * Puts every given-up page of the section in the refetch set: the next run
  * fetches each of them whatever its timestamp says, with fresh attempts.
  */
-export async function retryFailedPages(kv: KvStore, keys: KeyBuilder, section: Section, options: ActionOptions): Promise<RetryOutcome> {
+export async function retryFailedPages(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  options: ActionOptions,
+): Promise<RetryOutcome> {
   const ids = await kv.smembers(keys.failedPages(section));
   for (let i = 0; i < ids.length; i += DELETE_BATCH) {
     await kv.atomic([{ op: "sadd", key: keys.refetch(), members: ids.slice(i, i + DELETE_BATCH) }]);
   }
   const cursor = parseCursor(await kv.get(keys.cursor(section)));
   const runId = cursor.kind === "ok" ? cursor.cursor.runId : null;
-  const action = await record(kv, keys, { action: "retry-failed", section, runId, detail: `${ids.length} given-up page${ids.length === 1 ? "" : "s"} queued for the next run` }, options);
+  const action = await record(
+    kv,
+    keys,
+    {
+      action: "retry-failed",
+      section,
+      runId,
+      detail: `${ids.length} given-up page${ids.length === 1 ? "" : "s"} queued for the next run`,
+    },
+    options,
+  );
   return { pages: ids.length, action };
 }
 
@@ -110,10 +150,16 @@ export type ReleaseOutcome =
  * a holder runs lets another invocation start, and the holder's later writes
  * are then refused.
  */
-export async function releaseLease(kv: KvStore, keys: KeyBuilder, section: Section, options: ActionOptions & { force?: boolean }): Promise<ReleaseOutcome> {
+export async function releaseLease(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  options: ActionOptions & { force?: boolean },
+): Promise<ReleaseOutcome> {
   const now = (options.now ?? new Date()).getTime();
   const token = await kv.get(keys.lease(section));
-  if (token === null) return { released: false, reason: "no_lease", holderEndsBy: null, message: `${section} holds no lease` };
+  if (token === null)
+    return { released: false, reason: "no_lease", holderEndsBy: null, message: `${section} holds no lease` };
   const endsBy = leaseHolderDeadline(token);
   const endsByText = endsBy === null ? null : new Date(endsBy).toISOString();
   if (!options.force && (endsBy === null || endsBy > now)) {
@@ -121,18 +167,33 @@ export async function releaseLease(kv: KvStore, keys: KeyBuilder, section: Secti
       released: false,
       reason: "live",
       holderEndsBy: endsByText,
-      message: endsBy === null
-        ? `the ${section} lease has no recorded end (an older release); it expires by itself, or use --force`
-        : `the ${section} lease is live: its invocation may work until ${endsByText}; wait, or use --force`,
+      message:
+        endsBy === null
+          ? `the ${section} lease has no recorded end (an older release); it expires by itself, or use --force`
+          : `the ${section} lease is live: its invocation may work until ${endsByText}; wait, or use --force`,
     };
   }
   const freed = await kv.deleteIfEquals(keys.lease(section), token);
-  if (!freed) return { released: false, reason: "no_lease", holderEndsBy: null, message: `the ${section} lease was released or expired meanwhile` };
+  if (!freed)
+    return {
+      released: false,
+      reason: "no_lease",
+      holderEndsBy: null,
+      message: `the ${section} lease was released or expired meanwhile`,
+    };
   const cursor = parseCursor(await kv.get(keys.cursor(section)));
   const action = await record(
     kv,
     keys,
-    { action: "release-lease", section, runId: cursor.kind === "ok" ? cursor.cursor.runId : null, detail: endsBy !== null && endsBy <= now ? `freed a lease left by an invocation that ended by ${endsByText}` : "freed a live lease (forced)" },
+    {
+      action: "release-lease",
+      section,
+      runId: cursor.kind === "ok" ? cursor.cursor.runId : null,
+      detail:
+        endsBy !== null && endsBy <= now
+          ? `freed a lease left by an invocation that ended by ${endsByText}`
+          : "freed a live lease (forced)",
+    },
     options,
   );
   return { released: true, action };

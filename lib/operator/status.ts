@@ -118,11 +118,22 @@ export function notionUrl(pageId: string): string {
   return `https://www.notion.so/${pageId.replace(/-/g, "")}`;
 }
 
-export async function readFailedPages(kv: KvStore, keys: KeyBuilder, section: Section, limit = FAILED_PAGES_SHOWN): Promise<SectionStatus["failedPages"]> {
-  const [count, ids] = await Promise.all([kv.scard(keys.failedPages(section)), kv.srandmember(keys.failedPages(section), limit)]);
+export async function readFailedPages(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  limit = FAILED_PAGES_SHOWN,
+): Promise<SectionStatus["failedPages"]> {
+  const [count, ids] = await Promise.all([
+    kv.scard(keys.failedPages(section)),
+    kv.srandmember(keys.failedPages(section), limit),
+  ]);
   if (ids.length === 0) return { count, pages: [] };
   ids.sort();
-  const [ledgers, queued] = await Promise.all([kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id))), kv.smismember(keys.refetch(), ids)]);
+  const [ledgers, queued] = await Promise.all([
+    kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id))),
+    kv.smismember(keys.refetch(), ids),
+  ]);
   return {
     count,
     pages: ids.map((id, i) => ({
@@ -135,7 +146,12 @@ export async function readFailedPages(kv: KvStore, keys: KeyBuilder, section: Se
   };
 }
 
-export async function readSectionStatus(kv: KvStore, keys: KeyBuilder, section: Section, options: { runId?: string; now?: number } = {}): Promise<SectionStatus> {
+export async function readSectionStatus(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  options: { runId?: string; now?: number } = {},
+): Promise<SectionStatus> {
   const now = options.now ?? Date.now();
   const [[rawCursor, leaseToken, rawRequest], runs, actions, index, leaseMs, failedPages] = await Promise.all([
     kv.mget([keys.cursor(section), keys.lease(section), startRequestKey(keys, section)]),
@@ -146,7 +162,8 @@ export async function readSectionStatus(kv: KvStore, keys: KeyBuilder, section: 
     readFailedPages(kv, keys, section),
   ]);
   const loaded = parseCursor(rawCursor);
-  const cursor = loaded.kind === "ok" && (!options.runId || loaded.cursor.runId === options.runId) ? loaded.cursor : null;
+  const cursor =
+    loaded.kind === "ok" && (!options.runId || loaded.cursor.runId === options.runId) ? loaded.cursor : null;
   const endsBy = leaseHolderDeadline(leaseToken);
   const held = leaseToken !== null;
   return {

@@ -15,7 +15,8 @@ import type { ScheduledSuccessor } from "../sync/engine";
 
 type Env = Record<string, string | undefined>;
 
-const SELF_CHAIN_NO_BASE_URL = "the self-chain cannot call this deployment: its public URL is not known; set SYNC_BASE_URL (never the per-deployment VERCEL_URL)";
+const SELF_CHAIN_NO_BASE_URL =
+  "the self-chain cannot call this deployment: its public URL is not known; set SYNC_BASE_URL (never the per-deployment VERCEL_URL)";
 
 export interface SuccessorInput {
   section: Section;
@@ -38,7 +39,14 @@ export interface Carrier {
 }
 
 /** The carrier of `section` for an invocation that is not a link of its chain (a reviver, a holder honouring a request). */
-export function carrierFromEnv(input: { section: Section; env: Env; request?: Request; settings: Pick<SyncSettings, "chain" | "maxChain">; notionToken: string; link: number }): Carrier {
+export function carrierFromEnv(input: {
+  section: Section;
+  env: Env;
+  request?: Request;
+  settings: Pick<SyncSettings, "chain" | "maxChain">;
+  notionToken: string;
+  link: number;
+}): Carrier {
   let qstash: QStashConfig | null = null;
   try {
     qstash = readQStashConfig(input.env);
@@ -65,7 +73,17 @@ export function successorCarrier(input: SuccessorInput): Carrier {
     return {
       chainVia: "qstash",
       scheduleNext: (cursor, retryAfterMs) =>
-        withinPublishTimeout(publisher.publishNext(successorMessage(chain, input.section, { runId: cursor.runId, seq: cursor.seq, force: cursor.force, retryAfterMs, resend: cursor.resend }))),
+        withinPublishTimeout(
+          publisher.publishNext(
+            successorMessage(chain, input.section, {
+              runId: cursor.runId,
+              seq: cursor.seq,
+              force: cursor.force,
+              retryAfterMs,
+              resend: cursor.resend,
+            }),
+          ),
+        ),
     };
   }
   if (mode !== "self") return {};
@@ -81,10 +99,23 @@ export function successorCarrier(input: SuccessorInput): Carrier {
         link: input.link + 1,
         ...(retryAfterMs > 0 ? { notBefore: Date.now() + retryAfterMs } : {}),
       };
-      const stopped = chainStopReason(next, retryAfterMs, { maxLinks: input.maxLinks }, cursor.status === "stalled" ? "the stalled run retries" : undefined);
+      const stopped = chainStopReason(
+        next,
+        retryAfterMs,
+        { maxLinks: input.maxLinks },
+        cursor.status === "stalled" ? "the stalled run retries" : undefined,
+      );
       if (stopped) return { messageId: null, link: next.link, stopped };
       if (!input.baseUrl) throw new Error(SELF_CHAIN_NO_BASE_URL);
-      const sent = await sendLink({ baseUrl: input.baseUrl, secret, protectionBypass: input.env.VERCEL_AUTOMATION_BYPASS_SECRET?.trim() || undefined, maxLinks: input.maxLinks }, next);
+      const sent = await sendLink(
+        {
+          baseUrl: input.baseUrl,
+          secret,
+          protectionBypass: input.env.VERCEL_AUTOMATION_BYPASS_SECRET?.trim() || undefined,
+          maxLinks: input.maxLinks,
+        },
+        next,
+      );
       if (!sent.accepted) throw new Error(sent.reason);
       return { messageId: null, link: next.link };
     },

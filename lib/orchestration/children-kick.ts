@@ -37,23 +37,38 @@ export async function kickChildrenWhenReady(options: {
 }): Promise<{ messageId: string; runId: string } | null> {
   const { kv, keys, finished } = options;
   const load = async (s: Section) => (s === finished.section ? finished : storedCursor(await kv.get(keys.cursor(s))));
-  const [record, pages, posts, children] = await Promise.all([readTriggerRecord(kv, keys), load("pages"), load("posts"), load("children")]);
+  const [record, pages, posts, children] = await Promise.all([
+    readTriggerRecord(kv, keys),
+    load("pages"),
+    load("posts"),
+    load("children"),
+  ]);
   // The round of a trigger children has not started for yet.
   const pending = record && children?.trigger !== record.id ? record : null;
-  const kick = pending ? triggerKick(pending, { pages, posts }, finished) : pairKick(doneOrNull(pages), doneOrNull(posts), children, finished);
+  const kick = pending
+    ? triggerKick(pending, { pages, posts }, finished)
+    : pairKick(doneOrNull(pages), doneOrNull(posts), children, finished);
   if (!kick) return null;
   const sent = await options.publisher.publishNext(successorMessage(options.chain, "children", { ...kick, seq: 0 }));
   return { messageId: sent.messageId, runId: kick.runId };
 }
 
 /** Both database runs of the trigger are done: its one children run (null while one is not). */
-function triggerKick(record: TriggerRecord, cursors: Record<DatabaseSection, Cursor | null>, finished: Cursor): Kick | null {
+function triggerKick(
+  record: TriggerRecord,
+  cursors: Record<DatabaseSection, Cursor | null>,
+  finished: Cursor,
+): Kick | null {
   const done = (s: DatabaseSection) => {
     const c = cursors[s];
     return c !== null && isCompleted(c) && (c.runId === record.runs[s] || c.startedAt >= record.at);
   };
   if (!done("pages") || !done("posts")) return null;
-  return { runId: finished.section === "children" ? `${record.id}-r` : record.id, force: record.force, trigger: record.id };
+  return {
+    runId: finished.section === "children" ? `${record.id}-r` : record.id,
+    force: record.force,
+    trigger: record.id,
+  };
 }
 
 /** Outside a trigger: a database run finished after children last started. */

@@ -22,7 +22,16 @@ import { chainHealth, needsRelaunch } from "../sync/chain-health";
 import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
 import { runInvocation } from "../sync/engine";
 import { acquireLease, leaseHolderDeadline, releaseIfAbandoned } from "../sync/lease";
-import { type StartRequest, dropStartRequest, launchPending, markLaunched, parseStartRequest, requestCovered, requestedStep, startRequestKey } from "../sync/start-requests";
+import {
+  type StartRequest,
+  dropStartRequest,
+  launchPending,
+  markLaunched,
+  parseStartRequest,
+  requestCovered,
+  requestedStep,
+  startRequestKey,
+} from "../sync/start-requests";
 import { type Carrier, carrierFromEnv } from "./carrier";
 import { LINK_ACCEPT_TIMEOUT_MS, LINK_START_GRACE_MS } from "./self-chain";
 
@@ -53,14 +62,27 @@ export async function reviveSections(input: ReviveInput): Promise<void> {
   try {
     const plain = loadStoreRuntime(input.env);
     // Within the calling invocation's maxDuration, whatever KV does.
-    const store = { ...plain, kv: boundedByDeadline(plain.kv, createDeadline(input.budgetMs, input.startedAt), DEFAULT_KV_BOUNDS) };
+    const store = {
+      ...plain,
+      kv: boundedByDeadline(plain.kv, createDeadline(input.budgetMs, input.startedAt), DEFAULT_KV_BOUNDS),
+    };
     const notionToken = input.env.NOTION_API_KEY?.trim() ?? "";
     const reviver: Reviver = {
       ...input,
       ...store,
-      carrier: (section, link) => carrierFromEnv({ section, env: input.env, request: input.request, settings: store.settings, notionToken, link }),
+      carrier: (section, link) =>
+        carrierFromEnv({
+          section,
+          env: input.env,
+          request: input.request,
+          settings: store.settings,
+          notionToken,
+          link,
+        }),
     };
-    const raw = await store.kv.mget(SECTIONS.flatMap((s) => [store.keys.cursor(s), store.keys.lease(s), startRequestKey(store.keys, s)]));
+    const raw = await store.kv.mget(
+      SECTIONS.flatMap((s) => [store.keys.cursor(s), store.keys.lease(s), startRequestKey(store.keys, s)]),
+    );
     for (const [i, section] of SECTIONS.entries()) {
       const cursor = parsed(raw[i * 3]);
       let request = parseStartRequest(raw[i * 3 + 2]);
@@ -72,7 +94,11 @@ export async function reviveSections(input: ReviveInput): Promise<void> {
       if (wantsReviving(cursor, raw[i * 3 + 1], request)) await reviveSection(reviver, section);
     }
   } catch (error) {
-    logEvent("sync.revive_failed", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, "warn");
+    logEvent(
+      "sync.revive_failed",
+      { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) },
+      "warn",
+    );
   }
 }
 
@@ -102,7 +128,8 @@ async function reviveSection(reviver: Reviver, section: Section): Promise<void> 
     request = parseStartRequest(rawRequest);
     if (request) honoured = await honourRequest(reviver, section, cursor, request);
     const health = chainHealth(cursor, null, Date.now(), LINK_START_GRACE_MS);
-    if (cursor && honoured === "none" && needsRelaunch(cursor, health)) await relaunch(reviver, section, cursor, lease.token, "reason" in health ? health.reason : health.state);
+    if (cursor && honoured === "none" && needsRelaunch(cursor, health))
+      await relaunch(reviver, section, cursor, lease.token, "reason" in health ? health.reason : health.state);
   } finally {
     await lease.release().catch(() => {});
   }
@@ -113,7 +140,12 @@ async function reviveSection(reviver: Reviver, section: Section): Promise<void> 
 type Honoured = "sent" | "here" | "none";
 
 /** Drops a covered request, or sends the step it asks for, or says it must run here (no carrier). */
-async function honourRequest(reviver: Reviver, section: Section, cursor: Cursor | null, request: StartRequest): Promise<Honoured> {
+async function honourRequest(
+  reviver: Reviver,
+  section: Section,
+  cursor: Cursor | null,
+  request: StartRequest,
+): Promise<Honoured> {
   const { kv, keys } = reviver;
   if (requestCovered(request, cursor)) {
     await dropStartRequest(kv, keys, section, request);
@@ -127,10 +159,20 @@ async function honourRequest(reviver: Reviver, section: Section, cursor: Cursor 
     const sent = await carrier.scheduleNext({ ...step, resend: `q${Date.now()}` }, 0);
     if (sent.stopped) return "here";
     await markLaunched(kv, keys, section, request, step, new Date());
-    logEvent("sync.queued_call_started", { section, runId: step.runId, via: carrier.chainVia, force: request.force, queuedAt: request.at });
+    logEvent("sync.queued_call_started", {
+      section,
+      runId: step.runId,
+      via: carrier.chainVia,
+      force: request.force,
+      queuedAt: request.at,
+    });
     return "sent";
   } catch (error) {
-    logEvent("sync.queued_call_not_sent", { section, via: carrier.chainVia, error: error instanceof Error ? error.message : String(error) }, "warn");
+    logEvent(
+      "sync.queued_call_not_sent",
+      { section, via: carrier.chainVia, error: error instanceof Error ? error.message : String(error) },
+      "warn",
+    );
     return "here";
   }
 }
@@ -140,26 +182,80 @@ async function runQueuedHere(reviver: Reviver, section: Section, request: StartR
   const budgetMs = reviver.startedAt + reviver.budgetMs - Date.now();
   if (budgetMs < MIN_INLINE_BUDGET_MS) return; // left queued: the next invocation of any route honours it
   const runtime = loadRuntime(section, reviver.env);
-  const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), budgetMs), { section, force: request.force, caller: "call" });
+  const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), budgetMs), {
+    section,
+    force: request.force,
+    caller: "call",
+  });
   // It ran as the call would have: the call is carried out.
   if (outcome.kind === "ran") await dropStartRequest(reviver.kv, reviver.keys, section, request);
-  logEvent("sync.queued_call_ran", { section, outcome: outcome.kind, runId: outcome.kind === "ran" ? outcome.cursor.runId : null, queuedAt: request.at });
+  logEvent("sync.queued_call_ran", {
+    section,
+    outcome: outcome.kind,
+    runId: outcome.kind === "ran" ? outcome.cursor.runId : null,
+    queuedAt: request.at,
+  });
 }
 
 /** Sends the run's next step again through its carrier and records it in the cursor (fenced by the reviver's lease). */
-async function relaunch(reviver: Reviver, section: Section, cursor: Cursor, leaseToken: string, reason: string): Promise<void> {
+async function relaunch(
+  reviver: Reviver,
+  section: Section,
+  cursor: Cursor,
+  leaseToken: string,
+  reason: string,
+): Promise<void> {
   const carrier = reviver.carrier(section, cursor.chain?.link ?? 0);
   if (!carrier.scheduleNext || !carrier.chainVia) return; // nothing to carry it with: the next cron or call resumes it
   const at = new Date().toISOString();
   let record: NonNullable<Cursor["chain"]>;
   try {
     const sent = await carrier.scheduleNext({ ...cursor, resend: `r${cursor.seq}` }, 0);
-    record = { seq: cursor.seq, published: !sent.stopped, messageId: sent.messageId, via: carrier.chainVia, link: sent.link ?? 0, at, stopped: sent.stopped ?? null, error: null, notBefore: null, relaunchedAt: at, relaunchedSeq: cursor.seq };
+    record = {
+      seq: cursor.seq,
+      published: !sent.stopped,
+      messageId: sent.messageId,
+      via: carrier.chainVia,
+      link: sent.link ?? 0,
+      at,
+      stopped: sent.stopped ?? null,
+      error: null,
+      notBefore: null,
+      relaunchedAt: at,
+      relaunchedSeq: cursor.seq,
+    };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    record = { seq: cursor.seq, published: false, messageId: null, via: carrier.chainVia, link: 0, at, stopped: null, error: message, notBefore: null, relaunchedAt: at, relaunchedSeq: cursor.seq };
+    record = {
+      seq: cursor.seq,
+      published: false,
+      messageId: null,
+      via: carrier.chainVia,
+      link: 0,
+      at,
+      stopped: null,
+      error: message,
+      notBefore: null,
+      relaunchedAt: at,
+      relaunchedSeq: cursor.seq,
+    };
   }
   const { kv, keys } = reviver;
-  await kv.atomic([{ op: "require", key: keys.lease(section), equals: leaseToken }, { op: "set", key: keys.cursor(section), value: { ...cursor, chain: record } }]);
-  logEvent("sync.relaunched", { section, runId: cursor.runId, seq: cursor.seq, via: record.via, published: record.published, reason, ...(record.error ? { error: record.error } : {}) }, "warn");
+  await kv.atomic([
+    { op: "require", key: keys.lease(section), equals: leaseToken },
+    { op: "set", key: keys.cursor(section), value: { ...cursor, chain: record } },
+  ]);
+  logEvent(
+    "sync.relaunched",
+    {
+      section,
+      runId: cursor.runId,
+      seq: cursor.seq,
+      via: record.via,
+      published: record.published,
+      reason,
+      ...(record.error ? { error: record.error } : {}),
+    },
+    "warn",
+  );
 }

@@ -29,18 +29,28 @@ export interface SelfChainSettings {
 }
 
 export type LinkOutcome =
-  | { accepted: true; status: number }
-  | { accepted: false; status: number | null; reason: string };
+  { accepted: true; status: number } | { accepted: false; status: number | null; reason: string };
 
 /** Why a chain does not go on (null: send the next link). */
-export function chainStopReason(step: ChainStep, retryAfterMs: number, settings: Pick<SelfChainSettings, "maxLinks">, waitFor = "Notion asked to wait"): string | null {
-  if (step.link > settings.maxLinks) return `SYNC_MAX_CHAIN (${settings.maxLinks}) links reached for this tick; the next cron or call resumes`;
+export function chainStopReason(
+  step: ChainStep,
+  retryAfterMs: number,
+  settings: Pick<SelfChainSettings, "maxLinks">,
+  waitFor = "Notion asked to wait",
+): string | null {
+  if (step.link > settings.maxLinks)
+    return `SYNC_MAX_CHAIN (${settings.maxLinks}) links reached for this tick; the next cron or call resumes`;
   // Longer than a link can wait: the next invocation of any route (or the next cron) sends it when due.
-  if (retryAfterMs > MAX_CHAINED_WAIT_MS) return `${waitFor} ${Math.ceil(retryAfterMs / 1000)} s; the next invocation of any section or webhook, or the next cron, resumes after it`;
+  if (retryAfterMs > MAX_CHAINED_WAIT_MS)
+    return `${waitFor} ${Math.ceil(retryAfterMs / 1000)} s; the next invocation of any section or webhook, or the next cron, resumes after it`;
   return null;
 }
 
-export async function sendLink(settings: SelfChainSettings, step: ChainStep, fetchImpl: typeof fetch = fetch): Promise<LinkOutcome> {
+export async function sendLink(
+  settings: SelfChainSettings,
+  step: ChainStep,
+  fetchImpl: typeof fetch = fetch,
+): Promise<LinkOutcome> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     [CHAIN_TOKEN_HEADER]: signChainToken(settings.secret, step),
@@ -56,9 +66,17 @@ export async function sendLink(settings: SelfChainSettings, step: ChainStep, fet
       redirect: "manual",
     });
     await response.body?.cancel().catch(() => {});
-    return response.status === 202 ? { accepted: true, status: 202 } : { accepted: false, status: response.status, reason: `the next link was answered ${response.status}, not 202` };
+    return response.status === 202
+      ? { accepted: true, status: 202 }
+      : { accepted: false, status: response.status, reason: `the next link was answered ${response.status}, not 202` };
   } catch (error) {
     const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-    return { accepted: false, status: null, reason: timedOut ? `the next link was not accepted within ${LINK_ACCEPT_TIMEOUT_MS} ms` : `the next link could not be sent: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      accepted: false,
+      status: null,
+      reason: timedOut
+        ? `the next link was not accepted within ${LINK_ACCEPT_TIMEOUT_MS} ms`
+        : `the next link could not be sent: ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
 }

@@ -51,22 +51,41 @@ export async function triggerRun(options: {
 }): Promise<{ runId: string; messages: TriggeredMessage[] }> {
   const now = options.now ?? new Date();
   const runId = newRunId(now);
-  const cursors = await Promise.all(TRIGGERED_SECTIONS.map(async (s) => parseCursor(await options.kv.get(options.keys.cursor(s)))));
+  const cursors = await Promise.all(
+    TRIGGERED_SECTIONS.map(async (s) => parseCursor(await options.kv.get(options.keys.cursor(s)))),
+  );
   const plans = TRIGGERED_SECTIONS.map((section, i) => {
     const loaded = cursors[i];
     const cursor: Cursor | null = loaded.kind === "ok" ? loaded.cursor : null;
     // An unfinished run is resumed, not forked: the delivery carries the run's own step.
     if (cursor && !isFinished(cursor) && !options.force) {
-      return { section, mode: "resume" as const, from: cursor.status, step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force } };
+      return {
+        section,
+        mode: "resume" as const,
+        from: cursor.status,
+        step: { runId: cursor.runId, seq: cursor.seq, force: cursor.force },
+      };
     }
-    return { section, mode: "start" as const, from: undefined, step: { runId, seq: 0, force: options.force, trigger: runId } };
+    return {
+      section,
+      mode: "start" as const,
+      from: undefined,
+      step: { runId, seq: 0, force: options.force, trigger: runId },
+    };
   });
   const runOf = (s: DatabaseSection) => plans.find((p) => p.section === s)!.step.runId;
-  const record: TriggerRecord = { id: runId, at: now.toISOString(), force: options.force, runs: { pages: runOf("pages"), posts: runOf("posts") } };
+  const record: TriggerRecord = {
+    id: runId,
+    at: now.toISOString(),
+    force: options.force,
+    runs: { pages: runOf("pages"), posts: runOf("posts") },
+  };
   await options.kv.set(options.keys.trigger(), record);
   let results: Awaited<ReturnType<Publisher["publishBatch"]>>;
   try {
-    results = await options.publisher.publishBatch(plans.map((p) => resumableMessage(options.chain, p.section, p.step, p.from ? runId : null)));
+    results = await options.publisher.publishBatch(
+      plans.map((p) => resumableMessage(options.chain, p.section, p.step, p.from ? runId : null)),
+    );
   } catch (error) {
     // Nothing started: no children run waits for this trigger.
     await options.kv.deleteIfEquals(options.keys.trigger(), record).catch(() => {});
@@ -74,7 +93,14 @@ export async function triggerRun(options: {
   }
   return {
     runId,
-    messages: plans.map((p, i) => ({ section: p.section, mode: p.mode, runId: p.step.runId, ...(p.from ? { resumedFrom: p.from } : {}), messageId: results[i].messageId, deduplicated: results[i].deduplicated })),
+    messages: plans.map((p, i) => ({
+      section: p.section,
+      mode: p.mode,
+      runId: p.step.runId,
+      ...(p.from ? { resumedFrom: p.from } : {}),
+      messageId: results[i].messageId,
+      deduplicated: results[i].deduplicated,
+    })),
   };
 }
 
@@ -83,6 +109,11 @@ export async function triggerRun(options: {
  * about 10 minutes, so reusing it after chain_failed delivered nothing): if
  * the chain is alive, the engine's seq and lease make the extra delivery stale.
  */
-function resumableMessage(chain: ChainSettings, section: DatabaseSection, step: Parameters<typeof successorMessage>[2], resumeId: string | null) {
+function resumableMessage(
+  chain: ChainSettings,
+  section: DatabaseSection,
+  step: Parameters<typeof successorMessage>[2],
+  resumeId: string | null,
+) {
   return successorMessage(chain, section, resumeId ? { ...step, resend: `resume:${resumeId}` } : step);
 }

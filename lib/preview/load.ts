@@ -27,7 +27,13 @@ export function linkedPageIds(blocks: BlockTree[]): string[] {
   const fromRichText = (items: unknown) => {
     if (!Array.isArray(items)) return;
     for (const item of items) {
-      if (isObject(item) && item.type === "mention" && isObject(item.mention) && item.mention.type === "page" && isObject(item.mention.page)) {
+      if (
+        isObject(item) &&
+        item.type === "mention" &&
+        isObject(item.mention) &&
+        item.mention.type === "page" &&
+        isObject(item.mention.page)
+      ) {
         const id = item.mention.page.id;
         if (typeof id === "string") ids.add(id);
       }
@@ -38,7 +44,8 @@ export function linkedPageIds(blocks: BlockTree[]): string[] {
       if (node.type === "child_page") ids.add(node.id);
       const body = node[node.type];
       if (isObject(body)) {
-        if (node.type === "link_to_page" && body.type === "page_id" && typeof body.page_id === "string") ids.add(body.page_id);
+        if (node.type === "link_to_page" && body.type === "page_id" && typeof body.page_id === "string")
+          ids.add(body.page_id);
         fromRichText(body.rich_text);
         fromRichText(body.caption);
         if (Array.isArray(body.cells)) for (const cell of body.cells) fromRichText(cell);
@@ -68,7 +75,9 @@ async function previewLinks(ids: string[]): Promise<Record<string, string>> {
 
 function dashed(id: string): string {
   const hex = normalizeId(id);
-  return /^[0-9a-f]{32}$/.test(hex) ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : id;
+  return /^[0-9a-f]{32}$/.test(hex)
+    ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+    : id;
 }
 
 export async function loadPreview(section: Section, slug: string): Promise<PreviewData | null> {

@@ -46,7 +46,14 @@ export function previewPassUrl(target: string): string {
 
 export function previewCookieHeader(token: string, options: { maxAgeS: number; secure: boolean }): string {
   const maxAge = Math.max(0, Math.min(Math.floor(options.maxAgeS), SESSION_TTL_MS / 1000));
-  return [`${PREVIEW_COOKIE}=${token}`, `Path=${PREVIEW_PATH}`, `Max-Age=${maxAge}`, "HttpOnly", "SameSite=Lax", ...(options.secure ? ["Secure"] : [])].join("; ");
+  return [
+    `${PREVIEW_COOKIE}=${token}`,
+    `Path=${PREVIEW_PATH}`,
+    `Max-Age=${maxAge}`,
+    "HttpOnly",
+    "SameSite=Lax",
+    ...(options.secure ? ["Secure"] : []),
+  ].join("; ");
 }
 
 export function clearPreviewCookieHeader(secure: boolean): string {

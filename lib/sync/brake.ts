@@ -20,7 +20,9 @@ export async function holdsForRemovals(ctx: RunContext): Promise<boolean> {
   const runId = ctx.cursor.runId;
   const manifest = await readManifest(kv, keys, section);
   const previousIds = manifest?.idsKey ?? null;
-  const removals = previousIds ? await ids.sdiffstore(kv, keys.removals(section, runId), previousIds, keys.listedIds(section, runId)) : 0;
+  const removals = previousIds
+    ? await ids.sdiffstore(kv, keys.removals(section, runId), previousIds, keys.listedIds(section, runId))
+    : 0;
   // The index's size only matters when something would be removed (16 SCARDs saved on a run that removes nothing).
   const indexed = previousIds && removals > 0 ? await ids.scard(kv, previousIds) : 0;
   const ratio = indexed > 0 ? removals / indexed : 0;

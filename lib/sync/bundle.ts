@@ -13,7 +13,12 @@ export type { IndexEntry, PageBundle, SimpleValue } from "../mirror/shapes";
 import type { IndexEntry, PageBundle } from "../mirror/shapes";
 export { simplifyProperties } from "../mirror/properties";
 
-export function indexEntryFor(page: NotionPage, slug: string, childPages: string[], extra: Pick<IndexEntry, "parentId" | "depth"> = {}): IndexEntry {
+export function indexEntryFor(
+  page: NotionPage,
+  slug: string,
+  childPages: string[],
+  extra: Pick<IndexEntry, "parentId" | "depth"> = {},
+): IndexEntry {
   return {
     id: page.id,
     slug,
@@ -32,13 +37,24 @@ export function indexEntryFor(page: NotionPage, slug: string, childPages: string
  * holds for relations and people the row cuts at 25 references. Null when
  * such a value no longer agrees with the row: the page must be re-read.
  */
-export function unchangedEntry(page: NotionPage, slug: string, previous: IndexEntry, extra: Pick<IndexEntry, "parentId" | "depth"> = {}): IndexEntry | null {
+export function unchangedEntry(
+  page: NotionPage,
+  slug: string,
+  previous: IndexEntry,
+  extra: Pick<IndexEntry, "parentId" | "depth"> = {},
+): IndexEntry | null {
   const entry = indexEntryFor(page, slug, previous.childPages, extra);
   const properties = keepCompletedValues(page, entry.properties, previous.properties);
   return properties ? { ...entry, properties } : null;
 }
 
-export function buildBundle(page: NotionPage, section: Section, slug: string, content: FetchedContent, now: Date): PageBundle {
+export function buildBundle(
+  page: NotionPage,
+  section: Section,
+  slug: string,
+  content: FetchedContent,
+  now: Date,
+): PageBundle {
   const base = {
     id: page.id,
     slug,
@@ -75,7 +91,12 @@ export function buildBundle(page: NotionPage, section: Section, slug: string, co
     childPages: content.childPages,
     blockCount: content.blockCount,
     // Every Notion-hosted file: blocks at any depth, cover, icon, files properties (lib/files/expiry.ts).
-    files_expire_at: filesExpireAt({ blocks: content.blocks, cover: page.cover, icon: page.icon, properties: page.properties }),
+    files_expire_at: filesExpireAt({
+      blocks: content.blocks,
+      cover: page.cover,
+      icon: page.icon,
+      properties: page.properties,
+    }),
     synced_at: now.toISOString(),
   };
 }

@@ -25,7 +25,12 @@ export type ChainHealth =
 /**
  * @param startGraceMs how long an accepted self-chain link may take to start (its wait, then the lease).
  */
-export function chainHealth(cursor: Cursor | null, leaseToken: unknown, now: number, startGraceMs: number): ChainHealth {
+export function chainHealth(
+  cursor: Cursor | null,
+  leaseToken: unknown,
+  now: number,
+  startGraceMs: number,
+): ChainHealth {
   if (!cursor || !isLive(cursor)) return { state: "idle" };
   if (leaseToken !== null && leaseToken !== undefined) {
     const endsBy = leaseHolderDeadline(leaseToken);
@@ -35,16 +40,25 @@ export function chainHealth(cursor: Cursor | null, leaseToken: unknown, now: num
   if (chain?.published) {
     if (chain.via === "qstash") return { state: "carried" };
     const startBy = Date.parse(chain.notBefore ?? chain.at ?? "") + startGraceMs;
-    return startBy >= now ? { state: "carried" } : { state: "lost", reason: `link ${chain.link} was accepted at ${chain.at} and never started step ${cursor.seq}` };
+    return startBy >= now
+      ? { state: "carried" }
+      : {
+          state: "lost",
+          reason: `link ${chain.link} was accepted at ${chain.at} and never started step ${cursor.seq}`,
+        };
   }
   if (chain?.stopped) {
     if (!chain.notBefore) return { state: "parked", reason: chain.stopped };
-    return Date.parse(chain.notBefore) > now ? { state: "waiting", until: chain.notBefore } : { state: "due", reason: `${chain.stopped}; that time has come` };
+    return Date.parse(chain.notBefore) > now
+      ? { state: "waiting", until: chain.notBefore }
+      : { state: "due", reason: `${chain.stopped}; that time has come` };
   }
   // QStash redelivers a step that ended without publishing its successor.
   if (cursor.stepBy === "qstash") return { state: "carried" };
-  if (chain?.error) return { state: "lost", reason: `the successor of step ${cursor.seq} could not be sent: ${chain.error}` };
-  if (cursor.stepBy === "chain") return { state: "lost", reason: `step ${cursor.seq} (a self-chain link) ended without handing over its successor` };
+  if (chain?.error)
+    return { state: "lost", reason: `the successor of step ${cursor.seq} could not be sent: ${chain.error}` };
+  if (cursor.stepBy === "chain")
+    return { state: "lost", reason: `step ${cursor.seq} (a self-chain link) ended without handing over its successor` };
   return { state: "idle" };
 }
 

@@ -23,7 +23,9 @@ export function changedPageOps(keys: KeyBuilder, ops: KvOp[]): KvOp[] {
   for (const section of SECTIONS) {
     const base = keys.page(section, "");
     const slugs = new Set<string>();
-    for (const o of ops) if ((o.op === "set" || o.op === "del") && o.key.startsWith(base) && o.key.length > base.length) slugs.add(o.key.slice(base.length));
+    for (const o of ops)
+      if ((o.op === "set" || o.op === "del") && o.key.startsWith(base) && o.key.length > base.length)
+        slugs.add(o.key.slice(base.length));
     if (slugs.size > 0) out.push({ op: "sadd", key: keys.changedPages(section), members: [...slugs] });
   }
   return out;

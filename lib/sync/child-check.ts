@@ -119,8 +119,28 @@ async function decide(ctx: RunContext): Promise<void> {
   });
   const sweep = reason && SWEEP_REASONS.includes(reason) ? { found: 0, complete: false, stopped: null } : null;
   const check: ChildCheck = reason
-    ? { mode: "full", reason, stopAt: null, highWater: null, cursor: null, requests: 0, found: 0, complete: false, sweep }
-    : { mode: "search", reason: "search_since_watermark", stopAt: searchStopAt(c.since!, c.lastHighWater), highWater: null, cursor: null, requests: 0, found: 0, complete: false, sweep: null };
+    ? {
+        mode: "full",
+        reason,
+        stopAt: null,
+        highWater: null,
+        cursor: null,
+        requests: 0,
+        found: 0,
+        complete: false,
+        sweep,
+      }
+    : {
+        mode: "search",
+        reason: "search_since_watermark",
+        stopAt: searchStopAt(c.since!, c.lastHighWater),
+        highWater: null,
+        cursor: null,
+        requests: 0,
+        found: 0,
+        complete: false,
+        sweep: null,
+      };
   await ctx.commit((draft) => void (draft.childCheck = check));
 }
 
@@ -133,14 +153,27 @@ async function searchStep(ctx: RunContext, check: ChildCheck): Promise<void> {
     page = await ctx.notion.searchPages(check.cursor, full && !sweeping ? 1 : SEARCH_PAGE_SIZE);
   } catch (error) {
     // The deadline and a rate limit only postpone the request: the next invocation sends it.
-    if (error instanceof BudgetExhaustedError || NotionSyncError.is(error, "rate_limited") || !NotionSyncError.is(error)) throw error;
+    if (
+      error instanceof BudgetExhaustedError ||
+      NotionSyncError.is(error, "rate_limited") ||
+      !NotionSyncError.is(error)
+    )
+      throw error;
     return searchFailed(ctx, error, full, sweeping);
   }
   const times = page.results.map((r) => Date.parse(r.last_edited_time));
   const highWater = check.highWater ?? (times.length > 0 ? new Date(Math.max(...times)).toISOString() : null);
   if (sweeping) return sweepStep(ctx, page, highWater);
   if (full) {
-    await ctx.commit((draft) => void (draft.childCheck = { ...draft.childCheck!, highWater, requests: draft.childCheck!.requests + 1, complete: true }));
+    await ctx.commit(
+      (draft) =>
+        void (draft.childCheck = {
+          ...draft.childCheck!,
+          highWater,
+          requests: draft.childCheck!.requests + 1,
+          complete: true,
+        }),
+    );
     return;
   }
   return editedStep(ctx, check, page, times, highWater);
@@ -151,23 +184,47 @@ async function searchFailed(ctx: RunContext, error: NotionSyncError, full: boole
   const what = String(error.details.status ?? error.details.code ?? error.kind);
   if (sweeping) {
     // What the sweep found is still good: only the rest is retrieved.
-    ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): the child pages the sweep did not return are retrieved` };
+    ctx.lastError = {
+      code: "notion_search_failed",
+      message: `Notion search failed (${error.message}): the child pages the sweep did not return are retrieved`,
+    };
     await ctx.commit((draft) => {
       const current = draft.childCheck!;
-      draft.childCheck = { ...current, cursor: null, complete: true, sweep: { ...current.sweep!, complete: false, stopped: `search_failed: ${what}` } };
+      draft.childCheck = {
+        ...current,
+        cursor: null,
+        complete: true,
+        sweep: { ...current.sweep!, complete: false, stopped: `search_failed: ${what}` },
+      };
     });
     return;
   }
-  ctx.lastError = { code: "notion_search_failed", message: `Notion search failed (${error.message}): every child page is retrieved this run` };
+  ctx.lastError = {
+    code: "notion_search_failed",
+    message: `Notion search failed (${error.message}): every child page is retrieved this run`,
+  };
   await ctx.commit((draft) => {
     const ops = dropEdited(ctx, draft.childCheck!);
-    draft.childCheck = { ...draft.childCheck!, mode: "full", reason: full ? draft.childCheck!.reason : `search_failed: ${what}`, found: 0, cursor: null, complete: true };
+    draft.childCheck = {
+      ...draft.childCheck!,
+      mode: "full",
+      reason: full ? draft.childCheck!.reason : `search_failed: ${what}`,
+      found: 0,
+      cursor: null,
+      complete: true,
+    };
     return ops;
   });
 }
 
 /** One search-mode request: the known child pages it shows edited go to the edited set, or the run turns full. */
-async function editedStep(ctx: RunContext, check: ChildCheck, page: ListPage<NotionPage>, times: number[], highWater: string | null): Promise<void> {
+async function editedStep(
+  ctx: RunContext,
+  check: ChildCheck,
+  page: ListPage<NotionPage>,
+  times: number[],
+  highWater: string | null,
+): Promise<void> {
   const stopAt = Date.parse(check.stopAt!);
   const edited = new Map(page.results.flatMap((r, i) => (times[i] >= stopAt ? [[r.id, times[i]] as const] : [])));
   const reachedStop = !page.nextCursor || times.some((t) => t < stopAt);
@@ -184,11 +241,28 @@ async function editedStep(ctx: RunContext, check: ChildCheck, page: ListPage<Not
     else if (!reachedStop && requests >= Math.max(2, indexed)) reason = "search_longer_than_full_check";
     if (reason) {
       const ops = dropEdited(ctx, current);
-      draft.childCheck = { ...current, mode: "full", reason, highWater, requests, found: 0, cursor: null, complete: true };
+      draft.childCheck = {
+        ...current,
+        mode: "full",
+        reason,
+        highWater,
+        requests,
+        found: 0,
+        cursor: null,
+        complete: true,
+      };
       return ops;
     }
-    const ops: KvOp[] = found.length > 0 ? [{ op: "sadd", key: ctx.keys.editedIds("children", draft.runId), members: found }] : [];
-    draft.childCheck = { ...current, highWater, requests, found: total, cursor: reachedStop ? null : page.nextCursor, complete: reachedStop };
+    const ops: KvOp[] =
+      found.length > 0 ? [{ op: "sadd", key: ctx.keys.editedIds("children", draft.runId), members: found }] : [];
+    draft.childCheck = {
+      ...current,
+      highWater,
+      requests,
+      found: total,
+      cursor: reachedStop ? null : page.nextCursor,
+      complete: reachedStop,
+    };
     return ops;
   });
 }
@@ -215,7 +289,12 @@ async function sweepStep(ctx: RunContext, page: ListPage<NotionPage>, highWater:
   const kept = page.results.filter((p) => isChildPage(p) && JSON.stringify(p).length < MAX_VALUE_BYTES / 2);
   const ids = kept.map((p) => p.id);
   const ops: KvOp[] = [
-    ...kept.map((p): KvOp => ({ op: "set", key: ctx.keys.foundPage("children", runId, p.id), value: p, pxMs: FOUND_PAGE_TTL_MS })),
+    ...kept.map((p): KvOp => ({
+      op: "set",
+      key: ctx.keys.foundPage("children", runId, p.id),
+      value: p,
+      pxMs: FOUND_PAGE_TTL_MS,
+    })),
     ...shardedSet.saddOps(ctx.keys.foundIds("children", runId), ids),
   ];
   await ctx.commit((draft) => {
@@ -223,9 +302,22 @@ async function sweepStep(ctx: RunContext, page: ListPage<NotionPage>, highWater:
     const requests = current.requests + 1;
     const found = current.sweep!.found + kept.length;
     const end = !page.nextCursor;
-    const stopped = end ? null : requests >= SWEEP_MAX_REQUESTS ? "max_requests" : requests >= SWEEP_PROFIT_AFTER && found < requests ? "unprofitable" : null;
+    const stopped = end
+      ? null
+      : requests >= SWEEP_MAX_REQUESTS
+        ? "max_requests"
+        : requests >= SWEEP_PROFIT_AFTER && found < requests
+          ? "unprofitable"
+          : null;
     const done = end || stopped !== null;
-    draft.childCheck = { ...current, highWater, requests, cursor: done ? null : page.nextCursor, complete: done, sweep: { found, complete: end, stopped } };
+    draft.childCheck = {
+      ...current,
+      highWater,
+      requests,
+      cursor: done ? null : page.nextCursor,
+      complete: done,
+      sweep: { found, complete: end, stopped },
+    };
     return ops;
   });
 }
@@ -261,7 +353,9 @@ export async function unchangedBySearch(ctx: RunContext, state: ChildCheckState,
   const check = ctx.cursor.childCheck;
   if (ctx.section !== "children" || check?.mode !== "search" || !check.complete) return false;
   if (check.found === 0) return true;
-  state.edited ??= ctx.kv.smembers(ctx.keys.editedIds("children", ctx.cursor.runId)).then((ids) => (ids.length > 0 ? new Set(ids) : null));
+  state.edited ??= ctx.kv
+    .smembers(ctx.keys.editedIds("children", ctx.cursor.runId))
+    .then((ids) => (ids.length > 0 ? new Set(ids) : null));
   const set = await state.edited;
   return set !== null && !set.has(id);
 }
@@ -323,7 +417,10 @@ export function sweptPage(ctx: RunContext, state: ChildCheckState, id: string): 
 function flush(ctx: RunContext, loader: SweptLoader): void {
   const batch = loader.queued;
   loader.queued = [];
-  readFound(ctx, batch.map((q) => q.id)).then(
+  readFound(
+    ctx,
+    batch.map((q) => q.id),
+  ).then(
     (pages) => batch.forEach((q, i) => q.resolve(pages[i])),
     (error) => batch.forEach((q) => q.reject(error)),
   );
@@ -340,7 +437,9 @@ export async function dropSweptPages(ctx: RunContext): Promise<void> {
   for (const shard of shardedSet.shardKeys(ctx.keys.foundIds("children", runId))) {
     const ids = await ctx.kv.smembers(shard);
     for (let i = 0; i < ids.length; i += DROP_BATCH) {
-      await ctx.write(ids.slice(i, i + DROP_BATCH).map((id): KvOp => ({ op: "del", key: ctx.keys.foundPage("children", runId, id) })));
+      await ctx.write(
+        ids.slice(i, i + DROP_BATCH).map((id): KvOp => ({ op: "del", key: ctx.keys.foundPage("children", runId, id) })),
+      );
     }
   }
 }

@@ -133,7 +133,11 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
         const added = await carried.addTo(addTally(ctx.tally, counts), draft.runId);
         for (const [name, n] of Object.entries(added)) draft.counts[name as keyof Tally] += n;
         const ops = mutate(draft) ?? [];
-        await batches.atomic([...ops, { op: "set", key: deps.keys.cursor(section), value: draft }, { op: "del", key: carried.key }]);
+        await batches.atomic([
+          ...ops,
+          { op: "set", key: deps.keys.cursor(section), value: draft },
+          { op: "del", key: carried.key },
+        ]);
         ctx.cursor = draft;
         ctx.tally = emptyTally();
         carried.taken();
@@ -144,7 +148,10 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
         const counted = Object.values(counts ?? {}).some((n) => n > 0);
         if (!counted) return batches.atomic(ops);
         const tally = await carried.addTo(addTally(ctx.tally, counts), ctx.cursor.runId);
-        await batches.atomic([...ops, { op: "set", key: carried.key, value: { runId: ctx.cursor.runId, counts: tally } satisfies PendingCounts }]);
+        await batches.atomic([
+          ...ops,
+          { op: "set", key: carried.key, value: { runId: ctx.cursor.runId, counts: tally } satisfies PendingCounts },
+        ]);
         ctx.tally = tally;
         carried.taken();
       });
@@ -191,7 +198,10 @@ function createFencedQueue(deps: EngineDeps, section: Section, leaseToken: strin
  * The previous invocation's pending counts (keys.pendingCounts): added by this
  * one's first batch that carries counts; after that batch, none are left to read.
  */
-function createCarriedCounts(deps: EngineDeps, section: Section): { key: string; addTo(tally: Tally, runId: string): Promise<Tally>; taken(): void } {
+function createCarriedCounts(
+  deps: EngineDeps,
+  section: Section,
+): { key: string; addTo(tally: Tally, runId: string): Promise<Tally>; taken(): void } {
   const key = deps.keys.pendingCounts(section);
   let pendingRead = false;
   return {

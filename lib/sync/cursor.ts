@@ -166,7 +166,9 @@ export const CursorSchema = z.object({
   /** Items with a partly read page stored under keys.partialPage(). */
   partials: z.array(z.string()),
   /** How each partial is stored when it is over the value bound (parts and their generation). */
-  partialShapes: z.record(z.string(), z.object({ parts: z.number().int(), generation: z.string().nullable() })).default({}),
+  partialShapes: z
+    .record(z.string(), z.object({ parts: z.number().int(), generation: z.string().nullable() }))
+    .default({}),
   /** Transient failures per item this run; at MAX_ITEM_ATTEMPTS the item is given up (reported, old content kept). */
   attempts: z.record(z.string(), z.number().int().positive()).default({}),
   counts: CountsSchema,
@@ -178,7 +180,10 @@ export const CursorSchema = z.object({
   /** Set when Notion asked to wait: nothing should call Notion for this section before it. */
   retryAt: z.string().nullable(),
   /** Which of Notion's limits asked to wait (connection: ours; workspace: shared with the workspace's other integrations). */
-  rateLimit: z.object({ scope: z.enum(["connection", "workspace", "unknown"]), until: z.string() }).nullable().default(null),
+  rateLimit: z
+    .object({ scope: z.enum(["connection", "workspace", "unknown"]), until: z.string() })
+    .nullable()
+    .default(null),
   /**
    * The successor scheduled for this seq: published to QStash (so a redelivery can repair a failed
    * publish), or accepted by the section's own URL (self-chain), or stopped and why.
@@ -210,21 +215,31 @@ export function successorPublished(cursor: Cursor): boolean {
   return cursor.chain?.seq === cursor.seq && cursor.chain.published;
 }
 
-export type CursorLoad =
-  | { kind: "none" }
-  | { kind: "ok"; cursor: Cursor }
-  | { kind: "invalid"; reason: string };
+export type CursorLoad = { kind: "none" } | { kind: "ok"; cursor: Cursor } | { kind: "invalid"; reason: string };
 
 export function parseCursor(raw: unknown): CursorLoad {
   if (raw === null || raw === undefined) return { kind: "none" };
   const version = (raw as { version?: unknown })?.version;
-  if (version !== CURSOR_VERSION) return { kind: "invalid", reason: `cursor version ${JSON.stringify(version)} is not ${CURSOR_VERSION}` };
+  if (version !== CURSOR_VERSION)
+    return { kind: "invalid", reason: `cursor version ${JSON.stringify(version)} is not ${CURSOR_VERSION}` };
   const parsed = CursorSchema.safeParse(raw);
-  if (!parsed.success) return { kind: "invalid", reason: `cursor failed validation: ${parsed.error.issues[0]?.message ?? "unknown"}` };
+  if (!parsed.success)
+    return { kind: "invalid", reason: `cursor failed validation: ${parsed.error.issues[0]?.message ?? "unknown"}` };
   return { kind: "ok", cursor: parsed.data };
 }
 
-export const emptyCounts = (): RunCounts => ({ listed: 0, toSync: 0, fetched: 0, skipped: 0, gone: 0, blocks: 0, notionRequests: 0, failed: 0, removed: 0, errors: 0 });
+export const emptyCounts = (): RunCounts => ({
+  listed: 0,
+  toSync: 0,
+  fetched: 0,
+  skipped: 0,
+  gone: 0,
+  blocks: 0,
+  notionRequests: 0,
+  failed: 0,
+  removed: 0,
+  errors: 0,
+});
 
 /** A run that is going (or stalled: going, but stuck on an error): the next call of its section continues it. */
 export function isLive(cursor: Pick<Cursor, "status">): boolean {
@@ -251,7 +266,10 @@ export const MAX_ITEM_ATTEMPTS = 5;
 
 /** Run ids sort by start time and are unique enough to key KV entries. */
 export function newRunId(now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   return `${stamp}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
@@ -277,7 +295,10 @@ export function startCursor(
   const { previous } = options;
   // Only a completed run proves everything before its start was seen (a held run did not index).
   // A partial run counts: the pages it gave up are in the refetch set, fetched by the next run whatever their timestamps.
-  const lastCompletedStart = previous && isCompleted(previous) ? previous.startedAt : (previous?.lastCompletedStart ?? options.watermark ?? null);
+  const lastCompletedStart =
+    previous && isCompleted(previous)
+      ? previous.startedAt
+      : (previous?.lastCompletedStart ?? options.watermark ?? null);
   return {
     version: CURSOR_VERSION,
     section,
@@ -294,8 +315,12 @@ export function startCursor(
     lastCompletedStart,
     childCheck: null,
     // A completed full check proves every child page was seen at its start; a completed search run carries Notion's high water on.
-    lastFullCheck: previous && isCompleted(previous) && previous.childCheck?.mode === "full" ? previous.startedAt : (previous?.lastFullCheck ?? null),
-    lastHighWater: (previous && isCompleted(previous) ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
+    lastFullCheck:
+      previous && isCompleted(previous) && previous.childCheck?.mode === "full"
+        ? previous.startedAt
+        : (previous?.lastFullCheck ?? null),
+    lastHighWater:
+      (previous && isCompleted(previous) ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
     list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null },
     syncPiece: 0,
     finishedAhead: [],

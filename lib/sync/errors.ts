@@ -18,7 +18,9 @@ export class LeaseLostError extends Error {
  */
 export class WritesEndedError extends Error {
   constructor(readonly after: string) {
-    super(`an earlier batch's outcome is unknown (${after}): this invocation writes nothing more; the next resumes from what KV holds`);
+    super(
+      `an earlier batch's outcome is unknown (${after}): this invocation writes nothing more; the next resumes from what KV holds`,
+    );
     this.name = "WritesEndedError";
   }
 }

@@ -23,7 +23,10 @@ export type FailureDecision =
  * @param stopping the invocation is out of budget (a transient failure then is the deadline's).
  * Anything else than a Notion error or the store refusing a value's size is thrown again.
  */
-export function decideFailure(error: unknown, options: { attempts: number; maxAttempts: number; stopping: boolean }): FailureDecision {
+export function decideFailure(
+  error: unknown,
+  options: { attempts: number; maxAttempts: number; stopping: boolean },
+): FailureDecision {
   if (error instanceof BudgetExhaustedError) return { kind: "later" };
   if (NotionSyncError.is(error, "rate_limited")) return { kind: "rate_limited", error };
   if (NotionSyncError.is(error, "transient")) {
@@ -32,16 +35,32 @@ export function decideFailure(error: unknown, options: { attempts: number; maxAt
     return counted(options, `notion_${error.details.code ?? error.kind}`, error.message);
   }
   // Too large for the store (Upstash's 10 MB request limit): the same write fails every time.
-  if (isKvSizeLimitError(error)) return counted(options, "kv_size_limit", `the page is too large for the KV store: ${errorMessage(error).slice(0, 300)}`);
+  if (isKvSizeLimitError(error))
+    return counted(
+      options,
+      "kv_size_limit",
+      `the page is too large for the KV store: ${errorMessage(error).slice(0, 300)}`,
+    );
   // A 400 concerns this page's content (a request Notion will not serve for it), not the run.
   if (NotionSyncError.is(error, "permanent") && error.details.status === 400) {
-    return { kind: "give_up", code: `notion_${error.details.code ?? error.kind}`, message: error.message, counted: false };
+    return {
+      kind: "give_up",
+      code: `notion_${error.details.code ?? error.kind}`,
+      message: error.message,
+      counted: false,
+    };
   }
   if (NotionSyncError.is(error)) return { kind: "fatal", error };
   throw error;
 }
 
 /** A failed attempt that is the page's own (not the deadline's): retried until maxAttempts, then given up. */
-export function counted(options: { attempts: number; maxAttempts: number }, code: string, message: string): FailureDecision {
-  return options.attempts >= options.maxAttempts ? { kind: "give_up", code, message, counted: true } : { kind: "retry", code, message };
+export function counted(
+  options: { attempts: number; maxAttempts: number },
+  code: string,
+  message: string,
+): FailureDecision {
+  return options.attempts >= options.maxAttempts
+    ? { kind: "give_up", code, message, counted: true }
+    : { kind: "retry", code, message };
 }

@@ -14,7 +14,15 @@
 import { deleteLarge } from "../kv/large-value";
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
-import { type IndexManifest, INDEX_MANIFEST_VERSION, chunkEntries, chunkRef, publicOrder, readManifest, retireChunkOps } from "../mirror/section-index";
+import {
+  type IndexManifest,
+  INDEX_MANIFEST_VERSION,
+  chunkEntries,
+  chunkRef,
+  publicOrder,
+  readManifest,
+  retireChunkOps,
+} from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
@@ -52,7 +60,11 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
   const { kv, keys, section } = ctx;
   const from = ctx.cursor.finalize!.piece;
   const to = Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP);
-  const pieces = (await kv.mget<StoredPiece>(Array.from({ length: to - from }, (_, i) => keys.workPiece(section, ctx.cursor.runId, from + i)))).map(unpackPiece);
+  const pieces = (
+    await kv.mget<StoredPiece>(
+      Array.from({ length: to - from }, (_, i) => keys.workPiece(section, ctx.cursor.runId, from + i)),
+    )
+  ).map(unpackPiece);
   // A piece gone missing would silently drop its pages from the index: list again instead.
   if (pieces.some((p) => p === null)) throw new MissingWorkError(`a work piece of run ${ctx.cursor.runId} is missing`);
   const ids = pieces.flatMap((p) => p!.rows.map((r) => r.id));
@@ -60,7 +72,8 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
   const entries: IndexEntry[] = [];
   const failed: { id: string; error: string }[] = [];
   ledgers.forEach((ledger, i) => {
-    if (ledger?.run?.id === ctx.cursor.runId && ledger.run.outcome === "failed") failed.push({ id: ids[i], error: ledger.run.error ?? "failed" });
+    if (ledger?.run?.id === ctx.cursor.runId && ledger.run.outcome === "failed")
+      failed.push({ id: ids[i], error: ledger.run.error ?? "failed" });
     if (ledger?.entry) entries.push(ledger.entry);
   });
   const refs = chunkEntries(entries).map((chunk) => chunkRef(keys, section, chunk));
@@ -149,5 +162,9 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
 }
 
 function sameChunks(previous: IndexManifest | null, chunks: { key: string }[]): boolean {
-  return previous !== null && previous.chunks.length === chunks.length && previous.chunks.every((c, i) => c.key === chunks[i].key);
+  return (
+    previous !== null &&
+    previous.chunks.length === chunks.length &&
+    previous.chunks.every((c, i) => c.key === chunks[i].key)
+  );
 }

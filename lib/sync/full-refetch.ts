@@ -14,7 +14,11 @@ import type { KvOp, KvStore } from "../kv/store";
 export const REFETCH_ALL_SINCE = "1970-01-01T00:00:00.000Z";
 
 /** The ops that clear the mark when it is set (null: no mark, nothing to change). */
-export async function fullRefetchMark(kv: KvStore, markKey: ((section: Section) => string) | undefined, section: Section): Promise<KvOp[] | null> {
+export async function fullRefetchMark(
+  kv: KvStore,
+  markKey: ((section: Section) => string) | undefined,
+  section: Section,
+): Promise<KvOp[] | null> {
   if (section === "children" || !markKey) return null;
   const key = markKey(section);
   return (await kv.get(key)) === null ? null : [{ op: "del", key }];

@@ -21,7 +21,12 @@ export interface Lease {
  * @param ttlMs how long the lease lasts in KV.
  * @param busyMs how long its holder may work (default: ttlMs); after that the holder is known to be gone.
  */
-export async function acquireLease(kv: KvStore, key: string, ttlMs: number, busyMs: number = ttlMs): Promise<Lease | null> {
+export async function acquireLease(
+  kv: KvStore,
+  key: string,
+  ttlMs: number,
+  busyMs: number = ttlMs,
+): Promise<Lease | null> {
   const token = `${randomUUID()}~${Date.now() + Math.min(busyMs, ttlMs)}`;
   const taken = await kv.set(key, token, { nx: true, pxMs: ttlMs });
   if (!taken) return null;
@@ -64,7 +69,12 @@ export const LEASE_POLL_MS = 100;
  * its token saying when its holder has ended): an abandoned one is taken
  * over, and a held one is polled for up to `waitMs`.
  */
-export async function acquireLeaseWaiting(kv: KvStore, key: string, budgetMs: number, waitMs: number): Promise<Lease | null> {
+export async function acquireLeaseWaiting(
+  kv: KvStore,
+  key: string,
+  budgetMs: number,
+  waitMs: number,
+): Promise<Lease | null> {
   const take = () => acquireLease(kv, key, Math.max(LEASE_MIN_MS, budgetMs + 15_000), budgetMs + HOLDER_TAIL_MS);
   const until = Date.now() + Math.max(0, waitMs);
   for (;;) {

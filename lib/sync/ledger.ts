@@ -31,7 +31,10 @@ export interface LedgerEntry {
 }
 
 /** The page's bundle was fetched in another content mode than `mode`: it is fetched again, whatever its timestamp. */
-export function fetchedInOtherMode(ledger: Pick<LedgerEntry, "content"> | null | undefined, mode: ContentMode = "blocks"): boolean {
+export function fetchedInOtherMode(
+  ledger: Pick<LedgerEntry, "content"> | null | undefined,
+  mode: ContentMode = "blocks",
+): boolean {
   return (ledger?.content ?? "blocks") !== mode;
 }
 

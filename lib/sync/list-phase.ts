@@ -44,7 +44,12 @@ async function dataSourceId(ctx: RunContext, databaseId: string): Promise<string
 }
 
 /** True when the page must be fetched: new, edited, renamed, or edited within Notion's rounding window. */
-export function needsFetch(page: NotionPage, previous: IndexEntry | null | undefined, slug: string, cursor: Pick<Cursor, "force" | "since">): boolean {
+export function needsFetch(
+  page: NotionPage,
+  previous: IndexEntry | null | undefined,
+  slug: string,
+  cursor: Pick<Cursor, "force" | "since">,
+): boolean {
   if (cursor.force || !previous) return true;
   if (previous.slug !== slug) return true;
   if (previous.last_edited_time !== page.last_edited_time) return true;
@@ -69,7 +74,12 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     ctx.kv.smismember(ctx.keys.refetch(), ids),
   ]);
   const fresh = page.results.flatMap((row, i) => (seen[i] ? [] : [{ row, ledger: ledgers[i], refetch: stale[i] }]));
-  const slugs = await claimSlugs(ctx.kv, ctx.keys, ctx.section, fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })));
+  const slugs = await claimSlugs(
+    ctx.kv,
+    ctx.keys,
+    ctx.section,
+    fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })),
+  );
   const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs);
   const newest = page.results.at(-1)?.created_time ?? lastCreated;
   const { next, complete } = nextQueryPosition(ctx, page, newest);
@@ -77,7 +87,12 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   await ctx.commit((c) => {
     if (rows.length > 0) {
       ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, runId, c.list.pieces), value: packPiece({ rows }) });
-      ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
+      ops.push(
+        ...shardedSet.saddOps(
+          listedKey,
+          rows.map((r) => r.id),
+        ),
+      );
       c.list.pieces++;
     }
     c.list = { ...c.list, ...next, lastCreated: newest };
@@ -99,7 +114,11 @@ interface ListedRow {
  * Which listed rows must be fetched (with their slug and the row) and which
  * keep their entry (rewritten when the row differs); the claims of new slugs.
  */
-function decideListedRows(ctx: RunContext, fresh: ListedRow[], slugs: Map<string, string>): { rows: PieceRow[]; ops: KvOp[]; toSync: number } {
+function decideListedRows(
+  ctx: RunContext,
+  fresh: ListedRow[],
+  slugs: Map<string, string>,
+): { rows: PieceRow[]; ops: KvOp[]; toSync: number } {
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
   let toSync = 0;
@@ -109,19 +128,24 @@ function decideListedRows(ctx: RunContext, fresh: ListedRow[], slugs: Map<string
     // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
     // Null when a relation cut at 25 references no longer agrees with the complete one stored: re-read it.
     // A bundle fetched in another content mode (SYNC_CONTENT changed) is fetched again.
-    const entry = refetch || needsFetch(row, previous, slug, ctx.cursor) || fetchedInOtherMode(ledger, ctx.content.mode) ? null : unchangedEntry(row, slug, previous!);
+    const entry =
+      refetch || needsFetch(row, previous, slug, ctx.cursor) || fetchedInOtherMode(ledger, ctx.content.mode)
+        ? null
+        : unchangedEntry(row, slug, previous!);
     if (!entry) {
       rows.push({ id: row.id, slug, page: row, ...(refetch ? { refetch: true } : {}) });
       toSync++;
       continue;
     }
     rows.push({ id: row.id });
-    if (!isSameEntry(entry, previous!)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } });
+    if (!isSameEntry(entry, previous!))
+      ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } });
   }
   // Claim the slugs that are new to their page (a kept slug is claimed already).
   for (const { row, ledger } of fresh) {
     const slug = slugs.get(row.id)!;
-    if (slug !== ledger?.entry?.slug) ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: row.id });
+    if (slug !== ledger?.entry?.slug)
+      ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: row.id });
   }
   return { rows, ops, toSync };
 }
@@ -133,14 +157,20 @@ function nextQueryPosition(
   newest: string | null,
 ): { next: Pick<Cursor["list"], "windowStart" | "startCursor" | "windows">; complete: boolean } {
   const { windowStart, windows } = ctx.cursor.list;
-  if (page.nextCursor) return { next: { windowStart, startCursor: page.nextCursor, windows: Math.max(1, windows) }, complete: false };
-  if (!page.incomplete) return { next: { windowStart, startCursor: null, windows: Math.max(1, windows) }, complete: true };
+  if (page.nextCursor)
+    return { next: { windowStart, startCursor: page.nextCursor, windows: Math.max(1, windows) }, complete: false };
+  if (!page.incomplete)
+    return { next: { windowStart, startCursor: null, windows: Math.max(1, windows) }, complete: true };
   // Notion's per-query cap: never the end of the list. Continue from the last
   // created_time seen; rows of that minute listed already are skipped above.
   if (!newest || newest === windowStart) {
-    throw new NotionSyncError("permanent", `more rows share created_time ${newest} than one Notion query may return: the listing cannot move past them`, {
-      code: "query_window_stuck",
-    });
+    throw new NotionSyncError(
+      "permanent",
+      `more rows share created_time ${newest} than one Notion query may return: the listing cannot move past them`,
+      {
+        code: "query_window_stuck",
+      },
+    );
   }
   return { next: { windowStart: newest, startCursor: null, windows: windows + 1 }, complete: false };
 }
@@ -155,15 +185,24 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
   // First the check of the child pages known already: search since the watermark, or full (child-check.ts).
   if (await childCheckStep(ctx)) return false;
   const ops: KvOp[] = [];
-  const { candidates, next } = source.section === "queue" ? await queueStep(ctx, source, ops) : await indexWalkStep(ctx, source);
+  const { candidates, next } =
+    source.section === "queue" ? await queueStep(ctx, source, ops) : await indexWalkStep(ctx, source);
   const unique = [...new Map(candidates.map((c) => [c.id, c])).values()];
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
-  const seen = await listedAlready(ctx, unique.map((c) => c.id));
+  const seen = await listedAlready(
+    ctx,
+    unique.map((c) => c.id),
+  );
   const rows = unique.filter((_, i) => !seen[i]);
   await ctx.commit((c) => {
     if (rows.length > 0) {
       ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces), value: packPiece({ rows }) });
-      ops.push(...shardedSet.saddOps(listedKey, rows.map((r) => r.id)));
+      ops.push(
+        ...shardedSet.saddOps(
+          listedKey,
+          rows.map((r) => r.id),
+        ),
+      );
       c.list.pieces++;
     }
     c.list.source = next ?? walkStart("queue");
@@ -176,10 +215,17 @@ async function listChildrenStep(ctx: RunContext): Promise<boolean> {
 }
 
 /** Child pages found by a database section whose run has not finalized its index yet; null once drained. */
-async function queueStep(ctx: RunContext, source: WalkSource, ops: KvOp[]): Promise<{ candidates: PieceRow[]; next: WalkSource | null }> {
+async function queueStep(
+  ctx: RunContext,
+  source: WalkSource,
+  ops: KvOp[],
+): Promise<{ candidates: PieceRow[]; next: WalkSource | null }> {
   const queued = await ctx.kv.srandmember(ctx.keys.childQueue(), 500);
   if (queued.length > 0) ops.push({ op: "srem", key: ctx.keys.childQueue(), members: queued });
-  return { candidates: queued.map((id) => ({ id, depth: 1, parentId: null })), next: queued.length < 500 ? null : source };
+  return {
+    candidates: queued.map((id) => ({ id, depth: 1, parentId: null })),
+    next: queued.length < 500 ? null : source,
+  };
 }
 
 /**
@@ -188,7 +234,10 @@ async function queueStep(ctx: RunContext, source: WalkSource, ops: KvOp[]): Prom
  * an in-place update replaces one, so walking positions of a moving index skips parents (and
  * their child pages would count as removals at finalize).
  */
-async function indexWalkStep(ctx: RunContext, source: WalkSource): Promise<{ candidates: PieceRow[]; next: WalkSource }> {
+async function indexWalkStep(
+  ctx: RunContext,
+  source: WalkSource,
+): Promise<{ candidates: PieceRow[]; next: WalkSource }> {
   const section = source.section as "pages" | "posts";
   // A cursor from before pinning (mid-walk, nothing pinned) walks its section again, pinned.
   const walk = source.pinned ? source : { ...source, chunk: 0, pinned: await currentChunks(ctx, section) };

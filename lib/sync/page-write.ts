@@ -52,7 +52,12 @@ export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
   const entry = indexEntryFor(w.page, slug, childIds, w.placement);
   const ops: KvOp[] = [];
   const sameKey = previous?.slug === slug;
-  const written = writeLarge(keys, keys.page(section, slug), buildBundle(w.page, section, slug, w.content, w.now), sameKey ? ledger!.bundle : PLAIN);
+  const written = writeLarge(
+    keys,
+    keys.page(section, slug),
+    buildBundle(w.page, section, slug, w.content, w.now),
+    sameKey ? ledger!.bundle : PLAIN,
+  );
   ops.push(...written.ops);
   const slugs = [slug];
   if (previous && !sameKey) {
@@ -61,13 +66,26 @@ export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
     if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, previous.slug) });
     slugs.push(previous.slug);
   }
-  if (w.claimSlug && section !== "children" && !sameKey) ops.push({ op: "set", key: keys.slugOwner(section, slug), value: id });
-  ops.push({ op: "set", key: keys.entry(section, id), value: { entry, bundle: written.shape, run: { id: w.runId, outcome: "fetched" }, ...modeField(w.mode), ...(w.readAt ? { readAt: w.readAt } : {}) } satisfies LedgerEntry });
-  if (section !== "children" && childIds.length > 0) ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
+  if (w.claimSlug && section !== "children" && !sameKey)
+    ops.push({ op: "set", key: keys.slugOwner(section, slug), value: id });
+  ops.push({
+    op: "set",
+    key: keys.entry(section, id),
+    value: {
+      entry,
+      bundle: written.shape,
+      run: { id: w.runId, outcome: "fetched" },
+      ...modeField(w.mode),
+      ...(w.readAt ? { readAt: w.readAt } : {}),
+    } satisfies LedgerEntry,
+  });
+  if (section !== "children" && childIds.length > 0)
+    ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
   if (w.clearRefetch) ops.push({ op: "srem", key: keys.refetch(), members: [id] });
   if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });
   // A renamed child page changes its parent's content without bumping the parent's
   // last_edited_time: mark the parent so its section re-reads it next run.
-  if (entry.parentId && previous && previous.title !== entry.title) ops.push({ op: "sadd", key: keys.refetch(), members: [entry.parentId] });
+  if (entry.parentId && previous && previous.title !== entry.title)
+    ops.push({ op: "sadd", key: keys.refetch(), members: [entry.parentId] });
   return { ops, entry, childIds, slugs };
 }

@@ -33,7 +33,13 @@ export interface RunSummary {
    * Children: how the run checked the child pages it knew ("search" or "full", why, search requests, edited found),
    * and for a forced or first run the search sweep that gave the child page objects (child pages found, read to the end, why it stopped).
    */
-  childCheck?: { mode: "search" | "full"; reason: string; requests: number; found: number; sweep?: { found: number; complete: boolean; stopped: string | null } | null } | null;
+  childCheck?: {
+    mode: "search" | "full";
+    reason: string;
+    requests: number;
+    found: number;
+    sweep?: { found: number; complete: boolean; stopped: string | null } | null;
+  } | null;
 }
 
 export type OperatorActionName = "reset" | "retry-failed" | "release-lease";
@@ -69,7 +75,13 @@ export function summarize(cursor: Cursor, failedPages: RunSummary["failedPages"]
 }
 
 export function childCheckSummary(check: NonNullable<Cursor["childCheck"]>): NonNullable<RunSummary["childCheck"]> {
-  return { mode: check.mode, reason: check.reason, requests: check.requests, found: check.found, ...(check.sweep ? { sweep: check.sweep } : {}) };
+  return {
+    mode: check.mode,
+    reason: check.reason,
+    requests: check.requests,
+    found: check.found,
+    ...(check.sweep ? { sweep: check.sweep } : {}),
+  };
 }
 
 export async function readHistory(kv: KvStore, keys: KeyBuilder, section: Section): Promise<RunSummary[]> {

@@ -17,6 +17,8 @@ export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
     ...(run.childCheck?.found ? [keys.editedIds(run.section, run.runId)] : []),
     // The sweep's page objects themselves are deleted at finalize (child-check.ts dropSweptPages), or expire.
     ...(run.childCheck?.sweep ? shardKeys(keys.foundIds(run.section, run.runId)) : []),
-    ...run.partials.flatMap((id) => deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key)),
+    ...run.partials.flatMap((id) =>
+      deleteLarge(keys, keys.partialPage(run.section, id), run.partialShapes[id]).map((op) => op.key),
+    ),
   ];
 }

@@ -30,13 +30,28 @@ export const startRequestKey = (keys: KeyBuilder, section: Section) => `${keys.p
 export function parseStartRequest(raw: unknown): StartRequest | null {
   const value = raw as Partial<StartRequest> | null;
   if (!value || typeof value.at !== "string" || typeof value.force !== "boolean") return null;
-  return { at: value.at, force: value.force, seenRunId: typeof value.seenRunId === "string" ? value.seenRunId : null, launched: value.launched ?? null };
+  return {
+    at: value.at,
+    force: value.force,
+    seenRunId: typeof value.seenRunId === "string" ? value.seenRunId : null,
+    launched: value.launched ?? null,
+  };
 }
 
 /** Records the call's request (a forced one replaces an unforced one); returns what is queued. */
-export async function recordStartRequest(kv: KvStore, keys: KeyBuilder, section: Section, call: { force: boolean; seen: Cursor | null; now: Date }): Promise<StartRequest> {
+export async function recordStartRequest(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  call: { force: boolean; seen: Cursor | null; now: Date },
+): Promise<StartRequest> {
   const key = startRequestKey(keys, section);
-  const request: StartRequest = { at: call.now.toISOString(), force: call.force, seenRunId: call.seen?.runId ?? null, launched: null };
+  const request: StartRequest = {
+    at: call.now.toISOString(),
+    force: call.force,
+    seenRunId: call.seen?.runId ?? null,
+    launched: null,
+  };
   if (await kv.set(key, request, { nx: true, pxMs: REQUEST_TTL_MS })) return request;
   const existing = parseStartRequest(await kv.get(key));
   if (existing && (existing.force || !call.force)) return existing;
@@ -52,8 +67,13 @@ export function requestCovered(request: StartRequest, cursor: Cursor | null): bo
 }
 
 /** What the call would have done: continue the unfinished run (a failed one too), else start one. */
-export function requestedStep(request: StartRequest, cursor: Cursor | null, newRunId: string): Pick<Cursor, "runId" | "seq" | "force"> {
-  if (cursor && !isFinished(cursor) && (!request.force || cursor.force)) return { runId: cursor.runId, seq: cursor.seq, force: cursor.force };
+export function requestedStep(
+  request: StartRequest,
+  cursor: Cursor | null,
+  newRunId: string,
+): Pick<Cursor, "runId" | "seq" | "force"> {
+  if (cursor && !isFinished(cursor) && (!request.force || cursor.force))
+    return { runId: cursor.runId, seq: cursor.seq, force: cursor.force };
   return { runId: newRunId, seq: 0, force: request.force };
 }
 
@@ -63,16 +83,36 @@ export function launchPending(request: StartRequest, now: number): boolean {
 }
 
 /** Marks `request` launched as `runId`, unless it changed meanwhile (then its new version is honoured later). */
-export async function markLaunched(kv: KvStore, keys: KeyBuilder, section: Section, request: StartRequest, step: { runId: string; seq: number }, now: Date): Promise<void> {
+export async function markLaunched(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  request: StartRequest,
+  step: { runId: string; seq: number },
+  now: Date,
+): Promise<void> {
   const key = startRequestKey(keys, section);
   try {
-    await kv.atomic([{ op: "require", key, equals: request }, { op: "set", key, value: { ...request, launched: { runId: step.runId, seq: step.seq, at: now.toISOString() } }, pxMs: REQUEST_TTL_MS }]);
+    await kv.atomic([
+      { op: "require", key, equals: request },
+      {
+        op: "set",
+        key,
+        value: { ...request, launched: { runId: step.runId, seq: step.seq, at: now.toISOString() } },
+        pxMs: REQUEST_TTL_MS,
+      },
+    ]);
   } catch (error) {
     if (!(error instanceof KvPreconditionError)) throw error;
   }
 }
 
-export function dropStartRequest(kv: KvStore, keys: KeyBuilder, section: Section, request: StartRequest): Promise<boolean> {
+export function dropStartRequest(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  request: StartRequest,
+): Promise<boolean> {
   return kv.deleteIfEquals(startRequestKey(keys, section), request);
 }
 

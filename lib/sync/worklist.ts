@@ -41,7 +41,10 @@ export interface StoredPiece {
 }
 
 export function packPiece(piece: WorkPiece): StoredPiece {
-  return { deflated: deflateRawSync(Buffer.from(JSON.stringify(piece.rows))).toString("base64"), count: piece.rows.length };
+  return {
+    deflated: deflateRawSync(Buffer.from(JSON.stringify(piece.rows))).toString("base64"),
+    count: piece.rows.length,
+  };
 }
 
 export function unpackPiece(stored: StoredPiece | null): WorkPiece | null {

@@ -43,7 +43,12 @@ export async function afterFullRun(input: {
     const settings = readWebhookSettings(input.env);
     const revalidation = drainChangedPages(input.kv, input.keys, section, createRevalidator(settings)).then(
       () => {},
-      (error: unknown) => logEvent("revalidate.drain_failed", { section, error: error instanceof Error ? error.message.slice(0, 200) : String(error) }, "warn"),
+      (error: unknown) =>
+        logEvent(
+          "revalidate.drain_failed",
+          { section, error: error instanceof Error ? error.message.slice(0, 200) : String(error) },
+          "warn",
+        ),
     );
     if (!isFinished(cursor)) {
       await revalidation;
@@ -64,15 +69,22 @@ export async function afterFullRun(input: {
         requestStartedAt: input.startedAt,
         budgetMs: input.budgetMs,
         reason: `${section} full run finished`,
-        runInline: (startedAt, budgetMs) => runDirtyInvocation({ env: input.env, startedAt, budgetMs, caller: "after-full-run" }),
+        runInline: (startedAt, budgetMs) =>
+          runDirtyInvocation({ env: input.env, startedAt, budgetMs, caller: "after-full-run" }),
       });
-      const scheduled = (next.via === "qstash" && (next.published || next.already)) || (next.via === "after" && (next.started || next.already));
+      const scheduled =
+        (next.via === "qstash" && (next.published || next.already)) ||
+        (next.via === "after" && (next.started || next.already));
       // Kept when nothing could be scheduled: the section's next finished invocation tries again.
       if (scheduled) await input.kv.atomic([{ op: "srem", key: wk.deferred(), members: [section] }]);
       logEvent("targeted.kicked", { section, via: next.via, scheduled });
     }
     await revalidation;
   } catch (error) {
-    logEvent("targeted.kick_failed", { section, error: error instanceof Error ? error.message.slice(0, 200) : String(error) }, "warn");
+    logEvent(
+      "targeted.kick_failed",
+      { section, error: error instanceof Error ? error.message.slice(0, 200) : String(error) },
+      "warn",
+    );
   }
 }

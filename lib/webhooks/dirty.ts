@@ -67,7 +67,10 @@ function parseMember(member: string): { id: string; at: number; parent: string |
 }
 
 /** Every dirty page, oldest event first (one SMEMBERS per shard, sent together). Unparseable members come back as their own page to be removed. */
-export async function readDirty(kv: KvStore, base: string): Promise<{ pages: DirtyPage[]; junk: { key: string; members: string[] }[] }> {
+export async function readDirty(
+  kv: KvStore,
+  base: string,
+): Promise<{ pages: DirtyPage[]; junk: { key: string; members: string[] }[] }> {
   const keys = Array.from({ length: SET_SHARDS }, (_, i) => `${base}:${i}`);
   const shards = await Promise.all(keys.map((key) => kv.smembers(key)));
   const pages = new Map<string, DirtyPage>();

@@ -30,7 +30,14 @@ export function parseEvent(body: unknown): WebhookEvent | null {
 }
 
 /** Page events that may change what the mirror holds (locked/unlocked do not). */
-const PAGE_EVENTS = new Set(["page.content_updated", "page.properties_updated", "page.created", "page.deleted", "page.undeleted", "page.moved"]);
+const PAGE_EVENTS = new Set([
+  "page.content_updated",
+  "page.properties_updated",
+  "page.created",
+  "page.deleted",
+  "page.undeleted",
+  "page.moved",
+]);
 const SCHEMA_EVENTS = new Set(["data_source.schema_updated", "database.schema_updated"]);
 const SOURCE_CONTENT_EVENTS = new Set(["data_source.content_updated", "database.content_updated"]);
 
@@ -49,8 +56,16 @@ export function meaningOf(event: WebhookEvent): EventMeaning {
   }
   if (SOURCE_CONTENT_EVENTS.has(event.type)) {
     // Rows added or removed: updated_blocks names the pages.
-    const blocks = Array.isArray(event.data?.updated_blocks) ? (event.data.updated_blocks as { id?: unknown; type?: unknown }[]) : [];
-    return { pages: blocks.filter((b) => b.type === "page" && typeof b.id === "string").map((b) => b.id as string).slice(0, 100), schemaOf: [] };
+    const blocks = Array.isArray(event.data?.updated_blocks)
+      ? (event.data.updated_blocks as { id?: unknown; type?: unknown }[])
+      : [];
+    return {
+      pages: blocks
+        .filter((b) => b.type === "page" && typeof b.id === "string")
+        .map((b) => b.id as string)
+        .slice(0, 100),
+      schemaOf: [],
+    };
   }
   return { pages: [], schemaOf: [] };
 }
@@ -89,7 +104,11 @@ export async function recordEvent(
   databases: Partial<Record<"pages" | "posts", string>>,
   now: Date = new Date(),
 ): Promise<RecordOutcome> {
-  const fresh = await kv.set(wk.event(event.id), { type: event.type, at: now.toISOString() }, { nx: true, pxMs: EVENT_ID_TTL_MS });
+  const fresh = await kv.set(
+    wk.event(event.id),
+    { type: event.type, at: now.toISOString() },
+    { nx: true, pxMs: EVENT_ID_TTL_MS },
+  );
   if (!fresh) return { duplicate: true, dirty: 0, fullRefetch: [] };
   const meaning = meaningOf(event);
   const timestamp = new Date(Date.parse(event.timestamp)).toISOString();
@@ -103,8 +122,15 @@ export async function recordEvent(
     attempt: event.attempt_number ?? null,
   };
   const ops: KvOp[] = [
-    ...addDirtyOps(wk.dirtyBase(), meaning.pages.map((pageId) => ({ pageId: canonicalId(pageId), timestamp }))),
-    ...fullRefetch.map((section): KvOp => ({ op: "set", key: wk.fullRefetch(section), value: { eventId: event.id, at: timestamp } })),
+    ...addDirtyOps(
+      wk.dirtyBase(),
+      meaning.pages.map((pageId) => ({ pageId: canonicalId(pageId), timestamp })),
+    ),
+    ...fullRefetch.map((section): KvOp => ({
+      op: "set",
+      key: wk.fullRefetch(section),
+      value: { eventId: event.id, at: timestamp },
+    })),
     { op: "set", key: wk.lastEvent(), value: last },
   ];
   try {
@@ -117,14 +143,20 @@ export async function recordEvent(
 }
 
 /** Which database sections a data source or database id belongs to (data source ids as the list phase cached them). */
-async function sectionsOf(kv: KvStore, keys: KeyBuilder, ids: string[], databases: Partial<Record<"pages" | "posts", string>>): Promise<Section[]> {
+async function sectionsOf(
+  kv: KvStore,
+  keys: KeyBuilder,
+  ids: string[],
+  databases: Partial<Record<"pages" | "posts", string>>,
+): Promise<Section[]> {
   const wanted = new Set(ids.map(normalizeId));
   const sections: Section[] = [];
   for (const section of ["pages", "posts"] as const) {
     const databaseId = databases[section];
     if (!databaseId) continue;
     const dataSource = await kv.get<string>(keys.dataSource(databaseId));
-    if (wanted.has(normalizeId(databaseId)) || (typeof dataSource === "string" && wanted.has(normalizeId(dataSource)))) sections.push(section);
+    if (wanted.has(normalizeId(databaseId)) || (typeof dataSource === "string" && wanted.has(normalizeId(dataSource))))
+      sections.push(section);
   }
   return sections;
 }

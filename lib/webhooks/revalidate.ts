@@ -44,7 +44,13 @@ export function signRevalidation(body: string, secret: string, t: number = Math.
 }
 
 /** For the receiving site: true when `header` signs `body` with `secret`, within `toleranceS` of now. */
-export function verifyRevalidation(input: { body: string; header: string | null; secret: string; toleranceS?: number; now?: number }): boolean {
+export function verifyRevalidation(input: {
+  body: string;
+  header: string | null;
+  secret: string;
+  toleranceS?: number;
+  now?: number;
+}): boolean {
   const match = /^t=(\d{1,12}),v1=([0-9a-f]{64})$/.exec(input.header?.trim() ?? "");
   if (!match) return false;
   const t = Number(match[1]);
@@ -54,7 +60,9 @@ export function verifyRevalidation(input: { body: string; header: string | null;
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
-export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidateUrl" | "siteRevalidateSecret">): Revalidator {
+export function createRevalidator(
+  settings: Pick<WebhookSettings, "siteRevalidateUrl" | "siteRevalidateSecret">,
+): Revalidator {
   const { siteRevalidateUrl: url, siteRevalidateSecret: secret } = settings;
   if (url && secret) {
     return async (pages, sections = []) => {
@@ -72,8 +80,14 @@ export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidat
         if (!res.ok) throw new RevalidationFailedError(`the site answered ${res.status}`);
       } catch (error) {
         if (error instanceof RevalidationFailedError) throw error;
-        logEvent("revalidate.site_failed", { pages: pages.length, error: error instanceof Error ? error.name : String(error) }, "warn");
-        throw new RevalidationFailedError(`the site could not be reached (${error instanceof Error ? error.name : "error"})`);
+        logEvent(
+          "revalidate.site_failed",
+          { pages: pages.length, error: error instanceof Error ? error.name : String(error) },
+          "warn",
+        );
+        throw new RevalidationFailedError(
+          `the site could not be reached (${error instanceof Error ? error.name : "error"})`,
+        );
       }
     };
   }
@@ -86,7 +100,10 @@ export function createRevalidator(settings: Pick<WebhookSettings, "siteRevalidat
       logEvent("revalidate.tags", { tags: tags.length });
     } catch (error) {
       // Outside a Next.js request (scripts, the handlers called in process) there is no cache to purge.
-      logEvent("revalidate.skipped", { tags: tags.length, reason: error instanceof Error ? error.message.slice(0, 120) : String(error) });
+      logEvent("revalidate.skipped", {
+        tags: tags.length,
+        reason: error instanceof Error ? error.message.slice(0, 120) : String(error),
+      });
     }
   };
 }
@@ -106,7 +123,12 @@ const PAGE_TAGS_MAX = 500;
  * then removes what it revalidated; a record the site could not be told of stays for the next drain
  * (rejects with RevalidationFailedError). One SRANDMEMBER when nothing changed. Returns how many members it drained.
  */
-export async function drainChangedPages(kv: KvStore, keys: KeyBuilder, section: Section, revalidate: Revalidator): Promise<number> {
+export async function drainChangedPages(
+  kv: KvStore,
+  keys: KeyBuilder,
+  section: Section,
+  revalidate: Revalidator,
+): Promise<number> {
   const key = keys.changedPages(section);
   let drained = 0;
   for (let round = 0; round < DRAIN_ROUNDS; round++) {

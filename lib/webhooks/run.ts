@@ -24,12 +24,20 @@ export interface DirtyInvocation {
   next: ScheduleOutcome | null;
 }
 
-export async function runDirtyInvocation(input: { env: Env; startedAt: number; budgetMs?: number; caller: string; request?: Request; window?: number }): Promise<DirtyInvocation> {
+export async function runDirtyInvocation(input: {
+  env: Env;
+  startedAt: number;
+  budgetMs?: number;
+  caller: string;
+  request?: Request;
+  window?: number;
+}): Promise<DirtyInvocation> {
   const { env } = input;
   const runtime = loadRuntime("children", env);
   // The window's run has begun: an event (or a finished full run) from here on schedules a run
   // of its own, even inside the same window (docs/decisions.md 20).
-  if (input.window !== undefined) await runtime.kv.del([webhookKeys(runtime.keys).window(input.window)]).catch(() => {});
+  if (input.window !== undefined)
+    await runtime.kv.del([webhookKeys(runtime.keys).window(input.window)]).catch(() => {});
   const settings = readWebhookSettings(env);
   const budgetMs = input.budgetMs ?? runtime.settings.budgetMs;
   const result = await runTargeted(targetedDeps(runtime, input.startedAt, budgetMs, createRevalidator(settings)));
@@ -48,24 +56,31 @@ export async function runDirtyInvocation(input: { env: Env; startedAt: number; b
       budgetMs,
       notBefore: result.rateLimitedUntil ?? undefined,
       reason: "continuation",
-    }).catch((error: unknown) => ({ via: "none" as const, reason: error instanceof Error ? error.message : String(error) }));
+    }).catch((error: unknown) => ({
+      via: "none" as const,
+      reason: error instanceof Error ? error.message : String(error),
+    }));
   }
-  logEvent("targeted.run", {
-    caller: input.caller,
-    pages: result.pages,
-    fetched: result.fetched,
-    removed: result.removed,
-    dropped: result.dropped,
-    deferred: result.deferred,
-    givenUp: result.givenUp,
-    leftover: result.leftover,
-    notionRequests: result.notionRequests,
-    changed: result.changed.length,
-    elapsedMs: result.elapsedMs,
-    ...(result.rateLimitedUntil ? { retryAt: new Date(result.rateLimitedUntil).toISOString() } : {}),
-    ...(result.error ? { error: result.error.code } : {}),
-    ...(next ? { next: next.via } : {}),
-  }, result.error ? "warn" : "info");
+  logEvent(
+    "targeted.run",
+    {
+      caller: input.caller,
+      pages: result.pages,
+      fetched: result.fetched,
+      removed: result.removed,
+      dropped: result.dropped,
+      deferred: result.deferred,
+      givenUp: result.givenUp,
+      leftover: result.leftover,
+      notionRequests: result.notionRequests,
+      changed: result.changed.length,
+      elapsedMs: result.elapsedMs,
+      ...(result.rateLimitedUntil ? { retryAt: new Date(result.rateLimitedUntil).toISOString() } : {}),
+      ...(result.error ? { error: result.error.code } : {}),
+      ...(next ? { next: next.via } : {}),
+    },
+    result.error ? "warn" : "info",
+  );
   // Its section leases are released: calls queued meanwhile start now, and lost chains are relaunched.
   await reviveSections({ env, request: input.request, startedAt: input.startedAt, budgetMs });
   return { result, next };

@@ -63,7 +63,15 @@ export interface ScheduleInput {
 }
 
 export type ScheduleOutcome =
-  | { via: "qstash"; window: number; published: boolean; already: boolean; messageId?: string; deduplicated?: boolean; error?: string }
+  | {
+      via: "qstash";
+      window: number;
+      published: boolean;
+      already: boolean;
+      messageId?: string;
+      deduplicated?: boolean;
+      error?: string;
+    }
   | { via: "after"; started: boolean; already: boolean; debounceMs?: number }
   | { via: "none"; reason: string };
 
@@ -74,7 +82,11 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
     if (!input.baseUrl) return { via: "none", reason: "no public base URL (SYNC_BASE_URL)" };
     const windowMs = input.settings.debounceS * 1000;
     const window = Math.floor(now / windowMs);
-    const claimed = await input.kv.set(wk.window(window), { reason: input.reason, at: new Date(now).toISOString() }, { nx: true, pxMs: 2 * windowMs + 60_000 });
+    const claimed = await input.kv.set(
+      wk.window(window),
+      { reason: input.reason, at: new Date(now).toISOString() },
+      { nx: true, pxMs: 2 * windowMs + 60_000 },
+    );
     // The claim (SET NX) merges the schedules of one window; the deduplication id carries the
     // claim's time, so a window claimed again after its run began gets a message of its own.
     if (!claimed) return { via: "qstash", window, published: false, already: true };
@@ -90,7 +102,14 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
         }),
         input.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS,
       );
-      return { via: "qstash", window, published: true, already: false, messageId: sent.messageId, deduplicated: sent.deduplicated };
+      return {
+        via: "qstash",
+        window,
+        published: true,
+        already: false,
+        messageId: sent.messageId,
+        deduplicated: sent.deduplicated,
+      };
     } catch (error) {
       await input.kv.del([wk.window(window)]).catch(() => {});
       const message = error instanceof Error ? error.message : String(error);
@@ -98,11 +117,19 @@ export async function scheduleTargetedRun(input: ScheduleInput): Promise<Schedul
       return { via: "qstash", window, published: false, already: false, error: message };
     }
   }
-  if (!input.runInline) return { via: "none", reason: "without QStash a targeted run is started by the invocation that recorded the event" };
+  if (!input.runInline)
+    return {
+      via: "none",
+      reason: "without QStash a targeted run is started by the invocation that recorded the event",
+    };
   // Everything happens inside this invocation: by AFTER_BUDGET_CAP_MS after it began (maxDuration 30 s).
   const hardEnd = input.requestStartedAt + AFTER_BUDGET_CAP_MS;
   if (hardEnd - now < MIN_WORK_MS * 2) return { via: "none", reason: "no time left in this invocation" };
-  const claimed = await input.kv.set(wk.pending(), { reason: input.reason, at: new Date(now).toISOString() }, { nx: true, pxMs: PENDING_TTL_MS });
+  const claimed = await input.kv.set(
+    wk.pending(),
+    { reason: input.reason, at: new Date(now).toISOString() },
+    { nx: true, pxMs: PENDING_TTL_MS },
+  );
   if (!claimed) return { via: "after", started: false, already: true };
   const wanted = Math.max(Math.min(input.settings.debounceS * 1000, input.budgetMs / 2), (input.notBefore ?? 0) - now);
   const debounceMs = Math.max(0, Math.min(wanted, hardEnd - now - MIN_WORK_MS * 2));

@@ -24,7 +24,10 @@ export function readWebhookSettings(env: Env = process.env): WebhookSettings {
   let debounceS = DEFAULT_DEBOUNCE_S;
   if (rawDebounce) {
     const n = Number(rawDebounce);
-    if (!Number.isInteger(n) || n < 1 || n > 600) throw new ConfigError("invalid configuration: WEBHOOK_DEBOUNCE_S must be an integer from 1 to 600", ["WEBHOOK_DEBOUNCE_S"]);
+    if (!Number.isInteger(n) || n < 1 || n > 600)
+      throw new ConfigError("invalid configuration: WEBHOOK_DEBOUNCE_S must be an integer from 1 to 600", [
+        "WEBHOOK_DEBOUNCE_S",
+      ]);
     debounceS = n;
   }
   const url = env.SITE_REVALIDATE_URL?.trim() || null;
@@ -36,10 +39,19 @@ export function readWebhookSettings(env: Env = process.env): WebhookSettings {
     } catch {
       throw new ConfigError("invalid configuration: SITE_REVALIDATE_URL is not a URL", ["SITE_REVALIDATE_URL"]);
     }
-    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new ConfigError("invalid configuration: SITE_REVALIDATE_URL must be http(s)", ["SITE_REVALIDATE_URL"]);
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:")
+      throw new ConfigError("invalid configuration: SITE_REVALIDATE_URL must be http(s)", ["SITE_REVALIDATE_URL"]);
     if (!secret || secret.length < 16) {
-      throw new ConfigError("SITE_REVALIDATE_URL is set but SITE_REVALIDATE_SECRET is missing or shorter than 16 characters", ["SITE_REVALIDATE_SECRET"]);
+      throw new ConfigError(
+        "SITE_REVALIDATE_URL is set but SITE_REVALIDATE_SECRET is missing or shorter than 16 characters",
+        ["SITE_REVALIDATE_SECRET"],
+      );
     }
   }
-  return { secretOverride: env.NOTION_WEBHOOK_SECRET?.trim() || null, debounceS, siteRevalidateUrl: url, siteRevalidateSecret: secret };
+  return {
+    secretOverride: env.NOTION_WEBHOOK_SECRET?.trim() || null,
+    debounceS,
+    siteRevalidateUrl: url,
+    siteRevalidateSecret: secret,
+  };
 }

@@ -64,7 +64,11 @@ const CAS_ATTEMPTS = 8;
  * Read, change, write only if nobody wrote in between: a handshake, an accept
  * and a verified delivery never undo one another. `next: null` writes nothing.
  */
-async function updateRecord<T>(kv: KvStore, wk: WebhookKeys, change: (record: WebhookTokenRecord | null) => { next: WebhookTokenRecord | null; result: T }): Promise<T> {
+async function updateRecord<T>(
+  kv: KvStore,
+  wk: WebhookKeys,
+  change: (record: WebhookTokenRecord | null) => { next: WebhookTokenRecord | null; result: T },
+): Promise<T> {
   for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
     const raw = await kv.get(wk.token());
     const { next, result } = change(asRecord(raw));
@@ -74,7 +78,10 @@ async function updateRecord<T>(kv: KvStore, wk: WebhookKeys, change: (record: We
       continue;
     }
     try {
-      await kv.atomic([{ op: "require", key: wk.token(), equals: raw }, { op: "set", key: wk.token(), value: next }]);
+      await kv.atomic([
+        { op: "require", key: wk.token(), equals: raw },
+        { op: "set", key: wk.token(), value: next },
+      ]);
       return result;
     } catch (error) {
       if (!(error instanceof KvPreconditionError)) throw error;
@@ -83,10 +90,16 @@ async function updateRecord<T>(kv: KvStore, wk: WebhookKeys, change: (record: We
   throw new KvPreconditionError(wk.token());
 }
 
-export function storeHandshake(kv: KvStore, wk: WebhookKeys, token: string, now: Date = new Date()): Promise<HandshakeOutcome> {
+export function storeHandshake(
+  kv: KvStore,
+  wk: WebhookKeys,
+  token: string,
+  now: Date = new Date(),
+): Promise<HandshakeOutcome> {
   const at = now.toISOString();
   return updateRecord<HandshakeOutcome>(kv, wk, (record) => {
-    if (!record) return { next: { token, receivedAt: at, shownAt: null, verifiedAt: null, pending: null }, result: "stored" };
+    if (!record)
+      return { next: { token, receivedAt: at, shownAt: null, verifiedAt: null, pending: null }, result: "stored" };
     // "Resend token": the operator lost it; show it once more.
     if (record.token === token) return { next: { ...record, receivedAt: at, shownAt: null }, result: "resent" };
     const result = record.pending?.token === token ? "pending_resent" : "pending";
@@ -95,17 +108,29 @@ export function storeHandshake(kv: KvStore, wk: WebhookKeys, token: string, now:
 }
 
 /** The token deliveries are verified with: NOTION_WEBHOOK_SECRET, else the active stored one (never a pending one); null before any handshake. */
-export async function verificationToken(kv: KvStore, wk: WebhookKeys, override: string | null): Promise<{ token: string; source: "env" | "kv"; record: WebhookTokenRecord | null } | null> {
+export async function verificationToken(
+  kv: KvStore,
+  wk: WebhookKeys,
+  override: string | null,
+): Promise<{ token: string; source: "env" | "kv"; record: WebhookTokenRecord | null } | null> {
   if (override) return { token: override, source: "env", record: null };
   const record = await readTokenRecord(kv, wk);
   return record ? { token: record.token, source: "kv", record } : null;
 }
 
 /** Records the first delivery verified with the active token (for the status). */
-export async function markVerified(kv: KvStore, wk: WebhookKeys, record: WebhookTokenRecord, now: Date = new Date()): Promise<void> {
+export async function markVerified(
+  kv: KvStore,
+  wk: WebhookKeys,
+  record: WebhookTokenRecord,
+  now: Date = new Date(),
+): Promise<void> {
   if (record.verifiedAt) return;
   await updateRecord(kv, wk, (current) => ({
-    next: current && current.token === record.token && !current.verifiedAt ? { ...current, verifiedAt: now.toISOString() } : null,
+    next:
+      current && current.token === record.token && !current.verifiedAt
+        ? { ...current, verifiedAt: now.toISOString() }
+        : null,
     result: undefined,
   }));
 }
@@ -127,14 +152,21 @@ export function revealTokens(kv: KvStore, wk: WebhookKeys, now: Date = new Date(
   const at = now.toISOString();
   return updateRecord<TokenReveal[]>(kv, wk, (record) => {
     if (!record) return { next: null, result: [] };
-    const reveal = (which: TokenReveal["which"], t: { token: string; shownAt: string | null; receivedAt: string }, verifiedAt: string | null): TokenReveal => ({
+    const reveal = (
+      which: TokenReveal["which"],
+      t: { token: string; shownAt: string | null; receivedAt: string },
+      verifiedAt: string | null,
+    ): TokenReveal => ({
       which,
       token: t.shownAt ? null : t.token,
       shownAt: t.shownAt ?? at,
       receivedAt: t.receivedAt,
       verifiedAt,
     });
-    const result = [reveal("active", record, record.verifiedAt), ...(record.pending ? [reveal("pending", record.pending, null)] : [])];
+    const result = [
+      reveal("active", record, record.verifiedAt),
+      ...(record.pending ? [reveal("pending", record.pending, null)] : []),
+    ];
     if (result.every((r) => r.token === null)) return { next: null, result };
     const pending = record.pending ? { ...record.pending, shownAt: record.pending.shownAt ?? at } : null;
     return { next: { ...record, shownAt: record.shownAt ?? at, pending }, result };
@@ -157,7 +189,13 @@ export function acceptPendingToken(kv: KvStore, wk: WebhookKeys): Promise<Accept
     if (!pending) return { next: null, result: { kind: "none" } };
     if (!pending.shownAt) return { next: null, result: { kind: "not_shown", receivedAt: pending.receivedAt } };
     return {
-      next: { token: pending.token, receivedAt: pending.receivedAt, shownAt: pending.shownAt, verifiedAt: null, pending: null },
+      next: {
+        token: pending.token,
+        receivedAt: pending.receivedAt,
+        shownAt: pending.shownAt,
+        verifiedAt: null,
+        pending: null,
+      },
       result: { kind: "accepted", receivedAt: pending.receivedAt },
     };
   });

@@ -59,20 +59,41 @@ export async function startAppServer(env: () => Record<string, string>): Promise
       for await (const c of req) chunks.push(c as Buffer);
       const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
       const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
       const method = req.method ?? "GET";
-      const request = new Request(url, { method, headers, ...(method === "GET" || method === "HEAD" ? {} : { body: Buffer.concat(chunks) }) });
+      const request = new Request(url, {
+        method,
+        headers,
+        ...(method === "GET" || method === "HEAD" ? {} : { body: Buffer.concat(chunks) }),
+      });
       const section = url.pathname.replace(/^\/api\/sync\//, "") as Section;
       let response: Response;
       if (url.pathname === "/api/sync/trigger") response = await handleTrigger(request, env());
       else if (url.pathname === "/api/notion/webhook" || url.pathname === "/api/sync/dirty") {
-        response = url.pathname === "/api/notion/webhook" ? await handleWebhook(request, env()) : await handleDirty(request, env());
-        hooks.push({ path: url.pathname, status: response.status, startedAt, at: Date.now(), json: await jsonOf(response) });
+        response =
+          url.pathname === "/api/notion/webhook"
+            ? await handleWebhook(request, env())
+            : await handleDirty(request, env());
+        hooks.push({
+          path: url.pathname,
+          status: response.status,
+          startedAt,
+          at: Date.now(),
+          json: await jsonOf(response),
+        });
       } else if (SECTIONS.includes(section)) {
         response = await handleSync(section, request, env());
         // not JSON: recorded as is
         const json = (await jsonOf(response)) ?? {};
-        invocations.push({ section, status: response.status, elapsedMs: typeof json.elapsedMs === "number" ? json.elapsedMs : null, ran: typeof json.invocation === "number", startedAt, at: Date.now() });
+        invocations.push({
+          section,
+          status: response.status,
+          elapsedMs: typeof json.elapsedMs === "number" ? json.elapsedMs : null,
+          ran: typeof json.invocation === "number",
+          startedAt,
+          at: Date.now(),
+        });
       } else response = new Response("not found", { status: 404 });
       const body = Buffer.from(await response.arrayBuffer());
       const out: Record<string, string> = {};

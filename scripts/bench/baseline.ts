@@ -38,11 +38,17 @@ export function sdkClient(t: SdkTarget): Client {
 
 /** Every row of a database's first data source, 100 a request. */
 export async function listRows(client: Client, databaseId: string): Promise<Json[]> {
-  const db = (await client.databases.retrieve({ database_id: databaseId })) as unknown as { data_sources: { id: string }[] };
+  const db = (await client.databases.retrieve({ database_id: databaseId })) as unknown as {
+    data_sources: { id: string }[];
+  };
   const rows: Json[] = [];
   let cursor: string | undefined;
   do {
-    const res = await client.dataSources.query({ data_source_id: db.data_sources[0].id, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) });
+    const res = await client.dataSources.query({
+      data_source_id: db.data_sources[0].id,
+      page_size: 100,
+      ...(cursor ? { start_cursor: cursor } : {}),
+    });
     rows.push(...(res.results as unknown as Json[]));
     cursor = res.has_more ? (res.next_cursor ?? undefined) : undefined;
   } while (cursor);
@@ -53,10 +59,15 @@ async function blockTree(client: Client, blockId: string, childPages: string[]):
   const out: Json[] = [];
   let cursor: string | undefined;
   do {
-    const res = await client.blocks.children.list({ block_id: blockId, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) });
+    const res = await client.blocks.children.list({
+      block_id: blockId,
+      page_size: 100,
+      ...(cursor ? { start_cursor: cursor } : {}),
+    });
     for (const b of res.results as unknown as Json[]) {
       if (b.type === "child_page") childPages.push(String(b.id));
-      if (b.has_children && b.type !== "child_page" && b.type !== "child_database") out.push({ ...b, children: await blockTree(client, String(b.id), childPages) });
+      if (b.has_children && b.type !== "child_page" && b.type !== "child_database")
+        out.push({ ...b, children: await blockTree(client, String(b.id), childPages) });
       else out.push(b);
     }
     cursor = res.has_more ? (res.next_cursor ?? undefined) : undefined;
@@ -70,7 +81,9 @@ export interface BaselineResult {
   kvValues: number;
 }
 
-export async function runBaseline(t: SdkTarget & { kvUrl: string; kvToken: string; prefix: string; childDepth?: number }): Promise<BaselineResult> {
+export async function runBaseline(
+  t: SdkTarget & { kvUrl: string; kvToken: string; prefix: string; childDepth?: number },
+): Promise<BaselineResult> {
   const client = sdkClient(t);
   const kv = createClient({ url: t.kvUrl, token: t.kvToken, automaticDeserialization: false });
   const depthLimit = t.childDepth ?? 5;
@@ -78,7 +91,10 @@ export async function runBaseline(t: SdkTarget & { kvUrl: string; kvToken: strin
   let kvValues = 0;
   let queue: { id: string; depth: number }[] = [];
   const seen = new Set<string>();
-  for (const [section, dbId] of [["pages", t.pagesDatabaseId], ["posts", t.postsDatabaseId]] as const) {
+  for (const [section, dbId] of [
+    ["pages", t.pagesDatabaseId],
+    ["posts", t.postsDatabaseId],
+  ] as const) {
     const index: Json[] = [];
     for (const row of await listRows(client, dbId)) {
       const childPages: string[] = [];

@@ -54,7 +54,6 @@ export interface NotionChildOptions {
   retryAfterS: number;
 }
 
-
 function listen(server: http.Server): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -95,20 +94,28 @@ async function startProxy(
       hooks.onRequest?.(req.url ?? "/", body);
       const delay = hooks.delayMs?.() ?? 0;
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined && !HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
       hooks.rewriteRequest?.(req.url ?? "/", headers, body);
       const target = new URL(req.url ?? "/", upstream);
-      const answer = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>((resolve, reject) => {
-        const out = http.request(target, { method: req.method, headers: { ...headers, "content-length": String(body.length) }, agent }, (r) => {
-          void readAll(r).then((b) => {
-            const h: Record<string, string> = {};
-            for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP.has(k)) h[k] = Array.isArray(v) ? v.join(", ") : v;
-            resolve({ status: r.statusCode ?? 502, headers: h, body: b });
-          }, reject);
-        });
-        out.on("error", reject);
-        out.end(body);
-      });
+      const answer = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>(
+        (resolve, reject) => {
+          const out = http.request(
+            target,
+            { method: req.method, headers: { ...headers, "content-length": String(body.length) }, agent },
+            (r) => {
+              void readAll(r).then((b) => {
+                const h: Record<string, string> = {};
+                for (const [k, v] of Object.entries(r.headers))
+                  if (v !== undefined && !HOP.has(k)) h[k] = Array.isArray(v) ? v.join(", ") : v;
+                resolve({ status: r.statusCode ?? 502, headers: h, body: b });
+              }, reject);
+            },
+          );
+          out.on("error", reject);
+          out.end(body);
+        },
+      );
       hooks.rewrite?.(answer.headers);
       const wait = delay - (performance.now() - started);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -134,10 +141,23 @@ async function startProxy(
 
 async function notionMain(o: NotionChildOptions): Promise<void> {
   // Generated a day ago; the clock then runs with wall time, like Notion's (the engine's watermarks are on the same clock).
-  const workspace = generateWorkspace({ seed: o.seed, pages: o.pages, posts: o.posts, hugePages: o.hugePages, trashedRows: 0, unsharedChildPages: 0, now: new Date(Date.now() - 86_400_000) });
+  const workspace = generateWorkspace({
+    seed: o.seed,
+    pages: o.pages,
+    posts: o.posts,
+    hugePages: o.hugePages,
+    trashedRows: 0,
+    unsharedChildPages: 0,
+    now: new Date(Date.now() - 86_400_000),
+  });
   workspace.setNow(new Date());
   workspace.setClockRunning(true);
-  const emulator = await startNotionEmulator({ workspace, ratePerSecond: o.rate * o.speed, burst: o.burst, retryAfterSeconds: o.retryAfterS });
+  const emulator = await startNotionEmulator({
+    workspace,
+    ratePerSecond: o.rate * o.speed,
+    burst: o.burst,
+    retryAfterSeconds: o.retryAfterS,
+  });
   onChildExit(() => emulator.close());
   const latency = new Prng(`${o.seed}:latency`);
   const [lo, hi] = o.latencyMs;
@@ -185,7 +205,15 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
         windowMs,
         invocations: Array.isArray(args.invocations) ? (args.invocations as Interval[]) : null,
       });
-      return { total: log.length, byRoute, byStatus, firstAt: first, lastAt: log.at(-1)?.at ?? 0, firstWindow: log.filter((r) => r.at < first + windowMs).length, diagnostics };
+      return {
+        total: log.length,
+        byRoute,
+        byStatus,
+        firstAt: first,
+        lastAt: log.at(-1)?.at ?? 0,
+        firstWindow: log.filter((r) => r.at < first + windowMs).length,
+        diagnostics,
+      };
     },
     async reset() {
       emulator.resetRequestLog();
@@ -208,10 +236,20 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
     /** Pages an edit can be made to (a text block to change), with their section and the containers their content reads list. */
     async webhookCandidates() {
       const rows = (["pages", "posts"] as const).flatMap((section) =>
-        workspace.visibleRows(section === "pages" ? workspace.pagesDatabaseId : workspace.postsDatabaseId).map((p) => ({ id: p.id, section, child: false })),
+        workspace
+          .visibleRows(section === "pages" ? workspace.pagesDatabaseId : workspace.postsDatabaseId)
+          .map((p) => ({ id: p.id, section, child: false })),
       );
-      const children = [...new Map(workspace.reachableChildPages().map((c) => [c.id, { id: c.id, section: "children" as const, child: true, depth: c.depth }])).values()];
-      return [...rows, ...children].filter((p) => firstText(workspace.contentTree(p.id)) !== undefined).map((p) => ({ ...p, containers: containers(p.id).length }));
+      const children = [
+        ...new Map(
+          workspace
+            .reachableChildPages()
+            .map((c) => [c.id, { id: c.id, section: "children" as const, child: true, depth: c.depth }]),
+        ).values(),
+      ];
+      return [...rows, ...children]
+        .filter((p) => firstText(workspace.contentTree(p.id)) !== undefined)
+        .map((p) => ({ ...p, containers: containers(p.id).length }));
     },
     /** Sets the text of the page's first text block (a content edit: Notion sends page.content_updated). */
     async webhookEdit(args) {
@@ -242,11 +280,22 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
         pages: ids.map((id) => {
           const ev = events.filter((e) => e.entityId === id && Date.parse(e.timestamp) >= since - 1000);
           const dl = deliveries.filter((d) => d.entityId === id && d.startedAt >= since);
-          const ok = dl.filter((d) => d.type === "page.content_updated" && d.status !== null && d.status >= 200 && d.status < 300);
-          return { id, events: ev.length, deliveries: dl.length, duplicates: dl.filter((d) => d.duplicate).length, delivered: ok.map((d) => d.endedAt).sort((a, b) => a - b), ...requests.get(id)! };
+          const ok = dl.filter(
+            (d) => d.type === "page.content_updated" && d.status !== null && d.status >= 200 && d.status < 300,
+          );
+          return {
+            id,
+            events: ev.length,
+            deliveries: dl.length,
+            duplicates: dl.filter((d) => d.duplicate).length,
+            delivered: ok.map((d) => d.endedAt).sort((a, b) => a - b),
+            ...requests.get(id)!,
+          };
         }),
         deliveries: deliveries.filter((d) => d.startedAt >= since).length,
-        failedDeliveries: deliveries.filter((d) => d.startedAt >= since && !(d.status !== null && d.status >= 200 && d.status < 300)).length,
+        failedDeliveries: deliveries.filter(
+          (d) => d.startedAt >= since && !(d.status !== null && d.status >= 200 && d.status < 300),
+        ).length,
         answerMsMax: Math.max(0, ...deliveries.filter((d) => d.startedAt >= since).map((d) => d.endedAt - d.startedAt)),
       };
     },
@@ -292,7 +341,8 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
 
 function firstText(nodes: BlockTree[]): BlockTree | undefined {
   for (const n of nodes) {
-    if (n.type !== "child_page" && Array.isArray((n[n.type] as { rich_text?: unknown } | undefined)?.rich_text)) return n;
+    if (n.type !== "child_page" && Array.isArray((n[n.type] as { rich_text?: unknown } | undefined)?.rich_text))
+      return n;
     const inner = firstText(n.children ?? []);
     if (inner) return inner;
   }
@@ -335,19 +385,29 @@ async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void>
  * formula gives with the window and the remaining time at Notion's pace, and
  * the emulator then divides it by `speed` like every other wait.
  */
-function notionPaceDirtyDelayS(input: { window: number; windowMs: number; speed: number; now: number; requestedS: number }): number {
+function notionPaceDirtyDelayS(input: {
+  window: number;
+  windowMs: number;
+  speed: number;
+  now: number;
+  requestedS: number;
+}): number {
   const remainingRealMs = input.speed * ((input.window + 1) * input.windowMs - input.now);
   return Math.max(1, Math.ceil((remainingRealMs + 1000) / 1000), input.requestedS);
 }
 
 async function qstashMain(o: { speed: number; debounceMs?: number }): Promise<void> {
-  const qstash = await startQStashEmulator({ delayScale: 1 / o.speed, retryBackoffMs: (n) => (1_000 * 2 ** n) / o.speed });
+  const qstash = await startQStashEmulator({
+    delayScale: 1 / o.speed,
+    retryBackoffMs: (n) => (1_000 * 2 ** n) / o.speed,
+  });
   onChildExit(() => qstash.close());
   let retimed = 0;
   // Only the webhook run's QSTASH_URL goes through this proxy (scripts/bench/webhook.ts).
   const proxy = await startProxy(qstash.url, {
     rewriteRequest: (path, headers, body) => {
-      if (!o.debounceMs || !path.startsWith("/v2/publish/") || !decodeURIComponent(path).includes("/api/sync/dirty")) return;
+      if (!o.debounceMs || !path.startsWith("/v2/publish/") || !decodeURIComponent(path).includes("/api/sync/dirty"))
+        return;
       let window: unknown;
       try {
         window = (JSON.parse(body.toString("utf8")) as { window?: unknown }).window;
@@ -356,7 +416,8 @@ async function qstashMain(o: { speed: number; debounceMs?: number }): Promise<vo
       }
       if (!Number.isSafeInteger(window)) return;
       const requestedS = (parseDurationMs(headers["upstash-delay"]) ?? 0) / 1000;
-      headers["upstash-delay"] = `${notionPaceDirtyDelayS({ window: window as number, windowMs: o.debounceMs, speed: o.speed, now: Date.now(), requestedS })}s`;
+      headers["upstash-delay"] =
+        `${notionPaceDirtyDelayS({ window: window as number, windowMs: o.debounceMs, speed: o.speed, now: Date.now(), requestedS })}s`;
       retimed++;
     },
   });
@@ -367,15 +428,29 @@ async function qstashMain(o: { speed: number; debounceMs?: number }): Promise<vo
     },
     async count(args) {
       const since = Number(args.since ?? 0);
-      const messages = qstash.messages().filter((m) => m.createdAt >= since && m.kind === "message" && m.state !== "deduplicated");
-      return { messages: messages.length, deliveries: messages.reduce((n, m) => n + m.deliveries.length, 0), pending: messages.filter((m) => m.state === "pending").length, dlq: qstash.dlq().length };
+      const messages = qstash
+        .messages()
+        .filter((m) => m.createdAt >= since && m.kind === "message" && m.state !== "deduplicated");
+      return {
+        messages: messages.length,
+        deliveries: messages.reduce((n, m) => n + m.deliveries.length, 0),
+        pending: messages.filter((m) => m.state === "pending").length,
+        dlq: qstash.dlq().length,
+      };
     },
     async idle(args) {
       await qstash.idle(Number(args.timeoutMs ?? 600_000));
       return null;
     },
   });
-  sendToParent({ type: "ready", url: qstash.url, webhookUrl: proxy.url, token: qstash.token, currentSigningKey: qstash.currentSigningKey, nextSigningKey: qstash.nextSigningKey });
+  sendToParent({
+    type: "ready",
+    url: qstash.url,
+    webhookUrl: proxy.url,
+    token: qstash.token,
+    currentSigningKey: qstash.currentSigningKey,
+    nextSigningKey: qstash.nextSigningKey,
+  });
 }
 
 const [kind, json] = process.argv.slice(2);

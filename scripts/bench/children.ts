@@ -9,6 +9,10 @@ export type { ChildHandle };
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "child.ts");
 
-export function startChild<R>(kind: "notion" | "bridge" | "qstash", options: unknown, startupTimeoutMs = 300_000): Promise<ChildHandle<R>> {
+export function startChild<R>(
+  kind: "notion" | "bridge" | "qstash",
+  options: unknown,
+  startupTimeoutMs = 300_000,
+): Promise<ChildHandle<R>> {
   return forkChild<R>({ script: CHILD, label: "bench", kind, options, startupTimeoutMs, callTimeoutMs: 120_000 });
 }

@@ -63,11 +63,18 @@ export function overlap(a: number, b: number, cover: Interval[]): number {
     if (cover[mid][1] <= a) lo = mid + 1;
     else hi = mid;
   }
-  for (let i = lo; i < cover.length && cover[i][0] < b; i++) total += Math.max(0, Math.min(b, cover[i][1]) - Math.max(a, cover[i][0]));
+  for (let i = lo; i < cover.length && cover[i][0] < b; i++)
+    total += Math.max(0, Math.min(b, cover[i][1]) - Math.max(a, cover[i][0]));
   return total;
 }
 
-export function rateDiagnostics(input: { arrivals: number[]; flights: Interval[]; slotMs: number; windowMs: number; invocations?: Interval[] | null }): RateDiagnostics {
+export function rateDiagnostics(input: {
+  arrivals: number[];
+  flights: Interval[];
+  slotMs: number;
+  windowMs: number;
+  invocations?: Interval[] | null;
+}): RateDiagnostics {
   const arrivals = [...input.arrivals].sort((a, b) => a - b);
   const cover = input.invocations ? union(input.invocations) : null;
   const first = arrivals[0] ?? 0;
@@ -104,7 +111,11 @@ export function rateDiagnostics(input: { arrivals: number[]; flights: Interval[]
     }
     busyUntil = Math.max(busyUntil, b);
   }
-  const split = (s: { ms: number; insideMs: number; betweenMs: number }): IdleSplit => ({ ms: s.ms, insideMs: cover ? s.insideMs : null, betweenMs: cover ? s.betweenMs : null });
+  const split = (s: { ms: number; insideMs: number; betweenMs: number }): IdleSplit => ({
+    ms: s.ms,
+    insideMs: cover ? s.insideMs : null,
+    betweenMs: cover ? s.betweenMs : null,
+  });
   return {
     slotMs: input.slotMs,
     requests: arrivals.length,

@@ -20,7 +20,9 @@ export async function runNotionToMd(t: SdkTarget): Promise<{ pages: number; mark
     for (const row of await listRows(client, dbId)) {
       const blocks = await n2m.pageToMarkdown(String(row.id));
       const md = n2m.toMarkdownString(blocks);
-      markdownBytes += Buffer.byteLength(md.parent ?? "") + Object.values(md).reduce((n, s) => n + Buffer.byteLength(typeof s === "string" ? s : ""), 0);
+      markdownBytes +=
+        Buffer.byteLength(md.parent ?? "") +
+        Object.values(md).reduce((n, s) => n + Buffer.byteLength(typeof s === "string" ? s : ""), 0);
       pages++;
     }
   }

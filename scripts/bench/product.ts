@@ -38,7 +38,11 @@ export interface ProductRun {
 type Gc = () => void;
 
 /** Samples heapUsed every `ms` while `fn` runs, after a GC: peak − baseline. */
-export async function heapHighWater<T>(gc: Gc, ms: number, fn: () => Promise<T>): Promise<{ value: T; peakDelta: number }> {
+export async function heapHighWater<T>(
+  gc: Gc,
+  ms: number,
+  fn: () => Promise<T>,
+): Promise<{ value: T; peakDelta: number }> {
   gc();
   const base = process.memoryUsage().heapUsed;
   let peak = base;
@@ -60,12 +64,19 @@ async function summaries(kv: KvStore, prefix: string): Promise<ProductRun["secti
   for (const section of SECTIONS) {
     const loaded = parseCursor(await kv.get(keys.cursor(section)));
     const c = loaded.kind === "ok" ? loaded.cursor : null;
-    out[section] = { status: c?.status ?? "none", counts: (c?.counts ?? {}) as Record<string, number>, childCheck: c?.childCheck ?? null };
+    out[section] = {
+      status: c?.status ?? "none",
+      counts: (c?.counts ?? {}) as Record<string, number>,
+      childCheck: c?.childCheck ?? null,
+    };
   }
   return out;
 }
 
-export async function runCron(env: Record<string, string>, opts: { force: boolean; gc: Gc; redisUrl: string; maxCalls?: number }): Promise<ProductRun> {
+export async function runCron(
+  env: Record<string, string>,
+  opts: { force: boolean; gc: Gc; redisUrl: string; maxCalls?: number },
+): Promise<ProductRun> {
   const invocations: Invocation[] = [];
   let failure: string | null = null;
   for (const section of SECTIONS) {
@@ -75,9 +86,20 @@ export async function runCron(env: Record<string, string>, opts: { force: boolea
       const { value, memory } = await measureMemory(opts.gc, 5, async () => {
         const startedAt = Date.now();
         const res = await handleSync(section, new Request(url), env);
-        return { status: res.status, body: (await res.json()) as Record<string, unknown>, startedAt, endedAt: Date.now() };
+        return {
+          status: res.status,
+          body: (await res.json()) as Record<string, unknown>,
+          startedAt,
+          endedAt: Date.now(),
+        };
       });
-      invocations.push({ section, elapsedMs: Number(value.body.elapsedMs ?? 0), startedAt: value.startedAt, endedAt: value.endedAt, heapPeakDelta: memory.peakHeap - memory.baselineHeap });
+      invocations.push({
+        section,
+        elapsedMs: Number(value.body.elapsedMs ?? 0),
+        startedAt: value.startedAt,
+        endedAt: value.endedAt,
+        heapPeakDelta: memory.peakHeap - memory.baselineHeap,
+      });
       if (value.status !== 200) {
         failure = `${section} answered ${value.status}: ${JSON.stringify(value.body).slice(0, 300)}`;
         break;
@@ -89,7 +111,13 @@ export async function runCron(env: Record<string, string>, opts: { force: boolea
   }
   const kv = createRedisStore({ url: opts.redisUrl });
   try {
-    return { ok: failure === null, failure, invocations, sections: await summaries(kv, env.KV_PREFIX), heapPeakDelta: Math.max(0, ...invocations.map((i) => i.heapPeakDelta ?? 0)) };
+    return {
+      ok: failure === null,
+      failure,
+      invocations,
+      sections: await summaries(kv, env.KV_PREFIX),
+      heapPeakDelta: Math.max(0, ...invocations.map((i) => i.heapPeakDelta ?? 0)),
+    };
   } finally {
     await kv.close();
   }
@@ -105,25 +133,40 @@ export async function runQStash(
   try {
     const t0 = new Date().toISOString();
     const { value: failure, peakDelta } = await heapHighWater(opts.gc, 5, async () => {
-      const res = await fetch(`${opts.app.url}/api/sync/trigger?secret=${encodeURIComponent(env.CRON_SECRET)}${opts.force ? "&force=1" : ""}`, { method: "POST" });
+      const res = await fetch(
+        `${opts.app.url}/api/sync/trigger?secret=${encodeURIComponent(env.CRON_SECRET)}${opts.force ? "&force=1" : ""}`,
+        { method: "POST" },
+      );
       if (res.status !== 200) return `trigger answered ${res.status}: ${(await res.text()).slice(0, 300)}`;
       const deadline = Date.now() + opts.timeoutMs;
       for (;;) {
-        const cursors = await Promise.all(SECTIONS.map(async (s: Section) => {
-          const loaded = parseCursor(await kv.get(keys.cursor(s)));
-          return loaded.kind === "ok" ? loaded.cursor : null;
-        }));
+        const cursors = await Promise.all(
+          SECTIONS.map(async (s: Section) => {
+            const loaded = parseCursor(await kv.get(keys.cursor(s)));
+            return loaded.kind === "ok" ? loaded.cursor : null;
+          }),
+        );
         const failed = cursors.find((c): c is Cursor => c?.status === "failed" && c.startedAt >= t0);
         if (failed) return `${failed.section} run failed: ${JSON.stringify(failed.error)}`;
         if (cursors.every((c) => c && c.startedAt >= t0 && isFinished(c))) break;
-        if (Date.now() > deadline) return `not done within ${opts.timeoutMs} ms: ${JSON.stringify(cursors.map((c) => c && [c.section, c.status, c.phase, c.seq]))}`;
+        if (Date.now() > deadline)
+          return `not done within ${opts.timeoutMs} ms: ${JSON.stringify(cursors.map((c) => c && [c.section, c.status, c.phase, c.seq]))}`;
         await new Promise((r) => setTimeout(r, 50));
       }
       await opts.idle();
       return null;
     });
-    const invocations = opts.app.invocations.slice(firstInvocation).filter((i) => i.ran).map((i) => ({ section: i.section, elapsedMs: i.elapsedMs ?? 0, startedAt: i.startedAt, endedAt: i.at }));
-    return { ok: failure === null, failure, invocations, sections: await summaries(kv, env.KV_PREFIX), heapPeakDelta: peakDelta };
+    const invocations = opts.app.invocations
+      .slice(firstInvocation)
+      .filter((i) => i.ran)
+      .map((i) => ({ section: i.section, elapsedMs: i.elapsedMs ?? 0, startedAt: i.startedAt, endedAt: i.at }));
+    return {
+      ok: failure === null,
+      failure,
+      invocations,
+      sections: await summaries(kv, env.KV_PREFIX),
+      heapPeakDelta: peakDelta,
+    };
   } finally {
     await kv.close();
   }

@@ -13,7 +13,13 @@ function git(args: string[]): string | null {
 
 export function machine() {
   const cpus = os.cpus();
-  return { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version };
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? "unknown",
+    totalMemGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
 }
 
 /** The engine's code is what a figure measures: a dirty `lib/`, `app/` or `scripts/` means the commit alone does not reproduce it. */
@@ -26,7 +32,10 @@ export function provenance() {
     startedAt: new Date().toISOString(),
     // V8's whole heap limit (old space plus young generation), and the flags that set it (--max-old-space-size).
     heapLimitMB: Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20),
-    nodeFlags: [...process.execArgv.filter((a) => a.startsWith("--max-")), ...(process.env.NODE_OPTIONS ? [process.env.NODE_OPTIONS] : [])],
+    nodeFlags: [
+      ...process.execArgv.filter((a) => a.startsWith("--max-")),
+      ...(process.env.NODE_OPTIONS ? [process.env.NODE_OPTIONS] : []),
+    ],
     // How busy the machine was as the run began (1-minute load average against the CPUs): other work inflates wall times.
     loadAverageAtStart: Math.round(os.loadavg()[0] * 100) / 100,
     machine: machine(),

@@ -36,13 +36,16 @@ interface ScaleDoc {
 }
 
 const int = (n: number) => n.toLocaleString("en-US");
-const commitOf = (doc: ScaleDoc) => (doc.commit ? `\`${doc.commit.slice(0, 7)}\`${doc.dirty ? " plus uncommitted changes" : ""}` : "an unknown commit");
-const machineOf = (doc: ScaleDoc) => `${doc.machine.cpus} × ${doc.machine.cpuModel}, ${doc.machine.totalMemGiB} GiB, Node ${doc.machine.node.replace(/^v/, "")}`;
+const commitOf = (doc: ScaleDoc) =>
+  doc.commit ? `\`${doc.commit.slice(0, 7)}\`${doc.dirty ? " plus uncommitted changes" : ""}` : "an unknown commit";
+const machineOf = (doc: ScaleDoc) =>
+  `${doc.machine.cpus} × ${doc.machine.cpuModel}, ${doc.machine.totalMemGiB} GiB, Node ${doc.machine.node.replace(/^v/, "")}`;
 
 /** The machine's load as recorded, and the note written about the run, if any. */
 const loadOf = (doc: ScaleDoc) =>
-  (doc.loadAverageAtStart !== undefined ? ` Load average ${doc.loadAverageAtStart} at the start, ${doc.loadAverageAtEnd ?? "?"} at the end, on ${doc.machine.cpus} CPUs.` : "") +
-  (doc.note ? ` ${doc.note}` : "");
+  (doc.loadAverageAtStart !== undefined
+    ? ` Load average ${doc.loadAverageAtStart} at the start, ${doc.loadAverageAtEnd ?? "?"} at the end, on ${doc.machine.cpus} CPUs.`
+    : "") + (doc.note ? ` ${doc.note}` : "");
 
 /** The sentence above the table and the table itself. */
 export function scaleTable(doc: ScaleDoc): string {
@@ -81,8 +84,12 @@ export function replaceBlock(readme: string, name: string, content: string): str
 export function generatedReadme(root: string, readme: string): string {
   const load = (file: string) => JSON.parse(readFileSync(path.join(root, file), "utf8")) as ScaleDoc;
   let out = replaceBlock(readme, "scale-table", scaleTable(load(SCALE_RESULTS)));
-  if (existsSync(path.join(root, SCALE_CAPPED_RESULTS))) out = replaceBlock(out, "scale-capped", cappedLine(load(SCALE_CAPPED_RESULTS)));
-  const bench = JSON.parse(readFileSync(path.join(root, BENCH_RESULTS), "utf8")) as { results: Result[]; webhook: WebhookResult[] };
+  if (existsSync(path.join(root, SCALE_CAPPED_RESULTS)))
+    out = replaceBlock(out, "scale-capped", cappedLine(load(SCALE_CAPPED_RESULTS)));
+  const bench = JSON.parse(readFileSync(path.join(root, BENCH_RESULTS), "utf8")) as {
+    results: Result[];
+    webhook: WebhookResult[];
+  };
   out = replaceBlock(out, "bench-table", renderTable(bench.results));
   return replaceBlock(out, "bench-webhook-table", renderWebhookTable(bench.webhook));
 }
@@ -93,5 +100,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const before = readFileSync(file, "utf8");
   const after = generatedReadme(root, before);
   writeFileSync(file, after);
-  process.stdout.write(after === before ? "README.md: the tables already match the results files\n" : "README.md: tables rewritten from the results files\n");
+  process.stdout.write(
+    after === before
+      ? "README.md: the tables already match the results files\n"
+      : "README.md: tables rewritten from the results files\n",
+  );
 }

@@ -18,7 +18,30 @@ export function rateOf(r: Result) {
 }
 
 export function renderTable(results: Result[]): string {
-  const head = ["pages", "contender", "run", "ok", "wall s", "real s", "Notion req", "req/page", "min/page", "× min", "rate share", "1st min", "lower bound s", "× lower", "429s", "invoc.", "longest ms / budget", "KV cmds/page", "KV trips/page", "KV B/page", "QStash msgs", "heap MB"];
+  const head = [
+    "pages",
+    "contender",
+    "run",
+    "ok",
+    "wall s",
+    "real s",
+    "Notion req",
+    "req/page",
+    "min/page",
+    "× min",
+    "rate share",
+    "1st min",
+    "lower bound s",
+    "× lower",
+    "429s",
+    "invoc.",
+    "longest ms / budget",
+    "KV cmds/page",
+    "KV trips/page",
+    "KV B/page",
+    "QStash msgs",
+    "heap MB",
+  ];
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const rows = results.map((r) => {
     const rate = rateOf(r);

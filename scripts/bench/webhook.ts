@@ -70,7 +70,13 @@ export interface WebhookResult {
   speed: number;
   ok: boolean;
   failure: string | null;
-  settings: { aggregateS: number; debounceS: number; debounceRealS: number; duplicateRate: number; reorderRealMs: number };
+  settings: {
+    aggregateS: number;
+    debounceS: number;
+    debounceRealS: number;
+    duplicateRate: number;
+    reorderRealMs: number;
+  };
   wallMs: number;
   edits: number;
   pagesEdited: number;
@@ -86,10 +92,29 @@ export interface WebhookResult {
   targetedRuns: number;
   webhookPosts: number;
   webhookAnswerMsMax: number;
-  burst: { edits: number; events: number; deliveries: number; duplicates: number; fetches: number; requests: number; delayRealS: Percentiles | null };
+  burst: {
+    edits: number;
+    events: number;
+    deliveries: number;
+    duplicates: number;
+    fetches: number;
+    requests: number;
+    delayRealS: Percentiles | null;
+  };
   kv: { roundTrips: number; commands: number } | null;
   perEdit: EditRecord[];
-  perPage: { id: string; section: Section; group: EditRecord["group"]; containers: number; events: number; deliveries: number; duplicates: number; retrieves: number; lists: number; total: number }[];
+  perPage: {
+    id: string;
+    section: Section;
+    group: EditRecord["group"];
+    containers: number;
+    events: number;
+    deliveries: number;
+    duplicates: number;
+    retrieves: number;
+    lists: number;
+    total: number;
+  }[];
 }
 
 interface Candidate {
@@ -142,7 +167,13 @@ export async function runWebhookPhase(input: {
     size: input.size,
     contender: "qstash-blocks" as const,
     speed,
-    settings: { aggregateS: NOTION_AGGREGATE_S, debounceS: timing.debounceS, debounceRealS: timing.debounceRealS, duplicateRate, reorderRealMs },
+    settings: {
+      aggregateS: NOTION_AGGREGATE_S,
+      debounceS: timing.debounceS,
+      debounceRealS: timing.debounceRealS,
+      duplicateRate,
+      reorderRealMs,
+    },
   };
   try {
     // Pages the mirror holds (a child page deeper than SYNC_CHILD_DEPTH is not mirrored).
@@ -153,17 +184,40 @@ export async function runWebhookPhase(input: {
     const children = rng.shuffle(mirrored.filter((c) => c.child)).slice(0, CHILD_PAGES);
     const rows = rng.shuffle(mirrored.filter((c) => !c.child)).slice(0, DISTINCT_PAGES - children.length + 1);
     const burstPage = rows.pop();
-    if (!burstPage || rows.length + children.length < DISTINCT_PAGES) throw new Error(`not enough mirrored pages with a text block to edit (${mirrored.length})`);
+    if (!burstPage || rows.length + children.length < DISTINCT_PAGES)
+      throw new Error(`not enough mirrored pages with a text block to edit (${mirrored.length})`);
     const distinct = rng.shuffle([...rows, ...children]);
     const nonce = randomBytes(4).toString("hex");
     const plan = [
-      ...distinct.map((p, k) => ({ page: p, group: (p.child ? "child" : "row") as EditRecord["group"], plannedS: 6 * k, text: `bench webhook edit ${k} ${nonce}` })),
-      ...Array.from({ length: BURST_EDITS }, (_, j) => ({ page: burstPage, group: "burst" as const, plannedS: 3 + 5 * j, text: `bench webhook burst ${j} ${nonce}` })),
+      ...distinct.map((p, k) => ({
+        page: p,
+        group: (p.child ? "child" : "row") as EditRecord["group"],
+        plannedS: 6 * k,
+        text: `bench webhook edit ${k} ${nonce}`,
+      })),
+      ...Array.from({ length: BURST_EDITS }, (_, j) => ({
+        page: burstPage,
+        group: "burst" as const,
+        plannedS: 3 + 5 * j,
+        text: `bench webhook burst ${j} ${nonce}`,
+      })),
     ].sort((a, b) => a.plannedS - b.plannedS);
 
     const token = `secret_${randomBytes(24).toString("hex")}`;
-    input.setEnv({ ...input.env, WEBHOOK_DEBOUNCE_S: String(timing.debounceS), NOTION_WEBHOOK_SECRET: token, QSTASH_URL: qstash.ready.webhookUrl });
-    await notion.call("webhookAttach", { url: `${input.app.url}/api/notion/webhook`, verificationToken: token, aggregateMs: timing.aggregateMs, duplicateRate, reorderMs: reorderRealMs / speed, seed: input.seed });
+    input.setEnv({
+      ...input.env,
+      WEBHOOK_DEBOUNCE_S: String(timing.debounceS),
+      NOTION_WEBHOOK_SECRET: token,
+      QSTASH_URL: qstash.ready.webhookUrl,
+    });
+    await notion.call("webhookAttach", {
+      url: `${input.app.url}/api/notion/webhook`,
+      verificationToken: token,
+      aggregateMs: timing.aggregateMs,
+      duplicateRate,
+      reorderMs: reorderRealMs / speed,
+      seed: input.seed,
+    });
     await notion.call("reset");
     await input.bridge.call("reset");
     const { retimed: retimedBefore } = await qstash.call<{ retimed: number }>("retimed");
@@ -178,7 +232,18 @@ export async function runWebhookPhase(input: {
       for (const [order, e] of plan.entries()) {
         await sleepUntil(t0 + (e.plannedS * 1000) / speed);
         const { at } = await notion.call<{ at: number }>("webhookEdit", { pageId: e.page.id, text: e.text });
-        records.push({ group: e.group, pageId: e.page.id, section: e.page.section, plannedS: e.plannedS, editedAt: at, deliveredAt: null, landedAt: null, delayMs: null, text: e.text, order });
+        records.push({
+          group: e.group,
+          pageId: e.page.id,
+          section: e.page.section,
+          plannedS: e.plannedS,
+          editedAt: at,
+          deliveredAt: null,
+          landedAt: null,
+          delayMs: null,
+          text: e.text,
+          order,
+        });
       }
     };
     const lastPlannedMs = (Math.max(...plan.map((e) => e.plannedS)) * 1000) / speed;
@@ -226,16 +291,26 @@ export async function runWebhookPhase(input: {
     await notion.call("webhookIdle", { timeoutMs: 60_000 }, 90_000).catch(() => {});
     await qstash.call("idle", {}, 600_000);
 
-    const stats = await notion.call<{ total: number; byRoute: Record<string, number>; byStatus: Record<string, number> }>("stats", { windowMs: 60_000 / speed });
+    const stats = await notion.call<{
+      total: number;
+      byRoute: Record<string, number>;
+      byStatus: Record<string, number>;
+    }>("stats", { windowMs: 60_000 / speed });
     const ids = [...distinct.map((p) => p.id), burstPage.id];
-    const summary = await notion.call<{ pages: PageSummary[]; deliveries: number; failedDeliveries: number; answerMsMax: number }>("webhookSummary", { since: t0, ids });
+    const summary = await notion.call<{
+      pages: PageSummary[];
+      deliveries: number;
+      failedDeliveries: number;
+      answerMsMax: number;
+    }>("webhookSummary", { since: t0, ids });
     const q = await qstash.call<{ messages: number }>("count", { since: t0 });
     const { retimed } = await qstash.call<{ retimed: number }>("retimed");
     const bridgeStats = await input.bridge.call<{ roundTrips: number; commands: number }>("stats");
     const hooks = input.app.hooks.filter((h) => h.startedAt >= t0);
     const dirtyRuns = hooks.filter((h) => h.path === "/api/sync/dirty");
     const badRun = dirtyRuns.find((h) => h.status !== 200 || h.json?.ok === false);
-    if (!failure && badRun) failure = `a targeted run answered ${badRun.status}: ${JSON.stringify(badRun.json).slice(0, 300)}`;
+    if (!failure && badRun)
+      failure = `a targeted run answered ${badRun.status}: ${JSON.stringify(badRun.json).slice(0, 300)}`;
 
     const byId = new Map(summary.pages.map((p) => [p.id, p]));
     for (const r of records) {
@@ -244,9 +319,11 @@ export async function runWebhookPhase(input: {
     }
     const landed = records.filter((r) => r.delayMs !== null);
     const real = (ms: number) => (ms * speed) / 1000;
-    const pct = (rs: typeof records, f: (r: (typeof records)[number]) => number | null) => percentiles(rs.map(f).filter((v): v is number => v !== null));
+    const pct = (rs: typeof records, f: (r: (typeof records)[number]) => number | null) =>
+      percentiles(rs.map(f).filter((v): v is number => v !== null));
     const burstSummary = byId.get(burstPage.id)!;
-    const groupOf = (id: string): EditRecord["group"] => (id === burstPage.id ? "burst" : distinct.find((p) => p.id === id)!.child ? "child" : "row");
+    const groupOf = (id: string): EditRecord["group"] =>
+      id === burstPage.id ? "burst" : distinct.find((p) => p.id === id)!.child ? "child" : "row";
     const all = [...distinct, burstPage];
     return {
       ...base,
@@ -281,7 +358,18 @@ export async function runWebhookPhase(input: {
       perEdit: records.map(({ text: _t, order: _o, ...r }) => r),
       perPage: summary.pages.map((p) => {
         const c = all.find((x) => x.id === p.id)!;
-        return { id: p.id, section: c.section, group: groupOf(p.id), containers: c.containers, events: p.events, deliveries: p.deliveries, duplicates: p.duplicates, retrieves: p.retrieves, lists: p.lists, total: p.total };
+        return {
+          id: p.id,
+          section: c.section,
+          group: groupOf(p.id),
+          containers: c.containers,
+          events: p.events,
+          deliveries: p.deliveries,
+          duplicates: p.duplicates,
+          retrieves: p.retrieves,
+          lists: p.lists,
+          total: p.total,
+        };
       }),
     };
   } catch (err) {
@@ -320,7 +408,19 @@ const f = (n: number, d = 1) => n.toLocaleString("en-US", { minimumFractionDigit
 const triple = (p: Percentiles | null, d = 0) => (p ? `${f(p.p50, d)} / ${f(p.p95, d)} / ${f(p.max, d)}` : "-");
 
 export function renderWebhookTable(results: WebhookResult[]): string {
-  const head = ["pages", "ok", "edits (pages)", "delay wall ms p50 / p95 / max", "real s p50 / p95 / max", "after delivery real s p50 / max", "Notion req / edited page", "QStash msgs", "targeted runs", "webhook POSTs", "10 edits to one page: events / fetches / requests"];
+  const head = [
+    "pages",
+    "ok",
+    "edits (pages)",
+    "delay wall ms p50 / p95 / max",
+    "real s p50 / p95 / max",
+    "after delivery real s p50 / max",
+    "Notion req / edited page",
+    "QStash msgs",
+    "targeted runs",
+    "webhook POSTs",
+    "10 edits to one page: events / fetches / requests",
+  ];
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const rows = results.map((w) => [
     w.size.toLocaleString("en-US"),
@@ -339,7 +439,8 @@ export function renderWebhookTable(results: WebhookResult[]): string {
 }
 
 export function webhookTargets(results: WebhookResult[]): { name: string; met: boolean | null; detail: string }[] {
-  const name = (size: number) => `${size.toLocaleString("en-US")} pages: edit → KV within 2 minutes at Notion's pace (webhooks, aggregation included)`;
+  const name = (size: number) =>
+    `${size.toLocaleString("en-US")} pages: edit → KV within 2 minutes at Notion's pace (webhooks, aggregation included)`;
   return results.map((w) =>
     !w.ok || !w.delayRealS
       ? { name: name(w.size), met: false, detail: `the webhook run failed: ${w.failure}` }

@@ -15,7 +15,15 @@ export interface InvocationAnswer {
   remaining: number | null;
   invocation: number;
   elapsedMs: number;
-  counts: { listed: number; toSync: number; fetched: number; skipped: number; gone: number; blocks: number; notionRequests: number };
+  counts: {
+    listed: number;
+    toSync: number;
+    fetched: number;
+    skipped: number;
+    gone: number;
+    blocks: number;
+    notionRequests: number;
+  };
   error?: { code: string; message: string };
 }
 
@@ -27,7 +35,13 @@ export interface SectionRun {
 
 export type CallStyle = "cron" | "manual";
 
-export async function callSection(baseUrl: string, secret: string, section: Section, style: CallStyle, query = ""): Promise<{ status: number; body: InvocationAnswer }> {
+export async function callSection(
+  baseUrl: string,
+  secret: string,
+  section: Section,
+  style: CallStyle,
+  query = "",
+): Promise<{ status: number; body: InvocationAnswer }> {
   const url = new URL(`/api/sync/${section}`, baseUrl);
   const headers: Record<string, string> = {};
   if (style === "cron") {

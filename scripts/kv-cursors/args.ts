@@ -124,18 +124,26 @@ export function parseCommand(argv: string[]): Command {
   }
   if (values.accept) throw new UsageError("--accept only goes with --webhook-token");
   const actions = ACTIONS.filter((a) => values[a] !== undefined);
-  if (actions.length > 1) throw new UsageError(`one action at a time: got ${actions.map((a) => `--${a}`).join(" and ")}`);
+  if (actions.length > 1)
+    throw new UsageError(`one action at a time: got ${actions.map((a) => `--${a}`).join(" and ")}`);
   if (actions.length === 1) {
     const action = actions[0];
     for (const flag of ["json", "watch", "section"] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${action} cannot be combined with --${flag}`);
     }
     if (values.force && action !== "release-lease") throw new UsageError("--force only goes with --release-lease");
-    return { kind: "action", action, section: sectionArg(`--${action}`, values[action]!), yes: values.yes === true, force: values.force === true };
+    return {
+      kind: "action",
+      action,
+      section: sectionArg(`--${action}`, values[action]!),
+      yes: values.yes === true,
+      force: values.force === true,
+    };
   }
   if (values.yes) throw new UsageError("--yes only goes with an action (--reset, --retry-failed, --release-lease)");
   if (values.force) throw new UsageError("--force only goes with --release-lease");
-  if (values.json && values.watch) throw new UsageError("--json prints one document; it cannot be combined with --watch");
+  if (values.json && values.watch)
+    throw new UsageError("--json prints one document; it cannot be combined with --watch");
   return {
     kind: "show",
     json: values.json === true,

@@ -27,7 +27,8 @@ export function colorWanted(stream: { isTTY?: boolean }, env: Record<string, str
 }
 
 export function createStyle(color: boolean): Style {
-  const sgr = (open: number, close: number): Paint => (color ? (text) => (text ? `\x1b[${open}m${text}\x1b[${close}m` : text) : (text) => text);
+  const sgr = (open: number, close: number): Paint =>
+    color ? (text) => (text ? `\x1b[${open}m${text}\x1b[${close}m` : text) : (text) => text;
   return {
     color,
     red: sgr(31, 39),
@@ -50,7 +51,14 @@ export function age(iso: string | null | undefined, now: number): string {
   const diff = now - at;
   const s = Math.floor(Math.abs(diff) / 1000);
   if (s < 1) return "now";
-  const text = s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 48 * 3600 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86_400)}d`;
+  const text =
+    s < 60
+      ? `${s}s`
+      : s < 3600
+        ? `${Math.floor(s / 60)}m`
+        : s < 48 * 3600
+          ? `${Math.floor(s / 3600)}h`
+          : `${Math.floor(s / 86_400)}d`;
   return diff >= 0 ? `${text} ago` : `in ${text}`;
 }
 
@@ -124,10 +132,16 @@ export function attentionLines(statuses: SectionStatus[]): string[] {
       const why = run.error ? `${run.error.code}: ${run.error.message}` : "no reason recorded";
       lines.push(`${s.section}: run ${run.runId} failed (${why}); the next call resumes it once the cause is fixed`);
     } else if (run.status !== "stalled" && run.chain.lost) {
-      lines.push(`${s.section}: run ${run.runId} lost its carrier (${run.chain.reason}); the next invocation of any section or webhook relaunches it`);
+      lines.push(
+        `${s.section}: run ${run.runId} lost its carrier (${run.chain.reason}); the next invocation of any section or webhook relaunches it`,
+      );
     } else {
-      const last = run.lastError ? `; last error ${run.lastError.code}: ${run.lastError.message} at ${run.lastError.at}` : "";
-      lines.push(`${s.section}: run ${run.runId} stalled: ${run.consecutiveErrors} invocation${run.consecutiveErrors === 1 ? "" : "s"} in a row met errors without progress${last}`);
+      const last = run.lastError
+        ? `; last error ${run.lastError.code}: ${run.lastError.message} at ${run.lastError.at}`
+        : "";
+      lines.push(
+        `${s.section}: run ${run.runId} stalled: ${run.consecutiveErrors} invocation${run.consecutiveErrors === 1 ? "" : "s"} in a row met errors without progress${last}`,
+      );
     }
   }
   return lines;
@@ -137,15 +151,22 @@ export function attentionLines(statuses: SectionStatus[]): string[] {
 export function noteLines(statuses: SectionStatus[], now: number): string[] {
   const notes: string[] = [];
   for (const s of statuses) {
-    if (s.cursorProblem) notes.push(`${s.section}: the stored cursor cannot be used (${s.cursorProblem}); the next call starts a new run`);
+    if (s.cursorProblem)
+      notes.push(`${s.section}: the stored cursor cannot be used (${s.cursorProblem}); the next call starts a new run`);
     if (s.lease.abandoned) {
-      notes.push(`${s.section}: the lease was left by an invocation that ended ${age(s.lease.holderEndsBy, now)}: npm run kv:cursors -- --release-lease ${s.section}`);
+      notes.push(
+        `${s.section}: the lease was left by an invocation that ended ${age(s.lease.holderEndsBy, now)}: npm run kv:cursors -- --release-lease ${s.section}`,
+      );
     }
     if (s.run?.status === "held" && s.run.held) {
-      notes.push(`${s.section}: run held: ${s.run.held.reason} (${s.run.held.removals} of ${s.run.held.indexed} indexed pages would go); a forced run (force=1) goes ahead`);
+      notes.push(
+        `${s.section}: run held: ${s.run.held.reason} (${s.run.held.removals} of ${s.run.held.indexed} indexed pages would go); a forced run (force=1) goes ahead`,
+      );
     }
     if (s.run?.retryAt && Date.parse(s.run.retryAt) > now) {
-      notes.push(`${s.section}: Notion asked to wait until ${s.run.retryAt} (${s.run.rateLimit?.scope ?? "unknown"} limit)`);
+      notes.push(
+        `${s.section}: Notion asked to wait until ${s.run.retryAt} (${s.run.rateLimit?.scope ?? "unknown"} limit)`,
+      );
     }
     if (s.failedPages.count > 0) {
       const queued = s.failedPages.pages.length > 0 && s.failedPages.pages.every((p) => p.queuedForRetry);

@@ -24,7 +24,11 @@ export function kvSource(env: Env): KvSource {
   const config = resolveKvBackend(env);
   switch (config.kind) {
     case "vercel-kv":
-      return { kind: "vercel-kv", label: "Upstash REST (KV_REST_API_URL, KV_REST_API_TOKEN)", variables: ["KV_REST_API_URL", "KV_REST_API_TOKEN"] };
+      return {
+        kind: "vercel-kv",
+        label: "Upstash REST (KV_REST_API_URL, KV_REST_API_TOKEN)",
+        variables: ["KV_REST_API_URL", "KV_REST_API_TOKEN"],
+      };
     case "redis":
       return { kind: "redis", label: `redis (${config.variable})`, variables: [config.variable] };
     case "file":
@@ -57,9 +61,15 @@ const KINDS: { test: RegExp; say: string }[] = [
   { test: /ERR_INVALID_URL|Invalid URL/, say: "its URL cannot be parsed" },
   { test: /ECONNREFUSED|connection refused/i, say: "connection refused" },
   { test: /ENOTFOUND|EAI_AGAIN|getaddrinfo/i, say: "its host name does not resolve" },
-  { test: /WRONGPASS|NOAUTH|invalid password|invalid username-password|unauthori[sz]ed|\b401\b|\bWRONGTOKEN\b/i, say: "the credentials were refused" },
+  {
+    test: /WRONGPASS|NOAUTH|invalid password|invalid username-password|unauthori[sz]ed|\b401\b|\bWRONGTOKEN\b/i,
+    say: "the credentials were refused",
+  },
   { test: /ETIMEDOUT|timed? ?out|timeout|did not answer within|aborted/i, say: "no answer in time" },
-  { test: /ECONNRESET|EPIPE|socket hang up|socket closed|connection (was )?closed|fetch failed|network/i, say: "the connection failed" },
+  {
+    test: /ECONNRESET|EPIPE|socket hang up|socket closed|connection (was )?closed|fetch failed|network/i,
+    say: "the connection failed",
+  },
   { test: /EACCES|EPERM|EROFS|permission denied|read-only/i, say: "permission denied" },
 ];
 
@@ -73,7 +83,9 @@ export function describeKvFailure(error: unknown, env: Env, timeoutMs: number): 
   if (error instanceof ConfigError) {
     // These messages name variables only (lib/config.ts, lib/kv/backend.ts).
     const variables = error.variables.length > 0 ? ` (check ${error.variables.join(", ")})` : "";
-    return error instanceof KvConfigError ? `the KV store is not configured: ${error.message}${variables}` : `${error.message}${variables}`;
+    return error instanceof KvConfigError
+      ? `the KV store is not configured: ${error.message}${variables}`
+      : `${error.message}${variables}`;
   }
   let source: KvSource | null = null;
   try {

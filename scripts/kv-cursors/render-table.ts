@@ -1,7 +1,17 @@
 /** The overview of `npm run kv:cursors`: one table row per section, then what needs attention. */
 import Table from "cli-table3";
 import type { SectionStatus } from "../../lib/operator/status";
-import { NONE, type Style, age, attentionLines, lastFinishedRun, noteLines, paintStatus, progressCell, wrap } from "./format";
+import {
+  NONE,
+  type Style,
+  age,
+  attentionLines,
+  lastFinishedRun,
+  noteLines,
+  paintStatus,
+  progressCell,
+  wrap,
+} from "./format";
 
 export interface RenderContext {
   now: number;
@@ -12,7 +22,10 @@ export interface RenderContext {
 }
 
 export function header(ctx: RenderContext): string {
-  return ctx.style.bold("kv:cursors") + ctx.style.dim(` · ${ctx.source} · prefix ${ctx.prefix} · ${new Date(ctx.now).toISOString()}`);
+  return (
+    ctx.style.bold("kv:cursors") +
+    ctx.style.dim(` · ${ctx.source} · prefix ${ctx.prefix} · ${new Date(ctx.now).toISOString()}`)
+  );
 }
 
 export function leaseCell(status: SectionStatus, ctx: RenderContext): string {
@@ -50,14 +63,28 @@ function lastRunCell(status: SectionStatus, ctx: RenderContext): string {
 
 export function statusCell(status: SectionStatus, ctx: RenderContext): string {
   // A run whose carrier died says so until the next invocation of any route relaunches it.
-  if (status.run) return `${paintStatus(status.run.status, ctx.style)}${status.run.chain.lost ? `\n${ctx.style.red("carrier lost")}` : status.run.chain.relaunchedAt ? `\n${ctx.style.dim("relaunched")}` : ""}`;
+  if (status.run)
+    return `${paintStatus(status.run.status, ctx.style)}${status.run.chain.lost ? `\n${ctx.style.red("carrier lost")}` : status.run.chain.relaunchedAt ? `\n${ctx.style.dim("relaunched")}` : ""}`;
   return status.cursorProblem ? ctx.style.yellow("unreadable") : ctx.style.dim("no run");
 }
 
 export function renderOverview(statuses: SectionStatus[], ctx: RenderContext): string {
   const { style } = ctx;
   const table = new Table({
-    head: ["section", "run", "status", "phase", "progress", "inv.", "failed", "last error", "lease", "retry at", "since", "last run"].map((h) => style.bold(h)),
+    head: [
+      "section",
+      "run",
+      "status",
+      "phase",
+      "progress",
+      "inv.",
+      "failed",
+      "last error",
+      "lease",
+      "retry at",
+      "since",
+      "last run",
+    ].map((h) => style.bold(h)),
     style: { head: [], border: [] },
   });
   for (const s of statuses) {

@@ -14,7 +14,14 @@ import { boundedByDeadline } from "../../lib/kv/bounded-store";
 import { KvTimeoutError } from "../../lib/kv/errors";
 import type { KvStore } from "../../lib/kv/store";
 import { releaseLease, resetSection, retryFailedPages } from "../../lib/operator/actions";
-import { type SectionStatus, type WebhookStatus, needsAttention, readSectionStatus, readStoredCursor, readWebhookStatus } from "../../lib/operator/status";
+import {
+  type SectionStatus,
+  type WebhookStatus,
+  needsAttention,
+  readSectionStatus,
+  readStoredCursor,
+  readWebhookStatus,
+} from "../../lib/operator/status";
 import { type StoreRuntime, loadStoreRuntime } from "../../lib/runtime";
 import { type ActionName, type Command, EXIT } from "./args";
 import { webhookKeys } from "../../lib/webhooks/keys";
@@ -43,7 +50,12 @@ const err = (text: string) => process.stderr.write(`${NAME}: ${text}\n`);
 
 /** Failures of the KV store or its configuration (exit 3), as opposed to bugs (exit 4). */
 function isKvFailure(error: unknown): boolean {
-  return error instanceof ConfigError || error instanceof KvTimeoutError || isKvSetupError(error) || (error instanceof Error && /^kv\b/.test(error.message));
+  return (
+    error instanceof ConfigError ||
+    error instanceof KvTimeoutError ||
+    isKvSetupError(error) ||
+    (error instanceof Error && /^kv\b/.test(error.message))
+  );
 }
 
 /** Every KV call made through the result ends within `ms` of now (lib/kv/bounded-store.ts). */
@@ -72,12 +84,23 @@ async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Secti
 }
 
 function jsonDocument(snap: Snapshot): string {
-  const doc = { version: JSON_VERSION, generatedAt: new Date(snap.now).toISOString(), sections: snap.statuses, attention: attentionLines(snap.statuses), ...(snap.webhooks && webhooksInUse(snap.webhooks) ? { webhooks: snap.webhooks } : {}) };
+  const doc = {
+    version: JSON_VERSION,
+    generatedAt: new Date(snap.now).toISOString(),
+    sections: snap.statuses,
+    attention: attentionLines(snap.statuses),
+    ...(snap.webhooks && webhooksInUse(snap.webhooks) ? { webhooks: snap.webhooks } : {}),
+  };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 function renderContext(now: number, source: KvSource, runtime: StoreRuntime): RenderContext {
-  return { now, style: createStyle(colorWanted(process.stdout, env)), source: source.label, prefix: runtime.keys.prefix };
+  return {
+    now,
+    style: createStyle(colorWanted(process.stdout, env)),
+    source: source.label,
+    prefix: runtime.keys.prefix,
+  };
 }
 
 function renderText(snap: Snapshot, section: Section | null, source: KvSource, runtime: StoreRuntime): string {
@@ -88,7 +111,12 @@ function renderText(snap: Snapshot, section: Section | null, source: KvSource, r
 
 const exitFor = (statuses: SectionStatus[]) => (statuses.some(needsAttention) ? EXIT.attention : EXIT.ok);
 
-async function show(command: Extract<Command, { kind: "show" }>, runtime: StoreRuntime, source: KvSource, timeoutMs: number): Promise<number> {
+async function show(
+  command: Extract<Command, { kind: "show" }>,
+  runtime: StoreRuntime,
+  source: KvSource,
+  timeoutMs: number,
+): Promise<number> {
   if (command.watch) return watch(command.section, runtime, source, timeoutMs);
   const snap = await snapshot(runtime, timeoutMs, command.section);
   out(command.json ? jsonDocument(snap) : renderText(snap, command.section, source, runtime));
@@ -96,7 +124,12 @@ async function show(command: Extract<Command, { kind: "show" }>, runtime: StoreR
 }
 
 /** Redraws every second until Ctrl-C: clears the screen on a terminal, else prints one frame a second. */
-async function watch(section: Section | null, runtime: StoreRuntime, source: KvSource, timeoutMs: number): Promise<number> {
+async function watch(
+  section: Section | null,
+  runtime: StoreRuntime,
+  source: KvSource,
+  timeoutMs: number,
+): Promise<number> {
   const tty = process.stdout.isTTY === true;
   let stopped = false;
   let wake: () => void = () => {};
@@ -143,11 +176,17 @@ async function confirm(question: string): Promise<boolean> {
 
 function describeRun(status: SectionStatus): string {
   const run = status.run;
-  const what = run ? `run ${run.runId} (${run.status}, phase ${run.phase}, ${run.progress.done}/${run.progress.total}, ${run.invocations} invocations)` : "no run";
+  const what = run
+    ? `run ${run.runId} (${run.status}, phase ${run.phase}, ${run.progress.done}/${run.progress.total}, ${run.invocations} invocations)`
+    : "no run";
   return `${status.section}: ${what}, lease ${status.lease.held ? (status.lease.abandoned ? "held (abandoned)" : "held") : "free"}, ${status.indexed} indexed pages`;
 }
 
-async function act(command: Extract<Command, { kind: "action" }>, runtime: StoreRuntime, timeoutMs: number): Promise<number> {
+async function act(
+  command: Extract<Command, { kind: "action" }>,
+  runtime: StoreRuntime,
+  timeoutMs: number,
+): Promise<number> {
   const { section } = command;
   // Read first, bounded: an unreachable store fails here within seconds, before anything is asked or changed.
   const [status] = (await snapshot(runtime, timeoutMs, section)).statuses;
@@ -202,9 +241,18 @@ function webhooksInUse(w: WebhookStatus): boolean {
 /** One line under the table once webhooks are in use: the last event and the dirty set. */
 function webhookLine(w: WebhookStatus): string {
   if (!webhooksInUse(w)) return "";
-  const last = w.lastEvent ? `last event ${w.lastEvent.type} received ${w.lastEvent.receivedAt}` : "no event received yet";
-  const token = w.token.stored ? (w.token.verifiedAt ? "token verified" : "token stored, no verified delivery yet") : "no token stored";
-  const extra = [w.deferred.length > 0 ? `deferred: ${w.deferred.join(", ")}` : "", w.token.pending ? `a pending token received ${w.token.pendingReceivedAt} waits (--webhook-token)` : ""].filter(Boolean);
+  const last = w.lastEvent
+    ? `last event ${w.lastEvent.type} received ${w.lastEvent.receivedAt}`
+    : "no event received yet";
+  const token = w.token.stored
+    ? w.token.verifiedAt
+      ? "token verified"
+      : "token stored, no verified delivery yet"
+    : "no token stored";
+  const extra = [
+    w.deferred.length > 0 ? `deferred: ${w.deferred.join(", ")}` : "",
+    w.token.pending ? `a pending token received ${w.token.pendingReceivedAt} waits (--webhook-token)` : "",
+  ].filter(Boolean);
   return `· webhooks: ${last}; ${w.dirty} dirty; ${token}${extra.length > 0 ? `; ${extra.join("; ")}` : ""}\n`;
 }
 
@@ -212,22 +260,40 @@ function webhookLine(w: WebhookStatus): string {
 async function webhookToken(accept: boolean, runtime: StoreRuntime, timeoutMs: number): Promise<number> {
   const kv = boundedStore(runtime, timeoutMs);
   const wk = webhookKeys(runtime.keys);
-  if (env.NOTION_WEBHOOK_SECRET?.trim()) err("note: NOTION_WEBHOOK_SECRET is set here; the app verifies with it, not with a stored token");
+  if (env.NOTION_WEBHOOK_SECRET?.trim())
+    err("note: NOTION_WEBHOOK_SECRET is set here; the app verifies with it, not with a stored token");
   if (accept) return acceptWebhookToken(await acceptPendingToken(kv, wk));
   const reveals = await revealTokens(kv, wk);
   if (reveals.length === 0) {
-    err("no webhook token stored yet: create the subscription in Notion (it POSTs the token to /api/notion/webhook), or click Resend token");
+    err(
+      "no webhook token stored yet: create the subscription in Notion (it POSTs the token to /api/notion/webhook), or click Resend token",
+    );
     return EXIT.ok;
   }
   let line = 0;
   for (const r of reveals) {
-    const name = r.which === "pending" ? "PENDING webhook token (never used to verify until --webhook-token --accept)" : "active webhook token";
-    const verified = r.verifiedAt ? `, deliveries verified since ${r.verifiedAt}` : r.which === "active" ? ", no verified delivery yet" : "";
-    if (r.token === null) err(`the ${name}, received ${r.receivedAt}${verified}, was shown already (${r.shownAt}); in Notion, click Resend token to show it once more`);
-    else process.stderr.write(`stdout line ${++line}: ${name}, received ${r.receivedAt}${verified}. It is not shown again.\n`);
+    const name =
+      r.which === "pending"
+        ? "PENDING webhook token (never used to verify until --webhook-token --accept)"
+        : "active webhook token";
+    const verified = r.verifiedAt
+      ? `, deliveries verified since ${r.verifiedAt}`
+      : r.which === "active"
+        ? ", no verified delivery yet"
+        : "";
+    if (r.token === null)
+      err(
+        `the ${name}, received ${r.receivedAt}${verified}, was shown already (${r.shownAt}); in Notion, click Resend token to show it once more`,
+      );
+    else
+      process.stderr.write(
+        `stdout line ${++line}: ${name}, received ${r.receivedAt}${verified}. It is not shown again.\n`,
+      );
   }
   if (reveals.some((r) => r.which === "pending")) {
-    process.stderr.write("Two different handshakes arrived; anybody can POST one. Paste the token in Notion (Webhooks → Verify): only Notion's own is accepted there. If that is the pending one, run --webhook-token --accept; otherwise ignore it (it is never used).\n");
+    process.stderr.write(
+      "Two different handshakes arrived; anybody can POST one. Paste the token in Notion (Webhooks → Verify): only Notion's own is accepted there. If that is the pending one, run --webhook-token --accept; otherwise ignore it (it is never used).\n",
+    );
   } else if (line > 0) {
     process.stderr.write("Paste it in Notion (Webhooks → Verify).\n");
   }
@@ -241,10 +307,14 @@ function acceptWebhookToken(outcome: AcceptOutcome): number {
       err("no pending webhook token to accept");
       return EXIT.usage;
     case "not_shown":
-      err(`the pending webhook token (received ${outcome.receivedAt}) was never shown, so it is not the one you checked: run --webhook-token, verify it in Notion, then --accept`);
+      err(
+        `the pending webhook token (received ${outcome.receivedAt}) was never shown, so it is not the one you checked: run --webhook-token, verify it in Notion, then --accept`,
+      );
       return EXIT.usage;
     case "accepted":
-      process.stderr.write(`webhook token received ${outcome.receivedAt} is now the active one; the previous one is dropped\n`);
+      process.stderr.write(
+        `webhook token received ${outcome.receivedAt} is now the active one; the previous one is dropped\n`,
+      );
       return EXIT.ok;
   }
 }
@@ -264,7 +334,9 @@ export async function runCommand(command: Exclude<Command, { kind: "help" }>): P
   const timeoutMs = source.kind === "file" ? FILE_TIMEOUT_MS : NETWORK_TIMEOUT_MS;
   try {
     if (command.kind === "webhook-token") return await webhookToken(command.accept, runtime, timeoutMs);
-    return command.kind === "show" ? await show(command, runtime, source, timeoutMs) : await act(command, runtime, timeoutMs);
+    return command.kind === "show"
+      ? await show(command, runtime, source, timeoutMs)
+      : await act(command, runtime, timeoutMs);
   } catch (error) {
     if (isKvFailure(error)) {
       err(describeKvFailure(error, env, timeoutMs));
@@ -273,6 +345,9 @@ export async function runCommand(command: Exclude<Command, { kind: "help" }>): P
     throw error;
   } finally {
     // A store still connecting (or retrying) is not waited for.
-    await Promise.race([runtime.kv.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    await Promise.race([
+      runtime.kv.close().catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
+    ]);
   }
 }

@@ -9,13 +9,29 @@ type Env = Record<string, string | undefined>;
 /** Each configured value and its parts (a URL's host, port, user, password), longest first. */
 function secretsOf(env: Env): string[] {
   const found = new Set<string>();
-  for (const name of ["REDIS_URL", "KV_URL", "KV_REST_API_URL", "KV_REST_API_TOKEN", "KV_REST_API_READ_ONLY_TOKEN", "KV_FILE_DIR"]) {
+  for (const name of [
+    "REDIS_URL",
+    "KV_URL",
+    "KV_REST_API_URL",
+    "KV_REST_API_TOKEN",
+    "KV_REST_API_READ_ONLY_TOKEN",
+    "KV_FILE_DIR",
+  ]) {
     const value = env[name]?.trim();
     if (!value) continue;
     found.add(value);
     try {
       const u = new URL(value);
-      for (const part of [u.host, u.hostname, u.port, u.username, u.password, decodeURIComponent(u.password), decodeURIComponent(u.username), u.origin]) {
+      for (const part of [
+        u.host,
+        u.hostname,
+        u.port,
+        u.username,
+        u.password,
+        decodeURIComponent(u.password),
+        decodeURIComponent(u.username),
+        u.origin,
+      ]) {
         if (part) found.add(part);
       }
     } catch {
@@ -34,4 +50,3 @@ export function scrub(text: string, env: Env): string {
     .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b/g, "…")
     .replace(/\[[0-9a-f:]+\](?::\d+)?/gi, "…");
 }
-

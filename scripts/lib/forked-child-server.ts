@@ -47,7 +47,8 @@ export function serveParent(own: Record<string, Handler>): void {
     if (!handler) return sendToParent({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
     handler(msg.args ?? {}).then(
       (result) => sendToParent({ id: msg.id, ok: true, result }),
-      (err: unknown) => sendToParent({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      (err: unknown) =>
+        sendToParent({ id: msg.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
     );
   });
 }

@@ -48,7 +48,10 @@ export async function forkChild<R>(spec: ForkSpec): Promise<ChildHandle<R>> {
   };
 
   const ready = await new Promise<R>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} ${kind} child did not start within ${startupTimeoutMs} ms`)), startupTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${label} ${kind} child did not start within ${startupTimeoutMs} ms`)),
+      startupTimeoutMs,
+    );
     child.on("message", (raw) => {
       const msg = raw as { type?: string; id?: number; ok?: boolean; result?: unknown; error?: string };
       if (msg.type === "ready") {
@@ -109,4 +112,3 @@ export async function forkChild<R>(spec: ForkSpec): Promise<ChildHandle<R>> {
     },
   };
 }
-

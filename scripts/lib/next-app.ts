@@ -62,7 +62,9 @@ export function buildIfNeeded(log: (line: string) => void = () => {}): void {
       encoding: "utf8",
     });
     if (result.status !== 0) {
-      throw new Error(`next build failed (exit ${result.status}):\n${(result.stdout ?? "").slice(-3000)}\n${(result.stderr ?? "").slice(-3000)}`);
+      throw new Error(
+        `next build failed (exit ${result.status}):\n${(result.stdout ?? "").slice(-3000)}\n${(result.stderr ?? "").slice(-3000)}`,
+      );
     }
   });
 }
@@ -93,7 +95,13 @@ export async function startNextApp(env: Record<string, string>, options: { port?
   const port = options.port ?? (await freePort());
   const child: ChildProcess = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(port), "-H", "127.0.0.1"], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NODE_ENV: "production", NEXT_TELEMETRY_DISABLED: "1", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      NODE_ENV: "production",
+      NEXT_TELEMETRY_DISABLED: "1",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -42,7 +42,6 @@ export interface ReadyMessage {
   [key: string]: unknown;
 }
 
-
 async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
   const workspace = generateWorkspace({
     seed: options.seed ?? 1,

@@ -10,7 +10,11 @@ export type { ChildHandle };
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "child.ts");
 
-function startChild<R extends ReadyMessage>(kind: string, options: unknown, startupTimeoutMs: number): Promise<ChildHandle<R>> {
+function startChild<R extends ReadyMessage>(
+  kind: string,
+  options: unknown,
+  startupTimeoutMs: number,
+): Promise<ChildHandle<R>> {
   return forkChild<R>({ script: CHILD, label: "scale", kind, options, startupTimeoutMs });
 }
 

@@ -33,10 +33,19 @@ export interface MemorySample {
   samples: number;
 }
 
-export async function measureMemory<T>(gc: Gc, intervalMs: number, fn: () => Promise<T>): Promise<{ value: T; memory: MemorySample }> {
+export async function measureMemory<T>(
+  gc: Gc,
+  intervalMs: number,
+  fn: () => Promise<T>,
+): Promise<{ value: T; memory: MemorySample }> {
   gc();
   const start = process.memoryUsage();
-  const memory: MemorySample = { baselineHeap: start.heapUsed, peakHeap: start.heapUsed, peakRss: start.rss, samples: 1 };
+  const memory: MemorySample = {
+    baselineHeap: start.heapUsed,
+    peakHeap: start.heapUsed,
+    peakRss: start.rss,
+    samples: 1,
+  };
   const sample = () => {
     const m = process.memoryUsage();
     memory.samples++;

@@ -16,7 +16,8 @@ export interface Target {
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
-const fixed = (n: number, digits: number) => n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fixed = (n: number, digits: number) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mb = (bytes: number) => fixed(bytes / 1e6, 1);
 const perRow = (n: number, rows: number, digits = 1) => fixed(n / rows, digits);
 
@@ -44,7 +45,24 @@ const HEAD = [
   "heap peak MB",
   "RSS peak MB",
 ];
-const ALIGN = ["right", "left", "left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"] as const;
+const ALIGN = [
+  "right",
+  "left",
+  "left",
+  "left",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+  "right",
+] as const;
 
 function rowsOf(results: (RunResult & { prefix: string })[]): string[][] {
   return results.map((r) => [
@@ -76,7 +94,9 @@ export function renderTable(results: (RunResult & { prefix: string })[]): string
 /** The same table as GitHub Markdown (for the README). */
 export function renderMarkdown(results: (RunResult & { prefix: string })[]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [line(HEAD), line(ALIGN.map((a) => (a === "right" ? "---:" : ":---"))), ...rowsOf(results).map(line)].join("\n");
+  return [line(HEAD), line(ALIGN.map((a) => (a === "right" ? "---:" : ":---"))), ...rowsOf(results).map(line)].join(
+    "\n",
+  );
 }
 
 /** What "written" is on the redis backend: more than values, so its targets read high. */
@@ -90,11 +110,14 @@ export function evaluateTargets(results: RunResult[], allowancePerInvocation: nu
       ...base,
       name: `${r.run} run completes`,
       met: r.completed,
-      detail: r.completed ? `${r.invocations} invocations, ${fixed(r.wallMs / 1000, 1)} s` : `FAILED: ${r.failure ?? r.finalStatus ?? "unknown"}`,
+      detail: r.completed
+        ? `${r.invocations} invocations, ${fixed(r.wallMs / 1000, 1)} s`
+        : `FAILED: ${r.failure ?? r.finalStatus ?? "unknown"}`,
     });
     if (r.run === "full") {
       const allowed = FULL_WRITE_FACTOR * r.product.bytes + allowancePerInvocation * r.invocations;
-      const perInvocation = r.invocations > 0 ? Math.max(0, r.kv.writtenBytes - FULL_WRITE_FACTOR * r.product.bytes) / r.invocations : 0;
+      const perInvocation =
+        r.invocations > 0 ? Math.max(0, r.kv.writtenBytes - FULL_WRITE_FACTOR * r.product.bytes) / r.invocations : 0;
       targets.push({
         ...base,
         name: `full run writes ≤ ${FULL_WRITE_FACTOR} × product + ${int(allowancePerInvocation)} B/invocation`,
@@ -124,5 +147,10 @@ export function evaluateTargets(results: RunResult[], allowancePerInvocation: nu
 }
 
 export function renderTargets(targets: Target[]): string {
-  return targets.map((t) => `${t.met === null ? "info   " : t.met ? "met    " : "NOT MET"}  ${int(t.rows)} ${t.backend}: ${t.name}: ${t.detail}`).join("\n");
+  return targets
+    .map(
+      (t) =>
+        `${t.met === null ? "info   " : t.met ? "met    " : "NOT MET"}  ${int(t.rows)} ${t.backend}: ${t.name}: ${t.detail}`,
+    )
+    .join("\n");
 }

@@ -126,8 +126,14 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]);
 }
 
-export async function invoke(ctx: Pick<RunContext, "env" | "secret">, section: Section, timeoutMs: number): Promise<Answer> {
-  const request = new Request(`http://localhost/api/sync/${section}?secret=${encodeURIComponent(ctx.secret)}`, { method: "GET" });
+export async function invoke(
+  ctx: Pick<RunContext, "env" | "secret">,
+  section: Section,
+  timeoutMs: number,
+): Promise<Answer> {
+  const request = new Request(`http://localhost/api/sync/${section}?secret=${encodeURIComponent(ctx.secret)}`, {
+    method: "GET",
+  });
   return withTimeout(
     (async () => {
       const response = await handleSync(section, request, ctx.env);
@@ -146,7 +152,11 @@ export async function invoke(ctx: Pick<RunContext, "env" | "secret">, section: S
 }
 
 /** Calls a section until done, unmeasured (posts and children before the verification). */
-export async function syncPlain(ctx: Pick<RunContext, "env" | "secret" | "callTimeoutMs">, section: Section, maxCalls: number): Promise<{ ok: boolean; calls: number; last: Answer | null }> {
+export async function syncPlain(
+  ctx: Pick<RunContext, "env" | "secret" | "callTimeoutMs">,
+  section: Section,
+  maxCalls: number,
+): Promise<{ ok: boolean; calls: number; last: Answer | null }> {
   let last: Answer | null = null;
   for (let i = 1; i <= maxCalls; i++) {
     last = await invoke(ctx, section, ctx.callTimeoutMs);
@@ -211,7 +221,9 @@ export async function measuredRun(ctx: RunContext, run: RunKind, section: Sectio
         break;
       }
       const callStart = Date.now();
-      const { value: answer, memory } = await measureMemory(ctx.gc, ctx.sampleMs, () => invoke(ctx, section, ctx.callTimeoutMs));
+      const { value: answer, memory } = await measureMemory(ctx.gc, ctx.sampleMs, () =>
+        invoke(ctx, section, ctx.callTimeoutMs),
+      );
       const callMs = Date.now() - callStart;
       const body = answer.body;
       const record: InvocationRecord = {
@@ -234,7 +246,9 @@ export async function measuredRun(ctx: RunContext, run: RunKind, section: Sectio
         ctx.progress(
           `  ${ctx.backend} ${ctx.rows} ${run} #${n}: ${answer.status} ${body.status ?? "?"}/${String(body.phase ?? "?")} ` +
             `elapsed ${record.elapsedMs ?? "?"} ms, heap +${(record.heapPeakDelta / 1e6).toFixed(1)} MB` +
-            (body.counts ? `, listed ${body.counts.listed ?? "?"} fetched ${body.counts.fetched ?? "?"} skipped ${body.counts.skipped ?? "?"}` : ""),
+            (body.counts
+              ? `, listed ${body.counts.listed ?? "?"} fetched ${body.counts.fetched ?? "?"} skipped ${body.counts.skipped ?? "?"}`
+              : ""),
         );
       }
       if (answer.status !== 200) {
@@ -256,13 +270,20 @@ export async function measuredRun(ctx: RunContext, run: RunKind, section: Sectio
   const wallMs = Date.now() - started;
   const cpu: RunResult["cpu"] = { main: cpuNow() - cpuBefore.main, redisServer: 0 };
   if (ctx.bridge && cpuBefore.bridge !== undefined) cpu.bridge = (await ctx.bridge.cpu()) - cpuBefore.bridge;
-  if (ctx.emulatorCpu && cpuBefore.emulator !== undefined) cpu.emulator = (await ctx.emulatorCpu()) - cpuBefore.emulator;
+  if (ctx.emulatorCpu && cpuBefore.emulator !== undefined)
+    cpu.emulator = (await ctx.emulatorCpu()) - cpuBefore.emulator;
   const retainedHeap = liveHeap(ctx.gc) - liveBefore;
 
   let kv: KvTraffic;
   if (ctx.bridge) {
     const s = await ctx.bridge.stats();
-    kv = { commands: s.commands, writtenBytes: s.writtenBytes, readBytes: s.responseBytes, requestBytes: s.requestBytes, byCommand: s.byCommand };
+    kv = {
+      commands: s.commands,
+      writtenBytes: s.writtenBytes,
+      readBytes: s.responseBytes,
+      requestBytes: s.requestBytes,
+      byCommand: s.byCommand,
+    };
   } else {
     const d = diffRedisStats(redisBefore!, await readRedisStats(ctx.redisUrl));
     kv = { commands: d.commands, writtenBytes: d.netInputBytes, readBytes: d.netOutputBytes, byCommand: d.byCommand };

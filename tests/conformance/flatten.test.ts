@@ -38,7 +38,9 @@ describe.skipIf(!available)("index flattening of recorded property values", () =
   });
 
   it("every other recorded page (verification, relations cut at 25, child pages)", () => {
-    for (const f of fs.readdirSync(CORPUS).filter((f) => f.startsWith("page-") && !f.startsWith("page-property-item"))) {
+    for (const f of fs
+      .readdirSync(CORPUS)
+      .filter((f) => f.startsWith("page-") && !f.startsWith("page-property-item"))) {
       expect(undefinedValues(read(f) as unknown as NotionPage), f).toEqual([]);
     }
   });

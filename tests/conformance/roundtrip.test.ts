@@ -51,9 +51,18 @@ describe.skipIf(!available)("recorded Notion pages and blocks through a real syn
   const installed: Installed[] = [];
 
   beforeAll(async () => {
-    stack = await startStack({ workspace: { seed: 41, pages: 4, posts: 3, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 } });
+    stack = await startStack({
+      workspace: { seed: 41, pages: 4, posts: 3, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 },
+    });
     const ws = stack.workspace;
-    const install = (name: string, section: Section, page: Json, blocks: Json[], children: Record<string, Json[]> = {}, target: { databaseId?: string; parentPageId?: string } = {}) => {
+    const install = (
+      name: string,
+      section: Section,
+      page: Json,
+      blocks: Json[],
+      children: Record<string, Json[]> = {},
+      target: { databaseId?: string; parentPageId?: string } = {},
+    ) => {
       ws.installRecordedPage({ page, blocks, children, ...target });
       installed.push({ name, section, page, blocks, children, properties: page.properties as Json });
     };
@@ -67,19 +76,36 @@ describe.skipIf(!available)("recorded Notion pages and blocks through a real syn
     });
     // The two rows of 23 property types (place and button included), as posts, with the other recorded block lists.
     const [item2, item1] = results("query-data-source-23-property-types-2025-09-03.json");
-    install("23 property types, Item 1", "posts", item1, [...results("blocks-children-bookmark-child-database-embed-2025-09-03.json"), ...results("blocks-append-toggle-to-do-2025-09-03.json")], {}, { databaseId: ws.postsDatabaseId });
+    install(
+      "23 property types, Item 1",
+      "posts",
+      item1,
+      [
+        ...results("blocks-children-bookmark-child-database-embed-2025-09-03.json"),
+        ...results("blocks-append-toggle-to-do-2025-09-03.json"),
+      ],
+      {},
+      { databaseId: ws.postsDatabaseId },
+    );
     install(
       "23 property types, Item 2",
       "posts",
       item2,
-      [...results("blocks-append-file-image-video-2025-09-03.json"), ...results("blocks-append-audio-pdf-video-2025-09-03.json"), withoutRequestId(recording("block-link-preview-2025-09-03.json"))],
+      [
+        ...results("blocks-append-file-image-video-2025-09-03.json"),
+        ...results("blocks-append-audio-pdf-video-2025-09-03.json"),
+        withoutRequestId(recording("block-link-preview-2025-09-03.json")),
+      ],
       {},
       { databaseId: ws.postsDatabaseId },
     );
     // A wiki page (verification) with the paginated paragraphs and the synced block original the mixed page's copy points to.
     const paragraphs = ["1", "2", "3-last"].flatMap((n) => results(`blocks-children-paginated-${n}-2025-09-03.json`));
     const wiki = recording("page-wiki-verification-2025-09-03.json");
-    install("page-wiki-verification", "pages", wiki, [...paragraphs, withoutRequestId(recording("block-synced-block-reference-2025-09-03.json"))]);
+    install("page-wiki-verification", "pages", wiki, [
+      ...paragraphs,
+      withoutRequestId(recording("block-synced-block-reference-2025-09-03.json")),
+    ]);
     // A relation cut at 25 with has_more, and an empty page.
     const many = recording("page-relation-has-more-2025-09-03.json");
     install("page-relation-has-more", "pages", many, results("blocks-children-empty-2025-09-03.json"));
@@ -92,10 +118,27 @@ describe.skipIf(!available)("recorded Notion pages and blocks through a real syn
     expect((cut.relation as unknown[]).length).toBe(25);
     expect(cut.has_more).toBe(true);
     setRelation(ws, String(many.id), { name, propertyId, ids, touch: false });
-    installed.at(-1)!.properties = { ...(many.properties as Json), [name]: { ...cut, relation: ids.map((id) => ({ id })), has_more: false } };
+    installed.at(-1)!.properties = {
+      ...(many.properties as Json),
+      [name]: { ...cut, relation: ids.map((id) => ({ id })), has_more: false },
+    };
     // Two child pages: one recorded in 2026 under 2025-09-03, one under 2026-03-11 (cover and icon, no `archived`).
-    install("page-child-of-page", "children", recording("page-child-of-page-2025-09-03.json"), [], {}, { parentPageId: String(wiki.id) });
-    install("page-cover-icon (2026-03-11)", "children", recording("page-cover-icon-2026-03-11.json"), [], {}, { parentPageId: String(many.id) });
+    install(
+      "page-child-of-page",
+      "children",
+      recording("page-child-of-page-2025-09-03.json"),
+      [],
+      {},
+      { parentPageId: String(wiki.id) },
+    );
+    install(
+      "page-cover-icon (2026-03-11)",
+      "children",
+      recording("page-cover-icon-2026-03-11.json"),
+      [],
+      {},
+      { parentPageId: String(many.id) },
+    );
 
     await syncAll(stack);
   }, 120_000);
@@ -115,7 +158,9 @@ describe.skipIf(!available)("recorded Notion pages and blocks through a real syn
       const bundle = await bundleOf(item.section, String(item.page.id));
       expect(unsigned(bundle.properties), item.name).toEqual(unsigned(item.properties));
       // The emulator serves the page as recorded (relations cut at 25 included), signed URLs aside.
-      expect(unsigned(stack.workspace.page(String(item.page.id))!.properties), item.name).toEqual(unsigned(item.page.properties));
+      expect(unsigned(stack.workspace.page(String(item.page.id))!.properties), item.name).toEqual(
+        unsigned(item.page.properties),
+      );
     }
     const all = installed.find((i) => i.name === "page-properties-all-types")!;
     expect(Object.keys(all.page.properties as Json)).toHaveLength(25);
@@ -125,7 +170,10 @@ describe.skipIf(!available)("recorded Notion pages and blocks through a real syn
     const originalId = String(recording("block-synced-block-reference-2025-09-03.json").id);
     let compared = 0;
     const check = (nodes: BlockTree[], recorded: Json[], children: Record<string, Json[]>, where: string): void => {
-      expect(nodes.map((n) => n.id), where).toEqual(recorded.map((b) => b.id));
+      expect(
+        nodes.map((n) => n.id),
+        where,
+      ).toEqual(recorded.map((b) => b.id));
       nodes.forEach((node, i) => {
         const { children: ours, ...block } = node;
         const want = withoutRequestId(recorded[i]);
@@ -141,19 +189,26 @@ describe.skipIf(!available)("recorded Notion pages and blocks through a real syn
         if (kids) return check(ours!, kids, children, `${where} > ${String(want.type)}`);
         // No recorded children: the emulator's (one paragraph), or for a synced copy its original's.
         expect(ours!.length, `${where} #${i}`).toBeGreaterThan(0);
-        const from = (want.synced_block as { synced_from?: { block_id: string } | null } | undefined)?.synced_from?.block_id;
-        for (const child of ours!) expect(child.parent).toEqual({ type: "block_id", block_id: from === originalId ? originalId : want.id });
+        const from = (want.synced_block as { synced_from?: { block_id: string } | null } | undefined)?.synced_from
+          ?.block_id;
+        for (const child of ours!)
+          expect(child.parent).toEqual({ type: "block_id", block_id: from === originalId ? originalId : want.id });
       });
     };
     for (const item of installed) {
       const bundle = await bundleOf(item.section, String(item.page.id));
       const blocks = bundle.blocks ?? [];
       // A page given a child page (installRecordedPage parentPageId) ends with its child_page block: ours.
-      const ownChild = installed.find((i) => i.section === "children" && blocks.at(-1)?.id === i.page.id && blocks.length === item.blocks.length + 1);
+      const ownChild = installed.find(
+        (i) => i.section === "children" && blocks.at(-1)?.id === i.page.id && blocks.length === item.blocks.length + 1,
+      );
       if (ownChild) expect(blocks.at(-1)!.type).toBe("child_page");
       check(ownChild ? blocks.slice(0, -1) : blocks, item.blocks, item.children, item.name);
     }
-    const recordedCount = installed.reduce((n, i) => n + i.blocks.length + Object.values(i.children).reduce((m, list) => m + list.length, 0), 0);
+    const recordedCount = installed.reduce(
+      (n, i) => n + i.blocks.length + Object.values(i.children).reduce((m, list) => m + list.length, 0),
+      0,
+    );
     expect(compared).toBe(recordedCount);
     expect(recordedCount).toBeGreaterThanOrEqual(60);
   });

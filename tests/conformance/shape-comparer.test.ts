@@ -12,7 +12,11 @@ const text = (content: string, link: string | null = null) => ({
   plain_text: content,
   href: link,
 });
-const paragraph = (extra: Record<string, unknown> = {}) => ({ object: "block", type: "paragraph", paragraph: { rich_text: [text("a")], icon: null, color: "default", ...extra } });
+const paragraph = (extra: Record<string, unknown> = {}) => ({
+  object: "block",
+  type: "paragraph",
+  paragraph: { rich_text: [text("a")], icon: null, color: "default", ...extra },
+});
 
 describe("shape comparer", () => {
   it("accepts the same shape, whatever the values", () => {
@@ -25,12 +29,19 @@ describe("shape comparer", () => {
       expect.stringMatching(/key "icon" missing in 1 of 1/),
       expect.stringMatching(/not covered by the emulator: .*paragraph\{\}\.icon/),
     ]);
-    expect(shapeDiff(paragraph({ extra: 1 }), paragraph())).toEqual([expect.stringMatching(/key "extra" that Notion never sends/), expect.stringMatching(/emulator-only position .*extra/)]);
-    expect(shapeDiff(paragraph({ color: 3 }), paragraph())).toEqual([expect.stringMatching(/color: number where Notion shows only string/)]);
+    expect(shapeDiff(paragraph({ extra: 1 }), paragraph())).toEqual([
+      expect.stringMatching(/key "extra" that Notion never sends/),
+      expect.stringMatching(/emulator-only position .*extra/),
+    ]);
+    expect(shapeDiff(paragraph({ color: 3 }), paragraph())).toEqual([
+      expect.stringMatching(/color: number where Notion shows only string/),
+    ]);
   });
 
   it("allows null only where Notion shows both", () => {
-    expect(shapeDiff({ url: null }, { url: "https://x" })).toEqual([expect.stringMatching(/null where Notion shows only string/)]);
+    expect(shapeDiff({ url: null }, { url: "https://x" })).toEqual([
+      expect.stringMatching(/null where Notion shows only string/),
+    ]);
     const both = modelOf([
       { value: { url: null }, root: "$", source: "a" },
       { value: { url: "https://x" }, root: "$", source: "b" },
@@ -39,7 +50,18 @@ describe("shape comparer", () => {
   });
 
   it("compares tagged unions variant by variant, and array elements against their union", () => {
-    const recorded = modelOf([{ value: { items: [{ type: "a", a: 1 }, { type: "b", b: "x" }] }, root: "$", source: "r" }]);
+    const recorded = modelOf([
+      {
+        value: {
+          items: [
+            { type: "a", a: 1 },
+            { type: "b", b: "x" },
+          ],
+        },
+        root: "$",
+        source: "r",
+      },
+    ]);
     const onlyA = modelOf([{ value: { items: [{ type: "a", a: 2 }] }, root: "$", source: "e" }]);
     expect(compareModels(onlyA, recorded).problems.sort()).toEqual([
       expect.stringMatching(/^not covered by the emulator: \$\{\}\.items\[\]\{b\} /),
@@ -63,7 +85,9 @@ describe("shape comparer", () => {
   });
 
   it("applies documented exceptions", () => {
-    expect(shapeDiff({ a: 1, b: 2 }, { a: 1 }, { optionalKeys: { "${}#b": "why" }, extraPositions: { "${}.b": "why" } })).toEqual([]);
+    expect(
+      shapeDiff({ a: 1, b: 2 }, { a: 1 }, { optionalKeys: { "${}#b": "why" }, extraPositions: { "${}.b": "why" } }),
+    ).toEqual([]);
     expect(shapeDiff({ a: null }, { a: 1 }, { extraKinds: { "${}.a#null": "why" } })).toEqual([]);
   });
 });

@@ -15,7 +15,15 @@ import { generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { setRelation } from "../../scripts/emulator/notion/property-items";
 import { startNotionEmulator, type NotionEmulator } from "../../scripts/emulator/notion/server";
 import type { BlockTree, PageObject, Workspace } from "../../scripts/emulator/notion/workspace";
-import { addSample, compareModels, mergeModel, modelOf, shapeDiff, type Exceptions, type ShapeModel } from "../support/shape";
+import {
+  addSample,
+  compareModels,
+  mergeModel,
+  modelOf,
+  shapeDiff,
+  type Exceptions,
+  type ShapeModel,
+} from "../support/shape";
 
 const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../../../shared/reference/real-notion");
 const VERSION = "2025-09-03";
@@ -31,7 +39,12 @@ const envelope = (body: Json): Json => ({ ...body, results: [] });
 
 // ------------------------------------------------------------ the recordings
 
-const FILES = fs.existsSync(CORPUS) ? fs.readdirSync(CORPUS).filter((f) => f.endsWith(".json")).sort() : [];
+const FILES = fs.existsSync(CORPUS)
+  ? fs
+      .readdirSync(CORPUS)
+      .filter((f) => f.endsWith(".json"))
+      .sort()
+  : [];
 const current = (f: string) => f.includes("2025-09-03");
 const isBlockFile = (f: string) => f.startsWith("block");
 const isPageFile = (f: string) => f.startsWith("page-") && !f.startsWith("page-property-item");
@@ -63,7 +76,8 @@ function blockModel(): ShapeModel {
   const model: ShapeModel = new Map();
   for (const f of FILES.filter((f) => isBlockFile(f) && current(f))) {
     const body = recording(f);
-    for (const block of body.object === "list" ? results(body) : [withoutRequestId(body)]) addSample(model, block, "block", f);
+    for (const block of body.object === "list" ? results(body) : [withoutRequestId(body)])
+      addSample(model, block, "block", f);
   }
   const legacy: ShapeModel = new Map();
   for (const f of FILES.filter((f) => isBlockFile(f) && !current(f))) {
@@ -89,15 +103,25 @@ function pageModel(): ShapeModel {
 }
 
 function listModel(): ShapeModel {
-  const lists = FILES.filter((f) => current(f) && (isQueryFile(f) || isBlockFile(f))).map((f) => ({ f, body: recording(f) }));
-  return modelOf(lists.filter(({ body }) => body.object === "list").map(({ f, body }) => ({ value: envelope(body), root: "list", source: f })));
+  const lists = FILES.filter((f) => current(f) && (isQueryFile(f) || isBlockFile(f))).map((f) => ({
+    f,
+    body: recording(f),
+  }));
+  return modelOf(
+    lists
+      .filter(({ body }) => body.object === "list")
+      .map(({ f, body }) => ({ value: envelope(body), root: "list", source: f })),
+  );
 }
 
 // ------------------------------------------------------------ documented departures (README, "Conformance to real Notion")
 
 /** Departures that hold in every comparison (shared vocabularies). */
 const COMMON: Exceptions = {
-  extraPositions: { "@cover{file}": "no recording has a Notion-hosted cover; Notion documents covers as file objects like icons (files.ts adds some)" },
+  extraPositions: {
+    "@cover{file}":
+      "no recording has a Notion-hosted cover; Notion documents covers as file objects like icons (files.ts adds some)",
+  },
 };
 const with_ = (extra: Exceptions): Exceptions => ({
   extraPositions: { ...COMMON.extraPositions, ...extra.extraPositions },
@@ -113,13 +137,16 @@ const PAGE_EXCEPTIONS: Exceptions = {
 };
 const DATA_SOURCE_EXCEPTIONS: Exceptions = {
   extraPositions: {
-    "data_source{}.properties.*{verification}": "the recorded schema has no verification, place or button property: same shape as the others, `{id, name, description, type, <type>: {}}`",
+    "data_source{}.properties.*{verification}":
+      "the recorded schema has no verification, place or button property: same shape as the others, `{id, name, description, type, <type>: {}}`",
     "data_source{}.properties.*{place}": "idem",
     "data_source{}.properties.*{button}": "idem",
   },
   extraKinds: {
-    "data_source{}.public_url#null": "a database not published to the web has public_url null (database-retrieve-2026-03-11 shows it); the one recorded data source is published",
-    "data_source{}.properties.*{unique_id}.unique_id{}.prefix#null": "the recorded schema's unique_id has a prefix; rows of a source without one show `prefix: null` (query-data-source-23-property-types), so does its schema",
+    "data_source{}.public_url#null":
+      "a database not published to the web has public_url null (database-retrieve-2026-03-11 shows it); the one recorded data source is published",
+    "data_source{}.properties.*{unique_id}.unique_id{}.prefix#null":
+      "the recorded schema's unique_id has a prefix; rows of a source without one show `prefix: null` (query-data-source-23-property-types), so does its schema",
   },
 };
 /** Keys Notion itself sends only sometimes at one position (they differ by recording date and version): documented in the README. */
@@ -139,10 +166,18 @@ interface Sampled {
   propertyTypes: Set<string>;
 }
 
-async function call(emulator: NotionEmulator, route: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; body: Json }> {
+async function call(
+  emulator: NotionEmulator,
+  route: string,
+  init: { method?: string; body?: unknown; token?: string } = {},
+): Promise<{ status: number; body: Json }> {
   const response = await fetch(`${emulator.url}${route}`, {
     method: init.method ?? "GET",
-    headers: { Authorization: `Bearer ${init.token ?? emulator.token}`, "Notion-Version": VERSION, "Content-Type": "application/json" },
+    headers: {
+      Authorization: `Bearer ${init.token ?? emulator.token}`,
+      "Notion-Version": VERSION,
+      "Content-Type": "application/json",
+    },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
   });
   return { status: response.status, body: (await response.json()) as Json };
@@ -173,7 +208,10 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
     for (const dataSourceId of [ws.pagesDataSourceId, ws.postsDataSourceId]) {
       let cursor: string | null = null;
       do {
-        const { body } = await call(emulator, `/v1/data_sources/${dataSourceId}/query`, { method: "POST", body: { page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) } });
+        const { body } = await call(emulator, `/v1/data_sources/${dataSourceId}/query`, {
+          method: "POST",
+          body: { page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) },
+        });
         note(lists, envelope(body), "list", "query");
         for (const row of results(body)) {
           note(pages, row, "page", "query");
@@ -182,9 +220,15 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
         cursor = body.next_cursor as string | null;
       } while (cursor);
     }
-    const small = await call(emulator, `/v1/data_sources/${ws.postsDataSourceId}/query`, { method: "POST", body: { page_size: 2 } });
+    const small = await call(emulator, `/v1/data_sources/${ws.postsDataSourceId}/query`, {
+      method: "POST",
+      body: { page_size: 2 },
+    });
     note(lists, envelope(small.body), "list", "query page_size 2");
-    const empty = await call(emulator, `/v1/data_sources/${ws.postsDataSourceId}/query`, { method: "POST", body: { filter: { property: "Name", title: { equals: "no such page" } } } });
+    const empty = await call(emulator, `/v1/data_sources/${ws.postsDataSourceId}/query`, {
+      method: "POST",
+      body: { filter: { property: "Name", title: { equals: "no such page" } } },
+    });
     note(lists, envelope(empty.body), "list", "empty query");
 
     // Every page retrieved, and every block of it, read recursively like the sync.
@@ -197,13 +241,21 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
     const readList = async (blockId: string): Promise<void> => {
       let cursor: string | null = null;
       do {
-        const { body } = await call(emulator, `/v1/blocks/${blockId}/children?page_size=100${cursor ? `&start_cursor=${cursor}` : ""}`);
+        const { body } = await call(
+          emulator,
+          `/v1/blocks/${blockId}/children?page_size=100${cursor ? `&start_cursor=${cursor}` : ""}`,
+        );
         note(lists, envelope(body), "list", "blocks.children.list");
         for (const block of results(body) as BlockTree[]) {
           note(blocks, block, "block", "blocks.children.list");
           const payload = block[block.type] as { type?: string } | undefined;
-          blockTypes.add(typeof payload?.type === "string" && block.type !== "link_to_page" ? `${block.type}:${payload.type}` : block.type);
-          if (block.has_children && block.type !== "child_page" && block.type !== "child_database") await readList(block.id);
+          blockTypes.add(
+            typeof payload?.type === "string" && block.type !== "link_to_page"
+              ? `${block.type}:${payload.type}`
+              : block.type,
+          );
+          if (block.has_children && block.type !== "child_page" && block.type !== "child_database")
+            await readList(block.id);
         }
         cursor = body.next_cursor as string | null;
       } while (cursor);
@@ -220,10 +272,43 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
     expect(comparison.problems).toEqual([]);
     // The 32 block types of the 2025-09-03 recordings, file-hosted and external media included.
     for (const type of [
-      "paragraph", "heading_1", "heading_2", "heading_3", "bulleted_list_item", "numbered_list_item", "to_do", "toggle", "code", "quote", "callout",
-      "equation", "divider", "table", "table_row", "column_list", "column", "synced_block", "image:file", "image:external", "file:file", "file:external",
-      "pdf:file", "pdf:external", "video:file", "video:external", "audio:file", "audio:external", "bookmark", "embed", "link_preview", "child_page",
-      "child_database", "table_of_contents", "breadcrumb", "link_to_page", "unsupported",
+      "paragraph",
+      "heading_1",
+      "heading_2",
+      "heading_3",
+      "bulleted_list_item",
+      "numbered_list_item",
+      "to_do",
+      "toggle",
+      "code",
+      "quote",
+      "callout",
+      "equation",
+      "divider",
+      "table",
+      "table_row",
+      "column_list",
+      "column",
+      "synced_block",
+      "image:file",
+      "image:external",
+      "file:file",
+      "file:external",
+      "pdf:file",
+      "pdf:external",
+      "video:file",
+      "video:external",
+      "audio:file",
+      "audio:external",
+      "bookmark",
+      "embed",
+      "link_preview",
+      "child_page",
+      "child_database",
+      "table_of_contents",
+      "breadcrumb",
+      "link_to_page",
+      "unsupported",
     ]) {
       expect(sampled.blockTypes, type).toContain(type);
     }
@@ -231,7 +316,8 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
 
   it("GET /v1/blocks/{id}: one block with request_id, the shape of a listed block", async () => {
     const ids = new Map<string, string>();
-    const walk = (nodes: BlockTree[]) => nodes.forEach((n) => (ids.has(n.type) || ids.set(n.type, n.id), walk(n.children ?? [])));
+    const walk = (nodes: BlockTree[]) =>
+      nodes.forEach((n) => (ids.has(n.type) || ids.set(n.type, n.id), walk(n.children ?? [])));
     for (const row of ws.visibleRows(ws.postsDatabaseId)) walk(ws.contentTree(row.id));
     const model: ShapeModel = new Map();
     for (const id of ids.values()) {
@@ -241,17 +327,24 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
       addSample(model, withoutRequestId(body), "block", "blocks.retrieve");
     }
     expect(ids.size).toBeGreaterThanOrEqual(30);
-    expect(compareModels(model, mergeModel(blockModel(), alias), COMMON).problems.filter((p) => !p.startsWith("not covered"))).toEqual([]);
+    expect(
+      compareModels(model, mergeModel(blockModel(), alias), COMMON).problems.filter(
+        (p) => !p.startsWith("not covered"),
+      ),
+    ).toEqual([]);
   });
 
   it("pages: retrieved and queried, with every property type of the recordings", () => {
     const comparison = compareModels(sampled.pages, mergeModel(pageModel(), alias), with_(PAGE_EXCEPTIONS), ["page"]);
     expect(comparison.problems).toEqual([]);
-    expect(comparison.varyingKeys.filter((k) => /^page\{\}#/.test(k)).sort()).toEqual([...EXPECTED_VARYING.page].sort());
+    expect(comparison.varyingKeys.filter((k) => /^page\{\}#/.test(k)).sort()).toEqual(
+      [...EXPECTED_VARYING.page].sort(),
+    );
     const recorded = new Set<string>();
     for (const f of FILES.filter((f) => isPageFile(f) || isQueryFile(f))) {
       const body = recording(f);
-      for (const page of body.object === "list" ? results(body) : [body]) for (const prop of Object.values(page.properties as Record<string, Json>)) recorded.add(String(prop.type));
+      for (const page of body.object === "list" ? results(body) : [body])
+        for (const prop of Object.values(page.properties as Record<string, Json>)) recorded.add(String(prop.type));
     }
     expect(recorded.size).toBe(24);
     for (const type of recorded) expect(sampled.propertyTypes, type).toContain(type);
@@ -272,8 +365,16 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
       const row = ws.visibleRows(id === ws.pagesDataSourceId ? ws.pagesDatabaseId : ws.postsDatabaseId)[0];
       expect(Object.keys(body.properties as Json).sort()).toEqual(Object.keys(row.properties).sort());
     }
-    const expected = modelOf([{ value: withoutRequestId(recording("data-source-retrieve-all-property-types-2025-09-03.json")), root: "data_source", source: "recording" }]);
-    expect(compareModels(model, mergeModel(expected, alias), with_(DATA_SOURCE_EXCEPTIONS), ["data_source"]).problems).toEqual([]);
+    const expected = modelOf([
+      {
+        value: withoutRequestId(recording("data-source-retrieve-all-property-types-2025-09-03.json")),
+        root: "data_source",
+        source: "recording",
+      },
+    ]);
+    expect(
+      compareModels(model, mergeModel(expected, alias), with_(DATA_SOURCE_EXCEPTIONS), ["data_source"]).problems,
+    ).toEqual([]);
   });
 
   it("databases: a container of data sources (2025-09-03, and the 2026-03-11 field set)", async () => {
@@ -285,11 +386,17 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
       addSample(model, withoutRequestId(body), "database", "databases.retrieve");
     }
     const expected = modelOf(
-      ["database-retrieve-data-sources-2025-09-03.json", "database-retrieve-2026-03-11.json"].map((f) => ({ value: withoutRequestId(recording(f)), root: "database", source: f })),
+      ["database-retrieve-data-sources-2025-09-03.json", "database-retrieve-2026-03-11.json"].map((f) => ({
+        value: withoutRequestId(recording(f)),
+        root: "database",
+        source: f,
+      })),
     );
     const comparison = compareModels(model, mergeModel(expected, alias), COMMON, ["database"]);
     expect(comparison.problems).toEqual([]);
-    expect(comparison.varyingKeys.filter((k) => k.startsWith("database{}#")).sort()).toEqual([...EXPECTED_VARYING.database].sort());
+    expect(comparison.varyingKeys.filter((k) => k.startsWith("database{}#")).sort()).toEqual(
+      [...EXPECTED_VARYING.database].sort(),
+    );
   });
 
   it("errors: 400, 401, 404 (with additional_data) and 429 bodies", async () => {
@@ -297,12 +404,18 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
       ["error-400-validation-error-2025-09-03.json", () => call(emulator, "/v1/pages/AAA")],
       ["error-400-invalid-request-url-2025-09-03.json", () => call(emulator, "/v1/invalid")],
       ["error-401-unauthorized-2025-09-03.json", () => call(emulator, "/v1/users", { token: "wrong" })],
-      ["error-404-page-not-found-additional-data-2025-09-03.json", () => call(emulator, "/v1/pages/00000000-0000-0000-0000-000000000000")],
+      [
+        "error-404-page-not-found-additional-data-2025-09-03.json",
+        () => call(emulator, "/v1/pages/00000000-0000-0000-0000-000000000000"),
+      ],
       [
         "error-404-data-source-not-found-2025-09-03.json",
         () => call(emulator, "/v1/data_sources/00da364baaca4b3b94f521db691d804a"),
         {
-          optionalKeys: { "${}#additional_data": "recorded in September 2025, before 404s named the integration (the July 2026 recording has additional_data.integration_id)" },
+          optionalKeys: {
+            "${}#additional_data":
+              "recorded in September 2025, before 404s named the integration (the July 2026 recording has additional_data.integration_id)",
+          },
           extraPositions: { "${}.additional_data": "idem" },
         },
       ],
@@ -314,7 +427,11 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
       expect(body.code, file).toBe(recorded.code);
       expect(shapeDiff(body, recorded, exceptions), file).toEqual([]);
       // Same words as Notion, ids and the integration's name aside.
-      const words = (m: unknown) => String(m).replace(/[0-9a-f-]{32,36}/g, "<id>").replace(/ "[^"]*"\./, ".").replace(/"[^"]*"/g, "<name>");
+      const words = (m: unknown) =>
+        String(m)
+          .replace(/[0-9a-f-]{32,36}/g, "<id>")
+          .replace(/ "[^"]*"\./, ".")
+          .replace(/"[^"]*"/g, "<name>");
       expect(words(body.message), file).toBe(words(recorded.message));
     }
 
@@ -329,7 +446,10 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
     expect(limited!.body.message).toBe(recorded.message);
     expect(
       shapeDiff(limited!.body, recorded, {
-        optionalKeys: { "${}#additional_data": "additional_data.rate_limit_reason is documented since 2026-06-16 (per-connection and per-workspace limits); the only recorded 429 is from 2024" },
+        optionalKeys: {
+          "${}#additional_data":
+            "additional_data.rate_limit_reason is documented since 2026-06-16 (per-connection and per-workspace limits); the only recorded 429 is from 2024",
+        },
         extraPositions: { "${}.additional_data": "idem" },
       }),
     ).toEqual([]);
@@ -337,7 +457,9 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
 
   it("property items: a relation list and a paginated rich text list (GET /v1/pages/{id}/properties/{property_id})", async () => {
     // A post whose Notes hold text and mentions (more than one page of two items).
-    const post = ws.visibleRows(ws.postsDatabaseId).find((p) => p.properties.Notes?.type === "rich_text" && p.properties.Notes.rich_text.length > 4)!;
+    const post = ws
+      .visibleRows(ws.postsDatabaseId)
+      .find((p) => p.properties.Notes?.type === "rich_text" && p.properties.Notes.rich_text.length > 4)!;
     const relation = setRelation(ws, post.id, { count: 3 });
     const relationList = await call(emulator, `/v1/pages/${post.id}/properties/${relation.propertyId}`);
     const notes = ws.page(post.id)!.properties.Notes as { id: string };
@@ -355,8 +477,20 @@ describe.skipIf(FILES.length === 0)("the emulator answers with the shapes of rec
 
   it("rich text, icons, covers and parents: every kind the recordings show, and nothing else", async () => {
     const everything = new Map(sampled.everything);
-    for (const id of [ws.pagesDataSourceId, ws.postsDataSourceId]) addSample(everything, withoutRequestId((await call(emulator, `/v1/data_sources/${id}`)).body), "data_source", "dataSources.retrieve");
-    for (const id of [ws.pagesDatabaseId, ws.postsDatabaseId]) addSample(everything, withoutRequestId((await call(emulator, `/v1/databases/${id}`)).body), "database", "databases.retrieve");
+    for (const id of [ws.pagesDataSourceId, ws.postsDataSourceId])
+      addSample(
+        everything,
+        withoutRequestId((await call(emulator, `/v1/data_sources/${id}`)).body),
+        "data_source",
+        "dataSources.retrieve",
+      );
+    for (const id of [ws.pagesDatabaseId, ws.postsDatabaseId])
+      addSample(
+        everything,
+        withoutRequestId((await call(emulator, `/v1/databases/${id}`)).body),
+        "database",
+        "databases.retrieve",
+      );
     const shared = mergeModel(new Map(), everything, (p) => p.startsWith("@"));
     const comparison = compareModels(shared, alias, COMMON, ["@"]);
     expect(comparison.problems).toEqual([]);

@@ -94,14 +94,22 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const postJson = (path: string, body: string, headers: Record<string, string> = bearer(SECRET)) =>
   send(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
 const signed = (path: string, body: string, signature: string, method = "POST") =>
-  send(path, { method, headers: { "content-type": "application/json", "upstash-signature": signature }, ...(method === "POST" ? { body } : {}) });
+  send(path, {
+    method,
+    headers: { "content-type": "application/json", "upstash-signature": signature },
+    ...(method === "POST" ? { body } : {}),
+  });
 
 /**
  * A POST over a raw socket whose body is produced as it is sent: 16 KB
  * chunks every 2 ms (about 8 MB/s) until `totalBytes` or the answer,
  * whichever comes first. `declared` sends a Content-Length and no body.
  */
-function rawPost(path: string, headers: Record<string, string>, body: { totalBytes: number; mode: "chunked" | "declared" }): Promise<Answer> {
+function rawPost(
+  path: string,
+  headers: Record<string, string>,
+  body: { totalBytes: number; mode: "chunked" | "declared" },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const socket = net.connect({ host: "127.0.0.1", port: stack.app.port });
@@ -161,9 +169,20 @@ function rawPost(path: string, headers: Record<string, string>, body: { totalByt
       tryParse();
     });
     socket.on("error", (error) => (received.length > 0 ? tryParse() : finish(error)));
-    socket.on("close", () => finish(new Error(`socket closed after ${bytesSent} body bytes with no full answer: ${received.toString("latin1").slice(0, 200)}`)));
+    socket.on("close", () =>
+      finish(
+        new Error(
+          `socket closed after ${bytesSent} body bytes with no full answer: ${received.toString("latin1").slice(0, 200)}`,
+        ),
+      ),
+    );
     socket.on("connect", () => {
-      const lines = [`POST ${path} HTTP/1.1`, `host: 127.0.0.1:${stack.app.port}`, "content-type: application/json", "connection: close"];
+      const lines = [
+        `POST ${path} HTTP/1.1`,
+        `host: 127.0.0.1:${stack.app.port}`,
+        "content-type: application/json",
+        "connection: close",
+      ];
       for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
       lines.push(body.mode === "chunked" ? "transfer-encoding: chunked" : `content-length: ${body.totalBytes}`);
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
@@ -199,37 +218,184 @@ const SECRET_VARIANTS: Array<[string, string]> = [
 function secretCases(): AbuseCase[] {
   const cases: AbuseCase[] = [];
   for (const [label, value] of SECRET_VARIANTS) {
-    cases.push({ name: `secret ${label}, as Bearer`, send: () => send("/api/sync/pages", { headers: bearer(value) }), status: 401, code: "unauthorized", message: /wrong bearer token/ });
-    cases.push({ name: `secret ${label}, as ?secret=`, send: () => send(`/api/sync/pages?secret=${encodeURIComponent(value)}`), status: 401, code: "unauthorized", message: /wrong secret/ });
+    cases.push({
+      name: `secret ${label}, as Bearer`,
+      send: () => send("/api/sync/pages", { headers: bearer(value) }),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong bearer token/,
+    });
+    cases.push({
+      name: `secret ${label}, as ?secret=`,
+      send: () => send(`/api/sync/pages?secret=${encodeURIComponent(value)}`),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    });
   }
   cases.push(
-    { name: "no secret at all", send: () => send("/api/sync/pages"), status: 401, code: "unauthorized", message: /missing credentials/ },
-    { name: "empty ?secret=", send: () => send("/api/sync/pages?secret="), status: 401, code: "unauthorized", message: /wrong secret/ },
-    { name: "empty Bearer", send: () => send("/api/sync/pages", { headers: { authorization: "Bearer " } }), status: 401, code: "unauthorized", message: /missing credentials/ },
-    { name: "?secret= with a leading space (query values are not trimmed)", send: () => send(`/api/sync/pages?secret=%20${SECRET}`), status: 401, code: "unauthorized", message: /wrong secret/ },
-    { name: "?secret= with a trailing newline", send: () => send(`/api/sync/pages?secret=${SECRET}%0A`), status: 401, code: "unauthorized", message: /wrong secret/ },
-    { name: "?secret= with '+' (a space in a query)", send: () => send(`/api/sync/pages?secret=+${SECRET}`), status: 401, code: "unauthorized", message: /wrong secret/ },
-    { name: "the secret under another parameter name (?SECRET=)", send: () => send(`/api/sync/pages?SECRET=${SECRET}`), status: 401, code: "unauthorized", message: /missing credentials/ },
-    { name: "a wrong ?secret= before the right one (the first counts)", send: () => send(`/api/sync/pages?secret=wrong&secret=${SECRET}`), status: 401, code: "unauthorized", message: /wrong secret/ },
-    { name: "the secret with the Basic scheme", send: () => send("/api/sync/pages", { headers: { authorization: `Basic ${SECRET}` } }), status: 401, code: "unauthorized", message: /missing credentials/ },
-    { name: "a wrong Bearer next to the right ?secret= (the header decides)", send: () => send(`/api/sync/pages?secret=${SECRET}`, { headers: bearer("wrong") }), status: 401, code: "unauthorized", message: /wrong bearer token/ },
-    { name: "a wrong Bearer on POST with a forcing body", send: () => postJson("/api/sync/pages", `{"force":true}`, bearer(`${SECRET}x`)), status: 401, code: "unauthorized" },
-    { name: "trigger: wrong ?secret= with force=1", send: () => send(`/api/sync/trigger?secret=${SECRET.slice(0, -1)}&force=1`), status: 401, code: "unauthorized", message: /wrong secret/ },
-    { name: "trigger (/api/sync alias): wrong Bearer", send: () => send("/api/sync", { headers: bearer(SECRET.toUpperCase()) }), status: 401, code: "unauthorized", message: /wrong bearer token/ },
-    { name: "status: wrong Bearer", send: () => send("/api/sync/status", { headers: bearer(`${SECRET} `.repeat(2)) }), status: 401, code: "unauthorized" },
-    { name: "failure callback: the right Bearer is not a signature", send: () => postJson("/api/sync/failed", "{}"), status: 401, code: "unauthorized", message: /missing Upstash-Signature/ },
+    {
+      name: "no secret at all",
+      send: () => send("/api/sync/pages"),
+      status: 401,
+      code: "unauthorized",
+      message: /missing credentials/,
+    },
+    {
+      name: "empty ?secret=",
+      send: () => send("/api/sync/pages?secret="),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    },
+    {
+      name: "empty Bearer",
+      send: () => send("/api/sync/pages", { headers: { authorization: "Bearer " } }),
+      status: 401,
+      code: "unauthorized",
+      message: /missing credentials/,
+    },
+    {
+      name: "?secret= with a leading space (query values are not trimmed)",
+      send: () => send(`/api/sync/pages?secret=%20${SECRET}`),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    },
+    {
+      name: "?secret= with a trailing newline",
+      send: () => send(`/api/sync/pages?secret=${SECRET}%0A`),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    },
+    {
+      name: "?secret= with '+' (a space in a query)",
+      send: () => send(`/api/sync/pages?secret=+${SECRET}`),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    },
+    {
+      name: "the secret under another parameter name (?SECRET=)",
+      send: () => send(`/api/sync/pages?SECRET=${SECRET}`),
+      status: 401,
+      code: "unauthorized",
+      message: /missing credentials/,
+    },
+    {
+      name: "a wrong ?secret= before the right one (the first counts)",
+      send: () => send(`/api/sync/pages?secret=wrong&secret=${SECRET}`),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    },
+    {
+      name: "the secret with the Basic scheme",
+      send: () => send("/api/sync/pages", { headers: { authorization: `Basic ${SECRET}` } }),
+      status: 401,
+      code: "unauthorized",
+      message: /missing credentials/,
+    },
+    {
+      name: "a wrong Bearer next to the right ?secret= (the header decides)",
+      send: () => send(`/api/sync/pages?secret=${SECRET}`, { headers: bearer("wrong") }),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong bearer token/,
+    },
+    {
+      name: "a wrong Bearer on POST with a forcing body",
+      send: () => postJson("/api/sync/pages", `{"force":true}`, bearer(`${SECRET}x`)),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "trigger: wrong ?secret= with force=1",
+      send: () => send(`/api/sync/trigger?secret=${SECRET.slice(0, -1)}&force=1`),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong secret/,
+    },
+    {
+      name: "trigger (/api/sync alias): wrong Bearer",
+      send: () => send("/api/sync", { headers: bearer(SECRET.toUpperCase()) }),
+      status: 401,
+      code: "unauthorized",
+      message: /wrong bearer token/,
+    },
+    {
+      name: "status: wrong Bearer",
+      send: () => send("/api/sync/status", { headers: bearer(`${SECRET} `.repeat(2)) }),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "failure callback: the right Bearer is not a signature",
+      send: () => postJson("/api/sync/failed", "{}"),
+      status: 401,
+      code: "unauthorized",
+      message: /missing Upstash-Signature/,
+    },
     // The self-chain's link header and the signed manual links (their own suites: selfchain.e2e,
     // signed-links): a token that is not one opens nothing, and wins over a right Bearer.
-    { name: "chain link: a garbage x-sync-chain token", send: () => postJson("/api/sync/pages", `{"runId":"r1","seq":1,"force":false}`, { "x-sync-chain": "garbage.token" }), status: 401, code: "unauthorized" },
-    { name: "chain link: CRON_SECRET itself as the x-sync-chain token", send: () => postJson("/api/sync/pages", `{"runId":"r1","seq":1,"force":false}`, { "x-sync-chain": SECRET }), status: 401, code: "unauthorized" },
-    { name: "chain link: a garbage token next to the right Bearer (the token decides)", send: () => postJson("/api/sync/pages", "{}", { ...bearer(SECRET), "x-sync-chain": "x" }), status: 401, code: "unauthorized" },
-    { name: "chain link: on a GET", send: () => send("/api/sync/pages", { headers: { "x-sync-chain": "x" } }), status: 401, code: "unauthorized", message: /POST/ },
-    { name: "chain link: on the trigger", send: () => postJson("/api/sync/trigger", "{}", { "x-sync-chain": "x" }), status: 401, code: "unauthorized" },
-    { name: "manual link: ?token=garbage on a section", send: () => send("/api/sync/pages?token=garbage"), status: 401, code: "unauthorized" },
-    { name: "manual link: ?token=garbage with force=1 on the trigger", send: () => send("/api/sync/trigger?force=1&token=garbage"), status: 401, code: "unauthorized" },
-    { name: "manual link: ?token= on the status", send: () => send("/api/sync/status?token=garbage"), status: 401, code: "unauthorized" },
+    {
+      name: "chain link: a garbage x-sync-chain token",
+      send: () =>
+        postJson("/api/sync/pages", `{"runId":"r1","seq":1,"force":false}`, { "x-sync-chain": "garbage.token" }),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "chain link: CRON_SECRET itself as the x-sync-chain token",
+      send: () => postJson("/api/sync/pages", `{"runId":"r1","seq":1,"force":false}`, { "x-sync-chain": SECRET }),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "chain link: a garbage token next to the right Bearer (the token decides)",
+      send: () => postJson("/api/sync/pages", "{}", { ...bearer(SECRET), "x-sync-chain": "x" }),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "chain link: on a GET",
+      send: () => send("/api/sync/pages", { headers: { "x-sync-chain": "x" } }),
+      status: 401,
+      code: "unauthorized",
+      message: /POST/,
+    },
+    {
+      name: "chain link: on the trigger",
+      send: () => postJson("/api/sync/trigger", "{}", { "x-sync-chain": "x" }),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "manual link: ?token=garbage on a section",
+      send: () => send("/api/sync/pages?token=garbage"),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "manual link: ?token=garbage with force=1 on the trigger",
+      send: () => send("/api/sync/trigger?force=1&token=garbage"),
+      status: 401,
+      code: "unauthorized",
+    },
+    {
+      name: "manual link: ?token= on the status",
+      send: () => send("/api/sync/status?token=garbage"),
+      status: 401,
+      code: "unauthorized",
+    },
     // Past Node's 16 KB header limit the server itself refuses, before any route code.
-    { name: "a 20 KB Authorization header", send: () => send("/api/sync/pages", { headers: bearer("x".repeat(20 * 1024)) }), status: 431, code: null },
+    {
+      name: "a 20 KB Authorization header",
+      send: () => send("/api/sync/pages", { headers: bearer("x".repeat(20 * 1024)) }),
+      status: 431,
+      code: null,
+    },
   );
   // What lib/auth promises to accept: the scheme in any case (RFC 9110), whitespace around the
   // token (trimmed). Checked on the status endpoint, which shares authenticate() and writes nothing.
@@ -256,21 +422,68 @@ function secretCases(): AbuseCase[] {
 function qstashCases(): AbuseCase[] {
   const pages = () => url("/api/sync/pages");
   const evil = JSON.stringify({ runId: "attacker", seq: 0, force: true });
-  const sign = (body: string, opts: { path?: string; key?: string; expiresInSec?: number; issuer?: string; nowSec?: number } = {}) =>
-    signJwt({ key: opts.key ?? ABUSE_SECRETS.nextSigningKey, url: url(opts.path ?? "/api/sync/pages"), body, expiresInSec: opts.expiresInSec, issuer: opts.issuer, nowSec: opts.nowSec });
+  const sign = (
+    body: string,
+    opts: { path?: string; key?: string; expiresInSec?: number; issuer?: string; nowSec?: number } = {},
+  ) =>
+    signJwt({
+      key: opts.key ?? ABUSE_SECRETS.nextSigningKey,
+      url: url(opts.path ?? "/api/sync/pages"),
+      body,
+      expiresInSec: opts.expiresInSec,
+      issuer: opts.issuer,
+      nowSec: opts.nowSec,
+    });
   const stale = (reason: RegExp, runId: () => string) => (a: Answer) => {
     expect(a.json).toMatchObject({ ok: true, section: "pages", stale: true, runId: runId() });
     expect(String(a.json!.reason)).toMatch(reason);
   };
   const nonRetryable = (a: Answer) => expect(a.headers["upstash-nonretryable-error"]).toBe("true");
-  const alg = (header: object, payload: object) => `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.`;
+  const alg = (header: object, payload: object) =>
+    `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.`;
   return [
-    { name: "signature: forged with a random key", send: () => signed("/api/sync/pages", evil, sign(evil, { key: "sig_random_forger_1f2e3d4c5b6a" })), status: 401, code: "unauthorized", message: /invalid signature/ },
-    { name: "signature: QStash's new next key, unknown to the app until the next rotation", send: () => signed("/api/sync/pages", evil, sign(evil, { key: ABUSE_SECRETS.newNextSigningKey })), status: 401, code: "unauthorized", message: /invalid signature/ },
-    { name: "signature: expired a minute ago", send: () => signed("/api/sync/pages", evil, sign(evil, { expiresInSec: -60 })), status: 401, code: "unauthorized", message: /expired/ },
-    { name: "signature: not valid for another 10 minutes", send: () => signed("/api/sync/pages", evil, sign(evil, { nowSec: Math.floor(Date.now() / 1000) + 600 })), status: 401, code: "unauthorized", message: /not yet valid/ },
-    { name: "signature: a genuine posts delivery replayed to pages", send: () => signed("/api/sync/pages", postsDelivery.body, postsDelivery.headers["upstash-signature"]), status: 401, code: "unauthorized", message: /another URL/ },
-    { name: "signature: a genuine pages delivery replayed to the failure callback", send: () => signed("/api/sync/failed", pagesDelivery.body, pagesDelivery.headers["upstash-signature"]), status: 401, code: "unauthorized", message: /another URL/ },
+    {
+      name: "signature: forged with a random key",
+      send: () => signed("/api/sync/pages", evil, sign(evil, { key: "sig_random_forger_1f2e3d4c5b6a" })),
+      status: 401,
+      code: "unauthorized",
+      message: /invalid signature/,
+    },
+    {
+      name: "signature: QStash's new next key, unknown to the app until the next rotation",
+      send: () => signed("/api/sync/pages", evil, sign(evil, { key: ABUSE_SECRETS.newNextSigningKey })),
+      status: 401,
+      code: "unauthorized",
+      message: /invalid signature/,
+    },
+    {
+      name: "signature: expired a minute ago",
+      send: () => signed("/api/sync/pages", evil, sign(evil, { expiresInSec: -60 })),
+      status: 401,
+      code: "unauthorized",
+      message: /expired/,
+    },
+    {
+      name: "signature: not valid for another 10 minutes",
+      send: () => signed("/api/sync/pages", evil, sign(evil, { nowSec: Math.floor(Date.now() / 1000) + 600 })),
+      status: 401,
+      code: "unauthorized",
+      message: /not yet valid/,
+    },
+    {
+      name: "signature: a genuine posts delivery replayed to pages",
+      send: () => signed("/api/sync/pages", postsDelivery.body, postsDelivery.headers["upstash-signature"]),
+      status: 401,
+      code: "unauthorized",
+      message: /another URL/,
+    },
+    {
+      name: "signature: a genuine pages delivery replayed to the failure callback",
+      send: () => signed("/api/sync/failed", pagesDelivery.body, pagesDelivery.headers["upstash-signature"]),
+      status: 401,
+      code: "unauthorized",
+      message: /another URL/,
+    },
     {
       name: "signature: a genuine delivery with its body tampered (force: true)",
       send: () => {
@@ -282,30 +495,73 @@ function qstashCases(): AbuseCase[] {
       code: "unauthorized",
       message: /body does not match/,
     },
-    { name: "signature: wrong issuer", send: () => signed("/api/sync/pages", evil, sign(evil, { issuer: "NotUpstash" })), status: 401, code: "unauthorized", message: /issuer is not Upstash/ },
-    { name: "signature: garbage", send: () => signed("/api/sync/pages", evil, "garbage!"), status: 401, code: "unauthorized", message: /malformed/ },
+    {
+      name: "signature: wrong issuer",
+      send: () => signed("/api/sync/pages", evil, sign(evil, { issuer: "NotUpstash" })),
+      status: 401,
+      code: "unauthorized",
+      message: /issuer is not Upstash/,
+    },
+    {
+      name: "signature: garbage",
+      send: () => signed("/api/sync/pages", evil, "garbage!"),
+      status: 401,
+      code: "unauthorized",
+      message: /malformed/,
+    },
     {
       name: "signature: an unsigned token (alg none) with valid claims",
       send: () => {
         const now = Math.floor(Date.now() / 1000);
-        const token = alg({ alg: "none", typ: "JWT" }, { iss: "Upstash", sub: pages(), exp: now + 300, nbf: now, iat: now, jti: "x", body: "" });
+        const token = alg(
+          { alg: "none", typ: "JWT" },
+          { iss: "Upstash", sub: pages(), exp: now + 300, nbf: now, iat: now, jti: "x", body: "" },
+        );
         return signed("/api/sync/pages", "", token);
       },
       status: 401,
       code: "unauthorized",
       message: /invalid QStash signature/,
     },
-    { name: "signature: an empty Upstash-Signature header", send: () => signed("/api/sync/pages", evil, ""), status: 401, code: "unauthorized", message: /missing Upstash-Signature/ },
+    {
+      name: "signature: an empty Upstash-Signature header",
+      send: () => signed("/api/sync/pages", evil, ""),
+      status: 401,
+      code: "unauthorized",
+      message: /missing Upstash-Signature/,
+    },
     {
       name: "signature: a genuine posts signature on pages next to the right Bearer (the signature decides)",
-      send: () => postJson("/api/sync/pages", postsDelivery.body, { ...bearer(SECRET), "upstash-signature": postsDelivery.headers["upstash-signature"] }),
+      send: () =>
+        postJson("/api/sync/pages", postsDelivery.body, {
+          ...bearer(SECRET),
+          "upstash-signature": postsDelivery.headers["upstash-signature"],
+        }),
       status: 401,
       code: "unauthorized",
       message: /another URL/,
     },
-    { name: "signature: a GET carrying a valid signature", send: () => signed("/api/sync/pages", "", sign(""), "GET"), status: 401, code: "unauthorized", message: /must be POST/ },
-    { name: "signature: a valid signature sent to the trigger", send: () => signed("/api/sync/trigger", evil, sign(evil, { path: "/api/sync/trigger" })), status: 401, code: "unauthorized", message: /not a QStash destination/ },
-    { name: "signature: a valid signature on the status", send: () => signed("/api/sync/status", "", sign("", { path: "/api/sync/status" }), "GET"), status: 401, code: "unauthorized", message: /not a QStash destination/ },
+    {
+      name: "signature: a GET carrying a valid signature",
+      send: () => signed("/api/sync/pages", "", sign(""), "GET"),
+      status: 401,
+      code: "unauthorized",
+      message: /must be POST/,
+    },
+    {
+      name: "signature: a valid signature sent to the trigger",
+      send: () => signed("/api/sync/trigger", evil, sign(evil, { path: "/api/sync/trigger" })),
+      status: 401,
+      code: "unauthorized",
+      message: /not a QStash destination/,
+    },
+    {
+      name: "signature: a valid signature on the status",
+      send: () => signed("/api/sync/status", "", sign("", { path: "/api/sync/status" }), "GET"),
+      status: 401,
+      code: "unauthorized",
+      message: /not a QStash destination/,
+    },
     // Signed correctly, so QStash's: a retry cannot fix the payload, 489 sends it to the DLQ at once.
     ...(
       [
@@ -376,11 +632,28 @@ function bodyCases(): AbuseCase[] {
     const head = `{"force":false,"pad":"`;
     return `${head}${"x".repeat(total - head.length - 2)}"}`;
   };
-  const bad = (label: string, body: string, message?: RegExp): AbuseCase => ({ name: `body: ${label}`, send: () => postJson("/api/sync/pages", body), status: 400, code: "bad_body", message });
+  const bad = (label: string, body: string, message?: RegExp): AbuseCase => ({
+    name: `body: ${label}`,
+    send: () => postJson("/api/sync/pages", body),
+    status: 400,
+    code: "bad_body",
+    message,
+  });
   const tooLarge = (a: Answer) => expect(a.ms, "answered without reading the body").toBeLessThan(2000);
   return [
-    { name: "body: exactly 64 KB is read and parsed (an unknown field → 400)", send: () => postJson("/api/sync/pages", padded(MAX)), status: 400, code: "bad_body", message: /pad/ },
-    { name: "body: 64 KB + 1 byte", send: () => postJson("/api/sync/pages", padded(MAX + 1)), status: 413, code: "body_too_large" },
+    {
+      name: "body: exactly 64 KB is read and parsed (an unknown field → 400)",
+      send: () => postJson("/api/sync/pages", padded(MAX)),
+      status: 400,
+      code: "bad_body",
+      message: /pad/,
+    },
+    {
+      name: "body: 64 KB + 1 byte",
+      send: () => postJson("/api/sync/pages", padded(MAX + 1)),
+      status: 413,
+      code: "body_too_large",
+    },
     {
       name: "body: 5 MB declared by Content-Length and never sent → 413 at once",
       send: () => rawPost("/api/sync/pages", bearer(SECRET), { totalBytes: 5 * 1024 * 1024, mode: "declared" }),
@@ -452,21 +725,67 @@ function methodAndQueryCases(): AbuseCase[] {
         expect(a.text).toBe("");
       },
     },
-    { name: "method: HEAD on the trigger does not publish", send: () => send(`/api/sync/trigger${q}`, { method: "HEAD" }), status: 405, code: null, check: allow("GET, POST") },
+    {
+      name: "method: HEAD on the trigger does not publish",
+      send: () => send(`/api/sync/trigger${q}`, { method: "HEAD" }),
+      status: 405,
+      code: null,
+      check: allow("GET, POST"),
+    },
   ];
   for (const method of ["PUT", "DELETE", "PATCH"]) {
-    cases.push({ name: `method: ${method} on a section`, send: () => send(`/api/sync/pages${q}`, { method }), status: 405, code: "method_not_allowed", check: allow("GET, POST") });
+    cases.push({
+      name: `method: ${method} on a section`,
+      send: () => send(`/api/sync/pages${q}`, { method }),
+      status: 405,
+      code: "method_not_allowed",
+      check: allow("GET, POST"),
+    });
   }
   cases.push(
-    { name: "method: DELETE on the trigger", send: () => send(`/api/sync/trigger${q}`, { method: "DELETE" }), status: 405, code: "method_not_allowed", check: allow("GET, POST") },
-    { name: "method: POST on the status", send: () => send(`/api/sync/status${q}`, { method: "POST" }), status: 405, code: "method_not_allowed", check: allow("GET") },
-    { name: "method: GET on the failure callback", send: () => send(`/api/sync/failed${q}`), status: 405, code: "method_not_allowed", check: allow("POST") },
-    { name: "route: an unknown section in capitals (/api/sync/PAGES)", send: () => send(`/api/sync/PAGES${q}`), status: 404, code: "unknown_section" },
+    {
+      name: "method: DELETE on the trigger",
+      send: () => send(`/api/sync/trigger${q}`, { method: "DELETE" }),
+      status: 405,
+      code: "method_not_allowed",
+      check: allow("GET, POST"),
+    },
+    {
+      name: "method: POST on the status",
+      send: () => send(`/api/sync/status${q}`, { method: "POST" }),
+      status: 405,
+      code: "method_not_allowed",
+      check: allow("GET"),
+    },
+    {
+      name: "method: GET on the failure callback",
+      send: () => send(`/api/sync/failed${q}`),
+      status: 405,
+      code: "method_not_allowed",
+      check: allow("POST"),
+    },
+    {
+      name: "route: an unknown section in capitals (/api/sync/PAGES)",
+      send: () => send(`/api/sync/PAGES${q}`),
+      status: 404,
+      code: "unknown_section",
+    },
   );
   for (const value of ["yes", "TRUE", "", "2", "toString", "__proto__", "constructor"]) {
-    cases.push({ name: `query: force=${value || "(empty)"}`, send: () => send(`/api/sync/pages${q}&force=${value}`), status: 400, code: "bad_query", message: /force must be/ });
+    cases.push({
+      name: `query: force=${value || "(empty)"}`,
+      send: () => send(`/api/sync/pages${q}&force=${value}`),
+      status: 400,
+      code: "bad_query",
+      message: /force must be/,
+    });
   }
-  cases.push({ name: "query: force=yes on the trigger", send: () => send(`/api/sync/trigger${q}&force=yes`), status: 400, code: "bad_query" });
+  cases.push({
+    name: "query: force=yes on the trigger",
+    send: () => send(`/api/sync/trigger${q}&force=yes`),
+    status: 400,
+    code: "bad_query",
+  });
   return cases;
 }
 
@@ -517,20 +836,27 @@ describe("abuse over next start: hostile requests are refused exactly and write 
       "the setup run to finish",
       async () => {
         const cursors = await Promise.all(SECTIONS.map((s) => stack.cursor(s)));
-        return cursors.every((c, i) => c?.status === "done" && c.runId === (SECTIONS[i] === "children" ? children : setupRunId));
+        return cursors.every(
+          (c, i) => c?.status === "done" && c.runId === (SECTIONS[i] === "children" ? children : setupRunId),
+        );
       },
       40_000,
       100,
     );
     await stack.qstash.idle(20_000);
-    const delivered = (section: Section) => stack.tap.records().filter((r) => r.path === `/api/sync/${section}` && r.headers["upstash-signature"] && r.status === 200);
+    const delivered = (section: Section) =>
+      stack.tap
+        .records()
+        .filter((r) => r.path === `/api/sync/${section}` && r.headers["upstash-signature"] && r.status === 200);
     postsDelivery = delivered("posts").at(-1)!;
     pagesDelivery = delivered("pages").at(-1)!;
     expect(postsDelivery && pagesDelivery).toBeTruthy();
     expect(await stack.diffKv()).toEqual([]);
   });
   afterAll(async () => {
-    console.log(`[abuse] ${casesRun} abuse cases run (${TABLE.length} in the table, ${casesRun - TABLE.length} in the start-limit sequence)`);
+    console.log(
+      `[abuse] ${casesRun} abuse cases run (${TABLE.length} in the table, ${casesRun - TABLE.length} in the start-limit sequence)`,
+    );
     await stack?.close();
   });
 
@@ -562,29 +888,77 @@ describe("abuse over next start: hostile requests are refused exactly and write 
       expect(a.json!.retryAfterS).toBe(retryAfter);
     };
     // Refused callers do not take the slot: the valid forced start below still gets it.
-    await runCase({ name: "spam: force=1 with a wrong secret", send: () => send(`/api/sync/pages?secret=${SECRET}x&force=1`), status: 401, code: "unauthorized" });
-    await runCase({ name: "spam: force=1 with an invalid body", send: () => postJson("/api/sync/pages?force=1", `{"force":1}`), status: 400, code: "bad_body" });
+    await runCase({
+      name: "spam: force=1 with a wrong secret",
+      send: () => send(`/api/sync/pages?secret=${SECRET}x&force=1`),
+      status: 401,
+      code: "unauthorized",
+    });
+    await runCase({
+      name: "spam: force=1 with an invalid body",
+      send: () => postJson("/api/sync/pages?force=1", `{"force":1}`),
+      status: 400,
+      code: "bad_body",
+    });
     expect(await stack.kv.get(forceKey)).toBeNull();
     // The setup trigger took the trigger's slot.
-    await runCase({ name: "spam: the trigger again", send: () => send(`/api/sync/trigger?secret=${SECRET}`), status: 429, code: "too_many_starts", check: limited });
-    await runCase({ name: "spam: a forced trigger", send: () => send(`/api/sync/trigger?secret=${SECRET}&force=1`, { method: "POST" }), status: 429, code: "too_many_starts", check: limited });
+    await runCase({
+      name: "spam: the trigger again",
+      send: () => send(`/api/sync/trigger?secret=${SECRET}`),
+      status: 429,
+      code: "too_many_starts",
+      check: limited,
+    });
+    await runCase({
+      name: "spam: a forced trigger",
+      send: () => send(`/api/sync/trigger?secret=${SECRET}&force=1`, { method: "POST" }),
+      status: 429,
+      code: "too_many_starts",
+      check: limited,
+    });
 
     // One forced run of pages may start; QStash carries it to the end (and children after it).
     const started = await send("/api/sync/pages?force=1", { headers: bearer(SECRET) });
     expect(started.status, started.text).toBe(200);
-    expect(started.json).toMatchObject({ ok: true, runId: expect.any(String), next: { via: "qstash", published: true } });
+    expect(started.json).toMatchObject({
+      ok: true,
+      runId: expect.any(String),
+      next: { via: "qstash", published: true },
+    });
     const forcedRunId = String(started.json!.runId);
-    await waitFor("the forced pages run to finish", async () => {
-      const c = await stack.cursor("pages");
-      return c?.runId === forcedRunId && c.status === "done" && c.force;
-    }, 30_000);
+    await waitFor(
+      "the forced pages run to finish",
+      async () => {
+        const c = await stack.cursor("pages");
+        return c?.runId === forcedRunId && c.status === "done" && c.force;
+      },
+      30_000,
+    );
     await stack.qstash.idle(20_000);
     expect(await stack.kv.get(forceKey)).not.toBeNull();
 
     // A second forced start of pages inside the interval, however it is asked for.
-    await runCase({ name: "spam: force=1 again (cron Bearer)", send: () => send("/api/sync/pages?force=1", { headers: bearer(SECRET) }), status: 429, code: "too_many_starts", check: limited });
-    await runCase({ name: "spam: force=true again (?secret=)", send: () => send(`/api/sync/pages?secret=${SECRET}&force=true`), status: 429, code: "too_many_starts", check: limited });
-    await runCase({ name: "spam: {\"force\":true} in a POST body", send: () => postJson("/api/sync/pages", `{"force":true}`), status: 429, code: "too_many_starts", check: limited });
+    await runCase({
+      name: "spam: force=1 again (cron Bearer)",
+      send: () => send("/api/sync/pages?force=1", { headers: bearer(SECRET) }),
+      status: 429,
+      code: "too_many_starts",
+      check: limited,
+    });
+    await runCase({
+      name: "spam: force=true again (?secret=)",
+      send: () => send(`/api/sync/pages?secret=${SECRET}&force=true`),
+      status: 429,
+      code: "too_many_starts",
+      check: limited,
+    });
+    await runCase({
+      name: 'spam: {"force":true} in a POST body',
+      send: () => postJson("/api/sync/pages", `{"force":true}`),
+      status: 429,
+      code: "too_many_starts",
+      check: limited,
+    });
     expect(await stack.diffKv()).toEqual([]);
   });
 
@@ -593,9 +967,15 @@ describe("abuse over next start: hostile requests are refused exactly and write 
     expect(status.status).toBe(200);
     expect(status.json).toMatchObject({ ok: true });
     const haystacks: Array<[string, string]> = [["next start stdout+stderr", stack.app.output()]];
-    for (const a of answers) haystacks.push([`answer ${a.status} ${a.text.slice(0, 60)}`, `${JSON.stringify(a.headers)}\n${a.text}`]);
-    for (const r of stack.tap.records()) haystacks.push([`answer to QStash ${r.path}`, `${JSON.stringify(r.responseHeaders)}\n${r.responseBody}`]);
-    for (const m of [...stack.qstash.messages(), ...stack.qstash.callbacks()]) haystacks.push([`published ${m.destination}`, `${JSON.stringify(m.headers)}\n${JSON.stringify(m.forwardedHeaders)}\n${m.body}`]);
+    for (const a of answers)
+      haystacks.push([`answer ${a.status} ${a.text.slice(0, 60)}`, `${JSON.stringify(a.headers)}\n${a.text}`]);
+    for (const r of stack.tap.records())
+      haystacks.push([`answer to QStash ${r.path}`, `${JSON.stringify(r.responseHeaders)}\n${r.responseBody}`]);
+    for (const m of [...stack.qstash.messages(), ...stack.qstash.callbacks()])
+      haystacks.push([
+        `published ${m.destination}`,
+        `${JSON.stringify(m.headers)}\n${JSON.stringify(m.forwardedHeaders)}\n${m.body}`,
+      ]);
     expect(stack.app.output()).toMatch(/"event":"sync.rejected"/); // the log was captured
     expect(answers.length).toBeGreaterThan(TABLE.length);
     const secrets = Object.entries(ABUSE_SECRETS);

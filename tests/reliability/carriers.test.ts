@@ -40,7 +40,12 @@ import { startRedisServer } from "../support/redis-server";
 const SECRET = "carriers-secret-abcdefghijkl";
 const WEBHOOK_SECRET = "secret_carriers_webhook_0123456789";
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -61,7 +66,9 @@ interface Deployment {
 }
 
 /** A proxy in front of the app that can swallow self-chain links: answered 202, never forwarded (a link that died). */
-async function startLinkEater(target: () => string): Promise<{ url: string; eat(times: number): void; eaten(): number; close(): Promise<void> }> {
+async function startLinkEater(
+  target: () => string,
+): Promise<{ url: string; eat(times: number): void; eaten(): number; close(): Promise<void> }> {
   let toEat = 0;
   let eaten = 0;
   const server: Server = createServer((req, res) => {
@@ -77,9 +84,14 @@ async function startLinkEater(target: () => string): Promise<{ url: string; eat(
           return;
         }
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
+        for (const [k, v] of Object.entries(req.headers))
+          if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
         try {
-          const answer = await fetch(`${target()}${req.url}`, { method: req.method, headers, body: req.method === "GET" ? undefined : Buffer.concat(chunks) });
+          const answer = await fetch(`${target()}${req.url}`, {
+            method: req.method,
+            headers,
+            body: req.method === "GET" ? undefined : Buffer.concat(chunks),
+          });
           const text = await answer.text();
           res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" });
           res.end(text);
@@ -140,7 +152,9 @@ describe("carriers over next start", () => {
         return loaded.kind === "ok" ? loaded.cursor : null;
       },
       async status(section) {
-        const res = await fetch(`${app.url}/api/sync/status?section=${section}`, { headers: { authorization: `Bearer ${SECRET}` } });
+        const res = await fetch(`${app.url}/api/sync/status?section=${section}`, {
+          headers: { authorization: `Bearer ${SECRET}` },
+        });
         return ((await res.json()) as { sections: SectionStatus[] }).sections[0];
       },
       events: (event) =>
@@ -157,19 +171,29 @@ describe("carriers over next start", () => {
   const syncToDone = async (d: Deployment, section: Section) => {
     const first = await d.call(`/api/sync/${section}`);
     expect(first.status, JSON.stringify(first.body)).toBe(200);
-    return waitFor(`${section} to be done`, async () => {
-      const c = await d.cursor(section);
-      if (c && c.runId === first.body.runId && c.status === "done") return c;
-      if (c && !c.chain?.published && (await kv.get(d.keys.lease(section))) === null) await d.call(`/api/sync/${section}`);
-      return null;
-    }, 60_000, 200);
+    return waitFor(
+      `${section} to be done`,
+      async () => {
+        const c = await d.cursor(section);
+        if (c && c.runId === first.body.runId && c.status === "done") return c;
+        if (c && !c.chain?.published && (await kv.get(d.keys.lease(section))) === null)
+          await d.call(`/api/sync/${section}`);
+        return null;
+      },
+      60_000,
+      200,
+    );
   };
 
   beforeAll(async () => {
     buildIfNeeded();
     workspace = generateWorkspace({ pages: 6, posts: 3, hugePages: 0 });
     // A page's content takes a while: a targeted run holds the pages lease long enough for a cron to meet it.
-    notion = await startNotionEmulator({ workspace, ratePerSecond: Infinity, latencyMs: { "blocks.children.list": 250 } });
+    notion = await startNotionEmulator({
+      workspace,
+      ratePerSecond: Infinity,
+      latencyMs: { "blocks.children.list": 250 },
+    });
     redis = await startRedisServer();
     kv = createRedisStore({ url: redis.url });
     qstash = await startQStashEmulator({ delayScale: 0.02, retryBackoffMs: (n) => 100 * 2 ** n });
@@ -188,9 +212,18 @@ describe("carriers over next start", () => {
     workspace.advanceClock(5 * 60_000);
     const row = workspace.visibleRows(workspace.pagesDatabaseId)[0];
     workspace.editPageTitle(row.id, `${row.id} edited`);
-    await kv.atomic(addDirtyOps(webhookKeys(d.keys).dirtyBase(), [{ pageId: row.id, timestamp: new Date(Date.now() + 60_000).toISOString() }]));
+    await kv.atomic(
+      addDirtyOps(webhookKeys(d.keys).dirtyBase(), [
+        { pageId: row.id, timestamp: new Date(Date.now() + 60_000).toISOString() },
+      ]),
+    );
     const targeted = d.call("/api/sync/dirty");
-    await waitFor("the targeted run to hold the pages lease", async () => (await kv.get(d.keys.lease("pages"))) !== null, 10_000, 10);
+    await waitFor(
+      "the targeted run to hold the pages lease",
+      async () => (await kv.get(d.keys.lease("pages"))) !== null,
+      10_000,
+      10,
+    );
     const cron = await d.call("/api/sync/pages");
     const dirty = await targeted;
     expect(dirty.status, JSON.stringify(dirty.body)).toBe(200);
@@ -199,13 +232,23 @@ describe("carriers over next start", () => {
     // Not lost: queued, and a new pages run starts once the targeted run has released the lease.
     expect(cron.status, JSON.stringify(cron.body)).toBe(202);
     expect(cron.body).toMatchObject({ ok: true, section: "pages", queued: true });
-    const started = await waitFor("a new pages run", async () => {
-      const c = await d.cursor("pages");
-      return c && c.runId !== done.runId && c.seq >= 1 ? c : null;
-    }, 20_000, 100);
+    const started = await waitFor(
+      "a new pages run",
+      async () => {
+        const c = await d.cursor("pages");
+        return c && c.runId !== done.runId && c.seq >= 1 ? c : null;
+      },
+      20_000,
+      100,
+    );
     expect(Date.parse(started.startedAt)).toBeGreaterThanOrEqual(Date.parse(cron.body.queuedAt) - 1000);
     // Honoured once: the request is gone.
-    await waitFor("the request to be dropped", async () => (await kv.get(`${d.keys.prefix}:startreq:pages`)) === null, 20_000, 200);
+    await waitFor(
+      "the request to be dropped",
+      async () => (await kv.get(`${d.keys.prefix}:startreq:pages`)) === null,
+      20_000,
+      200,
+    );
     return started;
   };
 
@@ -222,16 +265,26 @@ describe("carriers over next start", () => {
       port,
     );
     const started = await cronMeetsTargetedRun(d);
-    expect(d.events("sync.queued_call_started").some((e) => e.section === "pages" && e.via === "qstash" && e.runId === started.runId)).toBe(true);
+    expect(
+      d
+        .events("sync.queued_call_started")
+        .some((e) => e.section === "pages" && e.via === "qstash" && e.runId === started.runId),
+    ).toBe(true);
     await d.app.stop();
   });
 
-  it("a cron meeting a targeted run is queued and its run starts in the targeted run's invocation when nothing chains (SYNC_CHAIN=off)", { timeout: 120_000 }, async () => {
-    const d = await deploy({ SYNC_CHAIN: "off", SYNC_BUDGET_MS: "6000" });
-    const started = await cronMeetsTargetedRun(d);
-    expect(d.events("sync.queued_call_ran").some((e) => e.section === "pages" && e.runId === started.runId)).toBe(true);
-    await d.app.stop();
-  });
+  it(
+    "a cron meeting a targeted run is queued and its run starts in the targeted run's invocation when nothing chains (SYNC_CHAIN=off)",
+    { timeout: 120_000 },
+    async () => {
+      const d = await deploy({ SYNC_CHAIN: "off", SYNC_BUDGET_MS: "6000" });
+      const started = await cronMeetsTargetedRun(d);
+      expect(d.events("sync.queued_call_ran").some((e) => e.section === "pages" && e.runId === started.runId)).toBe(
+        true,
+      );
+      await d.app.stop();
+    },
+  );
 
   describe("self-chain", () => {
     let d: Deployment;
@@ -239,53 +292,101 @@ describe("carriers over next start", () => {
     beforeAll(async () => {
       let target = "";
       eater = await startLinkEater(() => target);
-      d = await deploy({ SYNC_CHAIN: "self", SYNC_BASE_URL: eater.url, SYNC_STALL_AFTER: "1", SYNC_STALL_BACKOFF_S: "1", NOTION_WEBHOOK_SECRET: WEBHOOK_SECRET });
+      d = await deploy({
+        SYNC_CHAIN: "self",
+        SYNC_BASE_URL: eater.url,
+        SYNC_STALL_AFTER: "1",
+        SYNC_STALL_BACKOFF_S: "1",
+        NOTION_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      });
       target = d.app.url;
     }, 120_000);
     afterAll(async () => {
       await eater?.close();
     });
 
-    it("a cron meeting a targeted run is queued and its run starts through a self-chain link", { timeout: 120_000 }, async () => {
-      const started = await cronMeetsTargetedRun(d);
-      expect(d.events("sync.queued_call_started").some((e) => e.section === "pages" && e.via === "self" && e.runId === started.runId)).toBe(true);
-      await waitFor("that run to finish", async () => ((await d.cursor("pages"))?.status === "done" ? true : null), 60_000, 200);
-    });
+    it(
+      "a cron meeting a targeted run is queued and its run starts through a self-chain link",
+      { timeout: 120_000 },
+      async () => {
+        const started = await cronMeetsTargetedRun(d);
+        expect(
+          d
+            .events("sync.queued_call_started")
+            .some((e) => e.section === "pages" && e.via === "self" && e.runId === started.runId),
+        ).toBe(true);
+        await waitFor(
+          "that run to finish",
+          async () => ((await d.cursor("pages"))?.status === "done" ? true : null),
+          60_000,
+          200,
+        );
+      },
+    );
 
-    it("a link that answered 202 and died shows as lost until a call of another section relaunches it; the run then finishes", { timeout: 120_000 }, async () => {
-      workspace.advanceClock(5 * 60_000);
-      eater.eat(1);
-      const first = await d.call("/api/sync/pages?force=1");
-      expect(first.status).toBe(200);
-      expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
-      const runId = first.body.runId as string;
-      expect(eater.eaten()).toBe(1);
-      // Nothing runs: the status says so once the link has had its time to start.
-      const lost = await waitFor("the status to report the chain lost", async () => {
-        const s = await d.status("pages");
-        return s.run?.chain.lost ? s : null;
-      }, 20_000, 300);
-      expect(lost.run).toMatchObject({ runId, status: "running", invocations: 1, chain: { lost: true, published: true, via: "self", relaunchedAt: null } });
-      expect((await d.cursor("pages"))!.seq).toBe(1);
-      expect(d.events("sync.relaunched")).toEqual([]);
-      // Any other section's call carries it on.
-      const posts = await d.call("/api/sync/posts");
-      expect(posts.status).toBe(200);
-      const relaunched = await waitFor("the pages run to go on", async () => {
-        const c = await d.cursor("pages");
-        return c?.runId === runId && c.seq >= 2 ? c : null;
-      }, 15_000, 100);
-      expect(relaunched.chain?.relaunchedSeq).toBe(1);
-      expect(d.events("sync.relaunched").filter((e) => e.section === "pages" && e.runId === runId)).toHaveLength(1);
-      const finished = await waitFor("the pages run to finish", async () => {
-        const c = await d.cursor("pages");
-        return c?.runId === runId && c.status === "done" ? c : null;
-      }, 60_000, 200);
-      expect(finished.chain?.relaunchedAt).toBeTruthy();
-      const after = await d.status("pages");
-      expect(after.run!.chain).toMatchObject({ lost: false, relaunchedAt: finished.chain!.relaunchedAt });
-      await waitFor("posts to finish", async () => ((await d.cursor("posts"))?.status === "done" ? true : null), 60_000, 200);
-    });
+    it(
+      "a link that answered 202 and died shows as lost until a call of another section relaunches it; the run then finishes",
+      { timeout: 120_000 },
+      async () => {
+        workspace.advanceClock(5 * 60_000);
+        eater.eat(1);
+        const first = await d.call("/api/sync/pages?force=1");
+        expect(first.status).toBe(200);
+        expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
+        const runId = first.body.runId as string;
+        expect(eater.eaten()).toBe(1);
+        // Nothing runs: the status says so once the link has had its time to start.
+        const lost = await waitFor(
+          "the status to report the chain lost",
+          async () => {
+            const s = await d.status("pages");
+            return s.run?.chain.lost ? s : null;
+          },
+          20_000,
+          300,
+        );
+        expect(lost.run).toMatchObject({
+          runId,
+          status: "running",
+          invocations: 1,
+          chain: { lost: true, published: true, via: "self", relaunchedAt: null },
+        });
+        expect((await d.cursor("pages"))!.seq).toBe(1);
+        expect(d.events("sync.relaunched")).toEqual([]);
+        // Any other section's call carries it on.
+        const posts = await d.call("/api/sync/posts");
+        expect(posts.status).toBe(200);
+        const relaunched = await waitFor(
+          "the pages run to go on",
+          async () => {
+            const c = await d.cursor("pages");
+            return c?.runId === runId && c.seq >= 2 ? c : null;
+          },
+          15_000,
+          100,
+        );
+        expect(relaunched.chain?.relaunchedSeq).toBe(1);
+        expect(d.events("sync.relaunched").filter((e) => e.section === "pages" && e.runId === runId)).toHaveLength(1);
+        const finished = await waitFor(
+          "the pages run to finish",
+          async () => {
+            const c = await d.cursor("pages");
+            return c?.runId === runId && c.status === "done" ? c : null;
+          },
+          60_000,
+          200,
+        );
+        expect(finished.chain?.relaunchedAt).toBeTruthy();
+        const after = await d.status("pages");
+        expect(after.run!.chain).toMatchObject({ lost: false, relaunchedAt: finished.chain!.relaunchedAt });
+        await waitFor(
+          "posts to finish",
+          async () => ((await d.cursor("posts"))?.status === "done" ? true : null),
+          60_000,
+          200,
+        );
+      },
+    );
 
     it("a lost link is relaunched by a webhook delivery too", { timeout: 120_000 }, async () => {
       workspace.advanceClock(5 * 60_000);
@@ -295,52 +396,81 @@ describe("carriers over next start", () => {
       expect(first.body.next).toMatchObject({ via: "self", accepted: true, link: 1 });
       expect(eater.eaten()).toBe(eaten + 1);
       const runId = first.body.runId as string;
-      await waitFor("the status to report the chain lost", async () => ((await d.status("pages")).run?.chain.lost ? true : null), 20_000, 300);
+      await waitFor(
+        "the status to report the chain lost",
+        async () => ((await d.status("pages")).run?.chain.lost ? true : null),
+        20_000,
+        300,
+      );
       // A verified delivery (here one the route ignores: not an event) is an invocation of the webhook route.
       const body = JSON.stringify({ type: "not-an-event" });
-      const res = await fetch(`${d.app.url}/api/notion/webhook`, { method: "POST", headers: { "content-type": "application/json", "x-notion-signature": await signWebhookPayload({ body, verificationToken: WEBHOOK_SECRET }) }, body });
+      const res = await fetch(`${d.app.url}/api/notion/webhook`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-notion-signature": await signWebhookPayload({ body, verificationToken: WEBHOOK_SECRET }),
+        },
+        body,
+      });
       expect(res.status).toBe(200);
-      const done = await waitFor("the pages run to finish", async () => {
-        const c = await d.cursor("pages");
-        return c?.runId === runId && c.status === "done" ? c : null;
-      }, 60_000, 200);
+      const done = await waitFor(
+        "the pages run to finish",
+        async () => {
+          const c = await d.cursor("pages");
+          return c?.runId === runId && c.status === "done" ? c : null;
+        },
+        60_000,
+        200,
+      );
       expect(done.chain?.relaunchedAt).toBeTruthy();
       expect(d.events("sync.relaunched").filter((e) => e.section === "pages" && e.runId === runId)).toHaveLength(1);
     });
 
-    it("a stalled run is retried by its own chain after its backoff, one invocation a retry, and finishes with no call from outside", { timeout: 120_000 }, async () => {
-      workspace.advanceClock(5 * 60_000);
-      notion.injectFault({ route: "*", status: 503, probability: 1 });
-      let runId = "";
-      try {
-        const first = await d.call("/api/sync/pages?force=1");
-        expect(first.status).toBe(200);
-        runId = first.body.runId as string;
-        expect(first.body.status).toBe("stalled");
-        expect(first.body.next).toMatchObject({ via: "self", accepted: true });
-        // Retried by its chain while Notion fails: each retry one invocation, a backoff (1 s) apart.
-        await waitFor("two retries", async () => ((await d.cursor("pages"))!.seq >= 3 ? true : null), 15_000, 100);
-      } finally {
-        notion.clearFaults();
-      }
-      const done = await waitFor("the stalled run to finish", async () => {
-        const c = await d.cursor("pages");
-        return c?.runId === runId && c.status === "done" ? c : null;
-      }, 60_000, 200);
-      expect(done.counts.errors).toBeGreaterThanOrEqual(2);
-      const steps = d
-        .events("sync.invocation")
-        .filter((l) => l.section === "pages" && l.runId === runId)
-        .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-      expect(steps.filter((l) => l.caller === "cron")).toHaveLength(1);
-      const stalled = steps.filter((l) => l.outcome === "stalled");
-      expect(stalled.length).toBeGreaterThanOrEqual(2);
-      // The retry after a stalled step ended no sooner than the backoff after it.
-      for (let i = 1; i < steps.length; i++) {
-        if (steps[i - 1].outcome !== "stalled") continue;
-        expect(Date.parse(steps[i].at) - Date.parse(steps[i - 1].at), `retry ${i} after a stalled step`).toBeGreaterThanOrEqual(900);
-      }
-    });
+    it(
+      "a stalled run is retried by its own chain after its backoff, one invocation a retry, and finishes with no call from outside",
+      { timeout: 120_000 },
+      async () => {
+        workspace.advanceClock(5 * 60_000);
+        notion.injectFault({ route: "*", status: 503, probability: 1 });
+        let runId = "";
+        try {
+          const first = await d.call("/api/sync/pages?force=1");
+          expect(first.status).toBe(200);
+          runId = first.body.runId as string;
+          expect(first.body.status).toBe("stalled");
+          expect(first.body.next).toMatchObject({ via: "self", accepted: true });
+          // Retried by its chain while Notion fails: each retry one invocation, a backoff (1 s) apart.
+          await waitFor("two retries", async () => ((await d.cursor("pages"))!.seq >= 3 ? true : null), 15_000, 100);
+        } finally {
+          notion.clearFaults();
+        }
+        const done = await waitFor(
+          "the stalled run to finish",
+          async () => {
+            const c = await d.cursor("pages");
+            return c?.runId === runId && c.status === "done" ? c : null;
+          },
+          60_000,
+          200,
+        );
+        expect(done.counts.errors).toBeGreaterThanOrEqual(2);
+        const steps = d
+          .events("sync.invocation")
+          .filter((l) => l.section === "pages" && l.runId === runId)
+          .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+        expect(steps.filter((l) => l.caller === "cron")).toHaveLength(1);
+        const stalled = steps.filter((l) => l.outcome === "stalled");
+        expect(stalled.length).toBeGreaterThanOrEqual(2);
+        // The retry after a stalled step ended no sooner than the backoff after it.
+        for (let i = 1; i < steps.length; i++) {
+          if (steps[i - 1].outcome !== "stalled") continue;
+          expect(
+            Date.parse(steps[i].at) - Date.parse(steps[i - 1].at),
+            `retry ${i} after a stalled step`,
+          ).toBeGreaterThanOrEqual(900);
+        }
+      },
+    );
   });
 });
 
@@ -361,11 +491,21 @@ describe("in process: a call queued behind a holder that died", () => {
     expect(queued.body).toMatchObject({ queued: true });
     await new Promise((r) => setTimeout(r, 1600));
     expect((await invoke(stack, "posts")).status).toBe(200);
-    const started = await waitFor("the queued pages run", async () => {
-      const c = await stack.kv.get<Cursor>(stack.keys.cursor("pages"));
-      return c && c.runId !== done.runId ? c : null;
-    }, 15_000, 100);
+    const started = await waitFor(
+      "the queued pages run",
+      async () => {
+        const c = await stack.kv.get<Cursor>(stack.keys.cursor("pages"));
+        return c && c.runId !== done.runId ? c : null;
+      },
+      15_000,
+      100,
+    );
     expect(started.seq).toBeGreaterThanOrEqual(1);
-    await waitFor("the request to be dropped", async () => (await stack.kv.get(`${stack.keys.prefix}:startreq:pages`)) === null, 10_000, 100);
+    await waitFor(
+      "the request to be dropped",
+      async () => (await stack.kv.get(`${stack.keys.prefix}:startreq:pages`)) === null,
+      10_000,
+      100,
+    );
   });
 });

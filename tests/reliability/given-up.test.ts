@@ -14,10 +14,21 @@ import type { SectionStatus } from "../../lib/operator/status";
 import { readIndexPage } from "../../lib/mirror/section-index";
 import { MAX_ITEM_ATTEMPTS } from "../../lib/sync/cursor";
 import { expectedOrder } from "../../scripts/emulator/notion/verify";
-import { type Stack, TEST_SECRET, diffKvWithWorkspace, invoke, startStack, syncAll, syncUntilDone } from "../support/harness";
+import {
+  type Stack,
+  TEST_SECRET,
+  diffKvWithWorkspace,
+  invoke,
+  startStack,
+  syncAll,
+  syncUntilDone,
+} from "../support/harness";
 
 async function statusOf(stack: Stack, section: string): Promise<SectionStatus> {
-  const response = await handleStatus(new Request(`http://localhost/api/sync/status?secret=${TEST_SECRET}&section=${section}`), stack.env);
+  const response = await handleStatus(
+    new Request(`http://localhost/api/sync/status?secret=${TEST_SECRET}&section=${section}`),
+    stack.env,
+  );
   expect(response.status).toBe(200);
   return ((await response.json()) as { sections: SectionStatus[] }).sections[0];
 }
@@ -32,7 +43,8 @@ describe("a poison page (its blocks always answer 500)", () => {
   it("is given up after the bounded attempts: the run ends partial, names it, keeps its old content, and the next run retries it", async () => {
     await syncAll(stack);
     const poison = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId)[3];
-    const slugBefore = (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("pages", poison.id)))!.entry.slug;
+    const slugBefore = (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("pages", poison.id)))!.entry
+      .slug;
     const bundleBefore = await stack.kv.get(stack.keys.page("pages", slugBefore));
     stack.workspace.editPageTitle(poison.id, "Poisoned edit");
     stack.emulator.injectFault({ route: "blocks.children.list", status: 500, matchId: poison.id, probability: 1 });
@@ -42,7 +54,9 @@ describe("a poison page (its blocks always answer 500)", () => {
     expect(last).toMatchObject({ done: true, status: "partial" });
     expect(last.counts.failed).toBe(1);
     // Each invocation that met the failure said so.
-    expect(answers.filter((a) => a.lastError?.message.includes(poison.id)).length).toBeGreaterThanOrEqual(MAX_ITEM_ATTEMPTS - 1);
+    expect(answers.filter((a) => a.lastError?.message.includes(poison.id)).length).toBeGreaterThanOrEqual(
+      MAX_ITEM_ATTEMPTS - 1,
+    );
     // The old content stays for the site; the index still lists the page.
     expect(await stack.kv.get(stack.keys.page("pages", slugBefore))).toEqual(bundleBefore);
 
@@ -52,7 +66,11 @@ describe("a poison page (its blocks always answer 500)", () => {
     // (The invocation that gives the page up and finishes the run writes the summary before its own count.)
     expect(status.runs[0].counts.errors).toBeGreaterThanOrEqual(MAX_ITEM_ATTEMPTS - 1);
     expect(status.failedPages.count).toBe(1);
-    expect(status.failedPages.pages[0]).toMatchObject({ id: poison.id, queuedForRetry: true, notionUrl: `https://www.notion.so/${poison.id.replace(/-/g, "")}` });
+    expect(status.failedPages.pages[0]).toMatchObject({
+      id: poison.id,
+      queuedForRetry: true,
+      notionUrl: `https://www.notion.so/${poison.id.replace(/-/g, "")}`,
+    });
     expect(status.failedPages.pages[0].error).toMatch(/500/);
 
     // Notion heals: the next unforced run fetches it (refetch set), ends done, and the failed list empties.
@@ -99,7 +117,9 @@ describe("a page too large for the KV store (Upstash's request size limit)", () 
     const expected = expectedOrder(stack.workspace, databaseId).filter((id) => id !== givenUp);
     const index = await readIndexPage(stack.kv, stack.keys, section);
     expect(index!.entries.map((e) => e.id)).toEqual(expected);
-    expect(await diffKvWithWorkspace(stack)).toEqual([`${section}: index order/content differs (${expected.length} vs ${expected.length + 1} entries)`]);
+    expect(await diffKvWithWorkspace(stack)).toEqual([
+      `${section}: index order/content differs (${expected.length} vs ${expected.length + 1} entries)`,
+    ]);
   });
 });
 
@@ -113,7 +133,12 @@ describe("a 429 says which limit was hit, and its pause holds for every section"
   afterAll(async () => stack?.close());
 
   it("tells the per-workspace limit from the per-connection one, and another section (another instance) waits it out from KV", async () => {
-    stack.emulator.injectFault({ route: "dataSources.query", status: 429, retryAfterSeconds: 120, rateLimitReason: "public_api_space_request_rate_limit" });
+    stack.emulator.injectFault({
+      route: "dataSources.query",
+      status: 429,
+      retryAfterSeconds: 120,
+      rateLimitReason: "public_api_space_request_rate_limit",
+    });
     const paused = await invoke(stack, "pages");
     expect(paused.status).toBe(200);
     const cursor = (await stack.kv.get<{ rateLimit: { scope: string; until: string } }>(stack.keys.cursor("pages")))!;

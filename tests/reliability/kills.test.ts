@@ -42,7 +42,14 @@ import { drainChangedPages, createRevalidator } from "../../lib/webhooks/revalid
 import { readWebhookSettings } from "../../lib/webhooks/settings";
 import { expectedOrder } from "../../scripts/emulator/notion/verify";
 import { type Stack, diffKvWithWorkspace, invoke, startStack, syncAll } from "../support/harness";
-import { KILL_KINDS, type KillKind, type KillPlan, type KillReport, expireLease, killSwitch } from "../support/kill-points";
+import {
+  KILL_KINDS,
+  type KillKind,
+  type KillPlan,
+  type KillReport,
+  expireLease,
+  killSwitch,
+} from "../support/kill-points";
 import { seeded } from "../support/random";
 import { type RevalidationSite, startRevalidationSite } from "../support/revalidation-site";
 
@@ -100,7 +107,10 @@ const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor
 const drawn = new Map<KillKind, number>();
 function leastDrawn(random: () => number, allowed: readonly KillKind[]): KillKind {
   const fewest = Math.min(...allowed.map((k) => drawn.get(k) ?? 0));
-  return pick(random, allowed.filter((k) => (drawn.get(k) ?? 0) === fewest));
+  return pick(
+    random,
+    allowed.filter((k) => (drawn.get(k) ?? 0) === fewest),
+  );
 }
 
 /** Batch kills drawn in the sync phase; every DRAIN_EVERY-th dies in the drain of the changed-pages record that ends the invocation. */
@@ -117,15 +127,25 @@ const DRAIN_EVERY = 4;
  */
 function drawPlan(random: () => number, phase: Phase, section: Section, nearTheEnd: boolean): KillPlan {
   const kind =
-    phase === "finalize" ? leastDrawn(random, ["batch-dropped", "batch-landed", "before-answer"]) : nearTheEnd ? leastDrawn(random, ["batch-dropped", "batch-landed"]) : fromDeck(random);
+    phase === "finalize"
+      ? leastDrawn(random, ["batch-dropped", "batch-landed", "before-answer"])
+      : nearTheEnd
+        ? leastDrawn(random, ["batch-dropped", "batch-landed"])
+        : fromDeck(random);
   drawn.set(kind, (drawn.get(kind) ?? 0) + 1);
   const r = random();
   if (kind === "before-answer") return { kind, at: 0 };
   if (phase === "list") {
-    if (kind === "notion-hang") return section === "children" ? { kind, at: 1 + Math.floor(r * 8) } : { kind, at: 1 + Math.floor(r * 2), target: "dataSources.query" };
-    return r < 0.25 ? { kind, at: 1 } : { kind, at: 1 + Math.floor(random() * (section === "children" ? 3 : 2)), target: "listing step" };
+    if (kind === "notion-hang")
+      return section === "children"
+        ? { kind, at: 1 + Math.floor(r * 8) }
+        : { kind, at: 1 + Math.floor(r * 2), target: "dataSources.query" };
+    return r < 0.25
+      ? { kind, at: 1 }
+      : { kind, at: 1 + Math.floor(random() * (section === "children" ? 3 : 2)), target: "listing step" };
   }
-  if (phase === "finalize") return { kind, at: 1, target: pick(random, ["index step", "final swap", "cursor commit"] as const) };
+  if (phase === "finalize")
+    return { kind, at: 1, target: pick(random, ["index step", "final swap", "cursor commit"] as const) };
   if (nearTheEnd) return { kind, at: 1, target: pick(random, ["index step", "final swap"] as const) };
   // The pages the invocation committed are revalidated after its last commit: it may die there.
   if (kind !== "notion-hang" && ++syncBatchPlans % DRAIN_EVERY === 0) return { kind, at: 1, target: "changed drain" };
@@ -139,7 +159,8 @@ function phaseOf(where: string, started: Phase, after: Cursor | null): Phase {
   if (/page commit|partial checkpoint|blocks\.children\.list|pages\.retrieve/.test(where)) return "sync";
   if (/index step|final swap|removals step/.test(where)) return "finalize";
   if (where === "changed drain") return after?.phase === "done" ? "finalize" : started;
-  if (where.startsWith("after the last commit")) return after?.phase === "done" ? "finalize" : ((after?.phase as Phase | undefined) ?? started);
+  if (where.startsWith("after the last commit"))
+    return after?.phase === "done" ? "finalize" : ((after?.phase as Phase | undefined) ?? started);
   return started;
 }
 
@@ -156,7 +177,13 @@ type KilledOutcome = { killed: true; report: KillReport } | { killed: false; out
  * it ends because its kill point was never reached. A dead invocation is
  * abandoned: its leftover promises are kept in `zombies` and only settle.
  */
-async function killedInvocation(stack: Stack, section: Section, plan: KillPlan, force: boolean, zombies: Promise<number>[]): Promise<KilledOutcome> {
+async function killedInvocation(
+  stack: Stack,
+  section: Section,
+  plan: KillPlan,
+  force: boolean,
+  zombies: Promise<number>[],
+): Promise<KilledOutcome> {
   const runtime = loadRuntime(section, stack.env);
   const deps = engineDeps(runtime, section, Date.now());
   const kill = killSwitch(runtime.kv, plan, stack.keys, stack.keys.lease(section));
@@ -168,10 +195,12 @@ async function killedInvocation(stack: Stack, section: Section, plan: KillPlan, 
     fetch: kill.fetch,
   });
   const kv = boundedByDeadline(kill.kv, deps.deadline);
-  const run = runInvocation({ ...deps, kv, notion, content: createBlockTreeFetcher(notion) }, { section, force }).then(async (outcome) => {
-    await drainChangedPages(kv, stack.keys, section, createRevalidator(readWebhookSettings(stack.env)));
-    return outcome;
-  });
+  const run = runInvocation({ ...deps, kv, notion, content: createBlockTreeFetcher(notion) }, { section, force }).then(
+    async (outcome) => {
+      await drainChangedPages(kv, stack.keys, section, createRevalidator(readWebhookSettings(stack.env)));
+      return outcome;
+    },
+  );
   const settled = run.then(
     (outcome) => ({ outcome }),
     (error: unknown) => ({ error }),
@@ -200,18 +229,29 @@ async function sectionMatches(stack: Stack, section: Section): Promise<string[]>
   const index = await readIndexPage(kv, keys, section);
   const ids = index?.entries.map((e) => e.id) ?? [];
   if (section === "children") {
-    const expected = workspace.reachableChildPages(Number(stack.env.SYNC_CHILD_DEPTH ?? 5)).map((c) => c.id).sort();
-    if (JSON.stringify([...ids].sort()) !== JSON.stringify(expected)) problems.push(`children: ${ids.length} indexed, ${expected.length} reachable`);
+    const expected = workspace
+      .reachableChildPages(Number(stack.env.SYNC_CHILD_DEPTH ?? 5))
+      .map((c) => c.id)
+      .sort();
+    if (JSON.stringify([...ids].sort()) !== JSON.stringify(expected))
+      problems.push(`children: ${ids.length} indexed, ${expected.length} reachable`);
   } else {
-    const expected = expectedOrder(workspace, section === "pages" ? workspace.pagesDatabaseId : workspace.postsDatabaseId);
-    if (JSON.stringify(ids) !== JSON.stringify(expected)) problems.push(`${section}: ${ids.length} indexed, ${expected.length} rows, or not in order`);
+    const expected = expectedOrder(
+      workspace,
+      section === "pages" ? workspace.pagesDatabaseId : workspace.postsDatabaseId,
+    );
+    if (JSON.stringify(ids) !== JSON.stringify(expected))
+      problems.push(`${section}: ${ids.length} indexed, ${expected.length} rows, or not in order`);
   }
   if (new Set(ids).size !== ids.length) problems.push(`${section}: a page indexed twice`);
   for (const entry of index?.entries ?? []) {
-    const bundle = (await readLarge<{ id: string; last_edited_time: string }>(kv, keys, keys.page(section, entry.slug)))?.value;
-    if (bundle?.id !== entry.id || bundle.last_edited_time !== workspace.page(entry.id)?.last_edited_time) problems.push(`${section}: bundle of ${entry.slug} missing or stale`);
+    const bundle = (await readLarge<{ id: string; last_edited_time: string }>(kv, keys, keys.page(section, entry.slug)))
+      ?.value;
+    if (bundle?.id !== entry.id || bundle.last_edited_time !== workspace.page(entry.id)?.last_edited_time)
+      problems.push(`${section}: bundle of ${entry.slug} missing or stale`);
   }
-  for (const what of ["work", "done", "removals", "partial", "edited", "found", "foundids"]) for (const key of await scan(stack, `${what}:${section}:`)) problems.push(`scratch key left: ${key}`);
+  for (const what of ["work", "done", "removals", "partial", "edited", "found", "foundids"])
+    for (const key of await scan(stack, `${what}:${section}:`)) problems.push(`scratch key left: ${key}`);
   return problems;
 }
 
@@ -220,19 +260,27 @@ async function sectionMatches(stack: Stack, section: Section): Promise<string[]>
  * same blocks), and the site was told of every page it indexed (`tags`: what the site got since the
  * run began, after the drain the next invocation would make when the last one died before its own).
  */
-async function countsAndRevalidation(stack: Stack, section: Section, tags: Set<string>, blocks: Map<Section, number>): Promise<string[]> {
+async function countsAndRevalidation(
+  stack: Stack,
+  section: Section,
+  tags: Set<string>,
+  blocks: Map<Section, number>,
+): Promise<string[]> {
   const problems: string[] = [];
   const cursor = await rawCursor(stack, section);
   const index = await readIndexPage(stack.kv, stack.keys, section);
   const c = cursor!.counts;
   const indexed = index?.entries.length ?? 0;
   if (c.fetched !== indexed) problems.push(`${section}: counts.fetched ${c.fetched}, ${indexed} pages indexed`);
-  if (c.fetched + c.skipped + c.gone + c.failed !== c.listed) problems.push(`${section}: counts ${JSON.stringify(c)} do not add up to listed`);
+  if (c.fetched + c.skipped + c.gone + c.failed !== c.listed)
+    problems.push(`${section}: counts ${JSON.stringify(c)} do not add up to listed`);
   if (!blocks.has(section)) blocks.set(section, c.blocks);
-  else if (blocks.get(section) !== c.blocks) problems.push(`${section}: counts.blocks ${c.blocks}, the first run read ${blocks.get(section)}`);
+  else if (blocks.get(section) !== c.blocks)
+    problems.push(`${section}: counts.blocks ${c.blocks}, the first run read ${blocks.get(section)}`);
   if (!tags.has(`notion:${section}`)) problems.push(`${section}: section tag not revalidated`);
   const missing = (index?.entries ?? []).filter((e) => !tags.has(`notion:${section}:${e.slug}`));
-  if (missing.length > 0) problems.push(`${section}: ${missing.length} page tags not revalidated, e.g. ${missing[0].slug}`);
+  if (missing.length > 0)
+    problems.push(`${section}: ${missing.length} page tags not revalidated, e.g. ${missing[0].slug}`);
   return problems;
 }
 
@@ -255,13 +303,19 @@ async function expectNothingLeftOver(stack: Stack): Promise<string[]> {
     const ids = index.entries.map((e) => e.id);
     const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
     if (twice.length > 0) problems.push(`${section}: indexed twice: ${twice.join(", ")}`);
-    if (manifest.total !== ids.length) problems.push(`${section}: manifest total ${manifest.total}, ${ids.length} entries`);
+    if (manifest.total !== ids.length)
+      problems.push(`${section}: manifest total ${manifest.total}, ${ids.length} entries`);
     // Chunks: the manifest's, and replaced ones only while they expire (a children walk may read them).
     const live = manifest.chunks.map((c) => c.key);
     const stored = await scan(stack, `ichunk:${section}:`);
     const retired = stored.filter((key) => !live.includes(key));
-    const lasting = (await Promise.all(retired.map((key) => kv.pttl(key)))).filter((ttl) => ttl === null || ttl > RETIRED_CHUNK_TTL_MS).length;
-    if (live.some((key) => !stored.includes(key)) || lasting > 0) problems.push(`${section}: index chunks ${stored.length} stored, ${live.length} in the manifest, ${lasting} retired without an end`);
+    const lasting = (await Promise.all(retired.map((key) => kv.pttl(key)))).filter(
+      (ttl) => ttl === null || ttl > RETIRED_CHUNK_TTL_MS,
+    ).length;
+    if (live.some((key) => !stored.includes(key)) || lasting > 0)
+      problems.push(
+        `${section}: index chunks ${stored.length} stored, ${live.length} in the manifest, ${lasting} retired without an end`,
+      );
     if (manifest.idsKey) for (const key of shardedSet.shardKeys(manifest.idsKey)) idSetShards.add(key);
     // Ledger entries: exactly the indexed pages, each naming its bundle.
     const entryKeys = await scan(stack, `entry:${section}:`);
@@ -269,11 +323,14 @@ async function expectNothingLeftOver(stack: Stack): Promise<string[]> {
     if (JSON.stringify(entryIds) !== JSON.stringify([...ids].sort())) {
       const extra = entryIds.filter((id) => !ids.includes(id));
       const missing = ids.filter((id) => !entryIds.includes(id));
-      problems.push(`${section}: ledger entries without index entry ${JSON.stringify(extra)}, index entries without ledger ${JSON.stringify(missing)}`);
+      problems.push(
+        `${section}: ledger entries without index entry ${JSON.stringify(extra)}, index entries without ledger ${JSON.stringify(missing)}`,
+      );
     }
     const ledgers = await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id)));
     ledgers.forEach((l, i) => {
-      if (l?.entry?.slug !== index.entries[i].slug) problems.push(`${section}: ledger of ${ids[i]} says slug ${l?.entry?.slug}, index ${index.entries[i].slug}`);
+      if (l?.entry?.slug !== index.entries[i].slug)
+        problems.push(`${section}: ledger of ${ids[i]} says slug ${l?.entry?.slug}, index ${index.entries[i].slug}`);
     });
     // Slug claims (databases): exactly the indexed slugs, each owned by its page.
     if (section !== "children") {
@@ -282,16 +339,21 @@ async function expectNothingLeftOver(stack: Stack): Promise<string[]> {
       const bySlug = new Map(index.entries.map((e) => [e.slug, e.id]));
       claims.forEach((key, i) => {
         const slug = key.slice(`${p}:slug:${section}:`.length);
-        if (bySlug.get(slug) !== owners[i]) problems.push(`${section}: slug claim ${slug} → ${owners[i]}, index → ${bySlug.get(slug) ?? "nothing"}`);
+        if (bySlug.get(slug) !== owners[i])
+          problems.push(`${section}: slug claim ${slug} → ${owners[i]}, index → ${bySlug.get(slug) ?? "nothing"}`);
       });
-      if (claims.length !== bySlug.size) problems.push(`${section}: ${claims.length} slug claims for ${bySlug.size} indexed slugs`);
+      if (claims.length !== bySlug.size)
+        problems.push(`${section}: ${claims.length} slug claims for ${bySlug.size} indexed slugs`);
     }
     // The run is done, and its summary says so.
     const cursor = await rawCursor(stack, section);
-    if (cursor?.status !== "done" || cursor.phase !== "done") problems.push(`${section}: cursor ${cursor?.status}/${cursor?.phase}`);
-    if (cursor && (cursor.partials.length > 0 || Object.keys(cursor.attempts).length > 0)) problems.push(`${section}: cursor keeps partials or attempts`);
+    if (cursor?.status !== "done" || cursor.phase !== "done")
+      problems.push(`${section}: cursor ${cursor?.status}/${cursor?.phase}`);
+    if (cursor && (cursor.partials.length > 0 || Object.keys(cursor.attempts).length > 0))
+      problems.push(`${section}: cursor keeps partials or attempts`);
     const history = await readHistory(kv, keys, section);
-    if (history[0]?.runId !== cursor?.runId || history[0]?.status !== "done") problems.push(`${section}: last run summary ${history[0]?.runId} ${history[0]?.status}`);
+    if (history[0]?.runId !== cursor?.runId || history[0]?.status !== "done")
+      problems.push(`${section}: last run summary ${history[0]?.runId} ${history[0]?.status}`);
     if ((await kv.get(keys.lease(section))) !== null) problems.push(`${section}: lease still held`);
   }
   // Parts of bundles: only those of the stubs stored now.
@@ -313,9 +375,11 @@ async function expectNothingLeftOver(stack: Stack): Promise<string[]> {
   // Id sets: only the current indexes'.
   for (const key of await scan(stack, "ids:")) if (!idSetShards.has(key)) problems.push(`id set of no index: ${key}`);
   // Scratch keys of runs: none is left once every run is done.
-  for (const what of ["work:", "done:", "removals:", "partial:", "edited:", "found:", "foundids:"]) for (const key of await scan(stack, what)) problems.push(`scratch key left: ${key}`);
+  for (const what of ["work:", "done:", "removals:", "partial:", "edited:", "found:", "foundids:"])
+    for (const key of await scan(stack, what)) problems.push(`scratch key left: ${key}`);
   if ((await kv.scard(keys.childQueue())) > 0) problems.push("children queue not drained");
-  if ((await kv.scard(keys.refetch())) > 0) problems.push(`refetch set not empty: ${(await kv.smembers(keys.refetch())).join(", ")}`);
+  if ((await kv.scard(keys.refetch())) > 0)
+    problems.push(`refetch set not empty: ${(await kv.smembers(keys.refetch())).join(", ")}`);
   return problems;
 }
 
@@ -334,7 +398,9 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
 
   beforeAll(async () => {
     site = await startRevalidationSite();
-    stack = await startStack({ env: { SYNC_BUDGET_MS: String(BUDGET_MS), NOTION_RATE_PER_MIN: String(NOTION_RATE_PER_MIN), ...site.env } });
+    stack = await startStack({
+      env: { SYNC_BUDGET_MS: String(BUDGET_MS), NOTION_RATE_PER_MIN: String(NOTION_RATE_PER_MIN), ...site.env },
+    });
   });
   afterAll(async () => {
     const byKind = Object.fromEntries(KILL_KINDS.map((k) => [k, kills.filter((x) => x.kind === k).length]));
@@ -343,7 +409,24 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
       for (const k of kills) out[f(k)] = (out[f(k)] ?? 0) + 1;
       return out;
     };
-    console.log("[kills]", JSON.stringify({ kills: kills.length, invocations, runsChecked, drainedByNext, refusedAfterDeath, byKind, bySection: count((k) => k.section), byPhase: count((k) => k.phase), byWhere: count((k) => `${k.kind}: ${k.where}`) }, null, 1));
+    console.log(
+      "[kills]",
+      JSON.stringify(
+        {
+          kills: kills.length,
+          invocations,
+          runsChecked,
+          drainedByNext,
+          refusedAfterDeath,
+          byKind,
+          bySection: count((k) => k.section),
+          byPhase: count((k) => k.phase),
+          byWhere: count((k) => `${k.kind}: ${k.where}`),
+        },
+        null,
+        1,
+      ),
+    );
     await Promise.allSettled(zombies);
     await stack?.close();
     await site?.close();
@@ -372,8 +455,12 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
               drainedByNext++;
               await drainChangedPages(stack.kv, stack.keys, section, createRevalidator(readWebhookSettings(stack.env)));
             }
-            const tags = new Set(site.calls.slice(callsAtStart).flatMap((call) => (call.verified ? call.body.tags : [])));
-            expect(await countsAndRevalidation(stack, section, tags, blocks), `${section} after run ${run}`).toEqual([]);
+            const tags = new Set(
+              site.calls.slice(callsAtStart).flatMap((call) => (call.verified ? call.body.tags : [])),
+            );
+            expect(await countsAndRevalidation(stack, section, tags, blocks), `${section} after run ${run}`).toEqual(
+              [],
+            );
             runsChecked++;
             break;
           }
@@ -382,12 +469,17 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
           const phase: Phase = ours ? (before.phase as Phase) : "list";
           // Finalize usually follows the last pages in the same invocation: aim at it when few are left
           // (counted from the done set: a killed invocation's counts are lost with it, its done marks are not).
-          const left = ours && phase === "sync" ? before.counts.toSync - (await shardedSet.scard(stack.kv, stack.keys.doneIds(section, before.runId))) : Infinity;
+          const left =
+            ours && phase === "sync"
+              ? before.counts.toSync - (await shardedSet.scard(stack.kv, stack.keys.doneIds(section, before.runId)))
+              : Infinity;
           const nearTheEnd = phase === "sync" && left < NEAR_THE_END;
           const killsLeft = runQuota - sectionKills;
           const killNow =
             killsLeft > 0 &&
-            (phase === "finalize" || nearTheEnd || (lastKilled ? random() < AGAIN : phase === "list" || (killsLeft > END_RESERVE && random() < 0.85)));
+            (phase === "finalize" ||
+              nearTheEnd ||
+              (lastKilled ? random() < AGAIN : phase === "list" || (killsLeft > END_RESERVE && random() < 0.85)));
           if (!killNow) {
             const normal = await invoke(stack, section, force ? { query: "force=1" } : {});
             invocations++;
@@ -412,8 +504,22 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
           const { report } = result;
           const after = await rawCursor(stack, section);
           const where =
-            plan.kind === "notion-hang" ? `${report.route} in flight` : plan.kind === "before-answer" ? `after the last commit (${after?.phase})` : `${report.batch}`;
-          kills.push({ section, run, kind: plan.kind, at: plan.at, target: plan.target ?? null, phase: phaseOf(where, phase, after), where, batchesLanded: report.batchesLanded, notionRequests: report.notionRequests });
+            plan.kind === "notion-hang"
+              ? `${report.route} in flight`
+              : plan.kind === "before-answer"
+                ? `after the last commit (${after?.phase})`
+                : `${report.batch}`;
+          kills.push({
+            section,
+            run,
+            kind: plan.kind,
+            at: plan.at,
+            target: plan.target ?? null,
+            phase: phaseOf(where, phase, after),
+            where,
+            batchesLanded: report.batchesLanded,
+            notionRequests: report.notionRequests,
+          });
 
           const leaseKey = stack.keys.lease(section);
           // The drain follows the engine, which released its lease: nothing is held.
@@ -428,7 +534,9 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
           const cursorAtDeath = JSON.stringify(await stack.kv.get(stack.keys.cursor(section)));
           const refused = await invoke(stack, section);
           // A live run's call is merged with it (409); with none live the call is queued for the lease's release (202).
-          const liveAtDeath = ["running", "stalled"].includes((JSON.parse(cursorAtDeath) as { status?: string } | null)?.status ?? "");
+          const liveAtDeath = ["running", "stalled"].includes(
+            (JSON.parse(cursorAtDeath) as { status?: string } | null)?.status ?? "",
+          );
           if (liveAtDeath) expect(refused.body.error?.code).toBe("already_running");
           else expect(refused.body).toMatchObject({ queued: true });
           expect(refused.status).toBe(liveAtDeath ? 409 : 202);
@@ -441,14 +549,29 @@ describe("kills: 50 seeded kills mid-batch across pages, posts and children", ()
     }
     expect(kills).toHaveLength(TOTAL_KILLS);
     expect(runsChecked).toBeGreaterThanOrEqual(MIN_RUNS * SECTIONS.length);
-    for (const section of SECTIONS) expect(kills.filter((k) => k.section === section), section).toHaveLength(QUOTA[section]);
-    for (const kind of KILL_KINDS) expect(kills.filter((k) => k.kind === kind).length, `${kind} kills`).toBeGreaterThanOrEqual(6);
+    for (const section of SECTIONS)
+      expect(
+        kills.filter((k) => k.section === section),
+        section,
+      ).toHaveLength(QUOTA[section]);
+    for (const kind of KILL_KINDS)
+      expect(kills.filter((k) => k.kind === kind).length, `${kind} kills`).toBeGreaterThanOrEqual(6);
     // All along the runs: listing, pages, the last steps.
     expect(kills.filter((k) => k.phase === "list").length, "kills while listing").toBeGreaterThanOrEqual(4);
     expect(kills.filter((k) => k.phase === "finalize").length, "kills in finalize").toBeGreaterThanOrEqual(3);
-    for (const where of ["listing step", "page commit", "changed drain"]) expect(kills.some((k) => k.where === where), `a kill at a ${where}`).toBe(true);
-    expect(kills.some((k) => k.where === "final swap" || k.where === "index step"), "a kill inside an index step or the final swap").toBe(true);
-    expect(kills.some((k) => k.where === "blocks.children.list in flight"), "a kill with a block read in flight").toBe(true);
+    for (const where of ["listing step", "page commit", "changed drain"])
+      expect(
+        kills.some((k) => k.where === where),
+        `a kill at a ${where}`,
+      ).toBe(true);
+    expect(
+      kills.some((k) => k.where === "final swap" || k.where === "index step"),
+      "a kill inside an index step or the final swap",
+    ).toBe(true);
+    expect(
+      kills.some((k) => k.where === "blocks.children.list in flight"),
+      "a kill with a block read in flight",
+    ).toBe(true);
 
     // Every abandoned invocation settles; what it tried after its death (KV calls, Notion requests) was refused.
     refusedAfterDeath = (await Promise.all(zombies)).reduce((a, b) => a + b, 0);

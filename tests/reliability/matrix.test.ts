@@ -63,9 +63,15 @@ describe("old or damaged state", () => {
   afterAll(async () => stack?.close());
 
   it.each([
-    ["a cursor from an older release", { version: 1, section: "pages", runId: "old", status: "running", phase: "sync", position: 3, completedAhead: [] }],
+    [
+      "a cursor from an older release",
+      { version: 1, section: "pages", runId: "old", status: "running", phase: "sync", position: 3, completedAhead: [] },
+    ],
     ["a cursor that is not an object", "{not json"],
-    ["a cursor with a damaged field", { version: 2, section: "pages", runId: "x", status: "running", phase: "sync", seq: -4 }],
+    [
+      "a cursor with a damaged field",
+      { version: 2, section: "pages", runId: "x", status: "running", phase: "sync", seq: -4 },
+    ],
   ])("%s is reported, the run restarts once, and it converges", async (_name, stored) => {
     await stack.kv.set(stack.keys.cursor("pages"), stored);
     const first = await invoke(stack, "pages");
@@ -89,7 +95,16 @@ describe("hostile titles", () => {
   it("give safe, distinct slugs and keys, and the mirror converges", async () => {
     await syncAll(stack);
     stack.workspace.advanceClock(5 * 60_000);
-    const titles = ["../../etc/passwd", "a:b:c", "日本語のタイトル", "Заголовок", "😀 emoji only 😀", "x".repeat(300), "  ", "a:b:c"];
+    const titles = [
+      "../../etc/passwd",
+      "a:b:c",
+      "日本語のタイトル",
+      "Заголовок",
+      "😀 emoji only 😀",
+      "x".repeat(300),
+      "  ",
+      "a:b:c",
+    ];
     const rows = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId);
     titles.forEach((title, i) => stack.workspace.editPageTitle(rows[i].id, title));
     await syncAll(stack);
@@ -140,27 +155,32 @@ describe("a 429 storm", () => {
   });
   afterAll(async () => stack?.close());
 
-  it("with Retry-After 1 s on 20 % of requests converges, no invocation sleeping past its budget", { timeout: 120_000 }, async () => {
-    stack.emulator.injectFault({ route: "*", status: 429, probability: 0.2, seed: 7, retryAfterSeconds: 1 });
-    try {
-      for (const section of ["pages", "posts", "children"] as const) {
-        // As a cron or QStash would: the next call no earlier than the answer's next.notBefore.
-        for (let call = 0; ; call++) {
-          expect(call).toBeLessThan(300);
-          const { status, body } = await invoke(stack, section);
-          expect(status).toBe(200);
-          expect(body.elapsedMs).toBeLessThan(3000);
-          if (body.done) break;
-          const notBefore = (body.next as { notBefore: string | null } | null)?.notBefore;
-          if (notBefore) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(notBefore) - Date.now())));
+  it(
+    "with Retry-After 1 s on 20 % of requests converges, no invocation sleeping past its budget",
+    { timeout: 120_000 },
+    async () => {
+      stack.emulator.injectFault({ route: "*", status: 429, probability: 0.2, seed: 7, retryAfterSeconds: 1 });
+      try {
+        for (const section of ["pages", "posts", "children"] as const) {
+          // As a cron or QStash would: the next call no earlier than the answer's next.notBefore.
+          for (let call = 0; ; call++) {
+            expect(call).toBeLessThan(300);
+            const { status, body } = await invoke(stack, section);
+            expect(status).toBe(200);
+            expect(body.elapsedMs).toBeLessThan(3000);
+            if (body.done) break;
+            const notBefore = (body.next as { notBefore: string | null } | null)?.notBefore;
+            if (notBefore)
+              await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(notBefore) - Date.now())));
+          }
         }
+      } finally {
+        stack.emulator.clearFaults();
       }
-    } finally {
-      stack.emulator.clearFaults();
-    }
-    expect(stack.emulator.requests().filter((r) => r.status === 429).length).toBeGreaterThan(10);
-    expect(await diffKvWithWorkspace(stack)).toEqual([]);
-  });
+      expect(stack.emulator.requests().filter((r) => r.status === 429).length).toBeGreaterThan(10);
+      expect(await diffKvWithWorkspace(stack)).toEqual([]);
+    },
+  );
 
   it("with Retry-After 300 s checkpoints, says when to come back, and sends nothing to Notion before then", async () => {
     stack.emulator.injectFault({ route: "dataSources.query", status: 429, retryAfterSeconds: 300 });

@@ -67,7 +67,8 @@ async function timed(stack: QStashStack, path: string, init?: RequestInit): Prom
   return { status: res.status, json: res.json, startedAt, endedAt: Date.now() };
 }
 
-const cron = (stack: QStashStack, section: Section) => timed(stack, `/api/sync/${section}`, { headers: { authorization: `Bearer ${E2E_SECRET}` } });
+const cron = (stack: QStashStack, section: Section) =>
+  timed(stack, `/api/sync/${section}`, { headers: { authorization: `Bearer ${E2E_SECRET}` } });
 
 function stepOf(body: string): { runId: string; seq: number } {
   return JSON.parse(body) as { runId: string; seq: number };
@@ -94,10 +95,15 @@ const range = (from: number, to: number) => Array.from({ length: Math.max(0, to 
 function expectOneChain(stack: QStashStack, section: Section, cursor: Cursor, firstSeq: number) {
   const steps = ranSteps(stack.tap.records(), section, cursor.runId);
   expect(steps.length, `${section}: QStash steps that ran`).toBeGreaterThan(0);
-  expect(steps.map((s) => s.seq), `${section}: seq of the steps, in the order they ran`).toEqual(range(firstSeq, firstSeq + steps.length));
+  expect(
+    steps.map((s) => s.seq),
+    `${section}: seq of the steps, in the order they ran`,
+  ).toEqual(range(firstSeq, firstSeq + steps.length));
   for (const s of steps) expect(s.invocation, `${section} step ${s.seq}`).toBe(s.seq + 1);
   expect(cursor.seq, `${section}: the cursor counts exactly the steps that ran`).toBe(firstSeq + steps.length);
-  expect(publishedSeqs(stack, section, cursor.runId), `${section}: one message per step`).toEqual(range(firstSeq === 0 ? 0 : 1, firstSeq + steps.length));
+  expect(publishedSeqs(stack, section, cursor.runId), `${section}: one message per step`).toEqual(
+    range(firstSeq === 0 ? 0 : 1, firstSeq + steps.length),
+  );
   return steps;
 }
 
@@ -121,8 +127,9 @@ function expectDeliveriesClean(stack: QStashStack, others: Array<Timed & { secti
       // without the tap (a copy that waited for a holder that ended may repair the step and hold the
       // lease; a later QStash delivery then meets it; found in a CI-style run under load).
       const holder =
-        records.some((o) => o !== r && o.path === r.path && o.status === 200 && overlaps(o.startedAt, o.endedAt ?? Infinity)) ||
-        others.some((o) => o.section === section && o.status === 200 && overlaps(o.startedAt, o.endedAt));
+        records.some(
+          (o) => o !== r && o.path === r.path && o.status === 200 && overlaps(o.startedAt, o.endedAt ?? Infinity),
+        ) || others.some((o) => o.section === section && o.status === 200 && overlaps(o.startedAt, o.endedAt));
       expect(holder, `409 to ${r.path} ${r.body} with nothing else of the section running`).toBe(true);
     }
   }
@@ -141,7 +148,11 @@ describe("overlap over next start with QStash: one invocation works, the other w
     // 40 requests/s and a 2 s budget: a forced step 0 of any section has far more than one
     // budget of work, so a step caught in its first 300 ms is still running 1.5 s later.
     // Retries enough for a copy answered 409 while a cron holds the lease (100 ms · 2^n apart) to outlast that cron.
-    stack = await startQStashStack({ workspace: { pages: 40, posts: 30, hugePages: 1 }, notionRatePerSecond: 40, qstash: { defaultRetries: 6 } });
+    stack = await startQStashStack({
+      workspace: { pages: 40, posts: 30, hugePages: 1 },
+      notionRatePerSecond: 40,
+      qstash: { defaultRetries: 6 },
+    });
   });
   afterAll(async () => {
     console.log("[overlap] figures", JSON.stringify(figures));
@@ -149,7 +160,12 @@ describe("overlap over next start with QStash: one invocation works, the other w
   });
 
   it("a cron firing twice at the same moment (pages and posts): one 200 and one 409 or 202 queued each, one run, one chain, converges, DLQ empty", async () => {
-    const answers = await Promise.all([cron(stack, "pages"), cron(stack, "pages"), cron(stack, "posts"), cron(stack, "posts")]);
+    const answers = await Promise.all([
+      cron(stack, "pages"),
+      cron(stack, "pages"),
+      cron(stack, "posts"),
+      cron(stack, "posts"),
+    ]);
     const runIds = {} as Record<"pages" | "posts", string>;
     for (const [i, section] of (["pages", "posts"] as const).entries()) {
       const pair = answers.slice(i * 2, i * 2 + 2);
@@ -160,12 +176,25 @@ describe("overlap over next start with QStash: one invocation works, the other w
       const winner = pair.find((a) => a.status === 200)!;
       const loser = pair.find((a) => a.status !== 200)!;
       // Queued when it looked before the winner's run began: that run covers it (no second run, no extra step).
-      expect(loser.json).toMatchObject(loser.status === 409 ? { ok: false, section, error: { code: "already_running" } } : { ok: true, section, queued: true });
+      expect(loser.json).toMatchObject(
+        loser.status === 409
+          ? { ok: false, section, error: { code: "already_running" } }
+          : { ok: true, section, queued: true },
+      );
       // The loser was answered while the winner still held the lease: it did not wait, it did nothing.
       expect(loser.endedAt, `${section}: the 409 came before the 200`).toBeLessThanOrEqual(winner.endedAt);
-      expect(winner.json).toMatchObject({ ok: true, section, invocation: 1, done: false, next: { via: "qstash", published: true } });
+      expect(winner.json).toMatchObject({
+        ok: true,
+        section,
+        invocation: 1,
+        done: false,
+        next: { via: "qstash", published: true },
+      });
       runIds[section] = String(winner.json.runId);
-      figures[`${section}DoubleCron`] = { winnerMs: winner.endedAt - winner.startedAt, loserMs: loser.endedAt - loser.startedAt };
+      figures[`${section}DoubleCron`] = {
+        winnerMs: winner.endedAt - winner.startedAt,
+        loserMs: loser.endedAt - loser.startedAt,
+      };
     }
 
     const cursors = await waitForRunDone(stack, runIds, RUN_TIMEOUT_MS);
@@ -206,7 +235,13 @@ describe("overlap over next start with QStash: one invocation works, the other w
             if (step.runId !== (section === "children" ? childrenRunId(runId, runId) : runId)) continue;
             const cursor = await stack.cursor(section);
             const lease = await stack.kv.pttl(stack.keys.lease(section));
-            if (cursor?.runId === step.runId && cursor.seq === step.seq + 1 && cursor.status === "running" && lease !== null) return r;
+            if (
+              cursor?.runId === step.runId &&
+              cursor.seq === step.seq + 1 &&
+              cursor.status === "running" &&
+              lease !== null
+            )
+              return r;
           }
           return null;
         },
@@ -218,7 +253,11 @@ describe("overlap over next start with QStash: one invocation works, the other w
       const signature = stack.qstash.signForTest({ url: `${stack.baseUrl}${holder.path}`, body: holder.body });
       const [cronAnswer, copy] = await Promise.all([
         cron(stack, section),
-        timed(stack, holder.path, { method: "POST", headers: { "content-type": "application/json", "upstash-signature": signature }, body: holder.body }),
+        timed(stack, holder.path, {
+          method: "POST",
+          headers: { "content-type": "application/json", "upstash-signature": signature },
+          body: holder.body,
+        }),
       ]);
       cronCalls.push({ ...cronAnswer, section });
       expect(cronAnswer.status, `${section} cron: ${JSON.stringify(cronAnswer.json)}`).toBe(409);
@@ -229,10 +268,19 @@ describe("overlap over next start with QStash: one invocation works, the other w
       // the step were the holder to die.
       const runIdOfStep = stepOf(holder.body).runId;
       if (copy.status === 200) expect(copy.json).toMatchObject({ ok: true, section, stale: true, runId: runIdOfStep });
-      else expect(copy, `${section} copy`).toMatchObject({ status: 409, json: { ok: false, duplicate: true, runId: runIdOfStep } });
+      else
+        expect(copy, `${section} copy`).toMatchObject({
+          status: 409,
+          json: { ok: false, duplicate: true, runId: runIdOfStep },
+        });
       caught.push({ section, holder, cron: cronAnswer, copy });
       copyCalls.push({ ...copy, section });
-      overlaps[section] = { step: stepOf(holder.body).seq, caughtAfterMs: cronAnswer.startedAt - holder.startedAt, cronMs: cronAnswer.endedAt - cronAnswer.startedAt, copyMs: copy.endedAt - copy.startedAt };
+      overlaps[section] = {
+        step: stepOf(holder.body).seq,
+        caughtAfterMs: cronAnswer.startedAt - holder.startedAt,
+        cronMs: cronAnswer.endedAt - cronAnswer.startedAt,
+        copyMs: copy.endedAt - copy.startedAt,
+      };
     }
     figures.midBatch = overlaps;
     expect(caught.map((c) => c.section).sort()).toEqual(["children", "pages", "posts"]);
@@ -245,9 +293,18 @@ describe("overlap over next start with QStash: one invocation works, the other w
       // copy that waited for it answered after it (stale), one that ran out of budget before it (409).
       const holder = records.find((r) => r.id === c.holder.id)!;
       expect(holder.status, `${c.section} holder`).toBe(200);
-      expect(holder.endedAt!, `${c.section}: the holder answered after the cron`).toBeGreaterThanOrEqual(c.cron.endedAt);
-      if (c.copy.status === 200) expect(c.copy.endedAt, `${c.section}: the copy waited for the holder`).toBeGreaterThanOrEqual(holder.endedAt! - 50);
-      expect(holder.json).toMatchObject({ ok: true, runId: stepOf(holder.body).runId, invocation: stepOf(holder.body).seq + 1 });
+      expect(holder.endedAt!, `${c.section}: the holder answered after the cron`).toBeGreaterThanOrEqual(
+        c.cron.endedAt,
+      );
+      if (c.copy.status === 200)
+        expect(c.copy.endedAt, `${c.section}: the copy waited for the holder`).toBeGreaterThanOrEqual(
+          holder.endedAt! - 50,
+        );
+      expect(holder.json).toMatchObject({
+        ok: true,
+        runId: stepOf(holder.body).runId,
+        invocation: stepOf(holder.body).seq + 1,
+      });
     }
     // Neither the cron nor the copy counted as a step or published anything: one chain each.
     for (const section of SECTIONS) expectOneChain(stack, section, cursors[section], 0);
@@ -265,25 +322,54 @@ describe("overlap over next start with QStash: one invocation works, the other w
     const runId = "overlap-cron-between-steps";
     const qstash = new Client({ baseUrl: stack.qstash.url, token: stack.qstash.token });
     await qstash.publishJSON({ url: `${stack.baseUrl}/api/sync/pages`, body: { runId, seq: 0, force: true } });
-    const isStep1 = (r: TapRecord) => r.path === "/api/sync/pages" && r.headers["upstash-signature"] !== undefined && stepOf(r.body).runId === runId && stepOf(r.body).seq === 1;
-    await waitFor("pages step 1 to fail once at the platform", async () => stack.tap.records().some((r) => isStep1(r) && r.upstream === "tap-fault"), RUN_TIMEOUT_MS, 5);
-    await waitFor("the pages lease to be free", async () => (await stack.kv.pttl(stack.keys.lease("pages"))) === null, 5_000, 5);
+    const isStep1 = (r: TapRecord) =>
+      r.path === "/api/sync/pages" &&
+      r.headers["upstash-signature"] !== undefined &&
+      stepOf(r.body).runId === runId &&
+      stepOf(r.body).seq === 1;
+    await waitFor(
+      "pages step 1 to fail once at the platform",
+      async () => stack.tap.records().some((r) => isStep1(r) && r.upstream === "tap-fault"),
+      RUN_TIMEOUT_MS,
+      5,
+    );
+    await waitFor(
+      "the pages lease to be free",
+      async () => (await stack.kv.pttl(stack.keys.lease("pages"))) === null,
+      5_000,
+      5,
+    );
     const cronAnswer = await cron(stack, "pages");
     cronCalls.push({ ...cronAnswer, section: "pages" });
     // The cron ran step 1 (the cursor went from seq 1 to 2) and published step 2 itself.
     expect(cronAnswer.status, JSON.stringify(cronAnswer.json)).toBe(200);
-    expect(cronAnswer.json).toMatchObject({ ok: true, section: "pages", runId, invocation: 2, next: { via: "qstash", published: true } });
+    expect(cronAnswer.json).toMatchObject({
+      ok: true,
+      section: "pages",
+      runId,
+      invocation: 2,
+      next: { via: "qstash", published: true },
+    });
 
-    await waitFor("the pages run to finish", async () => {
-      const c = await stack.cursor("pages");
-      return c?.runId === runId && c.status === "done";
-    }, RUN_TIMEOUT_MS);
+    await waitFor(
+      "the pages run to finish",
+      async () => {
+        const c = await stack.cursor("pages");
+        return c?.runId === runId && c.status === "done";
+      },
+      RUN_TIMEOUT_MS,
+    );
     await stack.qstash.idle(20_000); // children too: the finished pages run started a round
     const pagesCursor = (await stack.cursor("pages"))!;
     const attempts = stack.tap.records().filter(isStep1);
-    expect(attempts.slice(0, 2).map((r) => [r.upstream === "tap-fault" ? "platform" : "app", r.status])).toEqual([["platform", 503], ["platform", 503]]);
+    expect(attempts.slice(0, 2).map((r) => [r.upstream === "tap-fault" ? "platform" : "app", r.status])).toEqual([
+      ["platform", 503],
+      ["platform", 503],
+    ]);
     const [delivered, ...retries] = attempts.slice(2);
-    expect(delivered.startedAt, "the delivery of step 1 arrived while the cron ran it").toBeGreaterThanOrEqual(cronAnswer.startedAt);
+    expect(delivered.startedAt, "the delivery of step 1 arrived while the cron ran it").toBeGreaterThanOrEqual(
+      cronAnswer.startedAt,
+    );
     expect(delivered.startedAt).toBeLessThanOrEqual(cronAnswer.endedAt);
     // A copy waiting for a cron holder would hold the flow-control key every section shares: it is
     // answered a retryable 409 at once, before the cron ends ...
@@ -294,7 +380,11 @@ describe("overlap over next start with QStash: one invocation works, the other w
     expect(retries.length).toBeGreaterThan(0);
     for (const r of retries.slice(0, -1)) expect(r.status).toBe(409);
     expect(retries.at(-1)!.json).toMatchObject({ ok: true, section: "pages", stale: true, runId });
-    figures.cronBetweenSteps = { cronMs: cronAnswer.endedAt - cronAnswer.startedAt, duplicateAfterMs: delivered.startedAt - cronAnswer.startedAt, duplicateMs: delivered.endedAt! - delivered.startedAt };
+    figures.cronBetweenSteps = {
+      cronMs: cronAnswer.endedAt - cronAnswer.startedAt,
+      duplicateAfterMs: delivered.startedAt - cronAnswer.startedAt,
+      duplicateMs: delivered.endedAt! - delivered.startedAt,
+    };
 
     // One chain: QStash ran step 0, the cron step 1, QStash steps 2, 3 …; one message per step.
     const steps = ranSteps(stack.tap.records(), "pages", runId);
@@ -303,7 +393,10 @@ describe("overlap over next start with QStash: one invocation works, the other w
     expect(pagesCursor.seq).toBe(steps.length + 1);
     expect(publishedSeqs(stack, "pages", runId)).toEqual(range(0, steps.length + 1));
     const children = (await stack.cursor("children"))!;
-    expect(children).toMatchObject({ status: "done", runId: childrenRunId(runId, (await stack.cursor("posts"))!.runId) });
+    expect(children).toMatchObject({
+      status: "done",
+      runId: childrenRunId(runId, (await stack.cursor("posts"))!.runId),
+    });
     expectOneChain(stack, "children", children, 0);
     expectDeliveriesClean(stack, [...cronCalls, ...copyCalls]);
     expect(await stack.diffKv()).toEqual([]);
@@ -329,7 +422,11 @@ describe("in process: a cron holding the lease whose successor cannot be publish
   });
   const deliver = (body: string, budgetMs = "1000") => {
     const target = `${NOWHERE}/api/sync/pages`;
-    const request = new Request(target, { method: "POST", body, headers: { "content-type": "application/json", "upstash-signature": qstash.signForTest({ url: target, body }) } });
+    const request = new Request(target, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json", "upstash-signature": qstash.signForTest({ url: target, body }) },
+    });
     // The delivery waits for a cron holder within its own budget: it came later, so it has more
     // of it left than the cron (as with equal budgets on a deployment); 4 s covers the cron's end.
     return handleSync("pages", request, { ...qstashEnv(qstash.url), SYNC_BUDGET_MS: budgetMs });
@@ -338,7 +435,11 @@ describe("in process: a cron holding the lease whose successor cannot be publish
   let cronAnswer: { status: number; body: Record<string, unknown> };
 
   beforeAll(async () => {
-    stack = await startStack({ workspace: { pages: 80, posts: 3, hugePages: 0 }, latencyMs: 30, env: { SYNC_BUDGET_MS: "1000" } });
+    stack = await startStack({
+      workspace: { pages: 80, posts: 3, hugePages: 0 },
+      latencyMs: 30,
+      env: { SYNC_BUDGET_MS: "1000" },
+    });
     qstash = await startQStashEmulator({ defaultRetries: 0 });
   });
   afterAll(async () => {
@@ -350,26 +451,52 @@ describe("in process: a cron holding the lease whose successor cannot be publish
     // Step 0 through QStash: it publishes step 1.
     const step0 = await deliver(JSON.stringify({ runId, seq: 0, force: false }));
     expect(step0.status).toBe(200);
-    expect(await stack.kv.get<Cursor>(stack.keys.cursor("pages"))).toMatchObject({ runId, seq: 1, chain: { seq: 1, published: true } });
+    expect(await stack.kv.get<Cursor>(stack.keys.cursor("pages"))).toMatchObject({
+      runId,
+      seq: 1,
+      chain: { seq: 1, published: true },
+    });
     // Before QStash delivers step 1, a cron takes the lease and runs it; its publish fails (QStash unreachable from it).
-    const cronCall = handleSync("pages", new Request("http://localhost/api/sync/pages", { headers: { authorization: `Bearer ${TEST_SECRET}` } }), qstashEnv("http://127.0.0.1:1"));
-    await waitFor("the cron to hold the lease and persist seq 2", async () => {
-      const c = await stack.kv.get<Cursor>(stack.keys.cursor("pages"));
-      return c?.seq === 2 && (await stack.kv.pttl(stack.keys.lease("pages"))) !== null;
-    }, 5_000, 2);
+    const cronCall = handleSync(
+      "pages",
+      new Request("http://localhost/api/sync/pages", { headers: { authorization: `Bearer ${TEST_SECRET}` } }),
+      qstashEnv("http://127.0.0.1:1"),
+    );
+    await waitFor(
+      "the cron to hold the lease and persist seq 2",
+      async () => {
+        const c = await stack.kv.get<Cursor>(stack.keys.cursor("pages"));
+        return c?.seq === 2 && (await stack.kv.pttl(stack.keys.lease("pages"))) !== null;
+      },
+      5_000,
+      2,
+    );
     const copy = await deliver(JSON.stringify({ runId, seq: 1, force: false }), "4000");
     const leaseWhenAnswered = await stack.kv.get(stack.keys.lease("pages"));
     // Not waiting for a cron holder (it would hold the flow-control key of every section): retryable, at once.
-    expect({ status: copy.status, body: await copy.json() }).toMatchObject({ status: 409, body: { ok: false, duplicate: true, runId } });
+    expect({ status: copy.status, body: await copy.json() }).toMatchObject({
+      status: 409,
+      body: { ok: false, duplicate: true, runId },
+    });
     expect(leaseWhenAnswered, "the copy was answered while the cron still held the lease").not.toBeNull();
     const cronResponse = await cronCall;
     cronAnswer = { status: cronResponse.status, body: (await cronResponse.json()) as Record<string, unknown> };
     // What happens: the cron answers 200 with an unpublished successor (a cron is never redelivered) ...
     expect(cronAnswer.status).toBe(200);
-    expect(cronAnswer.body).toMatchObject({ ok: true, runId, invocation: 2, next: { via: "qstash", published: false } });
+    expect(cronAnswer.body).toMatchObject({
+      ok: true,
+      runId,
+      invocation: 2,
+      next: { via: "qstash", published: false },
+    });
     expect(cronAnswer.body).toMatchObject({ status: "running" });
     // The invocation's reviver tried to relaunch the lost step once (QStash is unreachable from it too).
-    await waitFor("the reviver's attempt", async () => (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))?.chain?.relaunchedSeq === 2, 5_000, 10);
+    await waitFor(
+      "the reviver's attempt",
+      async () => (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))?.chain?.relaunchedSeq === 2,
+      5_000,
+      10,
+    );
     // ... and QStash's retry of step 1's delivery (only a QStash holder is trusted to get the
     // successor out; the cursor records who runs each step, `stepBy`) repairs the step under the
     // same seq and publishes step 2.
@@ -378,7 +505,9 @@ describe("in process: a cron holding the lease whose successor cannot be publish
     expect(delivery).toMatchObject({ status: 200, body: { ok: true, runId, invocation: 2 } });
     const after = (await stack.kv.get<Cursor>(stack.keys.cursor("pages")))!;
     expect(after.seq).toBe(2); // the repair ran under the cron's seq: no step was counted twice
-    expect(after.status === "done" || (delivery.body.next as { published?: boolean } | null)?.published === true).toBe(true);
+    expect(after.status === "done" || (delivery.body.next as { published?: boolean } | null)?.published === true).toBe(
+      true,
+    );
   });
 
   // Was a bug (found here): the duplicate answer assumed the lease holder was a QStash delivery of
@@ -386,7 +515,11 @@ describe("in process: a cron holding the lease whose successor cannot be publish
   // never redelivered, and the acknowledged copy ended the chain.
   it("the run keeps a way forward through QStash (a retryable answer to the delivery, or a published step 2)", () => {
     expect(delivery?.status).toBeDefined();
-    const successor = qstash.messages().some((m) => (JSON.parse(m.body) as { runId: string; seq: number }).runId === runId && JSON.parse(m.body).seq === 2);
+    const successor = qstash
+      .messages()
+      .some(
+        (m) => (JSON.parse(m.body) as { runId: string; seq: number }).runId === runId && JSON.parse(m.body).seq === 2,
+      );
     const done = delivery.body.status === "done";
     expect(delivery.status !== 200 || successor || done, "the chain has a way forward").toBe(true);
   });

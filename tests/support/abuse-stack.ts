@@ -69,7 +69,9 @@ export interface AbuseStack {
   close(): Promise<void>;
 }
 
-export async function startAbuseStack(options: { workspace?: GenerateOptions; env?: Record<string, string> } = {}): Promise<AbuseStack> {
+export async function startAbuseStack(
+  options: { workspace?: GenerateOptions; env?: Record<string, string> } = {},
+): Promise<AbuseStack> {
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async () => {
     while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});

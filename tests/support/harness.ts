@@ -45,9 +45,16 @@ export async function startStack(
   } = {},
 ): Promise<Stack> {
   const workspace = generateWorkspace(options.workspace);
-  const emulator = await startNotionEmulator({ workspace, ratePerSecond: options.rate ?? Infinity, latencyMs: options.latencyMs });
+  const emulator = await startNotionEmulator({
+    workspace,
+    ratePerSecond: options.rate ?? Infinity,
+    latencyMs: options.latencyMs,
+  });
   const redis = await startRedisServer();
-  const bridge = options.backend === "upstash" ? await startUpstashBridge({ redisUrl: redis.url, token: "bridge-token-0123456789", ...options.bridgeLimits }) : null;
+  const bridge =
+    options.backend === "upstash"
+      ? await startUpstashBridge({ redisUrl: redis.url, token: "bridge-token-0123456789", ...options.bridgeLimits })
+      : null;
   const kv = createRedisStore({ url: redis.url });
   const prefix = `t${process.pid}x${prefixCounter++}`;
   const env: Record<string, string> = {
@@ -107,16 +114,36 @@ export interface InvocationBody {
 export async function invoke(
   stack: Stack,
   section: string,
-  init: { query?: string; method?: string; body?: string; headers?: Record<string, string>; env?: Record<string, string>; signal?: AbortSignal } = {},
+  init: {
+    query?: string;
+    method?: string;
+    body?: string;
+    headers?: Record<string, string>;
+    env?: Record<string, string>;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<{ status: number; body: InvocationBody & Record<string, unknown>; headers: Headers }> {
   const url = `http://localhost/api/sync/${section}?secret=${TEST_SECRET}${init.query ? `&${init.query}` : ""}`;
-  const request = new Request(url, { method: init.method ?? "GET", body: init.body, headers: init.headers, signal: init.signal });
+  const request = new Request(url, {
+    method: init.method ?? "GET",
+    body: init.body,
+    headers: init.headers,
+    signal: init.signal,
+  });
   const response = await handleSync(section as Section, request, { ...stack.env, ...init.env });
-  return { status: response.status, body: (await response.json()) as InvocationBody & Record<string, unknown>, headers: response.headers };
+  return {
+    status: response.status,
+    body: (await response.json()) as InvocationBody & Record<string, unknown>,
+    headers: response.headers,
+  };
 }
 
 /** Calls a section until its run is done, as crons or a person would; returns every answer. */
-export async function syncUntilDone(stack: Stack, section: Section, options: { query?: string; maxCalls?: number } = {}): Promise<InvocationBody[]> {
+export async function syncUntilDone(
+  stack: Stack,
+  section: Section,
+  options: { query?: string; maxCalls?: number } = {},
+): Promise<InvocationBody[]> {
   const answers: InvocationBody[] = [];
   for (let i = 0; i < (options.maxCalls ?? 200); i++) {
     const { status, body } = await invoke(stack, section, { query: options.query });

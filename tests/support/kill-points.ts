@@ -79,11 +79,14 @@ export function describeBatch(ops: KvOp[], keys: KeyBuilder): string {
   if (writes("ichunk:")) return "index step";
   if (has((o) => o.op === "srem" && o.key.startsWith(`${p}:removals:`))) return "removals step";
   if (has((o) => o.op === "sadd" && o.key.startsWith(`${p}:done:`))) return "page commit";
-  if (has((o) => o.op === "set" && o.key.startsWith(`${p}:partial:`)) || writes("part:partial:")) return "partial checkpoint";
+  if (has((o) => o.op === "set" && o.key.startsWith(`${p}:partial:`)) || writes("part:partial:"))
+    return "partial checkpoint";
   if (has((o) => o.op === "set" && o.key.startsWith(`${p}:work:`))) return "listing step";
-  if (has((o) => o.op === "del" && (o.key.startsWith(`${p}:work:`) || o.key.startsWith(`${p}:done:`)))) return "scratch drop";
+  if (has((o) => o.op === "del" && (o.key.startsWith(`${p}:work:`) || o.key.startsWith(`${p}:done:`))))
+    return "scratch drop";
   if (has((o) => o.op === "srem" && o.key.startsWith(`${p}:changed:`))) return "changed drain";
-  if (has((o) => o.op === "set" && o.key.startsWith(`${p}:cursor:`))) return ops.some((o) => o.op === "set" && o.key.startsWith(`${p}:entry:`)) ? "ledger commit" : "cursor commit";
+  if (has((o) => o.op === "set" && o.key.startsWith(`${p}:cursor:`)))
+    return ops.some((o) => o.op === "set" && o.key.startsWith(`${p}:entry:`)) ? "ledger commit" : "cursor commit";
   return "other";
 }
 
@@ -102,7 +105,8 @@ function hangingFetch(init: RequestInit | undefined): Promise<Response> {
   return new Promise<Response>((_, reject) => {
     const signal = init?.signal;
     if (!signal) return;
-    const abort = () => reject(signal.reason instanceof Error ? signal.reason : new DOMException("aborted", "AbortError"));
+    const abort = () =>
+      reject(signal.reason instanceof Error ? signal.reason : new DOMException("aborted", "AbortError"));
     if (signal.aborted) abort();
     else signal.addEventListener("abort", abort, { once: true });
   });
@@ -124,7 +128,14 @@ export function killSwitch(kv: KvStore, plan: KillPlan, keys: KeyBuilder, leaseK
   let hungRoute: string | null = null;
   let resolveDied!: (report: KillReport) => void;
   const died = new Promise<KillReport>((resolve) => (resolveDied = resolve));
-  const report = (): KillReport => ({ plan, batchesLanded, notionRequests, batch, route: hungRoute, refusedAfterDeath });
+  const report = (): KillReport => ({
+    plan,
+    batchesLanded,
+    notionRequests,
+    batch,
+    route: hungRoute,
+    refusedAfterDeath,
+  });
   const die = () => {
     if (dead) return;
     dead = true;
@@ -169,7 +180,8 @@ export function killSwitch(kv: KvStore, plan: KillPlan, keys: KeyBuilder, leaseK
       }
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== "function") return value;
-      return (...args: unknown[]) => (dead ? refuse(String(prop)) : (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      return (...args: unknown[]) =>
+        dead ? refuse(String(prop)) : (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
     },
   });
 
@@ -186,7 +198,10 @@ export function killSwitch(kv: KvStore, plan: KillPlan, keys: KeyBuilder, leaseK
       hungRoute = route;
       die();
       // The request reaches Notion, which answers; nobody reads the answer.
-      fetch(input, init).then((r) => r.body?.cancel(), () => {});
+      fetch(input, init).then(
+        (r) => r.body?.cancel(),
+        () => {},
+      );
       return hangingFetch(init);
     }
     return fetch(input, init);

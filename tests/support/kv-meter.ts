@@ -101,13 +101,25 @@ export function meterKv(inner: KvStore): MeteredKv {
       return inner.kind;
     },
     get<T>(key: string) {
-      return track("get", () => inner.get<T>(key), (v) => read(v === null ? 0 : jsonBytes(v)));
+      return track(
+        "get",
+        () => inner.get<T>(key),
+        (v) => read(v === null ? 0 : jsonBytes(v)),
+      );
     },
     mget<T>(keys: string[]) {
-      return track("mget", () => inner.mget<T>(keys), (vs) => read(vs.reduce((n, v) => n + (v === null ? 0 : jsonBytes(v)), 0)));
+      return track(
+        "mget",
+        () => inner.mget<T>(keys),
+        (vs) => read(vs.reduce((n, v) => n + (v === null ? 0 : jsonBytes(v)), 0)),
+      );
     },
     set(key: string, value: unknown, options?: SetOptions) {
-      return track("set", () => inner.set(key, value, options), (ok) => ok && wrote(key, jsonBytes(value)));
+      return track(
+        "set",
+        () => inner.set(key, value, options),
+        (ok) => ok && wrote(key, jsonBytes(value)),
+      );
     },
     del(keys: string[]) {
       return track("del", () => inner.del(keys));
@@ -116,7 +128,11 @@ export function meterKv(inner: KvStore): MeteredKv {
       return track("deleteIfEquals", () => inner.deleteIfEquals(key, expected));
     },
     smembers(key: string) {
-      return track("smembers", () => inner.smembers(key), (ms) => read(sumMembers(ms)));
+      return track(
+        "smembers",
+        () => inner.smembers(key),
+        (ms) => read(sumMembers(ms)),
+      );
     },
     scard(key: string) {
       return track("scard", () => inner.scard(key));
@@ -125,7 +141,11 @@ export function meterKv(inner: KvStore): MeteredKv {
       return track("smismember", () => inner.smismember(key, members));
     },
     srandmember(key: string, count: number) {
-      return track("srandmember", () => inner.srandmember(key, count), (ms) => read(sumMembers(ms)));
+      return track(
+        "srandmember",
+        () => inner.srandmember(key, count),
+        (ms) => read(sumMembers(ms)),
+      );
     },
     sdiffstore(destination: string, keys: string[]) {
       return track("sdiffstore", () => inner.sdiffstore(destination, keys));

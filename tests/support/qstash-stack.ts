@@ -29,13 +29,16 @@ import { type GenerateOptions, generateWorkspace } from "../../scripts/emulator/
 import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
 import { compareKvWithWorkspace } from "../../scripts/emulator/notion/verify";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
-import { type QStashEmulator, type QStashEmulatorOptions, startQStashEmulator } from "../../scripts/emulator/qstash/server";
+import {
+  type QStashEmulator,
+  type QStashEmulatorOptions,
+  startQStashEmulator,
+} from "../../scripts/emulator/qstash/server";
 import { type RedisServerHandle, startRedisServer } from "./redis-server";
 import { seeded } from "./random";
 export { seeded };
 
 export const E2E_SECRET = "e2e-cron-secret-0123456789";
-
 
 // ---------------------------------------------------------------- the tap
 
@@ -78,7 +81,17 @@ export interface Tap {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length", "accept-encoding", "upgrade", "te", "trailer"]);
+const HOP_BY_HOP = new Set([
+  "host",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "content-length",
+  "accept-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+]);
 
 function readAll(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -99,7 +112,8 @@ export async function startTap(): Promise<Tap> {
       const body = await readAll(req);
       const url = new URL(req.url ?? "/", "http://tap");
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
       const record: TapRecord = {
         id: nextId++,
         method: req.method ?? "GET",
@@ -116,7 +130,10 @@ export async function startTap(): Promise<Tap> {
         upstream,
       };
       log.push(record);
-      const fault = faults.find((f) => f.path === record.path && headers["upstash-signature"] !== undefined && (!f.match || f.match(record.body)));
+      const fault = faults.find(
+        (f) =>
+          f.path === record.path && headers["upstash-signature"] !== undefined && (!f.match || f.match(record.body)),
+      );
       if (fault) {
         if (--fault.times <= 0) faults = faults.filter((f) => f !== fault);
         record.upstream = "tap-fault";
@@ -146,7 +163,8 @@ export async function startTap(): Promise<Tap> {
           record.json = null;
         }
         const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(record.responseHeaders)) if (!HOP_BY_HOP.has(k) && k !== "content-encoding") out[k] = v;
+        for (const [k, v] of Object.entries(record.responseHeaders))
+          if (!HOP_BY_HOP.has(k) && k !== "content-encoding") out[k] = v;
         res.writeHead(answer.status, { ...out, "content-length": String(text.length) });
         res.end(text);
       } catch (error) {
@@ -238,7 +256,10 @@ export interface QStashStack {
    * land on a fresh instance, as on a serverless platform.
    */
   switchApp(next: NextApp): Promise<void>;
-  get(path: string, init?: RequestInit): Promise<{ status: number; json: Record<string, unknown>; headers: Headers; ms: number }>;
+  get(
+    path: string,
+    init?: RequestInit,
+  ): Promise<{ status: number; json: Record<string, unknown>; headers: Headers; ms: number }>;
   cursor(section: Section): Promise<Cursor | null>;
   /** Every key under the prefix with its raw value, for before/after comparisons. */
   snapshot(): Promise<Record<string, string | null>>;
@@ -262,7 +283,11 @@ export async function startQStashStack(options: QStashStackOptions = {}): Promis
     cleanups.push(() => redis.stop());
     const kv = createRedisStore({ url: redis.url });
     cleanups.push(() => kv.close());
-    const qstash = await startQStashEmulator({ delayScale: 0.02, retryBackoffMs: (n) => 100 * 2 ** n, ...options.qstash });
+    const qstash = await startQStashEmulator({
+      delayScale: 0.02,
+      retryBackoffMs: (n) => 100 * 2 ** n,
+      ...options.qstash,
+    });
     cleanups.push(() => qstash.close());
     const tap = await startTap();
     cleanups.push(() => tap.close());
@@ -289,7 +314,9 @@ export async function startQStashStack(options: QStashStackOptions = {}): Promis
     const apps = new Set<NextApp>();
     cleanups.push(async () => void (await Promise.all([...apps].map((a) => a.stop()))));
     const startApp = async (options: { clockShiftMs?: number } = {}) => {
-      const started = await startNextApp(options.clockShiftMs ? { ...env, ...clockShiftEnv(options.clockShiftMs) } : env);
+      const started = await startNextApp(
+        options.clockShiftMs ? { ...env, ...clockShiftEnv(options.clockShiftMs) } : env,
+      );
       apps.add(started);
       return started;
     };
@@ -316,7 +343,12 @@ export async function startQStashStack(options: QStashStackOptions = {}): Promis
         const old = app;
         app = next;
         tap.setUpstream(next.url);
-        await waitFor("the old app to answer its last request", async () => !tap.records().some((r) => r.upstream === old.url && r.endedAt === null), 30_000, 20);
+        await waitFor(
+          "the old app to answer its last request",
+          async () => !tap.records().some((r) => r.upstream === old.url && r.endedAt === null),
+          30_000,
+          20,
+        );
         await old.stop();
         apps.delete(old);
       },
@@ -353,7 +385,12 @@ export async function startQStashStack(options: QStashStackOptions = {}): Promis
 
 // ---------------------------------------------------------------- waiting and reading the records
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -374,7 +411,11 @@ export function childrenRunId(pagesRunId: string, postsRunId: string): string {
  * finished the given runs and children has finished the run they started.
  * Throws at once when a section's run is marked failed.
  */
-export async function waitForRunDone(stack: QStashStack, runIds: { pages: string; posts: string }, timeoutMs: number): Promise<Record<Section, Cursor>> {
+export async function waitForRunDone(
+  stack: QStashStack,
+  runIds: { pages: string; posts: string },
+  timeoutMs: number,
+): Promise<Record<Section, Cursor>> {
   const childrenId = childrenRunId(runIds.pages, runIds.posts);
   const expected: Record<Section, string> = { pages: runIds.pages, posts: runIds.posts, children: childrenId };
   const since = Date.now();
@@ -396,17 +437,38 @@ export async function waitForRunDone(stack: QStashStack, runIds: { pages: string
     150,
   ).catch(async (error: Error) => {
     // What a CI log needs to tell a stalled chain from a slow one.
-    const cursors = await Promise.all(SECTIONS.map(async (s) => {
-      const c = await stack.cursor(s);
-      return c && { section: s, runId: c.runId, status: c.status, phase: c.phase, seq: c.seq, chain: c.chain, retryAt: c.retryAt, error: c.error };
-    }));
+    const cursors = await Promise.all(
+      SECTIONS.map(async (s) => {
+        const c = await stack.cursor(s);
+        return (
+          c && {
+            section: s,
+            runId: c.runId,
+            status: c.status,
+            phase: c.phase,
+            seq: c.seq,
+            chain: c.chain,
+            retryAt: c.retryAt,
+            error: c.error,
+          }
+        );
+      }),
+    );
     const traffic = stack.tap
       .records()
       .filter((r) => r.startedAt >= since)
       .slice(-12)
-      .map((r) => `${r.startedAt - since}ms ${r.path} ${r.body.slice(0, 80)} → ${r.status} ${r.responseBody.slice(0, 240)}`);
-    const pending = stack.qstash.messages().filter((m) => m.state === "pending").map((m) => `${m.destination} ${m.body}`);
-    throw new Error(`${error.message}\ncursors: ${JSON.stringify(cursors)}\npending: ${JSON.stringify(pending)}\nlast requests:\n${traffic.join("\n")}`);
+      .map(
+        (r) =>
+          `${r.startedAt - since}ms ${r.path} ${r.body.slice(0, 80)} → ${r.status} ${r.responseBody.slice(0, 240)}`,
+      );
+    const pending = stack.qstash
+      .messages()
+      .filter((m) => m.state === "pending")
+      .map((m) => `${m.destination} ${m.body}`);
+    throw new Error(
+      `${error.message}\ncursors: ${JSON.stringify(cursors)}\npending: ${JSON.stringify(pending)}\nlast requests:\n${traffic.join("\n")}`,
+    );
   });
 }
 
@@ -432,7 +494,9 @@ export interface RanStep {
  */
 export function ranSteps(records: TapRecord[], section: Section, runId: string): RanStep[] {
   return sectionDeliveries(records, section)
-    .filter((r) => r.status === 200 && r.json && r.json.stale !== true && r.json.duplicate !== true && r.json.runId === runId)
+    .filter(
+      (r) => r.status === 200 && r.json && r.json.stale !== true && r.json.duplicate !== true && r.json.runId === runId,
+    )
     .map((r) => ({
       seq: (JSON.parse(r.body) as { seq: number }).seq,
       invocation: r.json!.invocation as number,

@@ -97,7 +97,10 @@ export async function readRedisStats(url: string): Promise<RedisStatsReading> {
       commands: num("total_commands_processed"),
       byCommand,
       // The reply is one RESP2 bulk string: $<len>\r\n<text>\r\n
-      probe: { requestBytes: respCommandBytes(INFO_ARGS), replyBytes: Buffer.byteLength(`$${bodyBytes}\r\n`) + bodyBytes + 2 },
+      probe: {
+        requestBytes: respCommandBytes(INFO_ARGS),
+        replyBytes: Buffer.byteLength(`$${bodyBytes}\r\n`) + bodyBytes + 2,
+      },
     };
   } finally {
     await client.close().catch(() => client.destroy());

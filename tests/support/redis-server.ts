@@ -65,14 +65,21 @@ async function startOnce(bin: string): Promise<RedisServerHandle & { addrInUse?:
   const child = spawn(
     bin,
     [
-      "--port", String(port),
-      "--bind", "127.0.0.1",
-      "--save", "",
-      "--appendonly", "no",
-      "--daemonize", "no",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "no",
       // Nothing is persisted, but keep any stray file out of the repository.
-      "--dir", os.tmpdir(),
-      "--loglevel", "warning",
+      "--dir",
+      os.tmpdir(),
+      "--loglevel",
+      "warning",
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );

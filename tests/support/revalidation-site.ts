@@ -32,7 +32,10 @@ export async function startRevalidationSite(): Promise<RevalidationSite> {
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
       const header = req.headers[SIGNATURE_HEADER] as string | undefined;
-      calls.push({ verified: verifyRevalidation({ body, header: header ?? null, secret: SITE_SECRET }), body: JSON.parse(body) });
+      calls.push({
+        verified: verifyRevalidation({ body, header: header ?? null, secret: SITE_SECRET }),
+        body: JSON.parse(body),
+      });
       res.writeHead(200, { "content-type": "application/json" });
       res.end('{"revalidated":true}');
     });

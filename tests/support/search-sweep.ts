@@ -14,11 +14,22 @@ export const normalize = (id: string): string => id.replace(/-/g, "");
  * the sweep reads it. Sent through the emulator: call before resetting its request log.
  */
 export async function searchedChildIds(stack: Stack): Promise<Set<string>> {
-  const client = new Client({ auth: stack.emulator.token, baseUrl: stack.emulator.url, retry: false, logger: () => {} });
+  const client = new Client({
+    auth: stack.emulator.token,
+    baseUrl: stack.emulator.url,
+    retry: false,
+    logger: () => {},
+  });
   const ids = new Set<string>();
-  for (let cursor: string | null | undefined = undefined; ; ) {
-    const page = await client.search({ filter: { property: "object", value: "page" }, sort: { timestamp: "last_edited_time", direction: "descending" }, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) });
-    for (const r of page.results as { id: string; parent: { type: string } }[]) if (r.parent.type === "page_id" || r.parent.type === "block_id") ids.add(normalize(r.id));
+  for (let cursor: string | null | undefined = undefined; ;) {
+    const page = await client.search({
+      filter: { property: "object", value: "page" },
+      sort: { timestamp: "last_edited_time", direction: "descending" },
+      page_size: 100,
+      ...(cursor ? { start_cursor: cursor } : {}),
+    });
+    for (const r of page.results as { id: string; parent: { type: string } }[])
+      if (r.parent.type === "page_id" || r.parent.type === "block_id") ids.add(normalize(r.id));
     cursor = page.next_cursor;
     if (!cursor) return ids;
   }
@@ -26,10 +37,19 @@ export async function searchedChildIds(stack: Stack): Promise<Set<string>> {
 
 /** Pages (of every kind) search returns: what one sweep request reads 100 of. */
 export async function searchTotal(stack: Stack): Promise<number> {
-  const client = new Client({ auth: stack.emulator.token, baseUrl: stack.emulator.url, retry: false, logger: () => {} });
+  const client = new Client({
+    auth: stack.emulator.token,
+    baseUrl: stack.emulator.url,
+    retry: false,
+    logger: () => {},
+  });
   let total = 0;
-  for (let cursor: string | null | undefined = undefined; ; ) {
-    const page = await client.search({ filter: { property: "object", value: "page" }, page_size: 100, ...(cursor ? { start_cursor: cursor } : {}) });
+  for (let cursor: string | null | undefined = undefined; ;) {
+    const page = await client.search({
+      filter: { property: "object", value: "page" },
+      page_size: 100,
+      ...(cursor ? { start_cursor: cursor } : {}),
+    });
     total += page.results.length;
     cursor = page.next_cursor;
     if (!cursor) return total;
@@ -42,7 +62,8 @@ export async function searchTotal(stack: Stack): Promise<number> {
  */
 export function listedChildIds(ws: Workspace, depth = 5): Set<string> {
   const out = new Set<string>();
-  const blocks = (nodes: BlockTree[]): string[] => nodes.flatMap((b) => (b.type === "child_page" ? [b.id] : blocks(b.children ?? [])));
+  const blocks = (nodes: BlockTree[]): string[] =>
+    nodes.flatMap((b) => (b.type === "child_page" ? [b.id] : blocks(b.children ?? [])));
   const visit = (pageId: string, d: number): void => {
     if (d > depth) return;
     for (const id of blocks(ws.contentTree(pageId))) {
@@ -66,7 +87,11 @@ export function retrievedIds(stack: Stack): string[] {
 /** Scratch keys of runs still in KV (the sweep's page objects and their id set among them). */
 export async function scratchLeft(stack: Stack): Promise<string[]> {
   const p = stack.keys.prefix;
-  const found = await Promise.all(["found:", "foundids:", "edited:", "work:", "done:", "removals:", "partial:"].map((what) => stack.kv.scanKeys(`${p}:${what}`)));
+  const found = await Promise.all(
+    ["found:", "foundids:", "edited:", "work:", "done:", "removals:", "partial:"].map((what) =>
+      stack.kv.scanKeys(`${p}:${what}`),
+    ),
+  );
   return found.flat();
 }
 

@@ -73,10 +73,22 @@ export const RICH_TEXT_ALIAS: Alias = {
 };
 
 /** Page, database, data source and callout icons, and covers: one file-or-emoji object everywhere. */
-export const ICON_ALIAS: Alias = { name: "icon", keepKind: true, test: (value, key) => key === "icon" && isObject(value) };
-export const COVER_ALIAS: Alias = { name: "cover", keepKind: true, test: (value, key) => key === "cover" && isObject(value) };
+export const ICON_ALIAS: Alias = {
+  name: "icon",
+  keepKind: true,
+  test: (value, key) => key === "icon" && isObject(value),
+};
+export const COVER_ALIAS: Alias = {
+  name: "cover",
+  keepKind: true,
+  test: (value, key) => key === "cover" && isObject(value),
+};
 /** Parents of pages, blocks, databases and data sources (`{type: "page_id", page_id}`...). */
-export const PARENT_ALIAS: Alias = { name: "parent", keepKind: true, test: (value, key) => (key === "parent" || key === "database_parent") && isObject(value) };
+export const PARENT_ALIAS: Alias = {
+  name: "parent",
+  keepKind: true,
+  test: (value, key) => (key === "parent" || key === "database_parent") && isObject(value),
+};
 
 export const NOTION_ALIASES: readonly Alias[] = [RICH_TEXT_ALIAS, ICON_ALIAS, COVER_ALIAS, PARENT_ALIAS];
 
@@ -103,7 +115,13 @@ function position(model: ShapeModel, path: string): Position {
 }
 
 /** Folds `value` into `model` at `root` (a position name such as `block` or `page`). */
-export function addSample(model: ShapeModel, value: unknown, root: string, source: string, options: WalkOptions = {}): ShapeModel {
+export function addSample(
+  model: ShapeModel,
+  value: unknown,
+  root: string,
+  source: string,
+  options: WalkOptions = {},
+): ShapeModel {
   const mapKeys = new Set(options.mapKeys ?? ["properties"]);
   const aliases = options.aliases ?? NOTION_ALIASES;
   const walk = (v: unknown, at: string, key: string | null, isMap: boolean): void => {
@@ -140,14 +158,21 @@ export function addSample(model: ShapeModel, value: unknown, root: string, sourc
   return model;
 }
 
-export function modelOf(samples: { value: unknown; root: string; source: string }[], options?: WalkOptions): ShapeModel {
+export function modelOf(
+  samples: { value: unknown; root: string; source: string }[],
+  options?: WalkOptions,
+): ShapeModel {
   const model: ShapeModel = new Map();
   for (const s of samples) addSample(model, s.value, s.root, s.source, options);
   return model;
 }
 
 /** Copies the positions of `from` accepted by `keep` into `into` (merging counts). */
-export function mergeModel(into: ShapeModel, from: ShapeModel, keep: (path: string) => boolean = () => true): ShapeModel {
+export function mergeModel(
+  into: ShapeModel,
+  from: ShapeModel,
+  keep: (path: string) => boolean = () => true,
+): ShapeModel {
   for (const [path, pos] of from) {
     if (!keep(path)) continue;
     const target = position(into, path);
@@ -191,14 +216,20 @@ export interface Comparison {
  * Compares an actual model with an expected (recorded) one. `scope` limits
  * the coverage check to recorded positions under these prefixes (default: all).
  */
-export function compareModels(actual: ShapeModel, expected: ShapeModel, exceptions: Exceptions = {}, scope?: readonly string[]): Comparison {
+export function compareModels(
+  actual: ShapeModel,
+  expected: ShapeModel,
+  exceptions: Exceptions = {},
+  scope?: readonly string[],
+): Comparison {
   const problems: string[] = [];
   const varyingKeys: string[] = [];
   const from = (pos: Position) => [...pos.sources].join(", ");
   for (const [path, got] of actual) {
     const want = expected.get(path);
     if (!want) {
-      if (!covered(exceptions.extraPositions, path)) problems.push(`emulator-only position ${path} (${[...got.kinds].join("|")}; from ${from(got)})`);
+      if (!covered(exceptions.extraPositions, path))
+        problems.push(`emulator-only position ${path} (${[...got.kinds].join("|")}; from ${from(got)})`);
       continue;
     }
     for (const kind of got.kinds) {
@@ -209,25 +240,37 @@ export function compareModels(actual: ShapeModel, expected: ShapeModel, exceptio
     if (got.objects === 0) continue;
     for (const [key, n] of got.keyCounts) {
       const optional = covered(exceptions.optionalKeys, `${path}#${key}`);
-      if (!want.keyCounts.has(key) && !optional) problems.push(`${path}: key "${key}" that Notion never sends there (in ${n} of ${got.objects}; from ${from(got)})`);
+      if (!want.keyCounts.has(key) && !optional)
+        problems.push(
+          `${path}: key "${key}" that Notion never sends there (in ${n} of ${got.objects}; from ${from(got)})`,
+        );
     }
     for (const [key, n] of want.keyCounts) {
       if (n < want.objects) continue; // Notion itself sends it only sometimes
       if (covered(exceptions.optionalKeys, `${path}#${key}`)) continue;
       const have = got.keyCounts.get(key) ?? 0;
-      if (have < got.objects) problems.push(`${path}: key "${key}" missing in ${got.objects - have} of ${got.objects} (Notion always sends it; from ${from(got)})`);
+      if (have < got.objects)
+        problems.push(
+          `${path}: key "${key}" missing in ${got.objects - have} of ${got.objects} (Notion always sends it; from ${from(got)})`,
+        );
     }
   }
   for (const [path, want] of expected) {
     for (const [key, n] of want.keyCounts) if (n < want.objects) varyingKeys.push(`${path}#${key}`);
     if (scope && !scope.some((prefix) => path === prefix || path.startsWith(prefix))) continue;
-    if (!actual.has(path) && !covered(exceptions.uncovered, path)) problems.push(`not covered by the emulator: ${path} (recorded in ${from(want)})`);
+    if (!actual.has(path) && !covered(exceptions.uncovered, path))
+      problems.push(`not covered by the emulator: ${path} (recorded in ${from(want)})`);
   }
   return { problems, varyingKeys };
 }
 
 /** Pairwise convenience: the differences between one actual and one expected JSON value. */
-export function shapeDiff(actual: unknown, expected: unknown, exceptions: Exceptions = {}, options?: WalkOptions): string[] {
+export function shapeDiff(
+  actual: unknown,
+  expected: unknown,
+  exceptions: Exceptions = {},
+  options?: WalkOptions,
+): string[] {
   const a = modelOf([{ value: actual, root: "$", source: "actual" }], options);
   const e = modelOf([{ value: expected, root: "$", source: "expected" }], options);
   return compareModels(a, e, exceptions).problems;

@@ -150,7 +150,9 @@ function encodeResult(value: unknown): unknown {
 /** JSON arguments may be numbers or booleans; Redis only takes strings. */
 function toArgs(cmd: unknown): string[] {
   if (!Array.isArray(cmd) || cmd.length === 0) throw new HttpError(400, "ERR failed to parse command");
-  return cmd.map((a) => (typeof a === "string" ? a : typeof a === "object" && a !== null ? JSON.stringify(a) : String(a)));
+  return cmd.map((a) =>
+    typeof a === "string" ? a : typeof a === "object" && a !== null ? JSON.stringify(a) : String(a),
+  );
 }
 
 function toCommands(body: unknown): string[][] {
@@ -248,7 +250,8 @@ function wroteNothing(args: string[], result: unknown): boolean {
   }
   if (name === "setnx" || name === "msetnx" || name === "hsetnx") return Number(result) === 0;
   // The fenced batch answers 0 when its guard did not hold (nothing written); other scripts may write and answer anything.
-  if ((name === "eval" || name === "evalsha") && args[1]?.includes("KEYS[1]) ~= ARGV[1] then return 0")) return Number(result) === 0;
+  if ((name === "eval" || name === "evalsha") && args[1]?.includes("KEYS[1]) ~= ARGV[1] then return 0"))
+    return Number(result) === 0;
   return false;
 }
 
@@ -340,7 +343,14 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
    */
   async function recordRefusals(cmds: string[][]): Promise<Map<number, string>> {
     const effects = cmds.map(recordEffects);
-    const relative = [...new Set(effects.flat().filter((e) => e.to === undefined).map((e) => e.key))];
+    const relative = [
+      ...new Set(
+        effects
+          .flat()
+          .filter((e) => e.to === undefined)
+          .map((e) => e.key),
+      ),
+    ];
     const refused = new Map<number, string>();
     if (effects.every((es) => es.length === 0)) return refused;
     const current = new Map<string, number>();

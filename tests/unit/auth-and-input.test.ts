@@ -18,13 +18,23 @@ const URL_BASE = "https://sync.example.com/api/sync/pages";
 
 function req(options: { query?: string; headers?: Record<string, string>; method?: string } = {}): Request {
   const method = options.method ?? "GET";
-  return new Request(`${URL_BASE}${options.query ?? ""}`, { method, headers: options.headers, ...(method === "POST" ? { body: "{}" } : {}) });
+  return new Request(`${URL_BASE}${options.query ?? ""}`, {
+    method,
+    headers: options.headers,
+    ...(method === "POST" ? { body: "{}" } : {}),
+  });
 }
 
 describe("authenticate", () => {
   it("accepts the cron bearer token", async () => {
-    expect(await authenticate({ request: req({ headers: { authorization: `Bearer ${SECRET}` } }), env })).toEqual({ ok: true, caller: "cron" });
-    expect(await authenticate({ request: req({ headers: { authorization: `bearer   ${SECRET}  ` } }), env })).toEqual({ ok: true, caller: "cron" });
+    expect(await authenticate({ request: req({ headers: { authorization: `Bearer ${SECRET}` } }), env })).toEqual({
+      ok: true,
+      caller: "cron",
+    });
+    expect(await authenticate({ request: req({ headers: { authorization: `bearer   ${SECRET}  ` } }), env })).toEqual({
+      ok: true,
+      caller: "cron",
+    });
   });
 
   it("refuses a wrong bearer token, including a prefix or extension of the secret", async () => {
@@ -35,8 +45,14 @@ describe("authenticate", () => {
   });
 
   it("accepts ?secret= for a manual call and refuses a wrong one", async () => {
-    expect(await authenticate({ request: req({ query: `?secret=${encodeURIComponent(SECRET)}` }), env })).toEqual({ ok: true, caller: "manual" });
-    expect(await authenticate({ request: req({ query: "?secret=wrong" }), env })).toMatchObject({ ok: false, status: 401 });
+    expect(await authenticate({ request: req({ query: `?secret=${encodeURIComponent(SECRET)}` }), env })).toEqual({
+      ok: true,
+      caller: "manual",
+    });
+    expect(await authenticate({ request: req({ query: "?secret=wrong" }), env })).toMatchObject({
+      ok: false,
+      status: 401,
+    });
     expect(await authenticate({ request: req({ query: "?secret=" }), env })).toMatchObject({ ok: false, status: 401 });
   });
 
@@ -48,12 +64,20 @@ describe("authenticate", () => {
   it("answers 401 without credentials", async () => {
     const result = await authenticate({ request: req(), env });
     expect(result).toMatchObject({ ok: false, status: 401, code: "unauthorized" });
-    expect(await authenticate({ request: req({ headers: { authorization: `Basic ${SECRET}` } }), env })).toMatchObject({ ok: false, status: 401 });
+    expect(await authenticate({ request: req({ headers: { authorization: `Basic ${SECRET}` } }), env })).toMatchObject({
+      ok: false,
+      status: 401,
+    });
   });
 
   it("stays closed (503) when CRON_SECRET is unset or blank, whatever is sent", async () => {
     for (const e of [{}, { CRON_SECRET: "" }, { CRON_SECRET: "   " }]) {
-      for (const request of [req(), req({ headers: { authorization: "Bearer " } }), req({ query: "?secret=" }), req({ query: "?secret=%20%20%20" })]) {
+      for (const request of [
+        req(),
+        req({ headers: { authorization: "Bearer " } }),
+        req({ query: "?secret=" }),
+        req({ query: "?secret=%20%20%20" }),
+      ]) {
         expect(await authenticate({ request, env: e })).toMatchObject({ ok: false, status: 503, code: "config_error" });
       }
     }
@@ -65,7 +89,11 @@ describe("authenticate", () => {
       called = true;
       return { ok: true as const };
     };
-    const result = await authenticate({ request: req({ headers: { "upstash-signature": "jwt" } }), env, verifySignature });
+    const result = await authenticate({
+      request: req({ headers: { "upstash-signature": "jwt" } }),
+      env,
+      verifySignature,
+    });
     expect(result).toMatchObject({ ok: false, status: 401 });
     expect(called).toBe(false);
   });
@@ -76,7 +104,11 @@ describe("authenticate", () => {
       seen.push(signature);
       return { ok: true as const };
     };
-    const result = await authenticate({ request: req({ method: "POST", headers: { "upstash-signature": "sig.abc" } }), env: {}, verifySignature });
+    const result = await authenticate({
+      request: req({ method: "POST", headers: { "upstash-signature": "sig.abc" } }),
+      env: {},
+      verifySignature,
+    });
     expect(result).toEqual({ ok: true, caller: "qstash" });
     expect(seen).toEqual(["sig.abc"]);
   });
@@ -90,7 +122,10 @@ describe("authenticate", () => {
   });
 
   it("answers 503 for a signed delivery when no verifier is configured", async () => {
-    const result = await authenticate({ request: req({ method: "POST", headers: { "upstash-signature": "sig" } }), env });
+    const result = await authenticate({
+      request: req({ method: "POST", headers: { "upstash-signature": "sig" } }),
+      env,
+    });
     expect(result).toMatchObject({ ok: false, status: 503, code: "config_error" });
   });
 
@@ -173,25 +208,69 @@ describe("readSyncSettings", () => {
   it("SYNC_STALL_BACKOFF_S: seconds between a stalled run's retries, 1, 5, 15, 60 minutes by default", () => {
     expect(readSyncSettings({}).stallBackoffMs).toEqual([60_000, 300_000, 900_000, 3_600_000]);
     expect(readSyncSettings({ SYNC_STALL_BACKOFF_S: " 1, 5 " }).stallBackoffMs).toEqual([1000, 5000]);
-    for (const bad of ["0", "a", "1,,2", "1.5", "90000"]) expect(() => readSyncSettings({ SYNC_STALL_BACKOFF_S: bad })).toThrow(ConfigError);
+    for (const bad of ["0", "a", "1,,2", "1.5", "90000"])
+      expect(() => readSyncSettings({ SYNC_STALL_BACKOFF_S: bad })).toThrow(ConfigError);
   });
 
   it("uses the documented defaults when nothing is set (or set blank)", () => {
-    const defaults = { budgetMs: 20_000, concurrency: 3, childDepth: 5, maxDeleteRatio: 0.5, stallAfter: 5, minForceIntervalS: 600, chain: "auto", maxChain: 500, notionRatePerMin: 170, kvPrefix: "nks", notionBaseUrl: undefined };
+    const defaults = {
+      budgetMs: 20_000,
+      concurrency: 3,
+      childDepth: 5,
+      maxDeleteRatio: 0.5,
+      stallAfter: 5,
+      minForceIntervalS: 600,
+      chain: "auto",
+      maxChain: 500,
+      notionRatePerMin: 170,
+      kvPrefix: "nks",
+      notionBaseUrl: undefined,
+    };
     // (Settings of later features are checked with their own tests: match, not equal.)
     expect(readSyncSettings({})).toMatchObject(defaults);
-    expect(readSyncSettings({ SYNC_BUDGET_MS: "", SYNC_CONCURRENCY: " ", KV_PREFIX: "  ", NOTION_BASE_URL: "", SYNC_CHAIN: "" })).toMatchObject(defaults);
+    expect(
+      readSyncSettings({
+        SYNC_BUDGET_MS: "",
+        SYNC_CONCURRENCY: " ",
+        KV_PREFIX: "  ",
+        NOTION_BASE_URL: "",
+        SYNC_CHAIN: "",
+      }),
+    ).toMatchObject(defaults);
     expect(readSyncSettings({ SYNC_CHAIN: "self", SYNC_MAX_CHAIN: "1" })).toMatchObject({ chain: "self", maxChain: 1 });
-    for (const bad of [{ SYNC_CHAIN: "sometimes" }, { SYNC_MAX_CHAIN: "0" }]) expect(() => readSyncSettings(bad)).toThrow(ConfigError);
+    for (const bad of [{ SYNC_CHAIN: "sometimes" }, { SYNC_MAX_CHAIN: "0" }])
+      expect(() => readSyncSettings(bad)).toThrow(ConfigError);
   });
 
   it("reads values at the edges of their ranges", () => {
-    const s = readSyncSettings({ SYNC_BUDGET_MS: "500", SYNC_CONCURRENCY: "10", SYNC_CHILD_DEPTH: "0", SYNC_MAX_DELETE_RATIO: "1", NOTION_RATE_PER_MIN: "1", KV_PREFIX: " site_1.a-b ", NOTION_BASE_URL: "http://127.0.0.1:4010" });
-    expect(s).toMatchObject({ budgetMs: 500, concurrency: 10, childDepth: 0, maxDeleteRatio: 1, stallAfter: 5, minForceIntervalS: 600, notionRatePerMin: 1, kvPrefix: "site_1.a-b", notionBaseUrl: "http://127.0.0.1:4010" });
-    expect(readSyncSettings({ SYNC_BUDGET_MS: "25000", SYNC_CONCURRENCY: "1" })).toMatchObject({ budgetMs: 25_000, concurrency: 1 });
+    const s = readSyncSettings({
+      SYNC_BUDGET_MS: "500",
+      SYNC_CONCURRENCY: "10",
+      SYNC_CHILD_DEPTH: "0",
+      SYNC_MAX_DELETE_RATIO: "1",
+      NOTION_RATE_PER_MIN: "1",
+      KV_PREFIX: " site_1.a-b ",
+      NOTION_BASE_URL: "http://127.0.0.1:4010",
+    });
+    expect(s).toMatchObject({
+      budgetMs: 500,
+      concurrency: 10,
+      childDepth: 0,
+      maxDeleteRatio: 1,
+      stallAfter: 5,
+      minForceIntervalS: 600,
+      notionRatePerMin: 1,
+      kvPrefix: "site_1.a-b",
+      notionBaseUrl: "http://127.0.0.1:4010",
+    });
+    expect(readSyncSettings({ SYNC_BUDGET_MS: "25000", SYNC_CONCURRENCY: "1" })).toMatchObject({
+      budgetMs: 25_000,
+      concurrency: 1,
+    });
     expect(() => readSyncSettings({ SYNC_BUDGET_MS: "25001" })).toThrow(ConfigError);
     expect(readSyncSettings({ SYNC_MAX_DELETE_RATIO: "0" }).maxDeleteRatio).toBe(0);
-    for (const bad of ["1.5", "-0.1", "half"]) expect(() => readSyncSettings({ SYNC_MAX_DELETE_RATIO: bad })).toThrow(ConfigError);
+    for (const bad of ["1.5", "-0.1", "half"])
+      expect(() => readSyncSettings({ SYNC_MAX_DELETE_RATIO: bad })).toThrow(ConfigError);
   });
 
   /** `value` as a token of its own ("0" is not mentioned by "from 1 to 10"). */
@@ -254,7 +333,10 @@ describe("readNotionSettings", () => {
     expect(missing({}, {})).toEqual(["NOTION_API_KEY"]);
     expect(missing({}, { database: "NOTION_PAGES_DB" })).toEqual(["NOTION_API_KEY", "NOTION_PAGES_DB"]);
     expect(missing({ NOTION_API_KEY: "secret_x" }, { database: "NOTION_POSTS_DB" })).toEqual(["NOTION_POSTS_DB"]);
-    expect(missing({ NOTION_API_KEY: "  ", NOTION_POSTS_DB: " " }, { database: "NOTION_POSTS_DB" })).toEqual(["NOTION_API_KEY", "NOTION_POSTS_DB"]);
+    expect(missing({ NOTION_API_KEY: "  ", NOTION_POSTS_DB: " " }, { database: "NOTION_POSTS_DB" })).toEqual([
+      "NOTION_API_KEY",
+      "NOTION_POSTS_DB",
+    ]);
   });
 
   it("does not need a database for the children section", () => {
@@ -262,7 +344,9 @@ describe("readNotionSettings", () => {
   });
 
   it("returns trimmed values and undefined for unset databases", () => {
-    expect(readNotionSettings({ NOTION_API_KEY: " secret_x ", NOTION_PAGES_DB: " db1 " }, { database: "NOTION_PAGES_DB" })).toEqual({
+    expect(
+      readNotionSettings({ NOTION_API_KEY: " secret_x ", NOTION_PAGES_DB: " db1 " }, { database: "NOTION_PAGES_DB" }),
+    ).toEqual({
       token: "secret_x",
       pagesDatabaseId: "db1",
       postsDatabaseId: undefined,
@@ -340,9 +424,18 @@ describe("successorMessage", () => {
 describe("publicBaseUrl (where QStash delivers)", () => {
   const request = new Request("http://127.0.0.1:3000/api/sync/pages");
   it("takes SYNC_BASE_URL, then NEXT_PUBLIC_SITE_URL, then the production domain, never the per-deployment VERCEL_URL", () => {
-    expect(publicBaseUrl({ SYNC_BASE_URL: "https://site.example/", VERCEL_URL: "x-123.vercel.app" }, request)).toBe("https://site.example");
-    expect(publicBaseUrl({ NEXT_PUBLIC_SITE_URL: "https://www.site.example" }, request)).toBe("https://www.site.example");
-    expect(publicBaseUrl({ VERCEL: "1", VERCEL_URL: "x-123.vercel.app", VERCEL_PROJECT_PRODUCTION_URL: "site.example" }, request)).toBe("https://site.example");
+    expect(publicBaseUrl({ SYNC_BASE_URL: "https://site.example/", VERCEL_URL: "x-123.vercel.app" }, request)).toBe(
+      "https://site.example",
+    );
+    expect(publicBaseUrl({ NEXT_PUBLIC_SITE_URL: "https://www.site.example" }, request)).toBe(
+      "https://www.site.example",
+    );
+    expect(
+      publicBaseUrl(
+        { VERCEL: "1", VERCEL_URL: "x-123.vercel.app", VERCEL_PROJECT_PRODUCTION_URL: "site.example" },
+        request,
+      ),
+    ).toBe("https://site.example");
     expect(publicBaseUrl({ VERCEL: "1", VERCEL_URL: "x-123.vercel.app" }, request)).toBeNull();
   });
   it("off Vercel, without any of them, is the origin the request came to (a local run)", () => {

@@ -5,7 +5,12 @@
  * or a failure) gives the same tree as one uninterrupted read.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type BlockFetchCheckpoint, type ContentResult, type PageContent, createBlockTreeFetcher } from "../../lib/notion/block-tree";
+import {
+  type BlockFetchCheckpoint,
+  type ContentResult,
+  type PageContent,
+  createBlockTreeFetcher,
+} from "../../lib/notion/block-tree";
 import { NotionSyncError } from "../../lib/notion/errors";
 import { createPacer } from "../../lib/notion/pacer";
 import { createNotionSource } from "../../lib/notion/source";
@@ -133,11 +138,13 @@ describe("createBlockTreeFetcher", () => {
       const inTree = childPageNodes(content.blocks as BlockTree[]);
       expect(inTree.map((c) => c.id)).toEqual(expected.map((c) => c.id));
       const childIds = new Set(expected.map((c) => c.id));
-      const walk = (nodes: BlockTree[]): void => nodes.forEach((n) => (childIds.has(n.id) ? expect(n.children).toBeUndefined() : walk(n.children ?? [])));
+      const walk = (nodes: BlockTree[]): void =>
+        nodes.forEach((n) => (childIds.has(n.id) ? expect(n.children).toBeUndefined() : walk(n.children ?? [])));
       walk(content.blocks as BlockTree[]);
       // And not one request went to a child page.
       const paths = listRequests(emulator).map((r) => r.path);
-      for (const child of expected) expect(paths.some((p) => p.replace(/-/g, "").includes(child.id.replace(/-/g, "")))).toBe(false);
+      for (const child of expected)
+        expect(paths.some((p) => p.replace(/-/g, "").includes(child.id.replace(/-/g, "")))).toBe(false);
     }
   });
 
@@ -146,7 +153,12 @@ describe("createBlockTreeFetcher", () => {
     const result = await fetcher().fetch(pageId, { shouldStop: () => true });
     expect(result.done).toBe(false);
     if (result.done) return;
-    expect(result.checkpoint).toEqual({ pageId, fetched: [], pending: [{ parentId: pageId, cursor: null }], requests: 0 });
+    expect(result.checkpoint).toEqual({
+      pageId,
+      fetched: [],
+      pending: [{ parentId: pageId, cursor: null }],
+      requests: 0,
+    });
     expect(emulator.requests()).toHaveLength(0);
   });
 
@@ -164,7 +176,9 @@ describe("createBlockTreeFetcher", () => {
     const { content, checkpoints, calls } = await fetchInSteps(pageId, 1);
     // Each call sends one request; the call sending the last one finishes.
     expect(calls).toBe(reference!.requests);
-    expect(checkpoints.map((c) => c.requests)).toEqual(Array.from({ length: reference!.requests - 1 }, (_, i) => i + 1));
+    expect(checkpoints.map((c) => c.requests)).toEqual(
+      Array.from({ length: reference!.requests - 1 }, (_, i) => i + 1),
+    );
     for (const cp of checkpoints) expect(cp.pageId).toBe(pageId);
     expect(unsigned(content)).toEqual(unsigned(reference));
     expect(unsigned(content.blocks)).toEqual(unsigned(ws.contentTree(pageId)));
@@ -226,7 +240,8 @@ describe("createBlockTreeFetcher", () => {
 describe("a synced copy next to its original", () => {
   it("reads a nested block the two share once, and shows its children once under each", async () => {
     // Notion lists a synced copy's children as its original's: the same blocks, by id.
-    const block = (id: string, type: string, hasChildren: boolean) => ({ object: "block", id, type, has_children: hasChildren, [type]: {} }) as never;
+    const block = (id: string, type: string, hasChildren: boolean) =>
+      ({ object: "block", id, type, has_children: hasChildren, [type]: {} }) as never;
     const lists: Record<string, unknown[]> = {
       page: [block("original", "synced_block", true), block("copy", "synced_block", true)],
       original: [block("toggle", "toggle", true)],
@@ -243,7 +258,10 @@ describe("a synced copy next to its original", () => {
     const result = await createBlockTreeFetcher(notion).fetch("page", { shouldStop: () => false });
     expect(asked).toEqual(["page", "original", "copy", "toggle"]);
     expect(result.done).toBe(true);
-    const tree = (result as { content: PageContent }).content.blocks as unknown as { id: string; children?: { id: string; children?: { id: string }[] }[] }[];
+    const tree = (result as { content: PageContent }).content.blocks as unknown as {
+      id: string;
+      children?: { id: string; children?: { id: string }[] }[];
+    }[];
     for (const synced of tree) {
       expect(synced.children!.map((c) => c.id)).toEqual(["toggle"]);
       expect(synced.children![0].children!.map((c) => c.id)).toEqual(["para"]);

@@ -95,7 +95,14 @@ describe("assignSlugs", () => {
   });
 
   it("frees a held slug once its holder was renamed", () => {
-    const slugs = assignSlugs([row(A, "Launch"), row(B, "Renamed")], "posts", new Map([[B, "launch"], [A, "launch-aaaa1111"]]));
+    const slugs = assignSlugs(
+      [row(A, "Launch"), row(B, "Renamed")],
+      "posts",
+      new Map([
+        [B, "launch"],
+        [A, "launch-aaaa1111"],
+      ]),
+    );
     expect(slugs.get(B)).toBe("renamed");
     expect(slugs.get(A)).toBe("launch");
   });
@@ -119,7 +126,10 @@ describe("assignSlugs", () => {
   it("never gives two pages the same slug, even when a Slug property equals a suffixed slug", () => {
     // D pinned the slug A would get as a newcomer; B holds the base slug.
     const pages = [row(A, "Hello"), row(B, "Hello"), row(D, "Whatever", "hello-aaaa1111")];
-    const previous = new Map([[B, "hello"], [D, "hello-aaaa1111"]]);
+    const previous = new Map([
+      [B, "hello"],
+      [D, "hello-aaaa1111"],
+    ]);
     const slugs = assignSlugs(pages, "pages", previous);
     expect(slugs.get(B)).toBe("hello");
     expect(slugs.get(D)).toBe("hello-aaaa1111");
@@ -129,7 +139,10 @@ describe("assignSlugs", () => {
   });
 
   it("gives distinct slugs to a crowd of same-titled pages and is stable on the next run", () => {
-    const ids = Array.from({ length: 12 }, (_, i) => `${(0x10000000 + i * 0x01010101).toString(16)}-0000-4000-8000-${String(i).padStart(12, "0")}`);
+    const ids = Array.from(
+      { length: 12 },
+      (_, i) => `${(0x10000000 + i * 0x01010101).toString(16)}-0000-4000-8000-${String(i).padStart(12, "0")}`,
+    );
     const pages = ids.map((id) => row(id, "Weekly Notes"));
     const first = assignSlugs(pages, "posts", new Map());
     expect(new Set(first.values()).size).toBe(ids.length);
@@ -153,7 +166,14 @@ describe("simplifyProperties", () => {
     Kind: { id: "k", type: "select", select: { id: "x", name: "Guide", color: "blue" } },
     NoKind: { id: "nk", type: "select", select: null },
     State: { id: "st", type: "status", status: { id: "y", name: "In progress", color: "yellow" } },
-    Tags: { id: "t", type: "multi_select", multi_select: [{ id: "1", name: "news", color: "red" }, { id: "2", name: "tips", color: "green" }] },
+    Tags: {
+      id: "t",
+      type: "multi_select",
+      multi_select: [
+        { id: "1", name: "news", color: "red" },
+        { id: "2", name: "tips", color: "green" },
+      ],
+    },
     NoTags: { id: "nt", type: "multi_select", multi_select: [] },
     When: { id: "w", type: "date", date: { start: "2025-03-04", end: "2025-03-05", time_zone: null } },
     NoWhen: { id: "nw", type: "date", date: null },
@@ -199,7 +219,14 @@ describe("simplifyProperties", () => {
 
   it("copes with a missing properties object and a property missing its value", () => {
     expect(simplifyProperties(undefined as unknown as NotionPage["properties"])).toEqual({});
-    expect(simplifyProperties({ T: { type: "title" }, U: { type: "url" }, M: { type: "multi_select" }, X: { type: "some_future_type" } })).toEqual({ T: "", U: null, M: [], X: null });
+    expect(
+      simplifyProperties({
+        T: { type: "title" },
+        U: { type: "url" },
+        M: { type: "multi_select" },
+        X: { type: "some_future_type" },
+      }),
+    ).toEqual({ T: "", U: null, M: [], X: null });
   });
 });
 
@@ -213,9 +240,16 @@ describe("buildBundle", () => {
     [type]: body,
     ...(children ? { children } : {}),
   });
-  const hosted = (type: string, expiry: string) => block(type, { caption: [], type: "file", file: { url: `https://files/${n}`, expiry_time: expiry } });
-  const external = (type: string) => block(type, { caption: [], type: "external", external: { url: "https://example.com/x.png" } });
-  const content = (blocks: BlockTree[]): PageContent => ({ blocks, childPages: [], blockCount: blocks.length, requests: 1 });
+  const hosted = (type: string, expiry: string) =>
+    block(type, { caption: [], type: "file", file: { url: `https://files/${n}`, expiry_time: expiry } });
+  const external = (type: string) =>
+    block(type, { caption: [], type: "external", external: { url: "https://example.com/x.png" } });
+  const content = (blocks: BlockTree[]): PageContent => ({
+    blocks,
+    childPages: [],
+    blockCount: blocks.length,
+    requests: 1,
+  });
   const NOW = new Date("2025-06-01T00:00:00.000Z");
 
   it("takes the earliest expiry among file blocks at any depth", () => {
@@ -223,7 +257,9 @@ describe("buildBundle", () => {
       block("paragraph", { rich_text: rt("intro") }),
       hosted("image", "2025-06-01T03:00:00.000Z"),
       block("toggle", { rich_text: [] }, [
-        block("column_list", {}, [block("column", {}, [hosted("file", "2025-06-01T00:45:00.000Z"), external("image")])]),
+        block("column_list", {}, [
+          block("column", {}, [hosted("file", "2025-06-01T00:45:00.000Z"), external("image")]),
+        ]),
       ]),
       hosted("pdf", "2025-06-01T01:00:00.000Z"),
       external("video"),
@@ -233,17 +269,38 @@ describe("buildBundle", () => {
   });
 
   it("is null when every file is external or there are none", () => {
-    expect(buildBundle(row(A, "P"), "pages", "p", content([external("image"), block("paragraph", { rich_text: [] })]), NOW).files_expire_at).toBeNull();
+    expect(
+      buildBundle(row(A, "P"), "pages", "p", content([external("image"), block("paragraph", { rich_text: [] })]), NOW)
+        .files_expire_at,
+    ).toBeNull();
     expect(buildBundle(row(A, "P"), "pages", "p", content([]), NOW).files_expire_at).toBeNull();
   });
 
   it("counts the page's cover, icon and files properties too (lib/files/expiry.ts)", () => {
     const file = (expiry: string) => ({ type: "file", file: { url: "https://c", expiry_time: expiry } });
     const blocks = [block("child_page", { title: "Sub" }), hosted("image", "2025-06-01T02:00:00.000Z")];
-    const files = (expiry: string): NotionProperty => ({ id: "f", type: "files", files: [{ name: "a.pdf", ...file(expiry) }] });
-    expect(buildBundle({ ...row(A, "P"), cover: file("2025-06-01T00:01:00.000Z") }, "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T00:01:00.000Z");
-    expect(buildBundle({ ...row(A, "P"), icon: file("2025-06-01T00:02:00.000Z") }, "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T00:02:00.000Z");
-    expect(buildBundle(row(A, "P", undefined, { Files: files("2025-06-01T00:03:00.000Z") }), "pages", "p", content(blocks), NOW).files_expire_at).toBe("2025-06-01T00:03:00.000Z");
+    const files = (expiry: string): NotionProperty => ({
+      id: "f",
+      type: "files",
+      files: [{ name: "a.pdf", ...file(expiry) }],
+    });
+    expect(
+      buildBundle({ ...row(A, "P"), cover: file("2025-06-01T00:01:00.000Z") }, "pages", "p", content(blocks), NOW)
+        .files_expire_at,
+    ).toBe("2025-06-01T00:01:00.000Z");
+    expect(
+      buildBundle({ ...row(A, "P"), icon: file("2025-06-01T00:02:00.000Z") }, "pages", "p", content(blocks), NOW)
+        .files_expire_at,
+    ).toBe("2025-06-01T00:02:00.000Z");
+    expect(
+      buildBundle(
+        row(A, "P", undefined, { Files: files("2025-06-01T00:03:00.000Z") }),
+        "pages",
+        "p",
+        content(blocks),
+        NOW,
+      ).files_expire_at,
+    ).toBe("2025-06-01T00:03:00.000Z");
   });
 
   it("carries the page's facts and the content as given", () => {

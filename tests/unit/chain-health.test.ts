@@ -13,7 +13,17 @@ const iso = (ms: number) => new Date(NOW + ms).toISOString();
 function cursor(patch: Partial<Cursor>): Cursor {
   return { ...startCursor("pages", { force: false, previous: null, now: new Date(NOW - 60_000) }), seq: 3, ...patch };
 }
-const chain = (patch: Partial<NonNullable<Cursor["chain"]>>): NonNullable<Cursor["chain"]> => ({ seq: 3, published: true, messageId: null, via: "self", link: 2, at: iso(-1000), stopped: null, error: null, ...patch });
+const chain = (patch: Partial<NonNullable<Cursor["chain"]>>): NonNullable<Cursor["chain"]> => ({
+  seq: 3,
+  published: true,
+  messageId: null,
+  via: "self",
+  link: 2,
+  at: iso(-1000),
+  stopped: null,
+  error: null,
+  ...patch,
+});
 
 describe("chainHealth", () => {
   it("idle when nothing is live or calls alone carry the run", () => {
@@ -31,24 +41,65 @@ describe("chainHealth", () => {
 
   it("an accepted link is carried within its wait plus the grace, then lost", () => {
     expect(chainHealth(cursor({ chain: chain({ at: iso(-GRACE + 100) }) }), null, NOW, GRACE).state).toBe("carried");
-    expect(chainHealth(cursor({ chain: chain({ at: iso(-GRACE - 100) }) }), null, NOW, GRACE)).toMatchObject({ state: "lost", reason: expect.stringMatching(/link 2 was accepted/) });
-    expect(chainHealth(cursor({ chain: chain({ at: iso(-GRACE - 100), notBefore: iso(0) }) }), null, NOW, GRACE).state).toBe("carried");
+    expect(chainHealth(cursor({ chain: chain({ at: iso(-GRACE - 100) }) }), null, NOW, GRACE)).toMatchObject({
+      state: "lost",
+      reason: expect.stringMatching(/link 2 was accepted/),
+    });
+    expect(
+      chainHealth(cursor({ chain: chain({ at: iso(-GRACE - 100), notBefore: iso(0) }) }), null, NOW, GRACE).state,
+    ).toBe("carried");
   });
 
   it("QStash carries what it published and redelivers a step that ended without its successor", () => {
-    expect(chainHealth(cursor({ chain: chain({ via: "qstash", at: iso(-3_600_000) }) }), null, NOW, GRACE).state).toBe("carried");
+    expect(chainHealth(cursor({ chain: chain({ via: "qstash", at: iso(-3_600_000) }) }), null, NOW, GRACE).state).toBe(
+      "carried",
+    );
     expect(chainHealth(cursor({ stepBy: "qstash", chain: chain({ seq: 2 }) }), null, NOW, GRACE).state).toBe("carried");
   });
 
   it("a step that ended without handing over is lost: a link's, or a call's whose send failed", () => {
     expect(chainHealth(cursor({ stepBy: "chain", chain: chain({ seq: 2 }) }), null, NOW, GRACE).state).toBe("lost");
-    expect(chainHealth(cursor({ stepBy: "call", chain: chain({ published: false, error: "QStash did not answer" }) }), null, NOW, GRACE)).toMatchObject({ state: "lost", reason: expect.stringMatching(/could not be sent/) });
+    expect(
+      chainHealth(
+        cursor({ stepBy: "call", chain: chain({ published: false, error: "QStash did not answer" }) }),
+        null,
+        NOW,
+        GRACE,
+      ),
+    ).toMatchObject({ state: "lost", reason: expect.stringMatching(/could not be sent/) });
   });
 
   it("a chain stopped on purpose is parked; stopped for a wait, waiting then due", () => {
-    expect(chainHealth(cursor({ stepBy: "chain", chain: chain({ published: false, stopped: "SYNC_MAX_CHAIN (2)" }) }), null, NOW, GRACE).state).toBe("parked");
-    expect(chainHealth(cursor({ status: "stalled", chain: chain({ published: false, stopped: "retries in 60 s", notBefore: iso(1000) }) }), null, NOW, GRACE).state).toBe("waiting");
-    expect(chainHealth(cursor({ status: "stalled", chain: chain({ published: false, stopped: "retries in 60 s", notBefore: iso(-1) }) }), null, NOW, GRACE).state).toBe("due");
+    expect(
+      chainHealth(
+        cursor({ stepBy: "chain", chain: chain({ published: false, stopped: "SYNC_MAX_CHAIN (2)" }) }),
+        null,
+        NOW,
+        GRACE,
+      ).state,
+    ).toBe("parked");
+    expect(
+      chainHealth(
+        cursor({
+          status: "stalled",
+          chain: chain({ published: false, stopped: "retries in 60 s", notBefore: iso(1000) }),
+        }),
+        null,
+        NOW,
+        GRACE,
+      ).state,
+    ).toBe("waiting");
+    expect(
+      chainHealth(
+        cursor({
+          status: "stalled",
+          chain: chain({ published: false, stopped: "retries in 60 s", notBefore: iso(-1) }),
+        }),
+        null,
+        NOW,
+        GRACE,
+      ).state,
+    ).toBe("due");
   });
 });
 

@@ -29,10 +29,26 @@ describe("parseCursor", () => {
       syncPiece: 17,
       partials: ["c"],
       since: "2025-06-01T12:00:00.000Z",
-      list: { windowStart: "2025-05-01T10:00:00.000Z", startCursor: "abc", lastCreated: "2025-05-02T10:00:00.000Z", pieces: 40, windows: 2, source: null },
+      list: {
+        windowStart: "2025-05-01T10:00:00.000Z",
+        startCursor: "abc",
+        lastCreated: "2025-05-02T10:00:00.000Z",
+        pieces: 40,
+        windows: 2,
+        source: null,
+      },
       retryAt: "2025-06-01T12:40:00.000Z",
       error: { code: "x", message: "y", at: "2025-06-01T12:35:00.000Z" },
-      chain: { seq: 4, published: true, messageId: "msg_1", via: "qstash", link: 0, at: null, stopped: null, error: null },
+      chain: {
+        seq: 4,
+        published: true,
+        messageId: "msg_1",
+        via: "qstash",
+        link: 0,
+        at: null,
+        stopped: null,
+        error: null,
+      },
     });
     const loaded = parseCursor(stored(cursor));
     expect(loaded.kind).toBe("ok");
@@ -77,17 +93,30 @@ describe("parseCursor", () => {
     expect(loaded.reason.length).toBeGreaterThan("cursor failed validation: ".length);
   });
 
-  it.each([["a string", "garbage"], ["a number", 42], ["an array", [1, 2]], ["an empty object", {}]])(
-    "treats %s in the cursor key as invalid, not as a crash",
-    (_label, raw) => {
-      expect(parseCursor(raw).kind).toBe("invalid");
-    },
-  );
+  it.each([
+    ["a string", "garbage"],
+    ["a number", 42],
+    ["an array", [1, 2]],
+    ["an empty object", {}],
+  ])("treats %s in the cursor key as invalid, not as a crash", (_label, raw) => {
+    expect(parseCursor(raw).kind).toBe("invalid");
+  });
 });
 
 describe("cursors of a deployment from before the children walk pinned its snapshot", () => {
   it("load: no trigger, and a walk mid-way has nothing pinned (it walks that index again, pinned)", () => {
-    const old = stored(validCursor({ list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 3, windows: 1, source: { section: "posts", chunk: 2, pinned: null, restarts: 0 } } })) as Record<string, unknown> & { list: { source: Record<string, unknown> } };
+    const old = stored(
+      validCursor({
+        list: {
+          windowStart: null,
+          startCursor: null,
+          lastCreated: null,
+          pieces: 3,
+          windows: 1,
+          source: { section: "posts", chunk: 2, pinned: null, restarts: 0 },
+        },
+      }),
+    ) as Record<string, unknown> & { list: { source: Record<string, unknown> } };
     delete old.trigger;
     old.list.source = { section: "posts", chunk: 2 };
     const loaded = parseCursor(old);
@@ -132,22 +161,37 @@ describe("startCursor", () => {
 
   it("uses the given run id, else makes one from the start time", () => {
     expect(startCursor("pages", { force: false, previous: null, now: NOW, runId: "given" }).runId).toBe("given");
-    expect(startCursor("pages", { force: false, previous: null, now: NOW }).runId.startsWith("20250601T123456Z-")).toBe(true);
+    expect(startCursor("pages", { force: false, previous: null, now: NOW }).runId.startsWith("20250601T123456Z-")).toBe(
+      true,
+    );
   });
 
   it("sets since to one minute before the minute the previous done run started", () => {
-    const previous = validCursor({ status: "done", startedAt: "2025-05-31T23:00:42.123Z", finishedAt: "2025-05-31T23:01:30.000Z" });
+    const previous = validCursor({
+      status: "done",
+      startedAt: "2025-05-31T23:00:42.123Z",
+      finishedAt: "2025-05-31T23:01:30.000Z",
+    });
     const cursor = startCursor("pages", { force: false, previous, now: NOW });
     expect(cursor.since).toBe("2025-05-31T22:59:00.000Z");
   });
 
   it("ignores the previous run's own since when it completed", () => {
-    const previous = validCursor({ status: "done", startedAt: "2025-06-01T10:00:00.000Z", since: "2025-05-01T00:00:00.000Z" });
+    const previous = validCursor({
+      status: "done",
+      startedAt: "2025-06-01T10:00:00.000Z",
+      since: "2025-05-01T00:00:00.000Z",
+    });
     expect(startCursor("pages", { force: false, previous, now: NOW }).since).toBe("2025-06-01T09:59:00.000Z");
   });
 
   it("takes since from the last completed run when the previous run failed (a failed run proves nothing)", () => {
-    const previous = validCursor({ status: "failed", startedAt: "2025-06-01T11:00:00.000Z", since: "2025-05-20T08:14:00.000Z", lastCompletedStart: "2025-05-20T08:15:30.000Z" });
+    const previous = validCursor({
+      status: "failed",
+      startedAt: "2025-06-01T11:00:00.000Z",
+      since: "2025-05-20T08:14:00.000Z",
+      lastCompletedStart: "2025-05-20T08:15:30.000Z",
+    });
     expect(startCursor("pages", { force: false, previous, now: NOW }).since).toBe("2025-05-20T08:14:00.000Z");
   });
 
@@ -182,11 +226,25 @@ describe("startCursor", () => {
       seq: 9,
       syncPiece: 40,
       partials: ["p"],
-      list: { windowStart: "2025-05-01T10:00:00.000Z", startCursor: "x", lastCreated: null, pieces: 80, windows: 2, source: null },
+      list: {
+        windowStart: "2025-05-01T10:00:00.000Z",
+        startCursor: "x",
+        lastCreated: null,
+        pieces: 80,
+        windows: 2,
+        source: null,
+      },
     });
     const cursor = startCursor("pages", { force: false, previous, now: NOW });
     expect(cursor).toMatchObject({ phase: "list", seq: 0, syncPiece: 0, partials: [], finalize: null, held: null });
-    expect(cursor.list).toEqual({ windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null });
+    expect(cursor.list).toEqual({
+      windowStart: null,
+      startCursor: null,
+      lastCreated: null,
+      pieces: 0,
+      windows: 0,
+      source: null,
+    });
     expect(cursor.runId).not.toBe(previous.runId);
   });
 });

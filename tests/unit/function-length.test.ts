@@ -15,14 +15,17 @@ function sourceFiles(dir: string): ts.SourceFile[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const path = join(dir, e.name);
     if (e.isDirectory()) return sourceFiles(path);
-    return e.name.endsWith(".ts") ? [ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.Latest, true)] : [];
+    return e.name.endsWith(".ts")
+      ? [ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.Latest, true)]
+      : [];
   });
 }
 
 function functionName(node: ts.FunctionLikeDeclaration, file: ts.SourceFile): string {
   if (node.name) return node.name.getText(file);
   const parent = node.parent;
-  if ((ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent)) && parent.name) return parent.name.getText(file);
+  if ((ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent)) && parent.name)
+    return parent.name.getText(file);
   return "<anonymous>";
 }
 
@@ -34,7 +37,10 @@ function longFunctions(files: ts.SourceFile[], max: number): string[] {
       if (ts.isFunctionLike(node) && "body" in node && node.body) {
         const start = file.getLineAndCharacterOfPosition(node.getStart(file)).line;
         const lines = file.getLineAndCharacterOfPosition(node.getEnd()).line - start + 1;
-        if (lines > max) found.push(`${relative(ROOT, file.fileName)}:${start + 1} ${functionName(node as ts.FunctionLikeDeclaration, file)} (${lines} lines)`);
+        if (lines > max)
+          found.push(
+            `${relative(ROOT, file.fileName)}:${start + 1} ${functionName(node as ts.FunctionLikeDeclaration, file)} (${lines} lines)`,
+          );
       }
       ts.forEachChild(node, visit);
     };
@@ -77,7 +83,12 @@ describe("lib/sync shape", () => {
   it("the checks see what they look for", () => {
     const probe = ts.createSourceFile(
       "probe.ts",
-      ["let counter = 0;", "const seen = new WeakMap<object, number>();", "const LIMIT = 3;", `function long() {${"\n  counter++;".repeat(MAX_LINES)}\n}`].join("\n"),
+      [
+        "let counter = 0;",
+        "const seen = new WeakMap<object, number>();",
+        "const LIMIT = 3;",
+        `function long() {${"\n  counter++;".repeat(MAX_LINES)}\n}`,
+      ].join("\n"),
       ts.ScriptTarget.Latest,
       true,
     );

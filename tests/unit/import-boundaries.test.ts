@@ -10,11 +10,60 @@ const ROOT = path.resolve(__dirname, "../..");
 
 /** Folder (or file) under lib/ → the lib/ folders and files it must never import. */
 const FORBIDDEN: Record<string, string[]> = {
-  "lib/core": ["lib/auth", "lib/dashboard", "lib/files", "lib/http", "lib/kv", "lib/mirror", "lib/notion", "lib/operator", "lib/orchestration", "lib/preview", "lib/qstash", "lib/sync", "lib/webhooks", "lib/runtime.ts", "lib/config.ts", "lib/read.ts"],
-  "lib/kv": ["lib/sync", "lib/webhooks", "lib/orchestration", "lib/http", "lib/qstash", "lib/operator", "lib/runtime.ts"],
-  "lib/notion": ["lib/sync", "lib/webhooks", "lib/orchestration", "lib/http", "lib/qstash", "lib/operator", "lib/runtime.ts"],
-  "lib/mirror": ["lib/sync", "lib/webhooks", "lib/orchestration", "lib/http", "lib/qstash", "lib/operator", "lib/runtime.ts"],
-  "lib/sync": ["lib/http", "lib/orchestration", "lib/webhooks", "lib/qstash", "lib/runtime.ts", "lib/dashboard", "lib/operator"],
+  "lib/core": [
+    "lib/auth",
+    "lib/dashboard",
+    "lib/files",
+    "lib/http",
+    "lib/kv",
+    "lib/mirror",
+    "lib/notion",
+    "lib/operator",
+    "lib/orchestration",
+    "lib/preview",
+    "lib/qstash",
+    "lib/sync",
+    "lib/webhooks",
+    "lib/runtime.ts",
+    "lib/config.ts",
+    "lib/read.ts",
+  ],
+  "lib/kv": [
+    "lib/sync",
+    "lib/webhooks",
+    "lib/orchestration",
+    "lib/http",
+    "lib/qstash",
+    "lib/operator",
+    "lib/runtime.ts",
+  ],
+  "lib/notion": [
+    "lib/sync",
+    "lib/webhooks",
+    "lib/orchestration",
+    "lib/http",
+    "lib/qstash",
+    "lib/operator",
+    "lib/runtime.ts",
+  ],
+  "lib/mirror": [
+    "lib/sync",
+    "lib/webhooks",
+    "lib/orchestration",
+    "lib/http",
+    "lib/qstash",
+    "lib/operator",
+    "lib/runtime.ts",
+  ],
+  "lib/sync": [
+    "lib/http",
+    "lib/orchestration",
+    "lib/webhooks",
+    "lib/qstash",
+    "lib/runtime.ts",
+    "lib/dashboard",
+    "lib/operator",
+  ],
   "lib/qstash": ["lib/sync", "lib/webhooks", "lib/http", "lib/runtime.ts"],
 };
 
@@ -29,7 +78,9 @@ function filesUnder(dir: string): string[] {
 /** Repo-relative targets of a file's relative imports (static, re-exports, dynamic). */
 export function importsOf(file: string, source: string): string[] {
   const specifiers = [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map((m) => m[1]);
-  return specifiers.filter((s) => s.startsWith(".")).map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s)));
+  return specifiers
+    .filter((s) => s.startsWith("."))
+    .map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s)));
 }
 
 function violates(target: string, forbidden: string): boolean {
@@ -45,7 +96,9 @@ describe("import boundaries", () => {
     // A parser that found nothing would pass every rule: make it prove it reads imports.
     const engine = files.find((f) => f === "lib/sync/engine.ts")!;
     expect(importsOf(engine, readFileSync(path.join(ROOT, engine), "utf8"))).toContain("lib/sync/cursor");
-    expect(importsOf("lib/a/b.ts", `import x from "../c/d";\nexport { y } from "./e";\nconst z = await import("../../f");`)).toEqual(["lib/c/d", "lib/a/e", "f"]);
+    expect(
+      importsOf("lib/a/b.ts", `import x from "../c/d";\nexport { y } from "./e";\nconst z = await import("../../f");`),
+    ).toEqual(["lib/c/d", "lib/a/e", "f"]);
   });
 
   it("has a rule for every folder the code map names as lower layers", () => {

@@ -19,7 +19,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const bigValue = (n: number, text = "block \"quoted\" \\ é 😀 ") => ({ id: "p1", blocks: Array.from({ length: n }, (_, i) => ({ i, text: `${text}${i}` })) });
+const bigValue = (n: number, text = 'block "quoted" \\ é 😀 ') => ({
+  id: "p1",
+  blocks: Array.from({ length: n }, (_, i) => ({ i, text: `${text}${i}` })),
+});
 
 describe("splitText", () => {
   it("keeps every stored piece under the bound, even when escaping doubles the text, and never splits a surrogate pair", () => {

@@ -9,7 +9,13 @@ import { ConfigError, readSyncSettings } from "../../lib/config";
 import { createDeadline } from "../../lib/core/deadline";
 import type { BlockFetchCheckpoint } from "../../lib/notion/block-tree";
 import { NotionSyncError } from "../../lib/notion/errors";
-import { createMarkdownFetcher, markdownFilesExpireAt, notionIdFromUrl, pageTags, signedUrlExpiresAt } from "../../lib/notion/markdown-fetcher";
+import {
+  createMarkdownFetcher,
+  markdownFilesExpireAt,
+  notionIdFromUrl,
+  pageTags,
+  signedUrlExpiresAt,
+} from "../../lib/notion/markdown-fetcher";
 import { createPacer } from "../../lib/notion/pacer";
 import { createNotionSource } from "../../lib/notion/source";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
@@ -33,7 +39,7 @@ describe("reading the markdown", () => {
       "\t```html",
       `\t<page url="https://www.notion.so/cccccccc2222333344445555555555cc">In code</page>`,
       "\t```",
-      "Inline `<page url=\"https://www.notion.so/dddddddd2222333344445555555555dd\">x</page>` code.",
+      'Inline `<page url="https://www.notion.so/dddddddd2222333344445555555555dd">x</page>` code.',
       `<page url="https://www.notion.so/${ID.replace(/-/g, "")}">Again</page>`,
     ].join("\n");
     expect(pageTags(md)).toEqual([
@@ -44,7 +50,9 @@ describe("reading the markdown", () => {
 
   it("reads a Notion id from any page URL", () => {
     expect(notionIdFromUrl(`https://www.notion.so/${ID.replace(/-/g, "")}`)).toBe(ID);
-    expect(notionIdFromUrl(`https://www.notion.so/Title-Words-${ID.replace(/-/g, "").toUpperCase()}?pvs=4#abc`)).toBe(ID);
+    expect(notionIdFromUrl(`https://www.notion.so/Title-Words-${ID.replace(/-/g, "").toUpperCase()}?pvs=4#abc`)).toBe(
+      ID,
+    );
     expect(notionIdFromUrl(`https://app.notion.com/p/${ID}/`)).toBe(ID);
     expect(notionIdFromUrl("https://example.com/no-id-here")).toBeNull();
   });
@@ -84,7 +92,13 @@ describe("GET /v1/pages/{id}/markdown (emulator) through the paced client", () =
   let ws: Workspace;
   let emulator: NotionEmulator;
   const source = () =>
-    createNotionSource({ token: emulator.token, baseUrl: emulator.url, ratePerMin: 1_000_000, deadline: createDeadline(20_000), pacer: createPacer(Infinity) });
+    createNotionSource({
+      token: emulator.token,
+      baseUrl: emulator.url,
+      ratePerMin: 1_000_000,
+      deadline: createDeadline(20_000),
+      pacer: createPacer(Infinity),
+    });
   const rows = () => [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)];
   const count = (tree: BlockTree[]): number => tree.reduce((n, b) => n + 1 + count(b.children ?? []), 0);
 
@@ -128,7 +142,12 @@ describe("GET /v1/pages/{id}/markdown (emulator) through the paced client", () =
     expect(answer.truncated).toBe(true);
     expect(answer.markdown).toContain('alt="child_page"');
     const unshared = ws.contentTree(parent.id).find((b) => b.type === "child_page" && !ws.page(b.id))!;
-    const error = await source().retrievePageMarkdown(unshared.id).then(() => null, (e: unknown) => e);
+    const error = await source()
+      .retrievePageMarkdown(unshared.id)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(NotionSyncError.is(error, "gone")).toBe(true);
   });
 

@@ -24,7 +24,15 @@ function page(lastEdited: string): NotionPage {
 }
 
 function entry(lastEdited: string, slug = "hello"): IndexEntry {
-  return { id: ID, slug, title: "Hello", created_time: "2025-01-01T00:00:00.000Z", last_edited_time: lastEdited, properties: {}, childPages: [] };
+  return {
+    id: ID,
+    slug,
+    title: "Hello",
+    created_time: "2025-01-01T00:00:00.000Z",
+    last_edited_time: lastEdited,
+    properties: {},
+    childPages: [],
+  };
 }
 
 const EDITED = "2025-06-01T12:00:00.000Z";
@@ -32,7 +40,9 @@ const incremental = (since: string | null) => ({ force: false, since });
 
 describe("needsFetch", () => {
   it("fetches everything when forced, even an unchanged page outside the window", () => {
-    expect(needsFetch(page(EDITED), entry(EDITED), "hello", { force: true, since: "2025-07-01T00:00:00.000Z" })).toBe(true);
+    expect(needsFetch(page(EDITED), entry(EDITED), "hello", { force: true, since: "2025-07-01T00:00:00.000Z" })).toBe(
+      true,
+    );
     expect(needsFetch(page(EDITED), entry(EDITED), "hello", { force: true, since: null })).toBe(true);
   });
 
@@ -77,7 +87,11 @@ describe("needsFetch", () => {
 
   it("compares a timestamp without milliseconds against the window correctly", () => {
     const since = "2025-06-01T11:59:00.000Z";
-    expect(needsFetch(page("2025-06-01T11:59:00Z"), entry("2025-06-01T11:59:00Z"), "hello", incremental(since))).toBe(true);
-    expect(needsFetch(page("2025-06-01T11:58:00Z"), entry("2025-06-01T11:58:00Z"), "hello", incremental(since))).toBe(false);
+    expect(needsFetch(page("2025-06-01T11:59:00Z"), entry("2025-06-01T11:59:00Z"), "hello", incremental(since))).toBe(
+      true,
+    );
+    expect(needsFetch(page("2025-06-01T11:58:00Z"), entry("2025-06-01T11:58:00Z"), "hello", incremental(since))).toBe(
+      false,
+    );
   });
 });

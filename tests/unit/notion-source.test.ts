@@ -11,7 +11,12 @@ import { createPacer, sharedPacer } from "../../lib/notion/pacer";
 import { type NotionSourceOptions, createNotionSource } from "../../lib/notion/source";
 import { BudgetExhaustedError, createDeadline } from "../../lib/core/deadline";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
-import { type FaultRule, type NotionEmulator, type RouteName, startNotionEmulator } from "../../scripts/emulator/notion/server";
+import {
+  type FaultRule,
+  type NotionEmulator,
+  type RouteName,
+  startNotionEmulator,
+} from "../../scripts/emulator/notion/server";
 import type { Workspace } from "../../scripts/emulator/notion/workspace";
 
 let emulator: NotionEmulator;
@@ -70,7 +75,11 @@ function fault(route: RouteName, status: FaultRule["status"], extra: Partial<Fau
   emulator.injectFault({ route, status, ...extra });
 }
 
-const statusesOf = (route: RouteName) => emulator.requests().filter((r) => r.route === route).map((r) => r.status);
+const statusesOf = (route: RouteName) =>
+  emulator
+    .requests()
+    .filter((r) => r.route === route)
+    .map((r) => r.status);
 
 describe("classifyNotionError on the SDK's real errors", () => {
   it.each([500, 502, 503, 504] as const)("%i is transient", async (status) => {
@@ -103,9 +112,13 @@ describe("classifyNotionError on the SDK's real errors", () => {
   });
 
   it("classifies what the emulator answers without faults: a wrong token, an unknown page, a malformed id", async () => {
-    const wrongToken = classifyNotionError(await rejection(rawClient({ auth: "secret_wrong" }).pages.retrieve({ page_id: pageId })));
+    const wrongToken = classifyNotionError(
+      await rejection(rawClient({ auth: "secret_wrong" }).pages.retrieve({ page_id: pageId })),
+    );
     expect([wrongToken.kind, wrongToken.details.status]).toEqual(["permanent", 401]);
-    const unknown = classifyNotionError(await rejection(rawClient().pages.retrieve({ page_id: "0000000000004000800000000000dead" })));
+    const unknown = classifyNotionError(
+      await rejection(rawClient().pages.retrieve({ page_id: "0000000000004000800000000000dead" })),
+    );
     expect([unknown.kind, unknown.details.status]).toEqual(["gone", 404]);
     const malformed = classifyNotionError(await rejection(rawClient().pages.retrieve({ page_id: "not-a-uuid" })));
     expect([malformed.kind, malformed.details.status]).toEqual(["permanent", 400]);
@@ -120,10 +133,14 @@ describe("classifyNotionError on the SDK's real errors", () => {
   it("a hang cut by an abort signal or by the SDK timeout is transient", async () => {
     fault("pages.retrieve", "hang");
     const aborting: typeof fetch = (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(100) });
-    const aborted = classifyNotionError(await rejection(rawClient({ fetch: aborting }).pages.retrieve({ page_id: pageId })));
+    const aborted = classifyNotionError(
+      await rejection(rawClient({ fetch: aborting }).pages.retrieve({ page_id: pageId })),
+    );
     expect(aborted.kind).toBe("transient");
     fault("pages.retrieve", "hang");
-    const timedOut = classifyNotionError(await rejection(rawClient({ timeoutMs: 100 }).pages.retrieve({ page_id: pageId })));
+    const timedOut = classifyNotionError(
+      await rejection(rawClient({ timeoutMs: 100 }).pages.retrieve({ page_id: pageId })),
+    );
     expect(timedOut.kind).toBe("transient");
   });
 
@@ -187,7 +204,9 @@ describe("createNotionSource", () => {
     const src = source();
     fault("pages.retrieve", 403);
     expect(NotionSyncError.is(await rejection(src.retrievePage(pageId)), "permanent")).toBe(true);
-    expect(NotionSyncError.is(await rejection(src.retrievePage("0000000000004000800000000000dead")), "gone")).toBe(true);
+    expect(NotionSyncError.is(await rejection(src.retrievePage("0000000000004000800000000000dead")), "gone")).toBe(
+      true,
+    );
     const wrong = source({ token: "secret_wrong" });
     const unauthorized = await rejection(wrong.retrievePage(pageId));
     expect(NotionSyncError.is(unauthorized, "permanent") && unauthorized.details.status).toBe(401);
@@ -243,7 +262,12 @@ describe("createNotionSource", () => {
     const rows = await src.queryDataSource(ws.pagesDataSourceId, { windowStart: null, startCursor: null });
     expect(rows.incomplete).toBe(false);
     expect(rows.nextCursor).toBeNull();
-    expect(rows.results.map((r) => r.id).sort()).toEqual(ws.visibleRows(ws.pagesDatabaseId).map((r) => r.id).sort());
+    expect(rows.results.map((r) => r.id).sort()).toEqual(
+      ws
+        .visibleRows(ws.pagesDatabaseId)
+        .map((r) => r.id)
+        .sort(),
+    );
     expect(rows.results.length).toBeGreaterThanOrEqual(3);
     for (const row of rows.results.slice(0, 2)) await src.retrievePage(row.id);
     for (const row of rows.results.slice(0, 3)) await src.listBlockChildren(row.id, null);
@@ -252,7 +276,12 @@ describe("createNotionSource", () => {
 
     // Routes this test does not call (blocks.retrieve, pages.properties.retrieve…) stay at 0.
     const sent = Object.fromEntries(Object.entries(src.requests).filter(([, n]) => n > 0));
-    expect(sent).toEqual({ "databases.retrieve": 1, "dataSources.query": 1, "pages.retrieve": 2, "blocks.children.list": 5 });
+    expect(sent).toEqual({
+      "databases.retrieve": 1,
+      "dataSources.query": 1,
+      "pages.retrieve": 2,
+      "blocks.children.list": 5,
+    });
     const received: Record<string, number> = {};
     for (const r of emulator.requests()) received[r.route] = (received[r.route] ?? 0) + 1;
     expect(received).toEqual(sent);
@@ -262,8 +291,16 @@ describe("createNotionSource", () => {
     const big = generateWorkspace({ pages: 3, posts: 1, hugePages: 1, hugePageBlocks: 250 });
     const em = await startNotionEmulator({ workspace: big, ratePerSecond: Infinity });
     try {
-      const hugeId = [...big.visibleRows(big.pagesDatabaseId), ...big.visibleRows(big.postsDatabaseId)].find((r) => big.contentTree(r.id).length === 250)!.id;
-      const src = createNotionSource({ token: em.token, baseUrl: em.url, ratePerMin: 1e6, deadline: createDeadline(10_000), pacer: createPacer(Infinity) });
+      const hugeId = [...big.visibleRows(big.pagesDatabaseId), ...big.visibleRows(big.postsDatabaseId)].find(
+        (r) => big.contentTree(r.id).length === 250,
+      )!.id;
+      const src = createNotionSource({
+        token: em.token,
+        baseUrl: em.url,
+        ratePerMin: 1e6,
+        deadline: createDeadline(10_000),
+        pacer: createPacer(Infinity),
+      });
       const ids: string[] = [];
       let cursor: string | null = null;
       let calls = 0;
@@ -286,7 +323,10 @@ describe("createNotionSource", () => {
     const src = source({ pacer: createPacer(600) });
     const rows = ws.visibleRows(ws.pagesDatabaseId).slice(0, 4);
     await Promise.all(rows.map((r) => src.retrievePage(r.id)));
-    const at = emulator.requests().map((r) => r.at).sort((a, b) => a - b);
+    const at = emulator
+      .requests()
+      .map((r) => r.at)
+      .sort((a, b) => a - b);
     expect(at).toHaveLength(4);
     // Slots are 100 ms apart from the first: the i-th request never arrives before start + i × 100 ms.
     at.forEach((t, i) => expect(t - started).toBeGreaterThanOrEqual(i * 100 - 2));
@@ -318,7 +358,9 @@ describe("createPacer", () => {
     const deadline = createDeadline(10_000);
     const started = performance.now();
     const done: number[] = [];
-    await Promise.all(Array.from({ length: 3 }, () => pacer.acquire(deadline).then(() => done.push(performance.now() - started))));
+    await Promise.all(
+      Array.from({ length: 3 }, () => pacer.acquire(deadline).then(() => done.push(performance.now() - started))),
+    );
     done.sort((a, b) => a - b);
     expect(done[0]).toBeLessThan(50);
     done.forEach((t, i) => expect(t).toBeGreaterThanOrEqual(i * 100 - 2));
@@ -347,7 +389,10 @@ describe("createPacer", () => {
     await expect(pacer.acquire(createDeadline(300, 600, now))).rejects.toBeInstanceOf(BudgetExhaustedError);
     pacer.pauseUntil(60_000);
     // A pause out of reach is reported as a rate limit with the time left until the slot.
-    const paused = await pacer.acquire(createDeadline(50_000, 600, now)).then(() => null, (e: unknown) => e);
+    const paused = await pacer.acquire(createDeadline(50_000, 600, now)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(NotionSyncError.is(paused, "rate_limited")).toBe(true);
     expect((paused as NotionSyncError).details.retryAfterMs).toBe(59_400);
     clock = 60_000;

@@ -27,7 +27,10 @@ function clocked(ratePerMin: number) {
     },
     /** True when the next slot is more than `ms` away. */
     async farther(ms: number) {
-      const r = await pacer.acquire(createDeadline(ms, clock, now)).then(() => false, (e: unknown) => e instanceof BudgetExhaustedError || NotionSyncError.is(e, "rate_limited"));
+      const r = await pacer.acquire(createDeadline(ms, clock, now)).then(
+        () => false,
+        (e: unknown) => e instanceof BudgetExhaustedError || NotionSyncError.is(e, "rate_limited"),
+      );
       return r;
     },
   };
@@ -98,7 +101,10 @@ describe("pacer AIMD", () => {
     const c = clocked(600);
     await c.take();
     c.pacer.rateLimited(5_000, 0);
-    const refused = await c.pacer.acquire(createDeadline(3_000, 0, () => 0)).then(() => null, (e: unknown) => e);
+    const refused = await c.pacer.acquire(createDeadline(3_000, 0, () => 0)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(NotionSyncError.is(refused, "rate_limited")).toBe(true);
     expect((refused as NotionSyncError).details.retryAfterMs).toBe(5_000);
     c.at(5_000);
@@ -153,7 +159,13 @@ describe("the source tells its pacer about Notion's 429", () => {
 
   it("a 429 with Retry-After 0 is retried, and the shared rate is halved", async () => {
     const pacer = createPacer(6_000);
-    const src = createNotionSource({ token: emulator.token, baseUrl: emulator.url, ratePerMin: 6_000, deadline: createDeadline(10_000), pacer });
+    const src = createNotionSource({
+      token: emulator.token,
+      baseUrl: emulator.url,
+      ratePerMin: 6_000,
+      deadline: createDeadline(10_000),
+      pacer,
+    });
     emulator.injectFault({ route: "pages.retrieve", status: 429, retryAfterSeconds: 0, times: 2 });
     const id = emulator.workspace.visibleRows(emulator.workspace.pagesDatabaseId)[0].id;
     await expect(src.retrievePage(id)).resolves.toMatchObject({ id });

@@ -4,7 +4,11 @@ import { MAX_FINISHED_RANGES, inRanges, mergeRanges, sameRanges, toRanges } from
 
 describe("piece ranges", () => {
   it("packs numbers into ranges, in any order, duplicates once", () => {
-    expect(toRanges([7, 3, 4, 5, 9, 10, 4])).toEqual([[3, 5], [7, 7], [9, 10]]);
+    expect(toRanges([7, 3, 4, 5, 9, 10, 4])).toEqual([
+      [3, 5],
+      [7, 7],
+      [9, 10],
+    ]);
     expect(toRanges([])).toEqual([]);
   });
 
@@ -14,9 +18,38 @@ describe("piece ranges", () => {
   });
 
   it("merges, joining adjacent and overlapping ranges, dropping what is below `from`", () => {
-    expect(mergeRanges([[3, 5], [9, 12]], [[6, 6], [11, 15], [20, 20]], 0)).toEqual([[3, 6], [9, 15], [20, 20]]);
+    expect(
+      mergeRanges(
+        [
+          [3, 5],
+          [9, 12],
+        ],
+        [
+          [6, 6],
+          [11, 15],
+          [20, 20],
+        ],
+        0,
+      ),
+    ).toEqual([
+      [3, 6],
+      [9, 15],
+      [20, 20],
+    ]);
     // syncPiece moved to 10: everything up to it goes, a range across it is cut.
-    expect(mergeRanges([[3, 5], [9, 12]], [[20, 21]], 11)).toEqual([[11, 12], [20, 21]]);
+    expect(
+      mergeRanges(
+        [
+          [3, 5],
+          [9, 12],
+        ],
+        [[20, 21]],
+        11,
+      ),
+    ).toEqual([
+      [11, 12],
+      [20, 21],
+    ]);
     expect(mergeRanges([[3, 5]], [], 6)).toEqual([]);
   });
 

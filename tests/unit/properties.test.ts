@@ -8,7 +8,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { dateStart, fileValues, flattenValue, keepCompletedValues, simplifyProperties } from "../../lib/mirror/properties";
+import {
+  dateStart,
+  fileValues,
+  flattenValue,
+  keepCompletedValues,
+  simplifyProperties,
+} from "../../lib/mirror/properties";
 import { completeProperties, incompleteProperties, type NotionPropertyItem } from "../../lib/notion/property-items";
 import type { NotionPage, NotionProperty } from "../../lib/notion/types";
 
@@ -19,8 +25,12 @@ const allTypes = load<NotionPage>("page-properties-all-types-2025-09-03.json");
 const query23 = load<{ results: NotionPage[] }>("query-data-source-23-property-types-2025-09-03.json");
 const wiki = load<NotionPage>("page-wiki-verification-2025-09-03.json");
 const hasMore = load<NotionPage>("page-relation-has-more-2025-09-03.json");
-const items26 = load<{ results: NotionPropertyItem[]; next_cursor: string | null; has_more: boolean }>("page-property-item-relation-26-2025-09-03.json");
-const schema = load<{ properties: Record<string, { type: string }> }>("data-source-retrieve-all-property-types-2025-09-03.json");
+const items26 = load<{ results: NotionPropertyItem[]; next_cursor: string | null; has_more: boolean }>(
+  "page-property-item-relation-26-2025-09-03.json",
+);
+const schema = load<{ properties: Record<string, { type: string }> }>(
+  "data-source-retrieve-all-property-types-2025-09-03.json",
+);
 
 const HKOB = { id: "2200a911-6a96-44bb-bd38-6bfb1e01b9f6", name: "Hiroyuki KOBAYASHI" };
 const BOT = { id: "00000000-0000-4000-8000-0000000000f1", name: "Ultimate Notion Tests" };
@@ -98,7 +108,11 @@ describe("every recorded property value flattens to its documented value", () =>
       ページ: "Wiki page",
       タグ: [],
       最終更新日時: "2025-02-11T07:37:00.000Z",
-      有効期限: { state: "expired", verified_by: HKOB, date: { start: "2025-02-10T15:00:00.000Z", end: "2025-02-17T15:00:00.000Z", time_zone: null } },
+      有効期限: {
+        state: "expired",
+        verified_by: HKOB,
+        date: { start: "2025-02-10T15:00:00.000Z", end: "2025-02-17T15:00:00.000Z", time_zone: null },
+      },
       オーナー: [HKOB],
     });
   });
@@ -107,7 +121,9 @@ describe("every recorded property value flattens to its documented value", () =>
     const out = simplifyProperties(hasMore.properties);
     expect(out.Children).toHaveLength(25);
     expect(out.名前).toBe("A parent");
-    expect(incompleteProperties(hasMore.properties)).toEqual([{ name: "Children", id: "%60%5B%3E%7B", type: "relation" }]);
+    expect(incompleteProperties(hasMore.properties)).toEqual([
+      { name: "Children", id: "%60%5B%3E%7B", type: "relation" },
+    ]);
     expect(incompleteProperties(allTypes.properties)).toEqual([]);
   });
 
@@ -123,12 +139,30 @@ describe("every recorded property value flattens to its documented value", () =>
       const value = flattenValue(prop);
       const kind = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
       const expected: Record<string, string[]> = {
-        title: ["string"], rich_text: ["string"], number: ["number", "null"], checkbox: ["boolean"],
-        url: ["string", "null"], email: ["string", "null"], phone_number: ["string", "null"],
-        select: ["string", "null"], status: ["string", "null"], multi_select: ["array"], date: ["object", "null"],
-        people: ["array"], files: ["array"], relation: ["array"], formula: ["string", "number", "boolean", "object", "null"],
-        rollup: ["number", "object", "array", "null"], unique_id: ["string"], created_by: ["object"], last_edited_by: ["object"],
-        created_time: ["string"], last_edited_time: ["string"], verification: ["object", "null"], place: ["object", "null"], button: ["null"],
+        title: ["string"],
+        rich_text: ["string"],
+        number: ["number", "null"],
+        checkbox: ["boolean"],
+        url: ["string", "null"],
+        email: ["string", "null"],
+        phone_number: ["string", "null"],
+        select: ["string", "null"],
+        status: ["string", "null"],
+        multi_select: ["array"],
+        date: ["object", "null"],
+        people: ["array"],
+        files: ["array"],
+        relation: ["array"],
+        formula: ["string", "number", "boolean", "object", "null"],
+        rollup: ["number", "object", "array", "null"],
+        unique_id: ["string"],
+        created_by: ["object"],
+        last_edited_by: ["object"],
+        created_time: ["string"],
+        last_edited_time: ["string"],
+        verification: ["object", "null"],
+        place: ["object", "null"],
+        button: ["null"],
       };
       expect(expected[prop.type], `${prop.type} is documented`).toBeDefined();
       expect(expected[prop.type], `${prop.type} → ${kind}`).toContain(kind);
@@ -140,7 +174,15 @@ describe("values the corpus lacks (shapes from @notionhq/client's response types
   const p = (type: string, value: unknown): NotionProperty => ({ id: "x", type, [type]: value });
 
   it("people: users without a name (unshared, partial) and groups", () => {
-    expect(flattenValue(p("people", [{ object: "user", id: "u1" }, { object: "user", id: "u2", name: null, type: "bot", bot: {} }, { object: "group", id: "g1", name: "Team" }]))).toEqual([
+    expect(
+      flattenValue(
+        p("people", [
+          { object: "user", id: "u1" },
+          { object: "user", id: "u2", name: null, type: "bot", bot: {} },
+          { object: "group", id: "g1", name: "Team" },
+        ]),
+      ),
+    ).toEqual([
       { id: "u1", name: null },
       { id: "u2", name: null },
       { id: "g1", name: "Team" },
@@ -150,7 +192,14 @@ describe("values the corpus lacks (shapes from @notionhq/client's response types
 
   it("files: external and Notion-hosted, with the hosting known internally (fileValues)", () => {
     const prop = p("files", [
-      { name: "a.pdf", type: "file", file: { url: "https://prod-files-secure.s3.us-west-2.amazonaws.com/x/a.pdf?sig", expiry_time: "2025-08-31T11:55:10.733Z" } },
+      {
+        name: "a.pdf",
+        type: "file",
+        file: {
+          url: "https://prod-files-secure.s3.us-west-2.amazonaws.com/x/a.pdf?sig",
+          expiry_time: "2025-08-31T11:55:10.733Z",
+        },
+      },
       { name: "logo", type: "external", external: { url: "https://example.com/logo.png" } },
       { name: "broken", type: "file" },
     ]);
@@ -165,17 +214,55 @@ describe("values the corpus lacks (shapes from @notionhq/client's response types
     expect(flattenValue(p("formula", { type: "string", string: "hi" }))).toBe("hi");
     expect(flattenValue(p("formula", { type: "number", number: 4.5 }))).toBe(4.5);
     expect(flattenValue(p("formula", { type: "boolean", boolean: true }))).toBe(true);
-    expect(flattenValue(p("formula", { type: "date", date: { start: "2025-01-01", end: null, time_zone: "Europe/Zurich" } }))).toEqual({ start: "2025-01-01", end: null, time_zone: "Europe/Zurich" });
+    expect(
+      flattenValue(
+        p("formula", { type: "date", date: { start: "2025-01-01", end: null, time_zone: "Europe/Zurich" } }),
+      ),
+    ).toEqual({ start: "2025-01-01", end: null, time_zone: "Europe/Zurich" });
     expect(flattenValue(p("rollup", { type: "number", number: 7, function: "sum" }))).toBe(7);
-    expect(flattenValue(p("rollup", { type: "date", date: { start: "2025-02-02", end: null, time_zone: null }, function: "latest_date" }))).toEqual({ start: "2025-02-02", end: null, time_zone: null });
-    expect(flattenValue(p("rollup", { type: "array", array: [{ type: "number", number: 1 }, { type: "title", title: [{ plain_text: "T" }] }, { type: "relation", relation: [{ id: "r" }] }], function: "show_original" }))).toEqual([1, "T", ["r"]]);
+    expect(
+      flattenValue(
+        p("rollup", {
+          type: "date",
+          date: { start: "2025-02-02", end: null, time_zone: null },
+          function: "latest_date",
+        }),
+      ),
+    ).toEqual({ start: "2025-02-02", end: null, time_zone: null });
+    expect(
+      flattenValue(
+        p("rollup", {
+          type: "array",
+          array: [
+            { type: "number", number: 1 },
+            { type: "title", title: [{ plain_text: "T" }] },
+            { type: "relation", relation: [{ id: "r" }] },
+          ],
+          function: "show_original",
+        }),
+      ),
+    ).toEqual([1, "T", ["r"]]);
     expect(flattenValue(p("rollup", { type: "incomplete", incomplete: {}, function: "count" }))).toBeNull();
   });
 
   it("place, verification unverified, unique_id edge cases, button and unknown types", () => {
-    expect(flattenValue(p("place", { lat: 47.37, lon: 8.54, name: "Zürich HB", address: "Bahnhofplatz, 8001 Zürich", google_place_id: "g" }))).toEqual({ lat: 47.37, lon: 8.54, name: "Zürich HB", address: "Bahnhofplatz, 8001 Zürich" });
+    expect(
+      flattenValue(
+        p("place", {
+          lat: 47.37,
+          lon: 8.54,
+          name: "Zürich HB",
+          address: "Bahnhofplatz, 8001 Zürich",
+          google_place_id: "g",
+        }),
+      ),
+    ).toEqual({ lat: 47.37, lon: 8.54, name: "Zürich HB", address: "Bahnhofplatz, 8001 Zürich" });
     expect(flattenValue(p("place", { lat: 1, lon: 2 }))).toEqual({ lat: 1, lon: 2, name: null, address: null });
-    expect(flattenValue(p("verification", { state: "unverified", verified_by: null, date: null }))).toEqual({ state: "unverified", verified_by: null, date: null });
+    expect(flattenValue(p("verification", { state: "unverified", verified_by: null, date: null }))).toEqual({
+      state: "unverified",
+      verified_by: null,
+      date: null,
+    });
     expect(flattenValue(p("unique_id", { prefix: null, number: null }))).toBeNull();
     expect(flattenValue(p("unique_id", { prefix: "", number: 9 }))).toBe("9");
     expect(flattenValue(p("button", {}))).toBeNull();
@@ -252,6 +339,8 @@ describe("relations past 25 references, completed from the recorded property ite
     expect(keepCompletedValues(hasMore, fresh, { ...fresh, Children: full })?.Children).toEqual(full);
     expect(keepCompletedValues(hasMore, fresh, { ...fresh, Children: ["someone-else", ...full.slice(1)] })).toBeNull();
     expect(keepCompletedValues(hasMore, fresh, {})).toBeNull(); // an entry from before completion
-    expect(keepCompletedValues(allTypes, simplifyProperties(allTypes.properties), {})).toEqual(simplifyProperties(allTypes.properties));
+    expect(keepCompletedValues(allTypes, simplifyProperties(allTypes.properties), {})).toEqual(
+      simplifyProperties(allTypes.properties),
+    );
   });
 });

@@ -18,6 +18,8 @@ describe("README figures generated from results files", () => {
     expect(readme).toContain("<!-- scale-capped:start");
     expect(readme).toContain("<!-- bench-table:start");
     expect(readme).toContain("<!-- bench-webhook-table:start");
-    expect(readme, "README.md differs from the results files: run npm run docs:tables").toBe(generatedReadme(ROOT, readme));
+    expect(readme, "README.md differs from the results files: run npm run docs:tables").toBe(
+      generatedReadme(ROOT, readme),
+    );
   });
 });

@@ -53,7 +53,10 @@ async function writeIndex(entries: IndexEntry[], maxEntries: number): Promise<In
     chunks: refs.map(({ key, count, bytes }) => ({ key, count, bytes })),
     idsKey: null,
   };
-  await kv.atomic([...refs.map((r): KvOp => ({ op: "set", key: r.key, value: r.value })), { op: "set", key: keys.index("posts"), value: manifest }]);
+  await kv.atomic([
+    ...refs.map((r): KvOp => ({ op: "set", key: r.key, value: r.value })),
+    { op: "set", key: keys.index("posts"), value: manifest },
+  ]);
   return manifest;
 }
 
@@ -83,18 +86,32 @@ describe("updateEntryInPlace", () => {
     const probe = counting(kv);
     const edited = { ...entries[57], title: "Edited" };
     const cache: ChunkCache = new Map();
-    const result = await updateEntryInPlace(probe.kv, keys, manifest, { kind: "upsert", entry: edited }, { cache, now: new Date() });
+    const result = await updateEntryInPlace(
+      probe.kv,
+      keys,
+      manifest,
+      { kind: "upsert", entry: edited },
+      { cache, now: new Date() },
+    );
     expect(probe.gets()).toBeLessThanOrEqual(5);
     expect(result.changed).toBe(true);
     const sets = result.ops.filter((o) => o.op === "set").map((o) => o.key);
     expect(sets).toHaveLength(2); // the new chunk and the manifest
-    expect(result.ops.filter((o) => o.op === "del" || o.op === "expire")).toEqual([{ op: "expire", key: manifest.chunks[5].key, pxMs: RETIRED_CHUNK_TTL_MS }]);
+    expect(result.ops.filter((o) => o.op === "del" || o.op === "expire")).toEqual([
+      { op: "expire", key: manifest.chunks[5].key, pxMs: RETIRED_CHUNK_TTL_MS },
+    ]);
     expect(result.manifest.chunks.filter((c, i) => c.key !== manifest.chunks[i].key)).toHaveLength(1);
     await kv.atomic(result.ops);
     expect(await storedIds()).toEqual(entries.map((e) => e.id));
     expect((await readIndexPage(kv, keys, "posts"))!.entries.find((e) => e.id === edited.id)?.title).toBe("Edited");
     // The same entry again: nothing to write.
-    const again = await updateEntryInPlace(kv, keys, result.manifest, { kind: "upsert", entry: edited }, { cache, now: new Date() });
+    const again = await updateEntryInPlace(
+      kv,
+      keys,
+      result.manifest,
+      { kind: "upsert", entry: edited },
+      { cache, now: new Date() },
+    );
     expect(again).toMatchObject({ changed: false, ops: [] });
   });
 
@@ -103,11 +120,19 @@ describe("updateEntryInPlace", () => {
     let manifest = await writeIndex(entries, 10);
     const cache: ChunkCache = new Map();
     for (const n of [41, 999, -1]) {
-      const result = await updateEntryInPlace(kv, keys, manifest, { kind: "upsert", entry: entry(n) }, { cache, now: new Date() });
+      const result = await updateEntryInPlace(
+        kv,
+        keys,
+        manifest,
+        { kind: "upsert", entry: entry(n) },
+        { cache, now: new Date() },
+      );
       await kv.atomic(result.ops);
       manifest = result.manifest;
     }
-    const expected = [...entries, entry(41), entry(999), entry(-1)].sort((a, b) => a.created_time.localeCompare(b.created_time)).map((e) => e.id);
+    const expected = [...entries, entry(41), entry(999), entry(-1)]
+      .sort((a, b) => a.created_time.localeCompare(b.created_time))
+      .map((e) => e.id);
     expect(await storedIds()).toEqual(expected);
     expect((await readManifest(kv, keys, "posts"))!.total).toBe(43);
   });
@@ -116,13 +141,25 @@ describe("updateEntryInPlace", () => {
     const entries = [entry(1), entry(2), entry(3)];
     let manifest = await writeIndex(entries, 1);
     const cache: ChunkCache = new Map();
-    const result = await updateEntryInPlace(kv, keys, manifest, { kind: "remove", id: entries[1].id }, { cache, now: new Date() });
+    const result = await updateEntryInPlace(
+      kv,
+      keys,
+      manifest,
+      { kind: "remove", id: entries[1].id },
+      { cache, now: new Date() },
+    );
     expect(result.manifest.chunks).toHaveLength(2);
     expect(result.ops).toContainEqual({ op: "expire", key: manifest.chunks[1].key, pxMs: RETIRED_CHUNK_TTL_MS });
     await kv.atomic(result.ops);
     manifest = result.manifest;
     expect(await storedIds()).toEqual([entries[0].id, entries[2].id]);
-    const none = await updateEntryInPlace(kv, keys, manifest, { kind: "remove", id: entry(77).id }, { cache, now: new Date() });
+    const none = await updateEntryInPlace(
+      kv,
+      keys,
+      manifest,
+      { kind: "remove", id: entry(77).id },
+      { cache, now: new Date() },
+    );
     expect(none).toMatchObject({ changed: false, ops: [] });
   });
 
@@ -131,7 +168,13 @@ describe("updateEntryInPlace", () => {
     const manifest = await writeIndex(entries, 500);
     expect(manifest.chunks).toHaveLength(1);
     const grown = { ...entries[2], properties: { Notes: "y".repeat(120_000) } };
-    const result = await updateEntryInPlace(kv, keys, manifest, { kind: "upsert", entry: grown }, { cache: new Map(), now: new Date() });
+    const result = await updateEntryInPlace(
+      kv,
+      keys,
+      manifest,
+      { kind: "upsert", entry: grown },
+      { cache: new Map(), now: new Date() },
+    );
     expect(result.manifest.chunks.length).toBeGreaterThan(1);
     for (const c of result.manifest.chunks) expect(c.bytes).toBeLessThanOrEqual(INDEX_CHUNK_BYTES);
     await kv.atomic(result.ops);
@@ -144,12 +187,24 @@ describe("updateEntryInPlace", () => {
     const shuffled = [...entries.filter((_, i) => i !== 5), entries[5]];
     const manifest = await writeIndex(shuffled, 10);
     const edited = { ...entries[5], title: "Found" };
-    const result = await updateEntryInPlace(kv, keys, manifest, { kind: "upsert", entry: edited }, { cache: new Map(), now: new Date() });
+    const result = await updateEntryInPlace(
+      kv,
+      keys,
+      manifest,
+      { kind: "upsert", entry: edited },
+      { cache: new Map(), now: new Date() },
+    );
     expect(result.changed).toBe(true);
     expect(result.manifest.total).toBe(30);
     await kv.atomic(result.ops);
     const probe = counting(kv);
-    const hinted = await updateEntryInPlace(probe.kv, keys, result.manifest, { kind: "upsert", entry: { ...edited, title: "Hinted" } }, { cache: new Map(), hint: result.chunkKey, now: new Date() });
+    const hinted = await updateEntryInPlace(
+      probe.kv,
+      keys,
+      result.manifest,
+      { kind: "upsert", entry: { ...edited, title: "Hinted" } },
+      { cache: new Map(), hint: result.chunkKey, now: new Date() },
+    );
     expect(probe.gets()).toBe(1);
     expect(hinted.changed).toBe(true);
   });

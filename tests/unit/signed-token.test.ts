@@ -5,7 +5,13 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { authenticate } from "../../lib/auth/index";
-import { LINK_TARGETS, linkForceMismatch, manualLinkUrl, signManualLink, verifyManualLink } from "../../lib/auth/manual-link";
+import {
+  LINK_TARGETS,
+  linkForceMismatch,
+  manualLinkUrl,
+  signManualLink,
+  verifyManualLink,
+} from "../../lib/auth/manual-link";
 import { MAX_TOKEN_TTL_MS, type TokenClaims, signToken, verifyToken } from "../../lib/auth/signed-token";
 
 const SECRET = "signing-secret-Qw3rty-0123456789";
@@ -48,16 +54,41 @@ describe("signToken / verifyToken", () => {
     const token = signToken(SECRET, claims, { now: NOW });
     const [payload, signature] = token.split(".");
     for (let i = 0; i < payload.length; i++) {
-      expect(verifyToken(SECRET, tamper(token, 0, i), { now: NOW }), `payload char ${i}`).toMatchObject({ ok: false, reason: "bad_signature" });
+      expect(verifyToken(SECRET, tamper(token, 0, i), { now: NOW }), `payload char ${i}`).toMatchObject({
+        ok: false,
+        reason: "bad_signature",
+      });
     }
     for (let i = 0; i < signature.length; i++) {
-      expect(verifyToken(SECRET, tamper(token, 1, i), { now: NOW }), `signature char ${i}`).toMatchObject({ ok: false, reason: "bad_signature" });
+      expect(verifyToken(SECRET, tamper(token, 1, i), { now: NOW }), `signature char ${i}`).toMatchObject({
+        ok: false,
+        reason: "bad_signature",
+      });
     }
     // A payload re-encoded with other claims (a later expiry) and the old signature.
-    const extended = Buffer.from(JSON.stringify({ ...claims, exp: claims.exp + MAX_TOKEN_TTL_MS })).toString("base64url");
-    expect(verifyToken(SECRET, `${extended}.${signature}`, { now: NOW })).toMatchObject({ ok: false, reason: "bad_signature" });
-    for (const broken of ["", ".", payload, `${payload}.`, `.${signature}`, `${payload}${signature}`, `${token}.x`, `${payload}.${signature}=`, `${payload}+.${signature}`, "x".repeat(5000)]) {
-      expect(verifyToken(SECRET, broken, { now: NOW }), JSON.stringify(broken.slice(0, 40))).toMatchObject({ ok: false, reason: "malformed" });
+    const extended = Buffer.from(JSON.stringify({ ...claims, exp: claims.exp + MAX_TOKEN_TTL_MS })).toString(
+      "base64url",
+    );
+    expect(verifyToken(SECRET, `${extended}.${signature}`, { now: NOW })).toMatchObject({
+      ok: false,
+      reason: "bad_signature",
+    });
+    for (const broken of [
+      "",
+      ".",
+      payload,
+      `${payload}.`,
+      `.${signature}`,
+      `${payload}${signature}`,
+      `${token}.x`,
+      `${payload}.${signature}=`,
+      `${payload}+.${signature}`,
+      "x".repeat(5000),
+    ]) {
+      expect(verifyToken(SECRET, broken, { now: NOW }), JSON.stringify(broken.slice(0, 40))).toMatchObject({
+        ok: false,
+        reason: "malformed",
+      });
     }
   });
 
@@ -70,13 +101,26 @@ describe("signToken / verifyToken", () => {
 
   it("checks expected claims after signature and expiry: a difference is wrong_target", () => {
     const token = signToken(SECRET, claims, { now: NOW });
-    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { runId: claims.runId, seq: 7 }, now: NOW }).ok).toBe(true);
-    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { seq: 8 }, now: NOW })).toMatchObject({ ok: false, reason: "wrong_target" });
-    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { runId: "other" }, now: NOW })).toMatchObject({ ok: false, reason: "wrong_target" });
+    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { runId: claims.runId, seq: 7 }, now: NOW }).ok).toBe(
+      true,
+    );
+    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { seq: 8 }, now: NOW })).toMatchObject({
+      ok: false,
+      reason: "wrong_target",
+    });
+    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { runId: "other" }, now: NOW })).toMatchObject({
+      ok: false,
+      reason: "wrong_target",
+    });
     // Expiry is reported before target: an old token is old, wherever it is sent.
-    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { seq: 8 }, now: claims.exp })).toMatchObject({ ok: false, reason: "expired" });
+    expect(verifyToken<ChainClaims>(SECRET, token, { expect: { seq: 8 }, now: claims.exp })).toMatchObject({
+      ok: false,
+      reason: "expired",
+    });
     // Signature before anything else: nothing unsigned is reported back.
-    expect(verifyToken<ChainClaims>(SECRET, tamper(token, 1, 0), { expect: { seq: 8 }, now: claims.exp })).toMatchObject({ ok: false, reason: "bad_signature" });
+    expect(
+      verifyToken<ChainClaims>(SECRET, tamper(token, 1, 0), { expect: { seq: 8 }, now: claims.exp }),
+    ).toMatchObject({ ok: false, reason: "bad_signature" });
   });
 
   it("refuses to sign a token over 24 h, already expired, or without a key", () => {
@@ -120,16 +164,27 @@ describe("manual links", () => {
     }
     const expired = verifyManualLink(SECRET, token, "pages", { now: NOW + 15 * MIN });
     expect(!expired.ok && expired.message).toMatch(/expired at 2026-01-15T12:15:00.000Z/);
-    expect(verifyManualLink(SECRET, tamper(token, 0, 3), "pages", { now: NOW })).toMatchObject({ ok: false, reason: "bad_signature", message: expect.stringMatching(/bad signature/) });
-    expect(verifyManualLink("other-secret", token, "pages", { now: NOW })).toMatchObject({ ok: false, reason: "bad_signature" });
+    expect(verifyManualLink(SECRET, tamper(token, 0, 3), "pages", { now: NOW })).toMatchObject({
+      ok: false,
+      reason: "bad_signature",
+      message: expect.stringMatching(/bad signature/),
+    });
+    expect(verifyManualLink("other-secret", token, "pages", { now: NOW })).toMatchObject({
+      ok: false,
+      reason: "bad_signature",
+    });
     for (const result of [expired, verifyManualLink(SECRET, tamper(token, 1, 3), "pages", { now: NOW })]) {
       expect(JSON.stringify(result)).not.toContain(token.split(".")[1]);
     }
   });
 
   it("refuses a TTL over 24 h or not positive", () => {
-    expect(() => signManualLink("trigger", { force: false, ttlMs: MAX_TOKEN_TTL_MS, secret: SECRET, now: NOW })).not.toThrow();
-    expect(() => signManualLink("trigger", { force: false, ttlMs: MAX_TOKEN_TTL_MS + 1000, secret: SECRET, now: NOW })).toThrow(RangeError);
+    expect(() =>
+      signManualLink("trigger", { force: false, ttlMs: MAX_TOKEN_TTL_MS, secret: SECRET, now: NOW }),
+    ).not.toThrow();
+    expect(() =>
+      signManualLink("trigger", { force: false, ttlMs: MAX_TOKEN_TTL_MS + 1000, secret: SECRET, now: NOW }),
+    ).toThrow(RangeError);
     expect(() => signManualLink("trigger", { force: false, ttlMs: 0, secret: SECRET, now: NOW })).toThrow(RangeError);
   });
 
@@ -140,29 +195,52 @@ describe("manual links", () => {
   });
 
   it("builds the URL under the base (keeping a path prefix), with force=1 only when forced", () => {
-    const plain = new URL(manualLinkUrl("https://sync.example.com/", "children", { force: false, secret: SECRET, now: NOW }));
+    const plain = new URL(
+      manualLinkUrl("https://sync.example.com/", "children", { force: false, secret: SECRET, now: NOW }),
+    );
     expect(`${plain.origin}${plain.pathname}`).toBe("https://sync.example.com/api/sync/children");
     expect(plain.searchParams.has("force")).toBe(false);
     expect(verifyManualLink(SECRET, plain.searchParams.get("token")!, "children", { now: NOW }).ok).toBe(true);
-    const forced = new URL(manualLinkUrl("https://example.com/notion", "trigger", { force: true, ttlMs: 30_000, secret: SECRET, now: NOW }));
+    const forced = new URL(
+      manualLinkUrl("https://example.com/notion", "trigger", { force: true, ttlMs: 30_000, secret: SECRET, now: NOW }),
+    );
     expect(forced.pathname).toBe("/notion/api/sync/trigger");
     expect(forced.searchParams.get("force")).toBe("1");
     expect(forced.toString()).not.toContain(SECRET);
     expect(() => manualLinkUrl("ftp://example.com", "pages", { force: false, secret: SECRET })).toThrow(TypeError);
   });
 
-  it("authenticate() accepts ?token= as caller \"link\" where a target is given, and only there", async () => {
+  it('authenticate() accepts ?token= as caller "link" where a target is given, and only there', async () => {
     const env = { CRON_SECRET: SECRET };
     const url = manualLinkUrl("https://sync.example.com", "posts", { force: false, secret: SECRET });
     const result = await authenticate({ request: new Request(url), env, linkTarget: "posts" });
     expect(result).toMatchObject({ ok: true, caller: "link", link: { t: "posts", f: false } });
-    expect(await authenticate({ request: new Request(url, { method: "POST", body: "{}" }), env, linkTarget: "posts" })).toMatchObject({ ok: true, caller: "link" });
-    expect(await authenticate({ request: new Request(url), env, linkTarget: "pages" })).toMatchObject({ ok: false, status: 401, message: expect.stringMatching(/not for this endpoint/) });
+    expect(
+      await authenticate({ request: new Request(url, { method: "POST", body: "{}" }), env, linkTarget: "posts" }),
+    ).toMatchObject({ ok: true, caller: "link" });
+    expect(await authenticate({ request: new Request(url), env, linkTarget: "pages" })).toMatchObject({
+      ok: false,
+      status: 401,
+      message: expect.stringMatching(/not for this endpoint/),
+    });
     // The status endpoint passes no target: links do not open it.
-    expect(await authenticate({ request: new Request(url), env })).toMatchObject({ ok: false, status: 401, message: expect.stringMatching(/not for this endpoint/) });
+    expect(await authenticate({ request: new Request(url), env })).toMatchObject({
+      ok: false,
+      status: 401,
+      message: expect.stringMatching(/not for this endpoint/),
+    });
     // An unset secret closes the endpoints for links too.
-    expect(await authenticate({ request: new Request(url), env: {}, linkTarget: "posts" })).toMatchObject({ ok: false, status: 503 });
-    expect(await authenticate({ request: new Request("https://sync.example.com/api/sync/posts?token="), env, linkTarget: "posts" })).toMatchObject({
+    expect(await authenticate({ request: new Request(url), env: {}, linkTarget: "posts" })).toMatchObject({
+      ok: false,
+      status: 503,
+    });
+    expect(
+      await authenticate({
+        request: new Request("https://sync.example.com/api/sync/posts?token="),
+        env,
+        linkTarget: "posts",
+      }),
+    ).toMatchObject({
       ok: false,
       status: 401,
       message: expect.stringMatching(/malformed/),

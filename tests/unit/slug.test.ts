@@ -43,7 +43,13 @@ describe("slugify: every script", () => {
   });
 
   it("keeps Latin slugs as they were: accents dropped, ASCII only where the old rule gave ASCII", () => {
-    for (const input of ["Crème Brûlée à la carte", "Ångström Ñandú façade naïve", "Hello, World! (2024) — what's new?", "UPPER case_and_under", "Über Uns"]) {
+    for (const input of [
+      "Crème Brûlée à la carte",
+      "Ångström Ñandú façade naïve",
+      "Hello, World! (2024) — what's new?",
+      "UPPER case_and_under",
+      "Über Uns",
+    ]) {
       expect(slugify(input)).toBe(legacySlugify(input));
     }
     // Latin letters without a decomposition are letters now (the old rule made them separators).
@@ -116,10 +122,44 @@ describe("slugify: every script", () => {
 
   it("is idempotent (a Slug property copied from a generated slug stays the same) and safe for any input", () => {
     let seed = 12345;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const pool = ["a", "Z", "0", " ", "-", ".", "/", ":", "%", "?", "#", "\t", "\u0000", "é", "e\u0301", "\u0301", "ж", "中", "の", "ا", "\u202E", "\u200D", "😀", "\uFE0F", "ß", "İ", "ﬁ", "①", "हि", "\u200B"];
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pool = [
+      "a",
+      "Z",
+      "0",
+      " ",
+      "-",
+      ".",
+      "/",
+      ":",
+      "%",
+      "?",
+      "#",
+      "\t",
+      "\u0000",
+      "é",
+      "e\u0301",
+      "\u0301",
+      "ж",
+      "中",
+      "の",
+      "ا",
+      "\u202E",
+      "\u200D",
+      "😀",
+      "\uFE0F",
+      "ß",
+      "İ",
+      "ﬁ",
+      "①",
+      "हि",
+      "\u200B",
+    ];
     for (let i = 0; i < 2000; i++) {
-      const input = Array.from({ length: Math.floor(random() * 150) }, () => pool[Math.floor(random() * pool.length)]).join("");
+      const input = Array.from(
+        { length: Math.floor(random() * 150) },
+        () => pool[Math.floor(random() * pool.length)],
+      ).join("");
       const once = slugify(input);
       expectSafe(once);
       expect(slugify(once)).toBe(once);
@@ -129,7 +169,8 @@ describe("slugify: every script", () => {
 
 // ----------------------------------------------------------------------------- existing slugs
 
-const rt = (text: string) => (text === "" ? [] : [{ type: "text", text: { content: text, link: null }, plain_text: text, href: null }]);
+const rt = (text: string) =>
+  text === "" ? [] : [{ type: "text", text: { content: text, link: null }, plain_text: text, href: null }];
 function page(id: string, title: string, slug?: string): NotionPage {
   return {
     object: "page",
@@ -137,14 +178,21 @@ function page(id: string, title: string, slug?: string): NotionPage {
     created_time: "2025-01-01T00:00:00.000Z",
     last_edited_time: "2025-02-01T00:00:00.000Z",
     parent: { type: "data_source_id", data_source_id: "ds" },
-    properties: { Name: { id: "title", type: "title", title: rt(title) }, Slug: { id: "s", type: "rich_text", rich_text: rt(slug ?? "") } },
+    properties: {
+      Name: { id: "title", type: "title", title: rt(title) },
+      Slug: { id: "s", type: "rich_text", rich_text: rt(slug ?? "") },
+    },
   };
 }
 const A = "aaaa1111-0000-4000-8000-000000000001";
 const B = "bbbb2222-0000-4000-8000-000000000002";
 
 /** The previous index entry of a page: its slug, and the title and Slug text it was made from. */
-const entry = (p: NotionPage, slug: string) => ({ slug, title: (p.properties.Name.title as { plain_text: string }[]).map((t) => t.plain_text).join(""), properties: { Slug: "" } });
+const entry = (p: NotionPage, slug: string) => ({
+  slug,
+  title: (p.properties.Name.title as { plain_text: string }[]).map((t) => t.plain_text).join(""),
+  properties: { Slug: "" },
+});
 
 describe("a page synced under the ASCII-only rule keeps its slug", () => {
   it("database rows: untitled / untitled-{id8} stay until the page is renamed", () => {
@@ -165,7 +213,11 @@ describe("a page synced under the ASCII-only rule keeps its slug", () => {
   });
 
   it("assignSlugs keeps an old slug and gives a newcomer the readable one", () => {
-    const slugs = assignSlugs([page(A, "Заголовок"), page(B, "Заголовок")], "pages", new Map([[A, "untitled-aaaa1111"]]));
+    const slugs = assignSlugs(
+      [page(A, "Заголовок"), page(B, "Заголовок")],
+      "pages",
+      new Map([[A, "untitled-aaaa1111"]]),
+    );
     expect(slugs.get(A)).toBe("untitled-aaaa1111");
     expect(slugs.get(B)).toBe("заголовок");
   });
@@ -176,6 +228,8 @@ describe("a page synced under the ASCII-only rule keeps its slug", () => {
     expect(unclaimedSlug(child, "children", null)).toBe("заголовок-aaaa1111");
     expect(unclaimedSlug(page(A, "Другой"), "children", entry(child, "untitled-aaaa1111"))).toBe("другой-aaaa1111");
     expect(unclaimedSlug(page(A, "Другой"), "children", entry(child, "заголовок-aaaa1111"))).toBe("другой-aaaa1111");
-    expect(unclaimedSlug(page(A, "Notes"), "children", entry(page(A, "Notes"), "notes-aaaa1111"))).toBe("notes-aaaa1111");
+    expect(unclaimedSlug(page(A, "Notes"), "children", entry(page(A, "Notes"), "notes-aaaa1111"))).toBe(
+      "notes-aaaa1111",
+    );
   });
 });

@@ -14,7 +14,8 @@ export interface RenderContext {
   headings: { id: string; level: number; text: string }[];
 }
 
-export const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A block's own object (`block[block.type]`), or an empty one. */
 export function payload(block: Block): Record<string, unknown> {
@@ -31,7 +32,9 @@ export const headingAnchor = (blockId: string) => `h-${normalizeId(blockId)}`;
 
 /** Notion colours (`red`, `gray_background`, …) as a class; anything else as none. */
 export function colorClass(color: unknown): string | undefined {
-  return typeof color === "string" && color !== "default" && /^[a-z]+(_background)?$/.test(color) ? `c-${color}` : undefined;
+  return typeof color === "string" && color !== "default" && /^[a-z]+(_background)?$/.test(color)
+    ? `c-${color}`
+    : undefined;
 }
 
 /**

@@ -13,7 +13,18 @@
 import type { ReactNode } from "react";
 import type { Block, RenderContext } from "./context";
 import { Audio, FileBlock, Image, LinkCard, Video } from "./media";
-import { Breadcrumb, ChildDatabase, ChildPage, ColumnList, Divider, LinkToPage, SyncedBlock, Table, TableOfContents, Unknown } from "./structure";
+import {
+  Breadcrumb,
+  ChildDatabase,
+  ChildPage,
+  ColumnList,
+  Divider,
+  LinkToPage,
+  SyncedBlock,
+  Table,
+  TableOfContents,
+  Unknown,
+} from "./structure";
 import { Callout, Code, Equation, Heading, ListItem, Paragraph, Quote, ToDo, Toggle } from "./text";
 
 type Component = (props: { block: Block; ctx: RenderContext }) => ReactNode;
@@ -49,7 +60,11 @@ const COMPONENTS: Record<string, Component> = {
 };
 
 /** Block types that render inside a list, and the list they make together. */
-const LISTS: Record<string, "ul" | "ol" | "todo"> = { bulleted_list_item: "ul", numbered_list_item: "ol", to_do: "todo" };
+const LISTS: Record<string, "ul" | "ol" | "todo"> = {
+  bulleted_list_item: "ul",
+  numbered_list_item: "ol",
+  to_do: "todo",
+};
 
 export function BlockView({ block, ctx }: { block: Block; ctx: RenderContext }) {
   if (block.type === "column") {
@@ -62,7 +77,7 @@ export function BlockView({ block, ctx }: { block: Block; ctx: RenderContext }) 
 
 export function Blocks({ blocks, ctx }: { blocks: Block[]; ctx: RenderContext }) {
   const out: ReactNode[] = [];
-  for (let i = 0; i < blocks.length; ) {
+  for (let i = 0; i < blocks.length;) {
     const list = LISTS[blocks[i].type];
     if (!list) {
       out.push(<BlockView key={blocks[i].id} block={blocks[i]} ctx={ctx} />);
@@ -71,9 +86,20 @@ export function Blocks({ blocks, ctx }: { blocks: Block[]; ctx: RenderContext })
     }
     const items: Block[] = [];
     while (i < blocks.length && LISTS[blocks[i].type] === list) items.push(blocks[i++]);
-    const rendered = items.map((item) => (list === "todo" ? <ToDo key={item.id} block={item} ctx={ctx} /> : <ListItem key={item.id} block={item} ctx={ctx} />));
+    const rendered = items.map((item) =>
+      list === "todo" ? (
+        <ToDo key={item.id} block={item} ctx={ctx} />
+      ) : (
+        <ListItem key={item.id} block={item} ctx={ctx} />
+      ),
+    );
     if (list === "ol") out.push(<ol key={`list-${items[0].id}`}>{rendered}</ol>);
-    else out.push(<ul key={`list-${items[0].id}`} className={list === "todo" ? "todo-list" : undefined}>{rendered}</ul>);
+    else
+      out.push(
+        <ul key={`list-${items[0].id}`} className={list === "todo" ? "todo-list" : undefined}>
+          {rendered}
+        </ul>,
+      );
   }
   return <>{out}</>;
 }
@@ -84,7 +110,11 @@ export function collectHeadings(blocks: Block[], into: RenderContext["headings"]
     const match = block.type.match(/^heading_(\d)$/);
     if (match) {
       const body = block[block.type] as { rich_text?: { plain_text?: string }[] } | undefined;
-      into.push({ id: block.id, level: Number(match[1]), text: (body?.rich_text ?? []).map((t) => t.plain_text ?? "").join("") });
+      into.push({
+        id: block.id,
+        level: Number(match[1]),
+        text: (body?.rich_text ?? []).map((t) => t.plain_text ?? "").join(""),
+      });
     }
     if (block.children?.length && block.type !== "child_page") collectHeadings(block.children, into);
   }

@@ -17,7 +17,9 @@ interface Annotations {
 }
 
 export function plainText(items: unknown): string {
-  return Array.isArray(items) ? items.map((item) => (isObject(item) && typeof item.plain_text === "string" ? item.plain_text : "")).join("") : "";
+  return Array.isArray(items)
+    ? items.map((item) => (isObject(item) && typeof item.plain_text === "string" ? item.plain_text : "")).join("")
+    : "";
 }
 
 function annotate(content: ReactNode, a: Annotations): ReactNode {
@@ -36,7 +38,8 @@ function RichTextItem({ item, ctx }: { item: Record<string, unknown>; ctx: Rende
   const annotations = (isObject(item.annotations) ? item.annotations : {}) as Annotations;
   const text = typeof item.plain_text === "string" ? item.plain_text : "";
   if (item.type === "equation") {
-    const expression = isObject(item.equation) && typeof item.equation.expression === "string" ? item.equation.expression : text;
+    const expression =
+      isObject(item.equation) && typeof item.equation.expression === "string" ? item.equation.expression : text;
     return annotate(
       <code className="equation inline" role="math" aria-label={expression}>
         {expression}
@@ -64,9 +67,5 @@ function RichTextItem({ item, ctx }: { item: Record<string, unknown>; ctx: Rende
 
 export function RichText({ items, ctx }: { items: unknown; ctx: RenderContext }) {
   if (!Array.isArray(items)) return null;
-  return (
-    <>
-      {items.map((item, i) => (isObject(item) ? <RichTextItem key={i} item={item} ctx={ctx} /> : null))}
-    </>
-  );
+  return <>{items.map((item, i) => (isObject(item) ? <RichTextItem key={i} item={item} ctx={ctx} /> : null))}</>;
 }

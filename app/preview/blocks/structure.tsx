@@ -55,7 +55,12 @@ export function ColumnList({ block, ctx }: Props) {
       {columns.map((column) => {
         const ratio = payload(column).width_ratio;
         return (
-          <div key={column.id} className="column" data-block-type={column.type} style={typeof ratio === "number" && ratio > 0 ? { flexGrow: ratio } : undefined}>
+          <div
+            key={column.id}
+            className="column"
+            data-block-type={column.type}
+            style={typeof ratio === "number" && ratio > 0 ? { flexGrow: ratio } : undefined}
+          >
             <Blocks blocks={column.children ?? []} ctx={ctx} />
           </div>
         );
@@ -74,7 +79,13 @@ export function ChildPage({ block, ctx }: Props) {
   return (
     <p className="child-page" data-block-type="child_page">
       <span aria-hidden="true">📄 </span>
-      {href ? <a href={href}>{title}</a> : <span title="not in the mirror (not shared, deeper than SYNC_CHILD_DEPTH, or not synced yet)">{title} (not mirrored)</span>}
+      {href ? (
+        <a href={href}>{title}</a>
+      ) : (
+        <span title="not in the mirror (not shared, deeper than SYNC_CHILD_DEPTH, or not synced yet)">
+          {title} (not mirrored)
+        </span>
+      )}
     </p>
   );
 }
@@ -83,7 +94,8 @@ export function ChildDatabase({ block }: Props) {
   return (
     <p className="child-database" data-block-type="child_database">
       <span aria-hidden="true">🗃 </span>
-      {String(payload(block).title ?? "") || "Untitled database"} <span className="muted">(a database: not mirrored as content)</span>
+      {String(payload(block).title ?? "") || "Untitled database"}{" "}
+      <span className="muted">(a database: not mirrored as content)</span>
     </p>
   );
 }
@@ -95,7 +107,13 @@ export function LinkToPage({ block, ctx }: Props) {
   return (
     <p className="link-to-page" data-block-type="link_to_page">
       <span aria-hidden="true">↗ </span>
-      {href ? <a href={href}>Linked page</a> : <span>Link to {p.type === "database_id" ? "database" : "page"} {typeof id === "string" ? id : ""} (not mirrored)</span>}
+      {href ? (
+        <a href={href}>Linked page</a>
+      ) : (
+        <span>
+          Link to {p.type === "database_id" ? "database" : "page"} {typeof id === "string" ? id : ""} (not mirrored)
+        </span>
+      )}
     </p>
   );
 }
@@ -117,7 +135,11 @@ export function SyncedBlock({ block, ctx }: Props) {
 
 export function TableOfContents({ block, ctx }: Props) {
   return (
-    <nav className={["toc", colorClass(payload(block).color)].filter(Boolean).join(" ")} data-block-type="table_of_contents" aria-label="Table of contents">
+    <nav
+      className={["toc", colorClass(payload(block).color)].filter(Boolean).join(" ")}
+      data-block-type="table_of_contents"
+      aria-label="Table of contents"
+    >
       <ul>
         {ctx.headings.map((h) => (
           <li key={h.id} className={`toc-${h.level}`}>

@@ -1,6 +1,15 @@
 /** Text blocks: paragraph, headings (toggleable ones as <details>), quote, callout, to-do, toggle, code, equation, list items. */
 import { Blocks } from "./render";
-import { type Block, type RenderContext, colorClass, fileUrl, headingAnchor, isObject, payload, safeSrc } from "./context";
+import {
+  type Block,
+  type RenderContext,
+  colorClass,
+  fileUrl,
+  headingAnchor,
+  isObject,
+  payload,
+  safeSrc,
+} from "./context";
 import { RichText, plainText } from "./rich-text";
 
 interface Props {
@@ -103,7 +112,11 @@ export function ToDo({ block, ctx }: Props) {
   const p = payload(block);
   const checked = p.checked === true;
   return (
-    <li className={["todo", checked ? "checked" : "", colorClass(p.color) ?? ""].filter(Boolean).join(" ")} data-block-type="to_do" data-checked={checked}>
+    <li
+      className={["todo", checked ? "checked" : "", colorClass(p.color) ?? ""].filter(Boolean).join(" ")}
+      data-block-type="to_do"
+      data-checked={checked}
+    >
       <label>
         <input type="checkbox" checked={checked} disabled readOnly aria-label={checked ? "done" : "to do"} />
         <span className="todo-text">

@@ -38,7 +38,10 @@ export async function POST(request: Request): Promise<Response> {
   const parsed = parseAction(form);
   if ("error" in parsed) return flash("error", parsed.error);
   if (ACTIONS[parsed.action].confirm && form.get("confirmed") !== "1") {
-    const query = new URLSearchParams({ action: parsed.action, ...(parsed.section ? { section: parsed.section } : {}) });
+    const query = new URLSearchParams({
+      action: parsed.action,
+      ...(parsed.section ? { section: parsed.section } : {}),
+    });
     return redirect(`/sync/confirm?${query}`);
   }
   const outcome = await runAction(parsed, { secret, origin: new URL(request.url).origin, env });

@@ -13,7 +13,11 @@ export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 export const metadata = { title: "Confirm · notion-kv-sync" };
 
-export default async function ConfirmPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function ConfirmPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const jar = await cookies();
   const secret = dashboardSecret(process.env);
   const session = readSession(secret, jar.get(SESSION_COOKIE)?.value);

@@ -15,7 +15,15 @@ export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
 const see = (location: string, cookie?: string) =>
-  new Response(null, { status: 303, headers: { location, "cache-control": "no-store", "referrer-policy": "same-origin", ...(cookie ? { "set-cookie": cookie } : {}) } });
+  new Response(null, {
+    status: 303,
+    headers: {
+      location,
+      "cache-control": "no-store",
+      "referrer-policy": "same-origin",
+      ...(cookie ? { "set-cookie": cookie } : {}),
+    },
+  });
 
 export async function GET(request: Request): Promise<Response> {
   const target = previewTarget(new URL(request.url).searchParams.get("to"));
@@ -24,6 +32,9 @@ export async function GET(request: Request): Promise<Response> {
   if (!secret) return htmlResponse(503, "Preview · notion-kv-sync", signInPage({ closed: true }));
   if (!session) return see(`/sync/signin?next=${encodeURIComponent(target)}`);
   const token = cookieFrom(request, SESSION_COOKIE)!;
-  const cookie = previewCookieHeader(token, { maxAgeS: (session.exp - Date.now()) / 1000, secure: servedOverHttps(request) });
+  const cookie = previewCookieHeader(token, {
+    maxAgeS: (session.exp - Date.now()) / 1000,
+    secure: servedOverHttps(request),
+  });
   return see(target, cookie);
 }

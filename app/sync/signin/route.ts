@@ -6,7 +6,14 @@
  */
 import { htmlResponse, refusal, signInPage } from "@/lib/dashboard/html";
 import { checkSameOrigin, readForm, sessionOf } from "@/lib/dashboard/request-guard";
-import { SESSION_COOKIE, SESSION_TTL_MS, cookieHeader, createSession, dashboardSecret, servedOverHttps } from "@/lib/dashboard/session";
+import {
+  SESSION_COOKIE,
+  SESSION_TTL_MS,
+  cookieHeader,
+  createSession,
+  dashboardSecret,
+  servedOverHttps,
+} from "@/lib/dashboard/session";
 import { clearSignInFailures, recordSignInFailure, signInBlocked } from "@/lib/dashboard/signin-limit";
 import { safeEqual } from "@/lib/auth";
 import { logEvent } from "@/lib/core/log";
@@ -23,7 +30,14 @@ export async function GET(request: Request): Promise<Response> {
   if (!secret) return htmlResponse(503, TITLE, signInPage({ closed: true }));
   // `next`: a preview page to come back to (lib/preview/session.ts; nothing else is ever redirected to).
   const next = previewTarget(new URL(request.url).searchParams.get("next"));
-  if (session) return new Response(null, { status: 303, headers: { location: next ? `/sync/preview?to=${encodeURIComponent(next)}` : "/sync", "cache-control": "no-store" } });
+  if (session)
+    return new Response(null, {
+      status: 303,
+      headers: {
+        location: next ? `/sync/preview?to=${encodeURIComponent(next)}` : "/sync",
+        "cache-control": "no-store",
+      },
+    });
   const signedOut = new URL(request.url).searchParams.get("out") === "1";
   return htmlResponse(200, TITLE, signInPage({ notice: signedOut ? "Signed out." : null, next }));
 }
@@ -50,7 +64,15 @@ export async function POST(request: Request): Promise<Response> {
   const store = await limiter("load", async () => loadStoreRuntime(env));
   const blockedS = store ? await limiter("read", () => signInBlocked(store.kv, store.keys, request)) : null;
   if (blockedS !== null) {
-    return htmlResponse(429, TITLE, signInPage({ error: `Too many wrong secrets from this address: try again in ${Math.ceil(blockedS / 60)} min.`, next }), { "retry-after": String(blockedS) });
+    return htmlResponse(
+      429,
+      TITLE,
+      signInPage({
+        error: `Too many wrong secrets from this address: try again in ${Math.ceil(blockedS / 60)} min.`,
+        next,
+      }),
+      { "retry-after": String(blockedS) },
+    );
   }
   if (given === "" || !safeEqual(given, secret)) {
     if (store) await limiter("record", () => recordSignInFailure(store.kv, store.keys, request));
@@ -65,7 +87,10 @@ export async function POST(request: Request): Promise<Response> {
     headers: {
       location: next ? `/sync/preview?to=${encodeURIComponent(next)}` : "/sync",
       "cache-control": "no-store",
-      "set-cookie": cookieHeader(SESSION_COOKIE, token, { maxAgeS: SESSION_TTL_MS / 1000, secure: servedOverHttps(request) }),
+      "set-cookie": cookieHeader(SESSION_COOKIE, token, {
+        maxAgeS: SESSION_TTL_MS / 1000,
+        secure: servedOverHttps(request),
+      }),
     },
   });
 }

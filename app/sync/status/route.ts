@@ -19,8 +19,14 @@ export const GET = answeringErrors("dashboard.status", async (request: Request):
   if (!session) return jsonError(401, "unauthorized", "not signed in, or the session expired");
   // A JSON read by our own script only: refuse it to pages of other origins that try to embed it.
   const site = request.headers.get("sec-fetch-site");
-  if (site !== null && site !== "same-origin" && site !== "none") return jsonError(403, "cross_origin", "the dashboard status is for the dashboard's own page");
+  if (site !== null && site !== "same-origin" && site !== "none")
+    return jsonError(403, "cross_origin", "the dashboard status is for the dashboard's own page");
   const { kv, keys } = loadStoreRuntime(process.env);
   const sections = await Promise.all(SECTIONS.map((s) => readSectionStatus(kv, keys, s)));
-  return jsonOk({ ok: true, at: new Date().toISOString(), sessionExpiresAt: new Date(session.exp).toISOString(), sections });
+  return jsonOk({
+    ok: true,
+    at: new Date().toISOString(),
+    sessionExpiresAt: new Date(session.exp).toISOString(),
+    sections,
+  });
 });

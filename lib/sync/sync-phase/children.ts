@@ -9,12 +9,20 @@ import type { RunContext } from "../context";
 import { type PieceRow, packPiece } from "../worklist";
 import { type SyncPhaseState, claim } from "./state";
 
-export async function discoverChildren(ctx: RunContext, state: SyncPhaseState, row: PieceRow, childIds: string[]): Promise<void> {
+export async function discoverChildren(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  childIds: string[],
+): Promise<void> {
   const depth = (row.depth ?? 1) + 1;
   if (childIds.length === 0 || depth > ctx.settings.childDepth) return;
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
   const seen = await shardedSet.smismember(ctx.kv, listedKey, childIds);
-  const fresh = claim(state, childIds.filter((_, i) => !seen[i]));
+  const fresh = claim(
+    state,
+    childIds.filter((_, i) => !seen[i]),
+  );
   if (fresh.length === 0) return;
   const rows: PieceRow[] = fresh.map((id) => ({ id, depth, parentId: row.id }));
   await ctx.commit((c) => {
@@ -33,7 +41,8 @@ export async function discoverChildren(ctx: RunContext, state: SyncPhaseState, r
  * MGET now, ahead of the piece discoverChildren makes of them, instead of one GET each later. Returns `childIds`.
  */
 export function prefetchChildren(ctx: RunContext, state: SyncPhaseState, row: PieceRow, childIds: string[]): string[] {
-  if (childIds.length > 0 && (row.depth ?? 1) + 1 <= ctx.settings.childDepth) prefetchSweptPages(ctx, state.childCheck, childIds);
+  if (childIds.length > 0 && (row.depth ?? 1) + 1 <= ctx.settings.childDepth)
+    prefetchSweptPages(ctx, state.childCheck, childIds);
   return childIds;
 }
 

@@ -25,7 +25,14 @@ export interface PartialPage {
   checkpoint?: BlockFetchCheckpoint;
 }
 
-export async function checkpointItem(ctx: RunContext, row: PieceRow, page: NotionPage, slug: string, checkpoint: BlockFetchCheckpoint | undefined, properties?: PropertyCheckpoint): Promise<void> {
+export async function checkpointItem(
+  ctx: RunContext,
+  row: PieceRow,
+  page: NotionPage,
+  slug: string,
+  checkpoint: BlockFetchCheckpoint | undefined,
+  properties?: PropertyCheckpoint,
+): Promise<void> {
   const value: PartialPage = { page, slug, ...(properties ? { properties } : { checkpoint }) };
   const key = ctx.keys.partialPage(ctx.section, row.id);
   await ctx.commit((c) => {
@@ -37,20 +44,37 @@ export async function checkpointItem(ctx: RunContext, row: PieceRow, page: Notio
 }
 
 /** Trashed, unshared or deleted: its bundle, ledger entry and slug go now (finalize leaves it out of the index). */
-export async function finishGone(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+export async function finishGone(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+): Promise<void> {
   const ops: KvOp[] = [{ op: "del", key: ctx.keys.entry(ctx.section, row.id) }];
   const slugs = new Set([ledger?.entry?.slug, row.slug].filter((s): s is string => Boolean(s)));
   if (ledger?.entry) ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, ledger.entry.slug), ledger.bundle));
-  if (ctx.section !== "children") for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
+  if (ctx.section !== "children")
+    for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
   ops.push(...shardedSet.sremOps(ctx.keys.listedIds(ctx.section, ctx.cursor.runId), [row.id]));
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });
-  if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
+  if (ledger?.run?.outcome === "failed")
+    ops.push({ op: "srem", key: ctx.keys.failedPages(ctx.section), members: [row.id] });
   await finishItem(ctx, state, row, "gone", ops);
 }
 
 /** Given up for this run: the previous content and entry stay; the next run tries again (refetch set). */
-export async function giveUp(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, error: string): Promise<void> {
-  const value: LedgerEntry = { entry: ledger?.entry ?? null, bundle: ledger?.bundle ?? (PLAIN as StoredShape), run: { id: ctx.cursor.runId, outcome: "failed", error } };
+export async function giveUp(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+  error: string,
+): Promise<void> {
+  const value: LedgerEntry = {
+    entry: ledger?.entry ?? null,
+    bundle: ledger?.bundle ?? (PLAIN as StoredShape),
+    run: { id: ctx.cursor.runId, outcome: "failed", error },
+  };
   await finishItem(ctx, state, row, "failed", [
     { op: "set", key: ctx.keys.entry(ctx.section, row.id), value },
     { op: "sadd", key: ctx.keys.refetch(), members: [row.id] },
@@ -64,7 +88,14 @@ export async function giveUp(ctx: RunContext, state: SyncPhaseState, row: PieceR
  * skipFreely). Without the cursor, unless the item left state in it (a
  * partial, failed attempts).
  */
-export async function finishItem(ctx: RunContext, state: SyncPhaseState, row: PieceRow, outcome: ItemOutcome, ops: KvOp[], blocks = 0): Promise<void> {
+export async function finishItem(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  outcome: ItemOutcome,
+  ops: KvOp[],
+  blocks = 0,
+): Promise<void> {
   const carried = state.unwritten.splice(0);
   ops.push(...changedPageOps(ctx.keys, ops), ...doneMarkOps(ctx, [row.id, ...carried]));
   const counts: Partial<Tally> = { skipped: carried.length, blocks };
@@ -79,7 +110,13 @@ export async function finishItem(ctx: RunContext, state: SyncPhaseState, row: Pi
   ctx.processed += 1 + carried.length;
 }
 
-async function writeFinished(ctx: RunContext, row: PieceRow, ops: KvOp[], leavesCursorState: boolean, counts: Partial<Tally>): Promise<void> {
+async function writeFinished(
+  ctx: RunContext,
+  row: PieceRow,
+  ops: KvOp[],
+  leavesCursorState: boolean,
+  counts: Partial<Tally>,
+): Promise<void> {
   if (!leavesCursorState) return ctx.write(ops, counts);
   await ctx.commit((c) => {
     if (c.partials.includes(row.id)) {

@@ -23,9 +23,17 @@ const UNWRITTEN_MAX = 500;
 const FOUND_PIECE_ROWS = 100;
 
 /** Kept as the ledger has it, placed where this run found it; its own child pages are still walked. */
-export async function keepUnretrieved(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry, previous: IndexEntry): Promise<void> {
+export async function keepUnretrieved(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry,
+  previous: IndexEntry,
+): Promise<void> {
   const entry: IndexEntry = { ...previous, ...childPlacement(row) };
-  const ops: KvOp[] = isSameEntry(entry, previous) ? [] : [{ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger, entry } satisfies LedgerEntry }];
+  const ops: KvOp[] = isSameEntry(entry, previous)
+    ? []
+    : [{ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger, entry } satisfies LedgerEntry }];
   if (ops.length === 0 && !leavesCursorState(ctx, row)) return skipFreely(ctx, state, row, previous.childPages);
   await discoverChildren(ctx, state, row, previous.childPages);
   return finishItem(ctx, state, row, "skipped", ops);
@@ -70,17 +78,32 @@ export async function listFound(ctx: RunContext, state: SyncPhaseState): Promise
   const rows = state.found.splice(0);
   const parents = state.foundBy.splice(0);
   const listedKey = ctx.keys.listedIds(ctx.section, ctx.cursor.runId);
-  const seen = await shardedSet.smismember(ctx.kv, listedKey, rows.map((r) => r.id));
+  const seen = await shardedSet.smismember(
+    ctx.kv,
+    listedKey,
+    rows.map((r) => r.id),
+  );
   const fresh = rows.filter((_, i) => !seen[i]);
   await ctx.commit((c) => {
     const ops: KvOp[] = [];
     for (let i = 0; i < fresh.length; i += FOUND_PIECE_ROWS) {
-      ops.push({ op: "set", key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces++), value: packPiece({ rows: fresh.slice(i, i + FOUND_PIECE_ROWS) }) });
+      ops.push({
+        op: "set",
+        key: ctx.keys.workPiece(ctx.section, c.runId, c.list.pieces++),
+        value: packPiece({ rows: fresh.slice(i, i + FOUND_PIECE_ROWS) }),
+      });
     }
     c.counts.listed += fresh.length;
     c.counts.toSync += fresh.length;
     c.counts.skipped += parents.length;
-    return [...ops, ...shardedSet.saddOps(listedKey, fresh.map((r) => r.id)), ...doneMarkOps(ctx, parents)];
+    return [
+      ...ops,
+      ...shardedSet.saddOps(
+        listedKey,
+        fresh.map((r) => r.id),
+      ),
+      ...doneMarkOps(ctx, parents),
+    ];
   });
   ctx.processed += parents.length;
 }

@@ -26,14 +26,21 @@ import { type PartialPage, checkpointItem, finishGone, finishItem, giveUp } from
 import { keepUnretrieved } from "./free-skips";
 import type { SyncPhaseState } from "./state";
 
-export async function processItem(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null): Promise<void> {
+export async function processItem(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+): Promise<void> {
   const partial = await readPartial(ctx, row);
   const chosen = await choosePage(ctx, state, row, ledger, partial);
   if (!chosen) return;
   if (isTrashed(chosen)) return finishGone(ctx, state, row, ledger);
   // Database rows claimed theirs at listing; a child's is its title and id (unique without claims).
   const slug = partial?.slug ?? row.slug ?? unclaimedSlug(chosen, ctx.section, ledger?.entry ?? null);
-  const unchanged = isUnchangedChild(ctx, row, partial, ledger, chosen, slug) ? unchangedEntry(chosen, slug, ledger!.entry!, childPlacement(row)) : null;
+  const unchanged = isUnchangedChild(ctx, row, partial, ledger, chosen, slug)
+    ? unchangedEntry(chosen, slug, ledger!.entry!, childPlacement(row))
+    : null;
   if (unchanged) return keepUnchanged(ctx, state, row, ledger!, unchanged);
   const page = await readProperties(ctx, row, chosen, slug, partial);
   if (!page) return;
@@ -43,7 +50,13 @@ export async function processItem(ctx: RunContext, state: SyncPhaseState, row: P
 }
 
 /** What an item's failure means: finished (given up or gone), left for later, or fatal for the run. */
-export async function handleItemError(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, error: unknown): Promise<"finished" | "later" | NotionSyncError> {
+export async function handleItemError(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+  error: unknown,
+): Promise<"finished" | "later" | NotionSyncError> {
   const attempts = (ctx.cursor.attempts[row.id] ?? 0) + 1;
   const decision = decideFailure(error, { attempts, maxAttempts: MAX_ITEM_ATTEMPTS, stopping: ctx.shouldStop() });
   switch (decision.kind) {
@@ -75,12 +88,24 @@ async function readPartial(ctx: RunContext, row: PieceRow): Promise<PartialPage 
  * The page object to work from: the partial's, the listing's, the sweep's or
  * Notion's. Null when the page is finished already (kept by search, or gone).
  */
-async function choosePage(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, partial: PartialPage | null): Promise<NotionPage | null> {
+async function choosePage(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+  partial: PartialPage | null,
+): Promise<NotionPage | null> {
   if (partial) return partial.page;
   if (row.page) return row.page;
   const previous = ledger?.entry ?? null;
   // A known child page that the run's search did not find edited: no request (child-check.ts).
-  if (previous && ledger && !row.refetch && !fetchedInOtherMode(ledger, ctx.content.mode) && (await unchangedBySearch(ctx, state.childCheck, row.id))) {
+  if (
+    previous &&
+    ledger &&
+    !row.refetch &&
+    !fetchedInOtherMode(ledger, ctx.content.mode) &&
+    (await unchangedBySearch(ctx, state.childCheck, row.id))
+  ) {
     await keepUnretrieved(ctx, state, row, ledger, previous);
     return null;
   }
@@ -100,18 +125,37 @@ async function choosePage(ctx: RunContext, state: SyncPhaseState, row: PieceRow,
  * read in part nor marked for refetch, that needsFetch calls unchanged since
  * its ledger entry, which was fetched in this content mode.
  */
-function isUnchangedChild(ctx: RunContext, row: PieceRow, partial: PartialPage | null, ledger: LedgerEntry | null, page: NotionPage, slug: string): boolean {
+function isUnchangedChild(
+  ctx: RunContext,
+  row: PieceRow,
+  partial: PartialPage | null,
+  ledger: LedgerEntry | null,
+  page: NotionPage,
+  slug: string,
+): boolean {
   const previous = ledger?.entry;
   if (row.page || partial || !previous || row.refetch) return false;
   return !needsFetch(page, previous, slug, ctx.cursor) && !fetchedInOtherMode(ledger, ctx.content.mode);
 }
 
 /** Unchanged: its entry rewritten only if it moved; its child pages still have to be checked in this run. */
-async function keepUnchanged(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry, entry: IndexEntry): Promise<void> {
+async function keepUnchanged(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry,
+  entry: IndexEntry,
+): Promise<void> {
   const previous = ledger.entry!;
   const ops: KvOp[] = [];
-  if (!isSameEntry(entry, previous)) ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger, entry } satisfies LedgerEntry });
-  if (ctx.section === "children") await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, previous.childPages));
+  if (!isSameEntry(entry, previous))
+    ops.push({
+      op: "set",
+      key: ctx.keys.entry(ctx.section, row.id),
+      value: { ...ledger, entry } satisfies LedgerEntry,
+    });
+  if (ctx.section === "children")
+    await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, previous.childPages));
   return finishItem(ctx, state, row, "skipped", ops);
 }
 
@@ -119,14 +163,25 @@ async function keepUnchanged(ctx: RunContext, state: SyncPhaseState, row: PieceR
  * Relations and people past 25 references, before the content: checkpointed
  * like the blocks. The complete page, or null when checkpointed for the next invocation.
  */
-async function readProperties(ctx: RunContext, row: PieceRow, page: NotionPage, slug: string, partial: PartialPage | null): Promise<NotionPage | null> {
+async function readProperties(
+  ctx: RunContext,
+  row: PieceRow,
+  page: NotionPage,
+  slug: string,
+  partial: PartialPage | null,
+): Promise<NotionPage | null> {
   if (partial?.checkpoint) return page;
   let reached = partial?.properties;
   let result;
   try {
-    result = await completeProperties(ctx.notion, page, { resume: partial?.properties, shouldStop: ctx.shouldStop, onProgress: (c) => (reached = c) });
+    result = await completeProperties(ctx.notion, page, {
+      resume: partial?.properties,
+      shouldStop: ctx.shouldStop,
+      onProgress: (c) => (reached = c),
+    });
   } catch (error) {
-    if (reached && reached.requests > (partial?.properties?.requests ?? 0)) await checkpointItem(ctx, row, page, slug, undefined, reached);
+    if (reached && reached.requests > (partial?.properties?.requests ?? 0))
+      await checkpointItem(ctx, row, page, slug, undefined, reached);
     throw error;
   }
   if (result.done) return result.page;
@@ -135,15 +190,28 @@ async function readProperties(ctx: RunContext, row: PieceRow, page: NotionPage, 
 }
 
 /** The page's blocks, or null when checkpointed for the next invocation or the page is gone (finished). */
-async function readContent(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, page: NotionPage, slug: string, partial: PartialPage | null): Promise<FetchedContent | null> {
+async function readContent(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+  page: NotionPage,
+  slug: string,
+  partial: PartialPage | null,
+): Promise<FetchedContent | null> {
   let latest = partial?.checkpoint;
   let result;
   try {
-    result = await ctx.content.fetch(page.id, { resume: partial?.checkpoint, shouldStop: ctx.shouldStop, onProgress: (c) => (latest = c) });
+    result = await ctx.content.fetch(page.id, {
+      resume: partial?.checkpoint,
+      shouldStop: ctx.shouldStop,
+      onProgress: (c) => (latest = c),
+    });
   } catch (error) {
     if (!NotionSyncError.is(error, "gone")) {
       // Keep what was read: the next invocation continues from the last good list.
-      if (latest && latest.fetched.length > (partial?.checkpoint?.fetched.length ?? 0)) await checkpointItem(ctx, row, page, slug, latest);
+      if (latest && latest.fetched.length > (partial?.checkpoint?.fetched.length ?? 0))
+        await checkpointItem(ctx, row, page, slug, latest);
       throw error;
     }
   }
@@ -157,7 +225,15 @@ async function readContent(ctx: RunContext, state: SyncPhaseState, row: PieceRow
 }
 
 /** The page's bundle, ledger entry and record in one write; a children page queues the child pages it holds. */
-async function writePage(ctx: RunContext, state: SyncPhaseState, row: PieceRow, ledger: LedgerEntry | null, page: NotionPage, slug: string, content: FetchedContent): Promise<void> {
+async function writePage(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+  page: NotionPage,
+  slug: string,
+  content: FetchedContent,
+): Promise<void> {
   const { ops, childIds } = pageWriteOps(ctx.keys, {
     section: ctx.section,
     page,

@@ -92,7 +92,10 @@ export class PiecePipeline {
       return true;
     }
     // Child pages found by free skips become pieces once a worker has no piece left (or many wait).
-    if (!stopping && foundWaiting(state, this.next >= ctx.cursor.list.pieces && this.outstanding < ctx.settings.concurrency)) {
+    if (
+      !stopping &&
+      foundWaiting(state, this.next >= ctx.cursor.list.pieces && this.outstanding < ctx.settings.concurrency)
+    ) {
       await listFound(ctx, state);
       return true;
     }
@@ -142,7 +145,9 @@ export class PiecePipeline {
     const none = () => Promise.resolve(ids.map(() => false));
     const [done, stale, ledgers] = await Promise.all([
       // Done marks of earlier invocations exist only when the sync phase began before this one.
-      ctx.startPhase === "sync" ? shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids) : none(),
+      ctx.startPhase === "sync"
+        ? shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids)
+        : none(),
       ctx.section === "children" ? refetchMarks(ctx, state, ids) : none(),
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
@@ -150,7 +155,12 @@ export class PiecePipeline {
   }
 
   /** One row on a worker: processed, or its failure decided (a fatal one stops the phase). */
-  private async runRow(row: PieceRow, stale: boolean, ledger: LedgerEntry | null, finished: Set<string>): Promise<void> {
+  private async runRow(
+    row: PieceRow,
+    stale: boolean,
+    ledger: LedgerEntry | null,
+    finished: Set<string>,
+  ): Promise<void> {
     const { ctx, state } = this;
     try {
       if (ctx.shouldStop() || this.fatal || this.failure) return;

@@ -24,7 +24,15 @@ export interface SyncPhaseState {
 }
 
 export function createSyncPhaseState(): SyncPhaseState {
-  return { finished: new Set(), unwritten: [], found: [], foundBy: [], claimed: new Set(), refetchAny: null, childCheck: createChildCheckState() };
+  return {
+    finished: new Set(),
+    unwritten: [],
+    found: [],
+    foundBy: [],
+    claimed: new Set(),
+    refetchAny: null,
+    childCheck: createChildCheckState(),
+  };
 }
 
 /** Concurrent workers may find the same page: the first one here claims it (no await in between). */

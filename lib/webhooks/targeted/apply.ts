@@ -27,7 +27,21 @@ import type { LedgerEntry } from "../../sync/ledger";
 import { type DirtyEntry, addDirtyOps, removeDirtyOps } from "../dirty";
 import type { ChangedPage } from "../revalidate";
 import { type Cursors, type PageAction, isLiveRun } from "./plan";
-import { MAX_TRIES, READ_AT_TTL_MS, TARGETED_RUN_ID, type TargetedRun, afterCommit, applyDecision, defer, enqueueFound, logTargeted, onPageError, settle, shouldStop, triesOf } from "./state";
+import {
+  MAX_TRIES,
+  READ_AT_TTL_MS,
+  TARGETED_RUN_ID,
+  type TargetedRun,
+  afterCommit,
+  applyDecision,
+  defer,
+  enqueueFound,
+  logTargeted,
+  onPageError,
+  settle,
+  shouldStop,
+  triesOf,
+} from "./state";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
@@ -39,9 +53,19 @@ interface SectionState {
   cache: ChunkCache;
 }
 
-export async function applySection(run: TargetedRun, section: Section, items: PageAction[], cursors: Cursors): Promise<void> {
+export async function applySection(
+  run: TargetedRun,
+  section: Section,
+  items: PageAction[],
+  cursors: Cursors,
+): Promise<void> {
   const { kv, keys, deadline } = run.deps;
-  const lease = await acquireLeaseWaiting(kv, keys.lease(section), deadline.budgetMs, Math.min(LEASE_WAIT_MS, deadline.remaining() - run.stopMarginMs));
+  const lease = await acquireLeaseWaiting(
+    kv,
+    keys.lease(section),
+    deadline.budgetMs,
+    Math.min(LEASE_WAIT_MS, deadline.remaining() - run.stopMarginMs),
+  );
   // A section invocation or another targeted run is working: the pages stay dirty and count as
   // left over, so a continuation comes back for them (deferred, if that holder is a full run).
   if (!lease) return;
@@ -56,7 +80,12 @@ export async function applySection(run: TargetedRun, section: Section, items: Pa
     }
     cursors[section] = cursor;
     const deps = { ...run.deps, settings: { ...run.deps.settings, databaseId: run.deps.databases[section] } };
-    const ctx = createRunContext(deps, section, cursor ?? startCursor(section, { force: false, previous: null, now: run.deps.now() }), lease.token);
+    const ctx = createRunContext(
+      deps,
+      section,
+      cursor ?? startCursor(section, { force: false, previous: null, now: run.deps.now() }),
+      lease.token,
+    );
     const state: SectionState = { run, ctx, manifest: await readManifest(kv, keys, section), cache: new Map() };
     for (const item of items) {
       if (shouldStop(run)) break;
@@ -91,40 +120,80 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
     }
     return;
   }
-  const [ledger, hint, lastRead] = await kv.mget<unknown>([keys.entry(section, id), run.wk.chunkHint(section, id), run.wk.readAt(id)]);
+  const [ledger, hint, lastRead] = await kv.mget<unknown>([
+    keys.entry(section, id),
+    run.wk.chunkHint(section, id),
+    run.wk.readAt(id),
+  ]);
   const previousLedger = (ledger as LedgerEntry | null) ?? null;
   const previous = previousLedger?.entry ?? null;
   if (newerReadStored(previousLedger, item)) return skipOlderRead(state, item, lastRead);
-  const slug = section === "children" ? unclaimedSlug(item.notionPage!, section, previous) : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }])).get(id)!;
+  const slug =
+    section === "children"
+      ? unclaimedSlug(item.notionPage!, section, previous)
+      : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }])).get(id)!;
   const properties = await completeProperties(notion, item.notionPage!, { shouldStop: () => shouldStop(run) });
   if (!properties.done) return; // out of budget: stays dirty
   const fetched = await ctx.content.fetch(id, { shouldStop: () => shouldStop(run) });
   if (!fetched.done) {
     // Larger than what is left of this invocation: the next targeted run starts it again.
     const attempts = (await triesOf(run, id)) + 1;
-    return applyDecision(run, item.page, attempts, counted({ attempts, maxAttempts: MAX_TRIES }, "too_long", "larger than one invocation"));
+    return applyDecision(
+      run,
+      item.page,
+      attempts,
+      counted({ attempts, maxAttempts: MAX_TRIES }, "too_long", "larger than one invocation"),
+    );
   }
   const written = pageWriteOps(keys, {
-    section, page: properties.page, slug, content: fetched.content, placement: item.placement, ledger: previousLedger,
-    runId: TARGETED_RUN_ID, mode: ctx.content.mode, now: run.deps.now(), clearRefetch: true, claimSlug: true, readAt: item.readStart,
+    section,
+    page: properties.page,
+    slug,
+    content: fetched.content,
+    placement: item.placement,
+    ledger: previousLedger,
+    runId: TARGETED_RUN_ID,
+    mode: ctx.content.mode,
+    now: run.deps.now(),
+    clearRefetch: true,
+    claimSlug: true,
+    readAt: item.readStart,
   });
-  const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "upsert", entry: written.entry }, { cache: state.cache, hint: typeof hint === "string" ? hint : null, now: run.deps.now() });
+  const index = await updateEntryInPlace(
+    kv,
+    keys,
+    state.manifest,
+    { kind: "upsert", entry: written.entry },
+    { cache: state.cache, hint: typeof hint === "string" ? hint : null, now: run.deps.now() },
+  );
   const ops: KvOp[] = [...written.ops, ...index.ops];
   if (state.manifest.idsKey) ops.push(...shardedSet.saddOps(state.manifest.idsKey, [id]));
   if (index.chunkKey) ops.push({ op: "set", key: run.wk.chunkHint(section, id), value: index.chunkKey });
-  await commitPage(state, item, ops, lastRead, written.slugs.map((s) => ({ section, slug: s })), followUps(item, previous, written.entry));
+  await commitPage(
+    state,
+    item,
+    ops,
+    lastRead,
+    written.slugs.map((s) => ({ section, slug: s })),
+    followUps(item, previous, written.entry),
+  );
   state.manifest = index.manifest;
   run.result.fetched++;
 }
 
 /** Child pages that appeared or went, each looked at by this run too (its parent is the hint); a renamed child page's parent. */
-function followUps(item: PageAction, previous: LedgerEntry["entry"], entry: NonNullable<LedgerEntry["entry"]>): DirtyEntry[] {
+function followUps(
+  item: PageAction,
+  previous: LedgerEntry["entry"],
+  entry: NonNullable<LedgerEntry["entry"]>,
+): DirtyEntry[] {
   const before = new Set(previous?.childPages ?? []);
   const after = new Set(entry.childPages);
   const moved = [...entry.childPages.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
   const found: DirtyEntry[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: item.page.id }));
   // A renamed child page changes its parent's child_page block, not the parent's timestamp.
-  if (previous && previous.title !== entry.title && entry.parentId) found.push({ pageId: entry.parentId, timestamp: item.readStart });
+  if (previous && previous.title !== entry.title && entry.parentId)
+    found.push({ pageId: entry.parentId, timestamp: item.readStart });
   return found;
 }
 
@@ -133,7 +202,10 @@ async function remove(state: SectionState, item: PageAction): Promise<void> {
   const { kv, keys } = run.deps;
   const section = ctx.section;
   const id = item.page.id;
-  const [ledger, lastRead] = await kv.mget<unknown>([keys.entry(section, id), run.wk.readAt(id)]) as [LedgerEntry | null, unknown];
+  const [ledger, lastRead] = (await kv.mget<unknown>([keys.entry(section, id), run.wk.readAt(id)])) as [
+    LedgerEntry | null,
+    unknown,
+  ];
   if (newerReadStored(ledger, item)) return skipOlderRead(state, item, lastRead);
   const ops: KvOp[] = [];
   const changed: ChangedPage[] = [];
@@ -151,7 +223,13 @@ async function remove(state: SectionState, item: PageAction): Promise<void> {
   }
   if (state.manifest) {
     const hint = await kv.get<string>(run.wk.chunkHint(section, id));
-    const index = await updateEntryInPlace(kv, keys, state.manifest, { kind: "remove", id }, { cache: state.cache, hint, now: run.deps.now() });
+    const index = await updateEntryInPlace(
+      kv,
+      keys,
+      state.manifest,
+      { kind: "remove", id },
+      { cache: state.cache, hint, now: run.deps.now() },
+    );
     ops.push(...index.ops);
     if (state.manifest.idsKey) ops.push(...shardedSet.sremOps(state.manifest.idsKey, [id]));
     state.manifest = index.manifest;
@@ -186,11 +264,19 @@ async function skipOlderRead(state: SectionState, item: PageAction, lastRead: un
  * Every targeted commit of a page: its ops, the pages it found to look at (dirty, and queued
  * for this run), and with its last item its dirty members and read time, in one fenced atomic batch.
  */
-async function commitPage(state: SectionState, item: PageAction, ops: KvOp[], lastRead: unknown, changed: ChangedPage[], found: DirtyEntry[] = []): Promise<void> {
+async function commitPage(
+  state: SectionState,
+  item: PageAction,
+  ops: KvOp[],
+  lastRead: unknown,
+  changed: ChangedPage[],
+  found: DirtyEntry[] = [],
+): Promise<void> {
   ops.push(...addDirtyOps(state.run.wk.dirtyBase(), found));
   if (item.primary) ops.push(...finishOps(state.run, item, lastRead));
   // The in-place index update changed the section's index too.
-  if (changed.length > 0) ops.push(...changedPageOps(state.ctx.keys, ops), indexChangedOp(state.ctx.keys, state.ctx.section));
+  if (changed.length > 0)
+    ops.push(...changedPageOps(state.ctx.keys, ops), indexChangedOp(state.ctx.keys, state.ctx.section));
   await state.ctx.write(ops);
   if (item.primary) state.run.settledIds.add(item.page.id);
   enqueueFound(state.run, found);
@@ -199,7 +285,11 @@ async function commitPage(state: SectionState, item: PageAction, ops: KvOp[], la
 
 /** What the page's last commit also writes: its dirty members go, its read time stays (never moving back). */
 function finishOps(run: TargetedRun, item: PageAction, lastRead: unknown): KvOp[] {
-  const ops: KvOp[] = [...removeDirtyOps(run.wk.dirtyBase(), item.page), { op: "del", key: run.wk.tries(item.page.id) }];
-  if (typeof lastRead !== "string" || lastRead < item.readStart) ops.push({ op: "set", key: run.wk.readAt(item.page.id), value: item.readStart, pxMs: READ_AT_TTL_MS });
+  const ops: KvOp[] = [
+    ...removeDirtyOps(run.wk.dirtyBase(), item.page),
+    { op: "del", key: run.wk.tries(item.page.id) },
+  ];
+  if (typeof lastRead !== "string" || lastRead < item.readStart)
+    ops.push({ op: "set", key: run.wk.readAt(item.page.id), value: item.readStart, pxMs: READ_AT_TTL_MS });
   return ops;
 }

@@ -77,7 +77,13 @@ async function finish(run: TargetedRun): Promise<TargetedRunResult> {
   const { kv, keys, notion } = run.deps;
   const { result } = run;
   if (result.rateLimitedUntil && result.rateLimitedUntil > Date.now()) {
-    await kv.set(keys.notionPause(), { until: result.rateLimitedUntil, scope: "unknown" }, { pxMs: Math.ceil(result.rateLimitedUntil - Date.now()) }).catch(() => {});
+    await kv
+      .set(
+        keys.notionPause(),
+        { until: result.rateLimitedUntil, scope: "unknown" },
+        { pxMs: Math.ceil(result.rateLimitedUntil - Date.now()) },
+      )
+      .catch(() => {});
   }
   const left = [...run.taken, ...run.queue.keys()].filter((id) => !run.settledIds.has(id) && !run.deferredIds.has(id));
   result.leftover = new Set([...left, ...run.foundLate]).size;

@@ -42,7 +42,11 @@ interface Retrieved {
 }
 
 /** The items of each section for one batch (pages dropped or deferred have none). */
-export async function planBatch(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<Map<Section, PageAction[]>> {
+export async function planBatch(
+  run: TargetedRun,
+  todo: DirtyPage[],
+  cursors: Cursors,
+): Promise<Map<Section, PageAction[]>> {
   const { ready, live } = await uncovered(run, todo, cursors);
   const retrieved = await retrieveAll(run, [...ready, ...(await deferOrResume(run, live, cursors))]);
   const bySection = new Map<Section, PageAction[]>();
@@ -69,7 +73,11 @@ export async function planBatch(run: TargetedRun, todo: DirtyPage[], cursors: Cu
  * finds it (lib/webhooks/after-full-run.ts); a run finished meanwhile may not have, so those
  * pages are returned to be handled now.
  */
-async function deferOrResume<T extends { page: DirtyPage; section: Section }>(run: TargetedRun, pages: T[], cursors: Cursors): Promise<T[]> {
+async function deferOrResume<T extends { page: DirtyPage; section: Section }>(
+  run: TargetedRun,
+  pages: T[],
+  cursors: Cursors,
+): Promise<T[]> {
   if (pages.length === 0) return [];
   const { kv, keys } = run.deps;
   await kv.atomic([{ op: "sadd", key: run.wk.deferred(), members: [...new Set(pages.map((p) => p.section))] }]);
@@ -85,11 +93,21 @@ async function deferOrResume<T extends { page: DirtyPage; section: Section }>(ru
 type Unread = Omit<Retrieved, "readStart" | "notionPage">;
 
 /** Drops the pages whose newest event a read covers; returns the rest, and apart those of a live full run. */
-async function uncovered(run: TargetedRun, todo: DirtyPage[], cursors: Cursors): Promise<{ ready: Unread[]; live: (Unread & { section: Section })[] }> {
+async function uncovered(
+  run: TargetedRun,
+  todo: DirtyPage[],
+  cursors: Cursors,
+): Promise<{ ready: Unread[]; live: (Unread & { section: Section })[] }> {
   const { kv, keys } = run.deps;
   const perPage = 5;
   const values = await kv.mget<unknown>(
-    todo.flatMap((p) => [run.wk.readAt(p.id), keys.entry("pages", p.id), keys.entry("posts", p.id), keys.entry("children", p.id), run.wk.tries(p.id)]),
+    todo.flatMap((p) => [
+      run.wk.readAt(p.id),
+      keys.entry("pages", p.id),
+      keys.entry("posts", p.id),
+      keys.entry("children", p.id),
+      run.wk.tries(p.id),
+    ]),
   );
   const ready: Unread[] = [];
   const live: (Unread & { section: Section })[] = [];
@@ -134,8 +152,14 @@ async function retrieveAll(run: TargetedRun, pages: Unread[]): Promise<Retrieved
 }
 
 /** A removal from each section the page left, an upsert where it is now (the last one is primary); or the section whose live run it waits for. */
-async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache: Map<string, Placement | null>): Promise<{ items: { section: Section; item: PageAction }[] } | { liveIn: Section }> {
-  const target = r.notionPage && !isTrashed(r.notionPage) ? await placeOf(run, r.notionPage, r.page, r.known, cache) : null;
+async function itemsFor(
+  run: TargetedRun,
+  r: Retrieved,
+  cursors: Cursors,
+  cache: Map<string, Placement | null>,
+): Promise<{ items: { section: Section; item: PageAction }[] } | { liveIn: Section }> {
+  const target =
+    r.notionPage && !isTrashed(r.notionPage) ? await placeOf(run, r.notionPage, r.page, r.known, cache) : null;
   if (target === "unknown") {
     // Inside a block of a page we cannot place without more requests: the children run finds it.
     run.result.dropped++;
@@ -144,13 +168,19 @@ async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache:
   }
   if (target && isLiveRun(cursors[target.section])) return { liveIn: target.section };
   const base = { page: r.page, notionPage: r.notionPage, primary: false, readStart: r.readStart };
-  const items: { section: Section; item: PageAction }[] = r.known.filter((s) => s !== target?.section).map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
+  const items: { section: Section; item: PageAction }[] = r.known
+    .filter((s) => s !== target?.section)
+    .map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
   if (target) items.push({ section: target.section, item: { ...base, kind: "upsert", placement: target.placement } });
   if (items.length === 0) {
     // Not mirrored, and never was (another database, a page outside every mirrored parent).
     run.result.dropped++;
     const newer = Date.parse(r.readStart) > r.lastRead;
-    await settle(run, r.page, newer ? [{ op: "set", key: run.wk.readAt(r.page.id), value: r.readStart, pxMs: READ_AT_TTL_MS }] : []);
+    await settle(
+      run,
+      r.page,
+      newer ? [{ op: "set", key: run.wk.readAt(r.page.id), value: r.readStart, pxMs: READ_AT_TTL_MS }] : [],
+    );
     return { items: [] };
   }
   items[items.length - 1].item.primary = true;
@@ -158,7 +188,13 @@ async function itemsFor(run: TargetedRun, r: Retrieved, cursors: Cursors, cache:
 }
 
 /** The section and placement the page belongs in now; null when nothing mirrored holds it; "unknown" when it cannot tell cheaply. */
-async function placeOf(run: TargetedRun, page: NotionPage, dirty: DirtyPage, known: Section[], cache: Map<string, Placement | null>): Promise<{ section: Section; placement: Placement } | null | "unknown"> {
+async function placeOf(
+  run: TargetedRun,
+  page: NotionPage,
+  dirty: DirtyPage,
+  known: Section[],
+  cache: Map<string, Placement | null>,
+): Promise<{ section: Section; placement: Placement } | null | "unknown"> {
   const { kv, keys, databases } = run.deps;
   const parent = page.parent as { type: string; database_id?: string; page_id?: string; block_id?: string };
   if (parent.type === "data_source_id" || parent.type === "database_id") {
@@ -172,7 +208,8 @@ async function placeOf(run: TargetedRun, page: NotionPage, dirty: DirtyPage, kno
     if (dirty.parentHint) parentId = dirty.parentHint;
     else if (known.includes("children")) {
       const ledger = await kv.get<LedgerEntry>(keys.entry("children", dirty.id));
-      if (ledger?.entry?.depth) return { section: "children", placement: { parentId: ledger.entry.parentId, depth: ledger.entry.depth } };
+      if (ledger?.entry?.depth)
+        return { section: "children", placement: { parentId: ledger.entry.parentId, depth: ledger.entry.depth } };
     } else return "unknown";
   }
   if (!parentId) return null;
@@ -181,7 +218,11 @@ async function placeOf(run: TargetedRun, page: NotionPage, dirty: DirtyPage, kno
 }
 
 /** A child page of `parentId` sits at its depth + 1 when the parent is mirrored (and that is within SYNC_CHILD_DEPTH). */
-async function placementUnder(run: TargetedRun, parentId: string, cache: Map<string, Placement | null>): Promise<Placement | null> {
+async function placementUnder(
+  run: TargetedRun,
+  parentId: string,
+  cache: Map<string, Placement | null>,
+): Promise<Placement | null> {
   const { kv, keys } = run.deps;
   const childDepth = run.deps.settings.childDepth;
   const id = canonicalId(parentId);
@@ -189,7 +230,8 @@ async function placementUnder(run: TargetedRun, parentId: string, cache: Map<str
   const [inPages, inPosts, inChildren] = await kv.mget<LedgerEntry>(SECTIONS.map((s) => keys.entry(s, id)));
   let placement: Placement | null = null;
   if (inPages?.entry || inPosts?.entry) placement = { parentId: (inPages?.entry ?? inPosts!.entry!).id, depth: 1 };
-  else if (inChildren?.entry?.depth && inChildren.entry.depth + 1 <= childDepth) placement = { parentId: inChildren.entry.id, depth: inChildren.entry.depth + 1 };
+  else if (inChildren?.entry?.depth && inChildren.entry.depth + 1 <= childDepth)
+    placement = { parentId: inChildren.entry.id, depth: inChildren.entry.depth + 1 };
   if (placement && childDepth < 1) placement = null;
   cache.set(id, placement);
   return placement;

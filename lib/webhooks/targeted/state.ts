@@ -76,8 +76,19 @@ export function startRun(deps: TargetedDeps): TargetedRun {
     deps,
     wk: webhookKeys(deps.keys),
     result: {
-      pages: 0, fetched: 0, removed: 0, dropped: 0, deferred: 0, deferredSections: [], givenUp: 0,
-      notionRequests: 0, leftover: 0, rateLimitedUntil: null, error: null, changed: [], elapsedMs: 0,
+      pages: 0,
+      fetched: 0,
+      removed: 0,
+      dropped: 0,
+      deferred: 0,
+      deferredSections: [],
+      givenUp: 0,
+      notionRequests: 0,
+      leftover: 0,
+      rateLimitedUntil: null,
+      error: null,
+      changed: [],
+      elapsedMs: 0,
     },
     deferredIds: new Set(),
     deferredSections: new Set(),
@@ -91,7 +102,11 @@ export function startRun(deps: TargetedDeps): TargetedRun {
 }
 
 export function shouldStop(run: TargetedRun): boolean {
-  return run.deps.deadline.remaining() < run.stopMarginMs || run.result.rateLimitedUntil !== null || run.result.error !== null;
+  return (
+    run.deps.deadline.remaining() < run.stopMarginMs ||
+    run.result.rateLimitedUntil !== null ||
+    run.result.error !== null
+  );
 }
 
 export function noteRateLimit(run: TargetedRun, error: NotionSyncError): void {
@@ -131,19 +146,36 @@ export async function settle(run: TargetedRun, page: DirtyPage, extra: KvOp[] = 
 async function giveUp(run: TargetedRun, page: DirtyPage, why: string): Promise<void> {
   run.result.givenUp++;
   logTargeted("targeted.given_up", { pageId: page.id, reason: why });
-  await settle(run, page, [{ op: "sadd", key: run.deps.keys.refetch(), members: [page.id] }, { op: "del", key: run.wk.tries(page.id) }]);
+  await settle(run, page, [
+    { op: "sadd", key: run.deps.keys.refetch(), members: [page.id] },
+    { op: "del", key: run.wk.tries(page.id) },
+  ]);
 }
 
 /** A page's failure, through the engine's failure policy; `tries` are its earlier failed attempts. */
 export async function onPageError(run: TargetedRun, page: DirtyPage, tries: number, error: unknown): Promise<void> {
-  await applyDecision(run, page, tries + 1, decideFailure(error, { attempts: tries + 1, maxAttempts: MAX_TRIES, stopping: shouldStop(run) }));
+  await applyDecision(
+    run,
+    page,
+    tries + 1,
+    decideFailure(error, { attempts: tries + 1, maxAttempts: MAX_TRIES, stopping: shouldStop(run) }),
+  );
 }
 
-export async function applyDecision(run: TargetedRun, page: DirtyPage, attempts: number, decision: FailureDecision): Promise<void> {
+export async function applyDecision(
+  run: TargetedRun,
+  page: DirtyPage,
+  attempts: number,
+  decision: FailureDecision,
+): Promise<void> {
   if (decision.kind === "rate_limited") noteRateLimit(run, decision.error);
   else if (decision.kind === "retry") await run.deps.kv.set(run.wk.tries(page.id), attempts, { pxMs: TRIES_TTL_MS });
   else if (decision.kind === "give_up") await giveUp(run, page, `${decision.code}: ${decision.message.slice(0, 200)}`);
-  else if (decision.kind === "fatal") run.result.error = { code: `notion_${decision.error.details.code ?? decision.error.kind}`, message: decision.error.message };
+  else if (decision.kind === "fatal")
+    run.result.error = {
+      code: `notion_${decision.error.details.code ?? decision.error.kind}`,
+      message: decision.error.message,
+    };
 }
 
 /** The page's earlier failed attempts (`{p}:wh:tries:{id}`). */
@@ -158,10 +190,12 @@ export function afterCommit(run: TargetedRun, section: Section, changed: Changed
   run.result.changed.push(...changed);
   const { kv, keys, revalidate } = run.deps;
   // One drain at a time: a later one takes what the earlier left (a failed call keeps its members).
-  run.revalidations = run.revalidations.then(() => drainChangedPages(kv, keys, section, revalidate)).then(
-    () => {},
-    () => {},
-  );
+  run.revalidations = run.revalidations
+    .then(() => drainChangedPages(kv, keys, section, revalidate))
+    .then(
+      () => {},
+      () => {},
+    );
 }
 
 export function logTargeted(event: string, fields: Record<string, unknown>): void {

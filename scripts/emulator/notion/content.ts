@@ -4,7 +4,19 @@
  * vocabularies that make generated pages look like real notes.
  */
 import { Prng } from "./prng.js";
-import { EMULATOR_INTEGRATION, type Annotations, type DateValue, type EquationRichText, type FullUser, type Icon, type MentionRichText, type PropertySchema, type PropertyType, type RichText, type TextRichText } from "./types.js";
+import {
+  EMULATOR_INTEGRATION,
+  type Annotations,
+  type DateValue,
+  type EquationRichText,
+  type FullUser,
+  type Icon,
+  type MentionRichText,
+  type PropertySchema,
+  type PropertyType,
+  type RichText,
+  type TextRichText,
+} from "./types.js";
 
 const MINUTE = 60_000;
 
@@ -26,7 +38,10 @@ const PLAIN: Annotations = {
   color: "default",
 };
 
-export function richText(content: string, options: { link?: string; annotations?: Partial<Annotations> } = {}): TextRichText {
+export function richText(
+  content: string,
+  options: { link?: string; annotations?: Partial<Annotations> } = {},
+): TextRichText {
   const link = options.link ?? null;
   return {
     type: "text",
@@ -60,22 +75,116 @@ export function pageUrl(title: string, id: string): string {
 }
 
 const WORDS = [
-  "sync", "cache", "latency", "budget", "roadmap", "review", "draft", "design", "launch", "metrics",
-  "customer", "feedback", "release", "backlog", "sprint", "incident", "postmortem", "schema", "query",
-  "index", "deploy", "rollback", "edge", "region", "storage", "queue", "worker", "retry", "token",
-  "quota", "export", "import", "archive", "search", "filter", "cursor", "page", "block", "database",
-  "the", "a", "of", "and", "to", "for", "with", "on", "in", "after", "before", "every", "each", "new",
-  "quick", "careful", "simple", "stable", "hourly", "daily", "weekly", "fresh", "stale", "small", "large",
+  "sync",
+  "cache",
+  "latency",
+  "budget",
+  "roadmap",
+  "review",
+  "draft",
+  "design",
+  "launch",
+  "metrics",
+  "customer",
+  "feedback",
+  "release",
+  "backlog",
+  "sprint",
+  "incident",
+  "postmortem",
+  "schema",
+  "query",
+  "index",
+  "deploy",
+  "rollback",
+  "edge",
+  "region",
+  "storage",
+  "queue",
+  "worker",
+  "retry",
+  "token",
+  "quota",
+  "export",
+  "import",
+  "archive",
+  "search",
+  "filter",
+  "cursor",
+  "page",
+  "block",
+  "database",
+  "the",
+  "a",
+  "of",
+  "and",
+  "to",
+  "for",
+  "with",
+  "on",
+  "in",
+  "after",
+  "before",
+  "every",
+  "each",
+  "new",
+  "quick",
+  "careful",
+  "simple",
+  "stable",
+  "hourly",
+  "daily",
+  "weekly",
+  "fresh",
+  "stale",
+  "small",
+  "large",
 ] as const;
 
 const TITLE_ADJECTIVES = [
-  "Quarterly", "Weekly", "Draft", "Final", "Internal", "Public", "Annual", "Quick", "Deep", "Open",
-  "Team", "Product", "Design", "Engineering", "Marketing", "Support", "Launch", "Hiring", "Security", "Data",
+  "Quarterly",
+  "Weekly",
+  "Draft",
+  "Final",
+  "Internal",
+  "Public",
+  "Annual",
+  "Quick",
+  "Deep",
+  "Open",
+  "Team",
+  "Product",
+  "Design",
+  "Engineering",
+  "Marketing",
+  "Support",
+  "Launch",
+  "Hiring",
+  "Security",
+  "Data",
 ] as const;
 
 const TITLE_NOUNS = [
-  "Roadmap", "Review", "Notes", "Plan", "Retrospective", "Checklist", "Guide", "Overview", "Proposal", "Report",
-  "Handbook", "Playbook", "Summary", "Update", "Announcement", "Kickoff", "Brief", "FAQ", "Changelog", "Spec",
+  "Roadmap",
+  "Review",
+  "Notes",
+  "Plan",
+  "Retrospective",
+  "Checklist",
+  "Guide",
+  "Overview",
+  "Proposal",
+  "Report",
+  "Handbook",
+  "Playbook",
+  "Summary",
+  "Update",
+  "Announcement",
+  "Kickoff",
+  "Brief",
+  "FAQ",
+  "Changelog",
+  "Spec",
 ] as const;
 
 /** Titles that exercise slugify (accents, emoji, punctuation). */
@@ -280,7 +389,12 @@ export const STATUS_OPTIONS: readonly SelectOptionSpec[] = [
 
 export const STATUS_GROUPS = [
   { id: "6a4d8b3f-2c5e-4f70-9bac-1d2e3f4a5b01", name: "To-do", color: "gray", option_ids: [STATUS_OPTIONS[0].id] },
-  { id: "6a4d8b3f-2c5e-4f70-9bac-1d2e3f4a5b02", name: "In progress", color: "blue", option_ids: [STATUS_OPTIONS[1].id, STATUS_OPTIONS[2].id] },
+  {
+    id: "6a4d8b3f-2c5e-4f70-9bac-1d2e3f4a5b02",
+    name: "In progress",
+    color: "blue",
+    option_ids: [STATUS_OPTIONS[1].id, STATUS_OPTIONS[2].id],
+  },
   { id: "6a4d8b3f-2c5e-4f70-9bac-1d2e3f4a5b03", name: "Complete", color: "green", option_ids: [STATUS_OPTIONS[3].id] },
 ] as const;
 
@@ -325,7 +439,13 @@ export function baseSchema(): PropertySpec[] {
     { name: "Name", id: "title", type: "title", config: {}, field: "title" },
     { name: "Slug", id: "%3AsLg", type: "rich_text", config: {}, field: "slug" },
     { name: "Date", id: "D%3Bt%3F", type: "date", config: {}, field: "date" },
-    { name: "Tags", id: "tG%5E%5E", type: "multi_select", config: { options: TAGS.map((t) => schemaOption({ id: tagOptionId(t.name), name: t.name, color: t.color })) }, field: "tags" },
+    {
+      name: "Tags",
+      id: "tG%5E%5E",
+      type: "multi_select",
+      config: { options: TAGS.map((t) => schemaOption({ id: tagOptionId(t.name), name: t.name, color: t.color })) },
+      field: "tags",
+    },
     { name: "Published", id: "pB%7Cx", type: "checkbox", config: {}, field: "published" },
     { name: "Description", id: "dE%3Dc", type: "rich_text", config: {}, field: "description" },
   ];
@@ -348,38 +468,78 @@ export interface SchemaRefs {
 export function postsExtraSchema(refs: SchemaRefs): PropertySpec[] {
   const I = PROPERTY_IDS;
   return [
-    { name: "Status", id: I.status, type: "status", config: { options: STATUS_OPTIONS.map(schemaOption), groups: STATUS_GROUPS.map((g) => ({ ...g, option_ids: [...g.option_ids] })) } },
+    {
+      name: "Status",
+      id: I.status,
+      type: "status",
+      config: {
+        options: STATUS_OPTIONS.map(schemaOption),
+        groups: STATUS_GROUPS.map((g) => ({ ...g, option_ids: [...g.option_ids] })),
+      },
+    },
     { name: "Category", id: I.category, type: "select", config: { options: CATEGORY_OPTIONS.map(schemaOption) } },
     { name: "Rating", id: I.rating, type: "number", config: { format: "number_with_commas" } },
     { name: "Authors", id: I.authors, type: "people", config: {} },
     { name: "Website", id: I.website, type: "url", config: {} },
     { name: "Contact", id: I.contact, type: "email", config: {} },
     { name: "Phone", id: I.phone, type: "phone_number", config: {} },
-    { name: "Reading time", id: I.readingTime, type: "formula", config: { expression: 'format(round(length(prop("Description")) / 20)) + " min"' } },
-    { name: "Next review", id: I.nextReview, type: "formula", config: { expression: 'dateAdd(prop("Date"), 90, "days")' } },
+    {
+      name: "Reading time",
+      id: I.readingTime,
+      type: "formula",
+      config: { expression: 'format(round(length(prop("Description")) / 20)) + " min"' },
+    },
+    {
+      name: "Next review",
+      id: I.nextReview,
+      type: "formula",
+      config: { expression: 'dateAdd(prop("Date"), 90, "days")' },
+    },
     {
       name: "Pages",
       id: I.pages,
       type: "relation",
-      config: { database_id: refs.pagesDatabaseId, data_source_id: refs.pagesDataSourceId, type: "dual_property", dual_property: { synced_property_name: "Posts", synced_property_id: I.posts } },
+      config: {
+        database_id: refs.pagesDatabaseId,
+        data_source_id: refs.pagesDataSourceId,
+        type: "dual_property",
+        dual_property: { synced_property_name: "Posts", synced_property_id: I.posts },
+      },
     },
     {
       name: "See also",
       id: I.seeAlso,
       type: "relation",
-      config: { database_id: refs.postsDatabaseId, data_source_id: refs.postsDataSourceId, type: "single_property", single_property: {} },
+      config: {
+        database_id: refs.postsDatabaseId,
+        data_source_id: refs.postsDataSourceId,
+        type: "single_property",
+        single_property: {},
+      },
     },
     {
       name: "Page count",
       id: I.pageCount,
       type: "rollup",
-      config: { rollup_property_name: "Name", relation_property_name: "Pages", rollup_property_id: "title", relation_property_id: decodeURIComponent(I.pages), function: "count" },
+      config: {
+        rollup_property_name: "Name",
+        relation_property_name: "Pages",
+        rollup_property_id: "title",
+        relation_property_id: decodeURIComponent(I.pages),
+        function: "count",
+      },
     },
     {
       name: "Page tags",
       id: I.pageTags,
       type: "rollup",
-      config: { rollup_property_name: "Tags", relation_property_name: "Pages", rollup_property_id: decodeURIComponent("tG%5E%5E"), relation_property_id: decodeURIComponent(I.pages), function: "show_original" },
+      config: {
+        rollup_property_name: "Tags",
+        relation_property_name: "Pages",
+        rollup_property_id: decodeURIComponent("tG%5E%5E"),
+        relation_property_id: decodeURIComponent(I.pages),
+        function: "show_original",
+      },
     },
     { name: "Notes", id: I.notes, type: "rich_text", config: {} },
     { name: "Created", id: I.created, type: "created_time", config: {} },
@@ -400,7 +560,12 @@ export function pagesExtraSchema(refs: SchemaRefs): PropertySpec[] {
       name: "Posts",
       id: I.posts,
       type: "relation",
-      config: { database_id: refs.postsDatabaseId, data_source_id: refs.postsDataSourceId, type: "dual_property", dual_property: { synced_property_name: "Pages", synced_property_id: I.pages } },
+      config: {
+        database_id: refs.postsDatabaseId,
+        data_source_id: refs.postsDataSourceId,
+        type: "dual_property",
+        dual_property: { synced_property_name: "Pages", synced_property_id: I.pages },
+      },
     },
     { name: "Verification", id: I.verification, type: "verification", config: {} },
     { name: "Owner", id: I.owner, type: "people", config: {} },
@@ -410,5 +575,11 @@ export function pagesExtraSchema(refs: SchemaRefs): PropertySpec[] {
 
 /** A schema entry as GET /v1/data_sources/{id} shows it. */
 export function schemaEntry(spec: PropertySpec): PropertySchema {
-  return { id: spec.id, name: spec.name, description: null, type: spec.type, [spec.type]: structuredClone(spec.config) } as PropertySchema;
+  return {
+    id: spec.id,
+    name: spec.name,
+    description: null,
+    type: spec.type,
+    [spec.type]: structuredClone(spec.config),
+  } as PropertySchema;
 }

@@ -26,12 +26,18 @@ export interface StoredHostedFile {
 
 /** A hosted file as the workspace stores it: its bucket path, signed at every read. */
 export function storedHostedFile(workspaceId: string, fileId: string, name: string): StoredHostedFile {
-  return { type: "file", file: { url: `${HOSTED_FILES_ORIGIN}/${workspaceId}/${fileId}/${encodeURIComponent(name)}`, expiry_time: "" } };
+  return {
+    type: "file",
+    file: { url: `${HOSTED_FILES_ORIGIN}/${workspaceId}/${fileId}/${encodeURIComponent(name)}`, expiry_time: "" },
+  };
 }
 
 /** The bucket path signed for an hour from `now`: what Notion answers at `now`. */
 export function signFileUrl(path: string, now: number): { url: string; expiry_time: string } {
-  const amzDate = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const amzDate = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
   const signature = new Prng(`${path}:${now}`).uuid().replace(/-/g, "").repeat(2);
   const url =
     `${path}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD` +
@@ -53,7 +59,8 @@ export function signedUrlExpiry(url: string): number | null {
   }
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * `value` with every hosted file in it signed for an hour from `now`
@@ -70,7 +77,12 @@ export function signHostedFiles<T>(value: T, now: number): T {
     return (changed ? out : value) as T;
   }
   if (!isObject(value)) return value;
-  if (value.type === "file" && isObject(value.file) && typeof value.file.url === "string" && value.file.url.startsWith(`${HOSTED_FILES_ORIGIN}/`)) {
+  if (
+    value.type === "file" &&
+    isObject(value.file) &&
+    typeof value.file.url === "string" &&
+    value.file.url.startsWith(`${HOSTED_FILES_ORIGIN}/`)
+  ) {
     return { ...value, file: signFileUrl(value.file.url.split("?")[0], now) } as T;
   }
   let out: Record<string, unknown> | null = null;
@@ -111,7 +123,12 @@ interface BlockLike {
 }
 
 const DOCS = ["handbook.pdf", "q3-report.pdf", "diagram.png", "notes.txt", "budget.xlsx", "screenshot.png"] as const;
-const MEDIA = { file: ["spec.docx", "export.csv", "archive.zip"], pdf: ["invoice.pdf", "slides.pdf"], audio: ["standup.m4a", "interview.mp3"], video: ["demo.mp4", "walkthrough.mov"] } as const;
+const MEDIA = {
+  file: ["spec.docx", "export.csv", "archive.zip"],
+  pdf: ["invoice.pdf", "slides.pdf"],
+  audio: ["standup.m4a", "interview.mp3"],
+  video: ["demo.mp4", "walkthrough.mov"],
+} as const;
 
 /**
  * Gives a generated workspace the Notion-hosted files real workspaces have,
@@ -124,7 +141,13 @@ const MEDIA = { file: ["spec.docx", "export.csv", "archive.zip"], pdf: ["invoice
  * uploaded icon. The first rows of each database always get one of each, so
  * every kind is there whatever the sizes.
  */
-export function addHostedFiles(pages: PageLike[], blocks: BlockLike[], workspaceId: string, seed: number, skipPageIds: ReadonlySet<string> = new Set()): void {
+export function addHostedFiles(
+  pages: PageLike[],
+  blocks: BlockLike[],
+  workspaceId: string,
+  seed: number,
+  skipPageIds: ReadonlySet<string> = new Set(),
+): void {
   const rng = new Prng(`${seed}:hosted-files`);
   const hosted = (name: string) => storedHostedFile(workspaceId, rng.uuid(), name);
   const firstOf = new Map<string, number>();
@@ -137,7 +160,12 @@ export function addHostedFiles(pages: PageLike[], blocks: BlockLike[], workspace
     if (early || rng.chance(1 / 6)) {
       const count = early ? 2 : rng.int(1, 3);
       for (let i = 0; i < count; i++) page.attachments.push({ name: rng.pick(DOCS), ...hosted(rng.pick(DOCS)) });
-      if (early || rng.chance(0.3)) page.attachments.push({ name: "Spec (link)", type: "external", external: { url: `https://docs.example.com/${rng.uuid()}` } });
+      if (early || rng.chance(0.3))
+        page.attachments.push({
+          name: "Spec (link)",
+          type: "external",
+          external: { url: `https://docs.example.com/${rng.uuid()}` },
+        });
     }
     if (n === 0 || rng.chance(1 / 8)) page.cover = hosted("cover.jpg");
     if (n === 1 || rng.chance(1 / 10)) page.icon = hosted("icon.png");

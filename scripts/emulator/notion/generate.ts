@@ -100,7 +100,14 @@ const LEAF_WEIGHTS = {
 } as const;
 const CONTAINER_WEIGHTS = { toggle: 2.5, table: 1, column_list: 0.7, synced_block: 0.3 } as const;
 /** Text blocks that sometimes carry nested children (indented list items, paragraphs with children). */
-const NESTABLE = new Set<BlockType>(["paragraph", "bulleted_list_item", "numbered_list_item", "to_do", "quote", "callout"]);
+const NESTABLE = new Set<BlockType>([
+  "paragraph",
+  "bulleted_list_item",
+  "numbered_list_item",
+  "to_do",
+  "quote",
+  "callout",
+]);
 
 type Options = Required<Omit<GenerateOptions, "now" | "blocksPerRow" | "childPagesPerRow" | "queryResultLimit">> & {
   now: number;
@@ -170,7 +177,10 @@ class Generator {
     const huge = this.hugeRowPicks();
     const simple = this.opts.blocksPerRow;
     let firstWithChildren = true;
-    for (const [db, count, key] of [[pagesDatabase, this.opts.pages, "pages"], [postsDatabase, this.opts.posts, "posts"]] as const) {
+    for (const [db, count, key] of [
+      [pagesDatabase, this.opts.pages, "pages"],
+      [postsDatabase, this.opts.posts, "posts"],
+    ] as const) {
       const slugs = new Set<string>();
       const slugHints = new Map<string, number>();
       // Simple rows draw their creation times from a stream of their own, so the main stream stays as it was.
@@ -200,7 +210,15 @@ class Generator {
     if (simple === undefined) addHostedFiles(this.pages, this.blocks, workspaceId, this.opts.seed, this.hugeRowIds);
     // Every block and property type of the recorded Notion answers, from a stream of its own too (below).
     if (simple === undefined) {
-      addConformanceContent({ pages: this.pages, blocks: this.blocks, pagesDatabase, postsDatabase, userId, seed: this.opts.seed, skipPageIds: this.hugeRowIds });
+      addConformanceContent({
+        pages: this.pages,
+        blocks: this.blocks,
+        pagesDatabase,
+        postsDatabase,
+        userId,
+        seed: this.opts.seed,
+        skipPageIds: this.hugeRowIds,
+      });
     }
     return new Workspace({
       seed: this.opts.seed,
@@ -239,7 +257,7 @@ class Generator {
     const rng = new Prng(`${this.opts.seed}:created:${key}`);
     const max = this.opts.maxRowsPerMinute;
     const bursts: number[] = [];
-    for (let left = count; left > 0; ) {
+    for (let left = count; left > 0;) {
       const size = Math.min(left, rng.chance(0.25) ? rng.int(Math.ceil(max / 4), max) : rng.int(1, Math.min(max, 4)));
       bursts.push(size);
       left -= size;
@@ -247,7 +265,9 @@ class Generator {
     const first = HISTORY_START / MINUTE;
     const minutes = Math.floor((this.opts.now - 7 * DAY - HISTORY_START) / MINUTE);
     if (bursts.length > minutes) {
-      throw new Error(`${count} rows at most ${max} a minute do not fit in the generated history: raise maxRowsPerMinute`);
+      throw new Error(
+        `${count} rows at most ${max} a minute do not fit in the generated history: raise maxRowsPerMinute`,
+      );
     }
     const width = minutes / bursts.length;
     const out: number[] = [];
@@ -264,14 +284,26 @@ class Generator {
   private paragraphs(page: PageRecord, count: number): string[] {
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
-      const record = this.blockRecord(this.rng.uuid(), page, null, "paragraph", paragraphPayload([richText(sentence(this.rng))]));
+      const record = this.blockRecord(
+        this.rng.uuid(),
+        page,
+        null,
+        "paragraph",
+        paragraphPayload([richText(sentence(this.rng))]),
+      );
       this.blocks.push(record);
       ids.push(record.id);
     }
     return ids;
   }
 
-  private row(db: DatabaseRecord, slugs: Set<string>, slugHints: Map<string, number>, untitled: boolean, created?: number): PageRecord {
+  private row(
+    db: DatabaseRecord,
+    slugs: Set<string>,
+    slugHints: Map<string, number>,
+    untitled: boolean,
+    created?: number,
+  ): PageRecord {
     const title = untitled ? "" : this.pageTitle();
     const createdTime = created ?? this.minuteBetween(HISTORY_START, this.opts.now - 7 * DAY);
     const bulk = this.rng.chance(0.12) ? this.rng.pick(this.bulkMinutes) : undefined;
@@ -435,7 +467,13 @@ class Generator {
     }
   }
 
-  private blockRecord(id: string, page: PageRecord, parentBlockId: string | null, type: BlockType, payload: Payload): BlockRecord {
+  private blockRecord(
+    id: string,
+    page: PageRecord,
+    parentBlockId: string | null,
+    type: BlockType,
+    payload: Payload,
+  ): BlockRecord {
     const record: BlockRecord = {
       id,
       pageId: page.id,
@@ -469,7 +507,8 @@ class Generator {
   private icon(): Icon | null {
     const roll = this.rng.next();
     if (roll < 0.5) return emojiIcon(this.rng);
-    if (roll < 0.58) return { type: "external", external: { url: `https://icons.example.com/${this.rng.int(1, 40)}.svg` } };
+    if (roll < 0.58)
+      return { type: "external", external: { url: `https://icons.example.com/${this.rng.int(1, 40)}.svg` } };
     return null;
   }
 
@@ -516,8 +555,16 @@ const EXTRA_KINDS = [
 ] as const;
 type ExtraKind = (typeof EXTRA_KINDS)[number];
 
-const EMBEDS = ["https://www.youtube.com/embed/dQw4w9WgXcQ", "https://codepen.io/team/codepen/embed/PNaGbb", "https://www.figma.com/embed?embed_host=notion"] as const;
-const PREVIEWS = ["https://github.com/makenotion/notion-sdk-js/pull/457", "https://www.dropbox.com/s/8d6kjlpdlfqiec5/complex.pdf?dl=0", "https://linear.app/acme/issue/ENG-42"] as const;
+const EMBEDS = [
+  "https://www.youtube.com/embed/dQw4w9WgXcQ",
+  "https://codepen.io/team/codepen/embed/PNaGbb",
+  "https://www.figma.com/embed?embed_host=notion",
+] as const;
+const PREVIEWS = [
+  "https://github.com/makenotion/notion-sdk-js/pull/457",
+  "https://www.dropbox.com/s/8d6kjlpdlfqiec5/complex.pdf?dl=0",
+  "https://linear.app/acme/issue/ENG-42",
+] as const;
 const UNSUPPORTED = ["button", "ai_block", "form", "tab"] as const;
 const DATABASES_INLINE = ["Tasks", "Reading list", "Open questions", "Meeting notes"] as const;
 
@@ -538,8 +585,19 @@ const DATABASES_INLINE = ["Tasks", "Reading list", "Open questions", "Meeting no
 function addConformanceContent(input: ConformanceInput): void {
   const rng = new Prng(`${input.seed}:conformance`);
   const { pagesDatabase, postsDatabase } = input;
-  const refs = { pagesDatabaseId: pagesDatabase.id, pagesDataSourceId: pagesDatabase.dataSourceId, postsDatabaseId: postsDatabase.id, postsDataSourceId: postsDatabase.dataSourceId };
-  const attachments: PropertySpec = { name: "Attachments", id: ATTACHMENTS_PROPERTY_ID, type: "files", config: {}, field: "attachments" };
+  const refs = {
+    pagesDatabaseId: pagesDatabase.id,
+    pagesDataSourceId: pagesDatabase.dataSourceId,
+    postsDatabaseId: postsDatabase.id,
+    postsDataSourceId: postsDatabase.dataSourceId,
+  };
+  const attachments: PropertySpec = {
+    name: "Attachments",
+    id: ATTACHMENTS_PROPERTY_ID,
+    type: "files",
+    config: {},
+    field: "attachments",
+  };
   pagesDatabase.schema = [...baseSchema(), attachments, ...pagesExtraSchema(refs)];
   postsDatabase.schema = [...baseSchema(), attachments, ...postsExtraSchema(refs)];
 
@@ -559,22 +617,40 @@ function addConformanceContent(input: ConformanceInput): void {
   }
   postRows.forEach((row, i) => {
     const first = i === 0;
-    const related = pageRows.length === 0 ? [] : rng.shuffle(pageRows).slice(0, first ? Math.min(2, pageRows.length) : rng.int(0, 3)).map((p) => p.id);
+    const related =
+      pageRows.length === 0
+        ? []
+        : rng
+            .shuffle(pageRows)
+            .slice(0, first ? Math.min(2, pageRows.length) : rng.int(0, 3))
+            .map((p) => p.id);
     for (const id of related) backRefs.set(id, [...(backRefs.get(id) ?? []), row.id]);
     const day = row.date ?? new Date(row.createdTime).toISOString().slice(0, 10);
     row.values = {
       Status: rng.pick(STATUS_OPTIONS).name,
       Category: first || rng.chance(0.8) ? rng.pick(CATEGORY_OPTIONS).name : null,
-      Rating: first || rng.chance(0.75) ? (rng.chance(0.5) ? rng.int(1, 5) : Math.round(rng.next() * 5000) / 1000) : null,
+      Rating:
+        first || rng.chance(0.75) ? (rng.chance(0.5) ? rng.int(1, 5) : Math.round(rng.next() * 5000) / 1000) : null,
       Authors: rng.shuffle(users.people.map((u) => u.id)).slice(0, first ? 2 : rng.int(0, 2)),
       Website: first || rng.chance(0.6) ? `https://example.com/${slugify(row.title)}` : null,
       Contact: first || rng.chance(0.6) ? `${slugify(row.title).slice(0, 12)}@example.com` : null,
       Phone: first || rng.chance(0.5) ? `+1 555 ${String(rng.int(1000, 9999))}` : null,
       "Reading time": { type: "string", string: first || rng.chance(0.8) ? `${rng.int(1, 15)} min` : null },
-      "Next review": { type: "date", date: { start: `${new Date(Date.parse(day) + 90 * 86_400_000).toISOString().slice(0, 10)}T09:00:00.000+00:00`, end: null, time_zone: null } },
+      "Next review": {
+        type: "date",
+        date: {
+          start: `${new Date(Date.parse(day) + 90 * 86_400_000).toISOString().slice(0, 10)}T09:00:00.000+00:00`,
+          end: null,
+          time_zone: null,
+        },
+      },
       Pages: related,
-      "See also": rng.shuffle(postRows.filter((p) => p !== row)).slice(0, first ? 1 : rng.int(0, 2)).map((p) => p.id),
-      Notes: first || rng.chance(0.5) ? notesText(rng, first, users.people, pageRows.concat(postRows), postsDatabase) : [],
+      "See also": rng
+        .shuffle(postRows.filter((p) => p !== row))
+        .slice(0, first ? 1 : rng.int(0, 2))
+        .map((p) => p.id),
+      Notes:
+        first || rng.chance(0.5) ? notesText(rng, first, users.people, pageRows.concat(postRows), postsDatabase) : [],
     };
   });
   pageRows.forEach((row, i) => {
@@ -594,9 +670,18 @@ function addConformanceContent(input: ConformanceInput): void {
   });
 
   // Blocks.
-  const showcases = new Set([pageRows.find((p) => !p.trashed && !input.skipPageIds.has(p.id))?.id, postRows.find((p) => !p.trashed && !input.skipPageIds.has(p.id))?.id]);
+  const showcases = new Set([
+    pageRows.find((p) => !p.trashed && !input.skipPageIds.has(p.id))?.id,
+    postRows.find((p) => !p.trashed && !input.skipPageIds.has(p.id))?.id,
+  ]);
   const linkTargets = rows.map((p) => p.id);
-  const make = (page: PageRecord, parentBlockId: string | null, type: BlockType, payload: Payload, hostedFile?: string): BlockRecord => {
+  const make = (
+    page: PageRecord,
+    parentBlockId: string | null,
+    type: BlockType,
+    payload: Payload,
+    hostedFile?: string,
+  ): BlockRecord => {
     const record: BlockRecord = {
       id: rng.uuid(),
       pageId: page.id,
@@ -605,7 +690,9 @@ function addConformanceContent(input: ConformanceInput): void {
       payload,
       childIds: [],
       createdTime: page.createdTime,
-      lastEditedTime: floorToMinute(page.createdTime + rng.next() * Math.max(0, page.lastEditedTime - page.createdTime)),
+      lastEditedTime: floorToMinute(
+        page.createdTime + rng.next() * Math.max(0, page.lastEditedTime - page.createdTime),
+      ),
       trashed: false,
     };
     if (hostedFile) record.hostedFile = hostedFile;
@@ -616,7 +703,12 @@ function addConformanceContent(input: ConformanceInput): void {
     parent.childIds = Array.from({ length: count }, () => {
       const kind = rng.pick(["paragraph", "bulleted_list_item", "to_do"] as const);
       const text = [richText(sentence(rng))];
-      const payload = kind === "paragraph" ? paragraphPayload(text) : kind === "to_do" ? textPayload(text, { checked: rng.chance(0.5) }) : textPayload(text);
+      const payload =
+        kind === "paragraph"
+          ? paragraphPayload(text)
+          : kind === "to_do"
+            ? textPayload(text, { checked: rng.chance(0.5) })
+            : textPayload(text);
       return make(page, parent.id, kind, payload).id;
     });
   };
@@ -624,7 +716,12 @@ function addConformanceContent(input: ConformanceInput): void {
   const external = (type: "video" | "audio" | "pdf" | "file"): Payload => {
     const ext = { video: "mp4", audio: "mp3", pdf: "pdf", file: "zip" }[type];
     const url = `https://media.example.com/${rng.uuid()}.${ext}`;
-    return { caption: caption(), type: "external", external: { url }, ...(type === "file" ? { name: `download.${ext}` } : {}) };
+    return {
+      caption: caption(),
+      type: "external",
+      external: { url },
+      ...(type === "file" ? { name: `download.${ext}` } : {}),
+    };
   };
   /** The top-level blocks of one kind (a synced block comes as its original and, later, a copy). */
   const build = (page: PageRecord, kind: ExtraKind): BlockRecord[] => {
@@ -647,7 +744,14 @@ function addConformanceContent(input: ConformanceInput): void {
       case "breadcrumb":
         return [make(page, null, "breadcrumb", {})];
       case "link_to_page":
-        return [make(page, null, "link_to_page", { type: "page_id", page_id: rng.pick(linkTargets.filter((id) => id !== page.id).concat(linkTargets.length > 1 ? [] : linkTargets)) })];
+        return [
+          make(page, null, "link_to_page", {
+            type: "page_id",
+            page_id: rng.pick(
+              linkTargets.filter((id) => id !== page.id).concat(linkTargets.length > 1 ? [] : linkTargets),
+            ),
+          }),
+        ];
       case "unsupported":
         return [make(page, null, "unsupported", { block_type: rng.pick(UNSUPPORTED) })];
       case "toggle_heading": {
@@ -657,9 +761,22 @@ function addConformanceContent(input: ConformanceInput): void {
         return [heading];
       }
       case "callout_external_icon":
-        return [make(page, null, "callout", { rich_text: paragraphText(rng), icon: { type: "external", external: { url: `https://icons.example.com/${rng.int(1, 40)}.svg` } }, color: "blue_background" })];
+        return [
+          make(page, null, "callout", {
+            rich_text: paragraphText(rng),
+            icon: { type: "external", external: { url: `https://icons.example.com/${rng.int(1, 40)}.svg` } },
+            color: "blue_background",
+          }),
+        ];
       case "mentions":
-        return [make(page, null, "paragraph", paragraphPayload(notesText(rng, true, users.people, pageRows.concat(postRows), postsDatabase)))];
+        return [
+          make(
+            page,
+            null,
+            "paragraph",
+            paragraphPayload(notesText(rng, true, users.people, pageRows.concat(postRows), postsDatabase)),
+          ),
+        ];
       case "synced": {
         // The original holds leaves only: its copy shows the same children (and Notion's ids twice in one page).
         const original = make(page, null, "synced_block", { synced_from: null });
@@ -689,7 +806,13 @@ function addConformanceContent(input: ConformanceInput): void {
 }
 
 /** Rich text with every kind of mention the recordings show (user, page, database, date, link, link preview) and an inline equation. */
-function notesText(rng: Prng, all: boolean, people: FullUser[], rows: PageRecord[], database: DatabaseRecord): RichText[] {
+function notesText(
+  rng: Prng,
+  all: boolean,
+  people: FullUser[],
+  rows: PageRecord[],
+  database: DatabaseRecord,
+): RichText[] {
   const parts: RichText[] = [richText(`${sentence(rng, 2, 5).slice(0, -1)} `)];
   const every = ["user", "page", "database", "date", "link", "preview", "equation"];
   const kinds = all ? every : rng.shuffle(every).slice(0, rng.int(1, 2));
@@ -706,10 +829,22 @@ function notesText(rng: Prng, all: boolean, people: FullUser[], rows: PageRecord
         parts.push(databaseMention(database.id, database.title));
         break;
       case "date":
-        parts.push(dateMention({ start: new Date(HISTORY_START + rng.int(0, 500) * DAY).toISOString().slice(0, 10), end: null, time_zone: null }));
+        parts.push(
+          dateMention({
+            start: new Date(HISTORY_START + rng.int(0, 500) * DAY).toISOString().slice(0, 10),
+            end: null,
+            time_zone: null,
+          }),
+        );
         break;
       case "link":
-        parts.push(linkMention(rng.pick(PREVIEWS), "Example Domain", "This domain is for use in illustrative examples in documents."));
+        parts.push(
+          linkMention(
+            rng.pick(PREVIEWS),
+            "Example Domain",
+            "This domain is for use in illustrative examples in documents.",
+          ),
+        );
         break;
       case "preview":
         parts.push(linkPreviewMention(rng.pick(PREVIEWS)));

@@ -40,7 +40,8 @@ const limits = new WeakMap<Workspace, number>();
 /** Blocks one markdown answer renders before truncating (`undefined`: back to the default). */
 export function setMarkdownBlockLimit(workspace: Workspace, limit: number | undefined): void {
   if (limit === undefined) limits.delete(workspace);
-  else if (!(Number.isInteger(limit) && limit >= 0)) throw new RangeError("the markdown block limit is a non-negative integer");
+  else if (!(Number.isInteger(limit) && limit >= 0))
+    throw new RangeError("the markdown block limit is a non-negative integer");
   else limits.set(workspace, limit);
 }
 
@@ -64,16 +65,34 @@ export function retrievePageMarkdown(workspace: Workspace, id: string): PageMark
 }
 
 /** The markdown of a page (or of a block and its subtree), or undefined where Notion answers 404. */
-export function pageMarkdown(workspace: Workspace, id: string, options: { blockLimit?: number } = {}): PageMarkdownBody | undefined {
+export function pageMarkdown(
+  workspace: Workspace,
+  id: string,
+  options: { blockLimit?: number } = {},
+): PageMarkdownBody | undefined {
   const page = workspace.page(id);
   const block = page ? undefined : workspace.block(id);
   // A child_page block shares its page's id: an unreadable page is a 404, not a block.
   if (!page && (!block || block.type === "child_page")) return undefined;
   const rootId = (page ?? block)!.id;
-  const r = new Renderer(workspace, `https://www.notion.so/${hex(rootId)}`, options.blockLimit ?? markdownBlockLimit(workspace));
+  const r = new Renderer(
+    workspace,
+    `https://www.notion.so/${hex(rootId)}`,
+    options.blockLimit ?? markdownBlockLimit(workspace),
+  );
   const tree = workspace.contentTree(rootId);
-  const lines = page ? r.blocks(tree) : r.blocks([{ ...block!, ...(block!.has_children && block!.type !== "child_page" ? { children: tree } : {}) } as BlockTree]);
-  return { object: "page_markdown", id: rootId, markdown: lines.join("\n"), truncated: r.truncated, unknown_block_ids: r.unknownIds };
+  const lines = page
+    ? r.blocks(tree)
+    : r.blocks([
+        { ...block!, ...(block!.has_children && block!.type !== "child_page" ? { children: tree } : {}) } as BlockTree,
+      ]);
+  return {
+    object: "page_markdown",
+    id: rootId,
+    markdown: lines.join("\n"),
+    truncated: r.truncated,
+    unknown_block_ids: r.unknownIds,
+  };
 }
 
 const hex = (id: string) => id.replace(/-/g, "");
@@ -121,7 +140,8 @@ function richTextPart(part: Loose): string {
   if (a.italic) out = wrap(out, "*", "*");
   if (a.strikethrough) out = wrap(out, "~~", "~~");
   if (a.underline) out = wrap(out, '<span underline="true">', "</span>");
-  if (typeof a.color === "string" && a.color !== "default") out = wrap(out, `<span color="${attr(mdColor(a.color))}">`, "</span>");
+  if (typeof a.color === "string" && a.color !== "default")
+    out = wrap(out, `<span color="${attr(mdColor(a.color))}">`, "</span>");
   const href = part.type === "text" && typeof part.href === "string" ? part.href : null;
   return href ? wrap(out, "[", `](${href})`) : out;
 }
@@ -149,7 +169,14 @@ function mentionTag(mention: Loose, plain: string, href: string | null): string 
 // ------------------------------------------------------------------ blocks
 
 /** Block types the format renders as `<unknown>` (notion-facts.md §2.1); so does any type not handled below. */
-export const UNSUPPORTED_BLOCK_TYPES: ReadonlySet<string> = new Set(["bookmark", "embed", "link_preview", "breadcrumb", "template", "unsupported"]);
+export const UNSUPPORTED_BLOCK_TYPES: ReadonlySet<string> = new Set([
+  "bookmark",
+  "embed",
+  "link_preview",
+  "breadcrumb",
+  "template",
+  "unsupported",
+]);
 const MEDIA = new Set(["file", "pdf", "audio", "video"]);
 
 class Renderer {
@@ -201,7 +228,9 @@ class Renderer {
       case "heading_3":
       case "heading_4": {
         const level = Number(node.type.slice(-1));
-        const attrs = [body.is_toggleable ? 'toggle="true"' : "", color ? `color="${attr(mdColor(body.color))}"` : ""].filter(Boolean).join(" ");
+        const attrs = [body.is_toggleable ? 'toggle="true"' : "", color ? `color="${attr(mdColor(body.color))}"` : ""]
+          .filter(Boolean)
+          .join(" ");
         return withChildren(`${"#".repeat(level)} ${text}${attrs ? ` {${attrs}}` : ""}`);
       }
       case "bulleted_list_item":
@@ -213,14 +242,21 @@ class Renderer {
       case "quote":
         return withChildren(`> ${text}${color}`);
       case "toggle":
-        return [`<details${color ? ` color="${attr(mdColor(body.color))}"` : ""}>`, `<summary>${text}</summary>`, ...this.children(node), `</details>`];
+        return [
+          `<details${color ? ` color="${attr(mdColor(body.color))}"` : ""}>`,
+          `<summary>${text}</summary>`,
+          ...this.children(node),
+          `</details>`,
+        ];
       case "callout": {
         const icon = iconValue(body.icon);
         const attrs = `${icon ? ` icon="${attr(icon)}"` : ""}${mdColor(body.color) !== "default" ? ` color="${attr(mdColor(body.color))}"` : ""}`;
         return [`<callout${attrs}>`, ...(text ? [`\t${text}`] : []), ...this.children(node), `</callout>`];
       }
       case "code": {
-        const code = Array.isArray(body.rich_text) ? body.rich_text.map((p) => (isObject(p) && typeof p.plain_text === "string" ? p.plain_text : "")).join("") : "";
+        const code = Array.isArray(body.rich_text)
+          ? body.rich_text.map((p) => (isObject(p) && typeof p.plain_text === "string" ? p.plain_text : "")).join("")
+          : "";
         const language = typeof body.language === "string" && body.language !== "plain text" ? body.language : "";
         return ["```" + language, ...code.split("\n"), "```"];
       }
@@ -251,7 +287,9 @@ class Renderer {
         return [`<page url="${attr(child.url)}">${escapeMarkdown(String(body.title ?? ""))}</page>`];
       }
       case "child_database":
-        return [`<database url="${attr(`https://www.notion.so/${hex(node.id)}`)}" inline="true">${escapeMarkdown(String(body.title ?? ""))}</database>`];
+        return [
+          `<database url="${attr(`https://www.notion.so/${hex(node.id)}`)}" inline="true">${escapeMarkdown(String(body.title ?? ""))}</database>`,
+        ];
       case "link_to_page": {
         const target = body[String(body.type)];
         return [`<mention-page url="${attr(`https://www.notion.so/${hex(String(target ?? ""))}`)}"/>`];
@@ -259,7 +297,9 @@ class Renderer {
       case "synced_block": {
         const from = isObject(body.synced_from) ? body.synced_from : null;
         const tag = from ? "synced_block_reference" : "synced_block";
-        const url = from ? `https://www.notion.so/${hex(String(from.block_id ?? ""))}` : `${this.rootUrl}#${hex(node.id)}`;
+        const url = from
+          ? `https://www.notion.so/${hex(String(from.block_id ?? ""))}`
+          : `${this.rootUrl}#${hex(node.id)}`;
         return [`<${tag} url="${attr(url)}">`, ...this.children(node), `</${tag}>`];
       }
       default:

@@ -55,7 +55,8 @@ export function setRelation(
 ): RelationRecord {
   const page = workspace.page(pageId);
   if (!page) throw new Error(`unknown page ${pageId}`);
-  if (page.parent.type !== "data_source_id") throw new Error(`page ${pageId} is not a database row: only rows have relations`);
+  if (page.parent.type !== "data_source_id")
+    throw new Error(`page ${pageId} is not a database row: only rows have relations`);
   const name = options.name ?? DEFAULT_RELATION_NAME;
   const rng = new Prng(`${workspace.seed}:relation:${page.id}:${name}`);
   const count = options.ids?.length ?? options.count ?? 0;
@@ -80,7 +81,8 @@ function propertyIdFor(name: string): string {
 }
 
 function titleOf(properties: Record<string, PropertyValue>): string {
-  for (const prop of Object.values(properties)) if (prop.type === "title") return prop.title.map((t) => t.plain_text).join("");
+  for (const prop of Object.values(properties))
+    if (prop.type === "title") return prop.title.map((t) => t.plain_text).join("");
   return "";
 }
 
@@ -99,10 +101,19 @@ export function relationProperties(workspace: Workspace, pageId: string): Record
 }
 
 /** A page object's properties with every relation complete (`has_more: false`): what a sync that completes them stores. */
-export function withCompleteRelations<T extends Record<string, unknown>>(workspace: Workspace, pageId: string, properties: T): T {
+export function withCompleteRelations<T extends Record<string, unknown>>(
+  workspace: Workspace,
+  pageId: string,
+  properties: T,
+): T {
   const out: Record<string, unknown> = { ...properties };
   for (const record of recordsOf(workspace, pageId)) {
-    out[record.name] = { id: record.propertyId, type: "relation", relation: record.ids.map((id) => ({ id })), has_more: false };
+    out[record.name] = {
+      id: record.propertyId,
+      type: "relation",
+      relation: record.ids.map((id) => ({ id })),
+      has_more: false,
+    };
   }
   return out as T;
 }
@@ -112,19 +123,26 @@ export function withCompleteRelations<T extends Record<string, unknown>>(workspa
  * NotionApiError: 404 for a page or property it does not know, 400 for a bad
  * page_size or start_cursor.
  */
-export function propertyItems(workspace: Workspace, pageId: string, rawPropertyId: string, url: URL): Record<string, unknown> {
+export function propertyItems(
+  workspace: Workspace,
+  pageId: string,
+  rawPropertyId: string,
+  url: URL,
+): Record<string, unknown> {
   const page = workspace.page(pageId);
   if (!page) throw notFound(pageId, "page");
   const wanted = decodeSegment(rawPropertyId);
   const relation = recordsOf(workspace, pageId).find((r) => decodeSegment(r.propertyId) === wanted);
   const entry = relation ? undefined : Object.values(page.properties).find((p) => decodeSegment(p.id) === wanted);
-  if (!relation && !entry) throw new NotionApiError(404, "object_not_found", `Could not find property with id: ${rawPropertyId}.`);
+  if (!relation && !entry)
+    throw new NotionApiError(404, "object_not_found", `Could not find property with id: ${rawPropertyId}.`);
   const propertyId = relation?.propertyId ?? entry!.id;
   const type = relation ? "relation" : entry!.type;
 
   let items: unknown[];
   if (relation) items = relation.ids.map((id) => ({ id }));
-  else if (entry!.type === "title" || entry!.type === "rich_text") items = entry!.type === "title" ? entry!.title : entry!.rich_text;
+  else if (entry!.type === "title" || entry!.type === "rich_text")
+    items = entry!.type === "title" ? entry!.title : entry!.rich_text;
   else return { object: "property_item", id: propertyId, type, [type]: (entry as Record<string, unknown>)[type] };
 
   const pageSize = parsePageSize(url.searchParams.get("page_size"));
@@ -158,7 +176,11 @@ function parsePageSize(raw: string | null): number {
   if (raw === null || raw === "") return MAX_PAGE_SIZE;
   const size = Number(raw);
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
-    throw new NotionApiError(400, "validation_error", `page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${raw}\`.`);
+    throw new NotionApiError(
+      400,
+      "validation_error",
+      `page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${raw}\`.`,
+    );
   }
   return size;
 }
@@ -172,6 +194,7 @@ function parseCursor(raw: string | null, total: number): number {
   if (raw === null || raw === "") return 0;
   const match = /^pi:(\d+)$/.exec(Buffer.from(raw, "base64url").toString("utf8"));
   const offset = match ? Number(match[1]) : NaN;
-  if (!Number.isInteger(offset) || offset < 0 || offset > total) throw new NotionApiError(400, "validation_error", `start_cursor provided is invalid: ${raw}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset > total)
+    throw new NotionApiError(400, "validation_error", `start_cursor provided is invalid: ${raw}`);
   return offset;
 }

@@ -31,7 +31,8 @@ const DATE_OPERATORS = ["equals", "before", "after", "on_or_before", "on_or_afte
 
 function parseInstant(value: unknown, where: string): number {
   const ms = typeof value === "string" ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw invalid(`${where} should be a valid ISO 8601 date string, instead was \`${JSON.stringify(value)}\`.`);
+  if (Number.isNaN(ms))
+    throw invalid(`${where} should be a valid ISO 8601 date string, instead was \`${JSON.stringify(value)}\`.`);
   return ms;
 }
 

@@ -93,12 +93,17 @@ export function search(workspace: Workspace, body: Record<string, unknown>, opti
   // Pages are rendered only once they are in the answer's slice (workspace.page(id)).
   const items: { id: string; result: Result | null; time: number; title: string }[] = [];
   if (kind !== "data_source") {
-    for (const page of workspace.searchablePages()) items.push({ id: page.id, result: null, time: page.time, title: page.title });
+    for (const page of workspace.searchablePages())
+      items.push({ id: page.id, result: null, time: page.time, title: page.title });
   }
   if (kind !== "page") {
-    for (const ds of dataSources(workspace)) items.push({ id: ds.id, result: ds, time: Date.parse(ds.last_edited_time), title: plain(ds.title) });
+    for (const ds of dataSources(workspace))
+      items.push({ id: ds.id, result: ds, time: Date.parse(ds.last_edited_time), title: plain(ds.title) });
   }
-  const indexed = items.filter((item) => (lagMs === 0 || item.time <= nowMs - lagMs) && (needle === "" || item.title.toLowerCase().includes(needle)));
+  const indexed = items.filter(
+    (item) =>
+      (lagMs === 0 || item.time <= nowMs - lagMs) && (needle === "" || item.title.toLowerCase().includes(needle)),
+  );
   const sign = descending ? -1 : 1;
   indexed.sort((a, b) => (a.time !== b.time ? sign * (a.time - b.time) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
@@ -159,12 +164,15 @@ function plain(parts: unknown[]): string {
 function objectFilter(filter: unknown): "page" | "data_source" | null {
   if (filter === undefined || filter === null) return null;
   if (!isObject(filter)) throw invalid("body.filter should be an object.");
-  if (filter.in_trash !== undefined && filter.in_trash !== false) throw invalid("body.filter.in_trash: only false is supported by the emulator.");
+  if (filter.in_trash !== undefined && filter.in_trash !== false)
+    throw invalid("body.filter.in_trash: only false is supported by the emulator.");
   if (filter.property === undefined && filter.value === undefined) return null;
   if (filter.property !== "object") throw invalid('body.filter.property should be `"object"`.');
   // 2025-09-03: "database" is no longer a value (data sources replaced it).
   if (filter.value !== "page" && filter.value !== "data_source") {
-    throw invalid(`body.filter.value should be \`"page"\` or \`"data_source"\`, instead was \`${JSON.stringify(filter.value)}\`.`);
+    throw invalid(
+      `body.filter.value should be \`"page"\` or \`"data_source"\`, instead was \`${JSON.stringify(filter.value)}\`.`,
+    );
   }
   return filter.value;
 }
@@ -174,14 +182,17 @@ function sortDirection(sort: unknown): "ascending" | "descending" {
   if (!isObject(sort)) throw invalid("body.sort should be an object.");
   if (sort.property === "relevance") return "descending";
   if (sort.timestamp !== "last_edited_time") throw invalid('body.sort.timestamp should be `"last_edited_time"`.');
-  if (sort.direction !== "ascending" && sort.direction !== "descending") throw invalid('body.sort.direction should be `"ascending"` or `"descending"`.');
+  if (sort.direction !== "ascending" && sort.direction !== "descending")
+    throw invalid('body.sort.direction should be `"ascending"` or `"descending"`.');
   return sort.direction;
 }
 
 function pageSizeOf(value: unknown): number {
   if (value === undefined || value === null) return MAX_PAGE_SIZE;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_PAGE_SIZE) {
-    throw invalid(`body.page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${String(value)}\`.`);
+    throw invalid(
+      `body.page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${String(value)}\`.`,
+    );
   }
   return value;
 }
@@ -193,7 +204,8 @@ function encodeCursor(time: number, id: string): string {
 function decodeCursor(cursor: string): [number, string] {
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(key) && key.length === 2 && typeof key[0] === "number" && typeof key[1] === "string") return [key[0], key[1]];
+    if (Array.isArray(key) && key.length === 2 && typeof key[0] === "number" && typeof key[1] === "string")
+      return [key[0], key[1]];
   } catch {
     // fall through
   }

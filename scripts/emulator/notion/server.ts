@@ -15,7 +15,16 @@ import { searchWorkspace } from "./search.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 
-export type RouteName = "databases.retrieve" | "dataSources.retrieve" | "dataSources.query" | "pages.retrieve" | "pages.properties.retrieve" | "blocks.children.list" | "blocks.retrieve" | "search" | "pages.retrieveMarkdown";
+export type RouteName =
+  | "databases.retrieve"
+  | "dataSources.retrieve"
+  | "dataSources.query"
+  | "pages.retrieve"
+  | "pages.properties.retrieve"
+  | "blocks.children.list"
+  | "blocks.retrieve"
+  | "search"
+  | "pages.retrieveMarkdown";
 
 export type RateLimitReason = "public_api_request_rate_limit" | "public_api_space_request_rate_limit";
 
@@ -129,7 +138,6 @@ const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [Noti
   529: ["service_overload", "Notion is overloaded, please try again later."],
 };
 
-
 interface Reply {
   status: number;
   body: unknown;
@@ -167,8 +175,18 @@ class TokenBucket {
   }
 }
 
-function errorReply(status: number, code: NotionErrorCode, message: string, headers?: Record<string, string>, additionalData?: Record<string, string>): Reply {
-  return { status, body: { object: "error", status, code, message, ...(additionalData ? { additional_data: additionalData } : {}) }, headers };
+function errorReply(
+  status: number,
+  code: NotionErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+  additionalData?: Record<string, string>,
+): Reply {
+  return {
+    status,
+    body: { object: "error", status, code, message, ...(additionalData ? { additional_data: additionalData } : {}) },
+    headers,
+  };
 }
 
 function matchRoute(method: string, pathname: string): { route: RouteName; id: string; sub?: string } | undefined {
@@ -277,8 +295,21 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     }
     const id = normalizeId(match.id);
     if (!id) {
-      const param = { "databases.retrieve": "database_id", "dataSources.retrieve": "data_source_id", "dataSources.query": "data_source_id", "pages.retrieve": "page_id", "pages.properties.retrieve": "page_id", "blocks.children.list": "block_id", "blocks.retrieve": "block_id", "pages.retrieveMarkdown": "page_id" }[match.route];
-      return errorReply(400, "validation_error", `path failed validation: path.${param} should be a valid uuid, instead was \`"${match.id}"\`.`);
+      const param = {
+        "databases.retrieve": "database_id",
+        "dataSources.retrieve": "data_source_id",
+        "dataSources.query": "data_source_id",
+        "pages.retrieve": "page_id",
+        "pages.properties.retrieve": "page_id",
+        "blocks.children.list": "block_id",
+        "blocks.retrieve": "block_id",
+        "pages.retrieveMarkdown": "page_id",
+      }[match.route];
+      return errorReply(
+        400,
+        "validation_error",
+        `path failed validation: path.${param} should be a valid uuid, instead was \`"${match.id}"\`.`,
+      );
     }
 
     try {
@@ -340,7 +371,11 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
           const rawSize = url.searchParams.get("page_size");
           const pageSize = rawSize === null || rawSize === "" ? undefined : Number(rawSize);
           if (pageSize !== undefined && !Number.isInteger(pageSize)) {
-            return errorReply(400, "validation_error", `query failed validation: page_size should be a number, instead was \`"${rawSize}"\`.`);
+            return errorReply(
+              400,
+              "validation_error",
+              `query failed validation: page_size should be a number, instead was \`"${rawSize}"\`.`,
+            );
           }
           const list = workspace.blockChildren(id, url.searchParams.get("start_cursor") ?? undefined, pageSize);
           if (!list) throw notFound(id, "block");
@@ -349,7 +384,8 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
         }
       }
     } catch (error) {
-      if (error instanceof NotionApiError) return errorReply(error.status, error.code, error.message, undefined, error.additionalData);
+      if (error instanceof NotionApiError)
+        return errorReply(error.status, error.code, error.message, undefined, error.additionalData);
       throw error;
     }
   };
@@ -357,7 +393,10 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   const send = (res: http.ServerResponse, reply: Reply, fromNotion = true): void => {
     const requestId = randomUUID();
     // Notion puts request_id in every JSON body (errors and objects alike); control answers don't.
-    const body = fromNotion && typeof reply.body === "object" && reply.body !== null ? { ...reply.body, request_id: requestId } : reply.body;
+    const body =
+      fromNotion && typeof reply.body === "object" && reply.body !== null
+        ? { ...reply.body, request_id: requestId }
+        : reply.body;
     const text = JSON.stringify(body);
     res.writeHead(reply.status, {
       "Content-Type": "application/json; charset=utf-8",
@@ -372,7 +411,12 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   let holdCounter = 0;
   const takeHold = (route: RouteName | "unknown", pathname: string) => {
     const path = pathname.replace(/-/g, "");
-    const hold = [...holds.values()].find((h) => h.remaining > 0 && (h.route === "*" || h.route === route) && (!h.matchId || path.includes(h.matchId.replace(/-/g, ""))));
+    const hold = [...holds.values()].find(
+      (h) =>
+        h.remaining > 0 &&
+        (h.route === "*" || h.route === route) &&
+        (!h.matchId || path.includes(h.matchId.replace(/-/g, ""))),
+    );
     if (hold) hold.remaining -= 1;
     return hold;
   };
@@ -384,7 +428,13 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     else respond(req, res, url, bodyText, route);
   };
 
-  const respond = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, bodyText: string, route: RouteName | "unknown"): void => {
+  const respond = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    bodyText: string,
+    route: RouteName | "unknown",
+  ): void => {
     const entry: RequestLogEntry = { route, path: url.pathname + url.search, status: 0, at: Date.now() };
     log.push(entry);
 
@@ -403,7 +453,9 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
         code,
         message,
         fault.status === 429 || fault.status === 529 ? { "Retry-After": retryAfter(fault) } : undefined,
-        fault.status === 429 ? { rate_limit_reason: fault.rateLimitReason ?? "public_api_request_rate_limit" } : undefined,
+        fault.status === 429
+          ? { rate_limit_reason: fault.rateLimitReason ?? "public_api_request_rate_limit" }
+          : undefined,
       );
     } else {
       reply = answer(req, url, bodyText);
@@ -518,9 +570,14 @@ class ControlError extends Error {
 }
 
 /** N visible rows, deterministic for a given workspace state, alternating between the two databases. */
-export function pickPages(workspace: Workspace, count: number): { id: string; databaseId: string; title: string; slug: string }[] {
+export function pickPages(
+  workspace: Workspace,
+  count: number,
+): { id: string; databaseId: string; title: string; slug: string }[] {
   const rng = new Prng(`${workspace.seed}:pick`);
-  const pools = [workspace.pagesDatabaseId, workspace.postsDatabaseId].map((dbId) => rng.shuffle(workspace.visibleRows(dbId)));
+  const pools = [workspace.pagesDatabaseId, workspace.postsDatabaseId].map((dbId) =>
+    rng.shuffle(workspace.visibleRows(dbId)),
+  );
   const picked: { id: string; databaseId: string; title: string; slug: string }[] = [];
   for (let i = 0; picked.length < count && (pools[0].length > 0 || pools[1].length > 0); i++) {
     const page = pools[i % 2].shift();
@@ -530,7 +587,12 @@ export function pickPages(workspace: Workspace, count: number): { id: string; da
       const parts = prop?.type === "title" ? prop.title : prop?.type === "rich_text" ? prop.rich_text : [];
       return parts.map((part) => part.plain_text).join("");
     };
-    picked.push({ id: page.id, databaseId: page.parent.type === "data_source_id" ? page.parent.database_id : "", title: text("Name"), slug: text("Slug") });
+    picked.push({
+      id: page.id,
+      databaseId: page.parent.type === "data_source_id" ? page.parent.database_id : "",
+      title: text("Name"),
+      slug: text("Slug"),
+    });
   }
   return picked;
 }
@@ -557,7 +619,8 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
     let body: Record<string, unknown> = {};
     if (method === "POST" && bodyText.trim() !== "") {
       const parsed: unknown = JSON.parse(bodyText);
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new ControlError(400, "body must be a JSON object");
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+        throw new ControlError(400, "body must be a JSON object");
       body = parsed as Record<string, unknown>;
     }
     const action = `${method} ${url.pathname.slice("/__emulator/".length)}`;
@@ -585,7 +648,10 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
         return { status: 200, body: { ids: pages.map((p) => p.id), pages } };
       }
       case "GET tree":
-        return { status: 200, body: { pageId: requireParam(url, "pageId"), tree: ws.contentTree(requireParam(url, "pageId")) } };
+        return {
+          status: 200,
+          body: { pageId: requireParam(url, "pageId"), tree: ws.contentTree(requireParam(url, "pageId")) },
+        };
       case "POST edit":
         ws.editPageTitle(requireString(body, "pageId"), requireString(body, "title"));
         return ok({ page: ws.page(requireString(body, "pageId")) ?? null });
@@ -609,7 +675,9 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
         return ok();
       case "POST add": {
         const slug = typeof body.slug === "string" ? body.slug : undefined;
-        return ok({ page: ws.addPage(requireString(body, "databaseId"), { title: requireString(body, "title"), slug }) });
+        return ok({
+          page: ws.addPage(requireString(body, "databaseId"), { title: requireString(body, "title"), slug }),
+        });
       }
       case "POST add-child":
         return ok({ page: ws.addChildPage(requireString(body, "parentPageId"), requireString(body, "title")) });
@@ -637,7 +705,9 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
       }
       case "POST hold": {
         const rule = parseFaultRule({ ...body, status: 500 });
-        return ok({ holdId: emulator.hold({ route: rule.route as HoldRule["route"], matchId: rule.matchId, times: rule.times }) });
+        return ok({
+          holdId: emulator.hold({ route: rule.route as HoldRule["route"], matchId: rule.matchId, times: rule.times }),
+        });
       }
       case "POST release":
         return ok({ released: emulator.release(requireString(body, "holdId")) });
@@ -646,11 +716,17 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
       case "POST query-limit": {
         // {limit: N} sets the per-query cap, {limit: null} lifts it, {} goes back to the workspace's limit.
         const limit = body.limit;
-        if (limit !== undefined && limit !== null && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1)) {
+        if (
+          limit !== undefined &&
+          limit !== null &&
+          (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1)
+        ) {
           throw new ControlError(400, "limit must be a positive integer or null");
         }
         emulator.setQueryResultLimit(limit === undefined ? undefined : limit === null ? Infinity : limit);
-        return ok({ queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null });
+        return ok({
+          queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
+        });
       }
       case "POST clock":
         if (typeof body.now === "string") ws.setNow(new Date(body.now));
@@ -663,7 +739,11 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
   } catch (error) {
     // Workspace mutations throw "unknown page/block/database ..." for ids they don't know.
     const status =
-      error instanceof ControlError ? error.status : error instanceof Error && error.message.startsWith("unknown ") ? 404 : 400;
+      error instanceof ControlError
+        ? error.status
+        : error instanceof Error && error.message.startsWith("unknown ")
+          ? 404
+          : 400;
     return { status, body: { ok: false, error: error instanceof Error ? error.message : String(error) } };
   }
 }
@@ -678,11 +758,13 @@ const FAULT_ROUTES: readonly string[] = ["*", ...ROUTES.map((r) => r.route)];
 
 function parseFaultRule(body: Record<string, unknown>): FaultRule {
   const { route, status, times, retryAfterSeconds, matchId } = body;
-  if (typeof route !== "string" || !FAULT_ROUTES.includes(route)) throw new ControlError(400, `route must be one of ${FAULT_ROUTES.join(", ")}`);
+  if (typeof route !== "string" || !FAULT_ROUTES.includes(route))
+    throw new ControlError(400, `route must be one of ${FAULT_ROUTES.join(", ")}`);
   const known = status === "hang" || status === "reset" || (typeof status === "number" && status in FAULT_ERRORS);
   if (!known) throw new ControlError(400, `unsupported fault status ${JSON.stringify(status)}`);
   if (times !== undefined && typeof times !== "number") throw new ControlError(400, "times must be a number");
-  if (retryAfterSeconds !== undefined && typeof retryAfterSeconds !== "number") throw new ControlError(400, "retryAfterSeconds must be a number");
+  if (retryAfterSeconds !== undefined && typeof retryAfterSeconds !== "number")
+    throw new ControlError(400, "retryAfterSeconds must be a number");
   if (matchId !== undefined && typeof matchId !== "string") throw new ControlError(400, "matchId must be a string");
   return { route, status, times, retryAfterSeconds, matchId } as FaultRule;
 }

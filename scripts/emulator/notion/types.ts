@@ -72,18 +72,13 @@ export type FullUser =
 /** A Notion-hosted file: `url` signed for an hour at every read (files.ts). */
 export type HostedFileObject = { type: "file"; file: { url: string; expiry_time: string } };
 export type Icon =
-  | { type: "emoji"; emoji: string }
-  | { type: "external"; external: { url: string } }
-  | HostedFileObject;
+  { type: "emoji"; emoji: string } | { type: "external"; external: { url: string } } | HostedFileObject;
 export type Cover = { type: "external"; external: { url: string } } | HostedFileObject;
 
 export type PageParent =
-  | { type: "data_source_id"; data_source_id: string; database_id: string }
-  | { type: "page_id"; page_id: string };
+  { type: "data_source_id"; data_source_id: string; database_id: string } | { type: "page_id"; page_id: string };
 
-export type BlockParent =
-  | { type: "page_id"; page_id: string }
-  | { type: "block_id"; block_id: string };
+export type BlockParent = { type: "page_id"; page_id: string } | { type: "block_id"; block_id: string };
 
 export interface SelectOption {
   id: string;
@@ -138,7 +133,9 @@ export type PropertyValue =
 export type PropertyType = PropertyValue["type"];
 
 /** One entry of a data source's schema (`properties` of GET /v1/data_sources/{id}). */
-export type PropertySchema = { id: string; name: string; description: null; type: PropertyType } & { [config: string]: unknown };
+export type PropertySchema = { id: string; name: string; description: null; type: PropertyType } & {
+  [config: string]: unknown;
+};
 
 /**
  * A page as GET /v1/pages/{id} and data source queries return it, with the
@@ -302,7 +299,10 @@ export class NotionApiError extends Error {
 }
 
 /** The integration the emulator answers as: 404s name it, and its bot user creates some rows. */
-export const EMULATOR_INTEGRATION = { id: "2f1c0d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", name: "notion-kv-sync emulator" } as const;
+export const EMULATOR_INTEGRATION = {
+  id: "2f1c0d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+  name: "notion-kv-sync emulator",
+} as const;
 
 /**
  * Notion's 404 as recorded in 2026: the message names the integration and

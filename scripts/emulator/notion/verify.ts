@@ -43,14 +43,20 @@ export function expectedOrder(workspace: Workspace, databaseId: string): string[
   }
 }
 
-export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, workspace: Workspace, childDepth = 5): Promise<string[]> {
+export async function compareKvWithWorkspace(
+  kv: KvStore,
+  keys: KeyBuilder,
+  workspace: Workspace,
+  childDepth = 5,
+): Promise<string[]> {
   const problems: string[] = [];
   const expectedSlugs = new Set<string>();
   const checkSection = async (section: Section, ids: string[]) => {
     const index = await readIndexPage(kv, keys, section);
     if (!index) return problems.push(`${section}: no index`);
     const indexed = index.entries.map((e) => e.id);
-    if (JSON.stringify(indexed) !== JSON.stringify(ids)) problems.push(`${section}: index order/content differs (${indexed.length} vs ${ids.length} entries)`);
+    if (JSON.stringify(indexed) !== JSON.stringify(ids))
+      problems.push(`${section}: index order/content differs (${indexed.length} vs ${ids.length} entries)`);
     for (const entry of index.entries) {
       expectedSlugs.add(`${section}:${entry.slug}`);
       const bundle = (await readLarge<PageBundle>(kv, keys, keys.page(section, entry.slug)))?.value;
@@ -64,9 +70,11 @@ export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, work
       if (bundle.last_edited_time !== page.last_edited_time) problems.push(`${section}: ${entry.slug} is stale`);
       // Relations past 25 references: the sync stores them complete (page objects show the first 25).
       const properties = withCompleteRelations(workspace, entry.id, page.properties);
-      if (JSON.stringify(stripVolatile(bundle.properties)) !== JSON.stringify(stripVolatile(properties))) problems.push(`${section}: ${entry.slug} properties differ`);
+      if (JSON.stringify(stripVolatile(bundle.properties)) !== JSON.stringify(stripVolatile(properties)))
+        problems.push(`${section}: ${entry.slug} properties differ`);
       const tree = stripVolatile(workspace.contentTree(entry.id));
-      if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(tree)) problems.push(`${section}: ${entry.slug} blocks differ`);
+      if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(tree))
+        problems.push(`${section}: ${entry.slug} blocks differ`);
     }
   };
   await checkSection("pages", expectedOrder(workspace, workspace.pagesDatabaseId));
@@ -77,7 +85,10 @@ export async function compareKvWithWorkspace(kv: KvStore, keys: KeyBuilder, work
   const indexedChildren = new Set((childIndex?.entries ?? []).map((e) => e.id));
   for (const id of childIds) if (!indexedChildren.has(id)) problems.push(`children: ${id} missing from index`);
   for (const id of indexedChildren) if (!childIds.has(id)) problems.push(`children: ${id} indexed but not reachable`);
-  await checkSection("children", (childIndex?.entries ?? []).map((e) => e.id).filter((id) => childIds.has(id)));
+  await checkSection(
+    "children",
+    (childIndex?.entries ?? []).map((e) => e.id).filter((id) => childIds.has(id)),
+  );
 
   const stored = (await kv.scanKeys(`${keys.prefix}:page:`)).map((k) => k.slice(`${keys.prefix}:page:`.length));
   for (const slug of stored) if (!expectedSlugs.has(slug)) problems.push(`orphan bundle ${slug}`);

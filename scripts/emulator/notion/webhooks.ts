@@ -112,11 +112,23 @@ interface LifeWindow {
   timer: NodeJS.Timeout;
 }
 
-const METHODS = ["editPageTitle", "editBlockText", "appendBlocks", "addPage", "addChildPage", "trashPage", "restorePage", "moveRow", "moveChildPage"] as const;
+const METHODS = [
+  "editPageTitle",
+  "editBlockText",
+  "appendBlocks",
+  "addPage",
+  "addChildPage",
+  "trashPage",
+  "restorePage",
+  "moveRow",
+  "moveChildPage",
+] as const;
 
 export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOptions): WebhookDelivery {
   const rng = new Prng(`${options.seed ?? 1}:webhooks`);
-  const token = options.verificationToken ?? `secret_${randomUUID().replace(/-/g, "")}${randomUUID().replace(/-/g, "").slice(0, 11)}`;
+  const token =
+    options.verificationToken ??
+    `secret_${randomUUID().replace(/-/g, "")}${randomUUID().replace(/-/g, "").slice(0, 11)}`;
   const aggregateMs = options.aggregateMs ?? 1000;
   let dropRate = options.dropRate ?? 0;
   let duplicateRate = options.duplicateRate ?? 0;
@@ -140,8 +152,10 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
 
   function parentOf(pageId: string): Record<string, unknown> {
     const page = workspace.page(pageId);
-    const parent = page?.parent as { type?: string; database_id?: string; data_source_id?: string; page_id?: string; block_id?: string } | undefined;
-    if (parent?.type === "data_source_id") return { id: parent.database_id, type: "database", data_source_id: parent.data_source_id };
+    const parent = page?.parent as
+      { type?: string; database_id?: string; data_source_id?: string; page_id?: string; block_id?: string } | undefined;
+    if (parent?.type === "data_source_id")
+      return { id: parent.database_id, type: "database", data_source_id: parent.data_source_id };
     if (parent?.type === "page_id") return { id: parent.page_id, type: "page" };
     if (parent?.type === "block_id") return { id: parent.block_id, type: "block" };
     return { id: workspaceId, type: "space" };
@@ -167,12 +181,25 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
 
   // ---------------------------------------------------------------- aggregation
 
-  function touchContent(kind: ContentWindow["kind"], pageId: string, block?: { id: string; type: "page" | "block" }, property?: string): void {
+  function touchContent(
+    kind: ContentWindow["kind"],
+    pageId: string,
+    block?: { id: string; type: "page" | "block" },
+    property?: string,
+  ): void {
     if (detached) return;
     const key = `${kind}:${pageId}`;
     let w = content.get(key);
     if (!w) {
-      w = { kind, pageId, blocks: new Map(), properties: new Set(), last: Date.now(), merged: 0, timer: setTimeout(() => closeContent(key), aggregateMs) };
+      w = {
+        kind,
+        pageId,
+        blocks: new Map(),
+        properties: new Set(),
+        last: Date.now(),
+        merged: 0,
+        timer: setTimeout(() => closeContent(key), aggregateMs),
+      };
       content.set(key, w);
     }
     if (block) w.blocks.set(block.id, block.type);
@@ -190,14 +217,28 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
       w.kind === "content"
         ? { parent: parentOf(w.pageId), updated_blocks: [...w.blocks].map(([id, type]) => ({ id, type })) }
         : { parent: parentOf(w.pageId), updated_properties: [...w.properties] };
-    send(w.kind === "content" ? "page.content_updated" : "page.properties_updated", { id: w.pageId, type: "page" }, data, w.last, w.merged);
+    send(
+      w.kind === "content" ? "page.content_updated" : "page.properties_updated",
+      { id: w.pageId, type: "page" },
+      data,
+      w.last,
+      w.merged,
+    );
   }
 
   function touchLife(pageId: string, what: Lifecycle, trashedBefore: boolean): void {
     if (detached) return;
     let w = life.get(pageId);
     if (!w) {
-      w = { pageId, created: false, trashedBefore, moved: false, last: Date.now(), merged: 0, timer: setTimeout(() => closeLife(pageId), aggregateMs) };
+      w = {
+        pageId,
+        created: false,
+        trashedBefore,
+        moved: false,
+        last: Date.now(),
+        merged: 0,
+        timer: setTimeout(() => closeLife(pageId), aggregateMs),
+      };
       life.set(pageId, w);
     }
     if (what === "created") w.created = true;
@@ -222,7 +263,13 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
 
   // ---------------------------------------------------------------- delivery
 
-  function send(type: string, entity: { id: string; type: string }, data: Record<string, unknown>, at: number, merged: number): void {
+  function send(
+    type: string,
+    entity: { id: string; type: string },
+    data: Record<string, unknown>,
+    at: number,
+    merged: number,
+  ): void {
     const id = randomUUID();
     const dropped = random() < dropRate;
     const timestamp = new Date(at).toISOString();
@@ -247,10 +294,25 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
       setTimeout(() => {
         void (async () => {
           const body = JSON.stringify(event(attempt));
-          const record: DeliveryRecord = { eventId: id, type, entityId: entity.id, attempt, duplicate, status: null, startedAt: Date.now(), endedAt: 0, answer: null };
+          const record: DeliveryRecord = {
+            eventId: id,
+            type,
+            entityId: entity.id,
+            attempt,
+            duplicate,
+            status: null,
+            startedAt: Date.now(),
+            endedAt: 0,
+            answer: null,
+          };
           try {
             const signature = await signWebhookPayload({ body, verificationToken: token });
-            const res = await fetch(options.url, { method: "POST", headers: { "content-type": "application/json", "x-notion-signature": signature }, body, signal: AbortSignal.timeout(10_000) });
+            const res = await fetch(options.url, {
+              method: "POST",
+              headers: { "content-type": "application/json", "x-notion-signature": signature },
+              body,
+              signal: AbortSignal.timeout(10_000),
+            });
             record.status = res.status;
             const text = await res.text();
             try {
@@ -275,7 +337,11 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
   // ---------------------------------------------------------------- hooks on the workspace
 
   const ws = workspace as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const wrap = (name: (typeof METHODS)[number], after: (args: unknown[], result: unknown, before: unknown) => void, before?: (args: unknown[]) => unknown) => {
+  const wrap = (
+    name: (typeof METHODS)[number],
+    after: (args: unknown[], result: unknown, before: unknown) => void,
+    before?: (args: unknown[]) => unknown,
+  ) => {
     const original = ws[name];
     originals.set(name, original);
     ws[name] = function (this: unknown, ...args: unknown[]) {
@@ -296,7 +362,8 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
   });
   wrap("appendBlocks", ([parentId]) => {
     const pageId = owningPage(parentId as string);
-    if (pageId) touchContent("content", pageId, { id: parentId as string, type: pageId === parentId ? "page" : "block" });
+    if (pageId)
+      touchContent("content", pageId, { id: parentId as string, type: pageId === parentId ? "page" : "block" });
   });
   wrap("addPage", (_args, result) => touchLife((result as { id: string }).id, "created", false));
   wrap("addChildPage", ([parentId], result) => {
@@ -330,7 +397,8 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
   );
   wrap(
     "moveRow",
-    ([pageId], _r, before) => touchLife(workspace.page(pageId as string)?.id ?? (pageId as string), "moved", before as boolean),
+    ([pageId], _r, before) =>
+      touchLife(workspace.page(pageId as string)?.id ?? (pageId as string), "moved", before as boolean),
     ([pageId]) => isTrashedNow(pageId as string),
   );
   wrap(
@@ -339,7 +407,8 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
       const id = workspace.page(childId as string)?.id ?? (childId as string);
       const { trashed, from } = before as { trashed: boolean; from: string | null };
       touchLife(id, "moved", trashed);
-      for (const parent of [from, workspace.page(toParent as string)?.id ?? null]) if (parent) touchContent("content", parent, { id, type: "page" });
+      for (const parent of [from, workspace.page(toParent as string)?.id ?? null])
+        if (parent) touchContent("content", parent, { id, type: "page" });
     },
     ([childId]) => ({ trashed: isTrashedNow(childId as string), from: parentPage(childId as string) }),
   );
@@ -347,7 +416,11 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
   return {
     token,
     async subscribe() {
-      const res = await fetch(options.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ verification_token: token }) });
+      const res = await fetch(options.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ verification_token: token }),
+      });
       await res.arrayBuffer().catch(() => {});
       return res.status;
     },
@@ -361,7 +434,10 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
     async idle(timeoutMs = 30_000) {
       const until = Date.now() + timeoutMs;
       while (content.size > 0 || life.size > 0 || inFlight > 0) {
-        if (Date.now() > until) throw new Error(`webhook delivery not idle after ${timeoutMs} ms (${content.size + life.size} open windows, ${inFlight} in flight)`);
+        if (Date.now() > until)
+          throw new Error(
+            `webhook delivery not idle after ${timeoutMs} ms (${content.size + life.size} open windows, ${inFlight} in flight)`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },

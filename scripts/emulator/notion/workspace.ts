@@ -338,7 +338,8 @@ export class Workspace {
     const pageSize = validatePageSize(body.page_size);
     // `in_trash: true` (or the deprecated `archived: true`) lists the rows in the trash instead.
     for (const flag of ["in_trash", "archived"] as const) {
-      if (body[flag] !== undefined && typeof body[flag] !== "boolean") throw validation(`body.${flag} should be a boolean.`);
+      if (body[flag] !== undefined && typeof body[flag] !== "boolean")
+        throw validation(`body.${flag} should be a boolean.`);
     }
     const trashed = body.in_trash === true || body.archived === true;
     const { keyOf, rows } = this.queryRows(db.id, body.filter, body.sorts, trashed);
@@ -431,8 +432,13 @@ export class Workspace {
       if (out.has(page.id)) return false;
       if (page.raw) {
         const rendered = this.renderPage(page);
-        const title = Object.values(rendered.properties).find((p) => p.type === "title") as { title?: { plain_text?: string }[] } | undefined;
-        out.set(page.id, { id: page.id, time: Date.parse(rendered.last_edited_time), title: (title?.title ?? []).map((t) => t.plain_text ?? "").join("") });
+        const title = Object.values(rendered.properties).find((p) => p.type === "title") as
+          { title?: { plain_text?: string }[] } | undefined;
+        out.set(page.id, {
+          id: page.id,
+          time: Date.parse(rendered.last_edited_time),
+          title: (title?.title ?? []).map((t) => t.plain_text ?? "").join(""),
+        });
       } else out.set(page.id, { id: page.id, time: Date.parse(isoMinute(page.lastEditedTime)), title: page.title });
       return true;
     };
@@ -442,7 +448,9 @@ export class Workspace {
         if (child && this.visible(child) && add(child)) visit(child.id);
       }
     };
-    const rows = [this.pagesDatabaseId, this.postsDatabaseId].flatMap((dbId) => this.queryRows(dbId, undefined, undefined, false).rows.map((row) => row.page));
+    const rows = [this.pagesDatabaseId, this.postsDatabaseId].flatMap((dbId) =>
+      this.queryRows(dbId, undefined, undefined, false).rows.map((row) => row.page),
+    );
     for (const row of rows) add(row);
     for (const row of rows) visit(row.id);
     return [...out.values()];
@@ -509,7 +517,11 @@ export class Workspace {
     block.payload = { ...block.payload, rich_text: [richText(text)] };
     block.lastEditedTime = floorToMinute(this.nowMs());
     if (block.raw) {
-      block.raw = { ...block.raw, last_edited_time: isoMinute(block.lastEditedTime), [block.type]: block.payload as JsonObject };
+      block.raw = {
+        ...block.raw,
+        last_edited_time: isoMinute(block.lastEditedTime),
+        [block.type]: block.payload as JsonObject,
+      };
     }
     this.touchPage(this.requirePage(block.pageId));
   }
@@ -520,7 +532,12 @@ export class Workspace {
     const parentBlock = page ? undefined : this.requireBlock(id);
     const owner = page ?? this.requirePage(parentBlock!.pageId);
     const ids = Array.from({ length: n }, () =>
-      this.insertBlock(owner.id, parentBlock?.id ?? null, "paragraph", paragraphPayload([richText(sentence(this.rng))])),
+      this.insertBlock(
+        owner.id,
+        parentBlock?.id ?? null,
+        "paragraph",
+        paragraphPayload([richText(sentence(this.rng))]),
+      ),
     );
     (page ?? parentBlock!).childIds.push(...ids);
     this.touchPage(owner);
@@ -663,15 +680,21 @@ export class Workspace {
     const raw = structuredClone(input.page) as JsonObject;
     delete raw.request_id;
     const id = normalizeId(String(raw.id));
-    if (!id || this.pages.has(id) || this.blocks.has(id)) throw new Error(`recorded page id ${String(raw.id)} is invalid or taken`);
+    if (!id || this.pages.has(id) || this.blocks.has(id))
+      throw new Error(`recorded page id ${String(raw.id)} is invalid or taken`);
     const parentPage = input.parentPageId ? this.requirePage(input.parentPageId) : undefined;
     const db = parentPage ? undefined : this.databases.get(normalizeId(input.databaseId ?? this.pagesDatabaseId) ?? "");
     if (!parentPage && !db) throw new Error(`unknown database ${String(input.databaseId)}`);
     const properties = (raw.properties ?? {}) as Record<string, JsonObject>;
     const titleProp = Object.values(properties).find((p) => p.type === "title");
-    const title = Array.isArray(titleProp?.title) ? (titleProp.title as JsonObject[]).map((t) => String(t.plain_text ?? "")).join("") : "";
+    const title = Array.isArray(titleProp?.title)
+      ? (titleProp.title as JsonObject[]).map((t) => String(t.plain_text ?? "")).join("")
+      : "";
     const slugProp = properties.Slug;
-    const slugText = slugProp?.type === "rich_text" && Array.isArray(slugProp.rich_text) ? (slugProp.rich_text as JsonObject[]).map((t) => String(t.plain_text ?? "")).join("") : "";
+    const slugText =
+      slugProp?.type === "rich_text" && Array.isArray(slugProp.rich_text)
+        ? (slugProp.rich_text as JsonObject[]).map((t) => String(t.plain_text ?? "")).join("")
+        : "";
     const page: PageRecord = {
       id,
       databaseId: db?.id ?? null,
@@ -697,7 +720,8 @@ export class Workspace {
         const block = structuredClone(b) as JsonObject;
         delete block.request_id;
         const blockId = normalizeId(String(block.id));
-        if (!blockId || this.blocks.has(blockId) || this.pages.has(blockId)) throw new Error(`recorded block id ${String(block.id)} is invalid or taken`);
+        if (!blockId || this.blocks.has(blockId) || this.pages.has(blockId))
+          throw new Error(`recorded block id ${String(block.id)} is invalid or taken`);
         const type = String(block.type) as BlockType;
         const record: BlockRecord = {
           id: blockId,
@@ -715,7 +739,9 @@ export class Workspace {
         const kids = input.children?.[String(b.id)] ?? input.children?.[blockId];
         if (kids) record.childIds = install(kids, blockId);
         else if (block.has_children === true && type !== "child_page" && type !== "child_database") {
-          record.childIds = [this.insertBlock(id, blockId, "paragraph", paragraphPayload([richText(sentence(this.rng))]))];
+          record.childIds = [
+            this.insertBlock(id, blockId, "paragraph", paragraphPayload([richText(sentence(this.rng))])),
+          ];
         }
         return blockId;
       });
@@ -798,14 +824,16 @@ export class Workspace {
    */
   private contentHolder(block: BlockRecord): BlockRecord {
     if (block.type !== "synced_block") return block;
-    const payload = (block.raw ? block.raw.synced_block : block.payload) as { synced_from?: { block_id?: string } | null } | undefined;
+    const payload = (block.raw ? block.raw.synced_block : block.payload) as
+      { synced_from?: { block_id?: string } | null } | undefined;
     const originalId = payload?.synced_from?.block_id;
     const original = originalId ? this.blocks.get(normalizeId(originalId) ?? "") : undefined;
     return original ?? block;
   }
 
   private hasChildren(block: BlockRecord): boolean {
-    const ids = block.type === "child_page" ? (this.pages.get(block.id)?.childIds ?? []) : this.contentHolder(block).childIds;
+    const ids =
+      block.type === "child_page" ? (this.pages.get(block.id)?.childIds ?? []) : this.contentHolder(block).childIds;
     return ids.some((id) => !this.blocks.get(id)!.trashed);
   }
 
@@ -852,27 +880,30 @@ export class Workspace {
     const createdBy = page.createdBy ?? this.user.id;
     // Hosted files (cover, icon, files properties) are signed anew at every read, like Notion's.
     // Field set and key order of Notion's recent 2025-09-03 answers (in_trash, is_archived, is_locked, ..., archived).
-    return signHostedFiles({
-      object: "page",
-      id: page.id,
-      created_time: isoMinute(page.createdTime),
-      last_edited_time: isoMinute(page.lastEditedTime),
-      created_by: { object: "user", id: createdBy },
-      last_edited_by: { object: "user", id: page.lastEditedBy ?? createdBy },
-      cover: page.cover,
-      icon: page.icon,
-      parent,
-      in_trash: inTrash,
-      is_archived: false,
-      is_locked: false,
-      // Relations given with setRelation (property-items.ts) come after the generated properties.
-      properties: db
-        ? { ...rowProperties(page), ...this.schemaProperties(page, db), ...relationProperties(this, page.id) }
-        : { title: { id: "title", type: "title", title: [richText(page.title)] } },
-      url: pageUrl(page.title, page.id),
-      public_url: null,
-      archived: inTrash,
-    } satisfies PageObject, this.nowMs());
+    return signHostedFiles(
+      {
+        object: "page",
+        id: page.id,
+        created_time: isoMinute(page.createdTime),
+        last_edited_time: isoMinute(page.lastEditedTime),
+        created_by: { object: "user", id: createdBy },
+        last_edited_by: { object: "user", id: page.lastEditedBy ?? createdBy },
+        cover: page.cover,
+        icon: page.icon,
+        parent,
+        in_trash: inTrash,
+        is_archived: false,
+        is_locked: false,
+        // Relations given with setRelation (property-items.ts) come after the generated properties.
+        properties: db
+          ? { ...rowProperties(page), ...this.schemaProperties(page, db), ...relationProperties(this, page.id) }
+          : { title: { id: "title", type: "title", title: [richText(page.title)] } },
+        url: pageUrl(page.title, page.id),
+        public_url: null,
+        archived: inTrash,
+      } satisfies PageObject,
+      this.nowMs(),
+    );
   }
 
   /** A recorded page as Notion sent it, except its parent (ours) and its trash state. */
@@ -897,7 +928,12 @@ export class Workspace {
     const out: Record<string, PropertyValue> = {};
     for (const spec of this.schemaOf(db)) {
       if (spec.field) continue;
-      out[spec.name] = { id: spec.id, type: spec.type, [spec.type]: this.renderValue(page, spec), ...(spec.type === "relation" ? { has_more: false } : {}) } as PropertyValue;
+      out[spec.name] = {
+        id: spec.id,
+        type: spec.type,
+        [spec.type]: this.renderValue(page, spec),
+        ...(spec.type === "relation" ? { has_more: false } : {}),
+      } as PropertyValue;
     }
     return out;
   }
@@ -941,17 +977,28 @@ export class Workspace {
       case "files":
         return structuredClone((raw as FilesItem[] | undefined) ?? []);
       case "formula":
-        return structuredClone(raw ?? (spec.name === "Next review" ? { type: "date", date: null } : { type: "string", string: null }));
+        return structuredClone(
+          raw ?? (spec.name === "Next review" ? { type: "date", date: null } : { type: "string", string: null }),
+        );
       case "relation":
         return ((raw as string[] | undefined) ?? []).map((id) => ({ id }));
       case "rollup": {
-        const config = spec.config as { relation_property_name: string; rollup_property_name: string; function: string };
-        const related = ((page.values?.[config.relation_property_name] as string[] | undefined) ?? []).map((id) => this.pages.get(id)).filter((p) => p !== undefined);
+        const config = spec.config as {
+          relation_property_name: string;
+          rollup_property_name: string;
+          function: string;
+        };
+        const related = ((page.values?.[config.relation_property_name] as string[] | undefined) ?? [])
+          .map((id) => this.pages.get(id))
+          .filter((p) => p !== undefined);
         if (config.function === "count") return { type: "number", number: related.length, function: "count" };
         // show_original of a multi_select: one {type, multi_select} per related page.
         return {
           type: "array",
-          array: related.map((p) => ({ type: "multi_select", multi_select: p.tags.map((name) => ({ id: tagId(name), name, color: tagColor(name) })) })),
+          array: related.map((p) => ({
+            type: "multi_select",
+            multi_select: p.tags.map((name) => ({ id: tagId(name), name, color: tagColor(name) })),
+          })),
           function: config.function,
         };
       }
@@ -968,7 +1015,9 @@ export class Workspace {
       case "verification": {
         const v = raw as { state: "verified" | "expired"; by: string; start: string; end: string } | undefined;
         // A page nobody verified yet: Notion shows {state: "unverified", verified_by: null, date: null}.
-        return v ? { state: v.state, verified_by: this.fullUser(v.by), date: { start: v.start, end: v.end, time_zone: null } } : { state: "unverified", verified_by: null, date: null };
+        return v
+          ? { state: v.state, verified_by: this.fullUser(v.by), date: { start: v.start, end: v.end, time_zone: null } }
+          : { state: "unverified", verified_by: null, date: null };
       }
       case "place":
         return null;
@@ -983,22 +1032,25 @@ export class Workspace {
     if (block.type === "child_page") payload = { title: this.pages.get(block.id)?.title ?? "" };
     if (block.hostedFile) payload = { ...payload, file: this.signedFile(block, now) };
     // Key order of the recorded answers: in_trash before type, archived after the payload.
-    return signHostedFiles({
-      object: "block",
-      id: block.id,
-      parent: block.parentBlockId
-        ? { type: "block_id", block_id: block.parentBlockId }
-        : { type: "page_id", page_id: block.pageId },
-      created_time: isoMinute(block.createdTime),
-      last_edited_time: isoMinute(block.lastEditedTime),
-      created_by: this.user,
-      last_edited_by: this.user,
-      has_children: this.hasChildren(block),
-      in_trash: false,
-      type: block.type,
-      [block.type]: structuredClone(payload),
-      archived: false,
-    } satisfies BlockObject, now);
+    return signHostedFiles(
+      {
+        object: "block",
+        id: block.id,
+        parent: block.parentBlockId
+          ? { type: "block_id", block_id: block.parentBlockId }
+          : { type: "page_id", page_id: block.pageId },
+        created_time: isoMinute(block.createdTime),
+        last_edited_time: isoMinute(block.lastEditedTime),
+        created_by: this.user,
+        last_edited_by: this.user,
+        has_children: this.hasChildren(block),
+        in_trash: false,
+        type: block.type,
+        [block.type]: structuredClone(payload),
+        archived: false,
+      } satisfies BlockObject,
+      now,
+    );
   }
 
   /** GET /v1/blocks/{id} (files.ts): one block, signed; undefined where Notion answers 404. */
@@ -1011,7 +1063,10 @@ export class Workspace {
 
   /** Notion-hosted files come as S3 urls signed for one hour from the request (the workspace clock). */
   private signedFile(block: BlockRecord, now: number): { url: string; expiry_time: string } {
-    const amzDate = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+    const amzDate = new Date(now)
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d{3}/, "");
     const signature = new Prng(`${block.id}:${now}`).uuid().replace(/-/g, "").repeat(2);
     const url =
       `https://prod-files-secure.s3.us-west-2.amazonaws.com/${this.workspaceId}/${block.id}/${block.hostedFile}` +
@@ -1057,7 +1112,13 @@ export class Workspace {
     return page;
   }
 
-  private insertBlock(pageId: string, parentBlockId: string | null, type: BlockType, payload: Payload, id?: string): string {
+  private insertBlock(
+    pageId: string,
+    parentBlockId: string | null,
+    type: BlockType,
+    payload: Payload,
+    id?: string,
+  ): string {
     const now = floorToMinute(this.nowMs());
     const block: BlockRecord = {
       id: id ?? this.rng.uuid(),
@@ -1076,7 +1137,8 @@ export class Workspace {
 
   private nextUniqueNumber(databaseId: string): number {
     let max = 0;
-    for (const page of this.pages.values()) if (page.databaseId === databaseId && page.uniqueNumber) max = Math.max(max, page.uniqueNumber);
+    for (const page of this.pages.values())
+      if (page.databaseId === databaseId && page.uniqueNumber) max = Math.max(max, page.uniqueNumber);
     return max + 1;
   }
 
@@ -1175,7 +1237,9 @@ function validation(message: string): NotionApiError {
 function validatePageSize(value: unknown): number {
   if (value === undefined || value === null) return MAX_PAGE_SIZE;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_PAGE_SIZE) {
-    throw validation(`page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${String(value)}\`.`);
+    throw validation(
+      `page_size should be an integer between 1 and ${MAX_PAGE_SIZE}, instead was \`${String(value)}\`.`,
+    );
   }
   return value;
 }

@@ -92,15 +92,16 @@ function parseNonNegativeInt(name: string, value: string | undefined): number | 
 
 /** Validates a publish completely before anything is enqueued (a bad batch enqueues nothing). */
 export function parsePublish(
-rawDestination: string,
-headers: Map<string, string>,
-body: Buffer,
-limits: PublishLimits,
+  rawDestination: string,
+  headers: Map<string, string>,
+  body: Buffer,
+  limits: PublishLimits,
 ): ParsedPublish {
   let destination = rawDestination;
   if (/^https?%3A/i.test(destination)) destination = decodeURIComponent(destination);
   if (!isHttpUrl(destination)) throw new HttpError(400, `invalid destination url: ${destination}`);
-  if (body.length > limits.maxBodyBytes) throw new HttpError(413, `message size exceeds the limit of ${limits.maxBodyBytes} bytes`);
+  if (body.length > limits.maxBodyBytes)
+    throw new HttpError(413, `message size exceeds the limit of ${limits.maxBodyBytes} bytes`);
 
   const get = (name: string) => headers.get(name);
   const method = (get("upstash-method") ?? "POST").toUpperCase();
@@ -109,7 +110,8 @@ limits: PublishLimits,
 
   const delayHeader = get("upstash-delay");
   const delayMs = parseDurationMs(delayHeader);
-  if (delayHeader !== undefined && delayMs === undefined) throw new HttpError(400, `invalid Upstash-Delay: ${delayHeader}`);
+  if (delayHeader !== undefined && delayMs === undefined)
+    throw new HttpError(400, `invalid Upstash-Delay: ${delayHeader}`);
   const notBeforeSec = parseNonNegativeInt("Upstash-Not-Before", get("upstash-not-before"));
   const notBefore = notBeforeSec === undefined ? undefined : notBeforeSec * 1000;
   // Not-Before wins over Delay when both are sent.

@@ -131,7 +131,14 @@ class Emulator implements QStashEmulator {
   private dlqSeq = 0;
   private inFlightHttp = 0;
   private closed = false;
-  private readonly counters = { published: 0, deduplicated: 0, deliveries: 0, retries: 0, duplicatesInjected: 0, failuresInjected: 0 };
+  private readonly counters = {
+    published: 0,
+    deduplicated: 0,
+    deliveries: 0,
+    retries: 0,
+    duplicatesInjected: 0,
+    failuresInjected: 0,
+  };
 
   private readonly random: () => number;
   private readonly backoff: (attempt: number) => number;
@@ -157,7 +164,11 @@ class Emulator implements QStashEmulator {
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
     this.duplicateRate = opts.duplicateRate ?? 0;
     this.failureRate = opts.failureRate ?? 0;
-    this.limits = { maxBodyBytes: this.maxBodyBytes, defaultRetries: this.defaultRetries, deliveryTimeoutMs: this.deliveryTimeoutMs };
+    this.limits = {
+      maxBodyBytes: this.maxBodyBytes,
+      defaultRetries: this.defaultRetries,
+      deliveryTimeoutMs: this.deliveryTimeoutMs,
+    };
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         const status = error instanceof HttpError ? error.status : 500;
@@ -184,10 +195,13 @@ class Emulator implements QStashEmulator {
   /** setTimeout that close() can cancel; a no-op once closed. */
   private later(ms: number, fn: () => void): NodeJS.Timeout | undefined {
     if (this.closed) return undefined;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        fn();
+      },
+      Math.max(0, ms),
+    );
     this.timers.add(timer);
     return timer;
   }
@@ -280,7 +294,10 @@ class Emulator implements QStashEmulator {
     };
   }
 
-  private commit(p: ParsedPublish): { status: number; result: { messageId: string; url: string; deduplicated?: true } } {
+  private commit(p: ParsedPublish): {
+    status: number;
+    result: { messageId: string; url: string; deduplicated?: true };
+  } {
     const now = Date.now();
     const headers = Object.fromEntries(p.headers);
     if (p.deduplicationId !== undefined) {
@@ -289,7 +306,13 @@ class Emulator implements QStashEmulator {
       if (seen) {
         this.counters.deduplicated++;
         this.records.push({
-          pub: { ...this.messageFields(p, now, headers), messageId: seen.messageId, state: "deduplicated", scheduledDelayMs: 0, deduplicationId: p.deduplicationId },
+          pub: {
+            ...this.messageFields(p, now, headers),
+            messageId: seen.messageId,
+            state: "deduplicated",
+            scheduledDelayMs: 0,
+            deduplicationId: p.deduplicationId,
+          },
           bodyBuf: p.body,
           timeoutMs: p.timeoutMs,
         });
@@ -325,7 +348,9 @@ class Emulator implements QStashEmulator {
     this.records.push(rec);
     this.byId.set(rec.pub.messageId, rec);
     this.counters.published++;
-    this.log(`accepted ${rec.pub.messageId} → ${p.destination}${p.requestedDelayMs ? ` (delay ${p.requestedDelayMs} ms)` : ""}`);
+    this.log(
+      `accepted ${rec.pub.messageId} → ${p.destination}${p.requestedDelayMs ? ` (delay ${p.requestedDelayMs} ms)` : ""}`,
+    );
     this.schedule(rec, scheduledDelayMs);
     return { status: 200, result: { messageId: rec.pub.messageId, url: p.destination } };
   }
@@ -337,12 +362,14 @@ class Emulator implements QStashEmulator {
     } catch {
       throw new HttpError(400, "batch body must be a JSON array");
     }
-    if (!Array.isArray(entries) || entries.length === 0) throw new HttpError(400, "batch body must be a non-empty JSON array");
+    if (!Array.isArray(entries) || entries.length === 0)
+      throw new HttpError(400, "batch body must be a non-empty JSON array");
     const parsed = entries.map((entry: unknown, index) => {
       if (!entry || typeof entry !== "object") throw new HttpError(400, `batch[${index}] is not an object`);
       const { destination, headers, body } = entry as { destination?: unknown; headers?: unknown; body?: unknown };
       if (typeof destination !== "string") throw new HttpError(400, `batch[${index}].destination must be a string`);
-      if (body !== undefined && body !== null && typeof body !== "string") throw new HttpError(400, `batch[${index}].body must be a string`);
+      if (body !== undefined && body !== null && typeof body !== "string")
+        throw new HttpError(400, `batch[${index}].body must be a string`);
       const map = new Map<string, string>();
       if (headers && typeof headers === "object") {
         for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
@@ -609,7 +636,9 @@ class Emulator implements QStashEmulator {
     }
     if (retried < rec.pub.maxRetries) {
       const retryAfter =
-        outcome.kind === "response" ? parseRetryAfterMs(outcome.headers["retry-after"]?.[0] ?? null, Date.now()) : undefined;
+        outcome.kind === "response"
+          ? parseRetryAfterMs(outcome.headers["retry-after"]?.[0] ?? null, Date.now())
+          : undefined;
       const wait = retryAfter !== undefined ? retryAfter * this.delayScale : this.backoff(retried);
       this.log(
         `${id} attempt ${retried + 1} failed (${outcome.kind === "response" ? outcome.status : outcome.error}); retry in ${Math.round(wait)} ms`,
@@ -721,8 +750,12 @@ class Emulator implements QStashEmulator {
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     while (!this.closed && this.busy()) {
       if (Date.now() > deadline) {
-        const pending = this.records.filter((r) => r.pub.state === "pending").map((r) => `${r.pub.messageId}→${r.pub.destination}`);
-        throw new Error(`QStash emulator not idle after ${timeoutMs} ms; pending: ${pending.join(", ") || "none"}; in flight: ${this.inflight.size}`);
+        const pending = this.records
+          .filter((r) => r.pub.state === "pending")
+          .map((r) => `${r.pub.messageId}→${r.pub.destination}`);
+        throw new Error(
+          `QStash emulator not idle after ${timeoutMs} ms; pending: ${pending.join(", ") || "none"}; in flight: ${this.inflight.size}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

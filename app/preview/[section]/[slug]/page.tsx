@@ -112,9 +112,22 @@ export default async function PreviewPage({ params }: Params) {
   try {
     data = await loadPreview(section, slug);
   } catch (error) {
-    logEvent("preview.error", { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, "warn");
+    logEvent(
+      "preview.error",
+      { section, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) },
+      "warn",
+    );
     const kv = error instanceof Error && /^kv\b/.test(error.message);
-    return <Problem title="Preview unavailable" text={kv ? "The KV store could not be reached (see the function log)." : "The page could not be read (see the function log)."} />;
+    return (
+      <Problem
+        title="Preview unavailable"
+        text={
+          kv
+            ? "The KV store could not be reached (see the function log)."
+            : "The page could not be read (see the function log)."
+        }
+      />
+    );
   }
   if (!data) notFound();
   const { bundle } = data;
