@@ -24,7 +24,11 @@ export interface InvocationRequest {
   /** Re-fetch every page, ignoring timestamps (starts a new run unless a forced one is active). */
   force: boolean;
   /** A QStash delivery continues one run at one step; anything else is a stale duplicate. */
-  delivery?: { runId: string; seq: number; /** Step 0 of a run a trigger starts: recorded in its cursor. */ trigger?: string };
+  delivery?: {
+    runId: string;
+    seq: number;
+    /** Step 0 of a run a trigger starts: recorded in its cursor. */ trigger?: string;
+  };
   /**
    * Schedules the next invocation when work is left (QStash chaining). Called
    * while the lease is held, after the last commit; the engine records the
@@ -89,19 +93,15 @@ const DEFAULT_STALL_BACKOFF_MS = [60_000, 300_000, 900_000, 3_600_000];
 
 export async function runInvocation(deps: EngineDeps, request: InvocationRequest): Promise<InvocationOutcome> {
   const { kv, keys } = deps;
-  let lease = await takeSectionLease(deps, request);
-  if (!lease && request.delivery) {
-    const waited = await waitForStepHolder(deps, request, request.delivery);
-    if (waited.kind === "busy") return waited;
-    lease = waited.lease;
-  } else if (!lease && (request.caller ?? "call") === "call") {
-    const queued = await queueCall(deps, request);
-    if (queued.kind === "busy") return queued;
-    lease = queued.lease;
-  }
-  if (!lease) return { kind: "busy" };
+  const taken = await leaseForInvocation(deps, request);
+  if (taken.kind === "busy") return taken;
+  const { lease } = taken;
   try {
-    const [rawCursor, sharedPause, watermark] = await kv.mget([keys.cursor(request.section), keys.notionPause(), keys.watermark(request.section)]);
+    const [rawCursor, sharedPause, watermark] = await kv.mget([
+      keys.cursor(request.section),
+      keys.notionPause(),
+      keys.watermark(request.section),
+    ]);
     const loaded = parseCursor(rawCursor);
     const existing = loaded.kind === "ok" ? loaded.cursor : null;
 
@@ -115,7 +115,10 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     ctx.startMark = progressMark(cursor);
     // Persist the new seq first: a duplicate of this delivery is now stale. A run
     // replaced before finishing leaves its scratch keys behind: drop them with it.
-    await ctx.commit(() => [...(abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []), ...(clearMark ?? [])]);
+    await ctx.commit(() => [
+      ...(abandoned ? scratchKeys(deps.keys, abandoned).map((key) => ({ op: "del" as const, key })) : []),
+      ...(clearMark ?? []),
+    ]);
     honourPause(ctx, sharedPause);
     // Paused: the cursor still records until when, and why (a pause met through the shared key).
     const failure = ctx.rateLimitedUntil ? await finishAccounting(ctx, null) : await advanceRun(ctx);
@@ -123,7 +126,10 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
     const done = isFinished(ctx.cursor);
     const retryAfterMs = ctx.rateLimitedUntil ? Math.max(0, ctx.rateLimitedUntil - Date.now()) : 0;
     // A stalled run's chain retries it after a backoff: one invocation per retry, never a loop.
-    const chainWaitMs = ctx.cursor.status === "stalled" && request.scheduleNext ? Math.max(retryAfterMs, stallBackoff(ctx, request)) : retryAfterMs;
+    const chainWaitMs =
+      ctx.cursor.status === "stalled" && request.scheduleNext
+        ? Math.max(retryAfterMs, stallBackoff(ctx, request))
+        : retryAfterMs;
     const chain = !done && !failure && request.scheduleNext ? await scheduleSuccessor(ctx, request, chainWaitMs) : null;
     return {
       kind: "ran",
@@ -139,6 +145,15 @@ export async function runInvocation(deps: EngineDeps, request: InvocationRequest
   } finally {
     await lease.release().catch(() => {}); // an unreleased lease expires by itself
   }
+}
+
+/** The section's lease, or why this invocation does nothing: a copy waits for its holder, a call may be queued. */
+async function leaseForInvocation(deps: EngineDeps, request: InvocationRequest): Promise<Waited> {
+  const lease = await takeSectionLease(deps, request);
+  if (lease) return { kind: "leased", lease };
+  if (request.delivery) return waitForStepHolder(deps, request, request.delivery);
+  if ((request.caller ?? "call") === "call") return queueCall(deps, request);
+  return { kind: "busy" };
 }
 
 /**
@@ -157,7 +172,8 @@ async function cursorForStep(
   let abandoned: Cursor | null = null;
   let clearMark: KvOp[] | null = null;
   const startsRun = request.delivery?.seq === 0 && existing?.runId !== request.delivery.runId;
-  const active = !startsRun && existing && !isFinished(existing) && !(request.force && !existing.force && !request.delivery);
+  const active =
+    !startsRun && existing && !isFinished(existing) && !(request.force && !existing.force && !request.delivery);
   if (active) {
     cursor = existing;
   } else {
@@ -178,7 +194,13 @@ async function cursorForStep(
   // again under the same seq, however many times it is tried: its successor keeps its
   // deduplication id, so a successor the dead attempt did publish is not published twice.
   const repair = Boolean(active && request.delivery && request.delivery.seq === cursor.seq - 1);
-  cursor = { ...cursor, status: "running", error: null, seq: repair ? cursor.seq : cursor.seq + 1, stepBy: request.caller ?? "call" };
+  cursor = {
+    ...cursor,
+    status: "running",
+    error: null,
+    seq: repair ? cursor.seq : cursor.seq + 1,
+    stepBy: request.caller ?? "call",
+  };
   return { cursor, abandoned, clearMark };
 }
 
@@ -205,12 +227,20 @@ type Waited = { kind: "busy"; copyOf?: Cursor; queued?: StartRequest } | { kind:
  * cron or manual holder is answered at once with a retryable busy: a copy waiting for it would
  * hold the flow-control key every section shares (tests/reliability/overlap.test.ts).
  */
-async function waitForStepHolder(deps: EngineDeps, request: InvocationRequest, delivery: { runId: string; seq: number }): Promise<Waited> {
+async function waitForStepHolder(
+  deps: EngineDeps,
+  request: InvocationRequest,
+  delivery: { runId: string; seq: number },
+): Promise<Waited> {
   const peek = parseCursor(await deps.kv.get(deps.keys.cursor(request.section)));
   const running = peek.kind === "ok" ? peek.cursor : null;
-  if (!running || !isLive(running) || running.runId !== delivery.runId || delivery.seq !== running.seq - 1) return { kind: "busy" };
+  if (!running || !isLive(running) || running.runId !== delivery.runId || delivery.seq !== running.seq - 1)
+    return { kind: "busy" };
   if (running.stepBy !== "qstash") return { kind: "busy", copyOf: running };
-  const lease = await takeSectionLease(deps, { ...request, waitForLeaseMs: holderWaitMs(await deps.kv.get(deps.keys.lease(request.section))) });
+  const lease = await takeSectionLease(deps, {
+    ...request,
+    waitForLeaseMs: holderWaitMs(await deps.kv.get(deps.keys.lease(request.section))),
+  });
   // Still held: answered with a retryable 409 (QStash comes back after its backoff).
   return lease ? { kind: "leased", lease } : { kind: "busy", copyOf: running };
 }
@@ -224,7 +254,11 @@ async function queueCall(deps: EngineDeps, request: InvocationRequest): Promise<
   const peek = parseCursor(await deps.kv.get(deps.keys.cursor(request.section)));
   const seen = peek.kind === "ok" ? peek.cursor : null;
   if (!queuesWhenBusy(seen)) return { kind: "busy" };
-  const queued = await recordStartRequest(deps.kv, deps.keys, request.section, { force: request.force, seen, now: (deps.now ?? (() => new Date()))() });
+  const queued = await recordStartRequest(deps.kv, deps.keys, request.section, {
+    force: request.force,
+    seen,
+    now: (deps.now ?? (() => new Date()))(),
+  });
   const lease = await takeSectionLease(deps, { ...request, waitForLeaseMs: 0 });
   return lease ? { kind: "leased", lease } : { kind: "busy", queued };
 }
@@ -248,7 +282,11 @@ function holderWaitMs(token: unknown): number {
   return endsBy === null ? 0 : Math.max(0, endsBy - Date.now() + 2 * LEASE_POLL_MS);
 }
 
-async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, retryAfterMs: number): Promise<ChainOutcome> {
+async function scheduleSuccessor(
+  ctx: RunContext,
+  request: InvocationRequest,
+  retryAfterMs: number,
+): Promise<ChainOutcome> {
   const via = request.chainVia ?? "qstash";
   let outcome: ChainOutcome;
   try {
@@ -286,9 +324,18 @@ async function scheduleSuccessor(ctx: RunContext, request: InvocationRequest, re
  * trigger), unless another run is still going and the new one is not forced
  * (the trigger resumes unfinished runs instead of starting unforced ones).
  */
-export function staleReason(cursor: Cursor | null, delivery: { runId: string; seq: number; trigger?: string }, force: boolean): string | null {
+export function staleReason(
+  cursor: Cursor | null,
+  delivery: { runId: string; seq: number; trigger?: string },
+  force: boolean,
+): string | null {
   // One run per trigger: another kick of the same trigger (a repair, a re-kick) starts nothing.
-  if (delivery.seq === 0 && delivery.trigger && cursor?.trigger === delivery.trigger && cursor.runId !== delivery.runId) {
+  if (
+    delivery.seq === 0 &&
+    delivery.trigger &&
+    cursor?.trigger === delivery.trigger &&
+    cursor.runId !== delivery.runId
+  ) {
     return `trigger ${delivery.trigger} started run ${cursor.runId} already`;
   }
   if (delivery.seq === 0 && cursor?.runId !== delivery.runId) {
@@ -359,7 +406,10 @@ const SCOPES: readonly RateLimitScope[] = ["connection", "workspace", "unknown"]
 function readPause(raw: unknown): { until: number; scope: RateLimitScope } | null {
   const value = raw as { until?: unknown; scope?: unknown } | null;
   if (!value || typeof value.until !== "number") return null;
-  return { until: value.until, scope: SCOPES.includes(value.scope as RateLimitScope) ? (value.scope as RateLimitScope) : "unknown" };
+  return {
+    until: value.until,
+    scope: SCOPES.includes(value.scope as RateLimitScope) ? (value.scope as RateLimitScope) : "unknown",
+  };
 }
 
 function notionCode(error: NotionSyncError): string {
@@ -368,7 +418,16 @@ function notionCode(error: NotionSyncError): string {
 
 /** Where the run stands, to tell whether an invocation moved it. */
 function progressMark(cursor: Cursor): string {
-  return JSON.stringify([cursor.phase, cursor.list.pieces, cursor.list.startCursor, cursor.list.windowStart, cursor.syncPiece, cursor.finishedAhead, cursor.finalize?.stage, cursor.finalize?.piece]);
+  return JSON.stringify([
+    cursor.phase,
+    cursor.list.pieces,
+    cursor.list.startCursor,
+    cursor.list.windowStart,
+    cursor.syncPiece,
+    cursor.finishedAhead,
+    cursor.finalize?.stage,
+    cursor.finalize?.piece,
+  ]);
 }
 
 /** Starts the run's listing over, dropping what it had listed (partials stay resumable). */
@@ -417,7 +476,13 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
       if (summary) ops.push(historyOp(ctx.keys, summarize(c, summary.failedPages), history!));
       const pauseMs = ctx.rateLimitedUntil ? ctx.rateLimitedUntil - Date.now() : 0;
       // Shared with the other sections: one 429 pauses the integration, not just this section.
-      if (pauseMs > 0 && rateLimit) ops.push({ op: "set", key: ctx.keys.notionPause(), value: { until: ctx.rateLimitedUntil, scope: rateLimit.scope }, pxMs: Math.ceil(pauseMs) });
+      if (pauseMs > 0 && rateLimit)
+        ops.push({
+          op: "set",
+          key: ctx.keys.notionPause(),
+          value: { until: ctx.rateLimitedUntil, scope: rateLimit.scope },
+          pxMs: Math.ceil(pauseMs),
+        });
       return ops;
     });
   }
