@@ -10,7 +10,7 @@ import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
 import { type NotionPage, normalizeId } from "../notion/types";
-import { baseSlug, keepsPreviousSlug, suffixedSlug } from "../mirror/slug";
+import { baseSlug, keepsPreviousSlug, suffixedSlug } from "../mirror/slug-rules";
 
 export async function claimSlugs(
   kv: KvStore,

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import type { BlockTree, PageContent } from "../../lib/notion/block-tree";
 import type { NotionPage, NotionProperty } from "../../lib/notion/types";
 import { dateStart } from "../../lib/mirror/properties";
-import { assignSlugs, slugify } from "../../lib/mirror/slug";
+import { assignSlugs } from "../../lib/mirror/slug-rules";
+import { slugify } from "../../lib/mirror/slug";
 import { buildBundle, simplifyProperties } from "../../lib/sync/bundle";
 
 const rt = (text: string) => [{ type: "text", text: { content: text, link: null }, plain_text: text, href: null }];

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { SLUG_MAX_BYTES, SLUG_MAX_CHARS, isSafeSlug, legacySlugify, slugify } from "../../lib/mirror/slug";
 import type { NotionPage } from "../../lib/notion/types";
-import { assignSlugs, baseSlug, keepsPreviousSlug, unclaimedSlug } from "../../lib/mirror/slug";
+import { assignSlugs, baseSlug, keepsPreviousSlug, unclaimedSlug } from "../../lib/mirror/slug-rules";
 
 /** What no slug may hold: path separators, dots, colons, %-escapes, query and fragment marks, whitespace, controls. */
 const UNSAFE = /[/\\.:%?#\s\p{Cc}\p{Cf}]/u;

@@ -10,7 +10,7 @@ import type { FetchedContent } from "../../notion/block-tree";
 import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
 import { type NotionPage, isTrashed } from "../../notion/types";
-import { unclaimedSlug } from "../../mirror/slug";
+import { unclaimedSlug } from "../../mirror/slug-rules";
 import { unchangedEntry } from "../bundle";
 import { sweptPage, unchangedBySearch } from "../child-check";
 import type { RunContext } from "../context";

@@ -14,7 +14,7 @@ import type { KvOp } from "../../kv/store";
 import { type ChunkCache, type IndexManifest, readManifest, updateEntryInPlace } from "../../mirror/section-index";
 import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
-import { unclaimedSlug } from "../../mirror/slug";
+import { unclaimedSlug } from "../../mirror/slug-rules";
 import { changedPageOps, indexChangedOp } from "../../sync/changed-pages";
 import { type RunContext, createRunContext } from "../../sync/context";
 import { isWritesRefused } from "../../sync/errors";
