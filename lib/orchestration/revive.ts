@@ -21,7 +21,7 @@ import { engineDeps, loadRuntime, loadStoreRuntime } from "../runtime";
 import { chainHealth, needsRelaunch } from "../sync/chain-health";
 import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
 import { runInvocation } from "../sync/engine";
-import { acquireLease, leaseHolderDeadline, releaseIfAbandoned } from "../sync/lease";
+import { leaseHolderDeadline, takeLease } from "../sync/lease";
 import {
   type StartRequest,
   dropStartRequest,
@@ -117,8 +117,7 @@ function wantsReviving(cursor: Cursor | null, lease: unknown, request: StartRequ
 
 async function reviveSection(reviver: Reviver, section: Section): Promise<void> {
   const { kv, keys } = reviver;
-  const take = () => acquireLease(kv, keys.lease(section), REVIVE_LEASE_MS);
-  const lease = (await take()) ?? ((await releaseIfAbandoned(kv, keys.lease(section))) ? await take() : null);
+  const lease = await takeLease(kv, keys.lease(section), REVIVE_LEASE_MS);
   if (!lease) return;
   let request: StartRequest | null = null;
   let honoured: Honoured = "none";

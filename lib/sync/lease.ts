@@ -75,11 +75,23 @@ export async function acquireLeaseWaiting(
   budgetMs: number,
   waitMs: number,
 ): Promise<Lease | null> {
-  const take = () => acquireLease(kv, key, Math.max(LEASE_MIN_MS, budgetMs + 15_000), budgetMs + HOLDER_TAIL_MS);
   const until = Date.now() + Math.max(0, waitMs);
   for (;;) {
-    const lease = (await take()) ?? ((await releaseIfAbandoned(kv, key)) ? await take() : null);
+    const lease = await takeLease(kv, key, Math.max(LEASE_MIN_MS, budgetMs + 15_000), budgetMs + HOLDER_TAIL_MS);
     if (lease || Date.now() + LEASE_POLL_MS > until) return lease;
     await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
   }
+}
+
+/** The lease now, taking over one whose holder has certainly ended; null while a live holder has it. */
+export async function takeLease(
+  kv: KvStore,
+  key: string,
+  ttlMs: number,
+  busyMs: number = ttlMs,
+): Promise<Lease | null> {
+  return (
+    (await acquireLease(kv, key, ttlMs, busyMs)) ??
+    ((await releaseIfAbandoned(kv, key)) ? acquireLease(kv, key, ttlMs, busyMs) : null)
+  );
 }

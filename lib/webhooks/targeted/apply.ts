@@ -36,12 +36,12 @@ import {
   applyDecision,
   defer,
   enqueueFound,
-  logTargeted,
   onPageError,
   settle,
   shouldStop,
   triesOf,
 } from "./state";
+import { logEvent } from "../../core/log";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
@@ -254,7 +254,11 @@ function newerReadStored(ledger: LedgerEntry | null, item: PageAction): boolean 
 
 /** Nothing of an older read is written; the dirty members it read are settled (the newer read covers them). */
 async function skipOlderRead(state: SectionState, item: PageAction, lastRead: unknown): Promise<void> {
-  logTargeted("targeted.older_read", { pageId: item.page.id, section: state.ctx.section, readStart: item.readStart });
+  logEvent(
+    "targeted.older_read",
+    { pageId: item.page.id, section: state.ctx.section, readStart: item.readStart },
+    "warn",
+  );
   if (!item.primary) return;
   await commitPage(state, item, [], lastRead, []);
   state.run.result.dropped++;

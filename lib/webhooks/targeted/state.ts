@@ -11,6 +11,7 @@ import { type FailureDecision, decideFailure } from "../../sync/failure-policy";
 import { type DirtyEntry, type DirtyPage, canonicalId, dirtyMember, removeDirtyOps } from "../dirty";
 import { type WebhookKeys, webhookKeys } from "../keys";
 import { type ChangedPage, type Revalidator, drainChangedPages } from "../revalidate";
+import { logEvent } from "../../core/log";
 
 /** An event this much older than the page's last read is covered by that read (clock skew, Notion's own lag). */
 export const READ_MARGIN_MS = 2000;
@@ -145,7 +146,7 @@ export async function settle(run: TargetedRun, page: DirtyPage, extra: KvOp[] = 
 /** The next scheduled run re-reads it whatever its timestamp (the engine's refetch set). */
 async function giveUp(run: TargetedRun, page: DirtyPage, why: string): Promise<void> {
   run.result.givenUp++;
-  logTargeted("targeted.given_up", { pageId: page.id, reason: why });
+  logEvent("targeted.given_up", { pageId: page.id, reason: why }, "warn");
   await settle(run, page, [
     { op: "sadd", key: run.deps.keys.refetch(), members: [page.id] },
     { op: "del", key: run.wk.tries(page.id) },
@@ -196,9 +197,4 @@ export function afterCommit(run: TargetedRun, section: Section, changed: Changed
       () => {},
       () => {},
     );
-}
-
-export function logTargeted(event: string, fields: Record<string, unknown>): void {
-  if (process.env.SYNC_LOG === "off") return;
-  console.warn(JSON.stringify({ event, level: "warn", at: new Date().toISOString(), ...fields }));
 }
