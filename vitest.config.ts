@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config";
+import { CONFIG_ALIAS, configFilePath } from "./lib/workspace/config-path";
 
 export default defineConfig({
+  resolve: { alias: { [CONFIG_ALIAS]: configFilePath(__dirname) } },
   test: {
     include: ["tests/**/*.test.ts"],
     testTimeout: 60_000,

@@ -14,6 +14,8 @@ export class ConfigError extends Error {
     message: string,
     /** Names of the variables at fault (never values). */
     readonly variables: string[],
+    /** Config file fields at fault, as paths (`sections.blog.filter`). */
+    readonly fields: string[] = [],
   ) {
     super(message);
     this.name = "ConfigError";

@@ -49,7 +49,9 @@ export function loadStoreRuntime(env: Env = process.env): StoreRuntime {
 const DATABASE_VARIABLE = { pages: "NOTION_PAGES_DB", posts: "NOTION_POSTS_DB", children: undefined } as const;
 
 export function loadRuntime(section: Section, env: Env = process.env): Runtime {
-  const notionSettings = readNotionSettings(env, { database: DATABASE_VARIABLE[section] });
+  const notionSettings = readNotionSettings(env, {
+    database: DATABASE_VARIABLE[section as keyof typeof DATABASE_VARIABLE],
+  });
   return { ...loadStoreRuntime(env), notionSettings };
 }
 

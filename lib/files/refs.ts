@@ -97,7 +97,7 @@ function mac(key: Buffer, body: Buffer): Buffer {
 export function encodeFileRef(ref: FileRef, key: Buffer): string {
   const kind = ref.kind === "prop" ? (ref.by === "id" ? "prop_id" : "prop_name") : ref.kind;
   const parts: Buffer[] = [
-    Buffer.from([VERSION, KINDS.indexOf(kind), SECTIONS.indexOf(ref.section)]),
+    Buffer.from([VERSION, KINDS.indexOf(kind), SECTIONS.indexOf(ref.section as (typeof SECTIONS)[number])]),
     idBytes(ref.pageId),
   ];
   if (ref.kind === "block" || ref.kind === "block_icon") parts.push(idBytes(ref.blockId));

@@ -5,8 +5,13 @@
 import { ConfigError } from "../config";
 import { jsonError } from "./json";
 
-export function configErrorResponse(error: { message: string; variables: readonly string[] }): Response {
-  return jsonError(503, "config_error", error.message, { variables: error.variables });
+export function configErrorResponse(error: {
+  message: string;
+  variables: readonly string[];
+  fields?: readonly string[];
+}): Response {
+  const fields = error.fields?.length ? { fields: error.fields } : {};
+  return jsonError(503, "config_error", error.message, { variables: error.variables, ...fields });
 }
 
 /** Runs `load`; a ConfigError is returned, anything else is thrown. */

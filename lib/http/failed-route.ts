@@ -8,7 +8,7 @@ import { z } from "zod";
 import { authenticate } from "../auth";
 import { loadStoreRuntime } from "../runtime";
 import { markRunFailed } from "../sync/mark-failed";
-import { isSection } from "../core/sections";
+import { isSection, type Section } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl } from "../core/base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
@@ -81,9 +81,7 @@ export const handleFailed = answeringErrors("failed", async (request: Request, e
 
 function parseCallback(
   rawBody: string,
-):
-  | { ok: true; section: "pages" | "posts" | "children"; runId: string; seq: number; status: number }
-  | { ok: false; message: string } {
+): { ok: true; section: Section; runId: string; seq: number; status: number } | { ok: false; message: string } {
   let json: unknown;
   try {
     json = JSON.parse(rawBody);

@@ -59,7 +59,7 @@ function triggerKick(
   cursors: Record<DatabaseSection, Cursor | null>,
   finished: Cursor,
 ): Kick | null {
-  const done = (s: DatabaseSection) => {
+  const done = (s: "pages" | "posts") => {
     const c = cursors[s];
     return c !== null && isCompleted(c) && (c.runId === record.runs[s] || c.startedAt >= record.at);
   };

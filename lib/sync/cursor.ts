@@ -4,7 +4,7 @@
  * version, or a damaged one, restarts the run (reported), never crashes it.
  */
 import { z } from "zod";
-import { SECTIONS, type Section } from "../core/sections";
+import { SECTION_NAME_PATTERN, type Section } from "../core/sections";
 
 /** 2: the work list in pieces, windowed listing, chunked index (v1 cursors restart their run, reported). */
 export const CURSOR_VERSION = 2;
@@ -75,7 +75,7 @@ export type ChildCheck = z.infer<typeof ChildCheckSchema>;
 
 export const CursorSchema = z.object({
   version: z.literal(CURSOR_VERSION),
-  section: z.enum(SECTIONS),
+  section: z.string().regex(SECTION_NAME_PATTERN),
   runId: z.string().min(1),
   /** held: listing would remove too much of the index; nothing was deleted (a forced run may go ahead). */
   /** stalled: SYNC_STALL_AFTER invocations in a row met errors and made no progress (the next call tries again). */
@@ -133,7 +133,7 @@ export const CursorSchema = z.object({
      */
     source: z
       .object({
-        section: z.enum(["pages", "posts", "queue"]),
+        section: z.string().regex(SECTION_NAME_PATTERN).or(z.literal("queue")),
         chunk: z.number().int().nonnegative(),
         pinned: z.array(z.string()).nullable().default(null),
         restarts: z.number().int().nonnegative().default(0),

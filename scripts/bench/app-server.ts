@@ -82,7 +82,7 @@ export async function startAppServer(env: () => Record<string, string>): Promise
           at: Date.now(),
           json: await jsonOf(response),
         });
-      } else if (SECTIONS.includes(section)) {
+      } else if ((SECTIONS as readonly string[]).includes(section)) {
         response = await handleSync(section, request, env());
         // not JSON: recorded as is
         const json = (await jsonOf(response)) ?? {};

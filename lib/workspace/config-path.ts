@@ -1,0 +1,21 @@
+/** Which file the `@notion-kv-sync/root/notion-kv-sync.config` alias points at, for next.config.ts and vitest.config.ts. */
+import { existsSync } from "node:fs";
+import path from "node:path";
+
+export const CONFIG_FILE_NAME = "notion-kv-sync.config.ts";
+const NO_CONFIG_FILE = "lib/workspace/fallback/notion-kv-sync.config.ts";
+
+/** The specifier lib/workspace/load.ts imports the config file by. */
+export const CONFIG_ALIAS = "@notion-kv-sync/root/notion-kv-sync.config";
+
+/** NKS_CONFIG_FILE (relative to `root`), else notion-kv-sync.config.ts when it exists, else the stand-in. */
+export function configFilePath(root: string, env: Record<string, string | undefined> = process.env): string {
+  const chosen = env.NKS_CONFIG_FILE?.trim();
+  if (chosen) {
+    const full = path.resolve(root, chosen);
+    if (!existsSync(full)) throw new Error(`NKS_CONFIG_FILE: ${chosen} does not exist`);
+    return full;
+  }
+  const conventional = path.join(root, CONFIG_FILE_NAME);
+  return existsSync(conventional) ? conventional : path.join(root, NO_CONFIG_FILE);
+}
