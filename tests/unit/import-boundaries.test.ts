@@ -65,6 +65,16 @@ const FORBIDDEN: Record<string, string[]> = {
     "lib/operator",
   ],
   "lib/qstash": ["lib/sync", "lib/webhooks", "lib/http", "lib/runtime.ts"],
+  "lib/workspace": [
+    "lib/sync",
+    "lib/webhooks",
+    "lib/orchestration",
+    "lib/http",
+    "lib/qstash",
+    "lib/operator",
+    "lib/kv",
+    "lib/runtime.ts",
+  ],
 };
 
 function filesUnder(dir: string): string[] {
