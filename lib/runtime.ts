@@ -2,7 +2,7 @@
  * Builds what one invocation needs from the environment. Configuration
  * problems surface here as ConfigError (→ 503 naming the variable).
  */
-import { type NotionSettings, type SyncSettings, readNotionSettings, readSyncSettings } from "./config";
+import { ConfigError, type NotionSettings, type SyncSettings, readNotionSettings, readSyncSettings } from "./config";
 import { createKvStore, resolveKvBackend } from "./kv/backend";
 import { createKeys, type KeyBuilder } from "./kv/keys";
 import type { KvStore } from "./kv/store";
@@ -14,6 +14,11 @@ import type { EngineDeps } from "./sync/context";
 import { createDeadline } from "./core/deadline";
 import type { Section } from "./core/sections";
 import { webhookKeys } from "./webhooks/keys";
+import { UnknownSectionError } from "./workspace/errors";
+import { loadWorkspace } from "./workspace/load";
+import { findSection, type SectionSpec, type Workspace } from "./workspace/types";
+
+const ENV_DATABASE_VARIABLES = ["NOTION_PAGES_DB", "NOTION_POSTS_DB"];
 
 type Env = Record<string, string | undefined>;
 
@@ -35,24 +40,34 @@ export interface StoreRuntime {
   settings: SyncSettings;
   kv: KvStore;
   keys: KeyBuilder;
+  workspace: Workspace;
 }
 
 export interface Runtime extends StoreRuntime {
   notionSettings: NotionSettings;
+  /** The section this invocation serves. */
+  spec: SectionSpec;
 }
 
 export function loadStoreRuntime(env: Env = process.env): StoreRuntime {
   const settings = readSyncSettings(env);
-  return { settings, kv: sharedKvStore(env), keys: createKeys(settings.kvPrefix) };
+  return { settings, kv: sharedKvStore(env), keys: createKeys(settings.kvPrefix), workspace: loadWorkspace(env) };
 }
 
-const DATABASE_VARIABLE = { pages: "NOTION_PAGES_DB", posts: "NOTION_POSTS_DB", children: undefined } as const;
-
+/** Throws UnknownSectionError for a name the workspace lacks, ConfigError for a missing variable. */
 export function loadRuntime(section: Section, env: Env = process.env): Runtime {
-  const notionSettings = readNotionSettings(env, {
-    database: DATABASE_VARIABLE[section as keyof typeof DATABASE_VARIABLE],
-  });
-  return { ...loadStoreRuntime(env), notionSettings };
+  const store = loadStoreRuntime(env);
+  const spec = findSection(store.workspace, section);
+  if (!spec) throw unconfigured(store.workspace, section);
+  return { ...store, notionSettings: readNotionSettings(env, {}), spec };
+}
+
+/** Without a config file, pages and posts name the variable that would configure them. */
+function unconfigured(workspace: Workspace, section: Section): Error {
+  const variables = { pages: ["NOTION_PAGES_DB"], posts: ["NOTION_POSTS_DB"], children: ENV_DATABASE_VARIABLES };
+  const missing = workspace.origin === "env" ? variables[section as keyof typeof variables] : undefined;
+  if (missing) return new ConfigError(`missing environment variable: ${missing.join(" or ")}`, [...missing]);
+  return new UnknownSectionError(section, workspace.names);
 }
 
 export function engineDeps(
@@ -88,11 +103,9 @@ export function engineDeps(
       maxDeleteRatio: settings.maxDeleteRatio,
       stallAfter: settings.stallAfter,
       databaseId:
-        section === "pages"
-          ? notionSettings.pagesDatabaseId
-          : section === "posts"
-            ? notionSettings.postsDatabaseId
-            : undefined,
+        runtime.spec.kind === "database" && "databaseId" in runtime.spec.source
+          ? runtime.spec.source.databaseId
+          : undefined,
     },
   };
 }
