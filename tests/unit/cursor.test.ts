@@ -75,7 +75,7 @@ describe("parseCursor", () => {
     ["a fractional syncPiece", { syncPiece: 1.5 }],
     ["a list without its window", { list: { pieces: 1 } }],
     ["an unknown phase", { phase: "publish" }],
-    ["an unknown section", { section: "blog" }],
+    ["a section name no config allows", { section: "Blog Posts" }],
     ["an unknown status", { status: "paused" }],
     ["an empty run id", { runId: "" }],
     ["counts without a field", { counts: { listed: 1 } }],
