@@ -12,6 +12,7 @@ import { normalizeId, Prng } from "./prng.js";
 import { retrievePageMarkdown } from "./markdown.js";
 import { propertyItems, setRelation } from "./property-items.js";
 import { searchWorkspace } from "./search.js";
+import type { PropertyInput } from "./databases.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 
@@ -606,11 +607,27 @@ function info(emulator: NotionEmulator): Record<string, unknown> {
     postsDatabaseId: ws.postsDatabaseId,
     pagesDataSourceId: ws.pagesDataSourceId,
     postsDataSourceId: ws.postsDataSourceId,
+    databases: databaseList(ws),
     now: ws.now().toISOString(),
     // JSON has no Infinity: null means no cap.
     queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
     stats: ws.stats(),
   };
+}
+
+/** Every database: the default two first, then those POST /__emulator/databases made. */
+function databaseList(ws: Workspace): { id: string; dataSourceId: string; title: string }[] {
+  return ws.databaseIds().map((id) => {
+    const db = ws.database(id)!;
+    return { id, dataSourceId: db.data_sources[0].id, title: db.data_sources[0].name };
+  });
+}
+
+function requireObject(body: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = body[key];
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ControlError(400, `${key} (object) is required`);
+  return value as Record<string, unknown>;
 }
 
 function control(emulator: NotionEmulator, method: string, url: URL, bodyText: string): Reply {
@@ -679,6 +696,32 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
           page: ws.addPage(requireString(body, "databaseId"), { title: requireString(body, "title"), slug }),
         });
       }
+      case "GET databases":
+        return { status: 200, body: { databases: databaseList(ws) } };
+      case "POST databases": {
+        const properties = body.properties === undefined ? undefined : requireObject(body, "properties");
+        const icon = typeof body.icon === "string" ? body.icon : undefined;
+        const database = ws.createDatabase({
+          title: requireString(body, "title"),
+          properties: properties as Record<string, PropertyInput> | undefined,
+          icon,
+        });
+        return ok({ databaseId: database.id, dataSourceId: database.data_sources[0].id, database });
+      }
+      case "POST rows": {
+        const values = body.values === undefined ? undefined : requireObject(body, "values");
+        const paragraphs = body.paragraphs;
+        if (paragraphs !== undefined && !(Array.isArray(paragraphs) && paragraphs.every((p) => typeof p === "string")))
+          throw new ControlError(400, "paragraphs must be a list of strings");
+        return ok({
+          page: ws.addRow(requireString(body, "databaseId"), {
+            values,
+            paragraphs: paragraphs as string[] | undefined,
+          }),
+        });
+      }
+      case "POST update-row":
+        return ok({ page: ws.updateRow(requireString(body, "pageId"), requireObject(body, "values")) });
       case "POST add-child":
         return ok({ page: ws.addChildPage(requireString(body, "parentPageId"), requireString(body, "title")) });
       case "POST relation": {

@@ -5,7 +5,8 @@
  * to a configured URL, the way Notion does:
  *
  * - `subscribe()` sends the one unsigned handshake `{"verification_token"}`;
- * - `page.content_updated` / `page.properties_updated` are aggregated per
+ * - `page.content_updated` / `page.properties_updated` (updateRow: the ids
+ *   of the properties set, a title being content) are aggregated per
  *   page: changes within `aggregateMs` of the first become one event (its
  *   timestamp the last change's, its updated_blocks merged);
  * - `page.created` / `deleted` / `undeleted` / `moved` are aggregated per
@@ -122,6 +123,8 @@ const METHODS = [
   "restorePage",
   "moveRow",
   "moveChildPage",
+  "addRow",
+  "updateRow",
 ] as const;
 
 export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOptions): WebhookDelivery {
@@ -366,6 +369,16 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
       touchContent("content", pageId, { id: parentId as string, type: pageId === parentId ? "page" : "block" });
   });
   wrap("addPage", (_args, result) => touchLife((result as { id: string }).id, "created", false));
+  wrap("addRow", (_args, result) => touchLife((result as { id: string }).id, "created", false));
+  wrap("updateRow", ([, values], result) => {
+    // A title change is a content change (as editPageTitle); the other properties are properties_updated.
+    const page = result as { id: string; properties: Record<string, { id: string; type: string }> };
+    for (const name of Object.keys(values as Record<string, unknown>)) {
+      const prop = page.properties[name];
+      if (prop?.type === "title") touchContent("content", page.id, { id: page.id, type: "page" });
+      else if (prop) touchContent("properties", page.id, undefined, prop.id);
+    }
+  });
   wrap("addChildPage", ([parentId], result) => {
     touchLife((result as { id: string }).id, "created", false);
     const parent = workspace.page(parentId as string)?.id;
