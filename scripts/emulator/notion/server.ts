@@ -3,7 +3,21 @@
  * routes a sync needs with Notion's wire behaviour (auth, Notion-Version,
  * validation, 404s for unshared pages, token-bucket rate limiting with
  * Retry-After) plus injectable faults, and a small unauthenticated control
- * API under /__emulator/ for driving it from another process.
+ * API under /__emulator/ for driving it from another process:
+ *
+ *   GET  info, requests, pick?count=N, tree?pageId=, held?holdId=, databases
+ *   POST edit {pageId, title}, edit-block {blockId, text}, append {parentId, count?},
+ *        trash / restore / unshare / share {pageId}, add {databaseId, title, slug?},
+ *        add-child {parentPageId, title}, relation {pageId, count?, name?},
+ *        databases {title, properties?, icon?} → {databaseId, dataSourceId, database},
+ *        rows {databaseId (or data source id), values?, paragraphs?} → {page},
+ *        update-row {pageId, values} → {page},
+ *        fault {route, status, times?, retryAfterSeconds?, matchId?}, clear-faults,
+ *        rate {ratePerSecond?, burst?}, search-lag {ms}, hold {route, matchId?, times?},
+ *        release {holdId}, query-limit {limit?}, clock {now?, advanceMs?, running?}
+ *
+ * Answers are `{ok: true, ...}`, or `{ok: false, error}` with 400 (404 for an unknown id).
+ * Database properties and row values: databases.ts.
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
