@@ -6,7 +6,7 @@
  * API under /__emulator/ for driving it from another process:
  *
  *   GET  info, requests, pick?count=N, tree?pageId=, held?holdId=, databases
- *   POST edit {pageId, title}, edit-block {blockId, text}, append {parentId, count?},
+ *   POST reset-requests, edit {pageId, title}, edit-block {blockId, text}, append {parentId, count?},
  *        trash / restore / unshare / share {pageId}, add {databaseId, title, slug?},
  *        add-child {parentPageId, title}, relation {pageId, count?, name?},
  *        databases {title, properties?, icon?} → {databaseId, dataSourceId, database},
