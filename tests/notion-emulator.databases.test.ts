@@ -582,6 +582,7 @@ describe("databases made at run time, over HTTP", () => {
       expect(edits).toEqual(["Beta"]);
       await control(emulator, "update-row", { pageId: ids.Delta, values: { Title: "Delta renamed" } });
       const added = await control(emulator, "rows", { databaseId: blog.dataSourceId, values: { Title: "Zeta" } });
+      const later = await control(emulator, "databases", { title: "Changelog" });
       const zeta = (added.body.page as PageObject).id;
       hooks.flush();
       await hooks.idle();
@@ -595,6 +596,12 @@ describe("databases made at run time, over HTTP", () => {
       ).toEqual([[ids.Beta, [ds.Published.id, ds.Rating.id]]]);
       expect(byType("page.content_updated").map((e) => (e.entity as Json).id)).toEqual([ids.Delta]);
       expect(byType("page.created").map((e) => (e.entity as Json).id)).toEqual([zeta]);
+      expect(byType("data_source.created").map((e) => [e.entity, e.data])).toEqual([
+        [
+          { id: later.body.dataSourceId, type: "data_source" },
+          { parent: { id: later.body.databaseId, type: "database" } },
+        ],
+      ]);
       expect((byType("page.created")[0].data as Json).parent).toEqual({
         id: blog.databaseId,
         type: "database",

@@ -9,6 +9,7 @@
  *   of the properties set, a title being content) are aggregated per
  *   page: changes within `aggregateMs` of the first become one event (its
  *   timestamp the last change's, its updated_blocks merged);
+ * - `data_source.created` follows createDatabase;
  * - `page.created` / `deleted` / `undeleted` / `moved` are aggregated per
  *   page too, into the most meaningful result, or none when the state
  *   returns to where it was (created then deleted, deleted then restored);
@@ -125,6 +126,7 @@ const METHODS = [
   "moveChildPage",
   "addRow",
   "updateRow",
+  "createDatabase",
 ] as const;
 
 export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOptions): WebhookDelivery {
@@ -370,6 +372,17 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
   });
   wrap("addPage", (_args, result) => touchLife((result as { id: string }).id, "created", false));
   wrap("addRow", (_args, result) => touchLife((result as { id: string }).id, "created", false));
+  wrap("createDatabase", (_args, result) => {
+    const db = result as { id: string; data_sources: { id: string }[] };
+    if (!detached)
+      send(
+        "data_source.created",
+        { id: db.data_sources[0].id, type: "data_source" },
+        { parent: { id: db.id, type: "database" } },
+        Date.now(),
+        1,
+      );
+  });
   wrap("updateRow", ([, values], result) => {
     // A title change is a content change (as editPageTitle); the other properties are properties_updated.
     const page = result as { id: string; properties: Record<string, { id: string; type: string }> };
