@@ -326,6 +326,13 @@ describe("databases made at run time, over HTTP", () => {
     expect(wrong.status).toBe(400);
     expect(String(wrong.body.error)).toContain("Status");
     expect((await control(emulator, "update-row", { pageId: ids.Beta, values: { Nope: 1 } })).status).toBe(400);
+    const rowsBefore = (await queryAll(emulator, blog.dataSourceId)).length;
+    const half = await control(emulator, "rows", {
+      databaseId: blog.databaseId,
+      values: { Title: "Half", Rating: "five" },
+    });
+    expect(half.status).toBe(400);
+    expect((await queryAll(emulator, blog.dataSourceId)).length).toBe(rowsBefore);
     expect((await control(emulator, "rows", { databaseId: "00000000-0000-4000-8000-000000000000" })).status).toBe(404);
     expect((await control(emulator, "databases", { title: "Bad", properties: { X: "formula" } })).status).toBe(400);
   });

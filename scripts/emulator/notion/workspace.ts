@@ -328,11 +328,6 @@ export class Workspace {
     return [...this.databases.keys()];
   }
 
-  /** The data source id of a database (undefined for an unknown id). */
-  dataSourceIdOf(databaseId: string): string | undefined {
-    return this.databases.get(normalizeId(databaseId) ?? "")?.dataSourceId;
-  }
-
   /** The people of the workspace and the integration's bot, as full user objects. */
   allUsers(): FullUser[] {
     return [...this.users.values()].map((u) => structuredClone(u));
@@ -634,6 +629,7 @@ export class Workspace {
     const id = normalizeId(databaseId) ?? "";
     const db = this.databases.get(id) ?? [...this.databases.values()].find((d) => d.dataSourceId === id);
     if (!db) throw new Error(`unknown database ${databaseId}`);
+    const stored = this.storedValues(db, input.values ?? {});
     const now = floorToMinute(this.nowMs());
     const page = this.insertPage({
       databaseId: db.id,
@@ -647,7 +643,7 @@ export class Workspace {
       createdTime: now,
     });
     page.uniqueNumber = this.nextUniqueNumber(db.id);
-    this.setValues(page, db, input.values ?? {});
+    this.applyValues(page, stored);
     if (!db.custom && input.values?.Slug === undefined) page.slug = this.uniqueSlug(db.id, slugify(page.title));
     const texts = input.paragraphs ?? [sentence(this.rng), sentence(this.rng)];
     page.childIds = texts.map((text) =>
@@ -666,20 +662,24 @@ export class Workspace {
     const page = this.requirePage(pageId);
     const db = page.databaseId ? this.databases.get(page.databaseId) : undefined;
     if (!db || page.raw) throw new Error(`page ${pageId} is not a generated database row`);
-    this.setValues(page, db, values);
+    this.applyValues(page, this.storedValues(db, values));
     this.touchPage(page);
     return this.renderPage(page);
   }
 
-  /** Stores row values by property name: page-record columns for the default databases' own properties, `values` for the rest. */
-  private setValues(page: PageRecord, db: DatabaseRecord, values: Record<string, unknown>): void {
+  /** Row values by property name in their stored form, all checked before any is stored. */
+  private storedValues(db: DatabaseRecord, values: Record<string, unknown>): (readonly [PropertySpec, unknown])[] {
     const schema = this.schemaOf(db);
     const ctx = { workspaceId: this.workspaceId, users: [...this.users.values()], uuid: () => this.rng.uuid() };
-    const stored = Object.entries(values).map(([name, input]) => {
+    return Object.entries(values).map(([name, input]) => {
       const spec = schema.find((s) => s.name === name);
       if (!spec) throw new Error(`database ${db.id} has no property ${name}`);
       return [spec, storedValue(spec, input, ctx)] as const;
     });
+  }
+
+  /** Stores checked values: page-record columns for the default databases' own properties, `values` for the rest. */
+  private applyValues(page: PageRecord, stored: (readonly [PropertySpec, unknown])[]): void {
     for (const [spec, value] of stored) {
       const text = () => (value as RichText[]).map((part) => part.plain_text).join("");
       switch (spec.field) {
