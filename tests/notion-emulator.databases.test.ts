@@ -666,6 +666,11 @@ describe("a database added to the default workspace", () => {
     expect(ws.visibleRows(ws.pagesDatabaseId)).toEqual(pagesRows);
     expect(ws.databaseIds()).toEqual([ws.pagesDatabaseId, ws.postsDatabaseId, db.id]);
     expect(ws.visibleRows(db.id).map((r) => r.id)).toEqual([row.id]);
+    const child = ws.addChildPage(row.id, "Ada's notes");
+    expect(ws.reachableChildPages(Infinity, [db.id])).toEqual([{ id: child.id, parentId: row.id, depth: 1 }]);
+    expect(ws.reachableChildPages()).toEqual(
+      ws.reachableChildPages(Infinity, [ws.pagesDatabaseId, ws.postsDatabaseId]),
+    );
     // Database ids come from a stream of their own: a later edit draws the id it draws without the database.
     const small = { seed: 5, pages: 5, posts: 5, hugePages: 0 };
     const alone = generateWorkspace(small);

@@ -472,7 +472,11 @@ export class Workspace {
     return [...out.values()];
   }
 
-  reachableChildPages(maxDepth = Infinity): { id: string; parentId: string; depth: number }[] {
+  /** Child pages reachable from the visible rows of `databaseIds` (default: Pages and Posts), depth first. */
+  reachableChildPages(
+    maxDepth = Infinity,
+    databaseIds: readonly string[] = [this.pagesDatabaseId, this.postsDatabaseId],
+  ): { id: string; parentId: string; depth: number }[] {
     const found: { id: string; parentId: string; depth: number }[] = [];
     const visit = (pageId: string, depth: number): void => {
       if (depth > maxDepth) return;
@@ -483,7 +487,7 @@ export class Workspace {
         visit(child.id, depth + 1);
       }
     };
-    for (const dbId of [this.pagesDatabaseId, this.postsDatabaseId]) {
+    for (const dbId of databaseIds) {
       for (const row of this.visibleRows(dbId)) visit(row.id, 1);
     }
     return found;
