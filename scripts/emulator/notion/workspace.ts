@@ -1,6 +1,7 @@
 /**
- * In-memory Notion workspace: two databases (Pages, Posts) with one data
- * source each, their rows, nested child pages and block trees. Reads return
+ * In-memory Notion workspace: two databases (Pages, Posts) and any made by
+ * createDatabase (databases.ts), with one data source each, their rows,
+ * nested child pages and block trees. Reads return
  * fresh objects in the exact 2025-09-03 wire shapes; mutations model what a
  * human editing Notion does, including its quirks (minute-rounded
  * last_edited_time, unshared pages turning into 404s while their child_page
