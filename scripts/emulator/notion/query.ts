@@ -3,6 +3,16 @@
  * and opaque keyset cursors. Anything else is refused with 400
  * validation_error, so a sync relying on an unsupported filter fails loudly
  * instead of silently getting every row.
+ *
+ * Filters: checkbox, status, select, multi_select, number, date, text types,
+ * people, relation, files (emptiness) and timestamps, by property name or id;
+ * `and` / `or` nest two levels. A filter date without a time is its whole UTC
+ * day (Notion's documented rule for equals, applied to every operator), a
+ * datetime without an offset is UTC, a row's date without a time is its UTC
+ * midnight. A status `equals` a group name matches the group's options
+ * (2025-09-03; 2026-12-01 drops it). `does_not_equal` / `does_not_contain`
+ * match empty values. Sorts: empties last either way; select and status by
+ * option order.
  */
 import { NotionApiError } from "./types.js";
 import type { PageRecord } from "./workspace.js";
