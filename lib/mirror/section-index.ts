@@ -65,8 +65,8 @@ export function isManifest(value: unknown): value is IndexManifest {
   return typeof v === "object" && v !== null && v.version === INDEX_MANIFEST_VERSION && Array.isArray(v.chunks);
 }
 
-export function publicOrder(section: Section): IndexManifest["order"] {
-  return section === "children" ? "breadth_first" : "newest_first";
+export function publicOrder(kind: "database" | "children"): IndexManifest["order"] {
+  return kind === "children" ? "breadth_first" : "newest_first";
 }
 
 /** Cuts entries (stored order) into chunks by count and by bytes; an entry is never split. */

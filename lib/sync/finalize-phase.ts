@@ -43,7 +43,7 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
     // The sync phase is over: a sweep's page objects are no longer needed (child-check.ts).
     await dropSweptPages(ctx);
     // Children find most of their pages while syncing: only now is their listing complete.
-    if (ctx.section === "children" && (await holdsForRemovals(ctx))) return;
+    if (ctx.spec.kind === "children" && (await holdsForRemovals(ctx))) return;
     await ctx.commit((c) => void (c.finalize = { stage: "index", piece: 0, chunks: [], total: 0, failedPages: [] }));
   }
   const previous = await readManifest(ctx.kv, ctx.keys, ctx.section);
@@ -111,7 +111,7 @@ async function removalsStep(ctx: RunContext): Promise<void> {
     if (!ledger?.entry) return;
     removed++;
     ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
-    if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
+    if (ctx.spec.kind !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
   });
   await ctx.commit((c) => {
     c.counts.removed += removed;
@@ -129,7 +129,7 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
     runId,
     updatedAt: ctx.now().toISOString(),
     total: f.total,
-    order: publicOrder(section),
+    order: publicOrder(ctx.spec.kind),
     chunks: f.chunks,
     idsKey: keys.listedIds(section, runId),
   };
