@@ -114,8 +114,7 @@ export function createRunContext(
   spec: SectionSpec = sectionSpec(deps, section),
 ): RunContext {
   const now = deps.now ?? (() => new Date());
-  // Stop starting work with a tenth of the budget left (at most a second):
-  // requests in flight are cut at the deadline by their own timeouts.
+  // Stop starting work with a tenth of the budget left (≤ 1 s): requests in flight end by their own timeouts.
   const stopMarginMs = Math.min(1000, deps.deadline.budgetMs * 0.1);
   const batches = createFencedQueue(deps, section, leaseToken);
   const carried = createCarriedCounts(deps, section);
@@ -133,13 +132,7 @@ export function createRunContext(
     startPhase: cursor.phase,
     rateLimitedUntil: null,
     rateLimitScope: null,
-    noteRateLimit(error) {
-      const until = Date.now() + (error.details.retryAfterMs ?? 1000);
-      if (until > (ctx.rateLimitedUntil ?? 0)) {
-        ctx.rateLimitedUntil = until;
-        ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
-      }
-    },
+    noteRateLimit: (error) => noteRateLimit(ctx, error),
     shouldStop: () => batches.refused() || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate, counts) {
       return batches.enqueue(async () => {
@@ -172,6 +165,14 @@ export function createRunContext(
     },
   };
   return ctx;
+}
+
+function noteRateLimit(ctx: RunContext, error: NotionSyncError): void {
+  const until = Date.now() + (error.details.retryAfterMs ?? 1000);
+  if (until > (ctx.rateLimitedUntil ?? 0)) {
+    ctx.rateLimitedUntil = until;
+    ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
+  }
 }
 
 /** The section's own content fetcher: one set of deps may serve sections of several modes (targeted runs). */
