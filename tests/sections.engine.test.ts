@@ -17,8 +17,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readNotionSettings } from "../lib/config";
 import { readLarge } from "../lib/kv/large-value";
-import { readIndexPage } from "../lib/mirror/section-index";
-import type { PageBundle } from "../lib/mirror/shapes";
+import { readIndexPage, readManifest, updateEntryInPlace } from "../lib/mirror/section-index";
+import type { IndexEntry, PageBundle } from "../lib/mirror/shapes";
 import { slugify } from "../lib/mirror/slug";
 import { compoundDepth } from "../lib/notion/compound-filter";
 import { createContentFetcher } from "../lib/notion/content-fetcher";
@@ -335,5 +335,66 @@ describe("index-only sections and entry options", () => {
       slugs.add(entry.slug);
     }
     expect(slugs.size, "slugs are distinct").toBe(rows.length);
+  });
+
+  it("sort: a property or a timestamp, either direction; the default keeps today's newest_first manifest", async () => {
+    const db = stack.workspace.postsDatabaseId;
+    const byDate = {
+      database: db,
+      content: "none" as const,
+      sort: { property: "Date", direction: "ascending" as const },
+    };
+    const byEdit = {
+      database: db,
+      content: "none" as const,
+      sort: { timestamp: "last_edited_time" as const, direction: "descending" as const },
+    };
+    const config = { sections: { bydate: byDate, byedit: byEdit, plain: { database: db, content: "none" as const } } };
+    for (const section of ["bydate", "byedit", "plain"]) await sync(stack, config, section);
+    const dateOf = (e: IndexEntry) => (e.properties.Date as { start: string } | null)?.start ?? null;
+    const dated = (await indexOf(stack, "bydate")).entries;
+    const dates = dated.map(dateOf);
+    const present = dates.filter((d): d is string => d !== null);
+    expect(present).toEqual([...present].sort());
+    expect(
+      dates.slice(present.length).every((d) => d === null),
+      "empty dates last",
+    ).toBe(true);
+    const edited = (await indexOf(stack, "byedit")).entries.map((e) => e.last_edited_time);
+    expect(edited).toEqual([...edited].sort().reverse());
+    const plain = (await indexOf(stack, "plain")).entries.map((e) => e.created_time);
+    expect(plain).toEqual([...plain].sort().reverse());
+
+    const manifest = (await readManifest(stack.kv, stack.keys, "plain"))!;
+    expect(Object.keys(manifest).sort()).toEqual(
+      ["chunks", "idsKey", "order", "runId", "section", "total", "updatedAt", "version"].sort(),
+    );
+    expect(manifest.order).toBe("newest_first");
+    expect(await readManifest(stack.kv, stack.keys, "bydate")).toMatchObject({
+      order: "sorted",
+      sort: { property: "Date", direction: "ascending" },
+    });
+
+    // An entry updated in place (a targeted run) whose date moves goes where the sort puts it.
+    const sorted = (await readManifest(stack.kv, stack.keys, "bydate"))!;
+    const moved = {
+      ...dated[0],
+      properties: { ...dated[0].properties, Date: { start: "2999-01-01", end: null, time_zone: null } },
+    };
+    const update = await updateEntryInPlace(
+      stack.kv,
+      stack.keys,
+      sorted,
+      { kind: "upsert", entry: moved },
+      {
+        cache: new Map(),
+        now: new Date(),
+      },
+    );
+    await stack.kv.atomic(update.ops);
+    const after = (await indexOf(stack, "bydate")).entries;
+    expect(after.length).toBe(dated.length);
+    const lastDated = after.filter((e) => dateOf(e) !== null).at(-1)!;
+    expect(lastDated.id).toBe(dated[0].id);
   });
 });

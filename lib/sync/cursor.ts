@@ -155,10 +155,13 @@ export const CursorSchema = z.object({
    * invocations (a huge one, checkpointed) keeps syncPiece behind while the workers go on.
    */
   finishedAhead: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])).default([]),
-  /** Where finalize stands: index chunks are written piece by piece, removals batch by batch, then one commit. */
+  /**
+   * Where finalize stands: index chunks are written piece by piece (or, for a section with a sort
+   * of its own, all at once in that order: "sort"), removals batch by batch, then one commit.
+   */
   finalize: z
     .object({
-      stage: z.enum(["index", "removals", "commit"]),
+      stage: z.enum(["index", "sort", "removals", "commit"]),
       piece: z.number().int().nonnegative(),
       chunks: z.array(z.object({ key: z.string(), count: z.number().int(), bytes: z.number().int() })),
       total: z.number().int().nonnegative(),
