@@ -230,8 +230,8 @@ async function chunkEntriesAt(
 
 /**
  * The position of the chunk holding `id`, or null. Tries the hint (the chunk
- * a previous update left it in), then, for pages and posts (stored by
- * created_time ascending), a binary search on `createdTime` and its
+ * a previous update left it in), then, for database sections in their
+ * default order (stored by created_time ascending), a binary search on `createdTime` and its
  * neighbours, then the last chunk (where new pages are appended), then every
  * chunk. A run with no hint reads about log2(chunks) chunks.
  */
@@ -347,9 +347,9 @@ function movesInSortedIndex(manifest: IndexManifest, previous: IndexEntry | unde
  * Replaces, inserts or removes one entry without a full run: rewrites only
  * the chunk holding it (re-cut by chunkEntries when it outgrows
  * INDEX_CHUNK_ENTRIES or INDEX_CHUNK_BYTES; dropped when it becomes empty),
- * content-addressed like every chunk, and the manifest. A new page of
- * pages or posts goes where its created_time puts it, a new child page at the
- * end. Returns the ops for the caller's atomic commit; the
+ * content-addressed like every chunk, and the manifest. A new page of a
+ * database section goes where its created_time (or the section's sort) puts
+ * it, a new child page at the end. Returns the ops for the caller's atomic commit; the
  * caller keeps the returned manifest for its next update.
  */
 export async function updateEntryInPlace(

@@ -121,7 +121,7 @@ function decideListedRows(
     const previous = ledger?.entry ?? null;
     // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
     // Null when a relation cut at 25 references no longer agrees with the complete one stored: re-read it.
-    // A bundle fetched in another content mode (SYNC_CONTENT changed) is fetched again.
+    // A bundle fetched in another content mode (the section's content mode changed) is fetched again.
     const entry =
       refetch || needsFetch(row, previous, slug, ctx.cursor) || fetchedInOtherMode(ledger, ctx.content.mode)
         ? null
