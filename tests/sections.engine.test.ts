@@ -187,6 +187,37 @@ describe("a filtered blog in markdown beside docs in blocks", () => {
     expect(new Set(children.entries.map((e) => e.id))).toEqual(new Set(expected.map((c) => c.id)));
     expect(children.entries.every((e) => e.depth === 1)).toBe(true);
     expect(await stack.kv.scard(stack.keys.childQueue())).toBe(0);
+    // The blog (children: false) records no child page for the children section, even when forced.
+    await sync(stack, config, "blog", true);
+    expect(await stack.kv.scard(stack.keys.childQueue())).toBe(0);
+  });
+
+  it("with two parents, each one's child pages go as deep as its own section says", async () => {
+    const ws = stack.workspace;
+    const two = {
+      sections: {
+        ...(config as { sections: Record<string, unknown> }).sections,
+        archive: { database: ws.postsDatabaseId, children: true, childDepth: 2 },
+      },
+    };
+    await sync(stack, two, "archive");
+    await sync(stack, two, "children");
+    const reachable = ws.reachableChildPages(2);
+    const parentOf = new Map(reachable.map((c) => [c.id, c.parentId]));
+    const rootOf = (id: string): string => (parentOf.has(id) ? rootOf(parentOf.get(id)!) : id);
+    const docs = new Set(ws.visibleRows(ws.pagesDatabaseId).map((r) => r.id));
+    const posts = new Set(ws.visibleRows(ws.postsDatabaseId).map((r) => r.id));
+    const expected = reachable.filter((c) => (docs.has(rootOf(c.id)) && c.depth === 1) || posts.has(rootOf(c.id)));
+    expect(
+      reachable.some((c) => c.depth === 2 && docs.has(rootOf(c.id))),
+      "docs have depth-2 pages",
+    ).toBe(true);
+    expect(
+      reachable.some((c) => c.depth === 2 && posts.has(rootOf(c.id))),
+      "posts have depth-2 pages",
+    ).toBe(true);
+    const children = await indexOf(stack, "children");
+    expect(new Set(children.entries.map((e) => e.id))).toEqual(new Set(expected.map((c) => c.id)));
   });
 });
 
