@@ -7,8 +7,7 @@ import { createKvStore, resolveKvBackend } from "./kv/backend";
 import { createKeys, type KeyBuilder } from "./kv/keys";
 import type { KvStore } from "./kv/store";
 import { DEFAULT_KV_BOUNDS, type KvCallMeter, boundedByDeadline } from "./kv/bounded-store";
-import { createBlockTreeFetcher } from "./notion/block-tree";
-import { createMarkdownFetcher } from "./notion/markdown-fetcher";
+import { createContentFetcher } from "./notion/content-fetcher";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
 import { createDeadline } from "./core/deadline";
@@ -85,14 +84,18 @@ export function engineDeps(
     deadline,
   });
   const meter: KvCallMeter = { calls: 0 };
+  // The section served: the runtime's, or another of its workspace (a targeted run names children).
+  const spec = runtime.spec.name === section ? runtime.spec : (findSection(runtime.workspace, section) ?? runtime.spec);
   return {
     // Every KV call of the invocation ends by the budget plus its tail, whatever KV does.
     kv: boundedByDeadline(runtime.kv, deadline, DEFAULT_KV_BOUNDS, meter),
     kvCalls: () => meter.calls,
     keys: runtime.keys,
     notion,
-    // SYNC_CONTENT: one markdown request a page, or the block tree.
-    content: settings.content === "markdown" ? createMarkdownFetcher(notion) : createBlockTreeFetcher(notion),
+    // The section's content mode: one markdown request a page, the block tree, or none (index only).
+    content: createContentFetcher(spec.content, notion),
+    spec,
+    workspace: runtime.workspace,
     deadline,
     // Set by a schema_updated webhook event (lib/webhooks/events.ts).
     fullRefetchKey: (s) => webhookKeys(runtime.keys).fullRefetch(s),
@@ -102,10 +105,6 @@ export function engineDeps(
       childFullCheckHours: settings.childFullCheckHours,
       maxDeleteRatio: settings.maxDeleteRatio,
       stallAfter: settings.stallAfter,
-      databaseId:
-        runtime.spec.kind === "database" && "databaseId" in runtime.spec.source
-          ? runtime.spec.source.databaseId
-          : undefined,
     },
   };
 }

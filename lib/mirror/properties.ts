@@ -257,6 +257,8 @@ export function keepCompletedValues(
   if (cut.length === 0) return fresh;
   const out = { ...fresh };
   for (const { name } of cut) {
+    // A property the section's entries do not keep (EntryOptions.properties).
+    if (!(name in fresh)) continue;
     const shown = fresh[name];
     const kept = previous?.[name];
     if (!Array.isArray(shown) || !Array.isArray(kept) || kept.length < shown.length) return null;

@@ -9,15 +9,17 @@
  * A reader that read the old manifest and finds a chunk gone reads the
  * manifest again.
  *
- * Stored order: pages/posts by created_time ascending (the order Notion lists
- * them in, so new pages only touch the last chunk), children breadth first.
- * Public order (what readers get): pages/posts newest first, children
- * breadth first.
+ * Stored order: database sections by created_time ascending (the order Notion
+ * lists them in, so new pages only touch the last chunk), children breadth
+ * first, a section with a `sort` of its own in that order (index-sort.ts).
+ * Public order (what readers get): database sections newest first (reversed),
+ * the others as stored.
  */
 import { createHash } from "node:crypto";
 import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
+import { type SectionSort, entryComparator, isDefaultSort } from "./index-sort";
 import type { IndexEntry } from "./shapes";
 
 export const INDEX_MANIFEST_VERSION = 2;
@@ -38,8 +40,13 @@ export interface IndexManifest {
   runId: string;
   updatedAt: string;
   total: number;
-  /** "newest_first": the chunks hold entries oldest first and readers get them reversed. */
-  order: "newest_first" | "breadth_first";
+  /**
+   * "newest_first": the chunks hold entries oldest first and readers get them reversed;
+   * "breadth_first" (children) and "sorted" (a section's own `sort`, named below): as stored.
+   */
+  order: "newest_first" | "breadth_first" | "sorted";
+  /** The order of a "sorted" index (absent otherwise). */
+  sort?: SectionSort;
   chunks: IndexChunkRef[];
   /** Set of the page ids the index was built from (the next run's deletion check reads it). */
   idsKey: string | null;
@@ -65,8 +72,9 @@ export function isManifest(value: unknown): value is IndexManifest {
   return typeof v === "object" && v !== null && v.version === INDEX_MANIFEST_VERSION && Array.isArray(v.chunks);
 }
 
-export function publicOrder(section: Section): IndexManifest["order"] {
-  return section === "children" ? "breadth_first" : "newest_first";
+export function publicOrder(kind: "database" | "children", sort?: SectionSort): IndexManifest["order"] {
+  if (kind === "children") return "breadth_first";
+  return isDefaultSort(sort) ? "newest_first" : "sorted";
 }
 
 /** Cuts entries (stored order) into chunks by count and by bytes; an entry is never split. */
@@ -127,7 +135,7 @@ export async function readManifest(kv: KvStore, keys: KeyBuilder, section: Secti
 function storedRange(manifest: IndexManifest, offset: number, limit: number): { from: number; to: number } {
   const start = Math.max(0, Math.min(offset, manifest.total));
   const end = Math.max(start, Math.min(manifest.total, start + limit));
-  if (manifest.order === "breadth_first") return { from: start, to: end };
+  if (manifest.order !== "newest_first") return { from: start, to: end };
   return { from: manifest.total - end, to: manifest.total - start };
 }
 
@@ -222,8 +230,8 @@ async function chunkEntriesAt(
 
 /**
  * The position of the chunk holding `id`, or null. Tries the hint (the chunk
- * a previous update left it in), then, for pages and posts (stored by
- * created_time ascending), a binary search on `createdTime` and its
+ * a previous update left it in), then, for database sections in their
+ * default order (stored by created_time ascending), a binary search on `createdTime` and its
  * neighbours, then the last chunk (where new pages are appended), then every
  * chunk. A run with no hint reads about log2(chunks) chunks.
  */
@@ -288,13 +296,60 @@ async function insertionChunk(
   return found;
 }
 
+/** The first chunk whose last entry sorts after `entry` in a "sorted" index, else the last chunk. */
+async function sortedInsertionChunk(
+  kv: KvStore,
+  manifest: IndexManifest,
+  entry: IndexEntry,
+  cache: ChunkCache,
+): Promise<number> {
+  const compare = entryComparator(manifest.sort!);
+  for (let i = 0; i < manifest.chunks.length; i++) {
+    const last = (await chunkEntriesAt(kv, manifest, i, cache)).at(-1);
+    if (last && compare(last, entry) > 0) return i;
+  }
+  return manifest.chunks.length - 1;
+}
+
+/** Where a new entry goes: its chunk and its position there (-1: at the end). */
+async function insertionPoint(
+  kv: KvStore,
+  manifest: IndexManifest,
+  entry: IndexEntry,
+  cache: ChunkCache,
+): Promise<{ index: number; before: IndexEntry[]; position: number }> {
+  const sorted = manifest.order === "sorted" && manifest.sort !== undefined;
+  const index =
+    manifest.order === "newest_first"
+      ? await insertionChunk(kv, manifest, entry.created_time, cache)
+      : sorted
+        ? await sortedInsertionChunk(kv, manifest, entry, cache)
+        : manifest.chunks.length - 1;
+  const before = index >= 0 ? await chunkEntriesAt(kv, manifest, index, cache) : [];
+  const compare = sorted ? entryComparator(manifest.sort!) : null;
+  const position =
+    manifest.order === "newest_first"
+      ? before.findIndex((e) => e.created_time > entry.created_time)
+      : compare
+        ? before.findIndex((e) => compare(e, entry) > 0)
+        : -1;
+  return { index, before, position };
+}
+
+/** A "sorted" index entry whose sort key moved: it must leave its place for another. */
+function movesInSortedIndex(manifest: IndexManifest, previous: IndexEntry | undefined, next: IndexEntry): boolean {
+  if (manifest.order !== "sorted" || !manifest.sort || !previous) return false;
+  const compare = entryComparator(manifest.sort);
+  return compare(previous, next) !== 0;
+}
+
 /**
  * Replaces, inserts or removes one entry without a full run: rewrites only
  * the chunk holding it (re-cut by chunkEntries when it outgrows
  * INDEX_CHUNK_ENTRIES or INDEX_CHUNK_BYTES; dropped when it becomes empty),
- * content-addressed like every chunk, and the manifest. A new page of
- * pages or posts goes where its created_time puts it, a new child page at the
- * end. Returns the ops for the caller's atomic commit; the
+ * content-addressed like every chunk, and the manifest. A new page of a
+ * database section goes where its created_time (or the section's sort) puts
+ * it, a new child page at the end. Returns the ops for the caller's atomic commit; the
  * caller keeps the returned manifest for its next update.
  */
 export async function updateEntryInPlace(
@@ -312,21 +367,26 @@ export async function updateEntryInPlace(
     createdTime: edit.kind === "upsert" ? edit.entry.created_time : null,
   });
   if (at === null && edit.kind === "remove") return { manifest, ops: [], changed: false, chunkKey: null };
+  if (at !== null && edit.kind === "upsert") {
+    const current = (await chunkEntriesAt(kv, manifest, at, cache)).find((e) => sameId(e.id, id));
+    if (movesInSortedIndex(manifest, current, edit.entry)) {
+      const removed = await updateEntryInPlace(kv, keys, manifest, { kind: "remove", id }, options);
+      const placed = await updateEntryInPlace(kv, keys, removed.manifest, edit, { ...options, hint: null });
+      return { ...placed, ops: [...removed.ops, ...placed.ops], changed: true };
+    }
+  }
   let index: number;
   let before: IndexEntry[];
   let after: IndexEntry[];
   if (at === null) {
-    // A new page: pages and posts where its created_time puts it (their stored order),
-    // after the entries of the same minute; children at the end (the next full run
+    // A new page: a database section's where its created_time (or its section's sort) puts
+    // it, after the entries of the same minute; children at the end (the next full run
     // restores breadth-first order).
     const entry = (edit as { entry: IndexEntry }).entry;
-    index =
-      manifest.order === "newest_first"
-        ? await insertionChunk(kv, manifest, entry.created_time, cache)
-        : manifest.chunks.length - 1;
-    before = index >= 0 ? await chunkEntriesAt(kv, manifest, index, cache) : [];
-    const position =
-      manifest.order === "newest_first" ? before.findIndex((e) => e.created_time > entry.created_time) : -1;
+    const point = await insertionPoint(kv, manifest, entry, cache);
+    index = point.index;
+    before = point.before;
+    const position = point.position;
     after = position < 0 ? [...before, entry] : [...before.slice(0, position), entry, ...before.slice(position)];
   } else {
     index = at;

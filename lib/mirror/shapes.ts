@@ -8,7 +8,8 @@ import type { NotionPage } from "../notion/types";
 import type { Section } from "../core/sections";
 
 /**
- * A page bundle, by the content it holds (`content`, SYNC_CONTENT):
+ * A page bundle, by the content it holds (`content`: the section's content mode,
+ * SYNC_CONTENT by default; an index-only section, content "none", has no bundles):
  * - "blocks": Notion's block tree (`blocks`, `blockCount`). `fallback:
  *   "markdown_truncated"` when markdown was asked for but Notion's markdown
  *   for the page was truncated, so it was read as blocks. Bundles written

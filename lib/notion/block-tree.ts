@@ -37,8 +37,8 @@ function isUnreadableBlock(error: unknown): boolean {
 /** Block types whose children the API does not serve. */
 const NO_DESCENT_TYPES = new Set(["unsupported"]);
 
-/** How page content is read (SYNC_CONTENT). */
-export type ContentMode = "blocks" | "markdown";
+/** How page content is read (a section's `content`; SYNC_CONTENT by default). "none": not at all (index only). */
+export type ContentMode = "blocks" | "markdown" | "none";
 
 /** What the block-tree fetcher reads. */
 export interface PageContent {

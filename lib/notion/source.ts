@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { Client } from "@notionhq/client";
 import type { SupportedFetch } from "@notionhq/client/build/src/fetch-types";
 import { type Deadline, BudgetExhaustedError, sleepWithin } from "../core/deadline";
+import { type NotionFilter, andCondition } from "./compound-filter";
 import { NotionSyncError, classifyNotionError } from "./errors";
 import { type Pacer, sharedPacer } from "./pacer";
 import type { NotionPropertyItem } from "./property-items";
@@ -41,13 +42,17 @@ export interface NotionSource {
   dataSourceIdOf(databaseId: string): Promise<string>;
   /**
    * One page (≤ 100 rows) of a data source, oldest first, from `windowStart`
-   * (created_time on_or_after) when given. `incomplete` is Notion's
-   * request_status at its per-query result cap: the list is NOT complete.
+   * (created_time on_or_after) when given, only rows matching `filter` (a
+   * section's publish filter, ANDed with the window: compound-filter.ts).
+   * `incomplete` is Notion's request_status at its per-query result cap: the
+   * list is NOT complete.
    */
   queryDataSource(
     dataSourceId: string,
-    window: { windowStart: string | null; startCursor: string | null },
+    window: { windowStart: string | null; startCursor: string | null; filter?: NotionFilter },
   ): Promise<QueryPage>;
+  /** The first row of a query of one's own (filter, sorts), or null: one request, page_size 1. */
+  queryFirstRow(dataSourceId: string, query: { filter?: unknown; sorts?: unknown[] }): Promise<NotionPage | null>;
   retrievePage(pageId: string): Promise<NotionPage>;
   /**
    * One page (≤ 100) of a property's items: GET /v1/pages/{id}/properties/{property_id}.
@@ -100,6 +105,8 @@ export interface QueryPage extends ListPage<NotionPage> {
   /** Notion stopped at its per-query result cap (request_status incomplete): more rows exist past the last one. */
   incomplete: boolean;
 }
+
+type QueryParameters = Parameters<Client["dataSources"]["query"]>[0];
 
 export function createNotionSource(options: NotionSourceOptions): NotionSource {
   const { deadline } = options;
@@ -182,19 +189,32 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       if (!first) throw new NotionSyncError("permanent", "the database has no data source shared with the integration");
       return first;
     },
-    async queryDataSource(dataSourceId, { windowStart, startCursor }) {
+    async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter }) {
+      const window = windowStart ? { timestamp: "created_time", created_time: { on_or_after: windowStart } } : null;
+      const filter = andCondition(window, sectionFilter);
       const res = await call("dataSources.query", () =>
         client.dataSources.query({
           data_source_id: dataSourceId,
           page_size: 100,
           sorts: [...LIST_SORTS],
-          ...(windowStart ? { filter: { timestamp: "created_time", created_time: { on_or_after: windowStart } } } : {}),
+          ...(filter ? { filter: filter as QueryParameters["filter"] } : {}),
           ...(startCursor ? { start_cursor: startCursor } : {}),
         }),
       );
       const results = (res.results as unknown as NotionPage[]).filter((r) => r.object === "page");
       const status = (res as { request_status?: { type?: string } }).request_status;
       return { results, nextCursor: res.has_more ? res.next_cursor : null, incomplete: status?.type === "incomplete" };
+    },
+    async queryFirstRow(dataSourceId, { filter, sorts }) {
+      const res = await call("dataSources.query", () =>
+        client.dataSources.query({
+          data_source_id: dataSourceId,
+          page_size: 1,
+          ...(filter ? { filter: filter as QueryParameters["filter"] } : {}),
+          ...(sorts ? { sorts: sorts as QueryParameters["sorts"] } : {}),
+        }),
+      );
+      return (res.results as unknown as NotionPage[]).find((r) => r.object === "page") ?? null;
     },
     async retrievePage(pageId) {
       return (await call("pages.retrieve", () => client.pages.retrieve({ page_id: pageId }))) as unknown as NotionPage;

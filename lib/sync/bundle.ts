@@ -4,28 +4,36 @@
  * lands in KV"); lib/read.ts is how a site reads them.
  */
 import type { BlockTree, FetchedContent } from "../notion/block-tree";
-import { type NotionPage, pageTitle } from "../notion/types";
+import type { NotionPage } from "../notion/types";
 import type { Section } from "../core/sections";
 import { filesExpireAt } from "../files/expiry";
+import { type EntryOptions, entryTitle, keptProperties } from "../mirror/entry-shape";
 import { keepCompletedValues, simplifyProperties } from "../mirror/properties";
+import type { SectionSpec } from "../workspace/types";
 
 export type { IndexEntry, PageBundle, SimpleValue } from "../mirror/shapes";
 import type { IndexEntry, PageBundle } from "../mirror/shapes";
 export { simplifyProperties } from "../mirror/properties";
+
+/** What a section's spec says of its entries (a children section: nothing, today's entries). */
+export function entryOptions(spec: SectionSpec | undefined): EntryOptions {
+  return spec?.kind === "database" ? { titleProperty: spec.titleProperty, properties: spec.properties } : {};
+}
 
 export function indexEntryFor(
   page: NotionPage,
   slug: string,
   childPages: string[],
   extra: Pick<IndexEntry, "parentId" | "depth"> = {},
+  options: EntryOptions = {},
 ): IndexEntry {
   return {
     id: page.id,
     slug,
-    title: pageTitle(page),
+    title: entryTitle(page, options.titleProperty),
     created_time: page.created_time,
     last_edited_time: page.last_edited_time,
-    properties: simplifyProperties(page.properties),
+    properties: keptProperties(simplifyProperties(page.properties), options.properties),
     childPages,
     ...extra,
   };
@@ -42,8 +50,9 @@ export function unchangedEntry(
   slug: string,
   previous: IndexEntry,
   extra: Pick<IndexEntry, "parentId" | "depth"> = {},
+  options: EntryOptions = {},
 ): IndexEntry | null {
-  const entry = indexEntryFor(page, slug, previous.childPages, extra);
+  const entry = indexEntryFor(page, slug, previous.childPages, extra, options);
   const properties = keepCompletedValues(page, entry.properties, previous.properties);
   return properties ? { ...entry, properties } : null;
 }
@@ -54,11 +63,12 @@ export function buildBundle(
   slug: string,
   content: FetchedContent,
   now: Date,
+  options: EntryOptions = {},
 ): PageBundle {
   const base = {
     id: page.id,
     slug,
-    title: pageTitle(page),
+    title: entryTitle(page, options.titleProperty),
     section,
     parent: page.parent,
     properties: page.properties,

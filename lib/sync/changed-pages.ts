@@ -7,7 +7,7 @@
  * dies before revalidating is revalidated by the next drain, and nothing
  * depends on an invocation's counts in memory.
  */
-import { SECTIONS, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp } from "../kv/store";
 
@@ -19,16 +19,23 @@ export const INDEX_CHANGED = ":index";
  * sets or deletes, by section. Add them to the same atomic batch as `ops`.
  */
 export function changedPageOps(keys: KeyBuilder, ops: KvOp[]): KvOp[] {
-  const out: KvOp[] = [];
-  for (const section of SECTIONS) {
-    const base = keys.page(section, "");
-    const slugs = new Set<string>();
-    for (const o of ops)
-      if ((o.op === "set" || o.op === "del") && o.key.startsWith(base) && o.key.length > base.length)
-        slugs.add(o.key.slice(base.length));
-    if (slugs.size > 0) out.push({ op: "sadd", key: keys.changedPages(section), members: [...slugs] });
+  // keys.page(section, slug) is `{base}{section}:{slug}`: section names and slugs never hold `:`.
+  const base = keys.page("s", "x").slice(0, -"s:x".length);
+  const bySection = new Map<Section, Set<string>>();
+  for (const o of ops) {
+    if ((o.op !== "set" && o.op !== "del") || !o.key.startsWith(base)) continue;
+    const rest = o.key.slice(base.length);
+    const colon = rest.indexOf(":");
+    if (colon <= 0 || colon === rest.length - 1 || rest.indexOf(":", colon + 1) >= 0) continue;
+    const section = rest.slice(0, colon);
+    if (!bySection.has(section)) bySection.set(section, new Set());
+    bySection.get(section)!.add(rest.slice(colon + 1));
   }
-  return out;
+  return [...bySection].map(([section, slugs]) => ({
+    op: "sadd",
+    key: keys.changedPages(section),
+    members: [...slugs],
+  }));
 }
 
 /** The op that records a new index of `section` (its chunks differ from the previous manifest's). */

@@ -79,7 +79,7 @@ const DROP_BATCH = 500;
  * false once the check is settled (the index walk may start).
  */
 export async function childCheckStep(ctx: RunContext): Promise<boolean> {
-  if (ctx.section !== "children") return false;
+  if (ctx.spec.kind !== "children") return false;
   const check = ctx.cursor.childCheck;
   if (!check) {
     await decide(ctx);
@@ -111,7 +111,7 @@ export function searchStopAt(since: string, lastHighWater: string | null): strin
 
 async function decide(ctx: RunContext): Promise<void> {
   const c = ctx.cursor;
-  const manifest = await readManifest(ctx.kv, ctx.keys, "children");
+  const manifest = await readManifest(ctx.kv, ctx.keys, ctx.section);
   const reason = fullCheckReason(c, {
     fullCheckHours: ctx.settings.childFullCheckHours ?? DEFAULT_CHILD_FULL_CHECK_HOURS,
     now: ctx.now(),
@@ -230,7 +230,7 @@ async function editedStep(
   const reachedStop = !page.nextCursor || times.some((t) => t < stopAt);
   const found = await knownEdited(ctx, edited);
   const requests = check.requests + 1;
-  const indexed = (await readManifest(ctx.kv, ctx.keys, "children"))?.total ?? 0;
+  const indexed = (await readManifest(ctx.kv, ctx.keys, ctx.section))?.total ?? 0;
 
   await ctx.commit((draft) => {
     const current = draft.childCheck!;
@@ -254,7 +254,7 @@ async function editedStep(
       return ops;
     }
     const ops: KvOp[] =
-      found.length > 0 ? [{ op: "sadd", key: ctx.keys.editedIds("children", draft.runId), members: found }] : [];
+      found.length > 0 ? [{ op: "sadd", key: ctx.keys.editedIds(ctx.section, draft.runId), members: found }] : [];
     draft.childCheck = {
       ...current,
       highWater,
@@ -274,7 +274,8 @@ async function editedStep(
  */
 async function knownEdited(ctx: RunContext, edited: Map<string, number>): Promise<string[]> {
   const ids = [...edited.keys()];
-  const ledgers = ids.length > 0 ? await ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry("children", id))) : [];
+  const ledgers =
+    ids.length > 0 ? await ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))) : [];
   const since = ctx.cursor.since ? Date.parse(ctx.cursor.since) : Infinity;
   return ids.filter((id, i) => {
     const stored = ledgers[i]?.entry?.last_edited_time;
@@ -291,11 +292,11 @@ async function sweepStep(ctx: RunContext, page: ListPage<NotionPage>, highWater:
   const ops: KvOp[] = [
     ...kept.map((p): KvOp => ({
       op: "set",
-      key: ctx.keys.foundPage("children", runId, p.id),
+      key: ctx.keys.foundPage(ctx.section, runId, p.id),
       value: p,
       pxMs: FOUND_PAGE_TTL_MS,
     })),
-    ...shardedSet.saddOps(ctx.keys.foundIds("children", runId), ids),
+    ...shardedSet.saddOps(ctx.keys.foundIds(ctx.section, runId), ids),
   ];
   await ctx.commit((draft) => {
     const current = draft.childCheck!;
@@ -328,7 +329,7 @@ function isChildPage(page: NotionPage): boolean {
 }
 
 function dropEdited(ctx: RunContext, check: ChildCheck): KvOp[] {
-  return check.found > 0 ? [{ op: "del", key: ctx.keys.editedIds("children", ctx.cursor.runId) }] : [];
+  return check.found > 0 ? [{ op: "del", key: ctx.keys.editedIds(ctx.section, ctx.cursor.runId) }] : [];
 }
 
 /** What the child check keeps for one invocation's sync phase (created by it: createChildCheckState). */
@@ -351,10 +352,10 @@ export function createChildCheckState(): ChildCheckState {
  */
 export async function unchangedBySearch(ctx: RunContext, state: ChildCheckState, id: string): Promise<boolean> {
   const check = ctx.cursor.childCheck;
-  if (ctx.section !== "children" || check?.mode !== "search" || !check.complete) return false;
+  if (ctx.spec.kind !== "children" || check?.mode !== "search" || !check.complete) return false;
   if (check.found === 0) return true;
   state.edited ??= ctx.kv
-    .smembers(ctx.keys.editedIds("children", ctx.cursor.runId))
+    .smembers(ctx.keys.editedIds(ctx.section, ctx.cursor.runId))
     .then((ids) => (ids.length > 0 ? new Set(ids) : null));
   const set = await state.edited;
   return set !== null && !set.has(id);
@@ -368,11 +369,11 @@ interface SweptLoader {
 
 function sweptRun(ctx: RunContext): boolean {
   const check = ctx.cursor.childCheck;
-  return ctx.section === "children" && check?.complete === true && (check.sweep?.found ?? 0) > 0;
+  return ctx.spec.kind === "children" && check?.complete === true && (check.sweep?.found ?? 0) > 0;
 }
 
 function readFound(ctx: RunContext, ids: string[]): Promise<(NotionPage | null)[]> {
-  return ctx.kv.mget<NotionPage>(ids.map((id) => ctx.keys.foundPage("children", ctx.cursor.runId, id)));
+  return ctx.kv.mget<NotionPage>(ids.map((id) => ctx.keys.foundPage(ctx.section, ctx.cursor.runId, id)));
 }
 
 /**
@@ -432,13 +433,15 @@ function flush(ctx: RunContext, loader: SweptLoader): void {
  * what is left. The id set goes with the run's other scratch keys.
  */
 export async function dropSweptPages(ctx: RunContext): Promise<void> {
-  if (ctx.section !== "children" || !ctx.cursor.childCheck?.sweep?.found) return;
+  if (ctx.spec.kind !== "children" || !ctx.cursor.childCheck?.sweep?.found) return;
   const runId = ctx.cursor.runId;
-  for (const shard of shardedSet.shardKeys(ctx.keys.foundIds("children", runId))) {
+  for (const shard of shardedSet.shardKeys(ctx.keys.foundIds(ctx.section, runId))) {
     const ids = await ctx.kv.smembers(shard);
     for (let i = 0; i < ids.length; i += DROP_BATCH) {
       await ctx.write(
-        ids.slice(i, i + DROP_BATCH).map((id): KvOp => ({ op: "del", key: ctx.keys.foundPage("children", runId, id) })),
+        ids
+          .slice(i, i + DROP_BATCH)
+          .map((id): KvOp => ({ op: "del", key: ctx.keys.foundPage(ctx.section, runId, id) })),
       );
     }
   }

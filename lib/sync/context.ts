@@ -10,12 +10,14 @@
  * ends the invocation's writes, as a lost lease does.
  */
 import type { Deadline } from "../core/deadline";
-import type { Section } from "../core/sections";
+import { CHILDREN_SECTION, ENV_SECTIONS, type Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
+import { createContentFetcher } from "../notion/content-fetcher";
+import type { SectionSpec, Workspace } from "../workspace/types";
 import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { KvClosedError, KvPreconditionError } from "../kv/errors";
 import type { Cursor, Phase, RunCounts } from "./cursor";
@@ -30,8 +32,6 @@ export interface EngineSettings {
   maxDeleteRatio: number;
   /** Invocations in a row that may meet errors without progress before the run shows as stalled. */
   stallAfter: number;
-  /** The database a pages/posts section reads; unused by children. */
-  databaseId?: string;
 }
 
 export interface EngineDeps {
@@ -44,6 +44,10 @@ export interface EngineDeps {
   now?: () => Date;
   /** Where a section's full refetch mark lives (lib/sync/full-refetch.ts); none: no marks. */
   fullRefetchKey?: (section: Section) => string;
+  /** The section this invocation serves (lib/runtime.ts engineDeps: the runtime's spec). */
+  spec?: SectionSpec;
+  /** The configured sections: the children walk reads its parents' specs here. */
+  workspace?: Workspace;
 }
 
 /** Counts of this invocation not yet added to the cursor (added by the next commit that carries them). */
@@ -69,6 +73,8 @@ function notApplied(error: unknown): boolean {
 
 export interface RunContext extends EngineDeps {
   section: Section;
+  /** What the section is: its source, filter, content mode, slug and index options (or its parents, for children). */
+  spec: SectionSpec;
   cursor: Cursor;
   now: () => Date;
   /** Stop starting new work: what is left of the budget is for finishing requests and the last commit. */
@@ -100,16 +106,23 @@ export interface RunContext extends EngineDeps {
  * lease, so a commit from an invocation whose lease expired and was taken
  * (an orphan still running on Fluid compute) writes nothing, and its workers stop.
  */
-export function createRunContext(deps: EngineDeps, section: Section, cursor: Cursor, leaseToken: string): RunContext {
+export function createRunContext(
+  deps: EngineDeps,
+  section: Section,
+  cursor: Cursor,
+  leaseToken: string,
+  spec: SectionSpec = sectionSpec(deps, section),
+): RunContext {
   const now = deps.now ?? (() => new Date());
-  // Stop starting work with a tenth of the budget left (at most a second):
-  // requests in flight are cut at the deadline by their own timeouts.
+  // Stop starting work with a tenth of the budget left (≤ 1 s): requests in flight end by their own timeouts.
   const stopMarginMs = Math.min(1000, deps.deadline.budgetMs * 0.1);
   const batches = createFencedQueue(deps, section, leaseToken);
   const carried = createCarriedCounts(deps, section);
   const ctx: RunContext = {
     ...deps,
+    content: contentOf(deps, spec),
     section,
+    spec,
     cursor,
     now,
     processed: 0,
@@ -119,13 +132,7 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     startPhase: cursor.phase,
     rateLimitedUntil: null,
     rateLimitScope: null,
-    noteRateLimit(error) {
-      const until = Date.now() + (error.details.retryAfterMs ?? 1000);
-      if (until > (ctx.rateLimitedUntil ?? 0)) {
-        ctx.rateLimitedUntil = until;
-        ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
-      }
-    },
+    noteRateLimit: (error) => noteRateLimit(ctx, error),
     shouldStop: () => batches.refused() || deps.deadline.remaining() < stopMarginMs || ctx.rateLimitedUntil !== null,
     commit(mutate, counts) {
       return batches.enqueue(async () => {
@@ -158,6 +165,55 @@ export function createRunContext(deps: EngineDeps, section: Section, cursor: Cur
     },
   };
   return ctx;
+}
+
+function noteRateLimit(ctx: RunContext, error: NotionSyncError): void {
+  const until = Date.now() + (error.details.retryAfterMs ?? 1000);
+  if (until > (ctx.rateLimitedUntil ?? 0)) {
+    ctx.rateLimitedUntil = until;
+    ctx.rateLimitScope = error.details.rateLimitScope ?? ctx.rateLimitScope ?? "unknown";
+  }
+}
+
+/** The section's own content fetcher: one set of deps may serve sections of several modes (targeted runs). */
+function contentOf(deps: EngineDeps, spec: SectionSpec): EngineDeps["content"] {
+  return (deps.content.mode ?? "blocks") === spec.content
+    ? deps.content
+    : createContentFetcher(spec.content, deps.notion);
+}
+
+/**
+ * The section's spec: the deps' when it is this section's, else the workspace's, else the
+ * spec a deployment without a config file has (deps built by hand name only the section).
+ */
+export function sectionSpec(deps: EngineDeps, section: Section): SectionSpec {
+  if (deps.spec?.name === section) return deps.spec;
+  const configured = deps.workspace?.sections.find((s) => s.name === section);
+  if (configured) return configured;
+  const content = deps.content.mode ?? "blocks";
+  const { childDepth } = deps.settings;
+  if (section === CHILDREN_SECTION)
+    return {
+      kind: "children",
+      name: section,
+      parents: [...ENV_SECTIONS],
+      content: content === "none" ? "blocks" : content,
+      childDepth,
+    };
+  return {
+    kind: "database",
+    name: section,
+    source: { databaseId: "" },
+    sourceOrigin: section,
+    filter: undefined,
+    slugProperty: undefined,
+    titleProperty: undefined,
+    content,
+    followsChildren: true,
+    childDepth,
+    properties: undefined,
+    sort: { timestamp: "created_time", direction: "descending" },
+  };
 }
 
 /** Batches fenced by the lease token, run one at a time; refused once the lease is lost or an outcome is unknown. */

@@ -109,10 +109,17 @@ export const CursorSchema = z.object({
   /** Children, carried from run to run: the high water (ChildCheck.highWater) of the last completed run. */
   lastHighWater: z.string().nullable().default(null),
   /**
+   * A section whose publish filter compares a date with "now": the earliest date (ISO) at which
+   * a row not listed yet will match, asked of Notion once the listing is complete
+   * (lib/sync/scheduled.ts); null when none will, or before the listing completes.
+   * A completed run's value is when the section's next run should start.
+   */
+  nextPublishAt: z.string().nullable().default(null),
+  /**
    * Where listing stands. Database sections read the data source sorted by
    * created_time ascending in windows: a query stops at Notion's 10,000-result
    * cap, and the next window starts at the last created_time seen (rows listed
-   * already are skipped by id). Children walk the pages and posts indexes.
+   * already are skipped by id). Children walk the indexes of their parent sections.
    */
   list: z.object({
     /** The current window's lower bound (created_time on_or_after), null for the first. */
@@ -148,10 +155,13 @@ export const CursorSchema = z.object({
    * invocations (a huge one, checkpointed) keeps syncPiece behind while the workers go on.
    */
   finishedAhead: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])).default([]),
-  /** Where finalize stands: index chunks are written piece by piece, removals batch by batch, then one commit. */
+  /**
+   * Where finalize stands: index chunks are written piece by piece (or, for a section with a sort
+   * of its own, all at once in that order: "sort"), removals batch by batch, then one commit.
+   */
   finalize: z
     .object({
-      stage: z.enum(["index", "removals", "commit"]),
+      stage: z.enum(["index", "sort", "removals", "commit"]),
       piece: z.number().int().nonnegative(),
       chunks: z.array(z.object({ key: z.string(), count: z.number().int(), bytes: z.number().int() })),
       total: z.number().int().nonnegative(),
@@ -321,6 +331,7 @@ export function startCursor(
         : (previous?.lastFullCheck ?? null),
     lastHighWater:
       (previous && isCompleted(previous) ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
+    nextPublishAt: null,
     list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null },
     syncPiece: 0,
     finishedAhead: [],

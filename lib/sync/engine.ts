@@ -5,7 +5,7 @@
  */
 import type { KvOp } from "../kv/store";
 import { NotionSyncError, type RateLimitScope } from "../notion/errors";
-import { createRunContext, type EngineDeps, type RunContext } from "./context";
+import { createRunContext, type EngineDeps, type RunContext, sectionSpec } from "./context";
 import { type Cursor, type Phase, isFinished, isLive, parseCursor, startCursor, successorPublished } from "./cursor";
 import { BudgetExhaustedError } from "../core/deadline";
 import { runFinalizePhase } from "./finalize-phase";
@@ -187,7 +187,7 @@ async function cursorForStep(
       trigger: startsRun ? request.delivery!.trigger : undefined,
     });
     // A schema change (webhook) asks this run to re-read every page: cleared by the first commit.
-    clearMark = await fullRefetchMark(deps.kv, deps.fullRefetchKey, request.section);
+    clearMark = await fullRefetchMark(deps.kv, deps.fullRefetchKey, sectionSpec(deps, request.section));
     if (clearMark) cursor = { ...cursor, since: REFETCH_ALL_SINCE };
   }
   // A redelivery repairing the step whose successor was never published runs that step
@@ -494,6 +494,6 @@ async function finishAccounting(ctx: RunContext, failure: { code: string; messag
 function remainingItems(ctx: RunContext): number | null {
   if (ctx.cursor.phase === "list") return null;
   const c = ctx.cursor.counts;
-  const finished = c.fetched + c.gone + c.failed + (ctx.section === "children" ? c.skipped : 0);
+  const finished = c.fetched + c.gone + c.failed + (ctx.spec.kind === "children" ? c.skipped : 0);
   return Math.max(0, c.toSync - finished);
 }

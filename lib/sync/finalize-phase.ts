@@ -2,7 +2,8 @@
  * The finalize phase, in steps that each fit an invocation and each commit:
  * 1. index: a few work pieces at a time, the pages' ledger entries become
  *    index chunks (written only when their content is new: a run with no
- *    edits writes none);
+ *    edits writes none); a section with a `sort` of its own reads every
+ *    piece's entries in one step instead ("sort"), sorted before chunking;
  * 2. removals: the previously indexed pages this run did not list lose their
  *    bundle, ledger entry and slug, a batch at a time;
  * 3. commit: one atomic write swaps the manifest, retires the old chunks (they
@@ -23,6 +24,7 @@ import {
   readManifest,
   retireChunkOps,
 } from "../mirror/section-index";
+import { type SectionSort, isDefaultSort, sortEntries } from "../mirror/index-sort";
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
 import { holdsForRemovals } from "./brake";
@@ -43,23 +45,34 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
     // The sync phase is over: a sweep's page objects are no longer needed (child-check.ts).
     await dropSweptPages(ctx);
     // Children find most of their pages while syncing: only now is their listing complete.
-    if (ctx.section === "children" && (await holdsForRemovals(ctx))) return;
-    await ctx.commit((c) => void (c.finalize = { stage: "index", piece: 0, chunks: [], total: 0, failedPages: [] }));
+    if (ctx.spec.kind === "children" && (await holdsForRemovals(ctx))) return;
+    const stage = ownSort(ctx) ? "sort" : "index";
+    await ctx.commit((c) => void (c.finalize = { stage, piece: 0, chunks: [], total: 0, failedPages: [] }));
   }
   const previous = await readManifest(ctx.kv, ctx.keys, ctx.section);
   const known = new Set(previous?.chunks.map((c) => c.key) ?? []);
   while (ctx.cursor.phase === "finalize" && !ctx.shouldStop()) {
     const stage = ctx.cursor.finalize!.stage;
     if (stage === "index") await indexStep(ctx, known);
+    else if (stage === "sort") await sortStep(ctx, ownSort(ctx)!, known);
     else if (stage === "removals") await removalsStep(ctx);
     else await commitStep(ctx, previous);
   }
 }
 
-async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
+/** The section's own index order, when it is not the default (newest first). */
+function ownSort(ctx: RunContext): SectionSort | null {
+  return ctx.spec.kind === "database" && !isDefaultSort(ctx.spec.sort) ? ctx.spec.sort : null;
+}
+
+interface PieceEntries {
+  entries: IndexEntry[];
+  failed: { id: string; error: string }[];
+}
+
+/** The index entries of pieces [from, to), and the pages this run gave up among them. */
+async function readEntries(ctx: RunContext, from: number, to: number): Promise<PieceEntries> {
   const { kv, keys, section } = ctx;
-  const from = ctx.cursor.finalize!.piece;
-  const to = Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP);
   const pieces = (
     await kv.mget<StoredPiece>(
       Array.from({ length: to - from }, (_, i) => keys.workPiece(section, ctx.cursor.runId, from + i)),
@@ -76,6 +89,14 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
       failed.push({ id: ids[i], error: ledger.run.error ?? "failed" });
     if (ledger?.entry) entries.push(ledger.entry);
   });
+  return { entries, failed };
+}
+
+async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
+  const { keys, section } = ctx;
+  const from = ctx.cursor.finalize!.piece;
+  const to = Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP);
+  const { entries, failed } = await readEntries(ctx, from, to);
   const refs = chunkEntries(entries).map((chunk) => chunkRef(keys, section, chunk));
   const ops: KvOp[] = [];
   for (const ref of refs) {
@@ -90,6 +111,28 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
     f.failedPages = [...f.failedPages, ...failed].slice(0, 20);
     // The brake counted the removals set (cursor.removals): an empty one is not read at all.
     if (to >= c.list.pieces) f.stage = c.removals > 0 ? "removals" : "commit";
+    return ops;
+  });
+}
+
+/** A section with its own sort: every piece's entries, sorted, in chunks (one step: nothing is kept between invocations). */
+async function sortStep(ctx: RunContext, sort: SectionSort, known: Set<string>): Promise<void> {
+  const all: PieceEntries = { entries: [], failed: [] };
+  for (let from = 0; from < ctx.cursor.list.pieces; from += PIECES_PER_STEP) {
+    const read = await readEntries(ctx, from, Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP));
+    all.entries.push(...read.entries);
+    all.failed.push(...read.failed);
+  }
+  const refs = chunkEntries(sortEntries(all.entries, sort)).map((chunk) => chunkRef(ctx.keys, ctx.section, chunk));
+  const ops: KvOp[] = refs.filter((r) => !known.has(r.key)).map((r) => ({ op: "set", key: r.key, value: r.value }));
+  await ctx.commit((c) => {
+    c.finalize = {
+      stage: c.removals > 0 ? "removals" : "commit",
+      piece: c.list.pieces,
+      chunks: refs.map(({ key, count, bytes }) => ({ key, count, bytes })),
+      total: all.entries.length,
+      failedPages: all.failed.slice(0, 20),
+    };
     return ops;
   });
 }
@@ -111,7 +154,7 @@ async function removalsStep(ctx: RunContext): Promise<void> {
     if (!ledger?.entry) return;
     removed++;
     ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
-    if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
+    if (ctx.spec.kind !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
   });
   await ctx.commit((c) => {
     c.counts.removed += removed;
@@ -129,7 +172,8 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
     runId,
     updatedAt: ctx.now().toISOString(),
     total: f.total,
-    order: publicOrder(section),
+    order: publicOrder(ctx.spec.kind, ownSort(ctx) ?? undefined),
+    ...(ownSort(ctx) ? { sort: ownSort(ctx)! } : {}),
     chunks: f.chunks,
     idsKey: keys.listedIds(section, runId),
   };

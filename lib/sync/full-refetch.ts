@@ -10,6 +10,7 @@
  */
 import type { Section } from "../core/sections";
 import type { KvOp, KvStore } from "../kv/store";
+import type { SectionSpec } from "../workspace/types";
 
 export const REFETCH_ALL_SINCE = "1970-01-01T00:00:00.000Z";
 
@@ -17,9 +18,9 @@ export const REFETCH_ALL_SINCE = "1970-01-01T00:00:00.000Z";
 export async function fullRefetchMark(
   kv: KvStore,
   markKey: ((section: Section) => string) | undefined,
-  section: Section,
+  spec: Pick<SectionSpec, "kind" | "name">,
 ): Promise<KvOp[] | null> {
-  if (section === "children" || !markKey) return null;
-  const key = markKey(section);
+  if (spec.kind === "children" || !markKey) return null;
+  const key = markKey(spec.name);
   return (await kv.get(key)) === null ? null : [{ op: "del", key }];
 }

@@ -22,7 +22,7 @@ export interface LedgerEntry {
   /** What the last run that touched the page did with it. */
   run: { id: string; outcome: ItemOutcome; error?: string } | null;
   /**
-   * The content mode the bundle was fetched in (SYNC_CONTENT); absent: blocks.
+   * The content mode the bundle was fetched in (the section's content, SYNC_CONTENT by default); absent: blocks.
    * A markdown page that fell back to blocks is "markdown" (it was fetched in that mode).
    */
   content?: ContentMode;

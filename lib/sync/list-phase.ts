@@ -1,15 +1,17 @@
 /**
  * The list phase: what this run has to look at, one work piece per step.
- * - pages/posts read the data source oldest first, 100 rows a request, in
+ * - database sections read the data source oldest first, 100 rows a request,
+ *   only the rows their publish filter lets in (its "now" the run's start), in
  *   created_time windows: a query stops at Notion's 10,000-result cap
  *   (request_status "incomplete", has_more false), and the next window starts
  *   at the last created_time seen. Each row is compared with its ledger entry
  *   to decide whether its content must be fetched; its slug is claimed here.
- * - children walk the child pages the pages and posts indexes hold, chunk by
- *   chunk over the chunk list pinned when each walk starts (one snapshot), then
- *   the discovery queue.
- * Listing complete, the run checks how much of the index it would remove
- * (the brake) and moves on.
+ * - children walk the child pages the indexes of their parent sections hold,
+ *   in config order, chunk by chunk over the chunk list pinned when each walk
+ *   starts (one snapshot), then the discovery queue.
+ * Listing complete, a section whose filter schedules rows notes the earliest
+ * publish date to come (scheduled.ts), the run checks how much of the index it
+ * would remove (the brake) and moves on.
  */
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
@@ -17,30 +19,23 @@ import { IndexChunkMissingError, readManifest } from "../mirror/section-index";
 import type { IndexEntry } from "../mirror/shapes";
 import { NotionSyncError } from "../notion/errors";
 import type { NotionPage } from "../notion/types";
-import { unchangedEntry } from "./bundle";
+import { entryOptions, unchangedEntry } from "./bundle";
 import type { RunContext } from "./context";
 import type { Cursor } from "./cursor";
 import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
+import { noteNextPublish } from "./scheduled";
+import { dataSourceId, runFilter } from "./section-source";
 import { type LedgerEntry, fetchedInOtherMode } from "./ledger";
 import { type PieceRow, packPiece } from "./worklist";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
   while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
-    const complete = ctx.section === "children" ? await listChildrenStep(ctx) : await listDatabaseStep(ctx);
+    const complete = ctx.spec.kind === "children" ? await listChildrenStep(ctx) : await listDatabaseStep(ctx);
     if (complete) await finishListing(ctx);
   }
-}
-
-async function dataSourceId(ctx: RunContext, databaseId: string): Promise<string> {
-  const key = ctx.keys.dataSource(databaseId);
-  const cached = await ctx.kv.get<string>(key);
-  if (cached) return cached;
-  const id = await ctx.notion.dataSourceIdOf(databaseId);
-  await ctx.kv.set(key, id);
-  return id;
 }
 
 /** True when the page must be fetched: new, edited, renamed, or edited within Notion's rounding window. */
@@ -58,11 +53,9 @@ export function needsFetch(
 
 /** One query page → one work piece. Returns true when the listing is complete. */
 async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
-  const databaseId = ctx.settings.databaseId;
-  if (!databaseId) throw new Error(`no database configured for section ${ctx.section}`);
-  const sourceId = await dataSourceId(ctx, databaseId);
+  const sourceId = await dataSourceId(ctx);
   const { windowStart, startCursor, lastCreated } = ctx.cursor.list;
-  const page = await ctx.notion.queryDataSource(sourceId, { windowStart, startCursor });
+  const page = await ctx.notion.queryDataSource(sourceId, { windowStart, startCursor, filter: runFilter(ctx) });
 
   // Rows listed already: the boundary minute of a new window, or a step repeated after a kill.
   const runId = ctx.cursor.runId;
@@ -79,6 +72,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     ctx.keys,
     ctx.section,
     fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })),
+    ctx.spec,
   );
   const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs);
   const newest = page.results.at(-1)?.created_time ?? lastCreated;
@@ -127,11 +121,11 @@ function decideListedRows(
     const previous = ledger?.entry ?? null;
     // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
     // Null when a relation cut at 25 references no longer agrees with the complete one stored: re-read it.
-    // A bundle fetched in another content mode (SYNC_CONTENT changed) is fetched again.
+    // A bundle fetched in another content mode (the section's content mode changed) is fetched again.
     const entry =
       refetch || needsFetch(row, previous, slug, ctx.cursor) || fetchedInOtherMode(ledger, ctx.content.mode)
         ? null
-        : unchangedEntry(row, slug, previous!);
+        : unchangedEntry(row, slug, previous!, {}, entryOptions(ctx.spec));
     if (!entry) {
       rows.push({ id: row.id, slug, page: row, ...(refetch ? { refetch: true } : {}) });
       toSync++;
@@ -178,10 +172,28 @@ function nextQueryPosition(
 type WalkSource = NonNullable<Cursor["list"]["source"]>;
 const walkStart = (section: WalkSource["section"]): WalkSource => ({ section, chunk: 0, pinned: null, restarts: 0 });
 
-/** One index chunk of pages or posts (or the discovery queue) → one piece of child pages. */
+/** The parent sections the children section walks, in config order (each with its child depth). */
+function walkParents(ctx: RunContext): { name: string; childDepth: number }[] {
+  if (ctx.spec.kind !== "children") return [];
+  const own = ctx.spec.childDepth;
+  return ctx.spec.parents.map((name) => {
+    const parent = ctx.workspace?.sections.find((s) => s.name === name);
+    return { name, childDepth: parent?.kind === "database" ? parent.childDepth : own };
+  });
+}
+
+/** Where the walk goes after `section`: the next parent, or the queue (a parent no longer configured: the queue). */
+function walkAfter(ctx: RunContext, section: string | null): WalkSource {
+  const parents = walkParents(ctx);
+  const at = section === null ? -1 : parents.findIndex((p) => p.name === section);
+  const next = section === null || at >= 0 ? parents[at + 1] : undefined;
+  return walkStart(next?.name ?? "queue");
+}
+
+/** One index chunk of a parent section (or the discovery queue) → one piece of child pages. */
 async function listChildrenStep(ctx: RunContext): Promise<boolean> {
-  const source = ctx.cursor.list.source ?? walkStart("pages");
-  if (ctx.settings.childDepth < 1) return true;
+  const source = ctx.cursor.list.source ?? walkAfter(ctx, null);
+  if (ctx.spec.childDepth < 1) return true;
   // First the check of the child pages known already: search since the watermark, or full (child-check.ts).
   if (await childCheckStep(ctx)) return false;
   const ops: KvOp[] = [];
@@ -229,29 +241,33 @@ async function queueStep(
 }
 
 /**
- * One chunk of the pages or posts index, read from the chunk list pinned when the walk of that
+ * One chunk of a parent's index, read from the chunk list pinned when the walk of that
  * index started, never from the current manifest: a removal shifts entries between chunks and
  * an in-place update replaces one, so walking positions of a moving index skips parents (and
- * their child pages would count as removals at finalize).
+ * their child pages would count as removals at finalize). A parent's child pages go as deep
+ * as that parent's section says (PieceRow.maxDepth).
  */
 async function indexWalkStep(
   ctx: RunContext,
   source: WalkSource,
 ): Promise<{ candidates: PieceRow[]; next: WalkSource }> {
-  const section = source.section as "pages" | "posts";
+  const section = source.section;
+  const parent = walkParents(ctx).find((p) => p.name === section);
+  const after = walkAfter(ctx, section);
+  if (!parent || parent.childDepth < 1) return { candidates: [], next: after };
   // A cursor from before pinning (mid-walk, nothing pinned) walks its section again, pinned.
   const walk = source.pinned ? source : { ...source, chunk: 0, pinned: await currentChunks(ctx, section) };
   const pinned = walk.pinned!;
-  const after = walkStart(section === "pages" ? "posts" : "queue");
   if (walk.chunk >= pinned.length) return { candidates: [], next: after };
   const entries = await ctx.kv.get<IndexEntry[]>(pinned[walk.chunk]);
   // Never read as empty: the walk starts again on the current manifest.
   if (!Array.isArray(entries)) return { candidates: [], next: await restartWalk(ctx, walk, pinned[walk.chunk]) };
-  const candidates = entries.flatMap((e) => e.childPages.map((id) => ({ id, depth: 1, parentId: e.id })));
+  const maxDepth = parent.childDepth === ctx.spec.childDepth ? {} : { maxDepth: parent.childDepth };
+  const candidates = entries.flatMap((e) => e.childPages.map((id) => ({ id, depth: 1, parentId: e.id, ...maxDepth })));
   return { candidates, next: walk.chunk + 1 < pinned.length ? { ...walk, chunk: walk.chunk + 1 } : after };
 }
 
-async function currentChunks(ctx: RunContext, section: "pages" | "posts"): Promise<string[]> {
+async function currentChunks(ctx: RunContext, section: string): Promise<string[]> {
   return (await readManifest(ctx.kv, ctx.keys, section))?.chunks.map((c) => c.key) ?? [];
 }
 
@@ -260,7 +276,7 @@ async function currentChunks(ctx: RunContext, section: "pages" | "posts"): Promi
  * invocations). It starts over on the current manifest; the listed set skips what it listed.
  */
 async function restartWalk(ctx: RunContext, walk: WalkSource, missing: string): Promise<WalkSource> {
-  const pinned = await currentChunks(ctx, walk.section as "pages" | "posts");
+  const pinned = await currentChunks(ctx, walk.section);
   if (pinned.includes(missing)) throw new IndexChunkMissingError(missing, walk.section);
   return { section: walk.section, chunk: 0, pinned, restarts: walk.restarts + 1 };
 }
@@ -274,10 +290,11 @@ function listedAlready(ctx: RunContext, ids: string[]): Promise<boolean[]> {
   return shardedSet.smismember(ctx.kv, ctx.keys.listedIds(ctx.section, ctx.cursor.runId), ids);
 }
 
-/** Listing is complete: a database section checks the brake before fetching anything. */
+/** Listing is complete: a database section notes its next scheduled row, and checks the brake before fetching anything. */
 async function finishListing(ctx: RunContext): Promise<void> {
+  if (ctx.spec.kind === "database") await noteNextPublish(ctx);
   // Children discover most of their pages while syncing: their check waits for finalize.
-  if (ctx.section !== "children" && (await holdsForRemovals(ctx))) return;
+  if (ctx.spec.kind !== "children" && (await holdsForRemovals(ctx))) return;
   await ctx.commit((c) => {
     c.list.startCursor = null;
     c.phase = c.counts.toSync > 0 ? "sync" : "finalize";

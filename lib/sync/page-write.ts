@@ -1,18 +1,20 @@
 /**
  * A fetched page's write, the same for a full run's sync phase and a targeted
- * run: its bundle (writeLarge, in place when the slug is kept), the old slug's
- * bundle and claim on a rename, its ledger entry, the child queue, and the
- * refetch and failed sets. The caller adds its own marks and commits the ops
+ * run: its bundle (writeLarge, in place when the slug is kept; none in an
+ * index-only section, content "none"), the old slug's bundle and claim on a
+ * rename, its ledger entry, the child queue (sections that follow child pages),
+ * and the refetch and failed sets. The caller adds its own marks and commits the ops
  * in one atomic, lease-fenced batch.
  */
-import type { Section } from "../core/sections";
+import { CHILDREN_SECTION, type Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
-import { PLAIN, deleteLarge, writeLarge } from "../kv/large-value";
+import { PLAIN, type StoredShape, deleteLarge, writeLarge } from "../kv/large-value";
 import type { KvOp } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
 import type { ContentMode, FetchedContent } from "../notion/block-tree";
 import type { NotionPage } from "../notion/types";
-import { buildBundle, indexEntryFor } from "./bundle";
+import type { SectionSpec } from "../workspace/types";
+import { buildBundle, entryOptions, indexEntryFor } from "./bundle";
 import { type LedgerEntry, modeField } from "./ledger";
 
 export interface PageWrite {
@@ -34,6 +36,15 @@ export interface PageWrite {
   claimSlug: boolean;
   /** When the read of the page began, kept with the entry (LedgerEntry.readAt). */
   readAt?: string;
+  /** The section's spec (title, properties, content, child pages); absent: a deployment without a config file's. */
+  spec?: SectionSpec;
+}
+
+/** What a page write needs to know of its section. */
+function sectionFacts(w: PageWrite): { children: boolean; followsChildren: boolean; bundle: boolean } {
+  const children = w.spec ? w.spec.kind === "children" : w.section === CHILDREN_SECTION;
+  const followsChildren = w.spec?.kind === "database" ? w.spec.followsChildren && w.spec.childDepth > 0 : !children;
+  return { children, followsChildren, bundle: (w.mode ?? w.spec?.content) !== "none" };
 }
 
 export interface PageWriteResult {
@@ -49,24 +60,31 @@ export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
   const previous = ledger?.entry ?? null;
   const id = w.page.id;
   const childIds = w.content.childPages.map((c) => c.id);
-  const entry = indexEntryFor(w.page, slug, childIds, w.placement);
+  const facts = sectionFacts(w);
+  const options = entryOptions(w.spec);
+  const entry = indexEntryFor(w.page, slug, childIds, w.placement, options);
   const ops: KvOp[] = [];
   const sameKey = previous?.slug === slug;
-  const written = writeLarge(
-    keys,
-    keys.page(section, slug),
-    buildBundle(w.page, section, slug, w.content, w.now),
-    sameKey ? ledger!.bundle : PLAIN,
-  );
+  const written = facts.bundle
+    ? writeLarge(
+        keys,
+        keys.page(section, slug),
+        buildBundle(w.page, section, slug, w.content, w.now, options),
+        sameKey ? ledger!.bundle : PLAIN,
+      )
+    : {
+        ops: sameKey && ledger?.content !== "none" ? deleteLarge(keys, keys.page(section, slug), ledger!.bundle) : [],
+        shape: PLAIN as StoredShape,
+      };
   ops.push(...written.ops);
   const slugs = [slug];
   if (previous && !sameKey) {
     // Renamed: the old slug's bundle goes, and so does its claim.
     ops.push(...deleteLarge(keys, keys.page(section, previous.slug), ledger!.bundle));
-    if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, previous.slug) });
+    if (!facts.children) ops.push({ op: "del", key: keys.slugOwner(section, previous.slug) });
     slugs.push(previous.slug);
   }
-  if (w.claimSlug && section !== "children" && !sameKey)
+  if (w.claimSlug && !facts.children && !sameKey)
     ops.push({ op: "set", key: keys.slugOwner(section, slug), value: id });
   ops.push({
     op: "set",
@@ -79,8 +97,7 @@ export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
       ...(w.readAt ? { readAt: w.readAt } : {}),
     } satisfies LedgerEntry,
   });
-  if (section !== "children" && childIds.length > 0)
-    ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
+  if (facts.followsChildren && childIds.length > 0) ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
   if (w.clearRefetch) ops.push({ op: "srem", key: keys.refetch(), members: [id] });
   if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });
   // A renamed child page changes its parent's content without bumping the parent's

@@ -29,6 +29,8 @@ export interface RunSummary {
   held: Cursor["held"];
   /** Pages given up on after repeated failures (first 20). */
   failedPages: { id: string; error: string }[];
+  /** A section with scheduled rows: the earliest publish date to come (cursor.nextPublishAt); absent when none. */
+  nextPublishAt?: string;
   /**
    * Children: how the run checked the child pages it knew ("search" or "full", why, search requests, edited found),
    * and for a forced or first run the search sweep that gave the child page objects (child pages found, read to the end, why it stopped).
@@ -70,6 +72,7 @@ export function summarize(cursor: Cursor, failedPages: RunSummary["failedPages"]
     lastError: cursor.lastError,
     held: cursor.held,
     failedPages: failedPages.slice(0, 20),
+    ...(cursor.nextPublishAt ? { nextPublishAt: cursor.nextPublishAt } : {}),
     ...(cursor.childCheck ? { childCheck: childCheckSummary(cursor.childCheck) } : {}),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Slugs of database rows. A page keeps the slug it has while its title or
- * Slug property still gives it; otherwise it takes the plain slug when no
+ * slug property still gives it (`rule`: the section's spec, slug-rules.ts); otherwise it takes the plain slug when no
  * other page holds it (claims live in KV, keys.slugOwner), else the slug with
  * its id appended, then numbered. So the page that held a slug first keeps it.
  * The list phase claims a query page's rows at once; a targeted run one page.
@@ -10,19 +10,20 @@ import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import type { IndexEntry } from "../mirror/shapes";
 import { type NotionPage, normalizeId } from "../notion/types";
-import { baseSlug, keepsPreviousSlug, suffixedSlug } from "../mirror/slug-rules";
+import { type SlugRule, baseSlug, keepsPreviousSlug, suffixedSlug } from "../mirror/slug-rules";
 
 export async function claimSlugs(
   kv: KvStore,
   keys: KeyBuilder,
   section: Section,
   rows: { row: NotionPage; previous: IndexEntry | null }[],
+  rule: SlugRule = section,
 ): Promise<Map<string, string>> {
   const slugs = new Map<string, string>();
   const wanted: { id: string; base: string }[] = [];
   for (const { row, previous } of rows) {
-    if (previous && keepsPreviousSlug(row, section, previous)) slugs.set(row.id, previous.slug);
-    else wanted.push({ id: row.id, base: baseSlug(row, section) });
+    if (previous && keepsPreviousSlug(row, rule, previous)) slugs.set(row.id, previous.slug);
+    else wanted.push({ id: row.id, base: baseSlug(row, rule) });
   }
   if (wanted.length === 0) return slugs;
   const candidates = wanted.flatMap(({ id, base }) => [base, suffixedSlug(base, id)]);

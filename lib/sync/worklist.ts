@@ -23,6 +23,8 @@ export interface PieceRow {
   /** Children: how deep below a database row (1 = directly inside one), and the page holding it. */
   depth?: number;
   parentId?: string | null;
+  /** Children: how deep the section of the row's database row follows child pages, when not the children section's depth. */
+  maxDepth?: number;
 }
 
 export interface WorkPiece {
@@ -53,6 +55,6 @@ export function unpackPiece(stored: StoredPiece | null): WorkPiece | null {
 }
 
 /** Rows of a database section the sync phase has work for (the rest were unchanged at listing). */
-export function rowsToProcess(piece: WorkPiece, section: string): PieceRow[] {
-  return section === "children" ? piece.rows : piece.rows.filter((r) => r.page);
+export function rowsToProcess(piece: WorkPiece, kind: "database" | "children"): PieceRow[] {
+  return kind === "children" ? piece.rows : piece.rows.filter((r) => r.page);
 }

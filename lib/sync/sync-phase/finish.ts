@@ -53,7 +53,7 @@ export async function finishGone(
   const ops: KvOp[] = [{ op: "del", key: ctx.keys.entry(ctx.section, row.id) }];
   const slugs = new Set([ledger?.entry?.slug, row.slug].filter((s): s is string => Boolean(s)));
   if (ledger?.entry) ops.push(...deleteLarge(ctx.keys, ctx.keys.page(ctx.section, ledger.entry.slug), ledger.bundle));
-  if (ctx.section !== "children")
+  if (ctx.spec.kind !== "children")
     for (const slug of slugs) ops.push({ op: "del", key: ctx.keys.slugOwner(ctx.section, slug) });
   ops.push(...shardedSet.sremOps(ctx.keys.listedIds(ctx.section, ctx.cursor.runId), [row.id]));
   if (row.refetch) ops.push({ op: "srem", key: ctx.keys.refetch(), members: [row.id] });

@@ -13,7 +13,7 @@ import type { RunContext } from "../context";
 import { isSameEntry } from "../ledger";
 import type { LedgerEntry } from "../ledger";
 import { type PieceRow, packPiece } from "../worklist";
-import { childPlacement, discoverChildren } from "./children";
+import { childPlacement, childRow, discoverChildren, maxDepthOf } from "./children";
 import { finishItem } from "./finish";
 import { type SyncPhaseState, claim, doneMarkOps, leavesCursorState } from "./state";
 
@@ -43,9 +43,9 @@ export async function keepUnretrieved(
 async function skipFreely(ctx: RunContext, state: SyncPhaseState, row: PieceRow, childIds: string[]): Promise<void> {
   state.finished.add(row.id);
   const depth = (row.depth ?? 1) + 1;
-  const found = depth > ctx.settings.childDepth ? [] : claim(state, childIds);
+  const found = depth > maxDepthOf(ctx, row) ? [] : claim(state, childIds);
   if (found.length > 0) {
-    state.found.push(...found.map((id) => ({ id, depth, parentId: row.id })));
+    state.found.push(...found.map((id) => childRow(id, depth, row)));
     state.foundBy.push(row.id);
     return;
   }

@@ -11,7 +11,7 @@ import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
 import { type NotionPage, isTrashed } from "../../notion/types";
 import { unclaimedSlug } from "../../mirror/slug-rules";
-import { unchangedEntry } from "../bundle";
+import { entryOptions, unchangedEntry } from "../bundle";
 import { sweptPage, unchangedBySearch } from "../child-check";
 import type { RunContext } from "../context";
 import { MAX_ITEM_ATTEMPTS } from "../cursor";
@@ -37,9 +37,9 @@ export async function processItem(
   if (!chosen) return;
   if (isTrashed(chosen)) return finishGone(ctx, state, row, ledger);
   // Database rows claimed theirs at listing; a child's is its title and id (unique without claims).
-  const slug = partial?.slug ?? row.slug ?? unclaimedSlug(chosen, ctx.section, ledger?.entry ?? null);
+  const slug = partial?.slug ?? row.slug ?? unclaimedSlug(chosen, ctx.spec, ledger?.entry ?? null);
   const unchanged = isUnchangedChild(ctx, row, partial, ledger, chosen, slug)
-    ? unchangedEntry(chosen, slug, ledger!.entry!, childPlacement(row))
+    ? unchangedEntry(chosen, slug, ledger!.entry!, childPlacement(row), entryOptions(ctx.spec))
     : null;
   if (unchanged) return keepUnchanged(ctx, state, row, ledger!, unchanged);
   const page = await readProperties(ctx, row, chosen, slug, partial);
@@ -154,7 +154,7 @@ async function keepUnchanged(
       key: ctx.keys.entry(ctx.section, row.id),
       value: { ...ledger, entry } satisfies LedgerEntry,
     });
-  if (ctx.section === "children")
+  if (ctx.spec.kind === "children")
     await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, previous.childPages));
   return finishItem(ctx, state, row, "skipped", ops);
 }
@@ -246,7 +246,9 @@ async function writePage(
     now: ctx.now(),
     clearRefetch: Boolean(row.refetch),
     claimSlug: false,
+    spec: ctx.spec,
   });
-  if (ctx.section === "children") await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, childIds));
+  if (ctx.spec.kind === "children")
+    await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, childIds));
   await finishItem(ctx, state, row, "fetched", ops, content.blockCount);
 }

@@ -121,7 +121,7 @@ export class PiecePipeline {
     const { ctx } = this;
     const piece = unpackPiece(await ctx.kv.get<StoredPiece>(ctx.keys.workPiece(ctx.section, ctx.cursor.runId, n)));
     if (!piece) throw new MissingWorkError(`work piece ${n} of run ${ctx.cursor.runId} is missing`);
-    const rows = rowsToProcess(piece, ctx.section);
+    const rows = rowsToProcess(piece, ctx.spec.kind);
     const { finished, stale, ledgers } = await this.readRows(rows.map((r) => r.id));
     const pending = rows.flatMap((row, i) => (finished.has(row.id) ? [] : [[row, i] as const]));
     this.outstanding += pending.length;
@@ -148,7 +148,7 @@ export class PiecePipeline {
       ctx.startPhase === "sync"
         ? shardedSet.smismember(ctx.kv, ctx.keys.doneIds(ctx.section, ctx.cursor.runId), ids)
         : none(),
-      ctx.section === "children" ? refetchMarks(ctx, state, ids) : none(),
+      ctx.spec.kind === "children" ? refetchMarks(ctx, state, ids) : none(),
       ctx.kv.mget<LedgerEntry>(ids.map((id) => ctx.keys.entry(ctx.section, id))),
     ]);
     return { finished: new Set(ids.filter((id, i) => done[i] || state.finished.has(id))), stale, ledgers };
