@@ -15,9 +15,12 @@ import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Section } from "../lib/core/sections";
+import { createDeadline } from "../lib/core/deadline";
 import { handleWebhook } from "../lib/http/webhook-route";
 import { readLarge } from "../lib/kv/large-value";
 import { pageTag, sectionTag } from "../lib/mirror/cache-tags";
+import { createNotionSource } from "../lib/notion/source";
+import { loadStoreRuntime } from "../lib/runtime";
 import { iterateStoredChunks, readManifest } from "../lib/mirror/section-index";
 import type { PageBundle } from "../lib/mirror/shapes";
 import type { LedgerEntry } from "../lib/sync/ledger";
@@ -26,6 +29,7 @@ import { parseStartRequest, requestCovered, startRequestKey } from "../lib/sync/
 import { TARGETED_RUN_ID } from "../lib/webhooks/targeted/loop";
 import { webhookKeys } from "../lib/webhooks/keys";
 import { runDirtyInvocation } from "../lib/webhooks/run";
+import { createSectionResolver } from "../lib/webhooks/sections";
 import { readWebhookStatus } from "../lib/webhooks/status";
 import { type WebhookDelivery, attachWebhooks } from "../scripts/emulator/notion/webhooks";
 import type { Workspace as EmulatedWorkspace } from "../scripts/emulator/notion/workspace";
@@ -373,5 +377,51 @@ describe("webhooks in a workspace without a children section", () => {
     expect(await stack.kv.scanKeys(`${stack.keys.prefix}:entry:children:`)).toEqual([]);
     expect(await ledger(stack, "docs", child)).toBeNull();
     expect(suite.site.tags().has(sectionTag("docs"))).toBe(true);
+  });
+});
+
+describe("a row's section from its parent data source", () => {
+  let stack: Stack;
+  afterEach(async () => stack?.close());
+
+  it("by data source id, or by database id through the cached data source (resolved from Notion once, then cached)", async () => {
+    stack = await startStack({ workspace: { pages: 2, posts: 2, hugePages: 0, childDepth: 0, trashedRows: 0 } });
+    const ws = stack.workspace;
+    const parentOf = (databaseId: string) =>
+      ws.page(ws.visibleRows(databaseId)[0].id)!.parent as { data_source_id: string; database_id: string };
+    const posts = parentOf(ws.postsDatabaseId);
+    const pages = parentOf(ws.pagesDatabaseId);
+    config.sections = {
+      blog: { database: { dataSource: posts.data_source_id } },
+      docs: { database: ws.pagesDatabaseId },
+    };
+    const workspace = loadStoreRuntime(stack.env).workspace;
+    const notion = createNotionSource({
+      token: stack.env.NOTION_API_KEY,
+      baseUrl: stack.env.NOTION_BASE_URL,
+      ratePerMin: 100_000,
+      deadline: createDeadline(20_000),
+    });
+    const resolver = () => createSectionResolver({ workspace, kv: stack.kv, keys: stack.keys, notion });
+    const databaseRetrieves = () => stack.emulator.requests().filter((r) => r.route === "databases.retrieve").length;
+    const row = (p: { data_source_id?: string; database_id?: string }) => ({
+      dataSourceId: p.data_source_id ?? null,
+      databaseId: p.database_id ?? null,
+    });
+
+    const first = resolver();
+    expect((await first.sectionOfRow(row(posts)))?.name).toBe("blog");
+    expect(databaseRetrieves()).toBe(0);
+    expect((await first.sectionOfRow(row(pages)))?.name).toBe("docs");
+    expect(databaseRetrieves()).toBe(1);
+    // Cached where the engine caches it: the next run asks Notion nothing.
+    const docsDatabaseId = workspace.databaseSections.find((s) => s.name === "docs")!.source as { databaseId: string };
+    expect(await stack.kv.get(stack.keys.dataSource(docsDatabaseId.databaseId))).toBe(pages.data_source_id);
+    expect((await resolver().sectionOfRow(row(pages)))?.name).toBe("docs");
+    expect(databaseRetrieves()).toBe(1);
+    // A parent naming only its database (an older shape) still finds a section read by data source.
+    expect((await resolver().sectionOfRow({ databaseId: posts.database_id, dataSourceId: null }))?.name).toBe("blog");
+    // A data source no section reads.
+    expect(await resolver().sectionOfRow({ databaseId: null, dataSourceId: crypto.randomUUID() })).toBeNull();
   });
 });
