@@ -42,7 +42,7 @@ import {
   triesOf,
 } from "./state";
 import { logEvent } from "../../core/log";
-import { databaseSection } from "../../workspace/types";
+import { type Workspace, databaseSection } from "../../workspace/types";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
@@ -178,7 +178,7 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
     ops,
     lastRead,
     written.slugs.map((s) => ({ section, slug: s })),
-    followUps(item, previous, written.entry),
+    followUps(item, previous, written.entry, childPagesMirrored(run.deps.workspace, section)),
   );
   state.manifest = index.manifest;
   run.result.fetched++;
@@ -189,15 +189,22 @@ function followUps(
   item: PageAction,
   previous: LedgerEntry["entry"],
   entry: NonNullable<LedgerEntry["entry"]>,
+  withChildPages: boolean,
 ): DirtyEntry[] {
-  const before = new Set(previous?.childPages ?? []);
-  const after = new Set(entry.childPages);
-  const moved = [...entry.childPages.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
+  const before = new Set(withChildPages ? (previous?.childPages ?? []) : []);
+  const after = new Set(withChildPages ? entry.childPages : []);
+  const moved = [...[...after].filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
   const found: DirtyEntry[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: item.page.id }));
   // A renamed child page changes its parent's child_page block, not the parent's timestamp.
   if (previous && previous.title !== entry.title && entry.parentId)
     found.push({ pageId: entry.parentId, timestamp: item.readStart });
   return found;
+}
+
+/** Whether the section's pages have their child pages in the children section (or are child pages). */
+function childPagesMirrored(workspace: Workspace, section: Section): boolean {
+  const children = workspace.children;
+  return children !== undefined && (section === children.name || children.parents.includes(section));
 }
 
 async function remove(state: SectionState, item: PageAction): Promise<void> {
@@ -222,7 +229,8 @@ async function remove(state: SectionState, item: PageAction): Promise<void> {
         ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
       changed.push({ section, slug: ledger.entry.slug });
       // Its child pages are no longer reachable through it: each is looked at again.
-      orphans.push(...ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id })));
+      if (childPagesMirrored(run.deps.workspace, section))
+        orphans.push(...ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id })));
     }
   }
   if (state.manifest) {
