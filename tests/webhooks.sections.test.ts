@@ -352,7 +352,7 @@ describe("webhooks in a workspace without a children section", () => {
   let suite: Suite;
   afterEach(async () => suite?.close());
 
-  it("processes its database sections, named neither pages nor posts, and mirrors no child page", async () => {
+  it("processes its database sections, named neither pages nor posts, and mirrors no child page; a schema change marks the section by its name", async () => {
     suite = await startSuite((ws) => ({
       blog: { database: ws.postsDatabaseId, filter: PUBLISHED, children: false },
       docs: { database: ws.pagesDatabaseId, children: false },
@@ -377,6 +377,21 @@ describe("webhooks in a workspace without a children section", () => {
     expect(await stack.kv.scanKeys(`${stack.keys.prefix}:entry:children:`)).toEqual([]);
     expect(await ledger(stack, "docs", child)).toBeNull();
     expect(suite.site.tags().has(sectionTag("docs"))).toBe(true);
+
+    // A schema change of the blog's data source marks blog, by its config name, for a full re-read.
+    const parent = ws.page(post)!.parent as { data_source_id: string; database_id: string };
+    suite.delivery.emit(
+      "data_source.schema_updated",
+      { id: parent.data_source_id, type: "data_source" },
+      { parent: { id: parent.database_id, type: "database" } },
+    );
+    await suite.delivery.idle();
+    await waitUntil(
+      "blog to be marked",
+      async () => (await readWebhookStatus(stack.kv, stack.keys, ["blog", "docs"])).fullRefetch.length > 0,
+    );
+    expect((await readWebhookStatus(stack.kv, stack.keys, ["blog", "docs"])).fullRefetch).toEqual(["blog"]);
+    expect((await readWebhookStatus(stack.kv, stack.keys)).fullRefetch).toEqual(["blog"]);
   });
 });
 
