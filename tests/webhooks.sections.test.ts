@@ -440,5 +440,16 @@ describe("a row's section from its parent data source", () => {
     expect((await resolver().sectionOfRow({ databaseId: posts.database_id, dataSourceId: null }))?.name).toBe("blog");
     // A data source no section reads.
     expect(await resolver().sectionOfRow({ databaseId: null, dataSourceId: crypto.randomUUID() })).toBeNull();
+
+    // A section whose database cannot be read hides no other section's row; a row it might hold is not placed.
+    config.sections = { ghost: { database: crypto.randomUUID() }, ...config.sections };
+    const withGhost = createSectionResolver({
+      workspace: loadStoreRuntime(stack.env).workspace,
+      kv: stack.kv,
+      keys: stack.keys,
+      notion,
+    });
+    expect((await withGhost.sectionOfRow(row(pages)))?.name).toBe("docs");
+    await expect(withGhost.sectionOfRow({ databaseId: null, dataSourceId: crypto.randomUUID() })).rejects.toThrow();
   });
 });

@@ -57,8 +57,15 @@ export function createSectionResolver(deps: {
       if (parent.dataSourceId) {
         const direct = byDataSource.find((s) => same(sourceOf(s), parent.dataSourceId));
         if (direct) return direct;
-        for (const s of byDatabase) if (same(await dataSourceOf(databaseOf(s)!), parent.dataSourceId)) return s;
-        return null;
+        // Every section is asked: one whose database cannot be read does not hide a match in another.
+        const found = await Promise.allSettled(byDatabase.map((s) => dataSourceOf(databaseOf(s)!)));
+        const match = byDatabase.find((_, i) => {
+          const r = found[i];
+          return r.status === "fulfilled" && same(r.value, parent.dataSourceId);
+        });
+        const failed = found.find((r) => r.status === "rejected");
+        if (!match && failed) throw failed.reason;
+        return match ?? null;
       }
       // Only the database named (an older parent shape): its first data source is the one read.
       const direct = byDatabase.find((s) => same(databaseOf(s), parent.databaseId));
