@@ -31,7 +31,7 @@ export const handleStatus = answeringErrors("status", async (request: Request, e
     return jsonError(400, "bad_query", `section must be one of ${SECTIONS.join(", ")}`);
   const [sections, webhooks] = await Promise.all([
     Promise.all((only ? [only] : SECTIONS).map((s) => readSectionStatus(kv, keys, s, { runId }))),
-    readWebhookStatus(kv, keys),
+    readWebhookStatus(kv, keys, front.runtime.workspace.names),
   ]);
   return jsonOk({ ok: true, ...(runId ? { runId } : {}), sections, webhooks });
 });

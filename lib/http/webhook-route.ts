@@ -114,10 +114,7 @@ export const handleWebhook = answeringErrors("webhook", async (request: Request,
     logEvent("webhook.ignored", { reason: "not_an_event" });
     return jsonOk({ ok: true, ignored: true });
   }
-  const recorded = await recordEvent(kv, store.keys, wk, event, {
-    pages: env.NOTION_PAGES_DB?.trim(),
-    posts: env.NOTION_POSTS_DB?.trim(),
-  });
+  const recorded = await recordEvent(kv, store.keys, wk, event, store.workspace);
   let scheduled: unknown = null;
   if (!recorded.duplicate && recorded.dirty > 0) {
     const qstash = qstashConfigOrError(env);

@@ -10,6 +10,7 @@ import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
 import { normalizeId } from "../notion/types";
+import type { Workspace } from "../workspace/types";
 import { addDirtyOps, canonicalId } from "./dirty";
 import type { WebhookKeys } from "./keys";
 
@@ -101,7 +102,7 @@ export async function recordEvent(
   keys: KeyBuilder,
   wk: WebhookKeys,
   event: WebhookEvent,
-  databases: Partial<Record<"pages" | "posts", string>>,
+  workspace: Pick<Workspace, "databaseSections">,
   now: Date = new Date(),
 ): Promise<RecordOutcome> {
   const fresh = await kv.set(
@@ -112,7 +113,7 @@ export async function recordEvent(
   if (!fresh) return { duplicate: true, dirty: 0, fullRefetch: [] };
   const meaning = meaningOf(event);
   const timestamp = new Date(Date.parse(event.timestamp)).toISOString();
-  const fullRefetch = meaning.schemaOf.length > 0 ? await sectionsOf(kv, keys, meaning.schemaOf, databases) : [];
+  const fullRefetch = meaning.schemaOf.length > 0 ? await sectionsOf(kv, keys, meaning.schemaOf, workspace) : [];
   const last: LastWebhookEvent = {
     id: event.id,
     type: event.type,
@@ -142,21 +143,29 @@ export async function recordEvent(
   return { duplicate: false, dirty: meaning.pages.length, fullRefetch };
 }
 
-/** Which database sections a data source or database id belongs to (data source ids as the list phase cached them). */
+/**
+ * Which database sections read a data source or database id: by the section's own id, or, for a
+ * section configured by database, by the data source the list phase cached for it.
+ */
 async function sectionsOf(
   kv: KvStore,
   keys: KeyBuilder,
   ids: string[],
-  databases: Partial<Record<"pages" | "posts", string>>,
+  workspace: Pick<Workspace, "databaseSections">,
 ): Promise<Section[]> {
   const wanted = new Set(ids.map(normalizeId));
-  const sections: Section[] = [];
-  for (const section of ["pages", "posts"] as const) {
-    const databaseId = databases[section];
-    if (!databaseId) continue;
-    const dataSource = await kv.get<string>(keys.dataSource(databaseId));
-    if (wanted.has(normalizeId(databaseId)) || (typeof dataSource === "string" && wanted.has(normalizeId(dataSource))))
-      sections.push(section);
-  }
-  return sections;
+  const specs = workspace.databaseSections;
+  const databaseIds = specs.flatMap((s) => ("databaseId" in s.source ? [s.source.databaseId] : []));
+  const cached = databaseIds.length > 0 ? await kv.mget<string>(databaseIds.map((id) => keys.dataSource(id))) : [];
+  const dataSources = new Map(databaseIds.map((id, i) => [id, cached[i]]));
+  return specs
+    .filter((spec) => {
+      if ("dataSourceId" in spec.source) return wanted.has(normalizeId(spec.source.dataSourceId));
+      const dataSource = dataSources.get(spec.source.databaseId);
+      return (
+        wanted.has(normalizeId(spec.source.databaseId)) ||
+        (typeof dataSource === "string" && wanted.has(normalizeId(dataSource)))
+      );
+    })
+    .map((spec) => spec.name);
 }

@@ -9,7 +9,8 @@ import { webhookKeys } from "./keys";
 import { publicBaseUrl } from "../core/base-url";
 import { logEvent } from "../core/log";
 import { readQStashConfig } from "../qstash/config";
-import { type Runtime, engineDeps, loadRuntime } from "../runtime";
+import { type Runtime, engineDeps, loadRuntime, loadStoreRuntime } from "../runtime";
+import { CHILDREN_SECTION } from "../core/sections";
 import { type TargetedDeps, type TargetedRunResult, runTargeted } from "./targeted/loop";
 import type { Revalidator } from "./revalidate";
 import { createRevalidator } from "./revalidate";
@@ -33,7 +34,7 @@ export async function runDirtyInvocation(input: {
   window?: number;
 }): Promise<DirtyInvocation> {
   const { env } = input;
-  const runtime = loadRuntime("children", env);
+  const runtime = loadTargetedRuntime(env);
   // The window's run has begun: an event (or a finished full run) from here on schedules a run
   // of its own, even inside the same window (docs/decisions.md 20).
   if (input.window !== undefined)
@@ -70,6 +71,7 @@ export async function runDirtyInvocation(input: {
       removed: result.removed,
       dropped: result.dropped,
       deferred: result.deferred,
+      ...(result.sectionRuns.length > 0 ? { sectionRuns: result.sectionRuns.join(",") } : {}),
       givenUp: result.givenUp,
       leftover: result.leftover,
       notionRequests: result.notionRequests,
@@ -86,14 +88,24 @@ export async function runDirtyInvocation(input: {
   return { result, next };
 }
 
+/**
+ * A targeted run serves every configured section (each under its own lease): the runtime of the
+ * children section when there is one, else of the first database section. Nothing configured
+ * answers as a section would (ConfigError naming the variables, without a config file).
+ */
+function loadTargetedRuntime(env: Env): Runtime {
+  const { workspace } = loadStoreRuntime(env);
+  const spec = workspace.children ?? workspace.databaseSections[0];
+  return loadRuntime(spec?.name ?? CHILDREN_SECTION, env);
+}
+
 /** What a targeted run is handed, from the runtime (as a section invocation gets EngineDeps). */
 function targetedDeps(runtime: Runtime, startedAt: number, budgetMs: number, revalidate: Revalidator): TargetedDeps {
-  const { pagesDatabaseId, postsDatabaseId } = runtime.notionSettings;
   return {
-    ...engineDeps(runtime, "children", startedAt, budgetMs),
+    ...engineDeps(runtime, runtime.spec.name, startedAt, budgetMs),
     now: () => new Date(),
     startedAt,
-    databases: { pages: pagesDatabaseId, posts: postsDatabaseId },
+    workspace: runtime.workspace,
     revalidate,
   };
 }

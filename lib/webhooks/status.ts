@@ -4,7 +4,7 @@
  * the dirty set, which sections hold deferred pages or a full re-read mark,
  * and whether a verification token is stored (never the token itself).
  */
-import { SECTIONS, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvStore } from "../kv/store";
 import { dirtySize } from "./dirty";
@@ -23,20 +23,42 @@ export interface WebhookStatus {
   token: TokenStatus;
 }
 
-export async function readWebhookStatus(kv: KvStore, keys: KeyBuilder): Promise<WebhookStatus> {
+/**
+ * `sections`: the workspace's section names, in its order. Without them, the sections named by
+ * the deferred set and by the full re-read marks found by a key scan.
+ */
+export async function readWebhookStatus(
+  kv: KvStore,
+  keys: KeyBuilder,
+  sections?: readonly Section[],
+): Promise<WebhookStatus> {
   const wk = webhookKeys(keys);
-  const [lastEvent, dirty, deferred, marks, record] = await Promise.all([
+  const [lastEvent, dirty, deferred, fullRefetch, record] = await Promise.all([
     kv.get<LastWebhookEvent>(wk.lastEvent()),
     dirtySize(kv, wk.dirtyBase()),
     kv.smembers(wk.deferred()),
-    kv.mget(SECTIONS.map((s) => wk.fullRefetch(s))),
+    markedForFullRefetch(kv, keys, sections),
     readTokenRecord(kv, wk),
   ]);
   return {
     lastEvent,
     dirty,
-    deferred: SECTIONS.filter((s) => deferred.includes(s)),
-    fullRefetch: SECTIONS.filter((_, i) => marks[i] !== null),
+    deferred: sections ? sections.filter((s) => deferred.includes(s)) : deferred.sort(),
+    fullRefetch,
     token: tokenStatus(record),
   };
+}
+
+async function markedForFullRefetch(
+  kv: KvStore,
+  keys: KeyBuilder,
+  sections: readonly Section[] | undefined,
+): Promise<Section[]> {
+  const wk = webhookKeys(keys);
+  if (sections) {
+    const marks = sections.length > 0 ? await kv.mget(sections.map((s) => wk.fullRefetch(s))) : [];
+    return sections.filter((_, i) => marks[i] !== null);
+  }
+  const base = wk.fullRefetch("");
+  return (await kv.scanKeys(base)).map((k) => k.slice(base.length)).sort();
 }

@@ -78,7 +78,7 @@ async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Secti
   const [statuses, storedCursor, webhooks] = await Promise.all([
     Promise.all(sections.map((s) => readSectionStatus(kv, runtime.keys, s, { now }))),
     section ? readStoredCursor(kv, runtime.keys, section) : Promise.resolve(undefined),
-    section ? Promise.resolve(undefined) : readWebhookStatus(kv, runtime.keys),
+    section ? Promise.resolve(undefined) : readWebhookStatus(kv, runtime.keys, runtime.workspace.names),
   ]);
   return { now, statuses, storedCursor, webhooks };
 }

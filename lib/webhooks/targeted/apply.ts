@@ -15,7 +15,7 @@ import { type ChunkCache, type IndexManifest, readManifest, updateEntryInPlace }
 import { NotionSyncError } from "../../notion/errors";
 import { completeProperties } from "../../notion/property-items";
 import { unclaimedSlug } from "../../mirror/slug-rules";
-import { changedPageOps, indexChangedOp } from "../../sync/changed-pages";
+import { indexChangedOp } from "../../sync/changed-pages";
 import { type RunContext, createRunContext } from "../../sync/context";
 import { isWritesRefused } from "../../sync/errors";
 import { parseCursor, startCursor } from "../../sync/cursor";
@@ -42,6 +42,7 @@ import {
   triesOf,
 } from "./state";
 import { logEvent } from "../../core/log";
+import { type Workspace, databaseSection } from "../../workspace/types";
 
 /** Waiting for a section lease another invocation holds (it is released within its budget). */
 const LEASE_WAIT_MS = 3000;
@@ -79,7 +80,9 @@ export async function applySection(
       return;
     }
     cursors[section] = cursor;
-    const deps = { ...run.deps, settings: { ...run.deps.settings, databaseId: run.deps.databases[section] } };
+    const spec = databaseSection(run.deps.workspace, section);
+    const databaseId = spec && "databaseId" in spec.source ? spec.source.databaseId : undefined;
+    const deps = { ...run.deps, settings: { ...run.deps.settings, databaseId } };
     const ctx = createRunContext(
       deps,
       section,
@@ -129,7 +132,7 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
   const previous = previousLedger?.entry ?? null;
   if (newerReadStored(previousLedger, item)) return skipOlderRead(state, item, lastRead);
   const slug =
-    section === "children"
+    section === run.deps.workspace.children?.name
       ? unclaimedSlug(item.notionPage!, section, previous)
       : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }])).get(id)!;
   const properties = await completeProperties(notion, item.notionPage!, { shouldStop: () => shouldStop(run) });
@@ -175,7 +178,7 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
     ops,
     lastRead,
     written.slugs.map((s) => ({ section, slug: s })),
-    followUps(item, previous, written.entry),
+    followUps(item, previous, written.entry, childPagesMirrored(run.deps.workspace, section)),
   );
   state.manifest = index.manifest;
   run.result.fetched++;
@@ -186,15 +189,22 @@ function followUps(
   item: PageAction,
   previous: LedgerEntry["entry"],
   entry: NonNullable<LedgerEntry["entry"]>,
+  withChildPages: boolean,
 ): DirtyEntry[] {
-  const before = new Set(previous?.childPages ?? []);
-  const after = new Set(entry.childPages);
-  const moved = [...entry.childPages.filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
+  const before = new Set(withChildPages ? (previous?.childPages ?? []) : []);
+  const after = new Set(withChildPages ? entry.childPages : []);
+  const moved = [...[...after].filter((c) => !before.has(c)), ...[...before].filter((c) => !after.has(c))];
   const found: DirtyEntry[] = moved.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: item.page.id }));
   // A renamed child page changes its parent's child_page block, not the parent's timestamp.
   if (previous && previous.title !== entry.title && entry.parentId)
     found.push({ pageId: entry.parentId, timestamp: item.readStart });
   return found;
+}
+
+/** Whether the section's pages have their child pages in the children section (or are child pages). */
+function childPagesMirrored(workspace: Workspace, section: Section): boolean {
+  const children = workspace.children;
+  return children !== undefined && (section === children.name || children.parents.includes(section));
 }
 
 async function remove(state: SectionState, item: PageAction): Promise<void> {
@@ -215,10 +225,12 @@ async function remove(state: SectionState, item: PageAction): Promise<void> {
     if (ledger.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });
     if (ledger.entry) {
       ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
-      if (section !== "children") ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
+      if (section !== run.deps.workspace.children?.name)
+        ops.push({ op: "del", key: keys.slugOwner(section, ledger.entry.slug) });
       changed.push({ section, slug: ledger.entry.slug });
       // Its child pages are no longer reachable through it: each is looked at again.
-      orphans.push(...ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id })));
+      if (childPagesMirrored(run.deps.workspace, section))
+        orphans.push(...ledger.entry.childPages.map((c) => ({ pageId: c, timestamp: item.readStart, parentHint: id })));
     }
   }
   if (state.manifest) {
@@ -278,9 +290,16 @@ async function commitPage(
 ): Promise<void> {
   ops.push(...addDirtyOps(state.run.wk.dirtyBase(), found));
   if (item.primary) ops.push(...finishOps(state.run, item, lastRead));
-  // The in-place index update changed the section's index too.
+  // The pages' slugs, and the section's index (the in-place update changed it too), for revalidation.
   if (changed.length > 0)
-    ops.push(...changedPageOps(state.ctx.keys, ops), indexChangedOp(state.ctx.keys, state.ctx.section));
+    ops.push(
+      {
+        op: "sadd",
+        key: state.ctx.keys.changedPages(state.ctx.section),
+        members: [...new Set(changed.map((c) => c.slug))],
+      },
+      indexChangedOp(state.ctx.keys, state.ctx.section),
+    );
   await state.ctx.write(ops);
   if (item.primary) state.run.settledIds.add(item.page.id);
   enqueueFound(state.run, found);

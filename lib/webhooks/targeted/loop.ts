@@ -23,7 +23,6 @@
  * scheduled run; 401/403 stop the run with the reason.
  */
 import { BudgetExhaustedError } from "../../core/deadline";
-import { SECTIONS } from "../../core/sections";
 import type { KvOp } from "../../kv/store";
 import { isWritesRefused } from "../../sync/errors";
 import { type DirtyPage, readDirty } from "../dirty";
@@ -64,9 +63,10 @@ export async function runTargeted(deps: TargetedDeps): Promise<TargetedRunResult
 }
 
 async function handleBatch(run: TargetedRun, todo: DirtyPage[]): Promise<void> {
-  const cursors = await readCursors(run.deps.kv, run.deps.keys.cursor);
+  const { kv, keys, workspace } = run.deps;
+  const cursors = await readCursors(kv, keys.cursor, workspace.names);
   const bySection = await planBatch(run, todo, cursors);
-  for (const section of SECTIONS) {
+  for (const section of workspace.names) {
     const items = bySection.get(section);
     if (items && !shouldStop(run)) await applySection(run, section, items, cursors);
   }

@@ -2,18 +2,24 @@
  * One batch of dirty pages → what each section has to commit: pages whose
  * events a read already covers are dropped without a request, pages of a
  * section whose full run is live are deferred, the rest get one
- * `pages.retrieve` (state and parent), which places them: a row of the pages
- * or posts database, a child page of a mirrored page, or nothing mirrored.
+ * `pages.retrieve` (state and parent), which places them: a row of a
+ * database section's data source (kept only when it passes the section's
+ * publish filter), a child page of a page whose section follows child pages,
+ * or nothing mirrored.
  */
 import pLimit from "p-limit";
-import { SECTIONS, type Section } from "../../core/sections";
+import type { Section } from "../../core/sections";
 import type { KvStore } from "../../kv/store";
 import type { IndexEntry } from "../../mirror/shapes";
 import { NotionSyncError } from "../../notion/errors";
-import { type NotionPage, isTrashed, normalizeId } from "../../notion/types";
+import { matchesFilter } from "../../notion/filter-match";
+import { type NotionPage, isTrashed } from "../../notion/types";
 import { type Cursor, isCompleted, isFinished, parseCursor } from "../../sync/cursor";
 import type { LedgerEntry } from "../../sync/ledger";
+import { recordStartRequest } from "../../sync/start-requests";
+import type { DatabaseSectionSpec } from "../../workspace/types";
 import { type DirtyPage, canonicalId } from "../dirty";
+import { rowParentOf } from "../sections";
 import { READ_AT_TTL_MS, READ_MARGIN_MS, type TargetedRun, defer, onPageError, settle, shouldStop } from "./state";
 
 export type Placement = Pick<IndexEntry, "parentId" | "depth">;
@@ -29,6 +35,7 @@ export interface PageAction {
   readStart: string;
 }
 
+/** The cursor of each configured section (null: none stored). */
 export type Cursors = Record<Section, Cursor | null>;
 
 interface Retrieved {
@@ -81,7 +88,7 @@ async function deferOrResume<T extends { page: DirtyPage; section: Section }>(
   if (pages.length === 0) return [];
   const { kv, keys } = run.deps;
   await kv.atomic([{ op: "sadd", key: run.wk.deferred(), members: [...new Set(pages.map((p) => p.section))] }]);
-  Object.assign(cursors, await readCursors(kv, keys.cursor));
+  Object.assign(cursors, await readCursors(kv, keys.cursor, run.deps.workspace.names));
   const resumed: T[] = [];
   for (const p of pages) {
     if (isLiveRun(cursors[p.section])) defer(run, p.page, p.section);
@@ -98,26 +105,25 @@ async function uncovered(
   todo: DirtyPage[],
   cursors: Cursors,
 ): Promise<{ ready: Unread[]; live: (Unread & { section: Section })[] }> {
-  const { kv, keys } = run.deps;
-  const perPage = 5;
+  const { kv, keys, workspace } = run.deps;
+  const names = workspace.names;
+  const perPage = names.length + 2;
   const values = await kv.mget<unknown>(
-    todo.flatMap((p) => [
-      run.wk.readAt(p.id),
-      keys.entry("pages", p.id),
-      keys.entry("posts", p.id),
-      keys.entry("children", p.id),
-      run.wk.tries(p.id),
-    ]),
+    todo.flatMap((p) => [run.wk.readAt(p.id), ...names.map((s) => keys.entry(s, p.id)), run.wk.tries(p.id)]),
   );
   const ready: Unread[] = [];
   const live: (Unread & { section: Section })[] = [];
   for (const [i, page] of todo.entries()) {
     const [readAt, ...rest] = values.slice(i * perPage, i * perPage + perPage);
-    const ledgers = rest.slice(0, 3) as (LedgerEntry | null)[];
-    const tries = typeof rest[3] === "number" ? rest[3] : 0;
-    const known = SECTIONS.filter((_, s) => ledgers[s]?.entry);
+    const ledgers = rest.slice(0, names.length) as (LedgerEntry | null)[];
+    const tries = typeof rest[names.length] === "number" ? (rest[names.length] as number) : 0;
+    const known = names.filter((_, s) => ledgers[s]?.entry);
     const lastRead = typeof readAt === "string" ? Date.parse(readAt) : 0;
-    const covered = Math.max(lastRead, ...known.map((s) => coveredBy(s, cursors[s], ledgers[SECTIONS.indexOf(s)])));
+    const isChildren = (s: Section) => s === workspace.children?.name;
+    const covered = Math.max(
+      lastRead,
+      ...known.map((s) => coveredBy(isChildren(s), cursors[s], ledgers[names.indexOf(s)])),
+    );
     if (page.newest < covered - READ_MARGIN_MS) {
       run.result.dropped++;
       await settle(run, page);
@@ -158,22 +164,29 @@ async function itemsFor(
   cursors: Cursors,
   cache: Map<string, Placement | null>,
 ): Promise<{ items: { section: Section; item: PageAction }[] } | { liveIn: Section }> {
-  const target =
-    r.notionPage && !isTrashed(r.notionPage) ? await placeOf(run, r.notionPage, r.page, r.known, cache) : null;
-  if (target === "unknown") {
+  let placed: Target | null | "unknown" = null;
+  try {
+    if (r.notionPage && !isTrashed(r.notionPage)) placed = await placeOf(run, r.notionPage, r.page, r.known, cache);
+  } catch (error) {
+    // Its section could not be told (the database's data source unread): the page stays dirty.
+    await onPageError(run, r.page, r.tries, error);
+    return { items: [] };
+  }
+  if (placed === "unknown") {
     // Inside a block of a page we cannot place without more requests: the children run finds it.
     run.result.dropped++;
     await settle(run, r.page);
     return { items: [] };
   }
-  if (target && isLiveRun(cursors[target.section])) return { liveIn: target.section };
+  if (placed && isLiveRun(cursors[placed.section])) return { liveIn: placed.section };
+  const { target, undecided } = await published(run, r.notionPage, placed, cursors);
   const base = { page: r.page, notionPage: r.notionPage, primary: false, readStart: r.readStart };
   const items: { section: Section; item: PageAction }[] = r.known
-    .filter((s) => s !== target?.section)
+    .filter((s) => s !== target?.section && s !== undecided)
     .map((section) => ({ section, item: { ...base, kind: "remove", placement: {} } }));
   if (target) items.push({ section: target.section, item: { ...base, kind: "upsert", placement: target.placement } });
   if (items.length === 0) {
-    // Not mirrored, and never was (another database, a page outside every mirrored parent).
+    // Not mirrored, and never was (another database, a page outside every mirrored parent), or left to its section's run.
     run.result.dropped++;
     const newer = Date.parse(r.readStart) > r.lastRead;
     await settle(
@@ -194,42 +207,84 @@ async function placeOf(
   dirty: DirtyPage,
   known: Section[],
   cache: Map<string, Placement | null>,
-): Promise<{ section: Section; placement: Placement } | null | "unknown"> {
-  const { kv, keys, databases } = run.deps;
-  const parent = page.parent as { type: string; database_id?: string; page_id?: string; block_id?: string };
-  if (parent.type === "data_source_id" || parent.type === "database_id") {
-    const db = normalizeId(parent.database_id ?? "");
-    const section = (["pages", "posts"] as const).find((s) => databases[s] && normalizeId(databases[s]!) === db);
-    return section ? { section, placement: {} } : null;
+): Promise<Target | null | "unknown"> {
+  const { kv, keys, workspace } = run.deps;
+  const row = rowParentOf(page.parent);
+  if (row) {
+    const spec = await run.sections.sectionOfRow(row);
+    return spec ? { section: spec.name, placement: {}, spec } : null;
   }
+  // Child pages are mirrored only when some section follows them.
+  const children = workspace.children?.name;
+  if (!children) return null;
+  const parent = page.parent as { type: string; page_id?: string; block_id?: string };
   let parentId: string | null = null;
   if (parent.type === "page_id" && parent.page_id) parentId = parent.page_id;
   else if (parent.type === "block_id") {
     if (dirty.parentHint) parentId = dirty.parentHint;
-    else if (known.includes("children")) {
-      const ledger = await kv.get<LedgerEntry>(keys.entry("children", dirty.id));
+    else if (known.includes(children)) {
+      const ledger = await kv.get<LedgerEntry>(keys.entry(children, dirty.id));
       if (ledger?.entry?.depth)
-        return { section: "children", placement: { parentId: ledger.entry.parentId, depth: ledger.entry.depth } };
+        return { section: children, placement: { parentId: ledger.entry.parentId, depth: ledger.entry.depth } };
     } else return "unknown";
   }
   if (!parentId) return null;
   const placement = await placementUnder(run, parentId, cache);
-  return placement ? { section: "children", placement } : null;
+  return placement ? { section: children, placement } : null;
 }
 
-/** A child page of `parentId` sits at its depth + 1 when the parent is mirrored (and that is within SYNC_CHILD_DEPTH). */
+/** Where a page goes: its section and placement; `spec` for a row of a database section. */
+interface Target {
+  section: Section;
+  placement: Placement;
+  spec?: DatabaseSectionSpec;
+}
+
+/**
+ * A row of a section with a publish filter is written only when it passes: a row that fails it
+ * leaves the mirror like a deleted one; one the filter cannot be decided for from its properties
+ * is left where it is, and the section's run (its listing applies the filter) is requested.
+ */
+async function published(
+  run: TargetedRun,
+  notionPage: NotionPage | null,
+  target: Target | null,
+  cursors: Cursors,
+): Promise<{ target: Target | null; undecided: Section | null }> {
+  if (!notionPage || !target?.spec?.filter) return { target, undecided: null };
+  const decision = matchesFilter(notionPage.properties, target.spec.filter, run.deps.now());
+  if (decision === "match") return { target, undecided: null };
+  if (decision === "unknown") await requestSectionRun(run, target.section, cursors);
+  return { target: null, undecided: decision === "unknown" ? target.section : null };
+}
+
+/** A start request (lib/sync/start-requests.ts): honoured by the reviver once the section's lease is free. */
+async function requestSectionRun(run: TargetedRun, section: Section, cursors: Cursors): Promise<void> {
+  if (run.result.sectionRuns.includes(section)) return;
+  const { kv, keys } = run.deps;
+  await recordStartRequest(kv, keys, section, { force: false, seen: cursors[section] ?? null, now: run.deps.now() });
+  run.result.sectionRuns.push(section);
+}
+
+/**
+ * A child page of `parentId` sits at depth 1 under a row of a section that follows child pages,
+ * at its depth + 1 under a mirrored child page (within the children section's depth).
+ */
 async function placementUnder(
   run: TargetedRun,
   parentId: string,
   cache: Map<string, Placement | null>,
 ): Promise<Placement | null> {
   const { kv, keys } = run.deps;
-  const childDepth = run.deps.settings.childDepth;
+  const children = run.deps.workspace.children!;
+  const childDepth = children.childDepth;
   const id = canonicalId(parentId);
   if (cache.has(id)) return cache.get(id)!;
-  const [inPages, inPosts, inChildren] = await kv.mget<LedgerEntry>(SECTIONS.map((s) => keys.entry(s, id)));
+  const ledgers = await kv.mget<LedgerEntry>([...children.parents, children.name].map((s) => keys.entry(s, id)));
+  const inRow = ledgers.slice(0, children.parents.length).find((l) => l?.entry)?.entry;
+  const inChildren = ledgers[children.parents.length];
   let placement: Placement | null = null;
-  if (inPages?.entry || inPosts?.entry) placement = { parentId: (inPages?.entry ?? inPosts!.entry!).id, depth: 1 };
+  if (inRow) placement = { parentId: inRow.id, depth: 1 };
   else if (inChildren?.entry?.depth && inChildren.entry.depth + 1 <= childDepth)
     placement = { parentId: inChildren.entry.id, depth: inChildren.entry.depth + 1 };
   if (placement && childDepth < 1) placement = null;
@@ -238,8 +293,8 @@ async function placementUnder(
 }
 
 /** A full run of the section that has not finished (running, stalled, failed): its finalize would rewrite the index. */
-export function isLiveRun(cursor: Cursor | null): boolean {
-  return cursor !== null && !isFinished(cursor);
+export function isLiveRun(cursor: Cursor | null | undefined): boolean {
+  return cursor != null && !isFinished(cursor);
 }
 
 /**
@@ -248,20 +303,24 @@ export function isLiveRun(cursor: Cursor | null): boolean {
  * search mode reads only what search returned (search lags, and never returns trashed
  * pages): it covers a page only when it fetched it (its ledger says so), a full check all.
  */
-function coveredBy(section: Section, cursor: Cursor | null, ledger: LedgerEntry | null): number {
+function coveredBy(isChildren: boolean, cursor: Cursor | null | undefined, ledger: LedgerEntry | null): number {
   if (!cursor) return 0;
   const start = isCompleted(cursor) ? cursor.startedAt : cursor.lastCompletedStart;
   if (!start) return 0;
-  if (section !== "children") return Date.parse(start);
+  if (!isChildren) return Date.parse(start);
   const fullCheck = isCompleted(cursor) ? cursor.childCheck?.mode === "full" : cursor.lastFullCheck === start;
   const fetchedByIt = isCompleted(cursor) && ledger?.run?.id === cursor.runId && ledger.run.outcome === "fetched";
   return fullCheck || fetchedByIt ? Date.parse(start) : 0;
 }
 
-export async function readCursors(kv: KvStore, cursorKey: (s: Section) => string): Promise<Cursors> {
-  const raw = await kv.mget(SECTIONS.map(cursorKey));
-  const out = {} as Cursors;
-  SECTIONS.forEach((s, i) => {
+export async function readCursors(
+  kv: KvStore,
+  cursorKey: (s: Section) => string,
+  sections: readonly Section[],
+): Promise<Cursors> {
+  const raw = await kv.mget(sections.map(cursorKey));
+  const out: Cursors = {};
+  sections.forEach((s, i) => {
     const loaded = parseCursor(raw[i]);
     out[s] = loaded.kind === "ok" ? loaded.cursor : null;
   });

@@ -12,6 +12,8 @@ import { type DirtyEntry, type DirtyPage, canonicalId, dirtyMember, removeDirtyO
 import { type WebhookKeys, webhookKeys } from "../keys";
 import { type ChangedPage, type Revalidator, drainChangedPages } from "../revalidate";
 import { logEvent } from "../../core/log";
+import type { Workspace } from "../../workspace/types";
+import { type SectionResolver, createSectionResolver } from "../sections";
 
 /** An event this much older than the page's last read is covered by that read (clock skew, Notion's own lag). */
 export const READ_MARGIN_MS = 2000;
@@ -26,8 +28,8 @@ export interface TargetedDeps extends EngineDeps {
   now: () => Date;
   /** When the invocation began (the deadline is measured from it). */
   startedAt: number;
-  /** The pages and posts databases: a row's parent says which section holds it. */
-  databases: Partial<Record<Section, string>>;
+  /** The configured sections: a row's parent data source says which database section holds it. */
+  workspace: Workspace;
   revalidate: Revalidator;
 }
 
@@ -41,6 +43,8 @@ export interface TargetedRunResult {
   /** Left dirty for after a live full run of their section. */
   deferred: number;
   deferredSections: Section[];
+  /** Sections a run was requested for: a page's publish filter could not be decided from its properties. */
+  sectionRuns: Section[];
   /** Left to the next scheduled run (repeated failures, 400, too large). */
   givenUp: number;
   notionRequests: number;
@@ -55,6 +59,7 @@ export interface TargetedRunResult {
 export interface TargetedRun {
   deps: TargetedDeps;
   wk: WebhookKeys;
+  sections: SectionResolver;
   result: TargetedRunResult;
   deferredIds: Set<string>;
   deferredSections: Set<Section>;
@@ -76,6 +81,7 @@ export function startRun(deps: TargetedDeps): TargetedRun {
   return {
     deps,
     wk: webhookKeys(deps.keys),
+    sections: createSectionResolver(deps),
     result: {
       pages: 0,
       fetched: 0,
@@ -83,6 +89,7 @@ export function startRun(deps: TargetedDeps): TargetedRun {
       dropped: 0,
       deferred: 0,
       deferredSections: [],
+      sectionRuns: [],
       givenUp: 0,
       notionRequests: 0,
       leftover: 0,
