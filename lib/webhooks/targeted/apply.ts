@@ -133,8 +133,8 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
   if (newerReadStored(previousLedger, item)) return skipOlderRead(state, item, lastRead);
   const slug =
     section === run.deps.workspace.children?.name
-      ? unclaimedSlug(item.notionPage!, section, previous)
-      : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }])).get(id)!;
+      ? unclaimedSlug(item.notionPage!, ctx.spec, previous)
+      : (await claimSlugs(kv, keys, section, [{ row: item.notionPage!, previous }], ctx.spec)).get(id)!;
   const properties = await completeProperties(notion, item.notionPage!, { shouldStop: () => shouldStop(run) });
   if (!properties.done) return; // out of budget: stays dirty
   const fetched = await ctx.content.fetch(id, { shouldStop: () => shouldStop(run) });
@@ -150,6 +150,7 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
   }
   const written = pageWriteOps(keys, {
     section,
+    spec: ctx.spec,
     page: properties.page,
     slug,
     content: fetched.content,
