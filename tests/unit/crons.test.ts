@@ -19,7 +19,7 @@ function tempRoot(config?: string): string {
   return dir;
 }
 
-const FOUR_SECTIONS = readFileSync(path.join(ROOT, "tests/fixtures/four-sections.config.ts"), "utf8");
+const SECTIONS_CONFIG = readFileSync(path.join(ROOT, "tests/fixtures/e2e-sections.config.ts"), "utf8");
 
 describe("npm run crons", () => {
   it("the repository's vercel.json agrees with its workspace (npm run crons -- --check)", async () => {
@@ -29,7 +29,7 @@ describe("npm run crons", () => {
   });
 
   it("a config file's sections disagree with the default vercel.json; writing fixes it and keeps the rest", async () => {
-    const root = tempRoot(FOUR_SECTIONS);
+    const root = tempRoot(SECTIONS_CONFIG);
     const before = JSON.parse(readFileSync(path.join(root, "vercel.json"), "utf8"));
     const check = await runCrons({ check: true, root, options: {} }, {});
     expect(check.code).toBe(1);
@@ -42,7 +42,8 @@ describe("npm run crons", () => {
       { path: "/api/sync/blog", schedule: "0 2 * * *" },
       { path: "/api/sync/docs", schedule: "5 2 * * *" },
       { path: "/api/sync/authors", schedule: "10 2 * * *" },
-      { path: "/api/sync/children", schedule: "15 2 * * *" },
+      { path: "/api/sync/news", schedule: "15 2 * * *" },
+      { path: "/api/sync/children", schedule: "20 2 * * *" },
     ]);
     expect({ ...after, crons: undefined }).toEqual({ ...before, crons: undefined });
     expect((await runCrons({ check: true, root, options: {} }, {})).code).toBe(0);
@@ -58,7 +59,7 @@ describe("npm run crons", () => {
   });
 
   it("--at and --every are kept by later rewrites; a check without them accepts them", async () => {
-    const root = tempRoot(FOUR_SECTIONS);
+    const root = tempRoot(SECTIONS_CONFIG);
     await runCrons(parseCronsArgs(["--root", root, "--at", "23:50", "--every", "12h"]), {});
     const crons = JSON.parse(readFileSync(path.join(root, "vercel.json"), "utf8")).crons;
     expect(crons.map((c: { schedule: string }) => c.schedule)).toEqual([
@@ -66,6 +67,7 @@ describe("npm run crons", () => {
       "55 11,23 * * *",
       "0 0,12 * * *",
       "5 0,12 * * *",
+      "10 0,12 * * *",
     ]);
     expect((await runCrons(parseCronsArgs(["--root", root, "--check"]), {})).code).toBe(0);
     expect((await runCrons(parseCronsArgs(["--root", root, "--check", "--at", "02:00"]), {})).code).toBe(1);
