@@ -18,6 +18,7 @@ import {
   manualLinkUrl,
 } from "../lib/auth/manual-link";
 import { publicBaseUrl } from "../lib/core/base-url";
+import { loadEnvFiles } from "./lib/env-files";
 
 const LOCAL_BASE = "http://localhost:3000";
 
@@ -85,6 +86,7 @@ const ttlMs = values.ttl === undefined ? DEFAULT_LINK_TTL_MS : parseTtl(values.t
 if (ttlMs === null)
   usage(`--ttl must be a number of s, m or h (30s, 15m, 2h), more than 0 and at most 24h; got "${values.ttl}"`);
 
+loadEnvFiles();
 const baseUrl = values.base?.trim() || publicBaseUrl(process.env) || LOCAL_BASE;
 if (!/^https?:\/\/[^/]/i.test(baseUrl) || !URL.canParse(baseUrl))
   usage(`the base URL must be an http(s) URL; got "${baseUrl}"`);
