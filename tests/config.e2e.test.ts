@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildIfNeeded } from "../scripts/lib/next-app";
+import type { PropertyInput } from "../scripts/emulator/notion/databases";
 import type { NotionEmulator } from "../scripts/emulator/notion/server";
 import { parseTypegenArgs, runTypegen } from "../scripts/typegen";
 import { E2E_SECRET, type QStashStack, sectionDeliveries, startQStashStack, waitFor } from "./support/qstash-stack";
@@ -18,96 +19,40 @@ const RUN_TIMEOUT_MS = 60_000;
 const SCHEDULE_AHEAD_MS = 60_000;
 const APPEAR_WITHIN_MS = 60_000;
 
-// ------------------------------------------------------------------ EMULATOR control API
-// TODO(lead): wire these three to the EMULATOR part's control routes (databases with a schema
-// and rows, row property updates) once it lands. Written here against Notion's own write API
-// shapes (POST /v1/databases, POST /v1/pages, PATCH /v1/pages/{id}) so they also read as what
-// the suite needs: nothing else in this file knows how the emulator is driven.
-
-type PropertySchema = Record<string, { type: string; options?: string[] }>;
+// The databases, made through the emulator's control API in process (what POST /__emulator/databases,
+// /__emulator/rows, /__emulator/update-row and /__emulator/add-child call; scripts/emulator/notion/databases.ts).
+type Values = Record<string, unknown>;
 interface CreatedDatabase {
   databaseId: string;
   dataSourceId: string;
 }
 
-interface Created {
-  id: string;
-  data_sources?: Array<{ id: string }>;
-}
-
-async function notionCall(notion: NotionEmulator, method: string, path: string, body: unknown): Promise<Created> {
-  const res = await fetch(`${notion.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${notion.token}`,
-      "content-type": "application/json",
-      "notion-version": "2025-09-03",
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`emulator ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as Created;
-}
-
-async function createDatabase(notion: NotionEmulator, title: string, schema: PropertySchema): Promise<CreatedDatabase> {
-  const properties = Object.fromEntries(
-    Object.entries(schema).map(([name, { type, options }]) => [
-      name,
-      { [type]: options ? { options: options.map((o) => ({ name: o })) } : {} },
-    ]),
-  );
-  const db = await notionCall(notion, "POST", "/v1/databases", {
-    parent: { type: "workspace", workspace: true },
-    title: [{ type: "text", text: { content: title } }],
-    initial_data_source: { properties },
-  });
-  return { databaseId: db.id, dataSourceId: db.data_sources![0].id };
-}
-
-/** A row with `properties` in Notion's write shape, a paragraph of content and, when asked, a child page. */
-async function createRow(
+function createDatabase(
   notion: NotionEmulator,
-  db: CreatedDatabase,
-  properties: Record<string, unknown>,
-  childPage?: string,
-): Promise<string> {
-  const page = await notionCall(notion, "POST", "/v1/pages", {
-    parent: { type: "data_source_id", data_source_id: db.dataSourceId },
-    properties,
-    children: [paragraph("Some content.")],
-  });
-  if (childPage)
-    await notionCall(notion, "POST", "/v1/pages", {
-      parent: { type: "page_id", page_id: page.id },
-      properties: { title: { title: text(childPage) } },
-      children: [paragraph("A child page.")],
-    });
+  title: string,
+  properties: Record<string, PropertyInput>,
+): CreatedDatabase {
+  const db = notion.workspace.createDatabase({ title, properties });
+  return { databaseId: db.id, dataSourceId: db.data_sources[0].id };
+}
+
+/** A row with a paragraph of content and, when asked, a child page. */
+function createRow(notion: NotionEmulator, db: CreatedDatabase, values: Values, childPage?: string): string {
+  const page = notion.workspace.addRow(db.databaseId, { values, paragraphs: ["Some content."] });
+  if (childPage) notion.workspace.addChildPage(page.id, childPage);
   return page.id;
 }
 
-async function updateRow(notion: NotionEmulator, pageId: string, properties: Record<string, unknown>): Promise<void> {
-  await notionCall(notion, "PATCH", `/v1/pages/${pageId}`, { properties });
-}
-// ------------------------------------------------------------------ end of the control API
+const updateRow = (notion: NotionEmulator, pageId: string, values: Values) =>
+  notion.workspace.updateRow(pageId, values);
 
-const text = (content: string) => [{ type: "text", text: { content } }];
-const paragraph = (content: string) => ({
-  object: "block",
-  type: "paragraph",
-  paragraph: { rich_text: text(content) },
-});
-const title = (content: string) => ({ title: text(content) });
-const richText = (content: string) => ({ rich_text: text(content) });
-const checkbox = (value: boolean) => ({ checkbox: value });
-const date = (iso: string) => ({ date: { start: iso } });
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 
-const BLOG_SCHEMA: PropertySchema = {
-  Name: { type: "title" },
-  Slug: { type: "rich_text" },
-  Published: { type: "checkbox" },
-  "Publish at": { type: "date" },
+const BLOG_SCHEMA: Record<string, PropertyInput> = {
+  Name: "title",
+  Slug: "rich_text",
+  Published: "checkbox",
+  "Publish at": "date",
   Tags: { type: "multi_select", options: ["notion", "kv"] },
 };
 
@@ -155,18 +100,14 @@ describe("a configured workspace: blog, docs, authors and scheduled news (issue 
       qstash: { delayScale: 1 },
       env: { NKS_CONFIG_FILE: CONFIG_FILE, CONTENT_API: "public", SYNC_CHILD_DEPTH: "2" },
       prepare: async (notion) => {
-        ids.blog = await createDatabase(notion, "Blog", BLOG_SCHEMA);
-        ids.news = await createDatabase(notion, "News", BLOG_SCHEMA);
-        ids.docs = await createDatabase(notion, "Docs", {
-          Name: { type: "title" },
-          Order: { type: "number" },
-          Status: { type: "status" },
-        });
-        ids.authors = await createDatabase(notion, "Authors", {
-          Name: { type: "title" },
-          Bio: { type: "rich_text" },
-          Avatar: { type: "files" },
-          Email: { type: "email" },
+        ids.blog = createDatabase(notion, "Blog", BLOG_SCHEMA);
+        ids.news = createDatabase(notion, "News", BLOG_SCHEMA);
+        ids.docs = createDatabase(notion, "Docs", { Name: "title", Order: "number", Status: "status" });
+        ids.authors = createDatabase(notion, "Authors", {
+          Name: "title",
+          Bio: "rich_text",
+          Avatar: "files",
+          Email: "email",
         });
         for (const [slug, live] of [
           ["first", true],
@@ -175,32 +116,29 @@ describe("a configured workspace: blog, docs, authors and scheduled news (issue 
           ["draft-one", false],
           ["draft-two", false],
         ] as const) {
-          const id = await createRow(notion, ids.blog, {
-            Name: title(`Post ${slug}`),
-            Slug: richText(slug),
-            Published: checkbox(live),
-          });
+          const id = createRow(notion, ids.blog, { Name: `Post ${slug}`, Slug: slug, Published: live });
           (live ? blog.published : blog.drafts).push({ id, slug });
         }
         for (const [slug, live] of [
           ["out-now", true],
           ["not-yet-approved", false],
         ] as const) {
-          const id = await createRow(notion, ids.news, {
-            Name: title(`News ${slug}`),
-            Slug: richText(slug),
-            Published: checkbox(live),
-            "Publish at": date(minutesAgo(10)),
+          const id = createRow(notion, ids.news, {
+            Name: `News ${slug}`,
+            Slug: slug,
+            Published: live,
+            "Publish at": minutesAgo(10),
           });
           (live ? news.live : news.draft).push({ id, slug });
         }
-        await createRow(notion, ids.docs, { Name: title("Guide"), Order: { number: 1 } }, "Guide details");
-        await createRow(notion, ids.docs, { Name: title("Reference"), Order: { number: 2 } }, "Reference details");
+        createRow(notion, ids.docs, { Name: "Guide", Order: 1 }, "Guide details");
+        createRow(notion, ids.docs, { Name: "Reference", Order: 2 }, "Reference details");
         for (const name of ["Ada", "Grace"])
-          await createRow(notion, ids.authors, {
-            Name: title(name),
-            Bio: richText(`${name} writes.`),
-            Email: { email: `${name.toLowerCase()}@example.com` },
+          createRow(notion, ids.authors, {
+            Name: name,
+            Bio: `${name} writes.`,
+            Avatar: [`${name.toLowerCase()}.png`],
+            Email: `${name.toLowerCase()}@example.com`,
           });
         return {
           NOTION_BLOG_DB: ids.blog.databaseId,
@@ -219,11 +157,11 @@ describe("a configured workspace: blog, docs, authors and scheduled news (issue 
 
     // The scheduled post: published, "Publish at" a minute ahead; one run of news sees it in the future.
     const at = Math.ceil((Date.now() + SCHEDULE_AHEAD_MS) / 1000) * 1000;
-    const id = await createRow(stack.notion, ids.news, {
-      Name: title("News scheduled"),
-      Slug: richText("scheduled"),
-      Published: checkbox(true),
-      "Publish at": date(new Date(at).toISOString()),
+    const id = createRow(stack.notion, ids.news, {
+      Name: "News scheduled",
+      Slug: "scheduled",
+      Published: true,
+      "Publish at": new Date(at).toISOString(),
     });
     const runSince = Date.now();
     await callSection("news");
@@ -266,7 +204,7 @@ describe("a configured workspace: blog, docs, authors and scheduled news (issue 
 
   it("unpublishing a post removes it at the next run, republishing brings it back", async () => {
     const victim = blog.published[0];
-    await updateRow(stack.notion, victim.id, { Published: checkbox(false) });
+    updateRow(stack.notion, victim.id, { Published: false });
     let since = Date.now();
     await callSection("blog");
     await cursorDone("blog", since);
@@ -275,7 +213,7 @@ describe("a configured workspace: blog, docs, authors and scheduled news (issue 
     const keys = Object.keys(await stack.snapshot());
     expect(keys.filter((k) => k.endsWith(`:page:blog:${victim.slug}`))).toEqual([]);
 
-    await updateRow(stack.notion, victim.id, { Published: checkbox(true) });
+    updateRow(stack.notion, victim.id, { Published: true });
     since = Date.now();
     await callSection("blog");
     await cursorDone("blog", since);
