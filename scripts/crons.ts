@@ -8,11 +8,13 @@
  * by default) unless --at says otherwise; --every (Pro plans only) repeats
  * each through the day. The rest of vercel.json is kept.
  * --check writes nothing and exits 1 with a diff when vercel.json disagrees.
+ * Reads .env.local / .env like Next (shell variables win).
  * Exit codes: 0 ok, 1 out of date (--check), 2 usage or config error.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../lib/config";
+import { loadEnvFiles } from "./lib/env-files";
 import { loadSectionLayout } from "./lib/workspace-file";
 import {
   CronUsageError,
@@ -86,6 +88,7 @@ export async function runCrons(command: CronsCommand, env: Env): Promise<CronsOu
 const describe = (c: { path: string; schedule: string }) => `  ${c.path}  "${c.schedule}"`;
 
 async function main(): Promise<number> {
+  loadEnvFiles(ROOT);
   try {
     const outcome = await runCrons(parseCronsArgs(process.argv.slice(2)), process.env);
     (outcome.code === 0 ? process.stdout : process.stderr).write(outcome.lines.join("\n") + "\n");

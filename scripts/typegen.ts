@@ -7,6 +7,7 @@
  * tsconfig's include picks up) typing getSectionIndex / getPageBundle
  * properties by name for those sections. `properties` in the config: only
  * those are typed. --check writes nothing and exits 1 when the file differs.
+ * Reads .env.local / .env like Next (shell variables win).
  * Exit codes: 0 ok, 1 out of date (--check), 2 usage, config or Notion error.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { Client } from "@notionhq/client";
 import { ConfigError } from "../lib/config";
 import type { DatabaseSectionSpec } from "../lib/workspace/types";
+import { loadEnvFiles } from "./lib/env-files";
 import { loadScriptWorkspace } from "./lib/workspace-file";
 import { type SectionSchema, propertyType, renderDeclarations } from "./typegen/render";
 
@@ -115,6 +117,7 @@ function moduleSpecifier(fromDir: string, target: string): string {
 }
 
 async function main(): Promise<number> {
+  loadEnvFiles(ROOT);
   try {
     const outcome = await runTypegen(parseTypegenArgs(process.argv.slice(2)), process.env);
     process.stdout.write(outcome.lines.join("\n") + "\n");
