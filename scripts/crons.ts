@@ -6,7 +6,7 @@
  * `/api/sync/<name>` per section, 5 minutes apart in config order, children
  * last, daily; the first at the time vercel.json's first cron has (02:00 UTC
  * by default) unless --at says otherwise; --every (Pro plans only) repeats
- * each through the day. The rest of vercel.json is kept.
+ * each through the day. The rest of vercel.json, other crons included, is kept.
  * --check writes nothing and exits 1 with a diff when vercel.json disagrees.
  * Reads .env.local / .env like Next (shell variables win).
  * Exit codes: 0 ok, 1 out of date (--check), 2 usage or config error.
@@ -23,6 +23,7 @@ import {
   cronDiff,
   cronSections,
   existingOptions,
+  isSyncCron,
   parseAt,
   parseEvery,
   planCrons,
@@ -69,9 +70,10 @@ export async function runCrons(command: CronsCommand, env: Env): Promise<CronsOu
   const sections = cronSections(workspace);
   const file = path.join(command.root, "vercel.json");
   const current = readVercelJson(file);
-  const options = { ...DEFAULT_CRON_OPTIONS, ...existingOptions(current.crons), ...command.options };
+  const ours = current.crons.filter(isSyncCron);
+  const options = { ...DEFAULT_CRON_OPTIONS, ...existingOptions(ours), ...command.options };
   const wanted = planCrons(sections, options);
-  const diff = cronDiff(current.crons, wanted);
+  const diff = cronDiff(ours, wanted);
   const source = workspace.file ?? "the environment (no config file)";
   if (command.check) {
     if (diff.length === 0) return { code: 0, lines: [`vercel.json's crons match ${source}`] };
@@ -80,7 +82,8 @@ export async function runCrons(command: CronsCommand, env: Env): Promise<CronsOu
       lines: [`vercel.json's crons disagree with ${source} (npm run crons rewrites them):`, ...diff],
     };
   }
-  if (diff.length > 0) writeVercelJson(file, withCrons(current.text, wanted));
+  const others = current.crons.filter((c) => !isSyncCron(c));
+  if (diff.length > 0) writeVercelJson(file, withCrons(current.text, [...others, ...wanted]));
   const verb = diff.length > 0 ? "wrote" : "kept";
   return { code: 0, lines: [`${verb} ${wanted.length} crons from ${source}:`, ...wanted.map(describe)] };
 }

@@ -54,6 +54,13 @@ function schedule(minuteOfDay: number, everyHours: number): string {
   return `${minute} ${hours.join(",")} * * *`;
 }
 
+const MANAGED = "/api/sync/";
+
+/** The crons this script writes: the sync's; a site's own crons in vercel.json are left alone. */
+export function isSyncCron(cron: VercelCron): boolean {
+  return cron.path.startsWith(MANAGED);
+}
+
 /** The start and period vercel.json's first cron already has, so a rewrite keeps a chosen --at / --every. */
 export function existingOptions(crons: readonly VercelCron[]): Partial<CronOptions> {
   const match = /^(\d{1,2}) ([\d,]+) \* \* \*$/.exec(crons[0]?.schedule.trim() ?? "");

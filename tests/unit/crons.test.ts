@@ -49,6 +49,25 @@ describe("npm run crons", () => {
     expect((await runCrons({ check: true, root, options: {} }, {})).code).toBe(0);
   });
 
+  it("a site's own crons in vercel.json are kept and not reported", async () => {
+    const root = tempRoot(SECTIONS_CONFIG);
+    const file = path.join(root, "vercel.json");
+    const json = JSON.parse(readFileSync(file, "utf8"));
+    json.crons.unshift({ path: "/api/revalidate-feed", schedule: "0 * * * *" });
+    writeFileSync(file, JSON.stringify(json, null, 2));
+    await runCrons({ check: false, root, options: {} }, {});
+    const crons = JSON.parse(readFileSync(file, "utf8")).crons as Array<{ path: string }>;
+    expect(crons.map((c) => c.path)).toEqual([
+      "/api/revalidate-feed",
+      "/api/sync/blog",
+      "/api/sync/docs",
+      "/api/sync/authors",
+      "/api/sync/news",
+      "/api/sync/children",
+    ]);
+    expect((await runCrons({ check: true, root, options: {} }, {})).code).toBe(0);
+  });
+
   it("without a config file: the sections the env sets, else pages, posts and children", async () => {
     const root = tempRoot();
     const postsOnly = await runCrons({ check: true, root, options: {} }, { NOTION_POSTS_DB: "a".repeat(32) });
