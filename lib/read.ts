@@ -9,7 +9,13 @@
  * URLs that never expire (lib/files; README "Files"); KV keeps Notion's own.
  * `files: false` returns them raw, `files: {base, secret}` overrides
  * FILES_BASE_URL and FILES_REF_SECRET / CRON_SECRET.
+ *
+ * Typed reads: `npm run typegen` writes a declarations file augmenting
+ * NotionKvSyncSections, so `getSectionIndex("blog")` entries have
+ * `properties` typed by name; other sections keep Record<string, SimpleValue>.
  */
+import type { PageObjectResponse } from "@notionhq/client";
+import configFile from "@notion-kv-sync/root/notion-kv-sync.config";
 import { readSyncSettings } from "./config";
 import {
   type FileLinkSettings,
@@ -23,7 +29,8 @@ import { createKeys } from "./kv/keys";
 import { readLarge, writeLarge } from "./kv/large-value";
 import type { KvStore } from "./kv/store";
 import { type SectionIndex, type SectionIndexPage, readIndexPage, readManifest } from "./mirror/section-index";
-import type { PageBundle } from "./mirror/shapes";
+import type { FlatDate, FlatFile, FlatPlace, FlatUser, FlatVerification, SimpleValue } from "./mirror/properties";
+import type { IndexEntry, PageBundle } from "./mirror/shapes";
 import { sharedKvStore } from "./runtime";
 
 export type { IndexEntry, PageBundle } from "./mirror/shapes";
@@ -59,16 +66,107 @@ function reader(options: ReadOptions) {
   return { kv, keys };
 }
 
-/** A page bundle by slug (bundles over 1 MB are stored in parts and put back together here). */
-export async function getPageBundle(
-  section: Section,
+/**
+ * Filled in by the declarations file `npm run typegen` writes: per database
+ * section, each property the index keeps and its Notion type, e.g.
+ * `blog: { Name: "title"; Published: "checkbox" }`.
+ */
+export interface NotionKvSyncSections {}
+
+/** A Notion property type as typegen writes it ("unknown": one this release does not know). */
+export type NotionPropertyType = PageProperty["type"] | "unknown";
+
+type PageProperty = PageObjectResponse["properties"][string];
+
+/** The flattened value each Notion property type has in an index entry (README, "Flattened property values"). */
+export interface FlatValueByType {
+  title: string;
+  rich_text: string;
+  number: number | null;
+  checkbox: boolean;
+  url: string | null;
+  email: string | null;
+  phone_number: string | null;
+  select: string | null;
+  status: string | null;
+  multi_select: string[];
+  date: FlatDate | null;
+  people: FlatUser[];
+  files: FlatFile[];
+  relation: string[];
+  formula: string | number | boolean | FlatDate | null;
+  rollup: number | FlatDate | SimpleValue[] | null;
+  unique_id: string | null;
+  created_by: FlatUser;
+  last_edited_by: FlatUser;
+  created_time: string;
+  last_edited_time: string;
+  verification: FlatVerification | null;
+  place: FlatPlace | null;
+  button: null;
+  unknown: SimpleValue;
+}
+
+type Schema = Record<string, NotionPropertyType>;
+type SchemaOf<S extends string> = S extends keyof NotionKvSyncSections
+  ? NotionKvSyncSections[S] extends Schema
+    ? NotionKvSyncSections[S]
+    : never
+  : never;
+type Known<S extends string> = [SchemaOf<S>] extends [never] ? false : true;
+
+/** An index entry of section S: `properties` typed when typegen knows S. */
+export type SectionEntry<S extends string = Section> =
+  Known<S> extends true
+    ? Omit<IndexEntry, "properties"> & {
+        properties: { [P in keyof SchemaOf<S>]: FlatValueByType[SchemaOf<S>[P] & keyof FlatValueByType] };
+      }
+    : IndexEntry;
+
+/** Notion's raw property value of a type, as a bundle keeps it. */
+export type RawProperty<T> = T extends PageProperty["type"]
+  ? Extract<PageProperty, { type: T }>
+  : PageBundle["properties"][string];
+
+/** A bundle of section S: `properties` (Notion's raw values) typed when typegen knows S. */
+export type SectionBundle<S extends string = Section> =
+  Known<S> extends true
+    ? PageBundle extends infer B
+      ? B extends PageBundle
+        ? Omit<B, "properties"> & { properties: { [P in keyof SchemaOf<S>]: RawProperty<SchemaOf<S>[P]> } }
+        : never
+      : never
+    : PageBundle;
+
+export type TypedSectionIndex<S extends string = Section> = Omit<SectionIndex, "entries"> & {
+  entries: SectionEntry<S>[];
+};
+export type TypedSectionIndexPage<S extends string = Section> = Omit<SectionIndexPage, "entries"> & {
+  entries: SectionEntry<S>[];
+};
+
+/** Whether a section keeps bundles: one whose config says `content: "none"` keeps only its index. */
+function keepsBundles(section: Section): boolean {
+  const sections = (
+    configFile as unknown as { sections?: Record<string, { content?: unknown } | undefined> } | undefined
+  )?.sections;
+  return sections?.[section]?.content !== "none";
+}
+
+/**
+ * A page bundle by slug (bundles over 1 MB are stored in parts and put back
+ * together here); null for a section with `content: "none"`, which has none.
+ */
+export async function getPageBundle<S extends Section>(
+  section: S,
   slug: string,
   options: ReadOptions = {},
-): Promise<PageBundle | null> {
+): Promise<SectionBundle<S> | null> {
+  if (!keepsBundles(section)) return null;
   const { kv, keys } = reader(options);
   const bundle = (await readLarge<PageBundle>(kv, keys, keys.page(section, slug)))?.value ?? null;
   const linker = lazyLinker(options);
-  return bundle && linker ? rewriteBundleFiles(bundle, linker) : bundle;
+  return (bundle && linker ? rewriteBundleFiles(bundle, linker) : bundle) as SectionBundle<S> | null;
 }
 
 /**
@@ -76,11 +174,14 @@ export async function getPageBundle(
  * breadth first). With `offset`/`limit` only the chunks holding that range
  * are read (500 entries a chunk); without them, every chunk.
  */
-export function getSectionIndex(
-  section: Section,
+export function getSectionIndex<S extends Section>(
+  section: S,
   options: ReadOptions & { offset: number; limit: number },
-): Promise<SectionIndexPage | null>;
-export function getSectionIndex(section: Section, options?: ReadOptions): Promise<SectionIndex | null>;
+): Promise<TypedSectionIndexPage<S> | null>;
+export function getSectionIndex<S extends Section>(
+  section: S,
+  options?: ReadOptions,
+): Promise<TypedSectionIndex<S> | null>;
 export async function getSectionIndex(
   section: Section,
   options: ReadOptions & { offset?: number; limit?: number } = {},

@@ -19,3 +19,11 @@ export function configFilePath(root: string, env: Record<string, string | undefi
   const conventional = path.join(root, CONFIG_FILE_NAME);
   return existsSync(conventional) ? conventional : path.join(root, NO_CONFIG_FILE);
 }
+
+/** Where `next build` writes (and `next start` reads): a build bundling NKS_CONFIG_FILE gets its own, beside `.next`. */
+export function buildDirFor(env: Record<string, string | undefined> = process.env): string {
+  const chosen = env.NKS_CONFIG_FILE?.trim();
+  if (!chosen) return ".next";
+  const name = path.basename(chosen).replace(/(\.config)?\.[cm]?ts$/, "");
+  return `.next-${name.replace(/[^a-zA-Z0-9-]/g, "-")}`;
+}

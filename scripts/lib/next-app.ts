@@ -6,6 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { buildDirFor } from "../../lib/workspace/config-path";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const NEXT_BIN = path.join(ROOT, "node_modules", "next", "dist", "bin", "next");
@@ -20,12 +21,16 @@ function newestMtime(target: string): number {
   return newest;
 }
 
-/** True when .next holds a production build newer than every source file. */
-export function buildIsFresh(): boolean {
-  const buildId = path.join(ROOT, ".next", "BUILD_ID");
+/** The build's variables: NKS_CONFIG_FILE bundles that config file, into its own build dir (buildDirFor). */
+export type BuildEnv = { NKS_CONFIG_FILE?: string };
+
+/** True when the build dir holds a production build newer than every source file (and the config file built in). */
+export function buildIsFresh(buildEnv: BuildEnv = {}): boolean {
+  const buildId = path.join(ROOT, buildDirFor(buildEnv), "BUILD_ID");
   if (!existsSync(buildId)) return false;
   const built = statSync(buildId).mtimeMs;
-  const sources = [...SOURCE_DIRS, ...SOURCE_FILES].map((p) => path.join(ROOT, p)).filter(existsSync);
+  const configFile = buildEnv.NKS_CONFIG_FILE ? [buildEnv.NKS_CONFIG_FILE] : [];
+  const sources = [...SOURCE_DIRS, ...SOURCE_FILES, ...configFile].map((p) => path.join(ROOT, p)).filter(existsSync);
   return sources.every((p) => newestMtime(p) <= built);
 }
 
@@ -51,14 +56,14 @@ function withBuildLock<T>(fn: () => T): T {
   }
 }
 
-export function buildIfNeeded(log: (line: string) => void = () => {}): void {
-  if (buildIsFresh()) return;
+export function buildIfNeeded(log: (line: string) => void = () => {}, buildEnv: BuildEnv = {}): void {
+  if (buildIsFresh(buildEnv)) return;
   withBuildLock(() => {
-    if (buildIsFresh()) return; // built by whoever held the lock
+    if (buildIsFresh(buildEnv)) return; // built by whoever held the lock
     log("building the Next.js app (next build, about a minute the first time)...");
     const result = spawnSync(process.execPath, [NEXT_BIN, "build"], {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: "production", NEXT_TELEMETRY_DISABLED: "1" },
+      env: { ...process.env, NKS_CONFIG_FILE: "", ...buildEnv, NODE_ENV: "production", NEXT_TELEMETRY_DISABLED: "1" },
       encoding: "utf8",
     });
     if (result.status !== 0) {

@@ -228,6 +228,8 @@ export interface QStashStackOptions {
   qstash?: QStashEmulatorOptions;
   /** Extra or overriding variables for `next start`. */
   env?: Record<string, string>;
+  /** Runs once the Notion emulator is up, before `next start`: more variables (e.g. the ids of databases it created). */
+  prepare?: (notion: NotionEmulator) => Promise<Record<string, string>>;
 }
 
 export interface QStashStack {
@@ -310,6 +312,7 @@ export async function startQStashStack(options: QStashStackOptions = {}): Promis
       QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
       SYNC_BASE_URL: tap.url,
       ...options.env,
+      ...(options.prepare ? await options.prepare(notion) : {}),
     };
     const apps = new Set<NextApp>();
     cleanups.push(async () => void (await Promise.all([...apps].map((a) => a.stop()))));
