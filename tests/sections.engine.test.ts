@@ -11,8 +11,7 @@
  * - markdown for one section and blocks for another; an index-only section;
  * - slug, title and properties options;
  * - children following only the sections that ask for it.
- * Emulator rows are published/dated through its page records until its own control
- * API for them lands (setRow below).
+ * Emulator rows are published and dated through its updateRow (setRow below).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readNotionSettings } from "../lib/config";
@@ -33,16 +32,12 @@ import { type Stack, startStack } from "./support/harness";
 
 type Config = Parameters<typeof resolveWorkspace>[0];
 
-/** Changes an emulator row's record (Published, Date) and bumps its last_edited_time. */
+/** Edits an emulator row (Published, Date) through its public API: last_edited_time moves as for any edit. */
 function setRow(stack: Stack, id: string, change: { published?: boolean; date?: string | null }): void {
-  const ws = stack.workspace as unknown as {
-    pages: Map<string, Record<string, unknown>>;
-    touchPage(page: unknown): void;
-  };
-  const record = ws.pages.get(id.replace(/-/g, "").toLowerCase()) ?? ws.pages.get(id);
-  if (!record) throw new Error(`no emulator record for ${id}`);
-  Object.assign(record, change);
-  ws.touchPage(record);
+  const values: Record<string, unknown> = {};
+  if (change.published !== undefined) values.Published = change.published;
+  if (change.date !== undefined) values.Date = change.date;
+  stack.workspace.updateRow(id, values);
 }
 
 const published = (row: { properties: Record<string, unknown> }) =>

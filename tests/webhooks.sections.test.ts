@@ -89,13 +89,7 @@ async function startWebhookApp(env: Record<string, string>): Promise<{ url: stri
 
 /** Flips a row's Published checkbox as an editor would (the row's last_edited_time moves). */
 function setPublished(ws: EmulatedWorkspace, pageId: string, published: boolean): void {
-  const internals = ws as unknown as {
-    requirePage(id: string): { published: boolean };
-    touchPage(page: unknown): void;
-  };
-  const page = internals.requirePage(pageId);
-  page.published = published;
-  internals.touchPage(page);
+  ws.updateRow(pageId, { Published: published });
 }
 
 /** What Notion sends for a property edit: page.properties_updated naming the property's id. */
@@ -330,6 +324,8 @@ describe("webhooks with a publish filter and sections from the config file", () 
     const request = parseStartRequest(await stack.kv.get(startRequestKey(stack.keys, "blog")));
     const run = await syncUntilDone(stack, "blog");
     expect(run.at(-1)!.runId).not.toBe(runBefore);
+    // The listing with the filter decided: the unpublished row left the mirror.
+    expect(await ledger(stack, "blog", post)).toBeNull();
     if (request) expect(requestCovered(request, await cursorOf(stack, "blog"))).toBe(true);
   });
 
