@@ -15,6 +15,8 @@ const nextConfig: NextConfig = {
     config.resolve.alias[CONFIG_ALIAS] = configFile;
     return config;
   },
+  // The build checks what it deploys (app, lib, config); tsc --noEmit checks tests and scripts too.
+  typescript: { tsconfigPath: "tsconfig.next.json" },
 };
 
 export default nextConfig;

@@ -1,17 +1,71 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { CONFIG_ALIAS, configFilePath } from "./lib/workspace/config-path";
+
+/**
+ * Suites that assert nothing about wall time (no budgets, deadlines, pacing,
+ * leases expiring or sleeps) and start no `next start`: they run two at a
+ * time on the two cores, before the others. A suite that measures time
+ * belongs in the sequential project.
+ */
+const PARALLEL = [
+  "tests/unit/auth-and-input.test.ts",
+  "tests/unit/block-tree.test.ts",
+  "tests/unit/bundle.test.ts",
+  "tests/unit/chain-health.test.ts",
+  "tests/unit/cursor.test.ts",
+  "tests/unit/files.test.ts",
+  "tests/unit/function-length.test.ts",
+  "tests/unit/import-boundaries.test.ts",
+  "tests/unit/large-value.test.ts",
+  "tests/unit/markdown.test.ts",
+  "tests/unit/needs-fetch.test.ts",
+  "tests/unit/piece-ranges.test.ts",
+  "tests/unit/properties.test.ts",
+  "tests/unit/readme-tables.test.ts",
+  "tests/unit/section-index-update.test.ts",
+  "tests/unit/signed-token.test.ts",
+  "tests/unit/slug.test.ts",
+  "tests/conformance/*.test.ts",
+  "tests/children-walk.test.ts",
+  "tests/kv-commands.test.ts",
+  "tests/relations.test.ts",
+  "tests/slug.integration.test.ts",
+  "tests/sync.fencing.test.ts",
+  "tests/unit/workspace-config.test.ts",
+  "tests/unit/publish-filter.test.ts",
+  "tests/unit/filter-match.test.ts",
+  "tests/unit/compound-filter.test.ts",
+  "tests/unit/index-sort.test.ts",
+  "tests/unit/crons.test.ts",
+  "tests/unit/read-sections.test.ts",
+  "tests/unit/typed-reads.test.ts",
+];
 
 export default defineConfig({
   resolve: { alias: { [CONFIG_ALIAS]: configFilePath(__dirname) } },
   test: {
-    include: ["tests/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    // Integration suites start real servers (redis-server, emulators, next start);
-    // two cores: keep files sequential so timing-sensitive budgets stay honest.
-    fileParallelism: false,
     pool: "forks",
     env: { SYNC_LOG: "off" },
     reporters: ["default", "./tests/support/summary-reporter.ts"],
+    projects: [
+      {
+        extends: true,
+        test: { name: "parallel", include: PARALLEL, maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: {
+          name: "sequential",
+          include: ["tests/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...PARALLEL],
+          // Integration suites start real servers (redis-server, emulators, next start);
+          // two cores: one file at a time so timing-sensitive budgets stay honest.
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

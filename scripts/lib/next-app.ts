@@ -11,7 +11,13 @@ import { buildDirFor } from "../../lib/workspace/config-path";
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const NEXT_BIN = path.join(ROOT, "node_modules", "next", "dist", "bin", "next");
 const SOURCE_DIRS = ["app", "lib"];
-const SOURCE_FILES = ["next.config.ts", "package.json", "tsconfig.json"];
+const SOURCE_FILES = [
+  "next.config.ts",
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.next.json",
+  "notion-kv-sync.config.ts",
+];
 
 function newestMtime(target: string): number {
   const stat = statSync(target);

@@ -146,18 +146,20 @@ export async function startAbuseStack(
       async dbState() {
         const info = await raw.info("persistence");
         const changes = Number(/rdb_changes_since_last_save:(\d+)/.exec(info)?.[1] ?? NaN);
+        const read = async (key: string, type: string): Promise<unknown> => {
+          if (type === "string") return raw.get(key);
+          if (type === "set") return (await raw.sMembers(key)).map(String).sort();
+          if (type === "hash") return raw.hGetAll(key);
+          if (type === "list") return raw.lRange(key, 0, -1);
+          if (type === "zset") return raw.zRangeWithScores(key, 0, -1);
+          return `(${type})`;
+        };
+        // Every key's reads sent at once (one pipeline), not one round trip after another.
+        const names = (await raw.keys("*")).map(String).sort();
+        const types = (await Promise.all(names.map((key) => raw.type(key)))).map(String);
+        const values = await Promise.all(names.map((key, i) => read(key, types[i])));
         const snapshot: Record<string, string> = {};
-        for (const key of (await raw.keys("*")).map(String).sort()) {
-          const type = String(await raw.type(key));
-          let value: unknown;
-          if (type === "string") value = await raw.get(key);
-          else if (type === "set") value = (await raw.sMembers(key)).map(String).sort();
-          else if (type === "hash") value = await raw.hGetAll(key);
-          else if (type === "list") value = await raw.lRange(key, 0, -1);
-          else if (type === "zset") value = await raw.zRangeWithScores(key, 0, -1);
-          else value = `(${type})`;
-          snapshot[key] = `${type}:${JSON.stringify(value)}`;
-        }
+        names.forEach((key, i) => (snapshot[key] = `${types[i]}:${JSON.stringify(values[i])}`));
         return { snapshot, changes };
       },
       diffKv: () => compareKvWithWorkspace(kv, keys, workspace, Number(env.SYNC_CHILD_DEPTH ?? 5)),

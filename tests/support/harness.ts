@@ -111,8 +111,11 @@ export interface InvocationBody {
   consecutiveErrors?: number;
 }
 
+/** What invoke and syncUntilDone need of a stack: the handler's environment. */
+export type Invokable = Pick<Stack, "env">;
+
 export async function invoke(
-  stack: Stack,
+  stack: Invokable,
   section: string,
   init: {
     query?: string;
@@ -140,7 +143,7 @@ export async function invoke(
 
 /** Calls a section until its run is done, as crons or a person would; returns every answer. */
 export async function syncUntilDone(
-  stack: Stack,
+  stack: Invokable,
   section: Section,
   options: { query?: string; maxCalls?: number } = {},
 ): Promise<InvocationBody[]> {
