@@ -41,6 +41,12 @@ function fromFile(file: unknown, defaults: Defaults): DatabaseSectionSpec[] {
   if (!parsed.success) throw fileError(parsed.error);
   const specs = Object.entries(parsed.data.sections).map(([name, options]) => {
     checkName(name);
+    if (options.content === "none" && options.children)
+      throw new ConfigError(
+        `sections.${name}.children: an index-only section (content: "none") reads no content to find child pages in`,
+        [],
+        [`sections.${name}.children`],
+      );
     return databaseSpec(name, sourceOf(name, options), `sections.${name}.database`, options, defaults);
   });
   if (specs.length === 0) throw new ConfigError("the config file declares no section", [], ["sections"]);

@@ -87,6 +87,10 @@ describe("workspace config", () => {
       "sections.blog.database",
     ]);
     expect(configError(() => resolveWorkspace({ sections: {} }, {})).fields).toEqual(["sections"]);
+    expect(
+      configError(() => resolveWorkspace({ sections: { a: { database: BLOG, content: "none", children: true } } }, {}))
+        .fields,
+    ).toEqual(["sections.a.children"]);
   });
 
   it("without a file: pages and posts from the env, each only when its variable is set", () => {
