@@ -11,7 +11,7 @@
  * Decided under the section's lease, so a holder is never second-guessed and
  * two revivers never send the same step.
  */
-import { SECTIONS, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import { logEvent } from "../core/log";
 import type { KeyBuilder } from "../kv/keys";
 import { DEFAULT_KV_BOUNDS, boundedByDeadline } from "../kv/bounded-store";
@@ -80,10 +80,11 @@ export async function reviveSections(input: ReviveInput): Promise<void> {
           link,
         }),
     };
+    const sections = store.workspace.names;
     const raw = await store.kv.mget(
-      SECTIONS.flatMap((s) => [store.keys.cursor(s), store.keys.lease(s), startRequestKey(store.keys, s)]),
+      sections.flatMap((s) => [store.keys.cursor(s), store.keys.lease(s), startRequestKey(store.keys, s)]),
     );
-    for (const [i, section] of SECTIONS.entries()) {
+    for (const [i, section] of sections.entries()) {
       const cursor = parsed(raw[i * 3]);
       let request = parseStartRequest(raw[i * 3 + 2]);
       // Covered stays covered (a run began after the call looked): dropped without the lease.
