@@ -12,22 +12,24 @@
  * `--help` says it all. The KV code is loaded only once the arguments are
  * good, so --help and usage errors answer at once.
  */
-import { type Command, EXIT, HELP, UsageError, parseCommand } from "./kv-cursors/args";
+import { type Command, EXIT, UsageError, help, parseCommand } from "./kv-cursors/args";
+import { operatorSections } from "./kv-cursors/sections";
 import { scrub } from "./kv-cursors/scrub";
 
 const err = (text: string) => process.stderr.write(`kv:cursors: ${text}\n`);
 
 async function main(): Promise<number> {
   let command: Command;
+  const sections = operatorSections(process.env);
   try {
-    command = parseCommand(process.argv.slice(2));
+    command = parseCommand(process.argv.slice(2), sections);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     err(`${error.message}\n(npm run kv:cursors -- --help lists the options)`);
     return EXIT.usage;
   }
   if (command.kind === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(help(sections));
     return EXIT.ok;
   }
   const { runCommand } = await import("./kv-cursors/run");

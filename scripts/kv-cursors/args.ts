@@ -3,14 +3,14 @@
  * to show or which action to take. Every mistake is a UsageError (exit 2).
  */
 import { parseArgs } from "node:util";
-import { SECTIONS, type Section, isSection } from "../../lib/core/sections";
+import type { Section } from "../../lib/core/sections";
 
 export const ACTIONS = ["reset", "retry-failed", "release-lease"] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
 export type Command =
   | { kind: "help" }
-  | { kind: "show"; json: boolean; watch: boolean; section: Section | null }
+  | { kind: "show"; json: boolean; watch: boolean; section: Section | null; sections: Section[] }
   | { kind: "action"; action: ActionName; section: Section; yes: boolean; force: boolean }
   /** Shows the webhook verification tokens, each once (lib/webhooks/token.ts); `accept` promotes a pending one. */
   | { kind: "webhook-token"; accept: boolean };
@@ -38,13 +38,13 @@ const OPTIONS = {
   accept: { type: "boolean" },
 } as const;
 
-export const HELP = `usage: npm run kv:cursors -- [--json | --watch] [--section NAME]
+export const help = (sections: readonly Section[]) => `usage: npm run kv:cursors -- [--json | --watch] [--section NAME]
        npm run kv:cursors -- --reset NAME [--yes]
        npm run kv:cursors -- --retry-failed NAME
        npm run kv:cursors -- --release-lease NAME [--force]
        npm run kv:cursors -- --webhook-token [--accept]
 
-Shows where each sync section (${SECTIONS.join(", ")}) stands, read from the KV
+Shows where each sync section (${sections.join(", ")}) stands, read from the KV
 store the app uses (same environment: KV_REST_API_URL + KV_REST_API_TOKEN,
 REDIS_URL or KV_URL, else the file store in KV_FILE_DIR or .data/; KV_PREFIX),
 and takes the operator actions. Nothing here calls Notion.
@@ -98,12 +98,13 @@ function firstSentence(error: unknown): string {
   return message.split(/\.\s/)[0].replace(/\.$/, "");
 }
 
-function sectionArg(flag: string, value: string): Section {
-  if (isSection(value)) return value;
-  throw new UsageError(`${flag}: unknown section ${JSON.stringify(value)}; expected one of ${SECTIONS.join(", ")}`);
+function sectionArg(flag: string, value: string, sections: readonly Section[]): Section {
+  if (sections.includes(value)) return value;
+  throw new UsageError(`${flag}: unknown section ${JSON.stringify(value)}; expected one of ${sections.join(", ")}`);
 }
 
-export function parseCommand(argv: string[]): Command {
+/** `sections`: the ones to show and act on (scripts/kv-cursors/sections.ts). */
+export function parseCommand(argv: string[], sections: readonly Section[]): Command {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false, tokens: true });
@@ -135,7 +136,7 @@ export function parseCommand(argv: string[]): Command {
     return {
       kind: "action",
       action,
-      section: sectionArg(`--${action}`, values[action]!),
+      section: sectionArg(`--${action}`, values[action]!, sections),
       yes: values.yes === true,
       force: values.force === true,
     };
@@ -148,6 +149,7 @@ export function parseCommand(argv: string[]): Command {
     kind: "show",
     json: values.json === true,
     watch: values.watch === true,
-    section: values.section === undefined ? null : sectionArg("--section", values.section),
+    section: values.section === undefined ? null : sectionArg("--section", values.section, sections),
+    sections: [...sections],
   };
 }

@@ -9,7 +9,7 @@
 import { createInterface } from "node:readline/promises";
 import { ConfigError } from "../../lib/config";
 import { createDeadline } from "../../lib/core/deadline";
-import { SECTIONS, type Section } from "../../lib/core/sections";
+import type { Section } from "../../lib/core/sections";
 import { boundedByDeadline } from "../../lib/kv/bounded-store";
 import { KvTimeoutError } from "../../lib/kv/errors";
 import type { KvStore } from "../../lib/kv/store";
@@ -71,10 +71,16 @@ interface Snapshot {
   webhooks?: WebhookStatus;
 }
 
-async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Section | null): Promise<Snapshot> {
+/** `section`: one in detail; else every one of `all`. */
+async function snapshot(
+  runtime: StoreRuntime,
+  timeoutMs: number,
+  section: Section | null,
+  all: readonly Section[] = [],
+): Promise<Snapshot> {
   const kv = boundedStore(runtime, timeoutMs);
   const now = Date.now();
-  const sections = section ? [section] : [...SECTIONS];
+  const sections = section ? [section] : all;
   const [statuses, storedCursor, webhooks] = await Promise.all([
     Promise.all(sections.map((s) => readSectionStatus(kv, runtime.keys, s, { now }))),
     section ? readStoredCursor(kv, runtime.keys, section) : Promise.resolve(undefined),
@@ -117,8 +123,8 @@ async function show(
   source: KvSource,
   timeoutMs: number,
 ): Promise<number> {
-  if (command.watch) return watch(command.section, runtime, source, timeoutMs);
-  const snap = await snapshot(runtime, timeoutMs, command.section);
+  if (command.watch) return watch(command.section, command.sections, runtime, source, timeoutMs);
+  const snap = await snapshot(runtime, timeoutMs, command.section, command.sections);
   out(command.json ? jsonDocument(snap) : renderText(snap, command.section, source, runtime));
   return exitFor(snap.statuses);
 }
@@ -126,6 +132,7 @@ async function show(
 /** Redraws every second until Ctrl-C: clears the screen on a terminal, else prints one frame a second. */
 async function watch(
   section: Section | null,
+  all: readonly Section[],
   runtime: StoreRuntime,
   source: KvSource,
   timeoutMs: number,
@@ -143,7 +150,7 @@ async function watch(
     const started = Date.now();
     let frame: string;
     try {
-      frame = renderText(await snapshot(runtime, timeoutMs, section), section, source, runtime);
+      frame = renderText(await snapshot(runtime, timeoutMs, section, all), section, source, runtime);
     } catch (error) {
       if (error instanceof ConfigError || !isKvFailure(error)) throw error;
       // The store may come back: say so in the frame and keep trying.
