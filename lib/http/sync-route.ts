@@ -25,6 +25,7 @@ import { parseSyncRequest } from "./sync-request";
 import { afterResponse } from "../core/after-response";
 import { successorCarrier } from "../orchestration/carrier";
 import { reviveSections } from "../orchestration/revive";
+import { type ScheduledRun, scheduleNextPublish } from "../orchestration/scheduled-run";
 import { answeringErrors } from "./unavailable";
 import { afterFullRun } from "../webhooks/after-full-run";
 
@@ -287,6 +288,17 @@ async function runAndAnswer({
         );
     }
   }
+  // Scheduled publishing: one run of the section at its next publish date (never fails the run).
+  const scheduled =
+    outcome.kind === "ran" && isCompleted(outcome.cursor)
+      ? await scheduleNextPublish({
+          kv: deps.kv,
+          keys: runtime.keys,
+          section,
+          cursor: outcome.cursor,
+          qstash: publisher && invocation.chainVia === "qstash" ? { publisher, chain } : null,
+        })
+      : null;
   // Webhooks: pages left dirty while this run was live get their targeted run; the section's tag is revalidated.
   if (outcome.kind === "ran")
     await afterFullRun({
@@ -315,7 +327,7 @@ async function runAndAnswer({
       "warn",
     );
   }
-  const response = answer(section, outcome, elapsedMs, fromQStash, children);
+  const response = answer(section, outcome, elapsedMs, fromQStash, children, scheduled);
   const result =
     outcome.kind === "ran"
       ? outcome.failure
@@ -372,6 +384,7 @@ function answer(
   elapsedMs: number,
   fromQStash: boolean,
   children: { messageId: string; runId: string } | null,
+  scheduled: ScheduledRun | null = null,
 ): Response {
   if (outcome.kind === "busy") {
     if (outcome.queued) {
@@ -438,6 +451,7 @@ function answer(
     // meeting them without progress shows as "stalled").
     ...(outcome.lastError ? { lastError: cursor.lastError, consecutiveErrors: cursor.consecutiveErrors } : {}),
     ...(children ? { childrenStarted: children } : {}),
+    ...(scheduled ? { scheduled: { at: scheduled.at, via: scheduled.via, messageId: scheduled.messageId } } : {}),
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),
   };

@@ -175,6 +175,8 @@ export const CursorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
   /** The last error an invocation met and got past (transient Notion failures, timeouts): what a stall is about. */
   lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable().default(null),
+  /** A completed run of a section whose filter compares a date with "now": the earliest future publish date it saw (ISO). */
+  nextPublishAt: z.string().nullable().optional(),
   /** Invocations in a row that met an error and made no progress. */
   consecutiveErrors: z.number().int().nonnegative().default(0),
   /** Set when Notion asked to wait: nothing should call Notion for this section before it. */
