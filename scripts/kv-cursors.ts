@@ -12,17 +12,20 @@
  * `--help` says it all. The KV code is loaded only once the arguments are
  * good, so --help and usage errors answer at once.
  */
-import { type Command, EXIT, UsageError, help, parseCommand } from "./kv-cursors/args";
-import { operatorSections } from "./kv-cursors/sections";
+import { type Command, EXIT, UsageError, checkSection, help, parseCommand } from "./kv-cursors/args";
 import { scrub } from "./kv-cursors/scrub";
 
 const err = (text: string) => process.stderr.write(`kv:cursors: ${text}\n`);
 
 async function main(): Promise<number> {
   let command: Command;
-  const sections = operatorSections(process.env);
+  let sections: string[] = [];
   try {
-    command = parseCommand(process.argv.slice(2), sections);
+    command = parseCommand(process.argv.slice(2));
+    // The workspace (the config module, zod and all) is loaded once the flags parse: a usage error answers at once.
+    if (command.kind !== "webhook-token")
+      sections = (await import("./kv-cursors/sections")).operatorSections(process.env);
+    checkSection(command, sections);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     err(`${error.message}\n(npm run kv:cursors -- --help lists the options)`);
@@ -33,7 +36,7 @@ async function main(): Promise<number> {
     return EXIT.ok;
   }
   const { runCommand } = await import("./kv-cursors/run");
-  return runCommand(command);
+  return runCommand(command, sections);
 }
 
 main().then(

@@ -10,7 +10,7 @@ export type ActionName = (typeof ACTIONS)[number];
 
 export type Command =
   | { kind: "help" }
-  | { kind: "show"; json: boolean; watch: boolean; section: Section | null; sections: Section[] }
+  | { kind: "show"; json: boolean; watch: boolean; section: Section | null }
   | { kind: "action"; action: ActionName; section: Section; yes: boolean; force: boolean }
   /** Shows the webhook verification tokens, each once (lib/webhooks/token.ts); `accept` promotes a pending one. */
   | { kind: "webhook-token"; accept: boolean };
@@ -98,13 +98,17 @@ function firstSentence(error: unknown): string {
   return message.split(/\.\s/)[0].replace(/\.$/, "");
 }
 
-function sectionArg(flag: string, value: string, sections: readonly Section[]): Section {
-  if (sections.includes(value)) return value;
-  throw new UsageError(`${flag}: unknown section ${JSON.stringify(value)}; expected one of ${sections.join(", ")}`);
+/** The section a command names must be one of `sections` (checked once they are loaded, after parsing). */
+export function checkSection(command: Command, sections: readonly Section[]): void {
+  if (command.kind === "help" || command.kind === "webhook-token" || command.section === null) return;
+  if (sections.includes(command.section)) return;
+  const flag = command.kind === "action" ? `--${command.action}` : "--section";
+  throw new UsageError(
+    `${flag}: unknown section ${JSON.stringify(command.section)}; expected one of ${sections.join(", ")}`,
+  );
 }
 
-/** `sections`: the ones to show and act on (scripts/kv-cursors/sections.ts). */
-export function parseCommand(argv: string[], sections: readonly Section[]): Command {
+export function parseCommand(argv: string[]): Command {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false, tokens: true });
@@ -136,7 +140,7 @@ export function parseCommand(argv: string[], sections: readonly Section[]): Comm
     return {
       kind: "action",
       action,
-      section: sectionArg(`--${action}`, values[action]!, sections),
+      section: values[action]!,
       yes: values.yes === true,
       force: values.force === true,
     };
@@ -149,7 +153,6 @@ export function parseCommand(argv: string[], sections: readonly Section[]): Comm
     kind: "show",
     json: values.json === true,
     watch: values.watch === true,
-    section: values.section === undefined ? null : sectionArg("--section", values.section, sections),
-    sections: [...sections],
+    section: values.section === undefined ? null : values.section,
   };
 }

@@ -119,12 +119,13 @@ const exitFor = (statuses: SectionStatus[]) => (statuses.some(needsAttention) ? 
 
 async function show(
   command: Extract<Command, { kind: "show" }>,
+  sections: readonly Section[],
   runtime: StoreRuntime,
   source: KvSource,
   timeoutMs: number,
 ): Promise<number> {
-  if (command.watch) return watch(command.section, command.sections, runtime, source, timeoutMs);
-  const snap = await snapshot(runtime, timeoutMs, command.section, command.sections);
+  if (command.watch) return watch(command.section, sections, runtime, source, timeoutMs);
+  const snap = await snapshot(runtime, timeoutMs, command.section, sections);
   out(command.json ? jsonDocument(snap) : renderText(snap, command.section, source, runtime));
   return exitFor(snap.statuses);
 }
@@ -327,7 +328,11 @@ function acceptWebhookToken(outcome: AcceptOutcome): number {
 }
 
 /** Runs a parsed command (not --help) against the KV store the environment configures; returns the exit code. */
-export async function runCommand(command: Exclude<Command, { kind: "help" }>): Promise<number> {
+/** `sections`: the ones to show (scripts/kv-cursors/sections.ts). */
+export async function runCommand(
+  command: Exclude<Command, { kind: "help" }>,
+  sections: readonly Section[],
+): Promise<number> {
   let runtime: StoreRuntime;
   let source: KvSource;
   try {
@@ -342,7 +347,7 @@ export async function runCommand(command: Exclude<Command, { kind: "help" }>): P
   try {
     if (command.kind === "webhook-token") return await webhookToken(command.accept, runtime, timeoutMs);
     return command.kind === "show"
-      ? await show(command, runtime, source, timeoutMs)
+      ? await show(command, sections, runtime, source, timeoutMs)
       : await act(command, runtime, timeoutMs);
   } catch (error) {
     if (isKvFailure(error)) {
