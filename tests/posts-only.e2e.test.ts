@@ -2,9 +2,11 @@
  * A posts-only blog (NOTION_PAGES_DB unset, no config file) over `next start`
  * with QStash: the trigger starts posts, the children kick waits for posts
  * alone, status and the crons' URLs know only posts and children, and an
- * unknown section is a 404 listing them (issue 24).
+ * unknown section is a 404 listing them; on the self-chain, a scheduled run
+ * whose time has come is started by the reviver (issue 24).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { scheduledRunKey } from "../lib/orchestration/scheduled-run";
 import { E2E_SECRET, type QStashStack, startQStashStack, waitFor } from "./support/qstash-stack";
 
 describe("a posts-only deployment over next start", () => {
@@ -68,5 +70,58 @@ describe("a posts-only deployment over next start", () => {
     const children = await stack.get("/api/sync/children", bearer);
     expect([200, 202], JSON.stringify(children.json)).toContain(children.status);
     expect(children.json).toMatchObject({ ok: true, section: "children" });
+  });
+});
+
+describe("a scheduled run on the self-chain over next start", () => {
+  let stack: QStashStack;
+  beforeAll(async () => {
+    stack = await startQStashStack({
+      workspace: { pages: 2, posts: 6, hugePages: 0 },
+      env: { NOTION_PAGES_DB: "", SYNC_CHAIN: "self" },
+    });
+  });
+  afterAll(async () => stack?.close());
+
+  it("once due, the reviver after another section's invocation starts it through a self-chain link", async () => {
+    const bearer = { headers: { authorization: `Bearer ${E2E_SECRET}` } };
+    const first = await stack.get("/api/sync/posts", bearer);
+    expect(first.status, JSON.stringify(first.json)).toBe(200);
+    const done = await waitFor(
+      "the first posts run to finish",
+      async () => {
+        const c = await stack.cursor("posts");
+        return c && c.runId === first.json.runId && c.status === "done" && c;
+      },
+      60_000,
+      200,
+    );
+    // What a completed run whose filter compares a date with "now" leaves (scheduleNextPublish, no QStash carrier).
+    const at = new Date(Date.now() + 1000).toISOString();
+    const record = { at, via: "kv", messageId: null, byRunId: done.runId, recordedAt: done.finishedAt, error: null };
+    await stack.kv.set(scheduledRunKey(stack.keys, "posts"), record);
+    const status = await stack.get(`/api/sync/status?secret=${E2E_SECRET}&section=posts`);
+    expect((status.json.sections as { scheduled: unknown }[])[0].scheduled).toEqual(record);
+
+    await new Promise((r) => setTimeout(r, Date.parse(at) - Date.now() + 100));
+    const children = await stack.get("/api/sync/children", bearer);
+    expect([200, 202, 409]).toContain(children.status);
+    const scheduled = await waitFor(
+      "the scheduled posts run to start and finish",
+      async () => {
+        const c = await stack.cursor("posts");
+        return c && c.runId !== done.runId && c.status === "done" && c;
+      },
+      60_000,
+      200,
+    );
+    expect(Date.parse(scheduled.startedAt)).toBeGreaterThanOrEqual(Date.parse(at));
+    expect(await stack.kv.get(scheduledRunKey(stack.keys, "posts"))).toBeNull();
+    const link = stack.tap
+      .records()
+      .find(
+        (r) => r.path === "/api/sync/posts" && r.headers["x-sync-chain"] !== undefined && r.startedAt >= Date.parse(at),
+      );
+    expect(link, "a self-chain link carried the scheduled run").toBeDefined();
   });
 });
