@@ -88,6 +88,8 @@ async function startStack(): Promise<Stack> {
       "NOTION_RATE_PER_MIN",
       "KV_REST_API_URL",
       "KV_REST_API_TOKEN",
+      "UPSTASH_REDIS_REST_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
       "REDIS_URL",
       "KV_FILE_DIR",
       "SYNC_CONCURRENCY",

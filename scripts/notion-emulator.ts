@@ -11,9 +11,14 @@
  * like Notion since 2026-04-20; inf lifts the cap), --blocks-per-row N (simple
  * rows: N paragraphs each, no child pages, created in bursts of at most
  * --max-rows-per-minute rows, default 100; for large databases).
- * --rate inf (or infinity, none) disables rate limiting.
+ * --rate inf (or infinity, none) disables rate limiting. --databases FILE
+ * adds databases beside the generated two: a JSON list of
+ * {title, properties, icon?, rows?: [{values, paragraphs?}]} (databases.ts
+ * describes properties and values); their ids are in the printed line.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type { DatabaseInput, RowInput } from "./emulator/notion/databases.js";
 import { generateWorkspace } from "./emulator/notion/generate.js";
 import { startNotionEmulator } from "./emulator/notion/server.js";
 
@@ -36,6 +41,7 @@ const { values } = parseArgs({
     "query-limit": { type: "string", default: "10000" },
     "blocks-per-row": { type: "string" },
     "max-rows-per-minute": { type: "string" },
+    databases: { type: "string" },
   },
   strict: true,
 });
@@ -73,6 +79,22 @@ const workspace = generateWorkspace({
     ? { maxRowsPerMinute: num("max-rows-per-minute", values["max-rows-per-minute"]) }
     : {}),
 });
+const extra: { id: string; dataSourceId: string; title: string }[] = [];
+if (values.databases !== undefined) {
+  try {
+    const list = JSON.parse(readFileSync(values.databases, "utf8")) as (DatabaseInput & { rows?: RowInput[] })[];
+    for (const { rows, ...input } of list) {
+      const db = workspace.createDatabase(input);
+      for (const row of rows ?? []) workspace.addRow(db.id, row);
+      extra.push({ id: db.id, dataSourceId: db.data_sources[0].id, title: input.title });
+    }
+  } catch (error) {
+    process.stderr.write(
+      `--databases ${values.databases}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(2);
+  }
+}
 if (!values["frozen-clock"]) workspace.setClockRunning(true);
 
 const emulator = await startNotionEmulator({
@@ -95,6 +117,7 @@ process.stdout.write(
     postsDatabaseId: workspace.postsDatabaseId,
     pagesDataSourceId: workspace.pagesDataSourceId,
     postsDataSourceId: workspace.postsDataSourceId,
+    databases: extra,
     queryResultLimit: Number.isFinite(queryResultLimit) ? queryResultLimit : null,
     stats: workspace.stats(),
   })}\n`,

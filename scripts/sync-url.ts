@@ -13,8 +13,12 @@ import { parseArgs } from "node:util";
 import { DEFAULT_LINK_TTL_MS, MAX_LINK_TTL_MS, isLinkTarget, manualLinkUrl } from "../lib/auth/manual-link";
 import { publicBaseUrl } from "../lib/core/base-url";
 import { loadWorkspace } from "../lib/workspace/load";
+import { loadEnvFiles } from "./lib/env-files";
 
 const LOCAL_BASE = "http://localhost:3000";
+
+// The env files first: the sections below may come from NOTION_PAGES_DB / NOTION_POSTS_DB in .env.local.
+loadEnvFiles();
 
 /** The sections configured here (the config file, else NOTION_PAGES_DB / NOTION_POSTS_DB); null when it does not load. */
 function configuredSections(): string[] | null {

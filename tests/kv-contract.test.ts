@@ -860,6 +860,35 @@ describe("createKvStore / describeKvBackend", () => {
     expect(describeKvBackend({ KV_REST_API_TOKEN: TOKEN })).not.toContain(TOKEN);
   });
 
+  it("takes the Upstash console's UPSTASH_REDIS_REST_* pair, and names its missing half", async () => {
+    const store = createKvStore({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: BRIDGE_TOKEN });
+    expect(store.kind).toBe("vercel-kv");
+    await store.set(`${RUN}:upstash-console`, "v");
+    expect(await store.get(`${RUN}:upstash-console`)).toBe("v");
+    await store.close();
+    expect(describeKvBackend({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: TOKEN })).toBe(
+      `Upstash REST at ${new URL(bridge.url).origin}`,
+    );
+    const half = (() => {
+      try {
+        createKvStore({ UPSTASH_REDIS_REST_TOKEN: TOKEN, REDIS_URL: "redis://127.0.0.1:1" });
+      } catch (e) {
+        return e as KvConfigError;
+      }
+      throw new Error("expected a throw");
+    })();
+    expect(half.variables).toEqual(["UPSTASH_REDIS_REST_URL"]);
+    expect(allMessages(half)).not.toContain(TOKEN);
+    expect(
+      resolveKvBackend({
+        KV_REST_API_URL: "https://a.upstash.io",
+        KV_REST_API_TOKEN: "t",
+        UPSTASH_REDIS_REST_URL: "https://b.upstash.io",
+        UPSTASH_REDIS_REST_TOKEN: "u",
+      }),
+    ).toMatchObject({ url: "https://a.upstash.io", variables: ["KV_REST_API_URL", "KV_REST_API_TOKEN"] });
+  });
+
   it("runtime errors never contain the REST token", async () => {
     const wrong = createKvStore({ KV_REST_API_URL: bridge.url, KV_REST_API_TOKEN: TOKEN });
     const err = await rejection(wrong.get("k"));

@@ -51,7 +51,9 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) {
     if (
       v === undefined ||
-      /^(REDIS_URL|KV_URL|KV_REST_API_URL|KV_REST_API_TOKEN|KV_FILE_DIR|KV_PREFIX|NO_COLOR|FORCE_COLOR)$/.test(k)
+      /^(REDIS_URL|KV_URL|KV_REST_API_URL|KV_REST_API_TOKEN|UPSTASH_REDIS_REST_URL|UPSTASH_REDIS_REST_TOKEN|KV_FILE_DIR|KV_PREFIX|NO_COLOR|FORCE_COLOR)$/.test(
+        k,
+      )
     )
       continue;
     base[k] = v;

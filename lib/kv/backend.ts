@@ -1,7 +1,8 @@
 /**
  * Picks the KV backend from the environment:
  *
- *   KV_REST_API_URL + KV_REST_API_TOKEN  → Upstash REST (Vercel KV / Upstash)
+ *   KV_REST_API_URL + KV_REST_API_TOKEN  → Upstash REST (Vercel's KV integration)
+ *   UPSTASH_REDIS_REST_URL + _TOKEN      → Upstash REST (a database from the Upstash console)
  *   REDIS_URL (or KV_URL)                → a Redis server
  *   nothing                              → file store under KV_FILE_DIR or .data/
  *
@@ -21,7 +22,7 @@ import { createVercelKvStore } from "./vercel-kv";
 type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
 
 export type KvBackendConfig =
-  | { kind: "vercel-kv"; url: string; token: string }
+  | { kind: "vercel-kv"; url: string; token: string; variables: readonly [string, string] }
   | { kind: "redis"; url: string; variable: "REDIS_URL" | "KV_URL" }
   | { kind: "file"; dir: string };
 
@@ -30,18 +31,32 @@ const value = (env: Env, name: string): string | undefined => {
   return v ? v : undefined;
 };
 
+/** The REST variable pairs, Vercel's integration first, then the Upstash console's. */
+const REST_PAIRS = [
+  ["KV_REST_API_URL", "KV_REST_API_TOKEN"],
+  ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"],
+] as const;
+
+/** The Upstash REST endpoint of the first complete pair; a half-set pair is an error naming its missing half. */
+function restBackend(env: Env): KvBackendConfig | null {
+  for (const [urlName, tokenName] of REST_PAIRS) {
+    const url = value(env, urlName);
+    const token = value(env, tokenName);
+    if (url && token) return { kind: "vercel-kv", url, token, variables: [urlName, tokenName] };
+    if (url || token) {
+      const [present, missing] = url ? [urlName, tokenName] : [tokenName, urlName];
+      throw new KvConfigError(`${present} is set but ${missing} is missing: set both to use Upstash/Vercel KV`, [
+        missing,
+      ]);
+    }
+  }
+  return null;
+}
+
 /** The backend the environment asks for; throws KvConfigError when it is incomplete. */
 export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
-  const url = value(env, "KV_REST_API_URL");
-  const token = value(env, "KV_REST_API_TOKEN");
-  if (url && token) return { kind: "vercel-kv", url, token };
-  if (url || token) {
-    const missing = url ? "KV_REST_API_TOKEN" : "KV_REST_API_URL";
-    const present = url ? "KV_REST_API_URL" : "KV_REST_API_TOKEN";
-    throw new KvConfigError(`${present} is set but ${missing} is missing: set both to use Upstash/Vercel KV`, [
-      missing,
-    ]);
-  }
+  const rest = restBackend(env);
+  if (rest) return rest;
   const redisUrl = value(env, "REDIS_URL");
   if (redisUrl) return { kind: "redis", url: redisUrl, variable: "REDIS_URL" };
   // Vercel's KV integration also provides KV_URL (redis protocol) next to the
@@ -52,8 +67,8 @@ export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
   // instances: the embedded store would lose or refuse every write there.
   if (env.VERCEL_ENV === "production" || env.VERCEL === "1") {
     throw new KvConfigError(
-      "no KV store configured for production: set KV_REST_API_URL and KV_REST_API_TOKEN (Upstash / Vercel KV), or REDIS_URL",
-      ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL"],
+      "no KV store configured for production: set KV_REST_API_URL and KV_REST_API_TOKEN (Vercel KV), UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (Upstash console), or REDIS_URL",
+      ["KV_REST_API_URL", "KV_REST_API_TOKEN", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL"],
     );
   }
   // A production server (next start) that fell through to here most likely has a misspelled
@@ -61,8 +76,15 @@ export function resolveKvBackend(env: Env = process.env): KvBackendConfig {
   // Only an explicit KV_FILE_DIR says the embedded store is meant.
   if (env.NODE_ENV === "production" && !value(env, "KV_FILE_DIR")) {
     throw new KvConfigError(
-      "no KV store configured (NODE_ENV=production): set KV_REST_API_URL and KV_REST_API_TOKEN, or REDIS_URL; set KV_FILE_DIR to use the embedded file store on purpose",
-      ["KV_REST_API_URL", "KV_REST_API_TOKEN", "REDIS_URL", "KV_FILE_DIR"],
+      "no KV store configured (NODE_ENV=production): set KV_REST_API_URL and KV_REST_API_TOKEN, UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or REDIS_URL; set KV_FILE_DIR to use the embedded file store on purpose",
+      [
+        "KV_REST_API_URL",
+        "KV_REST_API_TOKEN",
+        "UPSTASH_REDIS_REST_URL",
+        "UPSTASH_REDIS_REST_TOKEN",
+        "REDIS_URL",
+        "KV_FILE_DIR",
+      ],
     );
   }
   return {
@@ -110,6 +132,6 @@ function originOf(url: string): string {
   try {
     return new URL(url).origin;
   } catch {
-    return "(unparseable KV_REST_API_URL)";
+    return "(unparseable REST URL)";
   }
 }

@@ -26,8 +26,8 @@ export function kvSource(env: Env): KvSource {
     case "vercel-kv":
       return {
         kind: "vercel-kv",
-        label: "Upstash REST (KV_REST_API_URL, KV_REST_API_TOKEN)",
-        variables: ["KV_REST_API_URL", "KV_REST_API_TOKEN"],
+        label: `Upstash REST (${config.variables.join(", ")})`,
+        variables: [...config.variables],
       };
     case "redis":
       return { kind: "redis", label: `redis (${config.variable})`, variables: [config.variable] };

@@ -15,6 +15,8 @@ function secretsOf(env: Env): string[] {
     "KV_REST_API_URL",
     "KV_REST_API_TOKEN",
     "KV_REST_API_READ_ONLY_TOKEN",
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
     "KV_FILE_DIR",
   ]) {
     const value = env[name]?.trim();

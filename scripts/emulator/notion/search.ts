@@ -8,8 +8,8 @@
  *             type: "page_or_data_source", page_or_data_source: {} }
  *
  * Pages are every page the integration can see and that is not in the trash
- * (rows of both databases and every reachable child page); data sources are
- * the two databases' data sources. `query` matches titles (case-insensitive
+ * (rows of every database and every reachable child page); data sources are
+ * every database's data source. `query` matches titles (case-insensitive
  * substring; a data source matches on its database's title). Without a sort,
  * or with the relevance sort, the most recently edited come first.
  *
@@ -130,7 +130,7 @@ export function search(workspace: Workspace, body: Record<string, unknown>, opti
 
 function dataSources(workspace: Workspace): DataSourceObject[] {
   const out: DataSourceObject[] = [];
-  for (const dbId of [workspace.pagesDatabaseId, workspace.postsDatabaseId]) {
+  for (const dbId of workspace.databaseIds()) {
     const db = workspace.database(dbId);
     if (!db) continue;
     for (const ds of db.data_sources) {

@@ -3,7 +3,21 @@
  * routes a sync needs with Notion's wire behaviour (auth, Notion-Version,
  * validation, 404s for unshared pages, token-bucket rate limiting with
  * Retry-After) plus injectable faults, and a small unauthenticated control
- * API under /__emulator/ for driving it from another process.
+ * API under /__emulator/ for driving it from another process:
+ *
+ *   GET  info, requests, pick?count=N, tree?pageId=, held?holdId=, databases
+ *   POST reset-requests, edit {pageId, title}, edit-block {blockId, text}, append {parentId, count?},
+ *        trash / restore / unshare / share {pageId}, add {databaseId, title, slug?},
+ *        add-child {parentPageId, title}, relation {pageId, count?, name?},
+ *        databases {title, properties?, icon?} → {databaseId, dataSourceId, database},
+ *        rows {databaseId (or data source id), values?, paragraphs?} → {page},
+ *        update-row {pageId, values} → {page},
+ *        fault {route, status, times?, retryAfterSeconds?, matchId?}, clear-faults,
+ *        rate {ratePerSecond?, burst?}, search-lag {ms}, hold {route, matchId?, times?},
+ *        release {holdId}, query-limit {limit?}, clock {now?, advanceMs?, running?}
+ *
+ * Answers are `{ok: true, ...}`, or `{ok: false, error}` with 400 (404 for an unknown id).
+ * Database properties and row values: databases.ts.
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -12,6 +26,7 @@ import { normalizeId, Prng } from "./prng.js";
 import { retrievePageMarkdown } from "./markdown.js";
 import { propertyItems, setRelation } from "./property-items.js";
 import { searchWorkspace } from "./search.js";
+import type { PropertyInput } from "./databases.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 
@@ -606,11 +621,27 @@ function info(emulator: NotionEmulator): Record<string, unknown> {
     postsDatabaseId: ws.postsDatabaseId,
     pagesDataSourceId: ws.pagesDataSourceId,
     postsDataSourceId: ws.postsDataSourceId,
+    databases: databaseList(ws),
     now: ws.now().toISOString(),
     // JSON has no Infinity: null means no cap.
     queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
     stats: ws.stats(),
   };
+}
+
+/** Every database: the default two first, then those POST /__emulator/databases made. */
+function databaseList(ws: Workspace): { id: string; dataSourceId: string; title: string }[] {
+  return ws.databaseIds().map((id) => {
+    const db = ws.database(id)!;
+    return { id, dataSourceId: db.data_sources[0].id, title: db.data_sources[0].name };
+  });
+}
+
+function requireObject(body: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = body[key];
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ControlError(400, `${key} (object) is required`);
+  return value as Record<string, unknown>;
 }
 
 function control(emulator: NotionEmulator, method: string, url: URL, bodyText: string): Reply {
@@ -679,6 +710,32 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
           page: ws.addPage(requireString(body, "databaseId"), { title: requireString(body, "title"), slug }),
         });
       }
+      case "GET databases":
+        return { status: 200, body: { databases: databaseList(ws) } };
+      case "POST databases": {
+        const properties = body.properties === undefined ? undefined : requireObject(body, "properties");
+        const icon = typeof body.icon === "string" ? body.icon : undefined;
+        const database = ws.createDatabase({
+          title: requireString(body, "title"),
+          properties: properties as Record<string, PropertyInput> | undefined,
+          icon,
+        });
+        return ok({ databaseId: database.id, dataSourceId: database.data_sources[0].id, database });
+      }
+      case "POST rows": {
+        const values = body.values === undefined ? undefined : requireObject(body, "values");
+        const paragraphs = body.paragraphs;
+        if (paragraphs !== undefined && !(Array.isArray(paragraphs) && paragraphs.every((p) => typeof p === "string")))
+          throw new ControlError(400, "paragraphs must be a list of strings");
+        return ok({
+          page: ws.addRow(requireString(body, "databaseId"), {
+            values,
+            paragraphs: paragraphs as string[] | undefined,
+          }),
+        });
+      }
+      case "POST update-row":
+        return ok({ page: ws.updateRow(requireString(body, "pageId"), requireObject(body, "values")) });
       case "POST add-child":
         return ok({ page: ws.addChildPage(requireString(body, "parentPageId"), requireString(body, "title")) });
       case "POST relation": {

@@ -5,9 +5,11 @@
  * to a configured URL, the way Notion does:
  *
  * - `subscribe()` sends the one unsigned handshake `{"verification_token"}`;
- * - `page.content_updated` / `page.properties_updated` are aggregated per
+ * - `page.content_updated` / `page.properties_updated` (updateRow: the ids
+ *   of the properties set, a title being content) are aggregated per
  *   page: changes within `aggregateMs` of the first become one event (its
  *   timestamp the last change's, its updated_blocks merged);
+ * - `data_source.created` follows createDatabase;
  * - `page.created` / `deleted` / `undeleted` / `moved` are aggregated per
  *   page too, into the most meaningful result, or none when the state
  *   returns to where it was (created then deleted, deleted then restored);
@@ -122,6 +124,9 @@ const METHODS = [
   "restorePage",
   "moveRow",
   "moveChildPage",
+  "addRow",
+  "updateRow",
+  "createDatabase",
 ] as const;
 
 export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOptions): WebhookDelivery {
@@ -366,6 +371,27 @@ export function attachWebhooks(workspace: Workspace, options: WebhookDeliveryOpt
       touchContent("content", pageId, { id: parentId as string, type: pageId === parentId ? "page" : "block" });
   });
   wrap("addPage", (_args, result) => touchLife((result as { id: string }).id, "created", false));
+  wrap("addRow", (_args, result) => touchLife((result as { id: string }).id, "created", false));
+  wrap("createDatabase", (_args, result) => {
+    const db = result as { id: string; data_sources: { id: string }[] };
+    if (!detached)
+      send(
+        "data_source.created",
+        { id: db.data_sources[0].id, type: "data_source" },
+        { parent: { id: db.id, type: "database" } },
+        Date.now(),
+        1,
+      );
+  });
+  wrap("updateRow", ([, values], result) => {
+    // A title change is a content change (as editPageTitle); the other properties are properties_updated.
+    const page = result as { id: string; properties: Record<string, { id: string; type: string }> };
+    for (const name of Object.keys(values as Record<string, unknown>)) {
+      const prop = page.properties[name];
+      if (prop?.type === "title") touchContent("content", page.id, { id: page.id, type: "page" });
+      else if (prop) touchContent("properties", page.id, undefined, prop.id);
+    }
+  });
   wrap("addChildPage", ([parentId], result) => {
     touchLife((result as { id: string }).id, "created", false);
     const parent = workspace.page(parentId as string)?.id;

@@ -1,6 +1,7 @@
 /**
- * In-memory Notion workspace: two databases (Pages, Posts) with one data
- * source each, their rows, nested child pages and block trees. Reads return
+ * In-memory Notion workspace: two databases (Pages, Posts) and any made by
+ * createDatabase (databases.ts), with one data source each, their rows,
+ * nested child pages and block trees. Reads return
  * fresh objects in the exact 2025-09-03 wire shapes; mutations model what a
  * human editing Notion does, including its quirks (minute-rounded
  * last_edited_time, unshared pages turning into 404s while their child_page
@@ -24,6 +25,15 @@ import {
   type PropertySpec,
   type SelectOptionSpec,
 } from "./content.js";
+import {
+  buildSchema,
+  columnsOf,
+  defaultStatus,
+  specOptions,
+  storedValue,
+  type DatabaseInput,
+  type RowInput,
+} from "./databases.js";
 import { compileFilter, compileSorts, decodeCursor, encodeCursor, type RowKey, type SortSpec } from "./query.js";
 import { normalizeId, Prng } from "./prng.js";
 import { relationProperties } from "./property-items.js";
@@ -64,6 +74,8 @@ export interface DatabaseRecord {
    * `field` reads that column of the page record, the others `values[name]`.
    */
   schema?: PropertySpec[];
+  /** Made by createDatabase: rows show the schema's properties only, every value but the title from `values`. */
+  custom?: boolean;
 }
 
 export interface PageRecord {
@@ -312,6 +324,11 @@ export class Workspace {
     };
   }
 
+  /** Every database in creation order: the default two first, then those createDatabase made. */
+  databaseIds(): string[] {
+    return [...this.databases.keys()];
+  }
+
   /** The people of the workspace and the integration's bot, as full user objects. */
   allUsers(): FullUser[] {
     return [...this.users.values()].map((u) => structuredClone(u));
@@ -448,7 +465,7 @@ export class Workspace {
         if (child && this.visible(child) && add(child)) visit(child.id);
       }
     };
-    const rows = [this.pagesDatabaseId, this.postsDatabaseId].flatMap((dbId) =>
+    const rows = this.databaseIds().flatMap((dbId) =>
       this.queryRows(dbId, undefined, undefined, false).rows.map((row) => row.page),
     );
     for (const row of rows) add(row);
@@ -456,7 +473,11 @@ export class Workspace {
     return [...out.values()];
   }
 
-  reachableChildPages(maxDepth = Infinity): { id: string; parentId: string; depth: number }[] {
+  /** Child pages reachable from the visible rows of `databaseIds` (default: Pages and Posts), depth first. */
+  reachableChildPages(
+    maxDepth = Infinity,
+    databaseIds: readonly string[] = [this.pagesDatabaseId, this.postsDatabaseId],
+  ): { id: string; parentId: string; depth: number }[] {
     const found: { id: string; parentId: string; depth: number }[] = [];
     const visit = (pageId: string, depth: number): void => {
       if (depth > maxDepth) return;
@@ -467,7 +488,7 @@ export class Workspace {
         visit(child.id, depth + 1);
       }
     };
-    for (const dbId of [this.pagesDatabaseId, this.postsDatabaseId]) {
+    for (const dbId of databaseIds) {
       for (const row of this.visibleRows(dbId)) visit(row.id, 1);
     }
     return found;
@@ -581,6 +602,119 @@ export class Workspace {
     parent.childIds.push(this.insertBlock(parent.id, null, "child_page", {}, child.id));
     this.touchPage(parent);
     return this.renderPage(child);
+  }
+
+  /**
+   * A new database with one data source, beside the others (the default two
+   * stay as they are): its title, schema and icon from `input` (databases.ts).
+   * Ids come from a stream of their own, so later mutations draw the same ids
+   * as without it.
+   */
+  createDatabase(input: DatabaseInput): DatabaseObject {
+    if (typeof input?.title !== "string" || input.title === "") throw new Error("a database needs a title");
+    const rng = new Prng(`${this.seed}:database:${this.databases.size}`);
+    const now = floorToMinute(this.nowMs());
+    const db: DatabaseRecord = {
+      id: rng.uuid(),
+      dataSourceId: rng.uuid(),
+      title: input.title,
+      icon: input.icon ? { type: "emoji", emoji: input.icon } : null,
+      createdTime: now,
+      lastEditedTime: now,
+      custom: true,
+    };
+    db.schema = buildSchema(db, input.properties ?? {}, (id) => this.databases.get(normalizeId(id) ?? ""));
+    this.databases.set(db.id, db);
+    this.changed();
+    return this.database(db.id)!;
+  }
+
+  /** A new row of any database (by database or data source id) with these property values (databases.ts) and a little content. */
+  addRow(databaseId: string, input: RowInput = {}): PageObject {
+    const id = normalizeId(databaseId) ?? "";
+    const db = this.databases.get(id) ?? [...this.databases.values()].find((d) => d.dataSourceId === id);
+    if (!db) throw new Error(`unknown database ${databaseId}`);
+    const stored = this.storedValues(db, input.values ?? {});
+    const now = floorToMinute(this.nowMs());
+    const page = this.insertPage({
+      databaseId: db.id,
+      parentPageId: null,
+      title: "",
+      slug: null,
+      date: null,
+      tags: [],
+      published: false,
+      description: "",
+      createdTime: now,
+    });
+    page.uniqueNumber = this.nextUniqueNumber(db.id);
+    this.applyValues(page, stored);
+    if (!db.custom && input.values?.Slug === undefined) page.slug = this.uniqueSlug(db.id, slugify(page.title));
+    const texts = input.paragraphs ?? [sentence(this.rng), sentence(this.rng)];
+    page.childIds = texts.map((text) =>
+      this.insertBlock(page.id, null, "paragraph", paragraphPayload(text === "" ? [] : [richText(text)])),
+    );
+    this.changed();
+    return this.renderPage(page);
+  }
+
+  /**
+   * Sets property values of a row (any database; by property name, as
+   * addRow takes them): last_edited_time moves to this minute, as for any
+   * edit. Returns the page as read now.
+   */
+  updateRow(pageId: string, values: Record<string, unknown>): PageObject {
+    const page = this.requirePage(pageId);
+    const db = page.databaseId ? this.databases.get(page.databaseId) : undefined;
+    if (!db || page.raw) throw new Error(`page ${pageId} is not a generated database row`);
+    this.applyValues(page, this.storedValues(db, values));
+    this.touchPage(page);
+    return this.renderPage(page);
+  }
+
+  /** Row values by property name in their stored form, all checked before any is stored. */
+  private storedValues(db: DatabaseRecord, values: Record<string, unknown>): (readonly [PropertySpec, unknown])[] {
+    const schema = this.schemaOf(db);
+    const ctx = { workspaceId: this.workspaceId, users: [...this.users.values()], uuid: () => this.rng.uuid() };
+    return Object.entries(values).map(([name, input]) => {
+      const spec = schema.find((s) => s.name === name);
+      if (!spec) throw new Error(`database ${db.id} has no property ${name}`);
+      return [spec, storedValue(spec, input, ctx)] as const;
+    });
+  }
+
+  /** Stores checked values: page-record columns for the default databases' own properties, `values` for the rest. */
+  private applyValues(page: PageRecord, stored: (readonly [PropertySpec, unknown])[]): void {
+    for (const [spec, value] of stored) {
+      const text = () => (value as RichText[]).map((part) => part.plain_text).join("");
+      switch (spec.field) {
+        case undefined:
+          page.values = { ...page.values, [spec.name]: value };
+          break;
+        case "title":
+          page.title = text();
+          break;
+        case "slug":
+          page.slug = text();
+          break;
+        case "description":
+          page.description = text();
+          break;
+        case "date":
+          page.date = (value as DateValue | null)?.start ?? null;
+          break;
+        case "tags":
+          page.tags = value as string[];
+          break;
+        case "published":
+          page.published = value as boolean;
+          break;
+        case "attachments":
+          page.attachments = value as FilesPropertyItem[];
+          break;
+      }
+    }
+    this.changed();
   }
 
   trashPage(pageId: string): void {
@@ -773,10 +907,12 @@ export class Workspace {
     const hit = this.queryCache.get(queryKey);
     if (hit) return hit;
 
-    const matches = filter === undefined || filter === null ? undefined : compileFilter(filter);
+    const db = this.databases.get(databaseId)!;
+    const columns = columnsOf(this.schemaOf(db), !db.custom);
+    const matches = filter === undefined || filter === null ? undefined : compileFilter(filter, columns);
     let sorted = this.sortCache.get(sortKey);
     if (!sorted) {
-      const keyOf = compileSorts(sorts);
+      const keyOf = compileSorts(sorts, columns);
       const rows: Row[] = [];
       for (const page of this.pages.values()) {
         if (page.databaseId === databaseId && this.accessible(page) && this.trashed(page) === inTrash) {
@@ -895,9 +1031,11 @@ export class Workspace {
         is_archived: false,
         is_locked: false,
         // Relations given with setRelation (property-items.ts) come after the generated properties.
-        properties: db
-          ? { ...rowProperties(page), ...this.schemaProperties(page, db), ...relationProperties(this, page.id) }
-          : { title: { id: "title", type: "title", title: [richText(page.title)] } },
+        properties: !db
+          ? { title: { id: "title", type: "title", title: [richText(page.title)] } }
+          : db.custom
+            ? { ...this.schemaProperties(page, db), ...relationProperties(this, page.id) }
+            : { ...rowProperties(page), ...this.schemaProperties(page, db), ...relationProperties(this, page.id) },
         url: pageUrl(page.title, page.id),
         public_url: null,
         archived: inTrash,
@@ -927,6 +1065,10 @@ export class Workspace {
   private schemaProperties(page: PageRecord, db: DatabaseRecord): Record<string, PropertyValue> {
     const out: Record<string, PropertyValue> = {};
     for (const spec of this.schemaOf(db)) {
+      if (spec.field === "title" && db.custom) {
+        out[spec.name] = { id: spec.id, type: "title", title: page.title === "" ? [] : [richText(page.title)] };
+        continue;
+      }
       if (spec.field) continue;
       out[spec.name] = {
         id: spec.id,
@@ -965,11 +1107,15 @@ export class Workspace {
       case "checkbox":
         return raw === true;
       case "select":
-        return option(CATEGORY_OPTIONS, raw);
+        return option(specOptions(spec) ?? CATEGORY_OPTIONS, raw);
       case "status":
-        return option(STATUS_OPTIONS, raw ?? STATUS_OPTIONS[0].name);
-      case "multi_select":
-        return ((raw as string[] | undefined) ?? []).map((name) => ({ id: tagId(name), name, color: tagColor(name) }));
+        return option(specOptions(spec) ?? STATUS_OPTIONS, raw === undefined ? defaultStatus(spec) : raw);
+      case "multi_select": {
+        const list = specOptions(spec);
+        return ((raw as string[] | undefined) ?? []).map(
+          (name) => option(list ?? [], name) ?? { id: tagId(name), name, color: tagColor(name) },
+        );
+      }
       case "date":
         return structuredClone((raw as DateValue | null | undefined) ?? null);
       case "people":
