@@ -5,6 +5,7 @@
  * one batch of each section right here.
  */
 import { type ChainSettings, sharedPublisher } from "../orchestration/chain";
+import { scheduleNextPublish } from "../orchestration/scheduled-run";
 import { triggerRun } from "../orchestration/trigger";
 import { type Runtime, engineDeps, loadRuntime, loadStoreRuntime } from "../runtime";
 import { isCompleted } from "../sync/cursor";
@@ -79,6 +80,14 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
         section,
         force: parsed.force,
       });
+      if (outcome.kind === "ran" && isCompleted(outcome.cursor))
+        await scheduleNextPublish({
+          kv: runtime.kv,
+          keys: runtime.keys,
+          section,
+          cursor: outcome.cursor,
+          qstash: null,
+        });
       results.push(
         outcome.kind === "ran"
           ? {
