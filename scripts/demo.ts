@@ -25,6 +25,7 @@ import type { KvStore } from "../lib/kv/store";
 import type { Section } from "../lib/core/sections";
 import { previewPath } from "../lib/preview/session";
 import { getSectionIndex } from "../lib/read";
+import { loadWorkspace } from "../lib/workspace/load";
 import { generateWorkspace } from "./emulator/notion/generate";
 import { type NotionEmulator, pickPages, startNotionEmulator } from "./emulator/notion/server";
 import { compareKvWithWorkspace } from "./emulator/notion/verify";
@@ -47,7 +48,7 @@ const { values: args } = parseArgs({
 
 const log = (line = "") => process.stdout.write(`${line}\n`);
 const DEMO_KV_DIR = path.resolve(".data", "demo");
-const realNotion = Boolean(process.env.NOTION_API_KEY && process.env.NOTION_PAGES_DB && process.env.NOTION_POSTS_DB);
+const realNotion = Boolean(process.env.NOTION_API_KEY && (process.env.NOTION_PAGES_DB || process.env.NOTION_POSTS_DB));
 const budgetMs = Number(args["budget-ms"]);
 const notionRate = Number(args["notion-rate"]);
 
@@ -59,6 +60,8 @@ interface Stack {
   workspace: Workspace | null;
   notion: NotionEmulator | null;
   qstash: QStashEmulator | null;
+  /** The app's sections (lib/workspace, from the env the app gets): database sections, then children if any. */
+  sections: { databases: Section[]; children: Section | null };
   stop(): Promise<void>;
 }
 
@@ -145,6 +148,7 @@ async function startStack(): Promise<Stack> {
   const port = await freePort();
   const app = await startNextApp({ ...env, SYNC_BASE_URL: `http://127.0.0.1:${port}` }, { port });
   log(`App: next start at ${app.url}, SYNC_BUDGET_MS=${budgetMs}`);
+  const configured = loadWorkspace(env);
   return {
     app,
     secret,
@@ -153,6 +157,10 @@ async function startStack(): Promise<Stack> {
     workspace,
     notion,
     qstash,
+    sections: {
+      databases: configured.databaseSections.map((d) => d.name),
+      children: configured.children?.name ?? null,
+    },
     async stop() {
       await app.stop();
       await qstash?.close();
@@ -166,15 +174,14 @@ const printAnswer = (a: InvocationAnswer) => {
   if (!args.quiet) log(invocationLine(a));
 };
 
-/** Like the staggered crons: pages and posts (overlapping, as crons may), then children. */
+/** Like the staggered crons: the database sections (overlapping, as crons may), then children. */
 async function runLikeCrons(stack: Stack, style: "cron" | "manual"): Promise<SectionRun[]> {
-  const [pages, posts] = await Promise.all(
-    (["pages", "posts"] as Section[]).map((section) =>
-      runSection(stack.app.url, stack.secret, section, { style, onAnswer: printAnswer }),
-    ),
+  const { databases, children } = stack.sections;
+  const runs = await Promise.all(
+    databases.map((section) => runSection(stack.app.url, stack.secret, section, { style, onAnswer: printAnswer })),
   );
-  const children = await runSection(stack.app.url, stack.secret, "children", { style, onAnswer: printAnswer });
-  return [pages, posts, children];
+  if (children) runs.push(await runSection(stack.app.url, stack.secret, children, { style, onAnswer: printAnswer }));
+  return runs;
 }
 
 interface StatusSection {
@@ -229,10 +236,13 @@ async function runSelfChained(stack: Stack, since: number): Promise<StatusSectio
       `  cron → /api/sync/${section}: ${(body as unknown as { next: unknown }).next ? JSON.stringify((body as unknown as { next: unknown }).next) : "done in one call"}`,
     );
   };
-  await Promise.all((["pages", "posts"] as Section[]).map(cronCall));
-  await waitDone(["pages", "posts"]);
-  await cronCall("children");
-  await waitDone(["children"]);
+  const { databases, children } = stack.sections;
+  await Promise.all(databases.map(cronCall));
+  await waitDone(databases);
+  if (children) {
+    await cronCall(children);
+    await waitDone([children]);
+  }
   const final = await readStatus(stack);
   for (const s of final)
     log(
@@ -291,11 +301,12 @@ async function verify(stack: Stack): Promise<boolean> {
 
 /** One line: where the newest synced page is previewed (app/preview; behind the dashboard's sign-in, no secret in the URL). */
 async function previewLine(stack: Stack): Promise<string> {
+  const section = stack.sections.databases[0];
   const newest = (
-    await getSectionIndex("pages", { kv: stack.kv, prefix: stack.prefix, files: false, offset: 0, limit: 1 })
+    await getSectionIndex(section, { kv: stack.kv, prefix: stack.prefix, files: false, offset: 0, limit: 1 })
   )?.entries[0];
   return newest
-    ? `Preview of a synced page (sign in at /sync): ${stack.app.url}${previewPath("pages", newest.slug)}`
+    ? `Preview of a synced page (sign in at /sync): ${stack.app.url}${previewPath(section, newest.slug)}`
     : "Preview: no page was synced";
 }
 

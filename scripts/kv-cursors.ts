@@ -12,7 +12,7 @@
  * `--help` says it all. The KV code is loaded only once the arguments are
  * good, so --help and usage errors answer at once.
  */
-import { type Command, EXIT, HELP, UsageError, parseCommand } from "./kv-cursors/args";
+import { type Command, EXIT, UsageError, checkSection, help, parseCommand } from "./kv-cursors/args";
 import { scrub } from "./kv-cursors/scrub";
 import { loadEnvFiles } from "./lib/env-files";
 
@@ -20,20 +20,26 @@ const err = (text: string) => process.stderr.write(`kv:cursors: ${text}\n`);
 
 async function main(): Promise<number> {
   let command: Command;
+  let sections: string[] = [];
   try {
     command = parseCommand(process.argv.slice(2));
+    // The env files before the workspace: its sections may come from NOTION_PAGES_DB / NOTION_POSTS_DB there.
+    loadEnvFiles();
+    // The workspace (the config module, zod and all) is loaded once the flags parse: a usage error answers at once.
+    if (command.kind !== "webhook-token")
+      sections = (await import("./kv-cursors/sections")).operatorSections(process.env);
+    checkSection(command, sections);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     err(`${error.message}\n(npm run kv:cursors -- --help lists the options)`);
     return EXIT.usage;
   }
   if (command.kind === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(help(sections));
     return EXIT.ok;
   }
-  loadEnvFiles();
   const { runCommand } = await import("./kv-cursors/run");
-  return runCommand(command);
+  return runCommand(command, sections);
 }
 
 main().then(

@@ -1,5 +1,5 @@
 /**
- * npm run sync:url -- <pages|posts|children|trigger> [--force] [--ttl 15m] [--base URL]
+ * npm run sync:url -- <section|trigger> [--force] [--ttl 15m] [--base URL]
  *
  * Prints a manual URL that opens one sync endpoint once, for a short time: a
  * `?token=` signed with CRON_SECRET (lib/auth/manual-link.ts) instead of the
@@ -10,24 +10,33 @@
  * CRON_SECRET.
  */
 import { parseArgs } from "node:util";
-import {
-  DEFAULT_LINK_TTL_MS,
-  LINK_TARGETS,
-  MAX_LINK_TTL_MS,
-  isLinkTarget,
-  manualLinkUrl,
-} from "../lib/auth/manual-link";
+import { DEFAULT_LINK_TTL_MS, MAX_LINK_TTL_MS, isLinkTarget, manualLinkUrl } from "../lib/auth/manual-link";
 import { publicBaseUrl } from "../lib/core/base-url";
+import { loadWorkspace } from "../lib/workspace/load";
 import { loadEnvFiles } from "./lib/env-files";
 
 const LOCAL_BASE = "http://localhost:3000";
 
-const HELP = `usage: npm run sync:url -- <${LINK_TARGETS.join("|")}> [--force] [--ttl 15m] [--base URL]
+// The env files first: the sections below may come from NOTION_PAGES_DB / NOTION_POSTS_DB in .env.local.
+loadEnvFiles();
+
+/** The sections configured here (the config file, else NOTION_PAGES_DB / NOTION_POSTS_DB); null when it does not load. */
+function configuredSections(): string[] | null {
+  try {
+    return loadWorkspace(process.env).names;
+  } catch {
+    return null;
+  }
+}
+const configured = configuredSections();
+const sectionList = configured?.length ? configured.join(", ") : "pages, posts, children or a configured name";
+
+const HELP = `usage: npm run sync:url -- <section|trigger> [--force] [--ttl 15m] [--base URL]
 
 Prints a one-time manual URL for a sync endpoint, signed with CRON_SECRET
 (read from the environment; the secret itself is never printed).
 
-  <target>       pages, posts or children (one batch of that section),
+  <target>       a section (${sectionList}): one batch of it,
                  or trigger (starts a run of every section)
   --force        the link asks force=1 (re-fetch everything); it cannot be
                  used without it, nor can an unforced link be forced
@@ -80,13 +89,15 @@ if (values.help) {
 if (positionals.length !== 1)
   usage(positionals.length === 0 ? "which endpoint? give a target" : `one target only, got ${positionals.length}`);
 const target = positionals[0];
-if (!isLinkTarget(target)) usage(`unknown target "${target}": expected one of ${LINK_TARGETS.join(", ")}`);
+if (!isLinkTarget(target)) usage(`unknown target "${target}": expected trigger or a section (${sectionList})`);
+// The deployment may configure more than this shell knows of (its env differs): said, not refused.
+if (target !== "trigger" && configured?.length && !configured.includes(target))
+  process.stderr.write(`sync:url: "${target}" is not among the sections configured here (${configured.join(", ")})\n`);
 
 const ttlMs = values.ttl === undefined ? DEFAULT_LINK_TTL_MS : parseTtl(values.ttl);
 if (ttlMs === null)
   usage(`--ttl must be a number of s, m or h (30s, 15m, 2h), more than 0 and at most 24h; got "${values.ttl}"`);
 
-loadEnvFiles();
 const baseUrl = values.base?.trim() || publicBaseUrl(process.env) || LOCAL_BASE;
 if (!/^https?:\/\/[^/]/i.test(baseUrl) || !URL.canParse(baseUrl))
   usage(`the base URL must be an http(s) URL; got "${baseUrl}"`);

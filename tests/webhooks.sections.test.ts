@@ -322,6 +322,11 @@ describe("webhooks with a publish filter and sections from the config file", () 
     }
 
     const request = parseStartRequest(await stack.kv.get(startRequestKey(stack.keys, "blog")));
+    // The reviver starts the requested run after the targeted run; let its invocation end before driving the rest.
+    await waitUntil("the requested run of blog to start and its invocation to end", async () => {
+      const [cursor, lease] = await Promise.all([cursorOf(stack, "blog"), stack.kv.get(stack.keys.lease("blog"))]);
+      return cursor?.runId !== runBefore && lease === null;
+    });
     const run = await syncUntilDone(stack, "blog");
     expect(run.at(-1)!.runId).not.toBe(runBefore);
     // The listing with the filter decided: the unpublished row left the mirror.

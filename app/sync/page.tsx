@@ -5,7 +5,6 @@
  */
 import { cookies } from "next/headers";
 import { redirect } from "next/navigation";
-import { SECTIONS } from "@/lib/core/sections";
 import { formatTime } from "@/lib/dashboard/format";
 import {
   FLASH_COOKIE,
@@ -17,6 +16,7 @@ import {
 } from "@/lib/dashboard/session";
 import { logEvent } from "@/lib/core/log";
 import { type SectionStatus, readSectionStatus } from "@/lib/operator/status";
+import { ConfigError } from "@/lib/config";
 import { loadStoreRuntime } from "@/lib/runtime";
 import { webhookKeys } from "@/lib/webhooks/keys";
 import { type TokenStatus, readTokenRecord, tokenStatus } from "@/lib/webhooks/token";
@@ -28,9 +28,11 @@ export const dynamic = "force-dynamic";
 
 async function readAll(): Promise<{ sections: SectionStatus[] } | { problem: string }> {
   try {
-    const { kv, keys } = loadStoreRuntime(process.env);
-    return { sections: await Promise.all(SECTIONS.map((s) => readSectionStatus(kv, keys, s))) };
+    const { kv, keys, workspace } = loadStoreRuntime(process.env);
+    return { sections: await Promise.all(workspace.names.map((s) => readSectionStatus(kv, keys, s))) };
   } catch (error) {
+    // Names the variable or config field at fault, never a value.
+    if (error instanceof ConfigError) return { problem: `Configuration: ${error.message}` };
     logEvent("dashboard.status_error", {
       error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
     });

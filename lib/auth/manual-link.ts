@@ -10,11 +10,12 @@
  * (lib/http/link-redeem.ts), because lib/auth does not touch KV.
  */
 import { randomBytes } from "node:crypto";
-import { SECTIONS, type Section } from "../core/sections";
+import { CHILDREN_SECTION, ENV_SECTIONS, type Section, isSectionName } from "../core/sections";
 import { MAX_TOKEN_TTL_MS, type TokenFailure, signToken, verifyToken } from "./signed-token";
 
 export type LinkTarget = Section | "trigger";
-export const LINK_TARGETS: readonly LinkTarget[] = [...SECTIONS, "trigger"];
+/** The targets of a deployment without a config file; any section name is a target (the route checks it is configured). */
+export const LINK_TARGETS: readonly LinkTarget[] = [...ENV_SECTIONS, CHILDREN_SECTION, "trigger"];
 
 export interface ManualLinkClaims {
   [claim: string]: unknown;
@@ -37,7 +38,7 @@ const NONCE_SHAPE = /^[A-Za-z0-9_-]{16,64}$/;
 const PRINT_ANOTHER = "print a new one with `npm run sync:url`";
 
 export function isLinkTarget(value: unknown): value is LinkTarget {
-  return typeof value === "string" && (LINK_TARGETS as readonly string[]).includes(value);
+  return value === "trigger" || isSectionName(value);
 }
 
 export const linkPath = (target: LinkTarget) => `/api/sync/${target}`;

@@ -2,7 +2,7 @@
  * The dashboard's actions: names, labels and which ones ask for confirmation
  * (and what they say). Pure, so pages can import it without the engine.
  */
-import { SECTIONS, type Section, isSection } from "../core/sections";
+import type { Section } from "../core/sections";
 
 export const ACTION_NAMES = ["start", "run", "force", "reset", "retry", "release", "accept-token"] as const;
 export type ActionName = (typeof ACTION_NAMES)[number];
@@ -22,7 +22,7 @@ export const ACTIONS: Record<ActionName, ActionSpec> = {
     label: "Force a full run",
     perSection: false,
     confirm: () =>
-      "Starts new forced runs of pages and posts (then children) that re-fetch every page, whatever its timestamp, even over runs still going: their scratch state is dropped. It costs a full run's Notion requests and QStash messages.",
+      "Starts new forced runs of every database section (then children) that re-fetch every page, whatever its timestamp, even over runs still going: their scratch state is dropped. It costs a full run's Notion requests and QStash messages.",
   },
   reset: {
     label: "Reset cursor",
@@ -51,12 +51,13 @@ export function isActionName(value: unknown): value is ActionName {
 
 export type ActionRequest = { action: ActionName; section: Section | null };
 
-/** The action a form asks for, checked; a message saying what is wrong otherwise. */
-export function parseAction(form: URLSearchParams): ActionRequest | { error: string } {
+/** The action a form asks for, checked against the configured sections; a message saying what is wrong otherwise. */
+export function parseAction(form: URLSearchParams, sections: readonly Section[]): ActionRequest | { error: string } {
   const action = form.get("action");
   if (!isActionName(action)) return { error: `unknown action: use one of ${ACTION_NAMES.join(", ")}` };
   const section = form.get("section");
   if (!ACTIONS[action].perSection) return { action, section: null };
-  if (!isSection(section)) return { error: `${action} needs a section: one of ${SECTIONS.join(", ")}` };
+  if (section === null || !sections.includes(section))
+    return { error: `${action} needs a section: one of ${sections.join(", ")}` };
   return { action, section };
 }

@@ -9,17 +9,19 @@
  * one MAC; whether the page is still in the mirror is a KV read the route
  * makes anyway (its ledger entry, fetched with the cached URL in one MGET).
  *
- * Binary layout, base64url-encoded (a block ref is 76 characters):
- *   version (1) · kind (1) · section (1) · page id (16)
+ * Binary layout, base64url-encoded (a block ref of "posts" is 83 characters):
+ *   version (1) · kind (1) · section: name length (1) + name (ASCII) · page id (16)
  *   · target: block id (16) | key length (1) + key (UTF-8) + index (2)
  *   · tag (6): a hash of the file's URL without its query (a replaced file gets a new ref)
  *   · MAC (16): HMAC-SHA256(key, context ‖ everything before), truncated
+ * Version 1 refs (minted before sections came from the config) carry the
+ * section as one byte, an index into pages/posts/children; they still decode.
  * Readable by whoever holds one (it is not encrypted): page and block ids are
  * not secrets, and nothing else is in it.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { ConfigError } from "../config";
-import { SECTIONS, type Section } from "../core/sections";
+import { type Section, isSectionName } from "../core/sections";
 
 export type FileRefTarget =
   /** The file of an image/file/video/audio/pdf block. */
@@ -38,7 +40,9 @@ export type FileRef = FileRefTarget & {
   tag: string;
 };
 
-const VERSION = 1;
+const VERSION = 2;
+/** Version 1's section byte: an index into the sections every deployment had then. */
+const V1_SECTIONS = ["pages", "posts", "children"] as const;
 const KINDS = ["block", "block_icon", "cover", "icon", "prop_id", "prop_name"] as const;
 const MAC_BYTES = 16;
 const TAG_BYTES = 6;
@@ -96,10 +100,9 @@ function mac(key: Buffer, body: Buffer): Buffer {
 
 export function encodeFileRef(ref: FileRef, key: Buffer): string {
   const kind = ref.kind === "prop" ? (ref.by === "id" ? "prop_id" : "prop_name") : ref.kind;
-  const parts: Buffer[] = [
-    Buffer.from([VERSION, KINDS.indexOf(kind), SECTIONS.indexOf(ref.section as (typeof SECTIONS)[number])]),
-    idBytes(ref.pageId),
-  ];
+  if (!isSectionName(ref.section)) throw new RangeError(`not a section name: ${String(ref.section).slice(0, 40)}`);
+  const name = Buffer.from(ref.section, "ascii");
+  const parts: Buffer[] = [Buffer.from([VERSION, KINDS.indexOf(kind), name.length]), name, idBytes(ref.pageId)];
   if (ref.kind === "block" || ref.kind === "block_icon") parts.push(idBytes(ref.blockId));
   if (ref.kind === "prop") {
     const name = Buffer.from(ref.key, "utf8");
@@ -126,12 +129,13 @@ export function decodeFileRef(text: string, key: Buffer): FileRef | null {
   const body = raw.subarray(0, raw.length - MAC_BYTES);
   if (!timingSafeEqual(raw.subarray(raw.length - MAC_BYTES), mac(key, body))) return null;
   // Signed by us: the layout is ours, but it is still read defensively.
-  if (body.length < 3 + 16 + TAG_BYTES || body[0] !== VERSION) return null;
+  const head = sectionOf(body);
+  if (!head) return null;
+  const { section, at: pageAt } = head;
   const kind = KINDS[body[1]];
-  const section = SECTIONS[body[2]];
-  if (!kind || !section) return null;
-  const pageId = dashed(body.subarray(3, 19));
-  let at = 19;
+  if (!kind || body.length < pageAt + 16 + TAG_BYTES) return null;
+  const pageId = dashed(body.subarray(pageAt, pageAt + 16));
+  let at = pageAt + 16;
   let target: FileRefTarget;
   if (kind === "block" || kind === "block_icon") {
     if (body.length !== at + 16 + TAG_BYTES) return null;
@@ -153,6 +157,18 @@ export function decodeFileRef(text: string, key: Buffer): FileRef | null {
     target = { kind };
   }
   return { ...target, section, pageId, tag: body.subarray(at, at + TAG_BYTES).toString("hex") };
+}
+
+/** The section a ref names and where its page id starts: version 2 spells the name, version 1 indexes V1_SECTIONS. */
+function sectionOf(body: Buffer): { section: Section; at: number } | null {
+  if (body.length < 3) return null;
+  if (body[0] === 1) {
+    const section = V1_SECTIONS[body[2]];
+    return section ? { section, at: 3 } : null;
+  }
+  if (body[0] !== VERSION || body.length < 3 + body[2]) return null;
+  const section = body.subarray(3, 3 + body[2]).toString("ascii");
+  return isSectionName(section) ? { section, at: 3 + body[2] } : null;
 }
 
 /** A stable, KV-safe name for what a ref points at (its cache and lock keys). */

@@ -3,6 +3,7 @@
  * needs, and the 503 that names the variables at fault (never their values).
  */
 import { ConfigError } from "../config";
+import type { UnknownSectionError } from "../workspace/errors";
 import { jsonError } from "./json";
 
 export function configErrorResponse(error: {
@@ -12,6 +13,11 @@ export function configErrorResponse(error: {
 }): Response {
   const fields = error.fields?.length ? { fields: error.fields } : {};
   return jsonError(503, "config_error", error.message, { variables: error.variables, ...fields });
+}
+
+/** 404 for a section the workspace does not configure, listing the ones it does. */
+export function unknownSectionResponse(error: UnknownSectionError): Response {
+  return jsonError(404, error.code, error.message, { sections: error.configured });
 }
 
 /** Runs `load`; a ConfigError is returned, anything else is thrown. */

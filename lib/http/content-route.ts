@@ -34,7 +34,7 @@ import { createHash } from "node:crypto";
 import { ConfigError } from "../config";
 import { safeEqual } from "../auth/safe-equal";
 import { createDeadline } from "../core/deadline";
-import { SECTIONS, type Section, isSection } from "../core/sections";
+import type { Section } from "../core/sections";
 import { filesBaseUrl, fileRefKey, type FileLinkSettings } from "../files";
 import { DEFAULT_KV_BOUNDS, boundedByDeadline } from "../kv/bounded-store";
 import { getPageBundle, getSectionIndex, getSectionSize } from "../read";
@@ -290,14 +290,15 @@ export const handleContent = answeringErrors(
     const read = { kv, prefix: store.keys.prefix, files };
 
     if (sectionName === undefined) {
-      const sizes = await Promise.all(SECTIONS.map((s) => getSectionSize(s, read)));
+      const names = store.workspace.names;
+      const sizes = await Promise.all(names.map((s) => getSectionSize(s, read)));
       return cacheable(request, settings, {
         ok: true,
-        sections: SECTIONS.map((section, i) => ({ section, total: sizes[i], path: `${CONTENT_PATH}/${section}` })),
+        sections: names.map((section, i) => ({ section, total: sizes[i], path: `${CONTENT_PATH}/${section}` })),
       });
     }
-    if (!isSection(sectionName))
-      return fail(404, "unknown_section", `no such section: use one of ${SECTIONS.join(", ")}`);
+    if (!store.workspace.names.includes(sectionName))
+      return fail(404, "unknown_section", `no such section: use one of ${store.workspace.names.join(", ")}`);
     const section: Section = sectionName;
 
     if (slug === undefined) {

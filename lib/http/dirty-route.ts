@@ -18,7 +18,8 @@ import { jsonError, jsonOk } from "./json";
 import { logEvent } from "../core/log";
 import { qstashConfigOrError, signatureVerifier } from "./qstash-context";
 import { answeringErrors } from "./unavailable";
-import { loadRuntime } from "../runtime";
+import { readNotionSettings } from "../config";
+import { loadStoreRuntime } from "../runtime";
 import { readWebhookSettings } from "../webhooks/settings";
 
 type Env = Record<string, string | undefined>;
@@ -47,7 +48,7 @@ export const handleDirty = answeringErrors("dirty", async (request: Request, env
     return jsonError(auth.status, auth.code, auth.message);
   }
   // Configuration problems answer 503 naming the variable before anything runs.
-  const config = loadConfig(() => (loadRuntime("children", env), readWebhookSettings(env)));
+  const config = loadConfig(() => (loadStoreRuntime(env), readNotionSettings(env, {}), readWebhookSettings(env)));
   if (!config.ok) return configErrorResponse(config.error);
   const window = windowOf(body.text);
   const { result, next } = await runDirtyInvocation({ env, startedAt, caller: auth.caller, request, window });

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { authenticate } from "../auth";
 import { loadStoreRuntime } from "../runtime";
 import { markRunFailed } from "../sync/mark-failed";
-import { isSection, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl } from "../core/base-url";
 import { configErrorResponse, loadConfig } from "./config-error";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
@@ -61,13 +61,13 @@ export const handleFailed = answeringErrors("failed", async (request: Request, e
   });
   if (!auth.ok) return jsonError(auth.status, auth.code, auth.message);
 
-  const payload = parseCallback(rawBody);
-  if (!payload.ok) return nonRetryable("bad_body", payload.message);
-  const { section, runId, seq, status } = payload;
-
   const loaded = loadConfig(() => loadStoreRuntime(env));
   if (!loaded.ok) return configErrorResponse(loaded.error);
   const store = loaded.value;
+  const payload = parseCallback(rawBody, store.workspace.names);
+  if (!payload.ok) return nonRetryable("bad_body", payload.message);
+  const { section, runId, seq, status } = payload;
+
   const reason = {
     code: "chain_failed",
     message: `QStash gave up delivering step ${seq} (last answer: ${status || "no response"}); the next cron or manual call resumes the run`,
@@ -81,6 +81,7 @@ export const handleFailed = answeringErrors("failed", async (request: Request, e
 
 function parseCallback(
   rawBody: string,
+  sections: readonly Section[],
 ): { ok: true; section: Section; runId: string; seq: number; status: number } | { ok: false; message: string } {
   let json: unknown;
   try {
@@ -91,7 +92,8 @@ function parseCallback(
   const callback = FailureCallbackSchema.safeParse(json);
   if (!callback.success) return { ok: false, message: "not a QStash failure callback" };
   const section = new URL(callback.data.url, "http://x").pathname.split("/").pop();
-  if (!isSection(section)) return { ok: false, message: "the failed message was not for a sync section" };
+  if (section === undefined || !sections.includes(section))
+    return { ok: false, message: "the failed message was not for a sync section" };
   let source: unknown;
   try {
     source = JSON.parse(Buffer.from(callback.data.sourceBody, "base64").toString("utf8"));

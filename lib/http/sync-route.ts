@@ -1,7 +1,7 @@
 /**
  * The HTTP side of one section endpoint: parse, authenticate, configure, call
- * the engine, chain the next step, answer JSON. Route files are one line each
- * (`export const { GET, POST } = syncRoute("pages")`).
+ * the engine, chain the next step, answer JSON. One dynamic route file serves
+ * every configured section (`export const { GET, POST } = sectionRoute()`).
  */
 import { authenticate } from "../auth";
 import { type ChainSettings, sharedPublisher, withinPublishTimeout } from "../orchestration/chain";
@@ -10,9 +10,11 @@ import { engineDeps, loadRuntime } from "../runtime";
 import { isCompleted, isFinished, parseCursor } from "../sync/cursor";
 import { LeaseLostError } from "../sync/errors";
 import { type InvocationOutcome, type InvocationRequest, runInvocation, staleReason } from "../sync/engine";
-import type { Section } from "../core/sections";
+import { type Section, isSectionName } from "../core/sections";
 import { MISSING_BASE_URL, publicBaseUrl, sectionPath } from "../core/base-url";
-import { configErrorResponse, loadConfig } from "./config-error";
+import { configErrorResponse, loadConfig, unknownSectionResponse } from "./config-error";
+import { UnknownSectionError, isUnknownSectionError } from "../workspace/errors";
+import { loadWorkspace } from "../workspace/load";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { claimStartSlot, startsForcedRun } from "./start-limit";
 import { jsonError, jsonOk, nonRetryable } from "./json";
@@ -23,13 +25,16 @@ import { parseSyncRequest } from "./sync-request";
 import { afterResponse } from "../core/after-response";
 import { successorCarrier } from "../orchestration/carrier";
 import { reviveSections } from "../orchestration/revive";
+import { type ScheduledRun, scheduleNextPublish } from "../orchestration/scheduled-run";
 import { answeringErrors } from "./unavailable";
 import { afterFullRun } from "../webhooks/after-full-run";
 
 type Env = Record<string, string | undefined>;
 
-export function syncRoute(section: Section) {
-  const handler = (request: Request) => handleSync(section, request, process.env);
+/** `app/api/sync/[section]/route.ts`: the section is the path's last segment. */
+export function sectionRoute() {
+  const handler = async (request: Request, context: { params: Promise<{ section: string }> }) =>
+    handleSync((await context.params).section, request, process.env);
   return { GET: handler, POST: handler };
 }
 
@@ -40,6 +45,12 @@ export const handleSync = answeringErrors("sync", (section: Section, request: Re
 
 async function handleSection(section: Section, request: Request, env: Env): Promise<Response> {
   const startedAt = Date.now();
+  const unknown = unknownSection(section, env);
+  // A delivery for a section since removed from the config: retrying cannot help.
+  if (unknown)
+    return request.headers.has("upstash-signature")
+      ? nonRetryable("unknown_section", unknown.message)
+      : unknown.response;
   const body = await readBoundedBody(request);
   if (!body.ok)
     return jsonError(
@@ -161,6 +172,22 @@ async function handleSection(section: Section, request: Request, env: Env): Prom
   return jsonOk({ ok: true, section, accepted: true, runId: link.runId, seq: link.seq, link: link.link }, 202);
 }
 
+/**
+ * A name the workspace lacks answers 404 listing the configured ones, before
+ * authentication (as a missing route would). Any other configuration problem is
+ * answered after it, as ConfigError (503 naming the variable or the config field).
+ */
+function unknownSection(section: string, env: Env): { response: Response; message: string } | null {
+  let error: unknown = null;
+  try {
+    if (isSectionName(section)) loadRuntime(section, env);
+    else error = new UnknownSectionError(section, loadWorkspace(env).names);
+  } catch (caught) {
+    error = caught;
+  }
+  return isUnknownSectionError(error) ? { response: unknownSectionResponse(error), message: error.message } : null;
+}
+
 /** Waiting for the predecessor's lease: it is released right after the link is accepted. */
 const LINK_LEASE_WAIT_MS = 5000;
 
@@ -237,7 +264,14 @@ async function runAndAnswer({
   if (publisher && finished) {
     try {
       children = await withinPublishTimeout(
-        kickChildrenWhenReady({ kv: deps.kv, keys: runtime.keys, publisher, chain, finished }),
+        kickChildrenWhenReady({
+          kv: deps.kv,
+          keys: runtime.keys,
+          publisher,
+          chain,
+          children: runtime.workspace.children,
+          finished,
+        }),
       );
     } catch (error) {
       logEvent("sync.children_kick_failed", { section, error: error instanceof Error ? error.message : String(error) });
@@ -254,6 +288,17 @@ async function runAndAnswer({
         );
     }
   }
+  // Scheduled publishing: one run of the section at its next publish date (never fails the run).
+  const scheduled =
+    outcome.kind === "ran" && isCompleted(outcome.cursor)
+      ? await scheduleNextPublish({
+          kv: deps.kv,
+          keys: runtime.keys,
+          section,
+          cursor: outcome.cursor,
+          qstash: publisher && invocation.chainVia === "qstash" ? { publisher, chain } : null,
+        })
+      : null;
   // Webhooks: pages left dirty while this run was live get their targeted run; the section's tag is revalidated.
   if (outcome.kind === "ran")
     await afterFullRun({
@@ -282,7 +327,7 @@ async function runAndAnswer({
       "warn",
     );
   }
-  const response = answer(section, outcome, elapsedMs, fromQStash, children);
+  const response = answer(section, outcome, elapsedMs, fromQStash, children, scheduled);
   const result =
     outcome.kind === "ran"
       ? outcome.failure
@@ -339,6 +384,7 @@ function answer(
   elapsedMs: number,
   fromQStash: boolean,
   children: { messageId: string; runId: string } | null,
+  scheduled: ScheduledRun | null = null,
 ): Response {
   if (outcome.kind === "busy") {
     if (outcome.queued) {
@@ -405,6 +451,7 @@ function answer(
     // meeting them without progress shows as "stalled").
     ...(outcome.lastError ? { lastError: cursor.lastError, consecutiveErrors: cursor.consecutiveErrors } : {}),
     ...(children ? { childrenStarted: children } : {}),
+    ...(scheduled ? { scheduled: { at: scheduled.at, via: scheduled.via, messageId: scheduled.messageId } } : {}),
     ...(outcome.cursorReset ? { cursorReset: outcome.cursorReset } : {}),
     ...(outcome.failure ? { error: outcome.failure } : {}),
   };

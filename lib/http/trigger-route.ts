@@ -1,15 +1,16 @@
 /**
- * GET/POST /api/sync/trigger (alias /api/sync): start a run of every section
- * from one call. With QStash, one batch publish and an answer within a
+ * GET/POST /api/sync/trigger (alias /api/sync): start a run of every
+ * configured database section from one call (children follows them). With QStash, one batch publish and an answer within a
  * second; without it, 503 saying what to set, or (SYNC_INLINE_FALLBACK=1)
  * one batch of each section right here.
  */
 import { type ChainSettings, sharedPublisher } from "../orchestration/chain";
+import { scheduleNextPublish } from "../orchestration/scheduled-run";
 import { triggerRun } from "../orchestration/trigger";
-import { engineDeps, loadRuntime } from "../runtime";
+import { type Runtime, engineDeps, loadRuntime, loadStoreRuntime } from "../runtime";
 import { isCompleted } from "../sync/cursor";
 import { runInvocation } from "../sync/engine";
-import { SECTIONS } from "../core/sections";
+import { ConfigError } from "../config";
 import { MISSING_BASE_URL, publicBaseUrl } from "../core/base-url";
 import { MAX_BODY_BYTES, readBoundedBody } from "./body";
 import { claimStartSlot } from "./start-limit";
@@ -31,10 +32,7 @@ export function triggerRoute() {
 
 export const handleTrigger = answeringErrors("trigger", async (request: Request, env: Env): Promise<Response> => {
   const startedAt = Date.now();
-  // Both databases must be configured: the trigger starts both.
-  const front = await operatorRequest(request, env, (e) => (loadRuntime("posts", e), loadRuntime("pages", e)), {
-    linkTarget: "trigger",
-  });
+  const front = await operatorRequest(request, env, triggerRuntime, { linkTarget: "trigger" });
   if ("error" in front) return front.error;
   const { runtime } = front;
 
@@ -73,14 +71,23 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
         "QStash is not configured: set QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY and QSTASH_NEXT_SIGNING_KEY, or SYNC_INLINE_FALLBACK=1 to run one batch of each section inline",
       );
     }
-    // Inline: one batch per section inside this one invocation, a third of the budget each.
-    const share = Math.floor(runtime.settings.budgetMs / SECTIONS.length);
+    // Inline: one batch per section inside this one invocation, an equal share of the budget each.
+    const sections = runtime.workspace.names;
+    const share = Math.floor(runtime.settings.budgetMs / sections.length);
     const results = [];
-    for (const section of SECTIONS) {
-      const outcome = await runInvocation(engineDeps(runtime, section, Date.now(), share), {
+    for (const section of sections) {
+      const outcome = await runInvocation(engineDeps(loadRuntime(section, env), section, Date.now(), share), {
         section,
         force: parsed.force,
       });
+      if (outcome.kind === "ran" && isCompleted(outcome.cursor))
+        await scheduleNextPublish({
+          kv: runtime.kv,
+          keys: runtime.keys,
+          section,
+          cursor: outcome.cursor,
+          qstash: null,
+        });
       results.push(
         outcome.kind === "ran"
           ? {
@@ -104,6 +111,7 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
       keys: runtime.keys,
       publisher: sharedPublisher(qstashSetup.config),
       chain,
+      sections: runtime.workspace.databaseSections.map((s) => s.name),
       force: parsed.force,
     });
     logEvent("sync.triggered", { runId, sections: messages.map((m) => `${m.section}:${m.mode}`) });
@@ -125,3 +133,14 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
     );
   }
 });
+
+/** The runtime of the first database section: the trigger needs at least one, and Notion's settings. */
+function triggerRuntime(env: Env): Runtime {
+  const first = loadStoreRuntime(env).workspace.databaseSections[0];
+  if (!first)
+    throw new ConfigError("no database section is configured: set NOTION_PAGES_DB or NOTION_POSTS_DB", [
+      "NOTION_PAGES_DB",
+      "NOTION_POSTS_DB",
+    ]);
+  return loadRuntime(first.name, env);
+}

@@ -12,6 +12,7 @@ import { type Cursor, type RunStatus, parseCursor } from "../sync/cursor";
 import { leaseHolderDeadline } from "../sync/lease";
 import { type ChainHealth, chainHealth } from "../sync/chain-health";
 import { LINK_START_GRACE_MS } from "../orchestration/self-chain";
+import { type ScheduledRun, parseScheduledRun, scheduledRunKey } from "../orchestration/scheduled-run";
 import { type StartRequest, parseStartRequest, startRequestKey } from "../sync/start-requests";
 import type { LedgerEntry } from "../sync/ledger";
 import { type OperatorAction, type RunSummary, childCheckSummary, readActions, readHistory } from "../sync/run-history";
@@ -101,6 +102,8 @@ export interface SectionStatus {
   actions: OperatorAction[];
   /** A cron or manual call that met the held lease, waiting for its release to start a run (null: none). */
   queued: StartRequest | null;
+  /** The run scheduled for the section's next publish date (lib/orchestration/scheduled-run.ts; null: none). */
+  scheduled: ScheduledRun | null;
 }
 
 export function progressOf(cursor: Cursor): RunProgress {
@@ -153,14 +156,20 @@ export async function readSectionStatus(
   options: { runId?: string; now?: number } = {},
 ): Promise<SectionStatus> {
   const now = options.now ?? Date.now();
-  const [[rawCursor, leaseToken, rawRequest], runs, actions, index, leaseMs, failedPages] = await Promise.all([
-    kv.mget([keys.cursor(section), keys.lease(section), startRequestKey(keys, section)]),
-    readHistory(kv, keys, section),
-    readActions(kv, keys, section),
-    readManifest(kv, keys, section),
-    kv.pttl(keys.lease(section)),
-    readFailedPages(kv, keys, section),
-  ]);
+  const [[rawCursor, leaseToken, rawRequest, rawScheduled], runs, actions, index, leaseMs, failedPages] =
+    await Promise.all([
+      kv.mget([
+        keys.cursor(section),
+        keys.lease(section),
+        startRequestKey(keys, section),
+        scheduledRunKey(keys, section),
+      ]),
+      readHistory(kv, keys, section),
+      readActions(kv, keys, section),
+      readManifest(kv, keys, section),
+      kv.pttl(keys.lease(section)),
+      readFailedPages(kv, keys, section),
+    ]);
   const loaded = parseCursor(rawCursor);
   const cursor =
     loaded.kind === "ok" && (!options.runId || loaded.cursor.runId === options.runId) ? loaded.cursor : null;
@@ -181,6 +190,7 @@ export async function readSectionStatus(
     runs: options.runId ? runs.filter((r) => r.runId === options.runId) : runs,
     actions: options.runId ? actions.filter((a) => a.runId === options.runId) : actions,
     queued: parseStartRequest(rawRequest),
+    scheduled: parseScheduledRun(rawScheduled),
   };
 }
 

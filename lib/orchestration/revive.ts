@@ -7,11 +7,13 @@
  *   section's carrier (QStash, a self-chain link), or run right here when
  *   there is neither;
  * - relaunches a live run whose carrier died, or whose wait is over
- *   (lib/sync/chain-health.ts), once per step.
+ *   (lib/sync/chain-health.ts), once per step;
+ * - turns a scheduled publish whose time has come (scheduled-run.ts) into a
+ *   start request, honoured as above.
  * Decided under the section's lease, so a holder is never second-guessed and
  * two revivers never send the same step.
  */
-import { SECTIONS, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import { logEvent } from "../core/log";
 import type { KeyBuilder } from "../kv/keys";
 import { DEFAULT_KV_BOUNDS, boundedByDeadline } from "../kv/bounded-store";
@@ -19,7 +21,7 @@ import type { KvStore } from "../kv/store";
 import { createDeadline } from "../core/deadline";
 import { engineDeps, loadRuntime, loadStoreRuntime } from "../runtime";
 import { chainHealth, needsRelaunch } from "../sync/chain-health";
-import { type Cursor, newRunId, parseCursor } from "../sync/cursor";
+import { type Cursor, isCompleted, newRunId, parseCursor } from "../sync/cursor";
 import { runInvocation } from "../sync/engine";
 import { leaseHolderDeadline, takeLease } from "../sync/lease";
 import {
@@ -34,6 +36,7 @@ import {
 } from "../sync/start-requests";
 import { type Carrier, carrierFromEnv } from "./carrier";
 import { LINK_ACCEPT_TIMEOUT_MS, LINK_START_GRACE_MS } from "./self-chain";
+import { parseScheduledRun, scheduleNextPublish, scheduledRunKey, startDueScheduledRun } from "./scheduled-run";
 
 type Env = Record<string, string | undefined>;
 
@@ -80,18 +83,28 @@ export async function reviveSections(input: ReviveInput): Promise<void> {
           link,
         }),
     };
+    const sections = store.workspace.names;
     const raw = await store.kv.mget(
-      SECTIONS.flatMap((s) => [store.keys.cursor(s), store.keys.lease(s), startRequestKey(store.keys, s)]),
+      sections.flatMap((s) => [
+        store.keys.cursor(s),
+        store.keys.lease(s),
+        startRequestKey(store.keys, s),
+        scheduledRunKey(store.keys, s),
+      ]),
     );
-    for (const [i, section] of SECTIONS.entries()) {
-      const cursor = parsed(raw[i * 3]);
-      let request = parseStartRequest(raw[i * 3 + 2]);
+    for (const [i, section] of sections.entries()) {
+      const cursor = parsed(raw[i * 4]);
+      let request = parseStartRequest(raw[i * 4 + 2]);
+      // A scheduled publish whose time has come is started like a queued call.
+      const scheduled = parseScheduledRun(raw[i * 4 + 3]);
+      if (!request && scheduled && (await startDueScheduledRun(store.kv, store.keys, section, scheduled, cursor)))
+        request = parseStartRequest(await store.kv.get(startRequestKey(store.keys, section)));
       // Covered stays covered (a run began after the call looked): dropped without the lease.
       if (request && requestCovered(request, cursor)) {
         await dropStartRequest(store.kv, store.keys, section, request);
         request = null;
       }
-      if (wantsReviving(cursor, raw[i * 3 + 1], request)) await reviveSection(reviver, section);
+      if (wantsReviving(cursor, raw[i * 4 + 1], request)) await reviveSection(reviver, section);
     }
   } catch (error) {
     logEvent(
@@ -188,6 +201,8 @@ async function runQueuedHere(reviver: Reviver, section: Section, request: StartR
   });
   // It ran as the call would have: the call is carried out.
   if (outcome.kind === "ran") await dropStartRequest(reviver.kv, reviver.keys, section, request);
+  if (outcome.kind === "ran" && isCompleted(outcome.cursor))
+    await scheduleNextPublish({ kv: reviver.kv, keys: reviver.keys, section, cursor: outcome.cursor, qstash: null });
   logEvent("sync.queued_call_ran", {
     section,
     outcome: outcome.kind,

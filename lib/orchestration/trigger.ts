@@ -1,7 +1,7 @@
 /**
- * The fan-out trigger: one call starts (or resumes) a run of every database
- * section with a single QStash batch. The children section is started once
- * both database runs of that trigger are done (see children-kick.ts), because
+ * The fan-out trigger: one call starts (or resumes) a run of every configured
+ * database section with a single QStash batch. The children section is started
+ * once the runs of its parent sections are done (see children-kick.ts), because
  * it follows the child pages their indexes list. Which runs belong to the
  * trigger is recorded in KV (keys.trigger) before publishing: a resumed run
  * began before the trigger, so no step of it brings the trigger's id into its cursor.
@@ -13,8 +13,6 @@ import type { Publisher } from "../qstash/publish";
 import { type Cursor, isFinished, newRunId, parseCursor } from "../sync/cursor";
 import type { DatabaseSection } from "../core/sections";
 import { type ChainSettings, successorMessage } from "./chain";
-
-export const TRIGGERED_SECTIONS: DatabaseSection[] = ["pages", "posts"];
 
 export interface TriggeredMessage {
   section: DatabaseSection;
@@ -32,7 +30,8 @@ const TriggerRecordSchema = z.object({
   /** When the trigger was made: a database run started after it counts as that trigger's run. */
   at: z.string(),
   force: z.boolean(),
-  runs: z.object({ pages: z.string(), posts: z.string() }),
+  /** Per database section, the run this trigger started or resumed (a record of older releases names pages and posts). */
+  runs: z.record(z.string(), z.string()),
 });
 export type TriggerRecord = z.infer<typeof TriggerRecordSchema>;
 
@@ -46,15 +45,17 @@ export async function triggerRun(options: {
   keys: KeyBuilder;
   publisher: Publisher;
   chain: ChainSettings;
+  /** The workspace's database sections, in config order. */
+  sections: readonly DatabaseSection[];
   force: boolean;
   now?: Date;
 }): Promise<{ runId: string; messages: TriggeredMessage[] }> {
   const now = options.now ?? new Date();
   const runId = newRunId(now);
   const cursors = await Promise.all(
-    TRIGGERED_SECTIONS.map(async (s) => parseCursor(await options.kv.get(options.keys.cursor(s)))),
+    options.sections.map(async (s) => parseCursor(await options.kv.get(options.keys.cursor(s)))),
   );
-  const plans = TRIGGERED_SECTIONS.map((section, i) => {
+  const plans = options.sections.map((section, i) => {
     const loaded = cursors[i];
     const cursor: Cursor | null = loaded.kind === "ok" ? loaded.cursor : null;
     // An unfinished run is resumed, not forked: the delivery carries the run's own step.
@@ -73,12 +74,11 @@ export async function triggerRun(options: {
       step: { runId, seq: 0, force: options.force, trigger: runId },
     };
   });
-  const runOf = (s: DatabaseSection) => plans.find((p) => p.section === s)!.step.runId;
   const record: TriggerRecord = {
     id: runId,
     at: now.toISOString(),
     force: options.force,
-    runs: { pages: runOf("pages"), posts: runOf("posts") },
+    runs: Object.fromEntries(plans.map((p) => [p.section, p.step.runId])),
   };
   await options.kv.set(options.keys.trigger(), record);
   let results: Awaited<ReturnType<Publisher["publishBatch"]>>;

@@ -4,7 +4,7 @@
  * it points at (child pages, links to pages, page mentions) are previewed,
  * from their ledger entries in one MGET. No Notion request.
  */
-import { SECTIONS, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import type { PageBundle } from "../mirror/shapes";
 import type { BlockTree } from "../notion/block-tree";
 import { normalizeId } from "../notion/types";
@@ -57,11 +57,11 @@ export function linkedPageIds(blocks: BlockTree[]): string[] {
   return [...ids];
 }
 
-/** Preview paths for page ids, looked up in every section's ledger (one MGET). Unknown ids are left out. */
+/** Preview paths for page ids, looked up in every configured section's ledger (one MGET). Unknown ids are left out. */
 async function previewLinks(ids: string[]): Promise<Record<string, string>> {
   if (ids.length === 0) return {};
-  const { kv, keys } = loadStoreRuntime(process.env);
-  const wanted = ids.slice(0, 500).flatMap((id) => SECTIONS.map((section) => ({ id, section })));
+  const { kv, keys, workspace } = loadStoreRuntime(process.env);
+  const wanted = ids.slice(0, 500).flatMap((id) => workspace.names.map((section) => ({ id, section })));
   // Ledger keys carry the id as Notion sent it in the page object: dashed.
   const values = await kv.mget<LedgerEntry>(wanted.map((w) => keys.entry(w.section, dashed(w.id))));
   const links: Record<string, string> = {};

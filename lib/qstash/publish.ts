@@ -25,6 +25,8 @@ export interface PublishNextOptions {
   deduplicationId: string;
   /** Whole seconds; QStash takes `Upstash-Delay: <n>s`. */
   delaySeconds?: number;
+  /** Unix time in seconds before which QStash does not deliver (`Upstash-Not-Before`; wins over a delay). */
+  notBefore?: number;
   flowControl?: { key: string; rate: number; parallelism: number; period?: string };
   failureCallback?: string;
   retries?: number;
@@ -89,6 +91,7 @@ function toRequest(o: PublishNextOptions): PublishRequest<SyncMessage> & { url: 
     // The SDK writes `${delay.toFixed(0)}s`, which would round 0.4 down to
     // "0s"; round up so a requested pause is never shortened.
     ...(o.delaySeconds ? { delay: Math.ceil(o.delaySeconds) } : {}),
+    ...(o.notBefore !== undefined ? { notBefore: o.notBefore } : {}),
     ...(flowControl ? { flowControl } : {}),
     ...(o.failureCallback ? { failureCallback: o.failureCallback } : {}),
     ...(o.retries === undefined ? {} : { retries: o.retries }),

@@ -13,7 +13,8 @@ import { createRedisStore } from "../../lib/kv/redis";
 import type { KvStore } from "../../lib/kv/store";
 import { handleSync } from "../../lib/http/sync-route";
 import { type Cursor, isFinished, parseCursor } from "../../lib/sync/cursor";
-import { SECTIONS, type Section } from "../../lib/core/sections";
+import type { Section } from "../../lib/core/sections";
+import { loadWorkspace } from "../../lib/workspace/load";
 import { measureMemory } from "../scale/memory";
 import type { AppServer } from "./app-server";
 
@@ -58,10 +59,13 @@ export async function heapHighWater<T>(
   }
 }
 
-async function summaries(kv: KvStore, prefix: string): Promise<ProductRun["sections"]> {
-  const keys = createKeys(prefix);
+/** The sections the app serves with this env, in run order (database sections, then children). */
+const sectionsOf = (env: Record<string, string>): Section[] => loadWorkspace(env).names;
+
+async function summaries(kv: KvStore, env: Record<string, string>): Promise<ProductRun["sections"]> {
+  const keys = createKeys(env.KV_PREFIX);
   const out: ProductRun["sections"] = {};
-  for (const section of SECTIONS) {
+  for (const section of sectionsOf(env)) {
     const loaded = parseCursor(await kv.get(keys.cursor(section)));
     const c = loaded.kind === "ok" ? loaded.cursor : null;
     out[section] = {
@@ -79,7 +83,7 @@ export async function runCron(
 ): Promise<ProductRun> {
   const invocations: Invocation[] = [];
   let failure: string | null = null;
-  for (const section of SECTIONS) {
+  for (const section of sectionsOf(env)) {
     let done = false;
     for (let n = 0; n < (opts.maxCalls ?? 5_000) && !done; n++) {
       const url = `http://bench.local/api/sync/${section}?secret=${encodeURIComponent(env.CRON_SECRET)}${opts.force ? "&force=1" : ""}`;
@@ -115,7 +119,7 @@ export async function runCron(
       ok: failure === null,
       failure,
       invocations,
-      sections: await summaries(kv, env.KV_PREFIX),
+      sections: await summaries(kv, env),
       heapPeakDelta: Math.max(0, ...invocations.map((i) => i.heapPeakDelta ?? 0)),
     };
   } finally {
@@ -141,7 +145,7 @@ export async function runQStash(
       const deadline = Date.now() + opts.timeoutMs;
       for (;;) {
         const cursors = await Promise.all(
-          SECTIONS.map(async (s: Section) => {
+          sectionsOf(env).map(async (s: Section) => {
             const loaded = parseCursor(await kv.get(keys.cursor(s)));
             return loaded.kind === "ok" ? loaded.cursor : null;
           }),
@@ -164,7 +168,7 @@ export async function runQStash(
       ok: failure === null,
       failure,
       invocations,
-      sections: await summaries(kv, env.KV_PREFIX),
+      sections: await summaries(kv, env),
       heapPeakDelta: peakDelta,
     };
   } finally {

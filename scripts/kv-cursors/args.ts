@@ -3,7 +3,7 @@
  * to show or which action to take. Every mistake is a UsageError (exit 2).
  */
 import { parseArgs } from "node:util";
-import { SECTIONS, type Section, isSection } from "../../lib/core/sections";
+import type { Section } from "../../lib/core/sections";
 
 export const ACTIONS = ["reset", "retry-failed", "release-lease"] as const;
 export type ActionName = (typeof ACTIONS)[number];
@@ -38,13 +38,13 @@ const OPTIONS = {
   accept: { type: "boolean" },
 } as const;
 
-export const HELP = `usage: npm run kv:cursors -- [--json | --watch] [--section NAME]
+export const help = (sections: readonly Section[]) => `usage: npm run kv:cursors -- [--json | --watch] [--section NAME]
        npm run kv:cursors -- --reset NAME [--yes]
        npm run kv:cursors -- --retry-failed NAME
        npm run kv:cursors -- --release-lease NAME [--force]
        npm run kv:cursors -- --webhook-token [--accept]
 
-Shows where each sync section (${SECTIONS.join(", ")}) stands, read from the KV
+Shows where each sync section (${sections.join(", ")}) stands, read from the KV
 store the app uses (same environment: KV_REST_API_URL + KV_REST_API_TOKEN,
 REDIS_URL or KV_URL, else the file store in KV_FILE_DIR or .data/; KV_PREFIX),
 and takes the operator actions. Nothing here calls Notion.
@@ -98,9 +98,14 @@ function firstSentence(error: unknown): string {
   return message.split(/\.\s/)[0].replace(/\.$/, "");
 }
 
-function sectionArg(flag: string, value: string): Section {
-  if (isSection(value)) return value;
-  throw new UsageError(`${flag}: unknown section ${JSON.stringify(value)}; expected one of ${SECTIONS.join(", ")}`);
+/** The section a command names must be one of `sections` (checked once they are loaded, after parsing). */
+export function checkSection(command: Command, sections: readonly Section[]): void {
+  if (command.kind === "help" || command.kind === "webhook-token" || command.section === null) return;
+  if (sections.includes(command.section)) return;
+  const flag = command.kind === "action" ? `--${command.action}` : "--section";
+  throw new UsageError(
+    `${flag}: unknown section ${JSON.stringify(command.section)}; expected one of ${sections.join(", ")}`,
+  );
 }
 
 export function parseCommand(argv: string[]): Command {
@@ -135,7 +140,7 @@ export function parseCommand(argv: string[]): Command {
     return {
       kind: "action",
       action,
-      section: sectionArg(`--${action}`, values[action]!),
+      section: values[action]!,
       yes: values.yes === true,
       force: values.force === true,
     };
@@ -148,6 +153,6 @@ export function parseCommand(argv: string[]): Command {
     kind: "show",
     json: values.json === true,
     watch: values.watch === true,
-    section: values.section === undefined ? null : sectionArg("--section", values.section),
+    section: values.section === undefined ? null : values.section,
   };
 }

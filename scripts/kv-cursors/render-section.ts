@@ -72,6 +72,11 @@ export function renderSection(
     `  lease        ${lease}${status.lease.holderEndsBy ? ` · holder ends by ${when(status.lease.holderEndsBy, ctx)}` : ""}`,
   );
   out.push(`  index        ${status.indexed} page${status.indexed === 1 ? "" : "s"}`);
+  const scheduled = status.scheduled;
+  if (scheduled)
+    out.push(
+      `  scheduled    a run at ${when(scheduled.at, ctx)} via ${scheduled.via === "qstash" ? `QStash (${scheduled.messageId ?? "no id"})` : "the next invocation after it"}${scheduled.error ? ` · ${style.yellow(scheduled.error)}` : ""}`,
+    );
 
   out.push("", style.bold(`Cursor (${cursorKey}, as stored)`));
   out.push(storedCursor === null || storedCursor === undefined ? NONE : JSON.stringify(storedCursor, null, 2));

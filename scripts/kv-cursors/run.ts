@@ -9,7 +9,7 @@
 import { createInterface } from "node:readline/promises";
 import { ConfigError } from "../../lib/config";
 import { createDeadline } from "../../lib/core/deadline";
-import { SECTIONS, type Section } from "../../lib/core/sections";
+import type { Section } from "../../lib/core/sections";
 import { boundedByDeadline } from "../../lib/kv/bounded-store";
 import { KvTimeoutError } from "../../lib/kv/errors";
 import type { KvStore } from "../../lib/kv/store";
@@ -71,10 +71,16 @@ interface Snapshot {
   webhooks?: WebhookStatus;
 }
 
-async function snapshot(runtime: StoreRuntime, timeoutMs: number, section: Section | null): Promise<Snapshot> {
+/** `section`: one in detail; else every one of `all`. */
+async function snapshot(
+  runtime: StoreRuntime,
+  timeoutMs: number,
+  section: Section | null,
+  all: readonly Section[] = [],
+): Promise<Snapshot> {
   const kv = boundedStore(runtime, timeoutMs);
   const now = Date.now();
-  const sections = section ? [section] : [...SECTIONS];
+  const sections = section ? [section] : all;
   const [statuses, storedCursor, webhooks] = await Promise.all([
     Promise.all(sections.map((s) => readSectionStatus(kv, runtime.keys, s, { now }))),
     section ? readStoredCursor(kv, runtime.keys, section) : Promise.resolve(undefined),
@@ -113,12 +119,13 @@ const exitFor = (statuses: SectionStatus[]) => (statuses.some(needsAttention) ? 
 
 async function show(
   command: Extract<Command, { kind: "show" }>,
+  sections: readonly Section[],
   runtime: StoreRuntime,
   source: KvSource,
   timeoutMs: number,
 ): Promise<number> {
-  if (command.watch) return watch(command.section, runtime, source, timeoutMs);
-  const snap = await snapshot(runtime, timeoutMs, command.section);
+  if (command.watch) return watch(command.section, sections, runtime, source, timeoutMs);
+  const snap = await snapshot(runtime, timeoutMs, command.section, sections);
   out(command.json ? jsonDocument(snap) : renderText(snap, command.section, source, runtime));
   return exitFor(snap.statuses);
 }
@@ -126,6 +133,7 @@ async function show(
 /** Redraws every second until Ctrl-C: clears the screen on a terminal, else prints one frame a second. */
 async function watch(
   section: Section | null,
+  all: readonly Section[],
   runtime: StoreRuntime,
   source: KvSource,
   timeoutMs: number,
@@ -143,7 +151,7 @@ async function watch(
     const started = Date.now();
     let frame: string;
     try {
-      frame = renderText(await snapshot(runtime, timeoutMs, section), section, source, runtime);
+      frame = renderText(await snapshot(runtime, timeoutMs, section, all), section, source, runtime);
     } catch (error) {
       if (error instanceof ConfigError || !isKvFailure(error)) throw error;
       // The store may come back: say so in the frame and keep trying.
@@ -320,7 +328,11 @@ function acceptWebhookToken(outcome: AcceptOutcome): number {
 }
 
 /** Runs a parsed command (not --help) against the KV store the environment configures; returns the exit code. */
-export async function runCommand(command: Exclude<Command, { kind: "help" }>): Promise<number> {
+/** `sections`: the ones to show (scripts/kv-cursors/sections.ts). */
+export async function runCommand(
+  command: Exclude<Command, { kind: "help" }>,
+  sections: readonly Section[],
+): Promise<number> {
   let runtime: StoreRuntime;
   let source: KvSource;
   try {
@@ -335,7 +347,7 @@ export async function runCommand(command: Exclude<Command, { kind: "help" }>): P
   try {
     if (command.kind === "webhook-token") return await webhookToken(command.accept, runtime, timeoutMs);
     return command.kind === "show"
-      ? await show(command, runtime, source, timeoutMs)
+      ? await show(command, sections, runtime, source, timeoutMs)
       : await act(command, runtime, timeoutMs);
   } catch (error) {
     if (isKvFailure(error)) {

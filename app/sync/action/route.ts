@@ -5,6 +5,7 @@
  * comes back as a flash message through a redirect to /sync.
  */
 import { ACTIONS, parseAction } from "@/lib/dashboard/action-specs";
+import { configuredSections } from "@/lib/dashboard/sections";
 import { runAction } from "@/lib/dashboard/actions";
 import { refusal } from "@/lib/dashboard/html";
 import { guardPost } from "@/lib/dashboard/request-guard";
@@ -35,7 +36,7 @@ export async function POST(request: Request): Promise<Response> {
     const { token, nonce } = signFlash(secret, { kind, text });
     return redirect(`/sync?r=${nonce}`, cookieHeader(FLASH_COOKIE, token, { maxAgeS: FLASH_TTL_MS / 1000, secure }));
   };
-  const parsed = parseAction(form);
+  const parsed = parseAction(form, configuredSections(env));
   if ("error" in parsed) return flash("error", parsed.error);
   if (ACTIONS[parsed.action].confirm && form.get("confirmed") !== "1") {
     const query = new URLSearchParams({

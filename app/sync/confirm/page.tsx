@@ -5,7 +5,7 @@
  */
 import { cookies } from "next/headers";
 import { redirect } from "next/navigation";
-import { isSection } from "@/lib/core/sections";
+import { configuredSections } from "@/lib/dashboard/sections";
 import { ACTIONS, isActionName } from "@/lib/dashboard/action-specs";
 import { SESSION_COOKIE, csrfToken, dashboardSecret, readSession } from "@/lib/dashboard/session";
 
@@ -24,7 +24,8 @@ export default async function ConfirmPage({
   if (!secret || !session) redirect("/sync/signin");
   const query = await searchParams;
   const action = query.action;
-  const section = typeof query.section === "string" && isSection(query.section) ? query.section : null;
+  const section =
+    typeof query.section === "string" && configuredSections(process.env).includes(query.section) ? query.section : null;
   if (!isActionName(action)) redirect("/sync");
   const spec = ACTIONS[action];
   if (!spec.confirm || (spec.perSection && !section)) redirect("/sync");

@@ -3,7 +3,6 @@
  * SectionStatus[] as /api/sync/status) for the dashboard's live updates,
  * authenticated by the session cookie instead of the secret.
  */
-import { SECTIONS } from "@/lib/core/sections";
 import { sessionOf } from "@/lib/dashboard/request-guard";
 import { jsonError, jsonOk } from "@/lib/http/json";
 import { answeringErrors } from "@/lib/http/unavailable";
@@ -21,8 +20,8 @@ export const GET = answeringErrors("dashboard.status", async (request: Request):
   const site = request.headers.get("sec-fetch-site");
   if (site !== null && site !== "same-origin" && site !== "none")
     return jsonError(403, "cross_origin", "the dashboard status is for the dashboard's own page");
-  const { kv, keys } = loadStoreRuntime(process.env);
-  const sections = await Promise.all(SECTIONS.map((s) => readSectionStatus(kv, keys, s)));
+  const { kv, keys, workspace } = loadStoreRuntime(process.env);
+  const sections = await Promise.all(workspace.names.map((s) => readSectionStatus(kv, keys, s)));
   return jsonOk({
     ok: true,
     at: new Date().toISOString(),

@@ -1,22 +1,9 @@
-import { jsonError } from "@/lib/http/json";
-import { SECTIONS } from "@/lib/core/sections";
+// Every configured section (/api/sync/<name>); trigger, status, failed and dirty are static routes and win.
+import { sectionRoute } from "@/lib/http/sync-route";
 
+export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
+export const maxDuration = 30;
 
-/** Any section other than the three static routes lands here. */
-async function unknownSection(_request: Request, context: { params: Promise<{ section: string }> }) {
-  const { section } = await context.params;
-  return jsonError(
-    404,
-    "unknown_section",
-    `unknown section "${section.slice(0, 40)}": use one of ${SECTIONS.join(", ")}`,
-  );
-}
-
-export {
-  unknownSection as GET,
-  unknownSection as POST,
-  unknownSection as PUT,
-  unknownSection as PATCH,
-  unknownSection as DELETE,
-};
+export const { GET, POST } = sectionRoute();
+export { PUT, PATCH, DELETE, HEAD } from "@/lib/http/method-not-allowed";

@@ -7,7 +7,7 @@
  */
 import { cookies } from "next/headers";
 import { notFound, redirect } from "next/navigation";
-import { isSection } from "@/lib/core/sections";
+import { configuredSections } from "@/lib/dashboard/sections";
 import { dashboardSecret, readSession } from "@/lib/dashboard/session";
 import { logEvent } from "@/lib/core/log";
 import type { PageBundle } from "@/lib/mirror/shapes";
@@ -100,13 +100,14 @@ function Facts({ bundle }: { bundle: PageBundle }) {
 export default async function PreviewPage({ params }: Params) {
   const { section, slug: rawSlug } = await params;
   const slug = slugParam(rawSlug);
+  const known = configuredSections(process.env).includes(section);
   const secret = dashboardSecret(process.env);
   const session = readSession(secret, (await cookies()).get(PREVIEW_COOKIE)?.value);
   if (!session) {
     // The target is rebuilt from what was asked, encoded: /sync/preview accepts nothing but a preview path.
-    redirect(isSection(section) && slug ? previewPassUrl(previewPath(section, slug)) : "/sync");
+    redirect(known && slug ? previewPassUrl(previewPath(section, slug)) : "/sync");
   }
-  if (!isSection(section) || !slug) notFound();
+  if (!known || !slug) notFound();
 
   let data: PreviewData | null;
   try {

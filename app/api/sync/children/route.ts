@@ -1,8 +1,0 @@
-import { syncRoute } from "@/lib/http/sync-route";
-
-export const runtime = "nodejs";
-export const dynamic = "force-dynamic";
-export const maxDuration = 30;
-
-export const { GET, POST } = syncRoute("children");
-export { PUT, PATCH, DELETE, HEAD } from "@/lib/http/method-not-allowed";
