@@ -11,7 +11,7 @@
  * files_expire_at the earliest expiry over every file; honest JSON errors.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { SECTIONS } from "../lib/core/sections";
+import { SECTIONS } from "./support/default-sections";
 import {
   type FileRef,
   type FileResolver,

@@ -27,10 +27,3 @@ export function isSectionName(value: unknown): value is Section {
     !(RESERVED_SECTION_NAMES as readonly string[]).includes(value)
   );
 }
-
-/** The sections of a deployment without a config file, children included. */
-export const SECTIONS = ["pages", "posts", "children"] as const;
-
-export function isSection(value: unknown): value is Section {
-  return typeof value === "string" && (SECTIONS as readonly string[]).includes(value);
-}

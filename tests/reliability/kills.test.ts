@@ -26,7 +26,8 @@
  * finished run remains; the next run fetches nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SECTIONS, type Section } from "../../lib/core/sections";
+import { SECTIONS } from "../support/default-sections";
+import type { Section } from "../../lib/core/sections";
 import { boundedByDeadline } from "../../lib/kv/bounded-store";
 import { readLarge } from "../../lib/kv/large-value";
 import * as shardedSet from "../../lib/kv/sharded-set";

@@ -33,7 +33,8 @@
  */
 import { Client } from "@upstash/qstash";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SECTIONS, type Section } from "../../lib/core/sections";
+import { SECTIONS } from "../support/default-sections";
+import type { Section } from "../../lib/core/sections";
 import { handleSync } from "../../lib/http/sync-route";
 import type { Cursor } from "../../lib/sync/cursor";
 import { type QStashEmulator, startQStashEmulator } from "../../scripts/emulator/qstash/server";

@@ -9,7 +9,8 @@
  * restart of next start), its other waits are scaled as in qstash.e2e.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SECTIONS, type Section } from "../../lib/core/sections";
+import { SECTIONS } from "../support/default-sections";
+import type { Section } from "../../lib/core/sections";
 import * as shardedSet from "../../lib/kv/sharded-set";
 import { readIndexPage } from "../../lib/mirror/section-index";
 import type { Cursor } from "../../lib/sync/cursor";

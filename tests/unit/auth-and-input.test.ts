@@ -10,7 +10,7 @@ import { ConfigError, readNotionSettings, readSyncSettings } from "../../lib/con
 import { parseSyncRequest } from "../../lib/http/sync-request";
 import { publicBaseUrl } from "../../lib/core/base-url";
 import { delayWithJitter, successorMessage } from "../../lib/orchestration/chain";
-import { SECTIONS } from "../../lib/core/sections";
+import { SECTIONS } from "../support/default-sections";
 
 const SECRET = "cron-secret-Zq81xK";
 const env = { CRON_SECRET: SECRET };
