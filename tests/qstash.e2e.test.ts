@@ -224,7 +224,12 @@ describe("QStash end to end: one trigger, the emulator carries the run", () => {
     const started = Date.now();
     const res = await trigger(stack);
     expect(res.ms, "trigger answer time").toBeLessThan(1000);
-    expect(res.json).toMatchObject({ ok: true, mode: "qstash", statusUrl: `${stack.baseUrl}/api/sync/status` });
+    expect(res.json).toMatchObject({
+      ok: true,
+      mode: "qstash",
+      children: "children",
+      statusUrl: `${stack.baseUrl}/api/sync/status`,
+    });
     const runId = res.json.runId as string;
     expect(runId).toMatch(/\S/);
     const messages = res.json.messages as Array<{ section: string; messageId: string; mode: string }>;

@@ -153,9 +153,10 @@ async function triggerOutcome(response: Response): Promise<ActionOutcome> {
   const messages =
     (body.messages as Array<{ section: string; mode: string; runId: string; resumedFrom?: string }>) ?? [];
   const forced = body.force === true ? "Forced run" : "Full run";
+  const follows = typeof body.children === "string" ? `; ${body.children} follows` : "";
   return {
     ok: true,
-    text: `${forced} started through QStash (run ${String(body.runId)}): ${messages.map((m) => `${m.section} ${m.mode === "resume" ? `resumed (run ${m.runId}, ${m.resumedFrom ?? "unfinished"})` : "started"}`).join(", ")}; children follows.`,
+    text: `${forced} started through QStash (run ${String(body.runId)}): ${messages.map((m) => `${m.section} ${m.mode === "resume" ? `resumed (run ${m.runId}, ${m.resumedFrom ?? "unfinished"})` : "started"}`).join(", ")}${follows}.`,
   };
 }
 

@@ -121,6 +121,8 @@ export const handleTrigger = answeringErrors("trigger", async (request: Request,
       runId,
       force: parsed.force,
       messages,
+      // The section the children kick starts once its parents finish; null without one.
+      children: runtime.workspace.children?.name ?? null,
       statusUrl,
       elapsedMs: Date.now() - startedAt,
     });
