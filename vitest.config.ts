@@ -39,6 +39,15 @@ const PARALLEL = [
   "tests/unit/crons.test.ts",
   "tests/unit/read-sections.test.ts",
   "tests/unit/typed-reads.test.ts",
+  "tests/sections.engine.test.ts",
+  "tests/qstash.test.ts",
+  "tests/notion-emulator.databases.test.ts",
+  "tests/env-files.test.ts",
+  "tests/workspace-broken-config.test.ts",
+  "tests/workspace-edge.test.ts",
+  "tests/typegen.test.ts",
+  // Its own build and a real minute of QStash delay, with a minute of slack: it overlaps the rest of this group.
+  "tests/config.e2e.test.ts",
 ];
 
 export default defineConfig({

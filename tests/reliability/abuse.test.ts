@@ -169,11 +169,18 @@ function rawPost(
       clearInterval(timer); // an answer is coming: stop producing the body
       tryParse();
     });
-    socket.on("error", (error) => (received.length > 0 ? tryParse() : finish(error)));
+    // A write that meets the server's close (EPIPE) may come before the answer's bytes are read: stop
+    // sending and let the data still queued arrive; 'close' (after every 'data') decides.
+    let socketError: Error | undefined;
+    socket.on("error", (error) => {
+      socketError = error;
+      clearInterval(timer);
+      if (received.length > 0) tryParse();
+    });
     socket.on("close", () =>
       finish(
         new Error(
-          `socket closed after ${bytesSent} body bytes with no full answer: ${received.toString("latin1").slice(0, 200)}`,
+          `socket closed after ${bytesSent} body bytes with no full answer${socketError ? ` (${socketError.message})` : ""}: ${received.toString("latin1").slice(0, 200)}`,
         ),
       ),
     );
