@@ -40,7 +40,6 @@ const PARALLEL = [
   "tests/unit/read-sections.test.ts",
   "tests/unit/typed-reads.test.ts",
   "tests/sections.engine.test.ts",
-  "tests/qstash.test.ts",
   "tests/notion-emulator.databases.test.ts",
   "tests/env-files.test.ts",
   "tests/workspace-broken-config.test.ts",

@@ -521,11 +521,12 @@ class Emulator implements QStashEmulator {
       }
       flow.queue.shift();
       flow.starts.push(now);
-      this.startAttempt(head, flow);
+      this.startAttempt(head, flow, now);
     }
   }
 
-  private startAttempt(rec: Rec, flow: FlowState | undefined): void {
+  /** `slot`: the start time flow control granted, recorded as the delivery's start (a later clock read could differ under load). */
+  private startAttempt(rec: Rec, flow: FlowState | undefined, slot?: number): void {
     const retried = rec.pub.attempts;
     rec.pub.attempts++;
     if (retried > 0) this.counters.retries++;
@@ -538,7 +539,7 @@ class Emulator implements QStashEmulator {
     const concurrent = duplicate && this.random() < 0.5;
     if (duplicate) this.counters.duplicatesInjected++;
 
-    const primary = this.attempt(rec, retried, false).then((outcome) => {
+    const primary = this.attempt(rec, retried, false, slot).then((outcome) => {
       if (flow) {
         flow.active--;
         const key = rec.pub.flowControl?.key;
@@ -552,8 +553,8 @@ class Emulator implements QStashEmulator {
   }
 
   /** One HTTP delivery. Never rejects: failures come back as a "lost" outcome. */
-  private async attempt(rec: Rec, retried: number, duplicate: boolean): Promise<Outcome> {
-    const delivery: EmulatedDelivery = { retried, startedAt: Date.now(), duration: null, status: null, duplicate };
+  private async attempt(rec: Rec, retried: number, duplicate: boolean, startedAt = Date.now()): Promise<Outcome> {
+    const delivery: EmulatedDelivery = { retried, startedAt, duration: null, status: null, duplicate };
     rec.pub.deliveries.push(delivery);
     this.counters.deliveries++;
     this.inFlightHttp++;
