@@ -1,6 +1,9 @@
 /** Where a database section's rows come from: its data source, and the publish filter a run sends. */
+import type { KeyBuilder } from "../kv/keys";
+import type { KvStore } from "../kv/store";
 import type { NotionFilter } from "../notion/compound-filter";
 import { substituteNow } from "../notion/filter";
+import type { NotionSource } from "../notion/source";
 import type { DatabaseSectionSpec } from "../workspace/types";
 import type { RunContext } from "./context";
 
@@ -10,11 +13,19 @@ export async function dataSourceId(ctx: RunContext): Promise<string> {
   if ("dataSourceId" in spec.source) return spec.source.dataSourceId;
   const { databaseId } = spec.source;
   if (!databaseId) throw new Error(`no database configured for section ${ctx.section}`);
-  const key = ctx.keys.dataSource(databaseId);
-  const cached = await ctx.kv.get<string>(key);
-  if (cached) return cached;
-  const id = await ctx.notion.dataSourceIdOf(databaseId);
-  await ctx.kv.set(key, id);
+  return cachedDataSourceId(ctx, databaseId);
+}
+
+/** A database's first data source: cached in KV (keys.dataSource), else asked of Notion and cached. */
+export async function cachedDataSourceId(
+  deps: { kv: KvStore; keys: KeyBuilder; notion: Pick<NotionSource, "dataSourceIdOf"> },
+  databaseId: string,
+): Promise<string> {
+  const key = deps.keys.dataSource(databaseId);
+  const cached = await deps.kv.get<string>(key);
+  if (typeof cached === "string" && cached) return cached;
+  const id = await deps.notion.dataSourceIdOf(databaseId);
+  await deps.kv.set(key, id);
   return id;
 }
 

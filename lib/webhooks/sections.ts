@@ -11,6 +11,7 @@ import type { KvStore } from "../kv/store";
 import type { NotionSource } from "../notion/source";
 import { normalizeId } from "../notion/types";
 import type { DatabaseSectionSpec, Workspace } from "../workspace/types";
+import { cachedDataSourceId } from "../sync/section-source";
 
 /** A page's parent when it is a database row; null for a page under a page, a block or the workspace. */
 export interface RowParent {
@@ -40,7 +41,7 @@ export function createSectionResolver(deps: {
   const dataSourceOf = (databaseId: string): Promise<string> => {
     let found = memo.get(databaseId);
     if (!found) {
-      found = resolveDataSource(deps, databaseId);
+      found = cachedDataSourceId(deps, databaseId);
       memo.set(databaseId, found);
     }
     return found;
@@ -74,16 +75,4 @@ export function createSectionResolver(deps: {
       return byDataSource.find((s) => same(sourceOf(s), source)) ?? null;
     },
   };
-}
-
-async function resolveDataSource(
-  deps: { kv: KvStore; keys: KeyBuilder; notion: Pick<NotionSource, "dataSourceIdOf"> },
-  databaseId: string,
-): Promise<string> {
-  const key = deps.keys.dataSource(databaseId);
-  const cached = await deps.kv.get<string>(key);
-  if (typeof cached === "string" && cached) return cached;
-  const id = await deps.notion.dataSourceIdOf(databaseId);
-  await deps.kv.set(key, id);
-  return id;
 }
