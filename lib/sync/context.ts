@@ -17,7 +17,8 @@ import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
 import { createContentFetcher } from "../notion/content-fetcher";
-import type { SectionSpec, Workspace } from "../workspace/types";
+import { childrenSpec, databaseSpec } from "../workspace/resolve";
+import { type SectionSpec, type Workspace, findSection } from "../workspace/types";
 import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { KvClosedError, KvPreconditionError } from "../kv/errors";
 import type { Cursor, Phase, RunCounts } from "./cursor";
@@ -188,32 +189,19 @@ function contentOf(deps: EngineDeps, spec: SectionSpec): EngineDeps["content"] {
  */
 export function sectionSpec(deps: EngineDeps, section: Section): SectionSpec {
   if (deps.spec?.name === section) return deps.spec;
-  const configured = deps.workspace?.sections.find((s) => s.name === section);
+  const configured = deps.workspace ? findSection(deps.workspace, section) : undefined;
   if (configured) return configured;
   const content = deps.content.mode ?? "blocks";
   const { childDepth } = deps.settings;
   if (section === CHILDREN_SECTION)
-    return {
-      kind: "children",
-      name: section,
-      parents: [...ENV_SECTIONS],
-      content: content === "none" ? "blocks" : content,
-      childDepth,
-    };
-  return {
-    kind: "database",
-    name: section,
-    source: { databaseId: "" },
-    sourceOrigin: section,
-    filter: undefined,
-    slugProperty: undefined,
-    titleProperty: undefined,
-    content,
-    followsChildren: true,
-    childDepth,
-    properties: undefined,
-    sort: { timestamp: "created_time", direction: "descending" },
-  };
+    return childrenSpec([...ENV_SECTIONS], content === "none" ? "blocks" : content, childDepth);
+  return databaseSpec(
+    section,
+    { databaseId: "" },
+    section,
+    { children: true, content },
+    { content: "blocks", childDepth },
+  );
 }
 
 /** Batches fenced by the lease token, run one at a time; refused once the lease is lost or an outcome is unknown. */

@@ -30,6 +30,7 @@ import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
 import { type LedgerEntry, fetchedInOtherMode } from "./ledger";
 import { type PieceRow, packPiece } from "./worklist";
+import { findSection } from "../workspace/types";
 
 export async function runListPhase(ctx: RunContext): Promise<void> {
   while (ctx.cursor.phase === "list" && !ctx.shouldStop()) {
@@ -177,7 +178,7 @@ function walkParents(ctx: RunContext): { name: string; childDepth: number }[] {
   if (ctx.spec.kind !== "children") return [];
   const own = ctx.spec.childDepth;
   return ctx.spec.parents.map((name) => {
-    const parent = ctx.workspace?.sections.find((s) => s.name === name);
+    const parent = ctx.workspace ? findSection(ctx.workspace, name) : undefined;
     return { name, childDepth: parent?.kind === "database" ? parent.childDepth : own };
   });
 }

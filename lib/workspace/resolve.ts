@@ -71,7 +71,8 @@ function sourceOf(name: string, options: SectionOptions): DatabaseSectionSpec["s
   return typeof ref === "string" ? { databaseId: id } : { dataSourceId: id };
 }
 
-function databaseSpec(
+/** A database section's spec from its options, the env's defaults filling the rest. */
+export function databaseSpec(
   name: string,
   source: DatabaseSectionSpec["source"],
   sourceOrigin: string,
@@ -96,18 +97,25 @@ function databaseSpec(
 
 function assemble(origin: Workspace["origin"], databases: DatabaseSectionSpec[], defaults: Defaults): Workspace {
   const parents = databases.filter((d) => d.followsChildren);
-  const children: ChildrenSectionSpec | undefined =
+  const children =
     parents.length === 0
       ? undefined
-      : {
-          kind: "children",
-          name: CHILDREN_SECTION,
-          parents: parents.map((p) => p.name),
-          content: defaults.content,
-          childDepth: Math.max(...parents.map((p) => p.childDepth)),
-        };
+      : childrenSpec(
+          parents.map((p) => p.name),
+          defaults.content,
+          Math.max(...parents.map((p) => p.childDepth)),
+        );
   const sections: SectionSpec[] = children ? [...databases, children] : [...databases];
   return { origin, sections, databaseSections: databases, children, names: sections.map((s) => s.name) };
+}
+
+/** The children section of child pages found under `parents`. */
+export function childrenSpec(
+  parents: string[],
+  content: ChildrenSectionSpec["content"],
+  childDepth: number,
+): ChildrenSectionSpec {
+  return { kind: "children", name: CHILDREN_SECTION, parents, content, childDepth };
 }
 
 function fileError(error: z.ZodError): ConfigError {
