@@ -16,8 +16,8 @@ import type { IndexEntry, PageBundle } from "../mirror/shapes";
 export { simplifyProperties } from "../mirror/properties";
 
 /** What a section's spec says of its entries (a children section: nothing, today's entries). */
-export function entryOptions(spec: SectionSpec | undefined): EntryOptions {
-  return spec?.kind === "database" ? { titleProperty: spec.titleProperty, properties: spec.properties } : {};
+export function entryOptions(spec: SectionSpec): EntryOptions {
+  return spec.kind === "database" ? { titleProperty: spec.titleProperty, properties: spec.properties } : {};
 }
 
 export function indexEntryFor(

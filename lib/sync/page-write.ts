@@ -6,7 +6,7 @@
  * and the refetch and failed sets. The caller adds its own marks and commits the ops
  * in one atomic, lease-fenced batch.
  */
-import { CHILDREN_SECTION, type Section } from "../core/sections";
+import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import { PLAIN, type StoredShape, deleteLarge, writeLarge } from "../kv/large-value";
 import type { KvOp } from "../kv/store";
@@ -36,15 +36,15 @@ export interface PageWrite {
   claimSlug: boolean;
   /** When the read of the page began, kept with the entry (LedgerEntry.readAt). */
   readAt?: string;
-  /** The section's spec (title, properties, content, child pages); absent: a deployment without a config file's. */
-  spec?: SectionSpec;
+  /** The section's spec (title, properties, content, child pages). */
+  spec: SectionSpec;
 }
 
 /** What a page write needs to know of its section. */
 function sectionFacts(w: PageWrite): { children: boolean; followsChildren: boolean; bundle: boolean } {
-  const children = w.spec ? w.spec.kind === "children" : w.section === CHILDREN_SECTION;
-  const followsChildren = w.spec?.kind === "database" ? w.spec.followsChildren && w.spec.childDepth > 0 : !children;
-  return { children, followsChildren, bundle: (w.mode ?? w.spec?.content) !== "none" };
+  const children = w.spec.kind === "children";
+  const followsChildren = w.spec.kind === "database" && w.spec.followsChildren && w.spec.childDepth > 0;
+  return { children, followsChildren, bundle: (w.mode ?? w.spec.content) !== "none" };
 }
 
 export interface PageWriteResult {
