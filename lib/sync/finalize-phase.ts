@@ -166,14 +166,15 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
   const { keys, section } = ctx;
   const f = ctx.cursor.finalize!;
   const runId = ctx.cursor.runId;
+  const sort = ownSort(ctx);
   const manifest: IndexManifest = {
     version: INDEX_MANIFEST_VERSION,
     section,
     runId,
     updatedAt: ctx.now().toISOString(),
     total: f.total,
-    order: publicOrder(ctx.spec.kind, ownSort(ctx) ?? undefined),
-    ...(ownSort(ctx) ? { sort: ownSort(ctx)! } : {}),
+    order: publicOrder(ctx.spec.kind, sort ?? undefined),
+    ...(sort ? { sort } : {}),
     chunks: f.chunks,
     idsKey: keys.listedIds(section, runId),
   };
