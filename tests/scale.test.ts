@@ -14,7 +14,8 @@ import { readIndexPage, readManifest } from "../lib/mirror/section-index";
 import { engineDeps, loadRuntime } from "../lib/runtime";
 import { runInvocation } from "../lib/sync/engine";
 import { expectedOrder } from "../scripts/emulator/notion/verify";
-import { type ForkedStack, SIMPLE_ROWS, startForkedStack } from "./support/forked-stack";
+import { SIMPLE_ROWS } from "../scripts/scale/rows";
+import { type ForkedStack, startForkedStack } from "./support/forked-stack";
 import {
   type InvocationBody,
   type Stack,

@@ -24,6 +24,7 @@ import { startUpstashBridge } from "../../tests/support/upstash-bridge";
 import { generateWorkspace } from "../emulator/notion/generate";
 import { startNotionEmulator } from "../emulator/notion/server";
 import { compareKvWithWorkspace } from "../emulator/notion/verify";
+import { SIMPLE_ROWS } from "./rows";
 
 export interface EmulatorChildOptions {
   rows: number;
@@ -43,16 +44,7 @@ export interface ReadyMessage {
 }
 
 async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
-  const workspace = generateWorkspace({
-    seed: options.seed ?? 1,
-    pages: options.rows,
-    posts: 0,
-    blocksPerRow: 2,
-    hugePages: 0,
-    childDepth: 0,
-    trashedRows: 0,
-    unsharedChildPages: 0,
-  });
+  const workspace = generateWorkspace({ seed: options.seed ?? 1, pages: options.rows, ...SIMPLE_ROWS });
   const emulator = await startNotionEmulator({
     workspace,
     ratePerSecond: Infinity,

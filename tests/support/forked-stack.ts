@@ -20,17 +20,9 @@ import {
 } from "../../scripts/scale/children";
 import { TEST_SECRET } from "./harness";
 import { startRedisServer } from "./redis-server";
+// The rows scripts/scale/child.ts generates (it takes only their number and the seed).
+import { SIMPLE_ROWS } from "../../scripts/scale/rows";
 import type { BridgeStats } from "./upstash-bridge";
-
-/** The rows scripts/scale/child.ts generates (it takes only their number and the seed). */
-export const SIMPLE_ROWS = {
-  posts: 0,
-  blocksPerRow: 2,
-  hugePages: 0,
-  childDepth: 0,
-  trashedRows: 0,
-  unsharedChildPages: 0,
-} as const;
 
 const QUERY_RESULT_LIMIT = 10_000;
 
