@@ -23,6 +23,11 @@ export interface S3ServerOptions {
   region?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /**
+   * "not-implemented": PutObject refuses flexible checksums (x-amz-checksum-*, aws-chunked trailers)
+   * with 501 NotImplemented, as R2 did in January 2025 and some S3-compatible stores still do.
+   */
+  putChecksums?: "supported" | "not-implemented";
 }
 
 export interface S3Server {
@@ -56,6 +61,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     counts: { put: 0, delete: 0, get: 0, head: 0 } as Record<S3Op, number>,
     log: [] as S3Server["log"],
     failures: [] as { op: S3Op; status: number; code: string }[],
+    putChecksums: options.putChecksums ?? "supported",
   };
   const server = createServer((req, res) => {
     const request = classify(state, req);
@@ -104,6 +110,7 @@ type State = {
   counts: Record<S3Op, number>;
   log: S3Server["log"];
   failures: { op: S3Op; status: number; code: string }[];
+  putChecksums: "supported" | "not-implemented";
 };
 
 class S3Failure extends Error {
@@ -161,7 +168,10 @@ function handle(state: State, request: Classified, req: IncomingMessage, res: Se
     if (op === "other") throw new S3Failure(501, "NotImplemented", "Not implemented by the test server");
     verifySignature(state, req, rawPath, url);
     const payload = decodePayload(req, body);
-    if (op === "put") return putObject(state, req, res, key, payload);
+    if (op === "put") {
+      if (state.putChecksums === "not-implemented") refuseFlexibleChecksums(req);
+      return putObject(state, req, res, key, payload);
+    }
     return deleteObjects(state, req, res, payload);
   } catch (err) {
     const failure = err instanceof S3Failure ? err : new S3Failure(500, "InternalError", String(err));
@@ -206,6 +216,13 @@ function putObject(state: State, req: IncomingMessage, res: ServerResponse, key:
   });
   res.writeHead(200, { etag, "x-amz-request-id": randomUUID() });
   res.end();
+}
+
+function refuseFlexibleChecksums(req: IncomingMessage): void {
+  for (const name of ["x-amz-sdk-checksum-algorithm", "x-amz-trailer", ...Object.keys(pickChecksums(req.headers))]) {
+    const value = header(req, name);
+    if (value) throw new S3Failure(501, "NotImplemented", `Header '${name}' with value '${value}' not implemented`);
+  }
 }
 
 function deleteObjects(state: State, req: IncomingMessage, res: ServerResponse, payload: Buffer): void {
