@@ -4,6 +4,8 @@
  * enforced with nothing left behind, deletes tolerant of missing objects, and errors that tell
  * a retry apart from a configuration fault. Then FILES_MIRROR and its variables.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../lib/config";
 import { createBlobStore } from "../lib/files/store/blob";
@@ -23,6 +25,8 @@ interface Subject {
   failNext(op: "put" | "delete", times: number, status: number): void;
   /** Fails every attempt of the next delete call: the store's client retries deletes on its own. */
   failNextDelete(): FileStore;
+  /** A store whose API is at `origin`; undo() puts things back. */
+  at(origin: string): { store: FileStore; undo(): void };
 }
 
 let s3: S3Server;
@@ -44,17 +48,18 @@ afterAll(async () => {
   await Promise.all([s3?.close(), blob?.close()]);
 });
 
+const s3Options = (secretAccessKey: string) => ({
+  endpoint: s3.endpoint,
+  region: s3.region,
+  bucket: s3.bucket,
+  accessKeyId: s3.accessKeyId,
+  secretAccessKey,
+  forcePathStyle: true,
+  publicBaseUrl: `${s3.publicBaseUrl}/`,
+});
+
 function s3Subject(): Subject {
-  const make = (secretAccessKey: string) =>
-    createS3Store({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: s3.bucket,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey,
-      forcePathStyle: true,
-      publicBaseUrl: `${s3.publicBaseUrl}/`,
-    });
+  const make = (secretAccessKey: string) => createS3Store(s3Options(secretAccessKey));
   return {
     store: make(s3.secretAccessKey),
     wrongCredential: make("not-the-secret"),
@@ -68,6 +73,10 @@ function s3Subject(): Subject {
     failNextDelete() {
       s3.failNext("delete", 3, 503, "SlowDown");
       return this.store;
+    },
+    at(origin) {
+      const store = createS3Store({ ...s3Options(s3.secretAccessKey), endpoint: origin });
+      return { store, undo() {} };
     },
   };
 }
@@ -93,6 +102,11 @@ function blobSubject(): Subject {
       // The client retries for minutes with growing waits; the adapter's bound ends it after the first wait.
       blob.failNext("delete", 1, 503, "service_unavailable");
       return createBlobStore({ token: blob.token, deleteTimeoutMs: 300 });
+    },
+    at(origin) {
+      process.env.VERCEL_BLOB_API_URL = origin;
+      const store = createBlobStore({ token: blob.token, connectTimeoutMs: 300, deleteTimeoutMs: 300 });
+      return { store, undo: () => void (process.env.VERCEL_BLOB_API_URL = blob.apiUrl) };
     },
   };
 }
@@ -267,7 +281,7 @@ describe.each([
 describe.each([
   ["s3", s3Subject],
   ["blob", blobSubject],
-] as const)("FileStore contract: %s delete", (_kind, subject) => {
+] as const)("FileStore contract: %s, store failing", (_kind, subject) => {
   it("a server error on delete is retryable and deletes nothing", async () => {
     const t = subject();
     const obj = t.seed("nks/keep/1/f.bin");
@@ -275,7 +289,32 @@ describe.each([
     expect(err.retryable).toBe(true);
     expect(t.stored(obj.key)).toBe(true);
   });
+
+  it("a store that cannot be reached fails put and delete retryable, promptly", async () => {
+    const t = subject();
+    const closed = await closedOrigin();
+    const { store, undo } = t.at(closed);
+    try {
+      const put = await rejection(
+        store.put(KEY("nowhere.bin"), streamOf(pattern(10)), { bytes: 10, contentType: "image/png" }),
+      );
+      expect(put.retryable).toBe(true);
+      const del = await rejection(store.delete([{ key: KEY("nowhere.bin"), url: `${closed}/public/x` }]));
+      expect(del.retryable).toBe(true);
+    } finally {
+      undo();
+    }
+  });
 });
+
+/** An origin where nothing listens (connections refused). */
+async function closedOrigin(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
 
 describe("filesMirrorFromEnv", () => {
   const S3 = {

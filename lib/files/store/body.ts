@@ -17,6 +17,10 @@ export interface BodyGuard {
   signal: AbortSignal;
   mismatch?: BytesMismatch;
   sourceError?: unknown;
+  /** True once the HTTP client first asked for the body (a stream body only). */
+  started: boolean;
+  /** Aborts the request (a plain abort, as the caller's signal does). */
+  abort(): void;
   dispose(): void;
 }
 
@@ -35,6 +39,8 @@ export function guardBody(body: ReadableStream<Uint8Array> | Uint8Array, meta: P
   const guard: BodyGuard = {
     body,
     signal: controller.signal,
+    started: false,
+    abort: () => controller.abort(),
     dispose: () => meta.signal?.removeEventListener("abort", onAbort),
   };
   if (!(body instanceof Uint8Array)) guard.body = counted(body, meta.bytes, guard, controller);
@@ -57,6 +63,7 @@ function counted(
   };
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
+      guard.started = true;
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();
