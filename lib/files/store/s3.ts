@@ -45,7 +45,7 @@ export function createS3Store(options: S3StoreOptions): FileStore {
     requestChecksumCalculation: "WHEN_REQUIRED" as const,
     responseChecksumValidation: "WHEN_REQUIRED" as const,
     // A store that does not answer fails the call instead of holding the invocation (no connection in 5 s, 30 s idle).
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
     // Failures reach the caller as FileStoreError; the SDK's console warnings would only repeat them.
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   };
