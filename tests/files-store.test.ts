@@ -307,6 +307,31 @@ describe.each([
   });
 });
 
+describe("S3 adapter", () => {
+  it("a put refused on its headers (Expect: 100-continue) sends no body and releases the source", async () => {
+    const t = s3Subject();
+    let cancelled = false;
+    let pulled = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        pulled++;
+        ctrl.enqueue(pattern(65_536));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const err = await rejection(
+      t.wrongCredential.put(KEY("big.bin"), source, { bytes: 8_000_000, contentType: "video/mp4" }),
+    );
+    expect(err.retryable).toBe(false);
+    expect(err.status).toBe(403);
+    expect(cancelled).toBe(true);
+    expect(pulled).toBeLessThan(10);
+    expect(t.stored(KEY("big.bin"))).toBe(false);
+  });
+});
+
 /** An origin where nothing listens (connections refused). */
 async function closedOrigin(): Promise<string> {
   const server = createServer();

@@ -51,6 +51,7 @@ export function createBlobStore(options: BlobStoreOptions): FileStore {
       });
       return { key, url: out.url };
     } catch (err) {
+      guard.cancel();
       if (unreachable) {
         throw new FileStoreError(`Vercel Blob put ${key}: the API could not be reached`, true, undefined, {
           cause: err,

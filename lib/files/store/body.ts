@@ -21,6 +21,8 @@ export interface BodyGuard {
   started: boolean;
   /** Aborts the request (a plain abort, as the caller's signal does). */
   abort(): void;
+  /** Releases the source (a download still open) after a failed put. */
+  cancel(): void;
   dispose(): void;
 }
 
@@ -41,6 +43,7 @@ export function guardBody(body: ReadableStream<Uint8Array> | Uint8Array, meta: P
     signal: controller.signal,
     started: false,
     abort: () => controller.abort(),
+    cancel: () => {},
     dispose: () => meta.signal?.removeEventListener("abort", onAbort),
   };
   if (!(body instanceof Uint8Array)) guard.body = counted(body, meta.bytes, guard, controller);
@@ -54,6 +57,7 @@ function counted(
   controller: AbortController,
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  guard.cancel = () => void reader.cancel().catch(() => {});
   let seen = 0;
   // Abort first: the HTTP client then drops the request instead of ending it short or sending extra bytes.
   const fail = (ctrl: ReadableStreamDefaultController<Uint8Array>, error: unknown) => {

@@ -68,6 +68,7 @@ export function createS3Store(options: S3StoreOptions): FileStore {
         { abortSignal: guard.signal },
       );
     } catch (err) {
+      guard.cancel();
       throw putError(err, key, guard);
     } finally {
       guard.dispose();
