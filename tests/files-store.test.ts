@@ -13,6 +13,7 @@ import { filesMirrorFromEnv } from "../lib/files/store/from-env";
 import { createS3Store } from "../lib/files/store/s3";
 import { FileStoreError, type FileStore, type StoredObject } from "../lib/files/store/types";
 import { startBlobServer, type BlobServer } from "./support/blob-server";
+import { MemoryFileStore } from "./support/memory-file-store";
 import { startS3Server, type S3Server } from "./support/s3-server";
 
 interface Subject {
@@ -304,6 +305,25 @@ describe.each([
     } finally {
       undo();
     }
+  });
+});
+
+describe("MemoryFileStore (tests/support)", () => {
+  it("reads the whole body, holds it to the declared count, records every call and fails on demand", async () => {
+    const store = new MemoryFileStore();
+    const out = await store.put(KEY("m.bin"), streamOf(pattern(40_000)), { bytes: 40_000, contentType: "image/png" });
+    expect(store.byUrl(out.url)?.bytes.byteLength).toBe(40_000);
+    expect(
+      (await rejection(store.put(KEY("short.bin"), streamOf(pattern(10)), { bytes: 11, contentType: "x/y" })))
+        .retryable,
+    ).toBe(false);
+    store.failNextPuts(1);
+    expect((await rejection(store.put(KEY("f.bin"), pattern(1), { bytes: 1, contentType: "x/y" }))).retryable).toBe(
+      true,
+    );
+    await store.delete([out]);
+    expect(store.puts.map((p) => p.ok)).toEqual([true, false, false]);
+    expect([store.objects.size, store.deletes]).toEqual([0, [KEY("m.bin")]]);
   });
 });
 
