@@ -27,10 +27,14 @@ export interface BodyGuard {
 }
 
 export function guardBody(body: ReadableStream<Uint8Array> | Uint8Array, meta: PutMeta): BodyGuard {
+  const refuse = (error: FileStoreError) => {
+    if (!(body instanceof Uint8Array)) body.cancel(error).catch(() => {});
+    return error;
+  };
   if (!Number.isSafeInteger(meta.bytes) || meta.bytes < 0) {
-    throw new FileStoreError(`invalid byte count ${meta.bytes}`, false);
+    throw refuse(new FileStoreError(`invalid byte count ${meta.bytes}`, false));
   }
-  if (meta.signal?.aborted) throw new FileStoreError("put aborted before it started", true);
+  if (meta.signal?.aborted) throw refuse(new FileStoreError("put aborted before it started", true));
   if (body instanceof Uint8Array && body.byteLength !== meta.bytes) {
     throw bytesMismatch({ declared: meta.bytes, seen: body.byteLength });
   }
