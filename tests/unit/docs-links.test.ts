@@ -9,7 +9,12 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const PAGES = ["README.md", ...readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const PAGES = [
+  "README.md",
+  ...readdirSync(path.join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** The page's lines outside fenced code blocks, with their numbers. */
 function proseLines(text: string): { n: number; line: string }[] {
@@ -46,7 +51,8 @@ export function linksOf(text: string): { n: number; target: string }[] {
   const out: { n: number; target: string }[] = [];
   for (const { n, line } of proseLines(text)) {
     const withoutCode = line.replace(/`[^`]*`/g, "");
-    for (const m of withoutCode.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) out.push({ n, target: m[1] });
+    for (const m of withoutCode.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+      out.push({ n, target: m[1] });
   }
   return out;
 }
@@ -55,12 +61,21 @@ const read = (rel: string) => readFileSync(path.join(ROOT, rel), "utf8");
 
 describe("README and docs/", () => {
   it("the link checker finds headings' anchors as GitHub makes them, and links outside code only", () => {
-    const anchors = anchorsOf("# Operating a sync: `npm run kv:cursors`\n## Files: `/api/files/<ref>`\n## Tests\n## Tests\n<a id=\"status-api\"></a>");
-    expect([...anchors]).toEqual(["operating-a-sync-npm-run-kvcursors", "files-apifilesref", "tests", "tests-1", "status-api"]);
-    expect(linksOf("see [a](docs/a.md#x) and `[b](nope.md)`\n```\n[c](code.md)\n```\n![img](docs/p.png)").map((l) => l.target)).toEqual([
-      "docs/a.md#x",
-      "docs/p.png",
+    const anchors = anchorsOf(
+      '# Operating a sync: `npm run kv:cursors`\n## Files: `/api/files/<ref>`\n## Tests\n## Tests\n<a id="status-api"></a>',
+    );
+    expect([...anchors]).toEqual([
+      "operating-a-sync-npm-run-kvcursors",
+      "files-apifilesref",
+      "tests",
+      "tests-1",
+      "status-api",
     ]);
+    expect(
+      linksOf("see [a](docs/a.md#x) and `[b](nope.md)`\n```\n[c](code.md)\n```\n![img](docs/p.png)").map(
+        (l) => l.target,
+      ),
+    ).toEqual(["docs/a.md#x", "docs/p.png"]);
   });
 
   it("every relative link and anchor resolves", () => {
@@ -90,7 +105,8 @@ describe("README and docs/", () => {
     const long: string[] = [];
     for (const page of PAGES)
       for (const { n, line } of proseLines(read(page)))
-        if (!line.trimStart().startsWith("|") && [...line].length > 600) long.push(`${page}:${n} (${[...line].length})`);
+        if (!line.trimStart().startsWith("|") && [...line].length > 600)
+          long.push(`${page}:${n} (${[...line].length})`);
     expect(long).toEqual([]);
   });
 });
