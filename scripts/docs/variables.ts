@@ -188,7 +188,8 @@ export const VARIABLES: Variable[] = [
   {
     name: "SYNC_STALL_BACKOFF_S",
     group: "Sync engine",
-    meaning: "seconds a stalled run's chain waits before each retry, one invocation each, the last repeating (tests use `1`)",
+    meaning:
+      "seconds a stalled run's chain waits before each retry, one invocation each, the last repeating (tests use `1`)",
     probe: sync(
       (s) => s.stallBackoffMs,
       (v) => `\`${v.map((ms) => ms / 1000).join(",")}\``,
