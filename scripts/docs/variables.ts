@@ -342,7 +342,7 @@ export const VARIABLES: Variable[] = [
         "`off`",
         "`s3`, `blob` or `off`: copy Notion-hosted files to a store of yours ([files-mirror.md](files-mirror.md))",
       ],
-      ["S3_ENDPOINT", "", "AWS", "S3-compatible endpoint (R2, MinIO, …)"],
+      ["S3_ENDPOINT", "", "", "the S3-compatible endpoint (R2, MinIO, …)"],
       ["S3_BUCKET", "with `FILES_MIRROR=s3`", "", "the bucket the files are copied to"],
       ["S3_REGION", "", "", "the bucket's region"],
       ["S3_ACCESS_KEY_ID", "with `FILES_MIRROR=s3`", "", "access key"],
