@@ -59,11 +59,16 @@ const PATTERNS = [
   new RegExp(`^\\s+([A-Z][A-Z0-9]*_[A-Z0-9_]+):\\s`, "gm"), // X_Y: a schema's key
 ];
 
-/** The variable names one source text reads. */
+/** Node's error codes look like variables and are not. */
+const ERROR_CODE = /^ERR_/;
+
+/** The variable names one source text reads: quoted names and schema keys count only in code that reads `env`. */
 export function variablesIn(text: string): Set<string> {
   const found = new Set<string>();
   const code = stripComments(text);
-  for (const re of PATTERNS) for (const m of code.matchAll(re)) found.add(m[1]);
+  const readsEnv = /\benv\b/.test(code);
+  for (const re of readsEnv ? PATTERNS : PATTERNS.slice(0, 2))
+    for (const m of code.matchAll(re)) if (!ERROR_CODE.test(m[1])) found.add(m[1]);
   return found;
 }
 

@@ -434,5 +434,4 @@ export const NOT_CONFIGURATION: Record<string, string> = {
   PATH: "passed on to child processes",
   HOME: "passed on to child processes",
   KV_REST_API_READ_ONLY_TOKEN: "set by Vercel's KV integration; never used, only scrubbed from `kv:cursors` output",
-  ERR_INVALID_URL: "an error code, not a variable",
 };
