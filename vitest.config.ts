@@ -22,6 +22,8 @@ const PARALLEL = [
   "tests/unit/piece-ranges.test.ts",
   "tests/unit/properties.test.ts",
   "tests/unit/readme-tables.test.ts",
+  "tests/unit/env-docs.test.ts",
+  "tests/unit/docs-links.test.ts",
   "tests/unit/section-index-update.test.ts",
   "tests/unit/signed-token.test.ts",
   "tests/unit/slug.test.ts",

@@ -35,7 +35,7 @@
  * Output: a Markdown table on stdout (and one for the webhook run), the
  * targets met/missed, bench/results.json. --merge loads results files written
  * by separate (e.g. concurrent) bench processes, evaluates the targets over
- * the union and writes --json-out: see the README.
+ * the union and writes --json-out: see docs/benchmark.md.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";

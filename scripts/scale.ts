@@ -30,7 +30,7 @@
  * invocation" of the full-run target, default 16384), --skip-verify, --seed N,
  * --json-out FILE (default bench/scale-results.json: every figure, with the
  * commit measured, whether lib/app/scripts differed from it, the dates, the
- * heap limit and the machine; `npm run docs:tables` puts it in the README),
+ * heap limit and the machine; `npm run docs:tables` puts it in docs/benchmark.md),
  * --no-save (write no file).
  */
 import { randomBytes } from "node:crypto";

@@ -1,7 +1,7 @@
 /**
  * Edge cases found in review, each driving the real engine and route handler
- * against the Notion emulator and redis-server, asserting what the README
- * promises: unreadable nested blocks, resumed no-change runs, retries of
+ * against the Notion emulator and redis-server, asserting what the docs
+ * promise: unreadable nested blocks, resumed no-change runs, retries of
  * given-up pages, 400s on one page, forced triggers during a run.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,7 +130,7 @@ describe("a page given up after repeated failures", () => {
     stack.emulator.clearFaults();
     expect(failing.at(-1)!.counts.failed).toBe(1);
 
-    // README: "keeping its previous bundle and index entry so the next run tries it again"
+    // docs/architecture.md: "keeping its previous bundle and index entry so the next run tries it again"
     ws.advanceClock(10 * 60_000);
     const healed = await syncAll(stack);
     expect(healed.pages.at(-1)!.counts.fetched, "the failed parent was not tried again").toBe(1);

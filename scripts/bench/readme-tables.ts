@@ -76,7 +76,7 @@ export function replaceBlock(readme: string, name: string, content: string): str
   const end = `<!-- ${name}:end -->`;
   const from = readme.indexOf(start);
   const to = readme.indexOf(end);
-  if (from < 0 || to < from) throw new Error(`README.md: markers ${start} … ${end} not found`);
+  if (from < 0 || to < from) throw new Error(`${TABLES_DOC}: markers ${start} … ${end} not found`);
   return `${readme.slice(0, from + start.length)}\n${content}\n${readme.slice(to)}`;
 }
 
@@ -94,15 +94,18 @@ export function generatedReadme(root: string, readme: string): string {
   return replaceBlock(out, "bench-webhook-table", renderWebhookTable(bench.webhook));
 }
 
+/** The page the tables live in (the README links to it). */
+export const TABLES_DOC = "docs/benchmark.md";
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-  const file = path.join(root, "README.md");
+  const file = path.join(root, TABLES_DOC);
   const before = readFileSync(file, "utf8");
   const after = generatedReadme(root, before);
   writeFileSync(file, after);
   process.stdout.write(
     after === before
-      ? "README.md: the tables already match the results files\n"
-      : "README.md: tables rewritten from the results files\n",
+      ? `${TABLES_DOC}: the tables already match the results files\n`
+      : `${TABLES_DOC}: tables rewritten from the results files\n`,
   );
 }

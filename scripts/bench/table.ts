@@ -1,4 +1,4 @@
-/** The benchmark's main table as GitHub Markdown (printed by `npm run bench`, put in the README by `npm run docs:tables`). */
+/** The benchmark's main table as GitHub Markdown (printed by `npm run bench`, put in docs/benchmark.md by `npm run docs:tables`). */
 import type { Result } from "../bench";
 
 /** Requests/s at Notion's pace. */

@@ -91,7 +91,7 @@ export function renderTable(results: (RunResult & { prefix: string })[]): string
   return table.toString();
 }
 
-/** The same table as GitHub Markdown (for the README). */
+/** The same table as GitHub Markdown (for docs/benchmark.md). */
 export function renderMarkdown(results: (RunResult & { prefix: string })[]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(HEAD), line(ALIGN.map((a) => (a === "right" ? "---:" : ":---"))), ...rowsOf(results).map(line)].join(

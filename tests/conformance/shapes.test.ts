@@ -5,7 +5,7 @@
  * over HTTP, from the default workspace, have the same keys and value types
  * at every position, and between them show every position the recordings
  * show (tests/support/shape.ts explains the comparison). Every departure is
- * listed below with its reason, and in the README ("Conformance to real
+ * listed below with its reason, and in docs/testing.md ("Conformance to real
  * Notion").
  */
 import fs from "node:fs";
@@ -114,7 +114,7 @@ function listModel(): ShapeModel {
   );
 }
 
-// ------------------------------------------------------------ documented departures (README, "Conformance to real Notion")
+// ------------------------------------------------------------ documented departures (docs/testing.md, "Conformance to real Notion")
 
 /** Departures that hold in every comparison (shared vocabularies). */
 const COMMON: Exceptions = {
@@ -149,7 +149,7 @@ const DATA_SOURCE_EXCEPTIONS: Exceptions = {
       "the recorded schema's unique_id has a prefix; rows of a source without one show `prefix: null` (query-data-source-23-property-types), so does its schema",
   },
 };
-/** Keys Notion itself sends only sometimes at one position (they differ by recording date and version): documented in the README. */
+/** Keys Notion itself sends only sometimes at one position (they differ by recording date and version): documented in docs/testing.md. */
 const EXPECTED_VARYING = {
   page: ["page{}#is_archived", "page{}#is_locked", "page{}#archived"],
   database: ["database{}#description", "database{}#is_locked"],

@@ -1,5 +1,5 @@
 /**
- * Dependencies point down (README "Code map"): this reads every import of
+ * Dependencies point down (docs/architecture.md, "Code map"): this reads every import of
  * lib/ and fails on one that points up or sideways across a boundary.
  */
 import { readFileSync, readdirSync } from "node:fs";
