@@ -10,7 +10,10 @@
  * (shell variables win) and the config file like the other scripts. Never
  * prints a secret.
  */
-import { type DoctorReport, formatDoctorReport, runDoctor, scrubSecrets } from "../lib/doctor";
+import path from "node:path";
+import { ConfigError } from "../lib/config";
+import { type DoctorOptions, type DoctorReport, formatDoctorReport, runDoctor, scrubSecrets } from "../lib/doctor";
+import { configFilePath } from "../lib/workspace/config-path";
 import { loadEnvFiles } from "./lib/env-files";
 import { readConfigFile } from "./lib/workspace-file";
 
@@ -44,6 +47,22 @@ function parseArgs(argv: string[]): Args | string {
   return args;
 }
 
+/** The config file as the other scripts read it; a file that does not load is the doctor's to report. */
+async function loadConfig(root: string): Promise<DoctorOptions> {
+  let file: string;
+  try {
+    file = path.relative(root, configFilePath(root, process.env));
+  } catch (error) {
+    return {
+      configError: new ConfigError(error instanceof Error ? error.message : String(error), ["NKS_CONFIG_FILE"]),
+    };
+  }
+  return readConfigFile(root, process.env).then(
+    (read) => ({ config: read.config, configFile: read.file }),
+    (error: unknown) => ({ configError: error, configFile: file }),
+  );
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("-h") || argv.includes("--help")) {
     process.stdout.write(HELP);
@@ -56,10 +75,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const root = process.cwd();
   const files = loadEnvFiles(root);
-  const config = await readConfigFile(root, process.env).then(
-    (read) => ({ config: read.config, configFile: read.file }),
-    (error: unknown) => ({ configError: error }),
-  );
+  const config = await loadConfig(root);
   const report: DoctorReport = await runDoctor(process.env, { ...config, timeoutMs: args.timeoutMs });
   if (args.json) {
     process.stdout.write(scrubSecrets(`${JSON.stringify(report, null, 2)}\n`, process.env));

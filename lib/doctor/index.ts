@@ -38,50 +38,50 @@ export async function runDoctor(env: Env, options: DoctorOptions = {}): Promise<
     : checkSections(env, options.config, options.configFile);
   const qstash = checkQStashVariables(env);
   const webhookSettings = checkWebhookSettings(env);
-  const [kvChecks, notionChecks, qstashChecks] = await Promise.all([
-    kvVariables.ok ? kvProbes(env, timeoutMs) : Promise.resolve([]),
+  const [kv, notionChecks, qstashChecks] = await Promise.all([
+    kvVariables.ok ? kvProbes(env, timeoutMs) : Promise.resolve({ probe: null, webhook: null }),
     notionProbes(env, sections.workspace, timeoutMs),
     qstashProbes(qstash.config, options.fetch ?? fetch, timeoutMs),
   ]);
   const checks = [
     checkSyncSettings(env),
     kvVariables,
-    ...kvChecks.slice(0, 1),
+    kv.probe,
     sections.check,
     ...notionChecks,
     checkCronSecret(env),
     ...qstash.checks,
     ...qstashChecks,
-    ...(webhookSettings ? [webhookSettings] : []),
-    ...kvChecks.slice(1),
-  ];
+    webhookSettings,
+    kv.webhook,
+  ].filter((c): c is DoctorCheck => c !== null);
   return { checks, ok: checks.every((c) => c.ok) };
 }
 
 function configLoadFailure(error: unknown, file: string | undefined): DoctorCheck {
-  const what = file ?? "the config file";
   if (error instanceof ConfigError)
-    return fail("sections", `${what}: ${error.message}`, error.variables[0] ?? error.fields[0]);
-  return fail(
-    "sections",
-    `${what} could not be loaded (${error instanceof Error ? error.name : "error"}): run it with tsx to see why`,
-    file,
-  );
+    return fail("sections", `${file ? `${file}: ` : ""}${error.message}`, error.variables[0] ?? error.fields[0]);
+  const name = error instanceof Error ? error.name : "error";
+  const what = file ?? "the config file";
+  return fail("sections", `${what} could not be loaded (${name}): \`npx tsx ${what}\` shows why`, file);
 }
 
 /** The probe, then (KV answering) the webhook token's state; the store is closed after. */
-async function kvProbes(env: Env, timeoutMs: number): Promise<DoctorCheck[]> {
+async function kvProbes(
+  env: Env,
+  timeoutMs: number,
+): Promise<{ probe: DoctorCheck | null; webhook: DoctorCheck | null }> {
   let prefix: string;
   try {
     prefix = readSyncSettings(env).kvPrefix;
   } catch {
-    return []; // the sync settings check names the variable
+    return { probe: null, webhook: null }; // the sync settings check names the variable
   }
   const kv = createKvStore(env);
   const keys = createKeys(prefix);
   try {
     const probe = await probeKv(kv, keys, env, timeoutMs);
-    return probe.ok ? [probe, await checkWebhookToken(kv, keys, env, timeoutMs)] : [probe];
+    return { probe, webhook: probe.ok ? await checkWebhookToken(kv, keys, env, timeoutMs) : null };
   } finally {
     await kv.close().catch(() => {});
   }

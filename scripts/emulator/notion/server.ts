@@ -164,8 +164,9 @@ const BOT_USER = {
   type: "bot",
   bot: {
     owner: { type: "workspace", workspace: true },
-    workspace_name: "Emulated workspace",
+    workspace_id: "0d6c2f3e-1a4b-4c5d-8e9f-a0b1c2d3e4f5",
     workspace_limits: { max_file_upload_size_in_bytes: 5_242_880 },
+    workspace_name: "Emulated workspace",
   },
 };
 
