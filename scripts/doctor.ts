@@ -6,11 +6,12 @@
  * section's database shared (and the properties the config names present),
  * the QStash token valid in QSTASH_URL's region, CRON_SECRET long enough, the
  * webhook token's state. One line per check, ✓ or ✗; exit 0 when all pass,
- * 1 when one fails, 2 on a usage error. Reads .env.local / .env like Next
- * (shell variables win) and the config file like the other scripts. Never
- * prints a secret.
+ * 1 when one fails, 2 on a usage error (4: a bug, its message scrubbed).
+ * Reads .env.local / .env like Next (shell variables win) and the config
+ * file like the other scripts. Never prints a secret.
  */
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError } from "../lib/config";
 import { type DoctorOptions, type DoctorReport, formatDoctorReport, runDoctor, scrubSecrets } from "../lib/doctor";
 import { configFilePath } from "../lib/workspace/config-path";
@@ -33,7 +34,7 @@ interface Args {
   timeoutMs: number | undefined;
 }
 
-function parseArgs(argv: string[]): Args | string {
+function parseArgs(argv: readonly string[]): Args | string {
   const args: Args = { json: false, timeoutMs: undefined };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--json") args.json = true;
@@ -63,7 +64,11 @@ async function loadConfig(root: string): Promise<DoctorOptions> {
   );
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The command; `root` is where the env files and the config file are read (the package's bin passes the site's). */
+export async function main(
+  argv: readonly string[] = process.argv.slice(2),
+  root: string = process.cwd(),
+): Promise<number> {
   if (argv.includes("-h") || argv.includes("--help")) {
     process.stdout.write(HELP);
     return 0;
@@ -73,24 +78,28 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`doctor: ${args}\n\n${HELP}`);
     return 2;
   }
-  const root = process.cwd();
+  try {
+    return await check(root, args);
+  } catch (error) {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`doctor: unexpected error: ${scrubSecrets(text, process.env)}\n`);
+    return 4;
+  }
+}
+
+async function check(root: string, args: Args): Promise<number> {
   const files = loadEnvFiles(root);
   const config = await loadConfig(root);
   const report: DoctorReport = await runDoctor(process.env, { ...config, timeoutMs: args.timeoutMs });
   if (args.json) {
     process.stdout.write(scrubSecrets(`${JSON.stringify(report, null, 2)}\n`, process.env));
   } else {
-    const read = files.length > 0 ? `read ${files.map((f) => f.split("/").pop()).join(", ")}` : "no .env file read";
+    const read = files.length > 0 ? `read ${files.map((f) => path.basename(f)).join(", ")}` : "no .env file read";
     process.stdout.write(`notion-kv-sync doctor (${read})\n\n${formatDoctorReport(report, process.env)}`);
   }
   return report.ok ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    process.stderr.write(`doctor: unexpected error: ${scrubSecrets(text, process.env)}\n`);
-    process.exit(4);
-  },
-);
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then((code) => process.exit(code));
+}
