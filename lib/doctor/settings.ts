@@ -52,7 +52,7 @@ export function checkKvVariables(env: Env): DoctorCheck {
   }
 }
 
-/** Integration tokens start with ntn_ (secret_ before September 2024) and hold no blank or quote. */
+/** Integration tokens start with ntn_ (older ones secret_) and hold no blank or quote. */
 export function notionTokenProblem(env: Env): string | null {
   const token = set(env, "NOTION_API_KEY");
   if (!token) return "NOTION_API_KEY is not set: the integration's token (Notion → Settings → Integrations)";
