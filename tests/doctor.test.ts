@@ -205,6 +205,17 @@ describe("npm run doctor", () => {
     expectNoSecret(run);
   });
 
+  it("a KV URL of the wrong kind fails before any connection, naming its variable", async () => {
+    const redis = await check({ ...env, REDIS_URL: "http://127.0.0.1:6379" });
+    expect(redis.report.checks.filter((c) => !c.ok)).toEqual([
+      expect.objectContaining({ name: "KV variables", variable: "REDIS_URL" }),
+    ]);
+    const rest = await check({ ...without("REDIS_URL"), KV_REST_API_URL: "not a url", KV_REST_API_TOKEN: "abcdefgh" });
+    expect(rest.report.checks.filter((c) => !c.ok)).toEqual([
+      expect.objectContaining({ name: "KV variables", variable: "KV_REST_API_URL" }),
+    ]);
+  });
+
   it("a short CRON_SECRET fails, naming it", async () => {
     const short = await check({ ...env, CRON_SECRET: "short-secret" });
     expect(short.report.checks.filter((c) => !c.ok)).toEqual([

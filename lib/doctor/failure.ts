@@ -24,7 +24,7 @@ export async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 const KINDS: { test: RegExp; say: string }[] = [
-  { test: /ERR_INVALID_URL|Invalid URL/, say: "its URL cannot be parsed" },
+  { test: /ERR_INVALID_URL|Invalid URL/i, say: "its URL cannot be parsed" },
   { test: /ECONNREFUSED|connection refused/i, say: "connection refused" },
   { test: /ENOTFOUND|EAI_AGAIN|getaddrinfo/i, say: "its host name does not resolve" },
   {

@@ -8,10 +8,11 @@
 import { ConfigError, readSyncSettings } from "../config";
 import { createKvStore } from "../kv/backend";
 import { createKeys } from "../kv/keys";
+import type { KvStore } from "../kv/store";
 import type { QStashConfig } from "../qstash/config";
 import type { Workspace } from "../workspace/types";
 import { failureKind } from "./failure";
-import { checkWebhookToken, probeKv } from "./kv";
+import { checkWebhookToken, kvVariables, probeKv } from "./kv";
 import { checkNotionToken, checkSection, notionClient } from "./notion";
 import { checkQStashToken } from "./qstash";
 import {
@@ -32,20 +33,20 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 
 export async function runDoctor(env: Env, options: DoctorOptions = {}): Promise<DoctorReport> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const kvVariables = checkKvVariables(env);
+  const kvSetup = checkKvVariables(env);
   const sections = options.configError
     ? { check: configLoadFailure(options.configError, options.configFile), workspace: null }
     : checkSections(env, options.config, options.configFile);
   const qstash = checkQStashVariables(env);
   const webhookSettings = checkWebhookSettings(env);
   const [kv, notionChecks, qstashChecks] = await Promise.all([
-    kvVariables.ok ? kvProbes(env, timeoutMs) : Promise.resolve({ probe: null, webhook: null }),
+    kvSetup.ok ? kvProbes(env, timeoutMs) : Promise.resolve({ probe: null, webhook: null }),
     notionProbes(env, sections.workspace, timeoutMs),
     qstashProbes(qstash.config, options.fetch ?? fetch, timeoutMs),
   ]);
   const checks = [
     checkSyncSettings(env),
-    kvVariables,
+    kvSetup,
     kv.probe,
     sections.check,
     ...notionChecks,
@@ -77,8 +78,20 @@ async function kvProbes(
   } catch {
     return { probe: null, webhook: null }; // the sync settings check names the variable
   }
-  const kv = createKvStore(env);
   const keys = createKeys(prefix);
+  let kv: KvStore;
+  try {
+    kv = createKvStore(env);
+  } catch (error) {
+    return {
+      probe: fail(
+        "KV reachable",
+        `cannot use the KV store: ${failureKind(error)}; check ${kvVariables(env)}`,
+        kvVariables(env),
+      ),
+      webhook: null,
+    };
+  }
   try {
     const probe = await probeKv(kv, keys, env, timeoutMs);
     return { probe, webhook: probe.ok ? await checkWebhookToken(kv, keys, env, timeoutMs) : null };

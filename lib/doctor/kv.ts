@@ -9,7 +9,7 @@ import { failureKind, withTimeout } from "./failure";
 import { type DoctorCheck, type Env, fail, pass } from "./types";
 
 /** The variables to check when the store does not answer. */
-function kvVariables(env: Env): string {
+export function kvVariables(env: Env): string {
   const config = resolveKvBackend(env);
   if (config.kind === "vercel-kv") return config.variables.join(", ");
   return config.kind === "redis" ? config.variable : "KV_FILE_DIR";

@@ -32,12 +32,29 @@ export function checkSyncSettings(env: Env): DoctorCheck {
   }
 }
 
+function hasProtocol(value: string, protocols: string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
 /** Which KV the environment names; the file store only when KV_FILE_DIR asks for it (a deployment needs a shared one). */
 export function checkKvVariables(env: Env): DoctorCheck {
   try {
     const config = resolveKvBackend(env);
-    if (config.kind === "vercel-kv") return pass("KV variables", `Upstash REST (${config.variables.join(", ")})`);
-    if (config.kind === "redis") return pass("KV variables", `a Redis server (${config.variable})`);
+    if (config.kind === "vercel-kv") {
+      const [urlName] = config.variables;
+      if (!hasProtocol(config.url, ["https:", "http:"]))
+        return fail("KV variables", `${urlName} must be the REST URL (https://…)`, urlName);
+      return pass("KV variables", `Upstash REST (${config.variables.join(", ")})`);
+    }
+    if (config.kind === "redis") {
+      if (!hasProtocol(config.url, ["redis:", "rediss:"]))
+        return fail("KV variables", `${config.variable} must be a redis:// or rediss:// URL`, config.variable);
+      return pass("KV variables", `a Redis server (${config.variable})`);
+    }
     if (set(env, "KV_FILE_DIR"))
       return pass("KV variables", "the local file store (KV_FILE_DIR): fine here, not on Vercel");
     return fail(
