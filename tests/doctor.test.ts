@@ -216,6 +216,18 @@ describe("npm run doctor", () => {
     ]);
   });
 
+  it("a Notion token under another name fails, naming NOTION_API_KEY and the name used", async () => {
+    const run = await check({ ...without("NOTION_API_KEY"), NOTION_TOKEN: SECRETS.NOTION_API_KEY });
+    expect(run.report.checks.filter((c) => !c.ok)).toEqual([
+      expect.objectContaining({
+        name: "Notion token",
+        variable: "NOTION_API_KEY",
+        message: expect.stringMatching(/NOTION_TOKEN is/),
+      }),
+    ]);
+    expectNoSecret(run);
+  });
+
   it("a short CRON_SECRET fails, naming it", async () => {
     const short = await check({ ...env, CRON_SECRET: "short-secret" });
     expect(short.report.checks.filter((c) => !c.ok)).toEqual([

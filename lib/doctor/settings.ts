@@ -72,7 +72,11 @@ export function checkKvVariables(env: Env): DoctorCheck {
 /** Integration tokens start with ntn_ (older ones secret_) and hold no blank or quote. */
 export function notionTokenProblem(env: Env): string | null {
   const token = set(env, "NOTION_API_KEY");
-  if (!token) return "NOTION_API_KEY is not set: the integration's token (Notion → Settings → Integrations)";
+  if (!token) {
+    const elsewhere = ["NOTION_TOKEN", "NOTION_KEY", "NOTION_SECRET"].find((name) => set(env, name));
+    if (elsewhere) return `NOTION_API_KEY is not set (${elsewhere} is, but the app reads NOTION_API_KEY)`;
+    return "NOTION_API_KEY is not set: the integration's token (Notion → Settings → Integrations)";
+  }
   if (/[\s"']/.test(token)) return "NOTION_API_KEY holds a blank or a quote: paste the token alone";
   if (!/^(ntn_|secret_)/.test(token))
     return "NOTION_API_KEY does not look like an integration token (ntn_… or secret_…)";
