@@ -228,6 +228,13 @@ describe("npm run doctor", () => {
     expectNoSecret(run);
   });
 
+  it("the printer scrubs secret values and URL passwords a message might carry", () => {
+    const vars = { ...env, REDIS_URL: `redis://default:${SECRETS.REDIS_PASSWORD}@127.0.0.1:6379` };
+    const leaky = Object.values(SECRETS).join(" ");
+    const text = formatDoctorReport({ ok: false, checks: [{ name: "leak", ok: false, message: leaky }] }, vars);
+    expect(text).toMatch(/^✗ leak +… … … … … …$/m);
+  });
+
   it("a short CRON_SECRET fails, naming it", async () => {
     const short = await check({ ...env, CRON_SECRET: "short-secret" });
     expect(short.report.checks.filter((c) => !c.ok)).toEqual([
