@@ -42,10 +42,10 @@ const PARALLEL = [
   "tests/sections.engine.test.ts",
   "tests/notion-emulator.databases.test.ts",
   "tests/env-files.test.ts",
+  "tests/doctor.test.ts",
   "tests/workspace-broken-config.test.ts",
   "tests/workspace-edge.test.ts",
   "tests/typegen.test.ts",
-  "tests/doctor.test.ts",
   // Its own build and a real minute of QStash delay, with a minute of slack: it overlaps the rest of this group.
   "tests/config.e2e.test.ts",
 ];
