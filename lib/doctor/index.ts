@@ -111,7 +111,10 @@ async function notionProbes(env: Env, workspace: Workspace | null, timeoutMs: nu
       token,
       ...specs.map((s) => fail(`section ${s.name}`, "not checked: Notion did not accept the token", token.variable)),
     ];
-  return [token, ...(await Promise.all(specs.map((spec) => checkSection(client, spec, env, workspace!.origin))))];
+  // One section after another: Notion allows about 3 requests a second.
+  const checks = [token];
+  for (const spec of specs) checks.push(await checkSection(client, spec, env, workspace!.origin));
+  return checks;
 }
 
 async function qstashProbes(

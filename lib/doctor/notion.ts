@@ -15,7 +15,8 @@ export function notionClient(env: Env, timeoutMs: number): Client {
     auth: env.NOTION_API_KEY?.trim(),
     baseUrl: env.NOTION_BASE_URL?.trim() || undefined,
     timeoutMs,
-    retry: false,
+    // A 429 or a 5xx is waited out briefly, not reported as a broken setup.
+    retry: { maxRetries: 2, initialRetryDelayMs: 500, maxRetryDelayMs: 3_000 },
     logger: () => {},
   });
 }
