@@ -44,6 +44,7 @@ const PARALLEL = [
   "tests/sections.engine.test.ts",
   "tests/notion-emulator.databases.test.ts",
   "tests/env-files.test.ts",
+  "tests/doctor.test.ts",
   "tests/workspace-broken-config.test.ts",
   "tests/workspace-edge.test.ts",
   "tests/typegen.test.ts",
