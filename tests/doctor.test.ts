@@ -24,6 +24,7 @@ import { startQStashEmulator } from "../scripts/emulator/qstash/server.js";
 import { readConfigFile } from "../scripts/lib/workspace-file";
 import type { QStashEmulator } from "../scripts/emulator/qstash/types.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server";
+import { startS3Server } from "./support/s3-server";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX_LOADER = pathToFileURL(path.join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
@@ -233,6 +234,42 @@ describe("npm run doctor", () => {
     const leaky = Object.values(SECRETS).join(" ");
     const text = formatDoctorReport({ ok: false, checks: [{ name: "leak", ok: false, message: leaky }] }, vars);
     expect(text).toMatch(/^✗ leak +… … … … … …$/m);
+  });
+
+  it("the files mirror: its variables, a probe object stored, read at its public URL and deleted", async () => {
+    const s3 = await startS3Server({ secretAccessKey: "doctorS3SecretAccessKey0123456789" });
+    try {
+      const mirror = {
+        ...env,
+        FILES_MIRROR: "s3",
+        S3_ENDPOINT: s3.endpoint,
+        S3_BUCKET: s3.bucket,
+        S3_REGION: s3.region,
+        S3_ACCESS_KEY_ID: s3.accessKeyId,
+        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        S3_FORCE_PATH_STYLE: "true",
+        FILES_PUBLIC_BASE_URL: s3.publicBaseUrl,
+      };
+      const good = await check(mirror);
+      expect(good.report.checks.find((c) => c.name === "files mirror")).toMatchObject({ ok: true });
+      expect(s3.objects.size).toBe(0);
+      expect(s3.counts.put).toBe(1);
+      const fails = async (vars: Record<string, string>) => (await check(vars)).report.checks.filter((c) => !c.ok);
+      expect(await fails({ ...mirror, FILES_PUBLIC_BASE_URL: `${s3.endpoint}/elsewhere` })).toEqual([
+        expect.objectContaining({ name: "files mirror", variable: "FILES_PUBLIC_BASE_URL" }),
+      ]);
+      expect(s3.objects.size).toBe(0);
+      const wrongKey = await check({ ...mirror, S3_SECRET_ACCESS_KEY: "another-secret-key-entirely" });
+      expect(wrongKey.report.checks.filter((c) => !c.ok)).toEqual([
+        expect.objectContaining({ name: "files mirror", variable: expect.stringContaining("S3_SECRET_ACCESS_KEY") }),
+      ]);
+      expect(wrongKey.stdout).not.toContain("another-secret-key-entirely");
+      expect(await fails({ ...mirror, S3_BUCKET: "" })).toEqual([
+        expect.objectContaining({ name: "files mirror", variable: "S3_BUCKET" }),
+      ]);
+    } finally {
+      await s3.close();
+    }
   });
 
   it("a short CRON_SECRET fails, naming it", async () => {

@@ -12,6 +12,7 @@ import type { KvStore } from "../kv/store";
 import type { QStashConfig } from "../qstash/config";
 import type { Workspace } from "../workspace/types";
 import { failureKind } from "./failure";
+import { checkFilesMirror } from "./files";
 import { checkWebhookToken, kvVariables, probeKv } from "./kv";
 import { checkNotionToken, checkSection, notionClient } from "./notion";
 import { checkQStashToken } from "./qstash";
@@ -39,10 +40,11 @@ export async function runDoctor(env: Env, options: DoctorOptions = {}): Promise<
     : checkSections(env, options.config, options.configFile);
   const qstash = checkQStashVariables(env);
   const webhookSettings = checkWebhookSettings(env);
-  const [kv, notionChecks, qstashChecks] = await Promise.all([
+  const [kv, notionChecks, qstashChecks, files] = await Promise.all([
     kvSetup.ok ? kvProbes(env, timeoutMs) : Promise.resolve({ probe: null, webhook: null }),
     notionProbes(env, sections.workspace, timeoutMs),
     qstashProbes(qstash.config, options.fetch ?? fetch, timeoutMs),
+    filesProbe(env, timeoutMs),
   ]);
   const checks = [
     checkSyncSettings(env),
@@ -53,10 +55,21 @@ export async function runDoctor(env: Env, options: DoctorOptions = {}): Promise<
     checkCronSecret(env),
     ...qstash.checks,
     ...qstashChecks,
+    files,
     webhookSettings,
     kv.webhook,
   ].filter((c): c is DoctorCheck => c !== null);
   return { checks, ok: checks.every((c) => c.ok) };
+}
+
+function filesProbe(env: Env, timeoutMs: number): Promise<DoctorCheck | null> {
+  let prefix: string;
+  try {
+    prefix = readSyncSettings(env).kvPrefix;
+  } catch {
+    return Promise.resolve(null); // the sync settings check names the variable
+  }
+  return checkFilesMirror(env, prefix, timeoutMs);
 }
 
 function configLoadFailure(error: unknown, file: string | undefined): DoctorCheck {
