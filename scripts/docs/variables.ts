@@ -333,7 +333,7 @@ export const VARIABLES: Variable[] = [
     meaning:
       "what the read API puts before `/api/files/<ref>`: this app's origin (`https://…`) when the site is served from another one",
   },
-  // Files mirror: the contract of issue 25 (lib/files/store/from-env.ts).
+  // Files mirror (lib/files/store/from-env.ts).
   ...(
     [
       [
@@ -342,15 +342,15 @@ export const VARIABLES: Variable[] = [
         "`off`",
         "`s3`, `blob` or `off`: copy Notion-hosted files to a store of yours ([files-mirror.md](files-mirror.md))",
       ],
-      ["S3_ENDPOINT", "", "", "the S3-compatible endpoint (R2, MinIO, …)"],
+      ["S3_ENDPOINT", "", "AWS S3", "the S3-compatible endpoint (R2, MinIO, …)"],
       ["S3_BUCKET", "with `FILES_MIRROR=s3`", "", "the bucket the files are copied to"],
-      ["S3_REGION", "", "", "the bucket's region"],
+      ["S3_REGION", "without `S3_ENDPOINT`", "`auto` with `S3_ENDPOINT`", "the bucket's region"],
       ["S3_ACCESS_KEY_ID", "with `FILES_MIRROR=s3`", "", "access key"],
       ["S3_SECRET_ACCESS_KEY", "with `FILES_MIRROR=s3`", "", "its secret"],
-      ["S3_FORCE_PATH_STYLE", "", "", "path-style URLs (MinIO and most local servers)"],
+      ["S3_FORCE_PATH_STYLE", "", "false", "path-style URLs (MinIO and most local servers)"],
       [
         "FILES_PUBLIC_BASE_URL",
-        "",
+        "with `FILES_MIRROR=s3`",
         "",
         "the public URL readers get objects from (a CDN or the bucket's public domain)",
       ],
@@ -364,7 +364,6 @@ export const VARIABLES: Variable[] = [
     ...(required ? { required } : {}),
     ...(fallback ? { fallback } : {}),
     meaning,
-    pending: "issue 25",
   })),
   {
     name: "VERCEL_BLOB_API_URL",
@@ -372,6 +371,12 @@ export const VARIABLES: Variable[] = [
     readByLibrary: true,
     meaning: "read by `@vercel/blob` itself: another Blob API endpoint (tests)",
   },
+  ...["NOTION_TOKEN", "NOTION_KEY", "NOTION_SECRET"].map((name): Variable => ({
+    name,
+    group: "Notion",
+    meaning:
+      "not read: a token set under this name is reported by `npm run doctor`, which points it at `NOTION_API_KEY`",
+  })),
   // Content API
   {
     name: "CONTENT_API",
