@@ -1,7 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --speed 10] [-- --sizes 100,1000,5000] [-- --json-out bench/results.json]
  *               [-- --contenders qstash-blocks,webhook,…] [-- --pace-check | --no-pace-check]
- * npm run bench -- --merge a.json,b.json [-- --json-out bench/results.json]
+ * npm run bench -- --merge a.json,b.json [-- --json-out bench/results.json] [-- --machine "what else ran"]
  *
  * Contenders side by side on the same generated workspace (a fresh copy each,
  * same seed), against the Notion emulator with Notion's latency (150–400 ms a
@@ -71,6 +71,8 @@ const { values: args } = parseArgs({
     "json-out": { type: "string", default: "bench/results.json" },
     contenders: { type: "string" },
     merge: { type: "string" },
+    /** What else shared the machine during the merged runs, recorded as it is said (load is not measured). */
+    machine: { type: "string" },
     "pace-check": { type: "boolean", default: false },
     "no-pace-check": { type: "boolean", default: false },
   },
@@ -551,6 +553,7 @@ function mergeDocs(files: string[]): BenchDoc {
     webhook: docs.map(({ doc }) => doc.options.webhook).find(Boolean) ?? null,
     merged: {
       concurrent,
+      machine: args.machine ?? null,
       note: concurrent
         ? `${docs.length} bench processes, some running at the same time on one machine (see each process's overlapsWith): those shared its CPUs, which weighs on wall-time figures`
         : `${docs.length} bench processes, one after the other`,
