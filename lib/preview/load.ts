@@ -1,6 +1,7 @@
 /**
  * What the preview page renders: a bundle as a site gets it (lib/read.ts, so
- * every Notion-hosted file is an `/api/files/<ref>` URL), and where the pages
+ * every Notion-hosted file is its files-store URL when mirrored, else an
+ * `/api/files/<ref>` URL), and where the pages
  * it points at (child pages, links to pages, page mentions) are previewed,
  * from their ledger entries in one MGET. No Notion request.
  */

@@ -1,6 +1,7 @@
 /**
  * /preview/<section>/<slug>: a mirrored page rendered from KV alone, as a site
- * would get it (lib/read.ts: images through /api/files/<ref>), to see that a
+ * would get it (lib/read.ts: images from the files store when mirrored, else
+ * through /api/files/<ref>), to see that a
  * bundle is render-complete. Behind the dashboard's sign-in: without the
  * preview cookie (lib/preview/session.ts) the browser goes through
  * /sync/preview, and from there to /sync/signin when not signed in.
