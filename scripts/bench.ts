@@ -152,7 +152,23 @@ export interface Result {
   /** Full runs: where Notion request slots were lost, and the time before the first request and after the last. */
   rateDiagnostics?: RateDiagnostics & { leadMs: number; tailMs: number };
   edited?: { edited: number; children: number };
+  /** qstash-files (FILES_MIRROR=s3): what the run copied to the files store, and what that took. */
+  files?: FilesFigures;
   note?: string;
+}
+
+export interface FilesFigures {
+  /** The run's cursor counts (filesUploaded, bytesUploaded), summed over the sections. */
+  uploaded: number;
+  bytes: number;
+  /** Downloads of hosted files' signed URLs the emulator answered (not Notion API requests). */
+  fileRequests: number;
+  /** What the S3 server received: object writes (PUT) and their bytes, and the objects it holds after the run. */
+  storePuts: number;
+  storeBytes: number;
+  objects: number;
+  /** Distinct hosted files the workspace's pages hold: what a full run uploads, each once. */
+  hostedFiles: number | null;
 }
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -58,6 +58,23 @@ export function linkedPageIds(blocks: BlockTree[]): string[] {
   return [...ids];
 }
 
+/**
+ * The images a markdown bundle shows, in order: `![alt](url)` and uploaded
+ * callout icons (`<callout icon="url">`), http(s) only, as the site reading
+ * the markdown gets them (the files store's URLs when mirrored).
+ */
+export function markdownImages(markdown: string): { src: string; alt: string }[] {
+  const found: { at: number; src: string; alt: string }[] = [];
+  for (const m of markdown.matchAll(/!\[((?:\\.|[^\]\\])*)\]\((\S+?)\)/g))
+    found.push({ at: m.index, src: m[2], alt: m[1].replace(/\\(.)/g, "$1") });
+  for (const m of markdown.matchAll(/<callout\b[^>]*\bicon="([^"]*)"/g))
+    found.push({ at: m.index, src: m[1].replace(/&quot;/g, '"').replace(/&amp;/g, "&"), alt: "" });
+  return found
+    .filter((image) => /^https?:\/\//i.test(image.src))
+    .sort((a, b) => a.at - b.at)
+    .map(({ src, alt }) => ({ src, alt }));
+}
+
 /** Preview paths for page ids, looked up in every configured section's ledger (one MGET). Unknown ids are left out. */
 async function previewLinks(ids: string[]): Promise<Record<string, string>> {
   if (ids.length === 0) return {};

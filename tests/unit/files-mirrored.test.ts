@@ -14,6 +14,7 @@ import { fileLinker, fileRefKey, filesExpireAt, rewriteBundleFiles, rewriteEntry
 import { isMirrored } from "../../lib/files/locate";
 import { createFileStore } from "../../lib/kv/file";
 import type { IndexEntry, PageBundle } from "../../lib/mirror/shapes";
+import { markdownImages } from "../../lib/preview/load";
 import { getPageBundle, setPageBundle } from "../../lib/read";
 
 const KEY = fileRefKey({ CRON_SECRET: "unit-secret" });
@@ -212,5 +213,26 @@ describe("getPageBundle with mirrored files", () => {
     expect((routed?.icon as { file: { url: string } }).file.url).toMatch(/^\/api\/files\//);
     expect(routed?.cover).toEqual(mirrored("cover.png"));
     expect(routed?.files_expire_at).toBeNull();
+  });
+});
+
+describe("the markdown preview's images", () => {
+  it("finds ![alt](url) and uploaded callout icons in order, http(s) only, alt unescaped", () => {
+    const md = [
+      "# Title",
+      `![A \\] caption](${STORE}/a/one.png)`,
+      `<callout icon="${STORE}/b/icon.png?x=1&amp;y=2" color="gray_bg">`,
+      "\tText",
+      "</callout>",
+      '<callout icon="💡">',
+      "![](javascript:alert(1))",
+      `- ![](${signed("two.png")})`,
+    ].join("\n");
+    expect(markdownImages(md)).toEqual([
+      { src: `${STORE}/a/one.png`, alt: "A ] caption" },
+      { src: `${STORE}/b/icon.png?x=1&y=2`, alt: "" },
+      { src: signed("two.png"), alt: "" },
+    ]);
+    expect(markdownImages("no images, [a link](https://example.com)")).toEqual([]);
   });
 });
