@@ -20,8 +20,7 @@ export interface HostedRef {
   url: string;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null;
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
 
 /** A file object this code already points at the store. */
 export function isMirrored(value: unknown): boolean {

@@ -38,7 +38,10 @@ export function fileName(url: string): string {
   } catch {
     // a malformed escape: the segment as it is
   }
-  const safe = decoded.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "").slice(0, MAX_NAME);
+  const safe = decoded
+    .replace(/[^A-Za-z0-9._-]+/g, "_")
+    .replace(/^[._]+/, "")
+    .slice(0, MAX_NAME);
   return safe === "" ? "file" : safe;
 }
 
