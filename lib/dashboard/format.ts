@@ -60,18 +60,32 @@ export function formatBytes(n: number | null | undefined): string {
 }
 
 /**
- * What a run copied to the files store (FILES_MIRROR): objects and bytes
- * uploaded, 0 for a run that uploaded nothing or was recorded before runs
- * counted them.
+ * What a run did with the files store (FILES_MIRROR): objects and bytes
+ * uploaded, files kept at Notion's URL for their size, objects deleted by
+ * GC; 0 for a run that did none of it or was recorded before runs counted it.
  */
-export function uploadsOf(counts: object | null | undefined): { files: number; bytes: number } {
-  const c = (counts ?? {}) as { filesUploaded?: unknown; bytesUploaded?: unknown };
+export function uploadsOf(counts: object | null | undefined): {
+  files: number;
+  bytes: number;
+  tooLarge: number;
+  deleted: number;
+} {
+  const c = (counts ?? {}) as Record<string, unknown>;
   const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-  return { files: n(c.filesUploaded), bytes: n(c.bytesUploaded) };
+  return {
+    files: n(c.filesUploaded),
+    bytes: n(c.bytesUploaded),
+    tooLarge: n(c.filesTooLarge),
+    deleted: n(c.filesDeleted),
+  };
 }
 
-/** "12 files, 3.4 MB" (what a run uploaded to the files store). */
+/** "12 files, 3.4 MB" (what a run uploaded to the files store), with "; 1 too large, 3 deleted" when there were any. */
 export function formatUploads(counts: object | null | undefined): string {
   const u = uploadsOf(counts);
-  return `${formatCount(u.files)} file${u.files === 1 ? "" : "s"}, ${formatBytes(u.bytes)}`;
+  const extra = [
+    u.tooLarge > 0 ? `${formatCount(u.tooLarge)} too large` : "",
+    u.deleted > 0 ? `${formatCount(u.deleted)} deleted` : "",
+  ].filter(Boolean);
+  return `${formatCount(u.files)} file${u.files === 1 ? "" : "s"}, ${formatBytes(u.bytes)}${extra.length ? `; ${extra.join(", ")}` : ""}`;
 }

@@ -14,6 +14,7 @@ import { fileLinker, fileRefKey, filesExpireAt, rewriteBundleFiles, rewriteEntry
 import { isMirrored } from "../../lib/files/locate";
 import { createFileStore } from "../../lib/kv/file";
 import type { IndexEntry, PageBundle } from "../../lib/mirror/shapes";
+import { formatBytes, formatUploads, uploadsOf } from "../../lib/dashboard/format";
 import { markdownImages } from "../../lib/preview/load";
 import { getPageBundle, setPageBundle } from "../../lib/read";
 
@@ -234,5 +235,24 @@ describe("the markdown preview's images", () => {
       { src: signed("two.png"), alt: "" },
     ]);
     expect(markdownImages("no images, [a link](https://example.com)")).toEqual([]);
+  });
+});
+
+describe("what a run uploaded, as the dashboard and kv:cursors show it", () => {
+  it("formats bytes and the upload counts, older runs without them as nothing uploaded", () => {
+    expect([0, 512, 1536, 52_428_800, 3 * 1024 ** 3].map(formatBytes)).toEqual([
+      "0 B",
+      "512 B",
+      "1.5 KB",
+      "50.0 MB",
+      "3.0 GB",
+    ]);
+    expect(formatBytes(undefined)).toBe("—");
+    expect(formatUploads({ filesUploaded: 1, bytesUploaded: 2048 })).toBe("1 file, 2.0 KB");
+    expect(
+      formatUploads({ filesUploaded: 1200, bytesUploaded: 5 * 1024 ** 2, filesTooLarge: 1, filesDeleted: 3 }),
+    ).toBe("1,200 files, 5.0 MB; 1 too large, 3 deleted");
+    expect(formatUploads({ fetched: 3 })).toBe("0 files, 0 B");
+    expect(uploadsOf(null)).toEqual({ files: 0, bytes: 0, tooLarge: 0, deleted: 0 });
   });
 });
