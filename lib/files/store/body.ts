@@ -29,7 +29,8 @@ export function guardBody(body: ReadableStream<Uint8Array> | Uint8Array, meta: P
     throw bytesMismatch({ declared: meta.bytes, seen: body.byteLength });
   }
   const controller = new AbortController();
-  const onAbort = () => controller.abort(meta.signal?.reason);
+  // No reason given: fetch then rejects with a plain AbortError, which @vercel/blob does not retry.
+  const onAbort = () => controller.abort();
   meta.signal?.addEventListener("abort", onAbort, { once: true });
   const guard: BodyGuard = {
     body,
@@ -50,7 +51,7 @@ function counted(
   let seen = 0;
   // Abort first: the HTTP client then drops the request instead of ending it short or sending extra bytes.
   const fail = (ctrl: ReadableStreamDefaultController<Uint8Array>, error: unknown) => {
-    controller.abort(error);
+    controller.abort();
     ctrl.error(error);
     reader.cancel(error).catch(() => {});
   };
@@ -61,7 +62,7 @@ function counted(
         chunk = await reader.read();
       } catch (err) {
         guard.sourceError = err;
-        controller.abort(err);
+        controller.abort();
         ctrl.error(err);
         return;
       }

@@ -44,6 +44,8 @@ export function createS3Store(options: S3StoreOptions): FileStore {
     // The SDK's default (WHEN_SUPPORTED) adds CRC32 checksums and aws-chunked trailers that R2 and many S3-compatibles refuse.
     requestChecksumCalculation: "WHEN_REQUIRED" as const,
     responseChecksumValidation: "WHEN_REQUIRED" as const,
+    // Failures reach the caller as FileStoreError; the SDK's console warnings would only repeat them.
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
   };
   // A streamed body cannot be sent twice: the page's failure policy retries a put, not the SDK.
   const putClient = new S3Client({ ...base, maxAttempts: 1 });
@@ -56,7 +58,7 @@ export function createS3Store(options: S3StoreOptions): FileStore {
         new PutObjectCommand({
           Bucket: options.bucket,
           Key: key,
-          Body: guard.body instanceof Uint8Array ? guard.body : Readable.fromWeb(guard.body as never),
+          Body: guard.body instanceof Uint8Array ? guard.body : nodeReadable(guard.body),
           ContentLength: meta.bytes,
           ContentType: meta.contentType,
           CacheControl: CACHE_CONTROL,
@@ -96,6 +98,13 @@ export function createS3Store(options: S3StoreOptions): FileStore {
   }
 
   return { kind: "s3", put, delete: remove };
+}
+
+function nodeReadable(body: ReadableStream<Uint8Array>): Readable {
+  const readable = Readable.fromWeb(body as never);
+  // The guard aborts the request on a bad body; the SDK pipes without listening for the source's error.
+  readable.on("error", () => {});
+  return readable;
 }
 
 function putError(err: unknown, key: string, guard: BodyGuard): FileStoreError {
