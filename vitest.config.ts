@@ -45,6 +45,8 @@ const PARALLEL = [
   "tests/workspace-broken-config.test.ts",
   "tests/workspace-edge.test.ts",
   "tests/typegen.test.ts",
+  "tests/s3-server.test.ts",
+  "tests/files-store.test.ts",
   // Its own build and a real minute of QStash delay, with a minute of slack: it overlaps the rest of this group.
   "tests/config.e2e.test.ts",
 ];
