@@ -23,6 +23,7 @@ import { getPageBundle, getSectionIndex } from "../lib/read";
 import { type NextApp, buildIfNeeded, startNextApp } from "../scripts/lib/next-app";
 import { launchChromium } from "./support/browser";
 import { type Stack, TEST_SECRET, startStack, syncUntilDone } from "./support/harness";
+import { s3MirrorEnv } from "./support/files-mirror-env";
 import { type S3Server, startS3Server } from "./support/s3-server";
 
 const SECTIONS: Section[] = ["pages", "posts", "children"];
@@ -174,17 +175,8 @@ describe("files mirrored to S3, Notion gone: every preview image loads from the 
       s3 = await startS3Server();
       stack = await startStack({
         workspace: { pages: 16, posts: 8, hugePages: 0, childDepth: 2, trashedRows: 0, unsharedChildPages: 0 },
-        emulator: { hostedFiles: "self" } as never,
-        env: {
-          FILES_MIRROR: "s3",
-          S3_ENDPOINT: s3.endpoint,
-          S3_BUCKET: s3.bucket,
-          S3_REGION: s3.region,
-          S3_ACCESS_KEY_ID: s3.accessKeyId,
-          S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-          S3_FORCE_PATH_STYLE: "true",
-          FILES_PUBLIC_BASE_URL: s3.publicBaseUrl,
-        },
+        emulator: { hostedFiles: "self" },
+        env: s3MirrorEnv(s3),
       });
       // Signed for an hour from the workspace clock, as Notion does: fresh while the sync copies them.
       stack.workspace.setNow(new Date());
