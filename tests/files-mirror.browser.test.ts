@@ -131,7 +131,7 @@ function mirrorSuite(kind: "s3" | "blob", start: () => Promise<TestStore>, modeN
     let stack: Stack;
     let store: TestStore;
     let browser: Browser;
-    const modes: Mode[] = modeNames.map((name) => ({
+    const modes: Mode[] = modeNames.map((name): Mode => ({
       name,
       env: name === "markdown" ? { SYNC_CONTENT: "markdown" } : {},
       pages: [],
