@@ -42,6 +42,9 @@ export interface FlatUser {
 export interface FlatFile {
   name: string;
   url: string;
+  /** Set on a file copied to the files store (FILES_MIRROR): `url` is the store's and never expires. */
+  notionHosted?: boolean;
+  mirrored?: boolean;
 }
 
 export interface FlatPlace {
