@@ -29,6 +29,7 @@ import { webhookKeys } from "../lib/webhooks/keys";
 import { runDirtyInvocation } from "../lib/webhooks/run";
 import { hostedFileBytes } from "../scripts/emulator/notion/files";
 import { type Stack, startStack, syncAll, syncUntilDone } from "./support/harness";
+import { type BlobServer, startBlobServer } from "./support/blob-server";
 import { type S3Server, startS3Server } from "./support/s3-server";
 
 const DAY = 86_400_000;
@@ -389,5 +390,51 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     expect(entry.properties.Attachments).toEqual([
       { name: "from-webhook.png", url: urls[0], notionHosted: true, mirrored: true },
     ]);
+  });
+});
+
+describe("files mirrored to Vercel Blob (FILES_MIRROR=blob, the local Blob API)", () => {
+  let stack: Stack;
+  let blob: BlobServer;
+  const savedApiUrl = process.env.VERCEL_BLOB_API_URL;
+
+  beforeAll(async () => {
+    blob = await startBlobServer();
+    // @vercel/blob reads its API's URL from the process environment.
+    process.env.VERCEL_BLOB_API_URL = blob.apiUrl;
+    stack = await startStack({
+      workspace: { pages: 4, posts: 2, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 },
+      env: { SYNC_BUDGET_MS: "8000", FILES_MIRROR: "blob", BLOB_READ_WRITE_TOKEN: blob.token },
+    });
+    stack.emulator.setHostedFiles("self");
+  });
+  afterAll(async () => {
+    if (savedApiUrl === undefined) delete process.env.VERCEL_BLOB_API_URL;
+    else process.env.VERCEL_BLOB_API_URL = savedApiUrl;
+    await stack?.close();
+    await blob?.close();
+  });
+
+  it("uploads each file once and a no-change run makes no request", async () => {
+    await syncUntilDone(stack, "pages");
+    const gets = stack.emulator.requests().filter((r) => r.route === "files.get");
+    expect(gets.length).toBeGreaterThan(3);
+    expect(blob.counts.put).toBe(new Set(gets.map((r) => r.path.split("?")[0])).size);
+    expect(blob.objects.size).toBe(blob.counts.put);
+    const index = await readIndexPage(stack.kv, stack.keys, "pages");
+    for (const entry of index!.entries) {
+      const bundle = (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page("pages", entry.slug)))!.value;
+      const text = JSON.stringify(bundle);
+      expect(text).not.toContain(`${stack.emulator.url}/s3/`);
+      for (const [, url] of text.matchAll(/"url":"([^"]+)","mirrored":true/g)) {
+        expect(url.startsWith(blob.publicBaseUrl), url).toBe(true);
+        expect((await fetch(url)).status).toBe(200);
+      }
+    }
+    stack.emulator.resetRequestLog();
+    blob.reset();
+    await syncUntilDone(stack, "pages");
+    expect(stack.emulator.requests().filter((r) => r.route === "files.get")).toEqual([]);
+    expect(blob.total()).toBe(0);
   });
 });
