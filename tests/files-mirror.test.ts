@@ -16,6 +16,7 @@ import { fileIdentity, hostedFiles, stableUrl } from "../lib/files/mirror";
 import type { FileRecord } from "../lib/files/mirror";
 import type { FileStore } from "../lib/files/store/types";
 import { createKeys } from "../lib/kv/keys";
+import type { KvOp } from "../lib/kv/store";
 import { readLarge } from "../lib/kv/large-value";
 import { readIndexPage } from "../lib/mirror/section-index";
 import type { PageBundle } from "../lib/mirror/shapes";
@@ -353,6 +354,44 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     expect(mirroredUrls(bundle.properties.Attachments)).toHaveLength(14);
     const summary = (await readHistory(stack.kv, stack.keys, "posts"))[0];
     expect(summary.counts.filesUploaded).toBe(okPuts.length);
+  });
+
+  it("an invocation killed after a file's record landed: the next one does not upload that file again", async () => {
+    fresh();
+    let killed = false;
+    const recorded: string[] = [];
+    const dead = () => Promise.reject(new Error("killed"));
+    const runtime = loadRuntime("pages", stack.env);
+    // Every KV call after the first batch holding a file record lands is refused, as for a dead process.
+    const kv = new Proxy(runtime.kv, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver) as (...a: unknown[]) => Promise<unknown>;
+        if (typeof real !== "function") return real;
+        if (prop === "atomic")
+          return async (ops: KvOp[]) => {
+            if (killed) return dead();
+            await real.call(target, ops);
+            const records = ops.filter((op) => op.op === "set" && op.key.includes(":fobj:"));
+            if (records.length > 0) {
+              recorded.push(...records.map((op) => (op as { value: FileRecord }).value.key));
+              killed = true;
+            }
+          };
+        return (...args: unknown[]) => (killed ? dead() : real.apply(target, args));
+      },
+    });
+    const deps = engineDeps(runtime, "pages", Date.now());
+    await runInvocation({ ...deps, kv }, { section: "pages", force: false }).catch(() => null);
+    expect(killed).toBe(true);
+    await stack.kv.del([stack.keys.lease("pages")]); // the dead invocation's lease expires
+    await runEngine("pages");
+    const puts = s3.log.filter((r) => r.op === "put" && r.status === 200).map((r) => decodeURIComponent(r.path));
+    for (const key of recorded)
+      expect(
+        puts.filter((p) => p.endsWith(key)),
+        key,
+      ).toHaveLength(1);
+    for (const { bundle } of await bundles("pages")) expect(JSON.stringify(bundle)).not.toContain(selfFiles());
   });
 
   it("markdown mode: the hosted URLs in the markdown are the store's", async () => {
