@@ -69,7 +69,11 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
   /** A KV prefix of its own (a fresh mirror), and emptied request logs. */
   function fresh(env: Record<string, string> = {}): void {
     const prefix = `fm${process.pid}x${prefixes++}`;
-    Object.assign(stack.env, { KV_PREFIX: prefix, FILES_MAX_BYTES: "52428800", SYNC_CONTENT: "blocks" }, env);
+    Object.assign(
+      stack.env,
+      { KV_PREFIX: prefix, FILES_MIRROR: "s3", FILES_MAX_BYTES: "52428800", SYNC_CONTENT: "blocks" },
+      env,
+    );
     stack.keys = createKeys(prefix);
     stack.emulator.resetRequestLog();
     s3.reset();
@@ -392,6 +396,34 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
         key,
       ).toHaveLength(1);
     for (const { bundle } of await bundles("pages")) expect(JSON.stringify(bundle)).not.toContain(selfFiles());
+  });
+
+  it("switching the mirror on or off fetches each page again, like a change of content mode", async () => {
+    fresh({ FILES_MIRROR: "off" });
+    const rows = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).length;
+    await syncUntilDone(stack, "pages");
+    expect(fileGets()).toEqual([]);
+    const withFiles = (await bundles("pages")).filter(({ bundle }) => JSON.stringify(bundle).includes(selfFiles()));
+    expect(withFiles.length).toBeGreaterThan(0);
+
+    stack.env.FILES_MIRROR = "s3";
+    await syncUntilDone(stack, "pages");
+    expect((await readHistory(stack.kv, stack.keys, "pages"))[0].counts.fetched).toBe(rows);
+    for (const { bundle } of await bundles("pages")) expect(JSON.stringify(bundle)).not.toContain(selfFiles());
+    expect(putsOk()).toBeGreaterThan(0);
+
+    stack.env.FILES_MIRROR = "off";
+    s3.reset();
+    await syncUntilDone(stack, "pages");
+    expect((await readHistory(stack.kv, stack.keys, "pages"))[0].counts.fetched).toBe(rows);
+    for (const { id, bundle } of withFiles) {
+      const now = await bundleOf("pages", id);
+      expect(JSON.stringify(now), bundle.slug).toContain(selfFiles());
+      expect(mirroredUrls(now), bundle.slug).toEqual([]);
+      const ledger = await stack.kv.get<LedgerEntry>(stack.keys.entry("pages", id));
+      expect(ledger!.files).toBeUndefined();
+    }
+    expect(s3.total()).toBe(0);
   });
 
   it("markdown mode: the hosted URLs in the markdown are the store's", async () => {
