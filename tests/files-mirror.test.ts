@@ -16,6 +16,7 @@ import { fileIdentity, hostedFiles, stableUrl } from "../lib/files/mirror";
 import type { FileRecord } from "../lib/files/mirror";
 import type { FileStore } from "../lib/files/store/types";
 import { createKeys } from "../lib/kv/keys";
+import type { KvOp } from "../lib/kv/store";
 import { readLarge } from "../lib/kv/large-value";
 import { readIndexPage } from "../lib/mirror/section-index";
 import type { PageBundle } from "../lib/mirror/shapes";
@@ -29,6 +30,7 @@ import { webhookKeys } from "../lib/webhooks/keys";
 import { runDirtyInvocation } from "../lib/webhooks/run";
 import { hostedFileBytes } from "../scripts/emulator/notion/files";
 import { type Stack, startStack, syncAll, syncUntilDone } from "./support/harness";
+import { type BlobServer, startBlobServer } from "./support/blob-server";
 import { type S3Server, startS3Server } from "./support/s3-server";
 
 const DAY = 86_400_000;
@@ -67,7 +69,11 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
   /** A KV prefix of its own (a fresh mirror), and emptied request logs. */
   function fresh(env: Record<string, string> = {}): void {
     const prefix = `fm${process.pid}x${prefixes++}`;
-    Object.assign(stack.env, { KV_PREFIX: prefix, FILES_MAX_BYTES: "52428800", SYNC_CONTENT: "blocks" }, env);
+    Object.assign(
+      stack.env,
+      { KV_PREFIX: prefix, FILES_MIRROR: "s3", FILES_MAX_BYTES: "52428800", SYNC_CONTENT: "blocks" },
+      env,
+    );
     stack.keys = createKeys(prefix);
     stack.emulator.resetRequestLog();
     s3.reset();
@@ -354,6 +360,72 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     expect(summary.counts.filesUploaded).toBe(okPuts.length);
   });
 
+  it("an invocation killed after a file's record landed: the next one does not upload that file again", async () => {
+    fresh();
+    let killed = false;
+    const recorded: string[] = [];
+    const dead = () => Promise.reject(new Error("killed"));
+    const runtime = loadRuntime("pages", stack.env);
+    // Every KV call after the first batch holding a file record lands is refused, as for a dead process.
+    const kv = new Proxy(runtime.kv, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver) as (...a: unknown[]) => Promise<unknown>;
+        if (typeof real !== "function") return real;
+        if (prop === "atomic")
+          return async (ops: KvOp[]) => {
+            if (killed) return dead();
+            await real.call(target, ops);
+            const records = ops.filter((op) => op.op === "set" && op.key.includes(":fobj:"));
+            if (records.length > 0) {
+              recorded.push(...records.map((op) => (op as { value: FileRecord }).value.key));
+              killed = true;
+            }
+          };
+        return (...args: unknown[]) => (killed ? dead() : real.apply(target, args));
+      },
+    });
+    const deps = engineDeps(runtime, "pages", Date.now());
+    await runInvocation({ ...deps, kv }, { section: "pages", force: false }).catch(() => null);
+    expect(killed).toBe(true);
+    await stack.kv.del([stack.keys.lease("pages")]); // the dead invocation's lease expires
+    await runEngine("pages");
+    const puts = s3.log.filter((r) => r.op === "put" && r.status === 200).map((r) => decodeURIComponent(r.path));
+    for (const key of recorded)
+      expect(
+        puts.filter((p) => p.endsWith(key)),
+        key,
+      ).toHaveLength(1);
+    for (const { bundle } of await bundles("pages")) expect(JSON.stringify(bundle)).not.toContain(selfFiles());
+  });
+
+  it("switching the mirror on or off fetches each page again, like a change of content mode", async () => {
+    fresh({ FILES_MIRROR: "off" });
+    const rows = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).length;
+    await syncUntilDone(stack, "pages");
+    expect(fileGets()).toEqual([]);
+    const withFiles = (await bundles("pages")).filter(({ bundle }) => JSON.stringify(bundle).includes(selfFiles()));
+    expect(withFiles.length).toBeGreaterThan(0);
+
+    stack.env.FILES_MIRROR = "s3";
+    await syncUntilDone(stack, "pages");
+    expect((await readHistory(stack.kv, stack.keys, "pages"))[0].counts.fetched).toBe(rows);
+    for (const { bundle } of await bundles("pages")) expect(JSON.stringify(bundle)).not.toContain(selfFiles());
+    expect(putsOk()).toBeGreaterThan(0);
+
+    stack.env.FILES_MIRROR = "off";
+    s3.reset();
+    await syncUntilDone(stack, "pages");
+    expect((await readHistory(stack.kv, stack.keys, "pages"))[0].counts.fetched).toBe(rows);
+    for (const { id, bundle } of withFiles) {
+      const now = await bundleOf("pages", id);
+      expect(JSON.stringify(now), bundle.slug).toContain(selfFiles());
+      expect(mirroredUrls(now), bundle.slug).toEqual([]);
+      const ledger = await stack.kv.get<LedgerEntry>(stack.keys.entry("pages", id));
+      expect(ledger!.files).toBeUndefined();
+    }
+    expect(s3.total()).toBe(0);
+  });
+
   it("markdown mode: the hosted URLs in the markdown are the store's", async () => {
     fresh({ SYNC_CONTENT: "markdown" });
     await syncUntilDone(stack, "pages");
@@ -389,5 +461,51 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     expect(entry.properties.Attachments).toEqual([
       { name: "from-webhook.png", url: urls[0], notionHosted: true, mirrored: true },
     ]);
+  });
+});
+
+describe("files mirrored to Vercel Blob (FILES_MIRROR=blob, the local Blob API)", () => {
+  let stack: Stack;
+  let blob: BlobServer;
+  const savedApiUrl = process.env.VERCEL_BLOB_API_URL;
+
+  beforeAll(async () => {
+    blob = await startBlobServer();
+    // @vercel/blob reads its API's URL from the process environment.
+    process.env.VERCEL_BLOB_API_URL = blob.apiUrl;
+    stack = await startStack({
+      workspace: { pages: 4, posts: 2, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 },
+      env: { SYNC_BUDGET_MS: "8000", FILES_MIRROR: "blob", BLOB_READ_WRITE_TOKEN: blob.token },
+    });
+    stack.emulator.setHostedFiles("self");
+  });
+  afterAll(async () => {
+    if (savedApiUrl === undefined) delete process.env.VERCEL_BLOB_API_URL;
+    else process.env.VERCEL_BLOB_API_URL = savedApiUrl;
+    await stack?.close();
+    await blob?.close();
+  });
+
+  it("uploads each file once and a no-change run makes no request", async () => {
+    await syncUntilDone(stack, "pages");
+    const gets = stack.emulator.requests().filter((r) => r.route === "files.get");
+    expect(gets.length).toBeGreaterThan(3);
+    expect(blob.counts.put).toBe(new Set(gets.map((r) => r.path.split("?")[0])).size);
+    expect(blob.objects.size).toBe(blob.counts.put);
+    const index = await readIndexPage(stack.kv, stack.keys, "pages");
+    for (const entry of index!.entries) {
+      const bundle = (await readLarge<PageBundle>(stack.kv, stack.keys, stack.keys.page("pages", entry.slug)))!.value;
+      const text = JSON.stringify(bundle);
+      expect(text).not.toContain(`${stack.emulator.url}/s3/`);
+      for (const [, url] of text.matchAll(/"url":"([^"]+)","mirrored":true/g)) {
+        expect(url.startsWith(blob.publicBaseUrl), url).toBe(true);
+        expect((await fetch(url)).status).toBe(200);
+      }
+    }
+    stack.emulator.resetRequestLog();
+    blob.reset();
+    await syncUntilDone(stack, "pages");
+    expect(stack.emulator.requests().filter((r) => r.route === "files.get")).toEqual([]);
+    expect(blob.total()).toBe(0);
   });
 });

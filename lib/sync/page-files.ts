@@ -22,6 +22,12 @@ import type { NotionPage } from "../notion/types";
 import type { RunContext } from "./context";
 import type { LedgerEntry } from "./ledger";
 
+/**
+ * A copy started before the stop margin may finish this long past the budget (within its tail):
+ * cut at the budget, a put the store completed but whose answer was lost would be uploaded again.
+ */
+const COPY_GRACE_MS = 1000;
+
 /** What a page write records of the page's files: its map, and the records it references (orphaned ones are revived). */
 export interface PageFiles {
   map: MirrorMap;
@@ -76,7 +82,7 @@ async function copyOne(ctx: RunContext, ref: HostedRef, maxBytes: number, pageId
     store: ctx.files!.store,
     key: objectKey(ctx.keys.prefix, ctx.section, ref.identity, ref.url),
     maxBytes,
-    signal: AbortSignal.timeout(Math.max(1, ctx.deadline.remaining())),
+    signal: AbortSignal.timeout(ctx.deadline.remaining() + COPY_GRACE_MS),
     now: ctx.now(),
   });
   if (outcome.kind === "too_large") {

@@ -137,6 +137,7 @@ export interface NotionEmulator {
   resetRequestLog(): void;
   /** Where hosted files' URLs point: Notion's bucket, or this server serving their bytes. */
   setHostedFiles(mode: "notion" | "self"): void;
+  hostedFiles(): "notion" | "self";
   /** The next `times` GETs of hosted files whose path contains `match` answer `status` (default 500). */
   failFileGets(match: string, times?: number, status?: number): void;
   /** Serves the file `fileId` at `bytes` bytes (undefined: its own size again). */
@@ -583,6 +584,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     setHostedFiles(mode) {
       hostedMode = mode;
     },
+    hostedFiles: () => hostedMode,
     failFileGets(match, times = 1, status = 500) {
       fileFaults.push({ match, remaining: times, status });
     },
@@ -687,6 +689,7 @@ function info(emulator: NotionEmulator): Record<string, unknown> {
     now: ws.now().toISOString(),
     // JSON has no Infinity: null means no cap.
     queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
+    hostedFiles: emulator.hostedFiles(),
     stats: ws.stats(),
   };
 }
