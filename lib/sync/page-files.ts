@@ -47,6 +47,7 @@ export async function copyPageFiles(
   content: FetchedContent,
   ledger: LedgerEntry | null,
   shouldStop: () => boolean = ctx.shouldStop,
+  copies: CopiesInFlight = new Map(),
 ): Promise<PageFiles | null> {
   const settings = ctx.files!;
   const refs = pageHostedFiles(page, content);
@@ -68,12 +69,32 @@ export async function copyPageFiles(
   });
   for (const ref of pending) {
     if (shouldStop()) return null;
-    const copied = await copyOne(ctx, ref, settings.maxBytes, page.id);
+    const copied = await copyOnce(ctx, copies, ref, settings.maxBytes, page.id);
     files.map[ref.identity] = copied?.url ?? "";
     if (copied) files.records[ref.identity] = copied;
     else files.tooLarge++;
   }
   return files;
+}
+
+/** The invocation's copies under way, by identity: two pages holding one file (a synced block) copy it once. */
+export type CopiesInFlight = Map<string, Promise<FileRecord | null>>;
+
+function copyOnce(
+  ctx: RunContext,
+  copies: CopiesInFlight,
+  ref: HostedRef,
+  maxBytes: number,
+  pageId: string,
+): Promise<FileRecord | null> {
+  let copy = copies.get(ref.identity);
+  if (!copy) {
+    copy = copyOne(ctx, ref, maxBytes, pageId);
+    copies.set(ref.identity, copy);
+    // A failed copy is tried again by whichever page needs it next.
+    copy.catch(() => copies.delete(ref.identity));
+  }
+  return copy;
 }
 
 /** One file to the store and its record to KV (counted with it); null when it is over FILES_MAX_BYTES. */
