@@ -4,6 +4,8 @@
  * enforced with nothing left behind, deletes tolerant of missing objects, and errors that tell
  * a retry apart from a configuration fault. Then FILES_MIRROR and its variables.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../lib/config";
 import { createBlobStore } from "../lib/files/store/blob";
@@ -11,6 +13,7 @@ import { filesMirrorFromEnv } from "../lib/files/store/from-env";
 import { createS3Store } from "../lib/files/store/s3";
 import { FileStoreError, type FileStore, type StoredObject } from "../lib/files/store/types";
 import { startBlobServer, type BlobServer } from "./support/blob-server";
+import { MemoryFileStore } from "./support/memory-file-store";
 import { startS3Server, type S3Server } from "./support/s3-server";
 
 interface Subject {
@@ -23,6 +26,8 @@ interface Subject {
   failNext(op: "put" | "delete", times: number, status: number): void;
   /** Fails every attempt of the next delete call: the store's client retries deletes on its own. */
   failNextDelete(): FileStore;
+  /** A store whose API is at `origin`; undo() puts things back. */
+  at(origin: string): { store: FileStore; undo(): void };
 }
 
 let s3: S3Server;
@@ -30,7 +35,11 @@ let blob: BlobServer;
 const savedApiUrl = process.env.VERCEL_BLOB_API_URL;
 
 beforeAll(async () => {
-  [s3, blob] = await Promise.all([startS3Server({ bucket: "site-files", region: "auto" }), startBlobServer()]);
+  // A store without flexible checksums on PutObject, as R2 was: the adapter must not send them.
+  [s3, blob] = await Promise.all([
+    startS3Server({ bucket: "site-files", region: "auto", putChecksums: "not-implemented" }),
+    startBlobServer(),
+  ]);
   // @vercel/blob reads it from the process environment on each call.
   process.env.VERCEL_BLOB_API_URL = blob.apiUrl;
 });
@@ -40,17 +49,18 @@ afterAll(async () => {
   await Promise.all([s3?.close(), blob?.close()]);
 });
 
+const s3Options = (secretAccessKey: string) => ({
+  endpoint: s3.endpoint,
+  region: s3.region,
+  bucket: s3.bucket,
+  accessKeyId: s3.accessKeyId,
+  secretAccessKey,
+  forcePathStyle: true,
+  publicBaseUrl: `${s3.publicBaseUrl}/`,
+});
+
 function s3Subject(): Subject {
-  const make = (secretAccessKey: string) =>
-    createS3Store({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: s3.bucket,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey,
-      forcePathStyle: true,
-      publicBaseUrl: `${s3.publicBaseUrl}/`,
-    });
+  const make = (secretAccessKey: string) => createS3Store(s3Options(secretAccessKey));
   return {
     store: make(s3.secretAccessKey),
     wrongCredential: make("not-the-secret"),
@@ -64,6 +74,10 @@ function s3Subject(): Subject {
     failNextDelete() {
       s3.failNext("delete", 3, 503, "SlowDown");
       return this.store;
+    },
+    at(origin) {
+      const store = createS3Store({ ...s3Options(s3.secretAccessKey), endpoint: origin });
+      return { store, undo() {} };
     },
   };
 }
@@ -89,6 +103,11 @@ function blobSubject(): Subject {
       // The client retries for minutes with growing waits; the adapter's bound ends it after the first wait.
       blob.failNext("delete", 1, 503, "service_unavailable");
       return createBlobStore({ token: blob.token, deleteTimeoutMs: 300 });
+    },
+    at(origin) {
+      process.env.VERCEL_BLOB_API_URL = origin;
+      const store = createBlobStore({ token: blob.token, connectTimeoutMs: 300, deleteTimeoutMs: 300 });
+      return { store, undo: () => void (process.env.VERCEL_BLOB_API_URL = blob.apiUrl) };
     },
   };
 }
@@ -144,7 +163,7 @@ describe.each([
   });
 
   it("a streamed put of N bytes is read back whole at its public URL with its content type, in one request", async () => {
-    const body = pattern(300_000);
+    const body = pattern(3_000_000);
     const before = t.counts().put;
     const out = await t.store.put(KEY("photo.png"), streamOf(body), { bytes: body.length, contentType: "image/png" });
     expect(t.store.kind).toBe(kind);
@@ -263,7 +282,7 @@ describe.each([
 describe.each([
   ["s3", s3Subject],
   ["blob", blobSubject],
-] as const)("FileStore contract: %s delete", (_kind, subject) => {
+] as const)("FileStore contract: %s, store failing", (_kind, subject) => {
   it("a server error on delete is retryable and deletes nothing", async () => {
     const t = subject();
     const obj = t.seed("nks/keep/1/f.bin");
@@ -271,7 +290,76 @@ describe.each([
     expect(err.retryable).toBe(true);
     expect(t.stored(obj.key)).toBe(true);
   });
+
+  it("a store that cannot be reached fails put and delete retryable, promptly", async () => {
+    const t = subject();
+    const closed = await closedOrigin();
+    const { store, undo } = t.at(closed);
+    try {
+      const put = await rejection(
+        store.put(KEY("nowhere.bin"), streamOf(pattern(10)), { bytes: 10, contentType: "image/png" }),
+      );
+      expect(put.retryable).toBe(true);
+      const del = await rejection(store.delete([{ key: KEY("nowhere.bin"), url: `${closed}/public/x` }]));
+      expect(del.retryable).toBe(true);
+    } finally {
+      undo();
+    }
+  });
 });
+
+describe("MemoryFileStore (tests/support)", () => {
+  it("reads the whole body, holds it to the declared count, records every call and fails on demand", async () => {
+    const store = new MemoryFileStore();
+    const out = await store.put(KEY("m.bin"), streamOf(pattern(40_000)), { bytes: 40_000, contentType: "image/png" });
+    expect(store.byUrl(out.url)?.bytes.byteLength).toBe(40_000);
+    expect(
+      (await rejection(store.put(KEY("short.bin"), streamOf(pattern(10)), { bytes: 11, contentType: "x/y" })))
+        .retryable,
+    ).toBe(false);
+    store.failNextPuts(1);
+    expect((await rejection(store.put(KEY("f.bin"), pattern(1), { bytes: 1, contentType: "x/y" }))).retryable).toBe(
+      true,
+    );
+    await store.delete([out]);
+    expect(store.puts.map((p) => p.ok)).toEqual([true, false, false]);
+    expect([store.objects.size, store.deletes]).toEqual([0, [KEY("m.bin")]]);
+  });
+});
+
+describe("S3 adapter", () => {
+  it("a put refused on its headers (Expect: 100-continue) sends no body and releases the source", async () => {
+    const t = s3Subject();
+    let cancelled = false;
+    let pulled = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        pulled++;
+        ctrl.enqueue(pattern(65_536));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const err = await rejection(
+      t.wrongCredential.put(KEY("big.bin"), source, { bytes: 8_000_000, contentType: "video/mp4" }),
+    );
+    expect(err.retryable).toBe(false);
+    expect(err.status).toBe(403);
+    expect(cancelled).toBe(true);
+    expect(pulled).toBeLessThan(10);
+    expect(t.stored(KEY("big.bin"))).toBe(false);
+  });
+});
+
+/** An origin where nothing listens (connections refused). */
+async function closedOrigin(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
 
 describe("filesMirrorFromEnv", () => {
   const S3 = {

@@ -125,6 +125,38 @@ describe("test S3 server against @aws-sdk/client-s3", () => {
     expect(s3.objects.has("d/1") || s3.objects.has("d/<&>")).toBe(false);
   });
 
+  it("putChecksums: not-implemented refuses the SDK's default checksums and takes WHEN_REQUIRED uploads", async () => {
+    const legacy = await startS3Server({ bucket: "site-files", region: "auto", putChecksums: "not-implemented" });
+    try {
+      const make = (config: Partial<S3ClientConfig>) =>
+        new S3Client({
+          endpoint: legacy.endpoint,
+          region: legacy.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: legacy.accessKeyId, secretAccessKey: legacy.secretAccessKey },
+          maxAttempts: 1,
+          ...config,
+        });
+      const put = (c: S3Client, key: string) =>
+        c.send(
+          new PutObjectCommand({
+            Bucket: "site-files",
+            Key: key,
+            Body: chunksOf(bytes(3000), 1000),
+            ContentLength: 3000,
+          }),
+        );
+      await expect(put(make({}), "default")).rejects.toMatchObject({
+        name: "NotImplemented",
+        $metadata: { httpStatusCode: 501 },
+      });
+      await put(make({ requestChecksumCalculation: "WHEN_REQUIRED" }), "when-required");
+      expect([legacy.objects.has("default"), legacy.objects.has("when-required")]).toEqual([false, true]);
+    } finally {
+      await legacy.close();
+    }
+  });
+
   it("an injected 500 comes back as S3's InternalError", async () => {
     s3.failNext("put", 1);
     await expect(

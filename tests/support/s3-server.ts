@@ -23,6 +23,11 @@ export interface S3ServerOptions {
   region?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /**
+   * "not-implemented": PutObject refuses flexible checksums (x-amz-checksum-*, aws-chunked trailers)
+   * with 501 NotImplemented, as R2 did in January 2025 and some S3-compatible stores still do.
+   */
+  putChecksums?: "supported" | "not-implemented";
 }
 
 export interface S3Server {
@@ -56,13 +61,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     counts: { put: 0, delete: 0, get: 0, head: 0 } as Record<S3Op, number>,
     log: [] as S3Server["log"],
     failures: [] as { op: S3Op; status: number; code: string }[],
+    putChecksums: options.putChecksums ?? "supported",
   };
-  const server = createServer((req, res) => {
-    const request = classify(state, req);
-    collect(req)
-      .then((body) => handle(state, request, req, res, body))
-      .catch(() => res.destroy());
-  });
+  const server = createServer((req, res) => serve(state, req, res, false));
+  // As S3 does, a request sent with `Expect: 100-continue` is refused before its body when its headers fail.
+  server.on("checkContinue", (req, res) => serve(state, req, res, true));
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -104,6 +107,7 @@ type State = {
   counts: Record<S3Op, number>;
   log: S3Server["log"];
   failures: { op: S3Op; status: number; code: string }[];
+  putChecksums: "supported" | "not-implemented";
 };
 
 class S3Failure extends Error {
@@ -150,24 +154,52 @@ function classify(state: State, req: IncomingMessage): Classified {
   return { url, rawPath, bucket: decodeURIComponent(segments[0] ?? ""), key, op, entry };
 }
 
-function handle(state: State, request: Classified, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-  const { url, rawPath, bucket, key, op, entry } = request;
-  entry.status = 200;
+function serve(state: State, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+  const request = classify(state, req);
+  if (expectsContinue) {
+    if (!attempt(request, req, res, () => precheck(state, request, req))) return;
+    res.writeContinue();
+  }
+  collect(req)
+    .then((body) => {
+      if (!expectsContinue && !attempt(request, req, res, () => precheck(state, request, req))) return;
+      attempt(request, req, res, () => complete(state, request, req, res, body));
+    })
+    .catch(() => res.destroy());
+}
+
+/** Runs a step; a failure is answered with S3's error XML. */
+function attempt(request: Classified, req: IncomingMessage, res: ServerResponse, step: () => void): boolean {
   try {
-    if (bucket !== state.bucket) throw new S3Failure(404, "NoSuchBucket", "The specified bucket does not exist");
-    const failure = op === "other" ? undefined : takeFailure(state, op);
-    if (failure) throw new S3Failure(failure.status, failure.code, "Injected failure");
-    if (op === "get" || op === "head") return serveObject(state, res, key, op === "head", entry);
-    if (op === "other") throw new S3Failure(501, "NotImplemented", "Not implemented by the test server");
-    verifySignature(state, req, rawPath, url);
-    const payload = decodePayload(req, body);
-    if (op === "put") return putObject(state, req, res, key, payload);
-    return deleteObjects(state, req, res, payload);
+    step();
+    return true;
   } catch (err) {
     const failure = err instanceof S3Failure ? err : new S3Failure(500, "InternalError", String(err));
-    entry.status = failure.status;
-    sendError(res, failure, req.method === "HEAD", key);
+    request.entry.status = failure.status;
+    sendError(req, res, failure, request.key);
+    return false;
   }
+}
+
+/** What S3 checks from the headers alone. */
+function precheck(state: State, request: Classified, req: IncomingMessage): void {
+  const { url, rawPath, bucket, op } = request;
+  request.entry.status = 200;
+  if (bucket !== state.bucket) throw new S3Failure(404, "NoSuchBucket", "The specified bucket does not exist");
+  const failure = op === "other" ? undefined : takeFailure(state, op);
+  if (failure) throw new S3Failure(failure.status, failure.code, "Injected failure");
+  if (op === "get" || op === "head") return;
+  if (op === "other") throw new S3Failure(501, "NotImplemented", "Not implemented by the test server");
+  verifySignature(state, req, rawPath, url);
+  if (op === "put" && state.putChecksums === "not-implemented") refuseFlexibleChecksums(req);
+}
+
+function complete(state: State, request: Classified, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  const { key, op, entry } = request;
+  if (op === "get" || op === "head") return serveObject(state, res, key, op === "head", entry);
+  const payload = decodePayload(req, body);
+  if (op === "put") return putObject(state, req, res, key, payload);
+  return deleteObjects(state, req, res, payload);
 }
 
 function operation(method: string, url: URL, key: string): S3Op | "other" {
@@ -206,6 +238,13 @@ function putObject(state: State, req: IncomingMessage, res: ServerResponse, key:
   });
   res.writeHead(200, { etag, "x-amz-request-id": randomUUID() });
   res.end();
+}
+
+function refuseFlexibleChecksums(req: IncomingMessage): void {
+  for (const name of ["x-amz-sdk-checksum-algorithm", "x-amz-trailer", ...Object.keys(pickChecksums(req.headers))]) {
+    const value = header(req, name);
+    if (value) throw new S3Failure(501, "NotImplemented", `Header '${name}' with value '${value}' not implemented`);
+  }
 }
 
 function deleteObjects(state: State, req: IncomingMessage, res: ServerResponse, payload: Buffer): void {
@@ -410,13 +449,20 @@ function crc32(buf: Buffer): number {
 
 // ---- XML ----
 
-function sendError(res: ServerResponse, failure: S3Failure, head: boolean, key: string): void {
+function sendError(req: IncomingMessage, res: ServerResponse, failure: S3Failure, key: string): void {
+  const head = req.method === "HEAD";
   if (res.headersSent) return void res.destroy();
   const xml =
     `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${failure.code}</Code><Message>${escapeXml(failure.message)}</Message>` +
     (key ? `<Key>${escapeXml(key)}</Key>` : "") +
     `<RequestId>${randomUUID()}</RequestId></Error>`;
-  res.writeHead(failure.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(xml) });
+  // An unread body cannot be skipped on a kept-alive connection.
+  const close = req.readableEnded ? {} : { connection: "close" };
+  res.writeHead(failure.status, {
+    "content-type": "application/xml",
+    "content-length": Buffer.byteLength(xml),
+    ...close,
+  });
   res.end(head ? undefined : xml);
 }
 

@@ -18,7 +18,11 @@ import { FileStoreError, type FileStore, type PutMeta, type StoredObject } from 
 export interface BlobStoreOptions {
   /** BLOB_READ_WRITE_TOKEN. */
   token: string;
-  /** Bound on one delete call: the client retries failed calls with growing waits for minutes. */
+  /**
+   * The client retries a call that found no connection, with waits growing from a second, for
+   * minutes: a put whose body has not started flowing by then, and a delete call, are abandoned.
+   */
+  connectTimeoutMs?: number;
   deleteTimeoutMs?: number;
 }
 
@@ -30,6 +34,11 @@ export function createBlobStore(options: BlobStoreOptions): FileStore {
   async function put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, meta: PutMeta): Promise<StoredObject> {
     // Always a one-shot stream: the client's own retries (10, with waits of seconds) cannot send it again.
     const guard = guardBody(body instanceof Uint8Array ? oneChunk(body) : body, meta);
+    let unreachable = false;
+    const timer = setTimeout(() => {
+      unreachable = !guard.started;
+      if (unreachable) guard.abort();
+    }, options.connectTimeoutMs ?? 5_000);
     try {
       const out = await blobPut(key, guard.body as ReadableStream<Uint8Array>, {
         access: "public",
@@ -42,8 +51,15 @@ export function createBlobStore(options: BlobStoreOptions): FileStore {
       });
       return { key, url: out.url };
     } catch (err) {
+      guard.cancel();
+      if (unreachable) {
+        throw new FileStoreError(`Vercel Blob put ${key}: the API could not be reached`, true, undefined, {
+          cause: err,
+        });
+      }
       throw putError(err, key, guard, meta);
     } finally {
+      clearTimeout(timer);
       guard.dispose();
     }
   }
@@ -53,7 +69,7 @@ export function createBlobStore(options: BlobStoreOptions): FileStore {
       const batch = objects.slice(i, i + DELETE_BATCH);
       // A plain abort (AbortSignal.timeout's TimeoutError is retried by the client, this is not).
       const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), options.deleteTimeoutMs ?? 20_000);
+      const timer = setTimeout(() => controller.abort(), options.deleteTimeoutMs ?? 10_000);
       try {
         await del(
           batch.map((o) => o.url),

@@ -17,14 +17,24 @@ export interface BodyGuard {
   signal: AbortSignal;
   mismatch?: BytesMismatch;
   sourceError?: unknown;
+  /** True once the HTTP client first asked for the body (a stream body only). */
+  started: boolean;
+  /** Aborts the request (a plain abort, as the caller's signal does). */
+  abort(): void;
+  /** Releases the source (a download still open) after a failed put. */
+  cancel(): void;
   dispose(): void;
 }
 
 export function guardBody(body: ReadableStream<Uint8Array> | Uint8Array, meta: PutMeta): BodyGuard {
+  const refuse = (error: FileStoreError) => {
+    if (!(body instanceof Uint8Array)) body.cancel(error).catch(() => {});
+    return error;
+  };
   if (!Number.isSafeInteger(meta.bytes) || meta.bytes < 0) {
-    throw new FileStoreError(`invalid byte count ${meta.bytes}`, false);
+    throw refuse(new FileStoreError(`invalid byte count ${meta.bytes}`, false));
   }
-  if (meta.signal?.aborted) throw new FileStoreError("put aborted before it started", true);
+  if (meta.signal?.aborted) throw refuse(new FileStoreError("put aborted before it started", true));
   if (body instanceof Uint8Array && body.byteLength !== meta.bytes) {
     throw bytesMismatch({ declared: meta.bytes, seen: body.byteLength });
   }
@@ -35,6 +45,9 @@ export function guardBody(body: ReadableStream<Uint8Array> | Uint8Array, meta: P
   const guard: BodyGuard = {
     body,
     signal: controller.signal,
+    started: false,
+    abort: () => controller.abort(),
+    cancel: () => {},
     dispose: () => meta.signal?.removeEventListener("abort", onAbort),
   };
   if (!(body instanceof Uint8Array)) guard.body = counted(body, meta.bytes, guard, controller);
@@ -48,6 +61,7 @@ function counted(
   controller: AbortController,
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  guard.cancel = () => void reader.cancel().catch(() => {});
   let seen = 0;
   // Abort first: the HTTP client then drops the request instead of ending it short or sending extra bytes.
   const fail = (ctrl: ReadableStreamDefaultController<Uint8Array>, error: unknown) => {
@@ -57,6 +71,7 @@ function counted(
   };
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
+      guard.started = true;
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();

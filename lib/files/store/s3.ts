@@ -44,6 +44,8 @@ export function createS3Store(options: S3StoreOptions): FileStore {
     // The SDK's default (WHEN_SUPPORTED) adds CRC32 checksums and aws-chunked trailers that R2 and many S3-compatibles refuse.
     requestChecksumCalculation: "WHEN_REQUIRED" as const,
     responseChecksumValidation: "WHEN_REQUIRED" as const,
+    // A store that does not answer fails the call instead of holding the invocation (no connection in 5 s, 30 s idle).
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
     // Failures reach the caller as FileStoreError; the SDK's console warnings would only repeat them.
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   };
@@ -66,6 +68,7 @@ export function createS3Store(options: S3StoreOptions): FileStore {
         { abortSignal: guard.signal },
       );
     } catch (err) {
+      guard.cancel();
       throw putError(err, key, guard);
     } finally {
       guard.dispose();
