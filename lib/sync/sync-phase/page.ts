@@ -257,7 +257,7 @@ async function copyFiles(
 ): Promise<PageFiles | null> {
   let files;
   try {
-    files = await copyPageFiles(ctx, page, content, ledger, ctx.shouldStop, state.copies);
+    files = await copyPageFiles(ctx, page, content, ledger, { copies: state.copies });
   } catch (error) {
     // Signed URLs past their hour: what was read is dropped, the next attempt reads the page again.
     if (error instanceof FileCopyError && error.code === "file_url_expired") await dropPartial(ctx, row);
