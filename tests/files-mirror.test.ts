@@ -426,6 +426,67 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     expect(s3.total()).toBe(0);
   });
 
+  it("a page given up keeps its previous files referenced: finalize does not orphan them", async () => {
+    fresh();
+    await syncUntilDone(stack, "pages");
+    const row = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).find((r) => {
+      const files = (r.properties.Attachments as { files?: { type: string }[] } | undefined)?.files ?? [];
+      return files.some((f) => f.type === "file");
+    })!;
+    const before = (await stack.kv.get<LedgerEntry>(stack.keys.entry("pages", row.id)))!;
+    const kept = Object.keys(before.files!).filter((id) => before.files![id] !== "");
+    expect(kept.length).toBeGreaterThan(0);
+    stack.workspace.updateRow(row.id, { Attachments: ["unreachable.pdf"] });
+    const fileId = fileIdOf(hostedFiles(stack.workspace.page(row.id)!.properties)[0].url);
+    stack.emulator.failFileGets(fileId, 100, 502);
+    await syncUntilDone(stack, "pages");
+    const after = (await stack.kv.get<LedgerEntry>(stack.keys.entry("pages", row.id)))!;
+    expect(after.run?.outcome).toBe("failed");
+    expect(after.files).toEqual(before.files);
+    const records = await stack.kv.mget<FileRecord>(kept.map((id) => stack.keys.fileObject("pages", id)));
+    for (const record of records) {
+      expect(record).not.toBeNull();
+      expect(record!.orphanSince).toBeUndefined();
+    }
+    expect(JSON.stringify(await bundleOf("pages", row.id))).not.toContain(selfFiles());
+    // A file that downloads again, for the tests after this one.
+    stack.workspace.updateRow(row.id, { Attachments: ["restored.pdf"] });
+  });
+
+  it("signed URLs that expired between invocations: the page is read again and completes", async () => {
+    fresh();
+    const row = stack.workspace.visibleRows(stack.workspace.postsDatabaseId)[2];
+    stack.workspace.updateRow(row.id, { Attachments: Array.from({ length: 10 }, (_, i) => `late-${i}.png`) });
+    const slow = (store: FileStore): FileStore => ({
+      kind: store.kind,
+      delete: (objects) => store.delete(objects),
+      put: async (key, body, meta) => {
+        await new Promise((resolve) => setTimeout(resolve, 120));
+        return store.put(key, body, meta);
+      },
+    });
+    let advanced = false;
+    const errors: string[] = [];
+    const onStep = async () => {
+      const cursor = parseCursor(await stack.kv.get(stack.keys.cursor("posts")));
+      if (cursor.kind !== "ok") return;
+      if (cursor.cursor.lastError) errors.push(cursor.cursor.lastError.code);
+      // The page is checkpointed with its content: its URLs expire before the next invocation.
+      if (!advanced && cursor.cursor.partials.includes(row.id)) {
+        stack.workspace.advanceClock(2 * 3_600_000);
+        advanced = true;
+      }
+    };
+    await runEngine("posts", { budgetMs: 700, store: slow, onStep });
+    expect(advanced).toBe(true);
+    expect(errors).toContain("file_url_expired");
+    const bundle = await bundleOf("posts", row.id);
+    expect(JSON.stringify(bundle)).not.toContain(selfFiles());
+    expect(mirroredUrls(bundle.properties.Attachments)).toHaveLength(10);
+    const okPuts = s3.log.filter((r) => r.op === "put" && r.status === 200).map((r) => r.path);
+    expect(new Set(okPuts).size).toBe(okPuts.length);
+  });
+
   it("markdown mode: the hosted URLs in the markdown are the store's", async () => {
     fresh({ SYNC_CONTENT: "markdown" });
     await syncUntilDone(stack, "pages");
@@ -438,6 +499,7 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     }
     expect(rewritten).toBeGreaterThan(0);
     expect(putsOk()).toBe(new Set(fileGets().map((r) => r.path.split("?")[0])).size);
+    expect(fileGets().every((r) => r.status === 200)).toBe(true);
   });
 
   it("a targeted run (webhook) mirrors the files of the page it writes", async () => {

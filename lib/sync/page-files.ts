@@ -36,6 +36,15 @@ export interface PageFiles {
   tooLarge: number;
 }
 
+export interface CopyPageOptions {
+  /** Default: the context's. */
+  shouldStop?: () => boolean;
+  /** The invocation's copies under way (the sync phase shares them between its workers). */
+  copies?: CopiesInFlight;
+  /** Counted in the run's cursor (default); a targeted run writes under another run's cursor and counts none. */
+  counted?: boolean;
+}
+
 /**
  * Copies what the page holds and the store does not: the page's files, or
  * null when the budget ran out first (what was copied is in the registry; the
@@ -46,8 +55,9 @@ export async function copyPageFiles(
   page: NotionPage,
   content: FetchedContent,
   ledger: LedgerEntry | null,
-  shouldStop: () => boolean = ctx.shouldStop,
+  options: CopyPageOptions = {},
 ): Promise<PageFiles | null> {
+  const { shouldStop = ctx.shouldStop, copies = new Map(), counted = true } = options;
   const settings = ctx.files!;
   const refs = pageHostedFiles(page, content);
   const found = await readRecords(
@@ -68,7 +78,7 @@ export async function copyPageFiles(
   });
   for (const ref of pending) {
     if (shouldStop()) return null;
-    const copied = await copyOne(ctx, ref, settings.maxBytes, page.id);
+    const copied = await copyOnce(ctx, copies, ref, { maxBytes: settings.maxBytes, pageId: page.id, counted });
     files.map[ref.identity] = copied?.url ?? "";
     if (copied) files.records[ref.identity] = copied;
     else files.tooLarge++;
@@ -76,8 +86,32 @@ export async function copyPageFiles(
   return files;
 }
 
+/** The invocation's copies under way, by identity: two pages holding one file (a synced block) copy it once. */
+export type CopiesInFlight = Map<string, Promise<FileRecord | null>>;
+
+interface CopyOne {
+  maxBytes: number;
+  pageId: string;
+  counted: boolean;
+}
+
+function copyOnce(ctx: RunContext, copies: CopiesInFlight, ref: HostedRef, one: CopyOne): Promise<FileRecord | null> {
+  let copy = copies.get(ref.identity);
+  if (!copy) {
+    copy = copyOne(ctx, ref, one);
+    copies.set(ref.identity, copy);
+    // A failed copy is tried again by whichever page needs it next.
+    copy.catch(() => copies.delete(ref.identity));
+  }
+  return copy;
+}
+
 /** One file to the store and its record to KV (counted with it); null when it is over FILES_MAX_BYTES. */
-async function copyOne(ctx: RunContext, ref: HostedRef, maxBytes: number, pageId: string): Promise<FileRecord | null> {
+async function copyOne(
+  ctx: RunContext,
+  ref: HostedRef,
+  { maxBytes, pageId, counted }: CopyOne,
+): Promise<FileRecord | null> {
   const outcome = await copyFile(ref, {
     store: ctx.files!.store,
     key: objectKey(ctx.keys.prefix, ctx.section, ref.identity, ref.url),
@@ -94,10 +128,8 @@ async function copyOne(ctx: RunContext, ref: HostedRef, maxBytes: number, pageId
     return null;
   }
   const { record } = outcome;
-  await ctx.write(recordOps(ctx.keys, ctx.section, ref.identity, record), {
-    filesUploaded: 1,
-    bytesUploaded: record.bytes,
-  });
+  const ops = recordOps(ctx.keys, ctx.section, ref.identity, record);
+  await ctx.write(ops, counted ? { filesUploaded: 1, bytesUploaded: record.bytes } : undefined);
   return record;
 }
 

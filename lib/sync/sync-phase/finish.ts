@@ -36,14 +36,7 @@ export async function checkpointItem(
   checkpoint: BlockFetchCheckpoint | undefined,
   properties?: PropertyCheckpoint,
 ): Promise<void> {
-  const value: PartialPage = { page, slug, ...(properties ? { properties } : { checkpoint }) };
-  const key = ctx.keys.partialPage(ctx.section, row.id);
-  await ctx.commit((c) => {
-    const written = writeLarge(ctx.keys, key, value, c.partialShapes[row.id]);
-    if (!c.partials.includes(row.id)) c.partials.push(row.id);
-    c.partialShapes = { ...c.partialShapes, [row.id]: written.shape };
-    return written.ops;
-  });
+  await writePartial(ctx, row, { page, slug, ...(properties ? { properties } : { checkpoint }) });
 }
 
 /** The page and its whole content kept while its files are copied over several invocations (FILES_MIRROR). */
@@ -54,7 +47,11 @@ export async function checkpointContent(
   slug: string,
   content: FetchedContent,
 ): Promise<void> {
-  const value: PartialPage = { page, slug, content };
+  await writePartial(ctx, row, { page, slug, content });
+}
+
+/** The page's partial read, with the cursor that lists it. */
+async function writePartial(ctx: RunContext, row: PieceRow, value: PartialPage): Promise<void> {
   const key = ctx.keys.partialPage(ctx.section, row.id);
   await ctx.commit((c) => {
     const written = writeLarge(ctx.keys, key, value, c.partialShapes[row.id]);

@@ -58,7 +58,7 @@ export async function processItem(
   if (!page) return;
   const content = await readContent(ctx, state, row, ledger, page, slug, partial);
   if (!content) return;
-  const files = ctx.files ? await copyFiles(ctx, row, ledger, page, slug, content) : undefined;
+  const files = ctx.files ? await copyFiles(ctx, state, row, ledger, page, slug, content) : undefined;
   if (files === null) return;
   await writePage(ctx, state, row, ledger, page, slug, content, files);
 }
@@ -248,6 +248,7 @@ async function readContent(
  */
 async function copyFiles(
   ctx: RunContext,
+  state: SyncPhaseState,
   row: PieceRow,
   ledger: LedgerEntry | null,
   page: NotionPage,
@@ -256,7 +257,7 @@ async function copyFiles(
 ): Promise<PageFiles | null> {
   let files;
   try {
-    files = await copyPageFiles(ctx, page, content, ledger);
+    files = await copyPageFiles(ctx, page, content, ledger, { copies: state.copies });
   } catch (error) {
     // Signed URLs past their hour: what was read is dropped, the next attempt reads the page again.
     if (error instanceof FileCopyError && error.code === "file_url_expired") await dropPartial(ctx, row);

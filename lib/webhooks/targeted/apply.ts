@@ -151,7 +151,10 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
   }
   // FILES_MIRROR: the page's files in the store first; out of budget, the page stays dirty (copies are kept).
   const files = ctx.files
-    ? await copyPageFiles(ctx, properties.page, fetched.content, previousLedger, () => shouldStop(run))
+    ? await copyPageFiles(ctx, properties.page, fetched.content, previousLedger, {
+        shouldStop: () => shouldStop(run),
+        counted: false,
+      })
     : undefined;
   if (files === null) return;
   const written = pageWriteOps(keys, {

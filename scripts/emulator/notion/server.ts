@@ -586,7 +586,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     },
     hostedFiles: () => hostedMode,
     failFileGets(match, times = 1, status = 500) {
-      fileFaults.push({ match, remaining: times, status });
+      if (times >= 1) fileFaults.push({ match, remaining: times, status });
     },
     setFileSize(fileId, bytes) {
       if (bytes === undefined) fileSizes.delete(fileId);
