@@ -7,8 +7,9 @@
  *
  * Notion-hosted file URLs (signed, an hour) come back as `/api/files/<ref>`
  * URLs that never expire (lib/files; README "Files"); KV keeps Notion's own.
- * `files: false` returns them raw, `files: {base, secret}` overrides
- * FILES_BASE_URL and FILES_REF_SECRET / CRON_SECRET.
+ * Files the sync copied to the files store (FILES_MIRROR) come back as their
+ * store URLs, as KV holds them. `files: false` returns every URL as stored,
+ * `files: {base, secret}` overrides FILES_BASE_URL and FILES_REF_SECRET / CRON_SECRET.
  *
  * Typed reads: `npm run typegen` writes a declarations file augmenting
  * NotionKvSyncSections, so `getSectionIndex("blog")` entries have
@@ -53,7 +54,7 @@ interface ReadOptions {
   files?: FileLinkSettings | false;
 }
 
-/** The file linker of a read, built on first use: a read without hosted files needs no key. */
+/** The file linker of a read, built on first use: a read without unmirrored hosted files needs no key. */
 function lazyLinker(options: ReadOptions): FileLinker | null {
   if (options.files === false) return null;
   let linker: FileLinker | undefined;

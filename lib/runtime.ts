@@ -10,6 +10,8 @@ import { DEFAULT_KV_BOUNDS, type KvCallMeter, boundedByDeadline } from "./kv/bou
 import { createContentFetcher } from "./notion/content-fetcher";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
+import { filesMirrorFromEnv } from "./files/store/from-env";
+import type { FilesMirrorSettings } from "./files/store/types";
 import { createDeadline } from "./core/deadline";
 import type { Section } from "./core/sections";
 import { webhookKeys } from "./webhooks/keys";
@@ -46,6 +48,31 @@ export interface Runtime extends StoreRuntime {
   notionSettings: NotionSettings;
   /** The section this invocation serves. */
   spec: SectionSpec;
+  /** FILES_MIRROR: where hosted files are copied at sync time; null (or absent) when off. */
+  files?: FilesMirrorSettings | null;
+}
+
+const FILES_VARIABLES = [
+  "FILES_MIRROR",
+  "FILES_MAX_BYTES",
+  "FILES_GC_DAYS",
+  "FILES_PUBLIC_BASE_URL",
+  "S3_ENDPOINT",
+  "S3_BUCKET",
+  "S3_REGION",
+  "S3_ACCESS_KEY_ID",
+  "S3_SECRET_ACCESS_KEY",
+  "S3_FORCE_PATH_STYLE",
+  "BLOB_READ_WRITE_TOKEN",
+  "VERCEL_BLOB_API_URL",
+];
+const mirrors = new Map<string, FilesMirrorSettings | null>();
+
+/** One file store per configuration per process (a warm function reuses its client); ConfigError for a bad variable. */
+export function sharedFilesMirror(env: Env = process.env): FilesMirrorSettings | null {
+  const id = JSON.stringify(FILES_VARIABLES.map((name) => env[name] ?? null));
+  if (!mirrors.has(id)) mirrors.set(id, filesMirrorFromEnv(env));
+  return mirrors.get(id)!;
 }
 
 export function loadStoreRuntime(env: Env = process.env): StoreRuntime {
@@ -58,7 +85,7 @@ export function loadRuntime(section: Section, env: Env = process.env): Runtime {
   const store = loadStoreRuntime(env);
   const spec = findSection(store.workspace, section);
   if (!spec) throw unconfigured(store.workspace, section);
-  return { ...store, notionSettings: readNotionSettings(env, {}), spec };
+  return { ...store, notionSettings: readNotionSettings(env, {}), spec, files: sharedFilesMirror(env) };
 }
 
 /** Without a config file, pages and posts name the variable that would configure them. */
@@ -97,6 +124,7 @@ export function engineDeps(
     spec,
     workspace: runtime.workspace,
     deadline,
+    files: runtime.files ?? null,
     // Set by a schema_updated webhook event (lib/webhooks/events.ts).
     fullRefetchKey: (s) => webhookKeys(runtime.keys).fullRefetch(s),
     settings: {

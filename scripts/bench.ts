@@ -10,6 +10,9 @@
  *
  *   qstash-blocks    this product, one trigger call, carried by the QStash test server (block mode)
  *   qstash-markdown  the same with SYNC_CONTENT=markdown, when lib/config.ts accepts it
+ *   qstash-files     qstash-blocks with FILES_MIRROR=s3 (an S3 test server in a child process), the
+ *                    emulator serving hosted files' bytes: full and no-change runs, compared
+ *                    side by side with qstash-blocks' (renderFilesTable)
  *   cron             this product, one call after another per section (crons / manual URLs)
  *   baseline         one request that lists and syncs everything sequentially (scripts/bench/baseline.ts)
  *   notion-to-md     a full Markdown export with notion-to-md (scripts/bench/notion-to-md.ts)
@@ -59,7 +62,7 @@ import {
   webhookTiming,
 } from "./bench/webhook";
 import { machine, provenance } from "./bench/provenance";
-import { NOTION_RATE, rateOf, renderTable } from "./bench/table";
+import { FILES_CONTENDER, NOTION_RATE, rateOf, renderFilesTable, renderTable } from "./bench/table";
 import { exposeGc } from "./scale/memory";
 
 const { values: args } = parseArgs({
@@ -94,7 +97,7 @@ const budgetAt = (atSpeed: number) => Math.round(20_000 / atSpeed);
 const BUDGET_MS = budgetAt(speed);
 /** qstash-blocks' full run of this workspace at --speed 1 (--pace-check). */
 const PACE_CHECK_SIZE = 100;
-const CONTENDER_ORDER = ["qstash-blocks", "qstash-markdown", "cron", "baseline", "notion-to-md"];
+const CONTENDER_ORDER = ["qstash-blocks", "qstash-markdown", FILES_CONTENDER, "cron", "baseline", "notion-to-md"];
 const RUN_ORDER = ["full", "no-change", "edited", "full@speed1"];
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -113,6 +116,24 @@ interface NotionReady {
   pagesDatabaseId: string;
   postsDatabaseId: string;
   stats: { pages: number; posts: number; childPages: number; blocks: number; blockListRequests: number };
+  /** Distinct hosted files of the pages a sync reads (only when the emulator serves them: qstash-files). */
+  hostedFiles: number | null;
+}
+interface S3Ready {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  publicBaseUrl: string;
+}
+interface S3Stats {
+  puts: number;
+  gets: number;
+  newObjects: number;
+  newBytes: number;
+  objects: number;
+  bytes: number;
 }
 interface NotionStats {
   total: number;
@@ -121,6 +142,8 @@ interface NotionStats {
   firstAt: number;
   lastAt: number;
   firstWindow: number;
+  /** Downloads of hosted files (not in total, byRoute or the rate figures). */
+  fileRequests?: number;
   /** Where slots were lost (scripts/bench/diagnostics.ts), computed by the notion child. */
   diagnostics?: RateDiagnostics;
 }
@@ -154,7 +177,23 @@ export interface Result {
   /** Full runs: where Notion request slots were lost, and the time before the first request and after the last. */
   rateDiagnostics?: RateDiagnostics & { leadMs: number; tailMs: number };
   edited?: { edited: number; children: number };
+  /** qstash-files (FILES_MIRROR=s3): what the run copied to the files store, and what that took. */
+  files?: FilesFigures;
   note?: string;
+}
+
+export interface FilesFigures {
+  /** The run's cursor counts (filesUploaded, bytesUploaded), summed over the sections. */
+  uploaded: number;
+  bytes: number;
+  /** Downloads of hosted files' signed URLs the emulator answered (not Notion API requests). */
+  fileRequests: number;
+  /** What the S3 server received: object writes (PUT) and their bytes, and the objects it holds after the run. */
+  storePuts: number;
+  storeBytes: number;
+  objects: number;
+  /** Distinct hosted files the workspace's pages hold: what a full run uploads, each once. */
+  hostedFiles: number | null;
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -277,6 +316,8 @@ async function benchSize(
   const app: AppServer = await startAppServer(() => currentEnv);
   cleanups.push(() => app.close());
   const label = `${size} pages${o.paceCheck ? " at --speed 1" : ""}`;
+  const s3 = o.contenders.includes(FILES_CONTENDER) ? await startChild<S3Ready>("s3", {}) : null;
+  if (s3) cleanups.push(() => s3.stop());
 
   for (const contender of o.contenders) {
     progress(`${label}, ${contender}: generating the workspace (child process)`);
@@ -288,6 +329,7 @@ async function benchSize(
       burst: 10,
       latencyMs: [150, 400],
       retryAfterS: 1,
+      ...(contender === FILES_CONTENDER ? { hostedFiles: "self" } : {}),
     });
     const s = notion.ready.stats;
     const rows = s.pages + s.posts;
@@ -320,13 +362,16 @@ async function benchSize(
             SYNC_BASE_URL: app.url,
           }),
       ...(contender === "qstash-markdown" ? { SYNC_CONTENT: "markdown" } : {}),
+      ...(contender === FILES_CONTENDER && s3 ? filesMirrorEnv(s3.ready) : {}),
     };
     currentEnv = env;
     const runs = o.paceCheck
       ? (["full"] as const)
-      : product
-        ? (["full", "no-change", "edited"] as const)
-        : (["full"] as const);
+      : contender === FILES_CONTENDER
+        ? (["full", "no-change"] as const)
+        : product
+          ? (["full", "no-change", "edited"] as const)
+          : (["full"] as const);
     let allOk = true;
     try {
       for (const run of runs) {
@@ -334,6 +379,7 @@ async function benchSize(
         if (run === "edited") edited = await notion.call("edit", { share: 0.01 });
         await notion.call("reset");
         await bridge.call("reset");
+        await s3?.call("reset");
         const t0 = Date.now();
         progress(`${label}, ${contender}: ${run} run`);
         let outcome: { ok: boolean; failure: string | null; heap: number; product?: ProductRun; note?: string };
@@ -404,7 +450,16 @@ async function benchSize(
           run !== "full"
             ? null
             : 2 + listRequests + (contender === "qstash-markdown" ? pages : s.blockListRequests) + childObjects;
-        const { diagnostics, ...notionFigures } = notionStats;
+        const { diagnostics, fileRequests, ...notionFigures } = notionStats;
+        const files =
+          contender === FILES_CONTENDER && s3
+            ? filesFigures(
+                outcome.product,
+                await s3.call<S3Stats>("stats"),
+                fileRequests ?? 0,
+                notion.ready.hostedFiles,
+              )
+            : undefined;
         results.push({
           size,
           contender,
@@ -446,6 +501,7 @@ async function benchSize(
               }
             : {}),
           ...(edited ? { edited } : {}),
+          ...(files ? { files } : {}),
           ...(outcome.note ? { note: outcome.note } : {}),
         });
         progress(
@@ -486,6 +542,40 @@ async function benchSize(
     .close()
     .catch(() => {});
   await cleanup();
+}
+
+/** The files store a qstash-files run copies to: the S3 test server of the child, path-style, public at publicBaseUrl. */
+function filesMirrorEnv(s3: S3Ready): Record<string, string> {
+  return {
+    FILES_MIRROR: "s3",
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: s3.region,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    S3_FORCE_PATH_STYLE: "true",
+    FILES_PUBLIC_BASE_URL: s3.publicBaseUrl,
+  };
+}
+
+/** What a qstash-files run uploaded (its cursors' counts) next to what the emulator and the S3 server saw. */
+function filesFigures(
+  product: ProductRun | undefined,
+  store: S3Stats,
+  fileRequests: number,
+  hostedFiles: number | null,
+): FilesFigures {
+  const sum = (name: string) =>
+    Object.values(product?.sections ?? {}).reduce((n, section) => n + (section.counts[name] ?? 0), 0);
+  return {
+    uploaded: sum("filesUploaded"),
+    bytes: sum("bytesUploaded"),
+    fileRequests,
+    storePuts: store.puts,
+    storeBytes: store.newBytes,
+    objects: store.objects,
+    hostedFiles,
+  };
 }
 
 const contenderRank = (c: string) => (CONTENDER_ORDER.indexOf(c) + 100) % 100;
@@ -601,6 +691,12 @@ function report(doc: BenchDoc): number {
   print();
   print(renderTable(results));
   print();
+  if (results.some((r) => r.files)) {
+    print("Files mirror (FILES_MIRROR=s3) against the same runs without it:");
+    print();
+    print(renderFilesTable(results));
+    print();
+  }
   if (webhook.length) {
     print("Webhook run (edit → page in KV, Notion's aggregation included; real s = wall × speed):");
     print();
@@ -747,6 +843,7 @@ function evaluateTargets(results: Result[], markdown: boolean): Target[] {
       detail: `${batches} committed batches (fenced EVALs) in ${r.kv!.evalRoundTrips} round trips; all KV: ${r.kv!.roundTrips} round trips, ${r.kv!.commands} commands`,
     });
   }
+  targets.push(...filesTargets(results));
   const daily = find("qstash-blocks", "no-change", 1000)[0];
   targets.push(
     daily
@@ -777,6 +874,27 @@ function evaluateTargets(results: Result[], markdown: boolean): Target[] {
         },
   );
   return targets;
+}
+
+/** FILES_MIRROR (issue 25): a full run uploads each hosted file once; a no-change run uploads nothing and downloads nothing. */
+function filesTargets(results: Result[]): Target[] {
+  return results
+    .filter((r) => r.contender === FILES_CONTENDER && r.files && r.ok)
+    .map((r) => {
+      const x = r.files!;
+      const figures = `${int(x.uploaded)} objects (${f(x.bytes / 1024 / 1024, 2)} MB) uploaded, ${int(x.fileRequests)} file requests, ${int(x.storePuts)} store PUTs`;
+      return r.run === "full"
+        ? {
+            name: `${int(r.size)} pages, files mirror: a full run uploads each hosted file once`,
+            met: x.hostedFiles !== null && x.uploaded === x.hostedFiles && x.storePuts === x.uploaded,
+            detail: `${figures}; ${x.hostedFiles ?? "?"} distinct hosted files in the workspace`,
+          }
+        : {
+            name: `${int(r.size)} pages, files mirror: a ${r.run} run uploads nothing and makes no file request`,
+            met: x.uploaded === 0 && x.fileRequests === 0 && x.storePuts === 0,
+            detail: figures,
+          };
+    });
 }
 
 main().then(

@@ -15,6 +15,8 @@
  * adds databases beside the generated two: a JSON list of
  * {title, properties, icon?, rows?: [{values, paragraphs?}]} (databases.ts
  * describes properties and values); their ids are in the printed line.
+ * --hosted-files self: hosted files' URLs point at the emulator, which serves
+ * their bytes (server.ts; default: Notion's bucket, served by nobody).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     "blocks-per-row": { type: "string" },
     "max-rows-per-minute": { type: "string" },
     databases: { type: "string" },
+    "hosted-files": { type: "string", default: "notion" },
   },
   strict: true,
 });
@@ -97,6 +100,12 @@ if (values.databases !== undefined) {
 }
 if (!values["frozen-clock"]) workspace.setClockRunning(true);
 
+function hostedFilesMode(raw: string | undefined): "notion" | "self" {
+  if (raw === "notion" || raw === "self") return raw;
+  process.stderr.write(`--hosted-files must be notion or self, got ${raw}\n`);
+  process.exit(2);
+}
+
 const emulator = await startNotionEmulator({
   workspace,
   token: values.token,
@@ -107,6 +116,7 @@ const emulator = await startNotionEmulator({
   retryAfterSeconds: num("retry-after", values["retry-after"]),
   latencyMs: num("latency", values.latency),
   queryResultLimit,
+  hostedFiles: hostedFilesMode(values["hosted-files"]),
 });
 
 process.stdout.write(

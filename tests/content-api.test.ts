@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMIT, MAX_LIMIT, handleContent, handleContentOptions } from "../lib/http/content-route";
 import { handleFile } from "../lib/http/files-route";
 import type { IndexEntry, PageBundle } from "../lib/mirror/shapes";
+import { getPageBundle, setPageBundle } from "../lib/read";
 import { type Stack, TEST_SECRET, startStack, syncAll } from "./support/harness";
 
 const TOKEN = "content-token-0123456789abcdef";
@@ -227,6 +228,42 @@ describe("the content API", () => {
     expect(file.headers.get("location")).toMatch(
       /^https:\/\/prod-files-secure\.s3\.us-west-2\.amazonaws\.com\/.+\.png\?/,
     );
+  });
+
+  it("files copied to the files store (FILES_MIRROR) come back as their store URLs; the rest still through /api/files/", async () => {
+    const read = { kv: stack.kv, prefix: stack.keys.prefix, files: false as const };
+    const raw = (await getPageBundle("pages", pageWithImages.slug, read))!;
+    const images = [...walk(raw.blocks)].filter(
+      (b) => b.type === "image" && (b.image as { type: string }).type === "file",
+    );
+    expect(images.length).toBeGreaterThan(0);
+    const store = (name: string) => `https://bucket.files.example.net/nks/pages/${"e".repeat(32)}/${name}`;
+    // As the sync writes a mirrored page: the first hosted image and the cover in the store, any other image not.
+    const first = images[0];
+    const mirroredBlocks = structuredClone(raw.blocks)!;
+    const target = [...walk(mirroredBlocks)].find((b) => b.id === first.id)!;
+    const image = target.image as Record<string, unknown>;
+    target.image = { ...image, file: { url: store("first.png"), mirrored: true } };
+    const copy = {
+      ...raw,
+      slug: "mirrored-copy",
+      blocks: mirroredBlocks,
+      cover: { type: "file", file: { url: store("cover.png"), mirrored: true } },
+    } as PageBundle;
+    await setPageBundle("mirrored-copy", copy, read);
+    const answer = await call("/api/content/pages/mirrored-copy", { env: PUBLIC });
+    expect(answer.status).toBe(200);
+    const bundle = answer.json!.bundle as PageBundle;
+    const urls = hostedImageUrls(bundle);
+    expect(urls[0]).toBe(store("first.png"));
+    expect((bundle.cover as { file: { url: string; mirrored?: boolean } }).file).toEqual({
+      url: store("cover.png"),
+      mirrored: true,
+    });
+    expect(urls.slice(1)).toHaveLength(images.length - 1);
+    for (const url of urls.slice(1)) expect(url).toMatch(/^http:\/\/localhost\/api\/files\/[A-Za-z0-9_-]+$/);
+    expect(answer.text).not.toContain("X-Amz-Signature");
+    if (images.length === 1) expect(bundle.files_expire_at).toBeNull();
   });
 
   it("sends a strong ETag; If-None-Match with it (or W/, or in a list, or *) → 304 without a body; another tag → 200", async () => {

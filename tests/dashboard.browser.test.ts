@@ -20,6 +20,7 @@ import {
   checkCsrf,
   readSession,
 } from "../lib/dashboard/session";
+import { formatUploads } from "../lib/dashboard/format";
 import { notionUrl } from "../lib/operator/status";
 import { buildIfNeeded } from "../scripts/lib/next-app";
 import { launchChromium, trafficRecorder, type TrafficRecorder } from "./support/browser";
@@ -208,6 +209,15 @@ describe("the dashboard in a real browser", () => {
       await stack.qstash.idle(15_000);
       expect(await stack.diffKv()).toEqual([]);
       for (const s of SECTION_NAMES) expect((await stack.cursor(s))?.status).toBe("done");
+      // What the run uploaded to a files store (none here: FILES_MIRROR is off), in the facts and the history.
+      await page.waitForSelector(`[data-testid=runs-pages] tbody tr:first-child [data-uploads]`);
+      for (const s of SECTION_NAMES) {
+        const counts = (await stack.cursor(s))!.counts;
+        expect(await page.textContent(`[data-testid=uploads-${s}]`)).toBe(formatUploads(counts));
+        expect(await page.textContent(`[data-testid=runs-${s}] tbody tr:first-child [data-uploads]`)).toBe(
+          formatUploads(counts),
+        );
+      }
     });
   });
 

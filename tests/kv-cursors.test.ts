@@ -3,8 +3,8 @@
  * most runs start the same sources bundled by esbuild, see VIA_BUNDLE)
  * against a real redis-server with a password, after real syncs through the
  * route handler and the Notion emulator: its table, --json, --section, the
- * three actions, the exit codes, colours, and that no output ever carries the
- * KV URL, host, port or password.
+ * three actions, the exit codes, colours, what runs uploaded with FILES_MIRROR,
+ * and that no output ever carries the KV URL, host, port or password.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -21,7 +21,10 @@ import type { KvStore } from "../lib/kv/store";
 import { readManifest } from "../lib/mirror/section-index";
 import { readSectionStatus, type SectionStatus } from "../lib/operator/status";
 import { readActions } from "../lib/sync/run-history";
+import { formatBytes, formatUploads } from "../lib/dashboard/format";
+import { s3MirrorEnv } from "./support/files-mirror-env";
 import { type Stack, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
+import { startS3Server } from "./support/s3-server";
 
 const ROOT = path.resolve(__dirname, "..");
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
@@ -575,6 +578,43 @@ describe("npm run kv:cursors", () => {
       expect(notUrl.stderr).toContain("REDIS_URL");
     } finally {
       silent.close();
+    }
+  });
+
+  it("FILES_MIRROR: --section shows what each run uploaded (counts line and history), --json the counts", async () => {
+    const s3 = await startS3Server();
+    try {
+      // From here on the pages section copies its files to a real S3-compatible server.
+      Object.assign(stack.env, s3MirrorEnv(s3));
+      stack.emulator.setHostedFiles("self");
+      stack.workspace.setNow(new Date());
+      const answers = await syncUntilDone(stack, "pages", { query: "force=1" });
+      expect(answers.at(-1)!.status).toBe("done");
+      const objects = [...s3.objects.values()];
+      const bytes = objects.reduce((n, o) => n + o.bytes.length, 0);
+      expect(objects.length, "the pages hold hosted files").toBeGreaterThan(0);
+      const [detail, json] = await Promise.all([cli(["--section", "pages"], env), cli(["--json"], env)]);
+      expect(detail.code).toBe(0);
+      const counts = detail.stdout.split("\n").find((l) => l.trimStart().startsWith("counts"))!;
+      expect(counts).toContain(
+        `files uploaded ${formatUploads({ filesUploaded: objects.length, bytesUploaded: bytes })}`,
+      );
+      const history = detail.stdout.slice(detail.stdout.indexOf("Run history"), detail.stdout.indexOf("Failed pages"));
+      expect(history).toMatch(/│ uploaded │/);
+      const newest = history.split("\n").findIndex((l) => l.includes(answers.at(-1)!.runId));
+      // The run's row: its uploaded cell holds the object count, the byte size on the row's next line.
+      const cellsOf = (line: string) => line.split("│").map((c) => c.trim());
+      const column = cellsOf(history.split("\n").find((l) => l.includes("│ uploaded │"))!).indexOf("uploaded");
+      const lines = history.split("\n");
+      expect(cellsOf(lines[newest])[column]).toBe(String(objects.length));
+      expect(cellsOf(lines[newest + 1])[column]).toBe(formatBytes(bytes));
+      const pages = (JSON.parse(json.stdout) as JsonDoc).sections.find((x) => x.section === "pages")!;
+      expect(pages.run!.counts).toMatchObject({ filesUploaded: objects.length, bytesUploaded: bytes });
+      expect(pages.runs[0].counts).toMatchObject({ filesUploaded: objects.length, bytesUploaded: bytes });
+    } finally {
+      for (const name of Object.keys(s3MirrorEnv(s3))) delete stack.env[name];
+      stack.emulator.setHostedFiles("notion");
+      await s3.close();
     }
   });
 

@@ -885,3 +885,59 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     expect(sizes.filter((n) => n !== 1200).every((n) => n === 3)).toBe(true);
   });
 });
+
+describe("hosted files served by the emulator (hostedFiles: self)", () => {
+  let ws: Workspace;
+  let emulator: NotionEmulator;
+  beforeAll(async () => {
+    ws = generateWorkspace({ pages: 4, posts: 2, hugePages: 0, childDepth: 1 });
+    emulator = await startNotionEmulator({ workspace: ws, ratePerSecond: Infinity, hostedFiles: "self" });
+  });
+  afterAll(async () => emulator?.close());
+
+  const control = (path: string, body: unknown) =>
+    fetch(`${emulator.url}/__emulator/${path}`, { method: "POST", body: JSON.stringify(body) });
+
+  it("names itself in file URLs and serves their bytes until the signature expires; failures and sizes are injectable", async () => {
+    const row = ws.visibleRows(ws.pagesDatabaseId)[0];
+    const page = await call<PageObject>(emulator, `/v1/pages/${row.id}`);
+    const text = JSON.stringify(page.body);
+    expect(text).not.toContain("prod-files-secure");
+    const urls = [...text.matchAll(/"url":"(http:\/\/127\.0\.0\.1:\d+\/s3\/[^"]+)"/g)].map((m) => m[1]);
+    expect(urls.length).toBeGreaterThan(0);
+    const image = urls.find((u) => /\.(png|jpg)\?/.test(u)) ?? urls[0];
+    const first = await fetch(image);
+    expect(first.status).toBe(200);
+    const bytes = Buffer.from(await first.arrayBuffer());
+    expect(Number(first.headers.get("content-length"))).toBe(bytes.length);
+    if (/\.(png|jpg)\?/.test(image)) {
+      expect(first.headers.get("content-type")).toBe("image/png");
+      expect(bytes.subarray(1, 4).toString("ascii")).toBe("PNG");
+    }
+    // The same file, the same bytes.
+    expect(Buffer.from(await (await fetch(image)).arrayBuffer()).equals(bytes)).toBe(true);
+
+    const fileId = new URL(image).pathname.split("/").at(-2)!;
+    expect((await control("file-fail", { match: fileId, times: 2, status: 503 })).status).toBe(200);
+    expect((await fetch(image)).status).toBe(503);
+    expect((await fetch(image)).status).toBe(503);
+    expect((await fetch(image)).status).toBe(200);
+    expect((await control("file-size", { fileId, bytes: 5000 })).status).toBe(200);
+    const sized = await fetch(image);
+    expect((await sized.arrayBuffer()).byteLength).toBe(5000);
+    expect(emulator.requests().filter((r) => r.route === "files.get").length).toBe(6);
+
+    // Past its hour on the workspace clock: S3's 403.
+    ws.advanceClock(3_600_001);
+    const expired = await fetch(image);
+    expect(expired.status).toBe(403);
+    expect(await expired.text()).toContain("Request has expired");
+
+    expect((await control("file-fail", { times: 1 })).status).toBe(400);
+    expect((await control("file-size", { fileId, bytes: -1 })).status).toBe(400);
+    expect((await control("hosted-files", { mode: "elsewhere" })).status).toBe(400);
+    expect((await control("hosted-files", { mode: "notion" })).status).toBe(200);
+    const again = await call<PageObject>(emulator, `/v1/pages/${row.id}`);
+    expect(JSON.stringify(again.body)).toContain("prod-files-secure");
+  });
+});

@@ -3,12 +3,14 @@
  * and a stalled run, through the real handlers against the Notion emulator and
  * a real redis-server: per section the active run's progress, lastError and
  * stalled, the lease, and the run history with its figures; `?runId=` narrows
- * it to one run.
+ * it to one run. With FILES_MIRROR=s3, the objects and bytes each run uploaded.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleStatus } from "../lib/http/status-route";
 import type { SectionStatus } from "../lib/operator/status";
+import { s3MirrorEnv } from "./support/files-mirror-env";
 import { type Stack, TEST_SECRET, invoke, startStack, syncUntilDone } from "./support/harness";
+import { type S3Server, startS3Server } from "./support/s3-server";
 
 describe("the status API", () => {
   let stack: Stack;
@@ -111,5 +113,53 @@ describe("the status API", () => {
     expect(one.body.sections.map((s) => s.section)).toEqual(["posts"]);
     expect((await status("&runId=../../x")).code).toBe(400);
     expect((await status("&section=nope")).code).toBe(400);
+  });
+});
+
+describe("the status API with FILES_MIRROR=s3: what each run uploaded", () => {
+  let stack: Stack;
+  let s3: S3Server;
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    stack = await startStack({
+      workspace: { pages: 8, posts: 2, hugePages: 0, childDepth: 1, trashedRows: 0, unsharedChildPages: 0 },
+      emulator: { hostedFiles: "self" },
+      env: s3MirrorEnv(s3),
+    });
+    // Signed for an hour from the workspace clock: fresh while the sync copies them.
+    stack.workspace.setNow(new Date());
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await s3?.close();
+  });
+
+  const pages = async () => {
+    const response = await handleStatus(
+      new Request(`http://localhost/api/sync/status?secret=${TEST_SECRET}&section=pages`),
+      stack.env,
+    );
+    return ((await response.json()) as { sections: SectionStatus[] }).sections[0];
+  };
+
+  it("a full run's objects and bytes are in the run and its summary, as the store holds them; a no-change run's are 0", async () => {
+    await syncUntilDone(stack, "pages");
+    const objects = [...s3.objects].filter(([key]) => key.startsWith(`${stack.env.KV_PREFIX}/pages/`));
+    const bytes = objects.reduce((n, [, object]) => n + object.bytes.length, 0);
+    expect(objects.length, "the pages hold hosted files").toBeGreaterThan(0);
+    const full = await pages();
+    expect(full.run!.counts).toMatchObject({ filesUploaded: objects.length, bytesUploaded: bytes });
+    expect(full.runs[0].counts).toMatchObject({ filesUploaded: objects.length, bytesUploaded: bytes });
+
+    const puts = s3.counts.put;
+    const fileGets = stack.emulator.requests().filter((r) => r.route === "files.get").length;
+    await syncUntilDone(stack, "pages");
+    const again = await pages();
+    expect(again.runs).toHaveLength(2);
+    expect(again.run!.counts).toMatchObject({ filesUploaded: 0, bytesUploaded: 0 });
+    expect(again.runs[0].counts).toMatchObject({ filesUploaded: 0, bytesUploaded: 0 });
+    expect(again.runs[1].counts).toMatchObject({ filesUploaded: objects.length, bytesUploaded: bytes });
+    expect(s3.counts.put).toBe(puts);
+    expect(stack.emulator.requests().filter((r) => r.route === "files.get")).toHaveLength(fileGets);
   });
 });

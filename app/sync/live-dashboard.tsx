@@ -9,7 +9,7 @@
 import { useEffect, useState } from "react";
 import type { FailedPage, SectionStatus } from "@/lib/operator/status";
 import type { OperatorAction, RunSummary } from "@/lib/sync/run-history";
-import { formatCount, formatDuration, formatTime, statusTone } from "@/lib/dashboard/format";
+import { formatCount, formatDuration, formatTime, formatUploads, statusTone } from "@/lib/dashboard/format";
 
 const POLL_MS = 1000;
 
@@ -223,6 +223,8 @@ function SectionCard({ status, csrf }: { status: SectionStatus; csrf: string }) 
               {formatCount(run.counts.fetched)} fetched, {formatCount(run.counts.skipped)} unchanged,{" "}
               {formatCount(run.counts.gone)} gone, {formatCount(run.counts.failed)} failed
             </dd>
+            <dt>Files uploaded</dt>
+            <dd data-testid={`uploads-${section}`}>{formatUploads(run.counts)}</dd>
           </>
         )}
         <dt>Indexed</dt>
@@ -396,6 +398,7 @@ function SectionDetails({ status }: { status: SectionStatus }) {
                 <th className="num">Deleted</th>
                 <th className="num">Failed</th>
                 <th className="num">Notion requests</th>
+                <th className="num">Files uploaded</th>
                 <th className="num">Errors</th>
                 <th>Error</th>
               </tr>
@@ -418,6 +421,9 @@ function SectionDetails({ status }: { status: SectionStatus }) {
                   <td className="num">{formatCount(r.removed ?? r.counts.removed)}</td>
                   <td className="num">{formatCount(r.counts.failed)}</td>
                   <td className="num">{formatCount(r.counts.notionRequests)}</td>
+                  <td className="num" data-uploads>
+                    {formatUploads(r.counts)}
+                  </td>
                   <td className="num">{formatCount(r.counts.errors)}</td>
                   <td className="wrap">
                     {r.error

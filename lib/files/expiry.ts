@@ -2,9 +2,10 @@
  * When the first Notion-hosted URL of a bundle expires: blocks at any depth
  * (their files and icons), the page's cover and icon, and `files` properties
  * (rollups of them too). Every `{type: "file", file: {expiry_time}}` counts,
- * wherever it sits, so a file type Notion adds later is not missed.
+ * wherever it sits, so a file type Notion adds later is not missed; a file
+ * copied to the files store (`mirrored`) never expires and does not count.
  */
-import { isNotionHosted } from "./locate";
+import { isMirrored, isNotionHosted } from "./locate";
 
 export interface FileHolders {
   blocks?: unknown;
@@ -22,7 +23,7 @@ export function filesExpireAt(holders: FileHolders): string | null {
       return;
     }
     if (typeof value !== "object" || value === null) return;
-    if (isNotionHosted(value)) {
+    if (isNotionHosted(value) && !isMirrored(value)) {
       const expiry = value.file.expiry_time;
       // Compared as instants: "…10Z" and "…10.733Z" do not sort as strings do.
       const ms = typeof expiry === "string" ? Date.parse(expiry) : NaN;

@@ -23,6 +23,18 @@ export function isNotionHosted(value: unknown): value is HostedFile {
   return typeof value.file.url === "string" && value.file.url !== "";
 }
 
+/**
+ * A Notion-hosted file the sync copied to the files store (FILES_MIRROR):
+ * `{type: "file", file: {url: <store URL>, mirrored: true}}`, or a flattened
+ * files value `{name, url, notionHosted: true, mirrored: true}`. Its URL never
+ * expires, so readers get it as it is.
+ */
+export function isMirrored(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  if (value.mirrored === true) return true;
+  return value.type === "file" && isObject(value.file) && value.file.mirrored === true;
+}
+
 /** The URL a file object points at now, and until when (null: never expires). */
 export function fileLocation(value: unknown): { url: string; expiresAt: string | null } | null {
   if (isNotionHosted(value)) {

@@ -3,18 +3,21 @@
  * becomes `{base}/api/files/<ref>`, a URL that never expires (the route
  * answers 302 to a freshly signed Notion URL). Pure: the input is not
  * modified, unchanged parts are shared, external URLs stay as they are. KV
- * keeps Notion's raw URLs; this runs on what a reader gets.
+ * keeps Notion's raw URLs; this runs on what a reader gets. Files the sync
+ * copied to the files store (`mirrored`, FILES_MIRROR) are served from there
+ * as they are: their URLs never expire.
  *
  * A rewritten file object keeps its shape (`type: "file"`, caption, name)
  * with `file: {url}` and no `expiry_time`. A bundle's `files_expire_at`
- * is then recomputed over what is left raw (null when every file was
- * rewritten).
+ * is then recomputed over what is left raw: unmirrored files no ref names
+ * and a markdown bundle's signed URLs (null when nothing is left that expires).
  */
 import type { Section } from "../core/sections";
 import type { IndexEntry, PageBundle } from "../mirror/shapes";
 import type { BlockTree } from "../notion/block-tree";
 import { filesExpireAt } from "./expiry";
-import { type HostedFile, isNotionHosted, looksNotionHosted } from "./locate";
+import { markdownFilesExpireAt } from "../notion/markdown-fetcher";
+import { type HostedFile, isMirrored, isNotionHosted, looksNotionHosted } from "./locate";
 import { type FileRefTarget, encodeFileRef, fileTag } from "./refs";
 
 export const FILES_PATH = "/api/files";
@@ -88,17 +91,30 @@ function rewriteFilesList(
   return changed ? out : files;
 }
 
-function swapper(link: FileLinker, page: { section: Section; pageId: string }) {
+/** What a bundle's files hold besides what was rewritten: a mirrored file was met. */
+interface Seen {
+  mirrored: boolean;
+}
+
+function swapper(link: FileLinker, page: { section: Section; pageId: string }, seen: Seen = { mirrored: false }) {
   return (file: unknown, target: FileRefTarget): unknown => {
     if (!isNotionHosted(file)) return file;
+    if (isMirrored(file)) {
+      seen.mirrored = true;
+      return file;
+    }
     const url = link(target, page, file.file.url);
     return url === null ? file : proxied(file, url);
   };
 }
 
-/** The bundle a reader gets: every Notion-hosted URL through the file route. */
+const earliest = (a: string | null, b: string | null): string | null =>
+  a === null ? b : b === null ? a : Date.parse(b) < Date.parse(a) ? b : a;
+
+/** The bundle a reader gets: every Notion-hosted URL through the file route, mirrored ones as they are. */
 export function rewriteBundleFiles(bundle: PageBundle, link: FileLinker): PageBundle {
-  const swap = swapper(link, { section: bundle.section, pageId: bundle.id });
+  const seen: Seen = { mirrored: false };
+  const swap = swapper(link, { section: bundle.section, pageId: bundle.id }, seen);
   const blocks = Array.isArray(bundle.blocks) ? rewriteBlocks(bundle.blocks, swap) : bundle.blocks;
   const cover = swap(bundle.cover, { kind: "cover" });
   const icon = swap(bundle.icon, { kind: "icon" });
@@ -113,13 +129,16 @@ export function rewriteBundleFiles(bundle: PageBundle, link: FileLinker): PageBu
     const files = rewriteFilesList(prop.files, (index) => ({ kind: "prop", ...by, index }), swap);
     if (files !== prop.files) properties = { ...properties, [name]: { ...prop, files } };
   }
-  if (blocks === bundle.blocks && cover === bundle.cover && icon === bundle.icon && properties === bundle.properties)
-    return bundle;
-  // What is left raw: files no ref names (in rollups), and a markdown bundle's signed URLs, which
-  // this does not rewrite (its stored files_expire_at counts them: kept, an upper bound's lower side).
   const markdown = (bundle as { markdown?: unknown }).markdown;
-  const rawLeft = typeof markdown === "string" && markdown.includes("X-Amz-");
-  const files_expire_at = rawLeft ? bundle.files_expire_at : filesExpireAt({ blocks, cover, icon, properties });
+  const unchanged =
+    blocks === bundle.blocks && cover === bundle.cover && icon === bundle.icon && properties === bundle.properties;
+  if (unchanged && !seen.mirrored && typeof markdown !== "string") return bundle;
+  // What is left raw: unmirrored files no ref names (in rollups), and the signed URLs a markdown text still holds.
+  const files_expire_at = earliest(
+    filesExpireAt({ blocks, cover, icon, properties }),
+    typeof markdown === "string" ? markdownFilesExpireAt(markdown) : null,
+  );
+  if (unchanged && files_expire_at === bundle.files_expire_at) return bundle;
   return {
     ...bundle,
     ...(blocks === bundle.blocks ? {} : { blocks }),
@@ -134,14 +153,15 @@ export function rewriteBundleFiles(bundle: PageBundle, link: FileLinker): PageBu
  * An index entry a reader gets. Files properties are flattened in entries
  * (`[{name, url}]`, lib/mirror/properties.ts; `notionHosted` when present,
  * else told from the URL) and keyed by name, so their refs name the property
- * by name and the item by its position in that list. An `icon` or `cover`
- * is rewritten too if an entry carries them.
+ * by name and the item by its position in that list; a `mirrored` one keeps
+ * its store URL. An `icon` or `cover` is rewritten too if an entry carries them.
  */
 export function rewriteEntryFiles(entry: IndexEntry, section: Section, link: FileLinker): IndexEntry {
   const page = { section, pageId: entry.id };
   const swap = swapper(link, page);
   const flat = (value: unknown, target: FileRefTarget): unknown => {
     if (!isObject(value) || typeof value.url !== "string" || value.type !== undefined) return swap(value, target);
+    if (isMirrored(value)) return value;
     if (!looksNotionHosted(value as { url: string; notionHosted?: unknown })) return value;
     const url = link(target, page, value.url);
     return url === null ? value : { ...value, url };

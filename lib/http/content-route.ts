@@ -8,7 +8,8 @@
  * Read through lib/read.ts, so every Notion-hosted file URL is a stable
  * `/api/files/<ref>` URL, made absolute here (FILES_BASE_URL, else the
  * deployment's public URL, else the request's origin): the consumer is
- * another site.
+ * another site. Files copied to the files store (FILES_MIRROR) keep their
+ * store URL, absolute already.
  *
  * Off unless CONTENT_API=public (anyone; `Cache-Control: public, max-age=0,
  * s-maxage=N, stale-while-revalidate=M`, CORS open) or CONTENT_API=token

@@ -1,5 +1,5 @@
 /**
- * The one place every KV key is built. The layout is documented in the README
+ * The one place every KV key is built. The layout is documented in docs/content.md
  * ("What lands in KV"); change both together.
  */
 import type { Section } from "../core/sections";
@@ -101,6 +101,16 @@ export interface KeyBuilder {
   /** Held (SET NX PX, a few seconds) by the instance refreshing that file, so instances don't stampede Notion. */
   fileLock(slot: string): string;
   part(baseKey: string, generation: string, i: number): string;
+  /** A stored object of the section (FILES_MIRROR, lib/files/mirror/registry.ts): `{v, key, url, bytes, contentType, uploadedAt, orphanSince?}`. */
+  fileObject(section: Section, identity: string): string;
+  /** Set of the identities of the section's stored objects. */
+  fileObjects(section: Section): string;
+  /** Set of the identities whose record has orphanSince (no page referenced them at a finalize). */
+  fileOrphans(section: Section): string;
+  /** Scratch: identities the run's ledger entries reference (collected by finalize's index step). */
+  liveFiles(section: Section, runId: string): string;
+  /** Scratch: stored identities not live, which finalize's gc step goes through. */
+  unreferencedFiles(section: Section, runId: string): string;
 }
 
 export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
@@ -137,6 +147,11 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     dataSource: (databaseId) => k("datasource", databaseId),
     startLimit: (scope) => k("startlimit", scope),
     linkNonce: (nonce) => k("linknonce", nonce),
+    fileObject: (section, identity) => k("fobj", section, identity),
+    fileObjects: (section) => k("fobjs", section),
+    fileOrphans: (section) => k("forphans", section),
+    liveFiles: (section, runId) => k("flive", section, runId),
+    unreferencedFiles: (section, runId) => k("funref", section, runId),
     part: (baseKey, generation, i) =>
       k("part", baseKey.startsWith(`${prefix}:`) ? baseKey.slice(prefix.length + 1) : baseKey, generation, i),
   };

@@ -42,6 +42,9 @@ export interface FlatUser {
 export interface FlatFile {
   name: string;
   url: string;
+  /** Set on a file copied to the files store (FILES_MIRROR): `url` is the store's and never expires. */
+  notionHosted?: boolean;
+  mirrored?: boolean;
 }
 
 export interface FlatPlace {
@@ -123,7 +126,10 @@ export function flattenValue(prop: { type?: unknown; [key: string]: unknown }): 
     case "last_edited_by":
       return isObject(v) && typeof v.id === "string" ? flatUser(v) : null;
     case "files":
-      return fileValues(prop).map(({ name, url }) => ({ name, url }));
+      // A file copied to the store says so (FILES_MIRROR): readers leave its URL as it is.
+      return fileValues(prop).map(({ name, url, mirrored }) =>
+        mirrored ? { name, url, notionHosted: true, mirrored: true } : { name, url },
+      );
     case "relation":
       return Array.isArray(v) ? v.flatMap((r) => (isObject(r) && typeof r.id === "string" ? [r.id] : [])) : [];
     case "formula":
@@ -221,6 +227,8 @@ export interface FileValue {
   name: string;
   url: string;
   notionHosted: boolean;
+  /** Copied to the file store (FILES_MIRROR): `url` is the store's and does not expire. */
+  mirrored?: boolean;
 }
 
 /**
@@ -237,7 +245,8 @@ export function fileValues(property: { type?: unknown; [key: string]: unknown })
     const body = file[kind];
     const url = isObject(body) ? str(body.url) : null;
     if (url === null) return [];
-    return [{ name: str(file.name) ?? "", url, notionHosted: kind === "file" }];
+    const mirrored = kind === "file" && isObject(body) && body.mirrored === true;
+    return [{ name: str(file.name) ?? "", url, notionHosted: kind === "file", ...(mirrored ? { mirrored } : {}) }];
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * What the preview page renders: a bundle as a site gets it (lib/read.ts, so
- * every Notion-hosted file is an `/api/files/<ref>` URL), and where the pages
+ * every Notion-hosted file is its files-store URL when mirrored, else an
+ * `/api/files/<ref>` URL), and where the pages
  * it points at (child pages, links to pages, page mentions) are previewed,
  * from their ledger entries in one MGET. No Notion request.
  */
@@ -55,6 +56,23 @@ export function linkedPageIds(blocks: BlockTree[]): string[] {
   };
   visit(blocks);
   return [...ids];
+}
+
+/**
+ * The images a markdown bundle shows, in order: `![alt](url)` and uploaded
+ * callout icons (`<callout icon="url">`), http(s) only, as the site reading
+ * the markdown gets them (the files store's URLs when mirrored).
+ */
+export function markdownImages(markdown: string): { src: string; alt: string }[] {
+  const found: { at: number; src: string; alt: string }[] = [];
+  for (const m of markdown.matchAll(/!\[((?:\\.|[^\]\\])*)\]\((\S+?)\)/g))
+    found.push({ at: m.index, src: m[2], alt: m[1].replace(/\\(.)/g, "$1") });
+  for (const m of markdown.matchAll(/<callout\b[^>]*\bicon="([^"]*)"/g))
+    found.push({ at: m.index, src: m[1].replace(/&quot;/g, '"').replace(/&amp;/g, "&"), alt: "" });
+  return found
+    .filter((image) => /^https?:\/\//i.test(image.src))
+    .sort((a, b) => a.at - b.at)
+    .map(({ src, alt }) => ({ src, alt }));
 }
 
 /** Preview paths for page ids, looked up in every configured section's ledger (one MGET). Unknown ids are left out. */

@@ -13,6 +13,7 @@ import type { Deadline } from "../core/deadline";
 import { CHILDREN_SECTION, ENV_SECTIONS, type Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
 import type { KvOp, KvStore } from "../kv/store";
+import type { FilesMirrorSettings } from "../files/store/types";
 import type { ContentFetcher } from "../notion/block-tree";
 import type { NotionSyncError, RateLimitScope } from "../notion/errors";
 import type { NotionSource } from "../notion/source";
@@ -49,11 +50,25 @@ export interface EngineDeps {
   spec?: SectionSpec;
   /** The configured sections: the children walk reads its parents' specs here. */
   workspace?: Workspace;
+  /** FILES_MIRROR: where hosted files are copied at sync time; absent or null: not copied (the file route serves them). */
+  files?: FilesMirrorSettings | null;
 }
 
 /** Counts of this invocation not yet added to the cursor (added by the next commit that carries them). */
-export type Tally = Pick<RunCounts, "fetched" | "skipped" | "gone" | "failed" | "blocks">;
-export const emptyTally = (): Tally => ({ fetched: 0, skipped: 0, gone: 0, failed: 0, blocks: 0 });
+export type Tally = Pick<
+  RunCounts,
+  "fetched" | "skipped" | "gone" | "failed" | "blocks" | "filesUploaded" | "bytesUploaded" | "filesTooLarge"
+>;
+export const emptyTally = (): Tally => ({
+  fetched: 0,
+  skipped: 0,
+  gone: 0,
+  failed: 0,
+  blocks: 0,
+  filesUploaded: 0,
+  bytesUploaded: 0,
+  filesTooLarge: 0,
+});
 
 /** What keys.pendingCounts holds: counts of `runId` written with page commits, not yet in its cursor. */
 interface PendingCounts {

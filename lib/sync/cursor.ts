@@ -29,6 +29,13 @@ const CountsSchema = z.object({
   removed: z.number().int().nonnegative().default(0),
   /** Invocations of this run that met an error (Notion failures got past, pages that failed). */
   errors: z.number().int().nonnegative().default(0),
+  /** FILES_MIRROR: objects put to the file store by this run, and their bytes. */
+  filesUploaded: z.number().int().nonnegative().default(0),
+  bytesUploaded: z.number().int().nonnegative().default(0),
+  /** FILES_MIRROR: files over FILES_MAX_BYTES, kept at Notion's URL (served through the file route). */
+  filesTooLarge: z.number().int().nonnegative().default(0),
+  /** FILES_MIRROR: objects no page referenced for FILES_GC_DAYS, deleted from the store at finalize. */
+  filesDeleted: z.number().int().nonnegative().default(0),
 });
 export type RunCounts = z.infer<typeof CountsSchema>;
 
@@ -161,12 +168,15 @@ export const CursorSchema = z.object({
    */
   finalize: z
     .object({
-      stage: z.enum(["index", "sort", "removals", "commit"]),
+      /** gc: FILES_MIRROR's stored objects no page references are marked, and deleted once old enough. */
+      stage: z.enum(["index", "sort", "removals", "gc", "commit"]),
       piece: z.number().int().nonnegative(),
       chunks: z.array(z.object({ key: z.string(), count: z.number().int(), bytes: z.number().int() })),
       total: z.number().int().nonnegative(),
       /** Pages given up on this run (first 20), for the run summary. */
       failedPages: z.array(z.object({ id: z.string(), error: z.string() })),
+      /** The gc stage: whether its scratch set of unreferenced objects is made. */
+      gc: z.object({ prepared: z.boolean() }).optional(),
     })
     .nullable(),
   /** Previously indexed pages this run did not list (counted when listing completes). */
@@ -249,6 +259,10 @@ export const emptyCounts = (): RunCounts => ({
   failed: 0,
   removed: 0,
   errors: 0,
+  filesUploaded: 0,
+  bytesUploaded: 0,
+  filesTooLarge: 0,
+  filesDeleted: 0,
 });
 
 /** A run that is going (or stalled: going, but stuck on an error): the next call of its section continues it. */

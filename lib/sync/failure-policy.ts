@@ -3,6 +3,7 @@
  * (each keeps its own count of attempts: the cursor, or `{p}:wh:tries:{id}`).
  */
 import { BudgetExhaustedError } from "../core/deadline";
+import { FileCopyError } from "../files/mirror/copy";
 import { errorMessage, isKvSizeLimitError } from "../kv/codec";
 import { NotionSyncError } from "../notion/errors";
 
@@ -34,6 +35,9 @@ export function decideFailure(
     if (options.stopping) return { kind: "later" };
     return counted(options, `notion_${error.details.code ?? error.kind}`, error.message);
   }
+  // A file's download or upload (FILES_MIRROR) failed: the page keeps its previous bundle and is tried again.
+  if (error instanceof FileCopyError)
+    return options.stopping ? { kind: "later" } : counted(options, error.code, error.message);
   // Too large for the store (Upstash's 10 MB request limit): the same write fails every time.
   if (isKvSizeLimitError(error))
     return counted(

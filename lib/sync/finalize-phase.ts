@@ -34,6 +34,7 @@ import { MissingWorkError } from "./errors";
 import { scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { LedgerEntry } from "./ledger";
+import { afterRemovals, gcStep, liveFilesOps, liveIdentities } from "./files-gc";
 import { type StoredPiece, unpackPiece } from "./worklist";
 
 /** Pieces (≤ 100 rows each) read per index step: one step makes about one 500-entry chunk. */
@@ -56,6 +57,7 @@ export async function runFinalizePhase(ctx: RunContext): Promise<void> {
     if (stage === "index") await indexStep(ctx, known);
     else if (stage === "sort") await sortStep(ctx, ownSort(ctx)!, known);
     else if (stage === "removals") await removalsStep(ctx);
+    else if (stage === "gc") await gcStep(ctx);
     else await commitStep(ctx, previous);
   }
 }
@@ -68,6 +70,8 @@ function ownSort(ctx: RunContext): SectionSort | null {
 interface PieceEntries {
   entries: IndexEntry[];
   failed: { id: string; error: string }[];
+  /** FILES_MIRROR: the stored objects these entries reference. */
+  files: string[];
 }
 
 /** The index entries of pieces [from, to), and the pages this run gave up among them. */
@@ -89,14 +93,14 @@ async function readEntries(ctx: RunContext, from: number, to: number): Promise<P
       failed.push({ id: ids[i], error: ledger.run.error ?? "failed" });
     if (ledger?.entry) entries.push(ledger.entry);
   });
-  return { entries, failed };
+  return { entries, failed, files: liveIdentities(ledgers) };
 }
 
 async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
   const { keys, section } = ctx;
   const from = ctx.cursor.finalize!.piece;
   const to = Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP);
-  const { entries, failed } = await readEntries(ctx, from, to);
+  const { entries, failed, files } = await readEntries(ctx, from, to);
   const refs = chunkEntries(entries).map((chunk) => chunkRef(keys, section, chunk));
   const ops: KvOp[] = [];
   for (const ref of refs) {
@@ -110,30 +114,31 @@ async function indexStep(ctx: RunContext, known: Set<string>): Promise<void> {
     f.total += entries.length;
     f.failedPages = [...f.failedPages, ...failed].slice(0, 20);
     // The brake counted the removals set (cursor.removals): an empty one is not read at all.
-    if (to >= c.list.pieces) f.stage = c.removals > 0 ? "removals" : "commit";
-    return ops;
+    if (to >= c.list.pieces) f.stage = c.removals > 0 ? "removals" : afterRemovals(ctx);
+    return [...ops, ...liveFilesOps(ctx, files)];
   });
 }
 
 /** A section with its own sort: every piece's entries, sorted, in chunks (one step: nothing is kept between invocations). */
 async function sortStep(ctx: RunContext, sort: SectionSort, known: Set<string>): Promise<void> {
-  const all: PieceEntries = { entries: [], failed: [] };
+  const all: PieceEntries = { entries: [], failed: [], files: [] };
   for (let from = 0; from < ctx.cursor.list.pieces; from += PIECES_PER_STEP) {
     const read = await readEntries(ctx, from, Math.min(ctx.cursor.list.pieces, from + PIECES_PER_STEP));
     all.entries.push(...read.entries);
     all.failed.push(...read.failed);
+    all.files.push(...read.files);
   }
   const refs = chunkEntries(sortEntries(all.entries, sort)).map((chunk) => chunkRef(ctx.keys, ctx.section, chunk));
   const ops: KvOp[] = refs.filter((r) => !known.has(r.key)).map((r) => ({ op: "set", key: r.key, value: r.value }));
   await ctx.commit((c) => {
     c.finalize = {
-      stage: c.removals > 0 ? "removals" : "commit",
+      stage: c.removals > 0 ? "removals" : afterRemovals(ctx),
       piece: c.list.pieces,
       chunks: refs.map(({ key, count, bytes }) => ({ key, count, bytes })),
       total: all.entries.length,
       failedPages: all.failed.slice(0, 20),
     };
-    return ops;
+    return [...ops, ...liveFilesOps(ctx, all.files)];
   });
 }
 
@@ -142,7 +147,7 @@ async function removalsStep(ctx: RunContext): Promise<void> {
   const removalsKey = keys.removals(section, ctx.cursor.runId);
   const ids = await shardedSet.srandmember(kv, removalsKey, REMOVALS_PER_STEP);
   if (ids.length === 0) {
-    await ctx.commit((c) => void (c.finalize!.stage = "commit"));
+    await ctx.commit((c) => void (c.finalize!.stage = afterRemovals(ctx)));
     return;
   }
   const ledgers = await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id)));

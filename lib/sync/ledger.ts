@@ -28,6 +28,11 @@ export interface LedgerEntry {
   content?: ContentMode;
   /** When the read this entry came from began (ISO; targeted runs): an older read never replaces it. */
   readAt?: string;
+  /**
+   * FILES_MIRROR: the page's hosted files, identity → store URL ("" for a file kept at Notion's URL,
+   * over FILES_MAX_BYTES). Present (maybe empty) iff the page was written with the mirror on.
+   */
+  files?: Record<string, string>;
 }
 
 /** The page's bundle was fetched in another content mode than `mode`: it is fetched again, whatever its timestamp. */
@@ -36,6 +41,20 @@ export function fetchedInOtherMode(
   mode: ContentMode = "blocks",
 ): boolean {
   return (ledger?.content ?? "blocks") !== mode;
+}
+
+/** The page was written with the file mirror on and it is off now, or the other way round: it is fetched again. */
+export function mirroredInOtherMode(ledger: Pick<LedgerEntry, "files"> | null | undefined, mirrorOn: boolean): boolean {
+  return (ledger?.files !== undefined) !== mirrorOn;
+}
+
+/** The page must be fetched again whatever its timestamp: its content mode or its files mode changed. */
+export function writtenInOtherMode(
+  ledger: Pick<LedgerEntry, "content" | "files"> | null | undefined,
+  mode: ContentMode | undefined,
+  mirrorOn: boolean,
+): boolean {
+  return fetchedInOtherMode(ledger, mode) || mirroredInOtherMode(ledger, mirrorOn);
 }
 
 /** What a fetched page's ledger entry records of the mode (nothing for blocks, as before content modes). */

@@ -28,7 +28,8 @@ import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
-import { type LedgerEntry, fetchedInOtherMode } from "./ledger";
+import { type LedgerEntry, writtenInOtherMode } from "./ledger";
+import { unchangedView } from "./page-files";
 import { type PieceRow, packPiece } from "./worklist";
 import { findSection } from "../workspace/types";
 
@@ -122,11 +123,15 @@ function decideListedRows(
     const previous = ledger?.entry ?? null;
     // Unchanged content, but the listed row may still differ (formulas, rollups): keep the entry current.
     // Null when a relation cut at 25 references no longer agrees with the complete one stored: re-read it.
-    // A bundle fetched in another content mode (the section's content mode changed) is fetched again.
-    const entry =
-      refetch || needsFetch(row, previous, slug, ctx.cursor) || fetchedInOtherMode(ledger, ctx.content.mode)
+    // A bundle fetched in another content mode or files mode (either setting changed) is fetched again.
+    // With the mirror on, its hosted files as the ledger maps them (one unmapped: fetched again).
+    const view =
+      refetch ||
+      needsFetch(row, previous, slug, ctx.cursor) ||
+      writtenInOtherMode(ledger, ctx.content.mode, Boolean(ctx.files))
         ? null
-        : unchangedEntry(row, slug, previous!, {}, entryOptions(ctx.spec));
+        : unchangedView(ctx, row, ledger);
+    const entry = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
     if (!entry) {
       rows.push({ id: row.id, slug, page: row, ...(refetch ? { refetch: true } : {}) });
       toSync++;

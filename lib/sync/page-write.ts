@@ -14,8 +14,10 @@ import type { IndexEntry } from "../mirror/shapes";
 import type { ContentMode, FetchedContent } from "../notion/block-tree";
 import type { NotionPage } from "../notion/types";
 import type { SectionSpec } from "../workspace/types";
+import { mirrorContent, mirrorPage, reviveOps } from "../files/mirror";
 import { buildBundle, entryOptions, indexEntryFor } from "./bundle";
 import { type LedgerEntry, modeField } from "./ledger";
+import type { PageFiles } from "./page-files";
 
 export interface PageWrite {
   section: Section;
@@ -38,6 +40,8 @@ export interface PageWrite {
   readAt?: string;
   /** The section's spec (title, properties, content, child pages). */
   spec: SectionSpec;
+  /** FILES_MIRROR on: the page's files copied to the store (page-files.ts); the bundle and entry point at them. */
+  files?: PageFiles;
 }
 
 /** What a page write needs to know of its section. */
@@ -55,7 +59,13 @@ export interface PageWriteResult {
   slugs: string[];
 }
 
-export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
+/** Mirrored: the page and its content point at the store before anything is built from them. */
+function withMirror(w: PageWrite): PageWrite {
+  return w.files ? { ...w, page: mirrorPage(w.page, w.files.map), content: mirrorContent(w.content, w.files.map) } : w;
+}
+
+export function pageWriteOps(keys: KeyBuilder, write: PageWrite): PageWriteResult {
+  const w = withMirror(write);
   const { section, ledger, slug } = w;
   const previous = ledger?.entry ?? null;
   const id = w.page.id;
@@ -95,8 +105,10 @@ export function pageWriteOps(keys: KeyBuilder, w: PageWrite): PageWriteResult {
       run: { id: w.runId, outcome: "fetched" },
       ...modeField(w.mode),
       ...(w.readAt ? { readAt: w.readAt } : {}),
+      ...(w.files ? { files: w.files.map } : {}),
     } satisfies LedgerEntry,
   });
+  if (w.files) ops.push(...reviveOps(keys, section, w.files.records));
   if (facts.followsChildren && childIds.length > 0) ops.push({ op: "sadd", key: keys.childQueue(), members: childIds });
   if (w.clearRefetch) ops.push({ op: "srem", key: keys.refetch(), members: [id] });
   if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [id] });

@@ -14,6 +14,10 @@ export function scratchKeys(keys: KeyBuilder, run: Cursor): string[] {
     ...shardKeys(keys.listedIds(run.section, run.runId)),
     ...shardKeys(keys.doneIds(run.section, run.runId)),
     ...shardKeys(keys.removals(run.section, run.runId)),
+    // FILES_MIRROR's gc (files-gc.ts).
+    keys.liveFiles(run.section, run.runId),
+    keys.liveFiles(run.section, `${run.runId}:revived`),
+    keys.unreferencedFiles(run.section, run.runId),
     ...(run.childCheck?.found ? [keys.editedIds(run.section, run.runId)] : []),
     // The sweep's page objects themselves are deleted at finalize (child-check.ts dropSweptPages), or expire.
     ...(run.childCheck?.sweep ? shardKeys(keys.foundIds(run.section, run.runId)) : []),

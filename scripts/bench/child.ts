@@ -24,6 +24,10 @@
  *     the same behind a proxy that gives a targeted-run message the delay the
  *     product asks for at Notion's pace (notionPaceDirtyDelayS).
  *     ops: count {since}, idle, retimed
+ *   child.ts s3 '{}'
+ *     the S3-compatible test server of tests/support (FILES_MIRROR=s3 for the
+ *     qstash-files contender): the bucket the sync copies files to.
+ *     ops: stats (PUTs since the last reset, objects new since then and their bytes, objects held), reset
  *   all: cpu
  */
 import { exitChild, onChildExit, sendToParent, serveParent } from "../lib/forked-child-server";
@@ -38,6 +42,7 @@ import { normalizeId } from "../../lib/notion/types";
 import { type Interval, rateDiagnostics } from "./diagnostics";
 import type { BlockTree } from "../emulator/notion/workspace";
 import { startQStashEmulator } from "../emulator/qstash/server";
+import { startS3Server } from "../../tests/support/s3-server";
 import { startUpstashBridge } from "../../tests/support/upstash-bridge";
 
 export interface NotionChildOptions {
@@ -52,6 +57,34 @@ export interface NotionChildOptions {
   latencyMs: [number, number];
   /** Retry-After of a 429 at speed 1, seconds. */
   retryAfterS: number;
+  /** "self": the emulator serves hosted files' bytes itself (qstash-files: FILES_MIRROR copies them). */
+  hostedFiles?: "self";
+}
+
+/** Downloads of hosted files (the emulator's `/s3/…` paths when it serves them), not Notion API requests. */
+const isFileRequest = (path: string) => path.startsWith("/s3/");
+
+/** Distinct hosted files (by bucket path) of every page a sync reads: rows of both databases and their child pages. */
+function hostedFileCount(workspace: ReturnType<typeof generateWorkspace>): number {
+  const paths = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (typeof value !== "object" || value === null) return;
+    const v = value as { type?: unknown; file?: { url?: unknown } };
+    if (v.type === "file" && typeof v.file?.url === "string") paths.add(v.file.url.split("?")[0]);
+    for (const child of Object.values(value)) visit(child);
+  };
+  const ids = [
+    ...workspace.visibleRows(workspace.pagesDatabaseId).map((p) => p.id),
+    ...workspace.visibleRows(workspace.postsDatabaseId).map((p) => p.id),
+    ...new Set(workspace.reachableChildPages().map((c) => c.id)),
+  ];
+  for (const id of ids) {
+    const page = workspace.page(id);
+    visit([page?.cover, page?.icon, page?.properties]);
+    visit(workspace.contentTree(id));
+  }
+  return paths.size;
 }
 
 function listen(server: http.Server): Promise<string> {
@@ -157,6 +190,7 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
     ratePerSecond: o.rate * o.speed,
     burst: o.burst,
     retryAfterSeconds: o.retryAfterS,
+    ...(o.hostedFiles ? { hostedFiles: o.hostedFiles } : {}),
   });
   onChildExit(() => emulator.close());
   const latency = new Prng(`${o.seed}:latency`);
@@ -190,7 +224,8 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
   serveParent({
     async stats(args) {
       const windowMs = Number(args.windowMs ?? 60_000);
-      const log = emulator.requests();
+      const all = emulator.requests();
+      const log = all.filter((r) => !isFileRequest(r.path));
       const byRoute: Record<string, number> = {};
       const byStatus: Record<string, number> = {};
       for (const r of log) {
@@ -212,6 +247,7 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
         firstAt: first,
         lastAt: log.at(-1)?.at ?? 0,
         firstWindow: log.filter((r) => r.at < first + windowMs).length,
+        fileRequests: all.length - log.length,
         diagnostics,
       };
     },
@@ -336,6 +372,7 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
     pagesDatabaseId: workspace.pagesDatabaseId,
     postsDatabaseId: workspace.postsDatabaseId,
     stats: workspace.stats(),
+    hostedFiles: o.hostedFiles ? hostedFileCount(workspace) : null,
   });
 }
 
@@ -373,6 +410,41 @@ async function bridgeMain(o: { redisUrl: string; token: string }): Promise<void>
     },
   });
   sendToParent({ type: "ready", url: proxy.url, token: bridge.token });
+}
+
+async function s3Main(): Promise<void> {
+  const s3 = await startS3Server();
+  onChildExit(() => s3.close());
+  let before = new Set<string>();
+  serveParent({
+    /** PUT requests since the last reset, the objects (and their bytes) that appeared since, what the bucket holds. */
+    async stats() {
+      let newObjects = 0;
+      let newBytes = 0;
+      let bytes = 0;
+      for (const [key, object] of s3.objects) {
+        bytes += object.bytes.length;
+        if (before.has(key)) continue;
+        newObjects++;
+        newBytes += object.bytes.length;
+      }
+      return { puts: s3.counts.put, gets: s3.counts.get, newObjects, newBytes, objects: s3.objects.size, bytes };
+    },
+    async reset() {
+      s3.reset();
+      before = new Set(s3.objects.keys());
+      return null;
+    },
+  });
+  sendToParent({
+    type: "ready",
+    endpoint: s3.endpoint,
+    bucket: s3.bucket,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    publicBaseUrl: s3.publicBaseUrl,
+  });
 }
 
 /**
@@ -459,6 +531,7 @@ try {
   if (kind === "notion") await notionMain(options as NotionChildOptions);
   else if (kind === "bridge") await bridgeMain(options);
   else if (kind === "qstash") await qstashMain(options);
+  else if (kind === "s3") await s3Main();
   else throw new Error(`unknown child kind ${String(kind)}`);
 } catch (err) {
   process.stderr.write(`bench child ${String(kind)}: ${err instanceof Error ? err.stack : String(err)}\n`);

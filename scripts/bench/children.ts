@@ -10,7 +10,7 @@ export type { ChildHandle };
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "child.ts");
 
 export function startChild<R>(
-  kind: "notion" | "bridge" | "qstash",
+  kind: "notion" | "bridge" | "qstash" | "s3",
   options: unknown,
   startupTimeoutMs = 300_000,
 ): Promise<ChildHandle<R>> {

@@ -72,3 +72,57 @@ export function renderTable(results: Result[]): string {
   });
   return [line(head), line(head.map((_, i) => (i >= 1 && i <= 3 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
 }
+
+/** The contender with FILES_MIRROR on, and the one it is compared with (the same runs, the mirror off). */
+export const FILES_CONTENDER = "qstash-files";
+export const FILES_BASELINE = "qstash-blocks";
+
+/**
+ * The files-mirror rows side by side with the same run without the mirror:
+ * objects and bytes uploaded, file downloads, store writes, and what the
+ * mirror costs in wall time, Notion requests and KV commands (on ÷ off).
+ */
+export function renderFilesTable(results: Result[]): string {
+  const head = [
+    "pages",
+    "run",
+    "ok",
+    "hosted files",
+    "objects uploaded",
+    "MB uploaded",
+    "file requests",
+    "store PUTs",
+    "wall s off / on",
+    "× time",
+    "Notion req off / on",
+    "× Notion req",
+    "KV cmds/page off / on",
+  ];
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const ratio = (on: number, off: number | undefined) => (off ? f(on / off, 2) : "-");
+  const rows = results
+    .filter((r) => r.contender === FILES_CONTENDER && r.files)
+    .map((on) => {
+      const off = results.find(
+        (r) => r.contender === FILES_BASELINE && r.size === on.size && r.run === on.run && r.speed === on.speed,
+      );
+      const files = on.files!;
+      const kvPage = (r: Result | undefined) => (r?.kv ? f(r.kv.commands / r.pages, 2) : "-");
+      return [
+        int(on.size),
+        on.run,
+        on.ok ? "yes" : "NO",
+        files.hostedFiles !== null ? int(files.hostedFiles) : "-",
+        int(files.uploaded),
+        f(files.bytes / 1024 / 1024, 2),
+        int(files.fileRequests),
+        int(files.storePuts),
+        `${off ? f(off.wallMs / 1000) : "-"} / ${f(on.wallMs / 1000)}`,
+        ratio(on.wallMs, off?.wallMs),
+        `${off ? int(off.notion.total) : "-"} / ${int(on.notion.total)}`,
+        ratio(on.notion.total, off?.notion.total),
+        `${kvPage(off)} / ${kvPage(on)}`,
+      ];
+    });
+  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 2 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
+}

@@ -1,5 +1,6 @@
 /** `npm run kv:cursors -- --section NAME`: one section in detail. */
 import Table from "cli-table3";
+import { formatBytes, formatUploads, uploadsOf } from "../../lib/dashboard/format";
 import type { SectionStatus } from "../../lib/operator/status";
 import { NONE, age, attentionLines, noteLines, paintStatus, wrap } from "./format";
 import { type RenderContext, header, leaseCell, statusCell } from "./render-table";
@@ -30,7 +31,7 @@ export function renderSection(
     out.push(`  finished     ${when(run.finishedAt, ctx)}`);
     const c = run.counts;
     out.push(
-      `  counts       listed ${c.listed} · to sync ${c.toSync} · fetched ${c.fetched} · unchanged ${c.skipped} · gone ${c.gone} · given up ${c.failed} · removed ${c.removed} · blocks ${c.blocks} · Notion requests ${c.notionRequests} · invocations with errors ${c.errors}`,
+      `  counts       listed ${c.listed} · to sync ${c.toSync} · fetched ${c.fetched} · unchanged ${c.skipped} · gone ${c.gone} · given up ${c.failed} · removed ${c.removed} · blocks ${c.blocks} · Notion requests ${c.notionRequests} · invocations with errors ${c.errors} · files uploaded ${formatUploads(c)}`,
     );
     if (run.error)
       out.push(
@@ -97,6 +98,7 @@ export function renderSection(
         "gone",
         "given up",
         "removed",
+        "uploaded",
         "error",
       ],
       ctx,
@@ -115,6 +117,7 @@ export function renderSection(
         r.counts.gone,
         r.counts.failed,
         r.removed,
+        `${uploadsOf(r.counts).files}\n${formatBytes(uploadsOf(r.counts).bytes)}`,
         error ? wrap(`${error.code}: ${error.message}`, 40, 2) : r.held ? wrap(`held: ${r.held.reason}`, 40, 2) : NONE,
       ]);
     }

@@ -42,6 +42,8 @@ export async function startStack(
     backend?: "redis" | "upstash";
     /** Limits of the Upstash bridge (backend "upstash"), e.g. a small maxRequestBytes. */
     bridgeLimits?: Pick<UpstashBridgeOptions, "maxRequestBytes" | "maxResponseBytes" | "maxRecordBytes">;
+    /** More emulator options (e.g. serving hosted files itself). */
+    emulator?: Omit<Partial<EmulatorOptions>, "workspace">;
   } = {},
 ): Promise<Stack> {
   const workspace = generateWorkspace(options.workspace);
@@ -49,6 +51,7 @@ export async function startStack(
     workspace,
     ratePerSecond: options.rate ?? Infinity,
     latencyMs: options.latencyMs,
+    ...options.emulator,
   });
   const redis = await startRedisServer();
   const bridge =

@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { generatedReadme } from "../../scripts/bench/readme-tables";
+import type { Result } from "../../scripts/bench";
+import { filesBlock, generatedReadme } from "../../scripts/bench/readme-tables";
+import { renderFilesTable } from "../../scripts/bench/table";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -21,5 +23,49 @@ describe("docs/benchmark.md figures generated from results files", () => {
     expect(readme, "docs/benchmark.md differs from the results files: run npm run docs:tables").toBe(
       generatedReadme(ROOT, readme),
     );
+  });
+});
+
+describe("the files-mirror table", () => {
+  const row = (contender: string, run: "full" | "no-change", wallMs: number, total: number, files?: object) =>
+    ({
+      size: 100,
+      contender,
+      run,
+      speed: 10,
+      ok: true,
+      wallMs,
+      pages: 164,
+      notion: { total },
+      kv: { commands: 328 },
+      ...(files ? { files } : {}),
+    }) as unknown as Result;
+  const figures = (uploaded: number, bytes: number, fileRequests: number) => ({
+    uploaded,
+    bytes,
+    fileRequests,
+    storePuts: uploaded,
+    storeBytes: bytes,
+    objects: 40,
+    hostedFiles: 40,
+  });
+
+  it("puts each qstash-files run beside the same qstash-blocks run, as ratios", () => {
+    const table = renderFilesTable([
+      row("qstash-blocks", "full", 19_000, 530),
+      row("qstash-files", "full", 20_900, 530, figures(40, 2 * 1024 * 1024, 40)),
+      row("qstash-files", "no-change", 1_000, 4, figures(0, 0, 0)),
+    ]);
+    const lines = table.split("\n");
+    expect(lines).toHaveLength(4);
+    expect(lines[2]).toBe(
+      "| 100 | full | yes | 40 | 40 | 2.00 | 40 | 40 | 19.0 / 20.9 | 1.10 | 530 / 530 | 1.00 | 2.00 / 2.00 |",
+    );
+    // No mirror-off run of the same size and run to compare with: the ratios say so.
+    expect(lines[3]).toBe("| 100 | no-change | yes | 40 | 0 | 0.00 | 0 | 0 | - / 1.0 | - | - / 4 | - | - / 2.00 |");
+  });
+
+  it("without files rows the block says how to measure them", () => {
+    expect(filesBlock([row("qstash-blocks", "full", 19_000, 530)])).toMatch(/^No `qstash-files` rows/);
   });
 });

@@ -63,7 +63,7 @@ export function fileUrl(file: unknown): string | undefined {
   return isObject(inner) && typeof inner.url === "string" ? inner.url : undefined;
 }
 
-/** Media sources a page may load: the file route (relative or absolute) and http(s) URLs. */
+/** Media sources a page may load: the file route (relative or absolute) and http(s) URLs (the files store's among them). */
 export function safeSrc(url: string | undefined): string | undefined {
   if (!url) return undefined;
   if (url.startsWith("/") && !url.startsWith("//")) return url;

@@ -1,7 +1,7 @@
 /**
  * Media and links: image, video, audio, file, pdf, bookmark, embed,
- * link_preview. Files come as the site gets them (`/api/files/<ref>` for
- * Notion-hosted ones). External videos and embeds are links, not iframes:
+ * link_preview. Files come as the site gets them (their files-store URL when
+ * mirrored, else `/api/files/<ref>` for Notion-hosted ones). External videos and embeds are links, not iframes:
  * a preview loads nothing from third parties.
  */
 /* eslint-disable @next/next/no-img-element -- plain <img>: the file route serves the files, no optimiser */

@@ -6,11 +6,12 @@
 import { type StoredShape, PLAIN, deleteLarge, writeLarge } from "../../kv/large-value";
 import * as shardedSet from "../../kv/sharded-set";
 import type { KvOp } from "../../kv/store";
-import type { BlockFetchCheckpoint } from "../../notion/block-tree";
+import type { BlockFetchCheckpoint, FetchedContent } from "../../notion/block-tree";
 import type { PropertyCheckpoint } from "../../notion/property-items";
 import type { NotionPage } from "../../notion/types";
 import { changedPageOps } from "../changed-pages";
 import type { RunContext, Tally } from "../context";
+import type { Cursor } from "../cursor";
 import type { ItemOutcome, LedgerEntry } from "../ledger";
 import type { PieceRow } from "../worklist";
 import { type SyncPhaseState, doneMarkOps, leavesCursorState } from "./state";
@@ -23,6 +24,8 @@ export interface PartialPage {
   properties?: PropertyCheckpoint;
   /** Blocks read so far; set once the properties are complete. */
   checkpoint?: BlockFetchCheckpoint;
+  /** FILES_MIRROR: the whole content, read; its files are being copied (the registry says which are). */
+  content?: FetchedContent;
 }
 
 export async function checkpointItem(
@@ -33,7 +36,22 @@ export async function checkpointItem(
   checkpoint: BlockFetchCheckpoint | undefined,
   properties?: PropertyCheckpoint,
 ): Promise<void> {
-  const value: PartialPage = { page, slug, ...(properties ? { properties } : { checkpoint }) };
+  await writePartial(ctx, row, { page, slug, ...(properties ? { properties } : { checkpoint }) });
+}
+
+/** The page and its whole content kept while its files are copied over several invocations (FILES_MIRROR). */
+export async function checkpointContent(
+  ctx: RunContext,
+  row: PieceRow,
+  page: NotionPage,
+  slug: string,
+  content: FetchedContent,
+): Promise<void> {
+  await writePartial(ctx, row, { page, slug, content });
+}
+
+/** The page's partial read, with the cursor that lists it. */
+async function writePartial(ctx: RunContext, row: PieceRow, value: PartialPage): Promise<void> {
   const key = ctx.keys.partialPage(ctx.section, row.id);
   await ctx.commit((c) => {
     const written = writeLarge(ctx.keys, key, value, c.partialShapes[row.id]);
@@ -41,6 +59,22 @@ export async function checkpointItem(
     c.partialShapes = { ...c.partialShapes, [row.id]: written.shape };
     return written.ops;
   });
+}
+
+/** The page's partial read is forgotten: the next attempt reads it from the start. */
+export async function dropPartial(ctx: RunContext, row: PieceRow): Promise<void> {
+  if (!ctx.cursor.partials.includes(row.id)) return;
+  await ctx.commit((c) => partialDropOps(ctx, c, row.id));
+}
+
+/** Removes the page's partial from `c` (a draft) and returns the ops deleting its value. */
+function partialDropOps(ctx: RunContext, c: Cursor, id: string): KvOp[] {
+  if (!c.partials.includes(id)) return [];
+  const ops = deleteLarge(ctx.keys, ctx.keys.partialPage(ctx.section, id), c.partialShapes[id]);
+  c.partials = c.partials.filter((p) => p !== id);
+  const { [id]: _shape, ...shapes } = c.partialShapes;
+  c.partialShapes = shapes;
+  return ops;
 }
 
 /** Trashed, unshared or deleted: its bundle, ledger entry and slug go now (finalize leaves it out of the index). */
@@ -74,6 +108,8 @@ export async function giveUp(
     entry: ledger?.entry ?? null,
     bundle: ledger?.bundle ?? (PLAIN as StoredShape),
     run: { id: ctx.cursor.runId, outcome: "failed", error },
+    // The previous bundle's files stay referenced (finalize's gc keeps them).
+    ...(ledger?.files ? { files: ledger.files } : {}),
   };
   await finishItem(ctx, state, row, "failed", [
     { op: "set", key: ctx.keys.entry(ctx.section, row.id), value },
@@ -95,10 +131,11 @@ export async function finishItem(
   outcome: ItemOutcome,
   ops: KvOp[],
   blocks = 0,
+  extra: Partial<Tally> = {},
 ): Promise<void> {
   const carried = state.unwritten.splice(0);
   ops.push(...changedPageOps(ctx.keys, ops), ...doneMarkOps(ctx, [row.id, ...carried]));
-  const counts: Partial<Tally> = { skipped: carried.length, blocks };
+  const counts: Partial<Tally> = { ...extra, skipped: carried.length, blocks };
   counts[outcome] = (counts[outcome] ?? 0) + 1;
   try {
     await writeFinished(ctx, row, ops, leavesCursorState(ctx, row), counts);
@@ -119,12 +156,7 @@ async function writeFinished(
 ): Promise<void> {
   if (!leavesCursorState) return ctx.write(ops, counts);
   await ctx.commit((c) => {
-    if (c.partials.includes(row.id)) {
-      ops.push(...deleteLarge(ctx.keys, ctx.keys.partialPage(ctx.section, row.id), c.partialShapes[row.id]));
-      c.partials = c.partials.filter((id) => id !== row.id);
-      const { [row.id]: _shape, ...shapes } = c.partialShapes;
-      c.partialShapes = shapes;
-    }
+    ops.push(...partialDropOps(ctx, c, row.id));
     if (c.attempts[row.id]) {
       const { [row.id]: _done, ...rest } = c.attempts;
       c.attempts = rest;

@@ -19,10 +19,20 @@ import { decideFailure } from "../failure-policy";
 import { isSameEntry } from "../ledger";
 import { needsFetch } from "../list-phase";
 import { pageWriteOps } from "../page-write";
-import { type LedgerEntry, fetchedInOtherMode } from "../ledger";
+import { FileCopyError } from "../../files/mirror";
+import { type PageFiles, copyPageFiles, unchangedView } from "../page-files";
+import { type LedgerEntry, writtenInOtherMode } from "../ledger";
 import type { PieceRow } from "../worklist";
 import { childPlacement, discoverChildren, prefetchChildren } from "./children";
-import { type PartialPage, checkpointItem, finishGone, finishItem, giveUp } from "./finish";
+import {
+  type PartialPage,
+  checkpointContent,
+  checkpointItem,
+  dropPartial,
+  finishGone,
+  finishItem,
+  giveUp,
+} from "./finish";
 import { keepUnretrieved } from "./free-skips";
 import type { SyncPhaseState } from "./state";
 
@@ -38,15 +48,19 @@ export async function processItem(
   if (isTrashed(chosen)) return finishGone(ctx, state, row, ledger);
   // Database rows claimed theirs at listing; a child's is its title and id (unique without claims).
   const slug = partial?.slug ?? row.slug ?? unclaimedSlug(chosen, ctx.spec, ledger?.entry ?? null);
-  const unchanged = isUnchangedChild(ctx, row, partial, ledger, chosen, slug)
-    ? unchangedEntry(chosen, slug, ledger!.entry!, childPlacement(row), entryOptions(ctx.spec))
+  // With the mirror on, its hosted files as the ledger maps them (unmapped: fetched again).
+  const view = isUnchangedChild(ctx, row, partial, ledger, chosen, slug) ? unchangedView(ctx, chosen, ledger) : null;
+  const unchanged = view
+    ? unchangedEntry(view, slug, ledger!.entry!, childPlacement(row), entryOptions(ctx.spec))
     : null;
   if (unchanged) return keepUnchanged(ctx, state, row, ledger!, unchanged);
   const page = await readProperties(ctx, row, chosen, slug, partial);
   if (!page) return;
   const content = await readContent(ctx, state, row, ledger, page, slug, partial);
   if (!content) return;
-  await writePage(ctx, state, row, ledger, page, slug, content);
+  const files = ctx.files ? await copyFiles(ctx, state, row, ledger, page, slug, content) : undefined;
+  if (files === null) return;
+  await writePage(ctx, state, row, ledger, page, slug, content, files);
 }
 
 /** What an item's failure means: finished (given up or gone), left for later, or fatal for the run. */
@@ -96,14 +110,15 @@ async function choosePage(
   partial: PartialPage | null,
 ): Promise<NotionPage | null> {
   if (partial) return partial.page;
-  if (row.page) return row.page;
+  // With the mirror on, a page that failed before is retrieved again: its listed files' URLs may have expired.
+  if (row.page && !(ctx.files && ctx.cursor.attempts[row.id])) return row.page;
   const previous = ledger?.entry ?? null;
   // A known child page that the run's search did not find edited: no request (child-check.ts).
   if (
     previous &&
     ledger &&
     !row.refetch &&
-    !fetchedInOtherMode(ledger, ctx.content.mode) &&
+    !writtenInOtherMode(ledger, ctx.content.mode, Boolean(ctx.files)) &&
     (await unchangedBySearch(ctx, state.childCheck, row.id))
   ) {
     await keepUnretrieved(ctx, state, row, ledger, previous);
@@ -135,7 +150,9 @@ function isUnchangedChild(
 ): boolean {
   const previous = ledger?.entry;
   if (row.page || partial || !previous || row.refetch) return false;
-  return !needsFetch(page, previous, slug, ctx.cursor) && !fetchedInOtherMode(ledger, ctx.content.mode);
+  return (
+    !needsFetch(page, previous, slug, ctx.cursor) && !writtenInOtherMode(ledger, ctx.content.mode, Boolean(ctx.files))
+  );
 }
 
 /** Unchanged: its entry rewritten only if it moved; its child pages still have to be checked in this run. */
@@ -170,7 +187,7 @@ async function readProperties(
   slug: string,
   partial: PartialPage | null,
 ): Promise<NotionPage | null> {
-  if (partial?.checkpoint) return page;
+  if (partial?.checkpoint || partial?.content) return page;
   let reached = partial?.properties;
   let result;
   try {
@@ -199,6 +216,7 @@ async function readContent(
   slug: string,
   partial: PartialPage | null,
 ): Promise<FetchedContent | null> {
+  if (partial?.content) return partial.content;
   let latest = partial?.checkpoint;
   let result;
   try {
@@ -224,6 +242,32 @@ async function readContent(
   return null;
 }
 
+/**
+ * FILES_MIRROR: the page's files in the store, or null when the budget ran out
+ * first: checkpointed with its page and content, the next invocation copies the rest.
+ */
+async function copyFiles(
+  ctx: RunContext,
+  state: SyncPhaseState,
+  row: PieceRow,
+  ledger: LedgerEntry | null,
+  page: NotionPage,
+  slug: string,
+  content: FetchedContent,
+): Promise<PageFiles | null> {
+  let files;
+  try {
+    files = await copyPageFiles(ctx, page, content, ledger, { copies: state.copies });
+  } catch (error) {
+    // Signed URLs past their hour: what was read is dropped, the next attempt reads the page again.
+    if (error instanceof FileCopyError && error.code === "file_url_expired") await dropPartial(ctx, row);
+    throw error;
+  }
+  if (files) return files;
+  await checkpointContent(ctx, row, page, slug, content);
+  return null;
+}
+
 /** The page's bundle, ledger entry and record in one write; a children page queues the child pages it holds. */
 async function writePage(
   ctx: RunContext,
@@ -233,6 +277,7 @@ async function writePage(
   page: NotionPage,
   slug: string,
   content: FetchedContent,
+  files: PageFiles | undefined,
 ): Promise<void> {
   const { ops, childIds } = pageWriteOps(ctx.keys, {
     section: ctx.section,
@@ -247,8 +292,9 @@ async function writePage(
     clearRefetch: Boolean(row.refetch),
     claimSlug: false,
     spec: ctx.spec,
+    files,
   });
   if (ctx.spec.kind === "children")
     await discoverChildren(ctx, state, row, prefetchChildren(ctx, state, row, childIds));
-  await finishItem(ctx, state, row, "fetched", ops, content.blockCount);
+  await finishItem(ctx, state, row, "fetched", ops, content.blockCount, { filesTooLarge: files?.tooLarge ?? 0 });
 }

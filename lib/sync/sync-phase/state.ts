@@ -6,6 +6,7 @@ import * as shardedSet from "../../kv/sharded-set";
 import type { KvOp } from "../../kv/store";
 import { type ChildCheckState, createChildCheckState } from "../child-check";
 import type { RunContext } from "../context";
+import type { CopiesInFlight } from "../page-files";
 import type { PieceRow } from "../worklist";
 
 export interface SyncPhaseState {
@@ -21,6 +22,8 @@ export interface SyncPhaseState {
   /** Children: whether the refetch set holds anything, read once an invocation (null: not read yet). */
   refetchAny: Promise<boolean> | null;
   childCheck: ChildCheckState;
+  /** FILES_MIRROR: files being copied by this invocation's workers (page-files.ts). */
+  copies: CopiesInFlight;
 }
 
 export function createSyncPhaseState(): SyncPhaseState {
@@ -32,6 +35,7 @@ export function createSyncPhaseState(): SyncPhaseState {
     claimed: new Set(),
     refetchAny: null,
     childCheck: createChildCheckState(),
+    copies: new Map(),
   };
 }
 

@@ -21,6 +21,7 @@ import { isWritesRefused } from "../../sync/errors";
 import { parseCursor, startCursor } from "../../sync/cursor";
 import { counted } from "../../sync/failure-policy";
 import { acquireLeaseWaiting } from "../../sync/lease";
+import { copyPageFiles } from "../../sync/page-files";
 import { pageWriteOps } from "../../sync/page-write";
 import { claimSlugs } from "../../sync/slug-claims";
 import type { LedgerEntry } from "../../sync/ledger";
@@ -148,6 +149,14 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
       counted({ attempts, maxAttempts: MAX_TRIES }, "too_long", "larger than one invocation"),
     );
   }
+  // FILES_MIRROR: the page's files in the store first; out of budget, the page stays dirty (copies are kept).
+  const files = ctx.files
+    ? await copyPageFiles(ctx, properties.page, fetched.content, previousLedger, {
+        shouldStop: () => shouldStop(run),
+        counted: false,
+      })
+    : undefined;
+  if (files === null) return;
   const written = pageWriteOps(keys, {
     section,
     spec: ctx.spec,
@@ -162,6 +171,7 @@ async function upsert(state: SectionState, item: PageAction): Promise<void> {
     clearRefetch: true,
     claimSlug: true,
     readAt: item.readStart,
+    files,
   });
   const index = await updateEntryInPlace(
     kv,

@@ -12,6 +12,7 @@
  * property), drawn from a random stream of its own so the rest of the
  * workspace stays exactly as generated; and GET /v1/blocks/{id}.
  */
+import { deflateSync } from "node:zlib";
 import { Prng } from "./prng.js";
 import type { PropertyValue } from "./types.js";
 
@@ -198,4 +199,103 @@ export function addHostedFiles(
     block.type = type;
     block.payload = { caption, ...hosted(name), ...(type === "file" ? { name } : {}) };
   }
+}
+
+// ------------------------------------------------------------ serving the bytes ("self")
+
+/** Where the emulator serves hosted files itself (`hostedFiles: "self"`): `<origin>/s3/<workspace>/<file id>/<name>`. */
+export const SELF_FILES_PATH = "/s3/";
+
+const IMAGE_EXTENSIONS = new Set(["png", "jpg", "jpeg", "gif", "webp"]);
+const CONTENT_TYPES: Record<string, string> = {
+  pdf: "application/pdf",
+  txt: "text/plain",
+  csv: "text/csv",
+  svg: "image/svg+xml",
+  mp3: "audio/mpeg",
+  m4a: "audio/mp4",
+  mp4: "video/mp4",
+  mov: "video/quicktime",
+  zip: "application/zip",
+};
+
+/**
+ * A hosted file's bytes, the same for the same file id: a PNG (any image
+ * name: browsers decode it whatever the extension), an SVG for .svg, and
+ * for other kinds a deterministic stream of bytes. `size` pads or cuts to
+ * that many bytes (a PNG is padded after its end, where decoders stop).
+ */
+export function hostedFileBytes(fileId: string, name: string, size?: number): { bytes: Buffer; contentType: string } {
+  const ext = (name.split(".").pop() ?? "").toLowerCase();
+  let bytes: Buffer;
+  let contentType: string;
+  if (IMAGE_EXTENSIONS.has(ext)) {
+    bytes = pngBytes(fileId);
+    contentType = "image/png";
+  } else if (ext === "svg") {
+    const hue = parseInt(fileId.replace(/-/g, "").slice(0, 4), 16) % 360;
+    bytes = Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><rect width="16" height="16" fill="hsl(${hue},60%,50%)"/></svg>`,
+    );
+    contentType = "image/svg+xml";
+  } else {
+    const rng = new Prng(`file:${fileId}`);
+    bytes = Buffer.from(Array.from({ length: 512 + rng.int(0, 1536) }, () => rng.int(0, 255)));
+    contentType = CONTENT_TYPES[ext] ?? "application/octet-stream";
+  }
+  if (size === undefined) return { bytes, contentType };
+  const sized = Buffer.alloc(size);
+  bytes.copy(sized, 0, 0, Math.min(size, bytes.length));
+  return { bytes: sized, contentType };
+}
+
+/** An 8 × 8 PNG of one colour drawn from the file id. */
+function pngBytes(fileId: string): Buffer {
+  const hex = fileId.replace(/-/g, "").padEnd(6, "0");
+  const rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) || 0);
+  const row = Buffer.from([0, ...Array.from({ length: 8 }, () => rgb).flat()]);
+  const raw = Buffer.concat(Array.from({ length: 8 }, () => row));
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(8, 0);
+  header.writeUInt32BE(8, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", header),
+    pngChunk("IDAT", deflateSync(raw)),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes: Buffer): number {
+  let c = 0xffffffff;
+  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** S3's answer to a signature past its expiry. */
+export const EXPIRED_XML =
+  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>';
+
+/** When a URL signed here stops working, whatever its origin (X-Amz-Date + X-Amz-Expires), or null. */
+export function signatureExpiry(url: URL): number | null {
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(url.searchParams.get("X-Amz-Date") ?? "");
+  const expires = Number(url.searchParams.get("X-Amz-Expires"));
+  if (!date || !Number.isFinite(expires)) return null;
+  return Date.parse(`${date[1]}-${date[2]}-${date[3]}T${date[4]}:${date[5]}:${date[6]}Z`) + expires * 1000;
 }

@@ -14,7 +14,17 @@
  *        update-row {pageId, values} → {page},
  *        fault {route, status, times?, retryAfterSeconds?, matchId?}, clear-faults,
  *        rate {ratePerSecond?, burst?}, search-lag {ms}, hold {route, matchId?, times?},
- *        release {holdId}, query-limit {limit?}, clock {now?, advanceMs?, running?}
+ *        release {holdId}, query-limit {limit?}, clock {now?, advanceMs?, running?},
+ *        hosted-files {mode: "notion" | "self"}, file-fail {match, times?, status?}, file-size {fileId, bytes?}
+ *
+ * Hosted files (files.ts): by default their URLs name Notion's bucket (prod-files-secure), which
+ * nothing serves here. With `hostedFiles: "self"` (option, or POST hosted-files) every answer names
+ * `<emulator origin>/s3/<workspace>/<file id>/<name>?X-Amz-…` instead, and GET there answers the
+ * file's bytes (a PNG for images, an SVG for .svg, deterministic bytes otherwise; Content-Length and
+ * Content-Type), or S3's 403 "Request has expired" once the signature is past its hour on the
+ * workspace clock. Those GETs are in the request log as route "files.get" (no auth, no rate limit).
+ * `file-fail` makes the next `times` (default 1) GETs whose path contains `match` answer `status`
+ * (default 500); `file-size` serves a file id at `bytes` bytes (absent: its own size again).
  *
  * Answers are `{ok: true, ...}`, or `{ok: false, error}` with 400 (404 for an unknown id).
  * Database properties and row values: databases.ts.
@@ -29,6 +39,7 @@ import { searchWorkspace } from "./search.js";
 import type { PropertyInput } from "./databases.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
+import { EXPIRED_XML, HOSTED_FILES_ORIGIN, SELF_FILES_PATH, hostedFileBytes, signatureExpiry } from "./files.js";
 
 export type RouteName =
   | "databases.retrieve"
@@ -84,6 +95,8 @@ export interface EmulatorOptions {
   queryResultLimit?: number;
   /** POST /v1/search: objects edited within this many ms of the emulated clock are not in the index yet (search.ts; default 0). */
   searchLagMs?: number;
+  /** "self": hosted files' URLs point at this server, which serves their bytes (default "notion": Notion's bucket). */
+  hostedFiles?: "notion" | "self";
 }
 
 export interface HoldRule {
@@ -94,7 +107,8 @@ export interface HoldRule {
 }
 
 export interface RequestLogEntry {
-  route: RouteName | "unknown";
+  /** files.get: a hosted file's bytes (hostedFiles "self"). */
+  route: RouteName | "files.get" | "unknown";
   path: string;
   /** 0 when no answer was sent (hang, reset). */
   status: number;
@@ -122,6 +136,13 @@ export interface NotionEmulator {
   held(holdId: string): number;
   requests(): RequestLogEntry[];
   resetRequestLog(): void;
+  /** Where hosted files' URLs point: Notion's bucket, or this server serving their bytes. */
+  setHostedFiles(mode: "notion" | "self"): void;
+  hostedFiles(): "notion" | "self";
+  /** The next `times` GETs of hosted files whose path contains `match` answer `status` (default 500). */
+  failFileGets(match: string, times?: number, status?: number): void;
+  /** Serves the file `fileId` at `bytes` bytes (undefined: its own size again). */
+  setFileSize(fileId: string, bytes: number | undefined): void;
   close(): Promise<void>;
 }
 
@@ -257,6 +278,9 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
   const timers = new Set<NodeJS.Timeout>();
   let queryLimit = options.queryResultLimit === undefined ? undefined : checkQueryResultLimit(options.queryResultLimit);
   let searchLag = options.searchLagMs ?? 0;
+  let hostedMode = options.hostedFiles ?? "notion";
+  let fileFaults: { match: string; remaining: number; status: number }[] = [];
+  const fileSizes = new Map<string, number>();
 
   const retryAfter = (rule?: FaultRule): string => {
     const configured = options.retryAfterSeconds ?? 1;
@@ -431,7 +455,10 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
       fromNotion && typeof reply.body === "object" && reply.body !== null
         ? { ...reply.body, request_id: requestId }
         : reply.body;
-    const text = JSON.stringify(body);
+    let text = JSON.stringify(body);
+    // Hosted files served here: every URL naming Notion's bucket names this server (files.ts).
+    if (fromNotion && hostedMode === "self")
+      text = text.replaceAll(`${HOSTED_FILES_ORIGIN}/`, `${emulator.url}${SELF_FILES_PATH}`);
     res.writeHead(reply.status, {
       "Content-Type": "application/json; charset=utf-8",
       "Content-Length": Buffer.byteLength(text),
@@ -505,6 +532,30 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     timers.add(timer);
   };
 
+  /** GET /s3/<workspace>/<file id>/<name>: a hosted file's bytes, as S3 would answer its signed URL. */
+  const serveFile = (res: http.ServerResponse, url: URL): void => {
+    const entry: RequestLogEntry = { route: "files.get", path: url.pathname + url.search, status: 0, at: Date.now() };
+    log.push(entry);
+    const reply = (status: number, body: Buffer | string, contentType: string): void => {
+      entry.status = status;
+      res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
+      res.end(body);
+    };
+    const fault = fileFaults.find((f) => url.pathname.includes(f.match));
+    if (fault) {
+      fault.remaining -= 1;
+      if (fault.remaining <= 0) fileFaults = fileFaults.filter((f) => f !== fault);
+      return reply(fault.status, "injected fault", "text/plain");
+    }
+    const expiry = signatureExpiry(url);
+    if (expiry === null || expiry <= workspace.now().getTime()) return reply(403, EXPIRED_XML, "application/xml");
+    const [, , fileId = "", rawName = ""] = url.pathname.slice(SELF_FILES_PATH.length - 1).split("/");
+    const name = safeDecode(rawName);
+    if (!fileId || !name) return reply(404, "no such file", "text/plain");
+    const { bytes, contentType } = hostedFileBytes(fileId, name, fileSizes.get(fileId));
+    reply(200, bytes, contentType);
+  };
+
   const emulator: NotionEmulator = {
     url: "",
     token,
@@ -549,6 +600,17 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     resetRequestLog() {
       log = [];
     },
+    setHostedFiles(mode) {
+      hostedMode = mode;
+    },
+    hostedFiles: () => hostedMode,
+    failFileGets(match, times = 1, status = 500) {
+      if (times >= 1) fileFaults.push({ match, remaining: times, status });
+    },
+    setFileSize(fileId, bytes) {
+      if (bytes === undefined) fileSizes.delete(fileId);
+      else fileSizes.set(fileId, bytes);
+    },
     async close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
@@ -566,6 +628,8 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
       const bodyText = await readBody(req);
       if (url.pathname.startsWith("/__emulator/")) {
         send(res, control(emulator, req.method ?? "GET", url, bodyText), false);
+      } else if (url.pathname.startsWith(SELF_FILES_PATH) && req.method === "GET") {
+        serveFile(res, url);
       } else {
         handleApi(req, res, url, bodyText);
       }
@@ -644,6 +708,7 @@ function info(emulator: NotionEmulator): Record<string, unknown> {
     now: ws.now().toISOString(),
     // JSON has no Infinity: null means no cap.
     queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
+    hostedFiles: emulator.hostedFiles(),
     stats: ws.stats(),
   };
 }
@@ -803,6 +868,29 @@ function control(emulator: NotionEmulator, method: string, url: URL, bodyText: s
         return ok({
           queryResultLimit: Number.isFinite(emulator.queryResultLimit()) ? emulator.queryResultLimit() : null,
         });
+      }
+      case "POST hosted-files": {
+        if (body.mode !== "notion" && body.mode !== "self")
+          throw new ControlError(400, 'mode must be "notion" or "self"');
+        emulator.setHostedFiles(body.mode);
+        return ok();
+      }
+      case "POST file-fail": {
+        const times = body.times === undefined ? 1 : body.times;
+        const status = body.status === undefined ? 500 : body.status;
+        if (typeof times !== "number" || !Number.isInteger(times) || times < 1)
+          throw new ControlError(400, "times must be a positive integer");
+        if (typeof status !== "number" || !Number.isInteger(status) || status < 400 || status > 599)
+          throw new ControlError(400, "status must be an HTTP error status (400-599)");
+        emulator.failFileGets(requireString(body, "match"), times, status);
+        return ok();
+      }
+      case "POST file-size": {
+        const bytes = body.bytes;
+        if (bytes !== undefined && (typeof bytes !== "number" || !Number.isInteger(bytes) || bytes < 0))
+          throw new ControlError(400, "bytes must be a non-negative integer");
+        emulator.setFileSize(requireString(body, "fileId"), bytes);
+        return ok();
       }
       case "POST clock":
         if (typeof body.now === "string") ws.setNow(new Date(body.now));

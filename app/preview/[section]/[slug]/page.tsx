@@ -1,6 +1,7 @@
 /**
  * /preview/<section>/<slug>: a mirrored page rendered from KV alone, as a site
- * would get it (lib/read.ts: images through /api/files/<ref>), to see that a
+ * would get it (lib/read.ts: images from the files store when mirrored, else
+ * through /api/files/<ref>), to see that a
  * bundle is render-complete. Behind the dashboard's sign-in: without the
  * preview cookie (lib/preview/session.ts) the browser goes through
  * /sync/preview, and from there to /sync/signin when not signed in.
@@ -11,7 +12,7 @@ import { configuredSections } from "@/lib/dashboard/sections";
 import { dashboardSecret, readSession } from "@/lib/dashboard/session";
 import { logEvent } from "@/lib/core/log";
 import type { PageBundle } from "@/lib/mirror/shapes";
-import { type PreviewData, loadPreview } from "@/lib/preview/load";
+import { type PreviewData, loadPreview, markdownImages } from "@/lib/preview/load";
 import { PREVIEW_COOKIE, previewPassUrl, previewPath, slugParam } from "@/lib/preview/session";
 import { Blocks, collectHeadings } from "../../blocks/render";
 import { fileUrl, safeSrc } from "../../blocks/context";
@@ -49,12 +50,32 @@ function Problem({ title, text }: { title: string; text: string }) {
   );
 }
 
+function MarkdownImages({ markdown }: { markdown: string }) {
+  const images = markdownImages(markdown).flatMap((image) => {
+    const src = safeSrc(image.src);
+    return src ? [{ ...image, src }] : [];
+  });
+  if (images.length === 0) return null;
+  return (
+    <div className="preview-markdown-images">
+      {images.map((image, i) => (
+        <figure key={i} data-markdown-image>
+          {/* eslint-disable-next-line @next/next/no-img-element -- the files store or the file route serves it */}
+          <img src={image.src} alt={image.alt} decoding="async" />
+          {image.alt && <figcaption>{image.alt}</figcaption>}
+        </figure>
+      ))}
+    </div>
+  );
+}
+
 function Content({ bundle, links }: PreviewData) {
   if (bundle.content === "markdown") {
     return (
       <section className="preview-markdown" data-content="markdown">
-        <p className="muted">A markdown bundle (SYNC_CONTENT=markdown): shown as Notion sent it.</p>
+        <p className="muted">A markdown bundle (SYNC_CONTENT=markdown): shown as Notion sent it, its images below.</p>
         <pre>{bundle.markdown}</pre>
+        <MarkdownImages markdown={bundle.markdown} />
       </section>
     );
   }
