@@ -1,8 +1,8 @@
 /**
  * Where a section stands, read from KV alone: what `GET /api/sync/status`,
  * the dashboard and `npm run kv:cursors` show. One shape for all three, so an
- * operator sees the same thing wherever they look (documented in the README,
- * "Status").
+ * operator sees the same thing wherever they look (documented in docs/operations.md,
+ * "Status API").
  */
 import type { Section } from "../core/sections";
 import type { KeyBuilder } from "../kv/keys";
