@@ -15,7 +15,7 @@ const PARALLEL = [
   "tests/unit/cursor.test.ts",
   "tests/unit/files.test.ts",
   "tests/unit/files-mirror.test.ts",
-  "tests/unit/files-mirrored.test.ts",
+  "tests/unit/files-reading.test.ts",
   "tests/unit/function-length.test.ts",
   "tests/unit/import-boundaries.test.ts",
   "tests/unit/large-value.test.ts",
