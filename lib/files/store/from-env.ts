@@ -4,9 +4,9 @@
  * errors name variables, never values (keys and tokens are secrets).
  */
 import { ConfigError } from "../../config";
-import { createBlobStore } from "./blob";
-import { createS3Store } from "./s3";
-import type { FilesMirrorSettings } from "./types";
+import type { BlobStoreOptions } from "./blob";
+import type { S3StoreOptions } from "./s3";
+import type { FileStore, FilesMirrorSettings } from "./types";
 
 type Env = Record<string, string | undefined>;
 
@@ -25,7 +25,7 @@ export function filesMirrorFromEnv(env: Env): FilesMirrorSettings | null {
   return { store, maxBytes, gcDays };
 }
 
-function s3FromEnv(env: Env) {
+function s3FromEnv(env: Env): FileStore {
   const endpoint = optional(env, "S3_ENDPOINT");
   const region = optional(env, "S3_REGION");
   requirePresent(env, [
@@ -45,7 +45,7 @@ function s3FromEnv(env: Env) {
   for (const name of ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) {
     if (/\s/.test(optional(env, name)!)) invalid(name, "must not contain whitespace");
   }
-  return createS3Store({
+  const options: S3StoreOptions = {
     endpoint,
     region: region ?? "auto",
     bucket,
@@ -53,10 +53,11 @@ function s3FromEnv(env: Env) {
     secretAccessKey: optional(env, "S3_SECRET_ACCESS_KEY")!,
     forcePathStyle: boolean(env, "S3_FORCE_PATH_STYLE"),
     publicBaseUrl: httpUrl("FILES_PUBLIC_BASE_URL", optional(env, "FILES_PUBLIC_BASE_URL")!).replace(/\/+$/, ""),
-  });
+  };
+  return lazyStore("s3", async () => (await import("./s3")).createS3Store(options));
 }
 
-function blobFromEnv(env: Env) {
+function blobFromEnv(env: Env): FileStore {
   requirePresent(env, ["BLOB_READ_WRITE_TOKEN"]);
   const token = optional(env, "BLOB_READ_WRITE_TOKEN")!;
   // @vercel/blob reads the store id from the token's fourth "_"-separated part.
@@ -65,7 +66,19 @@ function blobFromEnv(env: Env) {
   }
   const apiUrl = optional(env, "VERCEL_BLOB_API_URL");
   if (apiUrl !== undefined) httpUrl("VERCEL_BLOB_API_URL", apiUrl);
-  return createBlobStore({ token });
+  const options: BlobStoreOptions = { token };
+  return lazyStore("blob", async () => (await import("./blob")).createBlobStore(options));
+}
+
+/** The store, its SDK loaded at its first call: every process importing the runtime would pay for it otherwise. */
+function lazyStore(kind: FileStore["kind"], load: () => Promise<FileStore>): FileStore {
+  let loading: Promise<FileStore> | undefined;
+  const store = () => (loading ??= load());
+  return {
+    kind,
+    put: async (key, body, meta) => (await store()).put(key, body, meta),
+    delete: async (objects) => (await store()).delete(objects),
+  };
 }
 
 function optional(env: Env, name: string): string | undefined {
