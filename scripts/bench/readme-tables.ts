@@ -20,6 +20,8 @@ import { type WebhookResult, renderWebhookTable } from "./webhook";
 export const SCALE_RESULTS = "bench/scale-results.json";
 export const SCALE_CAPPED_RESULTS = "bench/scale-capped-results.json";
 export const BENCH_RESULTS = "bench/results.json";
+/** The files-mirror rows, measured side by side with qstash-blocks in a run of their own (`--contenders qstash-blocks,qstash-files`). */
+export const BENCH_FILES_RESULTS = "bench/results-files.json";
 
 interface ScaleDoc {
   ok: boolean;
@@ -75,7 +77,7 @@ export function cappedLine(doc: ScaleDoc): string {
 /** The files-mirror block: its table, or what is missing when the results hold no files rows. */
 export function filesBlock(results: Result[]): string {
   if (!results.some((r) => r.contender === FILES_CONTENDER && r.files))
-    return `No \`${FILES_CONTENDER}\` rows in \`${BENCH_RESULTS}\` yet: \`npm run bench -- --contenders qstash-blocks,${FILES_CONTENDER}\` measures them.`;
+    return `No \`${FILES_CONTENDER}\` rows in \`${BENCH_FILES_RESULTS}\` yet: \`npm run bench -- --contenders qstash-blocks,${FILES_CONTENDER}\` measures them.`;
   return renderFilesTable(results);
 }
 
@@ -103,7 +105,13 @@ export function generatedReadme(root: string, readme: string): string {
     webhook: WebhookResult[];
   };
   out = replaceBlock(out, "bench-table", renderTable(bench.results));
-  if (hasBlock(out, "bench-files-table")) out = replaceBlock(out, "bench-files-table", filesBlock(bench.results));
+  if (hasBlock(out, "bench-files-table")) {
+    const own = path.join(root, BENCH_FILES_RESULTS);
+    const files = existsSync(own)
+      ? (JSON.parse(readFileSync(own, "utf8")) as { results: Result[] }).results
+      : bench.results;
+    out = replaceBlock(out, "bench-files-table", filesBlock(files));
+  }
   return replaceBlock(out, "bench-webhook-table", renderWebhookTable(bench.webhook));
 }
 
