@@ -39,7 +39,10 @@ async function importTypeScript(url: string): Promise<{ default?: unknown }> {
   } catch (error) {
     if ((error as { code?: unknown }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw error;
     const { tsImport } = await import("tsx/esm/api");
-    return (await tsImport(url, import.meta.url)) as { default?: unknown };
+    const mod = (await tsImport(url, import.meta.url)) as { default?: unknown };
+    // In a project without "type": "module" the file loads as CommonJS: its default export is nested once more.
+    const inner = mod.default as { default?: unknown; __esModule?: unknown } | undefined;
+    return inner && typeof inner === "object" && "default" in inner && !("sections" in inner) ? inner : mod;
   }
 }
 
