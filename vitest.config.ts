@@ -25,6 +25,7 @@ const PARALLEL = [
   "tests/unit/section-index-update.test.ts",
   "tests/unit/signed-token.test.ts",
   "tests/unit/slug.test.ts",
+  "tests/unit/sync-router.test.ts",
   "tests/conformance/*.test.ts",
   "tests/children-walk.test.ts",
   "tests/kv-commands.test.ts",
