@@ -46,6 +46,7 @@ const PARALLEL = [
   "tests/workspace-broken-config.test.ts",
   "tests/workspace-edge.test.ts",
   "tests/typegen.test.ts",
+  "tests/doctor.test.ts",
   // Its own build and a real minute of QStash delay, with a minute of slack: it overlaps the rest of this group.
   "tests/config.e2e.test.ts",
 ];

@@ -340,7 +340,7 @@ describe("databases made at run time, over HTTP", () => {
   });
 
   it("answers rows and the blog database in the shapes of recorded Notion answers", async () => {
-    const corpus = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "fixtures/real-notion-corpus");
+    const corpus = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "fixtures/real-notion");
     const files = fs.existsSync(corpus) ? fs.readdirSync(corpus).filter((f) => f.endsWith(".json")) : [];
     if (files.length === 0) return; // no corpus: shapes.test.ts skips too
     const read = (f: string): Json => {

@@ -12,7 +12,7 @@ import type { NotionPage } from "../../lib/notion/types";
 import { indexEntryFor } from "../../lib/sync/bundle";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
 
-const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion-corpus");
+const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion");
 type Json = Record<string, unknown>;
 const read = (name: string): Json => JSON.parse(fs.readFileSync(path.join(CORPUS, name), "utf8")) as Json;
 const available = fs.existsSync(path.join(CORPUS, "page-properties-all-types-2025-09-03.json"));

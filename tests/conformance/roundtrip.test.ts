@@ -1,5 +1,5 @@
 /**
- * Recorded Notion pages and blocks (tests/fixtures/real-notion-corpus/, copied from ../shared/reference/real-notion/, or
+ * Recorded Notion pages and blocks (tests/fixtures/real-notion/, their provenance in its README, or
  * $NOTION_CORPUS_DIR), served by the emulator (Workspace.installRecordedPage)
  * and synced for real: the route handler, in repeated invocations, into a
  * real redis-server. The bundles in KV must hold each page's `properties`
@@ -19,7 +19,7 @@ import type { BlockTree } from "../../lib/notion/block-tree";
 import { setRelation } from "../../scripts/emulator/notion/property-items";
 import { type Stack, diffKvWithWorkspace, startStack, syncAll } from "../support/harness";
 
-const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion-corpus");
+const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion");
 type Json = Record<string, unknown>;
 const available = fs.existsSync(path.join(CORPUS, "page-properties-all-types-2025-09-03.json"));
 const recording = (name: string): Json => JSON.parse(fs.readFileSync(path.join(CORPUS, name), "utf8")) as Json;

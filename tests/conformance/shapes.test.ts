@@ -1,6 +1,6 @@
 /**
  * The Notion emulator against recorded real Notion answers
- * (tests/fixtures/real-notion-corpus/, copied from ../shared/reference/real-notion/, or $NOTION_CORPUS_DIR): for every kind
+ * (tests/fixtures/real-notion/, their provenance in its README, or $NOTION_CORPUS_DIR): for every kind
  * of recorded response, the emulator's answers to the same kind of request,
  * over HTTP, from the default workspace, have the same keys and value types
  * at every position, and between them show every position the recordings
@@ -25,7 +25,7 @@ import {
   type ShapeModel,
 } from "../support/shape";
 
-const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion-corpus");
+const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion");
 const VERSION = "2025-09-03";
 type Json = Record<string, unknown>;
 

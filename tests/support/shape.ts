@@ -1,7 +1,7 @@
 /**
  * A recursive "same keys and value types" comparer for JSON answers, used to
  * hold the Notion emulator (and our bundles) to the shapes of recorded real
- * Notion responses (../shared/reference/real-notion/).
+ * Notion responses (tests/fixtures/real-notion/).
  *
  * Values are folded into a **shape model**: a map from a *position* to what
  * was seen there. A position is a path where

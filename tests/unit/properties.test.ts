@@ -1,6 +1,6 @@
 /**
  * lib/mirror/properties.ts over every property value recorded from the real
- * Notion API (tests/fixtures/real-notion/, copies of the shared corpus): each
+ * Notion API (tests/fixtures/real-notion/): each
  * type flattens to the value the README's "Flattened property values" table
  * documents. Values the corpus lacks (a place, a group, an external file…)
  * are built from @notionhq/client's response types and marked as such.

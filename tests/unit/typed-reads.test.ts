@@ -56,7 +56,7 @@ const CHECKS = {
   unknown: simple,
 } satisfies Record<keyof FlatValueByType, Check>;
 
-const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion-corpus");
+const CORPUS = process.env.NOTION_CORPUS_DIR ?? path.resolve(__dirname, "../fixtures/real-notion");
 
 function mismatches(pages: NotionPage[]): string[] {
   const out: string[] = [];

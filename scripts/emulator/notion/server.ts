@@ -1,9 +1,9 @@
 /**
- * HTTP front of the Notion emulator (node:http only). Serves the six read
- * routes a sync needs with Notion's wire behaviour (auth, Notion-Version,
- * validation, 404s for unshared pages, token-bucket rate limiting with
- * Retry-After) plus injectable faults, and a small unauthenticated control
- * API under /__emulator/ for driving it from another process:
+ * HTTP front of the Notion emulator (node:http only). Serves the read routes
+ * a sync needs, and users/me (the doctor's token check), with Notion's wire
+ * behaviour (auth, Notion-Version, validation, 404s for unshared pages,
+ * token-bucket rate limiting with Retry-After) plus injectable faults, and a
+ * small unauthenticated control API under /__emulator/ for driving it from another process:
  *
  *   GET  info, requests, pick?count=N, tree?pageId=, held?holdId=, databases
  *   POST reset-requests, edit {pageId, title}, edit-block {blockId, text}, append {parentId, count?},
@@ -39,7 +39,8 @@ export type RouteName =
   | "blocks.children.list"
   | "blocks.retrieve"
   | "search"
-  | "pages.retrieveMarkdown";
+  | "pages.retrieveMarkdown"
+  | "users.me";
 
 export type RateLimitReason = "public_api_request_rate_limit" | "public_api_space_request_rate_limit";
 
@@ -138,6 +139,7 @@ const ROUTES: { method: string; pattern: RegExp; route: RouteName }[] = [
   { method: "GET", pattern: /^\/v1\/blocks\/([^/]+)\/children\/?$/, route: "blocks.children.list" },
   { method: "GET", pattern: /^\/v1\/blocks\/([^/]+)\/?$/, route: "blocks.retrieve" },
   { method: "POST", pattern: /^\/v1\/search\/?$/, route: "search" },
+  { method: "GET", pattern: /^\/v1\/users\/me\/?$/, route: "users.me" },
 ];
 
 const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [NotionErrorCode, string]> = {
@@ -151,6 +153,21 @@ const FAULT_ERRORS: Record<Exclude<FaultRule["status"], "hang" | "reset">, [Noti
   503: ["service_unavailable", "Notion is unavailable, please try again later."],
   504: ["gateway_timeout", "Notion timed out while processing the request."],
   529: ["service_overload", "Notion is overloaded, please try again later."],
+};
+
+/** GET /v1/users/me: the integration's bot user, shaped as Notion answers it (the token's own check). */
+const BOT_USER = {
+  object: "user",
+  id: "5e1b0c6a-7d3f-4e2a-9c1b-0e6d5a4b3c2d",
+  name: "Emulated integration",
+  avatar_url: null,
+  type: "bot",
+  bot: {
+    owner: { type: "workspace", workspace: true },
+    workspace_id: "0d6c2f3e-1a4b-4c5d-8e9f-a0b1c2d3e4f5",
+    workspace_limits: { max_file_upload_size_in_bytes: 5_242_880 },
+    workspace_name: "Emulated workspace",
+  },
 };
 
 interface Reply {
@@ -208,7 +225,8 @@ function matchRoute(method: string, pathname: string): { route: RouteName; id: s
   for (const candidate of ROUTES) {
     const match = candidate.method === method ? candidate.pattern.exec(pathname) : null;
     // `sub`: the property id of pages.properties.retrieve, still URL-encoded as Notion sends it.
-    if (match) return { route: candidate.route, id: safeDecode(match[1]), ...(match[2] ? { sub: match[2] } : {}) };
+    if (match)
+      return { route: candidate.route, id: safeDecode(match[1] ?? ""), ...(match[2] ? { sub: match[2] } : {}) };
   }
   return undefined;
 }
@@ -300,6 +318,7 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
 
     const match = matchRoute(req.method ?? "GET", url.pathname);
     if (!match) return errorReply(400, "invalid_request_url", "Invalid request URL.");
+    if (match.route === "users.me") return { status: 200, body: BOT_USER };
     if (match.route === "search") {
       try {
         return { status: 200, body: searchWorkspace(workspace, bodyText, { lagMs: searchLag }) };
