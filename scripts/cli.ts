@@ -60,8 +60,7 @@ async function main(argv: string[]): Promise<number | undefined> {
     case "typegen":
       return (await import("./typegen")).main(args, root, "notion-kv-sync");
     case "doctor":
-      process.stderr.write("notion-kv-sync: doctor is not available in this release\n");
-      return 2;
+      return runScript(command, args, () => import("./doctor")).then(() => undefined);
     default:
       process.stderr.write(`notion-kv-sync: unknown command "${command}"\n\n${HELP}`);
       return 2;
