@@ -29,6 +29,7 @@ const PARALLEL = [
   "tests/unit/section-index-update.test.ts",
   "tests/unit/signed-token.test.ts",
   "tests/unit/slug.test.ts",
+  "tests/unit/sync-router.test.ts",
   "tests/conformance/*.test.ts",
   "tests/children-walk.test.ts",
   "tests/kv-commands.test.ts",
@@ -56,8 +57,15 @@ const PARALLEL = [
   "tests/config.e2e.test.ts",
 ];
 
+/** The package's entry points, compiled from the source as the app's route files import them. */
+const PACKAGE_ENTRIES = [
+  { find: /^notion-kv-sync$/, replacement: `${__dirname}/lib/package/index.ts` },
+  { find: /^notion-kv-sync\/next$/, replacement: `${__dirname}/lib/package/next.ts` },
+  { find: /^notion-kv-sync\/config$/, replacement: `${__dirname}/lib/package/config.ts` },
+];
+
 export default defineConfig({
-  resolve: { alias: { [CONFIG_ALIAS]: configFilePath(__dirname) } },
+  resolve: { alias: [{ find: CONFIG_ALIAS, replacement: configFilePath(__dirname) }, ...PACKAGE_ENTRIES] },
   test: {
     testTimeout: 60_000,
     hookTimeout: 180_000,

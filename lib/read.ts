@@ -16,7 +16,6 @@
  * `properties` typed by name; other sections keep Record<string, SimpleValue>.
  */
 import type { PageObjectResponse } from "@notionhq/client";
-import configFile from "@notion-kv-sync/root/notion-kv-sync.config";
 import { readSyncSettings } from "./config";
 import {
   type FileLinkSettings,
@@ -33,6 +32,7 @@ import { type SectionIndex, type SectionIndexPage, readIndexPage, readManifest }
 import type { FlatDate, FlatFile, FlatPlace, FlatUser, FlatVerification, SimpleValue } from "./mirror/properties";
 import type { IndexEntry, PageBundle } from "./mirror/shapes";
 import { sharedKvStore } from "./runtime";
+import { workspaceConfig } from "./workspace/load";
 
 export type { IndexEntry, PageBundle } from "./mirror/shapes";
 export type { IndexManifest, SectionIndex, SectionIndexPage } from "./mirror/section-index";
@@ -148,9 +148,8 @@ export type TypedSectionIndexPage<S extends string = Section> = Omit<SectionInde
 
 /** Whether a section keeps bundles: one whose config says `content: "none"` keeps only its index. */
 function keepsBundles(section: Section): boolean {
-  const sections = (
-    configFile as unknown as { sections?: Record<string, { content?: unknown } | undefined> } | undefined
-  )?.sections;
+  const sections = (workspaceConfig() as { sections?: Record<string, { content?: unknown } | undefined> } | undefined)
+    ?.sections;
   return sections?.[section]?.content !== "none";
 }
 

@@ -46,8 +46,8 @@ export interface CronsOutcome {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-export function parseCronsArgs(argv: readonly string[]): CronsCommand {
-  const command: CronsCommand = { check: false, root: ROOT, options: {} };
+export function parseCronsArgs(argv: readonly string[], root: string = ROOT): CronsCommand {
+  const command: CronsCommand = { check: false, root, options: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -90,10 +90,11 @@ export async function runCrons(command: CronsCommand, env: Env): Promise<CronsOu
 
 const describe = (c: { path: string; schedule: string }) => `  ${c.path}  "${c.schedule}"`;
 
-async function main(): Promise<number> {
-  loadEnvFiles(ROOT);
+/** `root`: this repository for `npm run crons`, the working directory for `npx notion-kv-sync crons`. */
+export async function main(argv: readonly string[] = process.argv.slice(2), root: string = ROOT): Promise<number> {
+  loadEnvFiles(root);
   try {
-    const outcome = await runCrons(parseCronsArgs(process.argv.slice(2)), process.env);
+    const outcome = await runCrons(parseCronsArgs(argv, root), process.env);
     (outcome.code === 0 ? process.stdout : process.stderr).write(outcome.lines.join("\n") + "\n");
     return outcome.code;
   } catch (error) {

@@ -36,10 +36,12 @@ export interface TypegenCommand {
   root: string;
   out: string;
   check: boolean;
+  /** The module the declarations augment: this repository's lib/read (relative), or "notion-kv-sync" for a site. */
+  module?: string;
 }
 
-export function parseTypegenArgs(argv: readonly string[]): TypegenCommand {
-  const command: TypegenCommand = { root: ROOT, out: "", check: false };
+export function parseTypegenArgs(argv: readonly string[], root: string = ROOT): TypegenCommand {
+  const command: TypegenCommand = { root, out: "", check: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => argv[++i] ?? fail(`${arg} needs a value`);
@@ -91,7 +93,8 @@ export async function runTypegen(
   const schemas: SectionSchema[] = [];
   for (const spec of workspace.databaseSections)
     schemas.push(await sectionSchema(client, spec, (l) => warnings.push(l)));
-  const readModule = moduleSpecifier(path.dirname(command.out), path.join(command.root, "lib", "read"));
+  const readModule =
+    command.module ?? moduleSpecifier(path.dirname(command.out), path.join(command.root, "lib", "read"));
   const text = await formatted(renderDeclarations(schemas, readModule), command.out);
   const relative = path.relative(command.root, command.out);
   const current = existsSync(command.out) ? readFileSync(command.out, "utf8") : undefined;
@@ -106,7 +109,9 @@ export async function runTypegen(
 
 /** Formatted as `npm run format` would, so the committed file passes `format:check`. */
 async function formatted(text: string, file: string): Promise<string> {
-  const prettier = await import("prettier");
+  // A site without prettier gets the file as rendered.
+  const prettier = await import("prettier").catch(() => null);
+  if (!prettier) return text;
   const options = (await prettier.resolveConfig(file)) ?? {};
   return prettier.format(text, { ...options, filepath: file });
 }
@@ -116,10 +121,15 @@ function moduleSpecifier(fromDir: string, target: string): string {
   return relative.startsWith(".") ? relative : `./${relative}`;
 }
 
-async function main(): Promise<number> {
-  loadEnvFiles(ROOT);
+/** `module`: what the declarations augment when they are not this repository's (a site: "notion-kv-sync"). */
+export async function main(
+  argv: readonly string[] = process.argv.slice(2),
+  root: string = ROOT,
+  module?: string,
+): Promise<number> {
+  loadEnvFiles(root);
   try {
-    const outcome = await runTypegen(parseTypegenArgs(process.argv.slice(2)), process.env);
+    const outcome = await runTypegen({ ...parseTypegenArgs(argv, root), module }, process.env);
     process.stdout.write(outcome.lines.join("\n") + "\n");
     return outcome.code;
   } catch (error) {

@@ -102,10 +102,14 @@ export interface NextApp {
 }
 
 /** Starts `next start` on a free loopback port with exactly `env` (plus PATH/HOME). */
-export async function startNextApp(env: Record<string, string>, options: { port?: number } = {}): Promise<NextApp> {
+export async function startNextApp(
+  env: Record<string, string>,
+  options: { port?: number; /** Another app's directory (built, with its own next). */ cwd?: string } = {},
+): Promise<NextApp> {
   const port = options.port ?? (await freePort());
-  const child: ChildProcess = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(port), "-H", "127.0.0.1"], {
-    cwd: ROOT,
+  const bin = options.cwd ? path.join(options.cwd, "node_modules", "next", "dist", "bin", "next") : NEXT_BIN;
+  const child: ChildProcess = spawn(process.execPath, [bin, "start", "-p", String(port), "-H", "127.0.0.1"], {
+    cwd: options.cwd ?? ROOT,
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "",

@@ -27,9 +27,23 @@ export interface ConfigFileRead {
 export async function readConfigFile(root: string, env: Env): Promise<ConfigFileRead> {
   const full = configFilePath(root, env);
   if (full.endsWith(FALLBACK) || !existsSync(full)) return { file: undefined, config: undefined };
-  const mod = (await import(pathToFileURL(full).href)) as { default?: unknown };
+  const mod = await importTypeScript(pathToFileURL(full).href);
   const config = mod.default ?? undefined;
   return { file: config === undefined ? undefined : path.relative(root, full), config };
+}
+
+/** A .ts module: imported as is under tsx or vitest; through tsx's loader from plain Node (the packaged CLI). */
+async function importTypeScript(url: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(url)) as { default?: unknown };
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw error;
+    const { tsImport } = await import("tsx/esm/api");
+    const mod = (await tsImport(url, import.meta.url)) as { default?: unknown };
+    // In a project without "type": "module" the file loads as CommonJS: its default export is nested once more.
+    const inner = mod.default as { default?: unknown; __esModule?: unknown } | undefined;
+    return inner && typeof inner === "object" && "default" in inner && !("sections" in inner) ? inner : mod;
+  }
 }
 
 /** The workspace, strictly: every database must be set (typegen reads them). */

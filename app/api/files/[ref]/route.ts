@@ -1,12 +1,4 @@
-import { filesRoute } from "@/lib/http/files-route";
-import { methodNotAllowed } from "@/lib/http/method-not-allowed";
+// One file of a mirrored page: 302 to a fresh Notion URL (lib/http/files-route.ts).
+import { createFilesHandler } from "notion-kv-sync/next";
 
-export const runtime = "nodejs";
-export const dynamic = "force-dynamic";
-
-/** One file of a mirrored page: 302 to a fresh Notion URL (lib/http/files-route.ts). */
-export const { GET } = filesRoute();
-export const POST = methodNotAllowed("GET");
-export const PUT = POST;
-export const PATCH = POST;
-export const DELETE = POST;
+export const { GET, POST, PUT, PATCH, DELETE } = createFilesHandler();
