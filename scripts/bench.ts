@@ -46,6 +46,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { readSyncSettings } from "../lib/config";
 import { sharedKvStore } from "../lib/runtime";
+import { s3MirrorEnv } from "../tests/support/files-mirror-env";
 import { startRedisServer } from "../tests/support/redis-server";
 import type { BridgeStats } from "../tests/support/upstash-bridge";
 import { type AppServer, startAppServer } from "./bench/app-server";
@@ -362,7 +363,7 @@ async function benchSize(
             SYNC_BASE_URL: app.url,
           }),
       ...(contender === "qstash-markdown" ? { SYNC_CONTENT: "markdown" } : {}),
-      ...(contender === FILES_CONTENDER && s3 ? filesMirrorEnv(s3.ready) : {}),
+      ...(contender === FILES_CONTENDER && s3 ? s3MirrorEnv(s3.ready) : {}),
     };
     currentEnv = env;
     const runs = o.paceCheck
@@ -542,20 +543,6 @@ async function benchSize(
     .close()
     .catch(() => {});
   await cleanup();
-}
-
-/** The files store a qstash-files run copies to: the S3 test server of the child, path-style, public at publicBaseUrl. */
-function filesMirrorEnv(s3: S3Ready): Record<string, string> {
-  return {
-    FILES_MIRROR: "s3",
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: s3.bucket,
-    S3_REGION: s3.region,
-    S3_ACCESS_KEY_ID: s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    S3_FORCE_PATH_STYLE: "true",
-    FILES_PUBLIC_BASE_URL: s3.publicBaseUrl,
-  };
 }
 
 /** What a qstash-files run uploaded (its cursors' counts) next to what the emulator and the S3 server saw. */

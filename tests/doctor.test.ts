@@ -25,6 +25,7 @@ import { readConfigFile } from "../scripts/lib/workspace-file";
 import type { QStashEmulator } from "../scripts/emulator/qstash/types.js";
 import { type RedisServerHandle, startRedisServer } from "./support/redis-server";
 import { startS3Server } from "./support/s3-server";
+import { s3MirrorEnv } from "./support/files-mirror-env";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX_LOADER = pathToFileURL(path.join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
@@ -241,14 +242,7 @@ describe("npm run doctor", () => {
     try {
       const mirror = {
         ...env,
-        FILES_MIRROR: "s3",
-        S3_ENDPOINT: s3.endpoint,
-        S3_BUCKET: s3.bucket,
-        S3_REGION: s3.region,
-        S3_ACCESS_KEY_ID: s3.accessKeyId,
-        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        S3_FORCE_PATH_STYLE: "true",
-        FILES_PUBLIC_BASE_URL: s3.publicBaseUrl,
+        ...s3MirrorEnv(s3),
       };
       const good = await check(mirror);
       expect(good.report.checks.find((c) => c.name === "files mirror")).toMatchObject({ ok: true });

@@ -32,6 +32,7 @@ import { hostedFileBytes } from "../scripts/emulator/notion/files";
 import { type Stack, startStack, syncAll, syncUntilDone } from "./support/harness";
 import { type BlobServer, startBlobServer } from "./support/blob-server";
 import { type S3Server, startS3Server } from "./support/s3-server";
+import { s3MirrorEnv } from "./support/files-mirror-env";
 
 const DAY = 86_400_000;
 const NOTION_BUCKET = "https://prod-files-secure.s3.us-west-2.amazonaws.com/";
@@ -49,14 +50,7 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
         SYNC_BUDGET_MS: "8000",
         SYNC_CHILD_DEPTH: "2",
         WEBHOOK_DEBOUNCE_S: "1",
-        FILES_MIRROR: "s3",
-        S3_ENDPOINT: s3.endpoint,
-        S3_BUCKET: s3.bucket,
-        S3_REGION: s3.region,
-        S3_ACCESS_KEY_ID: s3.accessKeyId,
-        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        S3_FORCE_PATH_STYLE: "true",
-        FILES_PUBLIC_BASE_URL: s3.publicBaseUrl,
+        ...s3MirrorEnv(s3),
       },
     });
     stack.emulator.setHostedFiles("self");

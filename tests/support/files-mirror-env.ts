@@ -2,7 +2,13 @@
 import type { BlobServer } from "./blob-server";
 import type { S3Server } from "./s3-server";
 
-export function s3MirrorEnv(s3: S3Server): Record<string, string> {
+/** What FILES_MIRROR=s3 needs of a server: a test server, or the bench's child's answer. */
+export type S3Endpoint = Pick<
+  S3Server,
+  "endpoint" | "bucket" | "region" | "accessKeyId" | "secretAccessKey" | "publicBaseUrl"
+>;
+
+export function s3MirrorEnv(s3: S3Endpoint): Record<string, string> {
   return {
     FILES_MIRROR: "s3",
     S3_ENDPOINT: s3.endpoint,
