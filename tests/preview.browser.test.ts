@@ -14,7 +14,6 @@
  */
 import { copyFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { deflateSync } from "node:zlib";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SESSION_COOKIE } from "../lib/dashboard/session";
@@ -22,6 +21,7 @@ import type { IndexEntry, PageBundle } from "../lib/mirror/shapes";
 import type { BlockTree } from "../lib/notion/block-tree";
 import { PREVIEW_COOKIE, previewPath } from "../lib/preview/session";
 import { getPageBundle, getSectionIndex } from "../lib/read";
+import { encodePng } from "../scripts/emulator/notion/files";
 import { type NextApp, buildIfNeeded, startNextApp } from "../scripts/lib/next-app";
 import { launchChromium } from "./support/browser";
 import { type Stack, TEST_SECRET, startStack, syncAll } from "./support/harness";
@@ -34,45 +34,12 @@ const MUST_HAVE = ["hosted_image", "table", "toggle", "code", "heading"];
 
 // ---------------------------------------------------------------- a PNG to stand in for Notion's S3
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of buf) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
 /** A width × height RGB gradient, seeded by a hue so each image looks different. */
 function gradientPng(width: number, height: number, hue: number): Buffer {
-  const rows: Buffer[] = [];
-  for (let y = 0; y < height; y++) {
-    const row = Buffer.alloc(1 + width * 3);
-    for (let x = 0; x < width; x++) {
-      row[1 + x * 3] = (hue + (x * 255) / width) & 0xff;
-      row[2 + x * 3] = (80 + (y * 150) / height) & 0xff;
-      row[3 + x * 3] = (200 - hue / 2) & 0xff;
-    }
-    rows.push(row);
-  }
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", header),
-    chunk("IDAT", deflateSync(Buffer.concat(rows))),
-    chunk("IEND", Buffer.alloc(0)),
+  return encodePng(width, height, (x, y) => [
+    (hue + (x * 255) / width) & 0xff,
+    (80 + (y * 150) / height) & 0xff,
+    (200 - hue / 2) & 0xff,
   ]);
 }
 

@@ -252,17 +252,30 @@ export function hostedFileBytes(fileId: string, name: string, size?: number): { 
 /** An 8 × 8 PNG of one colour drawn from the file id. */
 function pngBytes(fileId: string): Buffer {
   const hex = fileId.replace(/-/g, "").padEnd(6, "0");
-  const rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) || 0);
-  const row = Buffer.from([0, ...Array.from({ length: 8 }, () => rgb).flat()]);
-  const raw = Buffer.concat(Array.from({ length: 8 }, () => row));
+  const rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) || 0) as [number, number, number];
+  return encodePng(8, 8, () => rgb);
+}
+
+/** A width × height 8-bit RGB PNG, each pixel's colour from `pixel`. */
+export function encodePng(
+  width: number,
+  height: number,
+  pixel: (x: number, y: number) => [number, number, number],
+): Buffer {
+  const rows: Buffer[] = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) row.set(pixel(x, y), 1 + x * 3);
+    rows.push(row);
+  }
   const header = Buffer.alloc(13);
-  header.writeUInt32BE(8, 0);
-  header.writeUInt32BE(8, 4);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     pngChunk("IHDR", header),
-    pngChunk("IDAT", deflateSync(raw)),
+    pngChunk("IDAT", deflateSync(Buffer.concat(rows))),
     pngChunk("IEND", Buffer.alloc(0)),
   ]);
 }
