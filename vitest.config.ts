@@ -55,6 +55,8 @@ const PARALLEL = [
   "tests/files-store.test.ts",
   // Its own build and a real minute of QStash delay, with a minute of slack: it overlaps the rest of this group.
   "tests/config.e2e.test.ts",
+  "tests/package/package.test.ts",
+  "tests/files-mirror.browser.test.ts",
 ];
 
 /** The package's entry points, compiled from the source as the app's route files import them. */

@@ -195,8 +195,11 @@ function rawPost(
       lines.push(body.mode === "chunked" ? "transfer-encoding: chunked" : `content-length: ${body.totalBytes}`);
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
       if (body.mode === "declared") return; // the body never comes
-      timer = setInterval(() => {
-        if (finished || received.length > 0) return;
+      // Each chunk is written in the check phase, after a poll phase: an answer that arrived meanwhile is read
+      // first. Written straight from the timer, a chunk could meet the server's reset (EPIPE) before the
+      // answer queued in the kernel was read, and Node destroys the socket on that write error.
+      const writeChunk = () => {
+        if (finished || received.length > 0 || socket.destroyed) return;
         if (bytesSent >= body.totalBytes) {
           clearInterval(timer);
           socket.write("0\r\n\r\n");
@@ -206,7 +209,8 @@ function rawPost(
         socket.write(chunk);
         socket.write("\r\n");
         bytesSent += chunk.length;
-      }, 2);
+      };
+      timer = setInterval(() => setImmediate(writeChunk), 2);
     });
     setTimeout(() => finish(new Error("no answer within 15 s")), 15_000);
   });
