@@ -28,8 +28,6 @@ async function tempDir(label: string): Promise<string> {
   return dir;
 }
 
-const inode = async (file: string) => (await fs.stat(file, { bigint: true })).ino;
-
 /** Every record of a log file, parsed; throws if it does not parse to its very end. */
 async function records(file: string) {
   const buf = await fs.readFile(file);
@@ -208,7 +206,6 @@ describe("file store: append-only log", () => {
     await a.atomic([{ op: "srem", key: "gone", members: ["x"] }]);
     expect(await a.del(Array.from({ length: 20 }, (_, i) => `dead:${i}`))).toBe(20);
     expect(await b.get("exp:3")).toBe("e".repeat(500));
-    const firstInode = await inode(log);
     await sleep(150); // exp:* expire
 
     for (let round = 0; round < 40; round++) {
@@ -220,7 +217,8 @@ describe("file store: append-only log", () => {
     }
     await b.atomic([{ op: "sadd", key: "members", members: ["late"] }]);
 
-    expect(await inode(log)).not.toBe(firstInode); // the log was rewritten
+    // Rewritten: no dead or expired key is left in it, and its size is the live data's (an inode check
+    // is not proof: a second compaction may reuse the first log's freed inode).
     const text = await fs.readFile(log, "utf8");
     expect(text.startsWith(LOG_MAGIC)).toBe(true);
     expect(text).not.toContain("dead:");

@@ -47,6 +47,8 @@ let prefixCounter = 0;
 
 export async function startForkedStack(options: {
   rows: number;
+  /** The emulator's query cap (Notion's 10,000 by default): a lower one takes a small database past it. */
+  queryLimit?: number;
   seed?: number;
   backend: "redis" | "upstash";
   env?: Record<string, string>;
@@ -60,7 +62,11 @@ export async function startForkedStack(options: {
     await redis?.stop();
   };
   try {
-    const emulator = await startEmulatorChild({ rows: options.rows, queryLimit: QUERY_RESULT_LIMIT, seed });
+    const emulator = await startEmulatorChild({
+      rows: options.rows,
+      queryLimit: options.queryLimit ?? QUERY_RESULT_LIMIT,
+      seed,
+    });
     children.push(emulator);
     const served: EmulatorReady = emulator.ready;
     if (served.pagesDatabaseId !== workspace.pagesDatabaseId)
