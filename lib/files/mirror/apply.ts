@@ -8,7 +8,7 @@
  */
 import type { FetchedContent } from "../../notion/block-tree";
 import { markdownFilesExpireAt, signedUrlExpiresAt } from "../../notion/markdown-fetcher";
-import { isNotionHosted } from "../locate";
+import { isMirrored, isNotionHosted } from "../locate";
 import { fileIdentity } from "./identity";
 
 /** identity → store URL; "" for a file kept at Notion's URL (over FILES_MAX_BYTES). */
@@ -21,11 +21,6 @@ export interface HostedRef {
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
-
-/** A file object this code already points at the store. */
-export function isMirrored(value: unknown): boolean {
-  return isNotionHosted(value) && (value.file as { mirrored?: unknown }).mirrored === true;
-}
 
 /** Every hosted file not mirrored yet in `value` (any depth), once per identity, in document order. */
 export function hostedFiles(value: unknown): HostedRef[] {

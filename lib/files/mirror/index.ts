@@ -8,7 +8,6 @@ export {
   type HostedRef,
   type MirrorMap,
   hostedFiles,
-  isMirrored,
   markdownFiles,
   mirrorContent,
   mirrorMarkdown,
