@@ -10,7 +10,7 @@ import { DEFAULT_KV_BOUNDS, type KvCallMeter, boundedByDeadline } from "./kv/bou
 import { createContentFetcher } from "./notion/content-fetcher";
 import { createNotionSource } from "./notion/source";
 import type { EngineDeps } from "./sync/context";
-import { filesMirrorFromEnv } from "./files/store/from-env";
+import { FILES_MIRROR_VARIABLES, filesMirrorFromEnv } from "./files/store/from-env";
 import type { FilesMirrorSettings } from "./files/store/types";
 import { createDeadline } from "./core/deadline";
 import type { Section } from "./core/sections";
@@ -52,25 +52,11 @@ export interface Runtime extends StoreRuntime {
   files?: FilesMirrorSettings | null;
 }
 
-const FILES_VARIABLES = [
-  "FILES_MIRROR",
-  "FILES_MAX_BYTES",
-  "FILES_GC_DAYS",
-  "FILES_PUBLIC_BASE_URL",
-  "S3_ENDPOINT",
-  "S3_BUCKET",
-  "S3_REGION",
-  "S3_ACCESS_KEY_ID",
-  "S3_SECRET_ACCESS_KEY",
-  "S3_FORCE_PATH_STYLE",
-  "BLOB_READ_WRITE_TOKEN",
-  "VERCEL_BLOB_API_URL",
-];
 const mirrors = new Map<string, FilesMirrorSettings | null>();
 
 /** One file store per configuration per process (a warm function reuses its client); ConfigError for a bad variable. */
 export function sharedFilesMirror(env: Env = process.env): FilesMirrorSettings | null {
-  const id = JSON.stringify(FILES_VARIABLES.map((name) => env[name] ?? null));
+  const id = JSON.stringify(FILES_MIRROR_VARIABLES.map((name) => env[name] ?? null));
   if (!mirrors.has(id)) mirrors.set(id, filesMirrorFromEnv(env));
   return mirrors.get(id)!;
 }

@@ -10,6 +10,22 @@ import type { FileStore, FilesMirrorSettings } from "./types";
 
 type Env = Record<string, string | undefined>;
 
+/** Every variable the mirror's settings depend on (the runtime keys its per-process store on them). */
+export const FILES_MIRROR_VARIABLES = [
+  "FILES_MIRROR",
+  "FILES_MAX_BYTES",
+  "FILES_GC_DAYS",
+  "FILES_PUBLIC_BASE_URL",
+  "S3_ENDPOINT",
+  "S3_BUCKET",
+  "S3_REGION",
+  "S3_ACCESS_KEY_ID",
+  "S3_SECRET_ACCESS_KEY",
+  "S3_FORCE_PATH_STYLE",
+  "BLOB_READ_WRITE_TOKEN",
+  "VERCEL_BLOB_API_URL",
+] as const;
+
 export const FILES_MAX_BYTES_DEFAULT = 52_428_800;
 export const FILES_GC_DAYS_DEFAULT = 7;
 /** S3's limit for one PutObject. */
