@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateWorkspace } from "../scripts/emulator/notion/generate.js";
 import { startNotionEmulator, type NotionEmulator } from "../scripts/emulator/notion/server.js";
 import type { BlockTree, PageObject, Workspace } from "../scripts/emulator/notion/workspace.js";
+import { SIMPLE_ROWS } from "../scripts/scale/rows";
 
 const VERSION = "2025-09-03";
 
@@ -818,15 +819,7 @@ describe("the per-query result limit (Notion's 10,000-row cap, here 250)", () =>
     { timeout: 60_000 },
     async () => {
       const started = performance.now();
-      const big = generateWorkspace({
-        pages: 12_000,
-        posts: 0,
-        blocksPerRow: 2,
-        hugePages: 0,
-        childDepth: 0,
-        trashedRows: 0,
-        unsharedChildPages: 0,
-      });
+      const big = generateWorkspace({ pages: 12_000, ...SIMPLE_ROWS });
       expect(performance.now() - started).toBeLessThan(5_000);
       expect(big.stats()).toEqual({
         pages: 12_000,
