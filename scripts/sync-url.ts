@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_LINK_TTL_MS, MAX_LINK_TTL_MS, isLinkTarget, manualLinkUrl } from "../lib/auth/manual-link";
 import { publicBaseUrl } from "../lib/core/base-url";
-import { loadWorkspace } from "../lib/workspace/load";
+import { declaredSectionNames } from "../lib/workspace/load";
 import { loadEnvFiles } from "./lib/env-files";
 
 const LOCAL_BASE = "http://localhost:3000";
@@ -20,15 +20,8 @@ const LOCAL_BASE = "http://localhost:3000";
 // The env files first: the sections below may come from NOTION_PAGES_DB / NOTION_POSTS_DB in .env.local.
 loadEnvFiles();
 
-/** The sections configured here (the config file, else NOTION_PAGES_DB / NOTION_POSTS_DB); null when it does not load. */
-function configuredSections(): string[] | null {
-  try {
-    return loadWorkspace(process.env).names;
-  } catch {
-    return null;
-  }
-}
-const configured = configuredSections();
+// The sections declared here (the config file, else NOTION_PAGES_DB / NOTION_POSTS_DB); null when the file does not parse.
+const configured = declaredSectionNames(process.env);
 const sectionList = configured?.length ? configured.join(", ") : "pages, posts, children or a configured name";
 
 const HELP = `usage: npm run sync:url -- <section|trigger> [--force] [--ttl 15m] [--base URL]

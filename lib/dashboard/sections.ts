@@ -1,16 +1,10 @@
 /** The sections the dashboard lists and acts on: the workspace's, in config order. */
-import { ConfigError } from "../config";
 import type { Section } from "../core/sections";
-import { loadWorkspace } from "../workspace/load";
+import { declaredSectionNames } from "../workspace/load";
 
 type Env = Record<string, string | undefined>;
 
-/** The configured section names; none when the config is broken (the status read reports why). */
+/** The declared section names (a broken section among them reports its own error); none when the config file does not parse. */
 export function configuredSections(env: Env): Section[] {
-  try {
-    return loadWorkspace(env).names;
-  } catch (error) {
-    if (error instanceof ConfigError) return [];
-    throw error;
-  }
+  return declaredSectionNames(env) ?? [];
 }

@@ -6,7 +6,7 @@
  * the alias to the stand-in), else the env.
  */
 import configFile from "@notion-kv-sync/root/notion-kv-sync.config";
-import { resolveWorkspace } from "./resolve";
+import { declaredNames, resolveWorkspace } from "./resolve";
 import type { Workspace } from "./types";
 
 type Env = Record<string, string | undefined>;
@@ -26,4 +26,9 @@ export function workspaceConfig(): unknown {
 
 export function loadWorkspace(env: Env = process.env): Workspace {
   return resolveWorkspace(workspaceConfig(), env);
+}
+
+/** The section names declared here, even when a section's settings are broken (resolve.ts declaredNames). */
+export function declaredSectionNames(env: Env = process.env): string[] | null {
+  return declaredNames(workspaceConfig(), env);
 }

@@ -23,6 +23,24 @@ export function resolveWorkspace(file: unknown, env: Env = process.env): Workspa
   return assemble(file === undefined ? "env" : "file", databases, defaults);
 }
 
+/**
+ * The section names the config file declares (or, without one, the env sets), in config
+ * order with `children` last when a section follows child pages, even when a section's own
+ * settings are broken (an unset database variable): what operators' tools list, each
+ * section then reporting its own error. Null when the file itself does not parse.
+ */
+export function declaredNames(file: unknown, env: Env = process.env): string[] | null {
+  if (file === undefined) {
+    const set = ENV_SECTIONS.filter((name) => env[ENV_VARIABLES[name]]?.trim());
+    return set.length > 0 ? [...set, CHILDREN_SECTION] : [];
+  }
+  const parsed = ConfigFileSchema.safeParse(file);
+  if (!parsed.success) return null;
+  const entries = Object.entries(parsed.data.sections).filter(([name]) => isSectionName(name));
+  const names = entries.map(([name]) => name);
+  return entries.some(([, options]) => options.children) ? [...names, CHILDREN_SECTION] : names;
+}
+
 interface Defaults {
   content: "blocks" | "markdown";
   childDepth: number;
@@ -52,6 +70,11 @@ function fromFile(file: unknown, defaults: Defaults): DatabaseSectionSpec[] {
   if (specs.length === 0) throw new ConfigError("the config file declares no section", [], ["sections"]);
   return specs;
 }
+
+const isSectionName = (name: string) =>
+  SECTION_NAME_PATTERN.test(name) &&
+  !(RESERVED_SECTION_NAMES as readonly string[]).includes(name) &&
+  name !== CHILDREN_SECTION;
 
 function checkName(name: string): void {
   const field = `sections.${name.slice(0, 40)}`;

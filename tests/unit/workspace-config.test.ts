@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../lib/config";
 import { parseNotionId } from "../../lib/workspace/database-ref";
 import { loadWorkspace } from "../../lib/workspace/load";
-import { resolveWorkspace } from "../../lib/workspace/resolve";
+import { declaredNames, resolveWorkspace } from "../../lib/workspace/resolve";
 import { defineConfig } from "../../lib/workspace/schema";
 
 const BLOG = "0123456789abcdef0123456789abcdef";
@@ -116,6 +116,21 @@ describe("workspace config", () => {
   it("loads the repository's config file, or the env when there is none", () => {
     const ws = loadWorkspace({ NOTION_PAGES_DB: "p" });
     expect(ws.names.length).toBeGreaterThan(0);
+  });
+
+  it("declares its section names even when a database variable is unset (what operators' tools list)", () => {
+    const partial = example({ ...env, NOTION_DOCS_DB: undefined });
+    expect(configError(() => resolveWorkspace(partial, {})).fields).toEqual(["sections.docs.database"]);
+    expect(declaredNames(partial, {})).toEqual(["blog", "docs", "authors", "children"]);
+    expect(declaredNames({ sections: { blog: { content: "markdown" } } }, {})).toEqual(["blog"]);
+    expect(declaredNames({ sections: "nope" }, {})).toBeNull();
+    expect(declaredNames(undefined, {})).toEqual([]);
+    expect(declaredNames(undefined, { NOTION_POSTS_DB: BLOG })).toEqual(["posts", "children"]);
+    expect(declaredNames(undefined, { NOTION_POSTS_DB: BLOG, NOTION_PAGES_DB: DOCS })).toEqual([
+      "pages",
+      "posts",
+      "children",
+    ]);
   });
 
   it("reads ids out of URLs and dashed ids", () => {
