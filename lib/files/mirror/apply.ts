@@ -39,12 +39,17 @@ export function hostedFiles(value: unknown): HostedRef[] {
 
 const URL_IN_TEXT = /https?:\/\/[^\s"'<>()\\\]]+/g;
 
+/** A URL found in markdown, HTML entities undone (markdown escapes `&`), when it is a signed one; else null. */
+function signedUrl(raw: string): string | null {
+  return signedUrlExpiresAt(raw) === null ? null : raw.replace(/&amp;/g, "&");
+}
+
 /** The signed (Notion-hosted) URLs of a markdown text, once per identity, HTML entities undone. */
 export function markdownFiles(markdown: string): HostedRef[] {
   const found = new Map<string, HostedRef>();
   for (const [raw] of markdown.matchAll(URL_IN_TEXT)) {
-    if (signedUrlExpiresAt(raw) === null) continue;
-    const url = raw.replace(/&amp;/g, "&");
+    const url = signedUrl(raw);
+    if (url === null) continue;
     const identity = fileIdentity(url);
     if (!found.has(identity)) found.set(identity, { identity, url });
   }
@@ -102,8 +107,8 @@ export function mirrorValue<T>(value: T, map: MirrorMap): T {
 /** The markdown with each mapped hosted URL replaced by its store URL. */
 export function mirrorMarkdown(markdown: string, map: MirrorMap): string {
   return markdown.replace(URL_IN_TEXT, (raw) => {
-    if (signedUrlExpiresAt(raw) === null) return raw;
-    return map[fileIdentity(raw.replace(/&amp;/g, "&"))] || raw;
+    const url = signedUrl(raw);
+    return (url !== null && map[fileIdentity(url)]) || raw;
   });
 }
 
