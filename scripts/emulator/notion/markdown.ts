@@ -74,14 +74,17 @@ export type MarkdownVersion = "v1" | "v2";
 export function retrievePageMarkdown(
   workspace: Workspace,
   id: string,
-  markdownVersion: MarkdownVersion = "v1",
+  markdownVersion: MarkdownVersion,
 ): PageMarkdownBody {
   const rendered = pageMarkdown(workspace, id, { markdownVersion });
   if (!rendered) throw notFound(id, "page");
   return rendered;
 }
 
-/** The markdown of a page (or of a block and its subtree), or undefined where Notion answers 404. */
+/**
+ * The markdown of a page (or of a block and its subtree), or undefined where Notion answers 404.
+ * In v2 unless told (what the product asks for on every version).
+ */
 export function pageMarkdown(
   workspace: Workspace,
   id: string,
@@ -96,7 +99,7 @@ export function pageMarkdown(
     workspace,
     `https://www.notion.so/${hex(rootId)}`,
     options.blockLimit ?? markdownBlockLimit(workspace),
-    options.markdownVersion === "v2",
+    options.markdownVersion !== "v1",
   );
   const tree = workspace.contentTree(rootId);
   const lines = page

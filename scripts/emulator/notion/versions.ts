@@ -7,7 +7,7 @@
  * - 2026-03-11 and later: no `archived` on pages, blocks, databases and data
  *   sources (only `in_trash`); `transcription` blocks are `meeting_notes`;
  *   `archived` in a request body is refused (400 validation_error).
- * - 2026-12-01: a person's `name` may be `null` (here: people whose id ends in
+ * - 2026-12-01: a person's `name` may be `null` (here: people whose id starts with
  *   an even hex digit); Query a data source and Search list only the title
  *   property unless `filter_properties` names others (`listedProperties`);
  *   a status `equals` no longer matches a group's name, `{group: …}` does
@@ -38,8 +38,8 @@ export function atLeast(version: string, since: EmulatedVersion): boolean {
 
 /** 2026-12-01: some people have no name (deterministic by id, so checks can expect it). */
 export function hasNullName(userId: string): boolean {
-  const last = userId.replace(/-/g, "").slice(-1);
-  return /^[0-9a-f]$/i.test(last) && parseInt(last, 16) % 2 === 0;
+  const first = userId.slice(0, 1);
+  return /^[0-9a-f]$/i.test(first) && parseInt(first, 16) % 2 === 0;
 }
 
 /** A JSON answer (2025-09-03 shapes) as `version` sends it; a new value, the input untouched. */

@@ -575,6 +575,22 @@ export class Workspace {
     this.touchPage(owner);
   }
 
+  /**
+   * Appends an AI meeting notes block (`transcription`; `meeting_notes` from 2026-03-11) to a page, with
+   * one paragraph of notes as its child (what `children.notes_block_id` names). Returns the block's id.
+   */
+  appendMeetingNotes(pageId: string, title: string, notes: string): string {
+    const page = this.requirePage(normalizeId(pageId) ?? pageId);
+    const id = this.rng.uuid();
+    const notesId = this.insertBlock(page.id, id, "paragraph", paragraphPayload([richText(notes)]));
+    const payload = { title: [richText(title)], status: "notes_ready", children: { notes_block_id: notesId } };
+    this.insertBlock(page.id, null, "transcription", payload as unknown as Payload, id);
+    this.blocks.get(id)!.childIds.push(notesId);
+    page.childIds.push(id);
+    this.touchPage(page);
+    return id;
+  }
+
   addPage(databaseId: string, input: { title: string; slug?: string }): PageObject {
     const db = this.databases.get(normalizeId(databaseId) ?? "");
     if (!db) throw new Error(`unknown database ${databaseId}`);
