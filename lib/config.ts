@@ -5,6 +5,7 @@
  * not fix it). Messages name variables, never their values.
  */
 import { z } from "zod";
+import { DEFAULT_NOTION_VERSION, NOTION_VERSIONS, type NotionVersion } from "./notion/versions";
 
 type Env = Record<string, string | undefined>;
 
@@ -118,6 +119,12 @@ const SyncSettingsSchema = z.object({
     .optional()
     .transform((v) => (v && v.trim() ? v.trim() : "nks"))
     .refine((v) => /^[A-Za-z0-9_.-]{1,40}$/.test(v), "must be 1-40 characters of A-Z a-z 0-9 _ . -"),
+  /** The Notion API version every request sends (Notion-Version header). */
+  NOTION_VERSION: z
+    .enum(NOTION_VERSIONS)
+    .optional()
+    .or(z.literal("").transform(() => undefined))
+    .transform((v) => v ?? DEFAULT_NOTION_VERSION),
   NOTION_BASE_URL: z
     .url()
     .optional()
@@ -140,6 +147,7 @@ export type SyncSettings = {
   notionRatePerMin: number;
   kvPrefix: string;
   notionBaseUrl: string | undefined;
+  notionVersion: NotionVersion;
 };
 
 export function readSyncSettings(env: Env = process.env): SyncSettings {
@@ -165,6 +173,7 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     notionRatePerMin: s.NOTION_RATE_PER_MIN,
     kvPrefix: s.KV_PREFIX,
     notionBaseUrl: s.NOTION_BASE_URL,
+    notionVersion: s.NOTION_VERSION,
   };
 }
 

@@ -94,6 +94,7 @@ export function engineDeps(
     token: notionSettings.token,
     baseUrl: settings.notionBaseUrl,
     ratePerMin: settings.notionRatePerMin,
+    notionVersion: settings.notionVersion,
     deadline,
   });
   const meter: KvCallMeter = { calls: 0 };

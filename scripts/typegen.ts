@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@notionhq/client";
-import { ConfigError } from "../lib/config";
+import { ConfigError, readSyncSettings } from "../lib/config";
 import type { DatabaseSectionSpec } from "../lib/workspace/types";
 import { loadEnvFiles } from "./lib/env-files";
 import { loadScriptWorkspace } from "./lib/workspace-file";
@@ -88,7 +88,12 @@ export async function runTypegen(
 ): Promise<{ code: 0 | 1; lines: string[]; text: string }> {
   const workspace = await loadScriptWorkspace(command.root, env);
   const auth = env.NOTION_API_KEY?.trim() || fail("NOTION_API_KEY is not set (typegen reads the schemas from Notion)");
-  const client = new Client({ auth, baseUrl: env.NOTION_BASE_URL?.trim() || undefined, logger: () => {} });
+  const client = new Client({
+    auth,
+    baseUrl: env.NOTION_BASE_URL?.trim() || undefined,
+    notionVersion: readSyncSettings(env).notionVersion,
+    logger: () => {},
+  });
   const warnings: string[] = [];
   const schemas: SectionSchema[] = [];
   for (const spec of workspace.databaseSections)

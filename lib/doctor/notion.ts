@@ -5,6 +5,9 @@
  * source's schema.
  */
 import { APIErrorCode, Client, isNotionClientError } from "@notionhq/client";
+import { ConfigError, readSyncSettings } from "../config";
+import { filterPropertyNames } from "../notion/filter";
+import { DEFAULT_NOTION_VERSION, type NotionVersion } from "../notion/versions";
 import { parseNotionId } from "../workspace/database-ref";
 import type { DatabaseSectionSpec, Workspace } from "../workspace/types";
 import { failureKind } from "./failure";
@@ -15,10 +18,21 @@ export function notionClient(env: Env, timeoutMs: number): Client {
     auth: env.NOTION_API_KEY?.trim(),
     baseUrl: env.NOTION_BASE_URL?.trim() || undefined,
     timeoutMs,
+    notionVersion: notionVersionOf(env),
     // A 429 or a 5xx is waited out briefly, not reported as a broken setup.
     retry: { maxRetries: 2, initialRetryDelayMs: 500, maxRetryDelayMs: 3_000 },
     logger: () => {},
   });
+}
+
+/** NOTION_VERSION as the sync sends it; a malformed one is the settings check's to report, so the default is asked. */
+function notionVersionOf(env: Env): NotionVersion {
+  try {
+    return readSyncSettings(env).notionVersion;
+  } catch (error) {
+    if (error instanceof ConfigError) return DEFAULT_NOTION_VERSION;
+    throw error;
+  }
 }
 
 /** Why Notion refused, in the integration owner's words; `what` names the object asked for. */
@@ -75,21 +89,12 @@ export function sourceVariable(spec: DatabaseSectionSpec, env: Env, origin: Work
   return named ?? spec.sourceOrigin;
 }
 
-/** Property names a Notion filter refers to, at any depth of and/or. */
-export function filterProperties(filter: unknown): string[] {
-  if (Array.isArray(filter)) return filter.flatMap(filterProperties);
-  if (typeof filter !== "object" || filter === null) return [];
-  const f = filter as Record<string, unknown>;
-  const own = typeof f.property === "string" ? [f.property] : [];
-  return [...own, ...filterProperties(f.and), ...filterProperties(f.or)];
-}
-
 /** The config fields naming properties, each with the names it uses. */
 function namedProperties(spec: DatabaseSectionSpec): { field: string; names: string[] }[] {
   const field = (name: string) => `sections.${spec.name}.${name}`;
   const sort = "property" in spec.sort ? [spec.sort.property] : [];
   return [
-    { field: field("filter"), names: filterProperties(spec.filter) },
+    { field: field("filter"), names: filterPropertyNames(spec.filter) },
     { field: field("slug"), names: spec.slugProperty ? [spec.slugProperty] : [] },
     { field: field("title"), names: spec.titleProperty ? [spec.titleProperty] : [] },
     { field: field("sort"), names: sort },

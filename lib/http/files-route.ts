@@ -131,6 +131,7 @@ export const handleFile = answeringErrors(
             token: readNotionSettings(env, {}).token,
             baseUrl: settings.notionBaseUrl,
             ratePerMin: settings.notionRatePerMin,
+            notionVersion: settings.notionVersion,
             deadline,
           }),
         onRefresh: (r, outcome, ms) => logEvent("files.refresh", { ...describe(r), outcome, ms }),

@@ -76,6 +76,8 @@ export interface KeyBuilder {
   runs(section: Section): string;
   /** Data source id resolved for a database id (cached once). */
   dataSource(databaseId: string): string;
+  /** A data source's schema (property ids and types) as the last refresh read it (lib/sync/list-properties.ts). */
+  dataSourceSchema(dataSourceId: string): string;
   /** Held (SET NX PX) for SYNC_MIN_FORCE_INTERVAL_S after a forced run or a trigger starts. */
   startLimit(scope: string): string;
   /** A spent manual-link nonce (SET NX PX, expiring with the link): a link works once. */
@@ -145,6 +147,7 @@ export function createKeys(prefix: string = DEFAULT_KV_PREFIX): KeyBuilder {
     runs: (section) => k("runs", section),
     actions: (section) => k("actions", section),
     dataSource: (databaseId) => k("datasource", databaseId),
+    dataSourceSchema: (dataSourceId) => k("dsschema", dataSourceId),
     startLimit: (scope) => k("startlimit", scope),
     linkNonce: (nonce) => k("linknonce", nonce),
     fileObject: (section, identity) => k("fobj", section, identity),

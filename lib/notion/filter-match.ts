@@ -8,7 +8,11 @@
  * without a time near that day); the caller then asks Notion (a full listing).
  *
  * Supported: checkbox; status and select (equals, does_not_equal, is_empty,
- * is_not_empty); multi_select, people, relation (contains, does_not_contain,
+ * is_not_empty); a status group (`{status: {group: {equals | does_not_equal}}}`,
+ * 2026-12-01 or the status-group beta) when the caller gives the property's
+ * groups (MatchOptions.statusGroups; else unknown, as a page does not show its
+ * option's group); a status `equals` a group's name matches that group before
+ * 2026-12-01 (unknown here) and nothing from 2026-12-01 (MatchOptions.version); multi_select, people, relation (contains, does_not_contain,
  * emptiness); files (emptiness); number (equals, does_not_equal,
  * greater_than, less_than, greater_than_or_equal_to,
  * less_than_or_equal_to, emptiness); date, created_time and
@@ -34,8 +38,28 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const STATUS_GROUP_NAMES = new Set(["To-do", "In progress", "Complete"]);
 
-export function matchesFilter(properties: Record<string, NotionProperty>, filter: unknown, now: Date): FilterMatch {
-  const answer = evaluate(properties, filter, now, 0);
+/** A status property's groups: each group's name and its options' names. */
+export type StatusGroups = { name: string; options: string[] }[];
+
+export interface MatchOptions {
+  /** The Notion-Version the filter is sent with (default 2025-09-03's reading of group names). */
+  version?: string;
+  /** Status groups by property id (decoded), from the data source's schema. */
+  statusGroups?: Record<string, StatusGroups>;
+}
+
+interface Context {
+  now: Date;
+  options: MatchOptions;
+}
+
+export function matchesFilter(
+  properties: Record<string, NotionProperty>,
+  filter: unknown,
+  now: Date,
+  options: MatchOptions = {},
+): FilterMatch {
+  const answer = evaluate(properties, filter, { now, options }, 0);
   return answer === null ? "unknown" : answer ? "match" : "no-match";
 }
 
@@ -43,13 +67,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function evaluate(properties: Record<string, NotionProperty>, filter: unknown, now: Date, depth: number): Answer {
+function evaluate(properties: Record<string, NotionProperty>, filter: unknown, at: Context, depth: number): Answer {
   if (!isObject(filter)) return null;
   const keys = Object.keys(filter);
   if (keys.length === 1 && (keys[0] === "and" || keys[0] === "or")) {
     const parts = filter[keys[0]];
     if (depth >= MAX_DEPTH || !Array.isArray(parts)) return null;
-    const answers = parts.map((part) => evaluate(properties, part, now, depth + 1));
+    const answers = parts.map((part) => evaluate(properties, part, at, depth + 1));
     const decisive = keys[0] === "and" ? false : true;
     if (answers.includes(decisive)) return decisive;
     return answers.includes(null) ? null : !decisive;
@@ -59,7 +83,28 @@ function evaluate(properties: Record<string, NotionProperty>, filter: unknown, n
   if (!condition) return null;
   const property = findProperty(properties, filter.property);
   if (!property || property.type !== condition.type) return null;
-  return evaluateProperty(property, condition.type, condition.operator, condition.operand, now);
+  if (condition.type === "status") return statusAnswer(property, condition.operator, condition.operand, at.options);
+  return evaluateProperty(property, condition.type, condition.operator, condition.operand, at.now);
+}
+
+/** A status condition: by option name, or by group (`group: {equals | does_not_equal}`). */
+function statusAnswer(property: NotionProperty, operator: string, operand: unknown, options: MatchOptions): Answer {
+  const value = property.status;
+  const groups = typeof property.id === "string" ? options.statusGroups?.[decode(property.id)] : undefined;
+  if (operator !== "group") {
+    const current = (options.version ?? "") >= "2026-12-01";
+    return optionAnswer(value, !current, operator, operand);
+  }
+  if (!isObject(operand) || !groups) return null;
+  const entries = Object.entries(operand);
+  if (entries.length !== 1 || typeof entries[0][1] !== "string") return null;
+  const [groupOperator, name] = entries[0] as [string, string];
+  const group = groups.find((g) => g.name === name);
+  if (!group || (value !== null && !(isObject(value) && typeof value.name === "string"))) return null;
+  const is = value !== null && group.options.includes(value.name as string);
+  if (groupOperator === "equals") return is;
+  if (groupOperator === "does_not_equal") return !is;
+  return null;
 }
 
 /** The filter's type key and its one operator, or undefined for any other form. */
@@ -113,8 +158,7 @@ function evaluateProperty(
     case "checkbox":
       return checkboxAnswer(value, operator, operand);
     case "select":
-    case "status":
-      return optionAnswer(value, type === "status", operator, operand);
+      return optionAnswer(value, false, operator, operand);
     case "multi_select":
       return listAnswer(
         Array.isArray(value) ? value.map((o) => (isObject(o) ? o.name : undefined)) : null,
@@ -183,14 +227,17 @@ function checkboxAnswer(value: unknown, operator: string, operand: unknown): Ans
   return null;
 }
 
-/** select and status; a status `equals` a group's name matches that group's options (2025-09-03), which a page does not show. */
-function optionAnswer(value: unknown, status: boolean, operator: string, operand: unknown): Answer {
+/**
+ * select and status; `groupNames`: a status `equals` a group's name matches that group's
+ * options (before 2026-12-01), which a page does not show.
+ */
+function optionAnswer(value: unknown, groupNames: boolean, operator: string, operand: unknown): Answer {
   if (value !== null && !(isObject(value) && typeof value.name === "string")) return null;
   const name = value === null ? null : (value.name as string);
   if (operator === "is_empty" || operator === "is_not_empty") return emptiness(name === null, operator, operand);
   if (typeof operand !== "string") return null;
   let is: Answer = name === operand;
-  if (!is && status && name !== null && STATUS_GROUP_NAMES.has(operand)) is = null;
+  if (!is && groupNames && name !== null && STATUS_GROUP_NAMES.has(operand)) is = null;
   if (operator === "equals") return is;
   if (operator === "does_not_equal") return is === null ? null : !is;
   return null;

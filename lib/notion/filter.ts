@@ -68,3 +68,20 @@ export function nextScheduledQuery(
     page_size: 1,
   };
 }
+
+/** Whether a filter names a status group (`{status: {group: …}}`): before 2026-12-01 that needs Notion's beta header. */
+export function usesStatusGroups(filter: Json): boolean {
+  let found = false;
+  visitConditions(filter, (condition) => {
+    if (isObject(condition.status) && "group" in condition.status) found = true;
+  });
+  return found;
+}
+
+/** Property names a filter refers to, at any depth of and/or. */
+export function filterPropertyNames(filter: Json): string[] {
+  if (Array.isArray(filter)) return filter.flatMap(filterPropertyNames);
+  if (!isObject(filter)) return [];
+  const own = typeof filter.property === "string" ? [filter.property] : [];
+  return [...own, ...filterPropertyNames(filter.and), ...filterPropertyNames(filter.or)];
+}

@@ -9,13 +9,17 @@ import { Client } from "@notionhq/client";
 import type { SupportedFetch } from "@notionhq/client/build/src/fetch-types";
 import { type Deadline, BudgetExhaustedError, sleepWithin } from "../core/deadline";
 import { type NotionFilter, andCondition } from "./compound-filter";
+import { usesStatusGroups } from "./filter";
+import type { StatusGroups } from "./filter-match";
 import { NotionSyncError, classifyNotionError } from "./errors";
 import { type Pacer, sharedPacer } from "./pacer";
 import type { NotionPropertyItem } from "./property-items";
 import type { ListPage, NotionBlock, NotionPage } from "./types";
+import { DEFAULT_NOTION_VERSION, type NotionVersion, STATUS_GROUP_BETA, versionAtLeast } from "./versions";
 
 export type NotionRoute =
   | "databases.retrieve"
+  | "dataSources.retrieve"
   | "dataSources.query"
   | "pages.retrieve"
   | "pages.properties.retrieve"
@@ -35,21 +39,35 @@ export interface NotionSourceOptions {
   reserveMs?: number;
   pacer?: Pacer;
   fetch?: typeof fetch;
+  /** The Notion-Version every request sends (NOTION_VERSION; default DEFAULT_NOTION_VERSION). */
+  notionVersion?: NotionVersion;
 }
+
+/** A data source's schema as the sync needs it: each property's id and type (a status: its groups), by name. */
+export type DataSourceSchema = Record<string, { id: string; type: string; groups?: StatusGroups }>;
 
 export interface NotionSource {
   /** The first data source of a database (2025-09-03: rows live in data sources). */
   dataSourceIdOf(databaseId: string): Promise<string>;
+  /** GET /v1/data_sources/{id}: its properties' ids and types. */
+  retrieveDataSource(dataSourceId: string): Promise<DataSourceSchema>;
   /**
    * One page (≤ 100 rows) of a data source, oldest first, from `windowStart`
    * (created_time on_or_after) when given, only rows matching `filter` (a
    * section's publish filter, ANDed with the window: compound-filter.ts).
    * `incomplete` is Notion's request_status at its per-query result cap: the
-   * list is NOT complete.
+   * list is NOT complete. `filterProperties`: the property ids rows carry
+   * (Notion's `filter_properties`; absent: Notion's default, which is only the
+   * title from 2026-12-01).
    */
   queryDataSource(
     dataSourceId: string,
-    window: { windowStart: string | null; startCursor: string | null; filter?: NotionFilter },
+    window: {
+      windowStart: string | null;
+      startCursor: string | null;
+      filter?: NotionFilter;
+      filterProperties?: string[];
+    },
   ): Promise<QueryPage>;
   /** The first row of a query of one's own (filter, sorts), or null: one request, page_size 1. */
   queryFirstRow(dataSourceId: string, query: { filter?: unknown; sorts?: unknown[] }): Promise<NotionPage | null>;
@@ -74,6 +92,8 @@ export interface NotionSource {
   searchPages(startCursor: string | null, pageSize?: number): Promise<ListPage<NotionPage>>;
   /** A page's content as Notion-flavoured markdown, in one request: GET /v1/pages/{id}/markdown. */
   retrievePageMarkdown(pageId: string): Promise<PageMarkdown>;
+  /** The Notion-Version it sends. */
+  readonly version: NotionVersion;
   /** Requests sent by this source so far, per route. */
   readonly requests: Record<NotionRoute, number>;
   readonly deadline: Deadline;
@@ -106,7 +126,12 @@ export interface QueryPage extends ListPage<NotionPage> {
   incomplete: boolean;
 }
 
-type QueryParameters = Parameters<Client["dataSources"]["query"]>[0];
+interface RawQueryAnswer {
+  results: NotionPage[];
+  has_more: boolean;
+  next_cursor: string | null;
+  request_status?: { type?: string };
+}
 
 export function createNotionSource(options: NotionSourceOptions): NotionSource {
   const { deadline } = options;
@@ -114,6 +139,7 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
   const reserveMs = options.reserveMs ?? 250;
   const pacer = options.pacer ?? sharedPacer(integrationKey(options.token), options.ratePerMin);
   const baseFetch = options.fetch ?? fetch;
+  const notionVersion = options.notionVersion ?? DEFAULT_NOTION_VERSION;
 
   // The SDK's own timeout does not abort the socket; ours does, and it never
   // outlives the invocation's budget.
@@ -127,12 +153,14 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
     fetch: boundedFetch,
     retry: false, // retries are decided here, per error class and within the deadline
     timeoutMs: maxRequestMs,
+    notionVersion,
     logLevel: undefined,
     logger: () => {},
   });
 
   const requests: Record<NotionRoute, number> = {
     "databases.retrieve": 0,
+    "dataSources.retrieve": 0,
     "dataSources.query": 0,
     "pages.retrieve": 0,
     "pages.properties.retrieve": 0,
@@ -178,9 +206,28 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
     }
   }
 
+  /**
+   * POST /v1/data_sources/{id}/query. A filter naming a status group sends the
+   * beta header that versions before 2026-12-01 need for it.
+   */
+  function postQuery(dataSourceId: string, body: Record<string, unknown>, filterProperties?: string[]) {
+    const beta = !versionAtLeast(notionVersion, "2026-12-01") && usesStatusGroups(body.filter);
+    return call("dataSources.query", () =>
+      client.request<RawQueryAnswer>({
+        path: `data_sources/${pathSegment(dataSourceId)}/query`,
+        method: "post",
+        body,
+        // Ids as the schema gives them (URL-encoded): the SDK decodes each once and appends it as `filter_properties=`.
+        ...(filterProperties ? { query: { filter_properties: filterProperties } } : {}),
+        ...(beta ? { headers: { "Notion-Beta": STATUS_GROUP_BETA } } : {}),
+      }),
+    );
+  }
+
   return {
     requests,
     deadline,
+    version: notionVersion,
     async dataSourceIdOf(databaseId) {
       const db = (await call("databases.retrieve", () => client.databases.retrieve({ database_id: databaseId }))) as {
         data_sources?: { id: string }[];
@@ -189,32 +236,45 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       if (!first) throw new NotionSyncError("permanent", "the database has no data source shared with the integration");
       return first;
     },
-    async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter }) {
+    async retrieveDataSource(dataSourceId) {
+      const res = (await call("dataSources.retrieve", () =>
+        client.dataSources.retrieve({ data_source_id: dataSourceId }),
+      )) as { properties?: Record<string, { id?: unknown; type?: unknown; status?: unknown }> };
+      const schema: DataSourceSchema = {};
+      for (const [name, p] of Object.entries(res.properties ?? {})) {
+        if (typeof p.id !== "string" || typeof p.type !== "string") continue;
+        const groups = p.type === "status" ? statusGroups(p.status) : undefined;
+        schema[name] = { id: p.id, type: p.type, ...(groups ? { groups } : {}) };
+      }
+      return schema;
+    },
+    async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter, filterProperties }) {
       const window = windowStart ? { timestamp: "created_time", created_time: { on_or_after: windowStart } } : null;
       const filter = andCondition(window, sectionFilter);
-      const res = await call("dataSources.query", () =>
-        client.dataSources.query({
-          data_source_id: dataSourceId,
+      const res = await postQuery(
+        dataSourceId,
+        {
           page_size: 100,
           sorts: [...LIST_SORTS],
-          ...(filter ? { filter: filter as QueryParameters["filter"] } : {}),
+          ...(filter ? { filter } : {}),
           ...(startCursor ? { start_cursor: startCursor } : {}),
-        }),
+        },
+        filterProperties,
       );
-      const results = (res.results as unknown as NotionPage[]).filter((r) => r.object === "page");
-      const status = (res as { request_status?: { type?: string } }).request_status;
-      return { results, nextCursor: res.has_more ? res.next_cursor : null, incomplete: status?.type === "incomplete" };
+      const results = res.results.filter((r) => r.object === "page");
+      return {
+        results,
+        nextCursor: res.has_more ? res.next_cursor : null,
+        incomplete: res.request_status?.type === "incomplete",
+      };
     },
     async queryFirstRow(dataSourceId, { filter, sorts }) {
-      const res = await call("dataSources.query", () =>
-        client.dataSources.query({
-          data_source_id: dataSourceId,
-          page_size: 1,
-          ...(filter ? { filter: filter as QueryParameters["filter"] } : {}),
-          ...(sorts ? { sorts: sorts as QueryParameters["sorts"] } : {}),
-        }),
-      );
-      return (res.results as unknown as NotionPage[]).find((r) => r.object === "page") ?? null;
+      const res = await postQuery(dataSourceId, {
+        page_size: 1,
+        ...(filter ? { filter } : {}),
+        ...(sorts ? { sorts } : {}),
+      });
+      return res.results.find((r) => r.object === "page") ?? null;
     },
     async retrievePage(pageId) {
       return (await call("pages.retrieve", () => client.pages.retrieve({ page_id: pageId }))) as unknown as NotionPage;
@@ -267,7 +327,14 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       )) as unknown as NotionBlock;
     },
     async retrievePageMarkdown(pageId) {
-      const res = await call("pages.retrieveMarkdown", () => client.pages.retrieveMarkdown({ page_id: pageId }));
+      // v2 on every version: the format 2026-12-01 makes the default, so bundles do not change with NOTION_VERSION.
+      const res = await call("pages.retrieveMarkdown", () =>
+        client.request<{ markdown: string; truncated?: boolean; unknown_block_ids?: string[] }>({
+          path: `pages/${pathSegment(pageId)}/markdown`,
+          method: "get",
+          query: { markdown_version: "v2" },
+        }),
+      );
       return {
         markdown: res.markdown,
         truncated: res.truncated === true,
@@ -275,6 +342,26 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       };
     },
   };
+}
+
+/** A status property's groups with their options' names, from its schema (`options`, `groups[].option_ids`). */
+function statusGroups(config: unknown): StatusGroups | undefined {
+  const c = config as {
+    options?: { id?: unknown; name?: unknown }[];
+    groups?: { name?: unknown; option_ids?: unknown }[];
+  };
+  if (!Array.isArray(c?.options) || !Array.isArray(c?.groups)) return undefined;
+  const names = new Map(c.options.map((o) => [o.id, o.name]));
+  return c.groups.flatMap((g) =>
+    typeof g.name === "string" && Array.isArray(g.option_ids)
+      ? [
+          {
+            name: g.name,
+            options: g.option_ids.map((id) => names.get(id)).filter((n): n is string => typeof n === "string"),
+          },
+        ]
+      : [],
+  );
 }
 
 /**

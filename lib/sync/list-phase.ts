@@ -28,6 +28,7 @@ import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
+import { type ListPlan, rowsDisagree, sectionListPlan, withStoredValues } from "./list-properties";
 import { type LedgerEntry, writtenInOtherMode } from "./ledger";
 import { unchangedView } from "./page-files";
 import { type PieceRow, packPiece } from "./worklist";
@@ -57,7 +58,15 @@ export function needsFetch(
 async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   const sourceId = await dataSourceId(ctx);
   const { windowStart, startCursor, lastCreated } = ctx.cursor.list;
-  const page = await ctx.notion.queryDataSource(sourceId, { windowStart, startCursor, filter: runFilter(ctx) });
+  const plan = await listedProperties(ctx, sourceId);
+  const page = await ctx.notion.queryDataSource(sourceId, {
+    windowStart,
+    startCursor,
+    filter: runFilter(ctx),
+    filterProperties: plan.ids,
+  });
+  // The schema changed under the listing: read it again for the next query.
+  if (rowsDisagree(page.results, plan)) await sectionListPlan(ctx, sourceId, true);
 
   // Rows listed already: the boundary minute of a new window, or a step repeated after a kill.
   const runId = ctx.cursor.runId;
@@ -76,7 +85,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })),
     ctx.spec,
   );
-  const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs);
+  const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs, plan);
   const newest = page.results.at(-1)?.created_time ?? lastCreated;
   const { next, complete } = nextQueryPosition(ctx, page, newest);
 
@@ -100,6 +109,13 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   return complete;
 }
 
+/** What the queries ask for (list-properties.ts); a forced run reads the schema again at its first query. */
+function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
+  const { startCursor, windowStart, pieces } = ctx.cursor.list;
+  const first = startCursor === null && windowStart === null && pieces === 0;
+  return sectionListPlan(ctx, sourceId, ctx.cursor.force && first);
+}
+
 interface ListedRow {
   row: NotionPage;
   ledger: LedgerEntry | null;
@@ -114,6 +130,7 @@ function decideListedRows(
   ctx: RunContext,
   fresh: ListedRow[],
   slugs: Map<string, string>,
+  plan: ListPlan,
 ): { rows: PieceRow[]; ops: KvOp[]; toSync: number } {
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
@@ -131,9 +148,11 @@ function decideListedRows(
       writtenInOtherMode(ledger, ctx.content.mode, Boolean(ctx.files))
         ? null
         : unchangedView(ctx, row, ledger);
-    const entry = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
+    const kept = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
+    const entry = kept ? withStoredValues(kept, previous!, plan.expensive) : null;
     if (!entry) {
-      rows.push({ id: row.id, slug, page: row, ...(refetch ? { refetch: true } : {}) });
+      const retrieve = plan.expensive.length > 0 ? { retrieve: true } : {};
+      rows.push({ id: row.id, slug, page: row, ...retrieve, ...(refetch ? { refetch: true } : {}) });
       toSync++;
       continue;
     }

@@ -18,6 +18,8 @@ export interface PieceRow {
   /** Database rows to fetch: the slug claimed at listing and the row as Notion listed it. */
   slug?: string;
   page?: NotionPage;
+  /** The listed row lacks properties the index keeps (expensive ones, list-properties.ts): read the page in full. */
+  retrieve?: boolean;
   /** Re-read whatever the timestamp says (keys.refetch). */
   refetch?: boolean;
   /** Children: how deep below a database row (1 = directly inside one), and the page holding it. */

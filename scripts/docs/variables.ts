@@ -6,6 +6,7 @@
  * tests/unit/env-docs.test.ts fails when code reads a variable this list lacks.
  */
 import { readSyncSettings, type SyncSettings } from "../../lib/config";
+import { NOTION_VERSIONS } from "../../lib/notion/versions";
 import { readWebhookSettings } from "../../lib/webhooks/settings";
 
 export type Group =
@@ -80,6 +81,19 @@ export const VARIABLES: Variable[] = [
       (s) => s.notionBaseUrl,
       (v) => v ?? "Notion's API",
     ),
+  },
+  {
+    name: "NOTION_VERSION",
+    group: "Notion",
+    meaning:
+      "the Notion API version every request sends (`Notion-Version`): what each changes is in [architecture.md](architecture.md#api-versions)",
+    probe: {
+      ...sync(
+        (s) => s.notionVersion,
+        (v) => `\`${v}\``,
+      ),
+      values: [...NOTION_VERSIONS],
+    },
   },
   {
     name: "NOTION_RATE_PER_MIN",

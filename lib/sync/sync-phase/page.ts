@@ -111,7 +111,8 @@ async function choosePage(
 ): Promise<NotionPage | null> {
   if (partial) return partial.page;
   // With the mirror on, a page that failed before is retrieved again: its listed files' URLs may have expired.
-  if (row.page && !(ctx.files && ctx.cursor.attempts[row.id])) return row.page;
+  // A row listed without its expensive properties is retrieved in full (list-properties.ts).
+  if (row.page && !row.retrieve && !(ctx.files && ctx.cursor.attempts[row.id])) return row.page;
   const previous = ledger?.entry ?? null;
   // A known child page that the run's search did not find edited: no request (child-check.ts).
   if (

@@ -12,10 +12,12 @@ import type { Section } from "../../core/sections";
 import type { KvStore } from "../../kv/store";
 import type { IndexEntry } from "../../mirror/shapes";
 import { NotionSyncError } from "../../notion/errors";
+import { usesStatusGroups } from "../../notion/filter";
 import { matchesFilter } from "../../notion/filter-match";
 import { type NotionPage, isTrashed } from "../../notion/types";
 import { type Cursor, isCompleted, isFinished, parseCursor } from "../../sync/cursor";
 import type { LedgerEntry } from "../../sync/ledger";
+import { cachedStatusGroups } from "../../sync/list-properties";
 import { recordStartRequest } from "../../sync/start-requests";
 import type { DatabaseSectionSpec } from "../../workspace/types";
 import { type DirtyPage, canonicalId } from "../dirty";
@@ -252,7 +254,14 @@ async function published(
   cursors: Cursors,
 ): Promise<{ target: Target | null; undecided: Section | null }> {
   if (!notionPage || !target?.spec?.filter) return { target, undecided: null };
-  const decision = matchesFilter(notionPage.properties, target.spec.filter, run.deps.now());
+  const filter = target.spec.filter;
+  const { kv, keys, notion } = run.deps;
+  // A status group is not on the page: its options come from the cached schema (lib/sync/list-properties.ts).
+  const statusGroups = usesStatusGroups(filter) ? await cachedStatusGroups(kv, keys, target.spec) : undefined;
+  const decision = matchesFilter(notionPage.properties, filter, run.deps.now(), {
+    version: notion.version,
+    statusGroups,
+  });
   if (decision === "match") return { target, undecided: null };
   if (decision === "unknown") await requestSectionRun(run, target.section, cursors);
   return { target: null, undecided: decision === "unknown" ? target.section : null };

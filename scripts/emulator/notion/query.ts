@@ -10,7 +10,9 @@
  * day (Notion's documented rule for equals, applied to every operator), a
  * datetime without an offset is UTC, a row's date without a time is its UTC
  * midnight. A status `equals` a group name matches the group's options
- * (2025-09-03; 2026-12-01 drops it). `does_not_equal` / `does_not_contain`
+ * (before 2026-12-01); `{group: {equals | does_not_equal}}` names a group
+ * (2026-12-01, or earlier with the status-group beta header: FilterDialect).
+ * `does_not_equal` / `does_not_contain`
  * match empty values. Sorts: empties last either way; select and status by
  * option order.
  */
@@ -49,6 +51,16 @@ export interface Column {
   legacySort?: (page: PageRecord) => number | string;
   value(page: PageRecord): unknown;
 }
+
+/** What the request's Notion-Version (and beta header) lets a status filter say. */
+export interface FilterDialect {
+  /** `equals` a group's name matches the group's options (before 2026-12-01). */
+  groupByName: boolean;
+  /** `{group: {equals | does_not_equal}}` is understood (2026-12-01, or the beta header). */
+  groupOperators: boolean;
+}
+
+export const LEGACY_DIALECT: FilterDialect = { groupByName: true, groupOperators: false };
 
 const MAX_COMPOUND_DEPTH = 2;
 const DAY = 86_400_000;
@@ -160,17 +172,37 @@ function numberCondition(condition: unknown, where: string): (value: number | nu
   return (value) => value !== null && test(value);
 }
 
-/** select and status: `equals` on a status also matches an option of the group of that name (2025-09-03). */
-function optionCondition(condition: unknown, where: string, column: Column): (value: string | null) => boolean {
+/** select and status: `equals` on a status also matches an option of the group of that name (before 2026-12-01). */
+function optionCondition(
+  condition: unknown,
+  where: string,
+  column: Column,
+  dialect: FilterDialect,
+): (value: string | null) => boolean {
   const [operator, raw] = single(condition, where);
   if (operator === "is_empty") return (value) => value === null;
   if (operator === "is_not_empty") return (value) => value !== null;
+  if (operator === "group" && column.type === "status" && dialect.groupOperators)
+    return statusGroupCondition(raw, `${where}.group`, column);
   if (typeof raw !== "string") throw invalid(`${where}.${operator} should be a string.`);
-  const group = column.options?.includes(raw) ? undefined : column.groups?.find((g) => g.name === raw);
+  const byName = dialect.groupByName && !column.options?.includes(raw);
+  const group = byName ? column.groups?.find((g) => g.name === raw) : undefined;
   const is = (value: string | null) => value !== null && (value === raw || (group?.options.includes(value) ?? false));
   if (operator === "equals") return is;
   if (operator === "does_not_equal") return (value) => !is(value);
   throw invalid(`${where}.${operator} is not a supported ${column.type} condition.`);
+}
+
+/** `{group: {equals | does_not_equal: "<group name>"}}`: the options of a status group. */
+function statusGroupCondition(condition: unknown, where: string, column: Column): (value: string | null) => boolean {
+  const [operator, raw] = single(condition, where);
+  if (typeof raw !== "string") throw invalid(`${where}.${operator} should be a string.`);
+  const group = column.groups?.find((g) => g.name === raw);
+  if (!group) throw invalid(`${where}.${operator}: no status group named ${raw}.`);
+  const is = (value: string | null) => value !== null && group.options.includes(value);
+  if (operator === "equals") return is;
+  if (operator === "does_not_equal") return (value) => !is(value);
+  throw invalid(`${where}.${operator} is not a supported status group condition.`);
 }
 
 /** multi_select, people, relation (contains an element) and files (only emptiness). */
@@ -213,7 +245,13 @@ const FILTER_KEYS = new Set([
 ]);
 
 /** The filter's condition for the column, or a 400 for a type it does not fit or the emulator does not know. */
-function columnPredicate(column: Column, key: string, condition: unknown, where: string): Predicate {
+function columnPredicate(
+  column: Column,
+  key: string,
+  condition: unknown,
+  where: string,
+  dialect: FilterDialect,
+): Predicate {
   if (key !== column.type) {
     throw invalid(`${where}: database property ${column.type} does not match filter ${key}.`);
   }
@@ -227,7 +265,7 @@ function columnPredicate(column: Column, key: string, condition: unknown, where:
     return (page) => test(column.value(page) as boolean);
   }
   if (key === "select" || key === "status") {
-    const test = optionCondition(condition, at, column);
+    const test = optionCondition(condition, at, column, dialect);
     return (page) => test(column.value(page) as string | null);
   }
   if (LIST_TYPES.has(key)) {
@@ -264,7 +302,12 @@ export function findColumn(columns: readonly Column[], nameOrId: string): Column
   return columns.find((c) => c.name === nameOrId) ?? columns.find((c) => decode(c.id) === decode(nameOrId));
 }
 
-function propertyFilter(filter: Record<string, unknown>, where: string, columns: readonly Column[]): Predicate {
+function propertyFilter(
+  filter: Record<string, unknown>,
+  where: string,
+  columns: readonly Column[],
+  dialect: FilterDialect,
+): Predicate {
   const name = filter.property;
   if (typeof name !== "string") throw invalid(`${where}.property should be a string.`);
   const keys = Object.keys(filter).filter((key) => key !== "property" && key !== "type");
@@ -272,7 +315,7 @@ function propertyFilter(filter: Record<string, unknown>, where: string, columns:
   if (!key || keys.length !== 1) throw invalid(`${where}: unsupported property filter ${JSON.stringify(filter)}.`);
   const column = findColumn(columns, name);
   if (!column) throw invalid(`Could not find property with name or id: ${name}`);
-  return columnPredicate(column, key, filter[key], where);
+  return columnPredicate(column, key, filter[key], where, dialect);
 }
 
 /**
@@ -284,6 +327,7 @@ export function compileFilter(
   columns: readonly Column[],
   where = "body.filter",
   depth = 0,
+  dialect: FilterDialect = LEGACY_DIALECT,
 ): Predicate {
   if (filter === undefined || filter === null) return () => true;
   if (!isObject(filter)) throw invalid(`${where} should be an object.`);
@@ -292,7 +336,9 @@ export function compileFilter(
       if (depth >= MAX_COMPOUND_DEPTH) throw invalid(`${where}: compound filters nest at most two levels deep.`);
       const parts = filter[compound];
       if (!Array.isArray(parts)) throw invalid(`${where}.${compound} should be an array.`);
-      const predicates = parts.map((part, i) => compileFilter(part, columns, `${where}.${compound}[${i}]`, depth + 1));
+      const predicates = parts.map((part, i) =>
+        compileFilter(part, columns, `${where}.${compound}[${i}]`, depth + 1, dialect),
+      );
       return compound === "and"
         ? (page) => predicates.every((p) => p(page))
         : (page) => predicates.some((p) => p(page));
@@ -304,7 +350,7 @@ export function compileFilter(
     return field === "last_edited_time" ? (page) => test(page.lastEditedTime) : (page) => test(page.createdTime);
   }
   if ("timestamp" in filter) throw invalid(`${where}.timestamp should be "last_edited_time" or "created_time".`);
-  if ("property" in filter) return propertyFilter(filter, where, columns);
+  if ("property" in filter) return propertyFilter(filter, where, columns, dialect);
   throw invalid(`${where}: unsupported filter ${JSON.stringify(filter)}.`);
 }
 

@@ -40,6 +40,7 @@ import type { PropertyInput } from "./databases.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 import { EXPIRED_XML, HOSTED_FILES_ORIGIN, SELF_FILES_PATH, hostedFileBytes, signatureExpiry } from "./files.js";
+import { checkRequestBody, filterDialect, forVersion, listedProperties, requestedProperties } from "./versions.js";
 
 export type RouteName =
   | "databases.retrieve"
@@ -113,6 +114,9 @@ export interface RequestLogEntry {
   /** 0 when no answer was sent (hang, reset). */
   status: number;
   at: number;
+  /** The request's Notion-Version and Notion-Beta headers (null: not sent). */
+  version: string | null;
+  beta: string | null;
 }
 
 export interface NotionEmulator {
@@ -260,6 +264,30 @@ function safeDecode(segment: string): string {
   }
 }
 
+/** A request body as JSON, or null when it is none (the route reports a malformed one). */
+function parsedOrNull(bodyText: string): unknown {
+  try {
+    return bodyText.trim() === "" ? null : JSON.parse(bodyText);
+  } catch {
+    return null;
+  }
+}
+
+/** The markdown format asked for: `markdown_version`, else the version's default; v1 is refused from 2026-12-01. */
+function markdownVersionOf(url: URL, version: string): "v1" | "v2" {
+  const asked = url.searchParams.get("markdown_version");
+  const current = version >= "2026-12-01";
+  if (asked === null || asked === "") return current ? "v2" : "v1";
+  if (asked === "v2" || (asked === "v1" && !current)) return asked;
+  throw new NotionApiError(
+    400,
+    "validation_error",
+    current && asked === "v1"
+      ? "markdown_version v1 is not supported by this Notion-Version: use v2."
+      : `query failed validation: markdown_version should be "v1" or "v2", instead was \`"${asked}"\`.`,
+  );
+}
+
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -308,8 +336,17 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     return rule;
   };
 
-  /** Normal handling of an API request, in the order Notion checks things. */
+  /** A 200 answer in the shapes of the request's Notion-Version (versions.ts). */
   const answer = (req: http.IncomingMessage, url: URL, bodyText: string): Reply => {
+    const reply = answerLatest(req, url, bodyText);
+    const version = req.headers["notion-version"];
+    return reply.status === 200 && typeof version === "string"
+      ? { ...reply, body: forVersion(reply.body, version) }
+      : reply;
+  };
+
+  /** Normal handling of an API request, in the order Notion checks things. */
+  const answerLatest = (req: http.IncomingMessage, url: URL, bodyText: string): Reply => {
     const auth = req.headers.authorization ?? "";
     if (auth !== `Bearer ${token}`) return errorReply(401, "unauthorized", "API token is invalid.");
 
@@ -343,9 +380,15 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     const match = matchRoute(req.method ?? "GET", url.pathname);
     if (!match) return errorReply(400, "invalid_request_url", "Invalid request URL.");
     if (match.route === "users.me") return { status: 200, body: BOT_USER };
+    const requested = requestedProperties(url);
     if (match.route === "search") {
       try {
-        return { status: 200, body: searchWorkspace(workspace, bodyText, { lagMs: searchLag }) };
+        checkRequestBody(parsedOrNull(bodyText), version);
+        const found = searchWorkspace(workspace, bodyText, { lagMs: searchLag });
+        const results = found.results.map((r) =>
+          r.object === "page" ? listedProperties(r, requested, { version, list: true }) : r,
+        );
+        return { status: 200, body: { ...found, results } };
       } catch (error) {
         if (error instanceof NotionApiError) return errorReply(error.status, error.code, error.message);
         throw error;
@@ -385,12 +428,12 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
         case "pages.retrieve": {
           const page = workspace.page(id);
           if (!page) throw notFound(id, "page");
-          return { status: 200, body: page };
+          return { status: 200, body: listedProperties(page, requested, { version, list: false }) };
         }
         case "pages.properties.retrieve":
           return { status: 200, body: propertyItems(workspace, id, match.sub ?? "", url) };
         case "pages.retrieveMarkdown":
-          return { status: 200, body: retrievePageMarkdown(workspace, id) };
+          return { status: 200, body: retrievePageMarkdown(workspace, id, markdownVersionOf(url, version)) };
         case "dataSources.query": {
           let body: unknown = {};
           if (bodyText.trim() !== "") {
@@ -403,9 +446,15 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
           if (typeof body !== "object" || body === null || Array.isArray(body)) {
             return errorReply(400, "validation_error", "body failed validation: body should be an object.");
           }
-          const list = workspace.queryDataSource(id, body as Record<string, unknown>, { limit: queryLimit });
+          checkRequestBody(body, version);
+          const beta = req.headers["notion-beta"];
+          const list = workspace.queryDataSource(id, body as Record<string, unknown>, {
+            limit: queryLimit,
+            dialect: filterDialect(version, typeof beta === "string" ? beta : undefined),
+          });
           // Key order of the recorded answers; request_status only when the cap cut the query short.
-          const { results, next_cursor, has_more, request_status } = list;
+          const { next_cursor, has_more, request_status } = list;
+          const results = list.results.map((r) => listedProperties(r, requested, { version, list: true }));
           return {
             status: 200,
             body: {
@@ -496,7 +545,15 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
     bodyText: string,
     route: RouteName | "unknown",
   ): void => {
-    const entry: RequestLogEntry = { route, path: url.pathname + url.search, status: 0, at: Date.now() };
+    const header = (name: string) => (typeof req.headers[name] === "string" ? (req.headers[name] as string) : null);
+    const entry: RequestLogEntry = {
+      route,
+      path: url.pathname + url.search,
+      status: 0,
+      at: Date.now(),
+      version: header("notion-version"),
+      beta: header("notion-beta"),
+    };
     log.push(entry);
 
     // Faults come before any normal handling (even auth), like an outage would.
@@ -534,7 +591,14 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
 
   /** GET /s3/<workspace>/<file id>/<name>: a hosted file's bytes, as S3 would answer its signed URL. */
   const serveFile = (res: http.ServerResponse, url: URL): void => {
-    const entry: RequestLogEntry = { route: "files.get", path: url.pathname + url.search, status: 0, at: Date.now() };
+    const entry: RequestLogEntry = {
+      route: "files.get",
+      path: url.pathname + url.search,
+      status: 0,
+      at: Date.now(),
+      version: null,
+      beta: null,
+    };
     log.push(entry);
     const reply = (status: number, body: Buffer | string, contentType: string): void => {
       entry.status = status;

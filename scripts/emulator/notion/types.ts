@@ -242,7 +242,9 @@ export type BlockType =
   | "table_of_contents"
   | "breadcrumb"
   | "link_to_page"
-  | "unsupported";
+  | "unsupported"
+  // AI meeting notes: `transcription` in 2025-09-03 shapes, `meeting_notes` from 2026-03-11 (versions.ts).
+  | "transcription";
 
 /** A block as GET /v1/blocks/{id}/children returns it; the payload sits under the key named by `type`. */
 export interface BlockObject {

@@ -12,6 +12,7 @@ import type { PageBundle } from "../../../lib/mirror/shapes";
 import type { Section } from "../../../lib/core/sections";
 import { withCompleteRelations } from "./property-items";
 import type { Workspace } from "./workspace";
+import { DEFAULT_EMULATED_VERSION, forVersion } from "./versions";
 
 /** Notion-hosted file URLs are signed per request (url + expiry_time); everything else must match exactly. */
 export function stripVolatile<T>(value: T): T {
@@ -48,6 +49,8 @@ export async function compareKvWithWorkspace(
   keys: KeyBuilder,
   workspace: Workspace,
   childDepth = 5,
+  /** The Notion-Version the sync read with: the shapes its bundles hold (versions.ts). */
+  version: string = DEFAULT_EMULATED_VERSION,
 ): Promise<string[]> {
   const problems: string[] = [];
   const expectedSlugs = new Set<string>();
@@ -69,10 +72,10 @@ export async function compareKvWithWorkspace(
       if (!page) continue;
       if (bundle.last_edited_time !== page.last_edited_time) problems.push(`${section}: ${entry.slug} is stale`);
       // Relations past 25 references: the sync stores them complete (page objects show the first 25).
-      const properties = withCompleteRelations(workspace, entry.id, page.properties);
+      const properties = forVersion(withCompleteRelations(workspace, entry.id, page.properties), version);
       if (JSON.stringify(stripVolatile(bundle.properties)) !== JSON.stringify(stripVolatile(properties)))
         problems.push(`${section}: ${entry.slug} properties differ`);
-      const tree = stripVolatile(workspace.contentTree(entry.id));
+      const tree = stripVolatile(forVersion(workspace.contentTree(entry.id), version));
       if (JSON.stringify(stripVolatile(bundle.blocks)) !== JSON.stringify(tree))
         problems.push(`${section}: ${entry.slug} blocks differ`);
     }

@@ -34,7 +34,16 @@ import {
   type DatabaseInput,
   type RowInput,
 } from "./databases.js";
-import { compileFilter, compileSorts, decodeCursor, encodeCursor, type RowKey, type SortSpec } from "./query.js";
+import {
+  type FilterDialect,
+  LEGACY_DIALECT,
+  compileFilter,
+  compileSorts,
+  decodeCursor,
+  encodeCursor,
+  type RowKey,
+  type SortSpec,
+} from "./query.js";
 import { normalizeId, Prng } from "./prng.js";
 import { relationProperties } from "./property-items.js";
 import { attachmentsProperty, signHostedFiles, type FilesPropertyItem } from "./files.js";
@@ -162,6 +171,8 @@ export type QueryPage = ListPage<PageObject> & { request_status?: IncompleteRequ
 export interface QueryOptions {
   /** Overrides the workspace's result limit for this call; `Infinity` serves every row (for checks like verify.ts). */
   limit?: number;
+  /** How status filters read (the request's version): 2025-09-03's by default. */
+  dialect?: FilterDialect;
 }
 
 export interface WorkspaceStats {
@@ -359,7 +370,7 @@ export class Workspace {
         throw validation(`body.${flag} should be a boolean.`);
     }
     const trashed = body.in_trash === true || body.archived === true;
-    const { keyOf, rows } = this.queryRows(db.id, body.filter, body.sorts, trashed);
+    const { keyOf, rows } = this.queryRows(db.id, body.filter, body.sorts, trashed, options.dialect);
 
     let start = 0;
     if (body.start_cursor !== undefined && body.start_cursor !== null) {
@@ -562,6 +573,22 @@ export class Workspace {
     );
     (page ?? parentBlock!).childIds.push(...ids);
     this.touchPage(owner);
+  }
+
+  /**
+   * Appends an AI meeting notes block (`transcription`; `meeting_notes` from 2026-03-11) to a page, with
+   * one paragraph of notes as its child (what `children.notes_block_id` names). Returns the block's id.
+   */
+  appendMeetingNotes(pageId: string, title: string, notes: string): string {
+    const page = this.requirePage(normalizeId(pageId) ?? pageId);
+    const id = this.rng.uuid();
+    const notesId = this.insertBlock(page.id, id, "paragraph", paragraphPayload([richText(notes)]));
+    const payload = { title: [richText(title)], status: "notes_ready", children: { notes_block_id: notesId } };
+    this.insertBlock(page.id, null, "transcription", payload as unknown as Payload, id);
+    this.blocks.get(id)!.childIds.push(notesId);
+    page.childIds.push(id);
+    this.touchPage(page);
+    return id;
   }
 
   addPage(databaseId: string, input: { title: string; slug?: string }): PageObject {
@@ -896,20 +923,27 @@ export class Workspace {
    * sorts (NotionApiError). Cached until the next mutation: the returned
    * arrays must not be modified.
    */
-  private queryRows(databaseId: string, filter: unknown, sorts: unknown, inTrash: boolean): CachedQuery {
+  private queryRows(
+    databaseId: string,
+    filter: unknown,
+    sorts: unknown,
+    inTrash: boolean,
+    dialect: FilterDialect = LEGACY_DIALECT,
+  ): CachedQuery {
     if (this.cachedRevision !== this.revision) {
       this.sortCache.clear();
       this.queryCache.clear();
       this.cachedRevision = this.revision;
     }
     const sortKey = `${databaseId}|${inTrash}|${JSON.stringify(sorts ?? null)}`;
-    const queryKey = `${sortKey}|${JSON.stringify(filter ?? null)}`;
+    const queryKey = `${sortKey}|${JSON.stringify(filter ?? null)}|${dialect.groupByName}${dialect.groupOperators}`;
     const hit = this.queryCache.get(queryKey);
     if (hit) return hit;
 
     const db = this.databases.get(databaseId)!;
     const columns = columnsOf(this.schemaOf(db), !db.custom);
-    const matches = filter === undefined || filter === null ? undefined : compileFilter(filter, columns);
+    const matches =
+      filter === undefined || filter === null ? undefined : compileFilter(filter, columns, undefined, 0, dialect);
     let sorted = this.sortCache.get(sortKey);
     if (!sorted) {
       const keyOf = compileSorts(sorts, columns);

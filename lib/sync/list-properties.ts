@@ -1,0 +1,128 @@
+/**
+ * Which properties a database section's queries ask Notion for
+ * (`filter_properties`, by id), and which it reads per page instead.
+ *
+ * - Listed: the properties the index keeps (all of the data source's, or the
+ *   section's `properties`) plus those its options need at listing (the title,
+ *   `slug`, `title`, `sort` and the filter's properties), except:
+ * - Expensive: formula, rollup and relation properties the index keeps and the
+ *   options do not need. Notion computes them slowest; they are read with one
+ *   `pages.retrieve` per page the listing found changed (PieceRow.retrieve), and
+ *   an unchanged row keeps the values its entry holds (withStoredValues). So a
+ *   formula or rollup shows a new value when its page is edited or at a forced run.
+ *
+ * The schema (ids and types) is cached in KV (keys.dataSourceSchema) and read again
+ * at the first query of a forced run, when older than SCHEMA_MAX_AGE_MS, and when a
+ * listed row disagrees with it (a property it lacks, or one asked for and missing:
+ * renamed or deleted). A property added since the last read is not asked for until then.
+ */
+import type { IndexEntry } from "../mirror/shapes";
+import { filterPropertyNames } from "../notion/filter";
+import type { KeyBuilder } from "../kv/keys";
+import type { KvStore } from "../kv/store";
+import type { StatusGroups } from "../notion/filter-match";
+import type { DataSourceSchema } from "../notion/source";
+import type { NotionPage } from "../notion/types";
+import type { DatabaseSectionSpec } from "../workspace/types";
+import type { RunContext } from "./context";
+
+export const EXPENSIVE_TYPES: ReadonlySet<string> = new Set(["formula", "rollup", "relation"]);
+
+/** A day: a property added to a data source is listed at the latest a day later (or at a forced run). */
+export const SCHEMA_MAX_AGE_MS = 24 * 3_600_000;
+
+interface StoredSchema {
+  properties: DataSourceSchema;
+  readAt: string;
+}
+
+export interface ListPlan {
+  /** Property ids for filter_properties, as the schema gives them. */
+  ids: string[];
+  /** Names of the kept properties read per page, not listed. */
+  expensive: string[];
+  /** Names the listed rows must show (the listed ids' names). */
+  listed: string[];
+}
+
+/** Names the section's options need on a listed row, whatever their cost. */
+function neededNames(spec: DatabaseSectionSpec, schema: DataSourceSchema): Set<string> {
+  const title = Object.keys(schema).filter((name) => schema[name].type === "title");
+  const sort = "property" in spec.sort ? [spec.sort.property] : [];
+  const own = [spec.slugProperty, spec.titleProperty].filter((n): n is string => typeof n === "string");
+  return new Set([...title, ...sort, ...own, ...filterPropertyNames(spec.filter)]);
+}
+
+export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): ListPlan {
+  const needed = neededNames(spec, schema);
+  const kept = spec.properties ?? Object.keys(schema);
+  const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.has(schema[n].type) && !needed.has(n));
+  const listed = [...new Set([...kept, ...needed])].filter((n) => schema[n] && !expensive.includes(n));
+  return { ids: listed.map((n) => schema[n].id), expensive, listed };
+}
+
+/** The section's plan from the cached schema, read from Notion first when missing, stale or `refresh`. */
+export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh: boolean): Promise<ListPlan> {
+  const key = ctx.keys.dataSourceSchema(sourceId);
+  let stored = refresh ? null : await ctx.kv.get<StoredSchema>(key);
+  const age = stored ? ctx.now().getTime() - Date.parse(stored.readAt) : Infinity;
+  if (!stored || !(age < SCHEMA_MAX_AGE_MS)) {
+    stored = { properties: await ctx.notion.retrieveDataSource(sourceId), readAt: ctx.now().toISOString() };
+    await ctx.kv.set(key, stored);
+  }
+  return listPlan(databaseSpecOf(ctx), stored.properties);
+}
+
+/** Whether listed rows show the schema changed: a property it does not name, or one asked for and absent. */
+export function rowsDisagree(rows: NotionPage[], plan: ListPlan): boolean {
+  const listed = new Set(plan.listed);
+  return rows.some((row) => {
+    const names = Object.keys(row.properties ?? {});
+    return names.some((n) => !listed.has(n)) || names.length < listed.size;
+  });
+}
+
+/**
+ * An unchanged row's entry: the expensive values are the stored ones (the row does not
+ * carry them), in the stored entry's key order, so an unchanged entry compares equal.
+ */
+export function withStoredValues(entry: IndexEntry, previous: IndexEntry, expensive: string[]): IndexEntry {
+  const before = previous.properties ?? {};
+  const fresh = entry.properties;
+  const stored = new Set(expensive.filter((n) => !(n in fresh) && n in before));
+  if (stored.size === 0) return entry;
+  const properties: IndexEntry["properties"] = {};
+  for (const n of Object.keys(before))
+    if (n in fresh || stored.has(n)) properties[n] = n in fresh ? fresh[n] : before[n];
+  for (const n of Object.keys(fresh)) if (!(n in properties)) properties[n] = fresh[n];
+  return { ...entry, properties };
+}
+
+function databaseSpecOf(ctx: RunContext): DatabaseSectionSpec {
+  if (ctx.spec.kind !== "database") throw new Error(`section ${ctx.section} is not read from a data source`);
+  return ctx.spec;
+}
+
+/** The status groups of a section's data source by property id (decoded), from the cached schema; {} when none is cached. */
+export async function cachedStatusGroups(
+  kv: KvStore,
+  keys: KeyBuilder,
+  spec: DatabaseSectionSpec,
+): Promise<Record<string, StatusGroups>> {
+  const sourceId =
+    "dataSourceId" in spec.source
+      ? spec.source.dataSourceId
+      : await kv.get<string>(keys.dataSource(spec.source.databaseId));
+  const stored = typeof sourceId === "string" ? await kv.get<StoredSchema>(keys.dataSourceSchema(sourceId)) : null;
+  const out: Record<string, StatusGroups> = {};
+  for (const p of Object.values(stored?.properties ?? {})) if (p.groups) out[decodeId(p.id)] = p.groups;
+  return out;
+}
+
+function decodeId(id: string): string {
+  try {
+    return decodeURIComponent(id);
+  } catch {
+    return id;
+  }
+}
