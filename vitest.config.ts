@@ -32,6 +32,7 @@ const PARALLEL = [
   "tests/unit/sync-router.test.ts",
   "tests/conformance/*.test.ts",
   "tests/children-walk.test.ts",
+  "tests/versions.test.ts",
   "tests/kv-commands.test.ts",
   "tests/relations.test.ts",
   "tests/slug.integration.test.ts",

@@ -127,9 +127,7 @@ describe.each(NOTION_VERSIONS)("Notion-Version %s", (version) => {
     stack.workspace.editPageTitle(row.id, `Targeted under ${version}`);
     stack.emulator.resetRequestLog();
     const wk = webhookKeys(stack.keys);
-    await stack.kv.atomic(
-      addDirtyOps(wk.dirtyBase(), [{ pageId: row.id, timestamp: new Date().toISOString() }]),
-    );
+    await stack.kv.atomic(addDirtyOps(wk.dirtyBase(), [{ pageId: row.id, timestamp: new Date().toISOString() }]));
     const { result } = await runDirtyInvocation({
       env: stack.env,
       startedAt: Date.now(),

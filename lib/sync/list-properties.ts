@@ -26,7 +26,7 @@ import type { NotionPage } from "../notion/types";
 import type { DatabaseSectionSpec } from "../workspace/types";
 import type { RunContext } from "./context";
 
-export const EXPENSIVE_TYPES: ReadonlySet<string> = new Set(["formula", "rollup", "relation"]);
+export const EXPENSIVE_TYPES: readonly string[] = ["formula", "rollup", "relation"];
 
 /** A day: a property added to a data source is listed at the latest a day later (or at a forced run). */
 export const SCHEMA_MAX_AGE_MS = 24 * 3_600_000;
@@ -56,7 +56,7 @@ function neededNames(spec: DatabaseSectionSpec, schema: DataSourceSchema): Set<s
 export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): ListPlan {
   const needed = neededNames(spec, schema);
   const kept = spec.properties ?? Object.keys(schema);
-  const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.has(schema[n].type) && !needed.has(n));
+  const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.includes(schema[n].type) && !needed.has(n));
   const listed = [...new Set([...kept, ...needed])].filter((n) => schema[n] && !expensive.includes(n));
   return { ids: listed.map((n) => schema[n].id), expensive, listed };
 }
