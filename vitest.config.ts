@@ -40,6 +40,7 @@ const PARALLEL = [
   "tests/unit/workspace-config.test.ts",
   "tests/unit/publish-filter.test.ts",
   "tests/unit/filter-match.test.ts",
+  "tests/unit/api-versions.test.ts",
   "tests/unit/compound-filter.test.ts",
   "tests/unit/index-sort.test.ts",
   "tests/unit/crons.test.ts",
