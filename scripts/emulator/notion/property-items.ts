@@ -71,6 +71,31 @@ export function setRelation(
   return record;
 }
 
+/** The schema entries of the relations setRelation gave any of `pageIds` (one-way, to their own data source). */
+export function relationSchema(
+  workspace: Workspace,
+  pageIds: string[],
+  databaseId: string,
+  dataSourceId: string,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pageId of pageIds)
+    for (const r of recordsOf(workspace, pageId))
+      out[r.name] ??= {
+        id: r.propertyId,
+        name: r.name,
+        description: null,
+        type: "relation",
+        relation: {
+          database_id: databaseId,
+          data_source_id: dataSourceId,
+          type: "single_property",
+          single_property: {},
+        },
+      };
+  return out;
+}
+
 /** A short, URL-encoded property id like Notion's (`%60%5B%3E%7B`), stable per name. */
 function propertyIdFor(name: string): string {
   const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789`[>{:;<=@^|~";

@@ -45,7 +45,7 @@ import {
   type SortSpec,
 } from "./query.js";
 import { normalizeId, Prng } from "./prng.js";
-import { relationProperties } from "./property-items.js";
+import { relationProperties, relationSchema } from "./property-items.js";
 import { attachmentsProperty, signHostedFiles, type FilesPropertyItem } from "./files.js";
 import {
   NotionApiError,
@@ -313,6 +313,10 @@ export class Workspace {
     if (!db) return undefined;
     const properties: DataSourceObject["properties"] = {};
     for (const spec of this.schemaOf(db)) properties[spec.name] = schemaEntry(spec);
+    // Relations setRelation gave its rows are in its schema too, as every property of a row is in Notion.
+    const rows = [...this.pages.values()].filter((p) => p.databaseId === db.id).map((p) => p.id);
+    for (const [name, entry] of Object.entries(relationSchema(this, rows, db.id, db.dataSourceId)))
+      properties[name] ??= entry as DataSourceObject["properties"][string];
     return {
       object: "data_source",
       id: db.dataSourceId,
