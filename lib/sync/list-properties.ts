@@ -61,8 +61,8 @@ export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): L
   return { ids: listed.map((n) => schema[n].id), expensive, listed };
 }
 
-/** The section's plan from the cached schema, read from Notion first when missing, stale or `refresh`. */
-export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh: boolean): Promise<ListPlan> {
+/** The data source's schema from KV, read from Notion first when missing, older than SCHEMA_MAX_AGE_MS or `refresh`. */
+export async function cachedSchema(ctx: RunContext, sourceId: string, refresh = false): Promise<DataSourceSchema> {
   const key = ctx.keys.dataSourceSchema(sourceId);
   let stored = refresh ? null : await ctx.kv.get<StoredSchema>(key);
   const age = stored ? ctx.now().getTime() - Date.parse(stored.readAt) : Infinity;
@@ -70,7 +70,12 @@ export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh
     stored = { properties: await ctx.notion.retrieveDataSource(sourceId), readAt: ctx.now().toISOString() };
     await ctx.kv.set(key, stored);
   }
-  return listPlan(databaseSpecOf(ctx), stored.properties);
+  return stored.properties;
+}
+
+/** The section's plan from the cached schema (read again when `refresh`). */
+export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh: boolean): Promise<ListPlan> {
+  return listPlan(databaseSpecOf(ctx), await cachedSchema(ctx, sourceId, refresh));
 }
 
 /** Whether listed rows show the schema changed: a property it does not name, or one asked for and absent. */
