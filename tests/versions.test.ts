@@ -20,7 +20,7 @@ import { addDirtyOps } from "../lib/webhooks/dirty";
 import { webhookKeys } from "../lib/webhooks/keys";
 import { runDirtyInvocation } from "../lib/webhooks/run";
 import { pageMarkdown, unsignedMarkdown } from "../scripts/emulator/notion/markdown";
-import { withCompleteRelations } from "../scripts/emulator/notion/property-items";
+import { setRelation, withCompleteRelations } from "../scripts/emulator/notion/property-items";
 import { compareKvWithWorkspace } from "../scripts/emulator/notion/verify";
 import { forVersion } from "../scripts/emulator/notion/versions";
 import { createDeadline } from "../lib/core/deadline";
@@ -28,7 +28,7 @@ import { createPacer } from "../lib/notion/pacer";
 import { createNotionSource } from "../lib/notion/source";
 import { generateWorkspace } from "../scripts/emulator/notion/generate";
 import { type NotionEmulator, startNotionEmulator } from "../scripts/emulator/notion/server";
-import { type Stack, invoke, startStack, syncAll } from "./support/harness";
+import { type Stack, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
 
 const CORPUS = path.resolve(__dirname, "fixtures/real-notion");
 const recording = (name: string) => JSON.parse(fs.readFileSync(path.join(CORPUS, name), "utf8")) as object;
@@ -191,6 +191,34 @@ describe.each(NOTION_VERSIONS)("Notion-Version %s", (version) => {
       const posts = (await readIndexPage(stack.kv, stack.keys, "posts"))!.entries;
       const people = posts.flatMap((e) => (e.properties.Authors ?? []) as { id: string; name: string | null }[]);
       expect(people.some((p) => p.name === null)).toBe(true);
+    },
+  );
+
+  it.runIf(version === "2026-12-01")(
+    "a property added after the schema was cached: an edited row has it, a no-change run keeps it, a forced run reads the schema",
+    async () => {
+      const ws = stack.workspace;
+      const row = ws.visibleRows(ws.pagesDatabaseId)[4];
+      ws.advanceClock(120_000);
+      const added = setRelation(ws, row.id, { count: 3, name: "Added later" });
+      const entryOf = async () => (await stack.kv.get<LedgerEntry>(stack.keys.entry("pages", row.id)))!.entry!;
+      stack.emulator.resetRequestLog();
+      await syncUntilDone(stack, "pages");
+      expect((await entryOf()).properties["Added later"]).toEqual(added.ids);
+      const routes = () => stack.emulator.requests().map((r) => r.route);
+      expect(routes()).not.toContain("dataSources.retrieve");
+
+      const before = await entryOf();
+      stack.emulator.resetRequestLog();
+      const quiet = await syncUntilDone(stack, "pages");
+      expect(quiet.at(-1)!.counts.fetched).toBe(0);
+      expect(await entryOf()).toEqual(before);
+      expect(routes()).toEqual(["dataSources.query"]);
+
+      stack.emulator.resetRequestLog();
+      await syncUntilDone(stack, "pages", { query: "force=1" });
+      expect(routes().filter((r) => r === "dataSources.retrieve")).toHaveLength(1);
+      expect((await entryOf()).properties["Added later"]).toEqual(added.ids);
     },
   );
 });

@@ -149,7 +149,7 @@ function decideListedRows(
         ? null
         : unchangedView(ctx, row, ledger);
     const kept = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
-    const entry = kept ? withStoredValues(kept, previous!, plan.expensive) : null;
+    const entry = kept ? withStoredValues(kept, previous!, plan) : null;
     if (!entry) {
       const retrieve = plan.expensive.length > 0 ? { retrieve: true } : {};
       rows.push({ id: row.id, slug, page: row, ...retrieve, ...(refetch ? { refetch: true } : {}) });

@@ -14,7 +14,9 @@
  * The schema (ids and types) is cached in KV (keys.dataSourceSchema) and read again
  * at the first query of a forced run, when older than SCHEMA_MAX_AGE_MS, and when a
  * listed row disagrees with it (a property it lacks, or one asked for and missing:
- * renamed or deleted). A property added since the last read is not asked for until then.
+ * renamed or deleted). A property added since the last read is not asked for until then
+ * (a changed page, read in full, has it; unchanged rows keep what they hold), and an
+ * expensive one deleted stays in unchanged rows' entries until they change or a forced run.
  */
 import type { IndexEntry } from "../mirror/shapes";
 import { filterPropertyNames } from "../notion/filter";
@@ -43,6 +45,8 @@ export interface ListPlan {
   expensive: string[];
   /** Names the listed rows must show (the listed ids' names). */
   listed: string[];
+  /** Every property name of the schema the plan was made from. */
+  known: string[];
 }
 
 /** Names the section's options need on a listed row, whatever their cost. */
@@ -58,7 +62,7 @@ export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): L
   const kept = spec.properties ?? Object.keys(schema);
   const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.includes(schema[n].type) && !needed.has(n));
   const listed = [...new Set([...kept, ...needed])].filter((n) => schema[n] && !expensive.includes(n));
-  return { ids: listed.map((n) => schema[n].id), expensive, listed };
+  return { ids: listed.map((n) => schema[n].id), expensive, listed, known: Object.keys(schema) };
 }
 
 /** The data source's schema from KV, read from Notion first when missing, older than SCHEMA_MAX_AGE_MS or `refresh`. */
@@ -89,12 +93,19 @@ export function rowsDisagree(rows: NotionPage[], plan: ListPlan): boolean {
 
 /**
  * An unchanged row's entry: the expensive values are the stored ones (the row does not
- * carry them), in the stored entry's key order, so an unchanged entry compares equal.
+ * carry them), in the stored entry's key order, so an unchanged entry compares equal. So is
+ * a stored property the plan's schema does not know (added since it was read: a changed
+ * page read in full showed it), never dropped and written back at every run.
  */
-export function withStoredValues(entry: IndexEntry, previous: IndexEntry, expensive: string[]): IndexEntry {
+export function withStoredValues(
+  entry: IndexEntry,
+  previous: IndexEntry,
+  plan: Pick<ListPlan, "expensive" | "known">,
+): IndexEntry {
   const before = previous.properties ?? {};
   const fresh = entry.properties;
-  const stored = new Set(expensive.filter((n) => !(n in fresh) && n in before));
+  const keep = (n: string) => plan.expensive.includes(n) || !plan.known.includes(n);
+  const stored = new Set(Object.keys(before).filter((n) => !(n in fresh) && keep(n)));
   if (stored.size === 0) return entry;
   const properties: IndexEntry["properties"] = {};
   for (const n of Object.keys(before))

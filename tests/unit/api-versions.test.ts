@@ -196,8 +196,12 @@ describe("the list plan", () => {
       properties: { Name: "Old", Score: 3, Total: [1], Slug: "x" },
     } as unknown as IndexEntry;
     const fresh = { id: "p", properties: { Name: "New", Slug: "x" } } as unknown as IndexEntry;
-    const kept = withStoredValues(fresh, previous, ["Score", "Total", "Related"]);
+    const known = ["Name", "Score", "Total", "Related", "Slug"];
+    const kept = withStoredValues(fresh, previous, { expensive: ["Score", "Total", "Related"], known });
     expect(JSON.stringify(kept.properties)).toBe(JSON.stringify({ Name: "New", Score: 3, Total: [1], Slug: "x" }));
-    expect(withStoredValues(fresh, previous, [])).toBe(fresh);
+    // A cheap property listed and absent was deleted; one the schema does not know yet is kept.
+    expect(withStoredValues(fresh, previous, { expensive: [], known })).toBe(fresh);
+    const newer = withStoredValues(fresh, previous, { expensive: [], known: ["Name", "Slug"] });
+    expect(Object.keys(newer.properties)).toEqual(["Name", "Score", "Total", "Slug"]);
   });
 });
