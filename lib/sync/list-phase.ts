@@ -28,6 +28,7 @@ import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
+import { REFETCH_ALL_SINCE } from "./full-refetch";
 import { type ListPlan, rowsDisagree, sectionListPlan, withStoredValues } from "./list-properties";
 import { type LedgerEntry, writtenInOtherMode } from "./ledger";
 import { unchangedView } from "./page-files";
@@ -109,11 +110,15 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   return complete;
 }
 
-/** What the queries ask for (list-properties.ts); a forced run reads the schema again at its first query. */
+/**
+ * What the queries ask for (list-properties.ts); a forced run, and one a schema_updated
+ * webhook asked to re-read every page (full-refetch.ts), read the schema again at their first query.
+ */
 function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
   const { startCursor, windowStart, pieces } = ctx.cursor.list;
   const first = startCursor === null && windowStart === null && pieces === 0;
-  return sectionListPlan(ctx, sourceId, ctx.cursor.force && first);
+  const rereads = ctx.cursor.force || ctx.cursor.since === REFETCH_ALL_SINCE;
+  return sectionListPlan(ctx, sourceId, rereads && first);
 }
 
 interface ListedRow {

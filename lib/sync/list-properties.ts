@@ -12,7 +12,8 @@
  *   formula or rollup shows a new value when its page is edited or at a forced run.
  *
  * The schema (ids and types) is cached in KV (keys.dataSourceSchema) and read again
- * at the first query of a forced run, when older than SCHEMA_MAX_AGE_MS, and when a
+ * at the first query of a forced run or of a run a schema_updated webhook marked
+ * (full-refetch.ts), when older than SCHEMA_MAX_AGE_MS, and when a
  * listed row disagrees with it (a property it lacks, or one asked for and missing:
  * renamed or deleted). A property added since the last read is not asked for until then
  * (a changed page, read in full, has it; unchanged rows keep what they hold), and an
