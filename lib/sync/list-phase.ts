@@ -29,7 +29,7 @@ import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
 import { REFETCH_ALL_SINCE } from "./full-refetch";
-import { type ListPlan, rowsDisagree, sectionListPlan, withStoredValues } from "./list-properties";
+import { type ListPlan, listingAll, rowsDisagree, sectionListPlan, withStoredValues } from "./list-properties";
 import { type LedgerEntry, writtenInOtherMode } from "./ledger";
 import { unchangedView } from "./page-files";
 import { type PieceRow, packPiece } from "./worklist";
@@ -114,11 +114,13 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
  * What the queries ask for (list-properties.ts); a forced run, and one a schema_updated
  * webhook asked to re-read every page (full-refetch.ts), read the schema again at their first query.
  */
-function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
+async function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
   const { startCursor, windowStart, pieces } = ctx.cursor.list;
   const first = startCursor === null && windowStart === null && pieces === 0;
   const rereads = ctx.cursor.force || ctx.cursor.since === REFETCH_ALL_SINCE;
-  return sectionListPlan(ctx, sourceId, rereads && first);
+  const plan = await sectionListPlan(ctx, sourceId, rereads && first);
+  // No watermark (forced or first run) or the epoch: every row is read, so expensive ones are listed.
+  return ctx.cursor.since === null || ctx.cursor.since === REFETCH_ALL_SINCE ? listingAll(plan) : plan;
 }
 
 interface ListedRow {

@@ -6,10 +6,13 @@
  *   section's `properties`) plus those its options need at listing (the title,
  *   `slug`, `title`, `sort` and the filter's properties), except:
  * - Expensive: formula, rollup and relation properties the index keeps and the
- *   options do not need. Notion computes them slowest; they are read with one
- *   `pages.retrieve` per page the listing found changed (PieceRow.retrieve), and
+ *   options do not need. Notion computes them slowest; an unforced run reads them with
+ *   one `pages.retrieve` per page its listing found changed (PieceRow.retrieve), and
  *   an unchanged row keeps the values its entry holds (withStoredValues). So a
  *   formula or rollup shows a new value when its page is edited or at a forced run.
+ *   A run that reads every row anyway (forced, first, or marked by a schema_updated
+ *   webhook: `since` null or the epoch) lists them too (listingAll): one request per 100
+ *   rows, not one per row.
  *
  * The schema (ids and types) is cached in KV (keys.dataSourceSchema) and read again
  * at the first query of a forced run or of a run a schema_updated webhook marked
@@ -42,8 +45,9 @@ interface StoredSchema {
 export interface ListPlan {
   /** Property ids for filter_properties, as the schema gives them. */
   ids: string[];
-  /** Names of the kept properties read per page, not listed. */
+  /** Names of the kept properties read per page, not listed; and their ids. */
   expensive: string[];
+  expensiveIds: string[];
   /** Names the listed rows must show (the listed ids' names). */
   listed: string[];
   /** Every property name of the schema the plan was made from. */
@@ -63,7 +67,23 @@ export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): L
   const kept = spec.properties ?? Object.keys(schema);
   const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.includes(schema[n].type) && !needed.has(n));
   const listed = [...new Set([...kept, ...needed])].filter((n) => schema[n] && !expensive.includes(n));
-  return { ids: listed.map((n) => schema[n].id), expensive, listed, known: Object.keys(schema) };
+  const ids = listed.map((n) => schema[n].id);
+  return { ids, expensive, expensiveIds: expensive.map((n) => schema[n].id), listed, known: Object.keys(schema) };
+}
+
+/**
+ * The plan of a run that reads every row anyway (forced, first, or marked by a schema
+ * webhook): the expensive properties listed too, one request per 100 rows instead of one per row.
+ */
+export function listingAll(plan: ListPlan): ListPlan {
+  if (plan.expensive.length === 0) return plan;
+  return {
+    ids: [...plan.ids, ...plan.expensiveIds],
+    listed: [...plan.listed, ...plan.expensive],
+    expensive: [],
+    expensiveIds: [],
+    known: plan.known,
+  };
 }
 
 /** The data source's schema from KV, read from Notion first when missing, older than SCHEMA_MAX_AGE_MS or `refresh`. */
