@@ -18,7 +18,7 @@ import { type Stack, diffKvWithWorkspace, startStack, syncAll, syncUntilDone } f
 import {
   listedChildIds,
   normalize,
-  retrievedIds,
+  childRetrievedIds,
   scratchLeft,
   searchTotal,
   searchedChildIds,
@@ -49,7 +49,11 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
   let stack: Stack;
   let childIds: string[];
 
-  const requestsOf = (route: string) => stack.emulator.requests().filter((r) => r.route === route).length;
+  // pages.retrieve: of child pages (database rows are retrieved for their expensive properties, lib/sync/list-properties.ts).
+  const requestsOf = (route: string) =>
+    route === "pages.retrieve"
+      ? childRetrievedIds(stack).length
+      : stack.emulator.requests().filter((r) => r.route === route).length;
   const children = () => syncUntilDone(stack, "children");
   const lastCheck = async () => (await readHistory(stack.kv, stack.keys, "children"))[0]?.childCheck;
   /** The first text block of a child page and an edit of it. */
@@ -261,7 +265,11 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
 
 describe("forced and first runs take the child pages' objects from a search sweep", () => {
   let stack: Stack;
-  const requestsOf = (route: string) => stack.emulator.requests().filter((r) => r.route === route).length;
+  // pages.retrieve: of child pages (database rows are retrieved for their expensive properties, lib/sync/list-properties.ts).
+  const requestsOf = (route: string) =>
+    route === "pages.retrieve"
+      ? childRetrievedIds(stack).length
+      : stack.emulator.requests().filter((r) => r.route === route).length;
   const lastCheck = async () => (await readHistory(stack.kv, stack.keys, "children"))[0]?.childCheck;
   const forcedChildren = () => syncUntilDone(stack, "children", { query: "force=1" });
   /** Child pages listed but not returned by search now: the ones a sweeping run retrieves. */
@@ -284,7 +292,7 @@ describe("forced and first runs take the child pages' objects from a search swee
     stack.emulator.resetRequestLog();
     const runs = await syncAll(stack);
     expect(requestsOf("search")).toBe(Math.ceil(total / 100));
-    expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
+    expect(sorted(childRetrievedIds(stack))).toEqual(sorted(hidden));
     expect(await lastCheck()).toMatchObject({
       mode: "full",
       reason: "first_run",
@@ -311,7 +319,7 @@ describe("forced and first runs take the child pages' objects from a search swee
       expect(hidden).toContain(normalize(child));
       stack.emulator.resetRequestLog();
       const answers = await forcedChildren();
-      expect(sorted(retrievedIds(stack))).toEqual(sorted(hidden));
+      expect(sorted(childRetrievedIds(stack))).toEqual(sorted(hidden));
       expect(answers.at(-1)!.counts.fetched).toBe(ws.reachableChildPages(5).length);
       const entry = (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("children", child)))!.entry;
       expect(JSON.stringify(await stack.kv.get(stack.keys.page("children", entry.slug)))).toContain(

@@ -20,10 +20,15 @@ import { addDirtyOps } from "../lib/webhooks/dirty";
 import { webhookKeys } from "../lib/webhooks/keys";
 import { runDirtyInvocation } from "../lib/webhooks/run";
 import { pageMarkdown, unsignedMarkdown } from "../scripts/emulator/notion/markdown";
-import { withCompleteRelations } from "../scripts/emulator/notion/property-items";
+import { setRelation, withCompleteRelations } from "../scripts/emulator/notion/property-items";
 import { compareKvWithWorkspace } from "../scripts/emulator/notion/verify";
 import { forVersion } from "../scripts/emulator/notion/versions";
-import { type Stack, invoke, startStack, syncAll } from "./support/harness";
+import { createDeadline } from "../lib/core/deadline";
+import { createPacer } from "../lib/notion/pacer";
+import { createNotionSource } from "../lib/notion/source";
+import { generateWorkspace } from "../scripts/emulator/notion/generate";
+import { type NotionEmulator, startNotionEmulator } from "../scripts/emulator/notion/server";
+import { type Stack, invoke, startStack, syncAll, syncUntilDone } from "./support/harness";
 
 const CORPUS = path.resolve(__dirname, "fixtures/real-notion");
 const recording = (name: string) => JSON.parse(fs.readFileSync(path.join(CORPUS, name), "utf8")) as object;
@@ -127,9 +132,7 @@ describe.each(NOTION_VERSIONS)("Notion-Version %s", (version) => {
     stack.workspace.editPageTitle(row.id, `Targeted under ${version}`);
     stack.emulator.resetRequestLog();
     const wk = webhookKeys(stack.keys);
-    await stack.kv.atomic(
-      addDirtyOps(wk.dirtyBase(), [{ pageId: row.id, timestamp: new Date().toISOString() }]),
-    );
+    await stack.kv.atomic(addDirtyOps(wk.dirtyBase(), [{ pageId: row.id, timestamp: new Date().toISOString() }]));
     const { result } = await runDirtyInvocation({
       env: stack.env,
       startedAt: Date.now(),
@@ -188,6 +191,144 @@ describe.each(NOTION_VERSIONS)("Notion-Version %s", (version) => {
       const posts = (await readIndexPage(stack.kv, stack.keys, "posts"))!.entries;
       const people = posts.flatMap((e) => (e.properties.Authors ?? []) as { id: string; name: string | null }[]);
       expect(people.some((p) => p.name === null)).toBe(true);
+    },
+  );
+
+  it.runIf(version === "2026-12-01")(
+    "a property added after the schema was cached: an edited row has it, a no-change run keeps it, a forced run reads the schema",
+    async () => {
+      const ws = stack.workspace;
+      const row = ws.visibleRows(ws.pagesDatabaseId)[4];
+      ws.advanceClock(120_000);
+      const added = setRelation(ws, row.id, { count: 3, name: "Added later" });
+      const entryOf = async () => (await stack.kv.get<LedgerEntry>(stack.keys.entry("pages", row.id)))!.entry!;
+      stack.emulator.resetRequestLog();
+      await syncUntilDone(stack, "pages");
+      expect((await entryOf()).properties["Added later"]).toEqual(added.ids);
+      const routes = () => stack.emulator.requests().map((r) => r.route);
+      expect(routes()).not.toContain("dataSources.retrieve");
+
+      const before = await entryOf();
+      stack.emulator.resetRequestLog();
+      const quiet = await syncUntilDone(stack, "pages");
+      expect(quiet.at(-1)!.counts.fetched).toBe(0);
+      expect(await entryOf()).toEqual(before);
+      expect(routes()).toEqual(["dataSources.query"]);
+
+      stack.emulator.resetRequestLog();
+      await syncUntilDone(stack, "pages", { query: "force=1" });
+      expect(routes().filter((r) => r === "dataSources.retrieve")).toHaveLength(1);
+      expect((await entryOf()).properties["Added later"]).toEqual(added.ids);
+    },
+  );
+});
+
+describe("the emulator's differences by version, and what the source sends for them", () => {
+  let emulator: NotionEmulator;
+  let dataSourceId = "";
+  const ws = generateWorkspace({ pages: 3, posts: 2, hugePages: 0, childDepth: 0 });
+  beforeAll(async () => {
+    emulator = await startNotionEmulator({ workspace: ws, ratePerSecond: Infinity });
+    const db = ws.createDatabase({
+      title: "Tasks",
+      properties: { Name: "title", Status: { type: "status", options: ["Draft", "Review", "Done"] }, Score: "number" },
+    });
+    dataSourceId = db.data_sources[0].id;
+    for (const [name, status] of [
+      ["a", "Draft"],
+      ["b", "Review"],
+      ["c", "Done"],
+    ])
+      ws.addRow(db.id, { values: { Name: name, Status: status, Score: 1 } });
+  });
+  afterAll(async () => emulator?.close());
+
+  const post = (version: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${emulator.url}/v1/${path}`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${emulator.token}`,
+        "Notion-Version": version,
+        "Content-Type": "application/json",
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+  const names = (body: Record<string, unknown>) =>
+    (body.results as { properties: Record<string, unknown> }[]).map((r) => Object.keys(r.properties).sort());
+  const titles = (body: Record<string, unknown>) =>
+    (body.results as { properties: { Name: { title: { plain_text: string }[] } } }[])
+      .map((r) => r.properties.Name.title[0].plain_text)
+      .sort();
+
+  it("lists every property before 2026-12-01, the title only on it, and what filter_properties names on each", async () => {
+    const query = `data_sources/${dataSourceId}/query`;
+    expect(names((await post("2025-09-03", query, {})).body)[0]).toEqual(["Name", "Score", "Status"]);
+    expect(names((await post("2026-12-01", query, {})).body)[0]).toEqual(["Name"]);
+    const status = ws.dataSource(dataSourceId)!.properties.Status as { id: string };
+    const asked = `${query}?filter_properties=title&filter_properties=${encodeURIComponent(decodeURIComponent(status.id))}`;
+    for (const v of NOTION_VERSIONS) expect(names((await post(v, asked, {})).body)[0]).toEqual(["Name", "Status"]);
+    const search = await post("2026-12-01", "search", { filter: { property: "object", value: "page" } });
+    const rows = (search.body.results as { properties: Record<string, { type: string }> }[]).filter(
+      (r) => Object.keys(r.properties).length > 0,
+    );
+    expect(rows.every((r) => Object.values(r.properties).every((p) => p.type === "title"))).toBe(true);
+  });
+
+  it("refuses archived in a request body from 2026-03-11, and markdown v1 on 2026-12-01", async () => {
+    const query = `data_sources/${dataSourceId}/query`;
+    expect((await post("2025-09-03", query, { archived: false })).status).toBe(200);
+    expect((await post("2026-03-11", query, { archived: false })).body).toMatchObject({
+      status: 400,
+      code: "validation_error",
+    });
+    const row = ws.visibleRows(ws.pagesDatabaseId)[0];
+    const markdown = (version: string, asked: string) =>
+      fetch(`${emulator.url}/v1/pages/${row.id}/markdown${asked}`, {
+        headers: { Authorization: `Bearer ${emulator.token}`, "Notion-Version": version },
+      }).then((r) => r.status);
+    expect(await markdown("2026-12-01", "?markdown_version=v1")).toBe(400);
+    expect(await markdown("2026-03-11", "?markdown_version=v1")).toBe(200);
+    expect(await markdown("2026-12-01", "")).toBe(200);
+  });
+
+  it("status groups: equals a group's name before 2026-12-01, group operators on it or with the beta header", async () => {
+    const query = `data_sources/${dataSourceId}/query`;
+    const byName = { filter: { property: "Status", status: { equals: "Complete" } } };
+    const byGroup = { filter: { property: "Status", status: { group: { does_not_equal: "Complete" } } } };
+    expect(titles((await post("2025-09-03", query, byName)).body)).toEqual(["c"]);
+    expect(titles((await post("2026-12-01", query, byName)).body)).toEqual([]);
+    expect((await post("2026-03-11", query, byGroup)).status).toBe(400);
+    const beta = { "Notion-Beta": "status-group-filters-2026-10-06" };
+    expect(titles((await post("2026-03-11", query, byGroup, beta)).body)).toEqual(["a", "b"]);
+    expect(titles((await post("2026-12-01", query, byGroup)).body)).toEqual(["a", "b"]);
+  });
+
+  it.each(NOTION_VERSIONS)(
+    "the source on %s: a group filter gets its beta header where needed, rows carry what is asked",
+    async (version) => {
+      emulator.resetRequestLog();
+      const source = createNotionSource({
+        token: emulator.token,
+        baseUrl: emulator.url,
+        ratePerMin: 1_000_000,
+        deadline: createDeadline(10_000),
+        pacer: createPacer(Infinity),
+        notionVersion: version,
+      });
+      const schema = await source.retrieveDataSource(dataSourceId);
+      expect(schema.Status.groups?.find((g) => g.name === "Complete")?.options).toEqual(["Done"]);
+      const filter = { property: "Status", status: { group: { equals: "Complete" } } };
+      const page = await source.queryDataSource(dataSourceId, {
+        windowStart: null,
+        startCursor: null,
+        filter,
+        filterProperties: [schema.Name.id, schema.Status.id],
+      });
+      expect(page.results.map((r) => Object.keys(r.properties).sort())).toEqual([["Name", "Status"]]);
+      const log = emulator.requests();
+      expect(log.map((r) => r.version)).toEqual([version, version]);
+      expect(log[1].beta).toBe(version === "2026-12-01" ? null : "status-group-filters-2026-10-06");
     },
   );
 });

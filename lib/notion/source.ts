@@ -69,8 +69,11 @@ export interface NotionSource {
       filterProperties?: string[];
     },
   ): Promise<QueryPage>;
-  /** The first row of a query of one's own (filter, sorts), or null: one request, page_size 1. */
-  queryFirstRow(dataSourceId: string, query: { filter?: unknown; sorts?: unknown[] }): Promise<NotionPage | null>;
+  /** The first row of a query of one's own (filter, sorts; `filterProperties` as above), or null: one request, page_size 1. */
+  queryFirstRow(
+    dataSourceId: string,
+    query: { filter?: unknown; sorts?: unknown[]; filterProperties?: string[] },
+  ): Promise<NotionPage | null>;
   retrievePage(pageId: string): Promise<NotionPage>;
   /**
    * One page (≤ 100) of a property's items: GET /v1/pages/{id}/properties/{property_id}.
@@ -268,12 +271,16 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
         incomplete: res.request_status?.type === "incomplete",
       };
     },
-    async queryFirstRow(dataSourceId, { filter, sorts }) {
-      const res = await postQuery(dataSourceId, {
-        page_size: 1,
-        ...(filter ? { filter } : {}),
-        ...(sorts ? { sorts } : {}),
-      });
+    async queryFirstRow(dataSourceId, { filter, sorts, filterProperties }) {
+      const res = await postQuery(
+        dataSourceId,
+        {
+          page_size: 1,
+          ...(filter ? { filter } : {}),
+          ...(sorts ? { sorts } : {}),
+        },
+        filterProperties,
+      );
       return res.results.find((r) => r.object === "page") ?? null;
     },
     async retrievePage(pageId) {

@@ -28,7 +28,8 @@ import { isSameEntry } from "./ledger";
 import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
-import { type ListPlan, rowsDisagree, sectionListPlan, withStoredValues } from "./list-properties";
+import { REFETCH_ALL_SINCE } from "./full-refetch";
+import { type ListPlan, listingAll, rowsDisagree, sectionListPlan, withStoredValues } from "./list-properties";
 import { type LedgerEntry, writtenInOtherMode } from "./ledger";
 import { unchangedView } from "./page-files";
 import { type PieceRow, packPiece } from "./worklist";
@@ -109,11 +110,17 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   return complete;
 }
 
-/** What the queries ask for (list-properties.ts); a forced run reads the schema again at its first query. */
-function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
+/**
+ * What the queries ask for (list-properties.ts); a forced run, and one a schema_updated
+ * webhook asked to re-read every page (full-refetch.ts), read the schema again at their first query.
+ */
+async function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
   const { startCursor, windowStart, pieces } = ctx.cursor.list;
   const first = startCursor === null && windowStart === null && pieces === 0;
-  return sectionListPlan(ctx, sourceId, ctx.cursor.force && first);
+  const rereads = ctx.cursor.force || ctx.cursor.since === REFETCH_ALL_SINCE;
+  const plan = await sectionListPlan(ctx, sourceId, rereads && first);
+  // No watermark (forced or first run) or the epoch: every row is read, so expensive ones are listed.
+  return ctx.cursor.since === null || ctx.cursor.since === REFETCH_ALL_SINCE ? listingAll(plan) : plan;
 }
 
 interface ListedRow {
@@ -149,7 +156,7 @@ function decideListedRows(
         ? null
         : unchangedView(ctx, row, ledger);
     const kept = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
-    const entry = kept ? withStoredValues(kept, previous!, plan.expensive) : null;
+    const entry = kept ? withStoredValues(kept, previous!, plan) : null;
     if (!entry) {
       const retrieve = plan.expensive.length > 0 ? { retrieve: true } : {};
       rows.push({ id: row.id, slug, page: row, ...retrieve, ...(refetch ? { refetch: true } : {}) });

@@ -6,15 +6,21 @@
  *   section's `properties`) plus those its options need at listing (the title,
  *   `slug`, `title`, `sort` and the filter's properties), except:
  * - Expensive: formula, rollup and relation properties the index keeps and the
- *   options do not need. Notion computes them slowest; they are read with one
- *   `pages.retrieve` per page the listing found changed (PieceRow.retrieve), and
+ *   options do not need. Notion computes them slowest; an unforced run reads them with
+ *   one `pages.retrieve` per page its listing found changed (PieceRow.retrieve), and
  *   an unchanged row keeps the values its entry holds (withStoredValues). So a
  *   formula or rollup shows a new value when its page is edited or at a forced run.
+ *   A run that reads every row anyway (forced, first, or marked by a schema_updated
+ *   webhook: `since` null or the epoch) lists them too (listingAll): one request per 100
+ *   rows, not one per row.
  *
  * The schema (ids and types) is cached in KV (keys.dataSourceSchema) and read again
- * at the first query of a forced run, when older than SCHEMA_MAX_AGE_MS, and when a
+ * at the first query of a forced run or of a run a schema_updated webhook marked
+ * (full-refetch.ts), when older than SCHEMA_MAX_AGE_MS, and when a
  * listed row disagrees with it (a property it lacks, or one asked for and missing:
- * renamed or deleted). A property added since the last read is not asked for until then.
+ * renamed or deleted). A property added since the last read is not asked for until then
+ * (a changed page, read in full, has it; unchanged rows keep what they hold), and an
+ * expensive one deleted stays in unchanged rows' entries until they change or a forced run.
  */
 import type { IndexEntry } from "../mirror/shapes";
 import { filterPropertyNames } from "../notion/filter";
@@ -26,7 +32,7 @@ import type { NotionPage } from "../notion/types";
 import type { DatabaseSectionSpec } from "../workspace/types";
 import type { RunContext } from "./context";
 
-export const EXPENSIVE_TYPES: ReadonlySet<string> = new Set(["formula", "rollup", "relation"]);
+export const EXPENSIVE_TYPES: readonly string[] = ["formula", "rollup", "relation"];
 
 /** A day: a property added to a data source is listed at the latest a day later (or at a forced run). */
 export const SCHEMA_MAX_AGE_MS = 24 * 3_600_000;
@@ -39,10 +45,13 @@ interface StoredSchema {
 export interface ListPlan {
   /** Property ids for filter_properties, as the schema gives them. */
   ids: string[];
-  /** Names of the kept properties read per page, not listed. */
+  /** Names of the kept properties read per page, not listed; and their ids. */
   expensive: string[];
+  expensiveIds: string[];
   /** Names the listed rows must show (the listed ids' names). */
   listed: string[];
+  /** Every property name of the schema the plan was made from. */
+  known: string[];
 }
 
 /** Names the section's options need on a listed row, whatever their cost. */
@@ -56,13 +65,29 @@ function neededNames(spec: DatabaseSectionSpec, schema: DataSourceSchema): Set<s
 export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): ListPlan {
   const needed = neededNames(spec, schema);
   const kept = spec.properties ?? Object.keys(schema);
-  const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.has(schema[n].type) && !needed.has(n));
+  const expensive = kept.filter((n) => schema[n] && EXPENSIVE_TYPES.includes(schema[n].type) && !needed.has(n));
   const listed = [...new Set([...kept, ...needed])].filter((n) => schema[n] && !expensive.includes(n));
-  return { ids: listed.map((n) => schema[n].id), expensive, listed };
+  const ids = listed.map((n) => schema[n].id);
+  return { ids, expensive, expensiveIds: expensive.map((n) => schema[n].id), listed, known: Object.keys(schema) };
 }
 
-/** The section's plan from the cached schema, read from Notion first when missing, stale or `refresh`. */
-export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh: boolean): Promise<ListPlan> {
+/**
+ * The plan of a run that reads every row anyway (forced, first, or marked by a schema
+ * webhook): the expensive properties listed too, one request per 100 rows instead of one per row.
+ */
+export function listingAll(plan: ListPlan): ListPlan {
+  if (plan.expensive.length === 0) return plan;
+  return {
+    ids: [...plan.ids, ...plan.expensiveIds],
+    listed: [...plan.listed, ...plan.expensive],
+    expensive: [],
+    expensiveIds: [],
+    known: plan.known,
+  };
+}
+
+/** The data source's schema from KV, read from Notion first when missing, older than SCHEMA_MAX_AGE_MS or `refresh`. */
+export async function cachedSchema(ctx: RunContext, sourceId: string, refresh = false): Promise<DataSourceSchema> {
   const key = ctx.keys.dataSourceSchema(sourceId);
   let stored = refresh ? null : await ctx.kv.get<StoredSchema>(key);
   const age = stored ? ctx.now().getTime() - Date.parse(stored.readAt) : Infinity;
@@ -70,7 +95,12 @@ export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh
     stored = { properties: await ctx.notion.retrieveDataSource(sourceId), readAt: ctx.now().toISOString() };
     await ctx.kv.set(key, stored);
   }
-  return listPlan(databaseSpecOf(ctx), stored.properties);
+  return stored.properties;
+}
+
+/** The section's plan from the cached schema (read again when `refresh`). */
+export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh: boolean): Promise<ListPlan> {
+  return listPlan(databaseSpecOf(ctx), await cachedSchema(ctx, sourceId, refresh));
 }
 
 /** Whether listed rows show the schema changed: a property it does not name, or one asked for and absent. */
@@ -84,12 +114,19 @@ export function rowsDisagree(rows: NotionPage[], plan: ListPlan): boolean {
 
 /**
  * An unchanged row's entry: the expensive values are the stored ones (the row does not
- * carry them), in the stored entry's key order, so an unchanged entry compares equal.
+ * carry them), in the stored entry's key order, so an unchanged entry compares equal. So is
+ * a stored property the plan's schema does not know (added since it was read: a changed
+ * page read in full showed it), never dropped and written back at every run.
  */
-export function withStoredValues(entry: IndexEntry, previous: IndexEntry, expensive: string[]): IndexEntry {
+export function withStoredValues(
+  entry: IndexEntry,
+  previous: IndexEntry,
+  plan: Pick<ListPlan, "expensive" | "known">,
+): IndexEntry {
   const before = previous.properties ?? {};
   const fresh = entry.properties;
-  const stored = new Set(expensive.filter((n) => !(n in fresh) && n in before));
+  const keep = (n: string) => plan.expensive.includes(n) || !plan.known.includes(n);
+  const stored = new Set(Object.keys(before).filter((n) => !(n in fresh) && keep(n)));
   if (stored.size === 0) return entry;
   const properties: IndexEntry["properties"] = {};
   for (const n of Object.keys(before))

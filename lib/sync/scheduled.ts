@@ -8,6 +8,7 @@
 import { nextScheduledQuery, scheduledProperties } from "../notion/filter";
 import { dateStart, flattenValue } from "../mirror/properties";
 import type { RunContext } from "./context";
+import { cachedSchema } from "./list-properties";
 import { dataSourceId, databaseSpec } from "./section-source";
 
 /** Sets cursor.nextPublishAt (null: nothing scheduled, or no filter with "now"). */
@@ -18,9 +19,16 @@ export async function noteNextPublish(ctx: RunContext): Promise<void> {
   const now = new Date(ctx.cursor.startedAt);
   const sourceId = properties.length > 0 ? await dataSourceId(ctx) : "";
   const dates: number[] = [];
+  // The date property only (2026-12-01 lists the title alone unless asked).
+  const schema = properties.length > 0 ? await cachedSchema(ctx, sourceId) : {};
   for (const property of properties) {
     const query = nextScheduledQuery(filter, property, now);
-    const row = await ctx.notion.queryFirstRow(sourceId, { filter: query.filter, sorts: query.sorts });
+    const ids = schema[property] ? [schema[property].id] : undefined;
+    const row = await ctx.notion.queryFirstRow(sourceId, {
+      filter: query.filter,
+      sorts: query.sorts,
+      filterProperties: ids,
+    });
     const value = row?.properties?.[property];
     const start = value ? dateStart(flattenValue(value)) : null;
     const at = start ? Date.parse(start) : NaN;

@@ -84,6 +84,20 @@ export function retrievedIds(stack: Stack): string[] {
     .map((r) => normalize(decodeURIComponent(/\/v1\/pages\/([^/?]+)/.exec(r.path)![1])));
 }
 
+/** The database rows of the default sections: the sync retrieves a changed row for its expensive properties (lib/sync/list-properties.ts). */
+export function rowIds(stack: Stack): Set<string> {
+  const ws = stack.workspace;
+  return new Set(
+    [...ws.visibleRows(ws.pagesDatabaseId), ...ws.visibleRows(ws.postsDatabaseId)].map((r) => normalize(r.id)),
+  );
+}
+
+/** retrievedIds without the database rows: the child pages retrieved. */
+export function childRetrievedIds(stack: Stack): string[] {
+  const rows = rowIds(stack);
+  return retrievedIds(stack).filter((id) => !rows.has(id));
+}
+
 /** Scratch keys of runs still in KV (the sweep's page objects and their id set among them). */
 export async function scratchLeft(stack: Stack): Promise<string[]> {
   const p = stack.keys.prefix;

@@ -17,6 +17,7 @@ import { createNotionSource } from "../../lib/notion/source";
 import { createDeadline } from "../../lib/core/deadline";
 import { generateWorkspace } from "../../scripts/emulator/notion/generate";
 import { type NotionEmulator, startNotionEmulator } from "../../scripts/emulator/notion/server";
+import { DEFAULT_EMULATED_VERSION, forVersion } from "../../scripts/emulator/notion/versions";
 import type { BlockTree, Workspace } from "../../scripts/emulator/notion/workspace";
 
 let emulator: NotionEmulator;
@@ -60,8 +61,12 @@ function fetcher(em: NotionEmulator = emulator) {
   return createBlockTreeFetcher(notion);
 }
 
-/** File URLs are signed per request: compare everything but the signed file objects. */
-function unsigned<T>(value: T): T {
+/**
+ * File URLs are signed per request: compare everything but the signed file objects, in the
+ * shapes of the version the source sends (the workspace keeps 2025-09-03's).
+ */
+function unsigned<T>(raw: T): T {
+  const value = forVersion(raw, DEFAULT_EMULATED_VERSION);
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip);
     if (v && typeof v === "object") {

@@ -37,6 +37,8 @@ export interface RelationRecord {
 }
 
 const relations = new WeakMap<Workspace, Map<string, RelationRecord[]>>();
+/** Relation properties setRelation added, per database: in Notion every row of it has them (empty or not). */
+const added = new WeakMap<Workspace, Map<string, Map<string, string>>>();
 
 function recordsOf(workspace: Workspace, pageId: string): RelationRecord[] {
   return relations.get(workspace)?.get(normalizeId(pageId) ?? pageId) ?? [];
@@ -67,8 +69,30 @@ export function setRelation(
   relations.set(workspace, byPage);
   const key = normalizeId(page.id) ?? page.id;
   byPage.set(key, [...(byPage.get(key) ?? []).filter((r) => r.name !== name), record]);
+  const byDatabase = added.get(workspace) ?? new Map<string, Map<string, string>>();
+  added.set(workspace, byDatabase);
+  const databaseId = normalizeId(page.parent.database_id) ?? page.parent.database_id;
+  byDatabase.set(databaseId, (byDatabase.get(databaseId) ?? new Map()).set(name, record.propertyId));
   if (options.touch !== false) workspace.editPageTitle(page.id, titleOf(page.properties)); // the workspace's way to bump last_edited_time
   return record;
+}
+
+/** The schema entries of the relations setRelation added to a database (one-way, to its own data source). */
+export function relationSchema(
+  workspace: Workspace,
+  databaseId: string,
+  dataSourceId: string,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, id] of added.get(workspace)?.get(databaseId) ?? [])
+    out[name] = {
+      id,
+      name,
+      description: null,
+      type: "relation",
+      relation: { database_id: databaseId, data_source_id: dataSourceId, type: "single_property", single_property: {} },
+    };
+  return out;
 }
 
 /** A short, URL-encoded property id like Notion's (`%60%5B%3E%7B`), stable per name. */
@@ -98,6 +122,22 @@ export function relationProperties(workspace: Workspace, pageId: string): Record
     } as unknown as PropertyValue; // the workspace's PropertyValue union has no relation member
   }
   return out;
+}
+
+/**
+ * A database row's properties with the relations setRelation added to its database: an empty one
+ * (after `base`) where the row has none and `base` no property of that name, the row's own in place.
+ */
+export function withAddedRelations(
+  workspace: Workspace,
+  pageId: string,
+  databaseId: string,
+  base: Record<string, PropertyValue>,
+): Record<string, PropertyValue> {
+  const out = { ...base };
+  for (const [name, id] of added.get(workspace)?.get(databaseId) ?? [])
+    if (!(name in out)) out[name] = { id, type: "relation", relation: [], has_more: false } as unknown as PropertyValue;
+  return { ...out, ...relationProperties(workspace, pageId) };
 }
 
 /** A page object's properties with every relation complete (`has_more: false`): what a sync that completes them stores. */

@@ -40,7 +40,14 @@ import type { PropertyInput } from "./databases.js";
 import { NotionApiError, notFound, type NotionErrorCode } from "./types.js";
 import { checkQueryResultLimit, type Workspace } from "./workspace.js";
 import { EXPIRED_XML, HOSTED_FILES_ORIGIN, SELF_FILES_PATH, hostedFileBytes, signatureExpiry } from "./files.js";
-import { checkRequestBody, filterDialect, forVersion, listedProperties, requestedProperties } from "./versions.js";
+import {
+  checkRequestBody,
+  filterDialect,
+  forVersion,
+  listedProperties,
+  requestedNames,
+  requestedProperties,
+} from "./versions.js";
 
 export type RouteName =
   | "databases.retrieve"
@@ -454,7 +461,8 @@ export async function startNotionEmulator(options: EmulatorOptions): Promise<Not
           });
           // Key order of the recorded answers; request_status only when the cap cut the query short.
           const { next_cursor, has_more, request_status } = list;
-          const results = list.results.map((r) => listedProperties(r, requested, { version, list: true }));
+          const names = requestedNames(workspace.dataSource(id)?.properties, requested);
+          const results = list.results.map((r) => listedProperties(r, requested, { version, list: true, names }));
           return {
             status: 200,
             body: {

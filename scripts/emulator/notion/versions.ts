@@ -99,15 +99,28 @@ function decodeId(id: string): string {
 /**
  * A listed page's properties as the route answers them: those `filter_properties`
  * names; without it, all of them, except on 2026-12-01 (lists: the title only).
+ * `names`: the requested ids' property names in the page's data source (ids and names
+ * are one to one there; recorded rows installed side by side may disagree on ids).
  */
 export function listedProperties<P extends { properties: Record<string, { id?: string; type?: string }> }>(
   page: P,
   requested: string[] | null,
-  options: { version: string; list: boolean },
+  options: { version: string; list: boolean; names?: ReadonlySet<string> },
 ): P {
   if (requested === null && !(options.list && atLeast(options.version, "2026-12-01"))) return page;
-  const keep = (p: { id?: string; type?: string }) =>
-    requested === null ? p.type === "title" : requested.includes(decodeId(String(p.id ?? "")));
-  const properties = Object.fromEntries(Object.entries(page.properties).filter(([, p]) => keep(p)));
+  const keep = (name: string, p: { id?: string; type?: string }) =>
+    requested === null
+      ? p.type === "title"
+      : requested.includes(decodeId(String(p.id ?? ""))) || (options.names?.has(name) ?? false);
+  const properties = Object.fromEntries(Object.entries(page.properties).filter(([name, p]) => keep(name, p)));
   return { ...page, properties };
+}
+
+/** The names of the requested property ids in a data source's schema. */
+export function requestedNames(
+  schema: Record<string, { id?: unknown }> | undefined,
+  requested: string[] | null,
+): ReadonlySet<string> | undefined {
+  if (!schema || requested === null) return undefined;
+  return new Set(Object.keys(schema).filter((name) => requested.includes(decodeId(String(schema[name].id ?? "")))));
 }

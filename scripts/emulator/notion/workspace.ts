@@ -45,7 +45,7 @@ import {
   type SortSpec,
 } from "./query.js";
 import { normalizeId, Prng } from "./prng.js";
-import { relationProperties } from "./property-items.js";
+import { relationProperties, relationSchema, withAddedRelations } from "./property-items.js";
 import { attachmentsProperty, signHostedFiles, type FilesPropertyItem } from "./files.js";
 import {
   NotionApiError,
@@ -313,6 +313,14 @@ export class Workspace {
     if (!db) return undefined;
     const properties: DataSourceObject["properties"] = {};
     for (const spec of this.schemaOf(db)) properties[spec.name] = schemaEntry(spec);
+    // Relations setRelation gave its rows, and recorded rows' properties, are in its schema too,
+    // as every property of a row is in Notion (filter_properties names them by these ids).
+    for (const [name, entry] of Object.entries(relationSchema(this, db.id, db.dataSourceId)))
+      properties[name] ??= entry as DataSourceObject["properties"][string];
+    for (const page of this.pages.values())
+      if (page.raw && page.databaseId === db.id)
+        for (const [name, value] of Object.entries((page.raw.properties ?? {}) as Record<string, JsonObject>))
+          properties[name] ??= recordedSchemaEntry(name, value) as DataSourceObject["properties"][string];
     return {
       object: "data_source",
       id: db.dataSourceId,
@@ -1067,9 +1075,14 @@ export class Workspace {
         // Relations given with setRelation (property-items.ts) come after the generated properties.
         properties: !db
           ? { title: { id: "title", type: "title", title: [richText(page.title)] } }
-          : db.custom
-            ? { ...this.schemaProperties(page, db), ...relationProperties(this, page.id) }
-            : { ...rowProperties(page), ...this.schemaProperties(page, db), ...relationProperties(this, page.id) },
+          : withAddedRelations(
+              this,
+              page.id,
+              db.id,
+              db.custom
+                ? this.schemaProperties(page, db)
+                : { ...rowProperties(page), ...this.schemaProperties(page, db) },
+            ),
         url: pageUrl(page.title, page.id),
         public_url: null,
         archived: inTrash,
@@ -1335,6 +1348,12 @@ export class Workspace {
  * grows) resumes the search where it stopped: same answer, without rescanning
  * thousands of suffixes of a common title.
  */
+/** A recorded row's property as a schema entry: its id, name and type (the type's configuration left empty). */
+function recordedSchemaEntry(name: string, value: JsonObject): Record<string, unknown> {
+  const type = String(value.type);
+  return { id: value.id, name, description: null, type, [type]: {} };
+}
+
 export function uniqueSlug(base: string, taken: Set<string>, hints?: Map<string, number>): string {
   let n = hints?.get(base) ?? 1;
   let slug = n === 1 ? base : `${base}-${n}`;
