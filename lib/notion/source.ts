@@ -49,7 +49,13 @@ export interface NotionSource {
    */
   queryDataSource(
     dataSourceId: string,
-    window: { windowStart: string | null; startCursor: string | null; filter?: NotionFilter },
+    window: {
+      windowStart: string | null;
+      startCursor: string | null;
+      filter?: NotionFilter;
+      /** Only rows edited at or after this instant (last_edited_time on_or_after): an incremental listing. */
+      editedSince?: string | null;
+    },
   ): Promise<QueryPage>;
   /** The first row of a query of one's own (filter, sorts), or null: one request, page_size 1. */
   queryFirstRow(dataSourceId: string, query: { filter?: unknown; sorts?: unknown[] }): Promise<NotionPage | null>;
@@ -189,9 +195,13 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       if (!first) throw new NotionSyncError("permanent", "the database has no data source shared with the integration");
       return first;
     },
-    async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter }) {
+    async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter, editedSince }) {
       const window = windowStart ? { timestamp: "created_time", created_time: { on_or_after: windowStart } } : null;
-      const filter = andCondition(window, sectionFilter);
+      const edited = editedSince ? { timestamp: "last_edited_time", last_edited_time: { on_or_after: editedSince } } : null;
+      const filter = andCondition(
+        [window, edited].filter((c) => c !== null),
+        sectionFilter,
+      );
       const res = await call("dataSources.query", () =>
         client.dataSources.query({
           data_source_id: dataSourceId,

@@ -9,9 +9,11 @@
  * - children walk the child pages the indexes of their parent sections hold,
  *   in config order, chunk by chunk over the chunk list pinned when each walk
  *   starts (one snapshot), then the discovery queue.
+ * A database section's first step decides whether it lists every row or only
+ * those edited since its watermark (listing-mode.ts).
  * Listing complete, a section whose filter schedules rows notes the earliest
- * publish date to come (scheduled.ts), the run checks how much of the index it
- * would remove (the brake) and moves on.
+ * publish date to come (scheduled.ts), a full listing checks how much of the
+ * index it would remove (the brake), and the run moves on.
  */
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
@@ -25,6 +27,7 @@ import type { Cursor } from "./cursor";
 import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
+import { decideListing, isIncremental, raiseHighWater } from "./listing-mode";
 import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
@@ -57,7 +60,13 @@ export function needsFetch(
 async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   const sourceId = await dataSourceId(ctx);
   const { windowStart, startCursor, lastCreated } = ctx.cursor.list;
-  const page = await ctx.notion.queryDataSource(sourceId, { windowStart, startCursor, filter: runFilter(ctx) });
+  const listing = ctx.cursor.listing ?? (await decideListing(ctx));
+  const page = await ctx.notion.queryDataSource(sourceId, {
+    windowStart,
+    startCursor,
+    filter: runFilter(ctx),
+    editedSince: listing.editedSince,
+  });
 
   // Rows listed already: the boundary minute of a new window, or a step repeated after a kill.
   const runId = ctx.cursor.runId;
@@ -92,6 +101,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
       c.list.pieces++;
     }
     c.list = { ...c.list, ...next, lastCreated: newest };
+    c.listing = { ...listing, highWater: raiseHighWater(listing.highWater, page.results) };
     c.counts.listed += rows.length;
     c.counts.toSync += toSync;
     c.counts.skipped += rows.length - toSync;
@@ -300,7 +310,8 @@ function listedAlready(ctx: RunContext, ids: string[]): Promise<boolean[]> {
 async function finishListing(ctx: RunContext): Promise<void> {
   if (ctx.spec.kind === "database") await noteNextPublish(ctx);
   // Children discover most of their pages while syncing: their check waits for finalize.
-  if (ctx.spec.kind !== "children" && (await holdsForRemovals(ctx))) return;
+  // An incremental listing removes nothing: no removals to count.
+  if (ctx.spec.kind !== "children" && !isIncremental(ctx.cursor) && (await holdsForRemovals(ctx))) return;
   await ctx.commit((c) => {
     c.list.startCursor = null;
     c.phase = c.counts.toSync > 0 ? "sync" : "finalize";

@@ -299,17 +299,23 @@ export function isLiveRun(cursor: Cursor | null | undefined): boolean {
 
 /**
  * Since when the section's last completed full run has read the page (0: it may not have).
- * A database run lists every row, so it read them all after it started; a children run in
- * search mode reads only what search returned (search lags, and never returns trashed
- * pages): it covers a page only when it fetched it (its ledger says so), a full check all.
+ * A database run listing in full lists every row, so it read them all after it started; one
+ * listing incrementally lists only the rows edited since its watermark (never a trashed, unshared
+ * or unpublished one): it covers a page only when it fetched it, the last full listing the rest.
+ * A children run in search mode reads only what search returned (search lags, and never returns
+ * trashed pages): it covers a page only when it fetched it (its ledger says so), a full check all.
  */
 function coveredBy(isChildren: boolean, cursor: Cursor | null | undefined, ledger: LedgerEntry | null): number {
   if (!cursor) return 0;
   const start = isCompleted(cursor) ? cursor.startedAt : cursor.lastCompletedStart;
   if (!start) return 0;
-  if (!isChildren) return Date.parse(start);
-  const fullCheck = isCompleted(cursor) ? cursor.childCheck?.mode === "full" : cursor.lastFullCheck === start;
   const fetchedByIt = isCompleted(cursor) && ledger?.run?.id === cursor.runId && ledger.run.outcome === "fetched";
+  if (!isChildren) {
+    // A completed cursor without a listing is older than incremental listing: it listed in full.
+    if (fetchedByIt || (isCompleted(cursor) && cursor.listing?.mode !== "incremental")) return Date.parse(start);
+    return cursor.lastFullList ? Date.parse(cursor.lastFullList) : 0;
+  }
+  const fullCheck = isCompleted(cursor) ? cursor.childCheck?.mode === "full" : cursor.lastFullCheck === start;
   return fullCheck || fetchedByIt ? Date.parse(start) : 0;
 }
 
