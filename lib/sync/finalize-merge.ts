@@ -41,7 +41,8 @@ function mergeBase(ctx: RunContext, previous: IndexManifest | null): IndexManife
 export function mergeStart(ctx: RunContext, manifest: IndexManifest | null) {
   const previous = mergeBase(ctx, manifest);
   return {
-    stage: "merge" as const,
+    // Nothing listed needed a fetch: nothing to merge.
+    stage: ctx.cursor.list.pieces > 0 ? ("merge" as const) : ("commit" as const),
     piece: 0,
     chunks: previous.chunks.map(({ key, count, bytes }) => ({ key, count, bytes })),
     total: previous.total,

@@ -85,7 +85,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })),
     ctx.spec,
   );
-  const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs);
+  const { rows, ops, toSync, kept } = decideListedRows(ctx, fresh, slugs, isIncremental({ listing }));
   const newest = page.results.at(-1)?.created_time ?? lastCreated;
   const { next, complete } = nextQueryPosition(ctx, page, newest);
 
@@ -102,9 +102,9 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     }
     c.list = { ...c.list, ...next, lastCreated: newest };
     c.listing = { ...listing, highWater: raiseHighWater(listing.highWater, page.results) };
-    c.counts.listed += rows.length;
+    c.counts.listed += rows.length + kept;
     c.counts.toSync += toSync;
-    c.counts.skipped += rows.length - toSync;
+    c.counts.skipped += rows.length - toSync + kept;
     return ops;
   });
   return complete;
@@ -119,15 +119,21 @@ interface ListedRow {
 /**
  * Which listed rows must be fetched (with their slug and the row) and which
  * keep their entry (rewritten when the row differs); the claims of new slugs.
+ * An incremental listing leaves a row that needs no fetch as it is, out of the
+ * work (`kept`): it is in the index it merges into, and rewriting its entry for
+ * what moved without an edit (signed file URLs) would make a run that changed
+ * nothing write an index; a full listing refreshes those.
  */
 function decideListedRows(
   ctx: RunContext,
   fresh: ListedRow[],
   slugs: Map<string, string>,
-): { rows: PieceRow[]; ops: KvOp[]; toSync: number } {
+  incremental: boolean,
+): { rows: PieceRow[]; ops: KvOp[]; toSync: number; kept: number } {
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
   let toSync = 0;
+  let kept = 0;
   for (const { row, ledger, refetch } of fresh) {
     const slug = slugs.get(row.id)!;
     const previous = ledger?.entry ?? null;
@@ -147,6 +153,10 @@ function decideListedRows(
       toSync++;
       continue;
     }
+    if (incremental) {
+      kept++;
+      continue;
+    }
     rows.push({ id: row.id });
     if (!isSameEntry(entry, previous!))
       ops.push({ op: "set", key: ctx.keys.entry(ctx.section, row.id), value: { ...ledger!, entry } });
@@ -157,7 +167,7 @@ function decideListedRows(
     if (slug !== ledger?.entry?.slug)
       ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: row.id });
   }
-  return { rows, ops, toSync };
+  return { rows, ops, toSync, kept };
 }
 
 /** Where the next request starts, and whether the listing is complete. */
