@@ -227,7 +227,10 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     const last = await run(stack, "blog");
     expect(last.counts.fetched).toBe(0);
     expect(requestsOf(stack).map((r) => r.route)).toEqual(["dataSources.query"]);
-    expect((await lastRun(stack, "blog")).listing).toMatchObject({ mode: "incremental", reason: "edited_since_watermark" });
+    expect((await lastRun(stack, "blog")).listing).toMatchObject({
+      mode: "incremental",
+      reason: "edited_since_watermark",
+    });
     expect(await readManifest(stack.kv, stack.keys, "blog")).toEqual(manifest);
     expect(await stack.kv.smembers(stack.keys.changedPages("blog"))).toEqual([]);
     expect(await converged(stack, "blog")).toEqual([]);
@@ -331,7 +334,9 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
   it("by webhook, a trashed, an unshared and an unpublished row go at once, even after an incremental run began after their events", async () => {
     const ws = stack.workspace;
     const [trashed, unshared, unpublished] = published().slice(0, 3);
-    const at = new Date();
+    // A minute after the last full listing, the events, ten seconds old when recorded: well before the run below starts.
+    shiftMs += 60_000;
+    const at = new Date(Date.now() - 10_000);
     ws.trashPage(trashed);
     ws.unsharePage(unshared);
     ws.updateRow(unpublished, { Published: false });
@@ -381,4 +386,180 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     expect((await lastRun(stack, "sched")).listing).toMatchObject({ mode: "full", reason: "scheduled_due" });
     expect(await sched()).toContain(row);
   });
+});
+
+/** Where each atomic batch of one invocation leaves the run: the phase (and finalize stage) of the cursor it writes. */
+function batchPhases(ops: KvOp[], cursorKey: string): string {
+  const cursor = ops.find((o) => o.op === "set" && o.key === cursorKey) as { value?: Cursor } | undefined;
+  if (!cursor?.value) return "page";
+  return cursor.value.finalize ? `finalize:${cursor.value.finalize.stage}` : cursor.value.phase;
+}
+
+describe("kills at every list and merge commit of an incremental run", () => {
+  let stack: Stack;
+  const EDITED = 12;
+  const published = () =>
+    stack.workspace
+      .visibleRows(stack.workspace.postsDatabaseId)
+      .map((r) => r.id)
+      .filter((id) => isPublished(stack, id));
+
+  beforeAll(async () => {
+    stack = await startStack({
+      workspace: { pages: 2, posts: 40, hugePages: 0, trashedRows: 0, unsharedChildPages: 0, childDepth: 0 },
+      env: { SYNC_BUDGET_MS: "8000", SYNC_CHILD_DEPTH: "0" },
+    });
+    stack.workspace.setNow(new Date());
+    stack.workspace.setClockRunning(true);
+    config.sections = { blog: { database: stack.workspace.postsDatabaseId, filter: PUBLISHED, children: false } };
+    await run(stack, "blog");
+    // Two rows a query: the edited rows take six list commits, six work pieces and two merge steps.
+    stack.emulator.setQueryResultLimit(2);
+  }, 60_000);
+  afterAll(async () => {
+    config.sections = undefined;
+    await stack?.close();
+  });
+
+  let edits = 0;
+  /** The same rows edited again: every run below has the same work. */
+  function editRows(): string[] {
+    edits++;
+    const rows = published().slice(0, EDITED);
+    for (const id of rows) stack.workspace.editPageTitle(id, `Edit ${edits} of ${id.slice(0, 8)}`);
+    return rows;
+  }
+
+  /** One engine invocation of the blog behind a kill switch (the route's wiring, as tests/reliability/kills.test.ts). */
+  async function invocation(kind: KillKind | null, at: number, record?: string[]) {
+    const runtime = loadRuntime("blog", stack.env);
+    const deps = engineDeps(runtime, "blog", Date.now());
+    const kill = killSwitch(
+      runtime.kv,
+      { kind: kind ?? "batch-dropped", at: kind ? at : 1e9 },
+      stack.keys,
+      stack.keys.lease("blog"),
+    );
+    const recording = new Proxy(kill.kv, {
+      get(target, prop, receiver) {
+        if (prop === "atomic" && record)
+          return (ops: KvOp[]) => {
+            record.push(batchPhases(ops, stack.keys.cursor("blog")));
+            return target.atomic(ops);
+          };
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const notion = createNotionSource({
+      token: runtime.notionSettings.token,
+      baseUrl: runtime.settings.notionBaseUrl,
+      ratePerMin: runtime.settings.notionRatePerMin,
+      deadline: deps.deadline,
+      fetch: kill.fetch,
+    });
+    const kv = boundedByDeadline(recording, deps.deadline);
+    const content = createContentFetcher("blocks", notion);
+    const settled = runInvocation({ ...deps, kv, notion, content }, { section: "blog", force: false }).then(
+      (outcome) => ({ outcome }),
+      (error: unknown) => ({ error }),
+    );
+    const first = await Promise.race([settled, kill.died.then((report) => ({ report }))]);
+    if ("report" in first || kill.isDead()) return { killed: true as const };
+    if ("error" in first) throw first.error;
+    return { killed: false as const, outcome: first.outcome };
+  }
+
+  it("each kill converges: KV equals the workspace, the index merged once, nothing left over", async () => {
+    // A run without a kill: which of its batches are list commits and which finalize commits.
+    editRows();
+    const phases: string[] = [];
+    const clean = await invocation(null, 0, phases);
+    expect(clean.killed).toBe(false);
+    expect(await converged(stack, "blog")).toEqual([]);
+    expect((await lastRun(stack, "blog")).listing?.mode).toBe("incremental");
+    expect(phases.filter((p) => p === "finalize:merge").length).toBeGreaterThanOrEqual(2);
+    // Every list commit, every finalize commit, and the final one (after it, only the counts are written).
+    const final = phases.indexOf("done") + 1;
+    const points = phases.flatMap((p, i) => (p === "list" || p.startsWith("finalize") ? [i + 1] : []));
+    points.push(final);
+    const listCommits = phases.filter((p) => p === "list").length;
+    expect(listCommits).toBeGreaterThanOrEqual(EDITED / 2);
+
+    const killed: string[] = [];
+    for (const at of points) {
+      for (const kind of ["batch-dropped", "batch-landed"] as const) {
+        const rows = editRows();
+        const outcome = await invocation(kind, at);
+        expect(outcome.killed, `${kind} at batch ${at} (${phases[at - 1]})`).toBe(true);
+        killed.push(`${kind}@${phases[at - 1]}`);
+        await expireLease(stack.redis.url, stack.keys.lease("blog"));
+        await run(stack, "blog");
+        const problems = await converged(stack, "blog");
+        expect(problems, `${kind} at batch ${at} (${phases[at - 1]})`).toEqual([]);
+        const index = (await readIndexPage(stack.kv, stack.keys, "blog"))!;
+        for (const id of rows)
+          expect(index.entries.find((e) => e.id === id)?.title).toBe(`Edit ${edits} of ${id.slice(0, 8)}`);
+        expect((await lastRun(stack, "blog")).listing?.mode).toBe("incremental");
+      }
+    }
+    console.log(
+      `[incremental kills] batches ${phases.join(" ")}; ${killed.length} kills: ${[...new Set(killed)].join(", ")}`,
+    );
+  }, 240_000);
+});
+
+describe("a no-change run of 1,200 rows", () => {
+  const ROWS = 1_200;
+  let stack: Stack;
+  beforeAll(async () => {
+    config.sections = undefined;
+    stack = await startStack({
+      workspace: { pages: ROWS, ...SIMPLE_ROWS },
+      emulator: { queryResultLimit: 1_000 },
+      env: { SYNC_BUDGET_MS: "8000", SYNC_CONCURRENCY: "8", SYNC_CHILD_DEPTH: "0" },
+    });
+    stack.workspace.setNow(new Date());
+    stack.workspace.setClockRunning(true);
+    for (const section of ["pages", "posts"]) await syncUntilDone(stack, section, { maxCalls: 100 });
+  }, 180_000);
+  afterAll(async () => stack?.close());
+
+  /** One run of each database section: its Notion requests by route, KV commands, and whether it wrote an index. */
+  async function noChangeRun(env: Record<string, string> = {}) {
+    const figures: Record<string, { requests: Record<string, number>; commands: number; indexWritten: boolean }> = {};
+    for (const section of ["pages", "posts"] as const) {
+      const manifest = await readManifest(stack.kv, stack.keys, section);
+      stack.emulator.resetRequestLog();
+      const before = await readRedisStats(stack.redis.url);
+      const answers = await syncUntilDone({ env: { ...stack.env, ...env } }, section, { maxCalls: 100 });
+      const used = diffRedisStats(before, await readRedisStats(stack.redis.url));
+      expect(answers.at(-1)!.counts.fetched).toBe(0);
+      const requests: Record<string, number> = {};
+      for (const r of requestsOf(stack)) requests[r.route] = (requests[r.route] ?? 0) + 1;
+      const after = await readManifest(stack.kv, stack.keys, section);
+      figures[section] = {
+        requests,
+        commands: used.commands,
+        indexWritten: JSON.stringify(after) !== JSON.stringify(manifest),
+      };
+    }
+    return figures;
+  }
+
+  it("lists incrementally: one query per database section, no other Notion request, no index written", async () => {
+    // Before: every run lists in full (what SYNC_FULL_LIST_HOURS=0 keeps).
+    const full = await noChangeRun({ SYNC_FULL_LIST_HOURS: "0" });
+    expect(full.pages.requests["dataSources.query"]).toBeGreaterThan(ROWS / 100);
+    const incremental = await noChangeRun();
+    console.log(
+      `[incremental no-change ${ROWS} rows] full listing: ${JSON.stringify(full)}; incremental: ${JSON.stringify(incremental)}`,
+    );
+    for (const section of ["pages", "posts"] as const) {
+      expect(incremental[section].requests, section).toEqual({ "dataSources.query": 1 });
+      expect(incremental[section].indexWritten, section).toBe(false);
+      expect(incremental[section].commands).toBeLessThan(full[section].commands);
+    }
+    expect((await lastRun(stack, "pages")).listing).toMatchObject({ mode: "incremental" });
+    expect(await readIndexPage(stack.kv, stack.keys, "pages").then((i) => i!.total)).toBe(ROWS);
+  }, 120_000);
 });

@@ -197,7 +197,9 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
     },
     async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter, editedSince }) {
       const window = windowStart ? { timestamp: "created_time", created_time: { on_or_after: windowStart } } : null;
-      const edited = editedSince ? { timestamp: "last_edited_time", last_edited_time: { on_or_after: editedSince } } : null;
+      const edited = editedSince
+        ? { timestamp: "last_edited_time", last_edited_time: { on_or_after: editedSince } }
+        : null;
       const filter = andCondition(
         [window, edited].filter((c) => c !== null),
         sectionFilter,

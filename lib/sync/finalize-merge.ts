@@ -64,7 +64,12 @@ async function readEdits(
   if (pieces.some((p) => p === null)) throw new MissingWorkError(`a work piece of run ${runId} is missing`);
   const ids = pieces.flatMap((p) => p!.rows.map((r) => r.id));
   const ledgers = ids.length > 0 ? await kv.mget<LedgerEntry>(ids.map((id) => keys.entry(section, id))) : [];
-  const out = { edits: [] as IndexEdit[], kept: [] as string[], gone: [] as string[], failed: [] as { id: string; error: string }[] };
+  const out = {
+    edits: [] as IndexEdit[],
+    kept: [] as string[],
+    gone: [] as string[],
+    failed: [] as { id: string; error: string }[],
+  };
   ledgers.forEach((ledger, i) => {
     const id = ids[i];
     if (!ledger) {

@@ -89,9 +89,7 @@ function indexUsable(ctx: RunContext, manifest: IndexManifest | null): boolean {
   const spec = databaseSpec(ctx);
   if (!manifest?.idsKey) return false;
   const sort = isDefaultSort(spec.sort) ? undefined : spec.sort;
-  return (
-    manifest.order === publicOrder("database", sort) && JSON.stringify(manifest.sort) === JSON.stringify(sort)
-  );
+  return manifest.order === publicOrder("database", sort) && JSON.stringify(manifest.sort) === JSON.stringify(sort);
 }
 
 /**
