@@ -526,7 +526,10 @@ describe("a no-change run of 1,200 rows", () => {
 
   /** One run of each database section: its Notion requests by route, KV commands, and whether it wrote an index. */
   async function noChangeRun(env: Record<string, string> = {}) {
-    const figures: Record<string, { requests: Record<string, number>; commands: number; indexWritten: boolean }> = {};
+    const figures: Record<
+      string,
+      { requests: Record<string, number>; commands: number; byCommand: Record<string, number>; indexWritten: boolean }
+    > = {};
     for (const section of ["pages", "posts"] as const) {
       const manifest = await readManifest(stack.kv, stack.keys, section);
       stack.emulator.resetRequestLog();
@@ -540,6 +543,7 @@ describe("a no-change run of 1,200 rows", () => {
       figures[section] = {
         requests,
         commands: used.commands,
+        byCommand: used.byCommand,
         indexWritten: JSON.stringify(after) !== JSON.stringify(manifest),
       };
     }

@@ -214,8 +214,9 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
       ...(manifest === previous ? [] : [{ op: "set", key: keys.index(section), value: manifest } as KvOp]),
       ...retireChunkOps((previous?.chunks ?? []).filter((chunk) => !live.has(chunk.key)).map((chunk) => chunk.key)),
       ...(previous?.idsKey && previous.idsKey !== manifest.idsKey ? shardedSet.delOps(previous.idsKey) : []),
-      // The run's scratch keys, except its id set: that is the new index's.
-      ...scratchKeys(keys, c)
+      // The run's scratch keys, except its id set: that is the new index's. An incremental run that
+      // listed nothing to fetch wrote none (no piece, listed set, done set nor removals).
+      ...(merging && c.list.pieces === 0 ? [] : scratchKeys(keys, c))
         .filter((key) => !shardedSet.shardKeys(manifest.idsKey!).includes(key))
         .map((key): KvOp => ({ op: "del", key })),
       historyOp(keys, summarize(c, f.failedPages), history),
