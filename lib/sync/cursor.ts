@@ -371,13 +371,7 @@ export function startCursor(
     since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),
     lastCompletedStart,
     childCheck: null,
-    // A completed full check proves every child page was seen at its start; a completed search run carries Notion's high water on.
-    lastFullCheck:
-      previous && isCompleted(previous) && previous.childCheck?.mode === "full"
-        ? previous.startedAt
-        : (previous?.lastFullCheck ?? null),
-    lastHighWater:
-      (previous && isCompleted(previous) ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
+    ...carriedChildCheck(previous),
     listing: null,
     ...carriedListing(previous),
     nextPublishAt: null,
@@ -397,6 +391,17 @@ export function startCursor(
     retryAt: null,
     rateLimit: null,
     chain: null,
+  };
+}
+
+/** What a children run carries from the one before: the last full check and Notion's high water. */
+function carriedChildCheck(previous: Cursor | null): Pick<Cursor, "lastFullCheck" | "lastHighWater"> {
+  const completed = previous !== null && isCompleted(previous);
+  return {
+    // A completed full check proves every child page was seen at its start; a completed search run carries Notion's high water on.
+    lastFullCheck:
+      completed && previous.childCheck?.mode === "full" ? previous.startedAt : (previous?.lastFullCheck ?? null),
+    lastHighWater: (completed ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
   };
 }
 
