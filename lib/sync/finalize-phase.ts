@@ -167,6 +167,8 @@ async function removalsStep(ctx: RunContext): Promise<void> {
   ledgers.forEach((ledger, i) => {
     ops.push({ op: "del", key: keys.entry(section, ids[i]) });
     if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [ids[i]] });
+    // A re-read asked for a page that left the section: nothing left to re-read (it would keep listings full).
+    ops.push({ op: "srem", key: keys.refetch(), members: [ids[i]] });
     if (!ledger?.entry) return;
     removed++;
     ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));

@@ -243,7 +243,9 @@ interface Target {
 /**
  * A row of a section with a publish filter is written only when it passes: a row that fails it
  * leaves the mirror like a deleted one; one the filter cannot be decided for from its properties
- * is left where it is, and the section's run (its listing applies the filter) is requested.
+ * is left where it is, and the section's run (its listing applies the filter) is requested. The
+ * row is marked for a re-read (the refetch set): a section with rows to re-read lists in full
+ * (lib/sync/listing-mode.ts), so that run finds it gone if it left the filter.
  */
 async function published(
   run: TargetedRun,
@@ -254,7 +256,10 @@ async function published(
   if (!notionPage || !target?.spec?.filter) return { target, undecided: null };
   const decision = matchesFilter(notionPage.properties, target.spec.filter, run.deps.now());
   if (decision === "match") return { target, undecided: null };
-  if (decision === "unknown") await requestSectionRun(run, target.section, cursors);
+  if (decision === "unknown") {
+    await run.deps.kv.atomic([{ op: "sadd", key: run.deps.keys.refetch(), members: [notionPage.id] }]);
+    await requestSectionRun(run, target.section, cursors);
+  }
   return { target: null, undecided: decision === "unknown" ? target.section : null };
 }
 
