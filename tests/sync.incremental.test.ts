@@ -207,8 +207,14 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
       blog: { database: ws.postsDatabaseId, filter: PUBLISHED, content: "blocks", children: false },
       docs: { database: ws.pagesDatabaseId, content: "blocks", children: true },
       sched: { database: ws.postsDatabaseId, filter: DUE, content: "none", children: false },
+      "by-name": {
+        database: ws.postsDatabaseId,
+        content: "none",
+        children: false,
+        sort: { property: "Name", direction: "ascending" },
+      },
     };
-    for (const section of ["blog", "docs", "children", "sched"]) {
+    for (const section of ["blog", "docs", "children", "sched", "by-name"]) {
       await run(stack, section);
       expect((await lastRun(stack, section)).listing?.mode ?? "children").not.toBe("incremental");
     }
@@ -296,6 +302,37 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
         .sort(),
     );
     expect(children).toContain(child.id);
+  });
+
+  it("a section with a sort of its own: the merged index is the one a full listing builds", async () => {
+    const ws = stack.workspace;
+    const rows = ws.visibleRows(ws.postsDatabaseId).map((r) => r.id);
+    ws.editPageTitle(rows[3], "Aardvark, now first");
+    ws.editPageTitle(rows[4], "Zebra, now last");
+    ws.addPage(ws.postsDatabaseId, { title: "Middle of the alphabet" });
+    await run(stack, "by-name");
+    expect((await lastRun(stack, "by-name")).listing?.mode).toBe("incremental");
+    const merged = (await readIndexPage(stack.kv, stack.keys, "by-name"))!.entries.map((e) => [e.id, e.title]);
+    expect(merged.map(([, title]) => title)).toContain("Aardvark, now first");
+    await run(stack, "by-name", "force=1");
+    const rebuilt = (await readIndexPage(stack.kv, stack.keys, "by-name"))!.entries.map((e) => [e.id, e.title]);
+    expect(merged).toEqual(rebuilt);
+  });
+
+  it("a row an incremental run lists and then finds gone (404 on its content) leaves the merged index and its id set", async () => {
+    const ws = stack.workspace;
+    const [row] = published();
+    ws.editPageTitle(row, "Edited, then gone before its content is read");
+    stack.emulator.injectFault({ route: "blocks.children.list", status: 404, matchId: row });
+    const last = await run(stack, "blog");
+    expect((await lastRun(stack, "blog")).listing?.mode).toBe("incremental");
+    expect(last.counts.gone).toBe(1);
+    expect((await readIndexPage(stack.kv, stack.keys, "blog"))!.entries.map((e) => e.id)).not.toContain(row);
+    const manifest = (await readManifest(stack.kv, stack.keys, "blog"))!;
+    expect(await idSet(stack, manifest.idsKey!)).not.toContain(row);
+    // Notion agrees once the row is trashed there.
+    ws.trashPage(row);
+    expect(await converged(stack, "blog")).toEqual([]);
   });
 
   it("a trashed, an unshared and an unpublished row stay through an incremental run and go at the next full listing", async () => {
