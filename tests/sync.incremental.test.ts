@@ -29,7 +29,7 @@ import type { PageBundle } from "../lib/mirror/shapes";
 import { createContentFetcher } from "../lib/notion/content-fetcher";
 import { createNotionSource } from "../lib/notion/source";
 import { engineDeps, loadRuntime } from "../lib/runtime";
-import { type Cursor, parseCursor } from "../lib/sync/cursor";
+import { type Cursor, parseCursor, startCursor } from "../lib/sync/cursor";
 import { runInvocation } from "../lib/sync/engine";
 import { editedSinceOf, fullListReason } from "../lib/sync/listing-mode";
 import { type RunSummary, readHistory } from "../lib/sync/run-history";
@@ -157,7 +157,7 @@ describe("fullListReason and the watermark", () => {
     since: "2026-12-07T09:59:00.000Z",
     startedAt: "2026-12-07T10:00:30.000Z",
     lastFullList: "2026-12-07T08:00:00.000Z",
-    lastListing: { highWater: "2026-12-07T09:58:00.000Z", spec: "s", nextPublishAt: null },
+    lastListing: { highWater: "2026-12-07T09:58:00.000Z", spec: "s", nextPublishAt: null, held: false },
   };
   const options = { fullListHours: 24, spec: "s", indexUsable: true, retryPending: false };
   it("lists incrementally only when nothing an edit filter cannot see is pending", () => {
@@ -168,12 +168,59 @@ describe("fullListReason and the watermark", () => {
     expect(fullListReason({ ...base, lastFullList: null }, options)).toBe("first_run");
     expect(fullListReason({ ...base, lastListing: null }, options)).toBe("first_run");
     expect(fullListReason(base, { ...options, indexUsable: false })).toBe("no_index");
+    expect(fullListReason({ ...base, lastListing: { ...base.lastListing, held: true } }, options)).toBe("held_before");
     expect(fullListReason(base, { ...options, spec: "t" })).toBe("config_changed");
     expect(fullListReason(base, { ...options, fullListHours: 2 })).toBe("periodic");
     const due = { ...base.lastListing, nextPublishAt: "2026-12-07T10:00:00.000Z" };
     expect(fullListReason({ ...base, lastListing: due }, options)).toBe("scheduled_due");
     expect(fullListReason(base, { ...options, retryPending: true })).toBe("retry_pages");
   });
+  it("a held run makes the next ones list in full until one completes; a completed run carries its listing", () => {
+    const now = new Date("2026-12-07T10:00:30.000Z");
+    const done = {
+      ...startCursor("pages", { force: false, previous: null, now }),
+      status: "done" as const,
+      listing: {
+        mode: "incremental" as const,
+        reason: "x",
+        editedSince: null,
+        highWater: "2026-12-07T09:00:00.000Z",
+        spec: "s",
+      },
+      lastFullList: "2026-12-07T08:00:00.000Z",
+      nextPublishAt: "2026-12-08T00:00:00.000Z",
+    };
+    const next = startCursor("pages", { force: false, previous: done, now });
+    expect(next.lastFullList).toBe("2026-12-07T08:00:00.000Z");
+    expect(next.lastListing).toEqual({
+      highWater: "2026-12-07T09:00:00.000Z",
+      spec: "s",
+      nextPublishAt: "2026-12-08T00:00:00.000Z",
+      held: false,
+    });
+    const full = startCursor("pages", {
+      force: false,
+      previous: { ...done, listing: { ...done.listing, mode: "full" } },
+      now,
+    });
+    expect(full.lastFullList).toBe(done.startedAt);
+    const held = startCursor("pages", {
+      force: false,
+      previous: { ...next, status: "held", listing: { ...done.listing, mode: "full" } },
+      now,
+    });
+    expect(held.lastListing?.held).toBe(true);
+    expect(held.lastFullList).toBe(next.lastFullList);
+    const heldAgain = startCursor("pages", { force: false, previous: { ...held, status: "held" }, now });
+    expect(heldAgain.lastListing?.held).toBe(true);
+    const completed = startCursor("pages", {
+      force: false,
+      previous: { ...held, status: "done", listing: { ...done.listing, mode: "full" } },
+      now,
+    });
+    expect(completed.lastListing?.held).toBe(false);
+  });
+
   it("the edit filter starts at since, or at Notion's high water when that is earlier (its minute included)", () => {
     expect(editedSinceOf(base.since, base.lastListing.highWater)).toBe("2026-12-07T09:58:00.000Z");
     expect(editedSinceOf(base.since, "2026-12-07T10:05:00.000Z")).toBe(base.since);

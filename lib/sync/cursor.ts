@@ -87,7 +87,7 @@ export type ChildCheck = z.infer<typeof ChildCheckSchema>;
  */
 const ListingSchema = z.object({
   mode: z.enum(["full", "incremental"]),
-  /** Why: edited_since_watermark, forced, first_run, disabled, periodic, refetch_all, no_index, config_changed, scheduled_due, retry_pages. */
+  /** Why: edited_since_watermark, forced, first_run, disabled, periodic, refetch_all, no_index, held_before, config_changed, scheduled_due, retry_pages. */
   reason: z.string(),
   /** Incremental: the edit filter's bound (last_edited_time on_or_after); null for a full listing. */
   editedSince: z.string().nullable(),
@@ -104,6 +104,8 @@ const LastListingSchema = z.object({
   spec: z.string(),
   /** That run's nextPublishAt: once it has come, a row enters the filter without an edit (a full listing). */
   nextPublishAt: z.string().nullable(),
+  /** A run since was held by the brake: runs list in full (and hold again) until one completes. */
+  held: z.boolean().default(false),
 });
 
 export const CursorSchema = z.object({
@@ -407,11 +409,13 @@ function carriedChildCheck(previous: Cursor | null): Pick<Cursor, "lastFullCheck
 
 /** What a database section's run carries from the one before (see Listing): the last full listing and the last listing. */
 function carriedListing(previous: Cursor | null): Pick<Cursor, "lastFullList" | "lastListing"> {
-  if (!previous || !isCompleted(previous) || !previous.listing)
-    return { lastFullList: previous?.lastFullList ?? null, lastListing: previous?.lastListing ?? null };
+  const lastFullList = previous?.lastFullList ?? null;
+  const last = previous?.lastListing ?? null;
+  if (previous?.status === "held") return { lastFullList, lastListing: last ? { ...last, held: true } : null };
+  if (!previous || !isCompleted(previous) || !previous.listing) return { lastFullList, lastListing: last };
   const { mode, highWater, spec } = previous.listing;
   return {
     lastFullList: mode === "full" ? previous.startedAt : previous.lastFullList,
-    lastListing: { highWater, spec, nextPublishAt: previous.nextPublishAt },
+    lastListing: { highWater, spec, nextPublishAt: previous.nextPublishAt, held: false },
   };
 }

@@ -22,7 +22,8 @@
  *   slug, sort, content or files mode: every entry may change), when a
  *   scheduled row became due (it enters the filter without an edit), and
  *   when pages of the section wait to be retried (failed, or in the refetch
- *   set: their timestamps do not say they changed).
+ *   set: their timestamps do not say they changed), and after a run the brake
+ *   held (each run lists in full and holds again while the cause stands).
  */
 import { createHash } from "node:crypto";
 import type { KvStore } from "../kv/store";
@@ -70,6 +71,8 @@ export function fullListReason(
   const last = cursor.lastListing;
   if (!cursor.since || !cursor.lastFullList || !last) return "first_run";
   if (!options.indexUsable) return "no_index";
+  // The brake held a full listing: an incremental one would hide that until the next periodic listing.
+  if (last.held) return "held_before";
   if (last.spec !== options.spec) return "config_changed";
   const now = Date.parse(cursor.startedAt);
   if (now - Date.parse(cursor.lastFullList) >= options.fullListHours * 3_600_000) return "periodic";
