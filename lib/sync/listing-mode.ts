@@ -117,15 +117,18 @@ export async function decideListing(ctx: RunContext): Promise<Listing> {
   const c = ctx.cursor;
   const spec = specFingerprint(ctx);
   const highWater = c.lastListing?.highWater ?? null;
-  const manifest = await readManifest(ctx.kv, ctx.keys, ctx.section);
   const options = {
     fullListHours: ctx.settings.fullListHours ?? DEFAULT_FULL_LIST_HOURS,
     spec,
-    indexUsable: indexUsable(ctx, manifest),
+    indexUsable: true,
     retryPending: false,
   };
-  // The sets are read only when nothing cheaper decided already.
+  // KV is read only when nothing cheaper decided already: a full listing reads nothing more than before.
   let reason = fullListReason(c, options);
+  if (reason === null) {
+    const manifest = await readManifest(ctx.kv, ctx.keys, ctx.section);
+    reason = fullListReason(c, { ...options, indexUsable: indexUsable(ctx, manifest) });
+  }
   if (reason === null) reason = fullListReason(c, { ...options, retryPending: await retryPending(ctx.kv, ctx) });
   if (reason !== null) return { mode: "full", reason, editedSince: null, highWater: null, spec };
   return {
