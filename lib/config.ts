@@ -53,6 +53,12 @@ const SyncSettingsSchema = z.object({
    */
   SYNC_CHILD_FULL_CHECK_HOURS: intInRange(0, 8760, 24),
   /**
+   * Database sections list only the rows edited since their last run, which cannot see rows that
+   * left without an edit (deleted, unshared, unpublished): every this many hours a run lists every
+   * row instead (0: always).
+   */
+  SYNC_FULL_LIST_HOURS: intInRange(0, 8760, 24),
+  /**
    * A run that would remove more than this share of a section's indexed pages
    * deletes nothing and ends "held" (a revoked share or a wrong database id
    * must never wipe a site); a forced run may go ahead.
@@ -136,6 +142,7 @@ export type SyncSettings = {
   concurrency: number;
   childDepth: number;
   childFullCheckHours: number;
+  fullListHours: number;
   maxDeleteRatio: number;
   stallAfter: number;
   /** SYNC_STALL_BACKOFF_S in milliseconds. */
@@ -163,6 +170,7 @@ export function readSyncSettings(env: Env = process.env): SyncSettings {
     concurrency: s.SYNC_CONCURRENCY,
     childDepth: s.SYNC_CHILD_DEPTH,
     childFullCheckHours: s.SYNC_CHILD_FULL_CHECK_HOURS,
+    fullListHours: s.SYNC_FULL_LIST_HOURS,
     maxDeleteRatio: s.SYNC_MAX_DELETE_RATIO,
     stallAfter: s.SYNC_STALL_AFTER,
     stallBackoffMs: s.SYNC_STALL_BACKOFF_S.map((n) => n * 1000),

@@ -118,6 +118,7 @@ export function engineDeps(
       concurrency: settings.concurrency,
       childDepth: settings.childDepth,
       childFullCheckHours: settings.childFullCheckHours,
+      fullListHours: settings.fullListHours,
       maxDeleteRatio: settings.maxDeleteRatio,
       stallAfter: settings.stallAfter,
     },

@@ -227,7 +227,8 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
   });
 
   it("a file replaced in Notion gets a new object; the old one is deleted after FILES_GC_DAYS, never before nor while referenced", async () => {
-    fresh({ FILES_GC_DAYS: "7" });
+    // The gc needs every page's files: it runs at full listings (here every run).
+    fresh({ FILES_GC_DAYS: "7", SYNC_FULL_LIST_HOURS: "0" });
     await runEngine("pages");
     const row = stack.workspace.visibleRows(stack.workspace.pagesDatabaseId).find((r) => {
       const files = (r.properties.Attachments as { files?: { type: string }[] } | undefined)?.files ?? [];
@@ -273,6 +274,7 @@ describe("files mirrored at sync time (FILES_MIRROR=s3)", () => {
     expect(await stack.kv.smismember(stack.keys.fileObjects("pages"), gone)).toEqual(gone.map(() => false));
     const summary = (await readHistory(stack.kv, stack.keys, "pages"))[0];
     expect(summary.counts.filesDeleted).toBe(oldAttachments.length);
+    delete stack.env.SYNC_FULL_LIST_HOURS;
   });
 
   it("a download that fails twice, then succeeds, leaves the page correct (the failures counted as attempts)", async () => {

@@ -127,6 +127,8 @@ describe("a filtered blog in markdown beside docs in blocks", () => {
   });
 
   it("an unpublished row leaves at the next run, and comes back once republished", async () => {
+    // Removals are found by a full listing (an incremental one lists only rows the filter lets in: tests/sync.incremental.test.ts).
+    stack.env.SYNC_FULL_LIST_HOURS = "0";
     const blog = await indexOf(stack, "blog");
     const gone = blog.entries[1];
     setRow(stack, gone.id, { published: false });
@@ -144,9 +146,12 @@ describe("a filtered blog in markdown beside docs in blocks", () => {
     const back = await indexOf(stack, "blog");
     expect(back.entries.map((e) => e.id)).toContain(gone.id);
     expect((await bundle(stack, "blog", gone.slug))?.id).toBe(gone.id);
+    delete stack.env.SYNC_FULL_LIST_HOURS;
   });
 
   it("unpublishing most of the blog at once holds the run; a forced run removes them", async () => {
+    // The brake guards a full listing's removals (an incremental one removes nothing).
+    stack.env.SYNC_FULL_LIST_HOURS = "0";
     const blog = await indexOf(stack, "blog");
     const many = blog.entries.slice(0, Math.ceil(blog.entries.length * 0.75));
     for (const e of many) setRow(stack, e.id, { published: false });
@@ -163,6 +168,7 @@ describe("a filtered blog in markdown beside docs in blocks", () => {
     for (const e of many) setRow(stack, e.id, { published: true });
     await sync(stack, config, "blog");
     expect((await indexOf(stack, "blog")).total).toBe(blog.total);
+    delete stack.env.SYNC_FULL_LIST_HOURS;
   });
 
   it("children follow the docs only, to the docs' depth", async () => {
@@ -269,6 +275,23 @@ describe("filters and the created_time windows", () => {
     expect(new Set((await indexOf(stack, "tagged")).entries.map((e) => e.id))).toEqual(
       new Set(matching.map((r) => r.id)),
     );
+
+    // An incremental listing ANDs its edit watermark too, into each branch: still two levels.
+    stack.workspace.editPageTitle(matching[0].id, "An edited title");
+    const next = await sync(stack, config, "tagged");
+    expect(next.cursor.listing?.mode).toBe("incremental");
+    expect(next.cursor.counts.fetched).toBeGreaterThanOrEqual(1);
+    for (const q of next.queries.filter((q) => Array.isArray((q.filter as { or?: unknown })?.or))) {
+      expect(compoundDepth(q.filter)).toBeLessThanOrEqual(2);
+      for (const branch of (q.filter as { or: { and: unknown[] }[] }).or)
+        expect(branch.and).toContainEqual({
+          timestamp: "last_edited_time",
+          last_edited_time: { on_or_after: next.cursor.listing!.editedSince },
+        });
+    }
+    expect(next.queries.length).toBeGreaterThan(0);
+    const entry = (await indexOf(stack, "tagged")).entries.find((e) => e.id === matching[0].id);
+    expect(entry?.title).toBe("An edited title");
   });
 
   it("a row scheduled later: not mirrored, its date on the completed cursor and in the summary", async () => {

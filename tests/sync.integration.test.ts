@@ -47,6 +47,8 @@ describe("chunked sync of the default emulated workspace", () => {
   });
 
   it("after edits, trashing, unsharing and additions a run converges to the new workspace, fetching only what changed", async () => {
+    // Removals (the unshared post) are found by a full listing (tests/sync.incremental.test.ts: when else).
+    stack.env.SYNC_FULL_LIST_HOURS = "0";
     const ws = stack.workspace;
     ws.advanceClock(5 * 60_000);
     const pages = ws.visibleRows(ws.pagesDatabaseId);
@@ -75,6 +77,7 @@ describe("chunked sync of the default emulated workspace", () => {
     const index = await readIndexPage(stack.kv, stack.keys, "pages");
     expect(index!.entries.some((e) => e.id === pages[10].id)).toBe(false);
     expect(index!.entries.some((e) => e.title === "Brand new page")).toBe(true);
+    delete stack.env.SYNC_FULL_LIST_HOURS;
   });
 
   it("force=1 re-fetches everything", async () => {

@@ -25,6 +25,7 @@ import { iterateStoredChunks, readManifest } from "../lib/mirror/section-index";
 import type { PageBundle } from "../lib/mirror/shapes";
 import type { LedgerEntry } from "../lib/sync/ledger";
 import { type Cursor, parseCursor } from "../lib/sync/cursor";
+import { readHistory } from "../lib/sync/run-history";
 import { parseStartRequest, requestCovered, startRequestKey } from "../lib/sync/start-requests";
 import { TARGETED_RUN_ID } from "../lib/webhooks/targeted/loop";
 import { webhookKeys } from "../lib/webhooks/keys";
@@ -329,8 +330,18 @@ describe("webhooks with a publish filter and sections from the config file", () 
     });
     const run = await syncUntilDone(stack, "blog");
     expect(run.at(-1)!.runId).not.toBe(runBefore);
-    // The listing with the filter decided: the unpublished row left the mirror.
+    // The listing with the filter decided: the unpublished row left the mirror. The row was marked
+    // for a re-read, so that run listed in full (an incremental listing removes nothing).
     expect(await ledger(stack, "blog", post)).toBeNull();
+    const runs = await readHistory(stack.kv, stack.keys, "blog");
+    const since = runs.slice(
+      0,
+      runs.findIndex((r) => r.runId === runBefore),
+    );
+    expect(since.map((r) => r.listing)).toContainEqual(
+      expect.objectContaining({ mode: "full", reason: "retry_pages" }),
+    );
+    expect(await stack.kv.smembers(stack.keys.refetch())).not.toContain(post);
     if (request) expect(requestCovered(request, await cursorOf(stack, "blog"))).toBe(true);
   });
 

@@ -1,5 +1,5 @@
 /**
- * ANDs one condition of the engine's (a created_time window) onto a section's
+ * ANDs conditions of the engine's (a created_time window, an edit watermark) onto a section's
  * filter without going past Notion's limit of two levels of compound filters
  * (`{or: [{and: [...]}]}` is two; a third is a 400 validation_error):
  * - a condition, or an `or` of conditions: `{and: [condition, filter]}`;
@@ -18,22 +18,23 @@ const listOf = (filter: NotionFilter, key: "and" | "or"): NotionFilter[] | null 
 
 const isCompound = (filter: NotionFilter) => listOf(filter, "and") !== null || listOf(filter, "or") !== null;
 
-/** `condition` AND `filter` (either may be absent), within two levels of nesting. */
+/** `condition` (one, or several ANDed) AND `filter` (either may be absent), within two levels of nesting. */
 export function andCondition(
-  condition: NotionFilter | null,
+  condition: NotionFilter | NotionFilter[] | null,
   filter: NotionFilter | null | undefined,
 ): NotionFilter | undefined {
-  if (!filter) return condition ?? undefined;
-  if (!condition) return filter;
+  const conditions = condition === null ? [] : Array.isArray(condition) ? condition : [condition];
+  if (!filter) return conditions.length > 1 ? { and: conditions } : conditions[0];
+  if (conditions.length === 0) return filter;
   const all = listOf(filter, "and");
-  if (all) return { ...filter, and: [condition, ...all] };
+  if (all) return { ...filter, and: [...conditions, ...all] };
   const any = listOf(filter, "or");
-  if (!any || !any.some(isCompound)) return { and: [condition, filter] };
+  if (!any || !any.some(isCompound)) return { and: [...conditions, filter] };
   const branches = any.flatMap((branch) => listOf(branch, "or") ?? [branch]);
   return {
     or: branches.map((branch) => {
       const inner = listOf(branch, "and");
-      return inner ? { ...branch, and: [condition, ...inner] } : { and: [condition, branch] };
+      return inner ? { ...branch, and: [...conditions, ...inner] } : { and: [...conditions, branch] };
     }),
   };
 }

@@ -67,6 +67,8 @@ export interface NotionSource {
       startCursor: string | null;
       filter?: NotionFilter;
       filterProperties?: string[];
+      /** Only rows edited at or after this instant (last_edited_time on_or_after): an incremental listing. */
+      editedSince?: string | null;
     },
   ): Promise<QueryPage>;
   /** The first row of a query of one's own (filter, sorts; `filterProperties` as above), or null: one request, page_size 1. */
@@ -251,9 +253,18 @@ export function createNotionSource(options: NotionSourceOptions): NotionSource {
       }
       return schema;
     },
-    async queryDataSource(dataSourceId, { windowStart, startCursor, filter: sectionFilter, filterProperties }) {
+    async queryDataSource(
+      dataSourceId,
+      { windowStart, startCursor, filter: sectionFilter, filterProperties, editedSince },
+    ) {
       const window = windowStart ? { timestamp: "created_time", created_time: { on_or_after: windowStart } } : null;
-      const filter = andCondition(window, sectionFilter);
+      const edited = editedSince
+        ? { timestamp: "last_edited_time", last_edited_time: { on_or_after: editedSince } }
+        : null;
+      const filter = andCondition(
+        [window, edited].filter((c) => c !== null),
+        sectionFilter,
+      );
       const res = await postQuery(
         dataSourceId,
         {

@@ -15,7 +15,15 @@ import { LINK_START_GRACE_MS } from "../orchestration/self-chain";
 import { type ScheduledRun, parseScheduledRun, scheduledRunKey } from "../orchestration/scheduled-run";
 import { type StartRequest, parseStartRequest, startRequestKey } from "../sync/start-requests";
 import type { LedgerEntry } from "../sync/ledger";
-import { type OperatorAction, type RunSummary, childCheckSummary, readActions, readHistory } from "../sync/run-history";
+import {
+  type ListingSummary,
+  type OperatorAction,
+  type RunSummary,
+  childCheckSummary,
+  listingSummary,
+  readActions,
+  readHistory,
+} from "../sync/run-history";
 
 /** Failed pages listed per section (the count is exact; the list stops here). */
 export const FAILED_PAGES_SHOWN = 50;
@@ -54,6 +62,8 @@ export interface ActiveRun {
   since: string | null;
   /** Children: how this run checks the child pages it knows: by search since the watermark, or all of them (and why). */
   childCheck: RunSummary["childCheck"];
+  /** Database sections: whether this run lists every row or only those edited since its watermark, and why (null until decided). */
+  listingMode: ListingSummary | null;
 }
 
 /**
@@ -227,6 +237,7 @@ function activeRun(cursor: Cursor, chain: ChainStatus): ActiveRun {
     listing: { pieces: cursor.list.pieces, windows: cursor.list.windows },
     since: cursor.since,
     childCheck: cursor.childCheck ? childCheckSummary(cursor.childCheck) : null,
+    listingMode: cursor.listing ? listingSummary(cursor.listing) : null,
   };
 }
 

@@ -30,6 +30,8 @@ export interface EngineSettings {
   childDepth: number;
   /** Hours between two full checks of the child pages (lib/sync/child-check.ts); default 24, 0: every run. */
   childFullCheckHours?: number;
+  /** Hours between two full listings of a database section (lib/sync/listing-mode.ts); default 24, 0: every run. */
+  fullListHours?: number;
   /** Largest share of a section's indexed pages one unforced run may remove (else it is held). */
   maxDeleteRatio: number;
   /** Invocations in a row that may meet errors without progress before the run shows as stalled. */

@@ -80,6 +80,34 @@ const ChildCheckSchema = z.object({
 });
 export type ChildCheck = z.infer<typeof ChildCheckSchema>;
 
+/**
+ * Database sections: how this run lists (lib/sync/listing-mode.ts). "full": every row the publish
+ * filter lets in (what finds deletions, unshares and rows leaving the filter); "incremental": only
+ * rows edited since `editedSince`, merged into the previous index, removing nothing.
+ */
+const ListingSchema = z.object({
+  mode: z.enum(["full", "incremental"]),
+  /** Why: edited_since_watermark, forced, first_run, disabled, periodic, refetch_all, no_index, held_before, config_changed, scheduled_due, retry_pages. */
+  reason: z.string(),
+  /** Incremental: the edit filter's bound (last_edited_time on_or_after); null for a full listing. */
+  editedSince: z.string().nullable(),
+  /** Newest last_edited_time this run listed (Notion's clock), or the last one's when it listed none. */
+  highWater: z.string().nullable(),
+  /** The section's settings this run listed with (listing-mode.ts specFingerprint): a change lists in full. */
+  spec: z.string(),
+});
+export type Listing = z.infer<typeof ListingSchema>;
+
+/** Database sections, carried from run to run: what the last completed run's listing leaves the next one. */
+const LastListingSchema = z.object({
+  highWater: z.string().nullable(),
+  spec: z.string(),
+  /** That run's nextPublishAt: once it has come, a row enters the filter without an edit (a full listing). */
+  nextPublishAt: z.string().nullable(),
+  /** A run since was held by the brake: runs list in full (and hold again) until one completes. */
+  held: z.boolean().default(false),
+});
+
 export const CursorSchema = z.object({
   version: z.literal(CURSOR_VERSION),
   section: z.string().regex(SECTION_NAME_PATTERN),
@@ -115,6 +143,12 @@ export const CursorSchema = z.object({
   lastFullCheck: z.string().nullable().default(null),
   /** Children, carried from run to run: the high water (ChildCheck.highWater) of the last completed run. */
   lastHighWater: z.string().nullable().default(null),
+  /** Database sections: how this run lists (null until decided, and for children). */
+  listing: ListingSchema.nullable().default(null),
+  /** Database sections, carried from run to run: when the last completed full listing started. */
+  lastFullList: z.string().nullable().default(null),
+  /** Database sections, carried from run to run: the last completed run's listing. */
+  lastListing: LastListingSchema.nullable().default(null),
   /**
    * A section whose publish filter compares a date with "now": the earliest date (ISO) at which
    * a row not listed yet will match, asked of Notion once the listing is complete
@@ -169,7 +203,8 @@ export const CursorSchema = z.object({
   finalize: z
     .object({
       /** gc: FILES_MIRROR's stored objects no page references are marked, and deleted once old enough. */
-      stage: z.enum(["index", "sort", "removals", "gc", "commit"]),
+      /** merge: an incremental run's listed rows merged into the previous index (`chunks`: the merged index so far). */
+      stage: z.enum(["index", "sort", "merge", "removals", "gc", "commit"]),
       piece: z.number().int().nonnegative(),
       chunks: z.array(z.object({ key: z.string(), count: z.number().int(), bytes: z.number().int() })),
       total: z.number().int().nonnegative(),
@@ -338,13 +373,9 @@ export function startCursor(
     since: options.force || !lastCompletedStart ? null : nextSince(lastCompletedStart),
     lastCompletedStart,
     childCheck: null,
-    // A completed full check proves every child page was seen at its start; a completed search run carries Notion's high water on.
-    lastFullCheck:
-      previous && isCompleted(previous) && previous.childCheck?.mode === "full"
-        ? previous.startedAt
-        : (previous?.lastFullCheck ?? null),
-    lastHighWater:
-      (previous && isCompleted(previous) ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
+    ...carriedChildCheck(previous),
+    listing: null,
+    ...carriedListing(previous),
     nextPublishAt: null,
     list: { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null },
     syncPiece: 0,
@@ -362,5 +393,29 @@ export function startCursor(
     retryAt: null,
     rateLimit: null,
     chain: null,
+  };
+}
+
+/** What a children run carries from the one before: the last full check and Notion's high water. */
+function carriedChildCheck(previous: Cursor | null): Pick<Cursor, "lastFullCheck" | "lastHighWater"> {
+  const completed = previous !== null && isCompleted(previous);
+  return {
+    // A completed full check proves every child page was seen at its start; a completed search run carries Notion's high water on.
+    lastFullCheck:
+      completed && previous.childCheck?.mode === "full" ? previous.startedAt : (previous?.lastFullCheck ?? null),
+    lastHighWater: (completed ? previous.childCheck?.highWater : null) ?? previous?.lastHighWater ?? null,
+  };
+}
+
+/** What a database section's run carries from the one before (see Listing): the last full listing and the last listing. */
+function carriedListing(previous: Cursor | null): Pick<Cursor, "lastFullList" | "lastListing"> {
+  const lastFullList = previous?.lastFullList ?? null;
+  const last = previous?.lastListing ?? null;
+  if (previous?.status === "held") return { lastFullList, lastListing: last ? { ...last, held: true } : null };
+  if (!previous || !isCompleted(previous) || !previous.listing) return { lastFullList, lastListing: last };
+  const { mode, highWater, spec } = previous.listing;
+  return {
+    lastFullList: mode === "full" ? previous.startedAt : previous.lastFullList,
+    lastListing: { highWater, spec, nextPublishAt: previous.nextPublishAt, held: false },
   };
 }

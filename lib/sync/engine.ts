@@ -438,6 +438,8 @@ async function relist(ctx: RunContext): Promise<void> {
       .filter((key) => !partials.has(key) && !key.startsWith(`${ctx.keys.prefix}:part:`))
       .map((key) => ({ op: "del" as const, key }));
     c.phase = "list";
+    // Decided again: an incremental run whose index went lists in full.
+    c.listing = null;
     c.list = { windowStart: null, startCursor: null, lastCreated: null, pieces: 0, windows: 0, source: null };
     c.syncPiece = 0;
     c.finishedAhead = [];

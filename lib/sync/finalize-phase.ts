@@ -10,6 +10,8 @@
  *    expire: a children walk may still read them), deletes the old id set and
  *    the run's scratch keys,
  *    records the run summary and marks the cursor done.
+ * An incremental run (listing-mode.ts) merges its rows into the previous index
+ * instead (finalize-merge.ts), then commits: no removals, no files gc.
  * Memory stays flat: no step holds more than a few pieces' entries.
  */
 import { deleteLarge } from "../kv/large-value";
@@ -27,10 +29,13 @@ import {
 import { type SectionSort, isDefaultSort, sortEntries } from "../mirror/index-sort";
 import type { IndexEntry } from "../mirror/shapes";
 import type { RunContext } from "./context";
+import type { Cursor } from "./cursor";
 import { holdsForRemovals } from "./brake";
 import { changedPageOps, indexChangedOp } from "./changed-pages";
 import { dropSweptPages } from "./child-check";
 import { MissingWorkError } from "./errors";
+import { isIncremental } from "./listing-mode";
+import { mergeStart, mergeStep, mergedManifest } from "./finalize-merge";
 import { scratchKeys } from "./scratch";
 import { historyOp, readHistory, summarize } from "./run-history";
 import type { LedgerEntry } from "./ledger";
@@ -42,20 +47,26 @@ const PIECES_PER_STEP = 5;
 const REMOVALS_PER_STEP = 100;
 
 export async function runFinalizePhase(ctx: RunContext): Promise<void> {
+  // Nothing else writes the index while a run is live (targeted runs wait): read once.
+  const previous = await readManifest(ctx.kv, ctx.keys, ctx.section);
   if (!ctx.cursor.finalize) {
     // The sync phase is over: a sweep's page objects are no longer needed (child-check.ts).
     await dropSweptPages(ctx);
     // Children find most of their pages while syncing: only now is their listing complete.
     if (ctx.spec.kind === "children" && (await holdsForRemovals(ctx))) return;
     const stage = ownSort(ctx) ? "sort" : "index";
-    await ctx.commit((c) => void (c.finalize = { stage, piece: 0, chunks: [], total: 0, failedPages: [] }));
+    // An incremental listing was decided on a usable index (listing-mode.ts): it is merged into.
+    const start: Cursor["finalize"] = isIncremental(ctx.cursor)
+      ? mergeStart(ctx, previous)
+      : { stage, piece: 0, chunks: [], total: 0, failedPages: [] };
+    await ctx.commit((c) => void (c.finalize = start));
   }
-  const previous = await readManifest(ctx.kv, ctx.keys, ctx.section);
   const known = new Set(previous?.chunks.map((c) => c.key) ?? []);
   while (ctx.cursor.phase === "finalize" && !ctx.shouldStop()) {
     const stage = ctx.cursor.finalize!.stage;
     if (stage === "index") await indexStep(ctx, known);
     else if (stage === "sort") await sortStep(ctx, ownSort(ctx)!, known);
+    else if (stage === "merge") await mergeStep(ctx, previous);
     else if (stage === "removals") await removalsStep(ctx);
     else if (stage === "gc") await gcStep(ctx);
     else await commitStep(ctx, previous);
@@ -156,6 +167,8 @@ async function removalsStep(ctx: RunContext): Promise<void> {
   ledgers.forEach((ledger, i) => {
     ops.push({ op: "del", key: keys.entry(section, ids[i]) });
     if (ledger?.run?.outcome === "failed") ops.push({ op: "srem", key: keys.failedPages(section), members: [ids[i]] });
+    // A re-read asked for a page that left the section: nothing left to re-read (it would keep listings full).
+    ops.push({ op: "srem", key: keys.refetch(), members: [ids[i]] });
     if (!ledger?.entry) return;
     removed++;
     ops.push(...deleteLarge(keys, keys.page(section, ledger.entry.slug), ledger.bundle));
@@ -167,22 +180,29 @@ async function removalsStep(ctx: RunContext): Promise<void> {
   });
 }
 
-async function commitStep(ctx: RunContext, previous: IndexManifest | null): Promise<void> {
-  const { keys, section } = ctx;
+/** The manifest a full run builds: its chunks, and its listed set as the index's id set. */
+function builtManifest(ctx: RunContext): IndexManifest {
   const f = ctx.cursor.finalize!;
-  const runId = ctx.cursor.runId;
   const sort = ownSort(ctx);
-  const manifest: IndexManifest = {
+  return {
     version: INDEX_MANIFEST_VERSION,
-    section,
-    runId,
+    section: ctx.section,
+    runId: ctx.cursor.runId,
     updatedAt: ctx.now().toISOString(),
     total: f.total,
     order: publicOrder(ctx.spec.kind, sort ?? undefined),
     ...(sort ? { sort } : {}),
     chunks: f.chunks,
-    idsKey: keys.listedIds(section, runId),
+    idsKey: ctx.keys.listedIds(ctx.section, ctx.cursor.runId),
   };
+}
+
+async function commitStep(ctx: RunContext, previous: IndexManifest | null): Promise<void> {
+  const { keys, section } = ctx;
+  const f = ctx.cursor.finalize!;
+  // A merge that changed nothing leaves the manifest as it is (no write, nothing to revalidate).
+  const merging = isIncremental(ctx.cursor) && previous !== null;
+  const manifest = merging ? (mergedManifest(ctx, previous, f.chunks, f.total) ?? previous) : builtManifest(ctx);
   const live = new Set(f.chunks.map((c) => c.key));
   const history = await readHistory(ctx.kv, keys, section);
   await ctx.commit((c) => {
@@ -193,11 +213,12 @@ async function commitStep(ctx: RunContext, previous: IndexManifest | null): Prom
     c.error = null;
     c.retryAt = null;
     const ops: KvOp[] = [
-      { op: "set", key: keys.index(section), value: manifest },
+      ...(manifest === previous ? [] : [{ op: "set", key: keys.index(section), value: manifest } as KvOp]),
       ...retireChunkOps((previous?.chunks ?? []).filter((chunk) => !live.has(chunk.key)).map((chunk) => chunk.key)),
       ...(previous?.idsKey && previous.idsKey !== manifest.idsKey ? shardedSet.delOps(previous.idsKey) : []),
-      // The run's scratch keys, except its id set: that is the new index's.
-      ...scratchKeys(keys, c)
+      // The run's scratch keys, except its id set: that is the new index's. An incremental run that
+      // listed nothing to fetch wrote none (no piece, listed set, done set nor removals).
+      ...(merging && c.list.pieces === 0 ? [] : scratchKeys(keys, c))
         .filter((key) => !shardedSet.shardKeys(manifest.idsKey!).includes(key))
         .map((key): KvOp => ({ op: "del", key })),
       historyOp(keys, summarize(c, f.failedPages), history),

@@ -9,9 +9,11 @@
  * - children walk the child pages the indexes of their parent sections hold,
  *   in config order, chunk by chunk over the chunk list pinned when each walk
  *   starts (one snapshot), then the discovery queue.
+ * A database section's first step decides whether it lists every row or only
+ * those edited since its watermark (listing-mode.ts).
  * Listing complete, a section whose filter schedules rows notes the earliest
- * publish date to come (scheduled.ts), the run checks how much of the index it
- * would remove (the brake) and moves on.
+ * publish date to come (scheduled.ts), a full listing checks how much of the
+ * index it would remove (the brake), and the run moves on.
  */
 import * as shardedSet from "../kv/sharded-set";
 import type { KvOp } from "../kv/store";
@@ -25,6 +27,7 @@ import type { Cursor } from "./cursor";
 import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
+import { decideListing, isIncremental, raiseHighWater } from "./listing-mode";
 import { claimSlugs } from "./slug-claims";
 import { noteNextPublish } from "./scheduled";
 import { dataSourceId, runFilter } from "./section-source";
@@ -60,11 +63,13 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   const sourceId = await dataSourceId(ctx);
   const { windowStart, startCursor, lastCreated } = ctx.cursor.list;
   const plan = await listedProperties(ctx, sourceId);
+  const listing = ctx.cursor.listing ?? (await decideListing(ctx));
   const page = await ctx.notion.queryDataSource(sourceId, {
     windowStart,
     startCursor,
     filter: runFilter(ctx),
     filterProperties: plan.ids,
+    editedSince: listing.editedSince,
   });
   // The schema changed under the listing: read it again for the next query.
   if (rowsDisagree(page.results, plan)) await sectionListPlan(ctx, sourceId, true);
@@ -86,7 +91,7 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
     fresh.map((f) => ({ row: f.row, previous: f.ledger?.entry ?? null })),
     ctx.spec,
   );
-  const { rows, ops, toSync } = decideListedRows(ctx, fresh, slugs, plan);
+  const { rows, ops, toSync, kept } = decideListedRows(ctx, fresh, slugs, plan, isIncremental({ listing }));
   const newest = page.results.at(-1)?.created_time ?? lastCreated;
   const { next, complete } = nextQueryPosition(ctx, page, newest);
 
@@ -102,9 +107,10 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
       c.list.pieces++;
     }
     c.list = { ...c.list, ...next, lastCreated: newest };
-    c.counts.listed += rows.length;
+    c.listing = { ...listing, highWater: raiseHighWater(listing.highWater, page.results) };
+    c.counts.listed += rows.length + kept;
     c.counts.toSync += toSync;
-    c.counts.skipped += rows.length - toSync;
+    c.counts.skipped += rows.length - toSync + kept;
     return ops;
   });
   return complete;
@@ -132,16 +138,22 @@ interface ListedRow {
 /**
  * Which listed rows must be fetched (with their slug and the row) and which
  * keep their entry (rewritten when the row differs); the claims of new slugs.
+ * An incremental listing leaves a row that needs no fetch as it is, out of the
+ * work (`kept`): it is in the index it merges into, and rewriting its entry for
+ * what moved without an edit (signed file URLs) would make a run that changed
+ * nothing write an index; a full listing refreshes those.
  */
 function decideListedRows(
   ctx: RunContext,
   fresh: ListedRow[],
   slugs: Map<string, string>,
   plan: ListPlan,
-): { rows: PieceRow[]; ops: KvOp[]; toSync: number } {
+  incremental: boolean,
+): { rows: PieceRow[]; ops: KvOp[]; toSync: number; kept: number } {
   const rows: PieceRow[] = [];
   const ops: KvOp[] = [];
   let toSync = 0;
+  let kept = 0;
   for (const { row, ledger, refetch } of fresh) {
     const slug = slugs.get(row.id)!;
     const previous = ledger?.entry ?? null;
@@ -155,12 +167,16 @@ function decideListedRows(
       writtenInOtherMode(ledger, ctx.content.mode, Boolean(ctx.files))
         ? null
         : unchangedView(ctx, row, ledger);
-    const kept = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
-    const entry = kept ? withStoredValues(kept, previous!, plan) : null;
+    const unchanged = view ? unchangedEntry(view, slug, previous!, {}, entryOptions(ctx.spec)) : null;
+    const entry = unchanged ? withStoredValues(unchanged, previous!, plan) : null;
     if (!entry) {
       const retrieve = plan.expensive.length > 0 ? { retrieve: true } : {};
       rows.push({ id: row.id, slug, page: row, ...retrieve, ...(refetch ? { refetch: true } : {}) });
       toSync++;
+      continue;
+    }
+    if (incremental) {
+      kept++;
       continue;
     }
     rows.push({ id: row.id });
@@ -173,7 +189,7 @@ function decideListedRows(
     if (slug !== ledger?.entry?.slug)
       ops.push({ op: "set", key: ctx.keys.slugOwner(ctx.section, slug), value: row.id });
   }
-  return { rows, ops, toSync };
+  return { rows, ops, toSync, kept };
 }
 
 /** Where the next request starts, and whether the listing is complete. */
@@ -326,7 +342,8 @@ function listedAlready(ctx: RunContext, ids: string[]): Promise<boolean[]> {
 async function finishListing(ctx: RunContext): Promise<void> {
   if (ctx.spec.kind === "database") await noteNextPublish(ctx);
   // Children discover most of their pages while syncing: their check waits for finalize.
-  if (ctx.spec.kind !== "children" && (await holdsForRemovals(ctx))) return;
+  // An incremental listing removes nothing: no removals to count.
+  if (ctx.spec.kind !== "children" && !isIncremental(ctx.cursor) && (await holdsForRemovals(ctx))) return;
   await ctx.commit((c) => {
     c.list.startCursor = null;
     c.phase = c.counts.toSync > 0 ? "sync" : "finalize";

@@ -42,6 +42,15 @@ export interface RunSummary {
     found: number;
     sweep?: { found: number; complete: boolean; stopped: string | null } | null;
   } | null;
+  /** Database sections: how the run listed (listing-mode.ts). */
+  listing?: ListingSummary;
+}
+
+/** Database sections: how the run listed: every row ("full") or those edited since `editedSince` ("incremental"), and why. */
+export interface ListingSummary {
+  mode: "full" | "incremental";
+  reason: string;
+  editedSince: string | null;
 }
 
 export type OperatorActionName = "reset" | "retry-failed" | "release-lease";
@@ -74,7 +83,12 @@ export function summarize(cursor: Cursor, failedPages: RunSummary["failedPages"]
     failedPages: failedPages.slice(0, 20),
     ...(cursor.nextPublishAt ? { nextPublishAt: cursor.nextPublishAt } : {}),
     ...(cursor.childCheck ? { childCheck: childCheckSummary(cursor.childCheck) } : {}),
+    ...(cursor.listing ? { listing: listingSummary(cursor.listing) } : {}),
   };
+}
+
+export function listingSummary(listing: NonNullable<Cursor["listing"]>): ListingSummary {
+  return { mode: listing.mode, reason: listing.reason, editedSince: listing.editedSince };
 }
 
 export function childCheckSummary(check: NonNullable<Cursor["childCheck"]>): NonNullable<RunSummary["childCheck"]> {

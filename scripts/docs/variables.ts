@@ -181,6 +181,13 @@ export const VARIABLES: Variable[] = [
     probe: sync((s) => s.childFullCheckHours),
   },
   {
+    name: "SYNC_FULL_LIST_HOURS",
+    group: "Sync engine",
+    meaning:
+      "hours between two full listings of a database section (0: always full); in between, a run lists only the rows edited since the last one, and deletions, unshares and unpublished rows wait for the next full listing (or a webhook)",
+    probe: sync((s) => s.fullListHours),
+  },
+  {
     name: "SYNC_MAX_DELETE_RATIO",
     group: "Sync engine",
     meaning: "largest share of a section's indexed pages one unforced run may remove; more ends the run `held`",

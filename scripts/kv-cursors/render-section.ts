@@ -2,6 +2,7 @@
 import Table from "cli-table3";
 import { formatBytes, formatUploads, uploadsOf } from "../../lib/dashboard/format";
 import type { SectionStatus } from "../../lib/operator/status";
+import type { ListingSummary } from "../../lib/sync/run-history";
 import { NONE, age, attentionLines, noteLines, paintStatus, wrap } from "./format";
 import { type RenderContext, header, leaseCell, statusCell } from "./render-table";
 
@@ -51,7 +52,7 @@ export function renderSection(
       `  since        ${run.since ? when(run.since, ctx) : `${NONE} (a full read: forced, or no completed run before)`}`,
     );
     out.push(
-      `  listing      ${run.listing.pieces} work piece${run.listing.pieces === 1 ? "" : "s"}, ${run.listing.windows} window${run.listing.windows === 1 ? "" : "s"}`,
+      `  listing      ${run.listing.pieces} work piece${run.listing.pieces === 1 ? "" : "s"}, ${run.listing.windows} window${run.listing.windows === 1 ? "" : "s"}${listingMode(run.listingMode)}`,
     );
     if (run.chain.seq !== undefined)
       out.push(
@@ -156,4 +157,10 @@ export function renderSection(
   if (attention.length + notes.length > 0) out.push("");
   out.push(...attention.map((a) => style.red(`! ${a}`)), ...notes.map((n) => style.dim(`· ${n}`)));
   return `${out.join("\n")}\n`;
+}
+
+/** ", incremental (edited since …)" or ", full (periodic)": how a database section's run lists. */
+function listingMode(mode: ListingSummary | null | undefined): string {
+  if (!mode) return "";
+  return mode.mode === "incremental" ? `, incremental (edited since ${mode.editedSince})` : `, full (${mode.reason})`;
 }

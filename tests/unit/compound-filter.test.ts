@@ -36,6 +36,20 @@ describe("andCondition", () => {
     expect(compoundDepth(out)).toBe(2);
   });
 
+  it("several conditions (the window and an edit watermark) go in together, at every shape, within two levels", () => {
+    const E = { timestamp: "last_edited_time", last_edited_time: { on_or_after: "2026-12-07T09:58:00.000Z" } };
+    expect(andCondition([], undefined)).toBeUndefined();
+    expect(andCondition([E], undefined)).toEqual(E);
+    expect(andCondition([W, E], undefined)).toEqual({ and: [W, E] });
+    expect(andCondition([W, E], A)).toEqual({ and: [W, E, A] });
+    expect(andCondition([W, E], { or: [A, B] })).toEqual({ and: [W, E, { or: [A, B] }] });
+    expect(andCondition([W, E], { and: [A, { or: [B, C] }] })).toEqual({ and: [W, E, A, { or: [B, C] }] });
+    const out = andCondition([W, E], { or: [{ and: [A, B] }, C] });
+    expect(out).toEqual({ or: [{ and: [W, E, A, B] }, { and: [W, E, C] }] });
+    for (const filter of [A, { or: [A, B] }, { and: [A, { or: [B, C] }] }, { or: [{ and: [A, B] }, { or: [A, C] }] }])
+      expect(compoundDepth(andCondition([W, E], filter))).toBeLessThanOrEqual(2);
+  });
+
   it("compoundDepth counts levels of and/or", () => {
     expect(compoundDepth(A)).toBe(0);
     expect(compoundDepth({ and: [A] })).toBe(1);

@@ -245,7 +245,9 @@ interface Target {
 /**
  * A row of a section with a publish filter is written only when it passes: a row that fails it
  * leaves the mirror like a deleted one; one the filter cannot be decided for from its properties
- * is left where it is, and the section's run (its listing applies the filter) is requested.
+ * is left where it is, and the section's run (its listing applies the filter) is requested. The
+ * row is marked for a re-read (the refetch set): a section with rows to re-read lists in full
+ * (lib/sync/listing-mode.ts), so that run finds it gone if it left the filter.
  */
 async function published(
   run: TargetedRun,
@@ -263,7 +265,10 @@ async function published(
     statusGroups,
   });
   if (decision === "match") return { target, undecided: null };
-  if (decision === "unknown") await requestSectionRun(run, target.section, cursors);
+  if (decision === "unknown") {
+    await run.deps.kv.atomic([{ op: "sadd", key: run.deps.keys.refetch(), members: [notionPage.id] }]);
+    await requestSectionRun(run, target.section, cursors);
+  }
   return { target: null, undecided: decision === "unknown" ? target.section : null };
 }
 
@@ -308,17 +313,23 @@ export function isLiveRun(cursor: Cursor | null | undefined): boolean {
 
 /**
  * Since when the section's last completed full run has read the page (0: it may not have).
- * A database run lists every row, so it read them all after it started; a children run in
- * search mode reads only what search returned (search lags, and never returns trashed
- * pages): it covers a page only when it fetched it (its ledger says so), a full check all.
+ * A database run listing in full lists every row, so it read them all after it started; one
+ * listing incrementally lists only the rows edited since its watermark (never a trashed, unshared
+ * or unpublished one): it covers a page only when it fetched it, the last full listing the rest.
+ * A children run in search mode reads only what search returned (search lags, and never returns
+ * trashed pages): it covers a page only when it fetched it (its ledger says so), a full check all.
  */
 function coveredBy(isChildren: boolean, cursor: Cursor | null | undefined, ledger: LedgerEntry | null): number {
   if (!cursor) return 0;
   const start = isCompleted(cursor) ? cursor.startedAt : cursor.lastCompletedStart;
   if (!start) return 0;
-  if (!isChildren) return Date.parse(start);
-  const fullCheck = isCompleted(cursor) ? cursor.childCheck?.mode === "full" : cursor.lastFullCheck === start;
   const fetchedByIt = isCompleted(cursor) && ledger?.run?.id === cursor.runId && ledger.run.outcome === "fetched";
+  if (!isChildren) {
+    // A completed cursor without a listing is older than incremental listing: it listed in full.
+    if (fetchedByIt || (isCompleted(cursor) && cursor.listing?.mode !== "incremental")) return Date.parse(start);
+    return cursor.lastFullList ? Date.parse(cursor.lastFullList) : 0;
+  }
+  const fullCheck = isCompleted(cursor) ? cursor.childCheck?.mode === "full" : cursor.lastFullCheck === start;
   return fullCheck || fetchedByIt ? Date.parse(start) : 0;
 }
 
