@@ -47,6 +47,13 @@ const RECORDED: Partial<Record<NotionVersion, { page: string; database: string; 
   "2026-03-11": { page: "page-cover-icon-2026-03-11.json", database: "database-retrieve-2026-03-11.json", newer: [] },
 };
 
+/** Signed file URLs without their signature: an incremental run keeps an unchanged row's entry as stored (the file route re-signs). */
+function unsigned<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value), (_key, v) =>
+    typeof v === "string" && v.includes("X-Amz-Signature=") ? v.split("?")[0] : v,
+  ) as T;
+}
+
 function fetchNotion(stack: Stack, version: string, route: string): Promise<Record<string, unknown>> {
   return fetch(`${stack.emulator.url}/v1/${route}`, {
     headers: { Authorization: `Bearer ${stack.emulator.token}`, "Notion-Version": version },
@@ -180,7 +187,7 @@ describe.each(NOTION_VERSIONS)("Notion-Version %s", (version) => {
         for (const entry of index.entries) {
           const page = forVersion(withCompleteRelations(ws, entry.id, ws.page(entry.id)!.properties), version);
           expect(Object.keys(entry.properties).sort()).toEqual(Object.keys(schema).sort());
-          expect(entry.properties).toEqual(simplifyProperties(page));
+          expect(unsigned(entry.properties)).toEqual(unsigned(simplifyProperties(page)));
         }
       }
       // Lists asked for the cheap properties only, by id.

@@ -23,7 +23,7 @@ import { NotionSyncError } from "../notion/errors";
 import type { NotionPage } from "../notion/types";
 import { entryOptions, unchangedEntry } from "./bundle";
 import type { RunContext } from "./context";
-import type { Cursor } from "./cursor";
+import type { Cursor, Listing } from "./cursor";
 import { holdsForRemovals } from "./brake";
 import { childCheckStep } from "./child-check";
 import { isSameEntry } from "./ledger";
@@ -62,8 +62,8 @@ export function needsFetch(
 async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
   const sourceId = await dataSourceId(ctx);
   const { windowStart, startCursor, lastCreated } = ctx.cursor.list;
-  const plan = await listedProperties(ctx, sourceId);
   const listing = ctx.cursor.listing ?? (await decideListing(ctx));
+  const plan = await listedProperties(ctx, sourceId, listing);
   const page = await ctx.notion.queryDataSource(sourceId, {
     windowStart,
     startCursor,
@@ -120,13 +120,13 @@ async function listDatabaseStep(ctx: RunContext): Promise<boolean> {
  * What the queries ask for (list-properties.ts); a forced run, and one a schema_updated
  * webhook asked to re-read every page (full-refetch.ts), read the schema again at their first query.
  */
-async function listedProperties(ctx: RunContext, sourceId: string): Promise<ListPlan> {
+async function listedProperties(ctx: RunContext, sourceId: string, listing: Listing): Promise<ListPlan> {
   const { startCursor, windowStart, pieces } = ctx.cursor.list;
   const first = startCursor === null && windowStart === null && pieces === 0;
   const rereads = ctx.cursor.force || ctx.cursor.since === REFETCH_ALL_SINCE;
   const plan = await sectionListPlan(ctx, sourceId, rereads && first);
-  // No watermark (forced or first run) or the epoch: every row is read, so expensive ones are listed.
-  return ctx.cursor.since === null || ctx.cursor.since === REFETCH_ALL_SINCE ? listingAll(plan) : plan;
+  // A full listing reads every row: expensive ones are listed too, and unchanged rows' values refreshed.
+  return listing.mode === "full" ? listingAll(plan) : plan;
 }
 
 interface ListedRow {

@@ -6,13 +6,11 @@
  *   section's `properties`) plus those its options need at listing (the title,
  *   `slug`, `title`, `sort` and the filter's properties), except:
  * - Expensive: formula, rollup and relation properties the index keeps and the
- *   options do not need. Notion computes them slowest; an unforced run reads them with
- *   one `pages.retrieve` per page its listing found changed (PieceRow.retrieve), and
- *   an unchanged row keeps the values its entry holds (withStoredValues). So a
- *   formula or rollup shows a new value when its page is edited or at a forced run.
- *   A run that reads every row anyway (forced, first, or marked by a schema_updated
- *   webhook: `since` null or the epoch) lists them too (listingAll): one request per 100
- *   rows, not one per row.
+ *   options do not need. Notion computes them slowest; an incremental listing reads them
+ *   with one `pages.retrieve` per page it found changed (PieceRow.retrieve), and a row it
+ *   does not list keeps the values its entry holds. A full listing (forced, first,
+ *   periodic, or marked by a schema_updated webhook) lists them too (listingAll): one
+ *   request per 100 rows, not one per row, and unchanged rows' values refreshed.
  *
  * The schema (ids and types) is cached in KV (keys.dataSourceSchema) and read again
  * at the first query of a forced run or of a run a schema_updated webhook marked
@@ -72,8 +70,8 @@ export function listPlan(spec: DatabaseSectionSpec, schema: DataSourceSchema): L
 }
 
 /**
- * The plan of a run that reads every row anyway (forced, first, or marked by a schema
- * webhook): the expensive properties listed too, one request per 100 rows instead of one per row.
+ * The plan of a full listing, which reads every row anyway: the expensive properties
+ * listed too, one request per 100 rows instead of one per row.
  */
 export function listingAll(plan: ListPlan): ListPlan {
   if (plan.expensive.length === 0) return plan;
