@@ -21,7 +21,8 @@
  *   no-change-listing  only when named in --contenders: what a no-change run costs Notion as the
  *                    database grows, a full listing against an incremental one, at Notion's pace,
  *                    on the scale workspace of 1,000, 5,000 and 50,000 simple rows (--sizes;
- *                    --quick: 300), set up by an unpaced full sync (scripts/bench/listing.ts);
+ *                    --quick: 300; at real pace whatever --speed), set up by an unpaced full
+ *                    sync (scripts/bench/listing.ts);
  *                    written to bench/results-listing.json unless --json-out says otherwise
  *
  * Runs: full (force=1), no-change, 1 % of pages edited (the product; the

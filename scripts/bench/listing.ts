@@ -32,8 +32,7 @@ import type { PaceOptions } from "../scale/child";
 import { type RunContext, type RunResult, measuredRun, syncPlain } from "../scale/run";
 import { startChild } from "./children";
 import { LISTING_CONTENDER, LISTING_RUNS, type ListingFigures, type ListingRun, listingModeOf } from "./listing-report";
-import type { RequestFigures } from "./request-figures";
-import { versionOf } from "./request-figures";
+import { type RequestFigures, versionOf } from "./request-figures";
 import { NOTION_PACE } from "./table";
 
 export interface ListingOptions {
@@ -185,7 +184,6 @@ async function measuredListing(
   const notion = await emulator.call<RequestFigures>("stats", { windowMs: 60_000 });
   await readModes(ctx, sections);
   const failed = runs.find((r) => !r.completed);
-  const { versions, ...figures } = notion;
   return {
     size: ctx.rows,
     contender: LISTING_CONTENDER,
@@ -198,8 +196,8 @@ async function measuredListing(
     pages: ctx.rows,
     rows: ctx.rows,
     childPages: 0,
-    notion: { ...figures, versions },
-    notionVersion: versionOf(versions),
+    notion,
+    notionVersion: versionOf(notion.versions),
     minimum: null,
     kv: sumKv(kv),
     qstashMessages: null,
