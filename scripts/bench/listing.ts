@@ -150,7 +150,12 @@ async function fullSync(
   let invocations = 0;
   progress(`${ctx.rows} rows, ${LISTING_CONTENDER}: setup, a full sync with the emulator unpaced`);
   for (const section of sectionsOf(ctx.env)) {
-    const r = await syncPlain(ctx, section, ctx.maxCalls);
+    const r = await syncPlain(ctx, section, ctx.maxCalls, (n, a) => {
+      if (n % 25 === 0)
+        progress(
+          `  setup ${section} #${n}: listed ${a.body.counts?.listed ?? "?"}, fetched ${a.body.counts?.fetched ?? "?"}`,
+        );
+    });
     invocations += r.calls;
     if (!r.ok)
       throw new Error(`setup: ${section} did not finish: ${JSON.stringify(r.last?.body ?? null).slice(0, 400)}`);
