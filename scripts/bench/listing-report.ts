@@ -24,7 +24,7 @@ export interface ListingFigures {
   /** Per section: how it found its rows (listingModeOf), and its share of the run. */
   sections: Record<
     string,
-    { database: boolean; mode: string; invocations: number; wallMs: number; kvCommands: number }
+    { database: boolean; mode: string; invocations: number; wallMs: number; kvCommands: number; kvWrittenBytes: number }
   >;
   /** Database sections, each listing with dataSources.query (the children section searches). */
   databaseSections: number;

@@ -184,7 +184,14 @@ async function measuredListing(
     runs.push(r);
     kv.push(await bridge.call<KvStats>("stats"));
     const database = workspace.databaseSections.some((s) => s.name === section);
-    sections[section] = { database, mode: "", invocations: r.invocations, wallMs: r.wallMs, kvCommands: r.kv.commands };
+    sections[section] = {
+      database,
+      mode: "",
+      invocations: r.invocations,
+      wallMs: r.wallMs,
+      kvCommands: r.kv.commands,
+      kvWrittenBytes: r.kv.writtenBytes,
+    };
   }
   const notion = await emulator.call<RequestFigures>("stats", { windowMs: 60_000 });
   await readModes(ctx, sections);

@@ -30,6 +30,7 @@ function row(
     invocations: 1,
     wallMs: 1_000,
     kvCommands: 10,
+    kvWrittenBytes: 1_000,
   });
   return {
     size: o.rows,
