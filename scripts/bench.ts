@@ -18,6 +18,12 @@
  *   notion-to-md     a full Markdown export with notion-to-md (scripts/bench/notion-to-md.ts)
  *   webhook          after qstash-blocks' runs, on its workspace and mirror: edits reach KV
  *                    through Notion's webhooks (scripts/bench/webhook.ts)
+ *   no-change-listing  only when named in --contenders: what a no-change run costs Notion as the
+ *                    database grows, a full listing against an incremental one, at Notion's pace,
+ *                    on the scale workspace of 1,000, 5,000 and 50,000 simple rows (--sizes;
+ *                    --quick: 300; at real pace whatever --speed), set up by an unpaced full
+ *                    sync (scripts/bench/listing.ts);
+ *                    written to bench/results-listing.json unless --json-out says otherwise
  *
  * Runs: full (force=1), no-change, 1 % of pages edited (the product; the
  * other two have no incremental mode: one full run each). --pace-check (the
@@ -35,13 +41,19 @@
  * by side); baseline and notion-to-md: over their single run. The emulator,
  * the bridge and QStash run in child processes (scripts/bench/child.ts).
  *
- * Output: a Markdown table on stdout (and one for the webhook run), the
- * targets met/missed, bench/results.json. --merge loads results files written
+ * Every row records the NOTION_VERSION it ran under: the Notion-Version its
+ * requests carried, counted by the proxy in front of the emulator (set
+ * NOTION_VERSION in the environment to choose the product's; the baseline and
+ * notion-to-md send the SDK's default).
+ *
+ * Output: a Markdown table on stdout (and one for the webhook run, one for
+ * no-change-listing), the targets met/missed, bench/results.json. --merge loads results files written
  * by separate (e.g. concurrent) bench processes, evaluates the targets over
  * the union and writes --json-out: see docs/benchmark.md.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { readSyncSettings } from "../lib/config";
@@ -63,7 +75,30 @@ import {
   webhookTiming,
 } from "./bench/webhook";
 import { machine, provenance } from "./bench/provenance";
-import { FILES_CONTENDER, NOTION_RATE, rateOf, renderFilesTable, renderTable } from "./bench/table";
+import {
+  FILES_CONTENDER,
+  NOTION_PACE,
+  type Target,
+  rateOf,
+  renderFilesTable,
+  renderTable,
+  targetLine,
+} from "./bench/table";
+import { benchListing } from "./bench/listing";
+import {
+  FULL_LIST_HOURS,
+  LISTING_CONTENDER,
+  LISTING_RUNS,
+  LISTING_SIZES,
+  type ListingFigures,
+  type ListingRun,
+  QUICK_LISTING_SIZES,
+  SYNC_EVERY_MIN,
+  listingTargets,
+  renderListingTable,
+} from "./bench/listing-report";
+import { BENCH_LISTING_RESULTS, BENCH_RESULTS } from "./bench/readme-tables";
+import { versionOf } from "./bench/request-figures";
 import { exposeGc } from "./scale/memory";
 
 const { values: args } = parseArgs({
@@ -72,7 +107,8 @@ const { values: args } = parseArgs({
     speed: { type: "string", default: "10" },
     sizes: { type: "string" },
     seed: { type: "string", default: "1" },
-    "json-out": { type: "string", default: "bench/results.json" },
+    /** Default: bench/results.json, or bench/results-listing.json when no-change-listing is the only contender. */
+    "json-out": { type: "string" },
     contenders: { type: "string" },
     merge: { type: "string" },
     /** What else shared the machine during the merged runs, recorded as it is said (load is not measured). */
@@ -85,7 +121,9 @@ const { values: args } = parseArgs({
 const speed = Number(args.speed);
 if (!(speed >= 1 && speed <= 40))
   throw new Error("--speed must be within 1–40 (SYNC_BUDGET_MS = 20000 / speed must stay ≥ 500)");
-const sizes = args.quick ? [100] : (args.sizes ?? "100,1000,5000").split(",").map((s) => Number(s.trim()));
+const parseSizes = (list: string) => list.split(",").map((s) => Number(s.trim()));
+const sizes = args.quick ? [100] : parseSizes(args.sizes ?? "100,1000,5000");
+const listingSizes = args.quick ? QUICK_LISTING_SIZES : args.sizes ? parseSizes(args.sizes) : LISTING_SIZES;
 const seed = Number(args.seed);
 
 /** Rows split 60/40 between the two databases; about one row in six holds child pages, huge pages of 1,200 blocks. */
@@ -99,7 +137,7 @@ const BUDGET_MS = budgetAt(speed);
 /** qstash-blocks' full run of this workspace at --speed 1 (--pace-check). */
 const PACE_CHECK_SIZE = 100;
 const CONTENDER_ORDER = ["qstash-blocks", "qstash-markdown", FILES_CONTENDER, "cron", "baseline", "notion-to-md"];
-const RUN_ORDER = ["full", "no-change", "edited", "full@speed1"];
+const RUN_ORDER = ["full", "no-change", "edited", "full@speed1", ...LISTING_RUNS];
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 /** SYNC_CONTENT=markdown is available when lib/config.ts reads it into the settings. */
@@ -147,14 +185,16 @@ interface NotionStats {
   fileRequests?: number;
   /** Where slots were lost (scripts/bench/diagnostics.ts), computed by the notion child. */
   diagnostics?: RateDiagnostics;
+  /** Requests per Notion-Version header (absent in results measured before it was counted). */
+  versions?: Record<string, number>;
 }
 type KvStats = BridgeStats & { roundTrips: number; evalRoundTrips: number };
 
 export interface Result {
   size: number;
   contender: string;
-  /** full@speed1: --pace-check, qstash-blocks' full run at Notion's real pace. */
-  run: "full" | "no-change" | "edited" | "full@speed1";
+  /** full@speed1: --pace-check, qstash-blocks' full run at Notion's real pace; no-change@…: no-change-listing's runs. */
+  run: "full" | "no-change" | "edited" | "full@speed1" | ListingRun;
   /** --speed of this row (full@speed1: 1) and its SYNC_BUDGET_MS. */
   speed: number;
   budgetMs: number;
@@ -165,6 +205,8 @@ export interface Result {
   rows: number;
   childPages: number;
   notion: NotionStats;
+  /** The Notion-Version the run's requests carried (versionOf: several joined by " + "); null: no request. */
+  notionVersion?: string | null;
   minimum: number | null;
   kv: KvStats | null;
   qstashMessages: number | null;
@@ -180,6 +222,8 @@ export interface Result {
   edited?: { edited: number; children: number };
   /** qstash-files (FILES_MIRROR=s3): what the run copied to the files store, and what that took. */
   files?: FilesFigures;
+  /** no-change-listing: how each section listed, and the setup before. */
+  listing?: ListingFigures;
   note?: string;
 }
 
@@ -227,13 +271,14 @@ async function main(): Promise<number> {
   const source = provenance();
   const markdown = markdownAvailable();
   const wanted = args.contenders?.split(",").map((s) => s.trim());
-  const known = [...CONTENDER_ORDER, "webhook"];
+  const known = [...CONTENDER_ORDER, "webhook", LISTING_CONTENDER];
   const unknown = wanted?.filter((c) => !known.includes(c)) ?? [];
   if (unknown.length) throw new Error(`--contenders: unknown ${unknown.join(", ")} (known: ${known.join(", ")})`);
   const contenders = CONTENDER_ORDER.filter(
     (c) => (c !== "qstash-markdown" || markdown) && (!wanted || wanted.includes(c)),
   );
   const withWebhook = !wanted || wanted.includes("webhook");
+  const listing = wanted?.includes(LISTING_CONTENDER) ?? false;
   if (withWebhook && !contenders.includes("qstash-blocks"))
     throw new Error("--contenders webhook runs after qstash-blocks, on its synced mirror: add qstash-blocks");
   const paceCheck = args["no-pace-check"]
@@ -243,7 +288,8 @@ async function main(): Promise<number> {
   const webhook: WebhookResult[] = [];
   const started = Date.now();
 
-  for (const size of sizes) await benchSize({ size, contenders, speed, withWebhook, gc }, results, webhook);
+  if (contenders.length)
+    for (const size of sizes) await benchSize({ size, contenders, speed, withWebhook, gc }, results, webhook);
   if (paceCheck) {
     progress(
       `pace check: qstash-blocks' full run of the ${PACE_CHECK_SIZE}-page workspace at --speed 1 (Notion's real pace, about 3½ minutes)`,
@@ -255,7 +301,13 @@ async function main(): Promise<number> {
     );
   }
 
-  const targets = [...evaluateTargets(results, markdown), ...webhookTargets(webhook)];
+  if (listing)
+    for (const size of listingSizes) {
+      results.push(...(await benchListing({ size, seed, gc, progress, cleanups })));
+      await cleanup();
+    }
+
+  const targets = allTargets(results, webhook, markdown);
   const timing = webhookTiming(speed);
   const doc: BenchDoc = {
     generatedAt: new Date().toISOString(),
@@ -267,7 +319,10 @@ async function main(): Promise<number> {
       notionRatePerMin: 170,
       node: process.version,
       markdownMode: markdown ? "available" : "not available",
-      contenders: [...contenders, ...(withWebhook ? ["webhook"] : [])],
+      contenders: [...contenders, ...(withWebhook ? ["webhook"] : []), ...(listing ? [LISTING_CONTENDER] : [])],
+      // NOTION_VERSION as given to this process (null: the product's default); each row records what its requests carried.
+      notionVersionEnv: process.env.NOTION_VERSION ?? null,
+      ...(listing ? { listing: listingOptions() } : {}),
       paceCheck: paceCheck ? { size: PACE_CHECK_SIZE, speed: 1 } : null,
       webhook: withWebhook
         ? { aggregateS: 60, debounceS: timing.debounceS, debounceRealS: timing.debounceRealS }
@@ -276,6 +331,9 @@ async function main(): Promise<number> {
       // The commit measured and whether lib/app/scripts differed from it when this process started.
       commit: source.commit,
       dirty: source.dirty,
+      // The 1-minute load average as the run began and ended, against the machine's CPUs: other work inflates wall times.
+      loadAverageAtStart: source.loadAverageAtStart,
+      loadAverageAtEnd: Math.round(os.loadavg()[0] * 100) / 100,
     },
     elapsedMs: Date.now() - started,
     results,
@@ -283,6 +341,31 @@ async function main(): Promise<number> {
     targets,
   };
   return report(doc);
+}
+
+/** What no-change-listing ran: its sizes, Notion's pace for the measured runs, and the rate-share line's assumptions. */
+function listingOptions() {
+  return {
+    sizes: listingSizes,
+    workspace:
+      "the scale workspace (scripts/scale/rows.ts SIMPLE_ROWS): N rows of 2 paragraphs, an empty posts database, no child pages",
+    setup: "a full sync of every section, the emulator unpaced, SYNC_BUDGET_MS 5000 (not measured)",
+    pace: NOTION_PACE,
+    productRatePerMin: 170,
+    budgetMs: 20_000,
+    syncEveryMin: SYNC_EVERY_MIN,
+    fullListHours: FULL_LIST_HOURS,
+  };
+}
+
+/** The bench's targets, the listing ones, the webhook ones: each over the rows that measure it. */
+function allTargets(results: Result[], webhook: WebhookResult[], markdown: boolean): Target[] {
+  const main = results.filter((r) => r.contender !== LISTING_CONTENDER);
+  return [
+    ...(main.length ? evaluateTargets(main, markdown) : []),
+    ...listingTargets(results),
+    ...webhookTargets(webhook),
+  ];
 }
 
 /** One workspace size: its own redis-server, bridge, QStash and app server; each contender on a fresh copy of the workspace. */
@@ -326,10 +409,7 @@ async function benchSize(
       ...shape,
       seed,
       speed: runSpeed,
-      rate: NOTION_RATE,
-      burst: 10,
-      latencyMs: [150, 400],
-      retryAfterS: 1,
+      ...NOTION_PACE,
       ...(contender === FILES_CONTENDER ? { hostedFiles: "self" } : {}),
     });
     const s = notion.ready.stats;
@@ -352,6 +432,8 @@ async function benchSize(
       SYNC_BUDGET_MS: String(budgetMs),
       SYNC_LOG: "off",
       SYNC_MIN_FORCE_INTERVAL_S: "0",
+      // The version the product reads, when this process was given one.
+      ...(process.env.NOTION_VERSION ? { NOTION_VERSION: process.env.NOTION_VERSION } : {}),
       ...(contender === "cron"
         ? { SYNC_CHAIN: "off" }
         : {
@@ -474,6 +556,7 @@ async function benchSize(
           rows,
           childPages: s.childPages,
           notion: notionFigures,
+          notionVersion: versionOf(notionFigures.versions),
           minimum,
           kv: contender === "notion-to-md" ? null : kv,
           qstashMessages: q?.messages ?? null,
@@ -654,21 +737,23 @@ function mergeDocs(files: string[]): BenchDoc {
     elapsedMs: end - start,
     results,
     webhook,
-    targets: [...evaluateTargets(results, markdown), ...webhookTargets(webhook)],
+    targets: allTargets(results, webhook, markdown),
   };
 }
 
 function report(doc: BenchDoc): number {
   const { results, webhook, targets } = doc;
-  const out = path.resolve(args["json-out"]);
+  const listingOnly = results.length > 0 && results.every((r) => r.contender === LISTING_CONTENDER);
+  const out = path.resolve(args["json-out"] ?? (listingOnly ? BENCH_LISTING_RESULTS : BENCH_RESULTS));
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
   const runSpeed = doc.options.speed;
   const print = (line = "") => process.stdout.write(`${line}\n`);
   const merged = doc.options.merged as { note: string; commits?: (string | null)[] } | undefined;
-  print(
-    `notion-kv-sync bench: --speed ${runSpeed} (Notion 3 req/s, latency 150–400 ms, SYNC_BUDGET_MS ${budgetAt(runSpeed)} = 20 s at Notion's pace), seed ${String(doc.options.seed)}${merged ? `; merged: ${merged.note}` : ""}`,
-  );
+  const pace = listingOnly
+    ? "no-change-listing at Notion's real pace (3 req/s, latency 150–400 ms, SYNC_BUDGET_MS 20000)"
+    : `--speed ${runSpeed} (Notion 3 req/s, latency 150–400 ms, SYNC_BUDGET_MS ${budgetAt(runSpeed)} = 20 s at Notion's pace)`;
+  print(`notion-kv-sync bench: ${pace}, seed ${String(doc.options.seed)}${merged ? `; merged: ${merged.note}` : ""}`);
   const m = doc.options.machine as ReturnType<typeof machine> | undefined;
   if (m) print(`machine: ${m.cpus} × ${m.cpuModel}, ${m.totalMemGiB} GiB, ${m.os}, Node ${m.node}`);
   const commits = merged?.commits ?? [(doc.options.commit as string | null | undefined) ?? null];
@@ -676,8 +761,17 @@ function report(doc: BenchDoc): number {
     `commit: ${commits.map((c) => c?.slice(0, 7) ?? "unknown").join(", ")}${doc.options.dirty !== false ? " (the tree differed from it, or it is not known)" : ""}`,
   );
   print();
-  print(renderTable(results));
-  print();
+  const main = results.filter((r) => r.contender !== LISTING_CONTENDER);
+  if (main.length) {
+    print(renderTable(main));
+    print();
+  }
+  if (main.length < results.length) {
+    print("No-change runs, a full listing against an incremental one, at Notion's pace (no-change-listing):");
+    print();
+    print(renderListingTable(results));
+    print();
+  }
   if (results.some((r) => r.files)) {
     print("Files mirror (FILES_MIRROR=s3) against the same runs without it:");
     print();
@@ -703,8 +797,7 @@ function report(doc: BenchDoc): number {
   ))
     print(diagnosticsLine(r));
   print();
-  for (const t of targets)
-    print(`${t.met === null ? "n/a    " : t.met ? "met    " : "MISSED "} ${t.name}: ${t.detail}`);
+  for (const t of targets) print(targetLine(t));
   print(`\nwritten ${path.relative(process.cwd(), out)}${merged ? "" : ` in ${(doc.elapsedMs / 1000).toFixed(0)} s`}`);
   return results.every((r) => r.ok) && webhook.every((w) => w.ok) ? 0 : 1;
 }
@@ -732,12 +825,6 @@ function contentRequests(r: Result): number {
     (b["pages.markdown"] ?? 0) +
     (b["pages.retrieveMarkdown"] ?? 0)
   );
-}
-
-interface Target {
-  name: string;
-  met: boolean | null;
-  detail: string;
 }
 
 function evaluateTargets(results: Result[], markdown: boolean): Target[] {

@@ -7,10 +7,11 @@
  *     the Notion emulator with a generated workspace (rich content, child
  *     pages), its rate limit (3 × speed requests/s, 429 + Retry-After), and in
  *     front of it a proxy that adds Notion's latency: 150–400 ms a request,
- *     drawn from a seeded PRNG, divided by `speed`, and divides Retry-After by
- *     `speed` (fractional seconds) so a 429 costs what it costs at Notion.
+ *     drawn from a seeded PRNG, divided by `speed`, divides Retry-After by
+ *     `speed` (fractional seconds) so a 429 costs what it costs at Notion, and
+ *     counts the Notion-Version each request carries.
  *     ops: stats {windowMs, invocations?} (requests since the last reset: per
- *     route, per status, in the first window, and where slots were lost:
+ *     route, per status, per Notion-Version, in the first window, and where slots were lost:
  *     scripts/bench/diagnostics.ts), reset, edit {share, seed}, and the
  *     webhook delivery (scripts/emulator/notion/webhooks.ts) for
  *     scripts/bench/webhook.ts: webhookAttach, webhookCandidates,
@@ -31,8 +32,7 @@
  *   all: cpu
  */
 import { exitChild, onChildExit, sendToParent, serveParent } from "../lib/forked-child-server";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { countVersion, startProxy } from "../lib/http-proxy";
 import { generateWorkspace } from "../emulator/notion/generate";
 import { Prng } from "../emulator/notion/prng";
 import { startNotionEmulator } from "../emulator/notion/server";
@@ -40,6 +40,7 @@ import { type WebhookDelivery, attachWebhooks } from "../emulator/notion/webhook
 import { parseDurationMs } from "../emulator/qstash/durations";
 import { normalizeId } from "../../lib/notion/types";
 import { type Interval, rateDiagnostics } from "./diagnostics";
+import { requestFigures } from "./request-figures";
 import type { BlockTree } from "../emulator/notion/workspace";
 import { startQStashEmulator } from "../emulator/qstash/server";
 import { startS3Server } from "../../tests/support/s3-server";
@@ -87,91 +88,6 @@ function hostedFileCount(workspace: ReturnType<typeof generateWorkspace>): numbe
   return paths.size;
 }
 
-function listen(server: http.Server): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
-  });
-}
-
-function readAll(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-const HOP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length"]);
-
-/** Forwards every request to `upstream`; `onRequest` may inspect it, `delayMs` holds the answer back. */
-async function startProxy(
-  upstream: string,
-  hooks: {
-    onRequest?: (path: string, body: Buffer) => void;
-    delayMs?: () => number;
-    rewrite?: (headers: Record<string, string>) => void;
-    /** Changes a request's headers before it is forwarded. */
-    rewriteRequest?: (path: string, headers: Record<string, string>, body: Buffer) => void;
-    /** Each request's arrival and answer (epoch ms, the latency included). */
-    onDone?: (startedAt: number, endedAt: number) => void;
-  },
-) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      const started = performance.now();
-      const startedAt = Date.now();
-      const body = await readAll(req);
-      hooks.onRequest?.(req.url ?? "/", body);
-      const delay = hooks.delayMs?.() ?? 0;
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers))
-        if (v !== undefined && !HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-      hooks.rewriteRequest?.(req.url ?? "/", headers, body);
-      const target = new URL(req.url ?? "/", upstream);
-      const answer = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>(
-        (resolve, reject) => {
-          const out = http.request(
-            target,
-            { method: req.method, headers: { ...headers, "content-length": String(body.length) }, agent },
-            (r) => {
-              void readAll(r).then((b) => {
-                const h: Record<string, string> = {};
-                for (const [k, v] of Object.entries(r.headers))
-                  if (v !== undefined && !HOP.has(k)) h[k] = Array.isArray(v) ? v.join(", ") : v;
-                resolve({ status: r.statusCode ?? 502, headers: h, body: b });
-              }, reject);
-            },
-          );
-          out.on("error", reject);
-          out.end(body);
-        },
-      );
-      hooks.rewrite?.(answer.headers);
-      const wait = delay - (performance.now() - started);
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      res.writeHead(answer.status, { ...answer.headers, "content-length": String(answer.body.length) });
-      res.end(answer.body);
-      hooks.onDone?.(startedAt, Date.now());
-    })().catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
-      res.end(`bench proxy: ${err instanceof Error ? err.message : String(err)}`);
-    });
-  });
-  const url = await listen(server);
-  return {
-    url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        agent.destroy();
-      }),
-  };
-}
-
 async function notionMain(o: NotionChildOptions): Promise<void> {
   // Generated a day ago; the clock then runs with wall time, like Notion's (the engine's watermarks are on the same clock).
   const workspace = generateWorkspace({
@@ -196,8 +112,10 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
   const latency = new Prng(`${o.seed}:latency`);
   const [lo, hi] = o.latencyMs;
   let flights: Interval[] = [];
+  let versions: Record<string, number> = {};
   const proxy = await startProxy(emulator.url, {
     onDone: (startedAt, endedAt) => void flights.push([startedAt, endedAt]),
+    rewriteRequest: (_path, headers) => countVersion(versions, headers),
     delayMs: () => (lo + latency.next() * (hi - lo)) / o.speed,
     rewrite: (h) => {
       const key = Object.keys(h).find((k) => k.toLowerCase() === "retry-after");
@@ -226,13 +144,6 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
       const windowMs = Number(args.windowMs ?? 60_000);
       const all = emulator.requests();
       const log = all.filter((r) => !isFileRequest(r.path));
-      const byRoute: Record<string, number> = {};
-      const byStatus: Record<string, number> = {};
-      for (const r of log) {
-        byRoute[r.route] = (byRoute[r.route] ?? 0) + 1;
-        byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
-      }
-      const first = log[0]?.at ?? 0;
       const diagnostics = rateDiagnostics({
         arrivals: log.map((r) => r.at),
         flights,
@@ -240,20 +151,12 @@ async function notionMain(o: NotionChildOptions): Promise<void> {
         windowMs,
         invocations: Array.isArray(args.invocations) ? (args.invocations as Interval[]) : null,
       });
-      return {
-        total: log.length,
-        byRoute,
-        byStatus,
-        firstAt: first,
-        lastAt: log.at(-1)?.at ?? 0,
-        firstWindow: log.filter((r) => r.at < first + windowMs).length,
-        fileRequests: all.length - log.length,
-        diagnostics,
-      };
+      return { ...requestFigures(log, windowMs, versions), fileRequests: all.length - log.length, diagnostics };
     },
     async reset() {
       emulator.resetRequestLog();
       flights = [];
+      versions = {};
       return null;
     },
     // ---- webhooks (scripts/bench/webhook.ts): Notion's delivery, aggregated per page, to the app's route

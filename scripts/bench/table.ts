@@ -3,6 +3,20 @@ import type { Result } from "../bench";
 
 /** Requests/s at Notion's pace. */
 export const NOTION_RATE = 3;
+/** Notion's pace as the bench emulates it: its rate limit (burst, Retry-After of a 429) and its latency, 150–400 ms a request. */
+export const NOTION_PACE = { rate: NOTION_RATE, burst: 10, latencyMs: [150, 400] as [number, number], retryAfterS: 1 };
+
+export interface Target {
+  name: string;
+  met: boolean | null;
+  detail: string;
+  /** Informative: printed, never met or missed. */
+  info?: boolean;
+}
+
+/** A target as the bench prints it. */
+export const targetLine = (t: Target) =>
+  `${t.info ? "info   " : t.met === null ? "n/a    " : t.met ? "met    " : "MISSED "} ${t.name}: ${t.detail}`;
 
 const f = (n: number, d = 1) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -23,6 +37,7 @@ export function renderTable(results: Result[]): string {
     "contender",
     "run",
     "ok",
+    "NOTION_VERSION",
     "wall s",
     "real s",
     "Notion req",
@@ -50,6 +65,7 @@ export function renderTable(results: Result[]): string {
       r.contender,
       r.run,
       r.ok ? "yes" : "NO",
+      r.notionVersion ?? "-",
       f(r.wallMs / 1000),
       int((r.wallMs * r.speed) / 1000),
       int(r.notion.total),
@@ -70,7 +86,7 @@ export function renderTable(results: Result[]): string {
       f(r.heapPeakMB),
     ];
   });
-  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 3 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
+  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 4 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
 }
 
 /** The contender with FILES_MIRROR on, and the one it is compared with (the same runs, the mirror off). */
@@ -87,6 +103,7 @@ export function renderFilesTable(results: Result[]): string {
     "pages",
     "run",
     "ok",
+    "NOTION_VERSION",
     "hosted files",
     "objects uploaded",
     "MB uploaded",
@@ -112,6 +129,7 @@ export function renderFilesTable(results: Result[]): string {
         int(on.size),
         on.run,
         on.ok ? "yes" : "NO",
+        on.notionVersion ?? "-",
         files.hostedFiles !== null ? int(files.hostedFiles) : "-",
         int(files.uploaded),
         f(files.bytes / 1024 / 1024, 2),
@@ -124,5 +142,5 @@ export function renderFilesTable(results: Result[]): string {
         `${kvPage(off)} / ${kvPage(on)}`,
       ];
     });
-  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 2 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
+  return [line(head), line(head.map((_, i) => (i >= 1 && i <= 3 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
 }

@@ -30,6 +30,7 @@ import { DEFAULT_DEBOUNCE_S } from "../../lib/webhooks/settings";
 import { Prng } from "../emulator/notion/prng";
 import type { AppServer } from "./app-server";
 import type { ChildHandle } from "./children";
+import { type RequestFigures, versionOf } from "./request-figures";
 
 /** Notion aggregates a page's changes for up to about a minute. */
 export const NOTION_AGGREGATE_S = 60;
@@ -85,6 +86,8 @@ export interface WebhookResult {
   /** Delivery of the event → KV (the product's part), real s. */
   afterDeliveryRealS: Percentiles | null;
   notion: { total: number; byRoute: Record<string, number>; byStatus: Record<string, number> };
+  /** The Notion-Version the run's requests carried (scripts/bench/request-figures.ts versionOf). */
+  notionVersion?: string | null;
   /** All Notion requests of the run ÷ pages edited. */
   requestsPerPage: number;
   qstashMessages: number;
@@ -291,11 +294,7 @@ export async function runWebhookPhase(input: {
     await notion.call("webhookIdle", { timeoutMs: 60_000 }, 90_000).catch(() => {});
     await qstash.call("idle", {}, 600_000);
 
-    const stats = await notion.call<{
-      total: number;
-      byRoute: Record<string, number>;
-      byStatus: Record<string, number>;
-    }>("stats", { windowMs: 60_000 / speed });
+    const stats = await notion.call<RequestFigures>("stats", { windowMs: 60_000 / speed });
     const ids = [...distinct.map((p) => p.id), burstPage.id];
     const summary = await notion.call<{
       pages: PageSummary[];
@@ -336,6 +335,7 @@ export async function runWebhookPhase(input: {
       delayRealS: pct(landed, (r) => real(r.delayMs!)),
       afterDeliveryRealS: pct(landed, (r) => (r.deliveredAt !== null ? real(r.landedAt! - r.deliveredAt) : null)),
       notion: { total: stats.total, byRoute: stats.byRoute, byStatus: stats.byStatus },
+      notionVersion: versionOf(stats.versions),
       requestsPerPage: stats.total / ids.length,
       qstashMessages: q.messages,
       retimedMessages: retimed - retimedBefore,
@@ -411,6 +411,7 @@ export function renderWebhookTable(results: WebhookResult[]): string {
   const head = [
     "pages",
     "ok",
+    "NOTION_VERSION",
     "edits (pages)",
     "delay wall ms p50 / p95 / max",
     "real s p50 / p95 / max",
@@ -425,6 +426,7 @@ export function renderWebhookTable(results: WebhookResult[]): string {
   const rows = results.map((w) => [
     w.size.toLocaleString("en-US"),
     w.ok ? "yes" : "NO",
+    w.notionVersion ?? "-",
     `${w.edits} (${w.pagesEdited})`,
     triple(w.delayMs),
     triple(w.delayRealS),
@@ -435,7 +437,7 @@ export function renderWebhookTable(results: WebhookResult[]): string {
     String(w.webhookPosts),
     `${w.burst.events} / ${w.burst.fetches} / ${w.burst.requests}`,
   ]);
-  return [line(head), line(head.map((_, i) => (i === 1 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
+  return [line(head), line(head.map((_, i) => (i === 1 || i === 2 ? ":---" : "---:"))), ...rows.map(line)].join("\n");
 }
 
 export function webhookTargets(results: WebhookResult[]): { name: string; met: boolean | null; detail: string }[] {

@@ -7,7 +7,11 @@
  *     generates a workspace of `rows` simple database rows (2 paragraphs each,
  *     no child pages, nothing trashed, no huge pages, an empty posts
  *     database) and serves it with no rate limit;
- *     ops: verify {redisUrl, prefix} → problems[] (compareKvWithWorkspace)
+ *     ops: verify {redisUrl, prefix} → problems[] (compareKvWithWorkspace);
+ *     pace {rate, burst, latencyMs: [lo, hi], seed} → {url}: Notion's rate limit from now on, and
+ *     a proxy in front adding its latency (seeded) and counting each request's Notion-Version, for
+ *     runs measured at Notion's pace (npm run bench -- --contenders no-change-listing);
+ *     stats {windowMs} → the requests since the last reset (scripts/bench/request-figures.ts); reset
  *   child.ts bridge '{"redisUrl":"redis://…","token":"…"}'
  *     the Upstash REST bridge of tests/support in front of that redis-server;
  *     ops: stats → BridgeStats, reset
@@ -24,6 +28,9 @@ import { startUpstashBridge } from "../../tests/support/upstash-bridge";
 import { generateWorkspace } from "../emulator/notion/generate";
 import { startNotionEmulator } from "../emulator/notion/server";
 import { compareKvWithWorkspace } from "../emulator/notion/verify";
+import { Prng } from "../emulator/notion/prng";
+import { countVersion, startProxy } from "../lib/http-proxy";
+import { requestFigures } from "../bench/request-figures";
 import { SIMPLE_ROWS } from "./rows";
 
 export interface EmulatorChildOptions {
@@ -31,6 +38,14 @@ export interface EmulatorChildOptions {
   /** Rows one data source query serves at most (Notion: 10,000); null = no cap. */
   queryLimit: number | null;
   seed?: number;
+}
+
+/** Notion's pace for the runs that follow (the `pace` op): requests/s, burst, latency range in ms. */
+export interface PaceOptions {
+  rate: number;
+  burst: number;
+  latencyMs: [number, number];
+  seed: number;
 }
 
 export interface BridgeChildOptions {
@@ -51,7 +66,31 @@ async function emulatorMain(options: EmulatorChildOptions): Promise<void> {
     queryResultLimit: options.queryLimit ?? Infinity,
   });
   onChildExit(() => emulator.close());
+  let versions: Record<string, number> = {};
+  let paced: Awaited<ReturnType<typeof startProxy>> | null = null;
   serveParent({
+    async pace(args) {
+      const o = args as unknown as PaceOptions;
+      emulator.setRate(o.rate, o.burst);
+      if (!paced) {
+        const latency = new Prng(`${o.seed}:latency`);
+        const [lo, hi] = o.latencyMs;
+        paced = await startProxy(emulator.url, {
+          delayMs: () => lo + latency.next() * (hi - lo),
+          rewriteRequest: (_path, headers) => countVersion(versions, headers),
+        });
+        onChildExit(() => paced!.close());
+      }
+      return { url: paced.url };
+    },
+    async stats(args) {
+      return requestFigures(emulator.requests(), Number(args.windowMs ?? 60_000), versions);
+    },
+    async reset() {
+      emulator.resetRequestLog();
+      versions = {};
+      return null;
+    },
     async verify(args) {
       const kv = createRedisStore({ url: String(args.redisUrl) });
       try {

@@ -151,15 +151,17 @@ export async function invoke(
   );
 }
 
-/** Calls a section until done, unmeasured (posts and children before the verification). */
+/** Calls a section until done, unmeasured (posts and children before the verification); `onAnswer` sees each answer. */
 export async function syncPlain(
   ctx: Pick<RunContext, "env" | "secret" | "callTimeoutMs">,
   section: Section,
   maxCalls: number,
+  onAnswer?: (n: number, answer: Answer) => void,
 ): Promise<{ ok: boolean; calls: number; last: Answer | null }> {
   let last: Answer | null = null;
   for (let i = 1; i <= maxCalls; i++) {
     last = await invoke(ctx, section, ctx.callTimeoutMs);
+    onAnswer?.(i, last);
     if (last.status !== 200) return { ok: false, calls: i, last };
     if (last.body.done) return { ok: true, calls: i, last };
     if (last.body.status === "held") return { ok: false, calls: i, last };

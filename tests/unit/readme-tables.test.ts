@@ -53,16 +53,17 @@ describe("the files-mirror table", () => {
   it("puts each qstash-files run beside the same qstash-blocks run, as ratios", () => {
     const table = renderFilesTable([
       row("qstash-blocks", "full", 19_000, 530),
-      row("qstash-files", "full", 20_900, 530, figures(40, 2 * 1024 * 1024, 40)),
+      { ...row("qstash-files", "full", 20_900, 530, figures(40, 2 * 1024 * 1024, 40)), notionVersion: "2026-12-01" },
       row("qstash-files", "no-change", 1_000, 4, figures(0, 0, 0)),
     ]);
     const lines = table.split("\n");
     expect(lines).toHaveLength(4);
     expect(lines[2]).toBe(
-      "| 100 | full | yes | 40 | 40 | 2.00 | 40 | 40 | 19.0 / 20.9 | 1.10 | 530 / 530 | 1.00 | 2.00 / 2.00 |",
+      "| 100 | full | yes | 2026-12-01 | 40 | 40 | 2.00 | 40 | 40 | 19.0 / 20.9 | 1.10 | 530 / 530 | 1.00 | 2.00 / 2.00 |",
     );
     // No mirror-off run of the same size and run to compare with: the ratios say so.
-    expect(lines[3]).toBe("| 100 | no-change | yes | 40 | 0 | 0.00 | 0 | 0 | - / 1.0 | - | - / 4 | - | - / 2.00 |");
+    // A row measured before versions were recorded shows none.
+    expect(lines[3]).toBe("| 100 | no-change | yes | - | 40 | 0 | 0.00 | 0 | 0 | - / 1.0 | - | - / 4 | - | - / 2.00 |");
   });
 
   it("without files rows the block says how to measure them", () => {
