@@ -1,5 +1,6 @@
 import { configDefaults, defineConfig } from "vitest/config";
 import { CONFIG_ALIAS, configFilePath } from "./lib/workspace/config-path";
+import { longestFirst } from "./tests/support/longest-first";
 
 /**
  * Suites that assert nothing about wall time (no budgets, deadlines, pacing,
@@ -8,6 +9,8 @@ import { CONFIG_ALIAS, configFilePath } from "./lib/workspace/config-path";
  * belongs in the sequential project.
  */
 const PARALLEL = [
+  // npm test's type and format checks (scripts/checks.sh).
+  "tests/checks.test.ts",
   "tests/unit/auth-and-input.test.ts",
   "tests/unit/block-tree.test.ts",
   "tests/unit/bundle.test.ts",
@@ -59,6 +62,17 @@ const PARALLEL = [
   "tests/files-mirror.browser.test.ts",
 ];
 
+/**
+ * Started first in their group, longest first (tests/support/longest-first.ts): in a fresh clone
+ * vitest knows no durations and orders by file size, which started these late.
+ */
+const LONGEST_FIRST = [
+  "tests/config.e2e.test.ts",
+  "tests/package/package.test.ts",
+  "tests/files-mirror.browser.test.ts",
+  "tests/checks.test.ts",
+];
+
 /** The package's entry points, compiled from the source as the app's route files import them. */
 const PACKAGE_ENTRIES = [
   { find: /^notion-kv-sync$/, replacement: `${__dirname}/lib/package/index.ts` },
@@ -74,6 +88,7 @@ export default defineConfig({
     pool: "forks",
     env: { SYNC_LOG: "off" },
     reporters: ["default", "./tests/support/summary-reporter.ts"],
+    sequence: { sequencer: longestFirst(LONGEST_FIRST) },
     projects: [
       {
         extends: true,
