@@ -3,7 +3,7 @@
  * against the Notion emulator's POST /v1/search (scripts/emulator/notion/search.ts),
  * a real redis-server and the route handler in process (tests/support/harness.ts).
  *
- * The emulated clock is the engine's: this file runs Date shifted by `shiftMs`
+ * The emulated clock is the engine's: this file runs Date shifted (tests/support/shifted-date.ts)
  * (moved forward to pass SYNC_CHILD_FULL_CHECK_HOURS), and the workspace's
  * clock runs with that Date, so Notion's last_edited_time and the run's
  * watermark are on one clock, as in production.
@@ -24,24 +24,9 @@ import {
   searchedChildIds,
   sorted,
 } from "./support/search-sweep";
+import { shiftedClock } from "./support/shifted-date";
 
-const RealDate = Date;
-const realNow = RealDate.now.bind(RealDate);
-let shiftMs = 0;
-
-/** Date with `shiftMs` added (now(), and new Date() without arguments); timers are untouched. */
-function installShiftedDate(): void {
-  const Shifted = new Proxy(RealDate, {
-    construct(target, args, newTarget) {
-      return Reflect.construct(target, args.length === 0 ? [realNow() + shiftMs] : args, newTarget);
-    },
-    get(target, prop, receiver) {
-      if (prop === "now") return () => realNow() + shiftMs;
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-  globalThis.Date = Shifted as DateConstructor;
-}
+const clock = shiftedClock();
 
 const HOUR = 3_600_000;
 
@@ -76,7 +61,7 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     (await stack.kv.get<{ entry: { slug: string } }>(stack.keys.entry("children", pageId)))!.entry;
 
   beforeAll(async () => {
-    installShiftedDate();
+    clock.install();
     // Everything generated is an hour old; the clock then runs with (shifted) Date. No unshared child pages:
     // one answers 404 at every run (its parent still lists it, and no ledger entry says it is gone).
     stack = await startStack({
@@ -88,7 +73,7 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     expect(childIds.length).toBeGreaterThan(5);
   });
   afterAll(async () => {
-    globalThis.Date = RealDate;
+    clock.restore();
     await stack?.close();
   });
 
@@ -202,7 +187,7 @@ describe("children: search since the watermark, full check every SYNC_CHILD_FULL
     expect(await bundleText(child)).not.toContain("Missed by search");
 
     // 25 hours later (SYNC_CHILD_FULL_CHECK_HOURS is 24): the run retrieves every child page.
-    shiftMs += 25 * HOUR;
+    clock.advance(25 * HOUR);
     stack.emulator.resetRequestLog();
     const C = (await stack.kv.get<{ total: number }>(stack.keys.index("children")))!.total;
     const caught = (await children()).at(-1)!;

@@ -13,7 +13,7 @@
  * - a kill at each list commit and each merge/finalize commit of an incremental run converges;
  * - a no-change run of 1,200 rows sends 1 query per database section and no other request, and writes no index.
  *
- * The engine's clock is this file's Date shifted by `shiftMs`, and the emulator's
+ * The engine's clock is this file's Date shifted (tests/support/shifted-date.ts), and the emulator's
  * clock runs with that Date, so Notion's last_edited_time and the watermark are on
  * one clock, as in production (tests/child-search.test.ts does the same).
  * The config module is replaced by a plain object (as tests/webhooks.sections.test.ts does).
@@ -41,6 +41,7 @@ import { SIMPLE_ROWS } from "../scripts/scale/rows";
 import { type Stack, startStack, syncUntilDone } from "./support/harness";
 import { type KillKind, expireLease, killSwitch } from "./support/kill-points";
 import { diffRedisStats, readRedisStats } from "./support/redis-meter";
+import { shiftedClock } from "./support/shifted-date";
 
 const config = vi.hoisted(() => ({ sections: undefined as Record<string, Record<string, unknown>> | undefined }));
 vi.mock("@notion-kv-sync/root/notion-kv-sync.config", () => ({
@@ -49,24 +50,8 @@ vi.mock("@notion-kv-sync/root/notion-kv-sync.config", () => ({
   },
 }));
 
-const RealDate = Date;
-const realNow = RealDate.now.bind(RealDate);
-let shiftMs = 0;
+const clock = shiftedClock();
 const HOUR = 3_600_000;
-
-/** Date with `shiftMs` added (now(), and new Date() without arguments); timers are untouched. */
-function installShiftedDate(): void {
-  const Shifted = new Proxy(RealDate, {
-    construct(target, args, newTarget) {
-      return Reflect.construct(target, args.length === 0 ? [realNow() + shiftMs] : args, newTarget);
-    },
-    get(target, prop, receiver) {
-      if (prop === "now") return () => realNow() + shiftMs;
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-  globalThis.Date = Shifted as DateConstructor;
-}
 
 const PUBLISHED = { property: "Published", checkbox: { equals: true } };
 const DUE = { property: "Date", date: { on_or_before: "now" } };
@@ -234,7 +219,7 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
   const published = () => blogRows().filter((id) => isPublished(stack, id));
 
   beforeAll(async () => {
-    installShiftedDate();
+    clock.install();
     stack = await startStack({
       workspace: {
         pages: 10,
@@ -268,7 +253,7 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     expect((await lastRun(stack, "blog")).listing).toMatchObject({ mode: "full", reason: "first_run" });
   }, 60_000);
   afterAll(async () => {
-    globalThis.Date = RealDate;
+    clock.restore();
     config.sections = undefined;
     await stack?.close();
   });
@@ -309,7 +294,7 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     const ws = stack.workspace;
     const [, again] = published();
     // Two minutes on: the last test's edit is out of the rounding overlap (it would be fetched again).
-    shiftMs += 2 * 60_000;
+    clock.advance(2 * 60_000);
     await run(stack, "blog");
     // Frozen: the first edit, the run and the second edit fall in one minute of Notion's clock.
     ws.setClockRunning(false);
@@ -395,7 +380,7 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     expect(kept).toEqual(expect.arrayContaining([trashed, unshared, unpublished]));
 
     // SYNC_FULL_LIST_HOURS (24) later on the engine's clock: the run lists in full.
-    shiftMs += 25 * HOUR;
+    clock.advance(25 * HOUR);
     const full = await run(stack, "blog");
     expect((await lastRun(stack, "blog")).listing).toMatchObject({ mode: "full", reason: "periodic" });
     expect(full.counts.removed).toBe(3);
@@ -419,7 +404,7 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     const ws = stack.workspace;
     const [trashed, unshared, unpublished] = published().slice(0, 3);
     // A minute after the last full listing, the events, ten seconds old when recorded: well before the run below starts.
-    shiftMs += 60_000;
+    clock.advance(60_000);
     const at = new Date(Date.now() - 10_000);
     ws.trashPage(trashed);
     ws.unsharePage(unshared);
@@ -465,7 +450,7 @@ describe("incremental listing of a filtered blog and docs with child pages", () 
     await run(stack, "sched");
     expect((await lastRun(stack, "sched")).listing?.mode).toBe("incremental");
     // Three hours later (under SYNC_FULL_LIST_HOURS): the row is due, without any edit.
-    shiftMs += 3 * HOUR;
+    clock.advance(3 * HOUR);
     await run(stack, "sched");
     expect((await lastRun(stack, "sched")).listing).toMatchObject({ mode: "full", reason: "scheduled_due" });
     expect(await sched()).toContain(row);
