@@ -29,6 +29,7 @@ import type { DataSourceSchema } from "../notion/source";
 import type { NotionPage } from "../notion/types";
 import type { DatabaseSectionSpec } from "../workspace/types";
 import type { RunContext } from "./context";
+import { databaseSpec } from "./section-source";
 
 export const EXPENSIVE_TYPES: readonly string[] = ["formula", "rollup", "relation"];
 
@@ -98,7 +99,7 @@ export async function cachedSchema(ctx: RunContext, sourceId: string, refresh = 
 
 /** The section's plan from the cached schema (read again when `refresh`). */
 export async function sectionListPlan(ctx: RunContext, sourceId: string, refresh: boolean): Promise<ListPlan> {
-  return listPlan(databaseSpecOf(ctx), await cachedSchema(ctx, sourceId, refresh));
+  return listPlan(databaseSpec(ctx), await cachedSchema(ctx, sourceId, refresh));
 }
 
 /** Whether listed rows show the schema changed: a property it does not name, or one asked for and absent. */
@@ -131,11 +132,6 @@ export function withStoredValues(
     if (n in fresh || stored.has(n)) properties[n] = n in fresh ? fresh[n] : before[n];
   for (const n of Object.keys(fresh)) if (!(n in properties)) properties[n] = fresh[n];
   return { ...entry, properties };
-}
-
-function databaseSpecOf(ctx: RunContext): DatabaseSectionSpec {
-  if (ctx.spec.kind !== "database") throw new Error(`section ${ctx.section} is not read from a data source`);
-  return ctx.spec;
 }
 
 /** The status groups of a section's data source by property id (decoded), from the cached schema; {} when none is cached. */
