@@ -12,10 +12,10 @@
  * 2026-12-01 or the status-group beta) when the caller gives the property's
  * groups (MatchOptions.statusGroups; else unknown, as a page does not show its
  * option's group); a status `equals` a group's name matches that group before
- * 2026-12-01 (unknown here) and nothing from 2026-12-01 (MatchOptions.version); multi_select, people, relation (contains, does_not_contain,
- * emptiness); files (emptiness); number (equals, does_not_equal,
- * greater_than, less_than, greater_than_or_equal_to,
- * less_than_or_equal_to, emptiness); date, created_time and
+ * 2026-12-01 (unknown here) and nothing from 2026-12-01 (MatchOptions.version);
+ * multi_select, people, relation (contains, does_not_contain, emptiness);
+ * files (emptiness); number (equals, does_not_equal, greater_than, less_than,
+ * greater_than_or_equal_to, less_than_or_equal_to, emptiness); date, created_time and
  * last_edited_time properties (equals, before, after, on_or_before,
  * on_or_after, emptiness; the value "now" stands for `now`); title,
  * rich_text, url, email, phone_number (equals, does_not_equal, contains,
