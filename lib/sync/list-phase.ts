@@ -218,6 +218,8 @@ function nextQueryPosition(
 }
 
 type WalkSource = NonNullable<Cursor["list"]["source"]>;
+/** Index chunks one walk step reads at most while they hold no child page (≤ 25 × 256 KB). */
+const EMPTY_CHUNKS_PER_STEP = 25;
 const walkStart = (section: WalkSource["section"]): WalkSource => ({ section, chunk: 0, pinned: null, restarts: 0 });
 
 /** The parent sections the children section walks, in config order (each with its child depth). */
@@ -289,8 +291,8 @@ async function queueStep(
 }
 
 /**
- * One chunk of a parent's index, read from the chunk list pinned when the walk of that
- * index started, never from the current manifest: a removal shifts entries between chunks and
+ * One chunk of a parent's index (more while they hold no child page: EMPTY_CHUNKS_PER_STEP),
+ * read from the chunk list pinned when the walk of that index started, never from the current manifest: a removal shifts entries between chunks and
  * an in-place update replaces one, so walking positions of a moving index skips parents (and
  * their child pages would count as removals at finalize). A parent's child pages go as deep
  * as that parent's section says (PieceRow.maxDepth).
@@ -307,12 +309,22 @@ async function indexWalkStep(
   const walk = source.pinned ? source : { ...source, chunk: 0, pinned: await currentChunks(ctx, section) };
   const pinned = walk.pinned!;
   if (walk.chunk >= pinned.length) return { candidates: [], next: after };
-  const entries = await ctx.kv.get<IndexEntry[]>(pinned[walk.chunk]);
-  // Never read as empty: the walk starts again on the current manifest.
-  if (!Array.isArray(entries)) return { candidates: [], next: await restartWalk(ctx, walk, pinned[walk.chunk]) };
   const maxDepth = parent.childDepth === ctx.spec.childDepth ? {} : { maxDepth: parent.childDepth };
-  const candidates = entries.flatMap((e) => e.childPages.map((id) => ({ id, depth: 1, parentId: e.id, ...maxDepth })));
-  return { candidates, next: walk.chunk + 1 < pinned.length ? { ...walk, chunk: walk.chunk + 1 } : after };
+  const candidates: PieceRow[] = [];
+  let chunk = walk.chunk;
+  // Chunks without child pages are walked on in the same step: one commit for many, not one each.
+  while (chunk < pinned.length && candidates.length === 0 && chunk - walk.chunk < EMPTY_CHUNKS_PER_STEP) {
+    const entries = await ctx.kv.get<IndexEntry[]>(pinned[chunk]);
+    // Never read as empty: the walk starts again on the current manifest (after committing what it walked).
+    if (!Array.isArray(entries)) {
+      if (chunk > walk.chunk) break;
+      return { candidates: [], next: await restartWalk(ctx, walk, pinned[chunk]) };
+    }
+    for (const e of entries)
+      candidates.push(...e.childPages.map((id) => ({ id, depth: 1, parentId: e.id, ...maxDepth })));
+    chunk++;
+  }
+  return { candidates, next: chunk < pinned.length ? { ...walk, chunk } : after };
 }
 
 async function currentChunks(ctx: RunContext, section: string): Promise<string[]> {
