@@ -41,7 +41,13 @@ import { sharedKvStore } from "../lib/runtime";
 import { provenance } from "./bench/provenance";
 import { startRedisServer, type RedisServerHandle } from "../tests/support/redis-server";
 import type { BridgeStats } from "../tests/support/upstash-bridge";
-import { type ChildHandle, type EmulatorReady, startBridgeChild, startEmulatorChild } from "./scale/children";
+import {
+  type ChildHandle,
+  type EmulatorReady,
+  scaleSyncEnv,
+  startBridgeChild,
+  startEmulatorChild,
+} from "./scale/children";
 import { exposeGc } from "./scale/memory";
 import { MAX_VALUE_BYTES, evaluateTargets, renderMarkdown, renderTable, renderTargets } from "./scale/report";
 import { type Backend, type RunContext, type RunResult, measuredRun, syncPlain } from "./scale/run";
@@ -201,16 +207,7 @@ async function measureBackend(
   const secret = randomBytes(16).toString("hex");
   const prefix = `scale${rows}`;
   const env: Record<string, string> = {
-    CRON_SECRET: secret,
-    NOTION_API_KEY: emulator.ready.token,
-    NOTION_PAGES_DB: emulator.ready.pagesDatabaseId,
-    NOTION_POSTS_DB: emulator.ready.postsDatabaseId,
-    NOTION_BASE_URL: emulator.ready.url,
-    NOTION_RATE_PER_MIN: "100000",
-    KV_PREFIX: prefix,
-    SYNC_BUDGET_MS: String(budgetMs),
-    SYNC_CHAIN: "off", // the scale driver makes every call itself
-    SYNC_LOG: "off",
+    ...scaleSyncEnv(emulator, { secret, prefix, budgetMs }),
     ...(concurrency !== undefined ? { SYNC_CONCURRENCY: String(concurrency) } : {}),
     ...(bridge
       ? { KV_REST_API_URL: bridge.ready.url, KV_REST_API_TOKEN: bridge.ready.token }

@@ -27,7 +27,7 @@ import { createRedisStore } from "../../lib/kv/redis";
 import { loadWorkspace } from "../../lib/workspace/load";
 import { startRedisServer } from "../../tests/support/redis-server";
 import type { BridgeStats } from "../../tests/support/upstash-bridge";
-import { type ChildHandle, type EmulatorReady, startEmulatorChild } from "../scale/children";
+import { type ChildHandle, type EmulatorReady, scaleSyncEnv, startEmulatorChild } from "../scale/children";
 import type { PaceOptions } from "../scale/child";
 import { type RunContext, type RunResult, measuredRun, syncPlain } from "../scale/run";
 import { startChild } from "./children";
@@ -100,18 +100,9 @@ function runContext(
   const secret = randomBytes(16).toString("hex");
   const prefix = `l${o.size}`;
   const env: Record<string, string> = {
-    CRON_SECRET: secret,
-    NOTION_API_KEY: emulator.ready.token,
-    NOTION_PAGES_DB: emulator.ready.pagesDatabaseId,
-    NOTION_POSTS_DB: emulator.ready.postsDatabaseId,
-    NOTION_BASE_URL: emulator.ready.url,
-    NOTION_RATE_PER_MIN: "100000",
+    ...scaleSyncEnv(emulator, { secret, prefix, budgetMs: 5000 }),
     KV_REST_API_URL: bridge.ready.url,
     KV_REST_API_TOKEN: bridge.ready.token,
-    KV_PREFIX: prefix,
-    SYNC_BUDGET_MS: "5000",
-    SYNC_CHAIN: "off",
-    SYNC_LOG: "off",
     // The version the product reads, when this process was given one.
     ...(process.env.NOTION_VERSION ? { NOTION_VERSION: process.env.NOTION_VERSION } : {}),
   };

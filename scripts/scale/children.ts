@@ -37,3 +37,25 @@ export const startEmulatorChild = (options: EmulatorChildOptions, startupTimeout
 
 export const startBridgeChild = (options: BridgeChildOptions, startupTimeoutMs = 60_000) =>
   startChild<BridgeReady>("bridge", options, startupTimeoutMs);
+
+/**
+ * The product's env for a run against the scale emulator child: its token and databases, unpaced, no chain
+ * (the driver makes every call), no log; the caller adds its KV variables and what else it measures.
+ */
+export function scaleSyncEnv(
+  emulator: ChildHandle<EmulatorReady>,
+  o: { secret: string; prefix: string; budgetMs: number },
+): Record<string, string> {
+  return {
+    CRON_SECRET: o.secret,
+    NOTION_API_KEY: emulator.ready.token,
+    NOTION_PAGES_DB: emulator.ready.pagesDatabaseId,
+    NOTION_POSTS_DB: emulator.ready.postsDatabaseId,
+    NOTION_BASE_URL: emulator.ready.url,
+    NOTION_RATE_PER_MIN: "100000",
+    KV_PREFIX: o.prefix,
+    SYNC_BUDGET_MS: String(o.budgetMs),
+    SYNC_CHAIN: "off",
+    SYNC_LOG: "off",
+  };
+}
